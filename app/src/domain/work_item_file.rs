@@ -1,0 +1,227 @@
+//! Work-item files: the factory repository keeps one Markdown file per item, a TOML
+//! front-matter block between `+++` lines holding the glossary's fields, and the summary
+//! as the body. Prompts live beside them in `prompts/{id}.prompt.md`.
+
+use super::work_item::{
+    ExecutionContext, Lane, LifecycleMetadata, PromptContext, WorkItem, WorkItemId,
+};
+use serde::Deserialize;
+
+/// Why a file is not a valid work item: which line and field, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {field}: {message}")]
+pub struct WorkItemFileError {
+    /// 1-based line in the file.
+    pub line: usize,
+    /// The front-matter key, or `front matter` for the block itself.
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FrontMatter {
+    id: String,
+    title: String,
+    lane: String,
+    work_type: String,
+    source: Option<String>,
+    status: Option<String>,
+    state: Option<String>,
+    branch: Option<String>,
+    validation_command: Option<String>,
+    pull_request_url: Option<String>,
+    #[serde(default)]
+    done_criteria: Vec<String>,
+    prompt_path: Option<String>,
+}
+
+const FENCE: &str = "+++";
+
+/// Parses one work-item file. `prompt_text` is the content of its prompt file, if any.
+pub fn parse_work_item_file(
+    text: &str,
+    prompt_text: Option<String>,
+) -> Result<WorkItem, WorkItemFileError> {
+    let block_error = |line, message: &str| WorkItemFileError {
+        line,
+        field: "front matter".into(),
+        message: message.into(),
+    };
+    let mut lines = text.lines();
+    if lines.next().map(str::trim_end) != Some(FENCE) {
+        return Err(block_error(1, "the file must start with a `+++` line"));
+    }
+    let front_len = lines
+        .clone()
+        .position(|line| line.trim_end() == FENCE)
+        .ok_or_else(|| block_error(1, "the `+++` block is not closed by a second `+++` line"))?;
+    let front: String = lines.clone().take(front_len).collect::<Vec<_>>().join("\n");
+    let body: String = lines.skip(front_len + 1).collect::<Vec<_>>().join("\n");
+
+    // Front-matter line n is file line n + 1 (the opening fence is line 1).
+    let front_line = |offset: usize| front[..offset.min(front.len())].matches('\n').count() + 2;
+    let fields: FrontMatter = toml::from_str(&front).map_err(|err| {
+        let message = err.message().to_owned();
+        // A missing field has no line of its own: point at the block's opening line.
+        let line = match err.span() {
+            Some(span) if !message.starts_with("missing field") => front_line(span.start),
+            _ => 1,
+        };
+        let field = line
+            .checked_sub(2)
+            .and_then(|index| key_on_line(&front, index))
+            .or_else(|| field_named_in(&message))
+            .unwrap_or_else(|| "front matter".into());
+        WorkItemFileError {
+            line,
+            field,
+            message,
+        }
+    })?;
+
+    let line_of = |key: &str| {
+        front
+            .lines()
+            .position(|l| l.trim_start().starts_with(key))
+            .map_or(1, |i| i + 2)
+    };
+    let invalid = |key: &str, message: String| WorkItemFileError {
+        line: line_of(key),
+        field: key.into(),
+        message,
+    };
+    let id = WorkItemId::parse(&fields.id).map_err(|e| invalid("id", e.to_string()))?;
+    let lane: Lane = fields
+        .lane
+        .parse()
+        .map_err(|e: super::WorkItemError| invalid("lane", e.to_string()))?;
+    for (key, value) in [("title", &fields.title), ("work_type", &fields.work_type)] {
+        if value.trim().is_empty() {
+            return Err(invalid(key, "must not be empty".into()));
+        }
+    }
+    let non_empty = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    Ok(WorkItem {
+        id,
+        title: fields.title.trim().to_owned(),
+        summary: body.trim().to_owned(),
+        execution_context: ExecutionContext {
+            branch: non_empty(fields.branch),
+            validation_command: non_empty(fields.validation_command),
+            pull_request_url: non_empty(fields.pull_request_url),
+        },
+        lifecycle: LifecycleMetadata {
+            lane,
+            work_type: fields.work_type.trim().to_owned(),
+            source: fields.source.unwrap_or_else(|| lane.as_str().to_owned()),
+            status: fields.status.unwrap_or_default(),
+            state: fields.state.unwrap_or_default(),
+            done_criteria: fields.done_criteria,
+        },
+        prompt_context: PromptContext {
+            path: non_empty(fields.prompt_path),
+            text: prompt_text,
+        },
+    })
+}
+
+/// serde names the field in messages such as "missing field `title`".
+fn field_named_in(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(message[start..start + len].to_owned())
+}
+
+/// The key assigned on a front-matter line (0-based), e.g. `lane` in `lane = 3`.
+fn key_on_line(front: &str, index: usize) -> Option<String> {
+    let line = front.lines().nth(index)?;
+    let key = line.split('=').next()?.trim();
+    (!key.is_empty() && !line.trim_start().starts_with('[')).then(|| key.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"+++
+id = "wi-BF-9"
+title = "A title"
+lane = "review"
+work_type = "bug"
+status = "in-review"
+state = "open"
+pull_request_url = "https://example.test/pull/9"
+done_criteria = ["one", "two"]
+prompt_path = "./work-items/prompts/wi-BF-9.prompt.md"
++++
+
+The summary.
+"#;
+
+    #[test]
+    fn parses_a_complete_file() {
+        let item = parse_work_item_file(GOOD, Some("Prompt.".into())).unwrap();
+        assert_eq!(item.id.as_str(), "wi-BF-9");
+        assert_eq!(item.summary, "The summary.");
+        assert_eq!(item.lifecycle.lane, Lane::Review);
+        assert_eq!(
+            item.lifecycle.source, "review",
+            "source defaults to the lane"
+        );
+        assert_eq!(item.lifecycle.done_criteria, ["one", "two"]);
+        assert_eq!(item.execution_context.branch, None);
+        assert_eq!(item.prompt_context.text.as_deref(), Some("Prompt."));
+    }
+
+    #[test]
+    fn malformed_files_name_line_and_field() {
+        let cases: [(&str, String, usize, &str); 7] = [
+            ("no front matter", "hello".into(), 1, "front matter"),
+            (
+                "unclosed block",
+                "+++\nid = \"x\"\n".into(),
+                1,
+                "front matter",
+            ),
+            (
+                "bad lane",
+                GOOD.replace("lane = \"review\"", "lane = \"doing\""),
+                4,
+                "lane",
+            ),
+            (
+                "bad id",
+                GOOD.replace("id = \"wi-BF-9\"", "id = \"wi BF 9\""),
+                2,
+                "id",
+            ),
+            (
+                "missing title",
+                GOOD.replace("title = \"A title\"\n", ""),
+                1,
+                "title",
+            ),
+            (
+                "wrong type",
+                GOOD.replace("done_criteria = [\"one\", \"two\"]", "done_criteria = 3"),
+                9,
+                "done_criteria",
+            ),
+            (
+                "unknown key",
+                GOOD.replace("state = \"open\"", "stat = \"open\""),
+                7,
+                "stat",
+            ),
+        ];
+        for (name, text, line, field) in cases {
+            let err = parse_work_item_file(&text, None).expect_err(name);
+            assert_eq!(
+                (err.line, err.field.as_str()),
+                (line, field),
+                "{name}: {err}"
+            );
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Build Factory control plane: the domain, its SQLite storage and the server-rendered
+//! pages. The `server` crate wires these into the `factory` binary.
+
+pub mod assets;
+pub mod domain;
+pub mod state;
+pub mod store;
+pub mod ui;
+
+pub use state::AppState;
+
+/// The version shown in the page footer and returned by the API.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

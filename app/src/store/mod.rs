@@ -1,0 +1,146 @@
+//! SQLite storage: one file on disk, one module per table group.
+//!
+//! Every query runs on the connection's own thread (tokio-rusqlite), so no async worker
+//! ever blocks on SQLite.
+
+pub mod work_items;
+
+use rusqlite_migration::{M, Migrations};
+use std::path::Path;
+use std::time::Duration;
+
+/// Storage failures. They are logged in full and shown to people only as "something
+/// went wrong": SQLite's text can name tables and paths.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("migrating the database schema: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("the database connection is closed")]
+    Closed,
+    #[error("a stored row is invalid: {0}")]
+    InvalidRow(String),
+}
+
+impl From<tokio_rusqlite::Error<StoreError>> for StoreError {
+    fn from(err: tokio_rusqlite::Error<StoreError>) -> Self {
+        match err {
+            tokio_rusqlite::Error::Error(inner) => inner,
+            tokio_rusqlite::Error::Close((_, inner)) => StoreError::Sqlite(inner),
+            _ => StoreError::Closed,
+        }
+    }
+}
+
+/// The schema, one SQL file per step in `migrations/`, embedded in the binary. Append
+/// new files; never edit one that has shipped.
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(include_str!(
+        "../../../migrations/0001_work_items.sql"
+    ))])
+}
+
+/// How long a writer waits for another connection's lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A handle to the database file. Cheap to clone; all clones share one connection
+/// thread, which also serialises writes as SQLite wants.
+#[derive(Clone, Debug)]
+pub struct Db {
+    conn: tokio_rusqlite::Connection,
+}
+
+/// What [`Db::open`] did to the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MigrationReport {
+    pub version_before: usize,
+    pub version_after: usize,
+}
+
+impl MigrationReport {
+    pub fn applied(&self) -> usize {
+        self.version_after - self.version_before
+    }
+}
+
+impl Db {
+    /// Opens (creating if needed) the database file, sets WAL, foreign keys and the busy
+    /// timeout, and applies the migrations that are not applied yet.
+    pub async fn open(path: &Path) -> Result<(Self, MigrationReport), StoreError> {
+        let conn = tokio_rusqlite::Connection::open(path).await?;
+        let db = Db { conn };
+        let report = db
+            .call(|conn| {
+                conn.pragma_update(None, "journal_mode", "WAL")?;
+                conn.pragma_update(None, "synchronous", "NORMAL")?;
+                conn.pragma_update(None, "foreign_keys", "ON")?;
+                conn.busy_timeout(BUSY_TIMEOUT)?;
+                let migrations = migrations();
+                let version_before = schema_version(conn)?;
+                migrations.to_latest(conn)?;
+                let version_after = schema_version(conn)?;
+                Ok(MigrationReport {
+                    version_before,
+                    version_after,
+                })
+            })
+            .await?;
+        Ok((db, report))
+    }
+
+    /// Runs `f` on the connection thread.
+    pub async fn call<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut rusqlite::Connection) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        Ok(self.conn.call(f).await?)
+    }
+
+    /// Whether the database answers a query; for `/healthz`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.call(|conn| Ok(conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))?))
+            .await
+            .map(drop)
+    }
+}
+
+fn schema_version(conn: &rusqlite::Connection) -> Result<usize, StoreError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    usize::try_from(version).map_err(|_| StoreError::InvalidRow(format!("user_version {version}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        migrations().validate().expect("migrations validate");
+    }
+
+    #[tokio::test]
+    async fn a_second_open_applies_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("factory.sqlite3");
+        let (_db, first) = Db::open(&path).await.unwrap();
+        assert_eq!(first.version_before, 0);
+        assert!(first.applied() >= 1);
+        drop(_db);
+        let (db, second) = Db::open(&path).await.unwrap();
+        assert_eq!(second.applied(), 0);
+        assert_eq!(second.version_after, first.version_after);
+        let (journal, fk): (String, i64) = db
+            .call(|c| {
+                Ok((
+                    c.pragma_query_value(None, "journal_mode", |r| r.get(0))?,
+                    c.pragma_query_value(None, "foreign_keys", |r| r.get(0))?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!(journal, "wal");
+        assert_eq!(fk, 1);
+    }
+}

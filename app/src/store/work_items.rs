@@ -1,0 +1,238 @@
+//! The `work_items` and `work_item_done_criteria` tables.
+
+use super::StoreError;
+use crate::domain::{
+    ExecutionContext, Lane, LifecycleMetadata, PromptContext, WorkItem, WorkItemId, WorkItemSummary,
+};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+/// Inserts the item or replaces every field of the stored one, criteria included.
+pub fn upsert(conn: &mut Connection, item: &WorkItem) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    tx.execute(
+        "INSERT INTO work_items (id, title, summary, branch, validation_command,
+             pull_request_url, lane, work_type, source, status, state, prompt_path, prompt_text)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+         ON CONFLICT (id) DO UPDATE SET
+             title = excluded.title, summary = excluded.summary, branch = excluded.branch,
+             validation_command = excluded.validation_command,
+             pull_request_url = excluded.pull_request_url, lane = excluded.lane,
+             work_type = excluded.work_type, source = excluded.source,
+             status = excluded.status, state = excluded.state,
+             prompt_path = excluded.prompt_path, prompt_text = excluded.prompt_text,
+             updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
+        params![
+            item.id.as_str(),
+            item.title,
+            item.summary,
+            item.execution_context.branch,
+            item.execution_context.validation_command,
+            item.execution_context.pull_request_url,
+            item.lifecycle.lane.as_str(),
+            item.lifecycle.work_type,
+            item.lifecycle.source,
+            item.lifecycle.status,
+            item.lifecycle.state,
+            item.prompt_context.path,
+            item.prompt_context.text,
+        ],
+    )?;
+    tx.execute(
+        "DELETE FROM work_item_done_criteria WHERE work_item_id = ?1",
+        [item.id.as_str()],
+    )?;
+    {
+        let mut insert = tx.prepare(
+            "INSERT INTO work_item_done_criteria (work_item_id, position, criterion)
+             VALUES (?1, ?2, ?3)",
+        )?;
+        for (position, criterion) in item.lifecycle.done_criteria.iter().enumerate() {
+            insert.execute(params![item.id.as_str(), position as i64, criterion])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+pub fn count(conn: &Connection) -> Result<usize, StoreError> {
+    let n: i64 = conn.query_row("SELECT COUNT(*) FROM work_items", [], |row| row.get(0))?;
+    Ok(n as usize)
+}
+
+/// Every item's summary in board order (lane, then id), optionally one lane only.
+pub fn list_summaries(
+    conn: &Connection,
+    lane: Option<Lane>,
+) -> Result<Vec<WorkItemSummary>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT w.id, w.title, w.lane, w.work_type, w.status, w.pull_request_url,
+                (SELECT COUNT(*) FROM work_item_done_criteria c WHERE c.work_item_id = w.id)
+         FROM work_items w
+         WHERE ?1 IS NULL OR w.lane = ?1
+         ORDER BY CASE w.lane WHEN 'backlog' THEN 0 WHEN 'ready' THEN 1
+                  WHEN 'in-progress' THEN 2 WHEN 'review' THEN 3 ELSE 4 END, w.id",
+    )?;
+    let rows = stmt.query_map([lane.map(Lane::as_str)], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, String>(3)?,
+            row.get::<_, String>(4)?,
+            row.get::<_, Option<String>>(5)?,
+            row.get::<_, i64>(6)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (id, title, lane, work_type, status, pull_request_url, criteria) = row?;
+        Ok(WorkItemSummary {
+            id: parse_id(&id)?,
+            title,
+            lane: parse_lane(&lane)?,
+            work_type,
+            status,
+            pull_request_url,
+            done_criteria_count: criteria as usize,
+        })
+    })
+    .collect()
+}
+
+/// The whole item, or `None` when no item has that id.
+pub fn get(conn: &Connection, id: &WorkItemId) -> Result<Option<WorkItem>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, title, summary, branch, validation_command, pull_request_url, lane,
+                work_type, source, status, state, prompt_path, prompt_text
+         FROM work_items WHERE id = ?1",
+    )?;
+    let Some(mut item) = stmt
+        .query_row([id.as_str()], item_from_row)
+        .optional()?
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    let mut criteria = conn.prepare_cached(
+        "SELECT criterion FROM work_item_done_criteria WHERE work_item_id = ?1 ORDER BY position",
+    )?;
+    item.lifecycle.done_criteria = criteria
+        .query_map([id.as_str()], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(Some(item))
+}
+
+/// Maps a row to an item without its criteria. The outer `Result` is SQLite's, the
+/// inner one says whether the stored values are still valid domain values.
+fn item_from_row(row: &Row<'_>) -> rusqlite::Result<Result<WorkItem, StoreError>> {
+    let id: String = row.get(0)?;
+    let lane: String = row.get(6)?;
+    let (id, lane) = match (parse_id(&id), parse_lane(&lane)) {
+        (Ok(id), Ok(lane)) => (id, lane),
+        (Err(err), _) | (_, Err(err)) => return Ok(Err(err)),
+    };
+    Ok(Ok(WorkItem {
+        id,
+        title: row.get(1)?,
+        summary: row.get(2)?,
+        execution_context: ExecutionContext {
+            branch: row.get(3)?,
+            validation_command: row.get(4)?,
+            pull_request_url: row.get(5)?,
+        },
+        lifecycle: LifecycleMetadata {
+            lane,
+            work_type: row.get(7)?,
+            source: row.get(8)?,
+            status: row.get(9)?,
+            state: row.get(10)?,
+            done_criteria: Vec::new(),
+        },
+        prompt_context: PromptContext {
+            path: row.get(11)?,
+            text: row.get(12)?,
+        },
+    }))
+}
+
+fn parse_id(raw: &str) -> Result<WorkItemId, StoreError> {
+    WorkItemId::parse(raw).map_err(|err| StoreError::InvalidRow(err.to_string()))
+}
+
+fn parse_lane(raw: &str) -> Result<Lane, StoreError> {
+    raw.parse()
+        .map_err(|err: crate::domain::WorkItemError| StoreError::InvalidRow(err.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Db;
+
+    fn item(id: &str, lane: Lane, criteria: &[&str]) -> WorkItem {
+        WorkItem {
+            id: WorkItemId::parse(id).unwrap(),
+            title: format!("Title of {id}"),
+            summary: "Summary".into(),
+            execution_context: ExecutionContext {
+                branch: Some("bf/branch".into()),
+                validation_command: Some("./scripts/validate-local.ps1".into()),
+                pull_request_url: None,
+            },
+            lifecycle: LifecycleMetadata {
+                lane,
+                work_type: "feature".into(),
+                source: lane.as_str().into(),
+                status: "queued".into(),
+                state: "open".into(),
+                done_criteria: criteria.iter().map(|c| c.to_string()).collect(),
+            },
+            prompt_context: PromptContext {
+                path: Some(format!("./work-items/prompts/{id}.prompt.md")),
+                text: Some("Do the thing.".into()),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn upsert_get_and_list_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, _) = Db::open(&dir.path().join("db.sqlite3")).await.unwrap();
+        let a = item("wi-A-1", Lane::Review, &["one", "two"]);
+        let b = item("wi-B-1", Lane::Backlog, &[]);
+        let (a2, b2) = (a.clone(), b.clone());
+        db.call(move |c| {
+            upsert(c, &a2)?;
+            upsert(c, &b2)
+        })
+        .await
+        .unwrap();
+
+        let id = a.id.clone();
+        let got = db.call(move |c| get(c, &id)).await.unwrap();
+        assert_eq!(got.as_ref(), Some(&a));
+
+        let all = db.call(|c| list_summaries(c, None)).await.unwrap();
+        let ids: Vec<_> = all.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["wi-B-1", "wi-A-1"], "board order follows the lanes");
+        assert_eq!(all[1].done_criteria_count, 2);
+
+        let review = db
+            .call(|c| list_summaries(c, Some(Lane::Review)))
+            .await
+            .unwrap();
+        assert_eq!(review.len(), 1);
+
+        // Replacing an item replaces its criteria too.
+        let mut changed = a.clone();
+        changed.lifecycle.done_criteria = vec!["only".into()];
+        changed.title = "New title".into();
+        let c2 = changed.clone();
+        db.call(move |c| upsert(c, &c2)).await.unwrap();
+        let id = a.id.clone();
+        assert_eq!(db.call(move |c| get(c, &id)).await.unwrap(), Some(changed));
+        assert_eq!(db.call(|c| count(c)).await.unwrap(), 2);
+
+        let missing = WorkItemId::parse("wi-NOPE-1").unwrap();
+        assert_eq!(db.call(move |c| get(c, &missing)).await.unwrap(), None);
+    }
+}

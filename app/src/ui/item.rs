@@ -1,0 +1,165 @@
+//! `/items/{id}` — the whole work item, every section of the reference page.
+
+use super::{NotFound, app_state, storage_failure};
+use crate::domain::{WorkItem, WorkItemId};
+use crate::store::{Db, work_items};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+#[component]
+pub fn ItemPage() -> impl IntoView {
+    let db = app_state().db;
+    let id = use_params_map().with_untracked(|params| params.get("id").unwrap_or_default());
+    view! { <Suspense>{move || Suspend::new(item_page(db.clone(), id.clone()))}</Suspense> }
+}
+
+async fn item_page(db: Db, raw_id: String) -> AnyView {
+    let not_found = |raw_id: &str| {
+        let what = format!("There is no work item with the id “{raw_id}”.");
+        view! { <NotFound what /> }.into_any()
+    };
+    let Ok(id) = WorkItemId::parse(&raw_id) else {
+        return not_found(&raw_id);
+    };
+    match db.call(move |conn| work_items::get(conn, &id)).await {
+        Ok(Some(item)) => view! { <WorkItemPage item /> }.into_any(),
+        Ok(None) => not_found(&raw_id),
+        Err(err) => storage_failure(err),
+    }
+}
+
+/// A `<dt>`/`<dd>` pair; an absent value reads "none".
+#[component]
+fn Fact(label: &'static str, #[prop(into)] value: Option<String>) -> impl IntoView {
+    let value = match value.filter(|v| !v.trim().is_empty()) {
+        Some(value) => value.into_any(),
+        None => view! { <span class="muted">"none"</span> }.into_any(),
+    };
+    view! {
+        <div class="fact">
+            <dt>{label}</dt>
+            <dd>{value}</dd>
+        </div>
+    }
+}
+
+#[component]
+fn WorkItemPage(item: WorkItem) -> impl IntoView {
+    let WorkItem {
+        id,
+        title,
+        summary,
+        execution_context: exec,
+        lifecycle,
+        prompt_context: prompt,
+    } = item;
+    let criteria_count = lifecycle.done_criteria.len();
+    let pr = exec.pull_request_url.clone().map(|url| {
+        let href = url.clone();
+        view! {
+            <a href=href rel="noopener noreferrer" class="break">
+                {url}
+            </a>
+        }
+    });
+    view! {
+        <Title text=format!("{id} · {title}") />
+        <article class="item">
+            <p class="eyebrow">
+                <span class=format!("chip lane-{}", lifecycle.lane.as_str())>
+                    {lifecycle.lane.label()}
+                </span>
+                " Work Item"
+            </p>
+            <h1>{title}</h1>
+            <p class="summary">{summary}</p>
+
+            <section aria-labelledby="execution">
+                <h2 id="execution">"Execution Context"</h2>
+                <dl class="facts-list">
+                    <Fact label="ID" value=id.to_string() />
+                    <Fact label="Branch" value=exec.branch />
+                    <div class="fact">
+                        <dt>"Validation"</dt>
+                        <dd>
+                            {match exec.validation_command {
+                                Some(cmd) => view! { <code>{cmd}</code> }.into_any(),
+                                None => view! { <span class="muted">"none"</span> }.into_any(),
+                            }}
+                        </dd>
+                    </div>
+                    <div class="fact">
+                        <dt>"PR"</dt>
+                        <dd>
+                            {match pr {
+                                Some(link) => link.into_any(),
+                                None => view! { <span class="muted">"none"</span> }.into_any(),
+                            }}
+                        </dd>
+                    </div>
+                </dl>
+            </section>
+
+            <section aria-labelledby="lifecycle">
+                <h2 id="lifecycle">"Lifecycle Metadata"</h2>
+                <dl class="facts-list">
+                    <Fact label="Lane" value=lifecycle.lane.label().to_owned() />
+                    <Fact label="Work type" value=lifecycle.work_type />
+                    <Fact label="Source" value=lifecycle.source />
+                    <Fact label="Status" value=lifecycle.status />
+                    <Fact label="State" value=lifecycle.state />
+                    <Fact label="Done criteria" value=criteria_count.to_string() />
+                </dl>
+                {(criteria_count > 0)
+                    .then(|| {
+                        view! {
+                            <details class="fold">
+                                <summary>"Show the " {criteria_count} " done criteria"</summary>
+                                <ol class="criteria">
+                                    {lifecycle
+                                        .done_criteria
+                                        .into_iter()
+                                        .map(|c| view! { <li>{c}</li> })
+                                        .collect_view()}
+                                </ol>
+                            </details>
+                        }
+                    })}
+            </section>
+
+            <section aria-labelledby="queue-truth">
+                <h2 id="queue-truth">"Queue Truth"</h2>
+                <p class="muted">
+                    "Not measured yet: this control plane does not sync work items from the factory repository yet, so it cannot say how fresh this item is or whether its signals drift."
+                </p>
+            </section>
+
+            <section aria-labelledby="prompt">
+                <h2 id="prompt">"Prompt Context"</h2>
+                {match prompt.path {
+                    Some(path) => view! { <p><code class="break">{path}</code></p> }.into_any(),
+                    None => view! { <p class="muted">"No prompt file."</p> }.into_any(),
+                }}
+                {prompt
+                    .text
+                    .map(|text| {
+                        view! {
+                            <details class="fold">
+                                <summary>"Show the prompt text"</summary>
+                                <pre class="prompt">{text}</pre>
+                            </details>
+                        }
+                    })}
+            </section>
+
+            <section aria-labelledby="actions">
+                <h2 id="actions">"Available Actions"</h2>
+                <p class="muted">"Actions on work items are not enabled on this control plane yet."</p>
+            </section>
+        </article>
+        <p>
+            <a href="/">"← Back to the board"</a>
+        </p>
+    }
+}

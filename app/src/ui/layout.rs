@@ -1,0 +1,79 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_location;
+
+/// Header with the product name and navigation, the page, and a footer with the version.
+#[component]
+pub fn Layout(children: Children) -> impl IntoView {
+    let path = use_location().pathname.get_untracked();
+    let current = |href: &str| {
+        let here = if href == "/" {
+            path == "/" || path.starts_with("/items/")
+        } else {
+            path.starts_with(href)
+        };
+        here.then_some("page")
+    };
+    view! {
+        <a class="skip" href="#main">
+            "Skip to content"
+        </a>
+        <header class="topbar">
+            <a class="brand" href="/">
+                <img src="/favicon.svg" alt="" width="24" height="24" />
+                "Build Factory"
+            </a>
+            <nav aria-label="Main">
+                <a href="/" aria-current=current("/")>
+                    "Board"
+                </a>
+                <a href="/releases" aria-current=current("/releases")>
+                    "Releases"
+                </a>
+                <a href="/history" aria-current=current("/history")>
+                    "History"
+                </a>
+            </nav>
+        </header>
+        <main id="main">{children()}</main>
+        <footer class="footer">"Build Factory control plane · v" {crate::VERSION}</footer>
+    }
+}
+
+/// Shown for any path or item that does not exist, with a way back.
+#[component]
+pub fn NotFound(#[prop(optional, into)] what: Option<String>) -> impl IntoView {
+    super::set_status(axum::http::StatusCode::NOT_FOUND);
+    let message = what.unwrap_or_else(|| "There is no page at this address.".to_owned());
+    view! {
+        <Title text="Not found" />
+        <section class="notice">
+            <h1>"Not found"</h1>
+            <p>{message}</p>
+            <p>
+                <a class="button" href="/">
+                    "Back to the board"
+                </a>
+            </p>
+        </section>
+    }
+}
+
+/// Shown when the server failed; never carries internal error text.
+#[component]
+pub fn ErrorPage() -> impl IntoView {
+    view! {
+        <Title text="Something went wrong" />
+        <section class="notice">
+            <h1>"Something went wrong"</h1>
+            <p>
+                "The control plane could not load this page. Nothing was changed. Try again in a moment; if it keeps failing, the server log has the details."
+            </p>
+            <p>
+                <a class="button" href="/">
+                    "Back to the board"
+                </a>
+            </p>
+        </section>
+    }
+}

@@ -1,0 +1,88 @@
+//! Server-rendered pages. Components render; data comes from the store through the
+//! `AppState` in context. Every route renders with `SsrMode::Async`, so a page is whole
+//! when it arrives and works with JavaScript off.
+
+mod board;
+mod item;
+mod layout;
+mod placeholder;
+
+pub use layout::{ErrorPage, NotFound};
+
+use crate::AppState;
+use crate::assets::STYLESHEET_PATH;
+use leptos::prelude::*;
+use leptos_meta::{Link, Meta, MetaTags, Title, provide_meta_context};
+use leptos_router::{
+    SsrMode,
+    components::{Route, Router, Routes},
+    path,
+};
+
+/// The HTML document around the app. No hydration scripts: this app is server-rendered
+/// only.
+pub fn shell(_options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Title formatter=|page: String| format!("{page} · Build Factory") />
+        <Link rel="stylesheet" href=STYLESHEET_PATH.as_str() />
+        <Link rel="icon" href="/favicon.svg" type_="image/svg+xml" />
+        <Link rel="apple-touch-icon" href="/icons/apple-touch-icon.png" />
+        <Link rel="manifest" href="/manifest.webmanifest" />
+        <Meta name="theme-color" content="#1f3a5f" />
+        <Router>
+            <layout::Layout>
+                <Routes fallback=|| view! { <NotFound /> }>
+                    <Route path=path!("/") view=board::BoardPage ssr=SsrMode::Async />
+                    <Route path=path!("/items/:id") view=item::ItemPage ssr=SsrMode::Async />
+                    <Route
+                        path=path!("/releases")
+                        view=placeholder::ReleasesPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/history")
+                        view=placeholder::HistoryPage
+                        ssr=SsrMode::Async
+                    />
+                </Routes>
+            </layout::Layout>
+        </Router>
+    }
+}
+
+/// The app state every page reads from; provided by the server for each request.
+fn app_state() -> AppState {
+    expect_context::<AppState>()
+}
+
+/// Sets the response status of the page being rendered.
+fn set_status(status: axum::http::StatusCode) {
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(status);
+    }
+}
+
+/// Logs a storage failure in full and shows the person only that something went wrong.
+fn storage_failure(err: crate::store::StoreError) -> AnyView {
+    tracing::error!(error = %err, "rendering a page failed");
+    set_status(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+    view! { <ErrorPage /> }.into_any()
+}

@@ -1,0 +1,63 @@
+import { expect, test, type Page } from "@playwright/test";
+
+// Screenshots of every page land in end2end/screenshots/, one per project.
+async function screenshot(page: Page, name: string, project: string) {
+  await page.screenshot({ path: `screenshots/${project}/${name}.png`, fullPage: true });
+}
+
+async function expectNoSidewaysScroll(page: Page) {
+  const overflow = await page.evaluate(
+    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+  );
+  expect(overflow).toBeLessThanOrEqual(0);
+}
+
+test("the board shows every lane and filters by lane", async ({ page }, info) => {
+  await page.goto("/");
+  await expect(page.getByRole("heading", { level: 1, name: "Board" })).toBeVisible();
+  for (const lane of ["Backlog", "Ready", "In progress", "Review", "Done"]) {
+    await expect(page.getByRole("heading", { level: 2, name: new RegExp(`^${lane}`) })).toBeVisible();
+  }
+  await expect(page.getByRole("link", { name: /Production CI\/CD resilience/ })).toBeVisible();
+  await expectNoSidewaysScroll(page);
+  await screenshot(page, "board", info.project.name);
+
+  await page.getByRole("navigation", { name: "Lanes" }).getByRole("link", { name: /Review/ }).click();
+  await expect(page).toHaveURL(/\?lane=review$/);
+  await expect(page.getByRole("heading", { level: 2 })).toHaveCount(1);
+  await expect(page.getByRole("heading", { level: 2, name: /^Review/ })).toBeVisible();
+  await screenshot(page, "board-review", info.project.name);
+});
+
+test("wi-BF-302's page carries the reference's sections", async ({ page }, info) => {
+  await page.goto("/");
+  await page.getByRole("link", { name: /Production CI\/CD resilience/ }).click();
+  await expect(page).toHaveURL(/\/items\/wi-BF-302$/);
+  for (const section of [
+    "Execution Context",
+    "Lifecycle Metadata",
+    "Queue Truth",
+    "Prompt Context",
+    "Available Actions",
+  ]) {
+    await expect(page.getByRole("heading", { level: 2, name: section })).toBeVisible();
+  }
+  await expect(page.getByText("bf/BF-301-production-cicd-server-bootstrap")).toBeVisible();
+  await expect(page.getByText("./scripts/validate-local.ps1", { exact: true })).toBeVisible();
+  // The prompt text is folded away until tapped.
+  const prompt = page.locator("pre.prompt");
+  await expect(prompt).toBeHidden();
+  await page.getByText("Show the prompt text").click();
+  await expect(prompt).toBeVisible();
+  await expectNoSidewaysScroll(page);
+  await screenshot(page, "item-wi-BF-302", info.project.name);
+});
+
+test("an unknown item shows a 404 page with a way back", async ({ page }, info) => {
+  const response = await page.goto("/items/wi-NOPE-1");
+  expect(response?.status()).toBe(404);
+  await expect(page.getByRole("heading", { name: "Not found" })).toBeVisible();
+  await page.getByRole("link", { name: "Back to the board" }).click();
+  await expect(page).toHaveURL(/\/$/);
+  await screenshot(page, "not-found", info.project.name);
+});

@@ -1,0 +1,78 @@
+//! Rendering benchmarks: the board with 200 work items and one work-item page, each as a
+//! whole request through the real router (routing, SQLite query, Leptos render, no
+//! network). Figures go in docs/benchmarks.md.
+
+use app::domain::{Lane, WorkItem, WorkItemId};
+use app::store::work_items;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use criterion::{Criterion, criterion_group, criterion_main};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+/// 200 items spread over the lanes, each a copy of the demo's wi-BF-302 with a new id.
+fn two_hundred_items() -> Vec<WorkItem> {
+    let template = server::demo::demo_items()
+        .expect("demo items parse")
+        .into_iter()
+        .find(|item| item.id.as_str() == "wi-BF-302")
+        .expect("wi-BF-302 is a demo item");
+    (0..200)
+        .map(|n| {
+            let mut item = template.clone();
+            item.id = WorkItemId::parse(&format!("wi-LOAD-{n:03}")).expect("valid id");
+            item.title = format!("Load item {n}: {}", template.title);
+            item.lifecycle.lane = Lane::ALL[n % Lane::ALL.len()];
+            item
+        })
+        .collect()
+}
+
+fn render(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let router = runtime.block_on(async {
+        let state = server::open_state(dir.path()).await.expect("state opens");
+        let items = two_hundred_items();
+        state
+            .db
+            .call(move |conn| {
+                for item in &items {
+                    work_items::upsert(conn, item)?;
+                }
+                Ok(())
+            })
+            .await
+            .expect("items stored");
+        server::router::router(state)
+    });
+
+    let runtime = &runtime;
+    let get = |path: &'static str| {
+        let router = router.clone();
+        move || {
+            let router = router.clone();
+            runtime.block_on(async move {
+                let response = router
+                    .oneshot(Request::get(path).body(Body::empty()).expect("request"))
+                    .await
+                    .expect("infallible");
+                assert_eq!(response.status(), StatusCode::OK);
+                response
+                    .into_body()
+                    .collect()
+                    .await
+                    .expect("body")
+                    .to_bytes()
+            })
+        }
+    };
+    let board = get("/");
+    assert!(board().len() > 100_000, "the board holds 200 cards");
+    c.bench_function("GET / (board, 200 items)", |b| b.iter(&board));
+    let item = get("/items/wi-LOAD-007");
+    c.bench_function("GET /items/{id} (work-item page)", |b| b.iter(&item));
+}
+
+criterion_group!(benches, render);
+criterion_main!(benches);

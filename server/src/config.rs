@@ -1,0 +1,104 @@
+//! The optional TOML configuration file (`--config`). Every key is documented in
+//! `docs/factory.example.toml`, which the tests load.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on; `--addr` / `FACTORY_ADDR` win over it.
+    pub addr: Option<SocketAddr>,
+    /// Where the database lives; `--data-dir` / `FACTORY_DATA_DIR` win over it.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// A configuration file that cannot be used; the message names the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration in {path}: {detail}")]
+    Invalid { path: String, detail: String },
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|detail| ConfigError::Invalid {
+            path: path.display().to_string(),
+            detail,
+        })
+    }
+
+    /// Parses the file's text; the error says which key is wrong, on which line.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|err| {
+            let line = err
+                .span()
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            let key = line
+                .and_then(|l| text.lines().nth(l - 1))
+                .and_then(|l| l.split('=').next())
+                .map(str::trim)
+                .filter(|k| !k.is_empty() && !k.starts_with('['));
+            match (line, key) {
+                (Some(line), Some(key)) => format!("key `{key}` (line {line}): {}", err.message()),
+                (Some(line), None) => format!("line {line}: {}", err.message()),
+                _ => err.message().to_owned(),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_loads_and_sets_what_it_documents() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/factory.example.toml");
+        let config = Config::load(&path).expect("the example configuration is valid");
+        assert_eq!(config.server.addr, Some("127.0.0.1:3000".parse().unwrap()));
+        assert_eq!(config.server.data_dir, Some(PathBuf::from("./data")));
+    }
+
+    #[test]
+    fn an_empty_file_is_the_default() {
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn errors_name_the_key_and_line() {
+        let cases = [
+            ("[server]\naddr = \"nowhere\"\n", "key `addr` (line 2)"),
+            ("[server]\nadr = \"127.0.0.1:1\"\n", "key `adr` (line 2)"),
+            ("[server]\ndata_dir = 3\n", "key `data_dir` (line 2)"),
+            ("[serverr]\n", "line 1"),
+        ];
+        for (text, expected) in cases {
+            let err = Config::parse(text).unwrap_err();
+            assert!(err.contains(expected), "{text:?} gave {err:?}");
+        }
+    }
+
+    #[test]
+    fn a_missing_file_names_the_path() {
+        let err = Config::load(Path::new("/nonexistent/factory.toml")).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/factory.toml"));
+    }
+}

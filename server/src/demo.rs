@@ -1,0 +1,106 @@
+//! Demo mode: work items for a database that has none, so a newcomer sees a real board.
+//! The items are work-item files (the factory repository's format) embedded in the binary.
+
+use app::domain::{WorkItem, WorkItemFileError, parse_work_item_file};
+use app::store::{Db, StoreError, work_items};
+
+macro_rules! demo_item {
+    ($id:literal) => {
+        (
+            concat!($id, ".md"),
+            include_str!(concat!("../demo/work-items/", $id, ".md")),
+            None,
+        )
+    };
+    ($id:literal, prompt) => {
+        (
+            concat!($id, ".md"),
+            include_str!(concat!("../demo/work-items/", $id, ".md")),
+            Some(include_str!(concat!(
+                "../demo/work-items/prompts/",
+                $id,
+                ".prompt.md"
+            ))),
+        )
+    };
+}
+
+/// (file name, file text, prompt text) for every demo item.
+const DEMO_FILES: &[(&str, &str, Option<&str>)] = &[
+    demo_item!("wi-BF-302", prompt),
+    demo_item!("wi-BF-301", prompt),
+    demo_item!("wi-BF-318", prompt),
+    demo_item!("wi-BF-321", prompt),
+    demo_item!("wi-BF-325", prompt),
+    demo_item!("wi-BF-327", prompt),
+    demo_item!("wi-BF-330", prompt),
+    demo_item!("wi-BF-333", prompt),
+    demo_item!("wi-BF-340"),
+    demo_item!("wi-BF-342"),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("demo file {file}: {source}")]
+    File {
+        file: &'static str,
+        source: WorkItemFileError,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The demo items, parsed.
+pub fn demo_items() -> Result<Vec<WorkItem>, DemoError> {
+    DEMO_FILES
+        .iter()
+        .map(|(file, text, prompt)| {
+            let prompt = prompt.map(|p| p.trim_end().to_owned());
+            parse_work_item_file(text, prompt).map_err(|source| DemoError::File { file, source })
+        })
+        .collect()
+}
+
+/// Loads the demo items when the database holds no work item; returns how many it added.
+pub async fn seed_if_empty(db: &Db) -> Result<usize, DemoError> {
+    let items = demo_items()?;
+    let added = db
+        .call(move |conn| {
+            if work_items::count(conn)? > 0 {
+                return Ok(0);
+            }
+            for item in &items {
+                work_items::upsert(conn, item)?;
+            }
+            Ok(items.len())
+        })
+        .await?;
+    Ok(added)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::domain::Lane;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn demo_items_cover_every_lane_and_several_work_types() {
+        let items = demo_items().unwrap();
+        assert!(items.len() >= 9);
+        let lanes: BTreeSet<Lane> = items.iter().map(|i| i.lifecycle.lane).collect();
+        assert_eq!(lanes.len(), Lane::ALL.len());
+        let types: BTreeSet<&str> = items
+            .iter()
+            .map(|i| i.lifecycle.work_type.as_str())
+            .collect();
+        assert!(types.len() >= 4, "{types:?}");
+        for item in &items {
+            let file_id = item.id.as_str();
+            assert!(
+                DEMO_FILES.iter().any(|(f, ..)| f.starts_with(file_id)),
+                "file name matches id {file_id}"
+            );
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The board, the work-item page, the read API, health, static files and persistence,
+//! over real HTTP against the real router.
+
+mod common;
+
+use common::{assert_contains, html_text, spawn_app_on, spawn_demo_app};
+use reqwest::StatusCode;
+use server::demo::demo_items;
+
+#[tokio::test]
+async fn the_board_shows_every_demo_item_grouped_by_lane() {
+    let app = spawn_demo_app().await;
+    let response = app.get_page("/").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.text().await.unwrap();
+    for item in demo_items().unwrap() {
+        assert_contains(&body, &format!("href=\"/items/{}\"", item.id));
+        assert_contains(&body, &html_text(&item.title));
+    }
+    for lane in ["Backlog", "Ready", "In progress", "Review", "Done"] {
+        assert_contains(&body, &format!(">{lane}<span class=\"count\">"));
+    }
+    // The card carries the PR link and the done-criteria count.
+    assert_contains(
+        &body,
+        "href=\"https://github.com/SingletonTheory/build-factory-bootstrap/pull/324\"",
+    );
+    assert_contains(&body, "27 done criteria");
+    assert_contains(&body, "<title>Board · Build Factory</title>");
+}
+
+#[tokio::test]
+async fn lane_tabs_filter_the_board() {
+    let app = spawn_demo_app().await;
+    let body = app.get_page("/?lane=review").await.text().await.unwrap();
+    let items = demo_items().unwrap();
+    for item in &items {
+        let shown = body.contains(&format!("href=\"/items/{}\"", item.id));
+        let in_review = item.lifecycle.lane.as_str() == "review";
+        assert_eq!(shown, in_review, "{} shown on the review tab", item.id);
+    }
+    assert_contains(&body, "href=\"/?lane=review\" aria-current=\"page\"");
+
+    let response = app.get_page("/?lane=doing").await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body = response.text().await.unwrap();
+    assert_contains(&body, "is not a lane: use one of backlog, ready");
+    assert_contains(&body, "Show every lane");
+}
+
+#[tokio::test]
+async fn the_reference_item_page_carries_every_value_of_the_reference() {
+    let app = spawn_demo_app().await;
+    let response = app.get_page("/items/wi-BF-302").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.text().await.unwrap();
+    let reference = [
+        "Production CI/CD resilience — smoke gates, rollback path, and release safety controls",
+        "Harden live CI/CD operations for single-operator reliability.",
+        "Execution Context",
+        "wi-BF-302",
+        "bf/BF-301-production-cicd-server-bootstrap",
+        "./scripts/validate-local.ps1",
+        "https://github.com/SingletonTheory/build-factory-bootstrap/pull/324",
+        "Lifecycle Metadata",
+        "Queue Truth",
+        "Prompt Context",
+        "./work-items/prompts/wi-BF-302.prompt.md",
+        "Available Actions",
+    ];
+    for value in reference {
+        assert_contains(&body, &html_text(value));
+    }
+    let lifecycle = [
+        "<dt>Lane</dt><dd>Done</dd>",
+        "<dt>Work type</dt><dd>operations</dd>",
+        "<dt>Source</dt><dd>done</dd>",
+        "<dt>Status</dt><dd>done</dd>",
+        "<dt>State</dt><dd>done</dd>",
+        "<dt>Done criteria</dt><dd>27</dd>",
+    ];
+    for fact in lifecycle {
+        assert_contains(&body, fact);
+    }
+    // The prompt text is there, folded away in a <details> that works without script.
+    let details = body.find("<details class=\"fold\"><summary>Show the prompt text");
+    let prompt = body.find("<pre class=\"prompt\">Harden live CI/CD operations");
+    assert!(matches!((details, prompt), (Some(d), Some(p)) if d < p));
+    assert!(!body.contains("<script src"), "the page loads no script");
+}
+
+#[tokio::test]
+async fn unknown_pages_and_items_are_404_pages_with_a_way_back() {
+    let app = spawn_demo_app().await;
+    for path in ["/items/wi-NOPE-1", "/items/not%20an%20id", "/no/such/page"] {
+        let response = app.get_page(path).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        let body = response.text().await.unwrap();
+        assert_contains(&body, "<h1>Not found</h1>");
+        assert_contains(&body, "href=\"/\"");
+        assert_contains(&body, "Back to the board");
+    }
+}
+
+#[tokio::test]
+async fn the_api_lists_items_with_an_optional_lane() {
+    let app = spawn_demo_app().await;
+    let (status, all) = app.get_json("/api/control-plane/items").await;
+    assert_eq!(status, StatusCode::OK);
+    let expected = demo_items().unwrap().len();
+    assert_eq!(all["count"], expected);
+    assert_eq!(all["items"].as_array().unwrap().len(), expected);
+    let card = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == "wi-BF-302")
+        .expect("wi-BF-302 listed");
+    assert_eq!(
+        card,
+        &serde_json::json!({
+            "id": "wi-BF-302",
+            "title": "Production CI/CD resilience — smoke gates, rollback path, and release safety controls",
+            "lane": "done",
+            "work_type": "operations",
+            "status": "done",
+            "pull_request_url": "https://github.com/SingletonTheory/build-factory-bootstrap/pull/324",
+            "done_criteria_count": 27
+        })
+    );
+
+    let (status, done) = app.get_json("/api/control-plane/items?lane=done").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        done["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["lane"] == "done")
+    );
+    assert!(done["count"].as_u64().unwrap() >= 1);
+
+    let (status, bad) = app.get_json("/api/control-plane/items?lane=doing").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad["error"], "invalid");
+    assert_eq!(bad["field"], "lane");
+}
+
+#[tokio::test]
+async fn the_api_returns_one_whole_item_or_a_404() {
+    let app = spawn_demo_app().await;
+    let (status, item) = app.get_json("/api/control-plane/items/wi-BF-302").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(item["id"], "wi-BF-302");
+    assert_eq!(
+        item["execution_context"],
+        serde_json::json!({
+            "branch": "bf/BF-301-production-cicd-server-bootstrap",
+            "validation_command": "./scripts/validate-local.ps1",
+            "pull_request_url": "https://github.com/SingletonTheory/build-factory-bootstrap/pull/324"
+        })
+    );
+    let lifecycle = &item["lifecycle"];
+    for (key, value) in [
+        ("lane", "done"),
+        ("work_type", "operations"),
+        ("source", "done"),
+        ("status", "done"),
+        ("state", "done"),
+    ] {
+        assert_eq!(lifecycle[key], value, "lifecycle.{key}");
+    }
+    assert_eq!(lifecycle["done_criteria"].as_array().unwrap().len(), 27);
+    assert_eq!(
+        item["prompt_context"]["path"],
+        "./work-items/prompts/wi-BF-302.prompt.md"
+    );
+    assert!(
+        item["prompt_context"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Harden live CI/CD operations")
+    );
+
+    for path in [
+        "/api/control-plane/items/wi-NOPE-1",
+        "/api/control-plane/items/..%2Fetc",
+        "/api/control-plane/no-such-endpoint",
+    ] {
+        let (status, body) = app.get_json(path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(body["error"], "not-found", "{path}");
+        assert!(body["message"].as_str().unwrap().len() > 20);
+    }
+}
+
+#[tokio::test]
+async fn healthz_answers_when_the_database_does() {
+    let app = spawn_demo_app().await;
+    let (status, body) = app.get_json("/healthz").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+}
+
+#[tokio::test]
+async fn static_files_are_cached_and_text_is_compressed() {
+    let app = spawn_demo_app().await;
+    let page = app.get_page("/").await.text().await.unwrap();
+    let start = page.find("/static/factory.").expect("stylesheet linked");
+    let end = start + page[start..].find('"').unwrap();
+    let css_path = &page[start..end];
+
+    let css = app
+        .client
+        .get(app.url(css_path))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.status(), StatusCode::OK);
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    assert_eq!(css.headers()["content-encoding"], "gzip");
+    assert!(
+        css.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+
+    let html = app
+        .client
+        .get(app.url("/"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(html.headers()["content-encoding"], "gzip");
+
+    for (path, content_type) in [
+        ("/manifest.webmanifest", "application/manifest+json"),
+        ("/favicon.ico", "image/x-icon"),
+        ("/favicon.svg", "image/svg+xml"),
+        ("/icons/icon-192.png", "image/png"),
+        ("/icons/icon-512.png", "image/png"),
+    ] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.headers()["content-type"], content_type, "{path}");
+        assert!(response.headers().contains_key("cache-control"), "{path}");
+    }
+    let manifest: serde_json::Value = app
+        .client
+        .get(app.url("/manifest.webmanifest"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sizes: Vec<_> = manifest["icons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["sizes"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(sizes.contains(&"192x192".to_owned()) && sizes.contains(&"512x512".to_owned()));
+}
+
+#[tokio::test]
+async fn data_survives_a_restart_and_demo_mode_never_overwrites() {
+    let app = spawn_demo_app().await;
+    let (_, before) = app.get_json("/api/control-plane/items").await;
+    let (data_dir, _keep) = app.stop().await;
+
+    // Edit an item directly in the database, as a later sync would.
+    let db = rusqlite_path_edit(&data_dir);
+    drop(db);
+
+    let app = spawn_app_on(&data_dir, true).await;
+    let (_, after) = app.get_json("/api/control-plane/items").await;
+    assert_eq!(after["count"], before["count"]);
+    let (_, item) = app.get_json("/api/control-plane/items/wi-BF-318").await;
+    assert_eq!(item["title"], "Edited while the server was down");
+}
+
+/// Changes wi-BF-318's title in the stored database and returns the connection.
+fn rusqlite_path_edit(data_dir: &std::path::Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(data_dir.join(server::DATABASE_FILE)).unwrap();
+    let changed = conn
+        .execute(
+            "UPDATE work_items SET title = 'Edited while the server was down' WHERE id = 'wi-BF-318'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    conn
+}
