@@ -6,6 +6,10 @@ use app::domain::{Lane, WorkItem, WorkItemId};
 use app::store::work_items;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+/// The allocator the `factory` binary uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt;
 use tower::ServiceExt;

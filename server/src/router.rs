@@ -9,6 +9,7 @@ use axum::http::Request;
 use axum::routing::get;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
+use tower_http::CompressionLevel;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -39,7 +40,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(api::healthz))
         .merge(static_files::routes())
         .fallback(not_found)
-        .layer(CompressionLayer::new())
+        // Fastest: pages are small, and the default level costs a third of the throughput
+        // for a few hundred bytes (docs/benchmarks.md).
+        .layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))

@@ -109,6 +109,9 @@ impl Lane {
 impl FromStr for Lane {
     type Err = WorkItemError;
     fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        if let Some(lane) = Lane::ALL.into_iter().find(|lane| lane.as_str() == raw) {
+            return Ok(lane);
+        }
         // Accept the spellings people type: "In progress", "in_progress", "DONE".
         let normalised = raw.trim().to_ascii_lowercase().replace([' ', '_'], "-");
         Lane::ALL

@@ -11,8 +11,9 @@ pub fn upsert(conn: &mut Connection, item: &WorkItem) -> Result<(), StoreError> 
     let tx = conn.transaction()?;
     tx.execute(
         "INSERT INTO work_items (id, title, summary, branch, validation_command,
-             pull_request_url, lane, work_type, source, status, state, prompt_path, prompt_text)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             pull_request_url, lane, work_type, source, status, state, prompt_path, prompt_text,
+             done_criteria_count)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
          ON CONFLICT (id) DO UPDATE SET
              title = excluded.title, summary = excluded.summary, branch = excluded.branch,
              validation_command = excluded.validation_command,
@@ -20,6 +21,7 @@ pub fn upsert(conn: &mut Connection, item: &WorkItem) -> Result<(), StoreError> 
              work_type = excluded.work_type, source = excluded.source,
              status = excluded.status, state = excluded.state,
              prompt_path = excluded.prompt_path, prompt_text = excluded.prompt_text,
+             done_criteria_count = excluded.done_criteria_count,
              updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
         params![
             item.id.as_str(),
@@ -35,6 +37,7 @@ pub fn upsert(conn: &mut Connection, item: &WorkItem) -> Result<(), StoreError> 
             item.lifecycle.state,
             item.prompt_context.path,
             item.prompt_context.text,
+            item.lifecycle.done_criteria.len() as i64,
         ],
     )?;
     tx.execute(
@@ -64,15 +67,17 @@ pub fn list_summaries(
     conn: &Connection,
     lane: Option<Lane>,
 ) -> Result<Vec<WorkItemSummary>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT w.id, w.title, w.lane, w.work_type, w.status, w.pull_request_url,
-                (SELECT COUNT(*) FROM work_item_done_criteria c WHERE c.work_item_id = w.id)
-         FROM work_items w
-         WHERE ?1 IS NULL OR w.lane = ?1
-         ORDER BY CASE w.lane WHEN 'backlog' THEN 0 WHEN 'ready' THEN 1
-                  WHEN 'in-progress' THEN 2 WHEN 'review' THEN 3 ELSE 4 END, w.id",
-    )?;
-    let rows = stmt.query_map([lane.map(Lane::as_str)], |row| {
+    const COLUMNS: &str = "SELECT id, title, lane, work_type, status, pull_request_url,
+                                  done_criteria_count FROM work_items";
+    let mut stmt = match lane {
+        Some(_) => conn.prepare_cached(&format!("{COLUMNS} WHERE lane = ?1 ORDER BY id"))?,
+        None => conn.prepare_cached(&format!("{COLUMNS} ORDER BY id"))?,
+    };
+    let params: &[&dyn rusqlite::ToSql] = match &lane {
+        Some(lane) => &[&lane.as_str()],
+        None => &[],
+    };
+    let rows = stmt.query_map(params, |row| {
         Ok((
             row.get::<_, String>(0)?,
             row.get::<_, String>(1)?,
@@ -83,19 +88,23 @@ pub fn list_summaries(
             row.get::<_, i64>(6)?,
         ))
     })?;
-    rows.map(|row| {
-        let (id, title, lane, work_type, status, pull_request_url, criteria) = row?;
-        Ok(WorkItemSummary {
-            id: parse_id(&id)?,
-            title,
-            lane: parse_lane(&lane)?,
-            work_type,
-            status,
-            pull_request_url,
-            done_criteria_count: criteria as usize,
+    let mut summaries = rows
+        .map(|row| {
+            let (id, title, lane, work_type, status, pull_request_url, criteria) = row?;
+            Ok(WorkItemSummary {
+                id: parse_id(&id)?,
+                title,
+                lane: parse_lane(&lane)?,
+                work_type,
+                status,
+                pull_request_url,
+                done_criteria_count: criteria as usize,
+            })
         })
-    })
-    .collect()
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    // Stable: ids stay in order within each lane.
+    summaries.sort_by_key(|summary| summary.lane);
+    Ok(summaries)
 }
 
 /// The whole item, or `None` when no item has that id.

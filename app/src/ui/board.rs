@@ -1,6 +1,6 @@
 //! `/` — the board: work-item cards grouped by lane, with lane tabs.
 
-use super::{app_state, set_status, storage_failure};
+use super::{app_state, rendered, set_status, storage_failure};
 use crate::domain::{Lane, WorkItemSummary};
 use crate::store::{Db, work_items};
 use leptos::prelude::*;
@@ -26,7 +26,7 @@ async fn board(db: Db, lane_param: Option<String>) -> AnyView {
         }
     };
     match db.call(|conn| work_items::list_summaries(conn, None)).await {
-        Ok(items) => view! { <Board items lane /> }.into_any(),
+        Ok(items) => rendered(view! { <Board items lane /> }),
         Err(err) => storage_failure(err),
     }
 }
@@ -48,8 +48,12 @@ fn UnknownLane(message: String) -> impl IntoView {
 
 #[component]
 fn Board(items: Vec<WorkItemSummary>, lane: Option<Lane>) -> impl IntoView {
-    let count_in = |l: Lane| items.iter().filter(|i| i.lane == l).count();
     let total = items.len();
+    // Items arrive in board order; split them into lanes without copying.
+    let mut by_lane: [Vec<WorkItemSummary>; 5] = Default::default();
+    for item in items {
+        by_lane[item.lane as usize].push(item);
+    }
     let tab = |href: String, label: &'static str, count: usize, current: bool| {
         view! {
             <a href=href aria-current=current.then_some("page")>
@@ -60,24 +64,15 @@ fn Board(items: Vec<WorkItemSummary>, lane: Option<Lane>) -> impl IntoView {
     };
     let tabs = std::iter::once(tab("/".into(), "All", total, lane.is_none()))
         .chain(Lane::ALL.into_iter().map(|l| {
-            tab(
-                format!("/?lane={}", l.as_str()),
-                l.label(),
-                count_in(l),
-                lane == Some(l),
-            )
+            let href = format!("/?lane={}", l.as_str());
+            tab(href, l.label(), by_lane[l as usize].len(), lane == Some(l))
         }))
         .collect_view();
-    let shown_lanes: Vec<Lane> = match lane {
-        Some(l) => vec![l],
-        None => Lane::ALL.to_vec(),
-    };
-    let sections = shown_lanes
+    let sections = Lane::ALL
         .into_iter()
-        .map(|l| {
-            let cards: Vec<_> = items.iter().filter(|i| i.lane == l).cloned().collect();
-            view! { <LaneSection lane=l cards /> }
-        })
+        .zip(by_lane)
+        .filter(|(l, _)| lane.is_none_or(|shown| shown == *l))
+        .map(|(l, cards)| view! { <LaneSection lane=l cards /> })
         .collect_view();
     view! {
         <div class="page-head">

@@ -80,6 +80,16 @@ fn set_status(status: axum::http::StatusCode) {
     }
 }
 
+/// Renders a view whose data is loaded to HTML at once, for use inside `Suspend`.
+///
+/// Inside `Suspend`, tachys renders through its async stream builder, which allocates for
+/// every tag: a 200-card board took three times as long that way (docs/benchmarks.md).
+/// The data is already here, so the synchronous renderer does the same work faster.
+fn rendered(view: impl IntoView) -> AnyView {
+    let html = view.into_view().to_html();
+    view! { <div class="contents" inner_html=html></div> }.into_any()
+}
+
 /// Logs a storage failure in full and shows the person only that something went wrong.
 fn storage_failure(err: crate::store::StoreError) -> AnyView {
     tracing::error!(error = %err, "rendering a page failed");

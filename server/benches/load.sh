@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Load test of `/` with the demo data: requests per second, latency percentiles and the
+# server's resident memory under load. Needs wrk (`apt-get install wrk`).
+#
+#   server/benches/load.sh [SECONDS] [CONNECTIONS]
+#
+# Builds the release binary, serves the demo on a free loopback port from a temporary
+# data directory, loads it with wrk (2 threads), samples VmRSS every 0.2 s, and stops.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+seconds=${1:-15}
+connections=${2:-32}
+port=${LOAD_PORT:-3299}
+
+command -v wrk >/dev/null || { echo "load.sh: wrk is missing: apt-get install wrk" >&2; exit 1; }
+cargo build --release --bin factory --quiet
+
+data_dir=$(mktemp -d)
+RUST_LOG=warn ./target/release/factory serve --demo --addr "127.0.0.1:$port" --data-dir "$data_dir" &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data_dir"' EXIT
+for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+
+rss_log=$(mktemp)
+( while kill -0 $server 2>/dev/null; do
+    awk '/VmRSS/ {print $2}' /proc/$server/status >> "$rss_log"; sleep 0.2
+  done ) &
+sampler=$!
+
+echo "== wrk: ${seconds}s, ${connections} connections, GET / (demo data), uncompressed"
+wrk -t2 -c"$connections" -d"${seconds}s" --latency "http://127.0.0.1:$port/"
+echo "== wrk: ${seconds}s, ${connections} connections, GET / (demo data), gzip as browsers ask"
+wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "Accept-Encoding: gzip" "http://127.0.0.1:$port/"
+kill $sampler 2>/dev/null || true
+echo "== resident memory of the server during the run (KiB): max $(sort -n "$rss_log" | tail -1)"
+rm -f "$rss_log"
