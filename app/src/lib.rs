@@ -2,6 +2,7 @@
 //! pages. The `server` crate wires these into the `factory` binary.
 
 pub mod assets;
+pub mod auth;
 pub mod domain;
 pub mod state;
 pub mod store;

@@ -1,5 +1,6 @@
 //! The command line: `factory serve …`.
 
+use app::domain::Role;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,6 +18,82 @@ pub struct Cli {
 pub enum Command {
     /// Serve the dashboard and the JSON API until SIGINT or SIGTERM.
     Serve(ServeArgs),
+    /// Manage the users who sign in to the dashboard.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens for scripts and CI (`Authorization: Bearer TOKEN`).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// The data directory, for commands that only touch the database.
+#[derive(Debug, Args)]
+pub struct DataDirArg {
+    /// Directory of the SQLite database [default: ./data].
+    #[arg(long, env = "FACTORY_DATA_DIR", value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user. The password is read from standard input, or asked twice without echo
+    /// on a terminal; never from an argument, where other users could see it.
+    Add {
+        /// Lowercase letters, digits, '.', '_' or '-'.
+        name: String,
+        /// viewer (read only), operator (work items and releases) or admin (operator plus
+        /// users and tokens).
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+    /// List users with their role, state and last sign-in.
+    List {
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+    /// Set a user's password (read like `user add` reads it).
+    Passwd {
+        name: String,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+    /// Disable a user: they can no longer sign in, and their sessions stop working.
+    Disable {
+        name: String,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it once; only its hash is stored.
+    Create {
+        /// What the token is for, e.g. "ci-deploy".
+        name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+    /// List tokens (never their secrets).
+    List {
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+    /// Revoke a token by its id; it fails at once.
+    Revoke {
+        id: i64,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+}
+
+fn parse_role(raw: &str) -> Result<Role, String> {
+    raw.parse()
+        .map_err(|err: app::domain::OperatorError| err.to_string())
 }
 
 #[derive(Debug, Args)]
@@ -67,11 +144,42 @@ mod tests {
             "--demo",
         ])
         .unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("serve parses as serve");
+        };
         assert_eq!(args.addr, Some("127.0.0.1:0".parse().unwrap()));
         assert_eq!(args.data_dir, Some(PathBuf::from("/tmp/x")));
         assert_eq!(args.config, Some(PathBuf::from("f.toml")));
         assert!(args.demo);
+    }
+
+    #[test]
+    fn user_and_token_commands_parse() {
+        let cli = Cli::try_parse_from(["factory", "user", "add", "alice", "--role", "admin"]);
+        assert!(matches!(
+            cli.unwrap().command,
+            Command::User(UserCommand::Add {
+                role: Role::Admin,
+                ..
+            })
+        ));
+        let err = Cli::try_parse_from(["factory", "token", "create", "ci", "--role", "root"])
+            .unwrap_err();
+        assert!(err.to_string().contains("use viewer, operator or admin"));
+        // There is no way to pass a password as an argument.
+        assert!(
+            Cli::try_parse_from([
+                "factory",
+                "user",
+                "add",
+                "a",
+                "--role",
+                "viewer",
+                "--password",
+                "x"
+            ])
+            .is_err()
+        );
     }
 
     #[test]

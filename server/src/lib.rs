@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod operators_cli;
 pub mod router;
 mod static_files;
 

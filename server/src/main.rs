@@ -1,7 +1,7 @@
 use clap::Parser;
 use server::cli::{Cli, Command, DEFAULT_ADDR, DEFAULT_DATA_DIR, ServeArgs};
 use server::config::Config;
-use server::{StartError, demo, open_state, router::router};
+use server::{StartError, demo, open_state, operators_cli, router::router};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
@@ -13,9 +13,15 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The server logs its work; the admin commands print only their answer and problems.
+    let default_filter = match cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
         )
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
@@ -25,9 +31,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
+    let result: Result<(), Box<dyn std::error::Error>> = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve(args).await,
+            Command::Serve(args) => serve(args).await.map_err(Into::into),
+            Command::User(command) => operators_cli::run_user(command).await.map_err(Into::into),
+            Command::Token(command) => operators_cli::run_token(command).await.map_err(Into::into),
         }
     });
     match result {

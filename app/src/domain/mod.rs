@@ -1,8 +1,12 @@
 //! Plain-Rust domain types, apart from HTTP, HTML and storage.
 
+pub mod operator;
 pub mod work_item;
 pub mod work_item_file;
 
+pub use operator::{
+    Credential, Operator, OperatorError, Permission, Role, Username, check_new_password,
+};
 pub use work_item::{
     ExecutionContext, Lane, LifecycleMetadata, PromptContext, WorkItem, WorkItemError, WorkItemId,
     WorkItemSummary,

@@ -3,6 +3,8 @@
 //! Every query runs on the connection's own thread (tokio-rusqlite), so no async worker
 //! ever blocks on SQLite.
 
+pub mod audit;
+pub mod operators;
 pub mod work_items;
 
 use rusqlite_migration::{M, Migrations};
@@ -36,9 +38,10 @@ impl From<tokio_rusqlite::Error<StoreError>> for StoreError {
 /// The schema, one SQL file per step in `migrations/`, embedded in the binary. Append
 /// new files; never edit one that has shipped.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!(
-        "../../../migrations/0001_work_items.sql"
-    ))])
+    Migrations::new(vec![
+        M::up(include_str!("../../../migrations/0001_work_items.sql")),
+        M::up(include_str!("../../../migrations/0002_operators.sql")),
+    ])
 }
 
 /// How long a writer waits for another connection's lock before giving up.
@@ -96,6 +99,11 @@ impl Db {
         R: Send + 'static,
     {
         Ok(self.conn.call(f).await?)
+    }
+
+    /// The underlying connection handle, for the session store that shares this file.
+    pub fn connection(&self) -> tokio_rusqlite::Connection {
+        self.conn.clone()
     }
 
     /// Whether the database answers a query; for `/healthz`.

@@ -1,0 +1,223 @@
+//! `factory user …` and `factory token …`: operator management from the host's shell.
+
+use crate::cli::{TokenCommand, UserCommand};
+use crate::{StartError, open_state};
+use app::auth::secrets::{hash_password, new_api_token, token_hash};
+use app::domain::{OperatorError, Username, check_new_password};
+use app::store::audit::{self, NewAuditEvent};
+use app::store::operators::{self, OperatorStoreError};
+use app::store::{Db, StoreError};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error(transparent)]
+    Operator(#[from] OperatorError),
+    #[error("{0}")]
+    Refused(String),
+    #[error("reading the password: {0}")]
+    Input(#[from] std::io::Error),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl From<OperatorStoreError> for AdminError {
+    fn from(err: OperatorStoreError) -> Self {
+        match err {
+            OperatorStoreError::UsernameTaken(name) => AdminError::Refused(format!(
+                "a user named {name} already exists; use `factory user passwd {name}` to change their password"
+            )),
+            OperatorStoreError::Store(err) => AdminError::Store(err),
+        }
+    }
+}
+
+async fn open(data_dir: &Path) -> Result<Db, AdminError> {
+    Ok(open_state(data_dir).await?.db)
+}
+
+/// Records what the command line did in the audit history.
+async fn audit_cli(db: &Db, action: &'static str, subject: String, outcome: &'static str) {
+    let result = db
+        .call(move |conn| {
+            audit::record(
+                conn,
+                &NewAuditEvent {
+                    actor: "cli",
+                    action,
+                    subject: Some(&subject),
+                    outcome,
+                    client: Some("cli"),
+                    detail: None,
+                },
+            )
+        })
+        .await;
+    if let Err(err) = result {
+        tracing::error!(error = %err, action, "cannot record the audit event");
+    }
+}
+
+/// Reads a new password: twice without echo on a terminal, else one line of stdin.
+fn read_new_password() -> Result<String, AdminError> {
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("New password: ")?;
+        let second = rpassword::prompt_password("Repeat it: ")?;
+        if first != second {
+            return Err(AdminError::Refused(
+                "the two passwords differ; nothing was changed".into(),
+            ));
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    check_new_password(&password)?;
+    Ok(password)
+}
+
+async fn hash_off_thread(password: String) -> String {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .expect("hashing does not panic")
+}
+
+pub async fn run_user(command: UserCommand) -> Result<(), AdminError> {
+    let mut out = std::io::stdout().lock();
+    match command {
+        UserCommand::Add { name, role, data } => {
+            let username = Username::parse(&name)?;
+            let password = read_new_password()?;
+            let db = open(&data.data_dir).await?;
+            let hash = hash_off_thread(password).await;
+            let name = username.clone();
+            db.call(move |conn| Ok(operators::add_user(conn, &name, &hash, role)))
+                .await??;
+            audit_cli(&db, "user.add", format!("{username} ({role})"), "done").await;
+            writeln!(out, "added {username} with the role {role}")?;
+        }
+        UserCommand::List { data } => {
+            let db = open(&data.data_dir).await?;
+            let users = db.call(|conn| operators::list_users(conn)).await?;
+            if users.is_empty() {
+                writeln!(
+                    out,
+                    "no users yet: add one with `factory user add NAME --role admin`"
+                )?;
+            }
+            for user in users {
+                let state = if user.disabled { "disabled" } else { "active" };
+                let last = user.last_sign_in_at.as_deref().unwrap_or("never signed in");
+                writeln!(
+                    out,
+                    "{:<24} {:<9} {:<9} {last}",
+                    user.username, user.role, state
+                )?;
+            }
+        }
+        UserCommand::Passwd { name, data } => {
+            let username = Username::parse(&name)?;
+            let db = open(&data.data_dir).await?;
+            let lookup = username.clone();
+            if db
+                .call(move |c| operators::user_by_name(c, &lookup))
+                .await?
+                .is_none()
+            {
+                return Err(no_such_user(&username));
+            }
+            let hash = hash_off_thread(read_new_password()?).await;
+            let name = username.clone();
+            db.call(move |conn| operators::set_password_hash(conn, &name, &hash))
+                .await?;
+            audit_cli(&db, "user.passwd", username.to_string(), "done").await;
+            writeln!(out, "changed the password of {username}")?;
+        }
+        UserCommand::Disable { name, data } => {
+            let username = Username::parse(&name)?;
+            let db = open(&data.data_dir).await?;
+            let target = username.clone();
+            if !db
+                .call(move |c| operators::set_disabled(c, &target, true))
+                .await?
+            {
+                return Err(no_such_user(&username));
+            }
+            audit_cli(&db, "user.disable", username.to_string(), "done").await;
+            writeln!(out, "disabled {username}: they can no longer sign in")?;
+        }
+    }
+    Ok(())
+}
+
+fn no_such_user(username: &Username) -> AdminError {
+    AdminError::Refused(format!(
+        "no user is named {username}; `factory user list` shows who exists"
+    ))
+}
+
+pub async fn run_token(command: TokenCommand) -> Result<(), AdminError> {
+    let mut out = std::io::stdout().lock();
+    match command {
+        TokenCommand::Create { name, role, data } => {
+            let name = name.trim().to_owned();
+            if name.is_empty() || name.len() > 64 {
+                return Err(AdminError::Refused(
+                    "a token name must be 1 to 64 characters, e.g. ci-deploy".into(),
+                ));
+            }
+            let db = open(&data.data_dir).await?;
+            let token = new_api_token();
+            let hash = token_hash(&token);
+            let stored_name = name.clone();
+            let id = db
+                .call(move |conn| operators::add_token(conn, &stored_name, role, &hash))
+                .await?;
+            audit_cli(&db, "token.create", format!("{id} {name} ({role})"), "done").await;
+            writeln!(
+                out,
+                "token {id} ({name}, role {role}) — shown this once, store it now:"
+            )?;
+            writeln!(out, "{token}")?;
+            writeln!(out, "use it as: Authorization: Bearer <token>")?;
+        }
+        TokenCommand::List { data } => {
+            let db = open(&data.data_dir).await?;
+            let tokens = db.call(|conn| operators::list_tokens(conn)).await?;
+            if tokens.is_empty() {
+                writeln!(out, "no tokens yet")?;
+            }
+            for token in tokens {
+                let state = match &token.revoked_at {
+                    Some(at) => format!("revoked {at}"),
+                    None => "active".into(),
+                };
+                let used = token.last_used_at.as_deref().unwrap_or("never used");
+                writeln!(
+                    out,
+                    "{:>4}  {:<24} {:<9} {state:<28} {used}",
+                    token.id, token.name, token.role
+                )?;
+            }
+        }
+        TokenCommand::Revoke { id, data } => {
+            let db = open(&data.data_dir).await?;
+            if !db
+                .call(move |conn| operators::revoke_token(conn, id))
+                .await?
+            {
+                return Err(AdminError::Refused(format!(
+                    "no live token has the id {id}; `factory token list` shows them"
+                )));
+            }
+            audit_cli(&db, "token.revoke", id.to_string(), "done").await;
+            writeln!(out, "revoked token {id}: it fails from now on")?;
+        }
+    }
+    Ok(())
+}
