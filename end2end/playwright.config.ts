@@ -7,6 +7,8 @@ import { join } from "node:path";
 const port = Number(process.env.E2E_PORT ?? 3199);
 const binary = process.env.FACTORY_BIN ?? join(__dirname, "..", "target", "debug", "factory");
 const dataDir = mkdtempSync(join(tmpdir(), "factory-e2e-"));
+// The demo user's password for this run; the tests sign in with it.
+export const demoPassword = "end-to-end demo password";
 
 const chromium = {
   executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
@@ -49,6 +51,6 @@ export default defineConfig({
     url: `http://127.0.0.1:${port}/healthz`,
     reuseExistingServer: false,
     timeout: 60_000,
-    env: { RUST_LOG: "warn" },
+    env: { RUST_LOG: "warn", FACTORY_DEMO_PASSWORD: demoPassword },
   },
 });

@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod auth;
 pub mod domain;
+pub mod error;
 pub mod state;
 pub mod store;
 pub mod ui;

@@ -1,16 +1,9 @@
-import { expect, test, type Page } from "@playwright/test";
+import { expect, test } from "@playwright/test";
+import { expectNoSidewaysScroll, screenshot, signIn } from "./helpers";
 
-// Screenshots of every page land in end2end/screenshots/, one per project.
-async function screenshot(page: Page, name: string, project: string) {
-  await page.screenshot({ path: `screenshots/${project}/${name}.png`, fullPage: true });
-}
-
-async function expectNoSidewaysScroll(page: Page) {
-  const overflow = await page.evaluate(
-    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
-  );
-  expect(overflow).toBeLessThanOrEqual(0);
-}
+test.beforeEach(async ({ page }) => {
+  await signIn(page);
+});
 
 test("the board shows every lane and filters by lane", async ({ page }, info) => {
   await page.goto("/");

@@ -16,10 +16,16 @@ command -v wrk >/dev/null || { echo "load.sh: wrk is missing: apt-get install wr
 cargo build --release --bin factory --quiet
 
 data_dir=$(mktemp -d)
-RUST_LOG=warn ./target/release/factory serve --demo --addr "127.0.0.1:$port" --data-dir "$data_dir" &
+password="load test password"
+FACTORY_DEMO_PASSWORD="$password" RUST_LOG=warn ./target/release/factory serve --demo --addr "127.0.0.1:$port" --data-dir "$data_dir" &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data_dir"' EXIT
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+
+# Pages need a session, as they do for a person: sign in once and reuse the cookie.
+cookie=$(curl -fs -o /dev/null -D - --data-urlencode username=demo --data-urlencode "password=$password" \
+  "http://127.0.0.1:$port/fn/login" | sed -n 's/^set-cookie: \(factory_session=[^;]*\).*/\1/Ip')
+[ -n "$cookie" ] || { echo "load.sh: signing in failed" >&2; exit 1; }
 
 rss_log=$(mktemp)
 ( while kill -0 $server 2>/dev/null; do
@@ -28,9 +34,10 @@ rss_log=$(mktemp)
 sampler=$!
 
 echo "== wrk: ${seconds}s, ${connections} connections, GET / (demo data), uncompressed"
-wrk -t2 -c"$connections" -d"${seconds}s" --latency "http://127.0.0.1:$port/"
+wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "Cookie: $cookie" "http://127.0.0.1:$port/"
 echo "== wrk: ${seconds}s, ${connections} connections, GET / (demo data), gzip as browsers ask"
-wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "Accept-Encoding: gzip" "http://127.0.0.1:$port/"
+wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "Cookie: $cookie" -H "Accept-Encoding: gzip" \
+  "http://127.0.0.1:$port/"
 kill $sampler 2>/dev/null || true
 echo "== resident memory of the server during the run (KiB): max $(sort -n "$rss_log" | tail -1)"
 rm -f "$rss_log"

@@ -14,6 +14,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
+const PASSWORD: &str = "benchmark password";
+
 /// 200 items spread over the lanes, each a copy of the demo's wi-BF-302 with a new id.
 fn two_hundred_items() -> Vec<WorkItem> {
     let template = server::demo::demo_items()
@@ -35,8 +37,11 @@ fn two_hundred_items() -> Vec<WorkItem> {
 fn render(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("temporary directory");
-    let router = runtime.block_on(async {
+    let (router, cookie) = runtime.block_on(async {
         let state = server::open_state(dir.path()).await.expect("state opens");
+        server::demo::ensure_demo_user(&state.db, Some(PASSWORD.into()))
+            .await
+            .expect("demo user");
         let items = two_hundred_items();
         state
             .db
@@ -48,17 +53,49 @@ fn render(c: &mut Criterion) {
             })
             .await
             .expect("items stored");
-        server::router::router(state)
+        let sessions = server::router::SessionSettings {
+            key: server::load_session_key(dir.path()).expect("session key"),
+            connection: server::open_session_connection(dir.path())
+                .await
+                .expect("session connection"),
+            secure: false,
+            idle_timeout: std::time::Duration::from_secs(3600),
+        };
+        let router = server::router::router(state, sessions);
+        // Pages need a session, as they do for a person: sign in once.
+        let sign_in = Request::post("/fn/login")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(format!(
+                "username=demo&password={}",
+                PASSWORD.replace(' ', "+")
+            )))
+            .expect("request");
+        let response = router.clone().oneshot(sign_in).await.expect("infallible");
+        let cookie = response.headers()["set-cookie"]
+            .to_str()
+            .expect("cookie")
+            .split(';')
+            .next()
+            .expect("cookie value")
+            .to_owned();
+        (router, cookie)
     });
 
     let runtime = &runtime;
     let get = |path: &'static str| {
         let router = router.clone();
+        let cookie = cookie.clone();
         move || {
             let router = router.clone();
+            let cookie = cookie.clone();
             runtime.block_on(async move {
                 let response = router
-                    .oneshot(Request::get(path).body(Body::empty()).expect("request"))
+                    .oneshot(
+                        Request::get(path)
+                            .header("cookie", cookie.as_str())
+                            .body(Body::empty())
+                            .expect("request"),
+                    )
                     .await
                     .expect("infallible");
                 assert_eq!(response.status(), StatusCode::OK);

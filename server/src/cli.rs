@@ -111,10 +111,17 @@ pub struct ServeArgs {
     #[arg(long, env = "FACTORY_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Fill an empty database with demo work items, so the dashboard has something to
-    /// show. A database that already holds work items is left as it is.
+    /// Fill an empty database with demo work items and create the user `demo` (role
+    /// operator; password from FACTORY_DEMO_PASSWORD, or a random one printed once).
+    /// A database that already holds work items is left as it is. On a loopback address
+    /// the demo also allows session cookies over plain HTTP.
     #[arg(long, env = "FACTORY_DEMO")]
     pub demo: bool,
+
+    /// Send session cookies without `Secure`, for plain HTTP (local testing only: the
+    /// cookie then travels unencrypted).
+    #[arg(long, env = "FACTORY_INSECURE_COOKIES")]
+    pub insecure_cookies: bool,
 }
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";

@@ -10,6 +10,17 @@ use std::path::{Path, PathBuf};
 pub struct Config {
     #[serde(default)]
     pub server: ServerConfig,
+    #[serde(default)]
+    pub sessions: SessionsConfig,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// Minutes a session may stay unused before it ends (default 720, 12 hours).
+    pub idle_timeout_minutes: Option<u64>,
+    /// `false` turns off `Secure` cookies, for plain HTTP on a trusted network only.
+    pub secure_cookies: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -75,6 +86,8 @@ mod tests {
         let config = Config::load(&path).expect("the example configuration is valid");
         assert_eq!(config.server.addr, Some("127.0.0.1:3000".parse().unwrap()));
         assert_eq!(config.server.data_dir, Some(PathBuf::from("./data")));
+        assert_eq!(config.sessions.idle_timeout_minutes, Some(720));
+        assert_eq!(config.sessions.secure_cookies, Some(true));
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Demo mode: work items for a database that has none, so a newcomer sees a real board.
 //! The items are work-item files (the factory repository's format) embedded in the binary.
 
+use app::auth::secrets::{hash_password, random_secret};
+use app::domain::{Role, Username};
 use app::domain::{WorkItem, WorkItemFileError, parse_work_item_file};
+use app::store::operators::{self, OperatorStoreError};
 use app::store::{Db, StoreError, work_items};
 
 macro_rules! demo_item {
@@ -76,6 +79,43 @@ pub async fn seed_if_empty(db: &Db) -> Result<usize, DemoError> {
         })
         .await?;
     Ok(added)
+}
+
+/// The demo's sign-in name.
+pub const DEMO_USER: &str = "demo";
+
+/// Creates the user `demo` (role operator) unless it exists. The password comes from
+/// `password`, or is drawn at random and returned so the console can show it once.
+pub async fn ensure_demo_user(
+    db: &Db,
+    password: Option<String>,
+) -> Result<Option<String>, DemoError> {
+    let name = Username::parse(DEMO_USER).expect("the demo username is valid");
+    let lookup = name.clone();
+    if db
+        .call(move |conn| operators::user_by_name(conn, &lookup))
+        .await?
+        .is_some()
+    {
+        return Ok(None);
+    }
+    let (password, generated) = match password {
+        Some(password) => (password, false),
+        None => (random_secret(12), true),
+    };
+    let to_hash = password.clone();
+    let hash = tokio::task::spawn_blocking(move || hash_password(&to_hash))
+        .await
+        .expect("hashing does not panic");
+    db.call(move |conn| {
+        match operators::add_user(conn, &name, &hash, Role::Operator) {
+            // Another start created it meanwhile: keep theirs.
+            Ok(_) | Err(OperatorStoreError::UsernameTaken(_)) => Ok(()),
+            Err(OperatorStoreError::Store(err)) => Err(err),
+        }
+    })
+    .await?;
+    Ok(generated.then_some(password))
 }
 
 #[cfg(test)]

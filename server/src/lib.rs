@@ -1,6 +1,7 @@
 //! The `factory` binary's parts: configuration, the HTTP router, the JSON API, static
 //! files and demo mode. `main.rs` only parses the command line and calls these.
 
+pub mod access;
 pub mod api;
 pub mod cli;
 pub mod config;
@@ -10,12 +11,18 @@ pub mod router;
 mod static_files;
 
 use app::AppState;
+use app::auth::throttle::SignInThrottle;
 use app::store::{Db, StoreError};
 use leptos::config::LeptosOptions;
 use std::path::Path;
+use std::sync::Arc;
+use tower_sessions::cookie::Key;
 
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "factory.sqlite3";
+/// The key that signs session cookies, inside the data directory. Kept across restarts so
+/// that a restart does not sign everyone out.
+pub const SESSION_KEY_FILE: &str = "session.key";
 
 /// Why the server could not start. Each message names what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +38,8 @@ pub enum StartError {
     Config(#[from] config::ConfigError),
     #[error("loading the demo data: {0}")]
     Demo(#[from] demo::DemoError),
+    #[error("the session key {path}: {message}")]
+    SessionKey { path: String, message: String },
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -58,5 +67,65 @@ pub async fn open_state(data_dir: &Path) -> Result<AppState, StartError> {
         "database ready"
     );
     let leptos_options = LeptosOptions::builder().output_name("factory").build();
-    Ok(AppState { leptos_options, db })
+    Ok(AppState {
+        leptos_options,
+        db,
+        sign_in_throttle: Arc::new(SignInThrottle::default()),
+    })
+}
+
+/// A second connection to the database file for the session store, with its table
+/// created. Sessions live in the same file, in the store's own table.
+pub async fn open_session_connection(
+    data_dir: &Path,
+) -> Result<tokio_rusqlite::Connection, StartError> {
+    let path = data_dir.join(DATABASE_FILE);
+    let failed = |err: String| StartError::Database {
+        path: path.display().to_string(),
+        source: StoreError::Sessions(err),
+    };
+    let conn = tokio_rusqlite::Connection::open(&path)
+        .await
+        .map_err(|err| failed(err.to_string()))?;
+    conn.call(|conn| {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+    })
+    .await
+    .map_err(|err| failed(err.to_string()))?;
+    tower_sessions_rusqlite_store::RusqliteStore::new(conn.clone())
+        .migrate()
+        .await
+        .map_err(|err| failed(err.to_string()))?;
+    Ok(conn)
+}
+
+/// Reads the session-signing key from the data directory, creating it (readable by its
+/// owner only) at first start.
+pub fn load_session_key(data_dir: &Path) -> Result<Key, StartError> {
+    let path = data_dir.join(SESSION_KEY_FILE);
+    let problem = |message: String| StartError::SessionKey {
+        path: path.display().to_string(),
+        message,
+    };
+    match std::fs::read(&path) {
+        Ok(bytes) => Key::try_from(bytes.as_slice()).map_err(|_| {
+            problem("is not a valid key (64 bytes expected); delete it to make a new one, which signs everyone out".into())
+        }),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let key = Key::generate();
+            write_private(&path, key.master()).map_err(|err| problem(err.to_string()))?;
+            Ok(key)
+        }
+        Err(err) => Err(problem(err.to_string())),
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
 }

@@ -1,9 +1,12 @@
 use clap::Parser;
 use server::cli::{Cli, Command, DEFAULT_ADDR, DEFAULT_DATA_DIR, ServeArgs};
 use server::config::Config;
-use server::{StartError, demo, open_state, operators_cli, router::router};
+use server::router::{SessionSettings, router};
+use server::{StartError, demo, load_session_key, open_state, operators_cli};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc: rendering a 200-card board spends a fifth of its time in glibc's malloc and
@@ -47,6 +50,9 @@ fn main() -> ExitCode {
     }
 }
 
+/// Sessions end after 12 hours unused unless the configuration says otherwise.
+const DEFAULT_IDLE_MINUTES: u64 = 12 * 60;
+
 async fn serve(args: ServeArgs) -> Result<(), StartError> {
     let config = match &args.config {
         Some(path) => Config::load(path)?,
@@ -65,7 +71,35 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     if args.demo {
         let added = demo::seed_if_empty(&state.db).await?;
         tracing::info!(added, "demo mode: work items loaded");
+        let chosen = std::env::var("FACTORY_DEMO_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty());
+        if let Some(password) = demo::ensure_demo_user(&state.db, chosen).await? {
+            // Shown once, on the console only: never logged.
+            println!(
+                "demo mode: sign in as `{}` with the password {password} (shown this once; \
+                 set FACTORY_DEMO_PASSWORD to choose it, or `factory user passwd demo`)",
+                demo::DEMO_USER
+            );
+        }
     }
+    let secure = !(args.insecure_cookies
+        || config.sessions.secure_cookies == Some(false)
+        || (args.demo && addr.ip().is_loopback()));
+    if !secure {
+        tracing::warn!("session cookies are sent without Secure: use this over local HTTP only");
+    }
+    let sessions = SessionSettings {
+        key: load_session_key(&data_dir)?,
+        connection: server::open_session_connection(&data_dir).await?,
+        secure,
+        idle_timeout: Duration::from_secs(
+            60 * config
+                .sessions
+                .idle_timeout_minutes
+                .unwrap_or(DEFAULT_IDLE_MINUTES),
+        ),
+    };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| StartError::Listen {
@@ -73,13 +107,22 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
             source,
         })?;
     tracing::info!("serving the dashboard at http://{addr}");
-    axum::serve(listener, router(state))
+    // Expired sessions are deleted hourly so the table does not grow without end.
+    let expired_sessions = tokio::spawn(
+        tower_sessions::ExpiredDeletion::continuously_delete_expired(
+            tower_sessions_rusqlite_store::RusqliteStore::new(sessions.connection.clone()),
+            tokio::time::Duration::from_secs(3600),
+        ),
+    );
+    let app = router(state, sessions).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|source| StartError::Listen {
             addr: addr.to_string(),
             source,
         })?;
+    expired_sessions.abort();
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,20 +1,57 @@
 //! The whole HTTP surface: pages, JSON API, static files, compression and request spans.
 
-use crate::{api, static_files};
+use crate::{access, api, static_files};
 use app::AppState;
 use app::ui::{App, shell};
 use axum::Router;
 use axum::body::Body;
-use axum::http::Request;
+use axum::http::{HeaderName, HeaderValue, Request, header};
+use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::CompressionLevel;
 use tower_http::compression::CompressionLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tower_sessions::cookie::{Key, SameSite};
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_rusqlite_store::RusqliteStore;
 use tracing::Level;
 
-pub fn router(state: AppState) -> Router {
+/// How session cookies are made.
+#[derive(Clone)]
+pub struct SessionSettings {
+    pub key: Key,
+    /// `Secure` cookies: on, unless turned off for local HTTP.
+    pub secure: bool,
+    /// A session unused this long ends.
+    pub idle_timeout: std::time::Duration,
+    /// The session store's own connection to the database file, so session reads and
+    /// writes do not queue behind the pages' queries.
+    pub connection: tokio_rusqlite::Connection,
+}
+
+/// Sent with every response unless a handler set its own.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+pub fn router(state: AppState, sessions: SessionSettings) -> Router {
+    let session_store = RusqliteStore::new(sessions.connection.clone());
+    let idle = time::Duration::try_from(sessions.idle_timeout).unwrap_or(time::Duration::HOUR);
+    let session_layer = SessionManagerLayer::new(session_store)
+        .with_name("factory_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(sessions.secure)
+        // Counts from the session's last save; the access layer saves it at most once a
+        // minute while it is used.
+        .with_expiry(Expiry::OnInactivity(idle))
+        .with_signed(sessions.key);
+    let header = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+
     let context = {
         let state = state.clone();
         move || provide_context(state.clone())
@@ -40,8 +77,19 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(api::healthz))
         .merge(static_files::routes())
         .fallback(not_found)
-        // Fastest: pages are small, and the default level costs a third of the throughput
-        // for a few hundred bytes (docs/benchmarks.md).
+        .layer(from_fn_with_state(state.clone(), access::access))
+        .layer(session_layer)
+        .layer(header(
+            header::CONTENT_SECURITY_POLICY,
+            CONTENT_SECURITY_POLICY,
+        ))
+        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        // Not no-referrer: a form post without JavaScript needs the Referer to come back
+        // to its page with the error.
+        .layer(header(header::REFERRER_POLICY, "same-origin"))
+        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
+        // Pages show live state of a production host: never from a cache.
+        .layer(header(header::CACHE_CONTROL, "no-store"))
         .layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
         .layer(
             TraceLayer::new_for_http()

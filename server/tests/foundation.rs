@@ -244,7 +244,8 @@ async fn static_files_are_cached_and_text_is_compressed() {
         ("/icons/icon-192.png", "image/png"),
         ("/icons/icon-512.png", "image/png"),
     ] {
-        let response = app.client.get(app.url(path)).send().await.unwrap();
+        // Public: a phone fetches icons and the manifest before anyone signs in.
+        let response = app.anonymous.get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         assert_eq!(response.headers()["content-type"], content_type, "{path}");
         assert!(response.headers().contains_key("cache-control"), "{path}");
@@ -271,7 +272,7 @@ async fn static_files_are_cached_and_text_is_compressed() {
 async fn data_survives_a_restart_and_demo_mode_never_overwrites() {
     let app = spawn_demo_app().await;
     let (_, before) = app.get_json("/api/control-plane/items").await;
-    let (data_dir, _keep) = app.stop().await;
+    let (data_dir, _keep, _client) = app.stop().await;
 
     // Edit an item directly in the database, as a later sync would.
     let db = rusqlite_path_edit(&data_dir);

@@ -1,4 +1,13 @@
-//! Who is acting: password and token secrets, sign-in throttling.
+//! Who is acting: password and token secrets, sign-in throttling, safe redirects.
 
+pub mod redirect;
 pub mod secrets;
 pub mod throttle;
+
+/// The session key holding the signed-in user's id.
+pub const SESSION_USER_ID: &str = "user_id";
+
+/// The client's address as the server saw it, put in request extensions by the access
+/// layer for audit records and throttling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAddr(pub String);

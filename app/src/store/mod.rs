@@ -23,6 +23,8 @@ pub enum StoreError {
     Closed,
     #[error("a stored row is invalid: {0}")]
     InvalidRow(String),
+    #[error("the session store: {0}")]
+    Sessions(String),
 }
 
 impl From<tokio_rusqlite::Error<StoreError>> for StoreError {

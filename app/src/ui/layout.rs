@@ -1,3 +1,4 @@
+use super::SignOut;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_location;
@@ -6,6 +7,7 @@ use leptos_router::hooks::use_location;
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
     let path = use_location().pathname.get_untracked();
+    let operator = super::current_operator();
     let current = |href: &str| {
         let here = if href == "/" {
             path == "/" || path.starts_with("/items/")
@@ -23,17 +25,31 @@ pub fn Layout(children: Children) -> impl IntoView {
                 <img src="/favicon.svg" alt="" width="24" height="24" />
                 "Build Factory"
             </a>
-            <nav aria-label="Main">
-                <a href="/" aria-current=current("/")>
-                    "Board"
-                </a>
-                <a href="/releases" aria-current=current("/releases")>
-                    "Releases"
-                </a>
-                <a href="/history" aria-current=current("/history")>
-                    "History"
-                </a>
-            </nav>
+            {operator
+                .map(|operator| {
+                    let sign_out = ServerAction::<SignOut>::new();
+                    view! {
+                        <div class="who">
+                            <span>{format!("{} · {}", operator.name, operator.role)}</span>
+                            <ActionForm action=sign_out>
+                                <button type="submit" class="link-button">
+                                    "Sign out"
+                                </button>
+                            </ActionForm>
+                        </div>
+                        <nav aria-label="Main">
+                            <a href="/" aria-current=current("/")>
+                                "Board"
+                            </a>
+                            <a href="/releases" aria-current=current("/releases")>
+                                "Releases"
+                            </a>
+                            <a href="/history" aria-current=current("/history")>
+                                "History"
+                            </a>
+                        </nav>
+                    }
+                })}
         </header>
         <main id="main">{children()}</main>
         <footer class="footer">"Build Factory control plane · v" {crate::VERSION}</footer>

@@ -5,9 +5,11 @@
 mod board;
 mod item;
 mod layout;
+mod login;
 mod placeholder;
 
 pub use layout::{ErrorPage, NotFound};
+pub use login::{SignIn, SignOut, current_operator};
 
 use crate::AppState;
 use crate::assets::STYLESHEET_PATH;
@@ -50,6 +52,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <layout::Layout>
                 <Routes fallback=|| view! { <NotFound /> }>
+                    <Route path=path!("/login") view=login::LoginPage ssr=SsrMode::Async />
                     <Route path=path!("/") view=board::BoardPage ssr=SsrMode::Async />
                     <Route path=path!("/items/:id") view=item::ItemPage ssr=SsrMode::Async />
                     <Route

@@ -1,18 +1,38 @@
-//! Test helpers: the real router on 127.0.0.1:0 over a temporary data directory.
+//! Test helpers: the real router on 127.0.0.1:0 over a temporary data directory, and
+//! clients that behave like a browser (cookies kept, redirects not followed).
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
 use reqwest::{Client, Response, StatusCode, redirect};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 
+/// The demo user's password in tests.
+pub const DEMO_PASSWORD: &str = "demo password for tests";
+
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// Signed in as the demo operator.
     pub client: Client,
+    /// No session, no token.
+    pub anonymous: Client,
     pub data_dir: PathBuf,
     server: JoinHandle<()>,
     _dir: Option<TempDir>,
+}
+
+/// A client with a cookie jar that does not follow redirects, optionally from another
+/// loopback address (127.0.0.2, …) so throttling sees a different client.
+pub fn browser(from: Option<IpAddr>) -> Client {
+    let mut builder = Client::builder()
+        .redirect(redirect::Policy::none())
+        .cookie_store(true);
+    if let Some(ip) = from {
+        builder = builder.local_address(ip);
+    }
+    builder.build().expect("client builds")
 }
 
 impl TestApp {
@@ -20,47 +40,84 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
-    /// A GET as a browser sends it.
+    /// A GET as a signed-in browser sends it.
     pub async fn get_page(&self, path: &str) -> Response {
-        self.client
-            .get(self.url(path))
+        get_html(&self.client, &self.url(path)).await
+    }
+
+    pub async fn get_json(&self, path: &str) -> (StatusCode, serde_json::Value) {
+        json_of(
+            self.client
+                .get(self.url(path))
+                .header("accept", "application/json")
+                .send()
+                .await
+                .expect("request sent"),
+        )
+        .await
+    }
+
+    /// Posts the sign-in form as a browser without JavaScript does.
+    pub async fn sign_in(
+        &self,
+        client: &Client,
+        username: &str,
+        password: &str,
+        next: Option<&str>,
+    ) -> Response {
+        let mut form = vec![("username", username), ("password", password)];
+        if let Some(next) = next {
+            form.push(("next", next));
+        }
+        let referer = match next {
+            Some(next) => self.url(&format!("/login?next={next}")),
+            None => self.url("/login"),
+        };
+        client
+            .post(self.url("/fn/login"))
             .header("accept", "text/html")
+            .header("origin", format!("http://{}", self.addr))
+            .header("referer", referer)
+            .form(&form)
             .send()
             .await
             .expect("request sent")
     }
 
-    pub async fn get_json(&self, path: &str) -> (StatusCode, serde_json::Value) {
-        let response = self
-            .client
-            .get(self.url(path))
-            .header("accept", "application/json")
-            .send()
-            .await
-            .expect("request sent");
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        assert!(
-            content_type.starts_with("application/json"),
-            "{path}: content type {content_type:?}"
-        );
-        (status, response.json().await.expect("JSON body"))
-    }
-
     /// Stops the server, keeping the data directory.
-    pub async fn stop(self) -> (PathBuf, Option<TempDir>) {
+    pub async fn stop(self) -> (PathBuf, Option<TempDir>, Client) {
         self.server.abort();
         let _ = self.server.await;
-        (self.data_dir, self._dir)
+        (self.data_dir, self._dir, self.client)
     }
 }
 
-/// A fresh data directory with the demo data, served on a free port.
+pub async fn get_html(client: &Client, url: &str) -> Response {
+    client
+        .get(url)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("request sent")
+}
+
+pub async fn json_of(response: Response) -> (StatusCode, serde_json::Value) {
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "content type {content_type:?}"
+    );
+    (status, response.json().await.expect("JSON body"))
+}
+
+/// A fresh data directory with the demo data, served on a free port, with a client
+/// signed in as the demo operator.
 pub async fn spawn_demo_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temporary directory");
     let data_dir = dir.path().join("data");
@@ -71,31 +128,54 @@ pub async fn spawn_demo_app() -> TestApp {
 
 /// Serves `data_dir` (creating it if needed), loading the demo data when asked.
 pub async fn spawn_app_on(data_dir: &Path, demo: bool) -> TestApp {
+    spawn_app_with_client(data_dir, demo, browser(None)).await
+}
+
+/// Like [`spawn_app_on`], keeping a client (and its cookies) from an earlier server.
+pub async fn spawn_app_with_client(data_dir: &Path, demo: bool, client: Client) -> TestApp {
     let state = server::open_state(data_dir).await.expect("state opens");
     if demo {
         server::demo::seed_if_empty(&state.db)
             .await
             .expect("demo data loads");
+        server::demo::ensure_demo_user(&state.db, Some(DEMO_PASSWORD.into()))
+            .await
+            .expect("demo user");
     }
+    let sessions = server::router::SessionSettings {
+        key: server::load_session_key(data_dir).expect("session key"),
+        connection: server::open_session_connection(data_dir)
+            .await
+            .expect("session connection"),
+        secure: false,
+        idle_timeout: Duration::from_secs(3600),
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a free port");
     let addr = listener.local_addr().expect("local address");
-    let router = server::router::router(state);
+    let router =
+        server::router::router(state, sessions).into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move {
         axum::serve(listener, router).await.expect("server runs");
     });
-    let client = Client::builder()
-        .redirect(redirect::Policy::none())
-        .build()
-        .expect("client builds");
-    TestApp {
+    let app = TestApp {
         addr,
         client,
+        anonymous: browser(None),
         data_dir: data_dir.to_owned(),
         server,
         _dir: None,
+    };
+    if demo && get_html(&app.client, &app.url("/")).await.status() != StatusCode::OK {
+        let response = app.sign_in(&app.client, "demo", DEMO_PASSWORD, None).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::FOUND,
+            "the demo user signs in"
+        );
     }
+    app
 }
 
 /// The text as the page shows it: Leptos escapes `&`, `<` and `>` in text nodes.
@@ -110,4 +190,13 @@ pub fn assert_contains(body: &str, needle: &str) {
         body.contains(needle),
         "expected the page to contain {needle:?}"
     );
+}
+
+pub fn location(response: &Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }

@@ -1,0 +1,123 @@
+//! The errors server functions return: each says what happened and what to do, and maps to
+//! an HTTP status for API clients. Plain form posts get them back on the page instead
+//! (Leptos redirects to the form's page with the error in the URL).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use leptos::prelude::{FromServerFnError, ServerFnErrorErr, use_context};
+use leptos::server_fn::codec::JsonEncoding;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "error", rename_all = "kebab-case")]
+pub enum AppError {
+    /// One message for an unknown user and a wrong password.
+    SignInFailed,
+    /// Too many failed sign-ins for this username or address.
+    Throttled { retry_after_seconds: u64 },
+    /// No session or token.
+    Unauthenticated,
+    /// The operator lacks a permission.
+    Forbidden {
+        permission: String,
+        role_needed: String,
+    },
+    /// A field of a form or request is invalid.
+    Invalid { field: String, message: String },
+    /// The request was malformed (the framework could not read it).
+    BadRequest { message: String },
+    /// Something failed on the server; logged there, never detailed here.
+    Internal,
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::SignInFailed | AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            AppError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            AppError::Invalid { .. } | AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Sets the HTTP status of the current server-function response to this error's,
+    /// unless the request is a plain form post, which Leptos answers with a redirect back
+    /// to the form so the page can show the error.
+    pub fn respond(self) -> Self {
+        let form_post = use_context::<axum::http::request::Parts>().is_some_and(|parts| {
+            parts
+                .headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|accept| accept.contains("text/html"))
+        });
+        if let (false, Some(response)) = (form_post, use_context::<leptos_axum::ResponseOptions>())
+        {
+            response.set_status(self.status());
+            if let AppError::Throttled {
+                retry_after_seconds,
+            } = self
+            {
+                response.insert_header(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+            }
+        }
+        self
+    }
+
+    /// Logs an internal failure in full and returns the error people see.
+    pub fn internal(err: impl fmt::Display) -> Self {
+        tracing::error!(error = %err, "a server function failed");
+        AppError::Internal.respond()
+    }
+}
+
+/// Minutes, rounded up, for "try again in N minutes".
+fn minutes(seconds: u64) -> u64 {
+    seconds.div_ceil(60).max(1)
+}
+
+impl fmt::Display for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AppError::SignInFailed => f.write_str(
+                "The username or password is wrong. Check both and try again; after 5 failed attempts sign-in pauses for 15 minutes.",
+            ),
+            AppError::Throttled {
+                retry_after_seconds,
+            } => write!(
+                f,
+                "Too many failed sign-ins. Try again in {} minutes; other operators can still sign in.",
+                minutes(*retry_after_seconds)
+            ),
+            AppError::Unauthenticated => f.write_str("Sign in first, then try again."),
+            AppError::Forbidden {
+                permission,
+                role_needed,
+            } => write!(
+                f,
+                "You lack the permission {permission}. Ask an admin for the {role_needed} role, or ask an operator who has it to do this."
+            ),
+            AppError::Invalid { field, message } => write!(f, "{field}: {message}"),
+            AppError::BadRequest { message } => write!(f, "The request could not be read: {message}"),
+            AppError::Internal => f.write_str(
+                "Something went wrong on the server and nothing was changed. Try again in a moment.",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AppError {}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Args(message) | ServerFnErrorErr::Deserialization(message) => {
+                AppError::BadRequest { message }.respond()
+            }
+            other => AppError::internal(other),
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! `/login`, and the sign-in and sign-out server functions.
+
+use super::set_status;
+use crate::AppState;
+use crate::auth::redirect::safe_next;
+use crate::auth::secrets::{verify_against_dummy, verify_password};
+use crate::auth::{ClientAddr, SESSION_USER_ID};
+use crate::domain::{Operator, Username, operator::MAX_PASSWORD_BYTES};
+use crate::error::AppError;
+use crate::store::audit::{self, NewAuditEvent};
+use crate::store::operators;
+use axum::http::{HeaderValue, StatusCode, header, request::Parts};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+use std::time::Instant;
+use tower_sessions::Session;
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let sign_in = ServerAction::<SignIn>::new();
+    let next = use_query_map().with_untracked(|query| query.get("next"));
+    let error = sign_in.value().get_untracked().and_then(Result::err);
+    match &error {
+        Some(AppError::Throttled {
+            retry_after_seconds,
+        }) => {
+            set_status(StatusCode::TOO_MANY_REQUESTS);
+            if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+                response
+                    .insert_header(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+            }
+        }
+        Some(AppError::SignInFailed) => set_status(StatusCode::UNAUTHORIZED),
+        _ => {}
+    }
+    let message = error.map(|err| {
+        view! {
+            <p class="form-error" role="alert" id="sign-in-error">
+                {err.to_string()}
+            </p>
+        }
+    });
+    view! {
+        <Title text="Sign in" />
+        <section class="sign-in">
+            <h1>"Sign in"</h1>
+            <p class="muted">"Build Factory control plane"</p>
+            <ActionForm action=sign_in attr:class="stack">
+                <input type="hidden" name="next" value=next />
+                <label for="username">"Username"</label>
+                <input
+                    id="username"
+                    name="username"
+                    autocomplete="username"
+                    autocapitalize="none"
+                    spellcheck="false"
+                    required
+                    autofocus
+                />
+                <label for="password">"Password"</label>
+                <input
+                    id="password"
+                    name="password"
+                    type="password"
+                    autocomplete="current-password"
+                    required
+                />
+                {message}
+                <button type="submit" class="button">
+                    "Sign in"
+                </button>
+            </ActionForm>
+        </section>
+    }
+}
+
+/// The operator of this request, put there by the server's access layer.
+pub fn current_operator() -> Option<Operator> {
+    use_context::<Parts>().and_then(|parts| parts.extensions.get::<Operator>().cloned())
+}
+
+fn client_addr() -> String {
+    use_context::<Parts>()
+        .and_then(|parts| parts.extensions.get::<ClientAddr>().cloned())
+        .map_or_else(|| "unknown".to_owned(), |addr| addr.0)
+}
+
+/// Records an audit event; a failure to record is logged, never shown.
+async fn record(state: &AppState, actor: String, action: &'static str, outcome: &'static str) {
+    let client = client_addr();
+    let result = state
+        .db
+        .call(move |conn| {
+            audit::record(
+                conn,
+                &NewAuditEvent {
+                    actor: &actor,
+                    action,
+                    subject: None,
+                    outcome,
+                    client: Some(&client),
+                    detail: None,
+                },
+            )
+        })
+        .await;
+    if let Err(err) = result {
+        tracing::error!(error = %err, action, "cannot record the audit event");
+    }
+}
+
+/// Signs in with a username and password; on success, back to `next` (a path on this
+/// site) with a new session.
+#[server(prefix = "/fn", endpoint = "login")]
+pub async fn sign_in(
+    username: String,
+    password: String,
+    next: Option<String>,
+) -> Result<(), AppError> {
+    let state = expect_context::<AppState>();
+    let claimed: String = username
+        .trim()
+        .to_ascii_lowercase()
+        .chars()
+        .take(64)
+        .collect();
+    let user_key = format!("user:{claimed}");
+    let keys = [user_key.clone(), format!("addr:{}", client_addr())];
+    let throttle = &state.sign_in_throttle;
+    if let Some(wait) = throttle.retry_after(&keys, Instant::now()) {
+        record(&state, claimed, "sign-in", "throttled").await;
+        return Err(AppError::Throttled {
+            retry_after_seconds: wait.as_secs().max(1),
+        }
+        .respond());
+    }
+
+    let user = match Username::parse(&claimed) {
+        Ok(name) => state
+            .db
+            .call(move |conn| operators::user_by_name(conn, &name))
+            .await
+            .map_err(AppError::internal)?,
+        Err(_) => None,
+    };
+    // Unknown, disabled and wrong all cost one argon2 verification and read the same.
+    let verified = tokio::task::spawn_blocking(move || {
+        let password = if password.len() > MAX_PASSWORD_BYTES {
+            ""
+        } else {
+            password.as_str()
+        };
+        match user {
+            Some(user) if !user.disabled && verify_password(password, &user.password_hash) => {
+                Some(user)
+            }
+            Some(user) => {
+                let _ = verify_password(password, &user.password_hash);
+                None
+            }
+            None => {
+                verify_against_dummy(password);
+                None
+            }
+        }
+    })
+    .await
+    .map_err(AppError::internal)?;
+
+    let Some(user) = verified else {
+        throttle.record_failure(&keys, Instant::now());
+        record(&state, claimed, "sign-in", "failed").await;
+        return Err(AppError::SignInFailed.respond());
+    };
+    throttle.clear(&user_key);
+
+    let session: Session = leptos_axum::extract().await.map_err(AppError::internal)?;
+    // A new session id at sign-in, so an id planted before it is worth nothing.
+    session.cycle_id().await.map_err(AppError::internal)?;
+    session
+        .insert(SESSION_USER_ID, user.id)
+        .await
+        .map_err(AppError::internal)?;
+    let user_id = user.id;
+    state
+        .db
+        .call(move |conn| operators::record_sign_in(conn, user_id))
+        .await
+        .map_err(AppError::internal)?;
+    record(&state, user.username.to_string(), "sign-in", "succeeded").await;
+    leptos_axum::redirect(&safe_next(next.as_deref()));
+    Ok(())
+}
+
+/// Ends the session and goes back to the sign-in page.
+#[server(prefix = "/fn", endpoint = "logout")]
+pub async fn sign_out() -> Result<(), AppError> {
+    let state = expect_context::<AppState>();
+    let session: Session = leptos_axum::extract().await.map_err(AppError::internal)?;
+    if let Some(operator) = current_operator() {
+        record(&state, operator.name, "sign-out", "succeeded").await;
+    }
+    session.flush().await.map_err(AppError::internal)?;
+    leptos_axum::redirect("/login");
+    Ok(())
+}

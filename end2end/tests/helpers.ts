@@ -1,0 +1,24 @@
+import { expect, type Page } from "@playwright/test";
+import { demoPassword } from "../playwright.config";
+
+/** Screenshots of every page land in end2end/screenshots/<project>/. */
+export async function screenshot(page: Page, name: string, project: string) {
+  await page.screenshot({ path: `screenshots/${project}/${name}.png`, fullPage: true });
+}
+
+export async function expectNoSidewaysScroll(page: Page) {
+  const overflow = await page.evaluate(
+    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+  );
+  expect(overflow).toBeLessThanOrEqual(0);
+}
+
+/** Signs in as the demo operator through the real form, and lands on `path`. */
+export async function signIn(page: Page, path = "/") {
+  await page.goto(path);
+  await expect(page).toHaveURL(/\/login/);
+  await page.getByLabel("Username").fill("demo");
+  await page.getByLabel("Password").fill(demoPassword);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByText("demo · operator")).toBeVisible();
+}

@@ -1,0 +1,297 @@
+//! Sign-in, sessions, tokens, access control, cross-site protection, throttling and
+//! security headers, over real HTTP against the real router.
+
+mod common;
+
+use app::auth::secrets::{new_api_token, token_hash};
+use app::domain::Role;
+use app::store::operators;
+use common::{
+    DEMO_PASSWORD, assert_contains, browser, get_html, json_of, location, spawn_app_with_client,
+    spawn_demo_app,
+};
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn signing_in_sets_a_safe_cookie_and_goes_back_to_the_page_asked_for() {
+    let app = spawn_demo_app().await;
+    let visitor = browser(None);
+
+    // A page asked for without a session redirects to sign-in, remembering the page.
+    let response = get_html(&visitor, &app.url("/items/wi-BF-302")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/login?next=/items/wi-BF-302");
+
+    let page = get_html(&visitor, &app.url("/login?next=/items/wi-BF-302")).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let body = page.text().await.unwrap();
+    assert_contains(&body, "autocomplete=\"username\"");
+    assert_contains(&body, "autocomplete=\"current-password\"");
+    assert_contains(&body, "name=\"next\" value=\"/items/wi-BF-302\"");
+
+    let response = app
+        .sign_in(&visitor, "demo", DEMO_PASSWORD, Some("/items/wi-BF-302"))
+        .await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(location(&response), "/items/wi-BF-302");
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("factory_session="), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+
+    let page = get_html(&visitor, &app.url("/items/wi-BF-302")).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_contains(&page.text().await.unwrap(), "demo · operator");
+}
+
+#[tokio::test]
+async fn an_open_redirect_in_next_is_ignored() {
+    let app = spawn_demo_app().await;
+    for next in [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+    ] {
+        let response = app
+            .sign_in(&browser(None), "demo", DEMO_PASSWORD, Some(next))
+            .await;
+        assert_eq!(response.status(), StatusCode::FOUND);
+        assert_eq!(location(&response), "/", "{next}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_read_the_same() {
+    let app = spawn_demo_app().await;
+    let mut messages = Vec::new();
+    for (user, password) in [("demo", "wrong password!"), ("nobody", DEMO_PASSWORD)] {
+        let visitor = browser(None);
+        let response = app.sign_in(&visitor, user, password, None).await;
+        // Without JavaScript the form comes back with its error in the URL.
+        assert_eq!(response.status(), StatusCode::FOUND);
+        let back = location(&response);
+        assert!(back.contains("/login") && back.contains("__err="), "{back}");
+        let page = get_html(&visitor, &back).await;
+        assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
+        let body = page.text().await.unwrap();
+        let start = body.find("role=\"alert\"").expect("the error is shown");
+        messages.push(body[start..start + 200].to_owned());
+        // Still not signed in.
+        let board = get_html(&visitor, &app.url("/")).await;
+        assert_eq!(board.status(), StatusCode::SEE_OTHER);
+    }
+    assert_eq!(messages[0], messages[1]);
+    assert_contains(&messages[0], "The username or password is wrong.");
+}
+
+#[tokio::test]
+async fn the_sixth_failure_is_throttled_for_that_user_and_address_only() {
+    let app = spawn_demo_app().await;
+    let attacker = browser(None);
+    for _ in 0..5 {
+        let response = app
+            .sign_in(&attacker, "demo", "not the password", None)
+            .await;
+        assert_eq!(response.status(), StatusCode::FOUND);
+    }
+    // An API client is told 429 with Retry-After.
+    let response = attacker
+        .post(app.url("/fn/login"))
+        .form(&[("username", "demo"), ("password", DEMO_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry > 800 && retry <= 900, "{retry}");
+    let body = response.text().await.unwrap();
+    assert!(body.contains("throttled"), "{body}");
+
+    // A browser sees the same as a page with status 429.
+    let response = app.sign_in(&attacker, "demo", DEMO_PASSWORD, None).await;
+    let page = get_html(&attacker, &location(&response)).await;
+    assert_eq!(page.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_contains(
+        &page.text().await.unwrap(),
+        "Too many failed sign-ins. Try again in 15 minutes",
+    );
+
+    // The same user from another address is refused too; another user from another
+    // address is not.
+    let elsewhere = browser(Some("127.0.0.2".parse().unwrap()));
+    let response = app.sign_in(&elsewhere, "demo", DEMO_PASSWORD, None).await;
+    assert!(location(&response).contains("__err="));
+    let state = server::open_state(&app.data_dir).await.unwrap();
+    let hash = app::auth::secrets::hash_password("another long password");
+    state
+        .db
+        .call(move |conn| {
+            operators::add_user(
+                conn,
+                &app::domain::Username::parse("other").unwrap(),
+                &hash,
+                Role::Viewer,
+            )
+            .map_err(|_| app::store::StoreError::Closed)
+        })
+        .await
+        .unwrap();
+    let response = app
+        .sign_in(&elsewhere, "other", "another long password", None)
+        .await;
+    assert_eq!(location(&response), "/");
+}
+
+#[tokio::test]
+async fn the_session_survives_a_restart_and_sign_out_ends_it() {
+    let app = spawn_demo_app().await;
+    assert_eq!(app.get_page("/").await.status(), StatusCode::OK);
+    let (data_dir, dir, client) = app.stop().await;
+
+    let app = spawn_app_with_client(&data_dir, false, client).await;
+    assert_eq!(
+        app.get_page("/").await.status(),
+        StatusCode::OK,
+        "still signed in"
+    );
+
+    let response = app
+        .client
+        .post(app.url("/fn/logout"))
+        .header("accept", "text/html")
+        .header("origin", format!("http://{}", app.addr))
+        .header("referer", app.url("/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(location(&response), "/login");
+    assert_eq!(app.get_page("/").await.status(), StatusCode::SEE_OTHER);
+    drop(dir);
+}
+
+#[tokio::test]
+async fn without_credentials_pages_redirect_and_the_api_answers_401() {
+    let app = spawn_demo_app().await;
+    for path in [
+        "/",
+        "/items/wi-BF-302",
+        "/releases",
+        "/history",
+        "/no-such-page",
+    ] {
+        let response = get_html(&app.anonymous, &app.url(path)).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
+        assert!(location(&response).starts_with("/login"), "{path}");
+    }
+    for path in [
+        "/api/control-plane/items",
+        "/api/control-plane/items/wi-BF-302",
+    ] {
+        let (status, body) = json_of(app.anonymous.get(app.url(path)).send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(body["error"], "unauthenticated");
+        assert!(body["message"].as_str().unwrap().contains("Bearer"));
+    }
+    // Health stays public for load balancers and monitors.
+    let health = app.anonymous.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_api_token_works_until_it_is_revoked() {
+    let app = spawn_demo_app().await;
+    let token = new_api_token();
+    let hash = token_hash(&token);
+    let state = server::open_state(&app.data_dir).await.unwrap();
+    let id = state
+        .db
+        .call(move |conn| operators::add_token(conn, "ci", Role::Viewer, &hash))
+        .await
+        .unwrap();
+
+    let call = || {
+        app.anonymous
+            .get(app.url("/api/control-plane/items"))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(call().await.unwrap().status(), StatusCode::OK);
+    state
+        .db
+        .call(move |conn| operators::revoke_token(conn, id))
+        .await
+        .unwrap();
+    let (status, body) = json_of(call().await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["message"].as_str().unwrap().contains("revoked"));
+}
+
+#[tokio::test]
+async fn a_cross_site_post_is_refused() {
+    let app = spawn_demo_app().await;
+    for (header, value) in [
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        let response = app
+            .client
+            .post(app.url("/fn/logout"))
+            .header("accept", "text/html")
+            .header(header, value)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = json_of(response).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{header}");
+        assert_eq!(body["error"], "cross-site");
+    }
+    // Still signed in: the forged sign-out did nothing.
+    assert_eq!(app.get_page("/").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = spawn_demo_app().await;
+    for path in ["/", "/login", "/api/control-plane/items"] {
+        let response = app.get_page(path).await;
+        let headers = response.headers();
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["referrer-policy"], "same-origin");
+    }
+}
+
+#[tokio::test]
+async fn sign_ins_and_sign_outs_are_audited() {
+    let app = spawn_demo_app().await;
+    app.sign_in(&browser(None), "demo", "wrong password!", None)
+        .await;
+    let conn = rusqlite::Connection::open(app.data_dir.join(server::DATABASE_FILE)).unwrap();
+    let events: Vec<(String, String, String, String)> = conn
+        .prepare("SELECT actor, action, outcome, client FROM audit_events ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let expected = [
+        ("demo", "sign-in", "succeeded", "127.0.0.1"),
+        ("demo", "sign-in", "failed", "127.0.0.1"),
+    ];
+    let got: Vec<_> = events
+        .iter()
+        .map(|(a, b, c, d)| (a.as_str(), b.as_str(), c.as_str(), d.as_str()))
+        .collect();
+    assert_eq!(got, expected);
+}
