@@ -42,6 +42,13 @@ test("wi-BF-302's page carries the reference's sections", async ({ page }, info)
   await expect(prompt).toBeHidden();
   await page.getByText("Show the prompt text").click();
   await expect(prompt).toBeVisible();
+  // Blocked actions explain themselves; enabled ones say so.
+  const start = page.getByRole("listitem").filter({ has: page.getByRole("heading", { name: "Start execution" }) });
+  await expect(start.getByText("Blocked", { exact: true })).toBeVisible();
+  await expect(start.getByText("Done items stay closed; Start execution cannot move them backward.").first()).toBeVisible();
+  await expect(start.getByText("Create a net-new work item if more delivery is needed instead of reopening this one.")).toBeVisible();
+  const prepare = page.getByRole("listitem").filter({ has: page.getByRole("heading", { name: "Prepare release" }) });
+  await expect(prepare.getByText("Enabled", { exact: true })).toBeVisible();
   await expectNoSidewaysScroll(page);
   await screenshot(page, "item-wi-BF-302", info.project.name);
 });

@@ -82,6 +82,36 @@ async fn the_reference_item_page_carries_every_value_of_the_reference() {
     for fact in lifecycle {
         assert_contains(&body, fact);
     }
+    // Available actions, as the reference shows them for a done item.
+    let actions = [
+        "<h3>Start execution</h3><span class=\"chip state-blocked\">Blocked</span>",
+        "Queue execution handoff for this work item.",
+        "Done items stay closed; Start execution cannot move them backward.",
+        "Lane transition policy blocks Start execution when the item is already Done.",
+        "Create a net-new work item if more delivery is needed instead of reopening this one.",
+        "Do not retry Start execution on a done item.",
+        "identity: start-execution",
+        "permission: factory.work-item.execute",
+        "policy gate lane-transition: blocked (Done items stay closed; Start execution cannot move them backward.)",
+        "POST /api/control-plane/items/wi-BF-302/actions/start-execution",
+        "<h3>Request review</h3><span class=\"chip state-blocked\">Blocked</span>",
+        "Done items stay closed; Request review cannot move them backward.",
+        "Do not retry Request review on a done item.",
+        "<h3>Prepare release</h3><span class=\"chip state-enabled\">Enabled</span>",
+        "Run release-preparation checks for the work item.",
+        "permission: factory.work-item.prepare-release",
+        "policy gate lane-eligibility: pass",
+        "policy gate pull-request: pass",
+        "POST /api/control-plane/items/wi-BF-302/actions/prepare-release",
+        "<h3>Record history</h3><span class=\"chip state-enabled\">Enabled</span>",
+        "Capture history snapshots for audit and validation views.",
+        "permission: factory.work-item.record-history",
+        "policy gate context-visibility: pass",
+        "POST /api/control-plane/items/wi-BF-302/actions/record-history",
+    ];
+    for part in actions {
+        assert_contains(&body, part);
+    }
     // The prompt text is there, folded away in a <details> that works without script.
     let details = body.find("<details class=\"fold\"><summary>Show the prompt text");
     let prompt = body.find("<pre class=\"prompt\">Harden live CI/CD operations");

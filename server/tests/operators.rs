@@ -295,3 +295,42 @@ async fn sign_ins_and_sign_outs_are_audited() {
         .collect();
     assert_eq!(got, expected);
 }
+
+#[tokio::test]
+async fn a_viewer_sees_every_action_blocked_by_permission_with_guidance() {
+    let app = spawn_demo_app().await;
+    let state = server::open_state(&app.data_dir).await.unwrap();
+    let hash = app::auth::secrets::hash_password("viewer long password");
+    state
+        .db
+        .call(move |conn| {
+            operators::add_user(
+                conn,
+                &app::domain::Username::parse("vera").unwrap(),
+                &hash,
+                Role::Viewer,
+            )
+            .map_err(|_| app::store::StoreError::Closed)
+        })
+        .await
+        .unwrap();
+    let viewer = browser(None);
+    app.sign_in(&viewer, "vera", "viewer long password", None)
+        .await;
+    let page = get_html(&viewer, &app.url("/items/wi-BF-302")).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let body = page.text().await.unwrap();
+    assert_contains(&body, "vera · viewer");
+    assert!(
+        !body.contains("state-enabled"),
+        "nothing is enabled for a viewer"
+    );
+    assert_contains(
+        &body,
+        "policy gate permission: blocked (vera (viewer) lacks the permission factory.work-item.prepare-release.)",
+    );
+    assert_contains(
+        &body,
+        "Ask an admin for the operator role, or ask an operator who has it to do this.",
+    );
+}

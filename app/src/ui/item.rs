@@ -1,7 +1,7 @@
 //! `/items/{id}` — the whole work item, every section of the reference page.
 
-use super::{NotFound, app_state, storage_failure};
-use crate::domain::{WorkItem, WorkItemId};
+use super::{NotFound, app_state, current_operator, storage_failure};
+use crate::domain::{ActionView, GateResult, RecoveryGuidance, WorkItem, WorkItemId, evaluate_all};
 use crate::store::{Db, work_items};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -46,6 +46,7 @@ fn Fact(label: &'static str, #[prop(into)] value: Option<String>) -> impl IntoVi
 
 #[component]
 fn WorkItemPage(item: WorkItem) -> impl IntoView {
+    let actions = evaluate_all(&item, current_operator().as_ref());
     let WorkItem {
         id,
         title,
@@ -55,6 +56,7 @@ fn WorkItemPage(item: WorkItem) -> impl IntoView {
         prompt_context: prompt,
     } = item;
     let criteria_count = lifecycle.done_criteria.len();
+    let id_for_actions = id.to_string();
     let pr = exec.pull_request_url.clone().map(|url| {
         let href = url.clone();
         view! {
@@ -155,11 +157,89 @@ fn WorkItemPage(item: WorkItem) -> impl IntoView {
 
             <section aria-labelledby="actions">
                 <h2 id="actions">"Available Actions"</h2>
-                <p class="muted">"Actions on work items are not enabled on this control plane yet."</p>
+                <ul class="actions">
+                    {actions
+                        .into_iter()
+                        .map(|view| view! { <ActionDetail view endpoint_for=id_for_actions.clone() /> })
+                        .collect_view()}
+                </ul>
             </section>
         </article>
         <p>
             <a href="/">"← Back to the board"</a>
         </p>
+    }
+}
+
+/// Recovery guidance: cause, policy context, next step, safe retry.
+#[component]
+pub fn Guidance(guidance: RecoveryGuidance) -> impl IntoView {
+    view! {
+        <dl class="guidance">
+            <dt>"Cause"</dt>
+            <dd>{guidance.cause}</dd>
+            <dt>"Policy context"</dt>
+            <dd>{guidance.policy_context}</dd>
+            <dt>"Next step"</dt>
+            <dd>{guidance.next_step}</dd>
+            <dt>"Safe retry"</dt>
+            <dd>{guidance.safe_retry}</dd>
+        </dl>
+    }
+}
+
+/// One action with every part of the reference: label, state, description, recovery
+/// guidance when blocked, identity, permission, each gate with its result, endpoint.
+#[component]
+fn ActionDetail(view: ActionView, endpoint_for: String) -> impl IntoView {
+    let action = view.action;
+    let (state, class) = if view.enabled {
+        ("Enabled", "chip state-enabled")
+    } else {
+        ("Blocked", "chip state-blocked")
+    };
+    let gates = view
+        .gates
+        .into_iter()
+        .map(|gate| {
+            let text = match (gate.result, gate.reason) {
+                (GateResult::Pass, _) => format!("policy gate {}: pass", gate.name.as_str()),
+                (GateResult::Blocked, reason) => format!(
+                    "policy gate {}: blocked ({})",
+                    gate.name.as_str(),
+                    reason.unwrap_or_default()
+                ),
+            };
+            view! { <li>{text}</li> }
+        })
+        .collect_view();
+    let endpoint = format!(
+        "POST /api/control-plane/items/{endpoint_for}/actions/{}",
+        action.identity()
+    );
+    view! {
+        <li class="action">
+            <div class="action-head">
+                <h3>{action.label()}</h3>
+                <span class=class>{state}</span>
+            </div>
+            <p class="action-description">{action.description()}</p>
+            {view
+                .guidance
+                .map(|guidance| {
+                    view! {
+                        <h4>"Recovery guidance"</h4>
+                        <Guidance guidance />
+                    }
+                })}
+            <ul class="action-meta">
+                <li>{format!("identity: {}", action.identity())}</li>
+                <li>{format!("permission: {}", action.permission())}</li>
+                {gates}
+                <li>
+                    <code class="break">{endpoint}</code>
+                </li>
+            </ul>
+        </li>
     }
 }

@@ -1,0 +1,549 @@
+//! Work-item actions, the policy gates that decide whether each is enabled, and the
+//! recovery guidance shown for every blocked one. Plain functions of the item and the
+//! operator, so the table of every case is tested here, apart from HTTP and HTML.
+
+use super::operator::{Operator, Permission, Role};
+use super::work_item::{Lane, WorkItem};
+use serde::{Deserialize, Serialize};
+
+/// Something an operator can do to a work item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    StartExecution,
+    RequestReview,
+    PrepareRelease,
+    RecordHistory,
+}
+
+impl Action {
+    pub const ALL: [Action; 4] = [
+        Action::StartExecution,
+        Action::RequestReview,
+        Action::PrepareRelease,
+        Action::RecordHistory,
+    ];
+
+    /// The identity used in URLs and the API.
+    pub fn identity(self) -> &'static str {
+        match self {
+            Action::StartExecution => "start-execution",
+            Action::RequestReview => "request-review",
+            Action::PrepareRelease => "prepare-release",
+            Action::RecordHistory => "record-history",
+        }
+    }
+
+    pub fn parse(identity: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.identity() == identity)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Action::StartExecution => "Start execution",
+            Action::RequestReview => "Request review",
+            Action::PrepareRelease => "Prepare release",
+            Action::RecordHistory => "Record history",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Action::StartExecution => "Queue execution handoff for this work item.",
+            Action::RequestReview => "Mark this item ready for review lane handoff.",
+            Action::PrepareRelease => "Run release-preparation checks for the work item.",
+            Action::RecordHistory => "Capture history snapshots for audit and validation views.",
+        }
+    }
+
+    pub fn permission(self) -> Permission {
+        match self {
+            Action::StartExecution => Permission::WorkItemExecute,
+            Action::RequestReview => Permission::WorkItemRequestReview,
+            Action::PrepareRelease => Permission::WorkItemPrepareRelease,
+            Action::RecordHistory => Permission::WorkItemRecordHistory,
+        }
+    }
+
+    /// `POST /api/control-plane/items/{id}/actions/{identity}`
+    pub fn endpoint(self, item: &WorkItem) -> String {
+        format!(
+            "/api/control-plane/items/{}/actions/{}",
+            item.id,
+            self.identity()
+        )
+    }
+
+    /// The policy gates this action is evaluated against, in order.
+    fn gates(self) -> &'static [GateName] {
+        match self {
+            Action::StartExecution => &[GateName::LaneTransition, GateName::ContextVisibility],
+            Action::RequestReview => &[GateName::LaneTransition, GateName::PullRequest],
+            Action::PrepareRelease => &[GateName::LaneEligibility, GateName::PullRequest],
+            Action::RecordHistory => &[GateName::ContextVisibility],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GateName {
+    LaneTransition,
+    LaneEligibility,
+    PullRequest,
+    ContextVisibility,
+    Permission,
+}
+
+impl GateName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GateName::LaneTransition => "lane-transition",
+            GateName::LaneEligibility => "lane-eligibility",
+            GateName::PullRequest => "pull-request",
+            GateName::ContextVisibility => "context-visibility",
+            GateName::Permission => "permission",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GateResult {
+    Pass,
+    Blocked,
+}
+
+/// What to do about a blocked gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryGuidance {
+    /// What blocked it.
+    pub cause: String,
+    /// Which rule, and why it exists.
+    pub policy_context: String,
+    /// What to do instead.
+    pub next_step: String,
+    /// Whether and when retrying is safe.
+    pub safe_retry: String,
+}
+
+/// One gate evaluated for an action on an item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateEvaluation {
+    pub name: GateName,
+    pub result: GateResult,
+    /// Why it blocked; `None` when it passed.
+    pub reason: Option<String>,
+    #[serde(skip)]
+    guidance: Option<RecoveryGuidance>,
+}
+
+/// An action as an operator sees it on an item: enabled, or blocked with guidance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionView {
+    pub action: Action,
+    pub enabled: bool,
+    pub gates: Vec<GateEvaluation>,
+    /// For the first blocked gate; `None` when enabled.
+    pub guidance: Option<RecoveryGuidance>,
+}
+
+/// Evaluates every action for an item and, when known, the operator.
+pub fn evaluate_all(item: &WorkItem, operator: Option<&Operator>) -> Vec<ActionView> {
+    Action::ALL
+        .into_iter()
+        .map(|action| evaluate(action, item, operator))
+        .collect()
+}
+
+/// Evaluates one action's gates, in order, then the operator's permission.
+pub fn evaluate(action: Action, item: &WorkItem, operator: Option<&Operator>) -> ActionView {
+    let mut gates: Vec<GateEvaluation> = action
+        .gates()
+        .iter()
+        .map(|gate| evaluate_gate(*gate, action, item))
+        .collect();
+    if let Some(operator) = operator {
+        gates.push(permission_gate(action, operator));
+    }
+    let guidance = gates.iter().find_map(|gate| gate.guidance.clone());
+    ActionView {
+        action,
+        enabled: guidance.is_none(),
+        gates,
+        guidance,
+    }
+}
+
+fn pass(name: GateName) -> GateEvaluation {
+    GateEvaluation {
+        name,
+        result: GateResult::Pass,
+        reason: None,
+        guidance: None,
+    }
+}
+
+fn blocked(name: GateName, guidance: RecoveryGuidance) -> GateEvaluation {
+    GateEvaluation {
+        name,
+        result: GateResult::Blocked,
+        reason: Some(guidance.cause.clone()),
+        guidance: Some(guidance),
+    }
+}
+
+fn guidance(cause: String, policy: String, next: String, retry: String) -> RecoveryGuidance {
+    RecoveryGuidance {
+        cause,
+        policy_context: policy,
+        next_step: next,
+        safe_retry: retry,
+    }
+}
+
+fn evaluate_gate(gate: GateName, action: Action, item: &WorkItem) -> GateEvaluation {
+    let label = action.label();
+    let lane = item.lifecycle.lane;
+    match gate {
+        GateName::LaneTransition => lane_transition(action, item),
+        GateName::LaneEligibility => {
+            if matches!(lane, Lane::Review | Lane::Done) {
+                pass(gate)
+            } else {
+                blocked(
+                    gate,
+                    guidance(
+                        format!("{label} needs the item in Review or Done; {} is in {}.", item.id, lane.label()),
+                        format!("Lane eligibility policy allows {label} only for items whose delivery is under review or done, so unfinished work is never released."),
+                        match lane {
+                            Lane::InProgress => "Finish the work, then use Request review; prepare the release once the item is in Review.".to_owned(),
+                            _ => "Start execution and request review first; prepare the release once the item is in Review.".to_owned(),
+                        },
+                        format!("Retry {label} once the item is in Review."),
+                    ),
+                )
+            }
+        }
+        GateName::PullRequest => {
+            if item.execution_context.pull_request_url.is_some() {
+                pass(gate)
+            } else {
+                blocked(
+                    gate,
+                    guidance(
+                        format!("{} has no pull request, and {label} needs one.", item.id),
+                        format!(
+                            "Pull-request policy requires a pull request for {label}, so every reviewed or released change has a reviewable record."
+                        ),
+                        format!(
+                            "Open a pull request for branch {} and add its URL to the work-item file, then sync.",
+                            item.execution_context
+                                .branch
+                                .as_deref()
+                                .unwrap_or("(no branch set)")
+                        ),
+                        format!(
+                            "Safe to retry {label} as soon as the pull request is recorded on the item."
+                        ),
+                    ),
+                )
+            }
+        }
+        GateName::ContextVisibility => {
+            if item.prompt_context.is_present() {
+                pass(gate)
+            } else {
+                blocked(
+                    gate,
+                    guidance(
+                        format!(
+                            "{} has no visible prompt context (prompt path and text), and {label} needs it.",
+                            item.id
+                        ),
+                        format!(
+                            "Context visibility policy requires the prompt context for {label}, so what is executed or recorded can be traced to its instructions."
+                        ),
+                        format!(
+                            "Add the prompt file prompts/{}.prompt.md beside the work-item file and set prompt_path, then sync.",
+                            item.id
+                        ),
+                        format!(
+                            "Safe to retry {label} once the prompt context shows on this page."
+                        ),
+                    ),
+                )
+            }
+        }
+        GateName::Permission => unreachable!("the permission gate needs the operator"),
+    }
+}
+
+fn lane_transition(action: Action, item: &WorkItem) -> GateEvaluation {
+    let gate = GateName::LaneTransition;
+    let label = action.label();
+    let lane = item.lifecycle.lane;
+    let (from, to) = match action {
+        Action::StartExecution => (Lane::Ready, Lane::InProgress),
+        Action::RequestReview => (Lane::InProgress, Lane::Review),
+        _ => return pass(gate),
+    };
+    if lane == from {
+        return pass(gate);
+    }
+    let g = if lane == Lane::Done {
+        guidance(
+            format!("Done items stay closed; {label} cannot move them backward."),
+            format!("Lane transition policy blocks {label} when the item is already Done."),
+            "Create a net-new work item if more delivery is needed instead of reopening this one."
+                .to_owned(),
+            format!("Do not retry {label} on a done item."),
+        )
+    } else if lane < from {
+        let first = match from {
+            Lane::Ready => "Make the item ready first: move it from Backlog to Ready in its work-item file, then sync.".to_owned(),
+            _ => "Use Start execution first; request review once the work is in progress.".to_owned(),
+        };
+        guidance(
+            format!(
+                "{label} moves items from {} to {}; {} is still in {}.",
+                from.label(),
+                to.label(),
+                item.id,
+                lane.label()
+            ),
+            format!(
+                "Lane transition policy allows {label} only from {}, so no lane is skipped.",
+                from.label()
+            ),
+            first,
+            format!(
+                "Safe to retry {label} once the item is in {}.",
+                from.label()
+            ),
+        )
+    } else if lane == to {
+        guidance(
+            format!(
+                "{} is already in {}; {label} has nothing to do.",
+                item.id,
+                to.label()
+            ),
+            format!(
+                "Lane transition policy allows {label} only from {}.",
+                from.label()
+            ),
+            "No action needed; continue with the next step for this lane.".to_owned(),
+            format!("Retrying {label} changes nothing; do not retry."),
+        )
+    } else {
+        guidance(
+            format!("{label} would move {} back from {} to {}.", item.id, lane.label(), to.label()),
+            format!("Lane transition policy blocks {label} once an item has moved past {}: lanes only move forward.", from.label()),
+            "Continue from the item's current lane; if the work must be redone, create a new work item.".to_owned(),
+            format!("Do not retry {label} on an item in {}.", lane.label()),
+        )
+    };
+    blocked(gate, g)
+}
+
+fn permission_gate(action: Action, operator: &Operator) -> GateEvaluation {
+    let permission = action.permission();
+    if operator.can(permission) {
+        return pass(GateName::Permission);
+    }
+    let role = Role::least_with(permission);
+    blocked(
+        GateName::Permission,
+        guidance(
+            format!(
+                "{} ({}) lacks the permission {permission}.",
+                operator.name, operator.role
+            ),
+            format!(
+                "{} needs {permission}, which the {role} role holds; every action is attributable to someone allowed to take it.",
+                action.label()
+            ),
+            format!("Ask an admin for the {role} role, or ask an operator who has it to do this."),
+            format!("Safe to retry once your role includes {permission}."),
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        Credential, ExecutionContext, LifecycleMetadata, PromptContext, WorkItemId,
+    };
+
+    fn item(lane: Lane, pr: bool, prompt: bool) -> WorkItem {
+        WorkItem {
+            id: WorkItemId::parse("wi-T-1").unwrap(),
+            title: "T".into(),
+            summary: String::new(),
+            execution_context: ExecutionContext {
+                branch: Some("bf/t".into()),
+                validation_command: None,
+                pull_request_url: pr.then(|| "https://example.test/pull/1".into()),
+            },
+            lifecycle: LifecycleMetadata {
+                lane,
+                work_type: "feature".into(),
+                source: lane.as_str().into(),
+                status: String::new(),
+                state: String::new(),
+                done_criteria: vec![],
+            },
+            prompt_context: PromptContext {
+                path: prompt.then(|| "p.md".into()),
+                text: prompt.then(|| "do".into()),
+            },
+        }
+    }
+
+    fn operator(role: Role) -> Operator {
+        Operator {
+            name: "op".into(),
+            role,
+            credential: Credential::Session { user_id: 1 },
+        }
+    }
+
+    /// The rule table, written out independently of the implementation.
+    fn expected_enabled(action: Action, lane: Lane, pr: bool, prompt: bool, role: Role) -> bool {
+        let permitted = role >= Role::Operator;
+        permitted
+            && match action {
+                Action::StartExecution => lane == Lane::Ready && prompt,
+                Action::RequestReview => lane == Lane::InProgress && pr,
+                Action::PrepareRelease => matches!(lane, Lane::Review | Lane::Done) && pr,
+                Action::RecordHistory => prompt,
+            }
+    }
+
+    #[test]
+    fn every_lane_action_pr_prompt_and_role() {
+        for action in Action::ALL {
+            for lane in Lane::ALL {
+                for pr in [false, true] {
+                    for prompt in [false, true] {
+                        for role in Role::ALL {
+                            let view =
+                                evaluate(action, &item(lane, pr, prompt), Some(&operator(role)));
+                            let case =
+                                format!("{action:?} {lane:?} pr={pr} prompt={prompt} {role:?}");
+                            assert_eq!(
+                                view.enabled,
+                                expected_enabled(action, lane, pr, prompt, role),
+                                "{case}"
+                            );
+                            // Blocked always explains itself, fully.
+                            assert_eq!(view.guidance.is_none(), view.enabled, "{case}");
+                            if let Some(g) = &view.guidance {
+                                for part in
+                                    [&g.cause, &g.policy_context, &g.next_step, &g.safe_retry]
+                                {
+                                    assert!(part.len() > 10, "{case}: {g:?}");
+                                }
+                            }
+                            let blocked = view
+                                .gates
+                                .iter()
+                                .filter(|g| g.result == GateResult::Blocked);
+                            assert_eq!(blocked.count() == 0, view.enabled, "{case}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_reference_item_reads_like_the_reference() {
+        // wi-BF-302: done, with a PR and a prompt, seen by an operator.
+        let done = item(Lane::Done, true, true);
+        let views = evaluate_all(&done, Some(&operator(Role::Operator)));
+        let enabled: Vec<_> = views
+            .iter()
+            .map(|v| (v.action.identity(), v.enabled))
+            .collect();
+        assert_eq!(
+            enabled,
+            [
+                ("start-execution", false),
+                ("request-review", false),
+                ("prepare-release", true),
+                ("record-history", true)
+            ]
+        );
+        let g = views[0].guidance.as_ref().unwrap();
+        assert_eq!(
+            g.cause,
+            "Done items stay closed; Start execution cannot move them backward."
+        );
+        assert_eq!(
+            g.policy_context,
+            "Lane transition policy blocks Start execution when the item is already Done."
+        );
+        assert_eq!(
+            g.next_step,
+            "Create a net-new work item if more delivery is needed instead of reopening this one."
+        );
+        assert_eq!(g.safe_retry, "Do not retry Start execution on a done item.");
+        assert_eq!(views[0].gates[0].name, GateName::LaneTransition);
+        assert_eq!(
+            views[1].guidance.as_ref().unwrap().cause,
+            "Done items stay closed; Request review cannot move them backward."
+        );
+        assert_eq!(
+            Action::PrepareRelease.endpoint(&done),
+            "/api/control-plane/items/wi-T-1/actions/prepare-release"
+        );
+    }
+
+    #[test]
+    fn guidance_is_specific_to_the_item() {
+        let backlog = item(Lane::Backlog, false, true);
+        let g = evaluate(Action::StartExecution, &backlog, None)
+            .guidance
+            .unwrap();
+        assert!(g.next_step.contains("Backlog to Ready"), "{g:?}");
+        let g = evaluate(
+            Action::RequestReview,
+            &item(Lane::InProgress, false, true),
+            None,
+        )
+        .guidance
+        .unwrap();
+        assert!(g.next_step.contains("bf/t"), "names the branch: {g:?}");
+        let g = evaluate(
+            Action::RecordHistory,
+            &item(Lane::Review, true, false),
+            None,
+        )
+        .guidance
+        .unwrap();
+        assert!(g.next_step.contains("prompts/wi-T-1.prompt.md"), "{g:?}");
+        let g = evaluate(
+            Action::PrepareRelease,
+            &item(Lane::Done, true, true),
+            Some(&operator(Role::Viewer)),
+        )
+        .guidance
+        .unwrap();
+        assert!(
+            g.cause.contains("factory.work-item.prepare-release")
+                && g.next_step.contains("operator role"),
+            "{g:?}"
+        );
+    }
+
+    #[test]
+    fn identities_round_trip() {
+        for action in Action::ALL {
+            assert_eq!(Action::parse(action.identity()), Some(action));
+        }
+        assert_eq!(Action::parse("deploy"), None);
+    }
+}
