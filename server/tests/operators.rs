@@ -334,3 +334,19 @@ async fn a_viewer_sees_every_action_blocked_by_permission_with_guidance() {
         "Ask an admin for the operator role, or ask an operator who has it to do this.",
     );
 }
+
+#[tokio::test]
+async fn a_crafted_error_link_cannot_put_its_text_on_the_sign_in_page() {
+    use base64::Engine;
+    let app = spawn_demo_app().await;
+    let forged = r#"{"error":"bad-request","message":"Call +1 555 0100 to restore access"}"#;
+    let encoded = base64::engine::general_purpose::URL_SAFE.encode(forged);
+    let page = get_html(
+        &browser(None),
+        &app.url(&format!("/login?__path=/fn/login&__err={encoded}")),
+    )
+    .await;
+    let body = page.text().await.unwrap();
+    assert!(!body.contains("555"), "the forged text is not shown");
+    assert_contains(&body, "Signing in did not work. Try again.");
+}

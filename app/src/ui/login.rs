@@ -34,10 +34,16 @@ pub fn LoginPage() -> impl IntoView {
         Some(AppError::SignInFailed) => set_status(StatusCode::UNAUTHORIZED),
         _ => {}
     }
+    // The error arrives in the URL, which anyone can write: only the sign-in errors are
+    // shown as they are, never text a crafted link could smuggle onto this page.
     let message = error.map(|err| {
+        let text = match err {
+            AppError::SignInFailed | AppError::Throttled { .. } => err.to_string(),
+            _ => "Signing in did not work. Try again.".to_owned(),
+        };
         view! {
             <p class="form-error" role="alert" id="sign-in-error">
-                {err.to_string()}
+                {text}
             </p>
         }
     });
