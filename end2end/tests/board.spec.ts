@@ -61,3 +61,11 @@ test("an unknown item shows a 404 page with a way back", async ({ page }, info) 
   await expect(page).toHaveURL(/\/$/);
   await screenshot(page, "not-found", info.project.name);
 });
+
+test("the history lists the sign-in", async ({ page }, info) => {
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "History" }).click();
+  await expect(page.getByRole("heading", { level: 1, name: "History" })).toBeVisible();
+  await expect(page.getByText("sign-in", { exact: true }).first()).toBeVisible();
+  await expectNoSidewaysScroll(page);
+  await screenshot(page, "history", info.project.name);
+});

@@ -293,6 +293,13 @@ async fn sign_ins_and_sign_outs_are_audited() {
         .map(|(a, b, c, d)| (a.as_str(), b.as_str(), c.as_str(), d.as_str()))
         .collect();
     assert_eq!(got, expected);
+
+    // The History page shows them, newest first.
+    let body = app.get_page("/history").await.text().await.unwrap();
+    let failed = body.find("state-blocked\">failed").expect("the failure is listed");
+    let succeeded = body.find("state-enabled\">succeeded").expect("the success is listed");
+    assert!(failed < succeeded, "newest first");
+    assert_contains(&body, " · demo from 127.0.0.1");
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 //! when it arrives and works with JavaScript off.
 
 mod board;
+mod history;
 mod item;
 mod layout;
 mod login;
@@ -62,7 +63,7 @@ pub fn App() -> impl IntoView {
                     />
                     <Route
                         path=path!("/history")
-                        view=placeholder::HistoryPage
+                        view=history::HistoryPage
                         ssr=SsrMode::Async
                     />
                 </Routes>

@@ -16,14 +16,3 @@ pub fn ReleasesPage() -> impl IntoView {
         </section>
     }
 }
-
-#[component]
-pub fn HistoryPage() -> impl IntoView {
-    view! {
-        <Title text="History" />
-        <h1>"History"</h1>
-        <section class="notice">
-            <p>"No actions have been recorded yet."</p>
-        </section>
-    }
-}
