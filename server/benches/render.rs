@@ -58,6 +58,7 @@ fn render(c: &mut Criterion) {
             connection: server::open_session_connection(dir.path())
                 .await
                 .expect("session connection"),
+            user_check_interval: std::time::Duration::from_secs(60),
             secure: false,
             idle_timeout: std::time::Duration::from_secs(3600),
         };

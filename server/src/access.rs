@@ -4,7 +4,7 @@
 use app::AppState;
 use app::auth::secrets::token_hash;
 use app::auth::{ClientAddr, SESSION_USER_ID};
-use app::domain::{Credential, Operator};
+use app::domain::{Credential, Operator, Role};
 use app::store::operators;
 use axum::Json;
 use axum::extract::{ConnectInfo, Request, State};
@@ -59,11 +59,12 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 pub async fn access(
-    State(state): State<AppState>,
+    State(access): State<AccessState>,
     session: Session,
     mut request: Request,
     next: Next,
 ) -> Response {
+    let state = &access.app;
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -111,7 +112,7 @@ pub async fn access(
                 "This request came from another site and was refused. Open the dashboard itself and submit the form there.",
             );
         }
-        match session_operator(&state, &session).await {
+        match session_operator(&access, &session).await {
             Some(operator) => operator,
             None if is_public(&path) => return next.run(request).await,
             None if path.starts_with("/api/") || !wants_html(headers) => {
@@ -137,48 +138,74 @@ pub async fn access(
     next.run(request).await
 }
 
-/// The signed-in user of this session, if the session names an active user.
-async fn session_operator(state: &AppState, session: &Session) -> Option<Operator> {
-    let user_id = session.get::<i64>(SESSION_USER_ID).await.ok().flatten()?;
-    match state
-        .db
-        .call(move |conn| operators::user_by_id(conn, user_id))
-        .await
-    {
-        Ok(Some(user)) if !user.disabled => {
-            keep_alive(session).await;
-            Some(Operator {
-                name: user.username.to_string(),
-                role: user.role,
-                credential: Credential::Session { user_id },
-            })
-        }
-        Ok(_) => {
-            // Disabled or deleted: the session ends here.
-            let _ = session.flush().await;
-            None
-        }
-        Err(err) => {
-            tracing::error!(error = %err, "loading the session's user failed");
-            None
-        }
-    }
+/// What a session remembers of its user between checks. Kept in the session store on
+/// the server, never in the cookie.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct SessionUser {
+    username: String,
+    role: Role,
+    /// Unix seconds of the last check against the users table.
+    checked_at: i64,
 }
 
-/// The session's idle expiry counts from its last save. Saving on every request would
-/// cost a database write per page view, so the session is touched at most once per
-/// interval: the idle timeout is then exact to within that interval.
-const KEEP_ALIVE_INTERVAL_SECS: i64 = 60;
-const SESSION_SEEN_AT: &str = "seen_at";
+const SESSION_USER: &str = "user";
 
-async fn keep_alive(session: &Session) {
+/// What the access layer needs: the app, and how often a session's user is re-read.
+#[derive(Clone)]
+pub struct AccessState {
+    pub app: AppState,
+    /// Between checks the session's copy of the user is used: re-reading the user on
+    /// every request cost a fifth of the throughput (docs/benchmarks.md). A disabled user
+    /// is out within this interval. Each check also saves the session, which is what
+    /// keeps its idle expiry counting from the last use.
+    pub user_check_interval: std::time::Duration,
+}
+
+/// The signed-in user of this session, if the session names an active user.
+async fn session_operator(access: &AccessState, session: &Session) -> Option<Operator> {
+    let state = &access.app;
+    let interval = i64::try_from(access.user_check_interval.as_secs()).unwrap_or(i64::MAX);
+    let user_id = session.get::<i64>(SESSION_USER_ID).await.ok().flatten()?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let seen = session.get::<i64>(SESSION_SEEN_AT).await.ok().flatten();
-    if seen.is_none_or(|seen| now - seen >= KEEP_ALIVE_INTERVAL_SECS)
-        && let Err(err) = session.insert(SESSION_SEEN_AT, now).await
-    {
-        tracing::warn!(error = %err, "cannot refresh the session");
-    }
+    let remembered = session
+        .get::<SessionUser>(SESSION_USER)
+        .await
+        .ok()
+        .flatten();
+    let user = match remembered {
+        Some(user) if now - user.checked_at < interval => user,
+        _ => {
+            let stored = state
+                .db
+                .call(move |conn| operators::user_by_id(conn, user_id))
+                .await;
+            let user = match stored {
+                Ok(Some(user)) if !user.disabled => SessionUser {
+                    username: user.username.to_string(),
+                    role: user.role,
+                    checked_at: now,
+                },
+                Ok(_) => {
+                    // Disabled or deleted: the session ends here.
+                    let _ = session.flush().await;
+                    return None;
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "loading the session's user failed");
+                    return None;
+                }
+            };
+            if let Err(err) = session.insert(SESSION_USER, &user).await {
+                tracing::warn!(error = %err, "cannot refresh the session");
+            }
+            user
+        }
+    };
+    Some(Operator {
+        name: user.username,
+        role: user.role,
+        credential: Credential::Session { user_id },
+    })
 }
 
 /// Percent-encodes a path for a query parameter value.

@@ -59,7 +59,7 @@ pub enum UserCommand {
         #[command(flatten)]
         data: DataDirArg,
     },
-    /// Disable a user: they can no longer sign in, and their sessions stop working.
+    /// Disable a user: they can no longer sign in, and their sessions end within a minute.
     Disable {
         name: String,
         #[command(flatten)]

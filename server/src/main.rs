@@ -92,6 +92,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     let sessions = SessionSettings {
         key: load_session_key(&data_dir)?,
         connection: server::open_session_connection(&data_dir).await?,
+        user_check_interval: Duration::from_secs(60),
         secure,
         idle_timeout: Duration::from_secs(
             60 * config

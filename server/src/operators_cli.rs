@@ -149,7 +149,10 @@ pub async fn run_user(command: UserCommand) -> Result<(), AdminError> {
                 return Err(no_such_user(&username));
             }
             audit_cli(&db, "user.disable", username.to_string(), "done").await;
-            writeln!(out, "disabled {username}: they can no longer sign in")?;
+            writeln!(
+                out,
+                "disabled {username}: they can no longer sign in, and are signed out within a minute"
+            )?;
         }
     }
     Ok(())

@@ -27,6 +27,9 @@ pub struct SessionSettings {
     pub secure: bool,
     /// A session unused this long ends.
     pub idle_timeout: std::time::Duration,
+    /// How often a signed-in session's user is re-read from the database (and the
+    /// session saved, which keeps its idle expiry current).
+    pub user_check_interval: std::time::Duration,
     /// The session store's own connection to the database file, so session reads and
     /// writes do not queue behind the pages' queries.
     pub connection: tokio_rusqlite::Connection,
@@ -44,10 +47,10 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(sessions.secure)
-        // Counts from the session's last save; the access layer saves it at most once a
-        // minute while it is used.
+        // Counts from the session's last save; the access layer saves it at each user
+        // check while it is used.
         .with_expiry(Expiry::OnInactivity(idle))
-        .with_signed(sessions.key);
+        .with_signed(sessions.key.clone());
     let header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };
@@ -77,7 +80,13 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/healthz", get(api::healthz))
         .merge(static_files::routes())
         .fallback(not_found)
-        .layer(from_fn_with_state(state.clone(), access::access))
+        .layer(from_fn_with_state(
+            access::AccessState {
+                app: state.clone(),
+                user_check_interval: sessions.user_check_interval,
+            },
+            access::access,
+        ))
         .layer(session_layer)
         .layer(header(
             header::CONTENT_SECURITY_POLICY,

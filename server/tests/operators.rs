@@ -296,8 +296,12 @@ async fn sign_ins_and_sign_outs_are_audited() {
 
     // The History page shows them, newest first.
     let body = app.get_page("/history").await.text().await.unwrap();
-    let failed = body.find("state-blocked\">failed").expect("the failure is listed");
-    let succeeded = body.find("state-enabled\">succeeded").expect("the success is listed");
+    let failed = body
+        .find("state-blocked\">failed")
+        .expect("the failure is listed");
+    let succeeded = body
+        .find("state-enabled\">succeeded")
+        .expect("the success is listed");
     assert!(failed < succeeded, "newest first");
     assert_contains(&body, " · demo from 127.0.0.1");
 }
@@ -341,4 +345,36 @@ async fn a_crafted_error_link_cannot_put_its_text_on_the_sign_in_page() {
     let body = page.text().await.unwrap();
     assert!(!body.contains("555"), "the forged text is not shown");
     assert_contains(&body, "Signing in did not work. Try again.");
+}
+
+#[tokio::test]
+async fn a_disabled_user_is_out_at_the_next_user_check() {
+    use std::time::Duration;
+    for (interval, still_in_until_check) in
+        [(Duration::ZERO, false), (Duration::from_secs(3600), true)]
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let app =
+            common::spawn_app_checking_users_every(dir.path(), true, browser(None), interval).await;
+        assert_eq!(app.get_page("/").await.status(), StatusCode::OK);
+        let state = server::open_state(&app.data_dir).await.unwrap();
+        let name = app::domain::Username::parse("demo").unwrap();
+        state
+            .db
+            .call(move |conn| operators::set_disabled(conn, &name, true))
+            .await
+            .unwrap();
+        let status = app.get_page("/").await.status();
+        let expected = if still_in_until_check {
+            StatusCode::OK
+        } else {
+            StatusCode::SEE_OTHER
+        };
+        assert_eq!(status, expected, "check every {interval:?}");
+        // Signing in again is refused either way.
+        let response = app
+            .sign_in(&browser(None), "demo", DEMO_PASSWORD, None)
+            .await;
+        assert!(location(&response).contains("__err="));
+    }
 }

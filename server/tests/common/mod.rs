@@ -133,6 +133,16 @@ pub async fn spawn_app_on(data_dir: &Path, demo: bool) -> TestApp {
 
 /// Like [`spawn_app_on`], keeping a client (and its cookies) from an earlier server.
 pub async fn spawn_app_with_client(data_dir: &Path, demo: bool, client: Client) -> TestApp {
+    spawn_app_checking_users_every(data_dir, demo, client, Duration::ZERO).await
+}
+
+/// The full form: how often a session's user is re-read (zero: at every request).
+pub async fn spawn_app_checking_users_every(
+    data_dir: &Path,
+    demo: bool,
+    client: Client,
+    user_check_interval: Duration,
+) -> TestApp {
     let state = server::open_state(data_dir).await.expect("state opens");
     if demo {
         server::demo::seed_if_empty(&state.db)
@@ -147,6 +157,7 @@ pub async fn spawn_app_with_client(data_dir: &Path, demo: bool, client: Client) 
         connection: server::open_session_connection(data_dir)
             .await
             .expect("session connection"),
+        user_check_interval,
         secure: false,
         idle_timeout: Duration::from_secs(3600),
     };
