@@ -103,11 +103,6 @@ impl Db {
         Ok(self.conn.call(f).await?)
     }
 
-    /// The underlying connection handle, for the session store that shares this file.
-    pub fn connection(&self) -> tokio_rusqlite::Connection {
-        self.conn.clone()
-    }
-
     /// Whether the database answers a query; for `/healthz`.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.call(|conn| Ok(conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))?))
