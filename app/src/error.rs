@@ -45,13 +45,8 @@ impl AppError {
     /// unless the request is a plain form post, which Leptos answers with a redirect back
     /// to the form so the page can show the error.
     pub fn respond(self) -> Self {
-        let form_post = use_context::<axum::http::request::Parts>().is_some_and(|parts| {
-            parts
-                .headers
-                .get(header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|accept| accept.contains("text/html"))
-        });
+        let form_post = use_context::<axum::http::request::Parts>()
+            .is_some_and(|parts| crate::auth::accepts_html(&parts.headers));
         if let (false, Some(response)) = (form_post, use_context::<leptos_axum::ResponseOptions>())
         {
             response.set_status(self.status());

@@ -3,7 +3,7 @@
 
 use app::AppState;
 use app::auth::secrets::token_hash;
-use app::auth::{ClientAddr, SESSION_USER_ID};
+use app::auth::{ClientAddr, SESSION_USER_ID, accepts_html};
 use app::domain::{Credential, Operator, Role};
 use app::store::operators;
 use axum::Json;
@@ -22,13 +22,6 @@ fn is_public(path: &str) -> bool {
         || app::assets::PUBLIC_FILES
             .iter()
             .any(|file| file.path == path)
-}
-
-fn wants_html(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/html"))
 }
 
 /// Whether a browser says this request was started by another site. Requests without
@@ -115,7 +108,7 @@ pub async fn access(
         match session_operator(&access, &session).await {
             Some(operator) => operator,
             None if is_public(&path) => return next.run(request).await,
-            None if path.starts_with("/api/") || !wants_html(headers) => {
+            None if path.starts_with("/api/") || !accepts_html(headers) => {
                 return json_refusal(
                     StatusCode::UNAUTHORIZED,
                     "unauthenticated",

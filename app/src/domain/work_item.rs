@@ -137,21 +137,23 @@ pub struct ExecutionContext {
 }
 
 impl ExecutionContext {
-    /// "#324" for a GitHub-style pull-request URL, so a card can show a short link.
+    /// "PR #324" for a GitHub-style pull-request URL, so a card can show a short link.
     pub fn pull_request_label(&self) -> Option<String> {
-        let url = self.pull_request_url.as_deref()?;
-        let last = url
-            .trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .unwrap_or_default();
-        Some(
-            if !last.is_empty() && last.chars().all(|c| c.is_ascii_digit()) {
-                format!("PR #{last}")
-            } else {
-                "Pull request".to_owned()
-            },
-        )
+        self.pull_request_url.as_deref().map(pull_request_label)
+    }
+}
+
+/// "PR #324" when the URL ends in the pull request's number, else "Pull request".
+pub fn pull_request_label(url: &str) -> String {
+    let last = url
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    if !last.is_empty() && last.chars().all(|c| c.is_ascii_digit()) {
+        format!("PR #{last}")
+    } else {
+        "Pull request".to_owned()
     }
 }
 
@@ -223,11 +225,7 @@ pub struct WorkItemSummary {
 
 impl WorkItemSummary {
     pub fn pull_request_label(&self) -> Option<String> {
-        ExecutionContext {
-            pull_request_url: self.pull_request_url.clone(),
-            ..Default::default()
-        }
-        .pull_request_label()
+        self.pull_request_url.as_deref().map(pull_request_label)
     }
 }
 
