@@ -24,6 +24,10 @@ pub enum AppError {
     },
     /// A field of a form or request is invalid.
     Invalid { field: String, message: String },
+    /// No such thing (a work item, an action).
+    NotFound { what: String },
+    /// The request conflicts with one still running.
+    Conflict { message: String },
     /// The request was malformed (the framework could not read it).
     BadRequest { message: String },
     /// Something failed on the server; logged there, never detailed here.
@@ -36,6 +40,8 @@ impl AppError {
             AppError::SignInFailed | AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
             AppError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            AppError::NotFound { .. } => StatusCode::NOT_FOUND,
+            AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::Invalid { .. } | AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -94,6 +100,8 @@ impl fmt::Display for AppError {
                 "You lack the permission {permission}. Ask an admin for the {role_needed} role, or ask an operator who has it to do this."
             ),
             AppError::Invalid { field, message } => write!(f, "{field}: {message}"),
+            AppError::NotFound { what } => write!(f, "{what} Go back to the board and pick it again."),
+            AppError::Conflict { message } => f.write_str(message),
             AppError::BadRequest { message } => write!(f, "The request could not be read: {message}"),
             AppError::Internal => f.write_str(
                 "Something went wrong on the server and nothing was changed. Try again in a moment.",

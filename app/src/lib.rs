@@ -1,10 +1,12 @@
 //! Build Factory control plane: the domain, its SQLite storage and the server-rendered
 //! pages. The `server` crate wires these into the `factory` binary.
 
+pub mod actions;
 pub mod assets;
 pub mod auth;
 pub mod domain;
 pub mod error;
+pub mod host;
 pub mod state;
 pub mod store;
 pub mod ui;

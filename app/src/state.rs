@@ -1,8 +1,11 @@
 use crate::auth::throttle::SignInThrottle;
+use crate::domain::WorkItemId;
+use crate::host::HostSettings;
 use crate::store::Db;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 /// What every request handler and page needs; provided to pages as Leptos context and to
 /// axum handlers as router state.
@@ -11,6 +14,10 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub db: Db,
     pub sign_in_throttle: Arc<SignInThrottle>,
+    /// Where validation commands and the executor run.
+    pub host: Arc<HostSettings>,
+    /// Items whose validation command is running now: one run per item at a time.
+    pub validations_running: Arc<Mutex<HashSet<WorkItemId>>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

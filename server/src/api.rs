@@ -1,11 +1,13 @@
 //! The JSON API under `/api/control-plane`, and `/healthz`.
 
 use app::AppState;
-use app::domain::{Lane, WorkItem, WorkItemId, WorkItemSummary};
+use app::actions::{ActionError, ActionRequest, take_action};
+use app::auth::ClientAddr;
+use app::domain::{Action, ActionResult, Lane, Operator, WorkItem, WorkItemId, WorkItemSummary};
 use app::store::{StoreError, work_items};
 use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +19,11 @@ pub enum ApiError {
     },
     Invalid {
         field: &'static str,
+        message: String,
+    },
+    /// The request conflicts with an earlier one (a reused or still-running key).
+    Conflict {
+        code: &'static str,
         message: String,
     },
     Internal(StoreError),
@@ -42,6 +49,9 @@ impl IntoResponse for ApiError {
                 message.as_str(),
                 Some(*field),
             ),
+            ApiError::Conflict { code, message } => {
+                (StatusCode::CONFLICT, *code, message.as_str(), None)
+            }
             ApiError::Internal(err) => {
                 tracing::error!(error = %err, "API request failed");
                 (
@@ -119,6 +129,91 @@ pub async fn get_item(
         .await?
         .map(Json)
         .ok_or_else(not_found)
+}
+
+/// The longest Idempotency-Key accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 128;
+
+/// An action's answer: the result, with an error code when it did not run.
+#[derive(Serialize)]
+struct ActionAnswer {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'static str>,
+    #[serde(flatten)]
+    result: ActionResult,
+}
+
+/// `POST /api/control-plane/items/{id}/actions/{identity}`: 200 with the result when the
+/// action ran (its `outcome` says whether it succeeded), 409 when a gate blocked it, 403
+/// when the caller lacks the permission; both with the gates and recovery guidance.
+pub async fn run_action(
+    State(state): State<AppState>,
+    Extension(operator): Extension<Operator>,
+    Extension(client): Extension<ClientAddr>,
+    Path((raw_id, identity)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let action = Action::parse(&identity).ok_or_else(|| ApiError::NotFound {
+        message: format!(
+            "There is no action {identity:?}. The actions are {}.",
+            Action::ALL.map(Action::identity).join(", ")
+        ),
+    })?;
+    let no_item = || ApiError::NotFound {
+        message: format!(
+            "No work item has the id {raw_id:?}. List the items with GET /api/control-plane/items."
+        ),
+    };
+    let id = WorkItemId::parse(&raw_id).map_err(|_| no_item())?;
+    let once_key = match headers.get("idempotency-key") {
+        None => None,
+        Some(value) => {
+            let key = value
+                .to_str()
+                .ok()
+                .filter(|k| {
+                    !k.is_empty()
+                        && k.len() <= MAX_IDEMPOTENCY_KEY
+                        && k.bytes().all(|b| b.is_ascii_graphic())
+                })
+                .ok_or_else(|| ApiError::Invalid {
+                    field: "Idempotency-Key",
+                    message: format!(
+                        "The Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters, such as a UUID."
+                    ),
+                })?;
+            Some(format!("api:{}:{key}", operator.name))
+        }
+    };
+    let request = ActionRequest {
+        item: id,
+        action,
+        operator,
+        client: client.0,
+        once_key,
+    };
+    let result = take_action(&state, request).await.map_err(|err| match err {
+        ActionError::NoSuchItem(_) => no_item(),
+        ActionError::KeyReused { item, action } => ApiError::Conflict {
+            code: "idempotency-key-reused",
+            message: format!(
+                "This Idempotency-Key was used for {action} on {item}. Use a new key for each new request."
+            ),
+        },
+        ActionError::StillRunning => ApiError::Conflict {
+            code: "in-progress",
+            message: "A request with this Idempotency-Key is still running. Retry with the same key later to get its answer.".into(),
+        },
+        ActionError::Store(err) => ApiError::Internal(err),
+    })?;
+    let status = StatusCode::from_u16(result.outcome.http_status())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let error = match result.outcome.http_status() {
+        403 => Some("forbidden"),
+        409 => Some("blocked"),
+        _ => None,
+    };
+    Ok((status, Json(ActionAnswer { error, result })).into_response())
 }
 
 /// Any other path under `/api/`.

@@ -12,6 +12,67 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(default)]
     pub sessions: SessionsConfig,
+    #[serde(default)]
+    pub factory: FactoryConfig,
+}
+
+/// The factory repository and the commands actions run on the host.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FactoryConfig {
+    /// The factory repository's checkout: validation commands run here.
+    pub repository_dir: Option<PathBuf>,
+    /// Program and arguments start-execution runs, with the item id and prompt path added.
+    pub executor: Option<Vec<String>>,
+    /// Seconds a validation command may run (default 600).
+    pub validation_timeout_seconds: Option<u64>,
+    /// Seconds the executor may run (default 60).
+    pub executor_timeout_seconds: Option<u64>,
+}
+
+impl FactoryConfig {
+    /// The settings the actions use, with defaults for what is not set.
+    pub fn host_settings(&self) -> app::host::HostSettings {
+        let defaults = app::host::HostSettings::default();
+        let seconds = std::time::Duration::from_secs;
+        app::host::HostSettings {
+            repository_dir: self.repository_dir.clone(),
+            executor: self.executor.clone(),
+            validation_timeout: self
+                .validation_timeout_seconds
+                .map_or(defaults.validation_timeout, seconds),
+            executor_timeout: self
+                .executor_timeout_seconds
+                .map_or(defaults.executor_timeout, seconds),
+        }
+    }
+
+    /// Rules TOML types cannot say; the message names the key.
+    fn check(&self) -> Result<(), String> {
+        if let Some(executor) = &self.executor
+            && executor
+                .first()
+                .is_none_or(|program| program.trim().is_empty())
+        {
+            return Err(
+                "key `executor` in [factory]: name a program first, e.g. [\"/usr/local/bin/factory-executor\", \"--queue\"]".into(),
+            );
+        }
+        for (key, value) in [
+            (
+                "validation_timeout_seconds",
+                self.validation_timeout_seconds,
+            ),
+            ("executor_timeout_seconds", self.executor_timeout_seconds),
+        ] {
+            if value == Some(0) {
+                return Err(format!(
+                    "key `{key}` in [factory]: must be at least 1 second"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -58,7 +119,7 @@ impl Config {
 
     /// Parses the file's text; the error says which key is wrong, on which line.
     pub fn parse(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|err| {
+        let config: Config = toml::from_str(text).map_err(|err| {
             let line = err
                 .span()
                 .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
@@ -72,7 +133,9 @@ impl Config {
                 (Some(line), None) => format!("line {line}: {}", err.message()),
                 _ => err.message().to_owned(),
             }
-        })
+        })?;
+        config.factory.check()?;
+        Ok(config)
     }
 }
 
@@ -88,6 +151,14 @@ mod tests {
         assert_eq!(config.server.data_dir, Some(PathBuf::from("./data")));
         assert_eq!(config.sessions.idle_timeout_minutes, Some(720));
         assert_eq!(config.sessions.secure_cookies, Some(true));
+        let host = config.factory.host_settings();
+        assert_eq!(
+            host.repository_dir,
+            Some(PathBuf::from("/srv/build-factory"))
+        );
+        assert_eq!(host.executor, None, "the example leaves the executor out");
+        assert_eq!(host.validation_timeout.as_secs(), 600);
+        assert_eq!(host.executor_timeout.as_secs(), 60);
     }
 
     #[test]
@@ -102,6 +173,15 @@ mod tests {
             ("[server]\nadr = \"127.0.0.1:1\"\n", "key `adr` (line 2)"),
             ("[server]\ndata_dir = 3\n", "key `data_dir` (line 2)"),
             ("[serverr]\n", "line 1"),
+            ("[factory]\nexecutor = []\n", "key `executor` in [factory]"),
+            (
+                "[factory]\nvalidation_timeout_seconds = 0\n",
+                "key `validation_timeout_seconds` in [factory]",
+            ),
+            (
+                "[factory]\nrepository = \"/x\"\n",
+                "key `repository` (line 2)",
+            ),
         ];
         for (text, expected) in cases {
             let err = Config::parse(text).unwrap_err();

@@ -81,6 +81,36 @@ pub async fn seed_if_empty(db: &Db) -> Result<usize, DemoError> {
     Ok(added)
 }
 
+/// The demo factory repository's validation script (a POSIX shell script under the name
+/// the demo items' validation command uses).
+const DEMO_VALIDATE_SCRIPT: &str = include_str!("../demo/factory/scripts/validate-local.ps1");
+
+/// Where the demo factory repository is written, inside the data directory.
+pub const DEMO_FACTORY_DIR: &str = "demo-factory";
+
+/// Writes the demo factory repository (the work-item files, their prompts and the
+/// validation script) into the data directory, replacing an older copy's files, and
+/// returns its path. Prepare release runs the demo items' validation command there.
+pub fn write_demo_factory(data_dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let root = data_dir.join(DEMO_FACTORY_DIR);
+    let prompts = root.join("work-items/prompts");
+    let scripts = root.join("scripts");
+    std::fs::create_dir_all(&prompts)?;
+    std::fs::create_dir_all(&scripts)?;
+    for (file, text, prompt) in DEMO_FILES {
+        std::fs::write(root.join("work-items").join(file), text)?;
+        if let Some(prompt) = prompt {
+            let id = file.trim_end_matches(".md");
+            std::fs::write(prompts.join(format!("{id}.prompt.md")), prompt)?;
+        }
+    }
+    let script = scripts.join("validate-local.ps1");
+    std::fs::write(&script, DEMO_VALIDATE_SCRIPT)?;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+    Ok(root)
+}
+
 /// The demo's sign-in name.
 pub const DEMO_USER: &str = "demo";
 

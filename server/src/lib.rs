@@ -71,6 +71,8 @@ pub async fn open_state(data_dir: &Path) -> Result<AppState, StartError> {
         leptos_options,
         db,
         sign_in_throttle: Arc::new(SignInThrottle::default()),
+        host: Arc::default(),
+        validations_running: Arc::default(),
     })
 }
 

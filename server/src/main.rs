@@ -67,8 +67,18 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         .or(config.server.data_dir)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
 
-    let state = open_state(&data_dir).await?;
+    let mut state = open_state(&data_dir).await?;
+    let mut host = config.factory.host_settings();
     if args.demo {
+        if host.repository_dir.is_none() {
+            let dir =
+                demo::write_demo_factory(&data_dir).map_err(|source| StartError::DataDir {
+                    path: data_dir.join(demo::DEMO_FACTORY_DIR).display().to_string(),
+                    source,
+                })?;
+            tracing::info!(repository = %dir.display(), "demo mode: demo factory repository written");
+            host.repository_dir = Some(dir);
+        }
         let added = demo::seed_if_empty(&state.db).await?;
         tracing::info!(added, "demo mode: work items loaded");
         let chosen = std::env::var("FACTORY_DEMO_PASSWORD")
@@ -83,6 +93,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
             );
         }
     }
+    state.host = std::sync::Arc::new(host);
     let secure = !(args.insecure_cookies
         || config.sessions.secure_cookies == Some(false)
         || (args.demo && addr.ip().is_loopback()));
@@ -115,6 +126,22 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
             tokio::time::Duration::from_secs(3600),
         ),
     );
+    // Answers to one-time form tokens and Idempotency-Keys are kept for a day.
+    let old_requests = {
+        let db = state.db.clone();
+        tokio::spawn(async move {
+            let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                hourly.tick().await;
+                if let Err(err) = db
+                    .call(|conn| app::store::actions::forget_older_than(conn, 24))
+                    .await
+                {
+                    tracing::warn!(error = %err, "cannot forget old action requests");
+                }
+            }
+        })
+    };
     let app = router(state, sessions).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
@@ -124,6 +151,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
             source,
         })?;
     expired_sessions.abort();
+    old_requests.abort();
     tracing::info!("stopped");
     Ok(())
 }

@@ -52,6 +52,7 @@ async fn audit_cli(db: &Db, action: &'static str, subject: String, outcome: &'st
                     outcome,
                     client: Some("cli"),
                     detail: None,
+                    ..NewAuditEvent::default()
                 },
             )
         })

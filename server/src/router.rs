@@ -7,7 +7,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, Request, header};
 use axum::middleware::from_fn_with_state;
-use axum::routing::get;
+use axum::routing::{any, get, post};
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::CompressionLevel;
@@ -71,12 +71,13 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
     };
     let api = Router::new()
         .route("/items", get(api::list_items))
-        .route("/items/{id}", get(api::get_item));
+        .route("/items/{id}", get(api::get_item))
+        .route("/items/{id}/actions/{action}", post(api::run_action));
 
     Router::new()
         .leptos_routes_with_context(&state, generate_route_list(App), context, render_shell)
         .nest("/api/control-plane", api)
-        .route("/api/{*rest}", get(api::no_such_endpoint))
+        .route("/api/{*rest}", any(api::no_such_endpoint))
         .route("/healthz", get(api::healthz))
         .merge(static_files::routes())
         .fallback(not_found)

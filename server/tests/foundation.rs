@@ -155,7 +155,9 @@ async fn the_api_lists_items_with_an_optional_lane() {
             "work_type": "operations",
             "status": "done",
             "pull_request_url": "https://github.com/SingletonTheory/build-factory-bootstrap/pull/324",
-            "done_criteria_count": 27
+            "done_criteria_count": 27,
+            "branch": "bf/BF-301-production-cicd-server-bootstrap",
+            "has_prompt": true
         })
     );
 

@@ -12,19 +12,6 @@ use common::{
 };
 use reqwest::StatusCode;
 
-/// Adds a user straight to the test app's database.
-async fn add_user(app: &common::TestApp, name: &str, password: &str, role: Role) {
-    let state = server::open_state(&app.data_dir).await.unwrap();
-    let hash = app::auth::secrets::hash_password(password);
-    let name = app::domain::Username::parse(name).unwrap();
-    state
-        .db
-        .call(move |conn| Ok(operators::add_user(conn, &name, &hash, role)))
-        .await
-        .unwrap()
-        .unwrap();
-}
-
 #[tokio::test]
 async fn signing_in_sets_a_safe_cookie_and_goes_back_to_the_page_asked_for() {
     let app = spawn_demo_app().await;
@@ -143,7 +130,8 @@ async fn the_sixth_failure_is_throttled_for_that_user_and_address_only() {
     let elsewhere = browser(Some("127.0.0.2".parse().unwrap()));
     let response = app.sign_in(&elsewhere, "demo", DEMO_PASSWORD, None).await;
     assert!(location(&response).contains("__err="));
-    add_user(&app, "other", "another long password", Role::Viewer).await;
+    app.add_user("other", "another long password", Role::Viewer)
+        .await;
     let response = app
         .sign_in(&elsewhere, "other", "another long password", None)
         .await;
@@ -309,7 +297,8 @@ async fn sign_ins_and_sign_outs_are_audited() {
 #[tokio::test]
 async fn a_viewer_sees_every_action_blocked_by_permission_with_guidance() {
     let app = spawn_demo_app().await;
-    add_user(&app, "vera", "viewer long password", Role::Viewer).await;
+    app.add_user("vera", "viewer long password", Role::Viewer)
+        .await;
     let viewer = browser(None);
     app.sign_in(&viewer, "vera", "viewer long password", None)
         .await;

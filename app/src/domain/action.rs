@@ -3,7 +3,7 @@
 //! operator, so the table of every case is tested here, apart from HTTP and HTML.
 
 use super::operator::{Operator, Permission, Role};
-use super::work_item::{Lane, WorkItem};
+use super::work_item::{Lane, WorkItem, WorkItemId, WorkItemSummary};
 use serde::{Deserialize, Serialize};
 
 /// Something an operator can do to a work item.
@@ -66,12 +66,18 @@ impl Action {
     }
 
     /// `POST /api/control-plane/items/{id}/actions/{identity}`
-    pub fn endpoint(self, item: &WorkItem) -> String {
-        format!(
-            "/api/control-plane/items/{}/actions/{}",
-            item.id,
-            self.identity()
-        )
+    pub fn endpoint(self, id: &WorkItemId) -> String {
+        format!("/api/control-plane/items/{id}/actions/{}", self.identity())
+    }
+
+    /// The lane move this action makes, from and to; `None` for actions that leave the
+    /// lane alone.
+    pub fn transition(self) -> Option<(Lane, Lane)> {
+        match self {
+            Action::StartExecution => Some((Lane::Ready, Lane::InProgress)),
+            Action::RequestReview => Some((Lane::InProgress, Lane::Review)),
+            Action::PrepareRelease | Action::RecordHistory => None,
+        }
     }
 
     /// The policy gates this action is evaluated against, in order.
@@ -138,6 +144,13 @@ pub struct GateEvaluation {
     guidance: Option<RecoveryGuidance>,
 }
 
+impl GateEvaluation {
+    /// What to do about this gate; `None` when it passed.
+    pub fn guidance(&self) -> Option<&RecoveryGuidance> {
+        self.guidance.as_ref()
+    }
+}
+
 /// An action as an operator sees it on an item: enabled, or blocked with guidance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionView {
@@ -148,20 +161,73 @@ pub struct ActionView {
     pub guidance: Option<RecoveryGuidance>,
 }
 
+impl ActionView {
+    /// Blocked by the operator's permission (whatever the other gates say).
+    pub fn refused(&self) -> bool {
+        self.gates
+            .iter()
+            .any(|g| g.name == GateName::Permission && g.result == GateResult::Blocked)
+    }
+}
+
+/// What the gates look at: the same for a whole item and for a card's summary.
+#[derive(Debug, Clone, Copy)]
+pub struct GateFacts<'a> {
+    pub id: &'a WorkItemId,
+    pub lane: Lane,
+    pub pull_request_url: Option<&'a str>,
+    pub branch: Option<&'a str>,
+    /// Both the prompt path and its text are there.
+    pub has_prompt: bool,
+}
+
+impl<'a> From<&'a WorkItem> for GateFacts<'a> {
+    fn from(item: &'a WorkItem) -> Self {
+        GateFacts {
+            id: &item.id,
+            lane: item.lifecycle.lane,
+            pull_request_url: item.execution_context.pull_request_url.as_deref(),
+            branch: item.execution_context.branch.as_deref(),
+            has_prompt: item.prompt_context.is_present(),
+        }
+    }
+}
+
+impl<'a> From<&'a WorkItemSummary> for GateFacts<'a> {
+    fn from(item: &'a WorkItemSummary) -> Self {
+        GateFacts {
+            id: &item.id,
+            lane: item.lane,
+            pull_request_url: item.pull_request_url.as_deref(),
+            branch: item.branch.as_deref(),
+            has_prompt: item.has_prompt,
+        }
+    }
+}
+
 /// Evaluates every action for an item and, when known, the operator.
-pub fn evaluate_all(item: &WorkItem, operator: Option<&Operator>) -> Vec<ActionView> {
+pub fn evaluate_all<'a>(
+    item: impl Into<GateFacts<'a>>,
+    operator: Option<&Operator>,
+) -> Vec<ActionView> {
+    let facts = item.into();
     Action::ALL
         .into_iter()
-        .map(|action| evaluate(action, item, operator))
+        .map(|action| evaluate(action, facts, operator))
         .collect()
 }
 
 /// Evaluates one action's gates, in order, then the operator's permission.
-pub fn evaluate(action: Action, item: &WorkItem, operator: Option<&Operator>) -> ActionView {
+pub fn evaluate<'a>(
+    action: Action,
+    item: impl Into<GateFacts<'a>>,
+    operator: Option<&Operator>,
+) -> ActionView {
+    let item = item.into();
     let mut gates: Vec<GateEvaluation> = action
         .gates()
         .iter()
-        .map(|gate| evaluate_gate(*gate, action, item))
+        .map(|gate| evaluate_gate(*gate, action, &item))
         .collect();
     if let Some(operator) = operator {
         gates.push(permission_gate(action, operator));
@@ -202,9 +268,9 @@ fn guidance(cause: String, policy: String, next: String, retry: String) -> Recov
     }
 }
 
-fn evaluate_gate(gate: GateName, action: Action, item: &WorkItem) -> GateEvaluation {
+fn evaluate_gate(gate: GateName, action: Action, item: &GateFacts<'_>) -> GateEvaluation {
     let label = action.label();
-    let lane = item.lifecycle.lane;
+    let lane = item.lane;
     match gate {
         GateName::LaneTransition => lane_transition(action, item),
         GateName::LaneEligibility => {
@@ -226,7 +292,7 @@ fn evaluate_gate(gate: GateName, action: Action, item: &WorkItem) -> GateEvaluat
             }
         }
         GateName::PullRequest => {
-            if item.execution_context.pull_request_url.is_some() {
+            if item.pull_request_url.is_some() {
                 pass(gate)
             } else {
                 blocked(
@@ -238,10 +304,7 @@ fn evaluate_gate(gate: GateName, action: Action, item: &WorkItem) -> GateEvaluat
                         ),
                         format!(
                             "Open a pull request for branch {} and add its URL to the work-item file, then sync.",
-                            item.execution_context
-                                .branch
-                                .as_deref()
-                                .unwrap_or("(no branch set)")
+                            item.branch.unwrap_or("(no branch set)")
                         ),
                         format!(
                             "Safe to retry {label} as soon as the pull request is recorded on the item."
@@ -251,7 +314,7 @@ fn evaluate_gate(gate: GateName, action: Action, item: &WorkItem) -> GateEvaluat
             }
         }
         GateName::ContextVisibility => {
-            if item.prompt_context.is_present() {
+            if item.has_prompt {
                 pass(gate)
             } else {
                 blocked(
@@ -279,14 +342,12 @@ fn evaluate_gate(gate: GateName, action: Action, item: &WorkItem) -> GateEvaluat
     }
 }
 
-fn lane_transition(action: Action, item: &WorkItem) -> GateEvaluation {
+fn lane_transition(action: Action, item: &GateFacts<'_>) -> GateEvaluation {
     let gate = GateName::LaneTransition;
     let label = action.label();
-    let lane = item.lifecycle.lane;
-    let (from, to) = match action {
-        Action::StartExecution => (Lane::Ready, Lane::InProgress),
-        Action::RequestReview => (Lane::InProgress, Lane::Review),
-        _ => return pass(gate),
+    let lane = item.lane;
+    let Some((from, to)) = action.transition() else {
+        return pass(gate);
     };
     if lane == from {
         return pass(gate);
@@ -497,7 +558,7 @@ mod tests {
             "Done items stay closed; Request review cannot move them backward."
         );
         assert_eq!(
-            Action::PrepareRelease.endpoint(&done),
+            Action::PrepareRelease.endpoint(&done.id),
             "/api/control-plane/items/wi-T-1/actions/prepare-release"
         );
     }

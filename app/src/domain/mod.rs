@@ -1,14 +1,16 @@
 //! Plain-Rust domain types, apart from HTTP, HTML and storage.
 
 pub mod action;
+pub mod execution;
 pub mod operator;
 pub mod work_item;
 pub mod work_item_file;
 
 pub use action::{
-    Action, ActionView, GateEvaluation, GateName, GateResult, RecoveryGuidance, evaluate,
-    evaluate_all,
+    Action, ActionView, GateEvaluation, GateFacts, GateName, GateResult, RecoveryGuidance,
+    evaluate, evaluate_all,
 };
+pub use execution::{ActionResult, CommandRun, Outcome};
 pub use operator::{
     Credential, Operator, OperatorError, Permission, Role, Username, check_new_password,
 };

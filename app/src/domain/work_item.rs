@@ -221,6 +221,9 @@ pub struct WorkItemSummary {
     pub status: String,
     pub pull_request_url: Option<String>,
     pub done_criteria_count: usize,
+    pub branch: Option<String>,
+    /// Both the prompt path and its text are there (see [`PromptContext::is_present`]).
+    pub has_prompt: bool,
 }
 
 impl WorkItemSummary {

@@ -1,11 +1,12 @@
 //! The `audit_events` table: who did what, when, from where, with what result.
 
 use super::StoreError;
-use rusqlite::{Connection, params};
+use crate::domain::{ActionResult, WorkItemId};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 /// One event to record. `detail` must never hold a password or token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewAuditEvent<'a> {
     pub actor: &'a str,
     pub action: &'a str,
@@ -13,6 +14,9 @@ pub struct NewAuditEvent<'a> {
     pub outcome: &'a str,
     pub client: Option<&'a str>,
     pub detail: Option<&'a str>,
+    /// For work-item action attempts: the item, and the result as JSON.
+    pub work_item_id: Option<&'a str>,
+    pub result: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -25,12 +29,17 @@ pub struct AuditEvent {
     pub outcome: String,
     pub client: Option<String>,
     pub detail: Option<String>,
+    pub work_item_id: Option<String>,
+    /// A work-item action attempt's result; `None` for other events, or when the stored
+    /// JSON no longer reads as a result.
+    pub result: Option<ActionResult>,
 }
 
 pub fn record(conn: &Connection, event: &NewAuditEvent<'_>) -> Result<i64, StoreError> {
     conn.prepare_cached(
-        "INSERT INTO audit_events (actor, action, subject, outcome, client, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO audit_events
+             (actor, action, subject, outcome, client, detail, work_item_id, result)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         event.actor,
@@ -38,28 +47,86 @@ pub fn record(conn: &Connection, event: &NewAuditEvent<'_>) -> Result<i64, Store
         event.subject,
         event.outcome,
         event.client,
-        event.detail
+        event.detail,
+        event.work_item_id,
+        event.result,
     ])?;
     Ok(conn.last_insert_rowid())
 }
 
-/// The newest events first.
-pub fn newest(conn: &Connection, limit: usize) -> Result<Vec<AuditEvent>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, at, actor, action, subject, outcome, client, detail
-         FROM audit_events ORDER BY at DESC, id DESC LIMIT ?1",
-    )?;
-    let rows = stmt.query_map([limit as i64], |row| {
-        Ok(AuditEvent {
-            id: row.get(0)?,
-            at: row.get(1)?,
-            actor: row.get(2)?,
-            action: row.get(3)?,
-            subject: row.get(4)?,
-            outcome: row.get(5)?,
-            client: row.get(6)?,
-            detail: row.get(7)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+const COLUMNS: &str =
+    "SELECT id, at, actor, action, subject, outcome, client, detail, work_item_id, result
+     FROM audit_events";
+
+fn event_from_row(row: &Row<'_>) -> rusqlite::Result<AuditEvent> {
+    let id: i64 = row.get(0)?;
+    let result: Option<String> = row.get(9)?;
+    Ok(AuditEvent {
+        id,
+        at: row.get(1)?,
+        actor: row.get(2)?,
+        action: row.get(3)?,
+        subject: row.get(4)?,
+        outcome: row.get(5)?,
+        client: row.get(6)?,
+        detail: row.get(7)?,
+        work_item_id: row.get(8)?,
+        // The attempt's id is its event's, known only once the event was stored.
+        result: result
+            .and_then(|json| serde_json::from_str::<ActionResult>(&json).ok())
+            .map(|result| ActionResult {
+                attempt: id,
+                ..result
+            }),
+    })
+}
+
+/// The newest events first, optionally only those of one work item.
+pub fn newest(
+    conn: &Connection,
+    limit: usize,
+    item: Option<&WorkItemId>,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    let limit = limit as i64;
+    let events = match item {
+        Some(item) => conn
+            .prepare_cached(&format!(
+                "{COLUMNS} WHERE work_item_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2"
+            ))?
+            .query_map(params![item.as_str(), limit], event_from_row)?
+            .collect::<Result<_, _>>()?,
+        None => conn
+            .prepare_cached(&format!("{COLUMNS} ORDER BY at DESC, id DESC LIMIT ?1"))?
+            .query_map([limit], event_from_row)?
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(events)
+}
+
+/// One action attempt on an item, by its History id.
+pub fn attempt(
+    conn: &Connection,
+    id: i64,
+    item: &WorkItemId,
+) -> Result<Option<AuditEvent>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!("{COLUMNS} WHERE id = ?1 AND work_item_id = ?2"))?
+        .query_row(params![id, item.as_str()], event_from_row)
+        .optional()?)
+}
+
+/// The newest attempt of `action` on the item that ran (succeeded or failed).
+pub fn latest_run(
+    conn: &Connection,
+    item: &WorkItemId,
+    action: &str,
+) -> Result<Option<AuditEvent>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "{COLUMNS} WHERE work_item_id = ?1 AND action = ?2
+                 AND outcome IN ('succeeded', 'failed')
+             ORDER BY at DESC, id DESC LIMIT 1"
+        ))?
+        .query_row(params![item.as_str(), action], event_from_row)
+        .optional()?)
 }

@@ -3,6 +3,7 @@
 //! Every query runs on the connection's own thread (tokio-rusqlite), so no async worker
 //! ever blocks on SQLite.
 
+pub mod actions;
 pub mod audit;
 pub mod operators;
 pub mod work_items;
@@ -43,6 +44,7 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../../../migrations/0001_work_items.sql")),
         M::up(include_str!("../../../migrations/0002_operators.sql")),
+        M::up(include_str!("../../../migrations/0003_actions.sql")),
     ])
 }
 

@@ -6,6 +6,11 @@ use crate::domain::{
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+/// A blank text is stored as NULL, so "is it there" is `IS NOT NULL` in queries.
+fn non_blank(text: &Option<String>) -> Option<&str> {
+    text.as_deref().filter(|t| !t.trim().is_empty())
+}
+
 /// Inserts the item or replaces every field of the stored one, criteria included.
 pub fn upsert(conn: &mut Connection, item: &WorkItem) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
@@ -35,8 +40,8 @@ pub fn upsert(conn: &mut Connection, item: &WorkItem) -> Result<(), StoreError> 
             item.lifecycle.source,
             item.lifecycle.status,
             item.lifecycle.state,
-            item.prompt_context.path,
-            item.prompt_context.text,
+            non_blank(&item.prompt_context.path),
+            non_blank(&item.prompt_context.text),
             item.lifecycle.done_criteria.len() as i64,
         ],
     )?;
@@ -57,6 +62,37 @@ pub fn upsert(conn: &mut Connection, item: &WorkItem) -> Result<(), StoreError> 
     Ok(())
 }
 
+/// Moves the item from lane `from` to lane `to` and sets its status, only if it is still in
+/// `from`: of two requests racing for the same move, exactly one changes a row.
+pub fn move_lane(
+    conn: &Connection,
+    id: &WorkItemId,
+    from: Lane,
+    to: Lane,
+    status: &str,
+) -> Result<bool, StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE work_items SET lane = ?3, status = ?4,
+                 updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+             WHERE id = ?1 AND lane = ?2",
+        )?
+        .execute(params![id.as_str(), from.as_str(), to.as_str(), status])?;
+    Ok(changed == 1)
+}
+
+/// Sets the item's status; false when there is no such item.
+pub fn set_status(conn: &Connection, id: &WorkItemId, status: &str) -> Result<bool, StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE work_items SET status = ?2,
+                 updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+             WHERE id = ?1",
+        )?
+        .execute(params![id.as_str(), status])?;
+    Ok(changed == 1)
+}
+
 pub fn count(conn: &Connection) -> Result<usize, StoreError> {
     let n: i64 = conn.query_row("SELECT COUNT(*) FROM work_items", [], |row| row.get(0))?;
     Ok(n as usize)
@@ -67,8 +103,11 @@ pub fn list_summaries(
     conn: &Connection,
     lane: Option<Lane>,
 ) -> Result<Vec<WorkItemSummary>, StoreError> {
+    // `prompt_text IS NOT NULL` reads the record header only, never the long text.
     const COLUMNS: &str = "SELECT id, title, lane, work_type, status, pull_request_url,
-                                  done_criteria_count FROM work_items";
+                                  done_criteria_count, branch,
+                                  prompt_path IS NOT NULL AND prompt_text IS NOT NULL
+                           FROM work_items";
     let mut stmt = match lane {
         Some(_) => conn.prepare_cached(&format!("{COLUMNS} WHERE lane = ?1 ORDER BY id"))?,
         None => conn.prepare_cached(&format!("{COLUMNS} ORDER BY id"))?,
@@ -86,11 +125,14 @@ pub fn list_summaries(
             row.get::<_, String>(4)?,
             row.get::<_, Option<String>>(5)?,
             row.get::<_, i64>(6)?,
+            row.get::<_, Option<String>>(7)?,
+            row.get::<_, bool>(8)?,
         ))
     })?;
     let mut summaries = rows
         .map(|row| {
-            let (id, title, lane, work_type, status, pull_request_url, criteria) = row?;
+            let (id, title, lane, work_type, status, pull_request_url, criteria, branch, prompt) =
+                row?;
             Ok(WorkItemSummary {
                 id: parse_id(&id)?,
                 title,
@@ -99,6 +141,8 @@ pub fn list_summaries(
                 status,
                 pull_request_url,
                 done_criteria_count: criteria as usize,
+                branch,
+                has_prompt: prompt,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;

@@ -1,7 +1,8 @@
 //! `/` — the board: work-item cards grouped by lane, with lane tabs.
 
-use super::{app_state, rendered, set_status, storage_failure};
-use crate::domain::{Lane, WorkItemSummary};
+use super::actions::CardAction;
+use super::{app_state, current_operator, rendered, set_status, storage_failure};
+use crate::domain::{Lane, Operator, WorkItemSummary, evaluate_all};
 use crate::store::{Db, work_items};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -11,13 +12,16 @@ use leptos_router::hooks::use_query_map;
 pub fn BoardPage() -> impl IntoView {
     let db = app_state().db;
     let lane_param = use_query_map().with_untracked(|query| query.get("lane"));
+    let operator = current_operator();
     view! {
         <Title text="Board" />
-        <Suspense>{move || Suspend::new(board(db.clone(), lane_param.clone()))}</Suspense>
+        <Suspense>
+            {move || Suspend::new(board(db.clone(), lane_param.clone(), operator.clone()))}
+        </Suspense>
     }
 }
 
-async fn board(db: Db, lane_param: Option<String>) -> AnyView {
+async fn board(db: Db, lane_param: Option<String>, operator: Option<Operator>) -> AnyView {
     let lane = match lane_param.as_deref().map(str::parse::<Lane>).transpose() {
         Ok(lane) => lane,
         Err(err) => {
@@ -26,7 +30,7 @@ async fn board(db: Db, lane_param: Option<String>) -> AnyView {
         }
     };
     match db.call(|conn| work_items::list_summaries(conn, None)).await {
-        Ok(items) => rendered(view! { <Board items lane /> }),
+        Ok(items) => rendered(view! { <Board items lane operator /> }),
         Err(err) => storage_failure(err),
     }
 }
@@ -47,7 +51,11 @@ fn UnknownLane(message: String) -> impl IntoView {
 }
 
 #[component]
-fn Board(items: Vec<WorkItemSummary>, lane: Option<Lane>) -> impl IntoView {
+fn Board(
+    items: Vec<WorkItemSummary>,
+    lane: Option<Lane>,
+    operator: Option<Operator>,
+) -> impl IntoView {
     let total = items.len();
     // Items arrive in board order; split them into lanes without copying.
     let mut by_lane: [Vec<WorkItemSummary>; 5] = Default::default();
@@ -72,7 +80,7 @@ fn Board(items: Vec<WorkItemSummary>, lane: Option<Lane>) -> impl IntoView {
         .into_iter()
         .zip(by_lane)
         .filter(|(l, _)| lane.is_none_or(|shown| shown == *l))
-        .map(|(l, cards)| view! { <LaneSection lane=l cards /> })
+        .map(|(l, cards)| view! { <LaneSection lane=l cards operator=operator.clone() /> })
         .collect_view();
     view! {
         <div class="page-head">
@@ -89,7 +97,11 @@ fn Board(items: Vec<WorkItemSummary>, lane: Option<Lane>) -> impl IntoView {
 }
 
 #[component]
-fn LaneSection(lane: Lane, cards: Vec<WorkItemSummary>) -> impl IntoView {
+fn LaneSection(
+    lane: Lane,
+    cards: Vec<WorkItemSummary>,
+    operator: Option<Operator>,
+) -> impl IntoView {
     let heading_id = format!("lane-{}", lane.as_str());
     let labelled_by = heading_id.clone();
     let empty = cards.is_empty();
@@ -100,16 +112,27 @@ fn LaneSection(lane: Lane, cards: Vec<WorkItemSummary>) -> impl IntoView {
             <ul class="cards">
                 {cards
                     .into_iter()
-                    .map(|item| view! { <li><WorkItemCard item /></li> })
+                    .map(|item| {
+                        view! {
+                            <li>
+                                <WorkItemCard item operator=operator.clone() />
+                            </li>
+                        }
+                    })
                     .collect_view()}
             </ul>
         </section>
     }
 }
 
-/// One card. Queue-truth badges and action buttons join it as those features land.
+/// One card, with its actions: a button for each enabled one, and for each blocked one
+/// its cause with the guidance one tap away.
 #[component]
-pub fn WorkItemCard(item: WorkItemSummary) -> impl IntoView {
+pub fn WorkItemCard(item: WorkItemSummary, operator: Option<Operator>) -> impl IntoView {
+    let actions = evaluate_all(&item, operator.as_ref())
+        .into_iter()
+        .map(|view| view! { <CardAction item=item.id.clone() view /> })
+        .collect_view();
     let href = format!("/items/{}", item.id);
     let pr_label = item.pull_request_label();
     let criteria = match item.done_criteria_count {
@@ -146,6 +169,9 @@ pub fn WorkItemCard(item: WorkItemSummary) -> impl IntoView {
                             </li>
                         }
                     })}
+            </ul>
+            <ul class="card-actions" aria-label="Actions">
+                {actions}
             </ul>
         </article>
     }

@@ -1,10 +1,15 @@
-//! `/history` — the audit history: who did what, when, from where, with what result.
+//! `/history` — every action attempt and audit event: who did what to which item, when,
+//! from where, with what result and which gates. `?item=ID` shows one item's history.
 
-use super::{app_state, rendered, storage_failure};
+use super::actions::{gate_lines, outcome_chip};
+use super::item::readable_time;
+use super::{app_state, rendered, set_status, storage_failure};
+use crate::domain::WorkItemId;
 use crate::store::Db;
 use crate::store::audit::{self, AuditEvent};
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
 /// How many events the page shows, newest first.
 const SHOWN: usize = 200;
@@ -12,26 +17,64 @@ const SHOWN: usize = 200;
 #[component]
 pub fn HistoryPage() -> impl IntoView {
     let db = app_state().db;
+    let item = use_query_map().with_untracked(|query| query.get("item"));
     view! {
         <Title text="History" />
-        <Suspense>{move || Suspend::new(history(db.clone()))}</Suspense>
+        <Suspense>{move || Suspend::new(history(db.clone(), item.clone()))}</Suspense>
     }
 }
 
-async fn history(db: Db) -> AnyView {
-    match db.call(|conn| audit::newest(conn, SHOWN)).await {
-        Ok(events) => rendered(view! { <History events /> }),
+async fn history(db: Db, item: Option<String>) -> AnyView {
+    let item = match item
+        .filter(|raw| !raw.is_empty())
+        .map(|raw| WorkItemId::parse(&raw))
+    {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(err)) => {
+            set_status(axum::http::StatusCode::BAD_REQUEST);
+            let message = format!("{err} Show the whole history instead.");
+            return view! {
+                <h1>"History"</h1>
+                <section class="notice" role="alert">
+                    <p>{message}</p>
+                    <p>
+                        <a class="button" href="/history">
+                            "Show the whole history"
+                        </a>
+                    </p>
+                </section>
+            }
+            .into_any();
+        }
+    };
+    let filter = item.clone();
+    match db
+        .call(move |conn| audit::newest(conn, SHOWN, filter.as_ref()))
+        .await
+    {
+        Ok(events) => rendered(view! { <History events item /> }),
         Err(err) => storage_failure(err),
     }
 }
 
 #[component]
-fn History(events: Vec<AuditEvent>) -> impl IntoView {
+fn History(events: Vec<AuditEvent>, item: Option<WorkItemId>) -> impl IntoView {
     let empty = events.is_empty();
+    let scope = match &item {
+        Some(id) => view! {
+            <p class="muted">
+                {format!("Newest first · only {id} · ")} <a href="/history">"Show everything"</a>
+                {" · "} <a href=format!("/items/{id}")>{format!("Open {id}")}</a>
+            </p>
+        }
+        .into_any(),
+        None => view! { <p class="muted">"Newest first"</p> }.into_any(),
+    };
     view! {
         <div class="page-head">
             <h1>"History"</h1>
-            <p class="muted">"Newest first"</p>
+            {scope}
         </div>
         {empty.then(|| view! { <p class="muted">"Nothing has been recorded yet."</p> })}
         <ol class="events">
@@ -42,35 +85,41 @@ fn History(events: Vec<AuditEvent>) -> impl IntoView {
 
 #[component]
 fn Event(event: AuditEvent) -> impl IntoView {
-    let outcome_class = match event.outcome.as_str() {
-        "succeeded" | "done" => "chip state-enabled",
-        "failed" | "throttled" | "refused" => "chip state-blocked",
-        _ => "chip",
+    let outcome_class = outcome_chip(&event.outcome);
+    let what = match (&event.work_item_id, &event.subject) {
+        (Some(_), _) => event.action.clone(),
+        (None, Some(subject)) => format!("{} · {subject}", event.action),
+        (None, None) => event.action.clone(),
     };
-    let what = match &event.subject {
-        Some(subject) => format!("{} · {subject}", event.action),
-        None => event.action.clone(),
-    };
-    let (date, time) = event.at.split_once('T').unwrap_or((event.at.as_str(), ""));
-    let when = format!(
-        "{date} {} UTC",
-        time.trim_end_matches('Z').split('.').next().unwrap_or("")
-    );
+    let item_link = event.work_item_id.map(|id| {
+        view! {
+            <a href=format!("/items/{id}")>{id.clone()}</a>
+            " "
+        }
+    });
+    let when = readable_time(&event.at);
     let from = event
         .client
         .map(|client| format!(" from {client}"))
         .unwrap_or_default();
+    let gates = event.result.map(|result| {
+        gate_lines(&result.gates)
+            .into_iter()
+            .map(|line| view! { <li>{line}</li> })
+            .collect_view()
+    });
     view! {
-        <li class="event">
+        <li class="event" id=format!("event-{}", event.id)>
             <div class="event-head">
-                <strong>{what}</strong>
+                <strong>{item_link} {what}</strong>
                 <span class=outcome_class>{event.outcome}</span>
             </div>
             <p class="muted">
                 <time datetime=event.at.clone()>{when}</time>
-                {format!(" · {}{from}", event.actor)}
+                {format!(" · {}{from} · #{}", event.actor, event.id)}
             </p>
             {event.detail.map(|detail| view! { <p>{detail}</p> })}
+            {gates.map(|gates| view! { <ul class="action-meta">{gates}</ul> })}
         </li>
     }
 }

@@ -1,20 +1,35 @@
 //! `/items/{id}` — the whole work item, every section of the reference page.
 
+use super::actions::{ActionButton, AttemptResult, CommandRunView, Guidance, gate_lines};
 use super::{NotFound, app_state, current_operator, storage_failure};
-use crate::domain::{ActionView, GateResult, RecoveryGuidance, WorkItem, WorkItemId, evaluate_all};
-use crate::store::{Db, work_items};
+use crate::domain::{Action, ActionResult, ActionView, WorkItem, WorkItemId, evaluate_all};
+use crate::store::{Db, actions, audit, work_items};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 #[component]
 pub fn ItemPage() -> impl IntoView {
     let db = app_state().db;
     let id = use_params_map().with_untracked(|params| params.get("id").unwrap_or_default());
-    view! { <Suspense>{move || Suspend::new(item_page(db.clone(), id.clone()))}</Suspense> }
+    let attempt = use_query_map()
+        .with_untracked(|query| query.get("attempt"))
+        .and_then(|raw| raw.parse::<i64>().ok());
+    view! {
+        <Suspense>{move || Suspend::new(item_page(db.clone(), id.clone(), attempt))}</Suspense>
+    }
 }
 
-async fn item_page(db: Db, raw_id: String) -> AnyView {
+/// Everything the item page shows besides the item.
+struct ItemRecords {
+    /// The attempt named in the URL, after a form post.
+    attempt: Option<ActionResult>,
+    /// The newest validation run (prepare-release that ran).
+    last_release_check: Option<(ActionResult, String, String)>,
+    snapshots: (usize, Option<String>),
+}
+
+async fn item_page(db: Db, raw_id: String, attempt: Option<i64>) -> AnyView {
     let not_found = |raw_id: &str| {
         let what = format!("There is no work item with the id “{raw_id}”.");
         view! { <NotFound what /> }.into_any()
@@ -22,11 +37,43 @@ async fn item_page(db: Db, raw_id: String) -> AnyView {
     let Ok(id) = WorkItemId::parse(&raw_id) else {
         return not_found(&raw_id);
     };
-    match db.call(move |conn| work_items::get(conn, &id)).await {
-        Ok(Some(item)) => view! { <WorkItemPage item /> }.into_any(),
+    let loaded = db
+        .call(move |conn| {
+            let Some(item) = work_items::get(conn, &id)? else {
+                return Ok(None);
+            };
+            let attempt = match attempt {
+                Some(n) => audit::attempt(conn, n, &id)?.and_then(|event| event.result),
+                None => None,
+            };
+            let last_release_check =
+                audit::latest_run(conn, &id, Action::PrepareRelease.identity())?
+                    .and_then(|event| event.result.map(|result| (result, event.at, event.actor)));
+            let snapshots = actions::snapshot_summary(conn, &id)?;
+            Ok(Some((
+                item,
+                ItemRecords {
+                    attempt,
+                    last_release_check,
+                    snapshots,
+                },
+            )))
+        })
+        .await;
+    match loaded {
+        Ok(Some((item, records))) => view! { <WorkItemPage item records /> }.into_any(),
         Ok(None) => not_found(&raw_id),
         Err(err) => storage_failure(err),
     }
+}
+
+/// "2026-11-26 03:12:45 UTC" from a stored timestamp.
+pub(crate) fn readable_time(at: &str) -> String {
+    let (date, time) = at.split_once('T').unwrap_or((at, ""));
+    format!(
+        "{date} {} UTC",
+        time.trim_end_matches('Z').split('.').next().unwrap_or("")
+    )
 }
 
 /// A `<dt>`/`<dd>` pair; an absent value reads "none".
@@ -45,8 +92,19 @@ fn Fact(label: &'static str, #[prop(into)] value: Option<String>) -> impl IntoVi
 }
 
 #[component]
-fn WorkItemPage(item: WorkItem) -> impl IntoView {
+fn WorkItemPage(item: WorkItem, records: ItemRecords) -> impl IntoView {
     let actions = evaluate_all(&item, current_operator().as_ref());
+    let history_href = format!("/history?item={}", item.id);
+    let release_check = release_check(records.last_release_check);
+    let (snapshot_count, newest_snapshot) = records.snapshots;
+    let snapshots = match newest_snapshot {
+        Some(at) if snapshot_count > 0 => format!(
+            "{snapshot_count} history snapshot{} recorded, the newest at {}.",
+            if snapshot_count == 1 { "" } else { "s" },
+            readable_time(&at)
+        ),
+        _ => "No history snapshot recorded yet.".to_owned(),
+    };
     let WorkItem {
         id,
         title,
@@ -56,7 +114,7 @@ fn WorkItemPage(item: WorkItem) -> impl IntoView {
         prompt_context: prompt,
     } = item;
     let criteria_count = lifecycle.done_criteria.len();
-    let id_for_actions = id.to_string();
+    let id_for_actions = id.clone();
     let pr = exec.pull_request_url.clone().map(|url| {
         let href = url.clone();
         view! {
@@ -67,6 +125,7 @@ fn WorkItemPage(item: WorkItem) -> impl IntoView {
     });
     view! {
         <Title text=format!("{id} · {title}") />
+        {records.attempt.map(|result| view! { <AttemptResult result /> })}
         <article class="item">
             <p class="eyebrow">
                 <span class=format!("chip lane-{}", lifecycle.lane.as_str())>
@@ -130,6 +189,12 @@ fn WorkItemPage(item: WorkItem) -> impl IntoView {
                     })}
             </section>
 
+            <section aria-labelledby="release-preparation">
+                <h2 id="release-preparation">"Release Preparation"</h2>
+                {release_check}
+                <p class="muted">{snapshots}</p>
+            </section>
+
             <section aria-labelledby="queue-truth">
                 <h2 id="queue-truth">"Queue Truth"</h2>
                 <p class="muted">
@@ -160,9 +225,12 @@ fn WorkItemPage(item: WorkItem) -> impl IntoView {
                 <ul class="actions">
                     {actions
                         .into_iter()
-                        .map(|view| view! { <ActionDetail view endpoint_for=id_for_actions.clone() /> })
+                        .map(|view| view! { <ActionDetail view item=id_for_actions.clone() /> })
                         .collect_view()}
                 </ul>
+                <p>
+                    <a href=history_href>"This item's history →"</a>
+                </p>
             </section>
         </article>
         <p>
@@ -171,59 +239,60 @@ fn WorkItemPage(item: WorkItem) -> impl IntoView {
     }
 }
 
-/// Recovery guidance: cause, policy context, next step, safe retry.
-#[component]
-pub fn Guidance(guidance: RecoveryGuidance) -> impl IntoView {
+/// The newest validation run: release-ready or not, with its output.
+fn release_check(last: Option<(ActionResult, String, String)>) -> AnyView {
+    let Some((result, at, actor)) = last else {
+        return view! {
+            <p>
+                <span class="chip">"Not checked"</span>
+                " No validation has run yet: use Prepare release."
+            </p>
+        }
+        .into_any();
+    };
+    let (chip, class) = if result.release_ready() {
+        ("Release-ready", "chip state-enabled")
+    } else {
+        ("Not release-ready", "chip state-blocked")
+    };
+    let when = format!(" Last checked {} by {actor}.", readable_time(&at));
     view! {
-        <dl class="guidance">
-            <dt>"Cause"</dt>
-            <dd>{guidance.cause}</dd>
-            <dt>"Policy context"</dt>
-            <dd>{guidance.policy_context}</dd>
-            <dt>"Next step"</dt>
-            <dd>{guidance.next_step}</dd>
-            <dt>"Safe retry"</dt>
-            <dd>{guidance.safe_retry}</dd>
-        </dl>
+        <p>
+            <span class=class>{chip}</span>
+            {when}
+        </p>
+        {result.validation.map(|run| view! { <CommandRunView run label="Validation" /> })}
     }
+    .into_any()
 }
 
 /// One action with every part of the reference: label, state, description, recovery
-/// guidance when blocked, identity, permission, each gate with its result, endpoint.
+/// guidance when blocked, identity, permission, each gate with its result, endpoint; and
+/// its button when enabled.
 #[component]
-fn ActionDetail(view: ActionView, endpoint_for: String) -> impl IntoView {
+fn ActionDetail(view: ActionView, item: WorkItemId) -> impl IntoView {
     let action = view.action;
     let (state, class) = if view.enabled {
         ("Enabled", "chip state-enabled")
     } else {
         ("Blocked", "chip state-blocked")
     };
-    let gates = view
-        .gates
+    let gates = gate_lines(&view.gates)
         .into_iter()
-        .map(|gate| {
-            let text = match (gate.result, gate.reason) {
-                (GateResult::Pass, _) => format!("policy gate {}: pass", gate.name.as_str()),
-                (GateResult::Blocked, reason) => format!(
-                    "policy gate {}: blocked ({})",
-                    gate.name.as_str(),
-                    reason.unwrap_or_default()
-                ),
-            };
-            view! { <li>{text}</li> }
-        })
+        .map(|line| view! { <li>{line}</li> })
         .collect_view();
-    let endpoint = format!(
-        "POST /api/control-plane/items/{endpoint_for}/actions/{}",
-        action.identity()
-    );
+    let endpoint = format!("POST {}", action.endpoint(&item));
+    let button = view
+        .enabled
+        .then(|| view! { <ActionButton item=item.clone() action /> });
     view! {
-        <li class="action">
+        <li class="action" id=format!("action-{}", action.identity())>
             <div class="action-head">
                 <h3>{action.label()}</h3>
                 <span class=class>{state}</span>
             </div>
             <p class="action-description">{action.description()}</p>
+            {button}
             {view
                 .guidance
                 .map(|guidance| {

@@ -86,7 +86,7 @@ pub fn current_operator() -> Option<Operator> {
     use_context::<Parts>().and_then(|parts| parts.extensions.get::<Operator>().cloned())
 }
 
-fn client_addr() -> String {
+pub(crate) fn client_addr() -> String {
     use_context::<Parts>()
         .and_then(|parts| parts.extensions.get::<ClientAddr>().cloned())
         .map_or_else(|| "unknown".to_owned(), |addr| addr.0)
@@ -107,6 +107,7 @@ async fn record(state: &AppState, actor: String, action: &'static str, outcome: 
                     outcome,
                     client: Some(&client),
                     detail: None,
+                    ..NewAuditEvent::default()
                 },
             )
         })

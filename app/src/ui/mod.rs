@@ -2,6 +2,7 @@
 //! `AppState` in context. Every route renders with `SsrMode::Async`, so a page is whole
 //! when it arrives and works with JavaScript off.
 
+mod actions;
 mod board;
 mod history;
 mod item;
@@ -9,6 +10,7 @@ mod layout;
 mod login;
 mod placeholder;
 
+pub use actions::RunAction;
 pub use layout::{ErrorPage, NotFound};
 pub use login::{SignIn, SignOut, current_operator};
 

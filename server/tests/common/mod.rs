@@ -2,6 +2,7 @@
 //! clients that behave like a browser (cookies kept, redirects not followed).
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
+pub use app::host::HostSettings;
 use reqwest::{Client, Response, StatusCode, redirect};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -84,6 +85,56 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// Posts a page's form as a browser without JavaScript does: form-encoded, asking for
+    /// HTML, with this site as Origin and `page` as Referer.
+    pub async fn post_form(
+        &self,
+        client: &Client,
+        path: &str,
+        page: &str,
+        form: &[(&str, &str)],
+    ) -> Response {
+        client
+            .post(self.url(path))
+            .header("accept", "text/html")
+            .header("origin", format!("http://{}", self.addr))
+            .header("referer", self.url(page))
+            .form(form)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// A second connection to the app's database, as another process would open it.
+    pub async fn db(&self) -> app::store::Db {
+        server::open_state(&self.data_dir)
+            .await
+            .expect("the database opens")
+            .db
+    }
+
+    /// Adds a user straight to the app's database.
+    pub async fn add_user(&self, name: &str, password: &str, role: app::domain::Role) {
+        let hash = app::auth::secrets::hash_password(password);
+        let name = app::domain::Username::parse(name).expect("a valid username");
+        self.db()
+            .await
+            .call(move |conn| Ok(app::store::operators::add_user(conn, &name, &hash, role)))
+            .await
+            .expect("the database answers")
+            .expect("the user is new");
+    }
+
+    /// A new browser signed in as a new user with this role.
+    pub async fn browser_signed_in_as(&self, name: &str, role: app::domain::Role) -> Client {
+        let password = "a password for this test user";
+        self.add_user(name, password, role).await;
+        let client = browser(None);
+        let response = self.sign_in(&client, name, password, None).await;
+        assert_eq!(response.status(), StatusCode::FOUND, "{name} signs in");
+        client
+    }
+
     /// Stops the server, keeping the data directory.
     pub async fn stop(self) -> (PathBuf, Option<TempDir>, Client) {
         self.server.abort();
@@ -136,14 +187,43 @@ pub async fn spawn_app_with_client(data_dir: &Path, demo: bool, client: Client) 
     spawn_app_checking_users_every(data_dir, demo, client, Duration::ZERO).await
 }
 
-/// The full form: how often a session's user is re-read (zero: at every request).
+/// How often a session's user is re-read (zero: at every request).
 pub async fn spawn_app_checking_users_every(
     data_dir: &Path,
     demo: bool,
     client: Client,
     user_check_interval: Duration,
 ) -> TestApp {
-    let state = server::open_state(data_dir).await.expect("state opens");
+    spawn_app_full(
+        data_dir,
+        demo,
+        client,
+        user_check_interval,
+        HostSettings::default(),
+    )
+    .await
+}
+
+/// The demo app in a fresh data directory whose actions run host commands as `host`
+/// says.
+pub async fn spawn_demo_app_with_host(host: HostSettings) -> TestApp {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let data_dir = dir.path().join("data");
+    let mut app = spawn_app_full(&data_dir, true, browser(None), Duration::ZERO, host).await;
+    app._dir = Some(dir);
+    app
+}
+
+/// The full form.
+pub async fn spawn_app_full(
+    data_dir: &Path,
+    demo: bool,
+    client: Client,
+    user_check_interval: Duration,
+    host: HostSettings,
+) -> TestApp {
+    let mut state = server::open_state(data_dir).await.expect("state opens");
+    state.host = std::sync::Arc::new(host);
     if demo {
         server::demo::seed_if_empty(&state.db)
             .await

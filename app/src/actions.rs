@@ -1,0 +1,509 @@
+//! Taking a work-item action: the one path shared by the item page's forms and the JSON
+//! API. It evaluates the gates, makes the change, runs host commands, records the attempt
+//! in History, and makes a repeated request (a double tap, a retried API call) get the
+//! first one's answer instead of acting twice.
+
+use crate::AppState;
+use crate::domain::{
+    Action, ActionResult, ActionView, CommandRun, Lane, Operator, Outcome, RecoveryGuidance,
+    WorkItem, WorkItemId, evaluate, evaluate_all,
+};
+use crate::host::{self, HostCommand};
+use crate::store::actions::{self as requests, KeyState};
+use crate::store::audit::{self, NewAuditEvent};
+use crate::store::{StoreError, work_items};
+use std::time::Duration;
+
+/// One request to take an action.
+#[derive(Debug, Clone)]
+pub struct ActionRequest {
+    pub item: WorkItemId,
+    pub action: Action,
+    pub operator: Operator,
+    /// Where it came from, for History.
+    pub client: String,
+    /// Makes the request happen once: `form:TOKEN` or `api:ACTOR:KEY`.
+    pub once_key: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("there is no work item {0}")]
+    NoSuchItem(WorkItemId),
+    #[error("the key was used for {action} on {item}")]
+    KeyReused { item: String, action: String },
+    #[error("a request with the same key is still running")]
+    StillRunning,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Status values the actions write.
+pub mod status {
+    pub const QUEUED: &str = "queued";
+    pub const REVIEW_REQUESTED: &str = "review-requested";
+    pub const HANDOFF_FAILED: &str = "handoff-failed";
+    pub const RELEASE_READY: &str = "release-ready";
+    pub const VALIDATION_FAILED: &str = "validation-failed";
+}
+
+/// How often a repeated request looks whether the first one has finished.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Takes the action, or answers a repeat with the first request's answer.
+pub async fn take_action(
+    state: &AppState,
+    request: ActionRequest,
+) -> Result<ActionResult, ActionError> {
+    let Some(key) = request.once_key.clone() else {
+        return attempt(state, &request).await;
+    };
+    // A repeat waits for the first request at most as long as that one can take.
+    let patience = state
+        .host
+        .validation_timeout
+        .max(state.host.executor_timeout)
+        + Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        let (k, item, action) = (key.clone(), request.item.clone(), request.action);
+        match state
+            .db
+            .call(move |conn| requests::claim(conn, &k, &item, action))
+            .await?
+        {
+            KeyState::Claimed => break,
+            KeyState::Answered { body, .. } => {
+                return serde_json::from_str(&body)
+                    .map_err(|err| StoreError::InvalidRow(format!("stored answer: {err}")).into());
+            }
+            KeyState::Mismatch { item, action } => {
+                return Err(ActionError::KeyReused { item, action });
+            }
+            KeyState::Running if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(POLL).await;
+            }
+            KeyState::Running => return Err(ActionError::StillRunning),
+        }
+    }
+    let result = attempt(state, &request).await;
+    let stored = match &result {
+        Ok(answer) => {
+            let body = serde_json::to_string(answer).expect("a result serialises");
+            let status = answer.outcome.http_status();
+            state
+                .db
+                .call(move |conn| requests::answer(conn, &key, status, &body))
+                .await
+        }
+        // No answer: free the key so that a retry runs.
+        Err(_) => {
+            state
+                .db
+                .call(move |conn| requests::release(conn, &key))
+                .await
+        }
+    };
+    if let Err(err) = stored {
+        tracing::error!(error = %err, "cannot store the answer of an action request");
+    }
+    result
+}
+
+/// What the first, atomic step decided.
+enum Decision {
+    Blocked(WorkItem, ActionView),
+    /// The lane move is made.
+    Moved(WorkItem, ActionView),
+    /// The snapshot is stored.
+    Recorded(WorkItem, ActionView, i64),
+    /// The validation command is to run.
+    Validate(WorkItem, ActionView),
+}
+
+async fn attempt(state: &AppState, request: &ActionRequest) -> Result<ActionResult, ActionError> {
+    let (id, action, operator) = (
+        request.item.clone(),
+        request.action,
+        request.operator.clone(),
+    );
+    // Deciding and changing happen in one call on the database thread, which runs one
+    // call at a time: of two requests for the same move, the second sees the first's
+    // result and is blocked by the lane-transition gate.
+    let decision = state
+        .db
+        .call(move |conn| {
+            let Some(mut item) = work_items::get(conn, &id)? else {
+                return Ok(None);
+            };
+            let view = evaluate(action, &item, Some(&operator));
+            if !view.enabled {
+                return Ok(Some(Decision::Blocked(item, view)));
+            }
+            Ok(Some(match action {
+                Action::StartExecution | Action::RequestReview => {
+                    let (from, to) = action.transition().expect("these actions move lanes");
+                    let status = match action {
+                        Action::StartExecution => status::QUEUED,
+                        _ => status::REVIEW_REQUESTED,
+                    };
+                    if !work_items::move_lane(conn, &id, from, to, status)? {
+                        return Err(StoreError::InvalidRow(format!(
+                            "{id} left {from:?} while its move was decided"
+                        )));
+                    }
+                    item.lifecycle.lane = to;
+                    item.lifecycle.status = status.to_owned();
+                    Decision::Moved(item, view)
+                }
+                Action::RecordHistory => {
+                    let snapshot = serde_json::json!({
+                        "item": &item,
+                        "actions": evaluate_all(&item, None),
+                    })
+                    .to_string();
+                    let snapshot_id = requests::add_snapshot(conn, &id, &operator.name, &snapshot)?;
+                    Decision::Recorded(item, view, snapshot_id)
+                }
+                Action::PrepareRelease => Decision::Validate(item, view),
+            }))
+        })
+        .await?
+        .ok_or_else(|| ActionError::NoSuchItem(request.item.clone()))?;
+
+    let mut result = match decision {
+        Decision::Blocked(item, view) => blocked(&item, view),
+        Decision::Moved(item, view) => match (&state.host.executor, action) {
+            (Some(executor), Action::StartExecution) => {
+                hand_off(state, item, view, executor).await?
+            }
+            _ => {
+                let message = format!(
+                    "{} moved to {} with status {}.",
+                    item.id,
+                    item.lifecycle.lane.label(),
+                    item.lifecycle.status
+                );
+                succeeded(&item, view, message)
+            }
+        },
+        Decision::Recorded(item, view, snapshot_id) => {
+            let message = format!(
+                "Snapshot {snapshot_id} of {} stored with its {} actions and their gates.",
+                item.id,
+                Action::ALL.len()
+            );
+            succeeded(&item, view, message)
+        }
+        Decision::Validate(item, view) => validate(state, item, view).await?,
+    };
+    result.attempt = record_attempt(state, request, &result).await?;
+    Ok(result)
+}
+
+fn base(item: &WorkItem, view: ActionView, outcome: Outcome, message: String) -> ActionResult {
+    ActionResult {
+        item: item.id.clone(),
+        action: view.action,
+        outcome,
+        blocked: matches!(outcome, Outcome::Blocked | Outcome::Refused),
+        message,
+        lane: item.lifecycle.lane,
+        status: item.lifecycle.status.clone(),
+        gates: view.gates,
+        guidance: view.guidance,
+        validation: None,
+        executor: None,
+        attempt: 0,
+    }
+}
+
+fn succeeded(item: &WorkItem, view: ActionView, message: String) -> ActionResult {
+    base(item, view, Outcome::Succeeded, message)
+}
+
+fn blocked(item: &WorkItem, mut view: ActionView) -> ActionResult {
+    let refused = view.refused();
+    if refused {
+        // The permission is what to fix first, whatever else blocks.
+        view.guidance = view
+            .gates
+            .iter()
+            .find(|g| g.name == crate::domain::GateName::Permission)
+            .and_then(|g| g.guidance().cloned());
+    }
+    let cause = view
+        .guidance
+        .as_ref()
+        .map(|g| g.cause.clone())
+        .unwrap_or_default();
+    let (outcome, message) = if refused {
+        (
+            Outcome::Refused,
+            format!("{} refused: {cause}", view.action.label()),
+        )
+    } else {
+        (
+            Outcome::Blocked,
+            format!("{} blocked: {cause}", view.action.label()),
+        )
+    };
+    base(item, view, outcome, message)
+}
+
+fn failed(
+    item: &WorkItem,
+    view: ActionView,
+    message: String,
+    guidance: RecoveryGuidance,
+) -> ActionResult {
+    let mut result = base(item, view, Outcome::Failed, message);
+    result.guidance = Some(guidance);
+    result
+}
+
+/// start-execution with an executor: the item is in progress already; a failed handoff
+/// puts it back in Ready so that the handoff can be retried.
+async fn hand_off(
+    state: &AppState,
+    mut item: WorkItem,
+    view: ActionView,
+    executor: &[String],
+) -> Result<ActionResult, ActionError> {
+    let dir = state
+        .host
+        .repository_dir
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from("."));
+    let mut args: Vec<String> = executor[1..].to_vec();
+    args.push(item.id.to_string());
+    args.push(item.prompt_context.path.clone().unwrap_or_default());
+    let command = HostCommand {
+        program: host::resolve_program(&executor[0], &dir),
+        args,
+        dir,
+        timeout: state.host.executor_timeout,
+        env: item_env(&item),
+    };
+    let run = host::run(&command).await;
+    if run.passed {
+        let message = format!(
+            "{} moved to {} with status {}; the executor {}.",
+            item.id,
+            item.lifecycle.lane.label(),
+            item.lifecycle.status,
+            run.verdict()
+        );
+        let mut result = succeeded(&item, view, message);
+        result.executor = Some(run);
+        return Ok(result);
+    }
+    let id = item.id.clone();
+    state
+        .db
+        .call(move |conn| {
+            work_items::move_lane(
+                conn,
+                &id,
+                Lane::InProgress,
+                Lane::Ready,
+                status::HANDOFF_FAILED,
+            )
+        })
+        .await?;
+    item.lifecycle.lane = Lane::Ready;
+    item.lifecycle.status = status::HANDOFF_FAILED.to_owned();
+    let label = Action::StartExecution.label();
+    let guidance = RecoveryGuidance {
+        cause: format!("The executor {}.", run.verdict()),
+        policy_context: format!(
+            "{label} hands the item to the executor; an item whose handoff failed goes back to Ready so no work is lost or started twice."
+        ),
+        next_step: "Read the executor's output below, fix the executor or its configuration ([factory] executor), then start execution again.".to_owned(),
+        safe_retry: format!("Safe to retry {label}: {} is back in Ready.", item.id),
+    };
+    let message = format!("{label} failed: the executor {}.", run.verdict());
+    let mut result = failed(&item, view, message, guidance);
+    result.executor = Some(run);
+    Ok(result)
+}
+
+/// Variables a host command gets about the item it runs for.
+fn item_env(item: &WorkItem) -> Vec<(String, String)> {
+    let mut env = vec![("FACTORY_WORK_ITEM_ID".to_owned(), item.id.to_string())];
+    if let Some(branch) = &item.execution_context.branch {
+        env.push(("FACTORY_BRANCH".to_owned(), branch.clone()));
+    }
+    env
+}
+
+/// Removes the item from the running set when the run ends, however it ends.
+struct RunningGuard<'a> {
+    state: &'a AppState,
+    id: WorkItemId,
+}
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut running) = self.state.validations_running.lock() {
+            running.remove(&self.id);
+        }
+    }
+}
+
+/// prepare-release: runs the item's validation command in the factory repository.
+async fn validate(
+    state: &AppState,
+    mut item: WorkItem,
+    view: ActionView,
+) -> Result<ActionResult, ActionError> {
+    let label = Action::PrepareRelease.label();
+    let Some(line) = item.execution_context.validation_command.clone() else {
+        let guidance = RecoveryGuidance {
+            cause: format!("{} has no validation command.", item.id),
+            policy_context: format!(
+                "{label} runs the item's validation command; without one there is nothing to show the release is sound."
+            ),
+            next_step: "Add validation_command to the work-item file, then sync.".to_owned(),
+            safe_retry: format!(
+                "Safe to retry {label} once the item names its validation command."
+            ),
+        };
+        let message = format!("{label} failed: {}", guidance.cause);
+        return Ok(failed(&item, view, message, guidance));
+    };
+    let Some(dir) = state.host.repository_dir.clone() else {
+        let guidance = RecoveryGuidance {
+            cause: "No factory repository is configured, so the validation command has nowhere to run.".to_owned(),
+            policy_context: format!("{label} runs validation commands in the factory repository only."),
+            next_step: "Set repository_dir under [factory] in the configuration file (see docs/factory.example.toml) and restart the server.".to_owned(),
+            safe_retry: format!("Safe to retry {label} once the repository is configured."),
+        };
+        let message = format!("{label} failed: {}", guidance.cause);
+        return Ok(failed(&item, view, message, guidance));
+    };
+    let already_running = {
+        let mut running = state
+            .validations_running
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        !running.insert(item.id.clone())
+    };
+    if already_running {
+        let mut view = view;
+        view.guidance = Some(RecoveryGuidance {
+            cause: format!("A validation run for {} is already running.", item.id),
+            policy_context: format!(
+                "{label} runs one validation at a time per item, so two runs never race over one checkout."
+            ),
+            next_step:
+                "Wait for the running validation; its result appears on this item and in History."
+                    .to_owned(),
+            safe_retry: format!("Safe to retry {label} when the running validation has finished."),
+        });
+        let mut result = base(
+            &item,
+            view,
+            Outcome::Blocked,
+            format!(
+                "{label} blocked: a validation run for {} is already running.",
+                item.id
+            ),
+        );
+        result.blocked = true;
+        return Ok(result);
+    }
+    let _guard = RunningGuard {
+        state,
+        id: item.id.clone(),
+    };
+    let run = match HostCommand::parse(&line, &dir, state.host.validation_timeout) {
+        Ok(mut command) => {
+            command.env = item_env(&item);
+            host::run(&command).await
+        }
+        Err(problem) => CommandRun {
+            command: line.clone(),
+            passed: false,
+            exit_code: None,
+            timed_out: false,
+            duration_ms: 0,
+            output: format!("The validation command cannot be read: {problem}."),
+            output_truncated: false,
+        },
+    };
+    let new_status = if run.passed {
+        status::RELEASE_READY
+    } else {
+        status::VALIDATION_FAILED
+    };
+    let id = item.id.clone();
+    state
+        .db
+        .call(move |conn| work_items::set_status(conn, &id, new_status))
+        .await?;
+    item.lifecycle.status = new_status.to_owned();
+    let mut result = if run.passed {
+        let message = format!(
+            "Validation {}: {} is release-ready.",
+            run.verdict(),
+            item.id
+        );
+        succeeded(&item, view, message)
+    } else {
+        let guidance = RecoveryGuidance {
+            cause: format!("The validation command {}.", run.verdict()),
+            policy_context: format!(
+                "{label} makes an item release-ready only when its validation command passes in the factory repository."
+            ),
+            next_step: if run.timed_out {
+                format!(
+                    "Find what hangs in the output below; if the checks need longer, raise validation_timeout_seconds under [factory] (now {} s).",
+                    state.host.validation_timeout.as_secs()
+                )
+            } else {
+                "Read the output below, fix the failing checks on the item's branch, then prepare the release again.".to_owned()
+            },
+            safe_retry: format!(
+                "Safe to retry {label}: a validation run changes nothing but the item's status."
+            ),
+        };
+        let message = format!("{label} failed: the validation command {}.", run.verdict());
+        failed(&item, view, message, guidance)
+    };
+    result.validation = Some(run);
+    Ok(result)
+}
+
+/// Records the attempt in History; returns its id.
+async fn record_attempt(
+    state: &AppState,
+    request: &ActionRequest,
+    result: &ActionResult,
+) -> Result<i64, ActionError> {
+    let json = serde_json::to_string(result).expect("a result serialises");
+    let actor = request.operator.name.clone();
+    let client = request.client.clone();
+    let item = request.item.to_string();
+    let action = request.action.identity();
+    let outcome = result.outcome.as_str();
+    let detail = result.message.clone();
+    Ok(state
+        .db
+        .call(move |conn| {
+            audit::record(
+                conn,
+                &NewAuditEvent {
+                    actor: &actor,
+                    action,
+                    subject: None,
+                    outcome,
+                    client: Some(&client),
+                    detail: Some(&detail),
+                    work_item_id: Some(&item),
+                    result: Some(&json),
+                },
+            )
+        })
+        .await?)
+}

@@ -1,0 +1,387 @@
+//! Commands run on the host: the item's validation command and the executor. Always an
+//! argument list (never a shell), in a working directory from the configuration, with a
+//! clean environment, a timeout that stops the whole process group, and the output kept
+//! up to a cap.
+
+use crate::domain::CommandRun;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::time::Instant;
+
+/// How much output is kept: the last 64 KiB, where a failure's reason usually is.
+pub const OUTPUT_CAP: usize = 64 * 1024;
+
+/// Only these variables reach a host command: the server's own environment can hold
+/// secrets (the demo password, tokens in a service manager's environment).
+const PASSED_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"];
+
+/// Where and how host commands run; from the `[factory]` configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSettings {
+    /// The factory repository: validation commands run here.
+    pub repository_dir: Option<PathBuf>,
+    /// Run by start-execution with the item id and prompt path appended.
+    pub executor: Option<Vec<String>>,
+    pub validation_timeout: Duration,
+    pub executor_timeout: Duration,
+}
+
+impl Default for HostSettings {
+    fn default() -> Self {
+        HostSettings {
+            repository_dir: None,
+            executor: None,
+            validation_timeout: Duration::from_secs(600),
+            executor_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One command to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostCommand {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub dir: PathBuf,
+    pub timeout: Duration,
+    /// Extra variables, e.g. the work item's id.
+    pub env: Vec<(String, String)>,
+}
+
+impl HostCommand {
+    /// Splits a command line from a work-item file the way a POSIX shell would quote it,
+    /// without running a shell. A relative program path (`./scripts/x`) is taken from
+    /// `dir`, not from the server's own working directory.
+    pub fn parse(line: &str, dir: &Path, timeout: Duration) -> Result<Self, String> {
+        let mut words = shlex::split(line)
+            .ok_or_else(|| format!("the command {line:?} has unbalanced quotes"))?
+            .into_iter();
+        let program = words
+            .next()
+            .ok_or_else(|| "the command is empty".to_owned())?;
+        Ok(HostCommand {
+            program: resolve_program(&program, dir),
+            args: words.collect(),
+            dir: dir.to_owned(),
+            timeout,
+            env: Vec::new(),
+        })
+    }
+
+    /// The argument list for people to read.
+    pub fn display(&self) -> String {
+        std::iter::once(self.program.display().to_string())
+            .chain(self.args.iter().cloned())
+            .map(|word| shlex::try_quote(&word).map_or(word.clone(), |q| q.into_owned()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// `./x` and `dir/x` are relative to the repository; a bare name is looked up in `PATH`.
+pub fn resolve_program(program: &str, dir: &Path) -> PathBuf {
+    let path = Path::new(program);
+    if path.is_relative() && program.contains('/') {
+        // Without `.` parts, so the command reads as the file it runs.
+        path.components()
+            .filter(|part| !matches!(part, std::path::Component::CurDir))
+            .fold(dir.to_owned(), |joined, part| joined.join(part))
+    } else {
+        path.to_owned()
+    }
+}
+
+/// Keeps the last `cap` bytes written.
+struct Tail {
+    bytes: Vec<u8>,
+    cap: usize,
+    dropped: bool,
+}
+
+impl Tail {
+    fn push(&mut self, chunk: &[u8]) {
+        self.bytes.extend_from_slice(chunk);
+        // Trim in batches, not on every chunk.
+        if self.bytes.len() > 2 * self.cap {
+            self.trim();
+        }
+    }
+
+    fn trim(&mut self) {
+        if self.bytes.len() > self.cap {
+            let cut = self.bytes.len() - self.cap;
+            self.bytes.drain(..cut);
+            self.dropped = true;
+        }
+    }
+
+    fn finish(mut self) -> (String, bool) {
+        self.trim();
+        (
+            String::from_utf8_lossy(&self.bytes).into_owned(),
+            self.dropped,
+        )
+    }
+}
+
+/// Runs the command to its end or its timeout. Never fails: a command that cannot start
+/// is a failed run whose output says why.
+pub async fn run(command: &HostCommand) -> CommandRun {
+    let started = Instant::now();
+    let deadline = started + command.timeout;
+    let display = command.display();
+    let mut child = match tokio::process::Command::new(&command.program)
+        .args(&command.args)
+        .current_dir(&command.dir)
+        .env_clear()
+        .envs(
+            PASSED_ENV
+                .iter()
+                .filter_map(|name| std::env::var_os(name).map(|value| (name.to_string(), value))),
+        )
+        .envs(command.env.iter().cloned())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so a timeout stops whatever it started too.
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(err) => {
+            return CommandRun {
+                command: display,
+                passed: false,
+                exit_code: None,
+                timed_out: false,
+                duration_ms: 0,
+                output: format!(
+                    "cannot start {} in {}: {err}",
+                    command.program.display(),
+                    command.dir.display()
+                ),
+                output_truncated: false,
+            };
+        }
+    };
+    let pid = child.id();
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let mut tail = Tail {
+        bytes: Vec::new(),
+        cap: OUTPUT_CAP,
+        dropped: false,
+    };
+    let (mut out_buf, mut err_buf) = (vec![0u8; 8192], vec![0u8; 8192]);
+    let (mut out_open, mut err_open) = (true, true);
+    let mut timed_out = false;
+    // Read both pipes to their end: the output is complete only when every process
+    // holding them has exited.
+    while out_open || err_open {
+        tokio::select! {
+            read = stdout.read(&mut out_buf), if out_open => match read {
+                Ok(0) | Err(_) => out_open = false,
+                Ok(n) => tail.push(&out_buf[..n]),
+            },
+            read = stderr.read(&mut err_buf), if err_open => match read {
+                Ok(0) | Err(_) => err_open = false,
+                Ok(n) => tail.push(&err_buf[..n]),
+            },
+            () = tokio::time::sleep_until(deadline) => {
+                timed_out = true;
+                break;
+            }
+        }
+    }
+    let status = if timed_out {
+        None
+    } else {
+        tokio::select! {
+            status = child.wait() => status.ok(),
+            () = tokio::time::sleep_until(deadline) => {
+                timed_out = true;
+                None
+            }
+        }
+    };
+    if timed_out {
+        if let Some(pid) = pid.and_then(|pid| i32::try_from(pid).ok()) {
+            // SAFETY: kill(2) with a negative pid signals that process group; the group
+            // is the child's own (process_group(0) above), so nothing else is hit.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+        }
+        let _ = child.wait().await;
+    }
+    let (mut output, output_truncated) = tail.finish();
+    if timed_out {
+        output.push_str(&format!(
+            "\n[stopped: no result within {} s]\n",
+            command.timeout.as_secs()
+        ));
+    }
+    let exit_code = status.and_then(|s| s.code());
+    CommandRun {
+        command: display,
+        passed: !timed_out && status.is_some_and(|s| s.success()),
+        exit_code,
+        timed_out,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        output,
+        output_truncated,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    fn command(dir: &Path, line: &str, timeout: Duration) -> HostCommand {
+        HostCommand::parse(line, dir, timeout).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_passing_command_keeps_its_output_and_runs_in_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        script(
+            dir.path(),
+            "ok.sh",
+            "echo \"in $(pwd)\"; echo \"arg=$1\"; echo oops >&2",
+        );
+        let run = run(&command(
+            dir.path(),
+            "./ok.sh 'two words'",
+            Duration::from_secs(10),
+        ))
+        .await;
+        assert!(run.passed, "{run:?}");
+        assert_eq!(run.exit_code, Some(0));
+        let real_dir = dir.path().canonicalize().unwrap();
+        assert!(
+            run.output.contains(&format!("in {}", real_dir.display())),
+            "{run:?}"
+        );
+        assert!(run.output.contains("arg=two words"), "{run:?}");
+        assert!(run.output.contains("oops"), "stderr is kept too: {run:?}");
+        assert!(run.verdict().starts_with("passed in"));
+    }
+
+    #[tokio::test]
+    async fn a_failing_command_reports_its_exit_code() {
+        let dir = tempfile::tempdir().unwrap();
+        script(dir.path(), "fail.sh", "echo 'lint: 2 errors'; exit 3");
+        let run = run(&command(dir.path(), "./fail.sh", Duration::from_secs(10))).await;
+        assert!(!run.passed);
+        assert_eq!(run.exit_code, Some(3));
+        assert!(run.output.contains("lint: 2 errors"));
+        assert!(
+            run.verdict().starts_with("failed with exit code 3"),
+            "{}",
+            run.verdict()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hanging_command_is_stopped_with_what_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("grandchild-survived");
+        // The grandchild would write the marker after 3 s unless the group is killed.
+        script(
+            dir.path(),
+            "hang.sh",
+            &format!(
+                "(sleep 3; touch {}) &\necho started\nsleep 30",
+                marker.display()
+            ),
+        );
+        let run = run(&command(
+            dir.path(),
+            "./hang.sh",
+            Duration::from_millis(500),
+        ))
+        .await;
+        assert!(run.timed_out && !run.passed, "{run:?}");
+        assert!(
+            run.output.contains("started"),
+            "output before the timeout is kept"
+        );
+        assert!(run.output.contains("[stopped"), "{run:?}");
+        assert!(
+            run.duration_ms < 10_000,
+            "it did not wait for the sleep: {run:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert!(!marker.exists(), "the whole process group was stopped");
+    }
+
+    #[tokio::test]
+    async fn output_keeps_the_last_64_kib() {
+        let dir = tempfile::tempdir().unwrap();
+        script(
+            dir.path(),
+            "loud.sh",
+            "i=0; while [ $i -lt 3000 ]; do echo \"line $i ................................\"; i=$((i+1)); done; echo LAST",
+        );
+        let run = run(&command(dir.path(), "./loud.sh", Duration::from_secs(20))).await;
+        assert!(run.passed);
+        assert!(run.output_truncated);
+        assert!(run.output.len() <= OUTPUT_CAP);
+        assert!(run.output.trim_end().ends_with("LAST"));
+    }
+
+    #[tokio::test]
+    async fn a_missing_program_is_a_failed_run_that_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = run(&command(
+            dir.path(),
+            "./scripts/nope.ps1",
+            Duration::from_secs(5),
+        ))
+        .await;
+        assert!(!run.passed && run.exit_code.is_none());
+        assert!(run.output.contains("cannot start"), "{run:?}");
+    }
+
+    #[tokio::test]
+    async fn the_environment_is_clean() {
+        let dir = tempfile::tempdir().unwrap();
+        script(dir.path(), "env.sh", "env");
+        let mut cmd = command(dir.path(), "./env.sh", Duration::from_secs(5));
+        cmd.env
+            .push(("FACTORY_WORK_ITEM_ID".into(), "wi-T-1".into()));
+        // SAFETY: the variable is set before the command starts and only read by it.
+        unsafe { std::env::set_var("FACTORY_TEST_SECRET", "hunter2-secret") };
+        let run = run(&cmd).await;
+        assert!(run.output.contains("FACTORY_WORK_ITEM_ID=wi-T-1"));
+        assert!(!run.output.contains("hunter2-secret"), "{}", run.output);
+    }
+
+    #[test]
+    fn command_lines_split_like_a_shell_without_one() {
+        let dir = Path::new("/repo");
+        let cmd = HostCommand::parse("./scripts/v.sh --fast 'a b'", dir, Duration::ZERO).unwrap();
+        assert_eq!(cmd.program, Path::new("/repo/scripts/v.sh"));
+        assert_eq!(cmd.args, ["--fast", "a b"]);
+        let cmd = HostCommand::parse("make check; rm -rf /", dir, Duration::ZERO).unwrap();
+        assert_eq!(cmd.program, Path::new("make"));
+        assert_eq!(
+            cmd.args,
+            ["check;", "rm", "-rf", "/"],
+            "no shell: `;` is an argument"
+        );
+        assert!(HostCommand::parse("echo 'open", dir, Duration::ZERO).is_err());
+        assert!(HostCommand::parse("   ", dir, Duration::ZERO).is_err());
+    }
+}

@@ -1,0 +1,217 @@
+//! Work-item actions on pages: the form of an enabled action, a blocked action with its
+//! guidance one tap away, the result of an attempt, and the server function the forms
+//! post to.
+
+use super::login::{client_addr, current_operator};
+use crate::AppState;
+use crate::actions::{ActionError, ActionRequest, take_action};
+use crate::auth::secrets::random_secret;
+use crate::domain::{
+    Action, ActionResult, ActionView, CommandRun, GateResult, Outcome, RecoveryGuidance, WorkItemId,
+};
+use crate::error::AppError;
+use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
+
+/// Takes an action from a page's form; always lands back on the item page, where the
+/// attempt's result shows. The form's one-time token makes a double tap act once: the
+/// second post gets the first one's result.
+#[server(prefix = "/fn", endpoint = "action")]
+pub async fn run_action(item: String, action: String, token: String) -> Result<(), AppError> {
+    let state = expect_context::<AppState>();
+    let invalid = |field: &str, message: &str| {
+        AppError::Invalid {
+            field: field.to_owned(),
+            message: message.to_owned(),
+        }
+        .respond()
+    };
+    let id = WorkItemId::parse(&item)
+        .map_err(|_| invalid("item", "not a work-item id; open the item from the board"))?;
+    let action = Action::parse(&action)
+        .ok_or_else(|| invalid("action", "no such action; reload the page and tap again"))?;
+    if !(16..=64).contains(&token.len())
+        || !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(invalid(
+            "token",
+            "the form is damaged; reload the page and tap again",
+        ));
+    }
+    let operator = current_operator().ok_or_else(|| AppError::Unauthenticated.respond())?;
+    let request = ActionRequest {
+        item: id.clone(),
+        action,
+        operator,
+        client: client_addr(),
+        once_key: Some(format!("form:{token}")),
+    };
+    let result = take_action(&state, request)
+        .await
+        .map_err(|err| match err {
+            ActionError::NoSuchItem(id) => AppError::NotFound {
+                what: format!("There is no work item {id}."),
+            }
+            .respond(),
+            ActionError::KeyReused { .. } => {
+                invalid("token", "this form was used for another action; reload the page")
+            }
+            ActionError::StillRunning => AppError::Conflict {
+                message: "The first tap of this button is still running. Its result will be on the item page and in History.".into(),
+            }
+            .respond(),
+            ActionError::Store(err) => AppError::internal(err),
+        })?;
+    leptos_axum::redirect(&format!("/items/{id}?attempt={}#result", result.attempt));
+    Ok(())
+}
+
+/// A fresh one-time token for one form.
+fn form_token() -> String {
+    random_secret(16)
+}
+
+/// The button of an enabled action: a form that works without JavaScript.
+#[component]
+pub fn ActionButton(item: WorkItemId, action: Action) -> impl IntoView {
+    view! {
+        <form method="post" action=RunAction::PATH class="action-form">
+            <input type="hidden" name="item" value=item.to_string() />
+            <input type="hidden" name="action" value=action.identity() />
+            <input type="hidden" name="token" value=form_token() />
+            <button type="submit" class="button">
+                {action.label()}
+            </button>
+        </form>
+    }
+}
+
+/// An action on a card: its button when enabled; when blocked, "Blocked" with the cause,
+/// and the full guidance one tap away.
+#[component]
+pub fn CardAction(item: WorkItemId, view: ActionView) -> impl IntoView {
+    let action = view.action;
+    match view.guidance {
+        None => view! { <li><ActionButton item action /></li> }.into_any(),
+        Some(guidance) => {
+            let cause = guidance.cause.clone();
+            view! {
+                <li>
+                    <details class="blocked-action">
+                        <summary>
+                            <span class="blocked-label">{action.label()}</span>
+                            <span class="chip state-blocked">"Blocked"</span>
+                            <span class="blocked-cause">{cause}</span>
+                            <span class="blocked-more">"What to do"</span>
+                        </summary>
+                        <Guidance guidance />
+                    </details>
+                </li>
+            }
+            .into_any()
+        }
+    }
+}
+
+/// Recovery guidance: cause, policy context, next step, safe retry.
+#[component]
+pub fn Guidance(guidance: RecoveryGuidance) -> impl IntoView {
+    view! {
+        <dl class="guidance">
+            <dt>"Cause"</dt>
+            <dd>{guidance.cause}</dd>
+            <dt>"Policy context"</dt>
+            <dd>{guidance.policy_context}</dd>
+            <dt>"Next step"</dt>
+            <dd>{guidance.next_step}</dd>
+            <dt>"Safe retry"</dt>
+            <dd>{guidance.safe_retry}</dd>
+        </dl>
+    }
+}
+
+/// "policy gate lane-transition: pass", as the reference page writes gates.
+pub fn gate_lines(gates: &[crate::domain::GateEvaluation]) -> Vec<String> {
+    gates
+        .iter()
+        .map(|gate| match (gate.result, &gate.reason) {
+            (GateResult::Pass, _) => format!("policy gate {}: pass", gate.name.as_str()),
+            (GateResult::Blocked, reason) => format!(
+                "policy gate {}: blocked ({})",
+                gate.name.as_str(),
+                reason.as_deref().unwrap_or_default()
+            ),
+        })
+        .collect()
+}
+
+/// The CSS class of an outcome's chip.
+pub fn outcome_chip(outcome: &str) -> &'static str {
+    match outcome {
+        "succeeded" => "chip state-enabled",
+        "blocked" | "refused" | "failed" | "throttled" => "chip state-blocked",
+        _ => "chip",
+    }
+}
+
+/// A host command's run: verdict, command, and its output folded.
+#[component]
+pub fn CommandRunView(run: CommandRun, label: &'static str) -> impl IntoView {
+    let summary = if run.output_truncated {
+        "Output (the last 64 KiB)"
+    } else {
+        "Output"
+    };
+    let open = !run.passed;
+    view! {
+        <div class="command-run">
+            <p>
+                <strong>{label}</strong>
+                {format!(" {}", run.verdict())}
+            </p>
+            <p>
+                <code class="break">{run.command}</code>
+            </p>
+            <details class="fold" open=open>
+                <summary>{summary}</summary>
+                <pre class="output">{run.output}</pre>
+            </details>
+        </div>
+    }
+}
+
+/// The result of an attempt, at the top of the item page after a form post.
+#[component]
+pub fn AttemptResult(result: ActionResult) -> impl IntoView {
+    let (heading, class) = match result.outcome {
+        Outcome::Succeeded => ("Done", "result result-ok"),
+        Outcome::Blocked => ("Blocked", "result result-blocked"),
+        Outcome::Refused => ("Not allowed", "result result-blocked"),
+        Outcome::Failed => ("Failed", "result result-blocked"),
+    };
+    let title = format!("{}: {heading}", result.action.label());
+    view! {
+        <section id="result" class=class role="status" aria-labelledby="result-title">
+            <h2 id="result-title">{title}</h2>
+            <p>{result.message}</p>
+            {result
+                .guidance
+                .map(|guidance| {
+                    view! {
+                        <h3>"Recovery guidance"</h3>
+                        <Guidance guidance />
+                    }
+                })}
+            {result.validation.map(|run| view! { <CommandRunView run label="Validation" /> })}
+            {result.executor.map(|run| view! { <CommandRunView run label="Executor" /> })}
+            <p class="muted">
+                <a href=format!(
+                    "/history?item={}",
+                    result.item,
+                )>{format!("History entry #{}", result.attempt)}</a>
+            </p>
+        </section>
+    }
+}

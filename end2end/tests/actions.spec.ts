@@ -1,0 +1,56 @@
+import { expect, test } from "@playwright/test";
+import { expectNoSidewaysScroll, screenshot, signIn } from "./helpers";
+
+test.beforeEach(async ({ page }) => {
+  await signIn(page);
+});
+
+test("a blocked action shows its cause, and its guidance one tap away", async ({ page }, info) => {
+  await page.goto("/?lane=done");
+  const card = page.locator("article.card", { hasText: "wi-BF-302" });
+  const blocked = card.locator("details.blocked-action", { hasText: "Start execution" });
+  await expect(blocked).toContainText("Blocked");
+  await expect(blocked).toContainText("Done items stay closed; Start execution cannot move them backward.");
+  const nextStep = blocked.getByText("Create a net-new work item", { exact: false });
+  await expect(nextStep).toBeHidden();
+  await blocked.locator("summary").click();
+  await expect(nextStep).toBeVisible();
+  await expect(card.getByRole("button", { name: "Prepare release" })).toBeVisible();
+  await expectNoSidewaysScroll(page);
+  await screenshot(page, "card-guidance-open", info.project.name);
+});
+
+// The demo data is shared by the projects, so the one walk through that changes it runs
+// once: on a phone with JavaScript off, as the newcomer would.
+test("a newcomer moves an item from ready to review and prepares its release", async ({ page }, info) => {
+  test.skip(info.project.name !== "phone-no-js", "changes the shared demo data; runs once");
+  await page.goto("/?lane=ready");
+  const card = page.locator("article.card", { hasText: "wi-BF-330" });
+  await card.getByRole("button", { name: "Start execution" }).click();
+  await expect(page).toHaveURL(/\/items\/wi-BF-330\?attempt=\d+#result$/);
+  await expect(page.getByRole("status")).toContainText("Start execution: Done");
+  await expect(page.getByRole("status")).toContainText("moved to In progress with status queued");
+  await screenshot(page, "action-started", info.project.name);
+
+  await page.locator("#action-request-review").getByRole("button", { name: "Request review" }).click();
+  await expect(page.getByRole("status")).toContainText("Request review: Done");
+  await expect(page.locator(".eyebrow")).toContainText("Review");
+
+  await page.locator("#action-prepare-release").getByRole("button", { name: "Prepare release" }).click();
+  const result = page.getByRole("status");
+  await expect(result).toContainText("Prepare release: Done");
+  await expect(result).toContainText("wi-BF-330 is release-ready");
+  await result.getByText("Output").click();
+  await expect(result).toContainText("validate-local: all checks passed");
+  await expect(page.locator("#release-preparation + p")).toContainText("Release-ready");
+  await expectNoSidewaysScroll(page);
+  await screenshot(page, "release-prepared", info.project.name);
+
+  await page.getByRole("link", { name: "This item's history →" }).click();
+  await expect(page).toHaveURL(/\/history\?item=wi-BF-330$/);
+  for (const action of ["start-execution", "request-review", "prepare-release"]) {
+    await expect(page.locator(".event", { hasText: action })).toHaveCount(1);
+  }
+  await expect(page.getByText("policy gate lane-eligibility: pass").first()).toBeVisible();
+  await screenshot(page, "history-of-item", info.project.name);
+});

@@ -1,0 +1,529 @@
+//! Work-item actions over real HTTP: the forms a phone without JavaScript posts, the JSON
+//! API, one-time form tokens and Idempotency-Keys, racing transitions, validation and
+//! executor commands run for real as scripts, and the History page.
+
+mod common;
+
+use app::domain::Role;
+use common::{
+    HostSettings, TestApp, assert_contains, browser, get_html, html_text, json_of, location,
+    spawn_demo_app, spawn_demo_app_with_host,
+};
+use reqwest::{Client, StatusCode};
+use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The one-time token of the form for `action` on `item` in a page, if the page has one.
+fn form_token(html: &str, item: &str, action: &str) -> Option<String> {
+    let needle = format!(
+        "name=\"item\" value=\"{item}\"><input type=\"hidden\" name=\"action\" value=\"{action}\"><input type=\"hidden\" name=\"token\" value=\""
+    );
+    let start = html.find(&needle)? + needle.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+/// Loads `page`, finds the action's form and posts it as a browser without JavaScript.
+async fn tap(app: &TestApp, client: &Client, page: &str, item: &str, action: &str) -> String {
+    let html = get_html(client, &app.url(page)).await.text().await.unwrap();
+    let token = form_token(&html, item, action)
+        .unwrap_or_else(|| panic!("{page} has a {action} form for {item}"));
+    let response = app
+        .post_form(
+            client,
+            "/fn/action",
+            page,
+            &[("item", item), ("action", action), ("token", &token)],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FOUND, "{action} on {item}");
+    location(&response)
+}
+
+async fn api_action(
+    app: &TestApp,
+    client: &Client,
+    item: &str,
+    action: &str,
+    key: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut request = client
+        .post(app.url(&format!("/api/control-plane/items/{item}/actions/{action}")))
+        .header("accept", "application/json");
+    if let Some(key) = key {
+        request = request.header("idempotency-key", key);
+    }
+    json_of(request.send().await.expect("request sent")).await
+}
+
+/// An API call as the signed-in demo operator.
+async fn act(app: &TestApp, item: &str, action: &str, key: Option<&str>) -> (StatusCode, Value) {
+    api_action(app, &app.client, item, action, key).await
+}
+
+async fn item_json(app: &TestApp, item: &str) -> Value {
+    let (status, body) = app
+        .get_json(&format!("/api/control-plane/items/{item}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    body
+}
+
+async fn lane_of(app: &TestApp, item: &str) -> Value {
+    item_json(app, item).await["lifecycle"]["lane"].clone()
+}
+
+async fn page(app: &TestApp, client: &Client, path: &str) -> String {
+    let response = get_html(client, &app.url(path)).await;
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    response.text().await.unwrap()
+}
+
+/// Sets an item's validation command straight in the database.
+async fn set_validation_command(app: &TestApp, item: &'static str, command: &'static str) {
+    app.db()
+        .await
+        .call(move |conn| {
+            conn.execute(
+                "UPDATE work_items SET validation_command = ?2 WHERE id = ?1",
+                [item, command],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn a_phone_without_javascript_moves_an_item_from_ready_to_review() {
+    let app = spawn_demo_app().await;
+    let browser = &app.client;
+
+    // From the card on the board.
+    let landed = tap(
+        &app,
+        browser,
+        "/?lane=ready",
+        "wi-BF-330",
+        "start-execution",
+    )
+    .await;
+    assert!(
+        landed.starts_with("/items/wi-BF-330?attempt=") && landed.ends_with("#result"),
+        "{landed}"
+    );
+    let body = page(&app, browser, &landed).await;
+    assert_contains(&body, "Start execution: Done");
+    assert_contains(&body, "wi-BF-330 moved to In progress with status queued.");
+    let item = item_json(&app, "wi-BF-330").await;
+    assert_eq!(item["lifecycle"]["lane"], "in-progress");
+    assert_eq!(item["lifecycle"]["status"], "queued");
+
+    // From the item page.
+    let landed = tap(
+        &app,
+        browser,
+        "/items/wi-BF-330",
+        "wi-BF-330",
+        "request-review",
+    )
+    .await;
+    let body = page(&app, browser, &landed).await;
+    assert_contains(&body, "Request review: Done");
+    assert_eq!(lane_of(&app, "wi-BF-330").await, "review");
+
+    // Start execution is now blocked on its card, with the cause and the guidance.
+    let board = page(&app, browser, "/?lane=review").await;
+    assert!(form_token(&board, "wi-BF-330", "start-execution").is_none());
+    assert_contains(
+        &board,
+        "Start execution would move wi-BF-330 back from Review to In progress.",
+    );
+    assert!(form_token(&board, "wi-BF-330", "prepare-release").is_some());
+}
+
+#[tokio::test]
+async fn the_reference_item_shows_its_blocked_actions_with_guidance_on_its_card() {
+    let app = spawn_demo_app().await;
+    let board = page(&app, &app.client, "/?lane=done").await;
+    let card_start = board.find("wi-BF-302").expect("the card is there");
+    let card = &board[card_start..];
+    let card = &card[..card.find("</article>").unwrap()];
+    assert!(form_token(card, "wi-BF-302", "prepare-release").is_some());
+    assert!(form_token(card, "wi-BF-302", "record-history").is_some());
+    assert!(form_token(card, "wi-BF-302", "start-execution").is_none());
+    for text in [
+        "Done items stay closed; Start execution cannot move them backward.",
+        "Done items stay closed; Request review cannot move them backward.",
+        "Create a net-new work item if more delivery is needed instead of reopening this one.",
+    ] {
+        assert_contains(card, &html_text(text));
+    }
+    assert_contains(card, "<details class=\"blocked-action\">");
+}
+
+#[tokio::test]
+async fn the_api_answers_200_409_404_and_401_with_the_documented_shape() {
+    let app = spawn_demo_app().await;
+
+    let (status, body) = act(&app, "wi-BF-302", "start-execution", None).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["blocked"], true);
+    assert_eq!(body["error"], "blocked");
+    assert_eq!(body["outcome"], "blocked");
+    let gates = body["gates"].as_array().unwrap();
+    assert_eq!(gates[0]["name"], "lane-transition");
+    assert_eq!(gates[0]["result"], "blocked");
+    assert_eq!(
+        gates[0]["reason"],
+        "Done items stay closed; Start execution cannot move them backward."
+    );
+    assert_eq!(gates[1]["name"], "context-visibility");
+    assert_eq!(gates[1]["result"], "pass");
+    assert_eq!(gates[1]["reason"], Value::Null);
+    let guidance = body["guidance"].as_object().unwrap();
+    let mut keys: Vec<_> = guidance.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["cause", "next_step", "policy_context", "safe_retry"]);
+    assert_eq!(
+        guidance["safe_retry"],
+        "Do not retry Start execution on a done item."
+    );
+
+    let (status, body) = act(&app, "wi-BF-302", "record-history", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["outcome"], "succeeded");
+    assert_eq!(body["blocked"], false);
+    assert!(body["attempt"].as_i64().unwrap() > 0);
+    assert!(body.get("error").is_none());
+    let item_page = page(&app, &app.client, "/items/wi-BF-302").await;
+    assert_contains(&item_page, "1 history snapshot recorded");
+
+    let (status, body) = act(&app, "wi-NOPE-1", "record-history", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_contains(body["message"].as_str().unwrap(), "wi-NOPE-1");
+    let (status, body) = act(&app, "wi-BF-302", "deploy", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_contains(body["message"].as_str().unwrap(), "start-execution");
+
+    let (status, _) = api_action(&app, &browser(None), "wi-BF-302", "record-history", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_viewer_gets_403_with_guidance_and_nothing_changes() {
+    let app = spawn_demo_app().await;
+    let viewer = app.browser_signed_in_as("vera", Role::Viewer).await;
+
+    let (status, body) = api_action(&app, &viewer, "wi-BF-330", "start-execution", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"], "forbidden");
+    assert_eq!(body["outcome"], "refused");
+    assert_contains(
+        body["guidance"]["cause"].as_str().unwrap(),
+        "vera (viewer) lacks the permission factory.work-item.execute",
+    );
+    assert_contains(
+        body["guidance"]["next_step"].as_str().unwrap(),
+        "Ask an admin for the operator role",
+    );
+
+    // The viewer's cards have no buttons, and a crafted form post is refused too.
+    let board = page(&app, &viewer, "/?lane=ready").await;
+    assert!(form_token(&board, "wi-BF-330", "start-execution").is_none());
+    let response = app
+        .post_form(
+            &viewer,
+            "/fn/action",
+            "/?lane=ready",
+            &[
+                ("item", "wi-BF-330"),
+                ("action", "start-execution"),
+                ("token", "made-up-token-0123456789"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let body = page(&app, &viewer, &location(&response)).await;
+    assert_contains(&body, "Start execution: Not allowed");
+    assert_contains(&body, "Ask an admin for the operator role");
+    assert_eq!(lane_of(&app, "wi-BF-330").await, "ready");
+}
+
+#[tokio::test]
+async fn a_double_tap_acts_once_and_both_taps_see_the_same_result() {
+    let app = spawn_demo_app().await;
+    let html = page(&app, &app.client, "/?lane=ready").await;
+    let token = form_token(&html, "wi-BF-330", "start-execution").unwrap();
+    let form = [
+        ("item", "wi-BF-330"),
+        ("action", "start-execution"),
+        ("token", token.as_str()),
+    ];
+    // Both taps in flight at once, as a fast double tap sends them.
+    let (first, second) = tokio::join!(
+        app.post_form(&app.client, "/fn/action", "/?lane=ready", &form),
+        app.post_form(&app.client, "/fn/action", "/?lane=ready", &form),
+    );
+    assert_eq!(location(&first), location(&second));
+    let body = page(&app, &app.client, &location(&second)).await;
+    assert_contains(&body, "Start execution: Done");
+    // A third, later tap of the same form still sees the first result.
+    let third = app
+        .post_form(&app.client, "/fn/action", "/?lane=ready", &form)
+        .await;
+    assert_eq!(location(&third), location(&first));
+
+    let history = page(&app, &app.client, "/history?item=wi-BF-330").await;
+    assert_eq!(
+        history.matches("start-execution").count(),
+        1,
+        "one attempt recorded"
+    );
+}
+
+#[tokio::test]
+async fn an_idempotency_key_gets_the_first_answer_and_cannot_be_reused_elsewhere() {
+    let app = spawn_demo_app().await;
+    let (status, first) = act(&app, "wi-BF-330", "start-execution", Some("k-1")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, again) = act(&app, "wi-BF-330", "start-execution", Some("k-1")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again, first, "the same answer, attempt included");
+
+    // A new key is a new request: the move is done, so it is blocked.
+    let (status, body) = act(&app, "wi-BF-330", "start-execution", Some("k-2")).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["gates"][0]["result"], "blocked");
+
+    let (status, body) = act(&app, "wi-BF-330", "request-review", Some("k-1")).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"], "idempotency-key-reused");
+
+    let (status, body) = act(&app, "wi-BF-330", "request-review", Some("with space")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["field"], "Idempotency-Key");
+}
+
+#[tokio::test]
+async fn of_concurrent_requests_for_one_transition_exactly_one_wins() {
+    let app = spawn_demo_app().await;
+    let requests = (0..8).map(|_| act(&app, "wi-BF-330", "start-execution", None));
+    let answers = futures::future::join_all(requests).await;
+    let won = answers.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    assert_eq!(won, 1, "{answers:?}");
+    for (status, body) in answers.iter().filter(|(s, _)| *s != StatusCode::OK) {
+        assert_eq!(*status, StatusCode::CONFLICT);
+        assert_eq!(
+            body["guidance"]["cause"],
+            "wi-BF-330 is already in In progress; Start execution has nothing to do."
+        );
+    }
+}
+
+/// A demo app whose factory repository is a temporary directory with three validation
+/// scripts: one passes, one fails, one hangs past the timeout.
+async fn app_with_validation_scripts() -> (TestApp, tempfile::TempDir) {
+    let repo = tempfile::tempdir().unwrap();
+    script(
+        repo.path(),
+        "pass.sh",
+        "echo \"checks for $FACTORY_WORK_ITEM_ID\"; echo all green",
+    );
+    script(repo.path(), "fail.sh", "echo 'lint: 2 errors' >&2; exit 3");
+    script(repo.path(), "hang.sh", "echo started; sleep 60");
+    let app = spawn_demo_app_with_host(HostSettings {
+        repository_dir: Some(repo.path().to_owned()),
+        validation_timeout: Duration::from_secs(1),
+        ..HostSettings::default()
+    })
+    .await;
+    (app, repo)
+}
+
+#[tokio::test]
+async fn prepare_release_runs_the_validation_command_for_real() {
+    let (app, _repo) = app_with_validation_scripts().await;
+
+    set_validation_command(&app, "wi-BF-321", "./pass.sh").await;
+    let landed = tap(
+        &app,
+        &app.client,
+        "/items/wi-BF-321",
+        "wi-BF-321",
+        "prepare-release",
+    )
+    .await;
+    let body = page(&app, &app.client, &landed).await;
+    assert_contains(&body, "Prepare release: Done");
+    assert_contains(&body, "checks for wi-BF-321");
+    let item = page(&app, &app.client, "/items/wi-BF-321").await;
+    assert_contains(&item, "Release-ready");
+    assert_eq!(
+        item_json(&app, "wi-BF-321").await["lifecycle"]["status"],
+        "release-ready"
+    );
+
+    set_validation_command(&app, "wi-BF-321", "./fail.sh").await;
+    let (status, body) = act(&app, "wi-BF-321", "prepare-release", None).await;
+    assert_eq!(status, StatusCode::OK, "it ran: {body}");
+    assert_eq!(body["outcome"], "failed");
+    assert_eq!(body["validation"]["passed"], false);
+    assert_eq!(body["validation"]["exit_code"], 3);
+    assert_contains(
+        body["validation"]["output"].as_str().unwrap(),
+        "lint: 2 errors",
+    );
+    assert_contains(
+        body["guidance"]["next_step"].as_str().unwrap(),
+        "fix the failing checks",
+    );
+    let item = page(&app, &app.client, "/items/wi-BF-321").await;
+    assert_contains(&item, "Not release-ready");
+    assert_contains(&item, "lint: 2 errors");
+
+    set_validation_command(&app, "wi-BF-321", "./hang.sh").await;
+    let (status, body) = act(&app, "wi-BF-321", "prepare-release", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["outcome"], "failed");
+    assert_eq!(body["validation"]["timed_out"], true);
+    assert_contains(body["validation"]["output"].as_str().unwrap(), "started");
+    assert_contains(
+        body["guidance"]["next_step"].as_str().unwrap(),
+        "validation_timeout_seconds",
+    );
+
+    let history = page(&app, &app.client, "/history?item=wi-BF-321").await;
+    assert_eq!(history.matches("prepare-release").count(), 3);
+    assert_contains(&history, "policy gate lane-eligibility: pass");
+}
+
+#[tokio::test]
+async fn without_a_factory_repository_prepare_release_says_which_key_to_set() {
+    let app = spawn_demo_app_with_host(HostSettings::default()).await;
+    let (status, body) = act(&app, "wi-BF-302", "prepare-release", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["outcome"], "failed");
+    assert_contains(
+        body["guidance"]["next_step"].as_str().unwrap(),
+        "Set repository_dir under [factory]",
+    );
+}
+
+#[tokio::test]
+async fn start_execution_hands_the_item_to_the_executor_and_a_failed_handoff_goes_back() {
+    let repo = tempfile::tempdir().unwrap();
+    let calls = repo.path().join("calls.txt");
+    let executor = script(
+        repo.path(),
+        "executor.sh",
+        &format!("echo \"$@\" >> {}; echo queued it", calls.display()),
+    );
+    let app = spawn_demo_app_with_host(HostSettings {
+        repository_dir: Some(repo.path().to_owned()),
+        executor: Some(vec![executor.display().to_string(), "--queue".into()]),
+        ..HostSettings::default()
+    })
+    .await;
+    let (status, body) = act(&app, "wi-BF-330", "start-execution", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["executor"]["passed"], true);
+    assert_eq!(
+        std::fs::read_to_string(&calls).unwrap().trim(),
+        "--queue wi-BF-330 ./work-items/prompts/wi-BF-330.prompt.md"
+    );
+
+    // A failing executor: the item goes back to Ready.
+    script(repo.path(), "executor.sh", "echo 'queue is full'; exit 1");
+    let (status, body) = act(&app, "wi-BF-333", "start-execution", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["outcome"], "failed");
+    assert_eq!(body["lane"], "ready");
+    assert_contains(
+        body["executor"]["output"].as_str().unwrap(),
+        "queue is full",
+    );
+    let item = item_json(&app, "wi-BF-333").await;
+    assert_eq!(item["lifecycle"]["lane"], "ready");
+    assert_eq!(item["lifecycle"]["status"], "handoff-failed");
+}
+
+#[tokio::test]
+async fn bad_form_posts_get_a_clear_400_and_change_nothing() {
+    let app = spawn_demo_app().await;
+    for (form, field) in [
+        (
+            vec![
+                ("item", "wi-BF-330"),
+                ("action", "deploy"),
+                ("token", "0123456789abcdefXYZ"),
+            ],
+            "action",
+        ),
+        (
+            vec![
+                ("item", "not an id"),
+                ("action", "start-execution"),
+                ("token", "0123456789abcdefXYZ"),
+            ],
+            "item",
+        ),
+        (
+            vec![
+                ("item", "wi-BF-330"),
+                ("action", "start-execution"),
+                ("token", "short"),
+            ],
+            "token",
+        ),
+    ] {
+        let response = app
+            .client
+            .post(app.url("/fn/action"))
+            .header("accept", "application/json")
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = json_of(response).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{form:?}");
+        assert_eq!(body["field"], field);
+    }
+    assert_eq!(lane_of(&app, "wi-BF-330").await, "ready");
+}
+
+#[tokio::test]
+async fn the_history_page_lists_attempts_with_gates_and_filters_by_item() {
+    let app = spawn_demo_app().await;
+    act(&app, "wi-BF-302", "start-execution", None).await;
+    act(&app, "wi-BF-330", "start-execution", None).await;
+
+    let all = page(&app, &app.client, "/history").await;
+    assert_contains(&all, "<a href=\"/items/wi-BF-302\">wi-BF-302</a>");
+    assert_contains(&all, "<a href=\"/items/wi-BF-330\">wi-BF-330</a>");
+    assert_contains(&all, "policy gate lane-transition: blocked");
+    assert_contains(&all, "sign-in");
+
+    let one = page(&app, &app.client, "/history?item=wi-BF-302").await;
+    assert_contains(&one, "only wi-BF-302");
+    assert!(
+        !one.contains("/items/wi-BF-330\">"),
+        "only the asked-for item"
+    );
+    assert!(!one.contains(">sign-in<"), "no other events");
+
+    let item = page(&app, &app.client, "/items/wi-BF-302").await;
+    assert_contains(&item, "href=\"/history?item=wi-BF-302\"");
+
+    let response = get_html(&app.client, &app.url("/history?item=%3Cscript%3E")).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
