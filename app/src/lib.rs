@@ -7,8 +7,10 @@ pub mod auth;
 pub mod domain;
 pub mod error;
 pub mod host;
+pub mod releases;
 pub mod state;
 pub mod store;
+pub mod targets;
 pub mod ui;
 
 pub use state::AppState;

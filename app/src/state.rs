@@ -18,6 +18,11 @@ pub struct AppState {
     pub host: Arc<HostSettings>,
     /// Items whose validation command is running now: one run per item at a time.
     pub validations_running: Arc<Mutex<HashSet<WorkItemId>>>,
+    /// The deploy targets, from the configuration.
+    pub targets: Arc<Vec<crate::targets::Target>>,
+    /// This server process, as the owner of the deploy locks it takes: a lock with
+    /// another owner found at start belongs to a process that died.
+    pub instance: Arc<str>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -14,6 +14,144 @@ pub struct Config {
     pub sessions: SessionsConfig,
     #[serde(default)]
     pub factory: FactoryConfig,
+    /// Deploy targets, `[[targets]]`.
+    #[serde(default)]
+    pub targets: Vec<TargetConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    pub name: String,
+    pub working_dir: PathBuf,
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    pub deploy: Vec<String>,
+    pub rollback: Vec<String>,
+    pub candidate: Option<Vec<String>>,
+    /// Seconds a deploy, rollback or candidate command may run (default 300).
+    pub step_timeout_seconds: Option<u64>,
+    #[serde(default)]
+    pub smoke: Vec<SmokeConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmokeConfig {
+    pub name: String,
+    /// `pre`, `post` or `both` (default).
+    pub when: Option<app::targets::SmokeWhen>,
+    /// An HTTP check: `GET url` answers `status` (default 200) and contains `body_contains`.
+    pub url: Option<String>,
+    pub status: Option<u16>,
+    pub body_contains: Option<String>,
+    /// A command check: exit 0 passes.
+    pub command: Option<Vec<String>>,
+    /// Seconds for one try (default 10).
+    pub timeout_seconds: Option<u64>,
+    /// Tries after a failed one (default 0).
+    pub retries: Option<u32>,
+    /// Seconds between tries (default 1).
+    pub interval_seconds: Option<u64>,
+}
+
+impl TargetConfig {
+    /// The target as the release runner uses it; the error names the key.
+    fn to_target(&self, index: usize) -> Result<app::targets::Target, String> {
+        use app::targets::{SmokeCheck, SmokeProbe, SmokeWhen, Target};
+        let at = |key: &str| {
+            format!(
+                "key `{key}` of [[targets]] #{} ({:?})",
+                index + 1,
+                self.name
+            )
+        };
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 40
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !name_ok {
+            return Err(format!(
+                "{}: use 1 to 40 lowercase letters, digits and '-'",
+                at("name")
+            ));
+        }
+        for (key, argv) in [
+            ("deploy", Some(&self.deploy)),
+            ("rollback", Some(&self.rollback)),
+            ("candidate", self.candidate.as_ref()),
+        ] {
+            if let Some(argv) = argv
+                && argv.first().is_none_or(|p| p.trim().is_empty())
+            {
+                return Err(format!(
+                    "{}: name a program first, e.g. [\"./deploy.sh\"]",
+                    at(key)
+                ));
+            }
+        }
+        if self.step_timeout_seconds == Some(0) {
+            return Err(format!(
+                "{}: must be at least 1 second",
+                at("step_timeout_seconds")
+            ));
+        }
+        let mut smoke = Vec::new();
+        for check in &self.smoke {
+            let key = |k: &str| format!("{} in its smoke check {:?}", at(k), check.name);
+            let probe = match (&check.url, &check.command) {
+                (Some(url), None) => {
+                    if !url.starts_with("http://") {
+                        return Err(format!(
+                            "{}: only http:// URLs are probed; check https with a command check running curl",
+                            key("url")
+                        ));
+                    }
+                    SmokeProbe::Http {
+                        url: url.clone(),
+                        status: check.status.unwrap_or(200),
+                        body_contains: check.body_contains.clone(),
+                    }
+                }
+                (None, Some(argv)) if argv.first().is_some_and(|p| !p.trim().is_empty()) => {
+                    SmokeProbe::Command(argv.clone())
+                }
+                (None, Some(_)) => return Err(format!("{}: name a program first", key("command"))),
+                _ => {
+                    return Err(format!(
+                        "{}: give either url (an HTTP check) or command, not both or neither",
+                        key("url")
+                    ));
+                }
+            };
+            if check.timeout_seconds == Some(0) {
+                return Err(format!(
+                    "{}: must be at least 1 second",
+                    key("timeout_seconds")
+                ));
+            }
+            smoke.push(SmokeCheck {
+                name: check.name.clone(),
+                when: check.when.unwrap_or(SmokeWhen::Both),
+                probe,
+                timeout: std::time::Duration::from_secs(check.timeout_seconds.unwrap_or(10)),
+                retries: check.retries.unwrap_or(0),
+                interval: std::time::Duration::from_secs(check.interval_seconds.unwrap_or(1)),
+            });
+        }
+        Ok(Target {
+            name: self.name.clone(),
+            working_dir: self.working_dir.clone(),
+            env: self.env.clone(),
+            deploy: self.deploy.clone(),
+            rollback: self.rollback.clone(),
+            candidate: self.candidate.clone(),
+            smoke,
+            step_timeout: std::time::Duration::from_secs(self.step_timeout_seconds.unwrap_or(300)),
+        })
+    }
 }
 
 /// The factory repository and the commands actions run on the host.
@@ -135,7 +273,25 @@ impl Config {
             }
         })?;
         config.factory.check()?;
+        config.targets()?;
         Ok(config)
+    }
+
+    /// The deploy targets; the error names the key and the target.
+    pub fn targets(&self) -> Result<Vec<app::targets::Target>, String> {
+        let mut targets: Vec<app::targets::Target> = Vec::new();
+        for (index, config) in self.targets.iter().enumerate() {
+            let target = config.to_target(index)?;
+            if targets.iter().any(|t| t.name == target.name) {
+                return Err(format!(
+                    "key `name` of [[targets]] #{}: the name {:?} is used twice",
+                    index + 1,
+                    target.name
+                ));
+            }
+            targets.push(target);
+        }
+        Ok(targets)
     }
 }
 
@@ -159,6 +315,59 @@ mod tests {
         assert_eq!(host.executor, None, "the example leaves the executor out");
         assert_eq!(host.validation_timeout.as_secs(), 600);
         assert_eq!(host.executor_timeout.as_secs(), 60);
+        let targets = config.targets().unwrap();
+        assert_eq!(targets.len(), 1);
+        let web = &targets[0];
+        assert_eq!(web.name, "web");
+        assert_eq!(web.deploy, ["./bin/deploy", "--atomic"]);
+        assert_eq!(
+            web.env.get("APP_ENV").map(String::as_str),
+            Some("production")
+        );
+        assert_eq!(web.step_timeout.as_secs(), 300);
+        assert_eq!(web.smoke.len(), 2);
+        assert_eq!(web.smoke[0].retries, 3);
+        assert_eq!(web.smoke_checks(app::targets::SmokeWhen::Pre).count(), 1);
+    }
+
+    #[test]
+    fn target_errors_name_the_key_and_the_target() {
+        let target = |extra: &str| {
+            format!(
+                "[[targets]]\nname = \"web\"\nworking_dir = \"/srv\"\ndeploy = [\"./d\"]\nrollback = [\"./r\"]\n{extra}"
+            )
+        };
+        let cases = [
+            (
+                target("").replace("\"web\"", "\"Web App\""),
+                "key `name` of [[targets]] #1",
+            ),
+            (
+                target("").replace("[\"./d\"]", "[]"),
+                "key `deploy` of [[targets]] #1 (\"web\")",
+            ),
+            (
+                format!("{}{}", target(""), target("")),
+                "the name \"web\" is used twice",
+            ),
+            (
+                target("[[targets.smoke]]\nname = \"h\"\nurl = \"https://x/\"\n"),
+                "key `url` of [[targets]] #1 (\"web\") in its smoke check \"h\": only http://",
+            ),
+            (
+                target("[[targets.smoke]]\nname = \"h\"\n"),
+                "give either url (an HTTP check) or command",
+            ),
+            (
+                target("step_timeout_seconds = 0\n"),
+                "key `step_timeout_seconds`",
+            ),
+            (target("deploy_command = [\"x\"]\n"), "key `deploy_command`"),
+        ];
+        for (text, expected) in cases {
+            let err = Config::parse(&text).unwrap_err();
+            assert!(err.contains(expected), "{text:?} gave {err:?}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod operators_cli;
+pub mod release_api;
 pub mod router;
 mod static_files;
 
@@ -73,6 +74,12 @@ pub async fn open_state(data_dir: &Path) -> Result<AppState, StartError> {
         sign_in_throttle: Arc::new(SignInThrottle::default()),
         host: Arc::default(),
         validations_running: Arc::default(),
+        targets: Arc::default(),
+        instance: Arc::from(format!(
+            "pid {} #{}",
+            std::process::id(),
+            app::auth::secrets::random_secret(6)
+        )),
     })
 }
 

@@ -64,7 +64,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         .unwrap_or_else(|| DEFAULT_ADDR.parse().expect("the default address parses"));
     let data_dir = args
         .data_dir
-        .or(config.server.data_dir)
+        .or(config.server.data_dir.clone())
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
 
     let mut state = open_state(&data_dir).await?;
@@ -94,6 +94,25 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         }
     }
     state.host = std::sync::Arc::new(host);
+    state.targets = std::sync::Arc::new(
+        config
+            .targets()
+            .expect("the targets were checked when the file was read"),
+    );
+    for release in app::releases::recover_interrupted(&state)
+        .await
+        .map_err(|source| StartError::Database {
+            path: data_dir.join(server::DATABASE_FILE).display().to_string(),
+            source,
+        })?
+    {
+        tracing::warn!(
+            release = release.id,
+            target = %release.target,
+            step = ?release.current_step,
+            "a release was interrupted by the previous server's stop; its lock is freed"
+        );
+    }
     let secure = !(args.insecure_cookies
         || config.sessions.secure_cookies == Some(false)
         || (args.demo && addr.ip().is_loopback()));

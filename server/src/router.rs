@@ -1,13 +1,13 @@
 //! The whole HTTP surface: pages, JSON API, static files, compression and request spans.
 
-use crate::{access, api, static_files};
+use crate::{access, api, release_api, static_files};
 use app::AppState;
 use app::ui::{App, shell};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, Request, header};
 use axum::middleware::from_fn_with_state;
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, put};
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::CompressionLevel;
@@ -77,6 +77,22 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
     Router::new()
         .leptos_routes_with_context(&state, generate_route_list(App), context, render_shell)
         .nest("/api/control-plane", api)
+        .route("/api/targets", get(release_api::list_targets))
+        .route("/api/targets/{target}", get(release_api::get_target))
+        .route("/api/targets/{target}/deploy", post(release_api::deploy))
+        .route(
+            "/api/targets/{target}/rollback",
+            post(release_api::rollback),
+        )
+        .route(
+            "/api/targets/{target}/hold",
+            put(release_api::set_hold).delete(release_api::release_hold),
+        )
+        .route(
+            "/api/targets/{target}/releases",
+            get(release_api::list_releases),
+        )
+        .route("/api/releases/{id}", get(release_api::get_release))
         .route("/api/{*rest}", any(api::no_such_endpoint))
         .route("/healthz", get(api::healthz))
         .merge(static_files::routes())

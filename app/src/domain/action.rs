@@ -99,6 +99,14 @@ pub enum GateName {
     PullRequest,
     ContextVisibility,
     Permission,
+    /// Releases: no other release of the target is running.
+    DeployLock,
+    /// Releases: no hold stands on the target.
+    DeployHold,
+    /// Releases: the target's deploys are smoke-gated.
+    Smoke,
+    /// Releases: there is an earlier successful release to roll back to.
+    RollbackTarget,
 }
 
 impl GateName {
@@ -109,6 +117,10 @@ impl GateName {
             GateName::PullRequest => "pull-request",
             GateName::ContextVisibility => "context-visibility",
             GateName::Permission => "permission",
+            GateName::DeployLock => "deploy-lock",
+            GateName::DeployHold => "deploy-hold",
+            GateName::Smoke => "smoke",
+            GateName::RollbackTarget => "rollback-target",
         }
     }
 }
@@ -241,7 +253,7 @@ pub fn evaluate<'a>(
     }
 }
 
-fn pass(name: GateName) -> GateEvaluation {
+pub(crate) fn pass(name: GateName) -> GateEvaluation {
     GateEvaluation {
         name,
         result: GateResult::Pass,
@@ -250,7 +262,7 @@ fn pass(name: GateName) -> GateEvaluation {
     }
 }
 
-fn blocked(name: GateName, guidance: RecoveryGuidance) -> GateEvaluation {
+pub(crate) fn blocked(name: GateName, guidance: RecoveryGuidance) -> GateEvaluation {
     GateEvaluation {
         name,
         result: GateResult::Blocked,
@@ -259,7 +271,12 @@ fn blocked(name: GateName, guidance: RecoveryGuidance) -> GateEvaluation {
     }
 }
 
-fn guidance(cause: String, policy: String, next: String, retry: String) -> RecoveryGuidance {
+pub(crate) fn guidance(
+    cause: String,
+    policy: String,
+    next: String,
+    retry: String,
+) -> RecoveryGuidance {
     RecoveryGuidance {
         cause,
         policy_context: policy,
@@ -338,7 +355,11 @@ fn evaluate_gate(gate: GateName, action: Action, item: &GateFacts<'_>) -> GateEv
                 )
             }
         }
-        GateName::Permission => unreachable!("the permission gate needs the operator"),
+        GateName::Permission
+        | GateName::DeployLock
+        | GateName::DeployHold
+        | GateName::Smoke
+        | GateName::RollbackTarget => unreachable!("not a work-item gate: {gate:?}"),
     }
 }
 
@@ -409,7 +430,15 @@ fn lane_transition(action: Action, item: &GateFacts<'_>) -> GateEvaluation {
 }
 
 fn permission_gate(action: Action, operator: &Operator) -> GateEvaluation {
-    let permission = action.permission();
+    permission_gate_for(action.label(), action.permission(), operator)
+}
+
+/// The operator's permission for something labelled `label`, as a gate.
+pub(crate) fn permission_gate_for(
+    label: &str,
+    permission: Permission,
+    operator: &Operator,
+) -> GateEvaluation {
     if operator.can(permission) {
         return pass(GateName::Permission);
     }
@@ -422,8 +451,7 @@ fn permission_gate(action: Action, operator: &Operator) -> GateEvaluation {
                 operator.name, operator.role
             ),
             format!(
-                "{} needs {permission}, which the {role} role holds; every action is attributable to someone allowed to take it.",
-                action.label()
+                "{label} needs {permission}, which the {role} role holds; every action is attributable to someone allowed to take it."
             ),
             format!("Ask an admin for the {role} role, or ask an operator who has it to do this."),
             format!("Safe to retry once your role includes {permission}."),

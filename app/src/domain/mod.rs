@@ -3,6 +3,7 @@
 pub mod action;
 pub mod execution;
 pub mod operator;
+pub mod release;
 pub mod work_item;
 pub mod work_item_file;
 

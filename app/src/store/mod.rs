@@ -6,6 +6,7 @@
 pub mod actions;
 pub mod audit;
 pub mod operators;
+pub mod releases;
 pub mod work_items;
 
 use rusqlite_migration::{M, Migrations};
@@ -45,6 +46,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0001_work_items.sql")),
         M::up(include_str!("../../../migrations/0002_operators.sql")),
         M::up(include_str!("../../../migrations/0003_actions.sql")),
+        M::up(include_str!("../../../migrations/0004_releases.sql")),
     ])
 }
 

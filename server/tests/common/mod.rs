@@ -199,17 +199,33 @@ pub async fn spawn_app_checking_users_every(
         demo,
         client,
         user_check_interval,
-        HostSettings::default(),
+        Setup::default(),
     )
     .await
+}
+
+/// What a test app runs on the host.
+#[derive(Default)]
+pub struct Setup {
+    pub host: HostSettings,
+    pub targets: Vec<app::targets::Target>,
 }
 
 /// The demo app in a fresh data directory whose actions run host commands as `host`
 /// says.
 pub async fn spawn_demo_app_with_host(host: HostSettings) -> TestApp {
+    spawn_demo_app_with(Setup {
+        host,
+        ..Setup::default()
+    })
+    .await
+}
+
+/// The demo app in a fresh data directory, with host settings and targets.
+pub async fn spawn_demo_app_with(setup: Setup) -> TestApp {
     let dir = tempfile::tempdir().expect("temporary directory");
     let data_dir = dir.path().join("data");
-    let mut app = spawn_app_full(&data_dir, true, browser(None), Duration::ZERO, host).await;
+    let mut app = spawn_app_full(&data_dir, true, browser(None), Duration::ZERO, setup).await;
     app._dir = Some(dir);
     app
 }
@@ -220,10 +236,11 @@ pub async fn spawn_app_full(
     demo: bool,
     client: Client,
     user_check_interval: Duration,
-    host: HostSettings,
+    setup: Setup,
 ) -> TestApp {
     let mut state = server::open_state(data_dir).await.expect("state opens");
-    state.host = std::sync::Arc::new(host);
+    state.host = std::sync::Arc::new(setup.host);
+    state.targets = std::sync::Arc::new(setup.targets);
     if demo {
         server::demo::seed_if_empty(&state.db)
             .await

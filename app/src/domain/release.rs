@@ -1,0 +1,766 @@
+//! Releases: the pipeline's state machine, the status words of a target, and the gates
+//! that refuse a deploy, rollback or hold. Plain Rust, apart from processes and HTTP, so
+//! every path through the pipeline is tested here.
+
+use super::RecoveryGuidance;
+use super::action::{GateEvaluation, GateName, blocked, guidance, pass, permission_gate_for};
+use super::operator::{Operator, Permission};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What a release does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReleaseKind {
+    /// A new version onto the target.
+    Deploy,
+    /// Back to an earlier successful release, asked for by an operator.
+    Rollback,
+    /// Back to the previous successful release after a failed deploy.
+    AutomaticRollback,
+}
+
+impl ReleaseKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReleaseKind::Deploy => "deploy",
+            ReleaseKind::Rollback => "rollback",
+            ReleaseKind::AutomaticRollback => "automatic-rollback",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ReleaseKind::Deploy => "Deploy",
+            ReleaseKind::Rollback => "Rollback",
+            ReleaseKind::AutomaticRollback => "Automatic rollback",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            ReleaseKind::Deploy,
+            ReleaseKind::Rollback,
+            ReleaseKind::AutomaticRollback,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == raw)
+    }
+
+    /// The steps this kind of release runs first.
+    pub fn first_step(self) -> Step {
+        match self {
+            ReleaseKind::Deploy => Step::PreSmoke,
+            ReleaseKind::Rollback | ReleaseKind::AutomaticRollback => Step::Rollback,
+        }
+    }
+}
+
+/// A step of a release, in the order the pipeline can run them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    PreSmoke,
+    Deploy,
+    PostSmoke,
+    Rollback,
+    RollbackSmoke,
+}
+
+impl Step {
+    pub const ALL: [Step; 5] = [
+        Step::PreSmoke,
+        Step::Deploy,
+        Step::PostSmoke,
+        Step::Rollback,
+        Step::RollbackSmoke,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::PreSmoke => "pre-smoke",
+            Step::Deploy => "deploy",
+            Step::PostSmoke => "post-smoke",
+            Step::Rollback => "rollback",
+            Step::RollbackSmoke => "rollback-smoke",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Step::ALL.into_iter().find(|step| step.as_str() == raw)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Step::PreSmoke => "Pre-deploy smoke checks",
+            Step::Deploy => "Deploy command",
+            Step::PostSmoke => "Post-deploy smoke checks",
+            Step::Rollback => "Rollback command",
+            Step::RollbackSmoke => "Smoke checks after the rollback",
+        }
+    }
+
+    /// Whether this step changes the host: a failure before the first such step leaves
+    /// the target as it was.
+    pub fn changes_the_host(self) -> bool {
+        matches!(self, Step::Deploy | Step::Rollback)
+    }
+}
+
+/// How a release ended, or that it still runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReleaseStatus {
+    Running,
+    /// Every step passed: this release is live.
+    Succeeded,
+    /// Stopped before the host was changed (a failed pre-deploy smoke check).
+    Aborted,
+    /// Failed after the host was changed, with nothing to roll back to.
+    Failed,
+    /// A failed deploy that an automatic rollback undid.
+    RolledBack,
+    /// The rollback itself failed: the target needs a person.
+    RollbackFailed,
+    /// The server stopped while it ran; found at the next start.
+    Interrupted,
+}
+
+impl ReleaseStatus {
+    pub const ALL: [ReleaseStatus; 7] = [
+        ReleaseStatus::Running,
+        ReleaseStatus::Succeeded,
+        ReleaseStatus::Aborted,
+        ReleaseStatus::Failed,
+        ReleaseStatus::RolledBack,
+        ReleaseStatus::RollbackFailed,
+        ReleaseStatus::Interrupted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReleaseStatus::Running => "running",
+            ReleaseStatus::Succeeded => "succeeded",
+            ReleaseStatus::Aborted => "aborted",
+            ReleaseStatus::Failed => "failed",
+            ReleaseStatus::RolledBack => "rolled-back",
+            ReleaseStatus::RollbackFailed => "rollback-failed",
+            ReleaseStatus::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        ReleaseStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == raw)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ReleaseStatus::Running => "Running",
+            ReleaseStatus::Succeeded => "Succeeded",
+            ReleaseStatus::Aborted => "Aborted, nothing changed",
+            ReleaseStatus::Failed => "Failed",
+            ReleaseStatus::RolledBack => "Rolled back",
+            ReleaseStatus::RollbackFailed => "Rollback failed",
+            ReleaseStatus::Interrupted => "Interrupted",
+        }
+    }
+}
+
+impl fmt::Display for ReleaseStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the pipeline does after a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Run(Step),
+    /// The release ends with this status.
+    Finish(ReleaseStatus),
+    /// A deploy failed after changing the host: it ends with `RolledBack` or
+    /// `RollbackFailed` depending on the automatic rollback that starts now.
+    RollBackAutomatically,
+}
+
+/// The pipeline's state machine: what follows `step` of a `kind` release when it passed
+/// or failed. `can_roll_back`: there is an earlier successful release to go back to.
+pub fn after(kind: ReleaseKind, step: Step, passed: bool, can_roll_back: bool) -> Next {
+    match (kind, step, passed) {
+        (ReleaseKind::Deploy, Step::PreSmoke, true) => Next::Run(Step::Deploy),
+        (ReleaseKind::Deploy, Step::PreSmoke, false) => Next::Finish(ReleaseStatus::Aborted),
+        (ReleaseKind::Deploy, Step::Deploy, true) => Next::Run(Step::PostSmoke),
+        (ReleaseKind::Deploy, Step::PostSmoke, true) => Next::Finish(ReleaseStatus::Succeeded),
+        (ReleaseKind::Deploy, Step::Deploy | Step::PostSmoke, false) if can_roll_back => {
+            Next::RollBackAutomatically
+        }
+        (ReleaseKind::Deploy, Step::Deploy | Step::PostSmoke, false) => {
+            Next::Finish(ReleaseStatus::Failed)
+        }
+        (_, Step::Rollback, true) => Next::Run(Step::RollbackSmoke),
+        (_, Step::RollbackSmoke, true) => Next::Finish(ReleaseStatus::Succeeded),
+        (_, Step::Rollback | Step::RollbackSmoke, false) => {
+            Next::Finish(ReleaseStatus::RollbackFailed)
+        }
+        // Steps a kind never runs: end loudly rather than guess.
+        _ => Next::Finish(ReleaseStatus::Failed),
+    }
+}
+
+/// A target's status word on the release page, in the order of precedence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetHealth {
+    Deploying,
+    Interrupted,
+    Failed,
+    RolledBack,
+    Held,
+    Healthy,
+    Unknown,
+}
+
+impl TargetHealth {
+    pub fn label(self) -> &'static str {
+        match self {
+            TargetHealth::Deploying => "Deploying",
+            TargetHealth::Interrupted => "Interrupted",
+            TargetHealth::Failed => "Failed",
+            TargetHealth::RolledBack => "Rolled back",
+            TargetHealth::Held => "Held",
+            TargetHealth::Healthy => "Healthy",
+            TargetHealth::Unknown => "Unknown",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetHealth::Deploying => "deploying",
+            TargetHealth::Interrupted => "interrupted",
+            TargetHealth::Failed => "failed",
+            TargetHealth::RolledBack => "rolled-back",
+            TargetHealth::Held => "held",
+            TargetHealth::Healthy => "healthy",
+            TargetHealth::Unknown => "unknown",
+        }
+    }
+}
+
+/// The status word: a running release first, then how the newest release ended, then a
+/// hold, then whether anything is live at all.
+pub fn target_health(
+    running: bool,
+    newest: Option<ReleaseStatus>,
+    held: bool,
+    has_live_release: bool,
+) -> TargetHealth {
+    if running {
+        return TargetHealth::Deploying;
+    }
+    match newest {
+        Some(ReleaseStatus::Interrupted) => TargetHealth::Interrupted,
+        Some(ReleaseStatus::Failed | ReleaseStatus::RollbackFailed) => TargetHealth::Failed,
+        Some(ReleaseStatus::RolledBack) => TargetHealth::RolledBack,
+        _ if held => TargetHealth::Held,
+        _ if has_live_release => TargetHealth::Healthy,
+        _ => TargetHealth::Unknown,
+    }
+}
+
+/// The buttons of the release page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReleaseControl {
+    Deploy,
+    Rollback,
+    Hold,
+}
+
+impl ReleaseControl {
+    pub fn label(self) -> &'static str {
+        match self {
+            ReleaseControl::Deploy => "Deploy",
+            ReleaseControl::Rollback => "Rollback",
+            ReleaseControl::Hold => "Hold",
+        }
+    }
+
+    pub fn permission(self) -> Permission {
+        match self {
+            ReleaseControl::Deploy => Permission::ReleaseDeploy,
+            ReleaseControl::Rollback => Permission::ReleaseRollback,
+            ReleaseControl::Hold => Permission::ReleaseHold,
+        }
+    }
+}
+
+/// What the release gates look at.
+#[derive(Debug, Clone, Copy)]
+pub struct TargetFacts<'a> {
+    pub target: &'a str,
+    /// The release holding the deploy lock.
+    pub running: Option<&'a ReleaseRecord>,
+    pub hold: Option<&'a Hold>,
+    /// The target has post-deploy smoke checks.
+    pub smoke_gated: bool,
+    /// Where a rollback would go.
+    pub rollback_to: Option<&'a ReleaseRecord>,
+}
+
+/// A control evaluated for a target: enabled, or blocked with its gates and guidance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlView {
+    pub control: ReleaseControl,
+    pub enabled: bool,
+    pub gates: Vec<GateEvaluation>,
+    pub guidance: Option<RecoveryGuidance>,
+}
+
+impl ControlView {
+    /// Blocked by the operator's permission.
+    pub fn refused(&self) -> bool {
+        self.gates
+            .iter()
+            .any(|g| g.name == GateName::Permission && g.result == super::GateResult::Blocked)
+    }
+}
+
+/// Evaluates a control's gates: the deploy lock for deploy and rollback, the hold and the
+/// smoke gate for deploy, a release to go back to for rollback; then the permission.
+pub fn evaluate_control(
+    control: ReleaseControl,
+    facts: TargetFacts<'_>,
+    operator: Option<&Operator>,
+) -> ControlView {
+    let mut gates = Vec::new();
+    if control != ReleaseControl::Hold {
+        gates.push(lock_gate(control, &facts));
+    }
+    if control == ReleaseControl::Deploy {
+        gates.push(hold_gate(&facts));
+        gates.push(smoke_gate(&facts));
+    }
+    if control == ReleaseControl::Rollback {
+        gates.push(rollback_target_gate(&facts));
+    }
+    if let Some(operator) = operator {
+        gates.push(permission_gate_for(
+            &format!("{} on {}", control.label(), facts.target),
+            control.permission(),
+            operator,
+        ));
+    }
+    let guidance = gates.iter().find_map(|g| g.guidance().cloned());
+    ControlView {
+        control,
+        enabled: guidance.is_none(),
+        gates,
+        guidance,
+    }
+}
+
+fn lock_gate(control: ReleaseControl, facts: &TargetFacts<'_>) -> GateEvaluation {
+    let Some(running) = facts.running else {
+        return pass(GateName::DeployLock);
+    };
+    let step = running.current_step.map_or("starting", Step::label);
+    blocked(
+        GateName::DeployLock,
+        guidance(
+            format!(
+                "Release #{} ({} of {}) is running on {}, now at: {step}.",
+                running.id,
+                running.kind.label().to_lowercase(),
+                running.version,
+                facts.target
+            ),
+            format!(
+                "The deploy lock allows one release per target at a time, so two releases never change {} at once.",
+                facts.target
+            ),
+            format!(
+                "Follow release #{} on its page; when it has finished, {} again if it is still needed.",
+                running.id,
+                control.label().to_lowercase()
+            ),
+            format!("Safe to retry once release #{} has finished.", running.id),
+        ),
+    )
+}
+
+fn hold_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
+    let Some(hold) = facts.hold else {
+        return pass(GateName::DeployHold);
+    };
+    let until = hold
+        .expires_at
+        .as_deref()
+        .map_or("until it is released".to_owned(), |at| {
+            format!("until {at}")
+        });
+    blocked(
+        GateName::DeployHold,
+        guidance(
+            format!(
+                "{} is on hold since {}, set by {}: {}",
+                facts.target, hold.set_at, hold.set_by, hold.reason
+            ),
+            format!("A hold stops every deploy to {} {until}; rollbacks stay allowed.", facts.target),
+            "Ask the person who set the hold whether it can end, then release it on the releases page; or roll back if the live release is the problem.".to_owned(),
+            "Safe to retry the deploy once the hold is released or has expired.".to_owned(),
+        ),
+    )
+}
+
+fn smoke_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
+    if facts.smoke_gated {
+        return pass(GateName::Smoke);
+    }
+    blocked(
+        GateName::Smoke,
+        guidance(
+            format!("{} has no post-deploy smoke check.", facts.target),
+            "Every deploy is smoke-gated: without a check after the deploy, a broken release would stay live unnoticed and never roll back.".to_owned(),
+            format!(
+                "Add a [[targets.smoke]] with when = \"post\" or \"both\" to the target {} in the configuration file, then restart the server.",
+                facts.target
+            ),
+            "Safe to retry once the target has a post-deploy smoke check.".to_owned(),
+        ),
+    )
+}
+
+fn rollback_target_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
+    if facts.rollback_to.is_some() {
+        return pass(GateName::RollbackTarget);
+    }
+    blocked(
+        GateName::RollbackTarget,
+        guidance(
+            format!(
+                "{} has no earlier successful release of another version to go back to.",
+                facts.target
+            ),
+            "A rollback returns to a release that once passed its smoke checks; without one there is nothing known-good to return to.".to_owned(),
+            "Deploy a version that works instead.".to_owned(),
+            "Safe to retry once the target has two successful releases of different versions.".to_owned(),
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the state machine over the outcomes of its steps, as the runner does.
+    fn walk(kind: ReleaseKind, outcomes: &[bool], can_roll_back: bool) -> (Vec<Step>, Vec<String>) {
+        let mut steps = Vec::new();
+        let mut ends = Vec::new();
+        let mut current = kind;
+        let mut step = kind.first_step();
+        let mut outcomes = outcomes.iter();
+        loop {
+            steps.push(step);
+            let passed = *outcomes.next().expect("an outcome for every step run");
+            match after(current, step, passed, can_roll_back) {
+                Next::Run(next) => step = next,
+                Next::Finish(status) => {
+                    ends.push(format!("{}:{status}", current.as_str()));
+                    return (steps, ends);
+                }
+                Next::RollBackAutomatically => {
+                    ends.push(format!("{}:{}", current.as_str(), "rolling-back"));
+                    current = ReleaseKind::AutomaticRollback;
+                    step = current.first_step();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_path_through_the_pipeline() {
+        use Step::*;
+        // kind, each step's outcome, can roll back, the steps run, how the releases end.
+        type Case<'a> = (ReleaseKind, &'a [bool], bool, &'a [Step], &'a [&'a str]);
+        let cases: &[Case] = &[
+            // The success path.
+            (
+                ReleaseKind::Deploy,
+                &[true, true, true],
+                true,
+                &[PreSmoke, Deploy, PostSmoke],
+                &["deploy:succeeded"],
+            ),
+            // A failed pre-deploy smoke check changes nothing.
+            (
+                ReleaseKind::Deploy,
+                &[false],
+                true,
+                &[PreSmoke],
+                &["deploy:aborted"],
+            ),
+            // A failed deploy command rolls back automatically.
+            (
+                ReleaseKind::Deploy,
+                &[true, false, true, true],
+                true,
+                &[PreSmoke, Deploy, Rollback, RollbackSmoke],
+                &["deploy:rolling-back", "automatic-rollback:succeeded"],
+            ),
+            // So does a failed post-deploy smoke check.
+            (
+                ReleaseKind::Deploy,
+                &[true, true, false, true, true],
+                true,
+                &[PreSmoke, Deploy, PostSmoke, Rollback, RollbackSmoke],
+                &["deploy:rolling-back", "automatic-rollback:succeeded"],
+            ),
+            // An automatic rollback that fails, at its command or its smoke check.
+            (
+                ReleaseKind::Deploy,
+                &[true, false, false],
+                true,
+                &[PreSmoke, Deploy, Rollback],
+                &["deploy:rolling-back", "automatic-rollback:rollback-failed"],
+            ),
+            (
+                ReleaseKind::Deploy,
+                &[true, true, false, true, false],
+                true,
+                &[PreSmoke, Deploy, PostSmoke, Rollback, RollbackSmoke],
+                &["deploy:rolling-back", "automatic-rollback:rollback-failed"],
+            ),
+            // The first deploy of a target has nothing to roll back to.
+            (
+                ReleaseKind::Deploy,
+                &[true, false],
+                false,
+                &[PreSmoke, Deploy],
+                &["deploy:failed"],
+            ),
+            (
+                ReleaseKind::Deploy,
+                &[true, true, false],
+                false,
+                &[PreSmoke, Deploy, PostSmoke],
+                &["deploy:failed"],
+            ),
+            // An explicit rollback.
+            (
+                ReleaseKind::Rollback,
+                &[true, true],
+                true,
+                &[Rollback, RollbackSmoke],
+                &["rollback:succeeded"],
+            ),
+            (
+                ReleaseKind::Rollback,
+                &[false],
+                true,
+                &[Rollback],
+                &["rollback:rollback-failed"],
+            ),
+            (
+                ReleaseKind::Rollback,
+                &[true, false],
+                true,
+                &[Rollback, RollbackSmoke],
+                &["rollback:rollback-failed"],
+            ),
+        ];
+        for (kind, outcomes, can_roll_back, steps, ends) in cases {
+            let (got_steps, got_ends) = walk(*kind, outcomes, *can_roll_back);
+            assert_eq!(&got_steps, steps, "{kind:?} {outcomes:?}");
+            assert_eq!(got_ends, *ends, "{kind:?} {outcomes:?}");
+        }
+    }
+
+    #[test]
+    fn nothing_changes_the_host_before_the_deploy_command() {
+        assert!(!Step::PreSmoke.changes_the_host());
+        assert!(Step::Deploy.changes_the_host() && Step::Rollback.changes_the_host());
+    }
+
+    #[test]
+    fn the_status_word_follows_precedence() {
+        use ReleaseStatus::*;
+        use TargetHealth as H;
+        let cases = [
+            (true, Some(Failed), true, true, H::Deploying),
+            (false, Some(Interrupted), true, true, H::Interrupted),
+            (false, Some(RollbackFailed), false, true, H::Failed),
+            (false, Some(Failed), false, false, H::Failed),
+            (false, Some(RolledBack), true, true, H::RolledBack),
+            (false, Some(Succeeded), true, true, H::Held),
+            (false, Some(Aborted), false, true, H::Healthy),
+            (false, Some(Succeeded), false, true, H::Healthy),
+            (false, None, false, false, H::Unknown),
+            (false, None, true, false, H::Held),
+        ];
+        for (running, newest, held, live, expected) in cases {
+            assert_eq!(
+                target_health(running, newest, held, live),
+                expected,
+                "{running} {newest:?} {held} {live}"
+            );
+        }
+    }
+
+    fn record(id: i64, version: &str, step: Option<Step>) -> ReleaseRecord {
+        ReleaseRecord {
+            id,
+            target: "web".into(),
+            kind: ReleaseKind::Deploy,
+            version: version.into(),
+            commit: None,
+            replaces: None,
+            related: None,
+            started_by: "op".into(),
+            started_via: "page".into(),
+            status: ReleaseStatus::Running,
+            current_step: step,
+            started_at: "2026-11-26T03:00:00Z".into(),
+            finished_at: None,
+            outcome: None,
+            guidance: None,
+            shipped_items: vec![],
+        }
+    }
+
+    #[test]
+    fn the_release_gates_over_lock_hold_smoke_rollback_target_and_role() {
+        use crate::domain::{Credential, Role};
+        let running = record(7, "1.2.0", Some(Step::PostSmoke));
+        let earlier = record(3, "1.0.0", None);
+        let hold = Hold {
+            target: "web".into(),
+            reason: "freeze for the audit".into(),
+            set_by: "ann".into(),
+            set_at: "2026-11-26T02:00:00Z".into(),
+            expires_at: None,
+        };
+        for control in [
+            ReleaseControl::Deploy,
+            ReleaseControl::Rollback,
+            ReleaseControl::Hold,
+        ] {
+            for locked in [false, true] {
+                for held in [false, true] {
+                    for smoke_gated in [false, true] {
+                        for can_roll_back in [false, true] {
+                            for role in Role::ALL {
+                                let operator = Operator {
+                                    name: "op".into(),
+                                    role,
+                                    credential: Credential::Session { user_id: 1 },
+                                };
+                                let facts = TargetFacts {
+                                    target: "web",
+                                    running: locked.then_some(&running),
+                                    hold: held.then_some(&hold),
+                                    smoke_gated,
+                                    rollback_to: can_roll_back.then_some(&earlier),
+                                };
+                                let view = evaluate_control(control, facts, Some(&operator));
+                                let expected = role >= Role::Operator
+                                    && match control {
+                                        ReleaseControl::Deploy => !locked && !held && smoke_gated,
+                                        ReleaseControl::Rollback => !locked && can_roll_back,
+                                        ReleaseControl::Hold => true,
+                                    };
+                                let case = format!(
+                                    "{control:?} locked={locked} held={held} smoke={smoke_gated} back={can_roll_back} {role:?}"
+                                );
+                                assert_eq!(view.enabled, expected, "{case}");
+                                assert_eq!(view.guidance.is_none(), view.enabled, "{case}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let view = evaluate_control(
+            ReleaseControl::Deploy,
+            TargetFacts {
+                target: "web",
+                running: Some(&running),
+                hold: None,
+                smoke_gated: true,
+                rollback_to: None,
+            },
+            None,
+        );
+        let g = view.guidance.unwrap();
+        assert_eq!(
+            g.cause,
+            "Release #7 (deploy of 1.2.0) is running on web, now at: Post-deploy smoke checks."
+        );
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for status in ReleaseStatus::ALL {
+            assert_eq!(ReleaseStatus::parse(status.as_str()), Some(status));
+        }
+        for step in Step::ALL {
+            assert_eq!(Step::parse(step.as_str()), Some(step));
+        }
+        for kind in [
+            ReleaseKind::Deploy,
+            ReleaseKind::Rollback,
+            ReleaseKind::AutomaticRollback,
+        ] {
+            assert_eq!(ReleaseKind::parse(kind.as_str()), Some(kind));
+        }
+    }
+}
+
+/// A release as stored: what the API answers and the pages show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRecord {
+    pub id: i64,
+    pub target: String,
+    pub kind: ReleaseKind,
+    pub version: String,
+    pub commit: Option<String>,
+    /// The live release when this one started.
+    pub replaces: Option<i64>,
+    /// A deploy's automatic rollback, or the deploy an automatic rollback undoes.
+    pub related: Option<i64>,
+    pub started_by: String,
+    /// `page` or `api`.
+    pub started_via: String,
+    pub status: ReleaseStatus,
+    pub current_step: Option<Step>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub outcome: Option<String>,
+    pub guidance: Option<super::RecoveryGuidance>,
+    pub shipped_items: Vec<String>,
+}
+
+/// One step of a release with the command runs and smoke checks it made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub position: i64,
+    pub step: Step,
+    /// `running`, `passed` or `failed`.
+    pub status: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub runs: Vec<super::CommandRun>,
+}
+
+/// A hold on a target: deploys are refused while it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub target: String,
+    pub reason: String,
+    pub set_by: String,
+    pub set_at: String,
+    /// `None`: until released.
+    pub expires_at: Option<String>,
+}

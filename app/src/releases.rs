@@ -1,0 +1,844 @@
+//! Running releases: deploy, rollback and hold requests are checked against the release
+//! gates, take the target's deploy lock, and run the pipeline in the background; the
+//! pipeline's order comes from `domain::release::after`.
+
+use crate::AppState;
+use crate::domain::release::{
+    ControlView, Hold, Next, ReleaseControl, ReleaseKind, ReleaseRecord, ReleaseStatus, Step,
+    TargetFacts, after, evaluate_control,
+};
+use crate::domain::{CommandRun, Operator, RecoveryGuidance};
+use crate::host::{self, HostCommand};
+use crate::store::StoreError;
+use crate::store::audit::{self, NewAuditEvent};
+use crate::store::releases::{self as store, NewRelease};
+use crate::targets::{SmokeWhen, Target, run_smoke_check};
+use std::time::Instant;
+
+/// Who asks, and how.
+#[derive(Debug, Clone)]
+pub struct Requester {
+    pub operator: Operator,
+    /// `page` or `api`.
+    pub via: &'static str,
+    pub client: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    #[error("there is no target {0:?}")]
+    NoSuchTarget(String),
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A refused request: the control's gates and the guidance of the first blocked one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Refusal {
+    pub target: String,
+    #[serde(flatten)]
+    pub view: ControlView,
+}
+
+impl Refusal {
+    /// 403 when the permission is missing, 409 when a release gate blocks.
+    pub fn http_status(&self) -> u16 {
+        if self.view.refused() { 403 } else { 409 }
+    }
+}
+
+/// Everything the release page and the API show of a target.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TargetStatus {
+    pub name: String,
+    pub health: crate::domain::release::TargetHealth,
+    pub live: Option<ReleaseRecord>,
+    pub running: Option<ReleaseRecord>,
+    pub hold: Option<Hold>,
+    pub recent: Vec<ReleaseRecord>,
+    pub rollback_to: Option<ReleaseRecord>,
+    pub smoke_gated: bool,
+}
+
+impl TargetStatus {
+    pub fn facts(&self) -> TargetFacts<'_> {
+        TargetFacts {
+            target: &self.name,
+            running: self.running.as_ref(),
+            hold: self.hold.as_ref(),
+            smoke_gated: self.smoke_gated,
+            rollback_to: self.rollback_to.as_ref(),
+        }
+    }
+}
+
+/// How many releases the status shows per target.
+pub const RECENT: usize = 10;
+
+pub fn find_target<'a>(state: &'a AppState, name: &str) -> Result<&'a Target, ReleaseError> {
+    state
+        .targets
+        .iter()
+        .find(|target| target.name == name)
+        .ok_or_else(|| ReleaseError::NoSuchTarget(name.to_owned()))
+}
+
+fn is_smoke_gated(target: &Target) -> bool {
+    target.smoke_checks(SmokeWhen::Post).next().is_some()
+}
+
+fn status_in(
+    conn: &rusqlite::Connection,
+    name: &str,
+    smoke_gated: bool,
+) -> Result<TargetStatus, StoreError> {
+    let running = store::running(conn, name)?;
+    let hold = store::hold(conn, name)?;
+    let live = store::live(conn, name)?;
+    let recent = store::list(conn, name, RECENT)?;
+    let rollback_to = store::rollback_candidates(conn, name)?.into_iter().next();
+    let health = crate::domain::release::target_health(
+        running.is_some(),
+        recent.first().map(|r| r.status),
+        hold.is_some(),
+        live.is_some(),
+    );
+    Ok(TargetStatus {
+        name: name.to_owned(),
+        health,
+        live,
+        running,
+        hold,
+        recent,
+        rollback_to,
+        smoke_gated,
+    })
+}
+
+/// The status of every configured target, in configuration order.
+pub async fn statuses(state: &AppState) -> Result<Vec<TargetStatus>, StoreError> {
+    let targets: Vec<(String, bool)> = state
+        .targets
+        .iter()
+        .map(|t| (t.name.clone(), is_smoke_gated(t)))
+        .collect();
+    state
+        .db
+        .call(move |conn| {
+            targets
+                .iter()
+                .map(|(name, gated)| status_in(conn, name, *gated))
+                .collect()
+        })
+        .await
+}
+
+pub async fn status(state: &AppState, name: &str) -> Result<TargetStatus, ReleaseError> {
+    let target = find_target(state, name)?;
+    let (name, gated) = (target.name.clone(), is_smoke_gated(target));
+    Ok(state
+        .db
+        .call(move |conn| status_in(conn, &name, gated))
+        .await?)
+}
+
+/// A version from a caller: what a tag or build number looks like, nothing a command
+/// could misread.
+pub fn check_version(raw: &str) -> Result<String, ReleaseError> {
+    let version = raw.trim();
+    let ok = !version.is_empty()
+        && version.len() <= 64
+        && version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'+'))
+        && !version.starts_with('-');
+    if ok {
+        Ok(version.to_owned())
+    } else {
+        Err(ReleaseError::Invalid {
+            field: "version",
+            message: "a version is 1 to 64 letters, digits, '.', '-', '_' or '+', such as 1.4.2 or v2025.11.3-rc1".into(),
+        })
+    }
+}
+
+/// Runs the target's candidate command: its first line is `VERSION [COMMIT]`.
+async fn candidate(target: &Target) -> Result<(String, Option<String>), ReleaseError> {
+    let Some(argv) = &target.candidate else {
+        return Err(ReleaseError::Invalid {
+            field: "version",
+            message: format!(
+                "the target {} has no candidate command; give the version to deploy",
+                target.name
+            ),
+        });
+    };
+    let run = host::run(&HostCommand {
+        program: host::resolve_program(&argv[0], &target.working_dir),
+        args: argv[1..].to_vec(),
+        dir: target.working_dir.clone(),
+        timeout: target.step_timeout,
+        env: target
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    })
+    .await;
+    let first_line = run.output.lines().next().unwrap_or_default().to_owned();
+    let mut words = first_line.split_whitespace();
+    match (run.passed, words.next()) {
+        (true, Some(version)) => {
+            let version = check_version(version)?;
+            let commit = words
+                .next()
+                .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_hexdigit()))
+                .map(str::to_owned);
+            Ok((version, commit))
+        }
+        _ => Err(ReleaseError::Invalid {
+            field: "version",
+            message: format!(
+                "the candidate command {} and printed no version ({}); give the version to deploy",
+                run.verdict(),
+                first_line.trim()
+            ),
+        }),
+    }
+}
+
+async fn audit_event(
+    state: &AppState,
+    requester: &Requester,
+    action: &'static str,
+    target: &str,
+    outcome: &'static str,
+    detail: String,
+) {
+    let (actor, client, target) = (
+        requester.operator.name.clone(),
+        requester.client.clone(),
+        target.to_owned(),
+    );
+    let result = state
+        .db
+        .call(move |conn| {
+            audit::record(
+                conn,
+                &NewAuditEvent {
+                    actor: &actor,
+                    action,
+                    subject: Some(&target),
+                    outcome,
+                    client: Some(&client),
+                    detail: Some(&detail),
+                    ..NewAuditEvent::default()
+                },
+            )
+        })
+        .await;
+    if let Err(err) = result {
+        tracing::error!(error = %err, action, "cannot record the audit event");
+    }
+}
+
+/// What a start decided, in one call on the database thread.
+enum Start {
+    Refused(ControlView),
+    Started(i64, Option<Box<ReleaseRecord>>),
+}
+
+/// Starts a deploy of `version` (or the candidate's) and returns its release id at once;
+/// the pipeline runs in the background.
+pub async fn deploy(
+    state: &AppState,
+    requester: Requester,
+    target_name: &str,
+    version: Option<&str>,
+) -> Result<Result<i64, Refusal>, ReleaseError> {
+    let target = find_target(state, target_name)?.clone();
+    // Check the gates before running the candidate command, so a refused deploy costs
+    // nothing; they are checked again when the lock is taken.
+    let before = status(state, &target.name).await?;
+    let view = evaluate_control(
+        ReleaseControl::Deploy,
+        before.facts(),
+        Some(&requester.operator),
+    );
+    if !view.enabled {
+        return Ok(Err(
+            refuse(state, &requester, "deploy", &target.name, view).await
+        ));
+    }
+    let (version, commit) = match version {
+        Some(raw) => (check_version(raw)?, None),
+        None => candidate(&target).await?,
+    };
+    start(
+        state,
+        requester,
+        target,
+        ReleaseKind::Deploy,
+        version,
+        commit,
+        None,
+    )
+    .await
+}
+
+/// Starts a rollback to `release_id` (or the previous successful release).
+pub async fn rollback(
+    state: &AppState,
+    requester: Requester,
+    target_name: &str,
+    release_id: Option<i64>,
+) -> Result<Result<i64, Refusal>, ReleaseError> {
+    let target = find_target(state, target_name)?.clone();
+    let to = match release_id {
+        None => None,
+        Some(id) => {
+            let name = target.name.clone();
+            let candidates = state
+                .db
+                .call(move |conn| store::rollback_candidates(conn, &name))
+                .await?;
+            let chosen = candidates.into_iter().find(|r| r.id == id);
+            if chosen.is_none() {
+                return Err(ReleaseError::Invalid {
+                    field: "release_id",
+                    message: format!(
+                        "release #{id} is not an earlier successful release of {} with another version than the live one; pick one from GET /api/targets/{}/releases",
+                        target.name, target.name
+                    ),
+                });
+            }
+            chosen
+        }
+    };
+    start(
+        state,
+        requester,
+        target,
+        ReleaseKind::Rollback,
+        String::new(),
+        None,
+        to,
+    )
+    .await
+}
+
+async fn refuse(
+    state: &AppState,
+    requester: &Requester,
+    action: &'static str,
+    target: &str,
+    view: ControlView,
+) -> Refusal {
+    let outcome = if view.refused() { "refused" } else { "blocked" };
+    let cause = view
+        .guidance
+        .as_ref()
+        .map(|g| g.cause.clone())
+        .unwrap_or_default();
+    audit_event(state, requester, action, target, outcome, cause).await;
+    Refusal {
+        target: target.to_owned(),
+        view,
+    }
+}
+
+async fn start(
+    state: &AppState,
+    requester: Requester,
+    target: Target,
+    kind: ReleaseKind,
+    version: String,
+    commit: Option<String>,
+    rollback_to: Option<ReleaseRecord>,
+) -> Result<Result<i64, Refusal>, ReleaseError> {
+    let control = match kind {
+        ReleaseKind::Deploy => ReleaseControl::Deploy,
+        _ => ReleaseControl::Rollback,
+    };
+    let gated = is_smoke_gated(&target);
+    let (name, operator, via, owner) = (
+        target.name.clone(),
+        requester.operator.clone(),
+        requester.via,
+        state.instance.clone(),
+    );
+    let decided = state
+        .db
+        .call(move |conn| {
+            let status = status_in(conn, &name, gated)?;
+            let mut facts = status.facts();
+            if rollback_to.is_some() {
+                facts.rollback_to = rollback_to.as_ref();
+            }
+            let view = evaluate_control(control, facts, Some(&operator));
+            if !view.enabled {
+                return Ok(Start::Refused(view));
+            }
+            let back_to = facts.rollback_to.cloned();
+            let version = match (&kind, &back_to) {
+                (ReleaseKind::Deploy, _) => version.clone(),
+                (_, Some(to)) => to.version.clone(),
+                (_, None) => unreachable!("the rollback-target gate passed"),
+            };
+            let commit = match &back_to {
+                Some(to) if kind != ReleaseKind::Deploy => to.commit.clone(),
+                _ => commit.clone(),
+            };
+            let shipped = match kind {
+                ReleaseKind::Deploy => store::items_ready_since_last_deploy(conn, &name)?,
+                _ => Vec::new(),
+            };
+            let started = store::start(
+                conn,
+                &NewRelease {
+                    target: &name,
+                    kind,
+                    version: &version,
+                    commit: commit.as_deref(),
+                    replaces: status.live.as_ref().map(|r| r.id),
+                    related: None,
+                    started_by: &operator.name,
+                    started_via: via,
+                    shipped_items: &shipped,
+                },
+                &owner,
+            )?;
+            Ok(match started {
+                Ok(id) => Start::Started(id, status.live.map(Box::new)),
+                Err(holder) => {
+                    // Lost a race for the lock: the gates now say who holds it.
+                    let mut facts = status.facts();
+                    facts.running = Some(&holder.release);
+                    Start::Refused(evaluate_control(control, facts, Some(&operator)))
+                }
+            })
+        })
+        .await?;
+    let action = control_action(control);
+    match decided {
+        Start::Refused(view) => Ok(Err(
+            refuse(state, &requester, action, &target.name, view).await
+        )),
+        Start::Started(id, live) => {
+            audit_event(
+                state,
+                &requester,
+                action,
+                &target.name,
+                "started",
+                format!("release #{id}"),
+            )
+            .await;
+            let state = state.clone();
+            tokio::spawn(async move {
+                run_pipeline(&state, &target, id, kind, live.map(|b| *b)).await;
+            });
+            Ok(Ok(id))
+        }
+    }
+}
+
+fn control_action(control: ReleaseControl) -> &'static str {
+    match control {
+        ReleaseControl::Deploy => "deploy",
+        ReleaseControl::Rollback => "rollback",
+        ReleaseControl::Hold => "hold",
+    }
+}
+
+/// Runs the release's steps as the state machine orders them, recording each; a failed
+/// deploy hands over to an automatic rollback under the same lock.
+async fn run_pipeline(
+    state: &AppState,
+    target: &Target,
+    first: i64,
+    kind: ReleaseKind,
+    replaced: Option<ReleaseRecord>,
+) {
+    if let Err(err) = pipeline(state, target, first, kind, replaced).await {
+        tracing::error!(error = %err, release = first, "a release failed to record its progress");
+    }
+}
+
+async fn load(state: &AppState, id: i64) -> Result<ReleaseRecord, StoreError> {
+    state
+        .db
+        .call(move |conn| store::get(conn, id))
+        .await?
+        .map(|(release, _)| release)
+        .ok_or_else(|| StoreError::InvalidRow(format!("release #{id} vanished")))
+}
+
+async fn pipeline(
+    state: &AppState,
+    target: &Target,
+    first: i64,
+    kind: ReleaseKind,
+    replaced: Option<ReleaseRecord>,
+) -> Result<(), StoreError> {
+    let mut release = load(state, first).await?;
+    let mut kind = kind;
+    let mut step = kind.first_step();
+    // For a deploy, what an automatic rollback would go back to: the live release.
+    let fallback = replaced.clone();
+    let mut previous_version = replaced.map(|r| r.version).unwrap_or_default();
+    loop {
+        let id = release.id;
+        let position = state
+            .db
+            .call(move |conn| store::begin_step(conn, id, step))
+            .await?;
+        let started = Instant::now();
+        let runs = run_step(target, &release, step, &previous_version).await;
+        let passed = runs.iter().all(|run| run.passed);
+        let duration = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let stored_runs = runs.clone();
+        state
+            .db
+            .call(move |conn| {
+                store::finish_step(conn, id, position, passed, duration, &stored_runs)
+            })
+            .await?;
+        match after(kind, step, passed, fallback.is_some()) {
+            Next::Run(next) => step = next,
+            Next::Finish(status) => {
+                let (outcome, guidance) = ending(target, &release, step, status, &runs);
+                state
+                    .db
+                    .call(move |conn| store::finish(conn, id, status, &outcome, guidance.as_ref()))
+                    .await?;
+                if kind == ReleaseKind::AutomaticRollback
+                    && let Some(deploy) = release.related
+                {
+                    let undone = status == ReleaseStatus::Succeeded;
+                    let text = if undone {
+                        format!(
+                            "Rolled back automatically by release #{id}; the previous version serves again."
+                        )
+                    } else {
+                        format!(
+                            "The automatic rollback, release #{id}, failed: the target needs a person."
+                        )
+                    };
+                    let deploy_status = if undone {
+                        ReleaseStatus::RolledBack
+                    } else {
+                        ReleaseStatus::Failed
+                    };
+                    state
+                        .db
+                        .call(move |conn| store::finish(conn, deploy, deploy_status, &text, None))
+                        .await?;
+                }
+                return Ok(());
+            }
+            Next::RollBackAutomatically => {
+                let back_to = fallback.clone().expect("the state machine checked it");
+                let failed_step = step.label().to_owned();
+                let (name, started_by, via, deploy_id) = (
+                    target.name.clone(),
+                    release.started_by.clone(),
+                    release.started_via.clone(),
+                    release.id,
+                );
+                let auto = state
+                    .db
+                    .call(move |conn| {
+                        let auto = store::start_under_lock(
+                            conn,
+                            &NewRelease {
+                                target: &name,
+                                kind: ReleaseKind::AutomaticRollback,
+                                version: &back_to.version,
+                                commit: back_to.commit.as_deref(),
+                                replaces: Some(deploy_id),
+                                related: Some(deploy_id),
+                                started_by: &started_by,
+                                started_via: &via,
+                                shipped_items: &[],
+                            },
+                        )?;
+                        // The deploy ends here; its lock moved to the rollback.
+                        store::finish(
+                            conn,
+                            deploy_id,
+                            ReleaseStatus::Failed,
+                            &format!("{failed_step} failed; automatic rollback #{auto} started."),
+                            None,
+                        )?;
+                        Ok(auto)
+                    })
+                    .await?;
+                previous_version = release.version.clone();
+                release = load(state, auto).await?;
+                kind = ReleaseKind::AutomaticRollback;
+                step = kind.first_step();
+            }
+        }
+    }
+}
+
+/// The variables every command of a release gets.
+fn release_env(
+    target: &Target,
+    release: &ReleaseRecord,
+    previous_version: &str,
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = target
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    env.push(("FACTORY_RELEASE_ID".into(), release.id.to_string()));
+    env.push(("FACTORY_TARGET".into(), target.name.clone()));
+    env.push(("FACTORY_VERSION".into(), release.version.clone()));
+    env.push((
+        "FACTORY_COMMIT".into(),
+        release.commit.clone().unwrap_or_default(),
+    ));
+    env.push((
+        "FACTORY_PREVIOUS_VERSION".into(),
+        previous_version.to_owned(),
+    ));
+    env
+}
+
+async fn run_step(
+    target: &Target,
+    release: &ReleaseRecord,
+    step: Step,
+    previous_version: &str,
+) -> Vec<CommandRun> {
+    let env = release_env(target, release, previous_version);
+    let command = |argv: &[String]| HostCommand {
+        program: host::resolve_program(&argv[0], &target.working_dir),
+        args: argv[1..].to_vec(),
+        dir: target.working_dir.clone(),
+        timeout: target.step_timeout,
+        env: env.clone(),
+    };
+    match step {
+        Step::Deploy => vec![host::run(&command(&target.deploy)).await],
+        Step::Rollback => vec![host::run(&command(&target.rollback)).await],
+        Step::PreSmoke | Step::PostSmoke | Step::RollbackSmoke => {
+            let when = if step == Step::PreSmoke {
+                SmokeWhen::Pre
+            } else {
+                SmokeWhen::Post
+            };
+            let mut runs = Vec::new();
+            for check in target.smoke_checks(when) {
+                let mut run = run_smoke_check(check, target, &env).await;
+                run.command = format!("smoke check {}: {}", check.name, run.command);
+                let passed = run.passed;
+                runs.push(run);
+                // The first failed check decides the step.
+                if !passed {
+                    break;
+                }
+            }
+            runs
+        }
+    }
+}
+
+/// How a release ended, in a sentence, and the guidance when it did not succeed.
+fn ending(
+    target: &Target,
+    release: &ReleaseRecord,
+    step: Step,
+    status: ReleaseStatus,
+    runs: &[CommandRun],
+) -> (String, Option<RecoveryGuidance>) {
+    let failed = runs
+        .iter()
+        .find(|run| !run.passed)
+        .map(|run| format!("{} {}", run.command, run.verdict()))
+        .unwrap_or_default();
+    let name = &target.name;
+    let version = &release.version;
+    match status {
+        ReleaseStatus::Succeeded => (
+            format!("{} of {version} succeeded: {version} is live on {name}.", release.kind.label()),
+            None,
+        ),
+        ReleaseStatus::Aborted => (
+            format!("Aborted before the deploy: {failed}. Nothing on {name} was changed."),
+            Some(RecoveryGuidance {
+                cause: format!("A pre-deploy smoke check failed: {failed}."),
+                policy_context: format!("Deploys start only onto a healthy service, so a broken {name} is never made worse."),
+                next_step: format!("Find why {name} fails its check now (the output below), fix it or roll back, then deploy again."),
+                safe_retry: "Safe to retry: nothing was changed.".into(),
+            }),
+        ),
+        ReleaseStatus::Failed => (
+            format!("{} failed: {failed}. There was no earlier successful release to roll back to.", step.label()),
+            Some(RecoveryGuidance {
+                cause: format!("{} failed: {failed}.", step.label()),
+                policy_context: "A failed deploy rolls back automatically to the previous successful release; this target had none.".into(),
+                next_step: format!("Check {name} on the host (the output below says what the step saw), then deploy a version that works."),
+                safe_retry: "Safe to retry once the cause is fixed; the deploy lock is free.".into(),
+            }),
+        ),
+        ReleaseStatus::RollbackFailed => (
+            format!("The rollback to {version} failed at {}: {failed}.", step.label().to_lowercase()),
+            Some(RecoveryGuidance {
+                cause: format!("{} failed: {failed}.", step.label()),
+                policy_context: format!("A rollback returns {name} to a release that once passed its smoke checks; this one did not get there, so {name} may be down or half-changed."),
+                next_step: format!("Look at {name} on the host now: which version serves, is the service up? Fix it by hand, or roll back to another earlier release."),
+                safe_retry: "A new deploy or rollback can start (the lock is free), but only after you know the state of the host.".into(),
+            }),
+        ),
+        ReleaseStatus::RolledBack | ReleaseStatus::Interrupted | ReleaseStatus::Running => {
+            (format!("{} ended: {}.", release.kind.label(), status.label()), None)
+        }
+    }
+}
+
+/// The guidance an interrupted release carries.
+pub fn interrupted_guidance(release: &ReleaseRecord) -> RecoveryGuidance {
+    let step = release
+        .current_step
+        .map_or("before its first step".to_owned(), |s| {
+            s.label().to_lowercase()
+        });
+    RecoveryGuidance {
+        cause: format!(
+            "The server stopped while release #{} ({} of {}) was at {step}.",
+            release.id,
+            release.kind.label().to_lowercase(),
+            release.version
+        ),
+        policy_context: "A release whose server died cannot finish or roll back by itself; its lock was freed at the next start so the target is not stuck.".into(),
+        next_step: format!(
+            "Check {} on the host: which version serves, is the service up, did the step leave anything half-done? Then deploy or roll back.",
+            release.target
+        ),
+        safe_retry: "Safe to start the next deploy or rollback: the lock is free and it starts from the top.".into(),
+    }
+}
+
+/// At start: releases left running by a server that died are marked interrupted and
+/// their locks freed.
+pub async fn recover_interrupted(state: &AppState) -> Result<Vec<ReleaseRecord>, StoreError> {
+    let owner = state.instance.clone();
+    state
+        .db
+        .call(move |conn| store::interrupt_dead(conn, &owner, interrupted_guidance))
+        .await
+}
+
+/// How long a hold lasts.
+pub fn parse_hold_expiry(raw: Option<&str>) -> Result<Option<u64>, ReleaseError> {
+    match raw.map(str::trim).filter(|r| !r.is_empty()) {
+        None | Some("until-released") => Ok(None),
+        Some("1h") => Ok(Some(3600)),
+        Some("4h") => Ok(Some(4 * 3600)),
+        Some("24h") => Ok(Some(24 * 3600)),
+        Some(_) => Err(ReleaseError::Invalid {
+            field: "expires_in",
+            message: "choose 1h, 4h, 24h or until-released".into(),
+        }),
+    }
+}
+
+/// Sets the hold with its reason; refused without the permission.
+pub async fn set_hold(
+    state: &AppState,
+    requester: Requester,
+    target_name: &str,
+    reason: &str,
+    expires_in: Option<&str>,
+) -> Result<Result<Hold, Refusal>, ReleaseError> {
+    let target = find_target(state, target_name)?;
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ReleaseError::Invalid {
+            field: "reason",
+            message: "say why deploys must stop, in 1 to 500 characters".into(),
+        });
+    }
+    let expires = parse_hold_expiry(expires_in)?;
+    let before = status(state, &target.name).await?;
+    let view = evaluate_control(
+        ReleaseControl::Hold,
+        before.facts(),
+        Some(&requester.operator),
+    );
+    if !view.enabled {
+        return Ok(Err(
+            refuse(state, &requester, "hold", &target.name, view).await
+        ));
+    }
+    let (name, reason_owned, by) = (
+        target.name.clone(),
+        reason.to_owned(),
+        requester.operator.name.clone(),
+    );
+    let hold = state
+        .db
+        .call(move |conn| store::set_hold(conn, &name, &reason_owned, &by, expires))
+        .await?;
+    audit_event(
+        state,
+        &requester,
+        "hold",
+        &target.name,
+        "succeeded",
+        reason.to_owned(),
+    )
+    .await;
+    Ok(Ok(hold))
+}
+
+/// Ends the hold; `Ok(false)` when there was none.
+pub async fn release_hold(
+    state: &AppState,
+    requester: Requester,
+    target_name: &str,
+) -> Result<Result<bool, Refusal>, ReleaseError> {
+    let target = find_target(state, target_name)?;
+    let before = status(state, &target.name).await?;
+    let view = evaluate_control(
+        ReleaseControl::Hold,
+        before.facts(),
+        Some(&requester.operator),
+    );
+    if !view.enabled {
+        return Ok(Err(refuse(
+            state,
+            &requester,
+            "release-hold",
+            &target.name,
+            view,
+        )
+        .await));
+    }
+    let name = target.name.clone();
+    let ended = state
+        .db
+        .call(move |conn| store::release_hold(conn, &name))
+        .await?;
+    if ended {
+        audit_event(
+            state,
+            &requester,
+            "release-hold",
+            &target.name,
+            "succeeded",
+            String::new(),
+        )
+        .await;
+    }
+    Ok(Ok(ended))
+}

@@ -1,0 +1,201 @@
+//! Release targets as configured: where a target lives, the commands that deploy and roll
+//! it back, and its smoke checks; and running one smoke check.
+
+use crate::domain::CommandRun;
+use crate::host::{self, HostCommand};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// One deploy target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Lowercase letters, digits and `-`; used in URLs.
+    pub name: String,
+    /// Commands run here.
+    pub working_dir: PathBuf,
+    /// Extra variables every command of this target gets.
+    pub env: BTreeMap<String, String>,
+    /// Program and arguments; the version to deploy is in `FACTORY_VERSION`.
+    pub deploy: Vec<String>,
+    /// Program and arguments; the version to go back to is in `FACTORY_VERSION`.
+    pub rollback: Vec<String>,
+    /// Prints the version (first word) and commit (second word) to deploy next.
+    pub candidate: Option<Vec<String>>,
+    pub smoke: Vec<SmokeCheck>,
+    /// How long a deploy, rollback or candidate command may run.
+    pub step_timeout: Duration,
+}
+
+impl Target {
+    /// The smoke checks run before a deploy (`pre`) or after it and after a rollback.
+    pub fn smoke_checks(&self, when: SmokeWhen) -> impl Iterator<Item = &SmokeCheck> {
+        self.smoke
+            .iter()
+            .filter(move |check| check.when == when || check.when == SmokeWhen::Both)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmokeWhen {
+    Pre,
+    Post,
+    Both,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmokeCheck {
+    pub name: String,
+    pub when: SmokeWhen,
+    pub probe: SmokeProbe,
+    /// For one try.
+    pub timeout: Duration,
+    /// Tries after the first failed one.
+    pub retries: u32,
+    pub interval: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmokeProbe {
+    /// `GET url` answers `status`, and its body contains `body_contains` if set.
+    Http {
+        url: String,
+        status: u16,
+        body_contains: Option<String>,
+    },
+    /// The command exits 0.
+    Command(Vec<String>),
+}
+
+/// Runs a smoke check with its retries; the run's output says what each try saw.
+pub async fn run_smoke_check(
+    check: &SmokeCheck,
+    target: &Target,
+    env: &[(String, String)],
+) -> CommandRun {
+    let started = Instant::now();
+    let mut log = String::new();
+    let mut last: Option<CommandRun> = None;
+    for attempt in 0..=check.retries {
+        if attempt > 0 {
+            tokio::time::sleep(check.interval).await;
+        }
+        let run = match &check.probe {
+            SmokeProbe::Http {
+                url,
+                status,
+                body_contains,
+            } => http_probe(url, *status, body_contains.as_deref(), check.timeout).await,
+            SmokeProbe::Command(argv) => {
+                let command = HostCommand {
+                    program: host::resolve_program(&argv[0], &target.working_dir),
+                    args: argv[1..].to_vec(),
+                    dir: target.working_dir.clone(),
+                    timeout: check.timeout,
+                    env: env.to_vec(),
+                };
+                host::run(&command).await
+            }
+        };
+        log.push_str(&format!(
+            "try {} of {}: {}\n{}",
+            attempt + 1,
+            check.retries + 1,
+            run.verdict(),
+            run.output
+        ));
+        if !log.ends_with('\n') {
+            log.push('\n');
+        }
+        let passed = run.passed;
+        last = Some(run);
+        if passed {
+            break;
+        }
+    }
+    let last = last.expect("at least one try");
+    CommandRun {
+        command: last.command,
+        passed: last.passed,
+        exit_code: last.exit_code,
+        timed_out: last.timed_out,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        output: log,
+        output_truncated: last.output_truncated,
+    }
+}
+
+/// One HTTP GET with a timeout. Plain HTTP only (no TLS library is built in): smoke checks
+/// probe services on the host or its network; check an HTTPS endpoint with a command
+/// check running `curl`.
+async fn http_probe(
+    url: &str,
+    expected: u16,
+    body_contains: Option<&str>,
+    timeout: Duration,
+) -> CommandRun {
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(timeout, http_get(url)).await;
+    let (passed, timed_out, output, code) = match outcome {
+        Err(_) => (
+            false,
+            true,
+            format!("GET {url}: no answer within {} s", timeout.as_secs_f64()),
+            None,
+        ),
+        Ok(Err(err)) => (false, false, format!("GET {url}: {err}"), None),
+        Ok(Ok((status, body))) => {
+            let status_ok = status == expected;
+            let body_ok = body_contains.is_none_or(|text| body.contains(text));
+            let mut output = format!("GET {url}: {status} (expected {expected})");
+            if let Some(text) = body_contains {
+                output.push_str(&format!(
+                    "; body {} {text:?}",
+                    if body_ok { "contains" } else { "lacks" }
+                ));
+            }
+            (status_ok && body_ok, false, output, Some(i32::from(status)))
+        }
+    };
+    CommandRun {
+        command: format!("GET {url}"),
+        passed,
+        exit_code: code,
+        timed_out,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        output,
+        output_truncated: false,
+    }
+}
+
+/// The most of a smoke check's body kept for the body check.
+const BODY_CAP: usize = 64 * 1024;
+
+/// One GET: the status and the start of the body.
+async fn http_get(url: &str) -> Result<(u16, String), String> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("factory-smoke")
+        .build()
+        .map_err(|err| err.to_string())?;
+    let mut response = client.get(url).send().await.map_err(|err| {
+        let mut text = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            text.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        text
+    })?;
+    let status = response.status().as_u16();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|err| err.to_string())? {
+        body.extend_from_slice(&chunk);
+        if body.len() >= BODY_CAP {
+            break;
+        }
+    }
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}

@@ -1,0 +1,212 @@
+//! The release API: targets and their status, deploy, rollback, hold, and release records.
+
+use crate::api::ApiError;
+use app::AppState;
+use app::auth::ClientAddr;
+use app::domain::Operator;
+use app::releases::{self, Refusal, ReleaseError, Requester};
+use app::store::releases as store;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Extension, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+fn requester(operator: Operator, client: ClientAddr) -> Requester {
+    Requester {
+        operator,
+        via: "api",
+        client: client.0,
+    }
+}
+
+impl From<ReleaseError> for ApiError {
+    fn from(err: ReleaseError) -> Self {
+        match err {
+            ReleaseError::NoSuchTarget(name) => ApiError::NotFound {
+                message: format!(
+                    "There is no target {name:?}. List the targets with GET /api/targets."
+                ),
+            },
+            ReleaseError::Invalid { field, message } => ApiError::Invalid { field, message },
+            ReleaseError::Store(err) => ApiError::Internal(err),
+        }
+    }
+}
+
+fn refusal(refusal: Refusal) -> Response {
+    let status = StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::CONFLICT);
+    let error = if status == StatusCode::FORBIDDEN {
+        "forbidden"
+    } else {
+        "blocked"
+    };
+    let mut body = serde_json::to_value(&refusal).expect("a refusal serialises");
+    body["error"] = json!(error);
+    body["blocked"] = json!(true);
+    (status, Json(body)).into_response()
+}
+
+/// A JSON body, or the defaults when there is none.
+fn body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes).map_err(|err| ApiError::Invalid {
+        field: "body",
+        message: format!("the body must be a JSON object as the README shows: {err}"),
+    })
+}
+
+/// `GET /api/targets`
+pub async fn list_targets(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let statuses = releases::statuses(&state).await?;
+    Ok(Json(json!({ "count": statuses.len(), "targets": statuses })).into_response())
+}
+
+/// `GET /api/targets/{target}`
+pub async fn get_target(
+    State(state): State<AppState>,
+    Path(target): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(releases::status(&state, &target).await?).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployBody {
+    version: Option<String>,
+}
+
+fn started(id: i64) -> Response {
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "release_id": id,
+            "status": "running",
+            "release": format!("/api/releases/{id}"),
+            "page": format!("/releases/{id}"),
+        })),
+    )
+        .into_response()
+}
+
+/// `POST /api/targets/{target}/deploy` with an optional `{"version": "…"}`: 202 with the
+/// release id when it starts, 409/403 with gates and guidance when refused.
+pub async fn deploy(
+    State(state): State<AppState>,
+    Extension(operator): Extension<Operator>,
+    Extension(client): Extension<ClientAddr>,
+    Path(target): Path<String>,
+    bytes: Bytes,
+) -> Result<Response, ApiError> {
+    let DeployBody { version } = body(&bytes)?;
+    let who = requester(operator, client);
+    Ok(
+        match releases::deploy(&state, who, &target, version.as_deref()).await? {
+            Ok(id) => started(id),
+            Err(refused) => refusal(refused),
+        },
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackBody {
+    release_id: Option<i64>,
+}
+
+/// `POST /api/targets/{target}/rollback` with an optional `{"release_id": N}`.
+pub async fn rollback(
+    State(state): State<AppState>,
+    Extension(operator): Extension<Operator>,
+    Extension(client): Extension<ClientAddr>,
+    Path(target): Path<String>,
+    bytes: Bytes,
+) -> Result<Response, ApiError> {
+    let RollbackBody { release_id } = body(&bytes)?;
+    let who = requester(operator, client);
+    Ok(
+        match releases::rollback(&state, who, &target, release_id).await? {
+            Ok(id) => started(id),
+            Err(refused) => refusal(refused),
+        },
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldBody {
+    reason: String,
+    expires_in: Option<String>,
+}
+
+/// `PUT /api/targets/{target}/hold` with `{"reason": "…", "expires_in": "1h|4h|24h|until-released"}`.
+pub async fn set_hold(
+    State(state): State<AppState>,
+    Extension(operator): Extension<Operator>,
+    Extension(client): Extension<ClientAddr>,
+    Path(target): Path<String>,
+    bytes: Bytes,
+) -> Result<Response, ApiError> {
+    let HoldBody { reason, expires_in } = body(&bytes)?;
+    let who = requester(operator, client);
+    Ok(
+        match releases::set_hold(&state, who, &target, &reason, expires_in.as_deref()).await? {
+            Ok(hold) => Json(hold).into_response(),
+            Err(refused) => refusal(refused),
+        },
+    )
+}
+
+/// `DELETE /api/targets/{target}/hold`: 204 when a hold ended, 404 when there was none.
+pub async fn release_hold(
+    State(state): State<AppState>,
+    Extension(operator): Extension<Operator>,
+    Extension(client): Extension<ClientAddr>,
+    Path(target): Path<String>,
+) -> Result<Response, ApiError> {
+    let who = requester(operator, client);
+    match releases::release_hold(&state, who, &target).await? {
+        Ok(true) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Ok(false) => Err(ApiError::NotFound {
+            message: format!("{target} has no hold to release."),
+        }),
+        Err(refused) => Ok(refusal(refused)),
+    }
+}
+
+/// `GET /api/targets/{target}/releases`: the newest 50.
+pub async fn list_releases(
+    State(state): State<AppState>,
+    Path(target): Path<String>,
+) -> Result<Response, ApiError> {
+    let target = releases::find_target(&state, &target)?.name.clone();
+    let list = state
+        .db
+        .call(move |conn| store::list(conn, &target, 50))
+        .await?;
+    Ok(Json(json!({ "count": list.len(), "releases": list })).into_response())
+}
+
+/// `GET /api/releases/{id}`: the release with its steps and their output.
+pub async fn get_release(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::NotFound {
+        message: format!(
+            "There is no release {raw_id:?}. List a target's releases with GET /api/targets/{{target}}/releases."
+        ),
+    };
+    let id: i64 = raw_id.parse().map_err(|_| not_found())?;
+    let (release, steps) = state
+        .db
+        .call(move |conn| store::get(conn, id))
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(Json(json!({ "release": release, "steps": steps })).into_response())
+}

@@ -1,0 +1,728 @@
+//! Releases over real HTTP, with real deploy and rollback scripts and a real HTTP service
+//! in a temporary directory: the service serves `current/healthz`, and `current` is the
+//! link the deploy and rollback scripts switch between `releases/VERSION` directories.
+
+mod common;
+
+use app::domain::Role;
+use app::targets::{SmokeCheck, SmokeProbe, SmokeWhen, Target};
+use common::{Setup, TestApp, json_of, spawn_demo_app_with};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const DEPLOY: &str = r#"set -eu
+v="$FACTORY_VERSION"
+echo "deploying $v as release $FACTORY_RELEASE_ID of $FACTORY_TARGET, replacing ${FACTORY_PREVIOUS_VERSION:-nothing}"
+[ -d "releases/$v" ] || { echo "no directory releases/$v"; exit 2; }
+if [ -f "releases/$v/slow" ]; then sleep "$(cat "releases/$v/slow")"; fi
+ln -sfn "releases/$v" current
+if [ -f "releases/$v/fail-deploy" ]; then echo "deploy failed after switching"; exit 1; fi
+echo "now serving $v""#;
+
+const ROLLBACK: &str = r#"set -eu
+echo "rolling back to $FACTORY_VERSION from $FACTORY_PREVIOUS_VERSION"
+if [ -f rollback-fails ]; then echo "the rollback script is broken"; exit 1; fi
+ln -sfn "releases/$FACTORY_VERSION" current"#;
+
+/// A host directory with the scripts, the releases and the service.
+struct Host {
+    dir: tempfile::TempDir,
+    service: String,
+}
+
+impl Host {
+    async fn new() -> Host {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, body) in [
+            ("deploy.sh", DEPLOY),
+            ("rollback.sh", ROLLBACK),
+            (
+                "precheck.sh",
+                "test -f ok-to-deploy || { echo 'ok-to-deploy is missing'; exit 1; }",
+            ),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::fs::write(dir.path().join("ok-to-deploy"), "").unwrap();
+        let service = serve_current(dir.path().to_owned()).await;
+        Host { dir, service }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A release directory whose health check answers `health`; `extra` files mark it
+    /// (`fail-deploy`, `slow` with seconds).
+    fn version(&self, version: &str, health: &str, extra: &[(&str, &str)]) {
+        let dir = self.path().join("releases").join(version);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("healthz"), health).unwrap();
+        for (name, text) in extra {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+    }
+
+    fn target(&self, step_timeout: Duration) -> Target {
+        Target {
+            name: "web".into(),
+            working_dir: self.path().to_owned(),
+            env: Default::default(),
+            deploy: vec!["./deploy.sh".into()],
+            rollback: vec!["./rollback.sh".into()],
+            candidate: None,
+            smoke: vec![
+                SmokeCheck {
+                    name: "ready to deploy".into(),
+                    when: SmokeWhen::Pre,
+                    probe: SmokeProbe::Command(vec!["./precheck.sh".into()]),
+                    timeout: Duration::from_secs(5),
+                    retries: 0,
+                    interval: Duration::ZERO,
+                },
+                SmokeCheck {
+                    name: "health".into(),
+                    when: SmokeWhen::Post,
+                    probe: SmokeProbe::Http {
+                        url: format!("{}/healthz", self.service),
+                        status: 200,
+                        body_contains: Some("ok".into()),
+                    },
+                    timeout: Duration::from_secs(2),
+                    retries: 1,
+                    interval: Duration::from_millis(100),
+                },
+            ],
+            step_timeout,
+        }
+    }
+
+    /// What the service serves now.
+    async fn serving(&self) -> String {
+        let response = reqwest::get(format!("{}/healthz", self.service))
+            .await
+            .unwrap();
+        format!(
+            "{} {}",
+            response.status().as_u16(),
+            response.text().await.unwrap()
+        )
+    }
+}
+
+/// A real HTTP service on a free port that serves `DIR/current/healthz`, read at each
+/// request, so switching the `current` link switches what it serves.
+async fn serve_current(dir: PathBuf) -> String {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/healthz",
+        get(move || {
+            let file = dir.join("current/healthz");
+            async move {
+                match std::fs::read_to_string(file) {
+                    Ok(text) => (axum::http::StatusCode::OK, text),
+                    Err(_) => (axum::http::StatusCode::NOT_FOUND, "no release".into()),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+async fn app_on(host: &Host, step_timeout: Duration) -> TestApp {
+    spawn_demo_app_with(Setup {
+        targets: vec![host.target(step_timeout)],
+        ..Setup::default()
+    })
+    .await
+}
+
+async fn send(
+    app: &TestApp,
+    client: &Client,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = client
+        .request(method.parse().unwrap(), app.url(path))
+        .header("accept", "application/json");
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    if response.status() == StatusCode::NO_CONTENT {
+        return (StatusCode::NO_CONTENT, Value::Null);
+    }
+    json_of(response).await
+}
+
+async fn deploy(app: &TestApp, version: &str) -> (StatusCode, Value) {
+    send(
+        app,
+        &app.client,
+        "POST",
+        "/api/targets/web/deploy",
+        Some(json!({ "version": version })),
+    )
+    .await
+}
+
+/// Waits until the release has finished; returns `{release, steps}`.
+async fn finished(app: &TestApp, id: i64) -> Value {
+    for _ in 0..300 {
+        let (status, body) = app.get_json(&format!("/api/releases/{id}")).await;
+        assert_eq!(status, StatusCode::OK);
+        if body["release"]["status"] != "running" {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("release #{id} did not finish in 30 s");
+}
+
+async fn deployed(app: &TestApp, version: &str) -> Value {
+    let (status, body) = deploy(app, version).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    finished(app, body["release_id"].as_i64().unwrap()).await
+}
+
+fn steps(record: &Value) -> Vec<(String, String)> {
+    record["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["step"].as_str().unwrap().to_owned(),
+                s["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_deploy_runs_its_smoke_checks_and_the_new_version_serves() {
+    let host = Host::new().await;
+    host.version("1.0.0", "ok 1.0.0", &[]);
+    let app = app_on(&host, Duration::from_secs(20)).await;
+
+    let record = deployed(&app, "1.0.0").await;
+    assert_eq!(record["release"]["status"], "succeeded", "{record}");
+    assert_eq!(record["release"]["kind"], "deploy");
+    assert_eq!(record["release"]["started_by"], "demo");
+    assert_eq!(record["release"]["started_via"], "api");
+    assert_eq!(
+        steps(&record),
+        pairs(&[
+            ("pre-smoke", "passed"),
+            ("deploy", "passed"),
+            ("post-smoke", "passed")
+        ])
+    );
+    let deploy_output = record["steps"][1]["runs"][0]["output"].as_str().unwrap();
+    assert!(
+        deploy_output.contains("deploying 1.0.0 as release"),
+        "{deploy_output}"
+    );
+    assert_eq!(host.serving().await, "200 ok 1.0.0");
+
+    let (status, target) = app.get_json("/api/targets/web").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(target["health"], "healthy");
+    assert_eq!(target["live"]["version"], "1.0.0");
+    assert_eq!(target["running"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_failed_pre_deploy_smoke_check_aborts_and_changes_nothing() {
+    let host = Host::new().await;
+    host.version("1.0.0", "ok 1.0.0", &[]);
+    host.version("2.0.0", "ok 2.0.0", &[]);
+    let app = app_on(&host, Duration::from_secs(20)).await;
+    deployed(&app, "1.0.0").await;
+
+    std::fs::remove_file(host.path().join("ok-to-deploy")).unwrap();
+    let record = deployed(&app, "2.0.0").await;
+    assert_eq!(record["release"]["status"], "aborted");
+    assert_eq!(steps(&record), pairs(&[("pre-smoke", "failed")]));
+    assert!(
+        record["release"]["guidance"]["safe_retry"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was changed")
+    );
+    assert_eq!(host.serving().await, "200 ok 1.0.0");
+}
+
+#[tokio::test]
+async fn a_failed_post_deploy_smoke_check_rolls_back_automatically() {
+    let host = Host::new().await;
+    host.version("1.0.0", "ok 1.0.0", &[]);
+    host.version("2.0.0", "down", &[]);
+    let app = app_on(&host, Duration::from_secs(20)).await;
+    deployed(&app, "1.0.0").await;
+
+    let record = deployed(&app, "2.0.0").await;
+    assert_eq!(
+        steps(&record),
+        pairs(&[
+            ("pre-smoke", "passed"),
+            ("deploy", "passed"),
+            ("post-smoke", "failed")
+        ])
+    );
+    let smoke = record["steps"][2]["runs"][0]["output"].as_str().unwrap();
+    assert!(smoke.contains("try 2 of 2"), "retried: {smoke}");
+    let auto_id = record["release"]["related"]
+        .as_i64()
+        .expect("an automatic rollback");
+    let auto = finished(&app, auto_id).await;
+    assert_eq!(auto["release"]["kind"], "automatic-rollback");
+    assert_eq!(auto["release"]["version"], "1.0.0");
+    assert_eq!(auto["release"]["status"], "succeeded");
+    assert_eq!(
+        steps(&auto),
+        pairs(&[("rollback", "passed"), ("rollback-smoke", "passed")])
+    );
+    let (_, record) = app
+        .get_json(&format!("/api/releases/{}", record["release"]["id"]))
+        .await;
+    assert_eq!(record["release"]["status"], "rolled-back");
+    assert_eq!(host.serving().await, "200 ok 1.0.0");
+    let (_, target) = app.get_json("/api/targets/web").await;
+    assert_eq!(target["live"]["version"], "1.0.0");
+    assert_eq!(
+        target["health"], "healthy",
+        "the newest release is the successful rollback"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_deploy_command_rolls_back_and_a_failed_rollback_says_so() {
+    let host = Host::new().await;
+    host.version("1.0.0", "ok 1.0.0", &[]);
+    host.version("2.0.0", "ok 2.0.0", &[("fail-deploy", "")]);
+    let app = app_on(&host, Duration::from_secs(20)).await;
+    deployed(&app, "1.0.0").await;
+
+    let record = deployed(&app, "2.0.0").await;
+    assert_eq!(
+        steps(&record),
+        pairs(&[("pre-smoke", "passed"), ("deploy", "failed")])
+    );
+    let auto = finished(&app, record["release"]["related"].as_i64().unwrap()).await;
+    assert_eq!(auto["release"]["status"], "succeeded");
+    assert_eq!(host.serving().await, "200 ok 1.0.0");
+
+    // Now the rollback script itself fails.
+    std::fs::write(host.path().join("rollback-fails"), "").unwrap();
+    let record = deployed(&app, "2.0.0").await;
+    let auto = finished(&app, record["release"]["related"].as_i64().unwrap()).await;
+    assert_eq!(auto["release"]["status"], "rollback-failed");
+    let guidance = &auto["release"]["guidance"];
+    assert!(
+        guidance["next_step"]
+            .as_str()
+            .unwrap()
+            .contains("on the host"),
+        "{guidance}"
+    );
+    let (_, target) = app.get_json("/api/targets/web").await;
+    assert_eq!(target["health"], "failed");
+    assert_eq!(target["running"], Value::Null, "the lock is free");
+}
+
+#[tokio::test]
+async fn a_step_past_its_timeout_is_killed_with_its_children() {
+    let host = Host::new().await;
+    host.version("1.0.0", "ok 1.0.0", &[]);
+    // `sleep 4711` is this test's own marker process.
+    host.version("2.0.0", "ok 2.0.0", &[("slow", "4711")]);
+    let app = app_on(&host, Duration::from_secs(1)).await;
+    deployed(&app, "1.0.0").await;
+
+    let record = deployed(&app, "2.0.0").await;
+    assert_eq!(
+        steps(&record),
+        pairs(&[("pre-smoke", "passed"), ("deploy", "failed")])
+    );
+    assert_eq!(record["steps"][1]["runs"][0]["timed_out"], true);
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", "sleep 4711"])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "no process is left: {:?}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+    assert_eq!(host.serving().await, "200 ok 1.0.0");
+}
+
+#[tokio::test]
+async fn of_fifty_concurrent_deploys_exactly_one_starts() {
+    let host = Host::new().await;
+    host.version("1.0.0", "ok 1.0.0", &[("slow", "1")]);
+    let app = app_on(&host, Duration::from_secs(20)).await;
+    let answers = futures::future::join_all((0..50).map(|_| deploy(&app, "1.0.0"))).await;
+    let started: Vec<_> = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::ACCEPTED)
+        .collect();
+    assert_eq!(started.len(), 1, "{answers:?}");
+    let id = started[0].1["release_id"].as_i64().unwrap();
+    for (status, body) in answers.iter().filter(|(s, _)| *s != StatusCode::ACCEPTED) {
+        assert_eq!(*status, StatusCode::CONFLICT);
+        assert_eq!(body["error"], "blocked");
+        let lock = body["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == "deploy-lock")
+            .unwrap();
+        assert_eq!(lock["result"], "blocked");
+        let cause = body["guidance"]["cause"].as_str().unwrap();
+        assert!(
+            cause.starts_with(&format!(
+                "Release #{id} (deploy of 1.0.0) is running on web"
+            )),
+            "{cause}"
+        );
+    }
+    assert_eq!(finished(&app, id).await["release"]["status"], "succeeded");
+}
+
+#[tokio::test]
+async fn a_hold_refuses_deploys_allows_rollbacks_and_ends() {
+    let host = Host::new().await;
+    host.version("1.0.0", "ok 1.0.0", &[]);
+    host.version("2.0.0", "ok 2.0.0", &[]);
+    let app = app_on(&host, Duration::from_secs(20)).await;
+    deployed(&app, "1.0.0").await;
+    deployed(&app, "2.0.0").await;
+
+    let (status, body) = send(
+        &app,
+        &app.client,
+        "PUT",
+        "/api/targets/web/hold",
+        Some(json!({"reason": ""})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["field"], "reason");
+    let (status, hold) = send(
+        &app,
+        &app.client,
+        "PUT",
+        "/api/targets/web/hold",
+        Some(json!({"reason": "database migration running", "expires_in": "4h"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{hold}");
+    assert_eq!(hold["set_by"], "demo");
+    assert!(hold["expires_at"].is_string());
+
+    let (status, body) = deploy(&app, "1.0.0").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let gate = body["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "deploy-hold")
+        .unwrap();
+    assert_eq!(gate["result"], "blocked");
+    assert!(
+        body["guidance"]["cause"]
+            .as_str()
+            .unwrap()
+            .contains("database migration running")
+    );
+    let (_, target) = app.get_json("/api/targets/web").await;
+    assert_eq!(target["health"], "held");
+
+    // A rollback is allowed while the hold stands: back to 1.0.0.
+    let (status, body) = send(&app, &app.client, "POST", "/api/targets/web/rollback", None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let record = finished(&app, body["release_id"].as_i64().unwrap()).await;
+    assert_eq!(record["release"]["kind"], "rollback");
+    assert_eq!(record["release"]["version"], "1.0.0");
+    assert_eq!(record["release"]["status"], "succeeded");
+    assert_eq!(host.serving().await, "200 ok 1.0.0");
+
+    // The hold ends by itself when its time is up.
+    app.db()
+        .await
+        .call(|conn| {
+            conn.execute("UPDATE holds SET expires_at = '2000-01-01T00:00:00Z'", [])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let (_, target) = app.get_json("/api/targets/web").await;
+    assert_eq!(target["hold"], Value::Null);
+    assert_eq!(
+        deployed(&app, "2.0.0").await["release"]["status"],
+        "succeeded"
+    );
+
+    // Set and released by hand.
+    send(
+        &app,
+        &app.client,
+        "PUT",
+        "/api/targets/web/hold",
+        Some(json!({"reason": "freeze"})),
+    )
+    .await;
+    let (status, _) = send(&app, &app.client, "DELETE", "/api/targets/web/hold", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = send(&app, &app.client, "DELETE", "/api/targets/web/hold", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let history = app.get_page("/history").await.text().await.unwrap();
+    assert!(
+        history.contains("release-hold"),
+        "releasing a hold is recorded"
+    );
+}
+
+#[tokio::test]
+async fn refusals_name_their_gate_and_bad_requests_say_what_to_fix() {
+    let host = Host::new().await;
+    host.version("1.0.0", "ok 1.0.0", &[]);
+    let app = app_on(&host, Duration::from_secs(20)).await;
+
+    // Nothing to roll back to yet.
+    let (status, body) = send(&app, &app.client, "POST", "/api/targets/web/rollback", None).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let gate = body["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "rollback-target")
+        .unwrap();
+    assert_eq!(gate["result"], "blocked");
+
+    let viewer = app.browser_signed_in_as("vic", Role::Viewer).await;
+    let (status, body) = send(
+        &app,
+        &viewer,
+        "POST",
+        "/api/targets/web/deploy",
+        Some(json!({"version": "1.0.0"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"], "forbidden");
+    assert!(
+        body["guidance"]["cause"]
+            .as_str()
+            .unwrap()
+            .contains("factory.release.deploy")
+    );
+
+    for (path, body, field) in [
+        (
+            "/api/targets/web/deploy",
+            json!({"version": "1.0; rm -rf /"}),
+            "version",
+        ),
+        (
+            "/api/targets/web/deploy",
+            json!({"versoin": "1.0.0"}),
+            "body",
+        ),
+        ("/api/targets/web/deploy", json!({}), "version"),
+        (
+            "/api/targets/web/rollback",
+            json!({"release_id": 999}),
+            "release_id",
+        ),
+        (
+            "/api/targets/web/hold",
+            json!({"reason": "x", "expires_in": "2h"}),
+            "expires_in",
+        ),
+    ] {
+        let method = if path.ends_with("hold") {
+            "PUT"
+        } else {
+            "POST"
+        };
+        let (status, answer) = send(&app, &app.client, method, path, Some(body.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body} → {answer}");
+        assert_eq!(answer["field"], field, "{body}");
+    }
+    let (status, _) = send(&app, &app.client, "POST", "/api/targets/nope/deploy", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app.get_json("/api/releases/12345").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The real `factory` binary serving `config` on `addr`, until dropped.
+struct Server(std::process::Child);
+
+impl Server {
+    async fn start(config: &Path, data_dir: &Path, addr: &str) -> Server {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_factory"))
+            .args(["serve", "--addr", addr, "--insecure-cookies", "--config"])
+            .arg(config)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("factory starts");
+        for _ in 0..100 {
+            if reqwest::get(format!("http://{addr}/healthz")).await.is_ok() {
+                return Server(child);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("factory did not start on {addr}");
+    }
+
+    /// SIGKILL: no shutdown, no cleanup.
+    fn kill(mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_server_killed_mid_deploy_leaves_an_interrupted_release_and_a_free_lock() {
+    let host = Host::new().await;
+    host.version("1.0.0", "ok 1.0.0", &[("slow", "4712")]);
+    host.version("1.0.1", "ok 1.0.1", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let config = dir.path().join("factory.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[targets]]\nname = \"web\"\nworking_dir = \"{}\"\ndeploy = [\"./deploy.sh\"]\nrollback = [\"./rollback.sh\"]\n\n[[targets.smoke]]\nname = \"health\"\nwhen = \"post\"\nurl = \"{}/healthz\"\n",
+            host.path().display(),
+            host.service
+        ),
+    )
+    .unwrap();
+    let created = std::process::Command::new(env!("CARGO_BIN_EXE_factory"))
+        .args(["token", "create", "ci", "--role", "operator", "--data-dir"])
+        .arg(&data_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&created.stdout);
+    let token = stdout
+        .split_whitespace()
+        .find(|word| word.starts_with("bf_"))
+        .expect("the token is printed")
+        .to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let api = Client::new();
+    let call = |method: &str, path: &str| {
+        api.request(method.parse().unwrap(), format!("http://{addr}{path}"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+    };
+
+    let server = Server::start(&config, &data_dir, &addr).await;
+    let (status, body) = json_of(
+        call("POST", "/api/targets/web/deploy")
+            .body(r#"{"version":"1.0.0"}"#)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let id = body["release_id"].as_i64().unwrap();
+    // Wait until the deploy command runs, then kill the server.
+    for _ in 0..100 {
+        let (_, record) = json_of(
+            call("GET", &format!("/api/releases/{id}"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        if record["release"]["current_step"] == "deploy" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.kill();
+    // The deploy script was in its own process group and outlived the server; stop it.
+    let _ = std::process::Command::new("pkill")
+        .args(["-f", "sleep 4712"])
+        .status();
+
+    let _server = Server::start(&config, &data_dir, &addr).await;
+    let (_, record) = json_of(
+        call("GET", &format!("/api/releases/{id}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(record["release"]["status"], "interrupted", "{record}");
+    assert_eq!(record["release"]["current_step"], "deploy");
+    let guidance = &record["release"]["guidance"];
+    assert!(
+        guidance["next_step"]
+            .as_str()
+            .unwrap()
+            .contains("Check web on the host"),
+        "{guidance}"
+    );
+    assert!(
+        guidance["safe_retry"]
+            .as_str()
+            .unwrap()
+            .contains("Safe to start the next deploy")
+    );
+    let (_, target) = json_of(call("GET", "/api/targets/web").send().await.unwrap()).await;
+    assert_eq!(target["health"], "interrupted");
+    assert_eq!(target["running"], Value::Null, "the lock is free");
+    let (status, body) = json_of(
+        call("POST", "/api/targets/web/deploy")
+            .body(r#"{"version":"1.0.1"}"#)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::ACCEPTED,
+        "the next deploy starts: {body}"
+    );
+}
