@@ -63,6 +63,14 @@ pub struct TargetStatus {
     pub recent: Vec<ReleaseRecord>,
     pub rollback_to: Option<ReleaseRecord>,
     pub smoke_gated: bool,
+    /// The newest smoke step: passed or not, and when.
+    pub last_smoke: Option<LastSmoke>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LastSmoke {
+    pub passed: bool,
+    pub at: String,
 }
 
 impl TargetStatus {
@@ -102,6 +110,7 @@ fn status_in(
     let live = store::live(conn, name)?;
     let recent = store::list(conn, name, RECENT)?;
     let rollback_to = store::rollback_candidates(conn, name)?.into_iter().next();
+    let last_smoke = store::last_smoke(conn, name)?.map(|(passed, at)| LastSmoke { passed, at });
     let health = crate::domain::release::target_health(
         running.is_some(),
         recent.first().map(|r| r.status),
@@ -117,6 +126,7 @@ fn status_in(
         recent,
         rollback_to,
         smoke_gated,
+        last_smoke,
     })
 }
 

@@ -138,14 +138,13 @@ async fn http_probe(
 ) -> CommandRun {
     let started = Instant::now();
     let outcome = tokio::time::timeout(timeout, http_get(url)).await;
-    let (passed, timed_out, output, code) = match outcome {
+    let (passed, timed_out, output) = match outcome {
         Err(_) => (
             false,
             true,
             format!("GET {url}: no answer within {} s", timeout.as_secs_f64()),
-            None,
         ),
-        Ok(Err(err)) => (false, false, format!("GET {url}: {err}"), None),
+        Ok(Err(err)) => (false, false, format!("GET {url}: {err}")),
         Ok(Ok((status, body))) => {
             let status_ok = status == expected;
             let body_ok = body_contains.is_none_or(|text| body.contains(text));
@@ -156,13 +155,13 @@ async fn http_probe(
                     if body_ok { "contains" } else { "lacks" }
                 ));
             }
-            (status_ok && body_ok, false, output, Some(i32::from(status)))
+            (status_ok && body_ok, false, output)
         }
     };
     CommandRun {
         command: format!("GET {url}"),
         passed,
-        exit_code: code,
+        exit_code: None,
         timed_out,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         output,

@@ -111,6 +111,108 @@ pub fn write_demo_factory(data_dir: &std::path::Path) -> std::io::Result<std::pa
     Ok(root)
 }
 
+/// Where the demo target (its scripts, releases and service) lives, in the data directory.
+pub const DEMO_TARGET_DIR: &str = "demo-target";
+
+const DEMO_TARGET_SCRIPTS: &[(&str, &str)] = &[
+    ("deploy.sh", include_str!("../demo/target/deploy.sh")),
+    ("rollback.sh", include_str!("../demo/target/rollback.sh")),
+    (
+        "ensure-service.sh",
+        include_str!("../demo/target/ensure-service.sh"),
+    ),
+    ("candidate.sh", include_str!("../demo/target/candidate.sh")),
+    ("preflight.sh", include_str!("../demo/target/preflight.sh")),
+];
+
+/// The demo's versions: (version, commit, what its health check answers). 1.2.0 fails its
+/// post-deploy smoke check, so a newcomer sees an automatic rollback.
+const DEMO_VERSIONS: &[(&str, &str, &str)] = &[
+    ("1.0.0", "3f9c2a1", "ok 1.0.0"),
+    ("1.1.0", "8b41d07", "ok 1.1.0"),
+    ("1.2.0", "c0ffee5", "degraded: the cache layer is down"),
+    ("1.3.0", "5a7e912", "ok 1.3.0"),
+];
+
+/// Writes the demo target into the data directory (scripts and four releases) and
+/// returns it: a real local HTTP service (python3's http.server) that the deploy and
+/// rollback scripts switch between releases, with a real HTTP smoke check. Its port is
+/// chosen once and kept in `demo-target/port`.
+pub fn write_demo_target(data_dir: &std::path::Path) -> std::io::Result<app::targets::Target> {
+    use app::targets::{SmokeCheck, SmokeProbe, SmokeWhen, Target};
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
+    let root = data_dir.join(DEMO_TARGET_DIR);
+    std::fs::create_dir_all(&root)?;
+    for (name, text) in DEMO_TARGET_SCRIPTS {
+        let path = root.join(name);
+        std::fs::write(&path, text)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    }
+    for (version, commit, health) in DEMO_VERSIONS {
+        let dir = root.join("releases").join(version);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("healthz"), format!("{health}\n"))?;
+        std::fs::write(dir.join("version"), format!("{version}\n"))?;
+        std::fs::write(dir.join("commit"), format!("{commit}\n"))?;
+        std::fs::write(
+            dir.join("index.html"),
+            format!(
+                "<!doctype html><title>Demo service {version}</title><h1>Demo service {version}</h1>\n"
+            ),
+        )?;
+    }
+    let port_file = root.join("port");
+    let port = match std::fs::read_to_string(&port_file)
+        .ok()
+        .and_then(|p| p.trim().parse::<u16>().ok())
+    {
+        Some(port) => port,
+        None => {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
+            std::fs::write(&port_file, port.to_string())?;
+            port
+        }
+    };
+    let check = |name: &str, when, probe, retries| SmokeCheck {
+        name: name.to_owned(),
+        when,
+        probe,
+        timeout: Duration::from_secs(5),
+        retries,
+        interval: Duration::from_millis(500),
+    };
+    Ok(Target {
+        name: "demo-web".into(),
+        working_dir: root,
+        env: [("DEMO_PORT".to_owned(), port.to_string())].into(),
+        deploy: vec!["./deploy.sh".into()],
+        rollback: vec!["./rollback.sh".into()],
+        candidate: Some(vec!["./candidate.sh".into()]),
+        smoke: vec![
+            check(
+                "preflight",
+                SmokeWhen::Pre,
+                SmokeProbe::Command(vec!["./preflight.sh".into()]),
+                0,
+            ),
+            check(
+                "health",
+                SmokeWhen::Post,
+                SmokeProbe::Http {
+                    url: format!("http://127.0.0.1:{port}/healthz"),
+                    status: 200,
+                    body_contains: Some("ok".into()),
+                },
+                2,
+            ),
+        ],
+        step_timeout: Duration::from_secs(60),
+    })
+}
+
 /// The demo's sign-in name.
 pub const DEMO_USER: &str = "demo";
 

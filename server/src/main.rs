@@ -94,11 +94,18 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         }
     }
     state.host = std::sync::Arc::new(host);
-    state.targets = std::sync::Arc::new(
-        config
-            .targets()
-            .expect("the targets were checked when the file was read"),
-    );
+    let mut targets = config
+        .targets()
+        .expect("the targets were checked when the file was read");
+    if args.demo && targets.is_empty() {
+        let target = demo::write_demo_target(&data_dir).map_err(|source| StartError::DataDir {
+            path: data_dir.join(demo::DEMO_TARGET_DIR).display().to_string(),
+            source,
+        })?;
+        tracing::info!(target = %target.name, "demo mode: demo target written");
+        targets.push(target);
+    }
+    state.targets = std::sync::Arc::new(targets);
     for release in app::releases::recover_interrupted(&state)
         .await
         .map_err(|source| StartError::Database {

@@ -165,6 +165,10 @@ async fn send(
     json_of(response).await
 }
 
+async fn html(app: &TestApp, path: &str) -> String {
+    app.get_page(path).await.text().await.unwrap()
+}
+
 async fn deploy(app: &TestApp, version: &str) -> (StatusCode, Value) {
     send(
         app,
@@ -725,4 +729,106 @@ async fn a_server_killed_mid_deploy_leaves_an_interrupted_release_and_a_free_loc
         StatusCode::ACCEPTED,
         "the next deploy starts: {body}"
     );
+}
+
+#[tokio::test]
+async fn the_release_pages_deploy_hold_and_show_the_record_without_javascript() {
+    let host = Host::new().await;
+    host.version("1.0.0", "ok 1.0.0", &[]);
+    host.version("2.0.0", "down", &[]);
+    let app = app_on(&host, Duration::from_secs(20)).await;
+    let page = html(&app, "/releases").await;
+    assert!(page.contains("Unknown"), "no release yet");
+    assert!(page.contains("href=\"/releases/web/deploy\""));
+
+    let confirm = html(&app, "/releases/web/deploy").await;
+    assert!(confirm.contains("What will run"));
+    assert!(confirm.contains("deploy: ./deploy.sh"));
+    assert!(confirm.contains("smoke check health: GET"));
+    let response = app
+        .post_form(
+            &app.client,
+            "/fn/deploy",
+            "/releases/web/deploy",
+            &[("target", "web"), ("version", "1.0.0")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let location = common::location(&response);
+    let id: i64 = location
+        .trim_start_matches("/releases/")
+        .parse()
+        .expect("lands on the release");
+    finished(&app, id).await;
+    let record = app.get_page(&location).await.text().await.unwrap();
+    assert!(record.contains("Deploy of 1.0.0 succeeded"), "{record}");
+    assert!(record.contains("Post-deploy smoke checks"));
+    assert!(
+        !record.contains("http-equiv=\"refresh\""),
+        "a finished release does not refresh"
+    );
+    let page = html(&app, "/releases").await;
+    assert!(page.contains("Healthy"));
+    assert!(page.contains("Live: 1.0.0"));
+    assert!(page.contains("Last smoke check"));
+
+    // A hold from its form; the deploy button turns into its guidance.
+    let response = app
+        .post_form(
+            &app.client,
+            "/fn/hold",
+            "/releases/web/hold",
+            &[
+                ("target", "web"),
+                ("reason", "quarterly audit"),
+                ("expires_in", "1h"),
+            ],
+        )
+        .await;
+    assert_eq!(common::location(&response), "/releases");
+    let page = html(&app, "/releases").await;
+    assert!(page.contains("Held"));
+    assert!(page.contains("quarterly audit"));
+    assert!(!page.contains("href=\"/releases/web/deploy\""));
+    let refused = app
+        .post_form(
+            &app.client,
+            "/fn/deploy",
+            "/releases/web/deploy",
+            &[("target", "web"), ("version", "1.0.0")],
+        )
+        .await;
+    assert_eq!(common::location(&refused), "/releases/web/deploy?refused=1");
+    let response = app.get_page("/releases/web/deploy?refused=1").await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains("Deploy was refused") && body.contains("quarterly audit"),
+        "{body}"
+    );
+    let response = app
+        .post_form(
+            &app.client,
+            "/fn/release-hold",
+            "/releases",
+            &[("target", "web")],
+        )
+        .await;
+    assert_eq!(common::location(&response), "/releases");
+    assert!(
+        html(&app, "/releases")
+            .await
+            .contains("href=\"/releases/web/deploy\"")
+    );
+
+    // A viewer sees the status without buttons.
+    let viewer = app.browser_signed_in_as("vee", Role::Viewer).await;
+    let page = common::get_html(&viewer, &app.url("/releases"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Healthy"));
+    assert!(!page.contains("href=\"/releases/web/deploy\""));
+    assert!(page.contains("lacks the permission factory.release.deploy"));
 }

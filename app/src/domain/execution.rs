@@ -46,7 +46,8 @@ pub struct CommandRun {
     /// The argument list as run, for people to read; never passed to a shell.
     pub command: String,
     pub passed: bool,
-    /// `None` when the command did not start, timed out, or was killed by a signal.
+    /// `None` when the command did not start, timed out, was killed by a signal, or was
+    /// an HTTP check (its status is in the output).
     pub exit_code: Option<i32>,
     pub timed_out: bool,
     pub duration_ms: u64,
@@ -66,7 +67,7 @@ impl CommandRun {
             (false, false, Some(code)) => {
                 format!("failed with exit code {code} in {seconds:.1} s")
             }
-            (false, false, None) => "failed: it did not start or was killed".to_owned(),
+            (false, false, None) => format!("failed in {seconds:.1} s"),
         }
     }
 }

@@ -20,3 +20,12 @@ pub use work_item::{
     WorkItemSummary,
 };
 pub use work_item_file::{WorkItemFileError, parse_work_item_file};
+
+/// "2026-11-26 03:12:45 UTC" from a stored timestamp ("2026-11-26T03:12:45.123Z").
+pub fn readable_time(at: &str) -> String {
+    let (date, time) = at.split_once('T').unwrap_or((at, ""));
+    format!(
+        "{date} {} UTC",
+        time.trim_end_matches('Z').split('.').next().unwrap_or("")
+    )
+}

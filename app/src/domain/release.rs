@@ -398,14 +398,17 @@ fn hold_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
         .expires_at
         .as_deref()
         .map_or("until it is released".to_owned(), |at| {
-            format!("until {at}")
+            format!("until {}", super::readable_time(at))
         });
     blocked(
         GateName::DeployHold,
         guidance(
             format!(
                 "{} is on hold since {}, set by {}: {}",
-                facts.target, hold.set_at, hold.set_by, hold.reason
+                facts.target,
+                super::readable_time(&hold.set_at),
+                hold.set_by,
+                hold.reason
             ),
             format!("A hold stops every deploy to {} {until}; rollbacks stay allowed.", facts.target),
             "Ask the person who set the hold whether it can end, then release it on the releases page; or roll back if the live release is the problem.".to_owned(),

@@ -403,3 +403,17 @@ pub fn set_hold(
 pub fn release_hold(conn: &Connection, target: &str) -> Result<bool, StoreError> {
     Ok(conn.execute("DELETE FROM holds WHERE target = ?1", [target])? == 1)
 }
+
+/// The target's newest finished smoke step: whether it passed, and when it finished.
+pub fn last_smoke(conn: &Connection, target: &str) -> Result<Option<(bool, String)>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT s.status = 'passed', s.finished_at
+             FROM release_steps s JOIN releases r ON r.id = s.release_id
+             WHERE r.target = ?1 AND s.finished_at IS NOT NULL
+               AND s.step IN ('pre-smoke', 'post-smoke', 'rollback-smoke')
+             ORDER BY s.finished_at DESC LIMIT 1",
+        )?
+        .query_row([target], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?)
+}

@@ -2,9 +2,9 @@
 //! from where, with what result and which gates. `?item=ID` shows one item's history.
 
 use super::actions::{gate_lines, outcome_chip};
-use super::item::readable_time;
 use super::{app_state, rendered, set_status, storage_failure};
 use crate::domain::WorkItemId;
+use crate::domain::readable_time;
 use crate::store::Db;
 use crate::store::audit::{self, AuditEvent};
 use leptos::prelude::*;

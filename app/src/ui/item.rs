@@ -2,7 +2,9 @@
 
 use super::actions::{ActionButton, AttemptResult, CommandRunView, Guidance, gate_lines};
 use super::{NotFound, app_state, current_operator, storage_failure};
-use crate::domain::{Action, ActionResult, ActionView, WorkItem, WorkItemId, evaluate_all};
+use crate::domain::{
+    Action, ActionResult, ActionView, WorkItem, WorkItemId, evaluate_all, readable_time,
+};
 use crate::store::{Db, actions, audit, work_items};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -65,15 +67,6 @@ async fn item_page(db: Db, raw_id: String, attempt: Option<i64>) -> AnyView {
         Ok(None) => not_found(&raw_id),
         Err(err) => storage_failure(err),
     }
-}
-
-/// "2026-11-26 03:12:45 UTC" from a stored timestamp.
-pub(crate) fn readable_time(at: &str) -> String {
-    let (date, time) = at.split_once('T').unwrap_or((at, ""));
-    format!(
-        "{date} {} UTC",
-        time.trim_end_matches('Z').split('.').next().unwrap_or("")
-    )
 }
 
 /// A `<dt>`/`<dd>` pair; an absent value reads "none".

@@ -8,7 +8,7 @@ mod history;
 mod item;
 mod layout;
 mod login;
-mod placeholder;
+mod releases;
 
 pub use actions::RunAction;
 pub use layout::{ErrorPage, NotFound};
@@ -60,7 +60,17 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/items/:id") view=item::ItemPage ssr=SsrMode::Async />
                     <Route
                         path=path!("/releases")
-                        view=placeholder::ReleasesPage
+                        view=releases::ReleasesPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/releases/:id")
+                        view=releases::ReleasePage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/releases/:target/:control")
+                        view=releases::ConfirmPage
                         ssr=SsrMode::Async
                     />
                     <Route

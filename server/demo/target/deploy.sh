@@ -1,0 +1,14 @@
+#!/bin/sh
+# Demo deploy: switches `current` to releases/$FACTORY_VERSION and makes sure the demo
+# service (python3's http.server on 127.0.0.1:$DEMO_PORT, serving `current`) runs.
+set -eu
+v="$FACTORY_VERSION"
+echo "deploy: release $FACTORY_RELEASE_ID puts $v on $FACTORY_TARGET (was ${FACTORY_PREVIOUS_VERSION:-nothing})"
+if [ ! -d "releases/$v" ]; then
+  echo "deploy: there is no releases/$v; the versions are: $(ls releases | tr '\n' ' ')"
+  exit 2
+fi
+ln -sfn "releases/$v" current.new
+mv -T current.new current
+echo "deploy: current -> releases/$v"
+exec ./ensure-service.sh
