@@ -164,11 +164,21 @@ async fn the_reference_item_shows_its_blocked_actions_with_guidance_on_its_card(
     for text in [
         "Done items stay closed; Start execution cannot move them backward.",
         "Done items stay closed; Request review cannot move them backward.",
-        "Create a net-new work item if more delivery is needed instead of reopening this one.",
     ] {
         assert_contains(card, &html_text(text));
     }
-    assert_contains(card, "<details class=\"blocked-action\">");
+    // The full guidance is one tap away, on the item page.
+    assert_contains(card, "href=\"/items/wi-BF-302#action-start-execution\"");
+    let item = page(&app, &app.client, "/items/wi-BF-302").await;
+    let start = item
+        .find("id=\"action-start-execution\"")
+        .expect("the anchor");
+    assert_contains(
+        &item[start..],
+        &html_text(
+            "Create a net-new work item if more delivery is needed instead of reopening this one.",
+        ),
+    );
 }
 
 #[tokio::test]

@@ -73,41 +73,35 @@ fn form_token() -> String {
     random_secret(16)
 }
 
-/// The button of an enabled action: a form that works without JavaScript.
+/// The button of an enabled action: a form that works without JavaScript. Lean on
+/// purpose: a board of 200 cards carries hundreds of these (docs/benchmarks.md).
 #[component]
 pub fn ActionButton(item: WorkItemId, action: Action) -> impl IntoView {
     view! {
-        <form method="post" action=RunAction::PATH class="action-form">
+        <form method="post" action=RunAction::PATH>
             <input type="hidden" name="item" value=item.to_string() />
             <input type="hidden" name="action" value=action.identity() />
             <input type="hidden" name="token" value=form_token() />
-            <button type="submit" class="button">
-                {action.label()}
-            </button>
+            <button class="button">{action.label()}</button>
         </form>
     }
 }
 
 /// An action on a card: its button when enabled; when blocked, "Blocked" with the cause,
-/// and the full guidance one tap away.
+/// and a link to the full guidance on the item page, one tap away.
 #[component]
 pub fn CardAction(item: WorkItemId, view: ActionView) -> impl IntoView {
     let action = view.action;
     match view.guidance {
         None => view! { <li><ActionButton item action /></li> }.into_any(),
         Some(guidance) => {
-            let cause = guidance.cause.clone();
+            let href = format!("/items/{item}#action-{}", action.identity());
             view! {
-                <li>
-                    <details class="blocked-action">
-                        <summary>
-                            <span class="blocked-label">{action.label()}</span>
-                            <span class="chip state-blocked">"Blocked"</span>
-                            <span class="blocked-cause">{cause}</span>
-                            <span class="blocked-more">"What to do"</span>
-                        </summary>
-                        <Guidance guidance />
-                    </details>
+                <li class="blocked-action">
+                    <span class="blocked-label">{action.label()}</span>
+                    <span class="chip state-blocked">"Blocked"</span>
+                    <span class="blocked-cause">{guidance.cause}</span>
+                    <a class="blocked-more" href=href>"What to do"</a>
                 </li>
             }
             .into_any()
