@@ -284,6 +284,7 @@ async fn hand_off(
         dir,
         timeout: state.host.executor_timeout,
         env: item_env(&item),
+        output_cap: host::OUTPUT_CAP,
     };
     let run = host::run(&command).await;
     if run.passed {

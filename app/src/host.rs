@@ -10,7 +10,8 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::time::Instant;
 
-/// How much output is kept: the last 64 KiB, where a failure's reason usually is.
+/// How much output is kept by default: the last 64 KiB, where a failure's reason usually
+/// is.
 pub const OUTPUT_CAP: usize = 64 * 1024;
 
 /// Only these variables reach a host command: the server's own environment can hold
@@ -48,6 +49,8 @@ pub struct HostCommand {
     pub timeout: Duration,
     /// Extra variables, e.g. the work item's id.
     pub env: Vec<(String, String)>,
+    /// The most output kept, in bytes: the last ones.
+    pub output_cap: usize,
 }
 
 impl HostCommand {
@@ -67,6 +70,7 @@ impl HostCommand {
             dir: dir.to_owned(),
             timeout,
             env: Vec::new(),
+            output_cap: OUTPUT_CAP,
         })
     }
 
@@ -119,10 +123,16 @@ impl Tail {
 
     fn finish(mut self) -> (String, bool) {
         self.trim();
-        (
-            String::from_utf8_lossy(&self.bytes).into_owned(),
-            self.dropped,
-        )
+        let text = String::from_utf8_lossy(&self.bytes);
+        if self.dropped {
+            let kib = self.cap / 1024;
+            (
+                format!("[earlier output cut: the last {kib} KiB are kept]\n{text}"),
+                true,
+            )
+        } else {
+            (text.into_owned(), false)
+        }
     }
 }
 
@@ -172,7 +182,7 @@ pub async fn run(command: &HostCommand) -> CommandRun {
     let mut stderr = child.stderr.take().expect("stderr is piped");
     let mut tail = Tail {
         bytes: Vec::new(),
-        cap: OUTPUT_CAP,
+        cap: command.output_cap,
         dropped: false,
     };
     let (mut out_buf, mut err_buf) = (vec![0u8; 8192], vec![0u8; 8192]);
@@ -337,7 +347,11 @@ mod tests {
         let run = run(&command(dir.path(), "./loud.sh", Duration::from_secs(20))).await;
         assert!(run.passed);
         assert!(run.output_truncated);
-        assert!(run.output.len() <= OUTPUT_CAP);
+        assert!(
+            run.output
+                .starts_with("[earlier output cut: the last 64 KiB are kept]")
+        );
+        assert!(run.output.len() <= OUTPUT_CAP + 64);
         assert!(run.output.trim_end().ends_with("LAST"));
     }
 

@@ -198,6 +198,7 @@ async fn candidate(target: &Target) -> Result<(String, Option<String>), ReleaseE
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
+        output_cap: target.output_cap,
     })
     .await;
     let first_line = run.output.lines().next().unwrap_or_default().to_owned();
@@ -636,6 +637,7 @@ async fn run_step(
         dir: target.working_dir.clone(),
         timeout: target.step_timeout,
         env: env.clone(),
+        output_cap: target.output_cap,
     };
     match step {
         Step::Deploy => vec![host::run(&command(&target.deploy)).await],

@@ -26,6 +26,8 @@ pub struct Target {
     pub smoke: Vec<SmokeCheck>,
     /// How long a deploy, rollback or candidate command may run.
     pub step_timeout: Duration,
+    /// The most output kept per command, in bytes (the last ones).
+    pub output_cap: usize,
 }
 
 impl Target {
@@ -95,6 +97,7 @@ pub async fn run_smoke_check(
                     dir: target.working_dir.clone(),
                     timeout: check.timeout,
                     env: env.to_vec(),
+                    output_cap: target.output_cap,
                 };
                 host::run(&command).await
             }

@@ -8,13 +8,13 @@ test.beforeEach(async ({ page }) => {
 test("a blocked action shows its cause, and its guidance one tap away", async ({ page }, info) => {
   await page.goto("/?lane=done");
   const card = page.locator("article.card", { hasText: "wi-BF-302" });
-  const blocked = card.locator(".blocked-action", { hasText: "Start execution" });
+  const blocked = card.locator("a.blocked-action", { hasText: "Start execution" });
   await expect(blocked).toContainText("Blocked");
   await expect(blocked).toContainText("Done items stay closed; Start execution cannot move them backward.");
   await expect(card.getByRole("button", { name: "Prepare release" })).toBeVisible();
   await expectNoSidewaysScroll(page);
   await screenshot(page, "card-actions", info.project.name);
-  await blocked.getByRole("link", { name: "What to do" }).click();
+  await blocked.click();
   await expect(page).toHaveURL(/\/items\/wi-BF-302#action-start-execution$/);
   const action = page.locator("#action-start-execution");
   await expect(action.getByText("Create a net-new work item", { exact: false })).toBeInViewport();

@@ -37,6 +37,7 @@ fn pipeline(c: &mut Criterion) {
                 interval: Duration::ZERO,
             }],
             step_timeout: Duration::from_secs(5),
+            output_cap: app::host::OUTPUT_CAP,
         }]);
         state
     });

@@ -31,6 +31,8 @@ pub struct TargetConfig {
     pub candidate: Option<Vec<String>>,
     /// Seconds a deploy, rollback or candidate command may run (default 300).
     pub step_timeout_seconds: Option<u64>,
+    /// KiB of output kept per command, the last ones (default 64).
+    pub output_cap_kib: Option<usize>,
     #[serde(default)]
     pub smoke: Vec<SmokeConfig>,
 }
@@ -92,6 +94,12 @@ impl TargetConfig {
                 ));
             }
         }
+        if self
+            .output_cap_kib
+            .is_some_and(|kib| !(1..=16 * 1024).contains(&kib))
+        {
+            return Err(format!("{}: between 1 and 16384 KiB", at("output_cap_kib")));
+        }
         if self.step_timeout_seconds == Some(0) {
             return Err(format!(
                 "{}: must be at least 1 second",
@@ -150,6 +158,9 @@ impl TargetConfig {
             candidate: self.candidate.clone(),
             smoke,
             step_timeout: std::time::Duration::from_secs(self.step_timeout_seconds.unwrap_or(300)),
+            output_cap: self
+                .output_cap_kib
+                .map_or(app::host::OUTPUT_CAP, |kib| kib * 1024),
         })
     }
 }
@@ -325,6 +336,7 @@ mod tests {
             Some("production")
         );
         assert_eq!(web.step_timeout.as_secs(), 300);
+        assert_eq!(web.output_cap, 128 * 1024);
         assert_eq!(web.smoke.len(), 2);
         assert_eq!(web.smoke[0].retries, 3);
         assert_eq!(web.smoke_checks(app::targets::SmokeWhen::Pre).count(), 1);
@@ -363,6 +375,7 @@ mod tests {
                 "key `step_timeout_seconds`",
             ),
             (target("deploy_command = [\"x\"]\n"), "key `deploy_command`"),
+            (target("output_cap_kib = 0\n"), "key `output_cap_kib`"),
         ];
         for (text, expected) in cases {
             let err = Config::parse(&text).unwrap_err();

@@ -210,6 +210,7 @@ pub fn write_demo_target(data_dir: &std::path::Path) -> std::io::Result<app::tar
             ),
         ],
         step_timeout: Duration::from_secs(60),
+        output_cap: app::host::OUTPUT_CAP,
     })
 }
 

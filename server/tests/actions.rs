@@ -15,14 +15,18 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The one-time token of the form for `action` on `item` in a page, if the page has one.
+/// The one-time token of the form with a button for `action` on `item` in a page, if the
+/// page has one.
 fn form_token(html: &str, item: &str, action: &str) -> Option<String> {
-    let needle = format!(
-        "name=\"item\" value=\"{item}\"><input type=\"hidden\" name=\"action\" value=\"{action}\"><input type=\"hidden\" name=\"token\" value=\""
-    );
-    let start = html.find(&needle)? + needle.len();
-    let end = html[start..].find('"')? + start;
-    Some(html[start..end].to_owned())
+    html.split("<form").skip(1).find_map(|form| {
+        let form = &form[..form.find("</form>")?];
+        let is_it = form.contains(&format!("name=\"item\" value=\"{item}\""))
+            && form.contains(&format!("name=\"action\" value=\"{action}\""));
+        let marker = "name=\"token\" value=\"";
+        let start = form.find(marker)? + marker.len();
+        let end = form[start..].find('"')? + start;
+        is_it.then(|| form[start..end].to_owned())
+    })
 }
 
 /// Loads `page`, finds the action's form and posts it as a browser without JavaScript.

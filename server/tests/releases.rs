@@ -18,6 +18,7 @@ v="$FACTORY_VERSION"
 echo "deploying $v as release $FACTORY_RELEASE_ID of $FACTORY_TARGET, replacing ${FACTORY_PREVIOUS_VERSION:-nothing}"
 [ -d "releases/$v" ] || { echo "no directory releases/$v"; exit 2; }
 if [ -f "releases/$v/slow" ]; then sleep "$(cat "releases/$v/slow")"; fi
+if [ -f "releases/$v/loud" ]; then i=0; while [ $i -lt 500 ]; do echo "line $i of a chatty deploy"; i=$((i+1)); done; fi
 ln -sfn "releases/$v" current
 if [ -f "releases/$v/fail-deploy" ]; then echo "deploy failed after switching"; exit 1; fi
 echo "now serving $v""#;
@@ -99,6 +100,7 @@ impl Host {
                 },
             ],
             step_timeout,
+            output_cap: 4 * 1024,
         }
     }
 
@@ -250,6 +252,23 @@ async fn a_deploy_runs_its_smoke_checks_and_the_new_version_serves() {
     assert_eq!(target["health"], "healthy");
     assert_eq!(target["live"]["version"], "1.0.0");
     assert_eq!(target["running"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_command_s_output_is_capped_and_the_cut_is_marked() {
+    let host = Host::new().await;
+    host.version("1.0.0", "ok 1.0.0", &[("loud", "")]);
+    let app = app_on(&host, Duration::from_secs(20)).await;
+    let record = deployed(&app, "1.0.0").await;
+    let run = &record["steps"][1]["runs"][0];
+    let output = run["output"].as_str().unwrap();
+    assert_eq!(run["output_truncated"], true);
+    assert!(
+        output.starts_with("[earlier output cut: the last 4 KiB are kept]"),
+        "{output}"
+    );
+    assert!(output.len() < 4 * 1024 + 100);
+    assert!(output.contains("now serving 1.0.0"), "the end is kept");
 }
 
 #[tokio::test]
@@ -572,6 +591,32 @@ async fn refusals_name_their_gate_and_bad_requests_say_what_to_fix() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body} → {answer}");
         assert_eq!(answer["field"], field, "{body}");
     }
+    let (status, _) = send(&app, &app.client, "POST", "/api/targets/nope/deploy", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A target without a post-deploy smoke check is never deployed: the smoke gate.
+    let mut unchecked = host.target(Duration::from_secs(20));
+    unchecked.smoke.retain(|check| check.when == SmokeWhen::Pre);
+    let app = spawn_demo_app_with(Setup {
+        targets: vec![unchecked],
+        ..Setup::default()
+    })
+    .await;
+    let (status, body) = deploy(&app, "1.0.0").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let gate = body["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "smoke")
+        .unwrap();
+    assert_eq!(gate["result"], "blocked");
+    assert!(
+        body["guidance"]["next_step"]
+            .as_str()
+            .unwrap()
+            .contains("[[targets.smoke]]")
+    );
     let (status, _) = send(&app, &app.client, "POST", "/api/targets/nope/deploy", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = app.get_json("/api/releases/12345").await;

@@ -46,7 +46,8 @@ pub async fn run_action(item: String, action: String, token: String) -> Result<(
         action,
         operator,
         client: client_addr(),
-        once_key: Some(format!("form:{token}")),
+        // A card's form carries one token for all its buttons: the key is per action.
+        once_key: Some(format!("form:{token}:{}", action.identity())),
     };
     let result = take_action(&state, request)
         .await
@@ -73,39 +74,60 @@ fn form_token() -> String {
     random_secret(16)
 }
 
-/// The button of an enabled action: a form that works without JavaScript. Lean on
-/// purpose: a board of 200 cards carries hundreds of these (docs/benchmarks.md).
+/// A form for the enabled actions of one item: a button each, the action as the button's
+/// value. Works without JavaScript. One form per card rather than per action: a board of
+/// 200 cards renders hundreds of these (docs/benchmarks.md).
 #[component]
-pub fn ActionButton(item: WorkItemId, action: Action) -> impl IntoView {
+pub fn ActionButtons(item: WorkItemId, actions: Vec<Action>) -> impl IntoView {
+    let buttons = actions
+        .into_iter()
+        .map(|action| {
+            view! {
+                <button class="button" name="action" value=action.identity()>
+                    {action.label()}
+                </button>
+            }
+        })
+        .collect_view();
     view! {
-        <form method="post" action=RunAction::PATH>
+        <form method="post" action=RunAction::PATH class="action-buttons">
             <input type="hidden" name="item" value=item.to_string() />
-            <input type="hidden" name="action" value=action.identity() />
             <input type="hidden" name="token" value=form_token() />
-            <button class="button">{action.label()}</button>
+            {buttons}
         </form>
     }
 }
 
-/// An action on a card: its button when enabled; when blocked, "Blocked" with the cause,
-/// and a link to the full guidance on the item page, one tap away.
+/// A card's actions: the enabled ones as buttons; each blocked one as "Blocked" with its
+/// cause, linking to its full guidance on the item page, one tap away.
 #[component]
-pub fn CardAction(item: WorkItemId, view: ActionView) -> impl IntoView {
-    let action = view.action;
-    match view.guidance {
-        None => view! { <li><ActionButton item action /></li> }.into_any(),
-        Some(guidance) => {
-            let href = format!("/items/{item}#action-{}", action.identity());
-            view! {
-                <li class="blocked-action">
-                    <span class="blocked-label">{action.label()}</span>
+pub fn CardActions(item: WorkItemId, views: Vec<ActionView>) -> impl IntoView {
+    let enabled: Vec<Action> = views
+        .iter()
+        .filter(|view| view.enabled)
+        .map(|view| view.action)
+        .collect();
+    let blocked = views
+        .into_iter()
+        .filter_map(|view| {
+            let guidance = view.guidance?;
+            let href = format!("/items/{item}#action-{}", view.action.identity());
+            Some(view! {
+                <a class="blocked-action" href=href>
+                    <b>{view.action.label()}</b>
                     <span class="chip state-blocked">"Blocked"</span>
-                    <span class="blocked-cause">{guidance.cause}</span>
-                    <a class="blocked-more" href=href>"What to do"</a>
-                </li>
-            }
-            .into_any()
-        }
+                    {guidance.cause}
+                </a>
+            })
+        })
+        .collect_view();
+    let buttons = (!enabled.is_empty())
+        .then(|| view! { <ActionButtons item=item.clone() actions=enabled /> });
+    view! {
+        <div class="card-actions">
+            {buttons}
+            {blocked}
+        </div>
     }
 }
 

@@ -1,6 +1,6 @@
 //! `/` — the board: work-item cards grouped by lane, with lane tabs.
 
-use super::actions::CardAction;
+use super::actions::CardActions;
 use super::{app_state, current_operator, rendered, set_status, storage_failure};
 use crate::domain::{Lane, Operator, WorkItemSummary, evaluate_all};
 use crate::store::{Db, work_items};
@@ -129,10 +129,9 @@ fn LaneSection(
 /// its cause with the guidance one tap away.
 #[component]
 pub fn WorkItemCard(item: WorkItemSummary, operator: Option<Operator>) -> impl IntoView {
-    let actions = evaluate_all(&item, operator.as_ref())
-        .into_iter()
-        .map(|view| view! { <CardAction item=item.id.clone() view /> })
-        .collect_view();
+    let actions = view! {
+        <CardActions item=item.id.clone() views=evaluate_all(&item, operator.as_ref()) />
+    };
     let href = format!("/items/{}", item.id);
     let pr_label = item.pull_request_label();
     let criteria = match item.done_criteria_count {
@@ -170,9 +169,7 @@ pub fn WorkItemCard(item: WorkItemSummary, operator: Option<Operator>) -> impl I
                         }
                     })}
             </ul>
-            <ul class="card-actions" aria-label="Actions">
-                {actions}
-            </ul>
+            {actions}
         </article>
     }
 }

@@ -1,6 +1,6 @@
 //! `/items/{id}` — the whole work item, every section of the reference page.
 
-use super::actions::{ActionButton, AttemptResult, CommandRunView, Guidance, gate_lines};
+use super::actions::{ActionButtons, AttemptResult, CommandRunView, Guidance, gate_lines};
 use super::{NotFound, app_state, current_operator, storage_failure};
 use crate::domain::{
     Action, ActionResult, ActionView, WorkItem, WorkItemId, evaluate_all, readable_time,
@@ -277,7 +277,7 @@ fn ActionDetail(view: ActionView, item: WorkItemId) -> impl IntoView {
     let endpoint = format!("POST {}", action.endpoint(&item));
     let button = view
         .enabled
-        .then(|| view! { <ActionButton item=item.clone() action /> });
+        .then(|| view! { <ActionButtons item=item.clone() actions=vec![action] /> });
     view! {
         <li class="action" id=format!("action-{}", action.identity())>
             <div class="action-head">
