@@ -17,7 +17,7 @@ cargo build --release --bin factory --quiet
 
 data_dir=$(mktemp -d)
 password="load test password"
-FACTORY_DEMO_PASSWORD="$password" RUST_LOG=warn ./target/release/factory serve --demo --addr "127.0.0.1:$port" --data-dir "$data_dir" &
+FACTORY_DEMO_PASSWORD="$password" RUST_LOG=warn "${CARGO_TARGET_DIR:-target}/release/factory" serve --demo --addr "127.0.0.1:$port" --data-dir "$data_dir" &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data_dir"' EXIT
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done

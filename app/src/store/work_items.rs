@@ -103,10 +103,12 @@ pub fn list_summaries(
     conn: &Connection,
     lane: Option<Lane>,
 ) -> Result<Vec<WorkItemSummary>, StoreError> {
-    // `prompt_text IS NOT NULL` reads the record header only, never the long text.
+    // `typeof()` reads the record header only; `prompt_text IS NOT NULL` would load the
+    // long text from its overflow pages for every card (a fifth of the board's time).
     const COLUMNS: &str = "SELECT id, title, lane, work_type, status, pull_request_url,
                                   done_criteria_count, branch,
-                                  prompt_path IS NOT NULL AND prompt_text IS NOT NULL
+                                  typeof(prompt_path) <> 'null'
+                                      AND typeof(prompt_text) <> 'null'
                            FROM work_items";
     let mut stmt = match lane {
         Some(_) => conn.prepare_cached(&format!("{COLUMNS} WHERE lane = ?1 ORDER BY id"))?,
@@ -251,7 +253,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (db, _) = Db::open(&dir.path().join("db.sqlite3")).await.unwrap();
         let a = item("wi-A-1", Lane::Review, &["one", "two"]);
-        let b = item("wi-B-1", Lane::Backlog, &[]);
+        let mut b = item("wi-B-1", Lane::Backlog, &[]);
+        // A path without text is no prompt context.
+        b.prompt_context.text = Some("  ".into());
         let (a2, b2) = (a.clone(), b.clone());
         db.call(move |c| {
             upsert(c, &a2)?;
@@ -268,6 +272,12 @@ mod tests {
         let ids: Vec<_> = all.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(ids, ["wi-B-1", "wi-A-1"], "board order follows the lanes");
         assert_eq!(all[1].done_criteria_count, 2);
+        assert_eq!(
+            all.iter().map(|s| s.has_prompt).collect::<Vec<_>>(),
+            [false, true],
+            "the board knows which items have their prompt context"
+        );
+        assert_eq!(all[1].branch.as_deref(), Some("bf/branch"));
 
         let review = db
             .call(|c| list_summaries(c, Some(Lane::Review)))
