@@ -402,7 +402,7 @@ async fn validate(
                     .to_owned(),
             safe_retry: format!("Safe to retry {label} when the running validation has finished."),
         });
-        let mut result = base(
+        return Ok(base(
             &item,
             view,
             Outcome::Blocked,
@@ -410,9 +410,7 @@ async fn validate(
                 "{label} blocked: a validation run for {} is already running.",
                 item.id
             ),
-        );
-        result.blocked = true;
-        return Ok(result);
+        ));
     }
     let _guard = RunningGuard {
         state,
@@ -482,29 +480,15 @@ async fn record_attempt(
     request: &ActionRequest,
     result: &ActionResult,
 ) -> Result<i64, ActionError> {
-    let json = serde_json::to_string(result).expect("a result serialises");
-    let actor = request.operator.name.clone();
-    let client = request.client.clone();
-    let item = request.item.to_string();
-    let action = request.action.identity();
-    let outcome = result.outcome.as_str();
-    let detail = result.message.clone();
-    Ok(state
-        .db
-        .call(move |conn| {
-            audit::record(
-                conn,
-                &NewAuditEvent {
-                    actor: &actor,
-                    action,
-                    subject: None,
-                    outcome,
-                    client: Some(&client),
-                    detail: Some(&detail),
-                    work_item_id: Some(&item),
-                    result: Some(&json),
-                },
-            )
-        })
-        .await?)
+    let event = NewAuditEvent {
+        actor: request.operator.name.clone(),
+        action: request.action.identity(),
+        subject: None,
+        outcome: result.outcome.as_str(),
+        client: Some(request.client.clone()),
+        detail: Some(result.message.clone()),
+        work_item_id: Some(request.item.to_string()),
+        result: Some(serde_json::to_string(result).expect("a result serialises")),
+    };
+    Ok(audit::save(&state.db, event).await?)
 }

@@ -231,31 +231,16 @@ async fn audit_event(
     outcome: &'static str,
     detail: String,
 ) {
-    let (actor, client, target) = (
-        requester.operator.name.clone(),
-        requester.client.clone(),
-        target.to_owned(),
-    );
-    let result = state
-        .db
-        .call(move |conn| {
-            audit::record(
-                conn,
-                &NewAuditEvent {
-                    actor: &actor,
-                    action,
-                    subject: Some(&target),
-                    outcome,
-                    client: Some(&client),
-                    detail: Some(&detail),
-                    ..NewAuditEvent::default()
-                },
-            )
-        })
-        .await;
-    if let Err(err) = result {
-        tracing::error!(error = %err, action, "cannot record the audit event");
-    }
+    let event = NewAuditEvent {
+        actor: requester.operator.name.clone(),
+        action,
+        subject: Some(target.to_owned()),
+        outcome,
+        client: Some(requester.client.clone()),
+        detail: Some(detail),
+        ..NewAuditEvent::default()
+    };
+    audit::save_or_log(&state.db, event).await;
 }
 
 /// What a start decided, in one call on the database thread.
@@ -275,16 +260,16 @@ pub async fn deploy(
     let target = find_target(state, target_name)?.clone();
     // Check the gates before running the candidate command, so a refused deploy costs
     // nothing; they are checked again when the lock is taken.
-    let before = status(state, &target.name).await?;
-    let view = evaluate_control(
+    if let Some(refused) = refusal(
+        state,
+        &requester,
         ReleaseControl::Deploy,
-        before.facts(),
-        Some(&requester.operator),
-    );
-    if !view.enabled {
-        return Ok(Err(
-            refuse(state, &requester, "deploy", &target.name, view).await
-        ));
+        "deploy",
+        &target.name,
+    )
+    .await?
+    {
+        return Ok(Err(refused));
     }
     let (version, commit) = match version {
         Some(raw) => (check_version(raw)?, None),
@@ -341,6 +326,23 @@ pub async fn rollback(
         to,
     )
     .await
+}
+
+/// The control's gates as they stand now: `Some` refusal (recorded in History) when one
+/// blocks.
+async fn refusal(
+    state: &AppState,
+    requester: &Requester,
+    control: ReleaseControl,
+    action: &'static str,
+    target: &str,
+) -> Result<Option<Refusal>, ReleaseError> {
+    let now = status(state, target).await?;
+    let view = evaluate_control(control, now.facts(), Some(&requester.operator));
+    if view.enabled {
+        return Ok(None);
+    }
+    Ok(Some(refuse(state, requester, action, target, view).await))
 }
 
 async fn refuse(
@@ -781,16 +783,16 @@ pub async fn set_hold(
         });
     }
     let expires = parse_hold_expiry(expires_in)?;
-    let before = status(state, &target.name).await?;
-    let view = evaluate_control(
+    if let Some(refused) = refusal(
+        state,
+        &requester,
         ReleaseControl::Hold,
-        before.facts(),
-        Some(&requester.operator),
-    );
-    if !view.enabled {
-        return Ok(Err(
-            refuse(state, &requester, "hold", &target.name, view).await
-        ));
+        "hold",
+        &target.name,
+    )
+    .await?
+    {
+        return Ok(Err(refused));
     }
     let (name, reason_owned, by) = (
         target.name.clone(),
@@ -820,21 +822,16 @@ pub async fn release_hold(
     target_name: &str,
 ) -> Result<Result<bool, Refusal>, ReleaseError> {
     let target = find_target(state, target_name)?;
-    let before = status(state, &target.name).await?;
-    let view = evaluate_control(
+    if let Some(refused) = refusal(
+        state,
+        &requester,
         ReleaseControl::Hold,
-        before.facts(),
-        Some(&requester.operator),
-    );
-    if !view.enabled {
-        return Ok(Err(refuse(
-            state,
-            &requester,
-            "release-hold",
-            &target.name,
-            view,
-        )
-        .await));
+        "release-hold",
+        &target.name,
+    )
+    .await?
+    {
+        return Ok(Err(refused));
     }
     let name = target.name.clone();
     let ended = state

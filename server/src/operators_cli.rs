@@ -41,25 +41,15 @@ async fn open(data_dir: &Path) -> Result<Db, AdminError> {
 
 /// Records what the command line did in the audit history.
 async fn audit_cli(db: &Db, action: &'static str, subject: String, outcome: &'static str) {
-    let result = db
-        .call(move |conn| {
-            audit::record(
-                conn,
-                &NewAuditEvent {
-                    actor: "cli",
-                    action,
-                    subject: Some(&subject),
-                    outcome,
-                    client: Some("cli"),
-                    detail: None,
-                    ..NewAuditEvent::default()
-                },
-            )
-        })
-        .await;
-    if let Err(err) = result {
-        tracing::error!(error = %err, action, "cannot record the audit event");
-    }
+    let event = NewAuditEvent {
+        actor: "cli".into(),
+        action,
+        subject: Some(subject),
+        outcome,
+        client: Some("cli".into()),
+        ..NewAuditEvent::default()
+    };
+    audit::save_or_log(db, event).await;
 }
 
 /// Reads a new password: twice without echo on a terminal, else one line of stdin.

@@ -176,10 +176,15 @@ pub struct ActionView {
 impl ActionView {
     /// Blocked by the operator's permission (whatever the other gates say).
     pub fn refused(&self) -> bool {
-        self.gates
-            .iter()
-            .any(|g| g.name == GateName::Permission && g.result == GateResult::Blocked)
+        permission_blocked(&self.gates)
     }
+}
+
+/// Whether the permission gate is among the blocked ones.
+pub(crate) fn permission_blocked(gates: &[GateEvaluation]) -> bool {
+    gates
+        .iter()
+        .any(|g| g.name == GateName::Permission && g.result == GateResult::Blocked)
 }
 
 /// What the gates look at: the same for a whole item and for a card's summary.

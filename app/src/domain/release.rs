@@ -321,9 +321,7 @@ pub struct ControlView {
 impl ControlView {
     /// Blocked by the operator's permission.
     pub fn refused(&self) -> bool {
-        self.gates
-            .iter()
-            .any(|g| g.name == GateName::Permission && g.result == super::GateResult::Blocked)
+        super::action::permission_blocked(&self.gates)
     }
 }
 

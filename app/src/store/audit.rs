@@ -1,22 +1,22 @@
 //! The `audit_events` table: who did what, when, from where, with what result.
 
-use super::StoreError;
+use super::{Db, StoreError};
 use crate::domain::{ActionResult, WorkItemId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 /// One event to record. `detail` must never hold a password or token.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NewAuditEvent<'a> {
-    pub actor: &'a str,
-    pub action: &'a str,
-    pub subject: Option<&'a str>,
-    pub outcome: &'a str,
-    pub client: Option<&'a str>,
-    pub detail: Option<&'a str>,
+pub struct NewAuditEvent {
+    pub actor: String,
+    pub action: &'static str,
+    pub subject: Option<String>,
+    pub outcome: &'static str,
+    pub client: Option<String>,
+    pub detail: Option<String>,
     /// For work-item action attempts: the item, and the result as JSON.
-    pub work_item_id: Option<&'a str>,
-    pub result: Option<&'a str>,
+    pub work_item_id: Option<String>,
+    pub result: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -35,7 +35,20 @@ pub struct AuditEvent {
     pub result: Option<ActionResult>,
 }
 
-pub fn record(conn: &Connection, event: &NewAuditEvent<'_>) -> Result<i64, StoreError> {
+/// Records an event from async code, on the database thread; returns its id.
+pub async fn save(db: &Db, event: NewAuditEvent) -> Result<i64, StoreError> {
+    db.call(move |conn| record(conn, &event)).await
+}
+
+/// Records an event whose loss must not fail what it records: a failure is logged.
+pub async fn save_or_log(db: &Db, event: NewAuditEvent) {
+    let action = event.action;
+    if let Err(err) = save(db, event).await {
+        tracing::error!(error = %err, action, "cannot record the audit event");
+    }
+}
+
+pub fn record(conn: &Connection, event: &NewAuditEvent) -> Result<i64, StoreError> {
     conn.prepare_cached(
         "INSERT INTO audit_events
              (actor, action, subject, outcome, client, detail, work_item_id, result)

@@ -94,27 +94,14 @@ pub(crate) fn client_addr() -> String {
 
 /// Records an audit event; a failure to record is logged, never shown.
 async fn record(state: &AppState, actor: String, action: &'static str, outcome: &'static str) {
-    let client = client_addr();
-    let result = state
-        .db
-        .call(move |conn| {
-            audit::record(
-                conn,
-                &NewAuditEvent {
-                    actor: &actor,
-                    action,
-                    subject: None,
-                    outcome,
-                    client: Some(&client),
-                    detail: None,
-                    ..NewAuditEvent::default()
-                },
-            )
-        })
-        .await;
-    if let Err(err) = result {
-        tracing::error!(error = %err, action, "cannot record the audit event");
-    }
+    let event = NewAuditEvent {
+        actor,
+        action,
+        outcome,
+        client: Some(client_addr()),
+        ..NewAuditEvent::default()
+    };
+    audit::save_or_log(&state.db, event).await;
 }
 
 /// Signs in with a username and password; on success, back to `next` (a path on this
