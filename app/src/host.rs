@@ -85,13 +85,16 @@ impl HostCommand {
 }
 
 /// `./x` and `dir/x` are relative to the repository; a bare name is looked up in `PATH`.
+/// The result is absolute: the command runs with `dir` as its working directory, where a
+/// relative `dir` (the default data directory is `./data`) would no longer lead to it.
 pub fn resolve_program(program: &str, dir: &Path) -> PathBuf {
     let path = Path::new(program);
     if path.is_relative() && program.contains('/') {
+        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
         // Without `.` parts, so the command reads as the file it runs.
         path.components()
             .filter(|part| !matches!(part, std::path::Component::CurDir))
-            .fold(dir.to_owned(), |joined, part| joined.join(part))
+            .fold(dir, |joined, part| joined.join(part))
     } else {
         path.to_owned()
     }
@@ -380,6 +383,21 @@ mod tests {
         let run = run(&cmd).await;
         assert!(run.output.contains("FACTORY_WORK_ITEM_ID=wi-T-1"));
         assert!(!run.output.contains("hunter2-secret"), "{}", run.output);
+    }
+
+    #[tokio::test]
+    async fn a_relative_working_directory_still_finds_its_program() {
+        // The default data directory is `./data`: a demo script there must run.
+        let dir = tempfile::tempdir_in(".").unwrap();
+        script(dir.path(), "ok.sh", "echo ran");
+        let relative = dir
+            .path()
+            .strip_prefix(std::env::current_dir().unwrap())
+            .unwrap();
+        assert!(relative.is_relative());
+        let run = run(&command(relative, "./ok.sh", Duration::from_secs(5))).await;
+        assert!(run.passed, "{run:?}");
+        assert!(run.output.contains("ran"));
     }
 
     #[test]
