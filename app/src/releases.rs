@@ -212,14 +212,17 @@ async fn candidate(target: &Target) -> Result<(String, Option<String>), ReleaseE
                 .map(str::to_owned);
             Ok((version, commit))
         }
-        _ => Err(ReleaseError::Invalid {
-            field: "version",
-            message: format!(
-                "the candidate command {} and printed no version ({}); give the version to deploy",
-                run.verdict(),
-                first_line.trim()
-            ),
-        }),
+        _ => {
+            tracing::warn!(target = %target.name, verdict = %run.verdict(), output = %run.output, "the candidate command printed no version");
+            Err(ReleaseError::Invalid {
+                field: "version",
+                message: format!(
+                    "the candidate command {} and printed no version ({}); give the version to deploy",
+                    run.verdict(),
+                    first_line.trim()
+                ),
+            })
+        }
     }
 }
 

@@ -790,6 +790,22 @@ async fn the_release_pages_deploy_hold_and_show_the_record_without_javascript() 
     assert!(confirm.contains("What will run"));
     assert!(confirm.contains("deploy: ./deploy.sh"));
     assert!(confirm.contains("smoke check health: GET"));
+    // A bad version comes back to the form with a message next to the field.
+    let response = app
+        .post_form(
+            &app.client,
+            "/fn/deploy",
+            "/releases/web/deploy",
+            &[("target", "web"), ("version", "1.0; rm -rf /")],
+        )
+        .await;
+    let back = common::location(&response);
+    assert!(back.contains("/releases/web/deploy"), "{back}");
+    let response = common::get_html(&app.client, &back).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("id=\"form-error\""), "{body}");
+    assert!(body.contains("This version cannot be deployed"));
     let response = app
         .post_form(
             &app.client,

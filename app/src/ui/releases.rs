@@ -409,12 +409,47 @@ pub fn ConfirmPage() -> impl IntoView {
         )
     });
     let refused = use_query_map().with_untracked(|q| q.get("refused").is_some());
+    // A form post without JavaScript comes back with its error in the URL.
+    let error = ServerAction::<StartDeploy>::new()
+        .value()
+        .get_untracked()
+        .and_then(Result::err)
+        .or_else(|| {
+            ServerAction::<StartRollback>::new()
+                .value()
+                .get_untracked()
+                .and_then(Result::err)
+        })
+        .or_else(|| {
+            ServerAction::<HoldTarget>::new()
+                .value()
+                .get_untracked()
+                .and_then(Result::err)
+        });
+    let form_error = error.map(|err| form_error_text(&err));
     view! {
         <Suspense>
             {move || Suspend::new(
-                confirm_page(state.clone(), operator.clone(), target.clone(), control.clone(), refused),
+                confirm_page(state.clone(), operator.clone(), target.clone(), control.clone(), refused, form_error),
             )}
         </Suspense>
+    }
+}
+
+/// What to tell about a form's error. The error arrives in the URL, which anyone can
+/// write: the page says a fixed text per field, never text from the URL.
+fn form_error_text(error: &AppError) -> &'static str {
+    match error {
+        AppError::Invalid { field, .. } => match field.as_str() {
+            "version" => {
+                "This version cannot be deployed. Use 1 to 64 letters, digits, '.', '-', '_' or '+', such as 1.4.2. An empty field asks the target's candidate command, which must print a version (its failure is in the server log)."
+            }
+            "reason" => "Say why deploys must stop, in 1 to 500 characters.",
+            "expires_in" => "Choose 1 hour, 4 hours, 24 hours or until released.",
+            "release_id" => "Pick one of the earlier releases listed.",
+            _ => "The form could not be read. Reload the page and try again.",
+        },
+        _ => "That did not work, and nothing was changed. Try again in a moment.",
     }
 }
 
@@ -445,6 +480,7 @@ async fn confirm_page(
     target_name: String,
     control: String,
     refused: bool,
+    form_error: Option<&'static str>,
 ) -> AnyView {
     let control = match control.as_str() {
         "deploy" => ReleaseControl::Deploy,
@@ -478,6 +514,16 @@ async fn confirm_page(
     if refused && !view.enabled {
         set_status(axum::http::StatusCode::CONFLICT);
     }
+    if form_error.is_some() {
+        set_status(axum::http::StatusCode::BAD_REQUEST);
+    }
+    let form_error = form_error.map(|text| {
+        view! {
+            <p class="form-error" role="alert" id="form-error">
+                {text}
+            </p>
+        }
+    });
     let live = status
         .live
         .as_ref()
@@ -609,6 +655,7 @@ async fn confirm_page(
             <h2 id="will-run">"What will run"</h2>
             <ol class="will-run">{will_run}</ol>
         </section>
+        {form_error}
         {form}
         <ul class="action-meta">{gates}</ul>
         <p>
