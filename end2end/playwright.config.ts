@@ -6,7 +6,10 @@ import { join } from "node:path";
 // The real server in demo mode on a fresh data directory, built by `cargo build` first.
 const port = Number(process.env.E2E_PORT ?? 3199);
 const binary = process.env.FACTORY_BIN ?? join(__dirname, "..", "target", "debug", "factory");
-const dataDir = mkdtempSync(join(tmpdir(), "factory-e2e-"));
+// Made once by the runner and inherited by its workers through the environment, so the
+// tests can edit the demo's work-item files that this server syncs.
+process.env.E2E_DATA_DIR ??= mkdtempSync(join(tmpdir(), "factory-e2e-"));
+export const dataDir = process.env.E2E_DATA_DIR;
 // The demo user's password for this run; the tests sign in with it.
 export const demoPassword = "end-to-end demo password";
 

@@ -5,12 +5,14 @@
 
 use crate::AppState;
 use crate::domain::{
-    Action, ActionResult, ActionView, CommandRun, Lane, Operator, Outcome, RecoveryGuidance,
-    WorkItem, WorkItemId, evaluate, evaluate_all,
+    Action, ActionResult, ActionView, CommandRun, GateFacts, Lane, Operator, Outcome,
+    RecoveryGuidance, WorkItem, WorkItemId, evaluate, evaluate_all,
 };
 use crate::host::{self, HostCommand};
+use crate::queue_truth;
 use crate::store::actions::{self as requests, KeyState};
 use crate::store::audit::{self, NewAuditEvent};
+use crate::store::sources;
 use crate::store::{StoreError, work_items};
 use std::time::Duration;
 
@@ -130,13 +132,17 @@ async fn attempt(state: &AppState, request: &ActionRequest) -> Result<ActionResu
     // Deciding and changing happen in one call on the database thread, which runs one
     // call at a time: of two requests for the same move, the second sees the first's
     // result and is blocked by the lane-transition gate.
+    let (thresholds, now) = (state.queue_truth.thresholds, queue_truth::now());
     let decision = state
         .db
         .call(move |conn| {
             let Some(mut item) = work_items::get(conn, &id)? else {
                 return Ok(None);
             };
-            let view = evaluate(action, &item, Some(&operator));
+            let facts = work_items::source_facts(conn, &id)?;
+            let truth =
+                crate::domain::queue_truth::evaluate((&item).into(), &facts, thresholds, now);
+            let view = evaluate(action, GateFacts::of_item(&item, &truth), Some(&operator));
             if !view.enabled {
                 return Ok(Some(Decision::Blocked(item, view)));
             }
@@ -159,7 +165,8 @@ async fn attempt(state: &AppState, request: &ActionRequest) -> Result<ActionResu
                 Action::RecordHistory => {
                     let snapshot = serde_json::json!({
                         "item": &item,
-                        "actions": evaluate_all(&item, None),
+                        "queue_truth": &truth,
+                        "actions": evaluate_all(GateFacts::of_item(&item, &truth), None),
                     })
                     .to_string();
                     let snapshot_id = requests::add_snapshot(conn, &id, &operator.name, &snapshot)?;
@@ -365,7 +372,7 @@ async fn validate(
             policy_context: format!(
                 "{label} runs the item's validation command; without one there is nothing to show the release is sound."
             ),
-            next_step: "Add validation_command to the work-item file, then sync.".to_owned(),
+            next_step: "Add validation_command to the work-item file, then tap Refresh.".to_owned(),
             safe_retry: format!(
                 "Safe to retry {label} once the item names its validation command."
             ),
@@ -439,7 +446,12 @@ async fn validate(
     let id = item.id.clone();
     state
         .db
-        .call(move |conn| work_items::set_status(conn, &id, new_status))
+        .call(move |conn| {
+            // The validation ran against the item's current pull request: a change of
+            // pull request is reconciled.
+            sources::clear_pull_request_change(conn, &id)?;
+            work_items::set_status(conn, &id, new_status)
+        })
         .await?;
     item.lifecycle.status = new_status.to_owned();
     let mut result = if run.passed {

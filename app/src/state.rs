@@ -23,6 +23,10 @@ pub struct AppState {
     /// This server process, as the owner of the deploy locks it takes: a lock with
     /// another owner found at start belongs to a process that died.
     pub instance: Arc<str>,
+    /// Where work items are synced from, how often, and when they count as stale.
+    pub queue_truth: Arc<crate::queue_truth::QueueTruthSettings>,
+    /// One sync at a time.
+    pub sync_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

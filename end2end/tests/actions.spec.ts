@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { expectNoSidewaysScroll, screenshot, signIn } from "./helpers";
+import { editWorkItem, expectNoSidewaysScroll, screenshot, signIn } from "./helpers";
 
 test.beforeEach(async ({ page }) => {
   await signIn(page);
@@ -36,6 +36,16 @@ test("a newcomer moves an item from ready to review and prepares its release", a
   await page.locator("#action-request-review").getByRole("button", { name: "Request review" }).click();
   await expect(page.getByRole("status")).toContainText("Request review: Done");
   await expect(page.locator(".eyebrow")).toContainText("Review");
+
+  // The board moved the item, but its work-item file still says ready: the queue-truth
+  // gate holds Prepare release and says how to reconcile.
+  const prepare = page.locator("#action-prepare-release");
+  await expect(prepare).toContainText("policy gate queue-truth: blocked");
+  await expect(prepare).toContainText('Set lane = "review" in wi-BF-330.md');
+  editWorkItem("wi-BF-330", 'lane = "ready"', 'lane = "review"');
+  await page.locator("section:has(#queue-truth)").getByRole("button", { name: "Refresh" }).click();
+  await expect(page).toHaveURL(/\/items\/wi-BF-330#queue-truth$/);
+  await expect(page.locator("section:has(#queue-truth)")).toContainText("No reconciliation required");
 
   await page.locator("#action-prepare-release").getByRole("button", { name: "Prepare release" }).click();
   const result = page.getByRole("status");

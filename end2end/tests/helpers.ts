@@ -1,5 +1,7 @@
 import { expect, type Page } from "@playwright/test";
-import { demoPassword } from "../playwright.config";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { dataDir, demoPassword } from "../playwright.config";
 
 /** Screenshots of every page land in end2end/screenshots/<project>/. */
 export async function screenshot(page: Page, name: string, project: string) {
@@ -21,4 +23,18 @@ export async function signIn(page: Page, path = "/") {
   await page.getByLabel("Password").fill(demoPassword);
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page.getByText("demo · operator")).toBeVisible();
+}
+
+/** The demo's work-item file of `id`, which the server syncs from. */
+export function workItemFile(id: string): string {
+  return join(dataDir, "demo-factory", "work-items", `${id}.md`);
+}
+
+/** Edits a demo work-item file as a newcomer's editor would; returns the old text. */
+export function editWorkItem(id: string, from: string, to: string): string {
+  const path = workItemFile(id);
+  const text = readFileSync(path, "utf8");
+  expect(text).toContain(from);
+  writeFileSync(path, text.replace(from, to));
+  return text;
 }

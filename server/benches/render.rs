@@ -1,9 +1,9 @@
-//! Rendering benchmarks: the board with 200 work items and one work-item page, each as a
-//! whole request through the real router (routing, SQLite query, Leptos render, no
-//! network). Figures go in docs/benchmarks.md.
+//! Rendering benchmarks: the board with 200 work items (synced from their files) and one
+//! work-item page, each as a whole request through the real router (routing, SQLite
+//! query, Leptos render, no network). Figures go in docs/benchmarks.md.
 
-use app::domain::{Lane, WorkItem, WorkItemId};
-use app::store::work_items;
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 /// The allocator the `factory` binary uses.
@@ -16,43 +16,26 @@ use tower::ServiceExt;
 
 const PASSWORD: &str = "benchmark password";
 
-/// 200 items spread over the lanes, each a copy of the demo's wi-BF-302 with a new id.
-fn two_hundred_items() -> Vec<WorkItem> {
-    let template = server::demo::demo_items()
-        .expect("demo items parse")
-        .into_iter()
-        .find(|item| item.id.as_str() == "wi-BF-302")
-        .expect("wi-BF-302 is a demo item");
-    (0..200)
-        .map(|n| {
-            let mut item = template.clone();
-            item.id = WorkItemId::parse(&format!("wi-LOAD-{n:03}")).expect("valid id");
-            item.title = format!("Load item {n}: {}", template.title);
-            item.lifecycle.lane = Lane::ALL[n % Lane::ALL.len()];
-            item
-        })
-        .collect()
-}
-
 fn render(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("temporary directory");
     let (router, cookie) = runtime.block_on(async {
-        let state = server::open_state(dir.path()).await.expect("state opens");
+        let mut state = server::open_state(dir.path()).await.expect("state opens");
         server::demo::ensure_demo_user(&state.db, Some(PASSWORD.into()))
             .await
             .expect("demo user");
-        let items = two_hundred_items();
-        state
-            .db
-            .call(move |conn| {
-                for item in &items {
-                    work_items::upsert(conn, item)?;
-                }
-                Ok(())
-            })
+        // 200 items synced from their files, as a real queue's are: fresh, no drift.
+        let work_items = dir.path().join("work-items");
+        common::write_work_item_files(&work_items, 200);
+        state.queue_truth = std::sync::Arc::new(app::queue_truth::QueueTruthSettings {
+            work_items_dir: Some(work_items),
+            ..Default::default()
+        });
+        let snapshot = app::queue_truth::sync(&state, "start")
             .await
-            .expect("items stored");
+            .expect("items synced")
+            .expect("a directory to sync");
+        assert_eq!(snapshot.added, 200, "{snapshot:?}");
         let sessions = server::router::SessionSettings {
             key: server::load_session_key(dir.path()).expect("session key"),
             connection: server::open_session_connection(dir.path())
@@ -112,7 +95,7 @@ fn render(c: &mut Criterion) {
     let board = get("/");
     assert!(board().len() > 100_000, "the board holds 200 cards");
     c.bench_function("GET / (board, 200 items)", |b| b.iter(&board));
-    let item = get("/items/wi-LOAD-007");
+    let item = get("/items/wi-LOAD-0007");
     c.bench_function("GET /items/{id} (work-item page)", |b| b.iter(&item));
 }
 

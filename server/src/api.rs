@@ -3,7 +3,11 @@
 use app::AppState;
 use app::actions::{ActionError, ActionRequest, take_action};
 use app::auth::ClientAddr;
-use app::domain::{Action, ActionResult, Lane, Operator, WorkItem, WorkItemId, WorkItemSummary};
+use app::domain::{
+    Action, ActionResult, Drift, Freshness, Lane, Operator, Permission, QueueTruth, Reconciliation,
+    Role, WorkItem, WorkItemId, WorkItemSummary,
+};
+use app::store::sources::{self, SyncSnapshot};
 use app::store::{StoreError, work_items};
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
@@ -26,6 +30,8 @@ pub enum ApiError {
         code: &'static str,
         message: String,
     },
+    /// The caller lacks a permission.
+    Forbidden(Permission),
     Internal(StoreError),
 }
 
@@ -51,6 +57,18 @@ impl IntoResponse for ApiError {
             ),
             ApiError::Conflict { code, message } => {
                 (StatusCode::CONFLICT, *code, message.as_str(), None)
+            }
+            ApiError::Forbidden(permission) => {
+                let message = format!(
+                    "This needs the permission {permission}, which the {} role holds. Ask an admin for that role, or use a token of an operator who has it.",
+                    Role::least_with(*permission)
+                );
+                let body = ErrorBody {
+                    error: "forbidden",
+                    message: &message,
+                    field: None,
+                };
+                return (StatusCode::FORBIDDEN, Json(body)).into_response();
             }
             ApiError::Internal(err) => {
                 tracing::error!(error = %err, "API request failed");
@@ -85,7 +103,43 @@ pub struct ItemsQuery {
 #[derive(Debug, Serialize)]
 pub struct ItemList {
     pub count: usize,
-    pub items: Vec<WorkItemSummary>,
+    pub items: Vec<WithQueueTruth<WorkItemSummary>>,
+}
+
+/// An item (whole or summary) with its queue truth.
+#[derive(Debug, Serialize)]
+pub struct WithQueueTruth<T> {
+    #[serde(flatten)]
+    pub item: T,
+    pub queue_truth: QueueTruthJson,
+}
+
+/// `queue_truth` in item JSON.
+#[derive(Debug, Serialize)]
+pub struct QueueTruthJson {
+    pub freshness: Freshness,
+    /// `null` when the item was never read from a source.
+    pub snapshot_age_seconds: Option<u64>,
+    pub drift: Vec<Drift>,
+    /// Why the data is stale and what to do; `null` unless stale.
+    pub stale: Option<Reconciliation>,
+    /// One line: the reference's "No reconciliation required; …", or the first next step.
+    pub guidance: String,
+    /// The work-item file the item was read from.
+    pub source_file: Option<String>,
+}
+
+impl QueueTruthJson {
+    fn new(truth: QueueTruth, source_file: Option<String>) -> Self {
+        QueueTruthJson {
+            guidance: truth.guidance_summary(),
+            freshness: truth.freshness,
+            snapshot_age_seconds: truth.snapshot_age_seconds,
+            drift: truth.drift,
+            stale: truth.stale,
+            source_file,
+        }
+    }
 }
 
 /// `GET /api/control-plane/items[?lane=…]`
@@ -102,10 +156,20 @@ pub async fn list_items(
             field: "lane",
             message: err.to_string(),
         })?;
-    let items = state
+    let items: Vec<_> = state
         .db
         .call(move |conn| work_items::list_summaries(conn, lane))
-        .await?;
+        .await?
+        .into_iter()
+        .map(|item| {
+            let truth = app::queue_truth::truth_of(&state, &item, &item.source_facts);
+            let file = item.source_facts.file.clone();
+            WithQueueTruth {
+                item,
+                queue_truth: QueueTruthJson::new(truth, file),
+            }
+        })
+        .collect();
     Ok(Json(ItemList {
         count: items.len(),
         items,
@@ -116,19 +180,64 @@ pub async fn list_items(
 pub async fn get_item(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
-) -> Result<Json<WorkItem>, ApiError> {
+) -> Result<Json<WithQueueTruth<WorkItem>>, ApiError> {
     let not_found = || ApiError::NotFound {
         message: format!(
             "No work item has the id {raw_id:?}. List the items with GET /api/control-plane/items."
         ),
     };
     let id = WorkItemId::parse(&raw_id).map_err(|_| not_found())?;
-    state
+    let (item, facts) = state
         .db
-        .call(move |conn| work_items::get(conn, &id))
+        .call(move |conn| {
+            let Some(item) = work_items::get(conn, &id)? else {
+                return Ok(None);
+            };
+            Ok(Some((item, work_items::source_facts(conn, &id)?)))
+        })
         .await?
-        .map(Json)
-        .ok_or_else(not_found)
+        .ok_or_else(not_found)?;
+    let truth = app::queue_truth::truth_of(&state, &item, &facts);
+    Ok(Json(WithQueueTruth {
+        item,
+        queue_truth: QueueTruthJson::new(truth, facts.file),
+    }))
+}
+
+/// The last sync, as `GET` and `POST /api/control-plane/sync` answer.
+#[derive(Debug, Serialize)]
+pub struct SyncReport {
+    /// `false` when no work-item directory is configured.
+    pub configured: bool,
+    pub work_items_dir: Option<String>,
+    pub last_sync: Option<SyncSnapshot>,
+}
+
+/// `GET /api/control-plane/sync`: the last snapshot.
+pub async fn last_sync(State(state): State<AppState>) -> Result<Json<SyncReport>, ApiError> {
+    let last = state.db.call(|conn| sources::last_snapshot(conn)).await?;
+    Ok(Json(sync_report(&state, last)))
+}
+
+/// `POST /api/control-plane/sync`: sync now, answer the new snapshot.
+pub async fn sync_now(
+    State(state): State<AppState>,
+    Extension(operator): Extension<Operator>,
+) -> Result<Json<SyncReport>, ApiError> {
+    if !operator.can(Permission::QueueSync) {
+        return Err(ApiError::Forbidden(Permission::QueueSync));
+    }
+    let snapshot = app::queue_truth::sync(&state, &format!("api {}", operator.name)).await?;
+    Ok(Json(sync_report(&state, snapshot)))
+}
+
+fn sync_report(state: &AppState, last_sync: Option<SyncSnapshot>) -> SyncReport {
+    let dir = state.queue_truth.work_items_dir.as_ref();
+    SyncReport {
+        configured: dir.is_some(),
+        work_items_dir: dir.map(|d| d.display().to_string()),
+        last_sync,
+    }
 }
 
 /// The longest Idempotency-Key accepted.

@@ -14,6 +14,8 @@ pub struct Config {
     pub sessions: SessionsConfig,
     #[serde(default)]
     pub factory: FactoryConfig,
+    #[serde(default)]
+    pub queue_truth: QueueTruthConfig,
     /// Deploy targets, `[[targets]]`.
     #[serde(default)]
     pub targets: Vec<TargetConfig>,
@@ -224,6 +226,72 @@ impl FactoryConfig {
     }
 }
 
+/// Where work items are synced from, how often, and when they count as stale.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueTruthConfig {
+    /// The directory of work-item files (default: `work-items` in the factory repository).
+    pub work_items_dir: Option<PathBuf>,
+    /// Seconds between syncs (default 60).
+    pub sync_interval_seconds: Option<u64>,
+    /// Seconds after which a snapshot is Aging (default 120) and Stale (default 900).
+    pub aging_after_seconds: Option<u64>,
+    pub stale_after_seconds: Option<u64>,
+}
+
+impl QueueTruthConfig {
+    /// The settings the sync and the pages use; `repository_dir` gives the default
+    /// directory.
+    pub fn settings(&self, repository_dir: Option<&Path>) -> app::queue_truth::QueueTruthSettings {
+        let defaults = app::queue_truth::QueueTruthSettings::default();
+        let thresholds = defaults.thresholds;
+        app::queue_truth::QueueTruthSettings {
+            work_items_dir: self
+                .work_items_dir
+                .clone()
+                .or_else(|| repository_dir.map(|dir| dir.join("work-items"))),
+            sync_interval: self
+                .sync_interval_seconds
+                .map_or(defaults.sync_interval, std::time::Duration::from_secs),
+            thresholds: app::domain::FreshnessThresholds {
+                aging_after_seconds: self
+                    .aging_after_seconds
+                    .unwrap_or(thresholds.aging_after_seconds),
+                stale_after_seconds: self
+                    .stale_after_seconds
+                    .unwrap_or(thresholds.stale_after_seconds),
+            },
+        }
+    }
+
+    /// Rules TOML types cannot say; the message names the key.
+    fn check(&self) -> Result<(), String> {
+        let key = |k: &str| format!("key `{k}` in [queue_truth]");
+        if self.sync_interval_seconds == Some(0) {
+            return Err(format!(
+                "{}: must be at least 1 second",
+                key("sync_interval_seconds")
+            ));
+        }
+        let settings = self.settings(None);
+        let t = settings.thresholds;
+        if t.aging_after_seconds == 0 {
+            return Err(format!(
+                "{}: must be at least 1 second",
+                key("aging_after_seconds")
+            ));
+        }
+        if t.stale_after_seconds <= t.aging_after_seconds {
+            return Err(format!(
+                "{}: must be more than aging_after_seconds ({} s)",
+                key("stale_after_seconds"),
+                t.aging_after_seconds
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionsConfig {
@@ -284,6 +352,7 @@ impl Config {
             }
         })?;
         config.factory.check()?;
+        config.queue_truth.check()?;
         config.targets()?;
         Ok(config)
     }
@@ -326,6 +395,15 @@ mod tests {
         assert_eq!(host.executor, None, "the example leaves the executor out");
         assert_eq!(host.validation_timeout.as_secs(), 600);
         assert_eq!(host.executor_timeout.as_secs(), 60);
+        let queue = config.queue_truth.settings(host.repository_dir.as_deref());
+        assert_eq!(
+            queue.work_items_dir,
+            Some(PathBuf::from("/srv/build-factory/work-items")),
+            "the work-item files default to the repository's work-items directory"
+        );
+        assert_eq!(queue.sync_interval.as_secs(), 60);
+        assert_eq!(queue.thresholds.aging_after_seconds, 120);
+        assert_eq!(queue.thresholds.stale_after_seconds, 900);
         let targets = config.targets().unwrap();
         assert_eq!(targets.len(), 1);
         let web = &targets[0];
@@ -403,6 +481,18 @@ mod tests {
             (
                 "[factory]\nrepository = \"/x\"\n",
                 "key `repository` (line 2)",
+            ),
+            (
+                "[queue_truth]\nsync_interval_seconds = 0\n",
+                "key `sync_interval_seconds` in [queue_truth]",
+            ),
+            (
+                "[queue_truth]\nstale_after_seconds = 60\n",
+                "key `stale_after_seconds` in [queue_truth]: must be more than aging_after_seconds (120 s)",
+            ),
+            (
+                "[queue_truth]\nwork_items = \"/x\"\n",
+                "key `work_items` (line 2)",
             ),
         ];
         for (text, expected) in cases {

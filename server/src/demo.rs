@@ -5,7 +5,7 @@ use app::auth::secrets::{hash_password, random_secret};
 use app::domain::{Role, Username};
 use app::domain::{WorkItem, WorkItemFileError, parse_work_item_file};
 use app::store::operators::{self, OperatorStoreError};
-use app::store::{Db, StoreError, work_items};
+use app::store::{Db, StoreError};
 
 macro_rules! demo_item {
     ($id:literal) => {
@@ -64,23 +64,6 @@ pub fn demo_items() -> Result<Vec<WorkItem>, DemoError> {
         .collect()
 }
 
-/// Loads the demo items when the database holds no work item; returns how many it added.
-pub async fn seed_if_empty(db: &Db) -> Result<usize, DemoError> {
-    let items = demo_items()?;
-    let added = db
-        .call(move |conn| {
-            if work_items::count(conn)? > 0 {
-                return Ok(0);
-            }
-            for item in &items {
-                work_items::upsert(conn, item)?;
-            }
-            Ok(items.len())
-        })
-        .await?;
-    Ok(added)
-}
-
 /// The demo factory repository's validation script (a POSIX shell script under the name
 /// the demo items' validation command uses).
 const DEMO_VALIDATE_SCRIPT: &str = include_str!("../demo/factory/scripts/validate-local.ps1");
@@ -89,16 +72,19 @@ const DEMO_VALIDATE_SCRIPT: &str = include_str!("../demo/factory/scripts/validat
 pub const DEMO_FACTORY_DIR: &str = "demo-factory";
 
 /// Writes the demo factory repository (the work-item files, their prompts and the
-/// validation script) into the data directory, replacing an older copy's files, and
-/// returns its path. Prepare release runs the demo items' validation command there.
+/// validation script) into the data directory and returns its path. The work-item files
+/// are written only when their directory is new: they are the demo's source of truth,
+/// and a newcomer's edits to them must survive a restart. Prepare release runs the demo
+/// items' validation command there.
 pub fn write_demo_factory(data_dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let root = data_dir.join(DEMO_FACTORY_DIR);
     let prompts = root.join("work-items/prompts");
     let scripts = root.join("scripts");
+    let first_time = !root.join("work-items").exists();
     std::fs::create_dir_all(&prompts)?;
     std::fs::create_dir_all(&scripts)?;
-    for (file, text, prompt) in DEMO_FILES {
+    for (file, text, prompt) in DEMO_FILES.iter().filter(|_| first_time) {
         std::fs::write(root.join("work-items").join(file), text)?;
         if let Some(prompt) = prompt {
             let id = file.trim_end_matches(".md");

@@ -80,6 +80,8 @@ pub async fn open_state(data_dir: &Path) -> Result<AppState, StartError> {
             std::process::id(),
             app::auth::secrets::random_secret(6)
         )),
+        queue_truth: Arc::default(),
+        sync_lock: Arc::default(),
     })
 }
 

@@ -79,8 +79,6 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
             tracing::info!(repository = %dir.display(), "demo mode: demo factory repository written");
             host.repository_dir = Some(dir);
         }
-        let added = demo::seed_if_empty(&state.db).await?;
-        tracing::info!(added, "demo mode: work items loaded");
         let chosen = std::env::var("FACTORY_DEMO_PASSWORD")
             .ok()
             .filter(|p| !p.is_empty());
@@ -93,7 +91,21 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
             );
         }
     }
+    state.queue_truth =
+        std::sync::Arc::new(config.queue_truth.settings(host.repository_dir.as_deref()));
     state.host = std::sync::Arc::new(host);
+    // Pages show the item data of this first sync; a failed read is in its report.
+    if let Err(source) = app::queue_truth::sync(&state, "start").await {
+        return Err(StartError::Database {
+            path: data_dir.join(server::DATABASE_FILE).display().to_string(),
+            source,
+        });
+    }
+    if state.queue_truth.work_items_dir.is_none() {
+        tracing::warn!(
+            "no work-item files to sync: set work_items_dir under [queue_truth] or repository_dir under [factory]"
+        );
+    }
     let mut targets = config
         .targets()
         .expect("the targets were checked when the file was read");
@@ -168,6 +180,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
             }
         })
     };
+    let syncs = tokio::spawn(app::queue_truth::sync_every(state.clone()));
     let app = router(state, sessions).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
@@ -178,6 +191,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         })?;
     expired_sessions.abort();
     old_requests.abort();
+    syncs.abort();
     tracing::info!("stopped");
     Ok(())
 }

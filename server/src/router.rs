@@ -72,7 +72,8 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
     let api = Router::new()
         .route("/items", get(api::list_items))
         .route("/items/{id}", get(api::get_item))
-        .route("/items/{id}/actions/{action}", post(api::run_action));
+        .route("/items/{id}/actions/{action}", post(api::run_action))
+        .route("/sync", get(api::last_sync).post(api::sync_now));
 
     Router::new()
         .leptos_routes_with_context(&state, generate_route_list(App), context, render_shell)

@@ -152,7 +152,36 @@ async fn a_phone_without_javascript_moves_an_item_from_ready_to_review() {
         &board,
         "Start execution would move wi-BF-330 back from Review to In progress.",
     );
+    // The board moved the item; its work-item file still says ready. Until the file
+    // agrees, the queue-truth gate holds Prepare release, and says how to reconcile.
+    assert!(form_token(&board, "wi-BF-330", "prepare-release").is_none());
+    assert_contains(
+        &board,
+        &html_text(
+            "The board moved wi-BF-330 to Review (see its history); wi-BF-330.md still says lane ready.",
+        ),
+    );
+    let file = app.data_dir.join("demo-factory/work-items/wi-BF-330.md");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("lane = \"ready\"", "lane = \"review\"")).unwrap();
+    let response = app
+        .post_form(
+            browser,
+            "/fn/sync",
+            "/?lane=review",
+            &[("back", "/?lane=review")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(location(&response), "/?lane=review");
+    let board = page(&app, browser, "/?lane=review").await;
     assert!(form_token(&board, "wi-BF-330", "prepare-release").is_some());
+    let item = item_json(&app, "wi-BF-330").await;
+    assert_eq!(
+        item["lifecycle"]["status"], "review-requested",
+        "the board's status stays"
+    );
+    assert_eq!(item["queue_truth"]["drift"], serde_json::json!([]));
 }
 
 #[tokio::test]

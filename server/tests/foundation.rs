@@ -157,8 +157,24 @@ async fn the_api_lists_items_with_an_optional_lane() {
             "pull_request_url": "https://github.com/SingletonTheory/build-factory-bootstrap/pull/324",
             "done_criteria_count": 27,
             "branch": "bf/BF-301-production-cicd-server-bootstrap",
-            "has_prompt": true
+            "has_prompt": true,
+            "source": "done",
+            "state": "done",
+            "queue_truth": {
+                "freshness": "fresh",
+                "snapshot_age_seconds": card["queue_truth"]["snapshot_age_seconds"],
+                "drift": [],
+                "stale": null,
+                "guidance": "No reconciliation required; item truth signals are consistent.",
+                "source_file": "wi-BF-302.md"
+            }
         })
+    );
+    assert!(
+        card["queue_truth"]["snapshot_age_seconds"]
+            .as_u64()
+            .unwrap()
+            < 60
     );
 
     let (status, done) = app.get_json("/api/control-plane/items?lane=done").await;

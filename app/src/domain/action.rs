@@ -3,6 +3,7 @@
 //! operator, so the table of every case is tested here, apart from HTTP and HTML.
 
 use super::operator::{Operator, Permission, Role};
+use super::queue_truth::QueueTruth;
 use super::work_item::{Lane, WorkItem, WorkItemId, WorkItemSummary};
 use serde::{Deserialize, Serialize};
 
@@ -85,7 +86,11 @@ impl Action {
         match self {
             Action::StartExecution => &[GateName::LaneTransition, GateName::ContextVisibility],
             Action::RequestReview => &[GateName::LaneTransition, GateName::PullRequest],
-            Action::PrepareRelease => &[GateName::LaneEligibility, GateName::PullRequest],
+            Action::PrepareRelease => &[
+                GateName::LaneEligibility,
+                GateName::PullRequest,
+                GateName::QueueTruth,
+            ],
             Action::RecordHistory => &[GateName::ContextVisibility],
         }
     }
@@ -98,6 +103,8 @@ pub enum GateName {
     LaneEligibility,
     PullRequest,
     ContextVisibility,
+    /// The item's data is fresh and its truth signals agree.
+    QueueTruth,
     Permission,
     /// Releases: no other release of the target is running.
     DeployLock,
@@ -116,6 +123,7 @@ impl GateName {
             GateName::LaneEligibility => "lane-eligibility",
             GateName::PullRequest => "pull-request",
             GateName::ContextVisibility => "context-visibility",
+            GateName::QueueTruth => "queue-truth",
             GateName::Permission => "permission",
             GateName::DeployLock => "deploy-lock",
             GateName::DeployHold => "deploy-hold",
@@ -196,38 +204,35 @@ pub struct GateFacts<'a> {
     pub branch: Option<&'a str>,
     /// Both the prompt path and its text are there.
     pub has_prompt: bool,
+    pub queue_truth: &'a QueueTruth,
 }
 
-impl<'a> From<&'a WorkItem> for GateFacts<'a> {
-    fn from(item: &'a WorkItem) -> Self {
+impl<'a> GateFacts<'a> {
+    pub fn of_item(item: &'a WorkItem, queue_truth: &'a QueueTruth) -> Self {
         GateFacts {
             id: &item.id,
             lane: item.lifecycle.lane,
             pull_request_url: item.execution_context.pull_request_url.as_deref(),
             branch: item.execution_context.branch.as_deref(),
             has_prompt: item.prompt_context.is_present(),
+            queue_truth,
         }
     }
-}
 
-impl<'a> From<&'a WorkItemSummary> for GateFacts<'a> {
-    fn from(item: &'a WorkItemSummary) -> Self {
+    pub fn of_summary(item: &'a WorkItemSummary, queue_truth: &'a QueueTruth) -> Self {
         GateFacts {
             id: &item.id,
             lane: item.lane,
             pull_request_url: item.pull_request_url.as_deref(),
             branch: item.branch.as_deref(),
             has_prompt: item.has_prompt,
+            queue_truth,
         }
     }
 }
 
 /// Evaluates every action for an item and, when known, the operator.
-pub fn evaluate_all<'a>(
-    item: impl Into<GateFacts<'a>>,
-    operator: Option<&Operator>,
-) -> Vec<ActionView> {
-    let facts = item.into();
+pub fn evaluate_all(facts: GateFacts<'_>, operator: Option<&Operator>) -> Vec<ActionView> {
     Action::ALL
         .into_iter()
         .map(|action| evaluate(action, facts, operator))
@@ -235,12 +240,7 @@ pub fn evaluate_all<'a>(
 }
 
 /// Evaluates one action's gates, in order, then the operator's permission.
-pub fn evaluate<'a>(
-    action: Action,
-    item: impl Into<GateFacts<'a>>,
-    operator: Option<&Operator>,
-) -> ActionView {
-    let item = item.into();
+pub fn evaluate(action: Action, item: GateFacts<'_>, operator: Option<&Operator>) -> ActionView {
     let mut gates: Vec<GateEvaluation> = action
         .gates()
         .iter()
@@ -325,7 +325,7 @@ fn evaluate_gate(gate: GateName, action: Action, item: &GateFacts<'_>) -> GateEv
                             "Pull-request policy requires a pull request for {label}, so every reviewed or released change has a reviewable record."
                         ),
                         format!(
-                            "Open a pull request for branch {} and add its URL to the work-item file, then sync.",
+                            "Open a pull request for branch {} and add its URL to the work-item file, then tap Refresh.",
                             item.branch.unwrap_or("(no branch set)")
                         ),
                         format!(
@@ -350,7 +350,7 @@ fn evaluate_gate(gate: GateName, action: Action, item: &GateFacts<'_>) -> GateEv
                             "Context visibility policy requires the prompt context for {label}, so what is executed or recorded can be traced to its instructions."
                         ),
                         format!(
-                            "Add the prompt file prompts/{}.prompt.md beside the work-item file and set prompt_path, then sync.",
+                            "Add the prompt file prompts/{}.prompt.md beside the work-item file and set prompt_path, then tap Refresh.",
                             item.id
                         ),
                         format!(
@@ -360,6 +360,21 @@ fn evaluate_gate(gate: GateName, action: Action, item: &GateFacts<'_>) -> GateEv
                 )
             }
         }
+        GateName::QueueTruth => match item.queue_truth.blocking() {
+            None => pass(gate),
+            Some(why) => blocked(
+                gate,
+                guidance(
+                    why.what_happened.clone(),
+                    format!(
+                        "Queue-truth policy allows {label} only on items whose data is fresh and whose signals agree, so no release is prepared from stale or contradictory data. Trust: {}",
+                        why.trust
+                    ),
+                    why.next_step.clone(),
+                    why.safe_to_act.clone(),
+                ),
+            ),
+        },
         GateName::Permission
         | GateName::DeployLock
         | GateName::DeployHold
@@ -388,7 +403,7 @@ fn lane_transition(action: Action, item: &GateFacts<'_>) -> GateEvaluation {
         )
     } else if lane < from {
         let first = match from {
-            Lane::Ready => "Make the item ready first: move it from Backlog to Ready in its work-item file, then sync.".to_owned(),
+            Lane::Ready => "Make the item ready first: move it from Backlog to Ready in its work-item file, then tap Refresh.".to_owned(),
             _ => "Use Start execution first; request review once the work is in progress.".to_owned(),
         };
         guidance(
@@ -496,6 +511,61 @@ mod tests {
         }
     }
 
+    /// Fresh data, no drift.
+    fn trusted() -> QueueTruth {
+        QueueTruth {
+            freshness: super::super::Freshness::Fresh,
+            snapshot_age_seconds: Some(0),
+            drift: vec![],
+            stale: None,
+        }
+    }
+
+    /// The queue truths the table runs through: whether each blocks Prepare release.
+    fn truths() -> Vec<(QueueTruth, bool)> {
+        use super::super::queue_truth::{self, PullRequestChange, SourceFacts};
+        let id = WorkItemId::parse("wi-T-1").unwrap();
+        let synced = SourceFacts {
+            file: Some("wi-T-1.md".into()),
+            read_at: Some(1000),
+            ..SourceFacts::default()
+        };
+        let signals = |lane, source| queue_truth::TruthSignals {
+            id: &id,
+            lane,
+            source,
+            status: "",
+            state: "",
+            pull_request_url: None,
+        };
+        let t = queue_truth::FreshnessThresholds::default();
+        let pr_changed = SourceFacts {
+            pull_request_change: Some(PullRequestChange {
+                before: None,
+                at: 1000,
+            }),
+            ..synced.clone()
+        };
+        vec![
+            (trusted(), false),
+            // Stale: read an hour ago.
+            (
+                queue_truth::evaluate(signals(Lane::Review, "review"), &synced, t, 4600),
+                true,
+            ),
+            // Drift between the board and the file.
+            (
+                queue_truth::evaluate(signals(Lane::Review, "ready"), &synced, t, 1000),
+                true,
+            ),
+            // A changed pull request: Prepare release is how to reconcile it.
+            (
+                queue_truth::evaluate(signals(Lane::Review, "review"), &pr_changed, t, 1000),
+                false,
+            ),
+        ]
+    }
+
     fn operator(role: Role) -> Operator {
         Operator {
             name: "op".into(),
@@ -505,13 +575,22 @@ mod tests {
     }
 
     /// The rule table, written out independently of the implementation.
-    fn expected_enabled(action: Action, lane: Lane, pr: bool, prompt: bool, role: Role) -> bool {
+    fn expected_enabled(
+        action: Action,
+        lane: Lane,
+        pr: bool,
+        prompt: bool,
+        truth_blocks: bool,
+        role: Role,
+    ) -> bool {
         let permitted = role >= Role::Operator;
         permitted
             && match action {
                 Action::StartExecution => lane == Lane::Ready && prompt,
                 Action::RequestReview => lane == Lane::InProgress && pr,
-                Action::PrepareRelease => matches!(lane, Lane::Review | Lane::Done) && pr,
+                Action::PrepareRelease => {
+                    matches!(lane, Lane::Review | Lane::Done) && pr && !truth_blocks
+                }
                 Action::RecordHistory => prompt,
             }
     }
@@ -522,30 +601,37 @@ mod tests {
             for lane in Lane::ALL {
                 for pr in [false, true] {
                     for prompt in [false, true] {
-                        for role in Role::ALL {
-                            let view =
-                                evaluate(action, &item(lane, pr, prompt), Some(&operator(role)));
-                            let case =
-                                format!("{action:?} {lane:?} pr={pr} prompt={prompt} {role:?}");
-                            assert_eq!(
-                                view.enabled,
-                                expected_enabled(action, lane, pr, prompt, role),
-                                "{case}"
-                            );
-                            // Blocked always explains itself, fully.
-                            assert_eq!(view.guidance.is_none(), view.enabled, "{case}");
-                            if let Some(g) = &view.guidance {
-                                for part in
-                                    [&g.cause, &g.policy_context, &g.next_step, &g.safe_retry]
-                                {
-                                    assert!(part.len() > 10, "{case}: {g:?}");
+                        for (truth, truth_blocks) in truths() {
+                            for role in Role::ALL {
+                                let item = item(lane, pr, prompt);
+                                let view = evaluate(
+                                    action,
+                                    GateFacts::of_item(&item, &truth),
+                                    Some(&operator(role)),
+                                );
+                                let case = format!(
+                                    "{action:?} {lane:?} pr={pr} prompt={prompt} truth_blocks={truth_blocks} {role:?}"
+                                );
+                                assert_eq!(
+                                    view.enabled,
+                                    expected_enabled(action, lane, pr, prompt, truth_blocks, role),
+                                    "{case}"
+                                );
+                                // Blocked always explains itself, fully.
+                                assert_eq!(view.guidance.is_none(), view.enabled, "{case}");
+                                if let Some(g) = &view.guidance {
+                                    for part in
+                                        [&g.cause, &g.policy_context, &g.next_step, &g.safe_retry]
+                                    {
+                                        assert!(part.len() > 10, "{case}: {g:?}");
+                                    }
                                 }
+                                let blocked = view
+                                    .gates
+                                    .iter()
+                                    .filter(|g| g.result == GateResult::Blocked);
+                                assert_eq!(blocked.count() == 0, view.enabled, "{case}");
                             }
-                            let blocked = view
-                                .gates
-                                .iter()
-                                .filter(|g| g.result == GateResult::Blocked);
-                            assert_eq!(blocked.count() == 0, view.enabled, "{case}");
                         }
                     }
                 }
@@ -557,7 +643,11 @@ mod tests {
     fn the_reference_item_reads_like_the_reference() {
         // wi-BF-302: done, with a PR and a prompt, seen by an operator.
         let done = item(Lane::Done, true, true);
-        let views = evaluate_all(&done, Some(&operator(Role::Operator)));
+        let truth = trusted();
+        let views = evaluate_all(
+            GateFacts::of_item(&done, &truth),
+            Some(&operator(Role::Operator)),
+        );
         let enabled: Vec<_> = views
             .iter()
             .map(|v| (v.action.identity(), v.enabled))
@@ -598,14 +688,19 @@ mod tests {
 
     #[test]
     fn guidance_is_specific_to_the_item() {
+        let truth = trusted();
         let backlog = item(Lane::Backlog, false, true);
-        let g = evaluate(Action::StartExecution, &backlog, None)
-            .guidance
-            .unwrap();
+        let g = evaluate(
+            Action::StartExecution,
+            GateFacts::of_item(&backlog, &truth),
+            None,
+        )
+        .guidance
+        .unwrap();
         assert!(g.next_step.contains("Backlog to Ready"), "{g:?}");
         let g = evaluate(
             Action::RequestReview,
-            &item(Lane::InProgress, false, true),
+            GateFacts::of_item(&item(Lane::InProgress, false, true), &truth),
             None,
         )
         .guidance
@@ -613,7 +708,7 @@ mod tests {
         assert!(g.next_step.contains("bf/t"), "names the branch: {g:?}");
         let g = evaluate(
             Action::RecordHistory,
-            &item(Lane::Review, true, false),
+            GateFacts::of_item(&item(Lane::Review, true, false), &truth),
             None,
         )
         .guidance
@@ -621,7 +716,7 @@ mod tests {
         assert!(g.next_step.contains("prompts/wi-T-1.prompt.md"), "{g:?}");
         let g = evaluate(
             Action::PrepareRelease,
-            &item(Lane::Done, true, true),
+            GateFacts::of_item(&item(Lane::Done, true, true), &truth),
             Some(&operator(Role::Viewer)),
         )
         .guidance
@@ -631,6 +726,27 @@ mod tests {
                 && g.next_step.contains("operator role"),
             "{g:?}"
         );
+    }
+
+    #[test]
+    fn the_queue_truth_gate_carries_the_reconciliation() {
+        let item = item(Lane::Review, true, true);
+        let (stale, _) = truths().swap_remove(1);
+        let view = evaluate(
+            Action::PrepareRelease,
+            GateFacts::of_item(&item, &stale),
+            Some(&operator(Role::Operator)),
+        );
+        let gate = view
+            .gates
+            .iter()
+            .find(|g| g.name == GateName::QueueTruth)
+            .unwrap();
+        assert_eq!(gate.result, GateResult::Blocked);
+        let g = view.guidance.unwrap();
+        assert!(g.cause.contains("read 1h ago"), "{g:?}");
+        assert!(g.policy_context.starts_with("Queue-truth policy"), "{g:?}");
+        assert!(g.next_step.contains("Refresh"), "{g:?}");
     }
 
     #[test]

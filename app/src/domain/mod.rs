@@ -3,6 +3,7 @@
 pub mod action;
 pub mod execution;
 pub mod operator;
+pub mod queue_truth;
 pub mod release;
 pub mod work_item;
 pub mod work_item_file;
@@ -14,6 +15,10 @@ pub use action::{
 pub use execution::{ActionResult, CommandRun, Outcome};
 pub use operator::{
     Credential, Operator, OperatorError, Permission, Role, Username, check_new_password,
+};
+pub use queue_truth::{
+    Drift, DriftKind, Freshness, FreshnessThresholds, QueueTruth, Reconciliation, SourceFacts,
+    TruthSignals,
 };
 pub use work_item::{
     ExecutionContext, Lane, LifecycleMetadata, PromptContext, WorkItem, WorkItemError, WorkItemId,

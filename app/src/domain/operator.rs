@@ -21,13 +21,16 @@ pub enum Permission {
     ReleaseRollback,
     #[serde(rename = "factory.release.hold")]
     ReleaseHold,
+    /// Sync work items from the factory repository now (Refresh).
+    #[serde(rename = "factory.queue.sync")]
+    QueueSync,
     /// Add, change and disable users; create and revoke API tokens.
     #[serde(rename = "factory.operators.manage")]
     OperatorsManage,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 9] = [
         Permission::WorkItemExecute,
         Permission::WorkItemRequestReview,
         Permission::WorkItemPrepareRelease,
@@ -35,6 +38,7 @@ impl Permission {
         Permission::ReleaseDeploy,
         Permission::ReleaseRollback,
         Permission::ReleaseHold,
+        Permission::QueueSync,
         Permission::OperatorsManage,
     ];
 
@@ -47,6 +51,7 @@ impl Permission {
             Permission::ReleaseDeploy => "factory.release.deploy",
             Permission::ReleaseRollback => "factory.release.rollback",
             Permission::ReleaseHold => "factory.release.hold",
+            Permission::QueueSync => "factory.queue.sync",
             Permission::OperatorsManage => "factory.operators.manage",
         }
     }

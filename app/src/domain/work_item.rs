@@ -224,6 +224,12 @@ pub struct WorkItemSummary {
     pub branch: Option<String>,
     /// Both the prompt path and its text are there (see [`PromptContext::is_present`]).
     pub has_prompt: bool,
+    /// The file's lane at the last snapshot.
+    pub source: String,
+    pub state: String,
+    /// Where the item came from, for its queue truth.
+    #[serde(skip)]
+    pub source_facts: super::queue_truth::SourceFacts,
 }
 
 impl WorkItemSummary {

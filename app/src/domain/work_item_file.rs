@@ -25,7 +25,6 @@ struct FrontMatter {
     title: String,
     lane: String,
     work_type: String,
-    source: Option<String>,
     status: Option<String>,
     state: Option<String>,
     branch: Option<String>,
@@ -114,9 +113,13 @@ pub fn parse_work_item_file(
         lifecycle: LifecycleMetadata {
             lane,
             work_type: fields.work_type.trim().to_owned(),
-            source: fields.source.unwrap_or_else(|| lane.as_str().to_owned()),
+            // The file's lane is the item's `source` signal; the board's lane starts there.
+            source: lane.as_str().to_owned(),
             status: fields.status.unwrap_or_default(),
-            state: fields.state.unwrap_or_default(),
+            state: fields
+                .state
+                .filter(|s| !s.trim().is_empty())
+                .unwrap_or_else(|| super::queue_truth::derived_state(lane).to_owned()),
             done_criteria: fields.done_criteria,
         },
         prompt_context: PromptContext {
@@ -167,7 +170,13 @@ The summary.
         assert_eq!(item.lifecycle.lane, Lane::Review);
         assert_eq!(
             item.lifecycle.source, "review",
-            "source defaults to the lane"
+            "the file's lane is the source"
+        );
+        let without_state = GOOD.replace("state = \"open\"\n", "");
+        let derived = parse_work_item_file(&without_state, None).unwrap();
+        assert_eq!(
+            derived.lifecycle.state, "active",
+            "a missing state is derived"
         );
         assert_eq!(item.lifecycle.done_criteria, ["one", "two"]);
         assert_eq!(item.execution_context.branch, None);
@@ -176,7 +185,7 @@ The summary.
 
     #[test]
     fn malformed_files_name_line_and_field() {
-        let cases: [(&str, String, usize, &str); 7] = [
+        let cases: [(&str, String, usize, &str); 10] = [
             ("no front matter", "hello".into(), 1, "front matter"),
             (
                 "unclosed block",
@@ -213,6 +222,24 @@ The summary.
                 GOOD.replace("state = \"open\"", "stat = \"open\""),
                 7,
                 "stat",
+            ),
+            (
+                "unterminated string",
+                GOOD.replace("title = \"A title\"", "title = \"A title"),
+                3,
+                "title",
+            ),
+            (
+                "empty work type",
+                GOOD.replace("work_type = \"bug\"", "work_type = \" \""),
+                5,
+                "work_type",
+            ),
+            (
+                "a key twice",
+                GOOD.replace("status = \"in-review\"", "lane = \"done\""),
+                6,
+                "lane",
             ),
         ];
         for (name, text, line, field) in cases {

@@ -7,6 +7,7 @@ pub mod actions;
 pub mod audit;
 pub mod operators;
 pub mod releases;
+pub mod sources;
 pub mod work_items;
 
 use rusqlite_migration::{M, Migrations};
@@ -47,6 +48,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0002_operators.sql")),
         M::up(include_str!("../../../migrations/0003_actions.sql")),
         M::up(include_str!("../../../migrations/0004_releases.sql")),
+        M::up(include_str!("../../../migrations/0005_queue_truth.sql")),
     ])
 }
 

@@ -1,8 +1,10 @@
 //! The `work_items` and `work_item_done_criteria` tables.
 
 use super::StoreError;
+use crate::domain::queue_truth::{PullRequestChange, derived_state};
 use crate::domain::{
-    ExecutionContext, Lane, LifecycleMetadata, PromptContext, WorkItem, WorkItemId, WorkItemSummary,
+    ExecutionContext, Lane, LifecycleMetadata, PromptContext, SourceFacts, WorkItem, WorkItemId,
+    WorkItemSummary,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -14,7 +16,14 @@ fn non_blank(text: &Option<String>) -> Option<&str> {
 /// Inserts the item or replaces every field of the stored one, criteria included.
 pub fn upsert(conn: &mut Connection, item: &WorkItem) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
-    tx.execute(
+    upsert_in(&tx, item)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// [`upsert`] inside the caller's transaction.
+pub(crate) fn upsert_in(tx: &Connection, item: &WorkItem) -> Result<(), StoreError> {
+    tx.prepare_cached(
         "INSERT INTO work_items (id, title, summary, branch, validation_command,
              pull_request_url, lane, work_type, source, status, state, prompt_path, prompt_text,
              done_criteria_count)
@@ -28,29 +37,27 @@ pub fn upsert(conn: &mut Connection, item: &WorkItem) -> Result<(), StoreError> 
              prompt_path = excluded.prompt_path, prompt_text = excluded.prompt_text,
              done_criteria_count = excluded.done_criteria_count,
              updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
-        params![
-            item.id.as_str(),
-            item.title,
-            item.summary,
-            item.execution_context.branch,
-            item.execution_context.validation_command,
-            item.execution_context.pull_request_url,
-            item.lifecycle.lane.as_str(),
-            item.lifecycle.work_type,
-            item.lifecycle.source,
-            item.lifecycle.status,
-            item.lifecycle.state,
-            non_blank(&item.prompt_context.path),
-            non_blank(&item.prompt_context.text),
-            item.lifecycle.done_criteria.len() as i64,
-        ],
-    )?;
-    tx.execute(
-        "DELETE FROM work_item_done_criteria WHERE work_item_id = ?1",
-        [item.id.as_str()],
-    )?;
+    )?
+    .execute(params![
+        item.id.as_str(),
+        item.title,
+        item.summary,
+        item.execution_context.branch,
+        item.execution_context.validation_command,
+        item.execution_context.pull_request_url,
+        item.lifecycle.lane.as_str(),
+        item.lifecycle.work_type,
+        item.lifecycle.source,
+        item.lifecycle.status,
+        item.lifecycle.state,
+        non_blank(&item.prompt_context.path),
+        non_blank(&item.prompt_context.text),
+        item.lifecycle.done_criteria.len() as i64,
+    ])?;
+    tx.prepare_cached("DELETE FROM work_item_done_criteria WHERE work_item_id = ?1")?
+        .execute([item.id.as_str()])?;
     {
-        let mut insert = tx.prepare(
+        let mut insert = tx.prepare_cached(
             "INSERT INTO work_item_done_criteria (work_item_id, position, criterion)
              VALUES (?1, ?2, ?3)",
         )?;
@@ -58,12 +65,12 @@ pub fn upsert(conn: &mut Connection, item: &WorkItem) -> Result<(), StoreError> 
             insert.execute(params![item.id.as_str(), position as i64, criterion])?;
         }
     }
-    tx.commit()?;
     Ok(())
 }
 
-/// Moves the item from lane `from` to lane `to` and sets its status, only if it is still in
-/// `from`: of two requests racing for the same move, exactly one changes a row.
+/// Moves the item from lane `from` to lane `to`, sets its status and derives its state,
+/// only if it is still in `from`: of two requests racing for the same move, exactly one
+/// changes a row.
 pub fn move_lane(
     conn: &Connection,
     id: &WorkItemId,
@@ -73,11 +80,17 @@ pub fn move_lane(
 ) -> Result<bool, StoreError> {
     let changed = conn
         .prepare_cached(
-            "UPDATE work_items SET lane = ?3, status = ?4,
+            "UPDATE work_items SET lane = ?3, status = ?4, state = ?5,
                  updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
              WHERE id = ?1 AND lane = ?2",
         )?
-        .execute(params![id.as_str(), from.as_str(), to.as_str(), status])?;
+        .execute(params![
+            id.as_str(),
+            from.as_str(),
+            to.as_str(),
+            status,
+            derived_state(to)
+        ])?;
     Ok(changed == 1)
 }
 
@@ -98,59 +111,89 @@ pub fn count(conn: &Connection) -> Result<usize, StoreError> {
     Ok(n as usize)
 }
 
-/// Every item's summary in board order (lane, then id), optionally one lane only.
+/// Every item's summary in board order (lane, then id), optionally one lane only, with
+/// where it came from.
 pub fn list_summaries(
     conn: &Connection,
     lane: Option<Lane>,
 ) -> Result<Vec<WorkItemSummary>, StoreError> {
     // `typeof()` reads the record header only; `prompt_text IS NOT NULL` would load the
     // long text from its overflow pages for every card (a fifth of the board's time).
-    const COLUMNS: &str = "SELECT id, title, lane, work_type, status, pull_request_url,
-                                  done_criteria_count, branch,
-                                  typeof(prompt_path) <> 'null'
-                                      AND typeof(prompt_text) <> 'null'
-                           FROM work_items";
+    const COLUMNS: &str = "SELECT w.id, w.title, w.lane, w.work_type, w.status, w.pull_request_url,
+                                  w.done_criteria_count, w.branch,
+                                  typeof(w.prompt_path) <> 'null'
+                                      AND typeof(w.prompt_text) <> 'null',
+                                  w.source, w.state,
+                                  s.file, s.read_at, s.error, s.removed_at,
+                                  s.pull_request_before, s.pull_request_changed_at
+                           FROM work_items w
+                           LEFT JOIN work_item_sources s ON s.work_item_id = w.id";
     let mut stmt = match lane {
-        Some(_) => conn.prepare_cached(&format!("{COLUMNS} WHERE lane = ?1 ORDER BY id"))?,
-        None => conn.prepare_cached(&format!("{COLUMNS} ORDER BY id"))?,
+        Some(_) => conn.prepare_cached(&format!("{COLUMNS} WHERE w.lane = ?1 ORDER BY w.id"))?,
+        None => conn.prepare_cached(&format!("{COLUMNS} ORDER BY w.id"))?,
     };
     let params: &[&dyn rusqlite::ToSql] = match &lane {
         Some(lane) => &[&lane.as_str()],
         None => &[],
     };
+    // The outer `Result` is SQLite's, the inner one whether the id and lane are valid.
     let rows = stmt.query_map(params, |row| {
-        Ok((
-            row.get::<_, String>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, String>(2)?,
-            row.get::<_, String>(3)?,
-            row.get::<_, String>(4)?,
-            row.get::<_, Option<String>>(5)?,
-            row.get::<_, i64>(6)?,
-            row.get::<_, Option<String>>(7)?,
-            row.get::<_, bool>(8)?,
-        ))
+        let (id, lane) = match (
+            parse_id(&row.get::<_, String>(0)?),
+            parse_lane(&row.get::<_, String>(2)?),
+        ) {
+            (Ok(id), Ok(lane)) => (id, lane),
+            (Err(err), _) | (_, Err(err)) => return Ok(Err(err)),
+        };
+        Ok(Ok(WorkItemSummary {
+            id,
+            title: row.get(1)?,
+            lane,
+            work_type: row.get(3)?,
+            status: row.get(4)?,
+            pull_request_url: row.get(5)?,
+            done_criteria_count: row.get::<_, i64>(6)? as usize,
+            branch: row.get(7)?,
+            has_prompt: row.get(8)?,
+            source: row.get(9)?,
+            state: row.get(10)?,
+            source_facts: source_facts_from(row, 11)?,
+        }))
     })?;
     let mut summaries = rows
-        .map(|row| {
-            let (id, title, lane, work_type, status, pull_request_url, criteria, branch, prompt) =
-                row?;
-            Ok(WorkItemSummary {
-                id: parse_id(&id)?,
-                title,
-                lane: parse_lane(&lane)?,
-                work_type,
-                status,
-                pull_request_url,
-                done_criteria_count: criteria as usize,
-                branch,
-                has_prompt: prompt,
-            })
-        })
+        .map(|row| row?)
         .collect::<Result<Vec<_>, StoreError>>()?;
     // Stable: ids stay in order within each lane.
     summaries.sort_by_key(|summary| summary.lane);
     Ok(summaries)
+}
+
+/// Source facts from the columns `file, read_at, error, removed_at, pull_request_before,
+/// pull_request_changed_at` of `work_item_sources` starting at `first`.
+fn source_facts_from(row: &Row<'_>, first: usize) -> rusqlite::Result<SourceFacts> {
+    let changed_at: Option<i64> = row.get(first + 5)?;
+    Ok(SourceFacts {
+        file: row.get(first)?,
+        read_at: row.get(first + 1)?,
+        file_error: row.get(first + 2)?,
+        removed_at: row.get(first + 3)?,
+        pull_request_change: changed_at.map(|at| PullRequestChange {
+            before: row.get(first + 4).ok().flatten(),
+            at,
+        }),
+    })
+}
+
+/// Where the item came from; default facts (never synced) for an item without a source.
+pub fn source_facts(conn: &Connection, id: &WorkItemId) -> Result<SourceFacts, StoreError> {
+    let facts = conn
+        .prepare_cached(
+            "SELECT file, read_at, error, removed_at, pull_request_before, pull_request_changed_at
+             FROM work_item_sources WHERE work_item_id = ?1",
+        )?
+        .query_row([id.as_str()], |row| source_facts_from(row, 0))
+        .optional()?;
+    Ok(facts.unwrap_or_default())
 }
 
 /// The whole item, or `None` when no item has that id.
@@ -213,7 +256,7 @@ fn parse_id(raw: &str) -> Result<WorkItemId, StoreError> {
     WorkItemId::parse(raw).map_err(|err| StoreError::InvalidRow(err.to_string()))
 }
 
-fn parse_lane(raw: &str) -> Result<Lane, StoreError> {
+pub(crate) fn parse_lane(raw: &str) -> Result<Lane, StoreError> {
     raw.parse()
         .map_err(|err: crate::domain::WorkItemError| StoreError::InvalidRow(err.to_string()))
 }

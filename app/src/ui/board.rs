@@ -1,27 +1,34 @@
 //! `/` — the board: work-item cards grouped by lane, with lane tabs.
 
 use super::actions::CardActions;
+use super::queue_truth::{QueueStatus, QueueTruthBadge};
 use super::{app_state, current_operator, rendered, set_status, storage_failure};
-use crate::domain::{Lane, Operator, WorkItemSummary, evaluate_all};
-use crate::store::{Db, work_items};
+use crate::AppState;
+use crate::domain::queue_truth::{FreshnessThresholds, evaluate as evaluate_truth};
+use crate::domain::{
+    GateFacts, Lane, Operator, Permission, QueueTruth, WorkItemSummary, evaluate_all,
+};
+use crate::queue_truth::now;
+use crate::store::sources::{self, SyncSnapshot};
+use crate::store::work_items;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 #[component]
 pub fn BoardPage() -> impl IntoView {
-    let db = app_state().db;
+    let state = app_state();
     let lane_param = use_query_map().with_untracked(|query| query.get("lane"));
     let operator = current_operator();
     view! {
         <Title text="Board" />
         <Suspense>
-            {move || Suspend::new(board(db.clone(), lane_param.clone(), operator.clone()))}
+            {move || Suspend::new(board(state.clone(), lane_param.clone(), operator.clone()))}
         </Suspense>
     }
 }
 
-async fn board(db: Db, lane_param: Option<String>, operator: Option<Operator>) -> AnyView {
+async fn board(state: AppState, lane_param: Option<String>, operator: Option<Operator>) -> AnyView {
     let lane = match lane_param.as_deref().map(str::parse::<Lane>).transpose() {
         Ok(lane) => lane,
         Err(err) => {
@@ -29,8 +36,20 @@ async fn board(db: Db, lane_param: Option<String>, operator: Option<Operator>) -
             return view! { <UnknownLane message=err.to_string() /> }.into_any();
         }
     };
-    match db.call(|conn| work_items::list_summaries(conn, None)).await {
-        Ok(items) => rendered(view! { <Board items lane operator /> }),
+    let loaded = state
+        .db
+        .call(|conn| {
+            Ok((
+                work_items::list_summaries(conn, None)?,
+                sources::last_snapshot(conn)?,
+            ))
+        })
+        .await;
+    let thresholds = state.queue_truth.thresholds;
+    match loaded {
+        Ok((items, last_sync)) => {
+            rendered(view! { <Board items last_sync thresholds lane operator /> })
+        }
         Err(err) => storage_failure(err),
     }
 }
@@ -53,15 +72,26 @@ fn UnknownLane(message: String) -> impl IntoView {
 #[component]
 fn Board(
     items: Vec<WorkItemSummary>,
+    last_sync: Option<SyncSnapshot>,
+    thresholds: FreshnessThresholds,
     lane: Option<Lane>,
     operator: Option<Operator>,
 ) -> impl IntoView {
     let total = items.len();
+    let now = now();
     // Items arrive in board order; split them into lanes without copying.
-    let mut by_lane: [Vec<WorkItemSummary>; 5] = Default::default();
+    let mut by_lane: [Vec<(WorkItemSummary, QueueTruth)>; 5] = Default::default();
     for item in items {
-        by_lane[item.lane as usize].push(item);
+        let truth = evaluate_truth((&item).into(), &item.source_facts, thresholds, now);
+        by_lane[item.lane as usize].push((item, truth));
     }
+    let back = match lane {
+        Some(lane) => format!("/?lane={}", lane.as_str()),
+        None => "/".to_owned(),
+    };
+    let can_sync = operator
+        .as_ref()
+        .is_some_and(|o| o.can(Permission::QueueSync));
     let tab = |href: String, label: &'static str, count: usize, current: bool| {
         view! {
             <a href=href aria-current=current.then_some("page")>
@@ -89,6 +119,7 @@ fn Board(
                 {total} {if total == 1 { " work item" } else { " work items" }}
             </p>
         </div>
+        <QueueStatus last=last_sync thresholds now back can_sync />
         <nav class="lane-tabs" aria-label="Lanes">
             {tabs}
         </nav>
@@ -99,7 +130,7 @@ fn Board(
 #[component]
 fn LaneSection(
     lane: Lane,
-    cards: Vec<WorkItemSummary>,
+    cards: Vec<(WorkItemSummary, QueueTruth)>,
     operator: Option<Operator>,
 ) -> impl IntoView {
     let heading_id = format!("lane-{}", lane.as_str());
@@ -112,10 +143,10 @@ fn LaneSection(
             <ul class="cards">
                 {cards
                     .into_iter()
-                    .map(|item| {
+                    .map(|(item, truth)| {
                         view! {
                             <li>
-                                <WorkItemCard item operator=operator.clone() />
+                                <WorkItemCard item truth operator=operator.clone() />
                             </li>
                         }
                     })
@@ -128,11 +159,15 @@ fn LaneSection(
 /// One card, with its actions: a button for each enabled one, and for each blocked one
 /// its cause with the guidance one tap away.
 #[component]
-pub fn WorkItemCard(item: WorkItemSummary, operator: Option<Operator>) -> impl IntoView {
-    let actions = view! {
-        <CardActions item=item.id.clone() views=evaluate_all(&item, operator.as_ref()) />
-    };
+pub fn WorkItemCard(
+    item: WorkItemSummary,
+    truth: QueueTruth,
+    operator: Option<Operator>,
+) -> impl IntoView {
+    let views = evaluate_all(GateFacts::of_summary(&item, &truth), operator.as_ref());
+    let actions = view! { <CardActions item=item.id.clone() views /> };
     let href = format!("/items/{}", item.id);
+    let truth_href = format!("/items/{}#queue-truth", item.id);
     let pr_label = item.pull_request_label();
     let criteria = match item.done_criteria_count {
         1 => "1 done criterion".to_owned(),
@@ -157,6 +192,9 @@ pub fn WorkItemCard(item: WorkItemSummary, operator: Option<Operator>) -> impl I
                     {item.status}
                 </li>
                 <li>{criteria}</li>
+                <li>
+                    <QueueTruthBadge truth href=truth_href />
+                </li>
                 {item
                     .pull_request_url
                     .map(|url| {

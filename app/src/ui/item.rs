@@ -1,24 +1,27 @@
 //! `/items/{id}` — the whole work item, every section of the reference page.
 
 use super::actions::{ActionButtons, AttemptResult, CommandRunView, Guidance, gate_lines};
+use super::queue_truth::QueueTruthSection;
 use super::{NotFound, app_state, current_operator, storage_failure};
+use crate::AppState;
 use crate::domain::{
-    Action, ActionResult, ActionView, WorkItem, WorkItemId, evaluate_all, readable_time,
+    Action, ActionResult, ActionView, GateFacts, Permission, SourceFacts, WorkItem, WorkItemId,
+    evaluate_all, readable_time,
 };
-use crate::store::{Db, actions, audit, work_items};
+use crate::store::{actions, audit, work_items};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 #[component]
 pub fn ItemPage() -> impl IntoView {
-    let db = app_state().db;
+    let state = app_state();
     let id = use_params_map().with_untracked(|params| params.get("id").unwrap_or_default());
     let attempt = use_query_map()
         .with_untracked(|query| query.get("attempt"))
         .and_then(|raw| raw.parse::<i64>().ok());
     view! {
-        <Suspense>{move || Suspend::new(item_page(db.clone(), id.clone(), attempt))}</Suspense>
+        <Suspense>{move || Suspend::new(item_page(state.clone(), id.clone(), attempt))}</Suspense>
     }
 }
 
@@ -29,9 +32,10 @@ struct ItemRecords {
     /// The newest validation run (prepare-release that ran).
     last_release_check: Option<(ActionResult, String, String)>,
     snapshots: (usize, Option<String>),
+    source: SourceFacts,
 }
 
-async fn item_page(db: Db, raw_id: String, attempt: Option<i64>) -> AnyView {
+async fn item_page(state: AppState, raw_id: String, attempt: Option<i64>) -> AnyView {
     let not_found = |raw_id: &str| {
         let what = format!("There is no work item with the id “{raw_id}”.");
         view! { <NotFound what /> }.into_any()
@@ -39,7 +43,8 @@ async fn item_page(db: Db, raw_id: String, attempt: Option<i64>) -> AnyView {
     let Ok(id) = WorkItemId::parse(&raw_id) else {
         return not_found(&raw_id);
     };
-    let loaded = db
+    let loaded = state
+        .db
         .call(move |conn| {
             let Some(item) = work_items::get(conn, &id)? else {
                 return Ok(None);
@@ -52,18 +57,23 @@ async fn item_page(db: Db, raw_id: String, attempt: Option<i64>) -> AnyView {
                 audit::latest_run(conn, &id, Action::PrepareRelease.identity())?
                     .and_then(|event| event.result.map(|result| (result, event.at, event.actor)));
             let snapshots = actions::snapshot_summary(conn, &id)?;
+            let source = work_items::source_facts(conn, &id)?;
             Ok(Some((
                 item,
                 ItemRecords {
                     attempt,
                     last_release_check,
                     snapshots,
+                    source,
                 },
             )))
         })
         .await;
     match loaded {
-        Ok(Some((item, records))) => view! { <WorkItemPage item records /> }.into_any(),
+        Ok(Some((item, records))) => {
+            let truth = crate::queue_truth::truth_of(&state, &item, &records.source);
+            view! { <WorkItemPage item truth records /> }.into_any()
+        }
         Ok(None) => not_found(&raw_id),
         Err(err) => storage_failure(err),
     }
@@ -85,8 +95,16 @@ fn Fact(label: &'static str, #[prop(into)] value: Option<String>) -> impl IntoVi
 }
 
 #[component]
-fn WorkItemPage(item: WorkItem, records: ItemRecords) -> impl IntoView {
-    let actions = evaluate_all(&item, current_operator().as_ref());
+fn WorkItemPage(
+    item: WorkItem,
+    truth: crate::domain::QueueTruth,
+    records: ItemRecords,
+) -> impl IntoView {
+    let operator = current_operator();
+    let actions = evaluate_all(GateFacts::of_item(&item, &truth), operator.as_ref());
+    let can_sync = operator.is_some_and(|o| o.can(Permission::QueueSync));
+    let back = format!("/items/{}#queue-truth", item.id);
+    let source_file = records.source.file.clone();
     let history_href = format!("/history?item={}", item.id);
     let release_check = release_check(records.last_release_check);
     let (snapshot_count, newest_snapshot) = records.snapshots;
@@ -190,9 +208,7 @@ fn WorkItemPage(item: WorkItem, records: ItemRecords) -> impl IntoView {
 
             <section aria-labelledby="queue-truth">
                 <h2 id="queue-truth">"Queue Truth"</h2>
-                <p class="muted">
-                    "Not measured yet: this control plane does not sync work items from the factory repository yet, so it cannot say how fresh this item is or whether its signals drift."
-                </p>
+                <QueueTruthSection truth file=source_file back can_sync />
             </section>
 
             <section aria-labelledby="prompt">

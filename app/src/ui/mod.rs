@@ -8,6 +8,7 @@ mod history;
 mod item;
 mod layout;
 mod login;
+mod queue_truth;
 mod releases;
 
 pub use actions::RunAction;

@@ -209,6 +209,8 @@ pub async fn spawn_app_checking_users_every(
 pub struct Setup {
     pub host: HostSettings,
     pub targets: Vec<app::targets::Target>,
+    /// Sync settings; demo apps sync the demo's work-item files whatever the directory.
+    pub queue_truth: app::queue_truth::QueueTruthSettings,
 }
 
 /// The demo app in a fresh data directory whose actions run host commands as `host`
@@ -242,9 +244,15 @@ pub async fn spawn_app_full(
     state.host = std::sync::Arc::new(setup.host);
     state.targets = std::sync::Arc::new(setup.targets);
     if demo {
-        server::demo::seed_if_empty(&state.db)
+        // The demo's work-item files are its source of truth, synced as at a start.
+        let factory = server::demo::write_demo_factory(data_dir).expect("demo factory written");
+        state.queue_truth = std::sync::Arc::new(app::queue_truth::QueueTruthSettings {
+            work_items_dir: Some(factory.join("work-items")),
+            ..setup.queue_truth
+        });
+        app::queue_truth::sync(&state, "start")
             .await
-            .expect("demo data loads");
+            .expect("demo work items sync");
         server::demo::ensure_demo_user(&state.db, Some(DEMO_PASSWORD.into()))
             .await
             .expect("demo user");

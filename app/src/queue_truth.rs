@@ -1,0 +1,209 @@
+//! Syncing work items from the factory repository's work-item files, and each item's
+//! queue truth as pages and the API show it. The rules are in
+//! [`crate::domain::queue_truth`]; the tables in [`crate::store::sources`].
+
+use crate::AppState;
+use crate::domain::queue_truth::{self, FreshnessThresholds, QueueTruth, TruthSignals};
+use crate::domain::{SourceFacts, parse_work_item_file};
+use crate::store::StoreError;
+use crate::store::sources::{self, ReadItem, SourceRead, SyncError, SyncSnapshot};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How and where work items are synced.
+#[derive(Debug, Clone)]
+pub struct QueueTruthSettings {
+    /// The directory of work-item files; `None`: nothing to sync.
+    pub work_items_dir: Option<PathBuf>,
+    pub sync_interval: Duration,
+    pub thresholds: FreshnessThresholds,
+}
+
+impl Default for QueueTruthSettings {
+    fn default() -> Self {
+        QueueTruthSettings {
+            work_items_dir: None,
+            sync_interval: Duration::from_secs(60),
+            thresholds: FreshnessThresholds::default(),
+        }
+    }
+}
+
+/// A work-item file larger than this is refused rather than read: no real one comes close.
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Now, in Unix seconds: the clock queue truth is judged by.
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// An item's queue truth now.
+pub fn truth_of<'a>(
+    state: &AppState,
+    signals: impl Into<TruthSignals<'a>>,
+    facts: &SourceFacts,
+) -> QueueTruth {
+    queue_truth::evaluate(signals.into(), facts, state.queue_truth.thresholds, now())
+}
+
+/// Reads the work-item files and applies them; one sync at a time. `trigger` says who
+/// asked: `start`, `interval`, `operator NAME`, `api NAME`.
+pub async fn sync(state: &AppState, trigger: &str) -> Result<Option<SyncSnapshot>, StoreError> {
+    let Some(dir) = state.queue_truth.work_items_dir.clone() else {
+        return Ok(None);
+    };
+    let _one_at_a_time = state.sync_lock.lock().await;
+    let started = std::time::Instant::now();
+    let shown_dir = dir.display().to_string();
+    let read = tokio::task::spawn_blocking(move || read_source(&dir))
+        .await
+        .unwrap_or_else(|err| {
+            tracing::error!(error = %err, "reading the work-item files stopped");
+            SourceRead {
+                errors: vec![SyncError {
+                    file: shown_dir,
+                    line: None,
+                    field: "work_items_dir".into(),
+                    message: "reading the files stopped unexpectedly; see the server log".into(),
+                }],
+                ..SourceRead::default()
+            }
+        });
+    let trigger = trigger.to_owned();
+    let snapshot = state
+        .db
+        .call(move |conn| sources::apply(conn, &read, &trigger, now(), started))
+        .await?;
+    if snapshot.errors.is_empty() {
+        tracing::info!(
+            trigger = %snapshot.trigger,
+            files = snapshot.files_read,
+            added = snapshot.added,
+            changed = snapshot.changed,
+            removed = snapshot.removed,
+            ms = snapshot.duration_ms,
+            "work items synced"
+        );
+    } else {
+        for error in &snapshot.errors {
+            tracing::warn!(%error, "work-item file not synced");
+        }
+    }
+    Ok(Some(snapshot))
+}
+
+/// Reads every `*.md` file of `dir` and its prompt `prompts/{id}.prompt.md`. Never fails:
+/// what cannot be read is reported by file, line and field.
+pub fn read_source(dir: &Path) -> SourceRead {
+    let mut read = SourceRead::default();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) => {
+            read.errors.push(SyncError {
+                file: dir.display().to_string(),
+                line: None,
+                field: "work_items_dir".into(),
+                message: format!("the work-items directory cannot be read: {err}"),
+            });
+            return read;
+        }
+    };
+    read.listed = true;
+    let mut files: Vec<(String, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            name.ends_with(".md").then(|| (name, entry.path()))
+        })
+        .collect();
+    files.sort();
+    read.files_read = files.len();
+    for (name, path) in files {
+        match read_file(dir, &name, &path) {
+            Ok(item) => read.items.push(item),
+            Err(error) => read.errors.push(error),
+        }
+    }
+    read
+}
+
+fn read_file(dir: &Path, name: &str, path: &Path) -> Result<ReadItem, SyncError> {
+    let whole_file = |message: String| SyncError {
+        file: name.to_owned(),
+        line: None,
+        field: "file".into(),
+        message,
+    };
+    let size = std::fs::metadata(path)
+        .map_err(|err| whole_file(format!("cannot be read: {err}")))?
+        .len();
+    if size > MAX_FILE_BYTES {
+        return Err(whole_file(format!(
+            "is {size} bytes; a work-item file may have at most 1 MiB"
+        )));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| whole_file(format!("cannot be read as UTF-8 text: {err}")))?;
+    let mut item = parse_work_item_file(&text, None).map_err(|err| SyncError {
+        file: name.to_owned(),
+        line: Some(err.line),
+        field: err.field,
+        message: err.message,
+    })?;
+    let stem = name.trim_end_matches(".md");
+    if item.id.as_str() != stem {
+        let line = text
+            .lines()
+            .position(|l| l.trim_start().starts_with("id"))
+            .map_or(1, |i| i + 1);
+        return Err(SyncError {
+            file: name.to_owned(),
+            line: Some(line),
+            field: "id".into(),
+            message: format!(
+                "the id {} does not match the file name: name the file {}.md",
+                item.id, item.id
+            ),
+        });
+    }
+    let prompt_path = dir.join("prompts").join(format!("{}.prompt.md", item.id));
+    let prompt = match std::fs::read_to_string(&prompt_path) {
+        Ok(prompt) => Some(prompt.trim_end().to_owned()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => {
+            // Reported against the item's own file, which keeps its last good data.
+            return Err(SyncError {
+                file: name.to_owned(),
+                line: None,
+                field: "prompt".into(),
+                message: format!("prompts/{}.prompt.md cannot be read: {err}", item.id),
+            });
+        }
+    };
+    let mut hasher = Sha256::new();
+    hasher.update(text.as_bytes());
+    hasher.update([0]);
+    hasher.update(prompt.as_deref().unwrap_or_default().as_bytes());
+    let hash = format!("{:x}", hasher.finalize());
+    item.prompt_context.text = prompt;
+    Ok(ReadItem {
+        file: name.to_owned(),
+        item,
+        hash,
+    })
+}
+
+/// Syncs every `interval` until the task is dropped.
+pub async fn sync_every(state: AppState) {
+    let mut ticks = tokio::time::interval(state.queue_truth.sync_interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await; // the first tick is now: the start-up sync just ran
+    loop {
+        ticks.tick().await;
+        if let Err(err) = sync(&state, "interval").await {
+            tracing::warn!(error = %err, "work items could not be synced");
+        }
+    }
+}

@@ -1,0 +1,368 @@
+//! The `work_item_sources` and `sync_snapshots` tables: where each synced item came
+//! from, and what each sync did.
+
+use super::StoreError;
+use super::work_items::{self, parse_lane};
+use crate::domain::{Lane, WorkItem, WorkItemId};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+
+/// A work-item file the sync could not use: which file, line and field, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncError {
+    /// Relative to the work-items directory; the directory itself when it could not be read.
+    pub file: String,
+    /// 1-based; `None` when the whole file (or directory) is the problem.
+    pub line: Option<usize>,
+    pub field: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for SyncError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(
+                f,
+                "{} line {line}: {}: {}",
+                self.file, self.field, self.message
+            ),
+            None => write!(f, "{}: {}: {}", self.file, self.field, self.message),
+        }
+    }
+}
+
+/// A file that parsed: the item, and the hash of the file and its prompt.
+#[derive(Debug, Clone)]
+pub struct ReadItem {
+    pub file: String,
+    pub item: WorkItem,
+    pub hash: String,
+}
+
+/// What a sync read from the source.
+#[derive(Debug, Clone, Default)]
+pub struct SourceRead {
+    pub items: Vec<ReadItem>,
+    /// Files that did not parse, and the directory if it could not be listed.
+    pub errors: Vec<SyncError>,
+    /// False when the directory could not be listed: then nothing counts as removed.
+    pub listed: bool,
+    /// Work-item files found, parsed or not.
+    pub files_read: usize,
+}
+
+/// One sync, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncSnapshot {
+    pub id: i64,
+    /// Unix seconds.
+    pub started_at: i64,
+    pub duration_ms: i64,
+    pub trigger: String,
+    pub files_read: usize,
+    pub added: usize,
+    pub changed: usize,
+    pub removed: usize,
+    pub errors: Vec<SyncError>,
+}
+
+impl SyncSnapshot {
+    /// "10 files read: 1 added, 2 changed, 0 removed, 1 error".
+    pub fn outcome_text(&self) -> String {
+        let errors = match self.errors.len() {
+            0 => "no errors".to_owned(),
+            1 => "1 error".to_owned(),
+            n => format!("{n} errors"),
+        };
+        format!(
+            "{} files read: {} added, {} changed, {} removed, {errors}",
+            self.files_read, self.added, self.changed, self.removed
+        )
+    }
+}
+
+/// The control plane's current signals of an item and what its file said at its last
+/// snapshot.
+struct Known {
+    lane: Lane,
+    status: String,
+    state: String,
+    pull_request_url: Option<String>,
+    source: Option<Base>,
+}
+
+/// The file's values at the last snapshot.
+struct Base {
+    file: String,
+    hash: String,
+    lane: String,
+    status: String,
+    state: String,
+    pull_request_before: Option<String>,
+    pull_request_changed_at: Option<i64>,
+}
+
+/// Applies what was read to the work items in one transaction and records the snapshot.
+///
+/// For each signal (lane, status, state) a sync applies the file's value only when the
+/// file changed it since the last snapshot: what the control plane changed since (an
+/// action's lane move) stays until the file changes it again. A done item never moves
+/// back. A broken file leaves its item's last good data; a missing file marks its item
+/// removed.
+pub fn apply(
+    conn: &mut Connection,
+    read: &SourceRead,
+    trigger: &str,
+    now: i64,
+    started: std::time::Instant,
+) -> Result<SyncSnapshot, StoreError> {
+    let tx = conn.transaction()?;
+    let mut known: HashMap<String, Known> = HashMap::new();
+    {
+        let mut stmt = tx.prepare(
+            "SELECT w.id, w.lane, w.status, w.state, w.pull_request_url,
+                    s.file, s.hash, w.source, s.status, s.state,
+                    s.pull_request_before, s.pull_request_changed_at
+             FROM work_items w LEFT JOIN work_item_sources s ON s.work_item_id = w.id",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let file: Option<String> = row.get(5)?;
+            let source = match file {
+                Some(file) => Some(Base {
+                    file,
+                    hash: row.get(6)?,
+                    lane: row.get(7)?,
+                    status: row.get(8)?,
+                    state: row.get(9)?,
+                    pull_request_before: row.get(10)?,
+                    pull_request_changed_at: row.get(11)?,
+                }),
+                None => None,
+            };
+            known.insert(
+                row.get(0)?,
+                Known {
+                    lane: parse_lane(&row.get::<_, String>(1)?)?,
+                    status: row.get(2)?,
+                    state: row.get(3)?,
+                    pull_request_url: row.get(4)?,
+                    source,
+                },
+            );
+        }
+    }
+    let (mut added, mut changed) = (0, 0);
+    let mut seen_files: HashSet<&str> = HashSet::new();
+    for read_item in &read.items {
+        seen_files.insert(&read_item.file);
+        let file_item = &read_item.item;
+        let Some(current) = known.get(file_item.id.as_str()) else {
+            work_items::upsert_in(&tx, file_item)?;
+            save_source(&tx, read_item, now, None)?;
+            added += 1;
+            continue;
+        };
+        if let Some(base) = &current.source
+            && base.hash == read_item.hash
+        {
+            // Unchanged: a fresh read, and whatever was wrong with the file is over.
+            tx.prepare_cached(
+                "UPDATE work_item_sources SET read_at = ?2, error = NULL, removed_at = NULL
+                 WHERE work_item_id = ?1",
+            )?
+            .execute(params![file_item.id.as_str(), now])?;
+            continue;
+        }
+        let merged = merge(current, file_item);
+        let pull_request_change = pull_request_change(current, file_item, now);
+        work_items::upsert_in(&tx, &merged)?;
+        save_source(&tx, read_item, now, pull_request_change)?;
+        changed += 1;
+    }
+    for error in &read.errors {
+        tx.prepare_cached("UPDATE work_item_sources SET error = ?2 WHERE file = ?1")?
+            .execute(params![error.file, format!("{}", FileProblem(error))])?;
+        seen_files.insert(&error.file);
+    }
+    let mut removed = 0;
+    if read.listed {
+        let gone: Vec<String> = known
+            .iter()
+            .filter_map(|(id, k)| {
+                let base = k.source.as_ref()?;
+                (!seen_files.contains(base.file.as_str())).then(|| id.clone())
+            })
+            .collect();
+        for id in gone {
+            removed += tx
+                .prepare_cached(
+                    "UPDATE work_item_sources SET removed_at = ?2
+                     WHERE work_item_id = ?1 AND removed_at IS NULL",
+                )?
+                .execute(params![id, now])?;
+        }
+    }
+    let errors_json = serde_json::to_string(&read.errors).unwrap_or_else(|_| "[]".into());
+    let files_read = read.files_read;
+    let duration_ms = started.elapsed().as_millis() as i64;
+    tx.execute(
+        "INSERT INTO sync_snapshots
+             (started_at, duration_ms, trigger, files_read, added, changed, removed, errors)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            now,
+            duration_ms,
+            trigger,
+            files_read as i64,
+            added as i64,
+            changed as i64,
+            removed as i64,
+            errors_json
+        ],
+    )?;
+    let id = tx.last_insert_rowid();
+    tx.commit()?;
+    Ok(SyncSnapshot {
+        id,
+        started_at: now,
+        duration_ms,
+        trigger: trigger.to_owned(),
+        files_read,
+        added,
+        changed,
+        removed,
+        errors: read.errors.clone(),
+    })
+}
+
+/// "line 4: lane: …" as an item's file error.
+struct FileProblem<'a>(&'a SyncError);
+
+impl std::fmt::Display for FileProblem<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.line {
+            Some(line) => write!(f, "line {line}: {}: {}", self.0.field, self.0.message),
+            None => write!(f, "{}: {}", self.0.field, self.0.message),
+        }
+    }
+}
+
+/// The file's item with the control plane's lane, status and state wherever the file did
+/// not change them since the last snapshot.
+fn merge(current: &Known, file_item: &WorkItem) -> WorkItem {
+    let mut merged = file_item.clone();
+    let file = &file_item.lifecycle;
+    let base = current.source.as_ref();
+    let file_changed = |base_value: Option<&str>, file_value: &str| base_value != Some(file_value);
+    let lane_changed = file_changed(base.map(|b| b.lane.as_str()), file.lane.as_str());
+    merged.lifecycle.lane = if lane_changed && current.lane != Lane::Done {
+        file.lane
+    } else {
+        current.lane
+    };
+    if !file_changed(base.map(|b| b.status.as_str()), &file.status) {
+        merged.lifecycle.status = current.status.clone();
+    }
+    if !file_changed(base.map(|b| b.state.as_str()), &file.state) {
+        merged.lifecycle.state = current.state.clone();
+    }
+    merged
+}
+
+/// The pull-request change to keep: a new one when the file names another pull request
+/// than the item had, the earlier one while it stands, none once the file is back to
+/// the first.
+fn pull_request_change(
+    current: &Known,
+    file_item: &WorkItem,
+    now: i64,
+) -> Option<(Option<String>, i64)> {
+    let base = current.source.as_ref()?;
+    let new = &file_item.execution_context.pull_request_url;
+    match base.pull_request_changed_at {
+        Some(at) if base.pull_request_before.as_ref() != new.as_ref() => {
+            Some((base.pull_request_before.clone(), at))
+        }
+        Some(_) => None,
+        None => (current.pull_request_url != *new).then(|| (current.pull_request_url.clone(), now)),
+    }
+}
+
+fn save_source(
+    tx: &rusqlite::Transaction<'_>,
+    read_item: &ReadItem,
+    now: i64,
+    pull_request_change: Option<(Option<String>, i64)>,
+) -> Result<(), StoreError> {
+    let (before, changed_at) = match pull_request_change {
+        Some((before, at)) => (before, Some(at)),
+        None => (None, None),
+    };
+    let lifecycle = &read_item.item.lifecycle;
+    tx.prepare_cached(
+        "INSERT INTO work_item_sources
+             (work_item_id, file, hash, read_at, status, state, error, removed_at,
+              pull_request_before, pull_request_changed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL, ?7, ?8)
+         ON CONFLICT (work_item_id) DO UPDATE SET
+             file = excluded.file, hash = excluded.hash, read_at = excluded.read_at,
+             status = excluded.status, state = excluded.state, error = NULL,
+             removed_at = NULL, pull_request_before = excluded.pull_request_before,
+             pull_request_changed_at = excluded.pull_request_changed_at",
+    )?
+    .execute(params![
+        read_item.item.id.as_str(),
+        read_item.file,
+        read_item.hash,
+        now,
+        lifecycle.status,
+        lifecycle.state,
+        before,
+        changed_at
+    ])?;
+    Ok(())
+}
+
+/// The newest snapshot, if any sync ran.
+pub fn last_snapshot(conn: &Connection) -> Result<Option<SyncSnapshot>, StoreError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT id, started_at, duration_ms, trigger, files_read, added, changed, removed,
+                    errors
+             FROM sync_snapshots ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row([], |row| {
+            Ok((
+                SyncSnapshot {
+                    id: row.get(0)?,
+                    started_at: row.get(1)?,
+                    duration_ms: row.get(2)?,
+                    trigger: row.get(3)?,
+                    files_read: row.get::<_, i64>(4)? as usize,
+                    added: row.get::<_, i64>(5)? as usize,
+                    changed: row.get::<_, i64>(6)? as usize,
+                    removed: row.get::<_, i64>(7)? as usize,
+                    errors: Vec::new(),
+                },
+                row.get::<_, String>(8)?,
+            ))
+        })
+        .optional()?;
+    Ok(row.map(|(mut snapshot, errors)| {
+        snapshot.errors = serde_json::from_str(&errors).unwrap_or_default();
+        snapshot
+    }))
+}
+
+/// Prepare release validated the item's current pull request: a pull-request change is
+/// reconciled.
+pub fn clear_pull_request_change(conn: &Connection, id: &WorkItemId) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE work_item_sources SET pull_request_before = NULL, pull_request_changed_at = NULL
+         WHERE work_item_id = ?1",
+    )?
+    .execute([id.as_str()])?;
+    Ok(())
+}

@@ -1,0 +1,72 @@
+import { expect, test } from "@playwright/test";
+import { writeFileSync } from "node:fs";
+import { editWorkItem, expectNoSidewaysScroll, screenshot, signIn, workItemFile } from "./helpers";
+
+test.beforeEach(async ({ page }) => {
+  await signIn(page);
+});
+
+test("the board and an item say how fresh their data is", async ({ page }, info) => {
+  await page.goto("/?lane=done");
+  const status = page.getByRole("region", { name: "Queue truth" });
+  await expect(status).toContainText(/Synced \d+s ago · 10 files read/);
+  const card = page.locator("article.card", { hasText: "wi-BF-302" });
+  await expect(card.locator("a.truth")).toContainText("Fresh");
+  await card.locator("a.truth").click();
+  await expect(page).toHaveURL(/\/items\/wi-BF-302#queue-truth$/);
+  const section = page.locator("section:has(#queue-truth)");
+  await expect(section).toContainText(/Freshness: Fresh \(snapshot age \d+s\)/);
+  await expect(section).toContainText("Drift: none.");
+  await expect(section).toContainText("No reconciliation required; item truth signals are consistent.");
+  await expectNoSidewaysScroll(page);
+  await screenshot(page, "queue-truth", info.project.name);
+});
+
+// Changes the shared demo files, so it runs once: on a phone with JavaScript off, as the
+// issue's newcomer would. It puts every file back at the end.
+test("a newcomer edits, contradicts and breaks work-item files, and taps Refresh", async ({ page }, info) => {
+  test.skip(info.project.name !== "phone-no-js", "changes the shared demo data; runs once");
+  const originals: [string, string][] = [];
+  try {
+    // An edit shows after Refresh.
+    originals.push(["wi-BF-333", editWorkItem("wi-BF-333", 'title = "', 'title = "Edited on a phone: ')]);
+    await page.goto("/?lane=ready");
+    await page.getByRole("region", { name: "Queue truth" }).getByRole("button", { name: "Refresh" }).click();
+    await expect(page).toHaveURL(/\/\?lane=ready$/);
+    await expect(page.locator("article.card", { hasText: "wi-BF-333" })).toContainText("Edited on a phone: ");
+    await expect(page.getByRole("region", { name: "Queue truth" })).toContainText("1 changed");
+
+    // A file that disagrees with the board: the drift badge, then its guidance.
+    originals.push(["wi-BF-340", editWorkItem("wi-BF-340", 'status = "new"', 'status = "done"')]);
+    await page.goto("/?lane=backlog");
+    await page.getByRole("button", { name: "Refresh" }).click();
+    const card = page.locator("article.card", { hasText: "wi-BF-340" });
+    await expect(card.locator(".chip.drift")).toHaveText("Drift");
+    await screenshot(page, "drift-badge", info.project.name);
+    await card.locator("a.truth").click();
+    const section = page.locator("section:has(#queue-truth)");
+    await expect(section).toContainText("lane: Backlog · status: done");
+    await expect(section).toContainText('set status = "new"');
+    await expectNoSidewaysScroll(page);
+    await screenshot(page, "drift-guidance", info.project.name);
+
+    // A broken file: exactly which line and field, and every other item keeps working.
+    originals.push(["wi-BF-342", editWorkItem("wi-BF-342", 'lane = "backlog"', 'lane = "doing"')]);
+    await page.goto("/");
+    await page.getByRole("button", { name: "Refresh" }).click();
+    const errors = page.locator(".sync-errors");
+    await expect(errors).toContainText("1 work-item file was not synced");
+    await expect(errors).toContainText(/wi-BF-342\.md line \d+, field lane/);
+    await expect(page.locator("article.card")).toHaveCount(10);
+    await expect(page.locator("article.card", { hasText: "wi-BF-342" }).locator(".chip.stale")).toBeVisible();
+    await expectNoSidewaysScroll(page);
+    await screenshot(page, "sync-error", info.project.name);
+    await page.goto("/items/wi-BF-302");
+    await expect(page.locator("section:has(#queue-truth)")).toContainText("No reconciliation required");
+  } finally {
+    for (const [id, text] of originals.reverse()) writeFileSync(workItemFile(id), text);
+    await page.goto("/");
+    await page.getByRole("button", { name: "Refresh" }).click();
+  }
+  await expect(page.locator(".sync-errors")).toHaveCount(0);
+});

@@ -1,0 +1,82 @@
+//! Syncing a large queue: 1,000 work-item files (each a copy of wi-BF-302: 27 done
+//! criteria and a long prompt) read, parsed and applied. The first sync adds every item;
+//! a sync of unchanged files only refreshes their snapshot time; a sync after every file
+//! changed replaces every item. Figures go in docs/benchmarks.md.
+
+mod common;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use std::sync::Arc;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const FILES: usize = 1000;
+
+fn sync(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let files = tempfile::tempdir().expect("temporary directory");
+    let work_items = files.path().join("work-items");
+    common::write_work_item_files(&work_items, FILES);
+    let settings = Arc::new(app::queue_truth::QueueTruthSettings {
+        work_items_dir: Some(work_items.clone()),
+        ..Default::default()
+    });
+    let run = |state: &app::AppState| {
+        runtime.block_on(async {
+            let snapshot = app::queue_truth::sync(state, "bench")
+                .await
+                .expect("sync")
+                .expect("a directory");
+            assert!(snapshot.errors.is_empty(), "{:?}", snapshot.errors);
+            snapshot
+        })
+    };
+    let fresh_state = || {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut state = runtime
+            .block_on(server::open_state(dir.path()))
+            .expect("state opens");
+        state.queue_truth = settings.clone();
+        (dir, state)
+    };
+
+    let mut group = c.benchmark_group("sync 1,000 work-item files");
+    group.sample_size(10);
+    group.bench_function("first sync (every item added)", |b| {
+        b.iter_batched(
+            fresh_state,
+            |(dir, state)| {
+                assert_eq!(run(&state).added, FILES);
+                dir
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    let (_dir, state) = fresh_state();
+    run(&state);
+    group.bench_function("resync, no file changed", |b| {
+        b.iter(|| assert_eq!(run(&state).changed, 0))
+    });
+    let mut generation = 0;
+    group.bench_function("resync, every file changed", |b| {
+        b.iter_batched(
+            || {
+                // Changing the summary changes every file's hash.
+                generation += 1;
+                for n in 0..FILES {
+                    let path = work_items.join(format!("wi-LOAD-{n:04}.md"));
+                    let mut text = std::fs::read_to_string(&path).expect("read");
+                    text.push_str(&format!("\nEdit {generation}."));
+                    std::fs::write(&path, text).expect("write");
+                }
+            },
+            |()| assert_eq!(run(&state).changed, FILES),
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, sync);
+criterion_main!(benches);

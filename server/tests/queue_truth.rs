@@ -1,0 +1,427 @@
+//! Queue truth over real HTTP: the demo's work-item files synced into the database on
+//! demand (Refresh, the API), edits, new and deleted files, a broken file reported by
+//! line and field while the rest syncs, freshness and drift on pages and in JSON, and the
+//! queue-truth gate.
+
+mod common;
+
+use app::domain::Role;
+use common::{
+    HostSettings, Setup, TestApp, assert_contains, get_html, html_text, json_of, location,
+    spawn_app_on, spawn_demo_app, spawn_demo_app_with,
+};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+fn work_item_file(app: &TestApp, id: &str) -> PathBuf {
+    app.data_dir
+        .join(format!("demo-factory/work-items/{id}.md"))
+}
+
+/// Replaces `from` by `to` in an item's file, as a newcomer's editor would.
+fn edit(app: &TestApp, id: &str, from: &str, to: &str) {
+    let path = work_item_file(app, id);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{id}'s file contains {from:?}");
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+}
+
+/// An API `POST` to `path` by `client`, with its status and JSON answer.
+async fn post(app: &TestApp, client: &Client, path: &str) -> (StatusCode, Value) {
+    json_of(client.post(app.url(path)).send().await.unwrap()).await
+}
+
+/// `POST /api/control-plane/sync` as the demo operator: the new snapshot.
+async fn sync(app: &TestApp) -> Value {
+    let (status, body) = post(app, &app.client, "/api/control-plane/sync").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["last_sync"].clone()
+}
+
+async fn item(app: &TestApp, id: &str) -> Value {
+    let (status, body) = app
+        .get_json(&format!("/api/control-plane/items/{id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    body
+}
+
+async fn page(app: &TestApp, path: &str) -> String {
+    let response = app.get_page(path).await;
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    response.text().await.unwrap()
+}
+
+fn drift_kinds(item: &Value) -> Vec<String> {
+    item["queue_truth"]["drift"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_demo_syncs_its_files_at_start_and_reports_the_snapshot() {
+    let app = spawn_demo_app().await;
+    let (status, report) = app.get_json("/api/control-plane/sync").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(report["configured"], true);
+    let last = &report["last_sync"];
+    assert_eq!(last["trigger"], "start");
+    assert_eq!(last["files_read"], 10);
+    assert_eq!(last["added"], 10);
+    assert_eq!(last["errors"], json!([]));
+
+    // The reference's Queue Truth section, word for word.
+    let body = page(&app, "/items/wi-BF-302").await;
+    assert_contains(&body, ">Fresh</span> (snapshot age ");
+    assert_contains(&body, "Drift: </span>none.");
+    assert_contains(
+        &body,
+        "No reconciliation required; item truth signals are consistent.",
+    );
+    // The board says how fresh the queue is and what the last sync did.
+    let board = page(&app, "/").await;
+    assert_contains(
+        &board,
+        "10 files read: 10 added, 0 changed, 0 removed, no errors",
+    );
+    assert_contains(&board, "action=\"/fn/sync\"");
+
+    // A second sync of unchanged files changes nothing.
+    let again = sync(&app).await;
+    assert_eq!(
+        (&again["added"], &again["changed"], &again["removed"]),
+        (&json!(0), &json!(0), &json!(0))
+    );
+    assert_eq!(again["trigger"], "api demo");
+}
+
+#[tokio::test]
+async fn edited_added_and_deleted_files_sync() {
+    let app = spawn_demo_app().await;
+    edit(&app, "wi-BF-318", "title = \"", "title = \"Edited: ");
+    let new_file = work_item_file(&app, "wi-BF-350");
+    std::fs::write(
+        &new_file,
+        "+++\nid = \"wi-BF-350\"\ntitle = \"A new item\"\nlane = \"backlog\"\nwork_type = \"bug\"\n+++\nFound in the field.\n",
+    )
+    .unwrap();
+    std::fs::remove_file(work_item_file(&app, "wi-BF-342")).unwrap();
+
+    let snapshot = sync(&app).await;
+    assert_eq!(snapshot["files_read"], 10);
+    assert_eq!(
+        (
+            &snapshot["added"],
+            &snapshot["changed"],
+            &snapshot["removed"]
+        ),
+        (&json!(1), &json!(1), &json!(1))
+    );
+
+    assert!(
+        item(&app, "wi-BF-318").await["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Edited: ")
+    );
+    let added = item(&app, "wi-BF-350").await;
+    assert_eq!(added["lifecycle"]["lane"], "backlog");
+    assert_eq!(
+        added["lifecycle"]["state"], "open",
+        "a missing state is derived"
+    );
+    assert_eq!(added["summary"], "Found in the field.");
+
+    // A deleted file's item stays, with its history, and says it is gone.
+    let gone = item(&app, "wi-BF-342").await;
+    assert_eq!(drift_kinds(&gone), ["removed-from-source"]);
+    let guidance = &gone["queue_truth"]["drift"][0]["guidance"];
+    assert!(
+        guidance["next_step"]
+            .as_str()
+            .unwrap()
+            .contains("restore wi-BF-342.md"),
+        "{guidance}"
+    );
+    let board = page(&app, "/?lane=backlog").await;
+    assert_contains(&board, "A new item");
+    assert_contains(&board, "class=\"chip drift\"");
+
+    // Restoring it ends the drift.
+    std::fs::write(
+        work_item_file(&app, "wi-BF-342"),
+        include_str!("../demo/work-items/wi-BF-342.md"),
+    )
+    .unwrap();
+    sync(&app).await;
+    assert_eq!(
+        drift_kinds(&item(&app, "wi-BF-342").await),
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+async fn a_broken_file_is_reported_by_line_and_field_and_the_rest_syncs() {
+    let app = spawn_demo_app().await;
+    let title_before = item(&app, "wi-BF-321").await["title"].clone();
+    edit(&app, "wi-BF-321", "lane = \"review\"", "lane = \"doing\"");
+    edit(&app, "wi-BF-321", "title = \"", "title = \"Never shown: ");
+    edit(&app, "wi-BF-318", "title = \"", "title = \"Synced anyway: ");
+
+    let snapshot = sync(&app).await;
+    assert_eq!(snapshot["changed"], 1, "the other edit synced");
+    let errors = snapshot["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["file"], "wi-BF-321.md");
+    assert_eq!(errors[0]["field"], "lane");
+    let line = errors[0]["line"].as_u64().unwrap();
+    let file = std::fs::read_to_string(work_item_file(&app, "wi-BF-321")).unwrap();
+    assert_eq!(
+        file.lines().nth(line as usize - 1),
+        Some("lane = \"doing\""),
+        "the line named is the broken one"
+    );
+
+    // The item keeps its last good data and shows itself as stale, with the fix.
+    let broken = item(&app, "wi-BF-321").await;
+    assert_eq!(broken["title"], title_before);
+    assert_eq!(broken["queue_truth"]["freshness"], "stale");
+    let next_step = broken["queue_truth"]["stale"]["next_step"]
+        .as_str()
+        .unwrap();
+    assert!(
+        next_step.starts_with(&format!("Fix wi-BF-321.md (line {line}: lane:")),
+        "{next_step}"
+    );
+    // The board names the file, line and field.
+    let board = page(&app, "/").await;
+    assert_contains(&board, &format!("wi-BF-321.md line {line}, field lane"));
+    assert_contains(&board, "1 work-item file was not synced:");
+    assert_contains(&board, "Synced anyway: ");
+    // Prepare release waits for a good read.
+    let (status, answer) = post(
+        &app,
+        &app.client,
+        "/api/control-plane/items/wi-BF-321/actions/prepare-release",
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let gate = answer["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "queue-truth")
+        .expect("the queue-truth gate")
+        .clone();
+    assert_eq!(gate["result"], "blocked");
+    assert!(
+        answer["guidance"]["next_step"]
+            .as_str()
+            .unwrap()
+            .starts_with("Fix wi-BF-321.md"),
+        "{answer}"
+    );
+
+    // Fixed, it syncs and is fresh again.
+    edit(&app, "wi-BF-321", "lane = \"doing\"", "lane = \"review\"");
+    let snapshot = sync(&app).await;
+    assert_eq!(snapshot["errors"], json!([]));
+    let fixed = item(&app, "wi-BF-321").await;
+    assert_eq!(fixed["queue_truth"]["freshness"], "fresh");
+    assert!(
+        fixed["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Never shown: ")
+    );
+}
+
+#[tokio::test]
+async fn a_file_that_disagrees_with_the_board_shows_drift_and_guidance() {
+    let app = spawn_demo_app().await;
+    // The status says done while the lane stays in review.
+    edit(
+        &app,
+        "wi-BF-318",
+        "status = \"in-review\"",
+        "status = \"done\"",
+    );
+    sync(&app).await;
+    let drifting = item(&app, "wi-BF-318").await;
+    assert_eq!(drift_kinds(&drifting), ["status-lane"]);
+    let drift = &drifting["queue_truth"]["drift"][0];
+    assert_eq!(
+        drift["signals"],
+        json!([{"signal": "lane", "value": "Review"}, {"signal": "status", "value": "done"}])
+    );
+    for key in ["what_happened", "trust", "next_step", "safe_to_act"] {
+        assert!(
+            !drift["guidance"][key].as_str().unwrap().is_empty(),
+            "{key}"
+        );
+    }
+    let body = page(&app, "/items/wi-BF-318").await;
+    assert_contains(&body, "1 signal disagreement.");
+    assert_contains(&body, "lane: Review · status: done");
+    assert_contains(&body, &html_text("set status = \"in-review\""));
+    let board = page(&app, "/?lane=review").await;
+    assert_contains(&board, "href=\"/items/wi-BF-318#queue-truth\"");
+
+    // The file reopening a done item: the board keeps it done and says so.
+    edit(&app, "wi-BF-301", "lane = \"done\"", "lane = \"review\"");
+    sync(&app).await;
+    let reopened = item(&app, "wi-BF-301").await;
+    assert_eq!(reopened["lifecycle"]["lane"], "done");
+    assert_eq!(reopened["lifecycle"]["source"], "review");
+    assert!(drift_kinds(&reopened).contains(&"lane-source".to_owned()));
+    assert!(
+        reopened["queue_truth"]["guidance"]
+            .as_str()
+            .unwrap()
+            .contains("Set lane = \"done\" in wi-BF-301.md")
+    );
+}
+
+#[tokio::test]
+async fn a_stale_snapshot_blocks_prepare_release_until_refreshed() {
+    let app = spawn_demo_app().await;
+    // An hour passes without a sync: the injected clock is the stored read time.
+    app.db()
+        .await
+        .call(|conn| {
+            conn.execute("UPDATE work_item_sources SET read_at = read_at - 3600", [])?;
+            conn.execute(
+                "UPDATE sync_snapshots SET started_at = started_at - 3600",
+                [],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let stale = item(&app, "wi-BF-302").await;
+    assert_eq!(stale["queue_truth"]["freshness"], "stale");
+    assert!(
+        stale["queue_truth"]["snapshot_age_seconds"]
+            .as_u64()
+            .unwrap()
+            >= 3600
+    );
+    let board = page(&app, "/?lane=done").await;
+    assert_contains(&board, "class=\"chip stale\"");
+    assert_contains(&board, "Synced 1h ago");
+    let body = page(&app, "/items/wi-BF-302").await;
+    assert_contains(&body, ">Stale</span> (snapshot age 1h)");
+    assert_contains(&body, "policy gate queue-truth: blocked");
+
+    // Refresh on the item page: a form post without JavaScript, back to the section.
+    let response = app
+        .post_form(
+            &app.client,
+            "/fn/sync",
+            "/items/wi-BF-302",
+            &[("back", "/items/wi-BF-302#queue-truth")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(location(&response), "/items/wi-BF-302#queue-truth");
+    let fresh = item(&app, "wi-BF-302").await;
+    assert_eq!(fresh["queue_truth"]["freshness"], "fresh");
+    let body = page(&app, "/items/wi-BF-302").await;
+    assert_contains(&body, "policy gate queue-truth: pass");
+
+    // Refresh never sends anyone to another site.
+    let response = app
+        .post_form(
+            &app.client,
+            "/fn/sync",
+            "/",
+            &[("back", "https://elsewhere.example/")],
+        )
+        .await;
+    assert_eq!(location(&response), "/");
+}
+
+#[tokio::test]
+async fn a_changed_pull_request_is_drift_that_prepare_release_reconciles() {
+    let repository = tempfile::tempdir().unwrap();
+    let scripts = repository.path().join("scripts");
+    std::fs::create_dir_all(&scripts).unwrap();
+    let validate = scripts.join("validate-local.ps1");
+    std::fs::write(&validate, "#!/bin/sh\necho validated\n").unwrap();
+    std::fs::set_permissions(&validate, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let app = spawn_demo_app_with(Setup {
+        host: HostSettings {
+            repository_dir: Some(repository.path().to_owned()),
+            ..HostSettings::default()
+        },
+        ..Setup::default()
+    })
+    .await;
+    edit(&app, "wi-BF-318", "/pull/331\"", "/pull/345\"");
+    sync(&app).await;
+    let changed = item(&app, "wi-BF-318").await;
+    assert_eq!(drift_kinds(&changed), ["pull-request-changed"]);
+    assert_eq!(
+        changed["queue_truth"]["drift"][0]["signals"][0]["value"],
+        "https://github.com/SingletonTheory/build-factory-bootstrap/pull/331"
+    );
+    // Not a reason to wait: preparing the release validates the new pull request.
+    let (status, answer) = post(
+        &app,
+        &app.client,
+        "/api/control-plane/items/wi-BF-318/actions/prepare-release",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["outcome"], "succeeded");
+    assert_eq!(
+        drift_kinds(&item(&app, "wi-BF-318").await),
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+async fn a_viewer_cannot_sync_and_sees_no_refresh_button() {
+    let app = spawn_demo_app().await;
+    let viewer = app.browser_signed_in_as("watcher", Role::Viewer).await;
+    let board = get_html(&viewer, &app.url("/")).await.text().await.unwrap();
+    assert!(!board.contains("action=\"/fn/sync\""));
+    assert_contains(&board, "10 files read");
+    let (status, body) = post(&app, &viewer, "/api/control-plane/sync").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"], "forbidden");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("factory.queue.sync")
+    );
+    let anonymous = app
+        .anonymous
+        .post(app.url("/api/control-plane/sync"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn edits_to_the_demo_files_survive_a_restart() {
+    let app = spawn_demo_app().await;
+    edit(&app, "wi-BF-318", "title = \"", "title = \"Kept: ");
+    let (data_dir, dir, _) = app.stop().await;
+    let app = spawn_app_on(&data_dir, true).await;
+    assert!(
+        item(&app, "wi-BF-318").await["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Kept: "),
+        "the start-up sync read the edited file, not a fresh copy of the demo"
+    );
+    drop(dir);
+}
