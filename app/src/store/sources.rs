@@ -257,7 +257,9 @@ fn merge(current: &Known, file_item: &WorkItem) -> WorkItem {
     let base = current.source.as_ref();
     let file_changed = |base_value: Option<&str>, file_value: &str| base_value != Some(file_value);
     let lane_changed = file_changed(base.map(|b| b.lane.as_str()), file.lane.as_str());
-    merged.lifecycle.lane = if lane_changed && current.lane != Lane::Done {
+    // Done items stay closed: a file moving one back moves neither its lane nor its state.
+    let reopens = lane_changed && current.lane == Lane::Done && file.lane != Lane::Done;
+    merged.lifecycle.lane = if lane_changed && !reopens {
         file.lane
     } else {
         current.lane
@@ -265,7 +267,7 @@ fn merge(current: &Known, file_item: &WorkItem) -> WorkItem {
     if !file_changed(base.map(|b| b.status.as_str()), &file.status) {
         merged.lifecycle.status = current.status.clone();
     }
-    if !file_changed(base.map(|b| b.state.as_str()), &file.state) {
+    if reopens || !file_changed(base.map(|b| b.state.as_str()), &file.state) {
         merged.lifecycle.state = current.state.clone();
     }
     merged
@@ -365,4 +367,110 @@ pub fn clear_pull_request_change(conn: &Connection, id: &WorkItemId) -> Result<(
     )?
     .execute([id.as_str()])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::parse_work_item_file;
+    use crate::store::Db;
+
+    fn file(lane: &str, status: &str, title: &str) -> ReadItem {
+        let text = format!(
+            "+++\nid = \"wi-T-1\"\ntitle = \"{title}\"\nlane = \"{lane}\"\nwork_type = \"bug\"\nstatus = \"{status}\"\n+++\nSummary.\n"
+        );
+        ReadItem {
+            file: "wi-T-1.md".into(),
+            item: parse_work_item_file(&text, None).unwrap(),
+            hash: text,
+        }
+    }
+
+    fn read(items: Vec<ReadItem>) -> SourceRead {
+        SourceRead {
+            files_read: items.len(),
+            items,
+            errors: vec![],
+            listed: true,
+        }
+    }
+
+    /// Each step: what the file says, an optional lane move by an action before the sync,
+    /// and the lane, status and state the board has after it.
+    #[tokio::test]
+    async fn a_sync_applies_only_what_the_file_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, _) = Db::open(&dir.path().join("db.sqlite3")).await.unwrap();
+        let id = WorkItemId::parse("wi-T-1").unwrap();
+        let steps: [(ReadItem, Option<(Lane, Lane)>, (&str, &str, &str)); 6] = [
+            // New: the file's values.
+            (
+                file("ready", "ready", "A"),
+                None,
+                ("ready", "ready", "open"),
+            ),
+            // An action moves it; the file's title changes: the move stays.
+            (
+                file("ready", "ready", "B"),
+                Some((Lane::Ready, Lane::InProgress)),
+                ("in-progress", "queued", "active"),
+            ),
+            // The file changes its status only: that applies, the lane stays.
+            (
+                file("ready", "executing", "B"),
+                None,
+                ("in-progress", "executing", "active"),
+            ),
+            // The file moves the lane: it applies.
+            (
+                file("review", "executing", "B"),
+                None,
+                ("review", "executing", "active"),
+            ),
+            (file("done", "done", "B"), None, ("done", "done", "done")),
+            // A done item never moves back.
+            (file("ready", "ready", "B"), None, ("done", "ready", "done")),
+        ];
+        for (n, (read_item, moved, (lane, status, state))) in steps.into_iter().enumerate() {
+            let id2 = id.clone();
+            let got = db
+                .call(move |conn| {
+                    if let Some((from, to)) = moved {
+                        assert!(work_items::move_lane(conn, &id2, from, to, "queued")?);
+                    }
+                    apply(
+                        conn,
+                        &read(vec![read_item]),
+                        "test",
+                        1000 + n as i64,
+                        std::time::Instant::now(),
+                    )?;
+                    let item = work_items::get(conn, &id2)?.unwrap();
+                    Ok((
+                        item.lifecycle.lane,
+                        item.lifecycle.status,
+                        item.lifecycle.state,
+                    ))
+                })
+                .await
+                .unwrap();
+            assert_eq!(
+                (got.0.as_str(), got.1.as_str(), got.2.as_str()),
+                (lane, status, state),
+                "step {n}"
+            );
+        }
+        // A missing file marks the item removed once; a broken one keeps its data.
+        let snapshot = db
+            .call(|conn| apply(conn, &read(vec![]), "test", 2000, std::time::Instant::now()))
+            .await
+            .unwrap();
+        assert_eq!(snapshot.removed, 1);
+        let facts = db
+            .call(move |conn| work_items::source_facts(conn, &id))
+            .await
+            .unwrap();
+        assert_eq!(facts.removed_at, Some(2000));
+        assert_eq!(facts.read_at, Some(1005), "the last good read stays");
+    }
 }
