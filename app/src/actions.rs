@@ -9,8 +9,9 @@ use crate::domain::{
     RecoveryGuidance, WorkItem, WorkItemId, evaluate, evaluate_all,
 };
 use crate::host::{self, HostCommand};
+use crate::once::{self, Claim, ClaimError};
 use crate::queue_truth;
-use crate::store::actions::{self as requests, KeyState};
+use crate::store::actions as requests;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::sources;
 use crate::store::{StoreError, work_items};
@@ -49,9 +50,6 @@ pub mod status {
     pub const VALIDATION_FAILED: &str = "validation-failed";
 }
 
-/// How often a repeated request looks whether the first one has finished.
-const POLL: Duration = Duration::from_millis(100);
-
 /// Takes the action, or answers a repeat with the first request's answer.
 pub async fn take_action(
     state: &AppState,
@@ -66,49 +64,32 @@ pub async fn take_action(
         .validation_timeout
         .max(state.host.executor_timeout)
         + Duration::from_secs(30);
-    let deadline = tokio::time::Instant::now() + patience;
-    loop {
-        let (k, item, action) = (key.clone(), request.item.clone(), request.action);
-        match state
-            .db
-            .call(move |conn| requests::claim(conn, &k, &item, action))
-            .await?
-        {
-            KeyState::Claimed => break,
-            KeyState::Answered { body, .. } => {
-                return serde_json::from_str(&body)
-                    .map_err(|err| StoreError::InvalidRow(format!("stored answer: {err}")).into());
-            }
-            KeyState::Mismatch { item, action } => {
-                return Err(ActionError::KeyReused { item, action });
-            }
-            KeyState::Running if tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(POLL).await;
-            }
-            KeyState::Running => return Err(ActionError::StillRunning),
-        }
+    let claim = once::claim(
+        &state.db,
+        &key,
+        request.item.as_str(),
+        request.action.identity(),
+        patience,
+    )
+    .await
+    .map_err(|err| match err {
+        ClaimError::Reused { subject, request } => ActionError::KeyReused {
+            item: subject,
+            action: request,
+        },
+        ClaimError::StillRunning => ActionError::StillRunning,
+        ClaimError::Store(err) => ActionError::Store(err),
+    })?;
+    if let Claim::Repeat { body, .. } = claim {
+        return serde_json::from_str(&body)
+            .map_err(|err| StoreError::InvalidRow(format!("stored answer: {err}")).into());
     }
     let result = attempt(state, &request).await;
-    let stored = match &result {
-        Ok(answer) => {
-            let body = serde_json::to_string(answer).expect("a result serialises");
-            let status = answer.outcome.http_status();
-            state
-                .db
-                .call(move |conn| requests::answer(conn, &key, status, &body))
-                .await
-        }
-        // No answer: free the key so that a retry runs.
-        Err(_) => {
-            state
-                .db
-                .call(move |conn| requests::release(conn, &key))
-                .await
-        }
-    };
-    if let Err(err) = stored {
-        tracing::error!(error = %err, "cannot store the answer of an action request");
-    }
+    let answer = result.as_ref().ok().map(|answer| {
+        let body = serde_json::to_string(answer).expect("a result serialises");
+        (answer.outcome.http_status(), body)
+    });
+    once::settle(&state.db, &key, answer).await;
     result
 }
 

@@ -9,11 +9,12 @@ use crate::domain::release::{
 };
 use crate::domain::{CommandRun, Operator, RecoveryGuidance};
 use crate::host::{self, HostCommand};
+use crate::once::{self, Claim, ClaimError};
 use crate::store::StoreError;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::releases::{self as store, NewRelease};
 use crate::targets::{SmokeWhen, Target, run_smoke_check};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Who asks, and how.
 #[derive(Debug, Clone)]
@@ -22,6 +23,9 @@ pub struct Requester {
     /// `page` or `api`.
     pub via: &'static str,
     pub client: String,
+    /// Makes a deploy or rollback start once: `form:TOKEN` or `api:ACTOR:KEY`. A repeat
+    /// gets the release the first request started.
+    pub once_key: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +37,9 @@ pub enum ReleaseError {
         field: &'static str,
         message: String,
     },
+    /// A one-time key was reused for another request, or its first request still runs.
+    #[error("{0}")]
+    KeyConflict(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -260,6 +267,67 @@ pub async fn deploy(
     target_name: &str,
     version: Option<&str>,
 ) -> Result<Result<i64, Refusal>, ReleaseError> {
+    let key = requester.once_key.clone();
+    once_only(
+        state,
+        key,
+        target_name,
+        "deploy",
+        deploy_now(state, requester, target_name, version),
+    )
+    .await
+}
+
+/// Runs `start` unless an earlier request with `key` did: then its release id. Only a
+/// started release is replayed; a refusal is decided again.
+async fn once_only(
+    state: &AppState,
+    key: Option<String>,
+    target_name: &str,
+    request: &str,
+    start: impl Future<Output = Result<Result<i64, Refusal>, ReleaseError>>,
+) -> Result<Result<i64, Refusal>, ReleaseError> {
+    let Some(key) = key else {
+        return start.await;
+    };
+    // A repeat waits at most as long as the first one's candidate command may take.
+    let patience = find_target(state, target_name)?.step_timeout + Duration::from_secs(30);
+    match once::claim(&state.db, &key, target_name, request, patience).await {
+        Ok(Claim::Run) => {}
+        Ok(Claim::Repeat { body, .. }) => {
+            let id = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|answer| answer["release_id"].as_i64())
+                .ok_or_else(|| StoreError::InvalidRow(format!("stored answer: {body}")))?;
+            return Ok(Ok(id));
+        }
+        Err(ClaimError::Reused { subject, request }) => {
+            return Err(ReleaseError::KeyConflict(format!(
+                "This key was used for {request} of {subject}; use a new one for each new request."
+            )));
+        }
+        Err(ClaimError::StillRunning) => {
+            return Err(ReleaseError::KeyConflict(
+                "The first request with this key is still starting its release; its page will be on /releases.".into(),
+            ));
+        }
+        Err(ClaimError::Store(err)) => return Err(err.into()),
+    }
+    let result = start.await;
+    let answer = match &result {
+        Ok(Ok(id)) => Some((202, serde_json::json!({ "release_id": id }).to_string())),
+        _ => None,
+    };
+    once::settle(&state.db, &key, answer).await;
+    result
+}
+
+async fn deploy_now(
+    state: &AppState,
+    requester: Requester,
+    target_name: &str,
+    version: Option<&str>,
+) -> Result<Result<i64, Refusal>, ReleaseError> {
     let target = find_target(state, target_name)?.clone();
     // Check the gates before running the candidate command, so a refused deploy costs
     // nothing; they are checked again when the lock is taken.
@@ -292,6 +360,23 @@ pub async fn deploy(
 
 /// Starts a rollback to `release_id` (or the previous successful release).
 pub async fn rollback(
+    state: &AppState,
+    requester: Requester,
+    target_name: &str,
+    release_id: Option<i64>,
+) -> Result<Result<i64, Refusal>, ReleaseError> {
+    let key = requester.once_key.clone();
+    once_only(
+        state,
+        key,
+        target_name,
+        "rollback",
+        rollback_now(state, requester, target_name, release_id),
+    )
+    .await
+}
+
+async fn rollback_now(
     state: &AppState,
     requester: Requester,
     target_name: &str,

@@ -48,6 +48,7 @@ fn pipeline(c: &mut Criterion) {
             credential: Credential::Session { user_id: 1 },
         },
         via: "api",
+        once_key: None,
         client: "bench".into(),
     };
     let deploy_to_the_end = || {

@@ -243,6 +243,29 @@ fn sync_report(state: &AppState, last_sync: Option<SyncSnapshot>) -> SyncReport 
 /// The longest Idempotency-Key accepted.
 const MAX_IDEMPOTENCY_KEY: usize = 128;
 
+/// The request's `Idempotency-Key` as a one-time key of this caller, if it has one.
+pub fn idempotency_key(
+    headers: &HeaderMap,
+    operator: &Operator,
+) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| {
+            !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY && k.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .ok_or_else(|| ApiError::Invalid {
+            field: "Idempotency-Key",
+            message: format!(
+                "The Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters, such as a UUID."
+            ),
+        })?;
+    Ok(Some(format!("api:{}:{key}", operator.name)))
+}
+
 /// An action's answer: the result, with an error code when it did not run.
 #[derive(Serialize)]
 struct ActionAnswer {
@@ -274,26 +297,7 @@ pub async fn run_action(
         ),
     };
     let id = WorkItemId::parse(&raw_id).map_err(|_| no_item())?;
-    let once_key = match headers.get("idempotency-key") {
-        None => None,
-        Some(value) => {
-            let key = value
-                .to_str()
-                .ok()
-                .filter(|k| {
-                    !k.is_empty()
-                        && k.len() <= MAX_IDEMPOTENCY_KEY
-                        && k.bytes().all(|b| b.is_ascii_graphic())
-                })
-                .ok_or_else(|| ApiError::Invalid {
-                    field: "Idempotency-Key",
-                    message: format!(
-                        "The Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters, such as a UUID."
-                    ),
-                })?;
-            Some(format!("api:{}:{key}", operator.name))
-        }
-    };
+    let once_key = idempotency_key(&headers, &operator)?;
     let request = ActionRequest {
         item: id,
         action,

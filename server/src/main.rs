@@ -172,7 +172,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
             loop {
                 hourly.tick().await;
                 if let Err(err) = db
-                    .call(|conn| app::store::actions::forget_older_than(conn, 24))
+                    .call(|conn| app::store::once::forget_older_than(conn, 24))
                     .await
                 {
                     tracing::warn!(error = %err, "cannot forget old action requests");

@@ -1,6 +1,6 @@
 //! The release API: targets and their status, deploy, rollback, hold, and release records.
 
-use crate::api::ApiError;
+use crate::api::{ApiError, idempotency_key};
 use app::AppState;
 use app::auth::ClientAddr;
 use app::domain::Operator;
@@ -9,18 +9,23 @@ use app::store::releases as store;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-fn requester(operator: Operator, client: ClientAddr) -> Requester {
-    Requester {
+fn requester(
+    operator: Operator,
+    client: ClientAddr,
+    headers: &HeaderMap,
+) -> Result<Requester, ApiError> {
+    Ok(Requester {
+        once_key: idempotency_key(headers, &operator)?,
         operator,
         via: "api",
         client: client.0,
-    }
+    })
 }
 
 impl From<ReleaseError> for ApiError {
@@ -32,6 +37,10 @@ impl From<ReleaseError> for ApiError {
                 ),
             },
             ReleaseError::Invalid { field, message } => ApiError::Invalid { field, message },
+            ReleaseError::KeyConflict(message) => ApiError::Conflict {
+                code: "idempotency-key-conflict",
+                message,
+            },
             ReleaseError::Store(err) => ApiError::Internal(err),
         }
     }
@@ -101,10 +110,11 @@ pub async fn deploy(
     Extension(operator): Extension<Operator>,
     Extension(client): Extension<ClientAddr>,
     Path(target): Path<String>,
+    headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
     let DeployBody { version } = body(&bytes)?;
-    let who = requester(operator, client);
+    let who = requester(operator, client, &headers)?;
     Ok(
         match releases::deploy(&state, who, &target, version.as_deref()).await? {
             Ok(id) => started(id),
@@ -125,10 +135,11 @@ pub async fn rollback(
     Extension(operator): Extension<Operator>,
     Extension(client): Extension<ClientAddr>,
     Path(target): Path<String>,
+    headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
     let RollbackBody { release_id } = body(&bytes)?;
-    let who = requester(operator, client);
+    let who = requester(operator, client, &headers)?;
     Ok(
         match releases::rollback(&state, who, &target, release_id).await? {
             Ok(id) => started(id),
@@ -153,7 +164,8 @@ pub async fn set_hold(
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
     let HoldBody { reason, expires_in } = body(&bytes)?;
-    let who = requester(operator, client);
+    // Holds are idempotent by themselves: no key needed.
+    let who = requester(operator, client, &HeaderMap::new())?;
     Ok(
         match releases::set_hold(&state, who, &target, &reason, expires_in.as_deref()).await? {
             Ok(hold) => Json(hold).into_response(),
@@ -169,7 +181,8 @@ pub async fn release_hold(
     Extension(client): Extension<ClientAddr>,
     Path(target): Path<String>,
 ) -> Result<Response, ApiError> {
-    let who = requester(operator, client);
+    // Holds are idempotent by themselves: no key needed.
+    let who = requester(operator, client, &HeaderMap::new())?;
     match releases::release_hold(&state, who, &target).await? {
         Ok(true) => Ok(StatusCode::NO_CONTENT.into_response()),
         Ok(false) => Err(ApiError::NotFound {

@@ -397,6 +397,67 @@ async fn a_step_past_its_timeout_is_killed_with_its_children() {
     assert_eq!(host.serving().await, "200 ok 1.0.0");
 }
 
+/// The one-time token of a confirm page's form.
+fn form_token(html: &str) -> String {
+    let marker = "name=\"token\" value=\"";
+    let start = html.find(marker).expect("the form has a token") + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn a_double_tap_on_deploy_lands_both_taps_on_one_release() {
+    let host = Host::new().await;
+    host.version("1.0.0", "ok 1.0.0", &[("slow", "1")]);
+    let app = app_on(&host, Duration::from_secs(20)).await;
+    let confirm = html(&app, "/releases/web/deploy").await;
+    let token = form_token(&confirm);
+    let form = [
+        ("target", "web"),
+        ("version", "1.0.0"),
+        ("token", token.as_str()),
+    ];
+    let tap = || app.post_form(&app.client, "/fn/deploy", "/releases/web/deploy", &form);
+    // Two taps at once, then a third after the first has started.
+    let (first, second) = tokio::join!(tap(), tap());
+    let third = tap().await;
+    let landed: Vec<String> = [first, second, third]
+        .iter()
+        .map(common::location)
+        .collect();
+    assert!(
+        landed[0].starts_with("/releases/") && !landed[0].contains("refused"),
+        "{landed:?}"
+    );
+    assert_eq!(landed[1], landed[0], "{landed:?}");
+    assert_eq!(landed[2], landed[0], "{landed:?}");
+    let id: i64 = landed[0].trim_start_matches("/releases/").parse().unwrap();
+    finished(&app, id).await;
+    let (_, releases) = app.get_json("/api/targets/web/releases").await;
+    assert_eq!(
+        releases["releases"].as_array().unwrap().len(),
+        1,
+        "{releases}"
+    );
+
+    // The API's Idempotency-Key does the same for scripts; a new key deploys anew.
+    let keyed = |key: &'static str| {
+        app.client
+            .post(app.url("/api/targets/web/deploy"))
+            .header("idempotency-key", key)
+            .json(&json!({ "version": "1.0.0" }))
+            .send()
+    };
+    let (status, a) = json_of(keyed("retry-1").await.unwrap()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{a}");
+    let (status, b) = json_of(keyed("retry-1").await.unwrap()).await;
+    assert_eq!(
+        (status, &b["release_id"]),
+        (StatusCode::ACCEPTED, &a["release_id"])
+    );
+    assert_ne!(a["release_id"].as_i64(), Some(id));
+    finished(&app, a["release_id"].as_i64().unwrap()).await;
+}
+
 #[tokio::test]
 async fn of_fifty_concurrent_deploys_exactly_one_starts() {
     let host = Host::new().await;
@@ -796,7 +857,11 @@ async fn the_release_pages_deploy_hold_and_show_the_record_without_javascript() 
             &app.client,
             "/fn/deploy",
             "/releases/web/deploy",
-            &[("target", "web"), ("version", "1.0; rm -rf /")],
+            &[
+                ("target", "web"),
+                ("version", "1.0; rm -rf /"),
+                ("token", "a-form-token-0000001"),
+            ],
         )
         .await;
     let back = common::location(&response);
@@ -811,7 +876,11 @@ async fn the_release_pages_deploy_hold_and_show_the_record_without_javascript() 
             &app.client,
             "/fn/deploy",
             "/releases/web/deploy",
-            &[("target", "web"), ("version", "1.0.0")],
+            &[
+                ("target", "web"),
+                ("version", "1.0.0"),
+                ("token", &form_token(&confirm)),
+            ],
         )
         .await;
     assert_eq!(response.status(), StatusCode::FOUND);
@@ -856,7 +925,11 @@ async fn the_release_pages_deploy_hold_and_show_the_record_without_javascript() 
             &app.client,
             "/fn/deploy",
             "/releases/web/deploy",
-            &[("target", "web"), ("version", "1.0.0")],
+            &[
+                ("target", "web"),
+                ("version", "1.0.0"),
+                ("token", "a-form-token-0000002"),
+            ],
         )
         .await;
     assert_eq!(common::location(&refused), "/releases/web/deploy?refused=1");

@@ -5,6 +5,7 @@
 
 pub mod actions;
 pub mod audit;
+pub mod once;
 pub mod operators;
 pub mod releases;
 pub mod sources;
@@ -49,6 +50,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0003_actions.sql")),
         M::up(include_str!("../../../migrations/0004_releases.sql")),
         M::up(include_str!("../../../migrations/0005_queue_truth.sql")),
+        M::up(include_str!("../../../migrations/0006_once_requests.sql")),
     ])
 }
 

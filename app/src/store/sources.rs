@@ -397,12 +397,18 @@ mod tests {
 
     /// Each step: what the file says, an optional lane move by an action before the sync,
     /// and the lane, status and state the board has after it.
+    type Step = (
+        ReadItem,
+        Option<(Lane, Lane)>,
+        (&'static str, &'static str, &'static str),
+    );
+
     #[tokio::test]
     async fn a_sync_applies_only_what_the_file_changed() {
         let dir = tempfile::tempdir().unwrap();
         let (db, _) = Db::open(&dir.path().join("db.sqlite3")).await.unwrap();
         let id = WorkItemId::parse("wi-T-1").unwrap();
-        let steps: [(ReadItem, Option<(Lane, Lane)>, (&str, &str, &str)); 6] = [
+        let steps: [Step; 6] = [
             // New: the file's values.
             (
                 file("ready", "ready", "A"),

@@ -30,16 +30,7 @@ pub async fn run_action(item: String, action: String, token: String) -> Result<(
         .map_err(|_| invalid("item", "not a work-item id; open the item from the board"))?;
     let action = Action::parse(&action)
         .ok_or_else(|| invalid("action", "no such action; reload the page and tap again"))?;
-    if !(16..=64).contains(&token.len())
-        || !token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(invalid(
-            "token",
-            "the form is damaged; reload the page and tap again",
-        ));
-    }
+    checked_form_token(&token)?;
     let operator = current_operator().ok_or_else(|| AppError::Unauthenticated.respond())?;
     let request = ActionRequest {
         item: id.clone(),
@@ -70,8 +61,24 @@ pub async fn run_action(item: String, action: String, token: String) -> Result<(
 }
 
 /// A fresh one-time token for one form.
-fn form_token() -> String {
+pub(super) fn form_token() -> String {
     random_secret(16)
+}
+
+/// A one-time token as a form posts it: 16 to 64 URL-safe characters, else a 400.
+pub(super) fn checked_form_token(token: &str) -> Result<(), AppError> {
+    let well_formed = (16..=64).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if well_formed {
+        return Ok(());
+    }
+    Err(AppError::Invalid {
+        field: "token".into(),
+        message: "the form is damaged; reload the page and tap again".into(),
+    }
+    .respond())
 }
 
 /// A form for the enabled actions of one item: a button each, the action as the button's

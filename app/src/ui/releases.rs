@@ -2,7 +2,7 @@
 //! Deploy, Rollback and Hold; `/releases/{target}/{control}` — the confirm step; and
 //! `/releases/{id}` — one release's steps and output, refreshing itself while it runs.
 
-use super::actions::{CommandRunView, Guidance, gate_lines};
+use super::actions::{CommandRunView, Guidance, checked_form_token, form_token, gate_lines};
 use super::login::{client_addr, current_operator};
 use super::{NotFound, app_state, set_status, storage_failure};
 use crate::AppState;
@@ -20,11 +20,16 @@ use leptos::server_fn::ServerFn;
 use leptos_meta::{Meta, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-fn requester() -> Result<Requester, AppError> {
+/// Who asks from a page; `token` is the form's one-time token, if it has one.
+fn requester(token: Option<&str>) -> Result<Requester, AppError> {
+    if let Some(token) = token {
+        checked_form_token(token)?;
+    }
     Ok(Requester {
         operator: current_operator().ok_or_else(|| AppError::Unauthenticated.respond())?,
         via: "page",
         client: client_addr(),
+        once_key: token.map(|token| format!("form:{token}")),
     })
 }
 
@@ -39,6 +44,7 @@ fn release_error(err: ReleaseError) -> AppError {
             message,
         }
         .respond(),
+        ReleaseError::KeyConflict(message) => AppError::Conflict { message }.respond(),
         ReleaseError::Store(err) => AppError::internal(err),
     }
 }
@@ -48,12 +54,18 @@ fn refused(target: &str, control: &str) {
     leptos_axum::redirect(&format!("/releases/{target}/{control}?refused=1"));
 }
 
-/// Starts a deploy from the confirm page; lands on the release's page.
+/// Starts a deploy from the confirm page; lands on the release's page. The form's
+/// one-time token lands a double tap on the release the first tap started.
 #[server(prefix = "/fn", endpoint = "deploy")]
-pub async fn start_deploy(target: String, version: Option<String>) -> Result<(), AppError> {
+pub async fn start_deploy(
+    target: String,
+    version: Option<String>,
+    token: String,
+) -> Result<(), AppError> {
     let state = expect_context::<AppState>();
     let version = version.filter(|v| !v.trim().is_empty());
-    match releases::deploy(&state, requester()?, &target, version.as_deref())
+    let who = requester(Some(&token))?;
+    match releases::deploy(&state, who, &target, version.as_deref())
         .await
         .map_err(release_error)?
     {
@@ -65,9 +77,14 @@ pub async fn start_deploy(target: String, version: Option<String>) -> Result<(),
 
 /// Starts a rollback from the confirm page.
 #[server(prefix = "/fn", endpoint = "rollback")]
-pub async fn start_rollback(target: String, release_id: Option<i64>) -> Result<(), AppError> {
+pub async fn start_rollback(
+    target: String,
+    release_id: Option<i64>,
+    token: String,
+) -> Result<(), AppError> {
     let state = expect_context::<AppState>();
-    match releases::rollback(&state, requester()?, &target, release_id)
+    let who = requester(Some(&token))?;
+    match releases::rollback(&state, who, &target, release_id)
         .await
         .map_err(release_error)?
     {
@@ -87,7 +104,7 @@ pub async fn hold_target(
     let state = expect_context::<AppState>();
     match releases::set_hold(
         &state,
-        requester()?,
+        requester(None)?,
         &target,
         &reason,
         expires_in.as_deref(),
@@ -105,7 +122,7 @@ pub async fn hold_target(
 #[server(prefix = "/fn", endpoint = "release-hold")]
 pub async fn end_hold(target: String) -> Result<(), AppError> {
     let state = expect_context::<AppState>();
-    match releases::release_hold(&state, requester()?, &target)
+    match releases::release_hold(&state, requester(None)?, &target)
         .await
         .map_err(release_error)?
     {
@@ -564,6 +581,7 @@ async fn confirm_page(
                 view! {
                     <form method="post" action=StartDeploy::PATH class="stack">
                         <input type="hidden" name="target" value=target.name.clone() />
+                        <input type="hidden" name="token" value=form_token() />
                         <p>{hint}</p>
                         <label for="version">"Version"</label>
                         <input id="version" name="version" placeholder=placeholder autocapitalize="none" spellcheck="false" />
@@ -602,6 +620,7 @@ async fn confirm_page(
                 view! {
                     <form method="post" action=StartRollback::PATH class="stack">
                         <input type="hidden" name="target" value=target.name.clone() />
+                        <input type="hidden" name="token" value=form_token() />
                         <p>{format!("From {live} back to:")}</p>
                         {options}
                         {held.then(|| view! { <p class="notice">"A hold stands on this target; a rollback is allowed anyway."</p> })}
