@@ -3,15 +3,37 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-// The real server in demo mode on a fresh data directory, built by `cargo build` first.
-const port = Number(process.env.E2E_PORT ?? 3199);
+// Each project gets its own real server in demo mode on its own fresh data directory
+// (the binary `cargo test` built), so every journey — deploys, holds, edits of the
+// demo's work-item files — runs in every project without one project's changes
+// reaching another's.
+const basePort = Number(process.env.E2E_PORT ?? 3199);
 const binary = process.env.FACTORY_BIN ?? join(__dirname, "..", "target", "debug", "factory");
-// Made once by the runner and inherited by its workers through the environment, so the
-// tests can edit the demo's work-item files that this server syncs.
-process.env.E2E_DATA_DIR ??= mkdtempSync(join(tmpdir(), "factory-e2e-"));
-export const dataDir = process.env.E2E_DATA_DIR;
 // The demo user's password for this run; the tests sign in with it.
 export const demoPassword = "end-to-end demo password";
+
+const phone = {
+  viewport: { width: 390, height: 844 },
+  deviceScaleFactor: 2,
+  isMobile: true,
+  hasTouch: true,
+  userAgent: devices["Pixel 7"].userAgent,
+};
+
+const projectUses = {
+  phone: { ...phone },
+  "phone-no-js": { ...phone, javaScriptEnabled: false },
+  desktop: { viewport: { width: 1280, height: 900 } },
+};
+const names = Object.keys(projectUses) as (keyof typeof projectUses)[];
+
+/** A project's data directory: made once by the runner and inherited by its workers
+ * through the environment, so the tests can edit the work-item files its server syncs. */
+export function dataDirOf(project: string): string {
+  const key = `E2E_DATA_DIR_${project.replace(/\W/g, "_").toUpperCase()}`;
+  process.env[key] ??= mkdtempSync(join(tmpdir(), `factory-e2e-${project}-`));
+  return process.env[key]!;
+}
 
 const chromium = {
   executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
@@ -25,14 +47,6 @@ const chromium = {
   ],
 };
 
-const phone = {
-  viewport: { width: 390, height: 844 },
-  deviceScaleFactor: 2,
-  isMobile: true,
-  hasTouch: true,
-  userAgent: devices["Pixel 7"].userAgent,
-};
-
 export default defineConfig({
   testDir: "./tests",
   outputDir: "./test-results",
@@ -40,20 +54,16 @@ export default defineConfig({
   workers: 1,
   retries: 0,
   reporter: [["list"]],
-  use: {
-    baseURL: `http://127.0.0.1:${port}`,
-    launchOptions: chromium,
-  },
-  projects: [
-    { name: "phone", use: { ...phone } },
-    { name: "phone-no-js", use: { ...phone, javaScriptEnabled: false } },
-    { name: "desktop", use: { viewport: { width: 1280, height: 900 } } },
-  ],
-  webServer: {
-    command: `${binary} serve --demo --addr 127.0.0.1:${port} --data-dir ${dataDir}`,
-    url: `http://127.0.0.1:${port}/healthz`,
+  use: { launchOptions: chromium },
+  projects: names.map((name, i) => ({
+    name,
+    use: { ...projectUses[name], baseURL: `http://127.0.0.1:${basePort + i}` },
+  })),
+  webServer: names.map((name, i) => ({
+    command: `${binary} serve --demo --addr 127.0.0.1:${basePort + i} --data-dir ${dataDirOf(name)}`,
+    url: `http://127.0.0.1:${basePort + i}/healthz`,
     reuseExistingServer: false,
     timeout: 60_000,
     env: { RUST_LOG: "warn", FACTORY_DEMO_PASSWORD: demoPassword },
-  },
+  })),
 });

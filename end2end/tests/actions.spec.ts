@@ -21,10 +21,7 @@ test("a blocked action shows its cause, and its guidance one tap away", async ({
   await screenshot(page, "action-guidance", info.project.name);
 });
 
-// The demo data is shared by the projects, so the one walk through that changes it runs
-// once: on a phone with JavaScript off, as the newcomer would.
 test("a newcomer moves an item from ready to review and prepares its release", async ({ page }, info) => {
-  test.skip(info.project.name !== "phone-no-js", "changes the shared demo data; runs once");
   await page.goto("/?lane=ready");
   const card = page.locator("article.card", { hasText: "wi-BF-330" });
   await card.getByRole("button", { name: "Start execution" }).click();

@@ -1,7 +1,7 @@
-import { expect, type Page } from "@playwright/test";
+import { expect, test, type Page } from "@playwright/test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { dataDir, demoPassword } from "../playwright.config";
+import { dataDirOf, demoPassword } from "../playwright.config";
 
 /** Screenshots of every page land in end2end/screenshots/<project>/. */
 export async function screenshot(page: Page, name: string, project: string) {
@@ -25,9 +25,9 @@ export async function signIn(page: Page, path = "/") {
   await expect(page.getByText("demo · operator")).toBeVisible();
 }
 
-/** The demo's work-item file of `id`, which the server syncs from. */
+/** The demo's work-item file of `id`, which the current project's server syncs from. */
 export function workItemFile(id: string): string {
-  return join(dataDir, "demo-factory", "work-items", `${id}.md`);
+  return join(dataDirOf(test.info().project.name), "demo-factory", "work-items", `${id}.md`);
 }
 
 /** Edits a demo work-item file as a newcomer's editor would; returns the old text. */

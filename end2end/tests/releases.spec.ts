@@ -1,4 +1,7 @@
 import { expect, test, type Page } from "@playwright/test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { dataDirOf } from "../playwright.config";
 import { expectNoSidewaysScroll, screenshot, signIn } from "./helpers";
 
 test.beforeEach(async ({ page }) => {
@@ -20,10 +23,7 @@ async function waitForOutcome(page: Page, text: string) {
   await expect(page.getByRole("status")).toContainText(text, { timeout: 30_000 });
 }
 
-// The demo target is shared by the projects, so the walk through that changes it runs
-// once: on a phone with JavaScript off.
 test("a newcomer deploys, watches an automatic rollback, rolls back, and holds", async ({ page }, info) => {
-  test.skip(info.project.name !== "phone-no-js", "changes the shared demo target; runs once");
   test.setTimeout(120_000);
   const target = page.locator("section.target", { hasText: "demo-web" });
 
@@ -36,6 +36,12 @@ test("a newcomer deploys, watches an automatic rollback, rolls back, and holds",
     await waitForOutcome(page, `Deploy of ${version} succeeded`);
   }
   await screenshot(page, "release-succeeded", info.project.name);
+  // The new version is live: on the status page, and served by the demo service itself.
+  await page.goto("/releases");
+  await expect(target).toContainText("Live: 1.1.0");
+  const port = readFileSync(join(dataDirOf(info.project.name), "demo-target", "port"), "utf8").trim();
+  const served = await page.request.get(`http://127.0.0.1:${port}/version`);
+  expect((await served.text()).trim()).toBe("1.1.0");
 
   // 1.2.0 fails its post-deploy smoke check and is rolled back automatically.
   await page.goto("/releases/demo-web/deploy");
@@ -74,4 +80,34 @@ test("a newcomer deploys, watches an automatic rollback, rolls back, and holds",
   await target.locator("ol.releases a").last().click();
   await expect(page.getByRole("heading", { name: "Steps" })).toBeVisible();
   await expect(page.getByText("Pre-deploy smoke checks")).toBeVisible();
+});
+
+test("a double tap on Deploy makes one release", async ({ page, baseURL }, info) => {
+  test.setTimeout(60_000);
+  const count = async () => {
+    const answer = await page.request.get("/api/targets/demo-web/releases");
+    expect(answer.ok()).toBeTruthy();
+    return (await answer.json()).count as number;
+  };
+  const before = await count();
+  await page.goto("/releases/demo-web/deploy");
+  await page.getByLabel("Version").fill("1.3.0");
+  // Two taps of the same form: the browser's own double tap, then the same form posted
+  // twice more, as a thumb on a flaky connection would.
+  const token = await page.locator("input[name=token]").inputValue();
+  await page.getByRole("button", { name: "Deploy to demo-web" }).dblclick();
+  await expect(page).toHaveURL(/\/releases\/\d+$/);
+  const landed = new URL(page.url()).pathname;
+  for (let i = 0; i < 2; i++) {
+    const again = await page.request.post("/fn/deploy", {
+      form: { target: "demo-web", version: "1.3.0", token },
+      headers: { origin: baseURL!, referer: `${baseURL}/releases/demo-web/deploy`, accept: "text/html" },
+      maxRedirects: 0,
+    });
+    expect(again.status()).toBe(302);
+    expect(again.headers()["location"]).toBe(landed);
+  }
+  await expect(page.getByRole("status")).toContainText("Deploy of 1.3.0 succeeded", { timeout: 30_000 });
+  expect(await count()).toBe(before + 1);
+  await screenshot(page, "release-after-double-tap", info.project.name);
 });
