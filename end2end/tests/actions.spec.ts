@@ -14,6 +14,7 @@ test("a blocked action shows its cause, and its guidance one tap away", async ({
   await expect(card.getByRole("button", { name: "Prepare release" })).toBeVisible();
   await expectNoSidewaysScroll(page);
   await screenshot(page, "card-actions", info.project.name);
+  await card.screenshot({ path: `screenshots/${info.project.name}/card.png` });
   await blocked.click();
   await expect(page).toHaveURL(/\/items\/wi-BF-302#action-start-execution$/);
   const action = page.locator("#action-start-execution");

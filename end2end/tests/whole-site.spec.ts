@@ -1,0 +1,143 @@
+// Every page at once: accessibility (axe-core, light and dark), tap targets, visible
+// focus, and page weight. Named to run after the journeys, so the pages hold their
+// results (releases, history) as a used dashboard's do.
+import AxeBuilder from "@axe-core/playwright";
+import { expect, test, type Page } from "@playwright/test";
+import { request as httpRequest } from "node:http";
+import { screenshot, signIn } from "./helpers";
+
+/** The first round trip of a new connection carries about 14 KB. */
+const PAGE_BUDGET = 14 * 1024;
+
+/** Every page of the dashboard, by path; a release's page once one exists. */
+async function pages(page: Page): Promise<string[]> {
+  const list = [
+    "/",
+    "/?lane=review",
+    "/items/wi-BF-302",
+    "/items/wi-BF-330",
+    "/items/no-such-item",
+    "/history",
+    "/releases",
+    "/releases/demo-web/deploy",
+    "/releases/demo-web/rollback",
+    "/releases/demo-web/hold",
+  ];
+  const answer = await page.request.get("/api/targets/demo-web/releases");
+  const releases = (await answer.json()).releases as { id: number }[];
+  if (releases.length > 0) list.push(`/releases/${releases[0].id}`);
+  return list;
+}
+
+/** GETs `path` as a browser with a session does, asking for gzip; the bytes as served. */
+function servedBytes(baseURL: string, path: string, cookie: string): Promise<{ status: number; size: number; body: Buffer; encoding?: string }> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(path, baseURL);
+    const req = httpRequest(url, { headers: { cookie, "accept-encoding": "gzip", accept: "text/html" } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => {
+        const body = Buffer.concat(chunks);
+        resolve({ status: res.statusCode ?? 0, size: body.length, body, encoding: res.headers["content-encoding"] });
+      });
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+test.beforeEach(async ({ page }) => {
+  await signIn(page);
+});
+
+test("no page has a serious or critical accessibility violation, light or dark", async ({ page, browser }, info) => {
+  test.skip(!info.project.use.javaScriptEnabled && info.project.use.javaScriptEnabled !== undefined, "axe runs as a script in the page; the phone project checks the same HTML");
+  test.setTimeout(120_000);
+  const paths = ["/login", ...(await pages(page))];
+  for (const scheme of ["light", "dark"] as const) {
+    await page.emulateMedia({ colorScheme: scheme });
+    for (const path of paths) {
+      if (path === "/login") {
+        // The sign-in page as a signed-out person sees it.
+        const signedOut = await browser.newContext({ ...test.info().project.use, colorScheme: scheme });
+        const fresh = await signedOut.newPage();
+        await fresh.goto(path);
+        await expectNoSeriousViolations(fresh, `${path} (${scheme})`);
+        await signedOut.close();
+        continue;
+      }
+      await page.goto(path);
+      await expectNoSeriousViolations(page, `${path} (${scheme})`);
+    }
+  }
+});
+
+async function expectNoSeriousViolations(page: Page, where: string) {
+  const results = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
+  const serious = results.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id}: ${v.help} — ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`);
+  expect(serious, where).toEqual([]);
+}
+
+test("every tap target is at least 44 px tall, and focus is visible", async ({ page }, info) => {
+  for (const path of await pages(page)) {
+    await page.goto(path);
+    const small = await page.evaluate(() => {
+      const found: string[] = [];
+      const targets = document.querySelectorAll<HTMLElement>("a[href], button, input:not([type=hidden]), select, textarea, summary");
+      for (const el of targets) {
+        const box = el.getBoundingClientRect();
+        if (box.width === 0 && box.height === 0) continue; // not shown (folded away)
+        // A link inside a sentence is exempt (WCAG 2.5.8): its line is the target.
+        const inSentence = el.tagName === "A" && getComputedStyle(el).display === "inline" &&
+          Array.from(el.parentElement?.childNodes ?? []).some((n) => n !== el && n.nodeType === Node.TEXT_NODE && n.textContent!.trim() !== "");
+        if (inSentence) continue;
+        // The checkbox or radio inside a 44 px label is tapped through its label.
+        const label = el.closest("label");
+        const height = label && (el as HTMLInputElement).type?.match(/radio|checkbox/) ? label.getBoundingClientRect().height : box.height;
+        if (height < 43.5) found.push(`${el.tagName.toLowerCase()} "${(el.textContent || el.getAttribute("name") || "").trim().slice(0, 40)}" ${Math.round(height)} px`);
+      }
+      return found;
+    });
+    expect(small, path).toEqual([]);
+    // Every page at this project's size, for a person to look at.
+    const name = "page" + (path === "/" ? "-board" : path.replace(/[^a-z0-9]+/gi, "-").replace(/-$/, ""));
+    await screenshot(page, name, info.project.name);
+  }
+  // Keyboard focus shows a 3 px ring.
+  await page.goto("/");
+  await page.keyboard.press("Tab");
+  const outline = await page.evaluate(() => {
+    const el = document.activeElement as HTMLElement;
+    const style = getComputedStyle(el);
+    return { tag: el.tagName, width: parseFloat(style.outlineWidth), style: style.outlineStyle };
+  });
+  expect(outline.style).not.toBe("none");
+  expect(outline.width).toBeGreaterThanOrEqual(2);
+  await screenshot(page, "focus", info.project.name);
+});
+
+// Leptos adds two inline data scripts (`__RESOLVED_RESOURCES=[]…`) to every page; they
+// load nothing and nothing depends on them, as the JS-off project's journeys show. What
+// must not be there is a script the page loads.
+test("every page with its stylesheet fits the first round trip, and loads no script", async ({ page, baseURL }) => {
+  const cookie = (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join("; ");
+  const css = await page.evaluate(() => (document.querySelector("link[rel=stylesheet]") as HTMLLinkElement).href);
+  const stylesheet = await servedBytes(baseURL!, new URL(css).pathname, cookie);
+  expect(stylesheet.encoding).toBe("gzip");
+  const report: string[] = [];
+  for (const path of await pages(page)) {
+    const html = await servedBytes(baseURL!, path, cookie);
+    expect(html.encoding, path).toBe("gzip");
+    const total = html.size + stylesheet.size;
+    report.push(`${path}: ${html.size} + ${stylesheet.size} = ${total} bytes`);
+    expect(total, `${path}: HTML ${html.size} B + CSS ${stylesheet.size} B compressed`).toBeLessThanOrEqual(PAGE_BUDGET);
+    await page.goto(path);
+    await expect(page.locator("script[src], link[rel=modulepreload], link[rel=preload][as=script]"), `${path} loads no script`).toHaveCount(0);
+    for (const inline of await page.locator("script").allTextContents()) {
+      expect(inline, `${path}: only Leptos's empty data markers`).toMatch(/^(__[A-Z_]+=\[\];)+$/);
+    }
+  }
+  console.log(`page weight, compressed as served:\n${report.join("\n")}`);
+});
