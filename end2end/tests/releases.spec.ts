@@ -49,6 +49,10 @@ test("a newcomer deploys, watches an automatic rollback, rolls back, and holds",
   await page.getByRole("button", { name: "Deploy to demo-web" }).click();
   await waitForOutcome(page, "Rolled back automatically by release");
   await expect(page.getByText("body lacks \"ok\"").first()).toBeAttached();
+  // …with its recovery guidance: what failed and what to do next.
+  const guidance = page.locator("dl.guidance").first();
+  await expect(guidance).toContainText("Cause");
+  await expect(guidance).toContainText("Next step");
   await screenshot(page, "release-rolled-back", info.project.name);
   await page.goto("/releases");
   await expect(target).toContainText("Live: 1.1.0");

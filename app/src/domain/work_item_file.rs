@@ -251,4 +251,14 @@ The summary.
             );
         }
     }
+
+    #[test]
+    fn the_documented_example_is_a_valid_file() {
+        let doc = include_str!("../../../docs/work-item-files.md");
+        let start = doc.find("```markdown\n").expect("the example") + "```markdown\n".len();
+        let example = &doc[start..start + doc[start..].find("```").unwrap()];
+        let item = parse_work_item_file(example, None).expect("the documented example parses");
+        assert_eq!(item.id.as_str(), "wi-BF-302");
+        assert_eq!(item.lifecycle.done_criteria.len(), 27);
+    }
 }

@@ -102,9 +102,11 @@ fn set_status(status: axum::http::StatusCode) {
 /// Inside `Suspend`, tachys renders through its async stream builder, which allocates for
 /// every tag: a 200-card board took three times as long that way (docs/benchmarks.md).
 /// The data is already here, so the synchronous renderer does the same work faster.
+///
+/// The HTML goes into the page as it is (an inert element), not as the inner HTML of a
+/// wrapper element, which copied the whole board once more.
 fn rendered(view: impl IntoView) -> AnyView {
-    let html = view.into_view().to_html();
-    view! { <div class="contents" inner_html=html></div> }.into_any()
+    leptos::tachys::html::InertElement::new(view.into_view().to_html()).into_any()
 }
 
 /// Logs a storage failure in full and shows the person only that something went wrong.
