@@ -638,7 +638,8 @@ async fn pipeline(
                     };
                     state
                         .db
-                        .call(move |conn| store::finish(conn, deploy, deploy_status, &text, None))
+                        // The deploy keeps the guidance it got when it failed.
+                        .call(move |conn| store::conclude(conn, deploy, deploy_status, &text))
                         .await?;
                 }
                 return Ok(());
@@ -646,6 +647,9 @@ async fn pipeline(
             Next::RollBackAutomatically => {
                 let back_to = fallback.clone().expect("the state machine checked it");
                 let failed_step = step.label().to_owned();
+                let failed = first_failure(&runs);
+                let deploy_record = release.clone();
+                let failed_at = step;
                 let (name, started_by, via, deploy_id) = (
                     target.name.clone(),
                     release.started_by.clone(),
@@ -670,12 +674,19 @@ async fn pipeline(
                             },
                         )?;
                         // The deploy ends here; its lock moved to the rollback.
+                        let guidance = rolled_back_guidance(
+                            &deploy_record,
+                            failed_at,
+                            &failed,
+                            &back_to.version,
+                            auto,
+                        );
                         store::finish(
                             conn,
                             deploy_id,
                             ReleaseStatus::Failed,
                             &format!("{failed_step} failed; automatic rollback #{auto} started."),
-                            None,
+                            Some(&guidance),
                         )?;
                         Ok(auto)
                     })
@@ -755,6 +766,37 @@ async fn run_step(
 }
 
 /// How a release ended, in a sentence, and the guidance when it did not succeed.
+/// "GET http://…/healthz answered 200 but the body lacks \"ok\"": the first failed run.
+fn first_failure(runs: &[CommandRun]) -> String {
+    runs.iter()
+        .find(|run| !run.passed)
+        .map(|run| format!("{} {}", run.command, run.verdict()))
+        .unwrap_or_default()
+}
+
+/// What to do about a deploy that failed and is being rolled back automatically.
+fn rolled_back_guidance(
+    deploy: &ReleaseRecord,
+    failed_step: Step,
+    failed: &str,
+    back_to: &str,
+    rollback: i64,
+) -> RecoveryGuidance {
+    let version = &deploy.version;
+    RecoveryGuidance {
+        cause: format!("{} failed: {failed}.", failed_step.label()),
+        policy_context: format!(
+            "A deploy that fails its deploy command or a post-deploy smoke check is rolled back automatically, under the same lock, to the release that was live ({back_to})."
+        ),
+        next_step: format!(
+            "Follow the automatic rollback, release #{rollback}, until {back_to} serves again; then read the output below to see why {version} fails, fix it, and deploy a new version."
+        ),
+        safe_retry: format!(
+            "Do not deploy {version} again unchanged: it would fail the same way. Another deploy is safe once release #{rollback} has finished."
+        ),
+    }
+}
+
 fn ending(
     target: &Target,
     release: &ReleaseRecord,
@@ -762,11 +804,7 @@ fn ending(
     status: ReleaseStatus,
     runs: &[CommandRun],
 ) -> (String, Option<RecoveryGuidance>) {
-    let failed = runs
-        .iter()
-        .find(|run| !run.passed)
-        .map(|run| format!("{} {}", run.command, run.verdict()))
-        .unwrap_or_default();
+    let failed = first_failure(runs);
     let name = &target.name;
     let version = &release.version;
     match status {

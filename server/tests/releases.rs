@@ -326,6 +326,22 @@ async fn a_failed_post_deploy_smoke_check_rolls_back_automatically() {
         .get_json(&format!("/api/releases/{}", record["release"]["id"]))
         .await;
     assert_eq!(record["release"]["status"], "rolled-back");
+    // The rolled-back deploy says why it failed and what to do next.
+    let guidance = &record["release"]["guidance"];
+    assert!(
+        guidance["cause"]
+            .as_str()
+            .unwrap()
+            .starts_with("Post-deploy smoke checks failed:"),
+        "{guidance}"
+    );
+    assert!(
+        guidance["safe_retry"]
+            .as_str()
+            .unwrap()
+            .starts_with("Do not deploy 2.0.0 again unchanged"),
+        "{guidance}"
+    );
     assert_eq!(host.serving().await, "200 ok 1.0.0");
     let (_, target) = app.get_json("/api/targets/web").await;
     assert_eq!(target["live"]["version"], "1.0.0");

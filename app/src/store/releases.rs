@@ -205,6 +205,19 @@ pub fn finish(
     Ok(())
 }
 
+/// Sets a finished release's final status and outcome, keeping its guidance: a deploy
+/// once its automatic rollback has ended.
+pub fn conclude(
+    conn: &Connection,
+    release: i64,
+    status: ReleaseStatus,
+    outcome: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE releases SET status = ?2, outcome = ?3 WHERE id = ?1")?
+        .execute(params![release, status.as_str(), outcome])?;
+    Ok(())
+}
+
 /// Marks releases whose lock belongs to another (dead) server process as interrupted,
 /// in the step they were in, and frees their locks. Returns them.
 pub fn interrupt_dead(
