@@ -4,8 +4,8 @@ use app::AppState;
 use app::actions::{ActionError, ActionRequest, take_action};
 use app::auth::ClientAddr;
 use app::domain::{
-    Action, ActionResult, Drift, Freshness, Lane, Operator, Permission, QueueTruth, Reconciliation,
-    Role, WorkItem, WorkItemId, WorkItemSummary,
+    Action, ActionResult, Lane, Operator, Permission, QueueTruth, Role, WorkItem, WorkItemId,
+    WorkItemSummary,
 };
 use app::store::sources::{self, SyncSnapshot};
 use app::store::{StoreError, work_items};
@@ -114,18 +114,14 @@ pub struct WithQueueTruth<T> {
     pub queue_truth: QueueTruthJson,
 }
 
-/// `queue_truth` in item JSON.
+/// `queue_truth` in item JSON: the item's queue truth (freshness, snapshot age, drift,
+/// stale guidance), a one-line guidance, and the file it was read from.
 #[derive(Debug, Serialize)]
 pub struct QueueTruthJson {
-    pub freshness: Freshness,
-    /// `null` when the item was never read from a source.
-    pub snapshot_age_seconds: Option<u64>,
-    pub drift: Vec<Drift>,
-    /// Why the data is stale and what to do; `null` unless stale.
-    pub stale: Option<Reconciliation>,
-    /// One line: the reference's "No reconciliation required; …", or the first next step.
+    #[serde(flatten)]
+    pub truth: QueueTruth,
+    /// The reference's "No reconciliation required; …", or the first next step.
     pub guidance: String,
-    /// The work-item file the item was read from.
     pub source_file: Option<String>,
 }
 
@@ -133,10 +129,7 @@ impl QueueTruthJson {
     fn new(truth: QueueTruth, source_file: Option<String>) -> Self {
         QueueTruthJson {
             guidance: truth.guidance_summary(),
-            freshness: truth.freshness,
-            snapshot_age_seconds: truth.snapshot_age_seconds,
-            drift: truth.drift,
-            stale: truth.stale,
+            truth,
             source_file,
         }
     }

@@ -19,16 +19,21 @@ pub struct SyncError {
     pub message: String,
 }
 
+impl SyncError {
+    /// "line 4: lane: …", without the file: what an item whose file broke shows.
+    pub fn problem(&self) -> String {
+        match self.line {
+            Some(line) => format!("line {line}: {}: {}", self.field, self.message),
+            None => format!("{}: {}", self.field, self.message),
+        }
+    }
+}
+
 impl std::fmt::Display for SyncError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.line {
-            Some(line) => write!(
-                f,
-                "{} line {line}: {}: {}",
-                self.file, self.field, self.message
-            ),
-            None => write!(f, "{}: {}: {}", self.file, self.field, self.message),
-        }
+        // "wi-1.md line 4: lane: …", or "work-items: work_items_dir: …"
+        let sep = if self.line.is_some() { " " } else { ": " };
+        write!(f, "{}{sep}{}", self.file, self.problem())
     }
 }
 
@@ -183,7 +188,7 @@ pub fn apply(
     }
     for error in &read.errors {
         tx.prepare_cached("UPDATE work_item_sources SET error = ?2 WHERE file = ?1")?
-            .execute(params![error.file, format!("{}", FileProblem(error))])?;
+            .execute(params![error.file, error.problem()])?;
         seen_files.insert(&error.file);
     }
     let mut removed = 0;
@@ -235,18 +240,6 @@ pub fn apply(
         removed,
         errors: read.errors.clone(),
     })
-}
-
-/// "line 4: lane: …" as an item's file error.
-struct FileProblem<'a>(&'a SyncError);
-
-impl std::fmt::Display for FileProblem<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0.line {
-            Some(line) => write!(f, "line {line}: {}: {}", self.0.field, self.0.message),
-            None => write!(f, "{}: {}", self.0.field, self.0.message),
-        }
-    }
 }
 
 /// The file's item with the control plane's lane, status and state wherever the file did
