@@ -50,8 +50,17 @@ pub mod status {
     pub const VALIDATION_FAILED: &str = "validation-failed";
 }
 
-/// Takes the action, or answers a repeat with the first request's answer.
+/// Takes the action, or answers a repeat with the first request's answer. The action
+/// ends (and its answer is kept) even when the client stops waiting for it.
 pub async fn take_action(
+    state: &AppState,
+    request: ActionRequest,
+) -> Result<ActionResult, ActionError> {
+    let state = state.clone();
+    once::to_the_end(async move { take_action_once(&state, request).await }).await
+}
+
+async fn take_action_once(
     state: &AppState,
     request: ActionRequest,
 ) -> Result<ActionResult, ActionError> {

@@ -4,6 +4,7 @@
 
 use crate::store::once::{self as keys, KeyState};
 use crate::store::{Db, StoreError};
+use std::future::Future;
 use std::time::Duration;
 
 /// How often a repeat looks whether the first request has finished.
@@ -69,5 +70,18 @@ pub async fn settle(db: &Db, key: &str, answer: Option<(u16, String)>) {
     };
     if let Err(err) = stored {
         tracing::error!(error = %err, "cannot store the answer of a one-time request");
+    }
+}
+
+/// Runs `work` on a task of its own, so that it ends even when the request that began it
+/// goes away: hyper drops the handler of a client that hung up (a browser cancels the
+/// first post of a double tap), and a key claimed but never settled would keep every
+/// repeat waiting for an answer that never comes.
+pub async fn to_the_end<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static) -> T {
+    match tokio::spawn(work).await {
+        Ok(done) => done,
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        // Only a runtime shutting down cancels the task, and it drops this caller too.
+        Err(_) => std::future::pending().await,
     }
 }

@@ -267,14 +267,16 @@ pub async fn deploy(
     target_name: &str,
     version: Option<&str>,
 ) -> Result<Result<i64, Refusal>, ReleaseError> {
-    let key = requester.once_key.clone();
-    once_only(
-        state,
-        key,
-        target_name,
-        "deploy",
-        deploy_now(state, requester, target_name, version),
-    )
+    let (state, target, version) = (
+        state.clone(),
+        target_name.to_owned(),
+        version.map(str::to_owned),
+    );
+    once::to_the_end(async move {
+        let key = requester.once_key.clone();
+        let start = deploy_now(&state, requester, &target, version.as_deref());
+        once_only(&state, key, &target, "deploy", start).await
+    })
     .await
 }
 
@@ -365,14 +367,12 @@ pub async fn rollback(
     target_name: &str,
     release_id: Option<i64>,
 ) -> Result<Result<i64, Refusal>, ReleaseError> {
-    let key = requester.once_key.clone();
-    once_only(
-        state,
-        key,
-        target_name,
-        "rollback",
-        rollback_now(state, requester, target_name, release_id),
-    )
+    let (state, target) = (state.clone(), target_name.to_owned());
+    once::to_the_end(async move {
+        let key = requester.once_key.clone();
+        let start = rollback_now(&state, requester, &target, release_id);
+        once_only(&state, key, &target, "rollback", start).await
+    })
     .await
 }
 

@@ -374,7 +374,7 @@ async fn of_concurrent_requests_for_one_transition_exactly_one_wins() {
 }
 
 /// A demo app whose factory repository is a temporary directory with three validation
-/// scripts: one passes, one fails, one hangs past the timeout.
+/// scripts: one passes, one fails, one hangs past the timeout, one passes slowly.
 async fn app_with_validation_scripts() -> (TestApp, tempfile::TempDir) {
     let repo = tempfile::tempdir().unwrap();
     script(
@@ -384,6 +384,7 @@ async fn app_with_validation_scripts() -> (TestApp, tempfile::TempDir) {
     );
     script(repo.path(), "fail.sh", "echo 'lint: 2 errors' >&2; exit 3");
     script(repo.path(), "hang.sh", "echo started; sleep 60");
+    script(repo.path(), "slow.sh", "sleep 0.6; echo slow but green");
     let app = spawn_demo_app_with_host(HostSettings {
         repository_dir: Some(repo.path().to_owned()),
         validation_timeout: Duration::from_secs(1),
@@ -448,6 +449,32 @@ async fn prepare_release_runs_the_validation_command_for_real() {
     let history = page(&app, &app.client, "/history?item=wi-BF-321").await;
     assert_eq!(history.matches("prepare-release").count(), 3);
     assert_contains(&history, "policy gate lane-eligibility: pass");
+}
+
+/// A client that stops waiting (a phone losing its connection) does not stop the action:
+/// it ends, and a retry with the same key gets its answer instead of running it again.
+#[tokio::test]
+async fn an_action_whose_client_hung_up_still_ends_and_answers_its_retry() {
+    let (app, _repo) = app_with_validation_scripts().await;
+    set_validation_command(&app, "wi-BF-321", "./slow.sh").await;
+    let abandoned = app
+        .client
+        .post(app.url("/api/control-plane/items/wi-BF-321/actions/prepare-release"))
+        .header("accept", "application/json")
+        .header("idempotency-key", "hung-up-1")
+        .timeout(Duration::from_millis(200))
+        .send()
+        .await;
+    assert!(abandoned.is_err(), "the client gives up before the answer");
+    let (status, body) = act(&app, "wi-BF-321", "prepare-release", Some("hung-up-1")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["outcome"], "succeeded", "{body}");
+    assert_contains(
+        body["validation"]["output"].as_str().unwrap(),
+        "slow but green",
+    );
+    let history = page(&app, &app.client, "/history?item=wi-BF-321").await;
+    assert_eq!(history.matches("prepare-release").count(), 1, "ran once");
 }
 
 #[tokio::test]

@@ -474,6 +474,53 @@ async fn a_double_tap_on_deploy_lands_both_taps_on_one_release() {
     finished(&app, a["release_id"].as_i64().unwrap()).await;
 }
 
+/// A browser cancels the first post of a double tap and hyper then drops that request's
+/// handler: the deploy it began must still end, so that the second tap gets its release
+/// instead of waiting for a request that no longer runs.
+#[tokio::test]
+async fn a_deploy_whose_tap_was_abandoned_still_answers_the_next_tap() {
+    let host = Host::new().await;
+    host.version("1.0.0", "ok 1.0.0", &[]);
+    let mut target = host.target(Duration::from_secs(5));
+    // A slow candidate command keeps the first request busy while its client hangs up.
+    target.candidate = Some(vec!["sh".into(), "-c".into(), "sleep 1; echo 1.0.0".into()]);
+    let app = spawn_demo_app_with(Setup {
+        targets: vec![target],
+        ..Setup::default()
+    })
+    .await;
+    let token = form_token(&html(&app, "/releases/web/deploy").await);
+    let form = [
+        ("target", "web"),
+        ("version", ""),
+        ("token", token.as_str()),
+    ];
+    let abandoned = app
+        .form_post(&app.client, "/fn/deploy", "/releases/web/deploy", &form)
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(
+        abandoned.is_err(),
+        "the first tap gives up before the answer"
+    );
+    let second = app
+        .post_form(&app.client, "/fn/deploy", "/releases/web/deploy", &form)
+        .await;
+    let landed = common::location(&second);
+    let id: i64 = landed
+        .strip_prefix("/releases/")
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("the second tap lands on the release: {landed}"));
+    assert_eq!(finished(&app, id).await["release"]["version"], "1.0.0");
+    let (_, releases) = app.get_json("/api/targets/web/releases").await;
+    assert_eq!(
+        releases["releases"].as_array().unwrap().len(),
+        1,
+        "{releases}"
+    );
+}
+
 #[tokio::test]
 async fn of_fifty_concurrent_deploys_exactly_one_starts() {
     let host = Host::new().await;

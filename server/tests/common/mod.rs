@@ -94,15 +94,26 @@ impl TestApp {
         page: &str,
         form: &[(&str, &str)],
     ) -> Response {
+        self.form_post(client, path, page, form)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// The request [`TestApp::post_form`] sends, to send it another way.
+    pub fn form_post(
+        &self,
+        client: &Client,
+        path: &str,
+        page: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::RequestBuilder {
         client
             .post(self.url(path))
             .header("accept", "text/html")
             .header("origin", format!("http://{}", self.addr))
             .header("referer", self.url(page))
             .form(form)
-            .send()
-            .await
-            .expect("request sent")
     }
 
     /// A second connection to the app's database, as another process would open it.
