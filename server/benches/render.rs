@@ -1,6 +1,7 @@
-//! Rendering benchmarks: the board with 200 work items (synced from their files) and one
-//! work-item page, each as a whole request through the real router (routing, SQLite
-//! query, Leptos render, no network). Figures go in docs/benchmarks.md.
+//! Rendering benchmarks: the board of a queue of 200 work items (synced from their files,
+//! 40 per lane) — the All tab and the first page of a lane's tab — and one work-item
+//! page, each as a whole request through the real router (routing, SQLite query, Leptos
+//! render, no network). Figures go in docs/benchmarks.md.
 
 mod common;
 
@@ -92,9 +93,17 @@ fn render(c: &mut Criterion) {
             })
         }
     };
+    let cards = |html: &[u8]| {
+        String::from_utf8_lossy(html)
+            .matches("<article class=\"card\">")
+            .count()
+    };
     let board = get("/");
-    assert!(board().len() > 100_000, "the board holds 200 cards");
+    assert_eq!(cards(&board()), 25, "five cards in each of the five lanes");
     c.bench_function("GET / (board, 200 items)", |b| b.iter(&board));
+    let lane = get("/?lane=review");
+    assert_eq!(cards(&lane()), 25, "the first page of the 40 in Review");
+    c.bench_function("GET /?lane=review (board, 200 items)", |b| b.iter(&lane));
     let item = get("/items/wi-LOAD-0007");
     c.bench_function("GET /items/{id} (work-item page)", |b| b.iter(&item));
 }

@@ -48,6 +48,124 @@ async fn lane_tabs_filter_the_board() {
     assert_contains(&body, "Show every lane");
 }
 
+/// The ids of the cards on a board page, in order.
+fn card_ids(body: &str) -> Vec<String> {
+    body.split("<span class=\"item-id\">")
+        .skip(1)
+        .map(|rest| rest[..rest.find('<').unwrap()].to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_long_lane_shows_five_cards_on_all_and_pages_of_25_on_its_tab() {
+    let app = spawn_demo_app().await;
+    // 55 more Ready items in the demo's factory repository, then a sync.
+    let dir = app.data_dir.join("demo-factory/work-items");
+    let template = std::fs::read_to_string(dir.join("wi-BF-330.md")).unwrap();
+    for n in 0..55 {
+        let id = format!("wi-PAGE-{n:03}");
+        let text = template.replacen("id = \"wi-BF-330\"", &format!("id = \"{id}\""), 1);
+        std::fs::write(dir.join(format!("{id}.md")), text).unwrap();
+    }
+    let synced = app
+        .client
+        .post(app.url("/api/control-plane/sync"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(synced.status(), StatusCode::OK);
+    let ready: Vec<String> = std::iter::once("wi-BF-333".to_owned())
+        .chain(std::iter::once("wi-BF-330".to_owned()))
+        .chain((0..55).map(|n| format!("wi-PAGE-{n:03}")))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(ready.len(), 57);
+
+    let app = &app;
+    let page = |path: &'static str| async move {
+        let response = app.get_page(path).await;
+        (response.status(), response.text().await.unwrap())
+    };
+    let (status, all) = page("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_contains(
+        &all,
+        "href=\"/?lane=ready\">Ready<span class=\"count\">57</span>",
+    );
+    assert_contains(
+        &all,
+        "href=\"/?lane=ready\" class=\"button secondary\">Show all 57 in Ready</a>",
+    );
+    let shown = card_ids(&all);
+    assert_eq!(
+        shown.len(),
+        10 + 3,
+        "five Ready cards and the other eight demo items"
+    );
+    assert_eq!(
+        shown
+            .iter()
+            .filter(|id| ready.contains(id))
+            .cloned()
+            .collect::<Vec<_>>(),
+        ready[..5]
+    );
+    assert!(
+        !all.contains("Show all 2 in"),
+        "lanes that fit show no link"
+    );
+
+    let mut paged = Vec::new();
+    for (path, from, next, previous) in [
+        (
+            "/?lane=ready",
+            "1–25 of 57 · page 1 of 3",
+            Some("/?lane=ready&amp;page=2"),
+            None,
+        ),
+        (
+            "/?lane=ready&page=2",
+            "26–50 of 57 · page 2 of 3",
+            Some("/?lane=ready&amp;page=3"),
+            Some("/?lane=ready\""),
+        ),
+        (
+            "/?lane=ready&page=3",
+            "51–57 of 57 · page 3 of 3",
+            None,
+            Some("/?lane=ready&amp;page=2"),
+        ),
+    ] {
+        let (status, body) = page(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_contains(&body, from);
+        assert_eq!(body.contains("rel=\"next\""), next.is_some(), "{path}");
+        assert_eq!(body.contains("rel=\"prev\""), previous.is_some(), "{path}");
+        for link in next.into_iter().chain(previous) {
+            assert_contains(&body, &format!("href=\"{link}"));
+        }
+        // Refresh comes back to this very page.
+        assert_contains(
+            &body,
+            &format!("name=\"back\" value=\"{}\"", path.replace('&', "&amp;")),
+        );
+        paged.extend(card_ids(&body));
+    }
+    assert_eq!(paged, ready, "every Ready item once, in board order");
+
+    let (status, body) = page("/?lane=ready&page=4").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_contains(
+        &body,
+        "Ready has 57 work items on 3 pages; there is no page 4.",
+    );
+    assert_contains(&body, "href=\"/?lane=ready&amp;page=3\"");
+    let (status, body) = page("/?lane=ready&page=zero").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_contains(&body, "is not a page number: use a whole number from 1");
+}
+
 #[tokio::test]
 async fn the_reference_item_page_carries_every_value_of_the_reference() {
     let app = spawn_demo_app().await;

@@ -1,6 +1,7 @@
 //! Plain-Rust domain types, apart from HTTP, HTML and storage.
 
 pub mod action;
+pub mod board;
 pub mod execution;
 pub mod operator;
 pub mod queue_truth;

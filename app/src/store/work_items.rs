@@ -111,31 +111,74 @@ pub fn count(conn: &Connection) -> Result<usize, StoreError> {
     Ok(n as usize)
 }
 
-/// Every item's summary in board order (lane, then id), optionally one lane only, with
-/// where it came from.
+/// What a card shows of an item, with where it came from. `typeof()` reads the record
+/// header only; `prompt_text IS NOT NULL` would load the long text from its overflow
+/// pages for every card (a fifth of the board's time).
+const SUMMARY_COLUMNS: &str = "SELECT w.id, w.title, w.lane, w.work_type, w.status,
+                                      w.pull_request_url, w.done_criteria_count, w.branch,
+                                      typeof(w.prompt_path) <> 'null'
+                                          AND typeof(w.prompt_text) <> 'null',
+                                      w.source, w.state,
+                                      s.file, s.read_at, s.error, s.removed_at,
+                                      s.pull_request_before, s.pull_request_changed_at
+                               FROM work_items w
+                               LEFT JOIN work_item_sources s ON s.work_item_id = w.id";
+
+/// Every item's summary in board order (lane, then id), optionally one lane only.
 pub fn list_summaries(
     conn: &Connection,
     lane: Option<Lane>,
 ) -> Result<Vec<WorkItemSummary>, StoreError> {
-    // `typeof()` reads the record header only; `prompt_text IS NOT NULL` would load the
-    // long text from its overflow pages for every card (a fifth of the board's time).
-    const COLUMNS: &str = "SELECT w.id, w.title, w.lane, w.work_type, w.status, w.pull_request_url,
-                                  w.done_criteria_count, w.branch,
-                                  typeof(w.prompt_path) <> 'null'
-                                      AND typeof(w.prompt_text) <> 'null',
-                                  w.source, w.state,
-                                  s.file, s.read_at, s.error, s.removed_at,
-                                  s.pull_request_before, s.pull_request_changed_at
-                           FROM work_items w
-                           LEFT JOIN work_item_sources s ON s.work_item_id = w.id";
-    let mut stmt = match lane {
-        Some(_) => conn.prepare_cached(&format!("{COLUMNS} WHERE w.lane = ?1 ORDER BY w.id"))?,
-        None => conn.prepare_cached(&format!("{COLUMNS} ORDER BY w.id"))?,
+    let mut summaries = match lane {
+        Some(lane) => summaries(
+            conn,
+            &format!("{SUMMARY_COLUMNS} WHERE w.lane = ?1 ORDER BY w.id"),
+            &[&lane.as_str()],
+        )?,
+        None => summaries(conn, &format!("{SUMMARY_COLUMNS} ORDER BY w.id"), &[])?,
     };
-    let params: &[&dyn rusqlite::ToSql] = match &lane {
-        Some(lane) => &[&lane.as_str()],
-        None => &[],
-    };
+    // Stable: ids stay in order within each lane.
+    summaries.sort_by_key(|summary| summary.lane);
+    Ok(summaries)
+}
+
+/// At most `limit` summaries of `lane`'s items in board order, from the `offset`-th.
+pub fn lane_summaries(
+    conn: &Connection,
+    lane: Lane,
+    limit: usize,
+    offset: usize,
+) -> Result<Vec<WorkItemSummary>, StoreError> {
+    // SQLite's integers are signed: a window past its range is past every row.
+    let (limit, offset) = (
+        i64::try_from(limit).unwrap_or(i64::MAX),
+        i64::try_from(offset).unwrap_or(i64::MAX),
+    );
+    summaries(
+        conn,
+        &format!("{SUMMARY_COLUMNS} WHERE w.lane = ?1 ORDER BY w.id LIMIT ?2 OFFSET ?3"),
+        &[&lane.as_str(), &limit, &offset],
+    )
+}
+
+/// How many items each lane holds, in [`Lane::ALL`] order.
+pub fn lane_counts(conn: &Connection) -> Result<[usize; 5], StoreError> {
+    let mut counts = [0; 5];
+    let mut stmt = conn.prepare_cached("SELECT lane, COUNT(*) FROM work_items GROUP BY lane")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let lane = parse_lane(&row.get::<_, String>(0)?)?;
+        counts[lane as usize] = row.get::<_, i64>(1)? as usize;
+    }
+    Ok(counts)
+}
+
+fn summaries(
+    conn: &Connection,
+    sql: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<WorkItemSummary>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
     // The outer `Result` is SQLite's, the inner one whether the id and lane are valid.
     let rows = stmt.query_map(params, |row| {
         let (id, lane) = match (
@@ -160,12 +203,7 @@ pub fn list_summaries(
             source_facts: source_facts_from(row, 11)?,
         }))
     })?;
-    let mut summaries = rows
-        .map(|row| row?)
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    // Stable: ids stay in order within each lane.
-    summaries.sort_by_key(|summary| summary.lane);
-    Ok(summaries)
+    rows.map(|row| row?).collect()
 }
 
 /// Source facts from the columns `file, read_at, error, removed_at, pull_request_before,
@@ -327,6 +365,17 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(review.len(), 1);
+        let counts = db.call(|c| lane_counts(c)).await.unwrap();
+        assert_eq!(counts.iter().sum::<usize>(), 2);
+        assert_eq!(counts[Lane::Review as usize], 1);
+        let window = |offset| db.call(move |c| lane_summaries(c, Lane::Review, 1, offset));
+        assert_eq!(window(0).await.unwrap(), review);
+        assert_eq!(window(1).await.unwrap(), []);
+        let far = db
+            .call(|c| lane_summaries(c, Lane::Review, usize::MAX, usize::MAX))
+            .await
+            .unwrap();
+        assert_eq!(far, [], "a window past SQLite's integers is past every row");
 
         // Replacing an item replaces its criteria too.
         let mut changed = a.clone();

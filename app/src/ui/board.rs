@@ -4,13 +4,14 @@ use super::actions::CardActions;
 use super::queue_truth::{QueueStatus, QueueTruthBadge};
 use super::{app_state, current_operator, rendered, set_status, storage_failure};
 use crate::AppState;
+use crate::domain::board::{BoardView, LANE_PAGE_CARDS, lane_href, lane_pages};
 use crate::domain::queue_truth::{FreshnessThresholds, evaluate as evaluate_truth};
 use crate::domain::{
     GateFacts, Lane, Operator, Permission, QueueTruth, WorkItemSummary, evaluate_all,
 };
 use crate::queue_truth::now;
 use crate::store::sources::{self, SyncSnapshot};
-use crate::store::work_items;
+use crate::store::{StoreError, work_items};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -18,51 +19,88 @@ use leptos_router::hooks::use_query_map;
 #[component]
 pub fn BoardPage() -> impl IntoView {
     let state = app_state();
-    let lane_param = use_query_map().with_untracked(|query| query.get("lane"));
+    let (lane_param, page_param) =
+        use_query_map().with_untracked(|query| (query.get("lane"), query.get("page")));
     let operator = current_operator();
     view! {
         <Title text="Board" />
         <Suspense>
-            {move || Suspend::new(board(state.clone(), lane_param.clone(), operator.clone()))}
+            {move || Suspend::new(
+                board(state.clone(), lane_param.clone(), page_param.clone(), operator.clone()),
+            )}
         </Suspense>
     }
 }
 
-async fn board(state: AppState, lane_param: Option<String>, operator: Option<Operator>) -> AnyView {
-    let lane = match lane_param.as_deref().map(str::parse::<Lane>).transpose() {
-        Ok(lane) => lane,
+async fn board(
+    state: AppState,
+    lane_param: Option<String>,
+    page_param: Option<String>,
+    operator: Option<Operator>,
+) -> AnyView {
+    let view = match BoardView::parse(lane_param.as_deref(), page_param.as_deref()) {
+        Ok(view) => view,
         Err(err) => {
             set_status(axum::http::StatusCode::BAD_REQUEST);
-            return view! { <UnknownLane message=err.to_string() /> }.into_any();
+            return view! { <BoardNotice message=err.to_string() href="/".into() link="Show every lane" /> }
+                .into_any();
         }
     };
     let loaded = state
         .db
-        .call(|conn| {
-            Ok((
-                work_items::list_summaries(conn, None)?,
-                sources::last_snapshot(conn)?,
-            ))
+        .call(move |conn| {
+            // One read transaction: the counts agree with the cards, and the database's
+            // locks are taken once for the page.
+            let tx = conn.transaction()?;
+            let counts = work_items::lane_counts(&tx)?;
+            let lanes = Lane::ALL
+                .into_iter()
+                .filter_map(|lane| Some((lane, view.window(lane)?)))
+                .map(|(lane, window)| {
+                    let cards = work_items::lane_summaries(&tx, lane, window.limit, window.offset)?;
+                    Ok((lane, cards))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let last_sync = sources::last_snapshot(&tx)?;
+            tx.commit()?;
+            Ok((counts, lanes, last_sync))
         })
         .await;
     let thresholds = state.queue_truth.thresholds;
     match loaded {
-        Ok((items, last_sync)) => {
-            rendered(view! { <Board items last_sync thresholds lane operator /> })
+        Ok((counts, lanes, last_sync)) => {
+            if let BoardView::Lane { lane, page } = view {
+                let count = counts[lane as usize];
+                if !view.exists(count) {
+                    set_status(axum::http::StatusCode::NOT_FOUND);
+                    let pages = lane_pages(count);
+                    let message = format!(
+                        "{} has {count} work items on {pages} page{}; there is no page {page}.",
+                        lane.label(),
+                        if pages == 1 { "" } else { "s" },
+                    );
+                    return view! {
+                        <BoardNotice message href=lane_href(lane, pages) link="Show its last page" />
+                    }
+                    .into_any();
+                }
+            }
+            rendered(view! { <Board view counts lanes last_sync thresholds operator /> })
         }
         Err(err) => storage_failure(err),
     }
 }
 
+/// A board address that names no page: what is wrong, and a way on.
 #[component]
-fn UnknownLane(message: String) -> impl IntoView {
+fn BoardNotice(message: String, href: String, link: &'static str) -> impl IntoView {
     view! {
         <h1>"Board"</h1>
         <section class="notice" role="alert">
             <p>{message}</p>
             <p>
-                <a class="button" href="/">
-                    "Show every lane"
+                <a class="button" href=href>
+                    {link}
                 </a>
             </p>
         </section>
@@ -71,24 +109,15 @@ fn UnknownLane(message: String) -> impl IntoView {
 
 #[component]
 fn Board(
-    items: Vec<WorkItemSummary>,
+    view: BoardView,
+    counts: [usize; 5],
+    lanes: Vec<(Lane, Vec<WorkItemSummary>)>,
     last_sync: Option<SyncSnapshot>,
     thresholds: FreshnessThresholds,
-    lane: Option<Lane>,
     operator: Option<Operator>,
 ) -> impl IntoView {
-    let total = items.len();
+    let total: usize = counts.iter().sum();
     let now = now();
-    // Items arrive in board order; split them into lanes without copying.
-    let mut by_lane: [Vec<(WorkItemSummary, QueueTruth)>; 5] = Default::default();
-    for item in items {
-        let truth = evaluate_truth((&item).into(), &item.source_facts, thresholds, now);
-        by_lane[item.lane as usize].push((item, truth));
-    }
-    let back = match lane {
-        Some(lane) => format!("/?lane={}", lane.as_str()),
-        None => "/".to_owned(),
-    };
     let can_sync = operator
         .as_ref()
         .is_some_and(|o| o.can(Permission::QueueSync));
@@ -100,17 +129,29 @@ fn Board(
             </a>
         }
     };
-    let tabs = std::iter::once(tab("/".into(), "All", total, lane.is_none()))
+    let tabs = std::iter::once(tab("/".into(), "All", total, view == BoardView::All))
         .chain(Lane::ALL.into_iter().map(|l| {
-            let href = format!("/?lane={}", l.as_str());
-            tab(href, l.label(), by_lane[l as usize].len(), lane == Some(l))
+            tab(
+                lane_href(l, 1),
+                l.label(),
+                counts[l as usize],
+                view.lane() == Some(l),
+            )
         }))
         .collect_view();
-    let sections = Lane::ALL
+    let sections = lanes
         .into_iter()
-        .zip(by_lane)
-        .filter(|(l, _)| lane.is_none_or(|shown| shown == *l))
-        .map(|(l, cards)| view! { <LaneSection lane=l cards operator=operator.clone() /> })
+        .map(|(lane, items)| {
+            let cards = items
+                .into_iter()
+                .map(|item| {
+                    let truth = evaluate_truth((&item).into(), &item.source_facts, thresholds, now);
+                    (item, truth)
+                })
+                .collect();
+            let count = counts[lane as usize];
+            view! { <LaneSection lane count cards view operator=operator.clone() /> }
+        })
         .collect_view();
     view! {
         <div class="page-head">
@@ -119,7 +160,7 @@ fn Board(
                 {total} {if total == 1 { " work item" } else { " work items" }}
             </p>
         </div>
-        <QueueStatus last=last_sync thresholds now back can_sync />
+        <QueueStatus last=last_sync thresholds now back=view.href() can_sync />
         <nav class="lane-tabs" aria-label="Lanes">
             {tabs}
         </nav>
@@ -127,18 +168,38 @@ fn Board(
     }
 }
 
+/// A lane's cards on this page, and the way to the rest of the lane: its tab from the
+/// All tab, the next and previous pages on its tab.
 #[component]
 fn LaneSection(
     lane: Lane,
+    /// Items in the lane, shown or not.
+    count: usize,
     cards: Vec<(WorkItemSummary, QueueTruth)>,
+    view: BoardView,
     operator: Option<Operator>,
 ) -> impl IntoView {
     let heading_id = format!("lane-{}", lane.as_str());
     let labelled_by = heading_id.clone();
-    let empty = cards.is_empty();
+    let empty = count == 0;
+    let more = match view {
+        BoardView::All => (count > cards.len()).then(|| {
+            view! {
+                <p class="more">
+                    <a class="button secondary" href=lane_href(lane, 1)>
+                        {format!("Show all {count} in {}", lane.label())}
+                    </a>
+                </p>
+            }
+            .into_any()
+        }),
+        BoardView::Lane { page, .. } => {
+            (lane_pages(count) > 1).then(|| view! { <Pager lane page count /> }.into_any())
+        }
+    };
     view! {
         <section class="lane" aria-labelledby=labelled_by>
-            <h2 id=heading_id>{lane.label()} <span class="count">{cards.len()}</span></h2>
+            <h2 id=heading_id>{lane.label()} <span class="count">{count}</span></h2>
             {empty.then(|| view! { <p class="muted">"No work items in this lane."</p> })}
             <ul class="cards">
                 {cards
@@ -152,7 +213,38 @@ fn LaneSection(
                     })
                     .collect_view()}
             </ul>
+            {more}
         </section>
+    }
+}
+
+/// "Page 2 of 8" with the previous and next pages of a lane's tab.
+#[component]
+fn Pager(lane: Lane, page: usize, count: usize) -> impl IntoView {
+    let pages = lane_pages(count);
+    let first = (page - 1) * LANE_PAGE_CARDS + 1;
+    let last = (page * LANE_PAGE_CARDS).min(count);
+    let label = format!("Pages of {}", lane.label());
+    view! {
+        <nav class="pager" aria-label=label>
+            {(page > 1)
+                .then(|| {
+                    view! {
+                        <a class="button secondary" href=lane_href(lane, page - 1) rel="prev">
+                            "Previous"
+                        </a>
+                    }
+                })}
+            <span>{format!("{first}–{last} of {count} · page {page} of {pages}")}</span>
+            {(page < pages)
+                .then(|| {
+                    view! {
+                        <a class="button secondary" href=lane_href(lane, page + 1) rel="next">
+                            "Next"
+                        </a>
+                    }
+                })}
+        </nav>
     }
 }
 
