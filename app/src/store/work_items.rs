@@ -111,35 +111,53 @@ pub fn count(conn: &Connection) -> Result<usize, StoreError> {
     Ok(n as usize)
 }
 
-/// What a card shows of an item, with where it came from. `typeof()` reads the record
-/// header only; `prompt_text IS NOT NULL` would load the long text from its overflow
-/// pages for every card (a fifth of the board's time).
-const SUMMARY_COLUMNS: &str = "SELECT w.id, w.title, w.lane, w.work_type, w.status,
-                                      w.pull_request_url, w.done_criteria_count, w.branch,
-                                      typeof(w.prompt_path) <> 'null'
-                                          AND typeof(w.prompt_text) <> 'null',
-                                      w.source, w.state,
-                                      s.file, s.read_at, s.error, s.removed_at,
-                                      s.pull_request_before, s.pull_request_changed_at
-                               FROM work_items w
-                               LEFT JOIN work_item_sources s ON s.work_item_id = w.id";
+/// What a card shows of an item (`w`), with where it came from (`s`). `typeof()` reads
+/// the record header only; `prompt_text IS NOT NULL` would load the long text from its
+/// overflow pages for every card (a fifth of the board's time).
+const SUMMARY_COLUMNS: &str = "w.id, w.title, w.lane, w.work_type, w.status, w.pull_request_url,
+                               w.done_criteria_count, w.branch,
+                               typeof(w.prompt_path) <> 'null' AND typeof(w.prompt_text) <> 'null',
+                               w.source, w.state,
+                               s.file, s.read_at, s.error, s.removed_at,
+                               s.pull_request_before, s.pull_request_changed_at";
+const SOURCES_JOIN: &str = "LEFT JOIN work_item_sources s ON s.work_item_id = w.id";
 
 /// Every item's summary in board order (lane, then id), optionally one lane only.
 pub fn list_summaries(
     conn: &Connection,
     lane: Option<Lane>,
 ) -> Result<Vec<WorkItemSummary>, StoreError> {
-    let mut summaries = match lane {
+    let all = format!("SELECT {SUMMARY_COLUMNS} FROM work_items w {SOURCES_JOIN}");
+    let summaries = match lane {
         Some(lane) => summaries(
             conn,
-            &format!("{SUMMARY_COLUMNS} WHERE w.lane = ?1 ORDER BY w.id"),
+            &format!("{all} WHERE w.lane = ?1 ORDER BY w.id"),
             &[&lane.as_str()],
         )?,
-        None => summaries(conn, &format!("{SUMMARY_COLUMNS} ORDER BY w.id"), &[])?,
+        None => summaries(conn, &format!("{all} ORDER BY w.id"), &[])?,
     };
-    // Stable: ids stay in order within each lane.
-    summaries.sort_by_key(|summary| summary.lane);
-    Ok(summaries)
+    Ok(in_board_order(summaries))
+}
+
+/// The first `per_lane` summaries of every lane, in board order, in one statement.
+pub fn first_of_each_lane(
+    conn: &Connection,
+    per_lane: usize,
+) -> Result<Vec<WorkItemSummary>, StoreError> {
+    // One index range per lane, each stopped at its limit: a window function over the
+    // whole table would read and sort every row. The numbers are written into the
+    // statement, not bound: see `lane_summaries`.
+    let per_lane = i64::try_from(per_lane).unwrap_or(i64::MAX);
+    let sql = Lane::ALL
+        .map(|lane| {
+            format!(
+                "SELECT * FROM (SELECT {SUMMARY_COLUMNS} FROM work_items w {SOURCES_JOIN}
+                                WHERE w.lane = '{}' ORDER BY w.id LIMIT {per_lane})",
+                lane.as_str()
+            )
+        })
+        .join(" UNION ALL ");
+    summaries(conn, &sql, &[])
 }
 
 /// At most `limit` summaries of `lane`'s items in board order, from the `offset`-th.
@@ -154,11 +172,22 @@ pub fn lane_summaries(
         i64::try_from(limit).unwrap_or(i64::MAX),
         i64::try_from(offset).unwrap_or(i64::MAX),
     );
+    // The numbers are written into the statement: a bound LIMIT makes SQLite prepare the
+    // statement again at every run (it could change the plan), which was 1 ms a board.
     summaries(
         conn,
-        &format!("{SUMMARY_COLUMNS} WHERE w.lane = ?1 ORDER BY w.id LIMIT ?2 OFFSET ?3"),
-        &[&lane.as_str(), &limit, &offset],
+        &format!(
+            "SELECT {SUMMARY_COLUMNS} FROM work_items w {SOURCES_JOIN}
+             WHERE w.lane = ?1 ORDER BY w.id LIMIT {limit} OFFSET {offset}"
+        ),
+        &[&lane.as_str()],
     )
+}
+
+/// Sorted by lane, stably: ids stay in order within each lane.
+fn in_board_order(mut summaries: Vec<WorkItemSummary>) -> Vec<WorkItemSummary> {
+    summaries.sort_by_key(|summary| summary.lane);
+    summaries
 }
 
 /// How many items each lane holds, in [`Lane::ALL`] order.
@@ -376,6 +405,10 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(far, [], "a window past SQLite's integers is past every row");
+        let firsts = db.call(|c| first_of_each_lane(c, 1)).await.unwrap();
+        assert_eq!(firsts, all, "one item in each of two lanes");
+        let none = db.call(|c| first_of_each_lane(c, 0)).await.unwrap();
+        assert_eq!(none, []);
 
         // Replacing an item replaces its criteria too.
         let mut changed = a.clone();

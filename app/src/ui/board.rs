@@ -4,14 +4,16 @@ use super::actions::CardActions;
 use super::queue_truth::{QueueStatus, QueueTruthBadge};
 use super::{app_state, current_operator, rendered, set_status, storage_failure};
 use crate::AppState;
-use crate::domain::board::{BoardView, LANE_PAGE_CARDS, lane_href, lane_pages};
+use crate::domain::board::{
+    ALL_TAB_CARDS_PER_LANE, BoardView, LANE_PAGE_CARDS, lane_href, lane_pages,
+};
 use crate::domain::queue_truth::{FreshnessThresholds, evaluate as evaluate_truth};
 use crate::domain::{
     GateFacts, Lane, Operator, Permission, QueueTruth, WorkItemSummary, evaluate_all,
 };
 use crate::queue_truth::now;
 use crate::store::sources::{self, SyncSnapshot};
-use crate::store::{StoreError, work_items};
+use crate::store::work_items;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -53,14 +55,20 @@ async fn board(
             // locks are taken once for the page.
             let tx = conn.transaction()?;
             let counts = work_items::lane_counts(&tx)?;
-            let lanes = Lane::ALL
-                .into_iter()
-                .filter_map(|lane| Some((lane, view.window(lane)?)))
-                .map(|(lane, window)| {
+            let lanes = match view {
+                BoardView::All => {
+                    let mut lanes = Lane::ALL.map(|lane| (lane, Vec::new()));
+                    for item in work_items::first_of_each_lane(&tx, ALL_TAB_CARDS_PER_LANE)? {
+                        lanes[item.lane as usize].1.push(item);
+                    }
+                    lanes.into()
+                }
+                BoardView::Lane { lane, .. } => {
+                    let window = view.window(lane).expect("a lane's tab shows its lane");
                     let cards = work_items::lane_summaries(&tx, lane, window.limit, window.offset)?;
-                    Ok((lane, cards))
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
+                    vec![(lane, cards)]
+                }
+            };
             let last_sync = sources::last_snapshot(&tx)?;
             tx.commit()?;
             Ok((counts, lanes, last_sync))
