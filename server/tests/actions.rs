@@ -145,18 +145,22 @@ async fn a_phone_without_javascript_moves_an_item_from_ready_to_review() {
     assert_contains(&body, "Request review: Done");
     assert_eq!(lane_of(&app, "wi-BF-330").await, "review");
 
-    // Start execution is now blocked on its card, with the cause and the guidance.
+    // Start execution is now blocked on its card, with the cause in a few words, and in
+    // full with the guidance on the item page.
     let board = page(&app, browser, "/?lane=review").await;
     assert!(form_token(&board, "wi-BF-330", "start-execution").is_none());
+    assert_contains(&board, "Lanes only move forward; this item is in Review.");
+    let item_page = page(&app, browser, "/items/wi-BF-330").await;
     assert_contains(
-        &board,
+        &item_page,
         "Start execution would move wi-BF-330 back from Review to In progress.",
     );
     // The board moved the item; its work-item file still says ready. Until the file
     // agrees, the queue-truth gate holds Prepare release, and says how to reconcile.
     assert!(form_token(&board, "wi-BF-330", "prepare-release").is_none());
+    assert_contains(&board, "Its signals disagree (lane-source).");
     assert_contains(
-        &board,
+        &item_page,
         &html_text(
             "The board moved wi-BF-330 to Review (see its history); wi-BF-330.md still says lane ready.",
         ),

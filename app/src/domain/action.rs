@@ -162,6 +162,9 @@ pub struct GateEvaluation {
     pub reason: Option<String>,
     #[serde(skip)]
     guidance: Option<RecoveryGuidance>,
+    /// The cause in a few words, for a card; `None` where the cause is short already.
+    #[serde(skip)]
+    brief: Option<String>,
 }
 
 impl GateEvaluation {
@@ -182,6 +185,15 @@ pub struct ActionView {
 }
 
 impl ActionView {
+    /// Why it is blocked, in a few words for a card (the item page gives the whole
+    /// guidance); `None` when enabled.
+    pub fn card_cause(&self) -> Option<&str> {
+        let gate = self.gates.iter().find(|g| g.guidance.is_some())?;
+        gate.brief
+            .as_deref()
+            .or(gate.guidance.as_ref().map(|g| g.cause.as_str()))
+    }
+
     /// Blocked by the operator's permission (whatever the other gates say).
     pub fn refused(&self) -> bool {
         permission_blocked(&self.gates)
@@ -264,6 +276,7 @@ pub(crate) fn pass(name: GateName) -> GateEvaluation {
         result: GateResult::Pass,
         reason: None,
         guidance: None,
+        brief: None,
     }
 }
 
@@ -273,6 +286,15 @@ pub(crate) fn blocked(name: GateName, guidance: RecoveryGuidance) -> GateEvaluat
         result: GateResult::Blocked,
         reason: Some(guidance.cause.clone()),
         guidance: Some(guidance),
+        brief: None,
+    }
+}
+
+/// Blocked, with a `brief` cause for cards.
+fn blocked_because(name: GateName, brief: String, guidance: RecoveryGuidance) -> GateEvaluation {
+    GateEvaluation {
+        brief: Some(brief),
+        ..blocked(name, guidance)
     }
 }
 
@@ -299,8 +321,9 @@ fn evaluate_gate(gate: GateName, action: Action, item: &GateFacts<'_>) -> GateEv
             if matches!(lane, Lane::Review | Lane::Done) {
                 pass(gate)
             } else {
-                blocked(
+                blocked_because(
                     gate,
+                    format!("Only in Review or Done; this item is in {}.", lane.label()),
                     guidance(
                         format!("{label} needs the item in Review or Done; {} is in {}.", item.id, lane.label()),
                         format!("Lane eligibility policy allows {label} only for items whose delivery is under review or done, so unfinished work is never released."),
@@ -317,8 +340,9 @@ fn evaluate_gate(gate: GateName, action: Action, item: &GateFacts<'_>) -> GateEv
             if item.pull_request_url.is_some() {
                 pass(gate)
             } else {
-                blocked(
+                blocked_because(
                     gate,
+                    "No pull request yet.".to_owned(),
                     guidance(
                         format!("{} has no pull request, and {label} needs one.", item.id),
                         format!(
@@ -339,8 +363,9 @@ fn evaluate_gate(gate: GateName, action: Action, item: &GateFacts<'_>) -> GateEv
             if item.has_prompt {
                 pass(gate)
             } else {
-                blocked(
+                blocked_because(
                     gate,
+                    "No prompt context yet.".to_owned(),
                     guidance(
                         format!(
                             "{} has no visible prompt context (prompt path and text), and {label} needs it.",
@@ -362,8 +387,19 @@ fn evaluate_gate(gate: GateName, action: Action, item: &GateFacts<'_>) -> GateEv
         }
         GateName::QueueTruth => match item.queue_truth.blocking() {
             None => pass(gate),
-            Some(why) => blocked(
+            Some(why) => blocked_because(
                 gate,
+                match item
+                    .queue_truth
+                    .drift
+                    .iter()
+                    .find(|d| d.kind.blocks_release())
+                {
+                    Some(drift) if item.queue_truth.stale.is_none() => {
+                        format!("Its signals disagree ({}).", drift.kind.as_str())
+                    }
+                    _ => "Its data is stale.".to_owned(),
+                },
                 guidance(
                     why.what_happened.clone(),
                     format!(
@@ -393,20 +429,27 @@ fn lane_transition(action: Action, item: &GateFacts<'_>) -> GateEvaluation {
     if lane == from {
         return pass(gate);
     }
-    let g = if lane == Lane::Done {
-        guidance(
+    let (brief, g) = if lane == Lane::Done {
+        let g = guidance(
             format!("Done items stay closed; {label} cannot move them backward."),
             format!("Lane transition policy blocks {label} when the item is already Done."),
             "Create a net-new work item if more delivery is needed instead of reopening this one."
                 .to_owned(),
             format!("Do not retry {label} on a done item."),
-        )
+        );
+        // The reference's cause is short enough for a card.
+        return blocked(gate, g);
     } else if lane < from {
         let first = match from {
             Lane::Ready => "Make the item ready first: move it from Backlog to Ready in its work-item file, then tap Refresh.".to_owned(),
             _ => "Use Start execution first; request review once the work is in progress.".to_owned(),
         };
-        guidance(
+        let brief = format!(
+            "Only from {}; this item is in {}.",
+            from.label(),
+            lane.label()
+        );
+        let g = guidance(
             format!(
                 "{label} moves items from {} to {}; {} is still in {}.",
                 from.label(),
@@ -423,9 +466,10 @@ fn lane_transition(action: Action, item: &GateFacts<'_>) -> GateEvaluation {
                 "Safe to retry {label} once the item is in {}.",
                 from.label()
             ),
-        )
+        );
+        (brief, g)
     } else if lane == to {
-        guidance(
+        let g = guidance(
             format!(
                 "{} is already in {}; {label} has nothing to do.",
                 item.id,
@@ -437,16 +481,21 @@ fn lane_transition(action: Action, item: &GateFacts<'_>) -> GateEvaluation {
             ),
             "No action needed; continue with the next step for this lane.".to_owned(),
             format!("Retrying {label} changes nothing; do not retry."),
-        )
+        );
+        (format!("Already in {}.", to.label()), g)
     } else {
-        guidance(
+        let g = guidance(
             format!("{label} would move {} back from {} to {}.", item.id, lane.label(), to.label()),
             format!("Lane transition policy blocks {label} once an item has moved past {}: lanes only move forward.", from.label()),
             "Continue from the item's current lane; if the work must be redone, create a new work item.".to_owned(),
             format!("Do not retry {label} on an item in {}.", lane.label()),
+        );
+        (
+            format!("Lanes only move forward; this item is in {}.", lane.label()),
+            g,
         )
     };
-    blocked(gate, g)
+    blocked_because(gate, brief, g)
 }
 
 fn permission_gate(action: Action, operator: &Operator) -> GateEvaluation {
@@ -463,8 +512,9 @@ pub(crate) fn permission_gate_for(
         return pass(GateName::Permission);
     }
     let role = Role::least_with(permission);
-    blocked(
+    blocked_because(
         GateName::Permission,
+        format!("Needs the {role} role."),
         guidance(
             format!(
                 "{} ({}) lacks the permission {permission}.",
@@ -617,8 +667,13 @@ mod tests {
                                     expected_enabled(action, lane, pr, prompt, truth_blocks, role),
                                     "{case}"
                                 );
-                                // Blocked always explains itself, fully.
+                                // Blocked always explains itself, fully, and briefly on a card.
                                 assert_eq!(view.guidance.is_none(), view.enabled, "{case}");
+                                assert_eq!(view.card_cause().is_none(), view.enabled, "{case}");
+                                if let (Some(brief), Some(g)) = (view.card_cause(), &view.guidance)
+                                {
+                                    assert!(brief.len() <= g.cause.len(), "{case}: {brief}");
+                                }
                                 if let Some(g) = &view.guidance {
                                     for part in
                                         [&g.cause, &g.policy_context, &g.next_step, &g.safe_retry]
@@ -747,6 +802,111 @@ mod tests {
         assert!(g.cause.contains("read 1h ago"), "{g:?}");
         assert!(g.policy_context.starts_with("Queue-truth policy"), "{g:?}");
         assert!(g.next_step.contains("Refresh"), "{g:?}");
+    }
+
+    #[test]
+    fn cards_give_each_cause_in_a_few_words() {
+        let (drifting, _) = truths().swap_remove(2);
+        let (stale, _) = truths().swap_remove(1);
+        let trusted = trusted();
+        let cases = [
+            (
+                Action::StartExecution,
+                Lane::Backlog,
+                true,
+                &trusted,
+                Role::Operator,
+                "Only from Ready; this item is in Backlog.",
+            ),
+            (
+                Action::RequestReview,
+                Lane::Ready,
+                true,
+                &trusted,
+                Role::Operator,
+                "Only from In progress; this item is in Ready.",
+            ),
+            (
+                Action::StartExecution,
+                Lane::InProgress,
+                true,
+                &trusted,
+                Role::Operator,
+                "Already in In progress.",
+            ),
+            (
+                Action::StartExecution,
+                Lane::Review,
+                true,
+                &trusted,
+                Role::Operator,
+                "Lanes only move forward; this item is in Review.",
+            ),
+            (
+                Action::StartExecution,
+                Lane::Done,
+                true,
+                &trusted,
+                Role::Operator,
+                "Done items stay closed; Start execution cannot move them backward.",
+            ),
+            (
+                Action::PrepareRelease,
+                Lane::InProgress,
+                true,
+                &trusted,
+                Role::Operator,
+                "Only in Review or Done; this item is in In progress.",
+            ),
+            (
+                Action::PrepareRelease,
+                Lane::Review,
+                false,
+                &trusted,
+                Role::Operator,
+                "No pull request yet.",
+            ),
+            (
+                Action::PrepareRelease,
+                Lane::Review,
+                true,
+                &stale,
+                Role::Operator,
+                "Its data is stale.",
+            ),
+            (
+                Action::PrepareRelease,
+                Lane::Review,
+                true,
+                &drifting,
+                Role::Operator,
+                "Its signals disagree (lane-source).",
+            ),
+            (
+                Action::PrepareRelease,
+                Lane::Review,
+                true,
+                &trusted,
+                Role::Viewer,
+                "Needs the operator role.",
+            ),
+        ];
+        for (action, lane, pr, truth, role, brief) in cases {
+            let item = item(lane, pr, true);
+            let view = evaluate(
+                action,
+                GateFacts::of_item(&item, truth),
+                Some(&operator(role)),
+            );
+            assert_eq!(view.card_cause(), Some(brief), "{action:?} in {lane:?}");
+        }
+        let no_prompt = item(Lane::Review, true, false);
+        let view = evaluate(
+            Action::RecordHistory,
+            GateFacts::of_item(&no_prompt, &trusted),
+            None,
+        );
+        assert_eq!(view.card_cause(), Some("No prompt context yet."));
     }
 
     #[test]

@@ -106,7 +106,7 @@ pub fn ActionButtons(item: WorkItemId, actions: Vec<Action>) -> impl IntoView {
 }
 
 /// A card's actions: the enabled ones as buttons; each blocked one as "Blocked" with its
-/// cause, linking to its full guidance on the item page, one tap away.
+/// cause in a few words, linking to its full guidance on the item page, one tap away.
 #[component]
 pub fn CardActions(item: WorkItemId, views: Vec<ActionView>) -> impl IntoView {
     let enabled: Vec<Action> = views
@@ -117,13 +117,13 @@ pub fn CardActions(item: WorkItemId, views: Vec<ActionView>) -> impl IntoView {
     let blocked = views
         .into_iter()
         .filter_map(|view| {
-            let guidance = view.guidance?;
+            let cause = view.card_cause()?.to_owned();
             let href = format!("/items/{item}#action-{}", view.action.identity());
             Some(view! {
                 <a class="blocked-action" href=href>
                     <b>{view.action.label()}</b>
                     <span class="chip state-blocked">"Blocked"</span>
-                    {guidance.cause}
+                    {cause}
                 </a>
             })
         })
