@@ -765,7 +765,6 @@ async fn run_step(
     }
 }
 
-/// How a release ended, in a sentence, and the guidance when it did not succeed.
 /// "GET http://…/healthz answered 200 but the body lacks \"ok\"": the first failed run.
 fn first_failure(runs: &[CommandRun]) -> String {
     runs.iter()
@@ -797,6 +796,7 @@ fn rolled_back_guidance(
     }
 }
 
+/// How a release ended, in a sentence, and the guidance when it did not succeed.
 fn ending(
     target: &Target,
     release: &ReleaseRecord,

@@ -67,13 +67,7 @@ async fn a_long_lane_shows_five_cards_on_all_and_pages_of_25_on_its_tab() {
         let text = template.replacen("id = \"wi-BF-330\"", &format!("id = \"{id}\""), 1);
         std::fs::write(dir.join(format!("{id}.md")), text).unwrap();
     }
-    let synced = app
-        .client
-        .post(app.url("/api/control-plane/sync"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(synced.status(), StatusCode::OK);
+    assert_eq!(app.sync().await["added"], 55);
     let ready: Vec<String> = std::iter::once("wi-BF-333".to_owned())
         .chain(std::iter::once("wi-BF-330".to_owned()))
         .chain((0..55).map(|n| format!("wi-PAGE-{n:03}")))

@@ -33,13 +33,6 @@ async fn post(app: &TestApp, client: &Client, path: &str) -> (StatusCode, Value)
     json_of(client.post(app.url(path)).send().await.unwrap()).await
 }
 
-/// `POST /api/control-plane/sync` as the demo operator: the new snapshot.
-async fn sync(app: &TestApp) -> Value {
-    let (status, body) = post(app, &app.client, "/api/control-plane/sync").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["last_sync"].clone()
-}
-
 async fn item(app: &TestApp, id: &str) -> Value {
     let (status, body) = app
         .get_json(&format!("/api/control-plane/items/{id}"))
@@ -92,7 +85,7 @@ async fn the_demo_syncs_its_files_at_start_and_reports_the_snapshot() {
     assert_contains(&board, "action=\"/fn/sync\"");
 
     // A second sync of unchanged files changes nothing.
-    let again = sync(&app).await;
+    let again = app.sync().await;
     assert_eq!(
         (&again["added"], &again["changed"], &again["removed"]),
         (&json!(0), &json!(0), &json!(0))
@@ -112,7 +105,7 @@ async fn edited_added_and_deleted_files_sync() {
     .unwrap();
     std::fs::remove_file(work_item_file(&app, "wi-BF-342")).unwrap();
 
-    let snapshot = sync(&app).await;
+    let snapshot = app.sync().await;
     assert_eq!(snapshot["files_read"], 10);
     assert_eq!(
         (
@@ -158,7 +151,7 @@ async fn edited_added_and_deleted_files_sync() {
         include_str!("../demo/work-items/wi-BF-342.md"),
     )
     .unwrap();
-    sync(&app).await;
+    app.sync().await;
     assert_eq!(
         drift_kinds(&item(&app, "wi-BF-342").await),
         Vec::<String>::new()
@@ -173,7 +166,7 @@ async fn a_broken_file_is_reported_by_line_and_field_and_the_rest_syncs() {
     edit(&app, "wi-BF-321", "title = \"", "title = \"Never shown: ");
     edit(&app, "wi-BF-318", "title = \"", "title = \"Synced anyway: ");
 
-    let snapshot = sync(&app).await;
+    let snapshot = app.sync().await;
     assert_eq!(snapshot["changed"], 1, "the other edit synced");
     let errors = snapshot["errors"].as_array().unwrap();
     assert_eq!(errors.len(), 1);
@@ -229,7 +222,7 @@ async fn a_broken_file_is_reported_by_line_and_field_and_the_rest_syncs() {
 
     // Fixed, it syncs and is fresh again.
     edit(&app, "wi-BF-321", "lane = \"doing\"", "lane = \"review\"");
-    let snapshot = sync(&app).await;
+    let snapshot = app.sync().await;
     assert_eq!(snapshot["errors"], json!([]));
     let fixed = item(&app, "wi-BF-321").await;
     assert_eq!(fixed["queue_truth"]["freshness"], "fresh");
@@ -251,7 +244,7 @@ async fn a_file_that_disagrees_with_the_board_shows_drift_and_guidance() {
         "status = \"in-review\"",
         "status = \"done\"",
     );
-    sync(&app).await;
+    app.sync().await;
     let drifting = item(&app, "wi-BF-318").await;
     assert_eq!(drift_kinds(&drifting), ["status-lane"]);
     let drift = &drifting["queue_truth"]["drift"][0];
@@ -274,7 +267,7 @@ async fn a_file_that_disagrees_with_the_board_shows_drift_and_guidance() {
 
     // The file reopening a done item: the board keeps it done and says so.
     edit(&app, "wi-BF-301", "lane = \"done\"", "lane = \"review\"");
-    sync(&app).await;
+    app.sync().await;
     let reopened = item(&app, "wi-BF-301").await;
     assert_eq!(reopened["lifecycle"]["lane"], "done");
     assert_eq!(reopened["lifecycle"]["source"], "review");
@@ -363,7 +356,7 @@ async fn a_changed_pull_request_is_drift_that_prepare_release_reconciles() {
     })
     .await;
     edit(&app, "wi-BF-318", "/pull/331\"", "/pull/345\"");
-    sync(&app).await;
+    app.sync().await;
     let changed = item(&app, "wi-BF-318").await;
     assert_eq!(drift_kinds(&changed), ["pull-request-changed"]);
     assert_eq!(

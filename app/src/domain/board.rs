@@ -40,12 +40,17 @@ impl fmt::Display for BoardQueryError {
     }
 }
 
-/// The cards of one lane a view shows: at most `limit` from the `offset`-th, in board
-/// order.
+/// The cards a view shows, in board order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CardWindow {
-    pub limit: usize,
-    pub offset: usize,
+pub enum CardsShown {
+    /// The first `per_lane` cards of every lane.
+    FirstOfEachLane { per_lane: usize },
+    /// At most `limit` cards of `lane` from the `offset`-th.
+    LanePage {
+        lane: Lane,
+        limit: usize,
+        offset: usize,
+    },
 }
 
 impl BoardView {
@@ -73,18 +78,17 @@ impl BoardView {
         }
     }
 
-    /// The cards of `lane` this view shows; `None` when it does not show the lane.
-    pub fn window(self, lane: Lane) -> Option<CardWindow> {
+    /// The cards this view shows.
+    pub fn cards(self) -> CardsShown {
         match self {
-            BoardView::All => Some(CardWindow {
-                limit: ALL_TAB_CARDS_PER_LANE,
-                offset: 0,
-            }),
-            BoardView::Lane { lane: shown, page } if shown == lane => Some(CardWindow {
+            BoardView::All => CardsShown::FirstOfEachLane {
+                per_lane: ALL_TAB_CARDS_PER_LANE,
+            },
+            BoardView::Lane { lane, page } => CardsShown::LanePage {
+                lane,
                 limit: LANE_PAGE_CARDS,
                 offset: (page - 1).saturating_mul(LANE_PAGE_CARDS),
-            }),
-            BoardView::Lane { .. } => None,
+            },
         }
     }
 
@@ -183,45 +187,23 @@ mod tests {
 
     #[test]
     fn each_view_shows_its_window_of_each_lane() {
-        let window = |limit, offset| Some(CardWindow { limit, offset });
+        let done = |page| BoardView::Lane {
+            lane: Lane::Done,
+            page,
+        };
+        let done_page = |limit, offset| CardsShown::LanePage {
+            lane: Lane::Done,
+            limit,
+            offset,
+        };
         let cases = [
-            (BoardView::All, Lane::Backlog, window(5, 0)),
-            (BoardView::All, Lane::Done, window(5, 0)),
-            (
-                BoardView::Lane {
-                    lane: Lane::Done,
-                    page: 1,
-                },
-                Lane::Done,
-                window(25, 0),
-            ),
-            (
-                BoardView::Lane {
-                    lane: Lane::Done,
-                    page: 3,
-                },
-                Lane::Done,
-                window(25, 50),
-            ),
-            (
-                BoardView::Lane {
-                    lane: Lane::Done,
-                    page: 1,
-                },
-                Lane::Review,
-                None,
-            ),
-            (
-                BoardView::Lane {
-                    lane: Lane::Done,
-                    page: usize::MAX,
-                },
-                Lane::Done,
-                window(25, usize::MAX),
-            ),
+            (BoardView::All, CardsShown::FirstOfEachLane { per_lane: 5 }),
+            (done(1), done_page(25, 0)),
+            (done(3), done_page(25, 50)),
+            (done(usize::MAX), done_page(25, usize::MAX)),
         ];
-        for (view, lane, expected) in cases {
-            assert_eq!(view.window(lane), expected, "{view:?} {lane:?}");
+        for (view, expected) in cases {
+            assert_eq!(view.cards(), expected, "{view:?}");
         }
     }
 

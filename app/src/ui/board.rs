@@ -4,9 +4,7 @@ use super::actions::CardActions;
 use super::queue_truth::{QueueStatus, QueueTruthBadge};
 use super::{app_state, current_operator, rendered, set_status, storage_failure};
 use crate::AppState;
-use crate::domain::board::{
-    ALL_TAB_CARDS_PER_LANE, BoardView, LANE_PAGE_CARDS, lane_href, lane_pages,
-};
+use crate::domain::board::{BoardView, CardsShown, LANE_PAGE_CARDS, lane_href, lane_pages};
 use crate::domain::queue_truth::{FreshnessThresholds, evaluate as evaluate_truth};
 use crate::domain::{
     GateFacts, Lane, Operator, Permission, QueueTruth, WorkItemSummary, evaluate_all,
@@ -55,19 +53,19 @@ async fn board(
             // locks are taken once for the page.
             let tx = conn.transaction()?;
             let counts = work_items::lane_counts(&tx)?;
-            let lanes = match view {
-                BoardView::All => {
+            let lanes = match view.cards() {
+                CardsShown::FirstOfEachLane { per_lane } => {
                     let mut lanes = Lane::ALL.map(|lane| (lane, Vec::new()));
-                    for item in work_items::first_of_each_lane(&tx, ALL_TAB_CARDS_PER_LANE)? {
+                    for item in work_items::first_of_each_lane(&tx, per_lane)? {
                         lanes[item.lane as usize].1.push(item);
                     }
                     lanes.into()
                 }
-                BoardView::Lane { lane, .. } => {
-                    let window = view.window(lane).expect("a lane's tab shows its lane");
-                    let cards = work_items::lane_summaries(&tx, lane, window.limit, window.offset)?;
-                    vec![(lane, cards)]
-                }
+                CardsShown::LanePage {
+                    lane,
+                    limit,
+                    offset,
+                } => vec![(lane, work_items::lane_summaries(&tx, lane, limit, offset)?)],
             };
             let last_sync = sources::last_snapshot(&tx)?;
             tx.commit()?;

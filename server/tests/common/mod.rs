@@ -37,6 +37,19 @@ pub fn browser(from: Option<IpAddr>) -> Client {
 }
 
 impl TestApp {
+    /// `POST /api/control-plane/sync` as the demo operator: the new snapshot.
+    pub async fn sync(&self) -> serde_json::Value {
+        let response = self
+            .client
+            .post(self.url("/api/control-plane/sync"))
+            .send()
+            .await
+            .expect("request sent");
+        let (status, body) = json_of(response).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["last_sync"].clone()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
