@@ -27,6 +27,8 @@ pub struct AppState {
     pub queue_truth: Arc<crate::queue_truth::QueueTruthSettings>,
     /// One sync at a time.
     pub sync_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The board's reads, kept until the next write.
+    pub board_reads: Arc<crate::store::board::BoardReads>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

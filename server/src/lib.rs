@@ -9,11 +9,13 @@ pub mod demo;
 pub mod operators_cli;
 pub mod release_api;
 pub mod router;
+mod session_cache;
 mod static_files;
 
 use app::AppState;
 use app::auth::throttle::SignInThrottle;
-use app::store::{Db, StoreError};
+use app::store::read_cache::ReadCache;
+use app::store::{Db, StoreError, board};
 use leptos::config::LeptosOptions;
 use std::path::Path;
 use std::sync::Arc;
@@ -82,6 +84,7 @@ pub async fn open_state(data_dir: &Path) -> Result<AppState, StartError> {
         )),
         queue_truth: Arc::default(),
         sync_lock: Arc::default(),
+        board_reads: Arc::new(ReadCache::new(board::BOARD_READS_KEPT)),
     })
 }
 

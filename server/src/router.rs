@@ -1,5 +1,6 @@
 //! The whole HTTP surface: pages, JSON API, static files, compression and request spans.
 
+use crate::session_cache::{SESSIONS_CACHED, SessionCache};
 use crate::{access, api, release_api, static_files};
 use app::AppState;
 use app::ui::{App, shell};
@@ -15,7 +16,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tower_sessions::cookie::{Key, SameSite};
-use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions::{CachingSessionStore, Expiry, SessionManagerLayer};
 use tower_sessions_rusqlite_store::RusqliteStore;
 use tracing::Level;
 
@@ -40,7 +41,10 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img
      manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub fn router(state: AppState, sessions: SessionSettings) -> Router {
-    let session_store = RusqliteStore::new(sessions.connection.clone());
+    let session_store = CachingSessionStore::new(
+        SessionCache::new(SESSIONS_CACHED),
+        RusqliteStore::new(sessions.connection.clone()),
+    );
     let idle = time::Duration::try_from(sessions.idle_timeout).unwrap_or(time::Duration::HOUR);
     let session_layer = SessionManagerLayer::new(session_store)
         .with_name("factory_session")

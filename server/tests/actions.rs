@@ -131,6 +131,13 @@ async fn a_phone_without_javascript_moves_an_item_from_ready_to_review() {
     let item = item_json(&app, "wi-BF-330").await;
     assert_eq!(item["lifecycle"]["lane"], "in-progress");
     assert_eq!(item["lifecycle"]["status"], "queued");
+    // The board read before the tap shows the move at once.
+    let ready = page(&app, browser, "/?lane=ready").await;
+    assert!(!ready.contains("/items/wi-BF-330\""), "{ready}");
+    assert_contains(
+        &page(&app, browser, "/?lane=in-progress").await,
+        "/items/wi-BF-330\"",
+    );
 
     // From the item page.
     let landed = tap(

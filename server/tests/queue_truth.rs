@@ -96,6 +96,12 @@ async fn the_demo_syncs_its_files_at_start_and_reports_the_snapshot() {
 #[tokio::test]
 async fn edited_added_and_deleted_files_sync() {
     let app = spawn_demo_app().await;
+    // The board is read before the sync: what it shows after is the sync's, not a
+    // kept read.
+    let before = page(&app, "/?lane=backlog").await;
+    assert!(!before.contains("A new item"));
+    let all_before = page(&app, "/").await;
+    assert!(!all_before.contains("Edited: "));
     edit(&app, "wi-BF-318", "title = \"", "title = \"Edited: ");
     let new_file = work_item_file(&app, "wi-BF-350");
     std::fs::write(
@@ -144,6 +150,7 @@ async fn edited_added_and_deleted_files_sync() {
     let board = page(&app, "/?lane=backlog").await;
     assert_contains(&board, "A new item");
     assert_contains(&board, "class=\"chip drift\"");
+    assert_contains(&page(&app, "/").await, "Edited: ");
 
     // Restoring it ends the drift.
     std::fs::write(

@@ -3,7 +3,7 @@
 //! operator, so the table of every case is tested here, apart from HTTP and HTML.
 
 use super::operator::{Operator, Permission, Role};
-use super::queue_truth::QueueTruth;
+use super::queue_truth::{QueueTruth, Reconciliation};
 use super::work_item::{Lane, WorkItem, WorkItemId, WorkItemSummary};
 use serde::{Deserialize, Serialize};
 
@@ -162,9 +162,6 @@ pub struct GateEvaluation {
     pub reason: Option<String>,
     #[serde(skip)]
     guidance: Option<RecoveryGuidance>,
-    /// The cause in a few words, for a card; `None` where the cause is short already.
-    #[serde(skip)]
-    brief: Option<String>,
 }
 
 impl GateEvaluation {
@@ -185,15 +182,6 @@ pub struct ActionView {
 }
 
 impl ActionView {
-    /// Why it is blocked, in a few words for a card (the item page gives the whole
-    /// guidance); `None` when enabled.
-    pub fn card_cause(&self) -> Option<&str> {
-        let gate = self.gates.iter().find(|g| g.guidance.is_some())?;
-        gate.brief
-            .as_deref()
-            .or(gate.guidance.as_ref().map(|g| g.cause.as_str()))
-    }
-
     /// Blocked by the operator's permission (whatever the other gates say).
     pub fn refused(&self) -> bool {
         permission_blocked(&self.gates)
@@ -256,7 +244,10 @@ pub fn evaluate(action: Action, item: GateFacts<'_>, operator: Option<&Operator>
     let mut gates: Vec<GateEvaluation> = action
         .gates()
         .iter()
-        .map(|gate| evaluate_gate(*gate, action, &item))
+        .map(|&gate| match blocker(gate, action, &item) {
+            None => pass(gate),
+            Some(blocker) => blocked(gate, blocker.guidance(action, &item)),
+        })
         .collect();
     if let Some(operator) = operator {
         gates.push(permission_gate(action, operator));
@@ -270,13 +261,36 @@ pub fn evaluate(action: Action, item: GateFacts<'_>, operator: Option<&Operator>
     }
 }
 
+/// Each action with why it is blocked, in a few words for a card (`None` when it is
+/// enabled). Decided as [`evaluate`] decides, without writing the guidance that a card
+/// leaves to the item page: a board decides this for every action of every card.
+pub fn card_causes(
+    item: GateFacts<'_>,
+    operator: Option<&Operator>,
+) -> [(Action, Option<String>); 4] {
+    Action::ALL.map(|action| (action, card_cause(action, &item, operator)))
+}
+
+fn card_cause(action: Action, item: &GateFacts<'_>, operator: Option<&Operator>) -> Option<String> {
+    if let Some(blocker) = action
+        .gates()
+        .iter()
+        .find_map(|&gate| blocker(gate, action, item))
+    {
+        return Some(blocker.brief(action, item));
+    }
+    let permission = action.permission();
+    operator
+        .filter(|operator| !operator.can(permission))
+        .map(|_| permission_brief(permission))
+}
+
 pub(crate) fn pass(name: GateName) -> GateEvaluation {
     GateEvaluation {
         name,
         result: GateResult::Pass,
         reason: None,
         guidance: None,
-        brief: None,
     }
 }
 
@@ -286,15 +300,6 @@ pub(crate) fn blocked(name: GateName, guidance: RecoveryGuidance) -> GateEvaluat
         result: GateResult::Blocked,
         reason: Some(guidance.cause.clone()),
         guidance: Some(guidance),
-        brief: None,
-    }
-}
-
-/// Blocked, with a `brief` cause for cards.
-fn blocked_because(name: GateName, brief: String, guidance: RecoveryGuidance) -> GateEvaluation {
-    GateEvaluation {
-        brief: Some(brief),
-        ..blocked(name, guidance)
     }
 }
 
@@ -312,105 +317,61 @@ pub(crate) fn guidance(
     }
 }
 
-fn evaluate_gate(gate: GateName, action: Action, item: &GateFacts<'_>) -> GateEvaluation {
-    let label = action.label();
+/// Why a work-item gate blocks an action, decided before a word of it is written.
+#[derive(Debug, Clone, Copy)]
+enum Blocker<'a> {
+    /// The item has not reached the lane the action moves items from.
+    NotYetIn {
+        from: Lane,
+        to: Lane,
+    },
+    /// The item is already where the action would move it.
+    AlreadyIn {
+        from: Lane,
+        to: Lane,
+    },
+    /// The item has moved past the lane the action moves items from; it is not Done.
+    MovedPast {
+        from: Lane,
+        to: Lane,
+    },
+    /// The item is Done, and the action moves lanes.
+    Closed,
+    /// Only items in Review or Done are released.
+    NotUnderReview,
+    NoPullRequest,
+    NoPromptContext,
+    /// The item's data is stale or its signals disagree: what to do about it.
+    UntrustedQueue(&'a Reconciliation),
+}
+
+/// Whether `gate` blocks `action` on the item, and why.
+fn blocker<'a>(gate: GateName, action: Action, item: &GateFacts<'a>) -> Option<Blocker<'a>> {
     let lane = item.lane;
     match gate {
-        GateName::LaneTransition => lane_transition(action, item),
+        GateName::LaneTransition => {
+            let (from, to) = action.transition()?;
+            if lane == from {
+                None
+            } else if lane == Lane::Done {
+                Some(Blocker::Closed)
+            } else if lane < from {
+                Some(Blocker::NotYetIn { from, to })
+            } else if lane == to {
+                Some(Blocker::AlreadyIn { from, to })
+            } else {
+                Some(Blocker::MovedPast { from, to })
+            }
+        }
         GateName::LaneEligibility => {
-            if matches!(lane, Lane::Review | Lane::Done) {
-                pass(gate)
-            } else {
-                blocked_because(
-                    gate,
-                    format!("Only in Review or Done; this item is in {}.", lane.label()),
-                    guidance(
-                        format!("{label} needs the item in Review or Done; {} is in {}.", item.id, lane.label()),
-                        format!("Lane eligibility policy allows {label} only for items whose delivery is under review or done, so unfinished work is never released."),
-                        match lane {
-                            Lane::InProgress => "Finish the work, then use Request review; prepare the release once the item is in Review.".to_owned(),
-                            _ => "Start execution and request review first; prepare the release once the item is in Review.".to_owned(),
-                        },
-                        format!("Retry {label} once the item is in Review."),
-                    ),
-                )
-            }
+            (!matches!(lane, Lane::Review | Lane::Done)).then_some(Blocker::NotUnderReview)
         }
-        GateName::PullRequest => {
-            if item.pull_request_url.is_some() {
-                pass(gate)
-            } else {
-                blocked_because(
-                    gate,
-                    "No pull request yet.".to_owned(),
-                    guidance(
-                        format!("{} has no pull request, and {label} needs one.", item.id),
-                        format!(
-                            "Pull-request policy requires a pull request for {label}, so every reviewed or released change has a reviewable record."
-                        ),
-                        format!(
-                            "Open a pull request for branch {} and add its URL to the work-item file, then tap Refresh.",
-                            item.branch.unwrap_or("(no branch set)")
-                        ),
-                        format!(
-                            "Safe to retry {label} as soon as the pull request is recorded on the item."
-                        ),
-                    ),
-                )
-            }
-        }
-        GateName::ContextVisibility => {
-            if item.has_prompt {
-                pass(gate)
-            } else {
-                blocked_because(
-                    gate,
-                    "No prompt context yet.".to_owned(),
-                    guidance(
-                        format!(
-                            "{} has no visible prompt context (prompt path and text), and {label} needs it.",
-                            item.id
-                        ),
-                        format!(
-                            "Context visibility policy requires the prompt context for {label}, so what is executed or recorded can be traced to its instructions."
-                        ),
-                        format!(
-                            "Add the prompt file prompts/{}.prompt.md beside the work-item file and set prompt_path, then tap Refresh.",
-                            item.id
-                        ),
-                        format!(
-                            "Safe to retry {label} once the prompt context shows on this page."
-                        ),
-                    ),
-                )
-            }
-        }
-        GateName::QueueTruth => match item.queue_truth.blocking() {
-            None => pass(gate),
-            Some(why) => blocked_because(
-                gate,
-                match item
-                    .queue_truth
-                    .drift
-                    .iter()
-                    .find(|d| d.kind.blocks_release())
-                {
-                    Some(drift) if item.queue_truth.stale.is_none() => {
-                        format!("Its signals disagree ({}).", drift.kind.as_str())
-                    }
-                    _ => "Its data is stale.".to_owned(),
-                },
-                guidance(
-                    why.what_happened.clone(),
-                    format!(
-                        "Queue-truth policy allows {label} only on items whose data is fresh and whose signals agree, so no release is prepared from stale or contradictory data. Trust: {}",
-                        why.trust
-                    ),
-                    why.next_step.clone(),
-                    why.safe_to_act.clone(),
-                ),
-            ),
-        },
+        GateName::PullRequest => item
+            .pull_request_url
+            .is_none()
+            .then_some(Blocker::NoPullRequest),
+        GateName::ContextVisibility => (!item.has_prompt).then_some(Blocker::NoPromptContext),
+        GateName::QueueTruth => item.queue_truth.blocking().map(Blocker::UntrustedQueue),
         GateName::Permission
         | GateName::DeployLock
         | GateName::DeployHold
@@ -419,83 +380,135 @@ fn evaluate_gate(gate: GateName, action: Action, item: &GateFacts<'_>) -> GateEv
     }
 }
 
-fn lane_transition(action: Action, item: &GateFacts<'_>) -> GateEvaluation {
-    let gate = GateName::LaneTransition;
-    let label = action.label();
-    let lane = item.lane;
-    let Some((from, to)) = action.transition() else {
-        return pass(gate);
-    };
-    if lane == from {
-        return pass(gate);
+impl Blocker<'_> {
+    /// The cause in a few words, for a card.
+    fn brief(self, action: Action, item: &GateFacts<'_>) -> String {
+        let lane = item.lane.label();
+        match self {
+            Blocker::NotYetIn { from, .. } => {
+                format!("Only from {}; this item is in {lane}.", from.label())
+            }
+            Blocker::AlreadyIn { to, .. } => format!("Already in {}.", to.label()),
+            Blocker::MovedPast { .. } => {
+                format!("Lanes only move forward; this item is in {lane}.")
+            }
+            // The reference's cause is short enough for a card.
+            Blocker::Closed => closed_cause(action),
+            Blocker::NotUnderReview => format!("Only in Review or Done; this item is in {lane}."),
+            Blocker::NoPullRequest => "No pull request yet.".to_owned(),
+            Blocker::NoPromptContext => "No prompt context yet.".to_owned(),
+            Blocker::UntrustedQueue(_) => match item
+                .queue_truth
+                .drift
+                .iter()
+                .find(|d| d.kind.blocks_release())
+            {
+                Some(drift) if item.queue_truth.stale.is_none() => {
+                    format!("Its signals disagree ({}).", drift.kind.as_str())
+                }
+                _ => "Its data is stale.".to_owned(),
+            },
+        }
     }
-    let (brief, g) = if lane == Lane::Done {
-        let g = guidance(
-            format!("Done items stay closed; {label} cannot move them backward."),
-            format!("Lane transition policy blocks {label} when the item is already Done."),
-            "Create a net-new work item if more delivery is needed instead of reopening this one."
-                .to_owned(),
-            format!("Do not retry {label} on a done item."),
-        );
-        // The reference's cause is short enough for a card.
-        return blocked(gate, g);
-    } else if lane < from {
-        let first = match from {
-            Lane::Ready => "Make the item ready first: move it from Backlog to Ready in its work-item file, then tap Refresh.".to_owned(),
-            _ => "Use Start execution first; request review once the work is in progress.".to_owned(),
-        };
-        let brief = format!(
-            "Only from {}; this item is in {}.",
-            from.label(),
-            lane.label()
-        );
-        let g = guidance(
-            format!(
-                "{label} moves items from {} to {}; {} is still in {}.",
-                from.label(),
-                to.label(),
-                item.id,
-                lane.label()
+
+    /// The whole recovery guidance, for the item page, the API and History.
+    fn guidance(self, action: Action, item: &GateFacts<'_>) -> RecoveryGuidance {
+        let label = action.label();
+        let id = item.id;
+        let lane = item.lane.label();
+        match self {
+            Blocker::NotYetIn { from, to } => guidance(
+                format!(
+                    "{label} moves items from {} to {}; {id} is still in {lane}.",
+                    from.label(),
+                    to.label(),
+                ),
+                format!(
+                    "Lane transition policy allows {label} only from {}, so no lane is skipped.",
+                    from.label()
+                ),
+                match from {
+                    Lane::Ready => "Make the item ready first: move it from Backlog to Ready in its work-item file, then tap Refresh.".to_owned(),
+                    _ => "Use Start execution first; request review once the work is in progress.".to_owned(),
+                },
+                format!(
+                    "Safe to retry {label} once the item is in {}.",
+                    from.label()
+                ),
             ),
-            format!(
-                "Lane transition policy allows {label} only from {}, so no lane is skipped.",
-                from.label()
+            Blocker::AlreadyIn { from, to } => guidance(
+                format!("{id} is already in {}; {label} has nothing to do.", to.label()),
+                format!(
+                    "Lane transition policy allows {label} only from {}.",
+                    from.label()
+                ),
+                "No action needed; continue with the next step for this lane.".to_owned(),
+                format!("Retrying {label} changes nothing; do not retry."),
             ),
-            first,
-            format!(
-                "Safe to retry {label} once the item is in {}.",
-                from.label()
+            Blocker::MovedPast { from, to } => guidance(
+                format!("{label} would move {id} back from {lane} to {}.", to.label()),
+                format!("Lane transition policy blocks {label} once an item has moved past {}: lanes only move forward.", from.label()),
+                "Continue from the item's current lane; if the work must be redone, create a new work item.".to_owned(),
+                format!("Do not retry {label} on an item in {lane}."),
             ),
-        );
-        (brief, g)
-    } else if lane == to {
-        let g = guidance(
-            format!(
-                "{} is already in {}; {label} has nothing to do.",
-                item.id,
-                to.label()
+            Blocker::Closed => guidance(
+                closed_cause(action),
+                format!("Lane transition policy blocks {label} when the item is already Done."),
+                "Create a net-new work item if more delivery is needed instead of reopening this one."
+                    .to_owned(),
+                format!("Do not retry {label} on a done item."),
             ),
-            format!(
-                "Lane transition policy allows {label} only from {}.",
-                from.label()
+            Blocker::NotUnderReview => guidance(
+                format!("{label} needs the item in Review or Done; {id} is in {lane}."),
+                format!("Lane eligibility policy allows {label} only for items whose delivery is under review or done, so unfinished work is never released."),
+                match item.lane {
+                    Lane::InProgress => "Finish the work, then use Request review; prepare the release once the item is in Review.".to_owned(),
+                    _ => "Start execution and request review first; prepare the release once the item is in Review.".to_owned(),
+                },
+                format!("Retry {label} once the item is in Review."),
             ),
-            "No action needed; continue with the next step for this lane.".to_owned(),
-            format!("Retrying {label} changes nothing; do not retry."),
-        );
-        (format!("Already in {}.", to.label()), g)
-    } else {
-        let g = guidance(
-            format!("{label} would move {} back from {} to {}.", item.id, lane.label(), to.label()),
-            format!("Lane transition policy blocks {label} once an item has moved past {}: lanes only move forward.", from.label()),
-            "Continue from the item's current lane; if the work must be redone, create a new work item.".to_owned(),
-            format!("Do not retry {label} on an item in {}.", lane.label()),
-        );
-        (
-            format!("Lanes only move forward; this item is in {}.", lane.label()),
-            g,
-        )
-    };
-    blocked_because(gate, brief, g)
+            Blocker::NoPullRequest => guidance(
+                format!("{id} has no pull request, and {label} needs one."),
+                format!(
+                    "Pull-request policy requires a pull request for {label}, so every reviewed or released change has a reviewable record."
+                ),
+                format!(
+                    "Open a pull request for branch {} and add its URL to the work-item file, then tap Refresh.",
+                    item.branch.unwrap_or("(no branch set)")
+                ),
+                format!("Safe to retry {label} as soon as the pull request is recorded on the item."),
+            ),
+            Blocker::NoPromptContext => guidance(
+                format!(
+                    "{id} has no visible prompt context (prompt path and text), and {label} needs it."
+                ),
+                format!(
+                    "Context visibility policy requires the prompt context for {label}, so what is executed or recorded can be traced to its instructions."
+                ),
+                format!(
+                    "Add the prompt file prompts/{id}.prompt.md beside the work-item file and set prompt_path, then tap Refresh."
+                ),
+                format!("Safe to retry {label} once the prompt context shows on this page."),
+            ),
+            Blocker::UntrustedQueue(why) => guidance(
+                why.what_happened.clone(),
+                format!(
+                    "Queue-truth policy allows {label} only on items whose data is fresh and whose signals agree, so no release is prepared from stale or contradictory data. Trust: {}",
+                    why.trust
+                ),
+                why.next_step.clone(),
+                why.safe_to_act.clone(),
+            ),
+        }
+    }
+}
+
+/// A done item's lane-transition cause, as the reference writes it.
+fn closed_cause(action: Action) -> String {
+    format!(
+        "Done items stay closed; {} cannot move them backward.",
+        action.label()
+    )
 }
 
 fn permission_gate(action: Action, operator: &Operator) -> GateEvaluation {
@@ -512,9 +525,8 @@ pub(crate) fn permission_gate_for(
         return pass(GateName::Permission);
     }
     let role = Role::least_with(permission);
-    blocked_because(
+    blocked(
         GateName::Permission,
-        format!("Needs the {role} role."),
         guidance(
             format!(
                 "{} ({}) lacks the permission {permission}.",
@@ -527,6 +539,11 @@ pub(crate) fn permission_gate_for(
             format!("Safe to retry once your role includes {permission}."),
         ),
     )
+}
+
+/// A missing permission in a few words, for a card.
+fn permission_brief(permission: Permission) -> String {
+    format!("Needs the {} role.", Role::least_with(permission))
 }
 
 #[cfg(test)]
@@ -654,11 +671,10 @@ mod tests {
                         for (truth, truth_blocks) in truths() {
                             for role in Role::ALL {
                                 let item = item(lane, pr, prompt);
-                                let view = evaluate(
-                                    action,
-                                    GateFacts::of_item(&item, &truth),
-                                    Some(&operator(role)),
-                                );
+                                let facts = GateFacts::of_item(&item, &truth);
+                                let operator = operator(role);
+                                let view = evaluate(action, facts, Some(&operator));
+                                let card_cause = card_cause(action, &facts, Some(&operator));
                                 let case = format!(
                                     "{action:?} {lane:?} pr={pr} prompt={prompt} truth_blocks={truth_blocks} {role:?}"
                                 );
@@ -669,9 +685,8 @@ mod tests {
                                 );
                                 // Blocked always explains itself, fully, and briefly on a card.
                                 assert_eq!(view.guidance.is_none(), view.enabled, "{case}");
-                                assert_eq!(view.card_cause().is_none(), view.enabled, "{case}");
-                                if let (Some(brief), Some(g)) = (view.card_cause(), &view.guidance)
-                                {
+                                assert_eq!(card_cause.is_none(), view.enabled, "{case}");
+                                if let (Some(brief), Some(g)) = (&card_cause, &view.guidance) {
                                     assert!(brief.len() <= g.cause.len(), "{case}: {brief}");
                                 }
                                 if let Some(g) = &view.guidance {
@@ -893,20 +908,24 @@ mod tests {
         ];
         for (action, lane, pr, truth, role, brief) in cases {
             let item = item(lane, pr, true);
-            let view = evaluate(
-                action,
-                GateFacts::of_item(&item, truth),
-                Some(&operator(role)),
-            );
-            assert_eq!(view.card_cause(), Some(brief), "{action:?} in {lane:?}");
+            let causes = card_causes(GateFacts::of_item(&item, truth), Some(&operator(role)));
+            let (_, cause) = causes.iter().find(|(a, _)| *a == action).unwrap();
+            assert_eq!(cause.as_deref(), Some(brief), "{action:?} in {lane:?}");
         }
         let no_prompt = item(Lane::Review, true, false);
-        let view = evaluate(
-            Action::RecordHistory,
-            GateFacts::of_item(&no_prompt, &trusted),
-            None,
+        let causes = card_causes(GateFacts::of_item(&no_prompt, &trusted), None);
+        assert_eq!(
+            causes
+                .clone()
+                .map(|(action, cause)| (action, cause.is_some())),
+            [
+                (Action::StartExecution, true),
+                (Action::RequestReview, true),
+                (Action::PrepareRelease, false),
+                (Action::RecordHistory, true),
+            ]
         );
-        assert_eq!(view.card_cause(), Some("No prompt context yet."));
+        assert_eq!(causes[3].1.as_deref(), Some("No prompt context yet."));
     }
 
     #[test]

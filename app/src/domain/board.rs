@@ -41,7 +41,7 @@ impl fmt::Display for BoardQueryError {
 }
 
 /// The cards a view shows, in board order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CardsShown {
     /// The first `per_lane` cards of every lane.
     FirstOfEachLane { per_lane: usize },

@@ -11,7 +11,7 @@ pub mod work_item_file;
 
 pub use action::{
     Action, ActionView, GateEvaluation, GateFacts, GateName, GateResult, RecoveryGuidance,
-    evaluate, evaluate_all,
+    card_causes, evaluate, evaluate_all,
 };
 pub use execution::{ActionResult, CommandRun, Outcome};
 pub use operator::{

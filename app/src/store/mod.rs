@@ -5,14 +5,18 @@
 
 pub mod actions;
 pub mod audit;
+pub mod board;
 pub mod once;
 pub mod operators;
+pub mod read_cache;
 pub mod releases;
 pub mod sources;
 pub mod work_items;
 
 use rusqlite_migration::{M, Migrations};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Storage failures. They are logged in full and shown to people only as "something
@@ -62,6 +66,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone, Debug)]
 pub struct Db {
     conn: tokio_rusqlite::Connection,
+    /// Write transactions committed on the connection since it was opened: a read's
+    /// result stays true until this moves (see [`read_cache`]).
+    commits: Arc<AtomicU64>,
 }
 
 /// What [`Db::open`] did to the schema.
@@ -82,9 +89,20 @@ impl Db {
     /// timeout, and applies the migrations that are not applied yet.
     pub async fn open(path: &Path) -> Result<(Self, MigrationReport), StoreError> {
         let conn = tokio_rusqlite::Connection::open(path).await?;
-        let db = Db { conn };
+        let db = Db {
+            conn,
+            commits: Arc::default(),
+        };
+        let commits = db.commits.clone();
         let report = db
-            .call(|conn| {
+            .call(move |conn| {
+                // SQLite calls this for transactions that wrote, before their commit
+                // ends: a reader that sees the new count reads after the commit, as
+                // reads queue behind it on this connection's thread.
+                conn.commit_hook(Some(move || {
+                    commits.fetch_add(1, Ordering::Release);
+                    false
+                }))?;
                 conn.pragma_update(None, "journal_mode", "WAL")?;
                 conn.pragma_update(None, "synchronous", "NORMAL")?;
                 conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -109,6 +127,12 @@ impl Db {
         R: Send + 'static,
     {
         Ok(self.conn.call(f).await?)
+    }
+
+    /// How many write transactions this connection has committed: the database's data
+    /// version, as far as this process writes it.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Acquire)
     }
 
     /// Whether the database answers a query; for `/healthz`.
@@ -155,5 +179,42 @@ mod tests {
             .unwrap();
         assert_eq!(journal, "wal");
         assert_eq!(fk, 1);
+    }
+
+    #[tokio::test]
+    async fn commits_count_the_transactions_that_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, _) = Db::open(&dir.path().join("factory.sqlite3")).await.unwrap();
+        let start = db.commits();
+        db.call(|c| {
+            Ok(c.query_row("SELECT COUNT(*) FROM work_items", [], |r| {
+                r.get::<_, i64>(0)
+            })?)
+        })
+        .await
+        .unwrap();
+        assert_eq!(db.commits(), start, "a read is not a commit");
+        db.call(|c| {
+            let tx = c.transaction()?;
+            tx.execute("CREATE TABLE scratch (x INTEGER)", [])?;
+            tx.rollback()?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(db.commits(), start, "a rolled-back write is not a commit");
+        db.call(|c| Ok(c.execute("CREATE TABLE scratch (x INTEGER)", [])?))
+            .await
+            .unwrap();
+        db.call(|c| {
+            let tx = c.transaction()?;
+            tx.execute("INSERT INTO scratch VALUES (1)", [])?;
+            tx.execute("INSERT INTO scratch VALUES (2)", [])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(db.commits(), start + 2, "one statement, one transaction");
     }
 }

@@ -7,7 +7,7 @@ use crate::AppState;
 use crate::actions::{ActionError, ActionRequest, take_action};
 use crate::auth::secrets::random_secret;
 use crate::domain::{
-    Action, ActionResult, ActionView, CommandRun, GateResult, Outcome, RecoveryGuidance, WorkItemId,
+    Action, ActionResult, CommandRun, GateResult, Outcome, RecoveryGuidance, WorkItemId,
 };
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -108,20 +108,24 @@ pub fn ActionButtons(item: WorkItemId, actions: Vec<Action>) -> impl IntoView {
 /// A card's actions: the enabled ones as buttons; each blocked one as "Blocked" with its
 /// cause in a few words, linking to its full guidance on the item page, one tap away.
 #[component]
-pub fn CardActions(item: WorkItemId, views: Vec<ActionView>) -> impl IntoView {
-    let enabled: Vec<Action> = views
+pub fn CardActions(
+    item: WorkItemId,
+    /// Each action with why it is blocked; `None` when it is enabled.
+    causes: [(Action, Option<String>); 4],
+) -> impl IntoView {
+    let enabled: Vec<Action> = causes
         .iter()
-        .filter(|view| view.enabled)
-        .map(|view| view.action)
+        .filter(|(_, cause)| cause.is_none())
+        .map(|(action, _)| *action)
         .collect();
-    let blocked = views
+    let blocked = causes
         .into_iter()
-        .filter_map(|view| {
-            let cause = view.card_cause()?.to_owned();
-            let href = format!("/items/{item}#action-{}", view.action.identity());
+        .filter_map(|(action, cause)| {
+            let cause = cause?;
+            let href = format!("/items/{item}#action-{}", action.identity());
             Some(view! {
                 <a class="blocked-action" href=href>
-                    <b>{view.action.label()}</b>
+                    <b>{action.label()}</b>
                     <span class="chip state-blocked">"Blocked"</span>
                     {cause}
                 </a>

@@ -2,16 +2,15 @@
 
 use super::actions::CardActions;
 use super::queue_truth::{QueueStatus, QueueTruthBadge};
-use super::{app_state, current_operator, rendered, set_status, storage_failure};
+use super::{app_state, current_operator, loaded_page, set_status, storage_failure};
 use crate::AppState;
-use crate::domain::board::{BoardView, CardsShown, LANE_PAGE_CARDS, lane_href, lane_pages};
+use crate::domain::board::{BoardView, LANE_PAGE_CARDS, lane_href, lane_pages};
 use crate::domain::queue_truth::{FreshnessThresholds, evaluate as evaluate_truth};
 use crate::domain::{
-    GateFacts, Lane, Operator, Permission, QueueTruth, WorkItemSummary, evaluate_all,
+    GateFacts, Lane, Operator, Permission, QueueTruth, WorkItemSummary, card_causes,
 };
 use crate::queue_truth::now;
-use crate::store::sources::{self, SyncSnapshot};
-use crate::store::work_items;
+use crate::store::{self, board::BoardRead, sources::SyncSnapshot};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -24,11 +23,7 @@ pub fn BoardPage() -> impl IntoView {
     let operator = current_operator();
     view! {
         <Title text="Board" />
-        <Suspense>
-            {move || Suspend::new(
-                board(state.clone(), lane_param.clone(), page_param.clone(), operator.clone()),
-            )}
-        </Suspense>
+        {loaded_page(board(state, lane_param, page_param, operator))}
     }
 }
 
@@ -47,34 +42,19 @@ async fn board(
         }
     };
     let loaded = state
-        .db
-        .call(move |conn| {
-            // One read transaction: the counts agree with the cards, and the database's
-            // locks are taken once for the page.
-            let tx = conn.transaction()?;
-            let counts = work_items::lane_counts(&tx)?;
-            let lanes = match view.cards() {
-                CardsShown::FirstOfEachLane { per_lane } => {
-                    let mut lanes = Lane::ALL.map(|lane| (lane, Vec::new()));
-                    for item in work_items::first_of_each_lane(&tx, per_lane)? {
-                        lanes[item.lane as usize].1.push(item);
-                    }
-                    lanes.into()
-                }
-                CardsShown::LanePage {
-                    lane,
-                    limit,
-                    offset,
-                } => vec![(lane, work_items::lane_summaries(&tx, lane, limit, offset)?)],
-            };
-            let last_sync = sources::last_snapshot(&tx)?;
-            tx.commit()?;
-            Ok((counts, lanes, last_sync))
+        .board_reads
+        .get_or_read(&state.db, view.cards(), move |conn| {
+            store::board::read(conn, view.cards())
         })
         .await;
     let thresholds = state.queue_truth.thresholds;
     match loaded {
-        Ok((counts, lanes, last_sync)) => {
+        Ok(read) => {
+            let BoardRead {
+                counts,
+                lanes,
+                last_sync,
+            } = BoardRead::clone(&read);
             if let BoardView::Lane { lane, page } = view {
                 let count = counts[lane as usize];
                 if !view.exists(count) {
@@ -91,7 +71,7 @@ async fn board(
                     .into_any();
                 }
             }
-            rendered(view! { <Board view counts lanes last_sync thresholds operator /> })
+            view! { <Board view counts lanes last_sync thresholds operator /> }.into_any()
         }
         Err(err) => storage_failure(err),
     }
@@ -262,8 +242,8 @@ pub fn WorkItemCard(
     truth: QueueTruth,
     operator: Option<Operator>,
 ) -> impl IntoView {
-    let views = evaluate_all(GateFacts::of_summary(&item, &truth), operator.as_ref());
-    let actions = view! { <CardActions item=item.id.clone() views /> };
+    let causes = card_causes(GateFacts::of_summary(&item, &truth), operator.as_ref());
+    let actions = view! { <CardActions item=item.id.clone() causes /> };
     let href = format!("/items/{}", item.id);
     let truth_href = format!("/items/{}#queue-truth", item.id);
     let pr_label = item.pull_request_label();

@@ -2,7 +2,7 @@
 //! from where, with what result and which gates. `?item=ID` shows one item's history.
 
 use super::actions::{gate_lines, outcome_chip};
-use super::{app_state, rendered, set_status, storage_failure};
+use super::{app_state, loaded_page, set_status, storage_failure};
 use crate::domain::WorkItemId;
 use crate::domain::readable_time;
 use crate::store::Db;
@@ -20,7 +20,7 @@ pub fn HistoryPage() -> impl IntoView {
     let item = use_query_map().with_untracked(|query| query.get("item"));
     view! {
         <Title text="History" />
-        <Suspense>{move || Suspend::new(history(db.clone(), item.clone()))}</Suspense>
+        {loaded_page(history(db, item))}
     }
 }
 
@@ -53,7 +53,7 @@ async fn history(db: Db, item: Option<String>) -> AnyView {
         .call(move |conn| audit::newest(conn, SHOWN, filter.as_ref()))
         .await
     {
-        Ok(events) => rendered(view! { <History events item /> }),
+        Ok(events) => view! { <History events item /> }.into_any(),
         Err(err) => storage_failure(err),
     }
 }

@@ -2,7 +2,7 @@
 
 use super::actions::{ActionButtons, AttemptResult, CommandRunView, Guidance, gate_lines};
 use super::queue_truth::QueueTruthSection;
-use super::{NotFound, app_state, current_operator, storage_failure};
+use super::{NotFound, app_state, current_operator, loaded_page, storage_failure};
 use crate::AppState;
 use crate::domain::{
     Action, ActionResult, ActionView, GateFacts, Permission, SourceFacts, WorkItem, WorkItemId,
@@ -20,9 +20,7 @@ pub fn ItemPage() -> impl IntoView {
     let attempt = use_query_map()
         .with_untracked(|query| query.get("attempt"))
         .and_then(|raw| raw.parse::<i64>().ok());
-    view! {
-        <Suspense>{move || Suspend::new(item_page(state.clone(), id.clone(), attempt))}</Suspense>
-    }
+    loaded_page(item_page(state, id, attempt))
 }
 
 /// Everything the item page shows besides the item.

@@ -17,6 +17,7 @@ pub use login::{SignIn, SignOut, current_operator};
 
 use crate::AppState;
 use crate::assets::STYLESHEET_PATH;
+use futures::FutureExt;
 use leptos::prelude::*;
 use leptos_meta::{Link, Meta, MetaTags, Title, provide_meta_context};
 use leptos_router::{
@@ -24,6 +25,7 @@ use leptos_router::{
     components::{Route, Router, Routes},
     path,
 };
+use std::sync::Arc;
 
 /// The HTML document around the app. No hydration scripts: this app is server-rendered
 /// only.
@@ -97,16 +99,35 @@ fn set_status(status: axum::http::StatusCode) {
     }
 }
 
-/// Renders a view whose data is loaded to HTML at once, for use inside `Suspend`.
+/// A page whose data loads asynchronously: `load` reads and builds the page's view, which
+/// is rendered once, whole, when it is ready.
 ///
-/// Inside `Suspend`, tachys renders through its async stream builder, which allocates for
-/// every tag: a 200-card board took three times as long that way (docs/benchmarks.md).
-/// The data is already here, so the synchronous renderer does the same work faster.
+/// `<Suspense>` walks its children twice before it renders them (to find resource reads),
+/// calling the closure that makes the `Suspend` at each walk: a future made in that
+/// closure ran up to three times a request, each a database read and, when it was ready
+/// at once, a render (docs/benchmarks.md). Here the future is made once and shared, and
+/// every walk awaits the same HTML.
 ///
-/// The HTML goes into the page as it is (an inert element), not as the inner HTML of a
-/// wrapper element, which copied the whole board once more.
-fn rendered(view: impl IntoView) -> AnyView {
-    leptos::tachys::html::InertElement::new(view.into_view().to_html()).into_any()
+/// The view is rendered with the synchronous renderer: inside `Suspend`, tachys renders
+/// through its async stream builder, which allocates for every tag (a 200-card board took
+/// three times as long). The HTML goes into the page as it is, as an inert element.
+fn loaded_page<F>(load: F) -> impl IntoView
+where
+    F: Future<Output = AnyView> + Send + 'static,
+{
+    let html = async move { Arc::<str>::from(load.await.to_html()) }
+        .boxed()
+        .shared();
+    view! {
+        <Suspense>
+            {move || {
+                let html = html.clone();
+                Suspend::new(async move {
+                    leptos::tachys::html::InertElement::new(String::from(&*html.await))
+                })
+            }}
+        </Suspense>
+    }
 }
 
 /// Logs a storage failure in full and shows the person only that something went wrong.

@@ -4,7 +4,7 @@
 
 use super::actions::{CommandRunView, Guidance, checked_form_token, form_token, gate_lines};
 use super::login::{client_addr, current_operator};
-use super::{NotFound, app_state, set_status, storage_failure};
+use super::{NotFound, app_state, loaded_page, set_status, storage_failure};
 use crate::AppState;
 use crate::domain::Operator;
 use crate::domain::readable_time;
@@ -138,7 +138,7 @@ pub fn ReleasesPage() -> impl IntoView {
     let operator = current_operator();
     view! {
         <Title text="Releases" />
-        <Suspense>{move || Suspend::new(releases_page(state.clone(), operator.clone()))}</Suspense>
+        {loaded_page(releases_page(state, operator))}
     }
 }
 
@@ -444,13 +444,9 @@ pub fn ConfirmPage() -> impl IntoView {
                 .and_then(Result::err)
         });
     let form_error = error.map(|err| form_error_text(&err));
-    view! {
-        <Suspense>
-            {move || Suspend::new(
-                confirm_page(state.clone(), operator.clone(), target.clone(), control.clone(), refused, form_error),
-            )}
-        </Suspense>
-    }
+    loaded_page(confirm_page(
+        state, operator, target, control, refused, form_error,
+    ))
 }
 
 /// What to tell about a form's error. The error arrives in the URL, which anyone can
@@ -689,7 +685,7 @@ async fn confirm_page(
 pub fn ReleasePage() -> impl IntoView {
     let state = app_state();
     let raw = use_params_map().with_untracked(|p| p.get("id").unwrap_or_default());
-    view! { <Suspense>{move || Suspend::new(release_page(state.clone(), raw.clone()))}</Suspense> }
+    loaded_page(release_page(state, raw))
 }
 
 async fn release_page(state: AppState, raw: String) -> AnyView {

@@ -1,0 +1,142 @@
+//! Sessions kept in memory in front of the SQLite session store
+//! (`tower_sessions::CachingSessionStore`): a page view reads its session without a
+//! database round trip. Sessions are written at sign-in, sign-out and each user check,
+//! and every write goes to both, so the store stays the record.
+//!
+//! tower-sessions' own `MemoryStore` never forgets a session that expired unread; this
+//! cache holds at most a bound, dropping expired sessions first and then everything (a
+//! dropped session is read from the store again at its next use).
+
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
+use tower_sessions::SessionStore;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store;
+
+/// How many sessions the cache holds: far more than one operator's devices.
+pub const SESSIONS_CACHED: usize = 1024;
+
+/// Cheap to clone: clones share the sessions.
+#[derive(Clone, Debug)]
+pub struct SessionCache {
+    capacity: usize,
+    records: Arc<Mutex<HashMap<Id, Record>>>,
+}
+
+impl SessionCache {
+    pub fn new(capacity: usize) -> Self {
+        SessionCache {
+            capacity,
+            records: Arc::default(),
+        }
+    }
+
+    fn records(&self) -> std::sync::MutexGuard<'_, HashMap<Id, Record>> {
+        self.records
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn keep(&self, record: &Record) {
+        let mut records = self.records();
+        if records.len() >= self.capacity && !records.contains_key(&record.id) {
+            let now = OffsetDateTime::now_utc();
+            records.retain(|_, kept| kept.expiry_date > now);
+            if records.len() >= self.capacity {
+                records.clear();
+            }
+        }
+        records.insert(record.id, record.clone());
+    }
+}
+
+#[async_trait]
+impl SessionStore for SessionCache {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        // The store behind this cache has created the record, with an id of its own.
+        self.keep(record);
+        Ok(())
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.keep(record);
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let mut records = self.records();
+        match records.get(id) {
+            Some(record) if record.expiry_date > OffsetDateTime::now_utc() => {
+                Ok(Some(record.clone()))
+            }
+            Some(_) => {
+                records.remove(id);
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.records().remove(id);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Duration;
+
+    fn record(expires_in: Duration) -> Record {
+        Record {
+            id: Id::default(),
+            data: Default::default(),
+            expiry_date: OffsetDateTime::now_utc() + expires_in,
+        }
+    }
+
+    #[tokio::test]
+    async fn keeps_what_is_saved_until_it_expires_or_is_deleted() {
+        let cache = SessionCache::new(8);
+        let live = record(Duration::hours(1));
+        let expired = record(Duration::seconds(-1));
+        cache.save(&live).await.unwrap();
+        cache.save(&expired).await.unwrap();
+        assert_eq!(cache.load(&live.id).await.unwrap(), Some(live.clone()));
+        assert_eq!(cache.load(&expired.id).await.unwrap(), None);
+        assert_eq!(
+            cache.records().len(),
+            1,
+            "the expired one was dropped when read"
+        );
+        cache.delete(&live.id).await.unwrap();
+        assert_eq!(cache.load(&live.id).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn holds_at_most_its_capacity() {
+        let cache = SessionCache::new(3);
+        let expired = record(Duration::seconds(-1));
+        cache.save(&expired).await.unwrap();
+        let live: Vec<Record> = (0..2).map(|_| record(Duration::hours(1))).collect();
+        for record in &live {
+            cache.save(record).await.unwrap();
+        }
+        // Full: the expired session makes room.
+        let fourth = record(Duration::hours(1));
+        cache.save(&fourth).await.unwrap();
+        assert_eq!(cache.records().len(), 3);
+        assert!(cache.load(&live[0].id).await.unwrap().is_some());
+        // Full of live sessions: the cache starts again rather than grow.
+        let fifth = record(Duration::hours(1));
+        cache.save(&fifth).await.unwrap();
+        assert_eq!(cache.records().len(), 1);
+        assert!(cache.load(&fifth.id).await.unwrap().is_some());
+        // Saving a session it holds never empties it.
+        cache.save(&fifth).await.unwrap();
+        assert_eq!(cache.records().len(), 1);
+    }
+}
