@@ -139,13 +139,31 @@ impl Tail {
     }
 }
 
+/// Starts a process. A script written a moment ago can be busy (`ETXTBSY`) for as long as
+/// a process forked elsewhere in this server, between its fork and its exec, holds a
+/// copy of the writer's handle: microseconds, so it is tried again briefly.
+async fn spawn(process: &mut tokio::process::Command) -> std::io::Result<tokio::process::Child> {
+    const TRIES: u32 = 20;
+    let mut tried = 1;
+    loop {
+        match process.spawn() {
+            Err(err) if err.kind() == std::io::ErrorKind::ExecutableFileBusy && tried < TRIES => {
+                tried += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            started => return started,
+        }
+    }
+}
+
 /// Runs the command to its end or its timeout. Never fails: a command that cannot start
 /// is a failed run whose output says why.
 pub async fn run(command: &HostCommand) -> CommandRun {
     let started = Instant::now();
     let deadline = started + command.timeout;
     let display = command.display();
-    let mut child = match tokio::process::Command::new(&command.program)
+    let mut process = tokio::process::Command::new(&command.program);
+    process
         .args(&command.args)
         .current_dir(&command.dir)
         .env_clear()
@@ -160,9 +178,8 @@ pub async fn run(command: &HostCommand) -> CommandRun {
         .stderr(Stdio::piped())
         // Its own process group, so a timeout stops whatever it started too.
         .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-    {
+        .kill_on_drop(true);
+    let mut child = match spawn(&mut process).await {
         Ok(child) => child,
         Err(err) => {
             return CommandRun {
@@ -304,6 +321,21 @@ mod tests {
             "{}",
             run.verdict()
         );
+    }
+
+    #[tokio::test]
+    async fn a_script_busy_for_a_moment_starts_when_it_is_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = script(dir.path(), "busy.sh", "echo ran");
+        // A handle open for writing makes exec fail with ETXTBSY until it is closed.
+        let writer = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let closer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(writer);
+        });
+        let run = run(&command(dir.path(), "./busy.sh", Duration::from_secs(5))).await;
+        closer.join().unwrap();
+        assert!(run.passed && run.output.contains("ran"), "{run:?}");
     }
 
     #[tokio::test]
