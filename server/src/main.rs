@@ -19,8 +19,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// mimalloc v3 keeps freed memory for a second, ten in its arenas, before it gives it
-/// back: a sign-in's 19 MiB argon2 block then stayed resident through a load test (62
-/// MB). After 10 ms, as mimalloc v2 did, the server stays near 45 MB under load.
+/// back: a sign-in's argon2 block (19 MiB then) stayed resident through a load test (62
+/// MB). After 10 ms, as mimalloc v2 did: the purge runs at the allocator's next work
+/// after that, so a server idle since a sign-in still holds the block.
 fn return_freed_memory_promptly() {
     // SAFETY: sets a number in mimalloc's option table; any value is valid.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10) };
