@@ -15,7 +15,7 @@ pub mod store;
 pub mod targets;
 pub mod ui;
 
-pub use state::AppState;
+pub use state::{AppState, SharedState};
 
 /// The version shown in the page footer and returned by the API.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -9,8 +9,17 @@ use std::sync::{Arc, Mutex};
 
 /// What every request handler and page needs; provided to pages as Leptos context and to
 /// axum handlers as router state.
+///
+/// One `Arc` around all of it: a request clones the state several times (router state,
+/// middleware state, page context), and each clone is one count, not one per field
+/// (docs/benchmarks.md). Its fields are read through `Deref`; the server sets them up
+/// through `DerefMut` before it serves, which copies the fields if the state is shared.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+/// The fields of [`AppState`].
+#[derive(Clone, Debug)]
+pub struct SharedState {
     pub leptos_options: LeptosOptions,
     pub db: Db,
     pub sign_in_throttle: Arc<SignInThrottle>,
@@ -29,6 +38,26 @@ pub struct AppState {
     pub sync_lock: Arc<tokio::sync::Mutex<()>>,
     /// The board's reads, kept until the next write.
     pub board_reads: Arc<crate::store::board::BoardReads>,
+}
+
+impl AppState {
+    pub fn new(shared: SharedState) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for AppState {
+    fn deref_mut(&mut self) -> &mut SharedState {
+        Arc::make_mut(&mut self.0)
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {

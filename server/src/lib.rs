@@ -12,10 +12,10 @@ pub mod router;
 mod session_cache;
 mod static_files;
 
-use app::AppState;
 use app::auth::throttle::SignInThrottle;
 use app::store::read_cache::ReadCache;
 use app::store::{Db, StoreError, board};
+use app::{AppState, SharedState};
 use leptos::config::LeptosOptions;
 use std::path::Path;
 use std::sync::Arc;
@@ -70,7 +70,7 @@ pub async fn open_state(data_dir: &Path) -> Result<AppState, StartError> {
         "database ready"
     );
     let leptos_options = LeptosOptions::builder().output_name("factory").build();
-    Ok(AppState {
+    Ok(AppState::new(SharedState {
         leptos_options,
         db,
         sign_in_throttle: Arc::new(SignInThrottle::default()),
@@ -85,7 +85,7 @@ pub async fn open_state(data_dir: &Path) -> Result<AppState, StartError> {
         queue_truth: Arc::default(),
         sync_lock: Arc::default(),
         board_reads: Arc::new(ReadCache::new(board::BOARD_READS_KEPT)),
-    })
+    }))
 }
 
 /// A second connection to the database file for the session store, with its table

@@ -36,7 +36,7 @@ impl From<OperatorStoreError> for AdminError {
 }
 
 async fn open(data_dir: &Path) -> Result<Db, AdminError> {
-    Ok(open_state(data_dir).await?.db)
+    Ok(open_state(data_dir).await?.db.clone())
 }
 
 /// Records what the command line did in the audit history.

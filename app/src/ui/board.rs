@@ -11,6 +11,7 @@ use crate::domain::{
 };
 use crate::queue_truth::now;
 use crate::store::{self, board::BoardRead, sources::SyncSnapshot};
+use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -32,13 +33,15 @@ async fn board(
     lane_param: Option<String>,
     page_param: Option<String>,
     operator: Option<Operator>,
-) -> AnyView {
+) -> Either<AnyView, impl IntoView> {
     let view = match BoardView::parse(lane_param.as_deref(), page_param.as_deref()) {
         Ok(view) => view,
         Err(err) => {
             set_status(axum::http::StatusCode::BAD_REQUEST);
-            return view! { <BoardNotice message=err.to_string() href="/".into() link="Show every lane" /> }
-                .into_any();
+            return Either::Left(
+                view! { <BoardNotice message=err.to_string() href="/".into() link="Show every lane" /> }
+                    .into_any(),
+            );
         }
     };
     let loaded = state
@@ -47,34 +50,34 @@ async fn board(
             store::board::read(conn, view.cards())
         })
         .await;
-    let thresholds = state.queue_truth.thresholds;
-    match loaded {
-        Ok(read) => {
-            let BoardRead {
-                counts,
-                lanes,
-                last_sync,
-            } = BoardRead::clone(&read);
-            if let BoardView::Lane { lane, page } = view {
-                let count = counts[lane as usize];
-                if !view.exists(count) {
-                    set_status(axum::http::StatusCode::NOT_FOUND);
-                    let pages = lane_pages(count);
-                    let message = format!(
-                        "{} has {count} work items on {pages} page{}; there is no page {page}.",
-                        lane.label(),
-                        if pages == 1 { "" } else { "s" },
-                    );
-                    return view! {
-                        <BoardNotice message href=lane_href(lane, pages) link="Show its last page" />
-                    }
-                    .into_any();
-                }
-            }
-            view! { <Board view counts lanes last_sync thresholds operator /> }.into_any()
+    let read = match loaded {
+        Ok(read) => read,
+        Err(err) => return Either::Left(storage_failure(err)),
+    };
+    if let BoardView::Lane { lane, page } = view {
+        let count = read.counts[lane as usize];
+        if !view.exists(count) {
+            set_status(axum::http::StatusCode::NOT_FOUND);
+            let pages = lane_pages(count);
+            let message = format!(
+                "{} has {count} work items on {pages} page{}; there is no page {page}.",
+                lane.label(),
+                if pages == 1 { "" } else { "s" },
+            );
+            return Either::Left(
+                view! { <BoardNotice message href=lane_href(lane, pages) link="Show its last page" /> }
+                    .into_any(),
+            );
         }
-        Err(err) => storage_failure(err),
     }
+    let BoardRead {
+        counts,
+        lanes,
+        last_sync,
+    } = BoardRead::clone(&read);
+    let thresholds = state.queue_truth.thresholds;
+    // Not erased into an `AnyView`: erasing copies the whole view tree (`into_owned`).
+    Either::Right(view! { <Board view counts lanes last_sync thresholds operator /> })
 }
 
 /// A board address that names no page: what is wrong, and a way on.
@@ -170,17 +173,16 @@ fn LaneSection(
     let empty = count == 0;
     let more = match view {
         BoardView::All => (count > cards.len()).then(|| {
-            view! {
+            Either::Left(view! {
                 <p class="more">
                     <a class="button secondary" href=lane_href(lane, 1)>
                         {format!("Show all {count} in {}", lane.label())}
                     </a>
                 </p>
-            }
-            .into_any()
+            })
         }),
         BoardView::Lane { page, .. } => {
-            (lane_pages(count) > 1).then(|| view! { <Pager lane page count /> }.into_any())
+            (lane_pages(count) > 1).then(|| Either::Right(view! { <Pager lane page count /> }))
         }
     };
     view! {

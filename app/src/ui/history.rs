@@ -16,7 +16,7 @@ const SHOWN: usize = 200;
 
 #[component]
 pub fn HistoryPage() -> impl IntoView {
-    let db = app_state().db;
+    let db = app_state().db.clone();
     let item = use_query_map().with_untracked(|query| query.get("item"));
     view! {
         <Title text="History" />

@@ -111,9 +111,10 @@ fn set_status(status: axum::http::StatusCode) {
 /// The view is rendered with the synchronous renderer: inside `Suspend`, tachys renders
 /// through its async stream builder, which allocates for every tag (a 200-card board took
 /// three times as long). The HTML goes into the page as it is, as an inert element.
-fn loaded_page<F>(load: F) -> impl IntoView
+fn loaded_page<F, V>(load: F) -> impl IntoView
 where
-    F: Future<Output = AnyView> + Send + 'static,
+    F: Future<Output = V> + Send + 'static,
+    V: RenderHtml,
 {
     let html = async move { Arc::<str>::from(load.await.to_html()) }
         .boxed()

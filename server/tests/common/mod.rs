@@ -135,6 +135,7 @@ impl TestApp {
             .await
             .expect("the database opens")
             .db
+            .clone()
     }
 
     /// Adds a user straight to the app's database.
