@@ -326,6 +326,13 @@ async fn a_failed_post_deploy_smoke_check_rolls_back_automatically() {
         .get_json(&format!("/api/releases/{}", record["release"]["id"]))
         .await;
     assert_eq!(record["release"]["status"], "rolled-back");
+    // Each one's page links to the other.
+    let deploy_id = record["release"]["id"].as_i64().unwrap();
+    let link = |id: i64| format!(r#"<a href="/releases/{id}">release #{id}</a>"#);
+    let page = html(&app, &format!("/releases/{deploy_id}")).await;
+    assert!(page.contains(&link(auto_id)), "{page}");
+    let page = html(&app, &format!("/releases/{auto_id}")).await;
+    assert!(page.contains(&link(deploy_id)), "{page}");
     // The rolled-back deploy says why it failed and what to do next.
     let guidance = &record["release"]["guidance"];
     assert!(

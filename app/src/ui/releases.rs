@@ -713,26 +713,27 @@ fn ReleaseRecordView(release: ReleaseRecord, steps: Vec<StepRecord>) -> impl Int
         release.version,
         release.target
     );
+    // Another release of the record, one tap away.
+    let release_link = |id: Option<i64>, none: &'static str| match id {
+        Some(id) => {
+            view! { <a href=format!("/releases/{id}")>{format!("release #{id}")}</a> }.into_any()
+        }
+        None => none.into_any(),
+    };
     let facts = [
-        ("Target", release.target.clone()),
-        ("Kind", release.kind.label().to_owned()),
-        ("Version", release.version.clone()),
+        ("Target", release.target.clone().into_any()),
+        ("Kind", release.kind.label().into_any()),
+        ("Version", release.version.clone().into_any()),
         (
             "Commit",
-            release.commit.clone().unwrap_or_else(|| "none".into()),
-        ),
-        (
-            "Replaced",
             release
-                .replaces
-                .map_or("nothing".into(), |id| format!("release #{id}")),
+                .commit
+                .clone()
+                .unwrap_or_else(|| "none".into())
+                .into_any(),
         ),
-        (
-            "Related",
-            release
-                .related
-                .map_or("none".into(), |id| format!("release #{id}")),
-        ),
+        ("Replaced", release_link(release.replaces, "nothing")),
+        ("Related", release_link(release.related, "none")),
         (
             "Started",
             format!(
@@ -744,21 +745,23 @@ fn ReleaseRecordView(release: ReleaseRecord, steps: Vec<StepRecord>) -> impl Int
                 } else {
                     "page"
                 }
-            ),
+            )
+            .into_any(),
         ),
         (
             "Finished",
             release
                 .finished_at
                 .as_deref()
-                .map_or("still running".into(), readable_time),
+                .map_or("still running".into(), readable_time)
+                .into_any(),
         ),
         (
             "Shipped items",
             if release.shipped_items.is_empty() {
-                "none".into()
+                "none".into_any()
             } else {
-                release.shipped_items.join(", ")
+                release.shipped_items.join(", ").into_any()
             },
         ),
     ]
