@@ -148,6 +148,20 @@ fn schema_version(conn: &rusqlite::Connection) -> Result<usize, StoreError> {
     usize::try_from(version).map_err(|_| StoreError::InvalidRow(format!("user_version {version}")))
 }
 
+/// A database in a temporary directory with a table `scratch (x INTEGER)` holding one
+/// row of 1, for tests of the store's own machinery.
+#[cfg(test)]
+pub(crate) async fn scratch_db() -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = Db::open(&dir.path().join("factory.sqlite3")).await.unwrap();
+    db.call(|c| {
+        Ok(c.execute_batch("CREATE TABLE scratch (x INTEGER); INSERT INTO scratch VALUES (1);")?)
+    })
+    .await
+    .unwrap();
+    (dir, db)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,33 +197,28 @@ mod tests {
 
     #[tokio::test]
     async fn commits_count_the_transactions_that_wrote() {
-        let dir = tempfile::tempdir().unwrap();
-        let (db, _) = Db::open(&dir.path().join("factory.sqlite3")).await.unwrap();
+        let (_dir, db) = scratch_db().await;
         let start = db.commits();
-        db.call(|c| {
-            Ok(c.query_row("SELECT COUNT(*) FROM work_items", [], |r| {
-                r.get::<_, i64>(0)
-            })?)
-        })
-        .await
-        .unwrap();
+        db.call(|c| Ok(c.query_row("SELECT COUNT(*) FROM scratch", [], |r| r.get::<_, i64>(0))?))
+            .await
+            .unwrap();
         assert_eq!(db.commits(), start, "a read is not a commit");
         db.call(|c| {
             let tx = c.transaction()?;
-            tx.execute("CREATE TABLE scratch (x INTEGER)", [])?;
+            tx.execute("INSERT INTO scratch VALUES (100)", [])?;
             tx.rollback()?;
             Ok(())
         })
         .await
         .unwrap();
         assert_eq!(db.commits(), start, "a rolled-back write is not a commit");
-        db.call(|c| Ok(c.execute("CREATE TABLE scratch (x INTEGER)", [])?))
+        db.call(|c| Ok(c.execute("INSERT INTO scratch VALUES (2)", [])?))
             .await
             .unwrap();
         db.call(|c| {
             let tx = c.transaction()?;
-            tx.execute("INSERT INTO scratch VALUES (1)", [])?;
-            tx.execute("INSERT INTO scratch VALUES (2)", [])?;
+            tx.execute("INSERT INTO scratch VALUES (3)", [])?;
+            tx.execute("INSERT INTO scratch VALUES (4)", [])?;
             tx.commit()?;
             Ok(())
         })

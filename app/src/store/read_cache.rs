@@ -85,20 +85,8 @@ impl<K: Eq + Hash, V> ReadCache<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::scratch_db;
     use std::sync::atomic::{AtomicUsize, Ordering};
-
-    async fn db() -> (tempfile::TempDir, Db) {
-        let dir = tempfile::tempdir().unwrap();
-        let (db, _) = Db::open(&dir.path().join("factory.sqlite3")).await.unwrap();
-        db.call(|c| {
-            Ok(c.execute_batch(
-                "CREATE TABLE scratch (x INTEGER); INSERT INTO scratch VALUES (1);",
-            )?)
-        })
-        .await
-        .unwrap();
-        (dir, db)
-    }
 
     /// Reads the sum of `scratch`, counting how often the database was asked.
     async fn sum(cache: &ReadCache<&'static str, i64>, db: &Db, reads: &Arc<AtomicUsize>) -> i64 {
@@ -114,7 +102,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_read_is_kept_until_a_write_commits() {
-        let (_dir, db) = db().await;
+        let (_dir, db) = scratch_db().await;
         let cache = ReadCache::new(8);
         let reads = Arc::new(AtomicUsize::new(0));
         assert_eq!(sum(&cache, &db, &reads).await, 1);
@@ -142,7 +130,7 @@ mod tests {
 
     #[tokio::test]
     async fn keys_past_the_capacity_are_read_every_time() {
-        let (_dir, db) = db().await;
+        let (_dir, db) = scratch_db().await;
         let cache = ReadCache::new(1);
         let reads = Arc::new(AtomicUsize::new(0));
         let read = |key: &'static str| {
@@ -161,7 +149,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_read_is_not_kept() {
-        let (_dir, db) = db().await;
+        let (_dir, db) = scratch_db().await;
         let cache: ReadCache<&str, i64> = ReadCache::new(8);
         let failed = cache
             .get_or_read(&db, "missing", |c| {

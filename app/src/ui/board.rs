@@ -2,7 +2,7 @@
 
 use super::actions::CardActions;
 use super::queue_truth::{QueueStatus, QueueTruthBadge};
-use super::{app_state, current_operator, lane_chip, loaded_page, set_status, storage_failure};
+use super::{app_state, current_operator, loaded_page, set_status, storage_failure};
 use crate::AppState;
 use crate::domain::board::{BoardView, LANE_PAGE_CARDS, lane_href, lane_pages};
 use crate::domain::queue_truth::{FreshnessThresholds, evaluate as evaluate_truth};
@@ -257,7 +257,7 @@ pub fn WorkItemCard(
         <article class="card">
             <div class="card-head">
                 <span class="item-id">{item.id.to_string()}</span>
-                <span class=lane_chip(item.lane)>{item.lane.label()}</span>
+                <span class=format!("chip lane-{}", item.lane.as_str())>{item.lane.label()}</span>
             </div>
             <h3>
                 <a href=href>{item.title}</a>

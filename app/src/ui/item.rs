@@ -2,7 +2,7 @@
 
 use super::actions::{ActionButtons, AttemptResult, CommandRunView, Guidance, gate_lines};
 use super::queue_truth::QueueTruthSection;
-use super::{NotFound, app_state, current_operator, lane_chip, loaded_page, storage_failure};
+use super::{NotFound, app_state, current_operator, loaded_page, storage_failure};
 use crate::AppState;
 use crate::domain::{
     Action, ActionResult, ActionView, GateFacts, Permission, SourceFacts, WorkItem, WorkItemId,
@@ -137,7 +137,7 @@ fn WorkItemPage(
         {records.attempt.map(|result| view! { <AttemptResult result /> })}
         <article class="item">
             <p class="eyebrow">
-                <span class=lane_chip(lifecycle.lane)>
+                <span class=format!("chip lane-{}", lifecycle.lane.as_str())>
                     {lifecycle.lane.label()}
                 </span>
                 " Work Item"

@@ -190,35 +190,9 @@ impl RenderHtml for PageHtml {
     }
 }
 
-/// The CSS class of a lane's chip (`lane-{lane.as_str()}`), without formatting it for
-/// every card.
-fn lane_chip(lane: crate::domain::Lane) -> &'static str {
-    use crate::domain::Lane;
-    match lane {
-        Lane::Backlog => "chip lane-backlog",
-        Lane::Ready => "chip lane-ready",
-        Lane::InProgress => "chip lane-in-progress",
-        Lane::Review => "chip lane-review",
-        Lane::Done => "chip lane-done",
-    }
-}
-
 /// Logs a storage failure in full and shows the person only that something went wrong.
 fn storage_failure(err: crate::store::StoreError) -> AnyView {
     tracing::error!(error = %err, "rendering a page failed");
     set_status(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
     view! { <ErrorPage /> }.into_any()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::Lane;
-
-    #[test]
-    fn a_lane_chip_is_classed_by_the_lane_name() {
-        for lane in Lane::ALL {
-            assert_eq!(lane_chip(lane), format!("chip lane-{}", lane.as_str()));
-        }
-    }
 }
