@@ -15,6 +15,8 @@ pub enum AppError {
     SignInFailed,
     /// Too many failed sign-ins for this username or address.
     Throttled { retry_after_seconds: u64 },
+    /// Every password check is busy with other sign-ins.
+    Busy,
     /// No session or token.
     Unauthenticated,
     /// The operator lacks a permission.
@@ -43,6 +45,7 @@ impl AppError {
             AppError::NotFound { .. } => StatusCode::NOT_FOUND,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::Invalid { .. } | AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -56,11 +59,15 @@ impl AppError {
         if let (false, Some(response)) = (form_post, use_context::<leptos_axum::ResponseOptions>())
         {
             response.set_status(self.status());
-            if let AppError::Throttled {
-                retry_after_seconds,
-            } = self
-            {
-                response.insert_header(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+            let retry_after = match self {
+                AppError::Throttled {
+                    retry_after_seconds,
+                } => Some(retry_after_seconds),
+                AppError::Busy => Some(BUSY_RETRY_SECONDS),
+                _ => None,
+            };
+            if let Some(seconds) = retry_after {
+                response.insert_header(header::RETRY_AFTER, HeaderValue::from(seconds));
             }
         }
         self
@@ -72,6 +79,9 @@ impl AppError {
         AppError::Internal.respond()
     }
 }
+
+/// How long a client told [`AppError::Busy`] waits before it tries again.
+pub const BUSY_RETRY_SECONDS: u64 = 2;
 
 /// Minutes, rounded up, for "try again in N minutes".
 fn minutes(seconds: u64) -> u64 {
@@ -90,6 +100,9 @@ impl fmt::Display for AppError {
                 f,
                 "Too many failed sign-ins. Try again in {} minutes; other operators can still sign in.",
                 minutes(*retry_after_seconds)
+            ),
+            AppError::Busy => f.write_str(
+                "The server is checking many sign-ins at once. Try again in a few seconds; nothing was counted against you.",
             ),
             AppError::Unauthenticated => f.write_str("Sign in first, then try again."),
             AppError::Forbidden {

@@ -110,9 +110,23 @@ pub fn read_source(dir: &Path) -> SourceRead {
         }
     };
     read.listed = true;
+    let root = match dir.canonicalize() {
+        Ok(root) => root,
+        Err(err) => {
+            read.errors.push(SyncError {
+                file: dir.display().to_string(),
+                line: None,
+                field: "work_items_dir".into(),
+                message: format!("the work-items directory cannot be resolved: {err}"),
+            });
+            return read;
+        }
+    };
+    // Every `*.md` entry but directories: a link, a FIFO or a device among them is
+    // reported by `read_trusted_text`, not skipped in silence.
     let mut files: Vec<(String, PathBuf)> = entries
         .filter_map(Result::ok)
-        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
+        .filter(|entry| entry.file_type().is_ok_and(|t| !t.is_dir()))
         .filter_map(|entry| {
             let name = entry.file_name().into_string().ok()?;
             name.ends_with(".md").then(|| (name, entry.path()))
@@ -121,7 +135,7 @@ pub fn read_source(dir: &Path) -> SourceRead {
     files.sort();
     read.files_read = files.len();
     for (name, path) in files {
-        match read_file(dir, &name, &path) {
+        match read_file(&root, &name, &path) {
             Ok(item) => read.items.push(item),
             Err(error) => read.errors.push(error),
         }
@@ -129,23 +143,74 @@ pub fn read_source(dir: &Path) -> SourceRead {
     read
 }
 
-fn read_file(dir: &Path, name: &str, path: &Path) -> Result<ReadItem, SyncError> {
+/// Reads a text file of the work-items directory `root` (canonical) that the sync may
+/// trust: a regular file inside `root` (a symbolic link is followed only while it stays
+/// inside), of at most [`MAX_FILE_BYTES`], in UTF-8. `Ok(None)` when there is no file.
+///
+/// Work-item files and prompts are written by whoever writes the factory repository: a
+/// link to `/proc/self/environ` would put the server's environment on a page, a FIFO
+/// would hang the sync (and every sync after it), a huge file would fill the pages.
+fn read_trusted_text(root: &Path, path: &Path) -> Result<Option<String>, String> {
+    use std::io::Read;
+    let resolved = match path.canonicalize() {
+        Ok(resolved) => resolved,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            // A link to nowhere is refused like any other link that leaves; no file at
+            // all is simply no file.
+            return match std::fs::symlink_metadata(path) {
+                Ok(_) => Err("is a symbolic link to a file that does not exist".into()),
+                Err(_) => Ok(None),
+            };
+        }
+        Err(err) => return Err(format!("cannot be read: {err}")),
+    };
+    if !resolved.starts_with(root) {
+        return Err("leads outside the work-items directory (a symbolic link); only files inside it are read".into());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        libc::O_NOFOLLOW | libc::O_NONBLOCK,
+    );
+    let file = options
+        .open(&resolved)
+        .map_err(|err| format!("cannot be read: {err}"))?;
+    let metadata = file
+        .metadata()
+        .map_err(|err| format!("cannot be read: {err}"))?;
+    if !metadata.is_file() {
+        return Err("is not a regular file (a FIFO, a socket, a device or a directory)".into());
+    }
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "is {} bytes; a work-item or prompt file may have at most 1 MiB",
+            metadata.len()
+        ));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|err| format!("cannot be read: {err}"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err("grew past 1 MiB while it was read".into());
+    }
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| "cannot be read as UTF-8 text".into())
+}
+
+fn read_file(root: &Path, name: &str, path: &Path) -> Result<ReadItem, SyncError> {
     let whole_file = |message: String| SyncError {
         file: name.to_owned(),
         line: None,
         field: "file".into(),
         message,
     };
-    let size = std::fs::metadata(path)
-        .map_err(|err| whole_file(format!("cannot be read: {err}")))?
-        .len();
-    if size > MAX_FILE_BYTES {
-        return Err(whole_file(format!(
-            "is {size} bytes; a work-item file may have at most 1 MiB"
-        )));
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|err| whole_file(format!("cannot be read as UTF-8 text: {err}")))?;
+    let text = read_trusted_text(root, path)
+        .map_err(whole_file)?
+        .ok_or_else(|| whole_file("was removed while the sync read it".into()))?;
     let mut item = parse_work_item_file(&text, None).map_err(|err| SyncError {
         file: name.to_owned(),
         line: Some(err.line),
@@ -168,20 +233,16 @@ fn read_file(dir: &Path, name: &str, path: &Path) -> Result<ReadItem, SyncError>
             ),
         });
     }
-    let prompt_path = dir.join("prompts").join(format!("{}.prompt.md", item.id));
-    let prompt = match std::fs::read_to_string(&prompt_path) {
-        Ok(prompt) => Some(prompt.trim_end().to_owned()),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
-        Err(err) => {
+    let prompt_path = root.join("prompts").join(format!("{}.prompt.md", item.id));
+    let prompt = read_trusted_text(root, &prompt_path)
+        .map_err(|reason| SyncError {
             // Reported against the item's own file, which keeps its last good data.
-            return Err(SyncError {
-                file: name.to_owned(),
-                line: None,
-                field: "prompt".into(),
-                message: format!("prompts/{}.prompt.md cannot be read: {err}", item.id),
-            });
-        }
-    };
+            file: name.to_owned(),
+            line: None,
+            field: "prompt".into(),
+            message: format!("prompts/{}.prompt.md {reason}", item.id),
+        })?
+        .map(|prompt| prompt.trim_end().to_owned());
     let mut hasher = Sha256::new();
     hasher.update(text.as_bytes());
     hasher.update([0]);

@@ -120,7 +120,7 @@ fn status_in(
     let last_smoke = store::last_smoke(conn, name)?.map(|(passed, at)| LastSmoke { passed, at });
     let health = crate::domain::release::target_health(
         running.is_some(),
-        recent.first().map(|r| r.status),
+        crate::domain::release::telling_status(recent.iter().map(|r| (r.kind, r.status))),
         hold.is_some(),
         live.is_some(),
     );
@@ -173,13 +173,16 @@ pub fn check_version(raw: &str) -> Result<String, ReleaseError> {
         && version
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'+'))
-        && !version.starts_with('-');
+        // Starts with a letter or digit, and no `..`: scripts put the version into
+        // paths (`releases/VERSION`), where `.` and `..` name other directories.
+        && version.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && !version.contains("..");
     if ok {
         Ok(version.to_owned())
     } else {
         Err(ReleaseError::Invalid {
             field: "version",
-            message: "a version is 1 to 64 letters, digits, '.', '-', '_' or '+', such as 1.4.2 or v2025.11.3-rc1".into(),
+            message: "a version is 1 to 64 letters, digits, '.', '-', '_' or '+', starting with a letter or digit and without '..', such as 1.4.2 or v2025.11.3-rc1".into(),
         })
     }
 }
@@ -274,8 +277,14 @@ pub async fn deploy(
     );
     once::to_the_end(async move {
         let key = requester.once_key.clone();
+        // The request a key stands for includes its body: the same key with another
+        // version is a conflict, never a replay of the first release.
+        let request = format!(
+            "deploy of {}",
+            version.as_deref().unwrap_or("the candidate")
+        );
         let start = deploy_now(&state, requester, &target, version.as_deref());
-        once_only(&state, key, &target, "deploy", start).await
+        once_only(&state, key, &target, &request, start).await
     })
     .await
 }
@@ -370,8 +379,12 @@ pub async fn rollback(
     let (state, target) = (state.clone(), target_name.to_owned());
     once::to_the_end(async move {
         let key = requester.once_key.clone();
+        let request = match release_id {
+            Some(id) => format!("rollback to release #{id}"),
+            None => "rollback to the previous release".to_owned(),
+        };
         let start = rollback_now(&state, requester, &target, release_id);
-        once_only(&state, key, &target, "rollback", start).await
+        once_only(&state, key, &target, &request, start).await
     })
     .await
 }
@@ -446,6 +459,7 @@ async fn refuse(
         .as_ref()
         .map(|g| g.cause.clone())
         .unwrap_or_default();
+    tracing::warn!(target, action, by = %requester.operator.name, outcome, %cause, "release request refused");
     audit_event(state, requester, action, target, outcome, cause).await;
     Refusal {
         target: target.to_owned(),
@@ -588,6 +602,7 @@ async fn pipeline(
     replaced: Option<ReleaseRecord>,
 ) -> Result<(), StoreError> {
     let mut release = load(state, first).await?;
+    log_release_start(target, &release);
     let mut kind = kind;
     let mut step = kind.first_step();
     // For a deploy, what an automatic rollback would go back to: the live release.
@@ -610,10 +625,17 @@ async fn pipeline(
                 store::finish_step(conn, id, position, passed, duration, &stored_runs)
             })
             .await?;
+        let result = if passed { "passed" } else { "failed" };
+        tracing::info!(target = %target.name, release = id, version = %release.version, step = step.label(), result, ms = duration, "release step ended");
         match after(kind, step, passed, fallback.is_some()) {
             Next::Run(next) => step = next,
             Next::Finish(status) => {
                 let (outcome, guidance) = ending(target, &release, step, status, &runs);
+                if status == ReleaseStatus::Succeeded {
+                    tracing::info!(target = %target.name, release = id, kind = kind.as_str(), version = %release.version, by = %release.started_by, status = status.as_str(), %outcome, "release ended");
+                } else {
+                    tracing::warn!(target = %target.name, release = id, kind = kind.as_str(), version = %release.version, by = %release.started_by, status = status.as_str(), %outcome, "release ended");
+                }
                 state
                     .db
                     .call(move |conn| store::finish(conn, id, status, &outcome, guidance.as_ref()))
@@ -691,13 +713,28 @@ async fn pipeline(
                         Ok(auto)
                     })
                     .await?;
+                tracing::warn!(target = %target.name, release = deploy_id, version = %release.version, step = failed_at.label(), "a deploy failed after changing the host: automatic rollback #{auto} started");
                 previous_version = release.version.clone();
                 release = load(state, auto).await?;
+                log_release_start(target, &release);
                 kind = ReleaseKind::AutomaticRollback;
                 step = kind.first_step();
             }
         }
     }
+}
+
+/// A line in the server log for each release that starts: the runbook points there.
+fn log_release_start(target: &Target, release: &ReleaseRecord) {
+    tracing::info!(
+        target = %target.name,
+        release = release.id,
+        kind = release.kind.as_str(),
+        version = %release.version,
+        by = %release.started_by,
+        via = %release.started_via,
+        "release started"
+    );
 }
 
 /// The variables every command of a release gets.
@@ -976,4 +1013,34 @@ pub async fn release_hold(
         .await;
     }
     Ok(Ok(ended))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_version;
+
+    #[test]
+    fn versions_name_no_other_directory() {
+        let cases = [
+            ("1.4.2", true),
+            ("v2025.11.3-rc1", true),
+            ("1.0.0+build.7", true),
+            ("kill-4.0", true),
+            (" 1.2.0 ", true),
+            (".", false),
+            ("..", false),
+            ("1..2", false),
+            ("../etc", false),
+            ("+x", false),
+            ("_x", false),
+            ("-rf", false),
+            (".hidden", false),
+            ("", false),
+            ("1/2", false),
+            ("1 2", false),
+        ];
+        for (raw, ok) in cases {
+            assert_eq!(check_version(raw).is_ok(), ok, "{raw:?}");
+        }
+    }
 }

@@ -38,6 +38,9 @@ pub struct SharedState {
     pub sync_lock: Arc<tokio::sync::Mutex<()>>,
     /// The board's reads, kept until the next write.
     pub board_reads: Arc<crate::store::board::BoardReads>,
+    /// Reverse proxies whose forwarding headers name the client (sign-in throttling and
+    /// History use the client's address).
+    pub trusted_proxies: Arc<[std::net::IpAddr]>,
 }
 
 impl AppState {

@@ -12,16 +12,30 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use tower_sessions::Session;
 
-/// Paths anyone may load: the sign-in page and its form, health, and static files.
+/// Paths anyone may load: the sign-in page and its form, health, the stylesheet and the
+/// public files. Exact paths of the routes that serve them, never a prefix: a prefix
+/// such as `/static/` let `/static/../history` through to a page the router resolved.
 fn is_public(path: &str) -> bool {
     matches!(path, "/login" | "/fn/login" | "/healthz")
-        || path.starts_with("/static/")
+        || path == app::assets::STYLESHEET_PATH.as_str()
         || app::assets::PUBLIC_FILES
             .iter()
             .any(|file| file.path == path)
+}
+
+/// Whether a path holds a segment that names another place than it spells: `.` or `..`
+/// (plain or percent-encoded), an encoded `/` or `\\`, a backslash, or a NUL. No route of
+/// this site has one, and a component further in could resolve it to a route the access
+/// check did not judge, so such a request is refused before anything else looks at it.
+fn has_dot_segment_or_encoded_separator(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let decoded: Vec<u8> = percent_encoding::percent_decode_str(segment).collect();
+        matches!(decoded.as_slice(), b"." | b"..")
+            || decoded.iter().any(|b| matches!(b, b'/' | b'\\' | 0))
+    })
 }
 
 /// Whether a browser says this request was started by another site. Requests without
@@ -37,6 +51,63 @@ fn from_another_site(headers: &HeaderMap) -> bool {
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     let origin_host = origin.split_once("://").map(|(_, rest)| rest);
     origin_host.is_none() || origin_host != host
+}
+
+/// The client's address. The peer's, unless the peer is a trusted proxy: then the
+/// nearest address of the forwarding chain (`Forwarded`, else `X-Forwarded-For`, read
+/// from the right) that is not a trusted proxy. Headers from any other peer are ignored:
+/// anyone can write them. A chain that does not parse leaves the peer's address.
+fn client_address(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let peer = peer?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<&str> = headers
+        .get_all(header::FORWARDED)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|element| {
+            element.split(';').find_map(|pair| {
+                let (name, value) = pair.trim().split_once('=')?;
+                name.eq_ignore_ascii_case("for").then(|| value.trim())
+            })
+        })
+        .collect();
+    let chain = if forwarded.is_empty() {
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect()
+    } else {
+        forwarded
+    };
+    let mut client = peer;
+    for hop in chain.iter().rev() {
+        let Some(ip) = parse_hop(hop) else {
+            return Some(peer);
+        };
+        client = ip;
+        if !trusted.contains(&ip) {
+            break;
+        }
+    }
+    Some(client)
+}
+
+/// An address of a forwarding chain: `203.0.113.7`, `"[2001:db8::1]:4711"`, `1.2.3.4:80`.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim().trim_matches('"');
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Some(rest) = hop.strip_prefix('[') {
+        return rest.split_once(']')?.0.parse().ok();
+    }
+    hop.parse::<SocketAddr>().ok().map(|addr| addr.ip())
 }
 
 fn json_refusal(status: StatusCode, code: &str, message: &str) -> Response {
@@ -58,12 +129,21 @@ pub async fn access(
     next: Next,
 ) -> Response {
     let state = &access.app;
-    let client = request
+    let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |info| info.0.ip().to_string());
+        .map(|info| info.0.ip());
+    let client = client_address(peer, request.headers(), &state.trusted_proxies)
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     request.extensions_mut().insert(ClientAddr(client));
     let path = request.uri().path().to_owned();
+    if has_dot_segment_or_encoded_separator(&path) {
+        return json_refusal(
+            StatusCode::BAD_REQUEST,
+            "invalid-path",
+            "This address has a `.` or `..` segment or an encoded separator, which no page of the dashboard has. Open the page from the dashboard's own links.",
+        );
+    }
     let headers = request.headers();
 
     let operator = if let Some(token) = bearer_token(headers) {
@@ -251,6 +331,109 @@ mod tests {
         ];
         for (pairs, expected) in cases {
             assert_eq!(from_another_site(&headers(&pairs)), expected, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn the_client_is_named_by_a_trusted_proxy_only() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let proxy = ip("10.0.0.1");
+        let trusted = [proxy, ip("10.0.0.2")];
+        let headers = |name: &'static str, value: &'static str| {
+            let mut map = HeaderMap::new();
+            map.insert(name, HeaderValue::from_static(value));
+            map
+        };
+        let cases = [
+            // A peer that is no proxy: its headers are ignored.
+            (
+                ip("198.51.100.9"),
+                headers("x-forwarded-for", "1.1.1.1"),
+                ip("198.51.100.9"),
+            ),
+            (
+                proxy,
+                headers("x-forwarded-for", "203.0.113.7"),
+                ip("203.0.113.7"),
+            ),
+            // The client wrote its own first entry: the nearest untrusted hop counts.
+            (
+                proxy,
+                headers("x-forwarded-for", "6.6.6.6, 203.0.113.7"),
+                ip("203.0.113.7"),
+            ),
+            (
+                proxy,
+                headers("x-forwarded-for", "203.0.113.7, 10.0.0.2"),
+                ip("203.0.113.7"),
+            ),
+            (
+                proxy,
+                headers("forwarded", "for=203.0.113.8;proto=https"),
+                ip("203.0.113.8"),
+            ),
+            (
+                proxy,
+                headers("forwarded", "for=\"[2001:db8::1]:4711\""),
+                ip("2001:db8::1"),
+            ),
+            (
+                proxy,
+                headers("forwarded", "for=1.1.1.1, for=203.0.113.9:80"),
+                ip("203.0.113.9"),
+            ),
+            (proxy, headers("x-forwarded-for", "not an address"), proxy),
+            (proxy, HeaderMap::new(), proxy),
+        ];
+        for (peer, headers, expected) in cases {
+            assert_eq!(
+                client_address(Some(peer), &headers, &trusted),
+                Some(expected),
+                "{peer} {headers:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_exact_public_paths_are_public() {
+        let stylesheet = app::assets::STYLESHEET_PATH.as_str();
+        let cases = [
+            ("/login", true),
+            ("/fn/login", true),
+            ("/healthz", true),
+            ("/favicon.svg", true),
+            (stylesheet, true),
+            ("/static/", false),
+            ("/static/../history", false),
+            ("/static/x/../../items/wi-BF-302", false),
+            ("/login/", false),
+            ("/fn/logout", false),
+            ("/history", false),
+        ];
+        for (path, public) in cases {
+            assert_eq!(is_public(path), public, "{path}");
+        }
+    }
+
+    #[test]
+    fn dot_segments_and_encoded_separators_are_found() {
+        let cases = [
+            ("/static/../history", true),
+            ("/static/./../releases", true),
+            ("/static/%2e%2e/items/wi-BF-342", true),
+            ("/static/%2E./items", true),
+            ("/a/%2f/b", true),
+            ("/a%5c..", true),
+            ("/a\\b", true),
+            ("/x/%00", true),
+            ("/items/wi-BF-302", false),
+            ("/releases/demo-web/deploy", false),
+            ("/static/factory.0123.css", false),
+            ("/items/a..b", false),
+            ("/", false),
+        ];
+        for (path, found) in cases {
+            assert_eq!(has_dot_segment_or_encoded_separator(path), found, "{path}");
         }
     }
 

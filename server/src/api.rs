@@ -4,8 +4,8 @@ use app::AppState;
 use app::actions::{ActionError, ActionRequest, take_action};
 use app::auth::ClientAddr;
 use app::domain::{
-    Action, ActionResult, Lane, Operator, Permission, QueueTruth, Role, WorkItem, WorkItemId,
-    WorkItemSummary,
+    Action, ActionResult, Credential, Lane, Operator, Permission, QueueTruth, Role, WorkItem,
+    WorkItemId, WorkItemSummary,
 };
 use app::store::sources::{self, SyncSnapshot};
 use app::store::{StoreError, work_items};
@@ -256,7 +256,13 @@ pub fn idempotency_key(
                 "The Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters, such as a UUID."
             ),
         })?;
-    Ok(Some(format!("api:{}:{key}", operator.name)))
+    // Scoped by the credential's id: names are not unique (two tokens may both be
+    // called `ci`), and one caller must never get another's stored answer.
+    let caller = match operator.credential {
+        Credential::Session { user_id } => format!("user-{user_id}"),
+        Credential::Token { token_id } => format!("token-{token_id}"),
+    };
+    Ok(Some(format!("api:{caller}:{key}")))
 }
 
 /// An action's answer: the result, with an error code when it did not run.

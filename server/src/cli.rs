@@ -24,6 +24,30 @@ pub enum Command {
     /// Manage API tokens for scripts and CI (`Authorization: Bearer TOKEN`).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// List and end signed-in sessions.
+    #[command(subcommand)]
+    Session(SessionCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// List unexpired sessions: a handle, the user, and when the session expires.
+    List {
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+    /// End one session by its handle (from `session list`), or every session of a user
+    /// with --user. A running server notices within a second.
+    End {
+        /// The session's handle.
+        #[arg(required_unless_present = "user", conflicts_with = "user")]
+        handle: Option<String>,
+        /// End every session of this user.
+        #[arg(long)]
+        user: Option<String>,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
 }
 
 /// The data directory, for commands that only touch the database.
@@ -53,13 +77,13 @@ pub enum UserCommand {
         #[command(flatten)]
         data: DataDirArg,
     },
-    /// Set a user's password (read like `user add` reads it).
+    /// Set a user's password (read like `user add` reads it) and end their sessions.
     Passwd {
         name: String,
         #[command(flatten)]
         data: DataDirArg,
     },
-    /// Disable a user: they can no longer sign in, and their sessions end within a minute.
+    /// Disable a user: they can no longer sign in, and their sessions end at once.
     Disable {
         name: String,
         #[command(flatten)]

@@ -102,12 +102,11 @@ impl TargetConfig {
         {
             return Err(format!("{}: between 1 and 16384 KiB", at("output_cap_kib")));
         }
-        if self.step_timeout_seconds == Some(0) {
-            return Err(format!(
-                "{}: must be at least 1 second",
-                at("step_timeout_seconds")
-            ));
-        }
+        in_range(
+            &at("step_timeout_seconds"),
+            self.step_timeout_seconds,
+            LONGEST_STEP,
+        )?;
         let mut smoke = Vec::new();
         for check in &self.smoke {
             let key = |k: &str| format!("{} in its smoke check {:?}", at(k), check.name);
@@ -136,11 +135,14 @@ impl TargetConfig {
                     ));
                 }
             };
-            if check.timeout_seconds == Some(0) {
-                return Err(format!(
-                    "{}: must be at least 1 second",
-                    key("timeout_seconds")
-                ));
+            in_range(&key("timeout_seconds"), check.timeout_seconds, LONGEST_STEP)?;
+            in_range(
+                &key("interval_seconds"),
+                check.interval_seconds,
+                LONGEST_STEP,
+            )?;
+            if check.retries.is_some_and(|retries| retries > MOST_RETRIES) {
+                return Err(format!("{}: at most {MOST_RETRIES}", key("retries")));
             }
             smoke.push(SmokeCheck {
                 name: check.name.clone(),
@@ -216,11 +218,7 @@ impl FactoryConfig {
             ),
             ("executor_timeout_seconds", self.executor_timeout_seconds),
         ] {
-            if value == Some(0) {
-                return Err(format!(
-                    "key `{key}` in [factory]: must be at least 1 second"
-                ));
-            }
+            in_range(&format!("key `{key}` in [factory]"), value, LONGEST_STEP)?;
         }
         Ok(())
     }
@@ -267,20 +265,23 @@ impl QueueTruthConfig {
     /// Rules TOML types cannot say; the message names the key.
     fn check(&self) -> Result<(), String> {
         let key = |k: &str| format!("key `{k}` in [queue_truth]");
-        if self.sync_interval_seconds == Some(0) {
-            return Err(format!(
-                "{}: must be at least 1 second",
-                key("sync_interval_seconds")
-            ));
-        }
+        in_range(
+            &key("sync_interval_seconds"),
+            self.sync_interval_seconds,
+            LONGEST_STEP,
+        )?;
+        in_range(
+            &key("aging_after_seconds"),
+            self.aging_after_seconds,
+            LONGEST_AGE,
+        )?;
+        in_range(
+            &key("stale_after_seconds"),
+            self.stale_after_seconds,
+            LONGEST_AGE,
+        )?;
         let settings = self.settings(None);
         let t = settings.thresholds;
-        if t.aging_after_seconds == 0 {
-            return Err(format!(
-                "{}: must be at least 1 second",
-                key("aging_after_seconds")
-            ));
-        }
         if t.stale_after_seconds <= t.aging_after_seconds {
             return Err(format!(
                 "{}: must be more than aging_after_seconds ({} s)",
@@ -308,6 +309,29 @@ pub struct ServerConfig {
     pub addr: Option<SocketAddr>,
     /// Where the database lives; `--data-dir` / `FACTORY_DATA_DIR` win over it.
     pub data_dir: Option<PathBuf>,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` headers name the client:
+    /// only a request from one of these addresses is believed. Empty: none.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+/// The longest a host command, smoke check or sync interval may be set to: a week. A
+/// larger number is a typo, and `u64::MAX` seconds overflows the clock it is added to.
+const LONGEST_STEP: u64 = 7 * 24 * 3600;
+/// The longest a freshness threshold may be: a year.
+const LONGEST_AGE: u64 = 365 * 24 * 3600;
+/// The longest a session may stay unused, in minutes: a year.
+pub const LONGEST_IDLE_MINUTES: u64 = 365 * 24 * 60;
+/// The most retries a smoke check may have.
+const MOST_RETRIES: u32 = 100;
+
+/// Checks a number of seconds (or minutes) is from 1 to `most`; the error names the key.
+fn in_range(key: &str, value: Option<u64>, most: u64) -> Result<(), String> {
+    match value {
+        Some(0) => Err(format!("{key}: must be at least 1")),
+        Some(value) if value > most => Err(format!("{key}: must be at most {most}, not {value}")),
+        _ => Ok(()),
+    }
 }
 
 /// A configuration file that cannot be used; the message names the file and the key.
@@ -353,6 +377,11 @@ impl Config {
         })?;
         config.factory.check()?;
         config.queue_truth.check()?;
+        in_range(
+            "key `idle_timeout_minutes` in [sessions]",
+            config.sessions.idle_timeout_minutes,
+            LONGEST_IDLE_MINUTES,
+        )?;
         config.targets()?;
         Ok(config)
     }
@@ -452,6 +481,10 @@ mod tests {
                 target("step_timeout_seconds = 0\n"),
                 "key `step_timeout_seconds`",
             ),
+            (
+                target("step_timeout_seconds = 18446744073709551615\n"),
+                "key `step_timeout_seconds` of [[targets]] #1 (\"web\"): must be at most 604800",
+            ),
             (target("deploy_command = [\"x\"]\n"), "key `deploy_command`"),
             (target("output_cap_kib = 0\n"), "key `output_cap_kib`"),
         ];
@@ -493,6 +526,23 @@ mod tests {
             (
                 "[queue_truth]\nwork_items = \"/x\"\n",
                 "key `work_items` (line 2)",
+            ),
+            // Absurd numbers are refused, never overflow a clock.
+            (
+                "[factory]\nexecutor_timeout_seconds = 18446744073709551615\n",
+                "key `executor_timeout_seconds` in [factory]: must be at most 604800",
+            ),
+            (
+                "[sessions]\nidle_timeout_minutes = 18446744073709551615\n",
+                "key `idle_timeout_minutes` in [sessions]: must be at most",
+            ),
+            (
+                "[queue_truth]\naging_after_seconds = 18446744073709551615\n",
+                "key `aging_after_seconds` in [queue_truth]: must be at most",
+            ),
+            (
+                "[server]\ntrusted_proxies = [\"proxy.example\"]\n",
+                "key `trusted_proxies` (line 2)",
             ),
         ];
         for (text, expected) in cases {

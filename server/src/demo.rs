@@ -51,6 +51,8 @@ pub enum DemoError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("FACTORY_DEMO_PASSWORD: {0}")]
+    Password(#[from] app::domain::OperatorError),
 }
 
 /// The demo items, parsed.
@@ -219,7 +221,11 @@ pub async fn ensure_demo_user(
         return Ok(None);
     }
     let (password, generated) = match password {
-        Some(password) => (password, false),
+        Some(password) => {
+            // The same policy as every other password.
+            app::domain::check_new_password(&password)?;
+            (password, false)
+        }
         None => (random_secret(12), true),
     };
     let to_hash = password.clone();

@@ -52,11 +52,25 @@ pub enum StartError {
 
 /// Opens (creating if needed) the data directory and its database, applying migrations.
 pub async fn open_state(data_dir: &Path) -> Result<AppState, StartError> {
-    std::fs::create_dir_all(data_dir).map_err(|source| StartError::DataDir {
+    create_private_dir(data_dir).map_err(|source| StartError::DataDir {
         path: data_dir.display().to_string(),
         source,
     })?;
     let path = data_dir.join(DATABASE_FILE);
+    // SQLite creates the database with the umask's mode (0644) and its -wal and -shm
+    // files with the database's: the file is made first, readable by its owner only.
+    match write_private(&path, b"") {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(source) => {
+            return Err(StartError::DataDir {
+                path: path.display().to_string(),
+                source,
+            });
+        }
+    }
+    warn_if_others_can_read(data_dir);
+    warn_if_others_can_read(&path);
     let (db, report) = Db::open(&path)
         .await
         .map_err(|source| StartError::Database {
@@ -85,6 +99,7 @@ pub async fn open_state(data_dir: &Path) -> Result<AppState, StartError> {
         queue_truth: Arc::default(),
         sync_lock: Arc::default(),
         board_reads: Arc::new(ReadCache::new(board::BOARD_READS_KEPT)),
+        trusted_proxies: Arc::from([]),
     }))
 }
 
@@ -132,6 +147,34 @@ pub fn load_session_key(data_dir: &Path) -> Result<Key, StartError> {
             Ok(key)
         }
         Err(err) => Err(problem(err.to_string())),
+    }
+}
+
+/// Creates the data directory (and any missing parent) readable by its owner only: it
+/// holds password hashes, sessions and every release's output.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Warns at start when other local users may read the data directory or the database:
+/// an existing directory keeps the mode its owner gave it.
+fn warn_if_others_can_read(path: &Path) {
+    #[cfg(unix)]
+    if let Ok(metadata) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            let wanted = if metadata.is_dir() { "700" } else { "600" };
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{mode:o}"),
+                "other local users can read this; it holds password hashes, sessions and release output: chmod {wanted} it"
+            );
+        }
     }
 }
 

@@ -53,6 +53,9 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await.map_err(Into::into),
             Command::User(command) => operators_cli::run_user(command).await.map_err(Into::into),
             Command::Token(command) => operators_cli::run_token(command).await.map_err(Into::into),
+            Command::Session(command) => operators_cli::run_session(command)
+                .await
+                .map_err(Into::into),
         }
     });
     match result {
@@ -82,6 +85,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
 
     let mut state = open_state(&data_dir).await?;
+    state.trusted_proxies = config.server.trusted_proxies.clone().into();
     let mut host = config.factory.host_settings();
     if args.demo {
         if host.repository_dir.is_none() {
@@ -178,7 +182,8 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
             tokio::time::Duration::from_secs(3600),
         ),
     );
-    // Answers to one-time form tokens and Idempotency-Keys are kept for a day.
+    // Answers to one-time form tokens and Idempotency-Keys are kept for a day; History
+    // for DEFAULT_RETENTION_DAYS.
     let old_requests = {
         let db = state.db.clone();
         tokio::spawn(async move {
@@ -190,6 +195,18 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
                     .await
                 {
                     tracing::warn!(error = %err, "cannot forget old action requests");
+                }
+                // History is kept for a bounded time, so it cannot grow without end.
+                if let Err(err) = db
+                    .call(|conn| {
+                        app::store::audit::forget_older_than(
+                            conn,
+                            app::store::audit::DEFAULT_RETENTION_DAYS,
+                        )
+                    })
+                    .await
+                {
+                    tracing::warn!(error = %err, "cannot forget old history");
                 }
             }
         })

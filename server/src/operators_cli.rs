@@ -1,12 +1,12 @@
 //! `factory user …` and `factory token …`: operator management from the host's shell.
 
-use crate::cli::{TokenCommand, UserCommand};
+use crate::cli::{SessionCommand, TokenCommand, UserCommand};
 use crate::{StartError, open_state};
 use app::auth::secrets::{hash_password, new_api_token, token_hash};
 use app::domain::{OperatorError, Username, check_new_password};
 use app::store::audit::{self, NewAuditEvent};
 use app::store::operators::{self, OperatorStoreError};
-use app::store::{Db, StoreError};
+use app::store::{Db, StoreError, sessions};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
@@ -126,8 +126,12 @@ pub async fn run_user(command: UserCommand) -> Result<(), AdminError> {
             let name = username.clone();
             db.call(move |conn| operators::set_password_hash(conn, &name, &hash))
                 .await?;
+            let ended = end_sessions_of(&db, &username).await?;
             audit_cli(&db, "user.passwd", username.to_string(), "done").await;
-            writeln!(out, "changed the password of {username}")?;
+            writeln!(
+                out,
+                "changed the password of {username}; ended {ended} session(s)"
+            )?;
         }
         UserCommand::Disable { name, data } => {
             let username = Username::parse(&name)?;
@@ -139,11 +143,84 @@ pub async fn run_user(command: UserCommand) -> Result<(), AdminError> {
             {
                 return Err(no_such_user(&username));
             }
+            let ended = end_sessions_of(&db, &username).await?;
             audit_cli(&db, "user.disable", username.to_string(), "done").await;
             writeln!(
                 out,
-                "disabled {username}: they can no longer sign in, and are signed out within a minute"
+                "disabled {username}: they can no longer sign in; ended {ended} session(s)"
             )?;
+        }
+    }
+    Ok(())
+}
+
+/// Ends every session of a user; how many there were.
+async fn end_sessions_of(db: &Db, username: &Username) -> Result<usize, AdminError> {
+    let name = username.clone();
+    let user = db
+        .call(move |conn| operators::user_by_name(conn, &name))
+        .await?
+        .ok_or_else(|| no_such_user(username))?;
+    Ok(db
+        .call(move |conn| Ok(sessions::end_for_user(conn, user.id)?))
+        .await?)
+}
+
+pub async fn run_session(command: SessionCommand) -> Result<(), AdminError> {
+    let mut out = std::io::stdout().lock();
+    match command {
+        SessionCommand::List { data } => {
+            let db = open(&data.data_dir).await?;
+            let list = db.call(|conn| Ok(sessions::list(conn)?)).await?;
+            if list.is_empty() {
+                writeln!(out, "no one is signed in")?;
+            }
+            for session in list {
+                let user = session.username.as_deref().unwrap_or("(not signed in)");
+                let expires = time::OffsetDateTime::from_unix_timestamp(session.expires_at)
+                    .ok()
+                    .and_then(|at| {
+                        at.format(&time::format_description::well_known::Rfc3339)
+                            .ok()
+                    })
+                    .unwrap_or_default();
+                writeln!(out, "{}  {user:<24} expires {expires}", session.handle)?;
+            }
+        }
+        SessionCommand::End { handle, user, data } => {
+            let db = open(&data.data_dir).await?;
+            match (handle, user) {
+                (_, Some(name)) => {
+                    let username = Username::parse(&name)?;
+                    let ended = end_sessions_of(&db, &username).await?;
+                    audit_cli(
+                        &db,
+                        "session.end",
+                        format!("every session of {username}"),
+                        "done",
+                    )
+                    .await;
+                    writeln!(out, "ended {ended} session(s) of {username}")?;
+                }
+                (Some(handle), None) => {
+                    let wanted = handle.clone();
+                    if !db
+                        .call(move |conn| Ok(sessions::end(conn, &wanted)?))
+                        .await?
+                    {
+                        return Err(AdminError::Refused(format!(
+                            "no session has the handle {handle}; `factory session list` shows them"
+                        )));
+                    }
+                    audit_cli(&db, "session.end", handle.clone(), "done").await;
+                    writeln!(out, "ended the session {handle}")?;
+                }
+                (None, None) => {
+                    return Err(AdminError::Refused(
+                        "name a session's handle, or --user NAME".into(),
+                    ));
+                }
+            }
         }
     }
     Ok(())

@@ -1,6 +1,6 @@
 //! The whole HTTP surface: pages, JSON API, static files, compression and request spans.
 
-use crate::session_cache::{SESSIONS_CACHED, SessionCache};
+use crate::session_cache::{SESSIONS_CACHED, SessionCache, SessionStoreFront};
 use crate::{access, api, release_api, static_files};
 use app::AppState;
 use app::ui::{App, shell};
@@ -8,6 +8,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, Request, header};
 use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
 use axum::routing::{any, get, post, put};
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
@@ -16,8 +17,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tower_sessions::cookie::{Key, SameSite};
-use tower_sessions::{CachingSessionStore, Expiry, SessionManagerLayer};
-use tower_sessions_rusqlite_store::RusqliteStore;
+use tower_sessions::{Expiry, SessionManagerLayer};
 use tracing::Level;
 
 /// How session cookies are made.
@@ -40,10 +40,49 @@ pub struct SessionSettings {
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
      manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// The most of a page this server renders that it reads back to cut its trailing
+/// scripts; no page comes near it.
+const LARGEST_PAGE: usize = 16 * 1024 * 1024;
+
+/// Leptos's server renderer appends `<script nonce=…>` tags after `</html>` for hydration
+/// (resource and error tables). Nothing here hydrates, and the CSP blocks inline script,
+/// so each page load logged errors in the browser's console: they are cut off.
+async fn without_scripts_after_html(
+    response: axum::response::Response,
+) -> axum::response::Response {
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if !is_html {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let mut bytes = match axum::body::to_bytes(body, LARGEST_PAGE).await {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            tracing::error!(error = %err, "reading a rendered page failed");
+            return (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "The page could not be rendered; nothing was changed. Try again in a moment.",
+            )
+                .into_response();
+        }
+    };
+    const END: &[u8] = b"</html>";
+    if let Some(end) = bytes.windows(END.len()).rposition(|window| window == END) {
+        bytes.truncate(end + END.len());
+    }
+    let mut response = axum::response::Response::from_parts(parts, Body::from(bytes));
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+    response
+}
+
 pub fn router(state: AppState, sessions: SessionSettings) -> Router {
-    let session_store = CachingSessionStore::new(
+    let session_store = SessionStoreFront::new(
         SessionCache::new(SESSIONS_CACHED),
-        RusqliteStore::new(sessions.connection.clone()),
+        sessions.connection.clone(),
     );
     let idle = time::Duration::try_from(sessions.idle_timeout).unwrap_or(time::Duration::HOUR);
     let session_layer = SessionManagerLayer::new(session_store)
@@ -102,6 +141,7 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/healthz", get(api::healthz))
         .merge(static_files::routes())
         .fallback(not_found)
+        .layer(axum::middleware::map_response(without_scripts_after_html))
         .layer(from_fn_with_state(
             access::AccessState {
                 app: state.clone(),

@@ -1,19 +1,29 @@
-//! Sessions kept in memory in front of the SQLite session store
-//! (`tower_sessions::CachingSessionStore`): a page view reads its session without a
-//! database round trip. Sessions are written at sign-in, sign-out and each user check,
-//! and every write goes to both, so the store stays the record.
+//! Sessions kept in memory in front of the SQLite session store: a page view reads its
+//! session without a database round trip. Sessions are written at sign-in, sign-out and
+//! each user check, and every write goes to both, so the store stays the record.
+//!
+//! [`SessionStoreFront`] is the store the session layer uses. Unlike tower-sessions'
+//! `CachingSessionStore`, a save never brings back a session that was ended: a request
+//! that began before a sign-out and saves its session after it would otherwise make the
+//! old cookie work again. Writes (and reads that fill the cache) take one lock, so a save
+//! and an end cannot interleave between the store and the cache. Sessions ended by
+//! another process (`factory user passwd`, `factory session end`) are noticed within
+//! [`ENDED_CHECK_INTERVAL`].
 //!
 //! tower-sessions' own `MemoryStore` never forgets a session that expired unread; this
 //! cache holds at most a bound, dropping expired sessions first and then everything (a
 //! dropped session is read from the store again at its next use).
 
+use app::store::sessions;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store;
+use tower_sessions_rusqlite_store::RusqliteStore;
 
 /// How many sessions the cache holds: far more than one operator's devices.
 pub const SESSIONS_CACHED: usize = 1024;
@@ -49,6 +59,118 @@ impl SessionCache {
             }
         }
         records.insert(record.id, record.clone());
+    }
+
+    fn forget(&self, id: &Id) {
+        self.records().remove(id);
+    }
+
+    fn clear(&self) {
+        self.records().clear();
+    }
+}
+
+/// How often the front checks whether sessions were ended from outside the server.
+pub const ENDED_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The session store: [`SessionCache`] in front of the SQLite store.
+#[derive(Clone, Debug)]
+pub struct SessionStoreFront {
+    cache: SessionCache,
+    store: RusqliteStore,
+    connection: tokio_rusqlite::Connection,
+    writes: Arc<tokio::sync::Mutex<()>>,
+    /// When the `sessions_ended` count was last read, and what it was.
+    ended: Arc<Mutex<(Option<Instant>, i64)>>,
+}
+
+fn backend(err: impl std::fmt::Display) -> session_store::Error {
+    session_store::Error::Backend(err.to_string())
+}
+
+impl SessionStoreFront {
+    pub fn new(cache: SessionCache, connection: tokio_rusqlite::Connection) -> Self {
+        SessionStoreFront {
+            cache,
+            store: RusqliteStore::new(connection.clone()),
+            connection,
+            writes: Arc::default(),
+            ended: Arc::new(Mutex::new((None, 0))),
+        }
+    }
+
+    /// At most once per [`ENDED_CHECK_INTERVAL`]: when sessions were ended by another
+    /// process since the last look, forgets every session kept in memory.
+    async fn notice_sessions_ended_elsewhere(&self) -> session_store::Result<()> {
+        {
+            let ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
+            if ended
+                .0
+                .is_some_and(|at| at.elapsed() < ENDED_CHECK_INTERVAL)
+            {
+                return Ok(());
+            }
+        }
+        let count = self
+            .connection
+            .call(|conn| sessions::ended_count(conn))
+            .await
+            .map_err(backend)?;
+        let mut ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
+        if ended.0.is_some() && ended.1 != count {
+            self.cache.clear();
+        }
+        *ended = (Some(Instant::now()), count);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionStore for SessionStoreFront {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        let _write = self.writes.lock().await;
+        self.store.create(record).await?;
+        self.cache.keep(record);
+        Ok(())
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let _write = self.writes.lock().await;
+        let saved = {
+            let record = record.clone();
+            self.connection
+                .call(move |conn| sessions::save_existing(conn, &record))
+                .await
+                .map_err(backend)?
+        };
+        if saved {
+            self.cache.keep(record);
+        } else {
+            // Ended while this request ran: it stays ended.
+            self.cache.forget(&record.id);
+            tracing::debug!("a session ended during a request was not saved again");
+        }
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        self.notice_sessions_ended_elsewhere().await?;
+        if let Some(record) = self.cache.load(id).await? {
+            return Ok(Some(record));
+        }
+        let _write = self.writes.lock().await;
+        let record = self.store.load(id).await?;
+        if let Some(record) = &record {
+            self.cache.keep(record);
+        }
+        Ok(record)
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        let _write = self.writes.lock().await;
+        self.store.delete(id).await?;
+        self.cache.forget(id);
+        Ok(())
     }
 }
 

@@ -342,9 +342,13 @@ async fn the_api_returns_one_whole_item_or_a_404() {
             .starts_with("Harden live CI/CD operations")
     );
 
+    // An encoded separator is refused before any route sees it.
+    let (status, body) = app.get_json("/api/control-plane/items/..%2Fetc").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid-path");
+
     for path in [
         "/api/control-plane/items/wi-NOPE-1",
-        "/api/control-plane/items/..%2Fetc",
         "/api/control-plane/no-such-endpoint",
     ] {
         let (status, body) = app.get_json(path).await;

@@ -353,9 +353,11 @@ async fn a_failed_post_deploy_smoke_check_rolls_back_automatically() {
     let (_, target) = app.get_json("/api/targets/web").await;
     assert_eq!(target["live"]["version"], "1.0.0");
     assert_eq!(
-        target["health"], "healthy",
-        "the newest release is the successful rollback"
+        target["health"], "rolled-back",
+        "the newest deploy was rolled back, though the rollback itself succeeded"
     );
+    let page = app.get_page("/releases").await.text().await.unwrap();
+    assert!(page.contains("Rolled back"));
 }
 
 #[tokio::test]

@@ -23,7 +23,7 @@ pub use queue_truth::{
 };
 pub use work_item::{
     ExecutionContext, Lane, LifecycleMetadata, PromptContext, WorkItem, WorkItemError, WorkItemId,
-    WorkItemSummary,
+    WorkItemSummary, linkable_url,
 };
 pub use work_item_file::{WorkItemFileError, parse_work_item_file};
 

@@ -248,6 +248,22 @@ impl TargetHealth {
     }
 }
 
+/// The status of the release the status word tells, from the target's releases newest
+/// first: the newest that is not an automatic rollback. An automatic rollback's ending is
+/// told by the deploy it undid (Rolled back, or Failed when the rollback failed), so a
+/// successful one does not make the target read Healthy; one cut short by a stop of the
+/// server still reads Interrupted.
+pub fn telling_status(
+    newest_first: impl IntoIterator<Item = (ReleaseKind, ReleaseStatus)>,
+) -> Option<ReleaseStatus> {
+    newest_first
+        .into_iter()
+        .find(|(kind, status)| {
+            *kind != ReleaseKind::AutomaticRollback || *status == ReleaseStatus::Interrupted
+        })
+        .map(|(_, status)| status)
+}
+
 /// The status word: a running release first, then how the newest release ended, then a
 /// hold, then whether anything is live at all.
 pub fn target_health(
@@ -582,6 +598,40 @@ mod tests {
     fn nothing_changes_the_host_before_the_deploy_command() {
         assert!(!Step::PreSmoke.changes_the_host());
         assert!(Step::Deploy.changes_the_host() && Step::Rollback.changes_the_host());
+    }
+
+    #[test]
+    fn an_automatic_rollback_is_told_by_the_deploy_it_undid() {
+        use ReleaseKind::*;
+        use ReleaseStatus::*;
+        type NewestFirst = &'static [(ReleaseKind, ReleaseStatus)];
+        let cases: [(NewestFirst, Option<ReleaseStatus>); 6] = [
+            (
+                &[(AutomaticRollback, Succeeded), (Deploy, RolledBack)],
+                Some(RolledBack),
+            ),
+            (
+                &[(AutomaticRollback, RollbackFailed), (Deploy, Failed)],
+                Some(Failed),
+            ),
+            (
+                &[(AutomaticRollback, Interrupted), (Deploy, Failed)],
+                Some(Interrupted),
+            ),
+            (
+                &[(Rollback, Succeeded), (Deploy, RolledBack)],
+                Some(Succeeded),
+            ),
+            (&[(Deploy, Succeeded)], Some(Succeeded)),
+            (&[], None),
+        ];
+        for (newest_first, expected) in cases {
+            assert_eq!(
+                telling_status(newest_first.iter().copied()),
+                expected,
+                "{newest_first:?}"
+            );
+        }
     }
 
     #[test]

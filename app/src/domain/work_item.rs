@@ -143,6 +143,18 @@ impl ExecutionContext {
     }
 }
 
+/// The URL when it may be a link's `href`: `http` or `https`, with no white space or
+/// control character. Anything else (`javascript:`, `data:`, a relative path) is shown as
+/// text, never linked.
+pub fn linkable_url(url: &str) -> Option<&str> {
+    let scheme_ok = ["http://", "https://"].iter().any(|scheme| {
+        url.get(..scheme.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(scheme))
+    });
+    let clean = !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    (scheme_ok && clean && url.len() > "https://".len()).then_some(url)
+}
+
 /// "PR #324" when the URL ends in the pull request's number, else "Pull request".
 pub fn pull_request_label(url: &str) -> String {
     let last = url
@@ -289,6 +301,25 @@ mod tests {
             serde_json::to_string(&Lane::InProgress).unwrap(),
             "\"in-progress\""
         );
+    }
+
+    #[test]
+    fn only_http_and_https_urls_are_linkable() {
+        let cases = [
+            ("https://github.com/o/r/pull/7", true),
+            ("HTTP://example.test/pull/7", true),
+            ("javascript:alert(1)//pull/7", false),
+            ("JavaScript:alert(1)", false),
+            ("data:text/html,<b>x</b>", false),
+            ("//evil.example/pull/7", false),
+            ("/pull/7", false),
+            ("https://", false),
+            ("https://example.test/a b", false),
+            ("https://example.test/\npull", false),
+        ];
+        for (url, linkable) in cases {
+            assert_eq!(linkable_url(url).is_some(), linkable, "{url:?}");
+        }
     }
 
     #[test]

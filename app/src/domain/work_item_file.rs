@@ -101,6 +101,27 @@ pub fn parse_work_item_file(
         }
     }
     let non_empty = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    let pull_request_url = non_empty(fields.pull_request_url).map(|url| url.trim().to_owned());
+    let prompt_path = non_empty(fields.prompt_path).map(|path| path.trim().to_owned());
+    if prompt_path
+        .as_deref()
+        .is_some_and(|path| path.starts_with('-') || path.chars().any(char::is_control))
+    {
+        // The executor gets the path as an argument: one starting with `-` would read as
+        // an option.
+        return Err(invalid(
+            "prompt_path",
+            "must not start with '-' or hold control characters".into(),
+        ));
+    }
+    if let Some(url) = &pull_request_url
+        && super::work_item::linkable_url(url).is_none()
+    {
+        return Err(invalid(
+            "pull_request_url",
+            "must be an http:// or https:// address".into(),
+        ));
+    }
     Ok(WorkItem {
         id,
         title: fields.title.trim().to_owned(),
@@ -108,7 +129,7 @@ pub fn parse_work_item_file(
         execution_context: ExecutionContext {
             branch: non_empty(fields.branch),
             validation_command: non_empty(fields.validation_command),
-            pull_request_url: non_empty(fields.pull_request_url),
+            pull_request_url,
         },
         lifecycle: LifecycleMetadata {
             lane,
@@ -123,7 +144,7 @@ pub fn parse_work_item_file(
             done_criteria: fields.done_criteria,
         },
         prompt_context: PromptContext {
-            path: non_empty(fields.prompt_path),
+            path: prompt_path,
             text: prompt_text,
         },
     })
@@ -185,7 +206,7 @@ The summary.
 
     #[test]
     fn malformed_files_name_line_and_field() {
-        let cases: [(&str, String, usize, &str); 10] = [
+        let cases: [(&str, String, usize, &str); 12] = [
             ("no front matter", "hello".into(), 1, "front matter"),
             (
                 "unclosed block",
@@ -234,6 +255,18 @@ The summary.
                 GOOD.replace("work_type = \"bug\"", "work_type = \" \""),
                 5,
                 "work_type",
+            ),
+            (
+                "a pull request that is no web address",
+                GOOD.replace("https://example.test/pull/9", "javascript:alert(1)//pull/9"),
+                8,
+                "pull_request_url",
+            ),
+            (
+                "a prompt path that reads as an option",
+                GOOD.replace("./work-items/prompts/wi-BF-9.prompt.md", "--output=/tmp/x"),
+                10,
+                "prompt_path",
             ),
             (
                 "a key twice",

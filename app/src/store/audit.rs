@@ -67,6 +67,80 @@ pub fn record(conn: &Connection, event: &NewAuditEvent) -> Result<i64, StoreErro
     Ok(conn.last_insert_rowid())
 }
 
+/// Records a sign-in refused by throttling. Refusals of one actor from one client within
+/// `window` of the run's first are one row, counted: "7 refused sign-in attempts for
+/// NAME from ADDR between T1 and T2". A flood of attempts is one line of History.
+pub fn record_refused_sign_in(
+    conn: &Connection,
+    actor: &str,
+    client: &str,
+    window: std::time::Duration,
+) -> Result<(), StoreError> {
+    let tx = conn.unchecked_transaction()?;
+    let since = format!("-{} seconds", window.as_secs());
+    let run: Option<(i64, String, i64)> = tx
+        .prepare_cached(
+            "SELECT id, at, repeats FROM audit_events
+             WHERE action = 'sign-in' AND outcome = 'throttled' AND actor = ?1 AND client = ?2
+               AND at >= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?3)
+             ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row(params![actor, client, since], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .optional()?;
+    let now: String = tx.query_row("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", [], |row| {
+        row.get(0)
+    })?;
+    match run {
+        Some((id, first, repeats)) => {
+            let detail = format!(
+                "{} refused sign-in attempts for {actor} from {client} between {} and {}",
+                repeats + 1,
+                crate::domain::readable_time(&first),
+                crate::domain::readable_time(&now),
+            );
+            tx.prepare_cached(
+                "UPDATE audit_events SET repeats = repeats + 1, last_at = ?2, detail = ?3
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, now, detail])?;
+        }
+        None => {
+            let detail = format!(
+                "1 refused sign-in attempt for {actor} from {client} at {}",
+                crate::domain::readable_time(&now)
+            );
+            record(
+                &tx,
+                &NewAuditEvent {
+                    actor: actor.to_owned(),
+                    action: "sign-in",
+                    outcome: "throttled",
+                    client: Some(client.to_owned()),
+                    detail: Some(detail),
+                    ..NewAuditEvent::default()
+                },
+            )?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// How long History keeps an event by default.
+pub const DEFAULT_RETENTION_DAYS: u32 = 400;
+
+/// Deletes events older than `days`: History is not kept forever. Returns how many.
+pub fn forget_older_than(conn: &Connection, days: u32) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM audit_events
+             WHERE at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1)",
+        )?
+        .execute([format!("-{days} days")])?)
+}
+
 const COLUMNS: &str =
     "SELECT id, at, actor, action, subject, outcome, client, detail, work_item_id, result
      FROM audit_events";

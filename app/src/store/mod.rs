@@ -10,6 +10,7 @@ pub mod once;
 pub mod operators;
 pub mod read_cache;
 pub mod releases;
+pub mod sessions;
 pub mod sources;
 pub mod work_items;
 
@@ -55,6 +56,8 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0004_releases.sql")),
         M::up(include_str!("../../../migrations/0005_queue_truth.sql")),
         M::up(include_str!("../../../migrations/0006_once_requests.sql")),
+        M::up(include_str!("../../../migrations/0007_audit_repeats.sql")),
+        M::up(include_str!("../../../migrations/0008_sessions_ended.sql")),
     ])
 }
 

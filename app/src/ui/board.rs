@@ -2,7 +2,9 @@
 
 use super::actions::CardActions;
 use super::queue_truth::{QueueStatus, QueueTruthBadge};
-use super::{app_state, current_operator, loaded_page, set_status, storage_failure};
+use super::{
+    app_state, current_operator, loaded_page, pull_request_link, set_status, storage_failure,
+};
 use crate::AppState;
 use crate::domain::board::{BoardView, LANE_PAGE_CARDS, lane_href, lane_pages};
 use crate::domain::queue_truth::{FreshnessThresholds, evaluate as evaluate_truth};
@@ -278,13 +280,7 @@ pub fn WorkItemCard(
                 {item
                     .pull_request_url
                     .map(|url| {
-                        view! {
-                            <li>
-                                <a href=url rel="noopener noreferrer">
-                                    {pr_label}
-                                </a>
-                            </li>
-                        }
+                        view! { <li>{pull_request_link(url, pr_label.unwrap_or_default())}</li> }
                     })}
             </ul>
             {actions}

@@ -124,14 +124,9 @@ fn WorkItemPage(
     } = item;
     let criteria_count = lifecycle.done_criteria.len();
     let id_for_actions = id.clone();
-    let pr = exec.pull_request_url.clone().map(|url| {
-        let href = url.clone();
-        view! {
-            <a href=href rel="noopener noreferrer" class="break">
-                {url}
-            </a>
-        }
-    });
+    let pr = exec.pull_request_url.clone().map(
+        |url| view! { <span class="break">{super::pull_request_link(url.clone(), url)}</span> },
+    );
     view! {
         <Title text=format!("{id} · {title}") />
         {records.attempt.map(|result| view! { <AttemptResult result /> })}

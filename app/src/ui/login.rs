@@ -4,6 +4,7 @@ use super::set_status;
 use crate::AppState;
 use crate::auth::redirect::safe_next;
 use crate::auth::secrets::{verify_against_dummy, verify_password};
+use crate::auth::throttle::{Refused, WINDOW as THROTTLE_WINDOW};
 use crate::auth::{ClientAddr, SESSION_USER_ID};
 use crate::domain::{Operator, Username, operator::MAX_PASSWORD_BYTES};
 use crate::error::AppError;
@@ -32,13 +33,22 @@ pub fn LoginPage() -> impl IntoView {
             }
         }
         Some(AppError::SignInFailed) => set_status(StatusCode::UNAUTHORIZED),
+        Some(AppError::Busy) => {
+            set_status(StatusCode::SERVICE_UNAVAILABLE);
+            if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+                response.insert_header(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(crate::error::BUSY_RETRY_SECONDS),
+                );
+            }
+        }
         _ => {}
     }
     // The error arrives in the URL, which anyone can write: only the sign-in errors are
     // shown as they are, never text a crafted link could smuggle onto this page.
     let message = error.map(|err| {
         let text = match err {
-            AppError::SignInFailed | AppError::Throttled { .. } => err.to_string(),
+            AppError::SignInFailed | AppError::Throttled { .. } | AppError::Busy => err.to_string(),
             _ => "Signing in did not work. Try again.".to_owned(),
         };
         view! {
@@ -104,6 +114,24 @@ async fn record(state: &AppState, actor: String, action: &'static str, outcome: 
     audit::save_or_log(&state.db, event).await;
 }
 
+/// How History names a sign-in attempt's user when no user has the typed name.
+const UNKNOWN_USER: &str = "(unknown user)";
+
+/// The name History may show for a typed username: the user's, or [`UNKNOWN_USER`].
+async fn shown_actor(state: &AppState, claimed: &str) -> String {
+    let Ok(name) = Username::parse(claimed) else {
+        return UNKNOWN_USER.to_owned();
+    };
+    match state
+        .db
+        .call(move |conn| operators::user_by_name(conn, &name))
+        .await
+    {
+        Ok(Some(user)) => user.username.to_string(),
+        _ => UNKNOWN_USER.to_owned(),
+    }
+}
+
 /// Signs in with a username and password; on success, back to `next` (a path on this
 /// site) with a new session.
 #[server(prefix = "/fn", endpoint = "login")]
@@ -120,15 +148,31 @@ pub async fn sign_in(
         .take(64)
         .collect();
     let user_key = format!("user:{claimed}");
-    let keys = [user_key.clone(), format!("addr:{}", client_addr())];
+    let client = client_addr();
+    let keys = [user_key.clone(), format!("addr:{client}")];
     let throttle = &state.sign_in_throttle;
-    if let Some(wait) = throttle.retry_after(&keys, Instant::now()) {
-        record(&state, claimed, "sign-in", "throttled").await;
-        return Err(AppError::Throttled {
-            retry_after_seconds: wait.as_secs().max(1),
+    let attempt = match throttle.reserve(&keys, Instant::now()) {
+        Ok(attempt) => attempt,
+        Err(Refused::Throttled(wait)) => {
+            // One History row per name and address for the whole run of refusals, so a
+            // flood of attempts cannot push real events off the page.
+            let actor = shown_actor(&state, &claimed).await;
+            let recorded = state
+                .db
+                .call(move |conn| {
+                    audit::record_refused_sign_in(conn, &actor, &client, THROTTLE_WINDOW)
+                })
+                .await;
+            if let Err(err) = recorded {
+                tracing::error!(error = %err, "cannot record a refused sign-in");
+            }
+            return Err(AppError::Throttled {
+                retry_after_seconds: wait.as_secs().max(1),
+            }
+            .respond());
         }
-        .respond());
-    }
+        Err(Refused::Busy) => return Err(AppError::Busy.respond()),
+    };
 
     let user = match Username::parse(&claimed) {
         Ok(name) => state
@@ -138,6 +182,7 @@ pub async fn sign_in(
             .map_err(AppError::internal)?,
         Err(_) => None,
     };
+    let known_name = user.as_ref().map(|user| user.username.to_string());
     // Unknown, disabled and wrong all cost one argon2 verification and read the same.
     let verified = tokio::task::spawn_blocking(move || {
         let password = if password.len() > MAX_PASSWORD_BYTES {
@@ -163,14 +208,24 @@ pub async fn sign_in(
     .map_err(AppError::internal)?;
 
     let Some(user) = verified else {
-        throttle.record_failure(&keys, Instant::now());
-        record(&state, claimed, "sign-in", "failed").await;
+        // The attempt stays counted. A name that is no user is not written down: it may
+        // be a password typed into the wrong field.
+        record(
+            &state,
+            known_name.unwrap_or_else(|| UNKNOWN_USER.to_owned()),
+            "sign-in",
+            "failed",
+        )
+        .await;
         return Err(AppError::SignInFailed.respond());
     };
-    throttle.clear(&user_key);
+    throttle.succeeded(attempt, &keys, &user_key);
 
     let session: Session = leptos_axum::extract().await.map_err(AppError::internal)?;
-    // A new session id at sign-in, so an id planted before it is worth nothing.
+    // Nothing of an earlier sign-in on this browser survives (its user's name and role
+    // are kept in the session between checks), and a new session id, so an id planted
+    // before it is worth nothing.
+    session.clear().await;
     session.cycle_id().await.map_err(AppError::internal)?;
     session
         .insert(SESSION_USER_ID, user.id)

@@ -52,7 +52,11 @@ pub fn shell(_options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
-        <Title formatter=|page: String| format!("{page} · Build Factory") />
+        // leptos_meta writes the title into the head as it is: escaped here, so a work
+        // item's title cannot close `<title>` and add markup.
+        <Title formatter=|page: String| {
+            format!("{} · Build Factory", html_escape::encode_text(&page))
+        } />
         <Link rel="stylesheet" href=STYLESHEET_PATH.as_str() />
         <Link rel="icon" href="/favicon.svg" type_="image/svg+xml" />
         <Link rel="apple-touch-icon" href="/icons/apple-touch-icon.png" />
@@ -187,6 +191,19 @@ impl RenderHtml for PageHtml {
 
     fn into_owned(self) -> Self {
         self
+    }
+}
+
+/// A pull request's link; its label as plain text when the URL is not an `http(s)`
+/// address, so a `javascript:` URL from a work-item file never becomes an `href`.
+fn pull_request_link(url: String, label: String) -> impl IntoView {
+    match crate::domain::linkable_url(&url) {
+        Some(_) => leptos::either::Either::Left(view! {
+            <a href=url rel="noopener noreferrer">
+                {label}
+            </a>
+        }),
+        None => leptos::either::Either::Right(view! { <span>{label}</span> }),
     }
 }
 

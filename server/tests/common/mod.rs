@@ -236,6 +236,8 @@ pub struct Setup {
     pub targets: Vec<app::targets::Target>,
     /// Sync settings; demo apps sync the demo's work-item files whatever the directory.
     pub queue_truth: app::queue_truth::QueueTruthSettings,
+    /// Reverse proxies whose forwarding headers are believed.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 /// The demo app in a fresh data directory whose actions run host commands as `host`
@@ -268,6 +270,7 @@ pub async fn spawn_app_full(
     let mut state = server::open_state(data_dir).await.expect("state opens");
     state.host = std::sync::Arc::new(setup.host);
     state.targets = std::sync::Arc::new(setup.targets);
+    state.trusted_proxies = setup.trusted_proxies.into();
     if demo {
         // The demo's work-item files are its source of truth, synced as at a start.
         let factory = server::demo::write_demo_factory(data_dir).expect("demo factory written");
@@ -331,6 +334,32 @@ pub fn assert_contains(body: &str, needle: &str) {
         body.contains(needle),
         "expected the page to contain {needle:?}"
     );
+}
+
+/// Sends `GET path` exactly as written (no dot segment resolved, nothing encoded, as
+/// `curl --path-as-is` does) and returns the status code and the whole response.
+pub async fn raw_get(addr: SocketAddr, path: &str, cookie: Option<&str>) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("the server accepts");
+    let cookie = cookie.map_or(String::new(), |c| format!("Cookie: {c}\r\n"));
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/html\r\n{cookie}Connection: close\r\n\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("request sent");
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    (status, response)
 }
 
 pub fn location(response: &Response) -> String {

@@ -1,0 +1,792 @@
+//! The holes an outside audit found, each tried again as an attacker would over real
+//! HTTP against the real router: requests written by hand (`curl --path-as-is`), hostile
+//! work-item and prompt files in the factory directory, parallel sign-ins, a second
+//! sign-in on the same browser, a flood of refused sign-ins, and reused keys.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn work_items_dir(app: &TestApp) -> PathBuf {
+    app.data_dir.join("demo-factory/work-items")
+}
+
+/// The session cookie a response sets, as a `Cookie` header would carry it.
+fn cookie_of(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("factory_session="))
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+}
+
+/// Signs in a fresh cookie-less client and returns the session cookie it was given.
+async fn signed_in_cookie(app: &TestApp, name: &str, password: &str) -> String {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = app.sign_in(&client, name, password, None).await;
+    assert_eq!(response.status(), StatusCode::FOUND, "{name} signs in");
+    cookie_of(&response).expect("a session cookie")
+}
+
+// 1. Unauthenticated reads through dot segments.
+
+#[tokio::test]
+async fn dot_segments_never_reach_a_page_without_a_session() {
+    let app = spawn_demo_app().await;
+    let attacks = [
+        "/static/../history",
+        "/static/%2e%2e/items/wi-BF-342",
+        "/static/./../releases",
+        "/static/x/../../items/wi-BF-302",
+        "/favicon.svg/../history",
+        "/login/../history",
+        "/healthz/..%2fhistory",
+        "/static/%2E%2E/releases",
+        "/static/..%5chistory",
+    ];
+    for path in attacks {
+        let (status, response) = raw_get(app.addr, path, None).await;
+        assert_eq!(status, 400, "{path}: {response}");
+        assert!(
+            !response.contains("Build Factory</title>") || response.contains("invalid-path"),
+            "{path} showed a page"
+        );
+    }
+    // The public routes still answer, and a page still sends a stranger to sign in.
+    assert_eq!(raw_get(app.addr, "/login", None).await.0, 200);
+    assert_eq!(raw_get(app.addr, "/healthz", None).await.0, 200);
+    assert_eq!(raw_get(app.addr, "/history", None).await.0, 303);
+}
+
+/// A tiny deterministic generator: the same paths on every run, so a failure repeats.
+struct Paths(u64);
+
+impl Paths {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn path(&mut self) -> String {
+        const PARTS: &[&str] = &[
+            "static",
+            "..",
+            ".",
+            "%2e%2e",
+            "%2E",
+            "%2e",
+            "%2f",
+            "%5c",
+            "",
+            "items",
+            "wi-BF-302",
+            "history",
+            "releases",
+            "api",
+            "control-plane",
+            "login",
+            "fn",
+            "healthz",
+            "x",
+            "%C3%A9",
+            "é",
+            "%00",
+            "favicon.svg",
+            "icons",
+            "demo-web",
+            "deploy",
+            "sync",
+            ";",
+            "%3F",
+            "..%2f",
+            "%2e.",
+            "logout",
+        ];
+        let segments = 1 + self.next() % 6;
+        let mut path = String::new();
+        for _ in 0..segments {
+            path.push('/');
+            path.push_str(PARTS[(self.next() % PARTS.len() as u64) as usize]);
+        }
+        path
+    }
+}
+
+#[tokio::test]
+async fn random_paths_without_a_session_answer_200_only_on_public_routes() {
+    let app = spawn_demo_app().await;
+    let stylesheet = app::assets::STYLESHEET_PATH.as_str();
+    let public = |path: &str| {
+        matches!(path, "/login" | "/healthz")
+            || path == stylesheet
+            || app::assets::PUBLIC_FILES.iter().any(|f| f.path == path)
+    };
+    let mut paths = Paths(0x9E37_79B9_7F4A_7C15);
+    let mut answered_200 = 0;
+    for _ in 0..600 {
+        let path = paths.path();
+        let (status, response) = raw_get(app.addr, &path, None).await;
+        assert!(status != 0 && status < 500, "{path}: {response}");
+        if status == 200 {
+            answered_200 += 1;
+            assert!(public(&path), "{path} answered 200 without a session");
+        }
+    }
+    // The generator does reach public routes (a check that the test can see a 200).
+    assert!(answered_200 > 0);
+}
+
+// 2. A work item's title in <title>.
+
+#[tokio::test]
+async fn a_title_cannot_add_markup_to_the_page_head() {
+    let app = spawn_demo_app().await;
+    let file = work_items_dir(&app).join("wi-BF-330.md");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let title_line = text
+        .lines()
+        .find(|l| l.starts_with("title = "))
+        .unwrap()
+        .to_owned();
+    let hostile = r#"title = "Fix</title><meta http-equiv=\"refresh\" content=\"5; url=https://evil.example/p\">""#;
+    std::fs::write(&file, text.replace(&title_line, hostile)).unwrap();
+    let snapshot = app.sync().await;
+    assert_eq!(snapshot["errors"], serde_json::json!([]), "{snapshot}");
+
+    let page = app.get_page("/items/wi-BF-330").await.text().await.unwrap();
+    assert!(
+        !page.contains("<meta http-equiv=\"refresh\" content=\"5; url=https://evil.example"),
+        "the title's markup reached the page"
+    );
+    assert_contains(
+        &page,
+        "<title>wi-BF-330 · Fix&lt;/title&gt;&lt;meta http-equiv=\"refresh\"",
+    );
+    assert_eq!(page.matches("<title>").count(), 1);
+}
+
+// 3. Prompt files: links leaving the directory, FIFOs, huge files.
+
+#[tokio::test]
+async fn hostile_prompt_files_are_refused_with_their_file_and_reason() {
+    let app = spawn_demo_app().await;
+    let prompts = work_items_dir(&app).join("prompts");
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.txt");
+    std::fs::write(&secret, "TOP-SECRET-ENVIRONMENT").unwrap();
+
+    // wi-BF-302: a link to a file outside; wi-BF-321: a FIFO; wi-BF-325: 2 MiB.
+    let link = prompts.join("wi-BF-302.prompt.md");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    let fifo = prompts.join("wi-BF-321.prompt.md");
+    let _ = std::fs::remove_file(&fifo);
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::fs::write(
+        prompts.join("wi-BF-325.prompt.md"),
+        "x".repeat(2 * 1024 * 1024),
+    )
+    .unwrap();
+    // A link that stays inside the directory is followed.
+    std::fs::write(prompts.join("shared.txt"), "A prompt kept once.").unwrap();
+    let inside = prompts.join("wi-BF-327.prompt.md");
+    let _ = std::fs::remove_file(&inside);
+    std::os::unix::fs::symlink("shared.txt", &inside).unwrap();
+
+    // The sync ends (a FIFO once made it hang) and names each refused file.
+    let snapshot = tokio::time::timeout(Duration::from_secs(20), app.sync())
+        .await
+        .expect("the sync ends");
+    let errors = snapshot["errors"].as_array().unwrap();
+    let error_of = |file: &str| {
+        errors
+            .iter()
+            .find(|e| e["file"] == file)
+            .unwrap_or_else(|| panic!("no error for {file}: {errors:?}"))
+            .clone()
+    };
+    let link_error = error_of("wi-BF-302.md");
+    assert_eq!(link_error["field"], "prompt");
+    assert_contains(
+        link_error["message"].as_str().unwrap(),
+        "prompts/wi-BF-302.prompt.md leads outside the work-items directory",
+    );
+    assert_contains(
+        error_of("wi-BF-321.md")["message"].as_str().unwrap(),
+        "is not a regular file",
+    );
+    assert_contains(
+        error_of("wi-BF-325.md")["message"].as_str().unwrap(),
+        "at most 1 MiB",
+    );
+    assert!(
+        errors.iter().all(|e| e["file"] != "wi-BF-327.md"),
+        "{errors:?}"
+    );
+
+    for id in ["wi-BF-302", "wi-BF-321", "wi-BF-325"] {
+        let page = app
+            .get_page(&format!("/items/{id}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(!page.contains("TOP-SECRET-ENVIRONMENT"), "{id}");
+        assert!(page.len() < 512 * 1024, "{id}: {} bytes", page.len());
+        let (_, json) = app
+            .get_json(&format!("/api/control-plane/items/{id}"))
+            .await;
+        assert!(!json.to_string().contains("TOP-SECRET-ENVIRONMENT"), "{id}");
+    }
+    let (_, followed) = app.get_json("/api/control-plane/items/wi-BF-327").await;
+    assert_eq!(
+        followed["prompt_context"]["text"], "A prompt kept once.",
+        "{followed}"
+    );
+
+    // A work-item file that is a link out of the directory is refused the same way.
+    std::os::unix::fs::symlink(&secret, work_items_dir(&app).join("wi-BF-999.md")).unwrap();
+    let snapshot = app.sync().await;
+    let text = snapshot.to_string();
+    assert_contains(&text, "wi-BF-999.md");
+    assert_contains(&text, "leads outside the work-items directory");
+}
+
+// 4. Parallel sign-ins.
+
+#[tokio::test]
+async fn parallel_wrong_passwords_are_throttled_and_the_right_one_then_waits() {
+    let app = spawn_demo_app().await;
+    app.add_user("vic", "vic's long password", app::domain::Role::Viewer)
+        .await;
+    let attempts = (0..40).map(|_| {
+        let client = browser(None);
+        let app_url = app.url("/fn/login");
+        tokio::spawn(async move {
+            client
+                .post(app_url)
+                .header("accept", "application/json")
+                .form(&[("username", "vic"), ("password", "wrong password!")])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    });
+    let statuses: Vec<StatusCode> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let mut wrong = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert!(wrong <= 5, "{wrong} passwords were checked: {statuses:?}");
+    assert!(
+        statuses.iter().all(|s| matches!(
+            *s,
+            StatusCode::UNAUTHORIZED
+                | StatusCode::TOO_MANY_REQUESTS
+                | StatusCode::SERVICE_UNAVAILABLE
+        )),
+        "{statuses:?}"
+    );
+    // Beyond the checks running at once, attempts are answered at once and not counted;
+    // one at a time, the attempts left are checked until five in all were.
+    let mut throttled = false;
+    for _ in 0..10 {
+        let status = browser(None)
+            .post(app.url("/fn/login"))
+            .header("accept", "application/json")
+            .form(&[("username", "vic"), ("password", "wrong password!")])
+            .send()
+            .await
+            .unwrap()
+            .status();
+        match status {
+            StatusCode::UNAUTHORIZED => wrong += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                throttled = true;
+                break;
+            }
+            other => panic!("{other}"),
+        }
+    }
+    assert!(throttled);
+    assert_eq!(wrong, 5, "five wrong passwords were checked in all");
+    // Now the right password is refused too, until the window passes.
+    let right = browser(None)
+        .post(app.url("/fn/login"))
+        .header("accept", "application/json")
+        .form(&[("username", "vic"), ("password", "vic's long password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(right.headers().contains_key("retry-after"));
+}
+
+// 5. Sign-out and a request in flight.
+
+#[tokio::test]
+async fn a_request_that_ends_after_sign_out_does_not_bring_the_session_back() {
+    let repo = tempfile::tempdir().unwrap();
+    let script = repo.path().join("slow.sh");
+    std::fs::write(&script, "#!/bin/sh\nsleep 1.5; echo done\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let app = spawn_demo_app_with_host(HostSettings {
+        repository_dir: Some(repo.path().to_owned()),
+        ..HostSettings::default()
+    })
+    .await;
+    app.db()
+        .await
+        .call(|conn| {
+            conn.execute(
+                "UPDATE work_items SET validation_command = './slow.sh' WHERE id = 'wi-BF-321'",
+                [],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let cookie = signed_in_cookie(&app, "demo", DEMO_PASSWORD).await;
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // A slow request starts with the session...
+    let slow = {
+        let (plain, cookie) = (plain.clone(), cookie.clone());
+        let url = app.url("/api/control-plane/items/wi-BF-321/actions/prepare-release");
+        tokio::spawn(async move {
+            plain
+                .post(url)
+                .header("cookie", cookie)
+                .header("accept", "application/json")
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // ...the operator signs out while it runs...
+    let signed_out = plain
+        .post(app.url("/fn/logout"))
+        .header("cookie", &cookie)
+        .header("accept", "text/html")
+        .header("origin", format!("http://{}", app.addr))
+        .header("referer", app.url("/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), StatusCode::FOUND);
+    // ...and the slow request ends after the sign-out.
+    assert_eq!(slow.await.unwrap(), StatusCode::OK);
+
+    for path in ["/", "/history"] {
+        let (status, response) = raw_get(app.addr, path, Some(&cookie)).await;
+        assert_eq!(status, 303, "{path} with the old cookie: {response}");
+    }
+    let (status, _) = json_of(
+        plain
+            .get(app.url("/api/control-plane/items"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+// 6. A second sign-in on the same browser.
+
+#[tokio::test]
+async fn a_new_sign_in_on_the_same_browser_drops_the_previous_users_role() {
+    let dir = tempfile::tempdir().unwrap();
+    // Users are re-read once a minute: between reads the session's copy counts.
+    let app = spawn_app_checking_users_every(
+        &dir.path().join("data"),
+        true,
+        browser(None),
+        Duration::from_secs(60),
+    )
+    .await;
+    app.add_user("vic", "vic's long password", app::domain::Role::Viewer)
+        .await;
+    // app.client is signed in as demo (operator); the same browser signs in as vic.
+    let response = app
+        .sign_in(&app.client, "vic", "vic's long password", None)
+        .await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let board = app.get_page("/").await.text().await.unwrap();
+    assert_contains(&board, "vic · viewer");
+    assert!(!board.contains("demo · operator"));
+    let (status, body) = json_of(
+        app.client
+            .post(app.url("/api/control-plane/items/wi-BF-302/actions/record-history"))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+}
+
+// 7. A flood of refused sign-ins.
+
+#[tokio::test]
+async fn a_flood_of_sign_ins_is_one_line_of_history_and_typed_names_are_not_shown() {
+    let app = spawn_demo_app().await;
+    let stranger = browser(Some("127.0.0.9".parse().unwrap()));
+    let typed = "my-real-password-typed-as-name";
+    for _ in 0..60 {
+        let response = app.sign_in(&stranger, typed, "whatever", None).await;
+        assert_eq!(response.status(), StatusCode::FOUND);
+    }
+    let history = app.get_page("/history").await.text().await.unwrap();
+    assert!(!history.contains(typed), "the typed name is on History");
+    assert_contains(&history, "(unknown user)");
+    assert_contains(
+        &history,
+        "55 refused sign-in attempts for (unknown user) from 127.0.0.9 between",
+    );
+    let rows: i64 = app
+        .db()
+        .await
+        .call(|conn| {
+            Ok(conn.query_row(
+                "SELECT count(*) FROM audit_events WHERE action = 'sign-in'",
+                [],
+                |row| row.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    // The demo's own sign-in, five failures, one row for the refusals.
+    assert_eq!(rows, 7);
+    let kept = app
+        .db()
+        .await
+        .call(|conn| app::store::audit::forget_older_than(conn, 1))
+        .await
+        .unwrap();
+    assert_eq!(kept, 0, "nothing is a day old yet");
+}
+
+// 8. A changed password ends the user's sessions.
+
+#[tokio::test]
+async fn a_changed_password_or_a_disabled_user_ends_their_sessions_at_once() {
+    let app = spawn_demo_app().await;
+    app.add_user("vic", "vic's long password", app::domain::Role::Viewer)
+        .await;
+    let vic = signed_in_cookie(&app, "vic", "vic's long password").await;
+    let other = signed_in_cookie(&app, "demo", DEMO_PASSWORD).await;
+    assert_eq!(raw_get(app.addr, "/", Some(&vic)).await.0, 200);
+
+    let passwd = std::process::Command::new(env!("CARGO_BIN_EXE_factory"))
+        .args(["user", "passwd", "vic", "--data-dir"])
+        .arg(&app.data_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    passwd
+        .stdin
+        .as_ref()
+        .unwrap()
+        .write_all(b"a brand new long password\n")
+        .unwrap();
+    let output = passwd.wait_with_output().unwrap();
+    assert!(output.status.success());
+    assert_contains(
+        &String::from_utf8_lossy(&output.stdout),
+        "ended 1 session(s)",
+    );
+
+    // The server keeps sessions in memory; it notices within a second.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(raw_get(app.addr, "/", Some(&vic)).await.0, 303);
+    assert_eq!(raw_get(app.addr, "/", Some(&other)).await.0, 200);
+
+    // `factory session list` names the demo's session; `session end --user` ends it.
+    let list = std::process::Command::new(env!("CARGO_BIN_EXE_factory"))
+        .args(["session", "list", "--data-dir"])
+        .arg(&app.data_dir)
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert_contains(&listed, "demo");
+    assert!(!listed.contains("vic"), "{listed}");
+    let end = std::process::Command::new(env!("CARGO_BIN_EXE_factory"))
+        .args(["session", "end", "--user", "demo", "--data-dir"])
+        .arg(&app.data_dir)
+        .output()
+        .unwrap();
+    assert!(end.status.success(), "{end:?}");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(raw_get(app.addr, "/", Some(&other)).await.0, 303);
+}
+
+// 9. Idempotency keys of two tokens with one name.
+
+async fn token(app: &TestApp, name: &str, role: app::domain::Role) -> String {
+    let secret = app::auth::secrets::new_api_token();
+    let hash = app::auth::secrets::token_hash(&secret);
+    let name = name.to_owned();
+    app.db()
+        .await
+        .call(move |conn| app::store::operators::add_token(conn, &name, role, &hash))
+        .await
+        .unwrap();
+    secret
+}
+
+#[tokio::test]
+async fn idempotency_keys_belong_to_one_token_whatever_its_name() {
+    let app = spawn_demo_app().await;
+    let admin = token(&app, "ci", app::domain::Role::Admin).await;
+    let viewer = token(&app, "ci", app::domain::Role::Viewer).await;
+    let act = |secret: String| {
+        let client = app.anonymous.clone();
+        let url = app.url("/api/control-plane/items/wi-BF-302/actions/record-history");
+        async move {
+            json_of(
+                client
+                    .post(url)
+                    .bearer_auth(secret)
+                    .header("idempotency-key", "shared-key-1")
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let (status, body) = act(viewer.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = act(admin).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the admin's own request ran: {body}"
+    );
+    let (status, _) = act(viewer).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+// 11. Pull-request URLs that are no web address.
+
+#[tokio::test]
+async fn a_javascript_pull_request_url_is_a_sync_error_and_never_a_link() {
+    let app = spawn_demo_app().await;
+    let file = work_items_dir(&app).join("wi-BF-302.md");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace(
+            "https://github.com/SingletonTheory/build-factory-bootstrap/pull/324",
+            "javascript:alert(1)//pull/7",
+        ),
+    )
+    .unwrap();
+    let snapshot = app.sync().await;
+    let error = snapshot["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["file"] == "wi-BF-302.md")
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(error["field"], "pull_request_url", "{snapshot}");
+    for path in ["/", "/items/wi-BF-302", "/?lane=done"] {
+        let page = app.get_page(path).await.text().await.unwrap();
+        assert!(!page.contains("javascript:"), "{path}");
+    }
+}
+
+// 10. Versions that name directories.
+
+#[tokio::test]
+async fn versions_dot_and_dot_dot_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = app::targets::Target {
+        name: "web".into(),
+        working_dir: dir.path().to_owned(),
+        env: Default::default(),
+        deploy: vec!["/bin/true".into()],
+        rollback: vec!["/bin/true".into()],
+        candidate: None,
+        smoke: vec![app::targets::SmokeCheck {
+            name: "true".into(),
+            when: app::targets::SmokeWhen::Post,
+            probe: app::targets::SmokeProbe::Command(vec!["/bin/true".into()]),
+            timeout: Duration::from_secs(5),
+            retries: 0,
+            interval: Duration::from_secs(1),
+        }],
+        step_timeout: Duration::from_secs(5),
+        output_cap: 1024,
+    };
+    let app = spawn_demo_app_with(Setup {
+        targets: vec![target],
+        ..Setup::default()
+    })
+    .await;
+    for version in [".", "..", "+x", "_x", "1..2", "../etc"] {
+        let (status, body) = json_of(
+            app.client
+                .post(app.url("/api/targets/web/deploy"))
+                .json(&serde_json::json!({ "version": version }))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{version}: {body}");
+        assert_eq!(body["field"], "version", "{body}");
+    }
+}
+
+// 12. The data directory's permissions.
+
+#[tokio::test]
+async fn the_data_directory_and_database_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let _state = server::open_state(&data_dir).await.unwrap();
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data_dir), 0o700);
+    assert_eq!(mode(&data_dir.join(server::DATABASE_FILE)), 0o600);
+    let _ = server::load_session_key(&data_dir).unwrap();
+    assert_eq!(mode(&data_dir.join(server::SESSION_KEY_FILE)), 0o600);
+}
+
+// 13. Behind a reverse proxy.
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_is_throttled_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_full(
+        &dir.path().join("data"),
+        true,
+        browser(None),
+        Duration::ZERO,
+        Setup {
+            trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+            ..Setup::default()
+        },
+    )
+    .await;
+    let attempt = |client_ip: &'static str, user: &'static str, password: &'static str| {
+        let client = browser(None);
+        let url = app.url("/fn/login");
+        async move {
+            client
+                .post(url)
+                .header("accept", "application/json")
+                .header("x-forwarded-for", client_ip)
+                .form(&[("username", user), ("password", password)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            attempt("203.0.113.1", "nobody", "wrong password").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        attempt("203.0.113.1", "nobody", "wrong password").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Another client behind the same proxy signs in.
+    assert_eq!(
+        attempt("203.0.113.2", "demo", DEMO_PASSWORD).await,
+        StatusCode::OK
+    );
+
+    // Without trusting the proxy, the header is ignored: every request is the proxy's.
+    let plain = spawn_demo_app().await;
+    for ip in [
+        "203.0.113.1",
+        "203.0.113.2",
+        "203.0.113.3",
+        "203.0.113.4",
+        "203.0.113.5",
+    ] {
+        let status = browser(None)
+            .post(plain.url("/fn/login"))
+            .header("accept", "application/json")
+            .header("x-forwarded-for", ip)
+            .form(&[("username", "nobody"), ("password", "wrong password")])
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let status = browser(None)
+        .post(plain.url("/fn/login"))
+        .header("accept", "application/json")
+        .header("x-forwarded-for", "203.0.113.6")
+        .form(&[("username", "other"), ("password", "wrong password")])
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+// 14. The demo password's policy.
+
+#[tokio::test]
+async fn a_short_demo_password_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = server::open_state(dir.path()).await.unwrap();
+    let err = server::demo::ensure_demo_user(&state.db, Some("12345".into()))
+        .await
+        .unwrap_err();
+    assert_contains(&err.to_string(), "FACTORY_DEMO_PASSWORD");
+    assert_contains(&err.to_string(), "too short");
+}
+
+// Leptos's inline scripts, which the CSP blocks.
+
+#[tokio::test]
+async fn pages_carry_no_inline_script() {
+    let app = spawn_demo_app().await;
+    for path in ["/", "/items/wi-BF-302", "/releases", "/history"] {
+        let page = app.get_page(path).await.text().await.unwrap();
+        assert!(!page.contains("<script"), "{path} has a script");
+    }
+    let login = raw_get(app.addr, "/login", None).await.1;
+    assert!(!login.contains("<script"), "/login has a script");
+}
