@@ -124,6 +124,20 @@ impl Tail {
         }
     }
 
+    /// The output kept so far, as [`Tail::finish`] will give it.
+    fn so_far(&self) -> String {
+        let start = self.bytes.len().saturating_sub(self.cap);
+        let text = String::from_utf8_lossy(&self.bytes[start..]);
+        if self.dropped || start > 0 {
+            format!(
+                "[earlier output cut: the last {} KiB are kept]\n{text}",
+                self.cap / 1024
+            )
+        } else {
+            text.into_owned()
+        }
+    }
+
     fn finish(mut self) -> (String, bool) {
         self.trim();
         let text = String::from_utf8_lossy(&self.bytes);
@@ -156,9 +170,104 @@ async fn spawn(process: &mut tokio::process::Command) -> std::io::Result<tokio::
     }
 }
 
+/// A running command's process group, as it can be found again by another server
+/// process: the group's id (the leader's pid) and the leader's start time in clock ticks
+/// since boot (`/proc/PID/stat`), so a pid the kernel reused is not taken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessGroup {
+    pub id: i32,
+    pub started: u64,
+}
+
+/// The start time of a process, in clock ticks since boot: field 22 of `/proc/PID/stat`.
+fn process_start(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count after its end.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// How a process group left behind was stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// Nothing of it was running any more.
+    AlreadyGone,
+    /// It ended on SIGTERM.
+    Terminated,
+    /// It was still running after the grace period and was killed with SIGKILL.
+    Killed,
+}
+
+impl ProcessGroup {
+    /// The group of a child started with `process_group(0)`.
+    fn of_child(pid: u32) -> Option<Self> {
+        let id = i32::try_from(pid).ok()?;
+        Some(ProcessGroup {
+            id,
+            started: process_start(id)?,
+        })
+    }
+
+    /// Whether any process of this group still runs. The kernel does not hand out a pid
+    /// that is still some group's id, so a live group with this id is this group, unless
+    /// its leader is alive with another start time (the group died and the id was
+    /// reused).
+    pub fn is_alive(&self) -> bool {
+        // SAFETY: kill(2) with signal 0 only checks that the group exists.
+        let exists = unsafe { libc::kill(-self.id, 0) } == 0;
+        exists && process_start(self.id).is_none_or(|started| started == self.started)
+    }
+
+    fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on a negative pid signals that process group only.
+        unsafe {
+            libc::kill(-self.id, signal);
+        }
+    }
+
+    /// Stops the whole group: SIGTERM, then SIGKILL to whatever is left after `grace`.
+    pub async fn stop(&self, grace: Duration) -> Stopped {
+        if !self.is_alive() {
+            return Stopped::AlreadyGone;
+        }
+        self.signal(libc::SIGTERM);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if !self.is_alive() {
+                return Stopped::Terminated;
+            }
+        }
+        if self.is_alive() {
+            self.signal(libc::SIGKILL);
+        }
+        Stopped::Killed
+    }
+}
+
+/// What a watched run reports while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunEvent {
+    /// The command started in this process group.
+    Started(ProcessGroup),
+    /// The output kept so far (the last `output_cap` bytes), at most every
+    /// [`OUTPUT_REPORT_INTERVAL`].
+    Output(String),
+}
+
+/// How often a watched run reports its output while it runs.
+pub const OUTPUT_REPORT_INTERVAL: Duration = Duration::from_millis(500);
+
 /// Runs the command to its end or its timeout. Never fails: a command that cannot start
 /// is a failed run whose output says why.
 pub async fn run(command: &HostCommand) -> CommandRun {
+    run_watched(command, &|_| {}).await
+}
+
+/// [`run`], telling `watch` the command's process group when it starts and its output
+/// as it comes, so a record can keep them while it runs: a server that dies mid-step
+/// loses at most the last moment, and the next one can stop what it left running.
+pub async fn run_watched(command: &HostCommand, watch: &(dyn Fn(RunEvent) + Sync)) -> CommandRun {
     let started = Instant::now();
     let deadline = started + command.timeout;
     let display = command.display();
@@ -198,6 +307,11 @@ pub async fn run(command: &HostCommand) -> CommandRun {
         }
     };
     let pid = child.id();
+    if let Some(group) = pid.and_then(ProcessGroup::of_child) {
+        watch(RunEvent::Started(group));
+    }
+    let mut reported = Instant::now();
+    let mut unreported = false;
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let mut stderr = child.stderr.take().expect("stderr is piped");
     let mut tail = Tail {
@@ -214,12 +328,23 @@ pub async fn run(command: &HostCommand) -> CommandRun {
         tokio::select! {
             read = stdout.read(&mut out_buf), if out_open => match read {
                 Ok(0) | Err(_) => out_open = false,
-                Ok(n) => tail.push(&out_buf[..n]),
+                Ok(n) => {
+                    tail.push(&out_buf[..n]);
+                    unreported = true;
+                }
             },
             read = stderr.read(&mut err_buf), if err_open => match read {
                 Ok(0) | Err(_) => err_open = false,
-                Ok(n) => tail.push(&err_buf[..n]),
+                Ok(n) => {
+                    tail.push(&err_buf[..n]);
+                    unreported = true;
+                }
             },
+            () = tokio::time::sleep_until(reported + OUTPUT_REPORT_INTERVAL), if unreported => {
+                watch(RunEvent::Output(tail.so_far()));
+                reported = Instant::now();
+                unreported = false;
+            }
             () = tokio::time::sleep_until(deadline) => {
                 timed_out = true;
                 break;

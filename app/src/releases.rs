@@ -8,7 +8,7 @@ use crate::domain::release::{
     TargetFacts, after, evaluate_control,
 };
 use crate::domain::{CommandRun, Operator, RecoveryGuidance};
-use crate::host::{self, HostCommand};
+use crate::host::{self, HostCommand, ProcessGroup, RunEvent, Stopped};
 use crate::once::{self, Claim, ClaimError};
 use crate::store::StoreError;
 use crate::store::audit::{self, NewAuditEvent};
@@ -72,6 +72,9 @@ pub struct TargetStatus {
     pub smoke_gated: bool,
     /// The newest smoke step: passed or not, and when.
     pub last_smoke: Option<LastSmoke>,
+    /// Set while the live version is not known (a release was interrupted) and no check
+    /// has passed since.
+    pub needs_check: Option<store::NeededCheck>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -118,8 +121,10 @@ fn status_in(
     let recent = store::list(conn, name, RECENT)?;
     let rollback_to = store::rollback_candidates(conn, name)?.into_iter().next();
     let last_smoke = store::last_smoke(conn, name)?.map(|(passed, at)| LastSmoke { passed, at });
+    let needs_check = store::needed_check(conn, name)?;
     let health = crate::domain::release::target_health(
         running.is_some(),
+        needs_check.is_some(),
         crate::domain::release::telling_status(recent.iter().map(|r| (r.kind, r.status))),
         hold.is_some(),
         live.is_some(),
@@ -134,6 +139,7 @@ fn status_in(
         rollback_to,
         smoke_gated,
         last_smoke,
+        needs_check,
     })
 }
 
@@ -615,7 +621,13 @@ async fn pipeline(
             .call(move |conn| store::begin_step(conn, id, step))
             .await?;
         let started = Instant::now();
-        let runs = run_step(target, &release, step, &previous_version).await;
+        let (events, recorder) = record_step_events(state, id, position);
+        let watch = move |event: RunEvent| {
+            let _ = events.send(event);
+        };
+        let runs = run_step(target, &release, step, &previous_version, &watch).await;
+        drop(watch);
+        let _ = recorder.await;
         let passed = runs.iter().all(|run| run.passed);
         let duration = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let stored_runs = runs.clone();
@@ -627,6 +639,15 @@ async fn pipeline(
             .await?;
         let result = if passed { "passed" } else { "failed" };
         tracing::info!(target = %target.name, release = id, version = %release.version, step = step.label(), result, ms = duration, "release step ended");
+        // A graceful stop interrupted it meanwhile (and stopped the step's processes):
+        // the record is the stop's to write now.
+        if !state
+            .db
+            .call(move |conn| store::is_running(conn, id))
+            .await?
+        {
+            return Ok(());
+        }
         match after(kind, step, passed, fallback.is_some()) {
             Next::Run(next) => step = next,
             Next::Finish(status) => {
@@ -762,11 +783,49 @@ fn release_env(
     env
 }
 
+/// Keeps a running step's process group and output so far in its record, as they come,
+/// on a task of its own so the step never waits on the database. The task ends once
+/// the sender is dropped and what was sent is written.
+fn record_step_events(
+    state: &AppState,
+    release: i64,
+    position: i64,
+) -> (
+    tokio::sync::mpsc::UnboundedSender<RunEvent>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel::<RunEvent>();
+    let db = state.db.clone();
+    let recorder = tokio::spawn(async move {
+        while let Some(event) = received.recv().await {
+            let written = match event {
+                RunEvent::Started(group) => {
+                    db.call(move |conn| store::step_started_process(conn, release, position, group))
+                        .await
+                }
+                RunEvent::Output(mut output) => {
+                    // Only the newest output matters: skip any older one still queued.
+                    while let Ok(RunEvent::Output(newer)) = received.try_recv() {
+                        output = newer;
+                    }
+                    db.call(move |conn| store::step_output_so_far(conn, release, position, &output))
+                        .await
+                }
+            };
+            if let Err(err) = written {
+                tracing::warn!(error = %err, release, "cannot keep a running step's progress");
+            }
+        }
+    });
+    (events, recorder)
+}
+
 async fn run_step(
     target: &Target,
     release: &ReleaseRecord,
     step: Step,
     previous_version: &str,
+    watch: &(dyn Fn(RunEvent) + Sync),
 ) -> Vec<CommandRun> {
     let env = release_env(target, release, previous_version);
     let command = |argv: &[String]| HostCommand {
@@ -778,8 +837,8 @@ async fn run_step(
         output_cap: target.output_cap,
     };
     match step {
-        Step::Deploy => vec![host::run(&command(&target.deploy)).await],
-        Step::Rollback => vec![host::run(&command(&target.rollback)).await],
+        Step::Deploy => vec![host::run_watched(&command(&target.deploy), watch).await],
+        Step::Rollback => vec![host::run_watched(&command(&target.rollback), watch).await],
         Step::PreSmoke | Step::PostSmoke | Step::RollbackSmoke => {
             let when = if step == Step::PreSmoke {
                 SmokeWhen::Pre
@@ -883,7 +942,7 @@ fn ending(
 }
 
 /// The guidance an interrupted release carries.
-pub fn interrupted_guidance(release: &ReleaseRecord) -> RecoveryGuidance {
+pub fn interrupted_guidance(release: &ReleaseRecord, stopped: &str) -> RecoveryGuidance {
     let step = release
         .current_step
         .map_or("before its first step".to_owned(), |s| {
@@ -891,28 +950,193 @@ pub fn interrupted_guidance(release: &ReleaseRecord) -> RecoveryGuidance {
         });
     RecoveryGuidance {
         cause: format!(
-            "The server stopped while release #{} ({} of {}) was at {step}.",
+            "The server stopped while release #{} ({} of {}) was at {step}.{stopped}",
             release.id,
             release.kind.label().to_lowercase(),
             release.version
         ),
-        policy_context: "A release whose server died cannot finish or roll back by itself; its lock was freed at the next start so the target is not stuck.".into(),
+        policy_context: "A release whose server stopped cannot finish or roll back by itself. Before its lock was freed, whatever its step had left running was stopped, so no two releases ever run on the target at once.".into(),
         next_step: format!(
-            "Check {} on the host: which version serves, is the service up, did the step leave anything half-done? Then deploy or roll back.",
+            "Which version serves on {} is not known until a check passes: the server runs the target's post-deploy smoke checks until one does. Read the step's output below, check the service on the host, then deploy or roll back.",
             release.target
         ),
-        safe_retry: "Safe to start the next deploy or rollback: the lock is free and it starts from the top.".into(),
+        safe_retry: "Safe to start the next deploy or rollback: the lock is free, nothing of this release runs, and it starts from the top.".into(),
     }
 }
 
-/// At start: releases left running by a server that died are marked interrupted and
-/// their locks freed.
-pub async fn recover_interrupted(state: &AppState) -> Result<Vec<ReleaseRecord>, StoreError> {
+/// How long a step's processes get to end on SIGTERM before they are killed.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// What stopping a step's process group did, as a sentence for the record.
+fn stop_sentence(group: Option<ProcessGroup>, stopped: Option<Stopped>) -> String {
+    let grace = STOP_GRACE.as_secs();
+    match (group, stopped) {
+        (Some(group), Some(Stopped::Terminated)) => format!(
+            " Its step's processes (group {}) were still running and were stopped with SIGTERM.",
+            group.id
+        ),
+        (Some(group), Some(Stopped::Killed)) => format!(
+            " Its step's processes (group {}) were still running, did not end within {grace} s of SIGTERM, and were killed.",
+            group.id
+        ),
+        (Some(_), _) => " Its step's processes had already ended.".into(),
+        (None, _) => " No command of its step was running.".into(),
+    }
+}
+
+/// Interrupts the releases whose locks match `dead` (another, dead server's: at start;
+/// this server's own: at a graceful stop), stopping what their steps left running
+/// before freeing each lock: a step that outlived its server must never finish behind
+/// the lock's back, overlapping the next release. Each record says what was stopped.
+async fn interrupt_locked(
+    state: &AppState,
+    dead: bool,
+    why: &str,
+) -> Result<Vec<ReleaseRecord>, StoreError> {
     let owner = state.instance.clone();
+    let locked = state
+        .db
+        .call(move |conn| store::locked_releases(conn, &owner, dead))
+        .await?;
+    let mut interrupted = Vec::new();
+    for store::RunningRelease { release, process } in locked {
+        let id = release.id;
+        state
+            .db
+            .call(move |conn| store::begin_interrupt(conn, id))
+            .await?;
+        let stopped = match process {
+            Some(group) => Some(group.stop(STOP_GRACE).await),
+            None => None,
+        };
+        let stopped = stop_sentence(process, stopped);
+        let step = release
+            .current_step
+            .map_or("before its first step", Step::label);
+        let outcome = format!("Interrupted: {why} during {step}.{stopped}");
+        let guidance = interrupted_guidance(&release, &stopped);
+        tracing::warn!(target = %release.target, release = release.id, version = %release.version, %outcome, "release interrupted");
+        let record = release.clone();
+        state
+            .db
+            .call(move |conn| store::interrupt(conn, &record, &outcome, &guidance))
+            .await?;
+        interrupted.push(release);
+    }
+    Ok(interrupted)
+}
+
+/// At start: releases left running by a server that died are marked interrupted, what
+/// their steps left running is stopped, and their locks are freed.
+pub async fn recover_interrupted(state: &AppState) -> Result<Vec<ReleaseRecord>, StoreError> {
+    interrupt_locked(state, true, "the server stopped").await
+}
+
+/// At a graceful stop: this server's running releases are interrupted, their steps'
+/// processes stopped (SIGTERM, then SIGKILL after [`STOP_GRACE`]).
+pub async fn stop_running(state: &AppState) -> Result<Vec<ReleaseRecord>, StoreError> {
+    interrupt_locked(state, false, "the server was shut down").await
+}
+
+/// How often a target whose live version is not known is checked again.
+pub const CHECK_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Checks a target that needs one: its post-deploy smoke checks, then its status
+/// command, which must print the recorded live version. Whether it passed.
+pub async fn check_target(state: &AppState, target: &Target) -> Result<bool, StoreError> {
+    let env: Vec<(String, String)> = target
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .chain([("FACTORY_TARGET".to_owned(), target.name.clone())])
+        .collect();
+    let mut failure = None;
+    for check in target.smoke_checks(SmokeWhen::Post) {
+        let run = run_smoke_check(check, target, &env).await;
+        if !run.passed {
+            failure = Some(format!("smoke check {} {}", check.name, run.verdict()));
+            break;
+        }
+    }
+    if failure.is_none()
+        && let Some(argv) = &target.status
+    {
+        let name = target.name.clone();
+        let live = state
+            .db
+            .call(move |conn| store::live(conn, &name))
+            .await?
+            .map(|r| r.version);
+        let run = host::run(&HostCommand {
+            program: host::resolve_program(&argv[0], &target.working_dir),
+            args: argv[1..].to_vec(),
+            dir: target.working_dir.clone(),
+            timeout: target.step_timeout,
+            env: env.clone(),
+            output_cap: target.output_cap,
+        })
+        .await;
+        let reported = run.output.split_whitespace().next().map(str::to_owned);
+        failure = match (run.passed, reported, live) {
+            (false, _, _) => Some(format!("the status command {}", run.verdict())),
+            (true, Some(reported), Some(live)) if reported != live => Some(format!(
+                "the status command reports {reported}, but the last recorded live release is {live}: deploy or roll back to the version you want"
+            )),
+            (true, None, _) => Some("the status command printed no version".into()),
+            _ => None,
+        };
+    }
+    let passed = failure.is_none();
+    let result = failure.unwrap_or_else(|| "passed".into());
+    let name = target.name.clone();
     state
         .db
-        .call(move |conn| store::interrupt_dead(conn, &owner, interrupted_guidance))
-        .await
+        .call(move |conn| store::record_check(conn, &name, passed, &result))
+        .await?;
+    if passed {
+        tracing::info!(target = %target.name, "the target's check passed: its live version is known again");
+    }
+    Ok(passed)
+}
+
+/// Checks every target that needs it, every [`CHECK_INTERVAL`], until none does; each
+/// check runs only while no release runs on its target.
+pub async fn check_until_known(state: AppState) {
+    loop {
+        let mut waiting = false;
+        for target in state.targets.iter() {
+            let name = target.name.clone();
+            let found = state
+                .db
+                .call(move |conn| {
+                    Ok((
+                        store::needed_check(conn, &name)?,
+                        store::running(conn, &name)?,
+                    ))
+                })
+                .await;
+            match found {
+                Ok((Some(_), None)) => match check_target(&state, target).await {
+                    Ok(true) => {}
+                    Ok(false) => waiting = true,
+                    Err(err) => {
+                        tracing::warn!(error = %err, target = %target.name, "cannot check the target");
+                        waiting = true;
+                    }
+                },
+                Ok((Some(_), Some(_))) => waiting = true,
+                Ok((None, _)) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot read which targets need a check");
+                    waiting = true;
+                }
+            }
+        }
+        if !waiting {
+            return;
+        }
+        tokio::time::sleep(CHECK_INTERVAL).await;
+    }
 }
 
 /// How long a hold lasts.

@@ -23,6 +23,9 @@ pub struct Target {
     pub rollback: Vec<String>,
     /// Prints the version (first word) and commit (second word) to deploy next.
     pub candidate: Option<Vec<String>>,
+    /// Prints the version live on the host (first word): part of the check that runs
+    /// after an interrupted release.
+    pub status: Option<Vec<String>>,
     pub smoke: Vec<SmokeCheck>,
     /// How long a deploy, rollback or candidate command may run.
     pub step_timeout: Duration,

@@ -28,6 +28,7 @@ fn pipeline(c: &mut Criterion) {
             deploy: noop.clone(),
             rollback: noop.clone(),
             candidate: None,
+            status: None,
             smoke: vec![SmokeCheck {
                 name: "noop".into(),
                 when: SmokeWhen::Post,

@@ -31,6 +31,8 @@ pub struct TargetConfig {
     pub deploy: Vec<String>,
     pub rollback: Vec<String>,
     pub candidate: Option<Vec<String>>,
+    /// Prints the live version (first word); checked after an interrupted release.
+    pub status: Option<Vec<String>>,
     /// Seconds a deploy, rollback or candidate command may run (default 300).
     pub step_timeout_seconds: Option<u64>,
     /// KiB of output kept per command, the last ones (default 64).
@@ -86,6 +88,7 @@ impl TargetConfig {
             ("deploy", Some(&self.deploy)),
             ("rollback", Some(&self.rollback)),
             ("candidate", self.candidate.as_ref()),
+            ("status", self.status.as_ref()),
         ] {
             if let Some(argv) = argv
                 && argv.first().is_none_or(|p| p.trim().is_empty())
@@ -160,6 +163,7 @@ impl TargetConfig {
             deploy: self.deploy.clone(),
             rollback: self.rollback.clone(),
             candidate: self.candidate.clone(),
+            status: self.status.clone(),
             smoke,
             step_timeout: std::time::Duration::from_secs(self.step_timeout_seconds.unwrap_or(300)),
             output_cap: self

@@ -111,6 +111,7 @@ const DEMO_TARGET_SCRIPTS: &[(&str, &str)] = &[
     ),
     ("candidate.sh", include_str!("../demo/target/candidate.sh")),
     ("preflight.sh", include_str!("../demo/target/preflight.sh")),
+    ("status.sh", include_str!("../demo/target/status.sh")),
 ];
 
 /// The demo's versions: (version, commit, what its health check answers). 1.2.0 fails its
@@ -179,6 +180,7 @@ pub fn write_demo_target(data_dir: &std::path::Path) -> std::io::Result<app::tar
         deploy: vec!["./deploy.sh".into()],
         rollback: vec!["./rollback.sh".into()],
         candidate: Some(vec!["./candidate.sh".into()]),
+        status: Some(vec!["./status.sh".into()]),
         smoke: vec![
             check(
                 "preflight",

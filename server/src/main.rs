@@ -150,6 +150,9 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
             "a release was interrupted by the previous server's stop; its lock is freed"
         );
     }
+    // Targets whose live version is not known since an interruption are checked until
+    // a check passes.
+    let checks = tokio::spawn(app::releases::check_until_known(state.clone()));
     let secure = !(args.insecure_cookies
         || config.sessions.secure_cookies == Some(false)
         || (args.demo && addr.ip().is_loopback()));
@@ -212,7 +215,7 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
         })
     };
     let syncs = tokio::spawn(app::queue_truth::sync_every(state.clone()));
-    let app = router(state, sessions).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(state.clone(), sessions).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -223,6 +226,19 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
     expired_sessions.abort();
     old_requests.abort();
     syncs.abort();
+    checks.abort();
+    // A release still running is interrupted and its step's processes stopped: nothing
+    // of it may finish after this server is gone, behind the lock's back.
+    match app::releases::stop_running(&state).await {
+        Ok(stopped) => {
+            for release in stopped {
+                tracing::warn!(release = release.id, target = %release.target, "a running release was interrupted by the shutdown");
+            }
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "cannot record the releases interrupted by the shutdown")
+        }
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -640,6 +640,7 @@ async fn versions_dot_and_dot_dot_are_refused() {
         deploy: vec!["/bin/true".into()],
         rollback: vec!["/bin/true".into()],
         candidate: None,
+        status: None,
         smoke: vec![app::targets::SmokeCheck {
             name: "true".into(),
             when: app::targets::SmokeWhen::Post,

@@ -264,10 +264,13 @@ pub fn telling_status(
         .map(|(_, status)| status)
 }
 
-/// The status word: a running release first, then how the newest release ended, then a
-/// hold, then whether anything is live at all.
+/// The status word: a running release first, then a live version that is not known (a
+/// release was interrupted and no check has passed since), then how the newest release
+/// ended, then a hold, then whether anything is live at all. An interrupted release
+/// whose target has passed a check since reads as what is live.
 pub fn target_health(
     running: bool,
+    needs_check: bool,
     newest: Option<ReleaseStatus>,
     held: bool,
     has_live_release: bool,
@@ -275,8 +278,10 @@ pub fn target_health(
     if running {
         return TargetHealth::Deploying;
     }
+    if needs_check {
+        return TargetHealth::Interrupted;
+    }
     match newest {
-        Some(ReleaseStatus::Interrupted) => TargetHealth::Interrupted,
         Some(ReleaseStatus::Failed | ReleaseStatus::RollbackFailed) => TargetHealth::Failed,
         Some(ReleaseStatus::RolledBack) => TargetHealth::RolledBack,
         _ if held => TargetHealth::Held,
@@ -639,22 +644,25 @@ mod tests {
         use ReleaseStatus::*;
         use TargetHealth as H;
         let cases = [
-            (true, Some(Failed), true, true, H::Deploying),
-            (false, Some(Interrupted), true, true, H::Interrupted),
-            (false, Some(RollbackFailed), false, true, H::Failed),
-            (false, Some(Failed), false, false, H::Failed),
-            (false, Some(RolledBack), true, true, H::RolledBack),
-            (false, Some(Succeeded), true, true, H::Held),
-            (false, Some(Aborted), false, true, H::Healthy),
-            (false, Some(Succeeded), false, true, H::Healthy),
-            (false, None, false, false, H::Unknown),
-            (false, None, true, false, H::Held),
+            (true, true, Some(Failed), true, true, H::Deploying),
+            (false, true, Some(Interrupted), true, true, H::Interrupted),
+            (false, true, Some(Succeeded), false, true, H::Interrupted),
+            (false, false, Some(Interrupted), false, true, H::Healthy),
+            (false, false, Some(Interrupted), true, true, H::Held),
+            (false, false, Some(RollbackFailed), false, true, H::Failed),
+            (false, false, Some(Failed), false, false, H::Failed),
+            (false, false, Some(RolledBack), true, true, H::RolledBack),
+            (false, false, Some(Succeeded), true, true, H::Held),
+            (false, false, Some(Aborted), false, true, H::Healthy),
+            (false, false, Some(Succeeded), false, true, H::Healthy),
+            (false, false, None, false, false, H::Unknown),
+            (false, false, None, true, false, H::Held),
         ];
-        for (running, newest, held, live, expected) in cases {
+        for (running, needs_check, newest, held, live, expected) in cases {
             assert_eq!(
-                target_health(running, newest, held, live),
+                target_health(running, needs_check, newest, held, live),
                 expected,
-                "{running} {newest:?} {held} {live}"
+                "{running} {needs_check} {newest:?} {held} {live}"
             );
         }
     }
@@ -803,6 +811,9 @@ pub struct StepRecord {
     pub finished_at: Option<String>,
     pub duration_ms: Option<u64>,
     pub runs: Vec<super::CommandRun>,
+    /// The output so far of a step still running, or cut short by a stop of the server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_so_far: Option<String>,
 }
 
 /// A hold on a target: deploys are refused while it stands.

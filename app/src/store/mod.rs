@@ -58,6 +58,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0006_once_requests.sql")),
         M::up(include_str!("../../../migrations/0007_audit_repeats.sql")),
         M::up(include_str!("../../../migrations/0008_sessions_ended.sql")),
+        M::up(include_str!(
+            "../../../migrations/0009_release_processes.sql"
+        )),
     ])
 }
 

@@ -3,6 +3,7 @@
 use super::StoreError;
 use crate::domain::release::{Hold, ReleaseKind, ReleaseRecord, ReleaseStatus, Step, StepRecord};
 use crate::domain::{CommandRun, RecoveryGuidance};
+use crate::host::ProcessGroup;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 /// A release about to start.
@@ -167,7 +168,8 @@ pub fn finish_step(
 ) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE release_steps SET status = ?3, duration_ms = ?4, runs = ?5,
-             finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+             process_group = NULL, process_started = NULL, output_so_far = NULL
          WHERE release_id = ?1 AND position = ?2",
         params![
             release,
@@ -177,6 +179,190 @@ pub fn finish_step(
             serde_json::to_string(runs).expect("runs serialise"),
         ],
     )?;
+    Ok(())
+}
+
+/// Keeps the process group a running step's command started in.
+pub fn step_started_process(
+    conn: &Connection,
+    release: i64,
+    position: i64,
+    group: ProcessGroup,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE release_steps SET process_group = ?3, process_started = ?4
+         WHERE release_id = ?1 AND position = ?2 AND status = 'running'",
+    )?
+    .execute(params![release, position, group.id, group.started as i64])?;
+    Ok(())
+}
+
+/// Keeps a running step's output so far.
+pub fn step_output_so_far(
+    conn: &Connection,
+    release: i64,
+    position: i64,
+    output: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE release_steps SET output_so_far = ?3
+         WHERE release_id = ?1 AND position = ?2 AND status = 'running'",
+    )?
+    .execute(params![release, position, output])?;
+    Ok(())
+}
+
+/// A running release whose lock is held by `owner`'s process or another's, with the
+/// process group of its running step, if that step started one.
+#[derive(Debug, Clone)]
+pub struct RunningRelease {
+    pub release: ReleaseRecord,
+    pub process: Option<ProcessGroup>,
+}
+
+/// The releases whose lock belongs to another server process than `owner` (`dead`), or
+/// to `owner` itself (not `dead`), each with its running step's process group.
+pub fn locked_releases(
+    conn: &Connection,
+    owner: &str,
+    dead: bool,
+) -> Result<Vec<RunningRelease>, StoreError> {
+    let owned = if dead { "<>" } else { "=" };
+    let releases: Vec<ReleaseRecord> = conn
+        .prepare(&format!(
+            "{COLUMNS} WHERE id IN (SELECT release_id FROM deploy_locks WHERE owner {owned} ?1)"
+        ))?
+        .query_map([owner], release_from_row)?
+        .collect::<Result<_, _>>()?;
+    releases
+        .into_iter()
+        .map(|release| {
+            let process = conn
+                .prepare_cached(
+                    "SELECT process_group, process_started FROM release_steps
+                     WHERE release_id = ?1 AND status = 'running' AND process_group IS NOT NULL
+                     ORDER BY position DESC LIMIT 1",
+                )?
+                .query_row([release.id], |row| {
+                    Ok(ProcessGroup {
+                        id: row.get(0)?,
+                        started: row.get::<_, i64>(1)? as u64,
+                    })
+                })
+                .optional()?;
+            Ok(RunningRelease { release, process })
+        })
+        .collect()
+}
+
+/// Marks a running release interrupted before its step's processes are stopped, so
+/// that its pipeline, if it still runs in this server, records nothing more than the
+/// step's output: it neither finishes the release nor starts an automatic rollback.
+pub fn begin_interrupt(conn: &Connection, release: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE releases SET status = 'interrupted',
+             outcome = 'Interrupted: stopping what its step left running.'
+         WHERE id = ?1 AND status = 'running'",
+        [release],
+    )?;
+    Ok(())
+}
+
+/// Whether the release still runs (it was not interrupted meanwhile).
+pub fn is_running(conn: &Connection, release: i64) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT status = 'running' FROM releases WHERE id = ?1")?
+        .query_row([release], |row| row.get(0))
+        .optional()?
+        .unwrap_or(false))
+}
+
+/// Marks a running release interrupted in the step it was in, with its outcome and
+/// guidance, marks the target as needing a check, and frees its lock. A step's output so
+/// far stays in its record.
+pub fn interrupt(
+    conn: &mut Connection,
+    release: &ReleaseRecord,
+    outcome: &str,
+    guidance: &RecoveryGuidance,
+) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    let guidance = serde_json::to_string(guidance).expect("guidance serialises");
+    tx.execute(
+        "UPDATE releases SET status = 'interrupted', outcome = ?2, guidance = ?3,
+             finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+         WHERE id = ?1",
+        params![release.id, outcome, guidance],
+    )?;
+    tx.execute(
+        "UPDATE release_steps SET status = 'failed', process_group = NULL,
+             process_started = NULL, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+         WHERE release_id = ?1 AND status = 'running'",
+        [release.id],
+    )?;
+    let step = release
+        .current_step
+        .map_or("before its first step", Step::label);
+    tx.execute(
+        "INSERT INTO target_checks (target, reason) VALUES (?1, ?2)
+         ON CONFLICT (target) DO UPDATE SET reason = excluded.reason,
+             needed_since = excluded.needed_since, last_checked = NULL, last_result = NULL",
+        params![
+            release.target,
+            format!("release #{} was interrupted during {step}", release.id)
+        ],
+    )?;
+    tx.execute(
+        "DELETE FROM deploy_locks WHERE release_id = ?1",
+        [release.id],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Why a target's live version is not known now, and its newest failed check.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NeededCheck {
+    pub reason: String,
+    pub since: String,
+    pub last_checked: Option<String>,
+    pub last_result: Option<String>,
+}
+
+pub fn needed_check(conn: &Connection, target: &str) -> Result<Option<NeededCheck>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT reason, needed_since, last_checked, last_result FROM target_checks
+             WHERE target = ?1",
+        )?
+        .query_row([target], |row| {
+            Ok(NeededCheck {
+                reason: row.get(0)?,
+                since: row.get(1)?,
+                last_checked: row.get(2)?,
+                last_result: row.get(3)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Records a check of a target that needs one: a pass ends the need.
+pub fn record_check(
+    conn: &Connection,
+    target: &str,
+    passed: bool,
+    result: &str,
+) -> Result<(), StoreError> {
+    if passed {
+        conn.execute("DELETE FROM target_checks WHERE target = ?1", [target])?;
+    } else {
+        conn.execute(
+            "UPDATE target_checks SET last_checked = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+                 last_result = ?2
+             WHERE target = ?1",
+            params![target, result],
+        )?;
+    }
     Ok(())
 }
 
@@ -192,7 +378,7 @@ pub fn finish(
     tx.execute(
         "UPDATE releases SET status = ?2, outcome = ?3, guidance = ?4,
              finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-         WHERE id = ?1",
+         WHERE id = ?1 AND status = 'running'",
         params![
             release,
             status.as_str(),
@@ -201,6 +387,13 @@ pub fn finish(
         ],
     )?;
     tx.execute("DELETE FROM deploy_locks WHERE release_id = ?1", [release])?;
+    if status == ReleaseStatus::Succeeded {
+        // A release that ran to its end with its smoke checks says what is live.
+        tx.execute(
+            "DELETE FROM target_checks WHERE target = (SELECT target FROM releases WHERE id = ?1)",
+            [release],
+        )?;
+    }
     tx.commit()?;
     Ok(())
 }
@@ -218,47 +411,6 @@ pub fn conclude(
     Ok(())
 }
 
-/// Marks releases whose lock belongs to another (dead) server process as interrupted,
-/// in the step they were in, and frees their locks. Returns them.
-pub fn interrupt_dead(
-    conn: &mut Connection,
-    owner: &str,
-    guidance: impl Fn(&ReleaseRecord) -> RecoveryGuidance,
-) -> Result<Vec<ReleaseRecord>, StoreError> {
-    let tx = conn.transaction()?;
-    let dead: Vec<ReleaseRecord> = tx
-        .prepare(&format!(
-            "{COLUMNS} WHERE id IN (SELECT release_id FROM deploy_locks WHERE owner <> ?1)"
-        ))?
-        .query_map([owner], release_from_row)?
-        .collect::<Result<_, _>>()?;
-    for release in &dead {
-        let step = release
-            .current_step
-            .map_or("before its first step", Step::label);
-        let outcome = format!("Interrupted: the server stopped during {step}.");
-        let guidance = serde_json::to_string(&guidance(release)).expect("guidance serialises");
-        tx.execute(
-            "UPDATE releases SET status = 'interrupted', outcome = ?2, guidance = ?3,
-                 finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             WHERE id = ?1",
-            params![release.id, outcome, guidance],
-        )?;
-        tx.execute(
-            "UPDATE release_steps SET status = 'failed',
-                 finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             WHERE release_id = ?1 AND status = 'running'",
-            [release.id],
-        )?;
-        tx.execute(
-            "DELETE FROM deploy_locks WHERE release_id = ?1",
-            [release.id],
-        )?;
-    }
-    tx.commit()?;
-    Ok(dead)
-}
-
 pub fn get(
     conn: &Connection,
     id: i64,
@@ -272,7 +424,8 @@ pub fn get(
     };
     let steps = conn
         .prepare_cached(
-            "SELECT position, step, status, started_at, finished_at, duration_ms, runs
+            "SELECT position, step, status, started_at, finished_at, duration_ms, runs,
+                    output_so_far
              FROM release_steps WHERE release_id = ?1 ORDER BY position",
         )?
         .query_map([id], |row| {
@@ -286,6 +439,7 @@ pub fn get(
                 finished_at: row.get(4)?,
                 duration_ms: row.get::<_, Option<i64>>(5)?.map(|ms| ms as u64),
                 runs: serde_json::from_str(&runs).unwrap_or_default(),
+                output_so_far: row.get(7)?,
             })
         })?
         .collect::<Result<_, _>>()?;

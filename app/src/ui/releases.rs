@@ -241,8 +241,26 @@ fn TargetSection(status: TargetStatus, operator: Option<Operator>) -> impl IntoV
     let heading_id = format!("target-{name}");
     let labelled = heading_id.clone();
     let health_class = format!("health health-{}", status.health.as_str());
-    let live = match &status.live {
-        Some(live) => {
+    let live = match (&status.live, &status.needs_check) {
+        (live, Some(check)) => {
+            let recorded = live.as_ref().map_or("nothing".to_owned(), |r| {
+                format!("{} (release #{})", r.version, r.id)
+            });
+            let last = check.last_result.as_deref().map_or(
+                " A check (its post-deploy smoke checks) is running.".to_owned(),
+                |result| format!(" The last check failed: {result}. It is tried again every 30 s."),
+            );
+            view! {
+                <p class="live">
+                    {format!(
+                        "Live version not known: {}. Last recorded live: {recorded}.{last}",
+                        check.reason,
+                    )}
+                </p>
+            }
+            .into_any()
+        }
+        (Some(live), None) => {
             let commit = live
                 .commit
                 .as_deref()
@@ -261,8 +279,10 @@ fn TargetSection(status: TargetStatus, operator: Option<Operator>) -> impl IntoV
             }
             .into_any()
         }
-        None => view! { <p class="live muted">"Nothing live yet: no release has succeeded."</p> }
-            .into_any(),
+        (None, None) => {
+            view! { <p class="live muted">"Nothing live yet: no release has succeeded."</p> }
+                .into_any()
+        }
     };
     let last_smoke = status.last_smoke.clone().map(|smoke| {
         let (word, class) = if smoke.passed {
@@ -792,6 +812,16 @@ fn ReleaseRecordView(release: ReleaseRecord, steps: Vec<StepRecord>) -> impl Int
                 .into_iter()
                 .map(|run| view! { <CommandRunView run label="" /> })
                 .collect_view();
+            // A step still running, or cut short by a stop of the server: its output
+            // as far as it came.
+            let so_far = step.output_so_far.map(|output| {
+                view! {
+                    <details class="fold" open=true>
+                        <summary>"Output so far"</summary>
+                        <pre class="output">{output}</pre>
+                    </details>
+                }
+            });
             view! {
                 <li class="action">
                     <div class="action-head">
@@ -800,6 +830,7 @@ fn ReleaseRecordView(release: ReleaseRecord, steps: Vec<StepRecord>) -> impl Int
                     </div>
                     <p class="muted">{format!("{}{duration}", readable_time(&step.started_at))}</p>
                     {runs}
+                    {so_far}
                 </li>
             }
         })

@@ -1,0 +1,336 @@
+//! A dashboard that dies (SIGKILL) or is stopped (SIGTERM) during a deploy whose script
+//! outlives it: the real binary, a real deploy script, real process groups. After the
+//! restart nothing of that release runs, its record says what was stopped and keeps
+//! the step's output so far, and a later deploy stays live.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long the slow deploy sleeps before it switches the live version: long enough
+/// for the test to kill the server and start it again, short enough to wait out.
+const ORPHAN_SLEEP_SECONDS: u64 = 6;
+
+struct Site {
+    _dir: tempfile::TempDir,
+    data_dir: PathBuf,
+    target_dir: PathBuf,
+    config: PathBuf,
+    token: String,
+}
+
+fn write_script(path: &Path, body: &str) {
+    std::fs::write(path, format!("#!/bin/sh\nset -eu\n{body}\n")).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
+fn site() -> Site {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let target_dir = dir.path().join("web");
+    std::fs::create_dir_all(&target_dir).unwrap();
+    // A version named slow-… sleeps before it switches `live`, as a deploy script that
+    // waits for a slow build would; every other version switches at once.
+    write_script(
+        &target_dir.join("deploy.sh"),
+        &format!(
+            "echo \"deploying $FACTORY_VERSION\"\ncase \"$FACTORY_VERSION\" in slow-*) sleep {ORPHAN_SLEEP_SECONDS};; esac\necho \"$FACTORY_VERSION\" > live\necho \"switched to $FACTORY_VERSION\""
+        ),
+    );
+    write_script(
+        &target_dir.join("rollback.sh"),
+        "echo \"$FACTORY_VERSION\" > live",
+    );
+    write_script(&target_dir.join("check.sh"), "test -f live");
+    let config = dir.path().join("factory.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[targets]]\nname = \"web\"\nworking_dir = {:?}\ndeploy = [\"./deploy.sh\"]\nrollback = [\"./rollback.sh\"]\n\n[[targets.smoke]]\nname = \"live file\"\nwhen = \"post\"\ncommand = [\"./check.sh\"]\n",
+            target_dir.display().to_string()
+        ),
+    )
+    .unwrap();
+    let created = Command::new(env!("CARGO_BIN_EXE_factory"))
+        .args(["token", "create", "ci", "--role", "operator", "--data-dir"])
+        .arg(&data_dir)
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{created:?}");
+    let token = String::from_utf8_lossy(&created.stdout)
+        .lines()
+        .find(|line| line.starts_with("bf_"))
+        .expect("the token is printed")
+        .to_owned();
+    Site {
+        _dir: dir,
+        data_dir,
+        target_dir,
+        config,
+        token,
+    }
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+    log: PathBuf,
+}
+
+fn serve(site: &Site, log_name: &str) -> Server {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let log = site.data_dir.parent().unwrap().join(log_name);
+    let child = Command::new(env!("CARGO_BIN_EXE_factory"))
+        .args(["serve", "--addr", &addr, "--config"])
+        .arg(&site.config)
+        .arg("--data-dir")
+        .arg(&site.data_dir)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(Instant::now() < deadline, "the server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server { child, addr, log }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn api(
+    site: &Site,
+    server: &Server,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("http://{}{path}", server.addr))
+        .bearer_auth(&site.token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+/// Polls the release until `done` holds of it.
+async fn wait_for_release(
+    site: &Site,
+    server: &Server,
+    id: i64,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, record) = api(
+            site,
+            server,
+            reqwest::Method::GET,
+            &format!("/api/releases/{id}"),
+            None,
+        )
+        .await;
+        if done(&record) {
+            return record;
+        }
+        assert!(Instant::now() < deadline, "{what}: {record}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn deploy(site: &Site, server: &Server, version: &str) -> i64 {
+    let (status, body) = api(
+        site,
+        server,
+        reqwest::Method::POST,
+        "/api/targets/web/deploy",
+        Some(serde_json::json!({ "version": version })),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{body}");
+    body["release_id"].as_i64().unwrap()
+}
+
+fn deploy_step(record: &serde_json::Value) -> &serde_json::Value {
+    record["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|s| s["step"] == "deploy"))
+        .unwrap_or(&serde_json::Value::Null)
+}
+
+fn live(site: &Site) -> String {
+    std::fs::read_to_string(site.target_dir.join("live"))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_killed_dashboards_deploy_never_finishes_behind_the_next_release() {
+    let site = site();
+    let server = serve(&site, "first.log");
+    let first = deploy(&site, &server, "1.0.0").await;
+    wait_for_release(&site, &server, first, "1.0.0 succeeds", |r| {
+        r["release"]["status"] == "succeeded"
+    })
+    .await;
+    assert_eq!(live(&site), "1.0.0");
+
+    // The slow deploy starts, and its output so far is kept while it runs.
+    let slow_started = Instant::now();
+    let slow = deploy(&site, &server, "slow-4.0").await;
+    wait_for_release(
+        &site,
+        &server,
+        slow,
+        "the deploy step's output so far",
+        |r| {
+            deploy_step(r)["output_so_far"]
+                .as_str()
+                .is_some_and(|output| output.contains("deploying slow-4.0"))
+        },
+    )
+    .await;
+
+    // The dashboard dies; its deploy script lives on in its own process group.
+    let mut server = server;
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(server);
+
+    let server = serve(&site, "second.log");
+    let record = wait_for_release(&site, &server, slow, "the release is interrupted", |r| {
+        r["release"]["status"] == "interrupted"
+    })
+    .await;
+    let outcome = record["release"]["outcome"].as_str().unwrap();
+    assert!(
+        outcome.contains("were still running and were stopped with SIGTERM"),
+        "{outcome}"
+    );
+    assert!(
+        deploy_step(&record)["output_so_far"]
+            .as_str()
+            .is_some_and(|output| output.contains("deploying slow-4.0")),
+        "the step keeps its output: {record}"
+    );
+    let guidance = record["release"]["guidance"]["cause"].as_str().unwrap();
+    assert!(guidance.contains("stopped with SIGTERM"), "{guidance}");
+
+    // The live version is not known until the check passes (it runs at start).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, target) = api(
+            &site,
+            &server,
+            reqwest::Method::GET,
+            "/api/targets/web",
+            None,
+        )
+        .await;
+        if target["needs_check"].is_null() {
+            break;
+        }
+        assert_eq!(target["health"], "interrupted", "{target}");
+        assert!(
+            Instant::now() < deadline,
+            "the check never passed: {target}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The next deploy succeeds and stays live past the moment the orphan would have
+    // switched the service.
+    let next = deploy(&site, &server, "1.4.0").await;
+    wait_for_release(&site, &server, next, "1.4.0 succeeds", |r| {
+        r["release"]["status"] == "succeeded"
+    })
+    .await;
+    let orphan_due = slow_started + Duration::from_secs(ORPHAN_SLEEP_SECONDS + 2);
+    tokio::time::sleep(orphan_due.saturating_duration_since(Instant::now())).await;
+    assert_eq!(
+        live(&site),
+        "1.4.0",
+        "the killed server's deploy finished after all"
+    );
+    let (_, target) = api(
+        &site,
+        &server,
+        reqwest::Method::GET,
+        "/api/targets/web",
+        None,
+    )
+    .await;
+    assert_eq!(target["health"], "healthy", "{target}");
+    assert_eq!(target["live"]["version"], "1.4.0");
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(log.contains("release interrupted"), "{log}");
+}
+
+#[tokio::test]
+async fn a_stopped_dashboard_stops_its_running_deploy_and_says_so() {
+    let site = site();
+    let mut server = serve(&site, "first.log");
+    let slow_started = Instant::now();
+    let slow = deploy(&site, &server, "slow-2.0").await;
+    wait_for_release(&site, &server, slow, "the deploy step runs", |r| {
+        deploy_step(r)["output_so_far"]
+            .as_str()
+            .is_some_and(|output| output.contains("deploying slow-2.0"))
+    })
+    .await;
+
+    // SIGTERM: a graceful stop.
+    // SAFETY: kill(2) on the child's pid, which has not been waited for yet.
+    unsafe {
+        libc_kill(server.child.id() as i32, 15);
+    }
+    let stopped = server.child.wait().unwrap();
+    assert!(stopped.success(), "{stopped:?}");
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(
+        log.contains("a running release was interrupted by the shutdown"),
+        "{log}"
+    );
+    drop(server);
+
+    let orphan_due = slow_started + Duration::from_secs(ORPHAN_SLEEP_SECONDS + 2);
+    tokio::time::sleep(orphan_due.saturating_duration_since(Instant::now())).await;
+    assert_eq!(live(&site), "", "the stopped server's deploy went on");
+
+    let server = serve(&site, "second.log");
+    let (_, record) = api(
+        &site,
+        &server,
+        reqwest::Method::GET,
+        &format!("/api/releases/{slow}"),
+        None,
+    )
+    .await;
+    assert_eq!(record["release"]["status"], "interrupted", "{record}");
+    let outcome = record["release"]["outcome"].as_str().unwrap();
+    assert!(outcome.contains("the server was shut down"), "{outcome}");
+    assert!(outcome.contains("stopped with SIGTERM"), "{outcome}");
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, signal: i32) -> i32;
+}
