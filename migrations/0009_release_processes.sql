@@ -19,3 +19,7 @@ CREATE TABLE target_checks (
     last_checked TEXT,
     last_result  TEXT
 ) STRICT;
+
+-- `/healthz` writes (and deletes) a row here to learn whether writes go through again
+-- after one failed for want of disk space.
+CREATE TABLE write_probe (bytes BLOB NOT NULL) STRICT;

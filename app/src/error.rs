@@ -17,6 +17,8 @@ pub enum AppError {
     Throttled { retry_after_seconds: u64 },
     /// Every password check is busy with other sign-ins.
     Busy,
+    /// Nothing can be saved: the disk of the data directory is full.
+    DiskFull { message: String },
     /// No session or token.
     Unauthenticated,
     /// The operator lacks a permission.
@@ -45,7 +47,7 @@ impl AppError {
             AppError::NotFound { .. } => StatusCode::NOT_FOUND,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::Invalid { .. } | AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            AppError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Busy | AppError::DiskFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -73,8 +75,17 @@ impl AppError {
         self
     }
 
-    /// Logs an internal failure in full and returns the error people see.
-    pub fn internal(err: impl fmt::Display) -> Self {
+    /// Logs an internal failure in full and returns the error people see. A full disk
+    /// is no internal failure: people are told what is wrong and what to do.
+    pub fn internal(err: impl fmt::Display + 'static) -> Self {
+        if let Some(crate::store::StoreError::DiskFull { .. }) =
+            (&err as &dyn std::any::Any).downcast_ref::<crate::store::StoreError>()
+        {
+            return AppError::DiskFull {
+                message: err.to_string(),
+            }
+            .respond();
+        }
         tracing::error!(error = %err, "a server function failed");
         AppError::Internal.respond()
     }
@@ -101,6 +112,7 @@ impl fmt::Display for AppError {
                 "Too many failed sign-ins. Try again in {} minutes; other operators can still sign in.",
                 minutes(*retry_after_seconds)
             ),
+            AppError::DiskFull { message } => f.write_str(message),
             AppError::Busy => f.write_str(
                 "The server is checking many sign-ins at once. Try again in a few seconds; nothing was counted against you.",
             ),

@@ -70,6 +70,15 @@ impl IntoResponse for ApiError {
                 };
                 return (StatusCode::FORBIDDEN, Json(body)).into_response();
             }
+            ApiError::Internal(err @ StoreError::DiskFull { .. }) => {
+                let message = err.to_string();
+                let body = ErrorBody {
+                    error: "disk-full",
+                    message: &message,
+                    field: None,
+                };
+                return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+            }
             ApiError::Internal(err) => {
                 tracing::error!(error = %err, "API request failed");
                 (
@@ -339,22 +348,41 @@ pub async fn no_such_endpoint() -> ApiError {
 struct Health {
     status: &'static str,
     version: &'static str,
+    /// Why the status is not `ok`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
 }
 
-/// `GET /healthz`: 200 when the database answers, 503 otherwise.
+/// `GET /healthz`: 200 `ok` when the database answers and writes go through; 503
+/// `degraded` with the reason while writes fail for want of disk space, 503
+/// `unavailable` when the database does not answer.
 pub async fn healthz(State(state): State<AppState>) -> Response {
     let version = app::VERSION;
     match state.db.ping().await {
-        Ok(()) => Json(Health {
-            status: "ok",
-            version,
-        })
-        .into_response(),
+        Ok(()) => match state.db.writes_failing().await {
+            None => Json(Health {
+                status: "ok",
+                version,
+                reason: None,
+            })
+            .into_response(),
+            // Pages still read; nothing can be saved.
+            Some(reason) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(Health {
+                    status: "degraded",
+                    version,
+                    reason: Some(reason),
+                }),
+            )
+                .into_response(),
+        },
         Err(err) => {
             tracing::error!(error = %err, "health check: the database does not answer");
             let body = Health {
                 status: "unavailable",
                 version,
+                reason: Some("The database does not answer; the server log says why.".into()),
             };
             (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
         }

@@ -138,10 +138,22 @@ impl SessionStore for SessionStoreFront {
         let _write = self.writes.lock().await;
         let saved = {
             let record = record.clone();
-            self.connection
+            match self
+                .connection
                 .call(move |conn| sessions::save_existing(conn, &record))
                 .await
-                .map_err(backend)?
+            {
+                Ok(saved) => saved,
+                // A page that only read must not fail because its session's expiry
+                // could not be pushed on: the disk is full, /healthz says so.
+                Err(tokio_rusqlite::Error::Error(
+                    tokio_rusqlite::rusqlite::Error::SqliteFailure(failure, _),
+                )) if failure.code == tokio_rusqlite::rusqlite::ErrorCode::DiskFull => {
+                    tracing::warn!("a session's expiry was not saved: the disk is full");
+                    return Ok(());
+                }
+                Err(err) => return Err(backend(err)),
+            }
         };
         if saved {
             self.cache.keep(record);

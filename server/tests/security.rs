@@ -792,3 +792,140 @@ async fn pages_carry_no_inline_script() {
     let login = raw_get(app.addr, "/login", None).await.1;
     assert!(!login.contains("<script"), "/login has a script");
 }
+
+// A full disk.
+
+/// Makes every write of the server's database connection that needs a new page fail as
+/// on a full disk: SQLite's page limit set to the pages it has, and their free space
+/// filled. (SQLite fills free space only within a table's own pages: a write that fits in
+/// another table's last page still goes through, as on a real disk that is nearly full.)
+async fn fill_the_disk(app: &TestApp) {
+    app.state
+        .db
+        .call(|conn| {
+            conn.execute_batch("CREATE TABLE IF NOT EXISTS filler (bytes BLOB)")?;
+            let pages: i64 = conn.query_row("PRAGMA page_count", [], |row| row.get(0))?;
+            conn.pragma_update(None, "max_page_count", pages)?;
+            // Fill what space the pages of the tables a sign-in and an action write to
+            // have left, in ever smaller rows.
+            let mut n = 0;
+            for size in [4096_i64, 1024, 256, 64, 16, 1] {
+                while conn
+                    .execute("INSERT INTO filler VALUES (zeroblob(?1))", [size])
+                    .is_ok()
+                {}
+                while conn
+                    .execute(
+                        "INSERT INTO audit_events (actor, action, outcome, detail)
+                         VALUES ('filler', 'filler', 'filler', printf('%.*c', ?1, 'x'))",
+                        [size],
+                    )
+                    .is_ok()
+                {}
+                loop {
+                    n += 1;
+                    let name = format!("filler-{n}-{}", "x".repeat(size.min(40) as usize));
+                    if conn
+                        .execute(
+                            "INSERT INTO users (username, password_hash, role)
+                             VALUES (?1, 'x', 'viewer')",
+                            [&name],
+                        )
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+async fn free_the_disk(app: &TestApp) {
+    app.state
+        .db
+        .call(|conn| {
+            conn.pragma_update(None, "max_page_count", 1_073_741_823)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_full_disk_is_named_with_what_to_do_and_nothing_is_lost() {
+    let app = spawn_demo_app().await;
+    let (status, _) = app.get_json("/healthz").await;
+    assert_eq!(status, StatusCode::OK);
+    let items_before = app.get_json("/api/control-plane/items").await.1["count"].clone();
+    // vic has never signed in: a sign-in writes the time into vic's row, which grows.
+    app.add_user("vic", "vic's long password", app::domain::Role::Viewer)
+        .await;
+    fill_the_disk(&app).await;
+
+    // An action over the API: 503 with what is wrong and what to do.
+    let (status, body) = json_of(
+        app.client
+            .post(app.url("/api/control-plane/items/wi-BF-302/actions/record-history"))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"], "disk-full");
+    let message = body["message"].as_str().unwrap();
+    assert_contains(message, &app.data_dir.display().to_string());
+    assert_contains(message, "KiB free");
+    assert_contains(message, "Free space on that disk");
+
+    // /healthz says degraded, and why.
+    let (status, health) = app.get_json("/healthz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(health["status"], "degraded");
+    assert_contains(health["reason"].as_str().unwrap(), "is full");
+
+    // Pages still read.
+    assert_eq!(app.get_page("/").await.status(), StatusCode::OK);
+
+    // A sign-in says so on the sign-in page.
+    let browser_without_session = browser(None);
+    let response = browser_without_session
+        .post(app.url("/fn/login"))
+        .header("accept", "application/json")
+        .form(&[("username", "vic"), ("password", "vic's long password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_contains(&response.text().await.unwrap(), "is full");
+
+    // Space comes back: health is ok at once, and nothing was lost.
+    free_the_disk(&app).await;
+    let (status, health) = app.get_json("/healthz").await;
+    assert_eq!(status, StatusCode::OK, "{health}");
+    assert_eq!(
+        app.get_json("/api/control-plane/items").await.1["count"],
+        items_before
+    );
+    let (status, _) = json_of(
+        app.client
+            .post(app.url("/api/control-plane/items/wi-BF-302/actions/record-history"))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let integrity: String = app
+        .db()
+        .await
+        .call(|conn| Ok(conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))?))
+        .await
+        .unwrap();
+    assert_eq!(integrity, "ok");
+}

@@ -34,6 +34,47 @@ pub enum StoreError {
     InvalidRow(String),
     #[error("the session store: {0}")]
     Sessions(String),
+    /// The disk of the data directory is full: SQLite could not write.
+    #[error("{}", disk_full_message(data_dir))]
+    DiskFull { data_dir: String },
+}
+
+/// What to tell people when the data directory's disk is full, with its free space now.
+pub fn disk_full_message(data_dir: &str) -> String {
+    let free = free_bytes(Path::new(data_dir))
+        .map(|bytes| format!("{} KiB free", bytes / 1024))
+        .unwrap_or_else(|| "free space unknown".into());
+    format!(
+        "The disk of the data directory {data_dir} is full ({free}): nothing was saved and nothing was changed. Free space on that disk (old logs, old backups), then try again."
+    )
+}
+
+/// The bytes an unprivileged writer may still use on the filesystem of `path`.
+fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: statvfs(3) fills the struct for a NUL-terminated path, or fails.
+    let done = unsafe { libc::statvfs(path.as_ptr(), stats.as_mut_ptr()) };
+    if done != 0 {
+        return None;
+    }
+    // SAFETY: statvfs returned 0, so it filled the struct.
+    let stats = unsafe { stats.assume_init() };
+    // The field types' widths differ between platforms.
+    #[allow(clippy::useless_conversion)]
+    Some(u64::from(stats.f_bavail).saturating_mul(u64::from(stats.f_frsize)))
+}
+
+impl StoreError {
+    /// SQLite's "database or disk is full".
+    fn is_disk_full(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(failure, _))
+                if failure.code == rusqlite::ErrorCode::DiskFull
+        )
+    }
 }
 
 impl From<tokio_rusqlite::Error<StoreError>> for StoreError {
@@ -75,6 +116,10 @@ pub struct Db {
     /// Write transactions committed on the connection since it was opened: a read's
     /// result stays true until this moves (see [`read_cache`]).
     commits: Arc<AtomicU64>,
+    /// The directory of the database file, for messages about its disk.
+    data_dir: Arc<str>,
+    /// Set when a write failed because the disk is full; cleared by the next commit.
+    disk_full: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What [`Db::open`] did to the schema.
@@ -95,11 +140,17 @@ impl Db {
     /// timeout, and applies the migrations that are not applied yet.
     pub async fn open(path: &Path) -> Result<(Self, MigrationReport), StoreError> {
         let conn = tokio_rusqlite::Connection::open(path).await?;
+        let data_dir = path
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let db = Db {
             conn,
             commits: Arc::default(),
+            data_dir: Arc::from(data_dir.display().to_string()),
+            disk_full: Arc::default(),
         };
-        let commits = db.commits.clone();
+        let (commits, disk_full) = (db.commits.clone(), db.disk_full.clone());
         let report = db
             .call(move |conn| {
                 // SQLite calls this for transactions that wrote, before their commit
@@ -107,6 +158,9 @@ impl Db {
                 // reads queue behind it on this connection's thread.
                 conn.commit_hook(Some(move || {
                     commits.fetch_add(1, Ordering::Release);
+                    // A write goes through (if the commit itself fails for want of
+                    // space, `call` sets it again).
+                    disk_full.store(false, Ordering::Release);
                     false
                 }))?;
                 conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -126,13 +180,53 @@ impl Db {
         Ok((db, report))
     }
 
-    /// Runs `f` on the connection thread.
+    /// Runs `f` on the connection thread. A write that failed because the disk is full
+    /// comes back as [`StoreError::DiskFull`], and [`Db::disk_full`] says so until a
+    /// write commits.
     pub async fn call<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         F: FnOnce(&mut rusqlite::Connection) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
     {
-        Ok(self.conn.call(f).await?)
+        match self.conn.call(f).await {
+            Ok(result) => Ok(result),
+            Err(err) => {
+                let err = StoreError::from(err);
+                if err.is_disk_full() {
+                    self.disk_full.store(true, Ordering::Release);
+                    tracing::error!(data_dir = %self.data_dir, "a write failed: the disk is full");
+                    return Err(StoreError::DiskFull {
+                        data_dir: self.data_dir.to_string(),
+                    });
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Why writes fail now, when the last write failed for want of space and none has
+    /// gone through since: a write is tried (and undone) first, so space freed since
+    /// counts at once.
+    pub async fn writes_failing(&self) -> Option<String> {
+        if !self.disk_full.load(Ordering::Acquire) {
+            return None;
+        }
+        let probe = self
+            .call(|conn| {
+                let tx = conn.transaction()?;
+                tx.execute(
+                    "INSERT INTO write_probe (bytes) VALUES (zeroblob(8192))",
+                    [],
+                )?;
+                tx.execute("DELETE FROM write_probe", [])?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await;
+        match probe {
+            Ok(()) => None,
+            Err(_) => Some(disk_full_message(&self.data_dir)),
+        }
     }
 
     /// How many write transactions this connection has committed: the database's data

@@ -280,7 +280,7 @@ pub fn WorkItemCard(
                 {item
                     .pull_request_url
                     .map(|url| {
-                        view! { <li>{pull_request_link(url, pr_label.unwrap_or_default())}</li> }
+                        view! { <li>{pull_request_link(url, pr_label.unwrap_or_default(), None)}</li> }
                     })}
             </ul>
             {actions}

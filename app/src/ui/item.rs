@@ -124,9 +124,10 @@ fn WorkItemPage(
     } = item;
     let criteria_count = lifecycle.done_criteria.len();
     let id_for_actions = id.clone();
-    let pr = exec.pull_request_url.clone().map(
-        |url| view! { <span class="break">{super::pull_request_link(url.clone(), url)}</span> },
-    );
+    let pr = exec
+        .pull_request_url
+        .clone()
+        .map(|url| super::pull_request_link(url.clone(), url, Some("break")));
     view! {
         <Title text=format!("{id} · {title}") />
         {records.attempt.map(|result| view! { <AttemptResult result /> })}

@@ -33,6 +33,7 @@ pub fn LoginPage() -> impl IntoView {
             }
         }
         Some(AppError::SignInFailed) => set_status(StatusCode::UNAUTHORIZED),
+        Some(AppError::DiskFull { .. }) => set_status(StatusCode::SERVICE_UNAVAILABLE),
         Some(AppError::Busy) => {
             set_status(StatusCode::SERVICE_UNAVAILABLE);
             if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
@@ -221,6 +222,14 @@ pub async fn sign_in(
     };
     throttle.succeeded(attempt, &keys, &user_key);
 
+    // Recorded before the session changes: when it cannot be saved (a full disk), the
+    // browser's session stays as it was and the page says why.
+    let user_id = user.id;
+    state
+        .db
+        .call(move |conn| operators::record_sign_in(conn, user_id))
+        .await
+        .map_err(AppError::internal)?;
     let session: Session = leptos_axum::extract().await.map_err(AppError::internal)?;
     // Nothing of an earlier sign-in on this browser survives (its user's name and role
     // are kept in the session between checks), and a new session id, so an id planted
@@ -229,12 +238,6 @@ pub async fn sign_in(
     session.cycle_id().await.map_err(AppError::internal)?;
     session
         .insert(SESSION_USER_ID, user.id)
-        .await
-        .map_err(AppError::internal)?;
-    let user_id = user.id;
-    state
-        .db
-        .call(move |conn| operators::record_sign_in(conn, user_id))
         .await
         .map_err(AppError::internal)?;
     record(&state, user.username.to_string(), "sign-in", "succeeded").await;

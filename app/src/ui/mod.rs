@@ -196,14 +196,14 @@ impl RenderHtml for PageHtml {
 
 /// A pull request's link; its label as plain text when the URL is not an `http(s)`
 /// address, so a `javascript:` URL from a work-item file never becomes an `href`.
-fn pull_request_link(url: String, label: String) -> impl IntoView {
+fn pull_request_link(url: String, label: String, class: Option<&'static str>) -> impl IntoView {
     match crate::domain::linkable_url(&url) {
         Some(_) => leptos::either::Either::Left(view! {
-            <a href=url rel="noopener noreferrer">
+            <a href=url rel="noopener noreferrer" class=class>
                 {label}
             </a>
         }),
-        None => leptos::either::Either::Right(view! { <span>{label}</span> }),
+        None => leptos::either::Either::Right(view! { <span class=class>{label}</span> }),
     }
 }
 

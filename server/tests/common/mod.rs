@@ -20,6 +20,8 @@ pub struct TestApp {
     /// No session, no token.
     pub anonymous: Client,
     pub data_dir: PathBuf,
+    /// The server's own state: its database connection, as the server uses it.
+    pub state: app::AppState,
     server: JoinHandle<()>,
     _dir: Option<TempDir>,
 }
@@ -298,8 +300,8 @@ pub async fn spawn_app_full(
         .await
         .expect("bind a free port");
     let addr = listener.local_addr().expect("local address");
-    let router =
-        server::router::router(state, sessions).into_make_service_with_connect_info::<SocketAddr>();
+    let router = server::router::router(state.clone(), sessions)
+        .into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move {
         axum::serve(listener, router).await.expect("server runs");
     });
@@ -308,6 +310,7 @@ pub async fn spawn_app_full(
         client,
         anonymous: browser(None),
         data_dir: data_dir.to_owned(),
+        state,
         server,
         _dir: None,
     };
