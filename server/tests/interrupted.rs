@@ -213,6 +213,16 @@ async fn a_killed_dashboards_deploy_never_finishes_behind_the_next_release() {
     let mut server = server;
     server.child.kill().unwrap();
     server.child.wait().unwrap();
+    // Its log told each release's start, each step's end and the outcome.
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    for line in [
+        "release started target=web release=1 kind=\"deploy\" version=1.0.0 by=token:ci via=api",
+        "release step ended target=web release=1 version=1.0.0 step=\"Deploy command\" result=\"passed\"",
+        "release ended target=web release=1 kind=\"deploy\" version=1.0.0 by=token:ci status=\"succeeded\"",
+        "release started target=web release=2 kind=\"deploy\" version=slow-4.0",
+    ] {
+        assert!(log.contains(line), "{line:?} not in {log}");
+    }
     drop(server);
 
     let server = serve(&site, "second.log");

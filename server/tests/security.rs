@@ -670,6 +670,34 @@ async fn versions_dot_and_dot_dot_are_refused() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{version}: {body}");
         assert_eq!(body["field"], "version", "{body}");
     }
+
+    // An Idempotency-Key stands for one request: the same key with another version is
+    // a conflict, never a replay of the first release.
+    let deploy = |version: &'static str| {
+        let client = app.client.clone();
+        let url = app.url("/api/targets/web/deploy");
+        async move {
+            json_of(
+                client
+                    .post(url)
+                    .header("idempotency-key", "release-key-1")
+                    .json(&serde_json::json!({ "version": version }))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let (status, first) = deploy("4.0.0").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+    let (status, again) = deploy("4.0.0").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(again["release_id"], first["release_id"], "a retry replays");
+    let (status, other) = deploy("4.0.1").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{other}");
+    assert_eq!(other["error"], "idempotency-key-conflict");
+    assert_contains(other["message"].as_str().unwrap(), "deploy of 4.0.0");
 }
 
 // 12. The data directory's permissions.
