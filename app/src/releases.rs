@@ -8,7 +8,7 @@ use crate::domain::release::{
     TargetFacts, after, evaluate_control,
 };
 use crate::domain::{CommandRun, Operator, RecoveryGuidance};
-use crate::host::{self, HostCommand, ProcessGroup, RunEvent, Stopped};
+use crate::host::{self, ProcessGroup, RunEvent, Stopped};
 use crate::once::{self, Claim, ClaimError};
 use crate::store::StoreError;
 use crate::store::audit::{self, NewAuditEvent};
@@ -204,19 +204,7 @@ async fn candidate(target: &Target) -> Result<(String, Option<String>), ReleaseE
             ),
         });
     };
-    let run = host::run(&HostCommand {
-        program: host::resolve_program(&argv[0], &target.working_dir),
-        args: argv[1..].to_vec(),
-        dir: target.working_dir.clone(),
-        timeout: target.step_timeout,
-        env: target
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        output_cap: target.output_cap,
-    })
-    .await;
+    let run = host::run(&target.command(argv, target.own_env())).await;
     let first_line = run.output.lines().next().unwrap_or_default().to_owned();
     let mut words = first_line.split_whitespace();
     match (run.passed, words.next()) {
@@ -764,11 +752,7 @@ fn release_env(
     release: &ReleaseRecord,
     previous_version: &str,
 ) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = target
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let mut env = target.own_env();
     env.push(("FACTORY_RELEASE_ID".into(), release.id.to_string()));
     env.push(("FACTORY_TARGET".into(), target.name.clone()));
     env.push(("FACTORY_VERSION".into(), release.version.clone()));
@@ -828,14 +812,7 @@ async fn run_step(
     watch: &(dyn Fn(RunEvent) + Sync),
 ) -> Vec<CommandRun> {
     let env = release_env(target, release, previous_version);
-    let command = |argv: &[String]| HostCommand {
-        program: host::resolve_program(&argv[0], &target.working_dir),
-        args: argv[1..].to_vec(),
-        dir: target.working_dir.clone(),
-        timeout: target.step_timeout,
-        env: env.clone(),
-        output_cap: target.output_cap,
-    };
+    let command = |argv: &[String]| target.command(argv, env.clone());
     match step {
         Step::Deploy => vec![host::run_watched(&command(&target.deploy), watch).await],
         Step::Rollback => vec![host::run_watched(&command(&target.rollback), watch).await],
@@ -942,7 +919,7 @@ fn ending(
 }
 
 /// The guidance an interrupted release carries.
-pub fn interrupted_guidance(release: &ReleaseRecord, stopped: &str) -> RecoveryGuidance {
+pub fn interrupted_guidance(release: &ReleaseRecord) -> RecoveryGuidance {
     let step = release
         .current_step
         .map_or("before its first step".to_owned(), |s| {
@@ -950,14 +927,14 @@ pub fn interrupted_guidance(release: &ReleaseRecord, stopped: &str) -> RecoveryG
         });
     RecoveryGuidance {
         cause: format!(
-            "The server stopped while release #{} ({} of {}) was at {step}.{stopped}",
+            "The server stopped while release #{} ({} of {}) was at {step}.",
             release.id,
             release.kind.label().to_lowercase(),
             release.version
         ),
         policy_context: "A release whose server stopped cannot finish or roll back by itself. Before its lock was freed, whatever its step had left running was stopped, so no two releases ever run on the target at once.".into(),
         next_step: format!(
-            "Which version serves on {} is not known until a check passes: the server runs the target's post-deploy smoke checks until one does. Read the step's output below, check the service on the host, then deploy or roll back.",
+            "Which version serves on {} is not known until a check passes: the server runs the target's post-deploy smoke checks until one does. Read the step's output on the release's page, check the service on the host, then deploy or roll back.",
             release.target
         ),
         safe_retry: "Safe to start the next deploy or rollback: the lock is free, nothing of this release runs, and it starts from the top.".into(),
@@ -1014,7 +991,7 @@ async fn interrupt_locked(
             .current_step
             .map_or("before its first step", Step::label);
         let outcome = format!("Interrupted: {why} during {step}.{stopped}");
-        let guidance = interrupted_guidance(&release, &stopped);
+        let guidance = interrupted_guidance(&release);
         tracing::warn!(target = %release.target, release = release.id, version = %release.version, %outcome, "release interrupted");
         let record = release.clone();
         state
@@ -1044,12 +1021,8 @@ pub const CHECK_INTERVAL: Duration = Duration::from_secs(30);
 /// Checks a target that needs one: its post-deploy smoke checks, then its status
 /// command, which must print the recorded live version. Whether it passed.
 pub async fn check_target(state: &AppState, target: &Target) -> Result<bool, StoreError> {
-    let env: Vec<(String, String)> = target
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .chain([("FACTORY_TARGET".to_owned(), target.name.clone())])
-        .collect();
+    let mut env = target.own_env();
+    env.push(("FACTORY_TARGET".to_owned(), target.name.clone()));
     let mut failure = None;
     for check in target.smoke_checks(SmokeWhen::Post) {
         let run = run_smoke_check(check, target, &env).await;
@@ -1067,15 +1040,7 @@ pub async fn check_target(state: &AppState, target: &Target) -> Result<bool, Sto
             .call(move |conn| store::live(conn, &name))
             .await?
             .map(|r| r.version);
-        let run = host::run(&HostCommand {
-            program: host::resolve_program(&argv[0], &target.working_dir),
-            args: argv[1..].to_vec(),
-            dir: target.working_dir.clone(),
-            timeout: target.step_timeout,
-            env: env.clone(),
-            output_cap: target.output_cap,
-        })
-        .await;
+        let run = host::run(&target.command(argv, env.clone())).await;
         let reported = run.output.split_whitespace().next().map(str::to_owned);
         failure = match (run.passed, reported, live) {
             (false, _, _) => Some(format!("the status command {}", run.verdict())),

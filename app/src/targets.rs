@@ -34,6 +34,27 @@ pub struct Target {
 }
 
 impl Target {
+    /// One of the target's commands (`argv` from its configuration), run in its
+    /// working directory with `env`, its step timeout and its output cap.
+    pub fn command(&self, argv: &[String], env: Vec<(String, String)>) -> HostCommand {
+        HostCommand {
+            program: host::resolve_program(&argv[0], &self.working_dir),
+            args: argv[1..].to_vec(),
+            dir: self.working_dir.clone(),
+            timeout: self.step_timeout,
+            env,
+            output_cap: self.output_cap,
+        }
+    }
+
+    /// The target's own variables (`[targets.env]`).
+    pub fn own_env(&self) -> Vec<(String, String)> {
+        self.env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     /// The smoke checks run before a deploy (`pre`) or after it and after a rollback.
     pub fn smoke_checks(&self, when: SmokeWhen) -> impl Iterator<Item = &SmokeCheck> {
         self.smoke
@@ -95,12 +116,8 @@ pub async fn run_smoke_check(
             } => http_probe(url, *status, body_contains.as_deref(), check.timeout).await,
             SmokeProbe::Command(argv) => {
                 let command = HostCommand {
-                    program: host::resolve_program(&argv[0], &target.working_dir),
-                    args: argv[1..].to_vec(),
-                    dir: target.working_dir.clone(),
                     timeout: check.timeout,
-                    env: env.to_vec(),
-                    output_cap: target.output_cap,
+                    ..target.command(argv, env.to_vec())
                 };
                 host::run(&command).await
             }

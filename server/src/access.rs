@@ -31,6 +31,10 @@ fn is_public(path: &str) -> bool {
 /// this site has one, and a component further in could resolve it to a route the access
 /// check did not judge, so such a request is refused before anything else looks at it.
 fn has_dot_segment_or_encoded_separator(path: &str) -> bool {
+    // Most paths have none of the bytes that could make one: skip the decoding.
+    if !path.bytes().any(|b| matches!(b, b'.' | b'%' | b'\\')) {
+        return false;
+    }
     path.split('/').any(|segment| {
         let decoded: Vec<u8> = percent_encoding::percent_decode_str(segment).collect();
         matches!(decoded.as_slice(), b"." | b"..")

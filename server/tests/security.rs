@@ -26,6 +26,19 @@ fn cookie_of(response: &reqwest::Response) -> Option<String> {
         .map(|v| v.split(';').next().unwrap_or_default().to_owned())
 }
 
+/// `record-history` on wi-BF-302 over the API, as `client`.
+async fn record_history(app: &TestApp, client: &reqwest::Client) -> (StatusCode, Value) {
+    json_of(
+        client
+            .post(app.url("/api/control-plane/items/wi-BF-302/actions/record-history"))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
 /// Signs in a fresh cookie-less client and returns the session cookie it was given.
 async fn signed_in_cookie(app: &TestApp, name: &str, password: &str) -> String {
     let client = reqwest::Client::builder()
@@ -442,15 +455,7 @@ async fn a_new_sign_in_on_the_same_browser_drops_the_previous_users_role() {
     let board = app.get_page("/").await.text().await.unwrap();
     assert_contains(&board, "vic · viewer");
     assert!(!board.contains("demo · operator"));
-    let (status, body) = json_of(
-        app.client
-            .post(app.url("/api/control-plane/items/wi-BF-302/actions/record-history"))
-            .header("accept", "application/json")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = record_history(&app, &app.client).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
 }
 
@@ -894,15 +899,7 @@ async fn a_full_disk_is_named_with_what_to_do_and_nothing_is_lost() {
     fill_the_disk(&app).await;
 
     // An action over the API: 503 with what is wrong and what to do.
-    let (status, body) = json_of(
-        app.client
-            .post(app.url("/api/control-plane/items/wi-BF-302/actions/record-history"))
-            .header("accept", "application/json")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body) = record_history(&app, &app.client).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["error"], "disk-full");
     let message = body["message"].as_str().unwrap();
@@ -939,15 +936,7 @@ async fn a_full_disk_is_named_with_what_to_do_and_nothing_is_lost() {
         app.get_json("/api/control-plane/items").await.1["count"],
         items_before
     );
-    let (status, _) = json_of(
-        app.client
-            .post(app.url("/api/control-plane/items/wi-BF-302/actions/record-history"))
-            .header("accept", "application/json")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _) = record_history(&app, &app.client).await;
     assert_eq!(status, StatusCode::OK);
     let integrity: String = app
         .db()
