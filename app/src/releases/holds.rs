@@ -1,0 +1,103 @@
+//! Holds: a manual freeze of a target's deploys, with its reason and expiry.
+
+use super::*;
+
+/// How long a hold lasts.
+pub fn parse_hold_expiry(raw: Option<&str>) -> Result<Option<u64>, ReleaseError> {
+    match raw.map(str::trim).filter(|r| !r.is_empty()) {
+        None | Some("until-released") => Ok(None),
+        Some("1h") => Ok(Some(3600)),
+        Some("4h") => Ok(Some(4 * 3600)),
+        Some("24h") => Ok(Some(24 * 3600)),
+        Some(_) => Err(ReleaseError::Invalid {
+            field: "expires_in",
+            message: "choose 1h, 4h, 24h or until-released".into(),
+        }),
+    }
+}
+
+/// Sets the hold with its reason; refused without the permission.
+pub async fn set_hold(
+    state: &AppState,
+    requester: Requester,
+    target_name: &str,
+    reason: &str,
+    expires_in: Option<&str>,
+) -> Result<Result<Hold, Refusal>, ReleaseError> {
+    let target = find_target(state, target_name)?;
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ReleaseError::Invalid {
+            field: "reason",
+            message: "say why deploys must stop, in 1 to 500 characters".into(),
+        });
+    }
+    let expires = parse_hold_expiry(expires_in)?;
+    if let Some(refused) = refusal(
+        state,
+        &requester,
+        ReleaseControl::Hold,
+        "hold",
+        &target.name,
+    )
+    .await?
+    {
+        return Ok(Err(refused));
+    }
+    let (name, reason_owned, by) = (
+        target.name.clone(),
+        reason.to_owned(),
+        requester.operator.name.clone(),
+    );
+    let hold = state
+        .db
+        .call(move |conn| store::set_hold(conn, &name, &reason_owned, &by, expires))
+        .await?;
+    audit_event(
+        state,
+        &requester,
+        "hold",
+        &target.name,
+        "succeeded",
+        reason.to_owned(),
+    )
+    .await;
+    Ok(Ok(hold))
+}
+
+/// Ends the hold; `Ok(false)` when there was none.
+pub async fn release_hold(
+    state: &AppState,
+    requester: Requester,
+    target_name: &str,
+) -> Result<Result<bool, Refusal>, ReleaseError> {
+    let target = find_target(state, target_name)?;
+    if let Some(refused) = refusal(
+        state,
+        &requester,
+        ReleaseControl::Hold,
+        "release-hold",
+        &target.name,
+    )
+    .await?
+    {
+        return Ok(Err(refused));
+    }
+    let name = target.name.clone();
+    let ended = state
+        .db
+        .call(move |conn| store::release_hold(conn, &name))
+        .await?;
+    if ended {
+        audit_event(
+            state,
+            &requester,
+            "release-hold",
+            &target.name,
+            "succeeded",
+            String::new(),
+        )
+        .await;
+    }
+    Ok(Ok(ended))
+}

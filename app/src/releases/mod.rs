@@ -1,0 +1,123 @@
+//! Running releases: deploy, rollback and hold requests are checked against the release
+//! gates, take the target's deploy lock, and run the pipeline in the background; the
+//! pipeline's order comes from `domain::release::after`. A module per job: `status` (the
+//! read model), `requests` (validation, keys, lock, start), `pipeline` (steps, smoke
+//! checks, automatic rollback), `guidance` (the texts), `recovery` (interrupted releases),
+//! `holds`.
+
+mod guidance;
+mod holds;
+mod pipeline;
+mod recovery;
+mod requests;
+mod status;
+
+pub use guidance::interrupted_guidance;
+pub use holds::{parse_hold_expiry, release_hold, set_hold};
+pub use recovery::{
+    CHECK_INTERVAL, STOP_GRACE, check_target, check_until_known, recover_interrupted, stop_running,
+};
+pub use requests::{check_version, deploy, rollback};
+pub use status::{LastSmoke, RECENT, TargetStatus, status, statuses};
+// What the modules share with each other.
+use guidance::{ending, rolled_back_guidance, stop_sentence};
+use pipeline::{first_failure, run_pipeline};
+use requests::refusal;
+use status::status_in;
+
+use crate::AppState;
+use crate::domain::release::{
+    ControlView, Hold, Next, ReleaseControl, ReleaseKind, ReleaseRecord, ReleaseStatus, Step,
+    TargetFacts, after, evaluate_control,
+};
+use crate::domain::{CommandRun, Operator, RecoveryGuidance};
+use crate::host::{self, ProcessGroup, RunEvent, Stopped};
+use crate::once::{self, Claim, ClaimError};
+use crate::store::StoreError;
+use crate::store::audit::{self, NewAuditEvent};
+use crate::store::releases::{self as store, NewRelease};
+use crate::targets::{SmokeWhen, Target, run_smoke_check};
+use std::time::{Duration, Instant};
+
+/// Who asks, and how.
+#[derive(Debug, Clone)]
+pub struct Requester {
+    pub operator: Operator,
+    /// `page` or `api`.
+    pub via: &'static str,
+    pub client: String,
+    /// Makes a deploy or rollback start once: `form:TOKEN` or `api:ACTOR:KEY`. A repeat
+    /// gets the release the first request started.
+    pub once_key: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    #[error("there is no target {0:?}")]
+    NoSuchTarget(String),
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    /// A one-time key was reused for another request, or its first request still runs.
+    #[error("{0}")]
+    KeyConflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A refused request: the control's gates and the guidance of the first blocked one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Refusal {
+    pub target: String,
+    #[serde(flatten)]
+    pub view: ControlView,
+}
+
+impl Refusal {
+    /// 403 when the permission is missing, 409 when a release gate blocks.
+    pub fn http_status(&self) -> u16 {
+        if self.view.refused() { 403 } else { 409 }
+    }
+}
+
+pub fn find_target<'a>(state: &'a AppState, name: &str) -> Result<&'a Target, ReleaseError> {
+    state
+        .targets
+        .iter()
+        .find(|target| target.name == name)
+        .ok_or_else(|| ReleaseError::NoSuchTarget(name.to_owned()))
+}
+
+fn is_smoke_gated(target: &Target) -> bool {
+    target.smoke_checks(SmokeWhen::Post).next().is_some()
+}
+
+async fn audit_event(
+    state: &AppState,
+    requester: &Requester,
+    action: &'static str,
+    target: &str,
+    outcome: &'static str,
+    detail: String,
+) {
+    let event = NewAuditEvent {
+        actor: requester.operator.name.clone(),
+        action,
+        subject: Some(target.to_owned()),
+        outcome,
+        client: Some(requester.client.clone()),
+        detail: Some(detail),
+        ..NewAuditEvent::default()
+    };
+    audit::save_or_log(&state.db, event).await;
+}
+
+fn control_action(control: ReleaseControl) -> &'static str {
+    match control {
+        ReleaseControl::Deploy => "deploy",
+        ReleaseControl::Rollback => "rollback",
+        ReleaseControl::Hold => "hold",
+    }
+}

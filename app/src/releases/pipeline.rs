@@ -1,0 +1,285 @@
+//! The pipeline of a release: its steps in the order `domain::release::after` gives,
+//! each recorded as it runs, and the hand-over to an automatic rollback.
+
+use super::*;
+
+/// Runs the release's steps as the state machine orders them, recording each; a failed
+/// deploy hands over to an automatic rollback under the same lock.
+pub(super) async fn run_pipeline(
+    state: &AppState,
+    target: &Target,
+    first: i64,
+    kind: ReleaseKind,
+    replaced: Option<ReleaseRecord>,
+) {
+    if let Err(err) = pipeline(state, target, first, kind, replaced).await {
+        tracing::error!(error = %err, release = first, "a release failed to record its progress");
+    }
+}
+
+async fn load(state: &AppState, id: i64) -> Result<ReleaseRecord, StoreError> {
+    state
+        .db
+        .call(move |conn| store::get(conn, id))
+        .await?
+        .map(|(release, _)| release)
+        .ok_or_else(|| StoreError::InvalidRow(format!("release #{id} vanished")))
+}
+
+async fn pipeline(
+    state: &AppState,
+    target: &Target,
+    first: i64,
+    kind: ReleaseKind,
+    replaced: Option<ReleaseRecord>,
+) -> Result<(), StoreError> {
+    let mut release = load(state, first).await?;
+    log_release_start(target, &release);
+    let mut kind = kind;
+    let mut step = kind.first_step();
+    // For a deploy, what an automatic rollback would go back to: the live release.
+    let fallback = replaced.clone();
+    let mut previous_version = replaced.map(|r| r.version).unwrap_or_default();
+    loop {
+        let id = release.id;
+        let position = state
+            .db
+            .call(move |conn| store::begin_step(conn, id, step))
+            .await?;
+        let started = Instant::now();
+        let (events, recorder) = record_step_events(state, id, position);
+        let watch = move |event: RunEvent| {
+            let _ = events.send(event);
+        };
+        let runs = run_step(target, &release, step, &previous_version, &watch).await;
+        drop(watch);
+        let _ = recorder.await;
+        let passed = runs.iter().all(|run| run.passed);
+        let duration = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let stored_runs = runs.clone();
+        state
+            .db
+            .call(move |conn| {
+                store::finish_step(conn, id, position, passed, duration, &stored_runs)
+            })
+            .await?;
+        let result = if passed { "passed" } else { "failed" };
+        tracing::info!(target = %target.name, release = id, version = %release.version, step = step.label(), result, ms = duration, "release step ended");
+        // A graceful stop interrupted it meanwhile (and stopped the step's processes):
+        // the record is the stop's to write now.
+        if !state
+            .db
+            .call(move |conn| store::is_running(conn, id))
+            .await?
+        {
+            return Ok(());
+        }
+        match after(kind, step, passed, fallback.is_some()) {
+            Next::Run(next) => step = next,
+            Next::Finish(status) => {
+                let (outcome, guidance) = ending(target, &release, step, status, &runs);
+                if status == ReleaseStatus::Succeeded {
+                    tracing::info!(target = %target.name, release = id, kind = kind.as_str(), version = %release.version, by = %release.started_by, status = status.as_str(), %outcome, "release ended");
+                } else {
+                    tracing::warn!(target = %target.name, release = id, kind = kind.as_str(), version = %release.version, by = %release.started_by, status = status.as_str(), %outcome, "release ended");
+                }
+                state
+                    .db
+                    .call(move |conn| store::finish(conn, id, status, &outcome, guidance.as_ref()))
+                    .await?;
+                if kind == ReleaseKind::AutomaticRollback
+                    && let Some(deploy) = release.related
+                {
+                    let undone = status == ReleaseStatus::Succeeded;
+                    let text = if undone {
+                        format!(
+                            "Rolled back automatically by release #{id}; the previous version serves again."
+                        )
+                    } else {
+                        format!(
+                            "The automatic rollback, release #{id}, failed: the target needs a person."
+                        )
+                    };
+                    let deploy_status = if undone {
+                        ReleaseStatus::RolledBack
+                    } else {
+                        ReleaseStatus::Failed
+                    };
+                    state
+                        .db
+                        // The deploy keeps the guidance it got when it failed.
+                        .call(move |conn| store::conclude(conn, deploy, deploy_status, &text))
+                        .await?;
+                }
+                return Ok(());
+            }
+            Next::RollBackAutomatically => {
+                let back_to = fallback.clone().expect("the state machine checked it");
+                let failed_step = step.label().to_owned();
+                let failed = first_failure(&runs);
+                let deploy_record = release.clone();
+                let failed_at = step;
+                let (name, started_by, via, deploy_id) = (
+                    target.name.clone(),
+                    release.started_by.clone(),
+                    release.started_via.clone(),
+                    release.id,
+                );
+                let auto = state
+                    .db
+                    .call(move |conn| {
+                        let auto = store::start_under_lock(
+                            conn,
+                            &NewRelease {
+                                target: &name,
+                                kind: ReleaseKind::AutomaticRollback,
+                                version: &back_to.version,
+                                commit: back_to.commit.as_deref(),
+                                replaces: Some(deploy_id),
+                                related: Some(deploy_id),
+                                started_by: &started_by,
+                                started_via: &via,
+                                shipped_items: &[],
+                            },
+                        )?;
+                        // The deploy ends here; its lock moved to the rollback.
+                        let guidance = rolled_back_guidance(
+                            &deploy_record,
+                            failed_at,
+                            &failed,
+                            &back_to.version,
+                            auto,
+                        );
+                        store::finish(
+                            conn,
+                            deploy_id,
+                            ReleaseStatus::Failed,
+                            &format!("{failed_step} failed; automatic rollback #{auto} started."),
+                            Some(&guidance),
+                        )?;
+                        Ok(auto)
+                    })
+                    .await?;
+                tracing::warn!(target = %target.name, release = deploy_id, version = %release.version, step = failed_at.label(), "a deploy failed after changing the host: automatic rollback #{auto} started");
+                previous_version = release.version.clone();
+                release = load(state, auto).await?;
+                log_release_start(target, &release);
+                kind = ReleaseKind::AutomaticRollback;
+                step = kind.first_step();
+            }
+        }
+    }
+}
+
+/// A line in the server log for each release that starts: the runbook points there.
+fn log_release_start(target: &Target, release: &ReleaseRecord) {
+    tracing::info!(
+        target = %target.name,
+        release = release.id,
+        kind = release.kind.as_str(),
+        version = %release.version,
+        by = %release.started_by,
+        via = %release.started_via,
+        "release started"
+    );
+}
+
+/// The variables every command of a release gets.
+fn release_env(
+    target: &Target,
+    release: &ReleaseRecord,
+    previous_version: &str,
+) -> Vec<(String, String)> {
+    let mut env = target.own_env();
+    env.push(("FACTORY_RELEASE_ID".into(), release.id.to_string()));
+    env.push(("FACTORY_TARGET".into(), target.name.clone()));
+    env.push(("FACTORY_VERSION".into(), release.version.clone()));
+    env.push((
+        "FACTORY_COMMIT".into(),
+        release.commit.clone().unwrap_or_default(),
+    ));
+    env.push((
+        "FACTORY_PREVIOUS_VERSION".into(),
+        previous_version.to_owned(),
+    ));
+    env
+}
+
+/// Keeps a running step's process group and output so far in its record, as they come,
+/// on a task of its own so the step never waits on the database. The task ends once
+/// the sender is dropped and what was sent is written.
+fn record_step_events(
+    state: &AppState,
+    release: i64,
+    position: i64,
+) -> (
+    tokio::sync::mpsc::UnboundedSender<RunEvent>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel::<RunEvent>();
+    let db = state.db.clone();
+    let recorder = tokio::spawn(async move {
+        while let Some(event) = received.recv().await {
+            let written = match event {
+                RunEvent::Started(group) => {
+                    db.call(move |conn| store::step_started_process(conn, release, position, group))
+                        .await
+                }
+                RunEvent::Output(mut output) => {
+                    // Only the newest output matters: skip any older one still queued.
+                    while let Ok(RunEvent::Output(newer)) = received.try_recv() {
+                        output = newer;
+                    }
+                    db.call(move |conn| store::step_output_so_far(conn, release, position, &output))
+                        .await
+                }
+            };
+            if let Err(err) = written {
+                tracing::warn!(error = %err, release, "cannot keep a running step's progress");
+            }
+        }
+    });
+    (events, recorder)
+}
+
+async fn run_step(
+    target: &Target,
+    release: &ReleaseRecord,
+    step: Step,
+    previous_version: &str,
+    watch: &(dyn Fn(RunEvent) + Sync),
+) -> Vec<CommandRun> {
+    let env = release_env(target, release, previous_version);
+    let command = |argv: &[String]| target.command(argv, env.clone());
+    match step {
+        Step::Deploy => vec![host::run_watched(&command(&target.deploy), watch).await],
+        Step::Rollback => vec![host::run_watched(&command(&target.rollback), watch).await],
+        Step::PreSmoke | Step::PostSmoke | Step::RollbackSmoke => {
+            let when = if step == Step::PreSmoke {
+                SmokeWhen::Pre
+            } else {
+                SmokeWhen::Post
+            };
+            let mut runs = Vec::new();
+            for check in target.smoke_checks(when) {
+                let mut run = run_smoke_check(check, target, &env).await;
+                run.command = format!("smoke check {}: {}", check.name, run.command);
+                let passed = run.passed;
+                runs.push(run);
+                // The first failed check decides the step.
+                if !passed {
+                    break;
+                }
+            }
+            runs
+        }
+    }
+}
+
+/// "GET http://…/healthz answered 200 but the body lacks \"ok\"": the first failed run.
+pub(super) fn first_failure(runs: &[CommandRun]) -> String {
+    runs.iter()
+        .find(|run| !run.passed)
+        .map(|run| format!("{} {}", run.command, run.verdict()))
+        .unwrap_or_default()
+}

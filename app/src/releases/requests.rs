@@ -1,0 +1,401 @@
+//! Deploy and rollback requests: validation, the gates, one-time keys, the deploy lock,
+//! and the start of the pipeline in the background.
+
+use super::*;
+
+/// A version from a caller: what a tag or build number looks like, nothing a command
+/// could misread.
+pub fn check_version(raw: &str) -> Result<String, ReleaseError> {
+    let version = raw.trim();
+    let ok = !version.is_empty()
+        && version.len() <= 64
+        && version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'+'))
+        // Starts with a letter or digit, and no `..`: scripts put the version into
+        // paths (`releases/VERSION`), where `.` and `..` name other directories.
+        && version.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && !version.contains("..");
+    if ok {
+        Ok(version.to_owned())
+    } else {
+        Err(ReleaseError::Invalid {
+            field: "version",
+            message: "a version is 1 to 64 letters, digits, '.', '-', '_' or '+', starting with a letter or digit and without '..', such as 1.4.2 or v2025.11.3-rc1".into(),
+        })
+    }
+}
+
+/// Runs the target's candidate command: its first line is `VERSION [COMMIT]`.
+async fn candidate(target: &Target) -> Result<(String, Option<String>), ReleaseError> {
+    let Some(argv) = &target.candidate else {
+        return Err(ReleaseError::Invalid {
+            field: "version",
+            message: format!(
+                "the target {} has no candidate command; give the version to deploy",
+                target.name
+            ),
+        });
+    };
+    let run = host::run(&target.command(argv, target.own_env())).await;
+    let first_line = run.output.lines().next().unwrap_or_default().to_owned();
+    let mut words = first_line.split_whitespace();
+    match (run.passed, words.next()) {
+        (true, Some(version)) => {
+            let version = check_version(version)?;
+            let commit = words
+                .next()
+                .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_hexdigit()))
+                .map(str::to_owned);
+            Ok((version, commit))
+        }
+        _ => {
+            tracing::warn!(target = %target.name, verdict = %run.verdict(), output = %run.output, "the candidate command printed no version");
+            Err(ReleaseError::Invalid {
+                field: "version",
+                message: format!(
+                    "the candidate command {} and printed no version ({}); give the version to deploy",
+                    run.verdict(),
+                    first_line.trim()
+                ),
+            })
+        }
+    }
+}
+
+/// What a start decided, in one call on the database thread.
+enum Start {
+    Refused(ControlView),
+    Started(i64, Option<Box<ReleaseRecord>>),
+}
+
+/// Starts a deploy of `version` (or the candidate's) and returns its release id at once;
+/// the pipeline runs in the background.
+pub async fn deploy(
+    state: &AppState,
+    requester: Requester,
+    target_name: &str,
+    version: Option<&str>,
+) -> Result<Result<i64, Refusal>, ReleaseError> {
+    let (state, target, version) = (
+        state.clone(),
+        target_name.to_owned(),
+        version.map(str::to_owned),
+    );
+    once::to_the_end(async move {
+        let key = requester.once_key.clone();
+        // The request a key stands for includes its body: the same key with another
+        // version is a conflict, never a replay of the first release.
+        let request = format!(
+            "deploy of {}",
+            version.as_deref().unwrap_or("the candidate")
+        );
+        let start = deploy_now(&state, requester, &target, version.as_deref());
+        once_only(&state, key, &target, &request, start).await
+    })
+    .await
+}
+
+/// Runs `start` unless an earlier request with `key` did: then its release id. Only a
+/// started release is replayed; a refusal is decided again.
+async fn once_only(
+    state: &AppState,
+    key: Option<String>,
+    target_name: &str,
+    request: &str,
+    start: impl Future<Output = Result<Result<i64, Refusal>, ReleaseError>>,
+) -> Result<Result<i64, Refusal>, ReleaseError> {
+    let Some(key) = key else {
+        return start.await;
+    };
+    // A repeat waits at most as long as the first one's candidate command may take.
+    let patience = find_target(state, target_name)?.step_timeout + Duration::from_secs(30);
+    match once::claim(&state.db, &key, target_name, request, patience).await {
+        Ok(Claim::Run) => {}
+        Ok(Claim::Repeat { body, .. }) => {
+            let id = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|answer| answer["release_id"].as_i64())
+                .ok_or_else(|| StoreError::InvalidRow(format!("stored answer: {body}")))?;
+            return Ok(Ok(id));
+        }
+        Err(ClaimError::Reused { subject, request }) => {
+            return Err(ReleaseError::KeyConflict(format!(
+                "This key was used for {request} of {subject}; use a new one for each new request."
+            )));
+        }
+        Err(ClaimError::StillRunning) => {
+            return Err(ReleaseError::KeyConflict(
+                "The first request with this key is still starting its release; its page will be on /releases.".into(),
+            ));
+        }
+        Err(ClaimError::Store(err)) => return Err(err.into()),
+    }
+    let result = start.await;
+    let answer = match &result {
+        Ok(Ok(id)) => Some((202, serde_json::json!({ "release_id": id }).to_string())),
+        _ => None,
+    };
+    once::settle(&state.db, &key, answer).await;
+    result
+}
+
+async fn deploy_now(
+    state: &AppState,
+    requester: Requester,
+    target_name: &str,
+    version: Option<&str>,
+) -> Result<Result<i64, Refusal>, ReleaseError> {
+    let target = find_target(state, target_name)?.clone();
+    // Check the gates before running the candidate command, so a refused deploy costs
+    // nothing; they are checked again when the lock is taken.
+    if let Some(refused) = refusal(
+        state,
+        &requester,
+        ReleaseControl::Deploy,
+        "deploy",
+        &target.name,
+    )
+    .await?
+    {
+        return Ok(Err(refused));
+    }
+    let (version, commit) = match version {
+        Some(raw) => (check_version(raw)?, None),
+        None => candidate(&target).await?,
+    };
+    start(
+        state,
+        requester,
+        target,
+        ReleaseKind::Deploy,
+        version,
+        commit,
+        None,
+    )
+    .await
+}
+
+/// Starts a rollback to `release_id` (or the previous successful release).
+pub async fn rollback(
+    state: &AppState,
+    requester: Requester,
+    target_name: &str,
+    release_id: Option<i64>,
+) -> Result<Result<i64, Refusal>, ReleaseError> {
+    let (state, target) = (state.clone(), target_name.to_owned());
+    once::to_the_end(async move {
+        let key = requester.once_key.clone();
+        let request = match release_id {
+            Some(id) => format!("rollback to release #{id}"),
+            None => "rollback to the previous release".to_owned(),
+        };
+        let start = rollback_now(&state, requester, &target, release_id);
+        once_only(&state, key, &target, &request, start).await
+    })
+    .await
+}
+
+async fn rollback_now(
+    state: &AppState,
+    requester: Requester,
+    target_name: &str,
+    release_id: Option<i64>,
+) -> Result<Result<i64, Refusal>, ReleaseError> {
+    let target = find_target(state, target_name)?.clone();
+    let to = match release_id {
+        None => None,
+        Some(id) => {
+            let name = target.name.clone();
+            let candidates = state
+                .db
+                .call(move |conn| store::rollback_candidates(conn, &name))
+                .await?;
+            let chosen = candidates.into_iter().find(|r| r.id == id);
+            if chosen.is_none() {
+                return Err(ReleaseError::Invalid {
+                    field: "release_id",
+                    message: format!(
+                        "release #{id} is not an earlier successful release of {} with another version than the live one; pick one from GET /api/targets/{}/releases",
+                        target.name, target.name
+                    ),
+                });
+            }
+            chosen
+        }
+    };
+    start(
+        state,
+        requester,
+        target,
+        ReleaseKind::Rollback,
+        String::new(),
+        None,
+        to,
+    )
+    .await
+}
+
+/// The control's gates as they stand now: `Some` refusal (recorded in History) when one
+/// blocks.
+pub(super) async fn refusal(
+    state: &AppState,
+    requester: &Requester,
+    control: ReleaseControl,
+    action: &'static str,
+    target: &str,
+) -> Result<Option<Refusal>, ReleaseError> {
+    let now = status(state, target).await?;
+    let view = evaluate_control(control, now.facts(), Some(&requester.operator));
+    if view.enabled {
+        return Ok(None);
+    }
+    Ok(Some(refuse(state, requester, action, target, view).await))
+}
+
+async fn refuse(
+    state: &AppState,
+    requester: &Requester,
+    action: &'static str,
+    target: &str,
+    view: ControlView,
+) -> Refusal {
+    let outcome = if view.refused() { "refused" } else { "blocked" };
+    let cause = view
+        .guidance
+        .as_ref()
+        .map(|g| g.cause.clone())
+        .unwrap_or_default();
+    tracing::warn!(target, action, by = %requester.operator.name, outcome, %cause, "release request refused");
+    audit_event(state, requester, action, target, outcome, cause).await;
+    Refusal {
+        target: target.to_owned(),
+        view,
+    }
+}
+
+async fn start(
+    state: &AppState,
+    requester: Requester,
+    target: Target,
+    kind: ReleaseKind,
+    version: String,
+    commit: Option<String>,
+    rollback_to: Option<ReleaseRecord>,
+) -> Result<Result<i64, Refusal>, ReleaseError> {
+    let control = match kind {
+        ReleaseKind::Deploy => ReleaseControl::Deploy,
+        _ => ReleaseControl::Rollback,
+    };
+    let gated = is_smoke_gated(&target);
+    let (name, operator, via, owner) = (
+        target.name.clone(),
+        requester.operator.clone(),
+        requester.via,
+        state.instance.clone(),
+    );
+    let decided = state
+        .db
+        .call(move |conn| {
+            let status = status_in(conn, &name, gated)?;
+            let mut facts = status.facts();
+            if rollback_to.is_some() {
+                facts.rollback_to = rollback_to.as_ref();
+            }
+            let view = evaluate_control(control, facts, Some(&operator));
+            if !view.enabled {
+                return Ok(Start::Refused(view));
+            }
+            let back_to = facts.rollback_to.cloned();
+            let version = match (&kind, &back_to) {
+                (ReleaseKind::Deploy, _) => version.clone(),
+                (_, Some(to)) => to.version.clone(),
+                (_, None) => unreachable!("the rollback-target gate passed"),
+            };
+            let commit = match &back_to {
+                Some(to) if kind != ReleaseKind::Deploy => to.commit.clone(),
+                _ => commit.clone(),
+            };
+            let shipped = match kind {
+                ReleaseKind::Deploy => store::items_ready_since_last_deploy(conn, &name)?,
+                _ => Vec::new(),
+            };
+            let started = store::start(
+                conn,
+                &NewRelease {
+                    target: &name,
+                    kind,
+                    version: &version,
+                    commit: commit.as_deref(),
+                    replaces: status.live.as_ref().map(|r| r.id),
+                    related: None,
+                    started_by: &operator.name,
+                    started_via: via,
+                    shipped_items: &shipped,
+                },
+                &owner,
+            )?;
+            Ok(match started {
+                Ok(id) => Start::Started(id, status.live.map(Box::new)),
+                Err(holder) => {
+                    // Lost a race for the lock: the gates now say who holds it.
+                    let mut facts = status.facts();
+                    facts.running = Some(&holder.release);
+                    Start::Refused(evaluate_control(control, facts, Some(&operator)))
+                }
+            })
+        })
+        .await?;
+    let action = control_action(control);
+    match decided {
+        Start::Refused(view) => Ok(Err(
+            refuse(state, &requester, action, &target.name, view).await
+        )),
+        Start::Started(id, live) => {
+            audit_event(
+                state,
+                &requester,
+                action,
+                &target.name,
+                "started",
+                format!("release #{id}"),
+            )
+            .await;
+            let state = state.clone();
+            tokio::spawn(async move {
+                run_pipeline(&state, &target, id, kind, live.map(|b| *b)).await;
+            });
+            Ok(Ok(id))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_version;
+
+    #[test]
+    fn versions_name_no_other_directory() {
+        let cases = [
+            ("1.4.2", true),
+            ("v2025.11.3-rc1", true),
+            ("1.0.0+build.7", true),
+            ("kill-4.0", true),
+            (" 1.2.0 ", true),
+            (".", false),
+            ("..", false),
+            ("1..2", false),
+            ("../etc", false),
+            ("+x", false),
+            ("_x", false),
+            ("-rf", false),
+            (".hidden", false),
+            ("", false),
+            ("1/2", false),
+            ("1 2", false),
+        ];
+        for (raw, ok) in cases {
+            assert_eq!(check_version(raw).is_ok(), ok, "{raw:?}");
+        }
+    }
+}

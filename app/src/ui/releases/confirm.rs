@@ -1,0 +1,269 @@
+//! `/releases/{target}/{control}`: the confirm step of Deploy, Rollback and Hold.
+
+use super::*;
+
+/// `/releases/{target}/{control}`: from → to, what will run, and the button that does it.
+#[component]
+pub fn ConfirmPage() -> impl IntoView {
+    let state = app_state();
+    let operator = current_operator();
+    let (target, control) = use_params_map().with_untracked(|p| {
+        (
+            p.get("target").unwrap_or_default(),
+            p.get("control").unwrap_or_default(),
+        )
+    });
+    let refused = use_query_map().with_untracked(|q| q.get("refused").is_some());
+    // A form post without JavaScript comes back with its error in the URL.
+    let error = ServerAction::<StartDeploy>::new()
+        .value()
+        .get_untracked()
+        .and_then(Result::err)
+        .or_else(|| {
+            ServerAction::<StartRollback>::new()
+                .value()
+                .get_untracked()
+                .and_then(Result::err)
+        })
+        .or_else(|| {
+            ServerAction::<HoldTarget>::new()
+                .value()
+                .get_untracked()
+                .and_then(Result::err)
+        });
+    let form_error = error.map(|err| form_error_text(&err));
+    loaded_page(confirm_page(
+        state, operator, target, control, refused, form_error,
+    ))
+}
+
+/// What to tell about a form's error. The error arrives in the URL, which anyone can
+/// write: the page says a fixed text per field, never text from the URL.
+fn form_error_text(error: &AppError) -> &'static str {
+    match error {
+        AppError::Invalid { field, .. } => match field.as_str() {
+            "version" => {
+                "This version cannot be deployed. Use 1 to 64 letters, digits, '.', '-', '_' or '+', such as 1.4.2. An empty field asks the target's candidate command, which must print a version (its failure is in the server log)."
+            }
+            "reason" => "Say why deploys must stop, in 1 to 500 characters.",
+            "expires_in" => "Choose 1 hour, 4 hours, 24 hours or until released.",
+            "release_id" => "Pick one of the earlier releases listed.",
+            _ => "The form could not be read. Reload the page and try again.",
+        },
+        _ => "That did not work, and nothing was changed. Try again in a moment.",
+    }
+}
+
+fn smoke_lines(target: &Target, when: SmokeWhen) -> Vec<String> {
+    target
+        .smoke_checks(when)
+        .map(|check| match &check.probe {
+            SmokeProbe::Http {
+                url,
+                status,
+                body_contains,
+            } => format!(
+                "smoke check {}: GET {url} answers {status}{}",
+                check.name,
+                body_contains
+                    .as_deref()
+                    .map(|t| format!(" containing {t:?}"))
+                    .unwrap_or_default()
+            ),
+            SmokeProbe::Command(argv) => format!("smoke check {}: {}", check.name, argv.join(" ")),
+        })
+        .collect()
+}
+
+async fn confirm_page(
+    state: AppState,
+    operator: Option<Operator>,
+    target_name: String,
+    control: String,
+    refused: bool,
+    form_error: Option<&'static str>,
+) -> AnyView {
+    let control = match control.as_str() {
+        "deploy" => ReleaseControl::Deploy,
+        "rollback" => ReleaseControl::Rollback,
+        "hold" => ReleaseControl::Hold,
+        _ => return view! { <NotFound /> }.into_any(),
+    };
+    let Ok(target) = releases::find_target(&state, &target_name).cloned() else {
+        let what = format!("There is no target {target_name}.");
+        return view! { <NotFound what /> }.into_any();
+    };
+    let status = match releases::status(&state, &target.name).await {
+        Ok(status) => status,
+        Err(ReleaseError::Store(err)) => return storage_failure(err),
+        Err(_) => return view! { <NotFound /> }.into_any(),
+    };
+    let candidates = if control == ReleaseControl::Rollback {
+        let name = target.name.clone();
+        match state
+            .db
+            .call(move |conn| store::rollback_candidates(conn, &name))
+            .await
+        {
+            Ok(list) => list,
+            Err(err) => return storage_failure(err),
+        }
+    } else {
+        Vec::new()
+    };
+    let view = evaluate_control(control, status.facts(), operator.as_ref());
+    if refused && !view.enabled {
+        set_status(axum::http::StatusCode::CONFLICT);
+    }
+    if form_error.is_some() {
+        set_status(axum::http::StatusCode::BAD_REQUEST);
+    }
+    let form_error = form_error.map(|text| {
+        view! {
+            <p class="form-error" role="alert" id="form-error">
+                {text}
+            </p>
+        }
+    });
+    let live = status
+        .live
+        .as_ref()
+        .map_or("nothing live".to_owned(), |r| r.version.clone());
+    let title = format!("{} {}", control.label(), target.name);
+    let will_run: Vec<String> = match control {
+        ReleaseControl::Deploy => smoke_lines(&target, SmokeWhen::Pre)
+            .into_iter()
+            .chain(std::iter::once(format!("deploy: {}", target.deploy.join(" "))))
+            .chain(smoke_lines(&target, SmokeWhen::Post))
+            .chain(std::iter::once(
+                "if the deploy or a post-deploy check fails: an automatic rollback to the live release".to_owned(),
+            ))
+            .collect(),
+        ReleaseControl::Rollback => std::iter::once(format!("rollback: {}", target.rollback.join(" ")))
+            .chain(smoke_lines(&target, SmokeWhen::Post))
+            .collect(),
+        ReleaseControl::Hold => vec!["nothing runs: deploys are refused while the hold stands; rollbacks stay allowed".to_owned()],
+    };
+    let will_run = will_run
+        .into_iter()
+        .map(|line| view! { <li>{line}</li> })
+        .collect_view();
+    let gates = gate_lines(&view.gates)
+        .into_iter()
+        .map(|line| view! { <li>{line}</li> })
+        .collect_view();
+    let form = match (view.enabled, control) {
+        (false, _) => None,
+        (true, ReleaseControl::Deploy) => {
+            let placeholder = if target.candidate.is_some() {
+                "empty: the candidate command's version"
+            } else {
+                "for example 1.4.2"
+            };
+            let hint = format!("Deploying onto {} (now {live}).", target.name);
+            Some(
+                view! {
+                    <form method="post" action=StartDeploy::PATH class="stack">
+                        <input type="hidden" name="target" value=target.name.clone() />
+                        <input type="hidden" name="token" value=form_token() />
+                        <p>{hint}</p>
+                        <label for="version">"Version"</label>
+                        <input id="version" name="version" placeholder=placeholder autocapitalize="none" spellcheck="false" />
+                        <button type="submit" class="button">
+                            {format!("Deploy to {}", target.name)}
+                        </button>
+                    </form>
+                }
+                .into_any(),
+            )
+        }
+        (true, ReleaseControl::Rollback) => {
+            let held = status.hold.is_some();
+            let options = candidates
+                .iter()
+                .enumerate()
+                .map(|(i, release)| {
+                    let label = format!(
+                        " {} (release #{}, {} by {})",
+                        release.version,
+                        release.id,
+                        readable_time(&release.started_at),
+                        release.started_by
+                    );
+                    let id = format!("to-{}", release.id);
+                    let label_for = id.clone();
+                    view! {
+                        <label class="choice" for=label_for>
+                            <input type="radio" id=id name="release_id" value=release.id.to_string() checked=i == 0 />
+                            {label}
+                        </label>
+                    }
+                })
+                .collect_view();
+            Some(
+                view! {
+                    <form method="post" action=StartRollback::PATH class="stack">
+                        <input type="hidden" name="target" value=target.name.clone() />
+                        <input type="hidden" name="token" value=form_token() />
+                        <p>{format!("From {live} back to:")}</p>
+                        {options}
+                        {held.then(|| view! { <p class="notice">"A hold stands on this target; a rollback is allowed anyway."</p> })}
+                        <button type="submit" class="button">
+                            {format!("Roll back {}", target.name)}
+                        </button>
+                    </form>
+                }
+                .into_any(),
+            )
+        }
+        (true, ReleaseControl::Hold) => Some(
+            view! {
+                <form method="post" action=HoldTarget::PATH class="stack">
+                    <input type="hidden" name="target" value=target.name.clone() />
+                    <label for="reason">"Why must deploys stop?"</label>
+                    <textarea id="reason" name="reason" required maxlength="500" rows="3"></textarea>
+                    <label for="expires_in">"For how long"</label>
+                    <select id="expires_in" name="expires_in">
+                        <option value="1h">"1 hour"</option>
+                        <option value="4h" selected>"4 hours"</option>
+                        <option value="24h">"24 hours"</option>
+                        <option value="until-released">"Until released"</option>
+                    </select>
+                    <button type="submit" class="button">
+                        {format!("Hold {}", target.name)}
+                    </button>
+                </form>
+            }
+            .into_any(),
+        ),
+    };
+    let blocked = view.guidance.clone().map(|guidance| {
+        let heading = if refused {
+            format!("{} was refused", control.label())
+        } else {
+            format!("{} is blocked", control.label())
+        };
+        view! {
+            <section class="result result-blocked" role="alert">
+                <h2>{heading}</h2>
+                <Guidance guidance />
+            </section>
+        }
+    });
+    view! {
+        <Title text=title.clone() />
+        <h1>{title}</h1>
+        {blocked}
+        <section aria-labelledby="will-run">
+            <h2 id="will-run">"What will run"</h2>
+            <ol class="will-run">{will_run}</ol>
+        </section>
+        {form_error}
+        {form}
+        <ul class="action-meta">{gates}</ul>
+        <p>
+            <a href="/releases">"← Back to releases"</a>
+        </p>
+    }
+    .into_any()
+}

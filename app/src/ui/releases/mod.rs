@@ -1,0 +1,142 @@
+//! `/releases` — every target's status word, live release, hold and recent releases, with
+//! Deploy, Rollback and Hold; `/releases/{target}/{control}` — the confirm step; and
+//! `/releases/{id}` — one release's steps and output, refreshing itself while it runs.
+
+mod confirm;
+mod record;
+mod status_page;
+
+pub use confirm::ConfirmPage;
+pub use record::ReleasePage;
+pub use status_page::ReleasesPage;
+// Shared by the pages.
+use super::actions::{CommandRunView, Guidance, checked_form_token, form_token, gate_lines};
+use super::login::{client_addr, current_operator};
+use super::{NotFound, app_state, loaded_page, set_status, storage_failure};
+use crate::AppState;
+use crate::domain::Operator;
+use crate::domain::readable_time;
+use crate::domain::release::{
+    ControlView, ReleaseControl, ReleaseRecord, ReleaseStatus, StepRecord, evaluate_control,
+};
+use crate::error::AppError;
+use crate::releases::{self, ReleaseError, Requester, TargetStatus};
+use crate::store::releases as store;
+use crate::targets::{SmokeProbe, SmokeWhen, Target};
+use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
+use leptos_meta::{Meta, Title};
+use leptos_router::hooks::{use_params_map, use_query_map};
+use status_page::status_chip;
+
+/// Who asks from a page; `token` is the form's one-time token, if it has one.
+fn requester(token: Option<&str>) -> Result<Requester, AppError> {
+    if let Some(token) = token {
+        checked_form_token(token)?;
+    }
+    Ok(Requester {
+        operator: current_operator().ok_or_else(|| AppError::Unauthenticated.respond())?,
+        via: "page",
+        client: client_addr(),
+        once_key: token.map(|token| format!("form:{token}")),
+    })
+}
+
+fn release_error(err: ReleaseError) -> AppError {
+    match err {
+        ReleaseError::NoSuchTarget(name) => AppError::NotFound {
+            what: format!("There is no target {name}."),
+        }
+        .respond(),
+        ReleaseError::Invalid { field, message } => AppError::Invalid {
+            field: field.to_owned(),
+            message,
+        }
+        .respond(),
+        ReleaseError::KeyConflict(message) => AppError::Conflict { message }.respond(),
+        ReleaseError::Store(err) => AppError::internal(err),
+    }
+}
+
+/// Back to the confirm page, which shows the gates as they stand now.
+fn refused(target: &str, control: &str) {
+    leptos_axum::redirect(&format!("/releases/{target}/{control}?refused=1"));
+}
+
+/// Starts a deploy from the confirm page; lands on the release's page. The form's
+/// one-time token lands a double tap on the release the first tap started.
+#[server(prefix = "/fn", endpoint = "deploy")]
+pub async fn start_deploy(
+    target: String,
+    version: Option<String>,
+    token: String,
+) -> Result<(), AppError> {
+    let state = expect_context::<AppState>();
+    let version = version.filter(|v| !v.trim().is_empty());
+    let who = requester(Some(&token))?;
+    match releases::deploy(&state, who, &target, version.as_deref())
+        .await
+        .map_err(release_error)?
+    {
+        Ok(id) => leptos_axum::redirect(&format!("/releases/{id}")),
+        Err(_) => refused(&target, "deploy"),
+    }
+    Ok(())
+}
+
+/// Starts a rollback from the confirm page.
+#[server(prefix = "/fn", endpoint = "rollback")]
+pub async fn start_rollback(
+    target: String,
+    release_id: Option<i64>,
+    token: String,
+) -> Result<(), AppError> {
+    let state = expect_context::<AppState>();
+    let who = requester(Some(&token))?;
+    match releases::rollback(&state, who, &target, release_id)
+        .await
+        .map_err(release_error)?
+    {
+        Ok(id) => leptos_axum::redirect(&format!("/releases/{id}")),
+        Err(_) => refused(&target, "rollback"),
+    }
+    Ok(())
+}
+
+/// Sets a hold from the confirm page.
+#[server(prefix = "/fn", endpoint = "hold")]
+pub async fn hold_target(
+    target: String,
+    reason: String,
+    expires_in: Option<String>,
+) -> Result<(), AppError> {
+    let state = expect_context::<AppState>();
+    match releases::set_hold(
+        &state,
+        requester(None)?,
+        &target,
+        &reason,
+        expires_in.as_deref(),
+    )
+    .await
+    .map_err(release_error)?
+    {
+        Ok(_) => leptos_axum::redirect("/releases"),
+        Err(_) => refused(&target, "hold"),
+    }
+    Ok(())
+}
+
+/// Ends a hold.
+#[server(prefix = "/fn", endpoint = "release-hold")]
+pub async fn end_hold(target: String) -> Result<(), AppError> {
+    let state = expect_context::<AppState>();
+    match releases::release_hold(&state, requester(None)?, &target)
+        .await
+        .map_err(release_error)?
+    {
+        Ok(_) => leptos_axum::redirect("/releases"),
+        Err(_) => refused(&target, "hold"),
+    }
+    Ok(())
+}

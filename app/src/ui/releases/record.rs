@@ -1,0 +1,170 @@
+//! `/releases/{id}`: one release's record, refreshing itself while it runs.
+
+use super::*;
+
+/// `/releases/{id}`: the record of one release.
+#[component]
+pub fn ReleasePage() -> impl IntoView {
+    let state = app_state();
+    let raw = use_params_map().with_untracked(|p| p.get("id").unwrap_or_default());
+    loaded_page(release_page(state, raw))
+}
+
+async fn release_page(state: AppState, raw: String) -> AnyView {
+    let not_found = || {
+        let what = format!("There is no release {raw}.");
+        view! { <NotFound what /> }.into_any()
+    };
+    let Ok(id) = raw.parse::<i64>() else {
+        return not_found();
+    };
+    match state.db.call(move |conn| store::get(conn, id)).await {
+        Ok(Some((release, steps))) => view! { <ReleaseRecordView release steps /> }.into_any(),
+        Ok(None) => not_found(),
+        Err(err) => storage_failure(err),
+    }
+}
+
+#[component]
+fn ReleaseRecordView(release: ReleaseRecord, steps: Vec<StepRecord>) -> impl IntoView {
+    let running = release.status == ReleaseStatus::Running;
+    let title = format!(
+        "#{} {} {} on {}",
+        release.id,
+        release.kind.label(),
+        release.version,
+        release.target
+    );
+    // Another release of the record, one tap away.
+    let release_link = |id: Option<i64>, none: &'static str| match id {
+        Some(id) => {
+            view! { <a href=format!("/releases/{id}")>{format!("release #{id}")}</a> }.into_any()
+        }
+        None => none.into_any(),
+    };
+    let facts = [
+        ("Target", release.target.clone().into_any()),
+        ("Kind", release.kind.label().into_any()),
+        ("Version", release.version.clone().into_any()),
+        (
+            "Commit",
+            release
+                .commit
+                .clone()
+                .unwrap_or_else(|| "none".into())
+                .into_any(),
+        ),
+        ("Replaced", release_link(release.replaces, "nothing")),
+        ("Related", release_link(release.related, "none")),
+        (
+            "Started",
+            format!(
+                "{} by {} (from the {})",
+                readable_time(&release.started_at),
+                release.started_by,
+                if release.started_via == "api" {
+                    "API"
+                } else {
+                    "page"
+                }
+            )
+            .into_any(),
+        ),
+        (
+            "Finished",
+            release
+                .finished_at
+                .as_deref()
+                .map_or("still running".into(), readable_time)
+                .into_any(),
+        ),
+        (
+            "Shipped items",
+            if release.shipped_items.is_empty() {
+                "none".into_any()
+            } else {
+                release.shipped_items.join(", ").into_any()
+            },
+        ),
+    ]
+    .into_iter()
+    .map(|(label, value)| {
+        view! {
+            <div class="fact">
+                <dt>{label}</dt>
+                <dd>{value}</dd>
+            </div>
+        }
+    })
+    .collect_view();
+    let steps = steps
+        .into_iter()
+        .map(|step| {
+            let class = match step.status.as_str() {
+                "passed" => "chip state-enabled",
+                "failed" => "chip state-blocked",
+                _ => "chip",
+            };
+            let duration = step
+                .duration_ms
+                .map(|ms| format!(" · {:.1} s", ms as f64 / 1000.0))
+                .unwrap_or_default();
+            let runs = step
+                .runs
+                .into_iter()
+                .map(|run| view! { <CommandRunView run label="" /> })
+                .collect_view();
+            // A step still running, or cut short by a stop of the server: its output
+            // as far as it came.
+            let so_far = step.output_so_far.map(|output| {
+                view! {
+                    <details class="fold" open=true>
+                        <summary>"Output so far"</summary>
+                        <pre class="output">{output}</pre>
+                    </details>
+                }
+            });
+            view! {
+                <li class="action">
+                    <div class="action-head">
+                        <h3>{step.step.label()}</h3>
+                        <span class=class>{step.status.clone()}</span>
+                    </div>
+                    <p class="muted">{format!("{}{duration}", readable_time(&step.started_at))}</p>
+                    {runs}
+                    {so_far}
+                </li>
+            }
+        })
+        .collect_view();
+    let outcome_class = if release.status == ReleaseStatus::Succeeded {
+        "result result-ok"
+    } else {
+        "result result-blocked"
+    };
+    view! {
+        <Title text=title.clone() />
+        {running.then(|| view! { <Meta http_equiv="refresh" content="2" /> })}
+        <p class="eyebrow">
+            <span class=status_chip(release.status)>{release.status.label()}</span>
+            {running.then_some(" This page refreshes every 2 seconds while the release runs.")}
+        </p>
+        <h1>{title}</h1>
+        {(!running)
+            .then(|| {
+                view! {
+                    <section class=outcome_class role="status">
+                        <h2>"Outcome"</h2>
+                        <p>{release.outcome.clone().unwrap_or_default()}</p>
+                        {release.guidance.clone().map(|guidance| view! { <Guidance guidance /> })}
+                    </section>
+                }
+            })}
+        <dl class="facts-list">{facts}</dl>
+        <h2>"Steps"</h2>
+        <ol class="actions">{steps}</ol>
+        <p>
+            <a href="/releases">"← Back to releases"</a>
+        </p>
+    }
+}

@@ -1,0 +1,306 @@
+//! `/releases`: every target's status word, live release, hold and recent releases,
+//! with Deploy, Rollback and Hold.
+
+use super::*;
+
+#[component]
+pub fn ReleasesPage() -> impl IntoView {
+    let state = app_state();
+    let operator = current_operator();
+    view! {
+        <Title text="Releases" />
+        {loaded_page(releases_page(state, operator))}
+    }
+}
+
+async fn releases_page(state: AppState, operator: Option<Operator>) -> AnyView {
+    if state.targets.is_empty() {
+        return view! {
+            <h1>"Releases"</h1>
+            <section class="notice">
+                <p>
+                    "No deploy target is configured. Add a [[targets]] table to the configuration file (see docs/factory.example.toml) and restart the server; or start with --demo for a demo target."
+                </p>
+            </section>
+        }
+        .into_any();
+    }
+    match releases::statuses(&state).await {
+        Ok(statuses) => {
+            let interrupted = statuses
+                .iter()
+                .filter_map(|s| {
+                    s.recent
+                        .first()
+                        .filter(|r| r.status == ReleaseStatus::Interrupted)
+                        .cloned()
+                })
+                .collect::<Vec<_>>();
+            view! {
+                <div class="page-head">
+                    <h1>"Releases"</h1>
+                </div>
+                {interrupted
+                    .into_iter()
+                    .map(|release| view! { <InterruptedBanner release /> })
+                    .collect_view()}
+                {statuses
+                    .into_iter()
+                    .map(|status| view! { <TargetSection status operator=operator.clone() /> })
+                    .collect_view()}
+            }
+            .into_any()
+        }
+        Err(err) => storage_failure(err),
+    }
+}
+
+#[component]
+fn InterruptedBanner(release: ReleaseRecord) -> impl IntoView {
+    let title = format!(
+        "{}: release #{} was interrupted",
+        release.target, release.id
+    );
+    view! {
+        <section class="result result-blocked" role="alert">
+            <h2>{title}</h2>
+            <p>{release.outcome.clone().unwrap_or_default()}</p>
+            {release.guidance.map(|guidance| view! { <Guidance guidance /> })}
+            <p>
+                <a href=format!("/releases/{}", release.id)>"Open the release record"</a>
+            </p>
+        </section>
+    }
+}
+
+/// "3 min ago" style, from a stored UTC timestamp.
+fn age(at: &str) -> String {
+    let parsed = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339);
+    let Ok(then) = parsed else {
+        return readable_time(at);
+    };
+    let seconds = (time::OffsetDateTime::now_utc() - then)
+        .whole_seconds()
+        .max(0);
+    match seconds {
+        0..60 => format!("{seconds} s ago"),
+        60..3600 => format!("{} min ago", seconds / 60),
+        3600..86_400 => format!("{} h ago", seconds / 3600),
+        _ => format!("{} days ago", seconds / 86_400),
+    }
+}
+
+pub(super) fn status_chip(status: ReleaseStatus) -> &'static str {
+    match status {
+        ReleaseStatus::Succeeded => "chip state-enabled",
+        ReleaseStatus::Running => "chip",
+        _ => "chip state-blocked",
+    }
+}
+
+#[component]
+fn TargetSection(status: TargetStatus, operator: Option<Operator>) -> impl IntoView {
+    let controls: Vec<ControlView> = [
+        ReleaseControl::Deploy,
+        ReleaseControl::Rollback,
+        ReleaseControl::Hold,
+    ]
+    .into_iter()
+    .map(|control| evaluate_control(control, status.facts(), operator.as_ref()))
+    .collect();
+    let name = status.name.clone();
+    let heading_id = format!("target-{name}");
+    let labelled = heading_id.clone();
+    let health_class = format!("health health-{}", status.health.as_str());
+    let live = match (&status.live, &status.needs_check) {
+        (live, Some(check)) => {
+            let recorded = live.as_ref().map_or("nothing".to_owned(), |r| {
+                format!("{} (release #{})", r.version, r.id)
+            });
+            let last = check.last_result.as_deref().map_or(
+                " A check (its post-deploy smoke checks) is running.".to_owned(),
+                |result| format!(" The last check failed: {result}. It is tried again every 30 s."),
+            );
+            view! {
+                <p class="live">
+                    {format!(
+                        "Live version not known: {}. Last recorded live: {recorded}.{last}",
+                        check.reason,
+                    )}
+                </p>
+            }
+            .into_any()
+        }
+        (Some(live), None) => {
+            let commit = live
+                .commit
+                .as_deref()
+                .map(|c| format!(" ({})", &c[..c.len().min(10)]))
+                .unwrap_or_default();
+            let text = format!(
+                "Live: {}{commit} · {} by {} · ",
+                live.version,
+                age(live.finished_at.as_deref().unwrap_or(&live.started_at)),
+                live.started_by
+            );
+            view! {
+                <p class="live">
+                    {text} <a href=format!("/releases/{}", live.id)>{format!("#{}", live.id)}</a>
+                </p>
+            }
+            .into_any()
+        }
+        (None, None) => {
+            view! { <p class="live muted">"Nothing live yet: no release has succeeded."</p> }
+                .into_any()
+        }
+    };
+    let last_smoke = status.last_smoke.clone().map(|smoke| {
+        let (word, class) = if smoke.passed {
+            ("passed", "chip state-enabled")
+        } else {
+            ("failed", "chip state-blocked")
+        };
+        view! {
+            <p class="live">
+                "Last smoke check " <span class=class>{word}</span> {format!(" {}", age(&smoke.at))}
+            </p>
+        }
+    });
+    let running = status.running.clone().map(|running| {
+        let step = running.current_step.map_or("starting", |s| s.label());
+        let text = format!(
+            "{} of {} running, now at: {step}",
+            running.kind.label(),
+            running.version
+        );
+        view! {
+            <p class="running">
+                <a href=format!("/releases/{}", running.id)>{format!("Release #{}", running.id)}</a>
+                {format!(" · {text}")}
+            </p>
+        }
+    });
+    let hold = status.hold.clone().map(|hold| {
+        let until = hold
+            .expires_at
+            .as_deref()
+            .map_or("until released".to_owned(), |at| {
+                format!("until {}", readable_time(at))
+            });
+        let text = format!(
+            "Held by {} since {} ({until}): ",
+            hold.set_by,
+            readable_time(&hold.set_at)
+        );
+        let target = hold.target.clone();
+        let can_release = controls[2].enabled;
+        view! {
+            <div class="hold-banner" role="status">
+                <p>
+                    <strong>"On hold. "</strong>
+                    {text}
+                    {hold.reason}
+                </p>
+                {can_release
+                    .then(|| {
+                        view! {
+                            <form method="post" action=EndHold::PATH>
+                                <input type="hidden" name="target" value=target />
+                                <button type="submit" class="button secondary">
+                                    "Release the hold"
+                                </button>
+                            </form>
+                        }
+                    })}
+            </div>
+        }
+    });
+    let recent = status
+        .recent
+        .iter()
+        .map(|release| {
+            let line = format!(
+                " {} {} · {} · {}",
+                release.kind.label(),
+                release.version,
+                readable_time(&release.started_at),
+                release.started_by
+            );
+            view! {
+                <li>
+                    <a href=format!("/releases/{}", release.id)>{format!("#{}", release.id)}</a>
+                    {line}
+                    " "
+                    <span class=status_chip(release.status)>{release.status.label()}</span>
+                </li>
+            }
+        })
+        .collect_view();
+    let buttons = controls
+        .into_iter()
+        .map(|view| view! { <ControlButton target=name.clone() view /> })
+        .collect_view();
+    let health = status.health.label();
+    view! {
+        <section class="target" aria-labelledby=labelled>
+            <h2 id=heading_id>
+                {status.name.clone()} " " <span class=health_class>{health}</span>
+            </h2>
+            {live}
+            {last_smoke}
+            {running}
+            {hold}
+            <ul class="card-actions" aria-label="Release controls">
+                {buttons}
+            </ul>
+            <h3>"Recent releases"</h3>
+            {status
+                .recent
+                .is_empty()
+                .then(|| view! { <p class="muted">"No release yet."</p> })}
+            <ol class="releases">{recent}</ol>
+        </section>
+    }
+}
+
+fn control_path(control: ReleaseControl) -> &'static str {
+    match control {
+        ReleaseControl::Deploy => "deploy",
+        ReleaseControl::Rollback => "rollback",
+        ReleaseControl::Hold => "hold",
+    }
+}
+
+/// A control: a link to its confirm step when enabled; blocked with guidance otherwise.
+#[component]
+fn ControlButton(target: String, view: ControlView) -> impl IntoView {
+    let label = view.control.label();
+    match view.guidance {
+        None => view! {
+            <li>
+                <a class="button" href=format!("/releases/{target}/{}", control_path(view.control))>
+                    {label}
+                </a>
+            </li>
+        }
+        .into_any(),
+        Some(guidance) => {
+            let cause = guidance.cause.clone();
+            view! {
+                <li>
+                    <details class="blocked-action">
+                        <summary>
+                            <span class="blocked-label">{label}</span>
+                            <span class="chip state-blocked">"Blocked"</span>
+                            <span class="blocked-cause">{cause}</span>
+                            <span class="blocked-more">"What to do"</span>
+                        </summary>
+                        <Guidance guidance />
+                    </details>
+                </li>
+            }
+            .into_any()
+        }
+    }
+}
