@@ -11,8 +11,8 @@ use crate::domain::{
 use crate::host::{self, HostCommand};
 use crate::once::{self, Claim, ClaimError};
 use crate::queue_truth;
-use crate::store::actions as requests;
 use crate::store::audit::{self, NewAuditEvent};
+use crate::store::history_snapshots;
 use crate::store::sources;
 use crate::store::{StoreError, work_items};
 use std::time::Duration;
@@ -159,7 +159,8 @@ async fn attempt(state: &AppState, request: &ActionRequest) -> Result<ActionResu
                         "actions": evaluate_all(GateFacts::of_item(&item, &truth), None),
                     })
                     .to_string();
-                    let snapshot_id = requests::add_snapshot(conn, &id, &operator.name, &snapshot)?;
+                    let snapshot_id =
+                        history_snapshots::add_snapshot(conn, &id, &operator.name, &snapshot)?;
                     Decision::Recorded(item, view, snapshot_id)
                 }
                 Action::PrepareRelease => Decision::Validate(item, view),

@@ -472,6 +472,57 @@ fn rollback_target_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
     )
 }
 
+/// A release as stored: what the API answers and the pages show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseRecord {
+    pub id: i64,
+    pub target: String,
+    pub kind: ReleaseKind,
+    pub version: String,
+    pub commit: Option<String>,
+    /// The live release when this one started.
+    pub replaces: Option<i64>,
+    /// A deploy's automatic rollback, or the deploy an automatic rollback undoes.
+    pub related: Option<i64>,
+    pub started_by: String,
+    /// `page` or `api`.
+    pub started_via: String,
+    pub status: ReleaseStatus,
+    pub current_step: Option<Step>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub outcome: Option<String>,
+    pub guidance: Option<super::RecoveryGuidance>,
+    pub shipped_items: Vec<String>,
+}
+
+/// One step of a release with the command runs and smoke checks it made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub position: i64,
+    pub step: Step,
+    /// `running`, `passed` or `failed`.
+    pub status: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub runs: Vec<super::CommandRun>,
+    /// The output so far of a step still running, or cut short by a stop of the server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_so_far: Option<String>,
+}
+
+/// A hold on a target: deploys are refused while it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub target: String,
+    pub reason: String,
+    pub set_by: String,
+    pub set_at: String,
+    /// `None`: until released.
+    pub expires_at: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -774,55 +825,4 @@ mod tests {
             assert_eq!(ReleaseKind::parse(kind.as_str()), Some(kind));
         }
     }
-}
-
-/// A release as stored: what the API answers and the pages show.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReleaseRecord {
-    pub id: i64,
-    pub target: String,
-    pub kind: ReleaseKind,
-    pub version: String,
-    pub commit: Option<String>,
-    /// The live release when this one started.
-    pub replaces: Option<i64>,
-    /// A deploy's automatic rollback, or the deploy an automatic rollback undoes.
-    pub related: Option<i64>,
-    pub started_by: String,
-    /// `page` or `api`.
-    pub started_via: String,
-    pub status: ReleaseStatus,
-    pub current_step: Option<Step>,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    pub outcome: Option<String>,
-    pub guidance: Option<super::RecoveryGuidance>,
-    pub shipped_items: Vec<String>,
-}
-
-/// One step of a release with the command runs and smoke checks it made.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StepRecord {
-    pub position: i64,
-    pub step: Step,
-    /// `running`, `passed` or `failed`.
-    pub status: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    pub duration_ms: Option<u64>,
-    pub runs: Vec<super::CommandRun>,
-    /// The output so far of a step still running, or cut short by a stop of the server.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub output_so_far: Option<String>,
-}
-
-/// A hold on a target: deploys are refused while it stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Hold {
-    pub target: String,
-    pub reason: String,
-    pub set_by: String,
-    pub set_at: String,
-    /// `None`: until released.
-    pub expires_at: Option<String>,
 }

@@ -3,9 +3,9 @@
 //! Every query runs on the connection's own thread (tokio-rusqlite), so no async worker
 //! ever blocks on SQLite.
 
-pub mod actions;
 pub mod audit;
 pub mod board;
+pub mod history_snapshots;
 pub mod once;
 pub mod operators;
 pub mod read_cache;

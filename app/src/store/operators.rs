@@ -118,11 +118,6 @@ pub fn list_users(conn: &Connection) -> Result<Vec<User>, StoreError> {
     rows.map(|row| row?).collect()
 }
 
-pub fn count_users(conn: &Connection) -> Result<usize, StoreError> {
-    let n: i64 = conn.query_row("SELECT COUNT(*) FROM users", [], |row| row.get(0))?;
-    Ok(n as usize)
-}
-
 /// Returns whether a user had that name.
 pub fn set_password_hash(
     conn: &Connection,

@@ -8,7 +8,7 @@ use crate::domain::{
     Action, ActionResult, ActionView, GateFacts, Permission, SourceFacts, WorkItem, WorkItemId,
     evaluate_all, readable_time,
 };
-use crate::store::{actions, audit, work_items};
+use crate::store::{audit, history_snapshots, work_items};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -54,7 +54,7 @@ async fn item_page(state: AppState, raw_id: String, attempt: Option<i64>) -> Any
             let last_release_check =
                 audit::latest_run(conn, &id, Action::PrepareRelease.identity())?
                     .and_then(|event| event.result.map(|result| (result, event.at, event.actor)));
-            let snapshots = actions::snapshot_summary(conn, &id)?;
+            let snapshots = history_snapshots::snapshot_summary(conn, &id)?;
             let source = work_items::source_facts(conn, &id)?;
             Ok(Some((
                 item,

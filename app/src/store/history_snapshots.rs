@@ -3,7 +3,7 @@
 
 use super::StoreError;
 use crate::domain::WorkItemId;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 /// Stores a snapshot (JSON) of an item; returns its id.
 pub fn add_snapshot(
@@ -30,12 +30,4 @@ pub fn snapshot_summary(
         )?
         .query_row([item.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))?;
     Ok((count as usize, newest))
-}
-
-/// The snapshot's JSON, by id.
-pub fn snapshot(conn: &Connection, id: i64) -> Result<Option<String>, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT snapshot FROM history_snapshots WHERE id = ?1")?
-        .query_row([id], |row| row.get(0))
-        .optional()?)
 }
