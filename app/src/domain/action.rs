@@ -2,6 +2,10 @@
 //! recovery guidance shown for every blocked one. Plain functions of the item and the
 //! operator, so the table of every case is tested here, apart from HTTP and HTML.
 
+use super::gate::{
+    GateEvaluation, ItemGate, RecoveryGuidance, blocked, guidance, pass, permission_blocked,
+    permission_gate_for,
+};
 use super::operator::{Operator, Permission, Role};
 use super::queue_truth::{QueueTruth, Reconciliation};
 use super::work_item::{Lane, WorkItem, WorkItemId, WorkItemSummary};
@@ -82,92 +86,17 @@ impl Action {
     }
 
     /// The policy gates this action is evaluated against, in order.
-    fn gates(self) -> &'static [GateName] {
+    fn gates(self) -> &'static [ItemGate] {
         match self {
-            Action::StartExecution => &[GateName::LaneTransition, GateName::ContextVisibility],
-            Action::RequestReview => &[GateName::LaneTransition, GateName::PullRequest],
+            Action::StartExecution => &[ItemGate::LaneTransition, ItemGate::ContextVisibility],
+            Action::RequestReview => &[ItemGate::LaneTransition, ItemGate::PullRequest],
             Action::PrepareRelease => &[
-                GateName::LaneEligibility,
-                GateName::PullRequest,
-                GateName::QueueTruth,
+                ItemGate::LaneEligibility,
+                ItemGate::PullRequest,
+                ItemGate::QueueTruth,
             ],
-            Action::RecordHistory => &[GateName::ContextVisibility],
+            Action::RecordHistory => &[ItemGate::ContextVisibility],
         }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum GateName {
-    LaneTransition,
-    LaneEligibility,
-    PullRequest,
-    ContextVisibility,
-    /// The item's data is fresh and its truth signals agree.
-    QueueTruth,
-    Permission,
-    /// Releases: no other release of the target is running.
-    DeployLock,
-    /// Releases: no hold stands on the target.
-    DeployHold,
-    /// Releases: the target's deploys are smoke-gated.
-    Smoke,
-    /// Releases: there is an earlier successful release to roll back to.
-    RollbackTarget,
-}
-
-impl GateName {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GateName::LaneTransition => "lane-transition",
-            GateName::LaneEligibility => "lane-eligibility",
-            GateName::PullRequest => "pull-request",
-            GateName::ContextVisibility => "context-visibility",
-            GateName::QueueTruth => "queue-truth",
-            GateName::Permission => "permission",
-            GateName::DeployLock => "deploy-lock",
-            GateName::DeployHold => "deploy-hold",
-            GateName::Smoke => "smoke",
-            GateName::RollbackTarget => "rollback-target",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum GateResult {
-    Pass,
-    Blocked,
-}
-
-/// What to do about a blocked gate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecoveryGuidance {
-    /// What blocked it.
-    pub cause: String,
-    /// Which rule, and why it exists.
-    pub policy_context: String,
-    /// What to do instead.
-    pub next_step: String,
-    /// Whether and when retrying is safe.
-    pub safe_retry: String,
-}
-
-/// One gate evaluated for an action on an item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GateEvaluation {
-    pub name: GateName,
-    pub result: GateResult,
-    /// Why it blocked; `None` when it passed.
-    pub reason: Option<String>,
-    #[serde(skip)]
-    guidance: Option<RecoveryGuidance>,
-}
-
-impl GateEvaluation {
-    /// What to do about this gate; `None` when it passed.
-    pub fn guidance(&self) -> Option<&RecoveryGuidance> {
-        self.guidance.as_ref()
     }
 }
 
@@ -186,13 +115,6 @@ impl ActionView {
     pub fn refused(&self) -> bool {
         permission_blocked(&self.gates)
     }
-}
-
-/// Whether the permission gate is among the blocked ones.
-pub(crate) fn permission_blocked(gates: &[GateEvaluation]) -> bool {
-    gates
-        .iter()
-        .any(|g| g.name == GateName::Permission && g.result == GateResult::Blocked)
 }
 
 /// What the gates look at: the same for a whole item and for a card's summary.
@@ -285,38 +207,6 @@ fn card_cause(action: Action, item: &GateFacts<'_>, operator: Option<&Operator>)
         .map(|_| permission_brief(permission))
 }
 
-pub(crate) fn pass(name: GateName) -> GateEvaluation {
-    GateEvaluation {
-        name,
-        result: GateResult::Pass,
-        reason: None,
-        guidance: None,
-    }
-}
-
-pub(crate) fn blocked(name: GateName, guidance: RecoveryGuidance) -> GateEvaluation {
-    GateEvaluation {
-        name,
-        result: GateResult::Blocked,
-        reason: Some(guidance.cause.clone()),
-        guidance: Some(guidance),
-    }
-}
-
-pub(crate) fn guidance(
-    cause: String,
-    policy: String,
-    next: String,
-    retry: String,
-) -> RecoveryGuidance {
-    RecoveryGuidance {
-        cause,
-        policy_context: policy,
-        next_step: next,
-        safe_retry: retry,
-    }
-}
-
 /// Why a work-item gate blocks an action, decided before a word of it is written.
 #[derive(Debug, Clone, Copy)]
 enum Blocker<'a> {
@@ -346,10 +236,10 @@ enum Blocker<'a> {
 }
 
 /// Whether `gate` blocks `action` on the item, and why.
-fn blocker<'a>(gate: GateName, action: Action, item: &GateFacts<'a>) -> Option<Blocker<'a>> {
+fn blocker<'a>(gate: ItemGate, action: Action, item: &GateFacts<'a>) -> Option<Blocker<'a>> {
     let lane = item.lane;
     match gate {
-        GateName::LaneTransition => {
+        ItemGate::LaneTransition => {
             let (from, to) = action.transition()?;
             if lane == from {
                 None
@@ -363,20 +253,15 @@ fn blocker<'a>(gate: GateName, action: Action, item: &GateFacts<'a>) -> Option<B
                 Some(Blocker::MovedPast { from, to })
             }
         }
-        GateName::LaneEligibility => {
+        ItemGate::LaneEligibility => {
             (!matches!(lane, Lane::Review | Lane::Done)).then_some(Blocker::NotUnderReview)
         }
-        GateName::PullRequest => item
+        ItemGate::PullRequest => item
             .pull_request_url
             .is_none()
             .then_some(Blocker::NoPullRequest),
-        GateName::ContextVisibility => (!item.has_prompt).then_some(Blocker::NoPromptContext),
-        GateName::QueueTruth => item.queue_truth.blocking().map(Blocker::UntrustedQueue),
-        GateName::Permission
-        | GateName::DeployLock
-        | GateName::DeployHold
-        | GateName::Smoke
-        | GateName::RollbackTarget => unreachable!("not a work-item gate: {gate:?}"),
+        ItemGate::ContextVisibility => (!item.has_prompt).then_some(Blocker::NoPromptContext),
+        ItemGate::QueueTruth => item.queue_truth.blocking().map(Blocker::UntrustedQueue),
     }
 }
 
@@ -515,32 +400,6 @@ fn permission_gate(action: Action, operator: &Operator) -> GateEvaluation {
     permission_gate_for(action.label(), action.permission(), operator)
 }
 
-/// The operator's permission for something labelled `label`, as a gate.
-pub(crate) fn permission_gate_for(
-    label: &str,
-    permission: Permission,
-    operator: &Operator,
-) -> GateEvaluation {
-    if operator.can(permission) {
-        return pass(GateName::Permission);
-    }
-    let role = Role::least_with(permission);
-    blocked(
-        GateName::Permission,
-        guidance(
-            format!(
-                "{} ({}) lacks the permission {permission}.",
-                operator.name, operator.role
-            ),
-            format!(
-                "{label} needs {permission}, which the {role} role holds; every action is attributable to someone allowed to take it."
-            ),
-            format!("Ask an admin for the {role} role, or ask an operator who has it to do this."),
-            format!("Safe to retry once your role includes {permission}."),
-        ),
-    )
-}
-
 /// A missing permission in a few words, for a card.
 fn permission_brief(permission: Permission) -> String {
     format!("Needs the {} role.", Role::least_with(permission))
@@ -549,6 +408,7 @@ fn permission_brief(permission: Permission) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::gate::GateResult;
     use crate::domain::{
         Credential, ExecutionContext, LifecycleMetadata, PromptContext, WorkItemId,
     };
@@ -745,7 +605,7 @@ mod tests {
             "Create a net-new work item if more delivery is needed instead of reopening this one."
         );
         assert_eq!(g.safe_retry, "Do not retry Start execution on a done item.");
-        assert_eq!(views[0].gates[0].name, GateName::LaneTransition);
+        assert_eq!(views[0].gates[0].name, ItemGate::LaneTransition);
         assert_eq!(
             views[1].guidance.as_ref().unwrap().cause,
             "Done items stay closed; Request review cannot move them backward."
@@ -810,7 +670,7 @@ mod tests {
         let gate = view
             .gates
             .iter()
-            .find(|g| g.name == GateName::QueueTruth)
+            .find(|g| g.name == ItemGate::QueueTruth)
             .unwrap();
         assert_eq!(gate.result, GateResult::Blocked);
         let g = view.guidance.unwrap();

@@ -2,7 +2,8 @@
 //! blocked or failed, and the host commands it ran. The API answers with this, the item
 //! page shows it, and the History page keeps it.
 
-use super::action::{Action, GateEvaluation, RecoveryGuidance};
+use super::action::Action;
+use super::gate::{GateEvaluation, RecoveryGuidance};
 use super::work_item::{Lane, WorkItemId};
 use serde::{Deserialize, Serialize};
 

@@ -3,17 +3,16 @@
 pub mod action;
 pub mod board;
 pub mod execution;
+pub mod gate;
 pub mod operator;
 pub mod queue_truth;
 pub mod release;
 pub mod work_item;
 pub mod work_item_file;
 
-pub use action::{
-    Action, ActionView, GateEvaluation, GateFacts, GateName, GateResult, RecoveryGuidance,
-    card_causes, evaluate, evaluate_all,
-};
+pub use action::{Action, ActionView, GateFacts, card_causes, evaluate, evaluate_all};
 pub use execution::{ActionResult, CommandRun, Outcome};
+pub use gate::{GateEvaluation, GateName, GateResult, ItemGate, RecoveryGuidance, ReleaseGate};
 pub use operator::{
     Credential, Operator, OperatorError, Permission, Role, Username, check_new_password,
 };

@@ -3,7 +3,9 @@
 //! every path through the pipeline is tested here.
 
 use super::RecoveryGuidance;
-use super::action::{GateEvaluation, GateName, blocked, guidance, pass, permission_gate_for};
+use super::gate::{
+    GateEvaluation, ReleaseGate, blocked, guidance, pass, permission_blocked, permission_gate_for,
+};
 use super::operator::{Operator, Permission};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -342,7 +344,7 @@ pub struct ControlView {
 impl ControlView {
     /// Blocked by the operator's permission.
     pub fn refused(&self) -> bool {
-        super::action::permission_blocked(&self.gates)
+        permission_blocked(&self.gates)
     }
 }
 
@@ -382,11 +384,11 @@ pub fn evaluate_control(
 
 fn lock_gate(control: ReleaseControl, facts: &TargetFacts<'_>) -> GateEvaluation {
     let Some(running) = facts.running else {
-        return pass(GateName::DeployLock);
+        return pass(ReleaseGate::DeployLock);
     };
     let step = running.current_step.map_or("starting", Step::label);
     blocked(
-        GateName::DeployLock,
+        ReleaseGate::DeployLock,
         guidance(
             format!(
                 "Release #{} ({} of {}) is running on {}, now at: {step}.",
@@ -411,7 +413,7 @@ fn lock_gate(control: ReleaseControl, facts: &TargetFacts<'_>) -> GateEvaluation
 
 fn hold_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
     let Some(hold) = facts.hold else {
-        return pass(GateName::DeployHold);
+        return pass(ReleaseGate::DeployHold);
     };
     let until = hold
         .expires_at
@@ -420,7 +422,7 @@ fn hold_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
             format!("until {}", super::readable_time(at))
         });
     blocked(
-        GateName::DeployHold,
+        ReleaseGate::DeployHold,
         guidance(
             format!(
                 "{} is on hold since {}, set by {}: {}",
@@ -438,10 +440,10 @@ fn hold_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
 
 fn smoke_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
     if facts.smoke_gated {
-        return pass(GateName::Smoke);
+        return pass(ReleaseGate::Smoke);
     }
     blocked(
-        GateName::Smoke,
+        ReleaseGate::Smoke,
         guidance(
             format!("{} has no post-deploy smoke check.", facts.target),
             "Every deploy is smoke-gated: without a check after the deploy, a broken release would stay live unnoticed and never roll back.".to_owned(),
@@ -456,10 +458,10 @@ fn smoke_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
 
 fn rollback_target_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
     if facts.rollback_to.is_some() {
-        return pass(GateName::RollbackTarget);
+        return pass(ReleaseGate::RollbackTarget);
     }
     blocked(
-        GateName::RollbackTarget,
+        ReleaseGate::RollbackTarget,
         guidance(
             format!(
                 "{} has no earlier successful release of another version to go back to.",
