@@ -4,9 +4,10 @@
 //! first one's answer instead of acting twice.
 
 use crate::AppState;
+use crate::auth::caller::Caller;
 use crate::domain::{
-    Action, ActionResult, ActionView, CommandRun, GateFacts, Lane, Operator, Outcome,
-    RecoveryGuidance, WorkItem, WorkItemId, evaluate, evaluate_all,
+    Action, ActionResult, ActionView, CommandRun, GateFacts, Lane, Outcome, RecoveryGuidance,
+    WorkItem, WorkItemId, evaluate, evaluate_all,
 };
 use crate::host::{self, HostCommand};
 use crate::once::{self, Claim, ClaimError};
@@ -22,11 +23,8 @@ use std::time::Duration;
 pub struct ActionRequest {
     pub item: WorkItemId,
     pub action: Action,
-    pub operator: Operator,
-    /// Where it came from, for History.
-    pub client: String,
-    /// Makes the request happen once: `form:TOKEN` or `api:ACTOR:KEY`.
-    pub once_key: Option<String>,
+    /// Who asks, from where, and the key that makes it happen once.
+    pub caller: Caller,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +62,7 @@ async fn take_action_once(
     state: &AppState,
     request: ActionRequest,
 ) -> Result<ActionResult, ActionError> {
-    let Some(key) = request.once_key.clone() else {
+    let Some(key) = request.caller.once_key.clone() else {
         return attempt(state, &request).await;
     };
     // A repeat waits for the first request at most as long as that one can take.
@@ -75,7 +73,7 @@ async fn take_action_once(
         + Duration::from_secs(30);
     let claim = once::claim(
         &state.db,
-        &key,
+        key.as_str(),
         request.item.as_str(),
         request.action.identity(),
         patience,
@@ -98,7 +96,7 @@ async fn take_action_once(
         let body = serde_json::to_string(answer).expect("a result serialises");
         (answer.outcome.http_status(), body)
     });
-    once::settle(&state.db, &key, answer).await;
+    once::settle(&state.db, key.as_str(), answer).await;
     result
 }
 
@@ -117,7 +115,7 @@ async fn attempt(state: &AppState, request: &ActionRequest) -> Result<ActionResu
     let (id, action, operator) = (
         request.item.clone(),
         request.action,
-        request.operator.clone(),
+        request.caller.operator.clone(),
     );
     // Deciding and changing happen in one call on the database thread, which runs one
     // call at a time: of two requests for the same move, the second sees the first's
@@ -484,11 +482,11 @@ async fn record_attempt(
     result: &ActionResult,
 ) -> Result<i64, ActionError> {
     let event = NewAuditEvent {
-        actor: request.operator.name.clone(),
+        actor: request.caller.operator.name.clone(),
         action: request.action.identity(),
         subject: None,
         outcome: result.outcome.as_str(),
-        client: Some(request.client.clone()),
+        client: Some(request.caller.client.clone()),
         detail: Some(result.message.clone()),
         work_item_id: Some(request.item.to_string()),
         result: Some(serde_json::to_string(result).expect("a result serialises")),

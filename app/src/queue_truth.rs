@@ -3,6 +3,8 @@
 //! [`crate::domain::queue_truth`]; the tables in [`crate::store::sources`].
 
 use crate::AppState;
+use crate::auth::caller::{Caller, Via};
+use crate::domain::Permission;
 use crate::domain::queue_truth::{self, FreshnessThresholds, QueueTruth, TruthSignals};
 use crate::domain::{SourceFacts, parse_work_item_file};
 use crate::store::StoreError;
@@ -45,6 +47,33 @@ pub fn truth_of<'a>(
     facts: &SourceFacts,
 ) -> QueueTruth {
     queue_truth::evaluate(signals.into(), facts, state.queue_truth.thresholds, now())
+}
+
+/// Why a caller's sync did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum CallerSyncError {
+    /// The caller lacks `factory.queue.sync`.
+    #[error("the permission {0} is needed")]
+    Forbidden(Permission),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A sync a person or a token asked for: the one place its permission is checked, for
+/// the Refresh button and the API alike. The trigger names the caller.
+pub async fn sync_for(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Option<SyncSnapshot>, CallerSyncError> {
+    let operator = &caller.operator;
+    if !operator.can(Permission::QueueSync) {
+        return Err(CallerSyncError::Forbidden(Permission::QueueSync));
+    }
+    let trigger = match caller.via {
+        Via::Page => format!("operator {}", operator.name),
+        Via::Api => format!("api {}", operator.name),
+    };
+    Ok(sync(state, &trigger).await?)
 }
 
 /// Reads the work-item files and applies them; one sync at a time. `trigger` says who

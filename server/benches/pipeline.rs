@@ -3,9 +3,10 @@
 //! one no-op smoke check, measured from the request to the recorded end. Figures go in
 //! docs/benchmarks.md.
 
+use app::auth::caller::{Caller, Via};
 use app::domain::release::ReleaseStatus;
 use app::domain::{Credential, Operator, Role};
-use app::releases::{self, Requester};
+use app::releases;
 use app::store::releases as store;
 use app::targets::{SmokeCheck, SmokeProbe, SmokeWhen, Target};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -42,13 +43,13 @@ fn pipeline(c: &mut Criterion) {
         }]);
         state
     });
-    let requester = Requester {
+    let requester = Caller {
         operator: Operator {
             name: "bench".into(),
             role: Role::Operator,
             credential: Credential::Session { user_id: 1 },
         },
-        via: "api",
+        via: Via::Api,
         once_key: None,
         client: "bench".into(),
     };

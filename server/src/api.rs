@@ -2,16 +2,16 @@
 
 use app::AppState;
 use app::actions::{ActionError, ActionRequest, take_action};
-use app::auth::ClientAddr;
+use app::auth::caller::Caller;
 use app::domain::{
-    Action, ActionResult, Credential, Lane, Operator, Permission, QueueTruth, Role, WorkItem,
-    WorkItemId, WorkItemSummary,
+    Action, ActionResult, Lane, Permission, QueueTruth, Role, WorkItem, WorkItemId, WorkItemSummary,
 };
+use app::queue_truth::CallerSyncError;
 use app::store::sources::{self, SyncSnapshot};
 use app::store::{StoreError, work_items};
 use axum::Json;
-use axum::extract::{Extension, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
@@ -224,12 +224,14 @@ pub async fn last_sync(State(state): State<AppState>) -> Result<Json<SyncReport>
 /// `POST /api/control-plane/sync`: sync now, answer the new snapshot.
 pub async fn sync_now(
     State(state): State<AppState>,
-    Extension(operator): Extension<Operator>,
+    caller: Caller,
 ) -> Result<Json<SyncReport>, ApiError> {
-    if !operator.can(Permission::QueueSync) {
-        return Err(ApiError::Forbidden(Permission::QueueSync));
-    }
-    let snapshot = app::queue_truth::sync(&state, &format!("api {}", operator.name)).await?;
+    let snapshot = app::queue_truth::sync_for(&state, &caller)
+        .await
+        .map_err(|err| match err {
+            CallerSyncError::Forbidden(permission) => ApiError::Forbidden(permission),
+            CallerSyncError::Store(err) => ApiError::Internal(err),
+        })?;
     Ok(Json(sync_report(&state, snapshot)))
 }
 
@@ -240,38 +242,6 @@ fn sync_report(state: &AppState, last_sync: Option<SyncSnapshot>) -> SyncReport 
         work_items_dir: dir.map(|d| d.display().to_string()),
         last_sync,
     }
-}
-
-/// The longest Idempotency-Key accepted.
-const MAX_IDEMPOTENCY_KEY: usize = 128;
-
-/// The request's `Idempotency-Key` as a one-time key of this caller, if it has one.
-pub fn idempotency_key(
-    headers: &HeaderMap,
-    operator: &Operator,
-) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = value
-        .to_str()
-        .ok()
-        .filter(|k| {
-            !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY && k.bytes().all(|b| b.is_ascii_graphic())
-        })
-        .ok_or_else(|| ApiError::Invalid {
-            field: "Idempotency-Key",
-            message: format!(
-                "The Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters, such as a UUID."
-            ),
-        })?;
-    // Scoped by the credential's id: names are not unique (two tokens may both be
-    // called `ci`), and one caller must never get another's stored answer.
-    let caller = match operator.credential {
-        Credential::Session { user_id } => format!("user-{user_id}"),
-        Credential::Token { token_id } => format!("token-{token_id}"),
-    };
-    Ok(Some(format!("api:{caller}:{key}")))
 }
 
 /// An action's answer: the result, with an error code when it did not run.
@@ -288,10 +258,8 @@ struct ActionAnswer {
 /// when the caller lacks the permission; both with the gates and recovery guidance.
 pub async fn run_action(
     State(state): State<AppState>,
-    Extension(operator): Extension<Operator>,
-    Extension(client): Extension<ClientAddr>,
     Path((raw_id, identity)): Path<(String, String)>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Response, ApiError> {
     let action = Action::parse(&identity).ok_or_else(|| ApiError::NotFound {
         message: format!(
@@ -305,13 +273,10 @@ pub async fn run_action(
         ),
     };
     let id = WorkItemId::parse(&raw_id).map_err(|_| no_item())?;
-    let once_key = idempotency_key(&headers, &operator)?;
     let request = ActionRequest {
         item: id,
         action,
-        operator,
-        client: client.0,
-        once_key,
+        caller,
     };
     let result = take_action(&state, request).await.map_err(|err| match err {
         ActionError::NoSuchItem(_) => no_item(),

@@ -1,32 +1,17 @@
 //! The release API: targets and their status, deploy, rollback, hold, and release records.
 
-use crate::api::{ApiError, idempotency_key};
+use crate::api::ApiError;
 use app::AppState;
-use app::auth::ClientAddr;
-use app::domain::Operator;
-use app::releases::{self, Refusal, ReleaseError, Requester};
+use app::releases::{self, Caller, Refusal, ReleaseError};
 use app::store::releases as store;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Extension, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
-
-fn requester(
-    operator: Operator,
-    client: ClientAddr,
-    headers: &HeaderMap,
-) -> Result<Requester, ApiError> {
-    Ok(Requester {
-        once_key: idempotency_key(headers, &operator)?,
-        operator,
-        via: "api",
-        client: client.0,
-    })
-}
 
 impl From<ReleaseError> for ApiError {
     fn from(err: ReleaseError) -> Self {
@@ -107,14 +92,11 @@ fn started(id: i64) -> Response {
 /// release id when it starts, 409/403 with gates and guidance when refused.
 pub async fn deploy(
     State(state): State<AppState>,
-    Extension(operator): Extension<Operator>,
-    Extension(client): Extension<ClientAddr>,
     Path(target): Path<String>,
-    headers: HeaderMap,
+    who: Caller,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
     let DeployBody { version } = body(&bytes)?;
-    let who = requester(operator, client, &headers)?;
     Ok(
         match releases::deploy(&state, who, &target, version.as_deref()).await? {
             Ok(id) => started(id),
@@ -132,14 +114,11 @@ pub struct RollbackBody {
 /// `POST /api/targets/{target}/rollback` with an optional `{"release_id": N}`.
 pub async fn rollback(
     State(state): State<AppState>,
-    Extension(operator): Extension<Operator>,
-    Extension(client): Extension<ClientAddr>,
     Path(target): Path<String>,
-    headers: HeaderMap,
+    who: Caller,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
     let RollbackBody { release_id } = body(&bytes)?;
-    let who = requester(operator, client, &headers)?;
     Ok(
         match releases::rollback(&state, who, &target, release_id).await? {
             Ok(id) => started(id),
@@ -158,14 +137,16 @@ pub struct HoldBody {
 /// `PUT /api/targets/{target}/hold` with `{"reason": "…", "expires_in": "1h|4h|24h|until-released"}`.
 pub async fn set_hold(
     State(state): State<AppState>,
-    Extension(operator): Extension<Operator>,
-    Extension(client): Extension<ClientAddr>,
     Path(target): Path<String>,
+    who: Caller,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
     let HoldBody { reason, expires_in } = body(&bytes)?;
     // Holds are idempotent by themselves: no key needed.
-    let who = requester(operator, client, &HeaderMap::new())?;
+    let who = Caller {
+        once_key: None,
+        ..who
+    };
     Ok(
         match releases::set_hold(&state, who, &target, &reason, expires_in.as_deref()).await? {
             Ok(hold) => Json(hold).into_response(),
@@ -177,12 +158,14 @@ pub async fn set_hold(
 /// `DELETE /api/targets/{target}/hold`: 204 when a hold ended, 404 when there was none.
 pub async fn release_hold(
     State(state): State<AppState>,
-    Extension(operator): Extension<Operator>,
-    Extension(client): Extension<ClientAddr>,
     Path(target): Path<String>,
+    who: Caller,
 ) -> Result<Response, ApiError> {
     // Holds are idempotent by themselves: no key needed.
-    let who = requester(operator, client, &HeaderMap::new())?;
+    let who = Caller {
+        once_key: None,
+        ..who
+    };
     match releases::release_hold(&state, who, &target).await? {
         Ok(true) => Ok(StatusCode::NO_CONTENT.into_response()),
         Ok(false) => Err(ApiError::NotFound {

@@ -1,5 +1,6 @@
 //! Who is acting: password and token secrets, sign-in throttling, safe redirects.
 
+pub mod caller;
 pub mod redirect;
 pub mod secrets;
 pub mod throttle;

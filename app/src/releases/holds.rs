@@ -19,7 +19,7 @@ pub fn parse_hold_expiry(raw: Option<&str>) -> Result<Option<u64>, ReleaseError>
 /// Sets the hold with its reason; refused without the permission.
 pub async fn set_hold(
     state: &AppState,
-    requester: Requester,
+    requester: Caller,
     target_name: &str,
     reason: &str,
     expires_in: Option<&str>,
@@ -68,7 +68,7 @@ pub async fn set_hold(
 /// Ends the hold; `Ok(false)` when there was none.
 pub async fn release_hold(
     state: &AppState,
-    requester: Requester,
+    requester: Caller,
     target_name: &str,
 ) -> Result<Result<bool, Refusal>, ReleaseError> {
     let target = find_target(state, target_name)?;

@@ -26,11 +26,12 @@ use requests::refusal;
 use status::status_in;
 
 use crate::AppState;
+pub use crate::auth::caller::Caller;
 use crate::domain::release::{
     ControlView, Hold, Next, ReleaseControl, ReleaseKind, ReleaseRecord, ReleaseStatus, Step,
     TargetFacts, after, evaluate_control,
 };
-use crate::domain::{CommandRun, Operator, RecoveryGuidance};
+use crate::domain::{CommandRun, RecoveryGuidance};
 use crate::host::{self, ProcessGroup, RunEvent, Stopped};
 use crate::once::{self, Claim, ClaimError};
 use crate::store::StoreError;
@@ -38,18 +39,6 @@ use crate::store::audit::{self, NewAuditEvent};
 use crate::store::releases::{self as store, NewRelease};
 use crate::targets::{SmokeWhen, Target, run_smoke_check};
 use std::time::{Duration, Instant};
-
-/// Who asks, and how.
-#[derive(Debug, Clone)]
-pub struct Requester {
-    pub operator: Operator,
-    /// `page` or `api`.
-    pub via: &'static str,
-    pub client: String,
-    /// Makes a deploy or rollback start once: `form:TOKEN` or `api:ACTOR:KEY`. A repeat
-    /// gets the release the first request started.
-    pub once_key: Option<String>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
@@ -96,7 +85,7 @@ fn is_smoke_gated(target: &Target) -> bool {
 
 async fn audit_event(
     state: &AppState,
-    requester: &Requester,
+    requester: &Caller,
     action: &'static str,
     target: &str,
     outcome: &'static str,

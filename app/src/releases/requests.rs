@@ -2,6 +2,7 @@
 //! and the start of the pipeline in the background.
 
 use super::*;
+use crate::auth::caller::OnceKey;
 
 /// A version from a caller: what a tag or build number looks like, nothing a command
 /// could misread.
@@ -73,7 +74,7 @@ enum Start {
 /// the pipeline runs in the background.
 pub async fn deploy(
     state: &AppState,
-    requester: Requester,
+    requester: Caller,
     target_name: &str,
     version: Option<&str>,
 ) -> Result<Result<i64, Refusal>, ReleaseError> {
@@ -100,7 +101,7 @@ pub async fn deploy(
 /// started release is replayed; a refusal is decided again.
 async fn once_only(
     state: &AppState,
-    key: Option<String>,
+    key: Option<OnceKey>,
     target_name: &str,
     request: &str,
     start: impl Future<Output = Result<Result<i64, Refusal>, ReleaseError>>,
@@ -110,7 +111,7 @@ async fn once_only(
     };
     // A repeat waits at most as long as the first one's candidate command may take.
     let patience = find_target(state, target_name)?.step_timeout + Duration::from_secs(30);
-    match once::claim(&state.db, &key, target_name, request, patience).await {
+    match once::claim(&state.db, key.as_str(), target_name, request, patience).await {
         Ok(Claim::Run) => {}
         Ok(Claim::Repeat { body, .. }) => {
             let id = serde_json::from_str::<serde_json::Value>(&body)
@@ -136,13 +137,13 @@ async fn once_only(
         Ok(Ok(id)) => Some((202, serde_json::json!({ "release_id": id }).to_string())),
         _ => None,
     };
-    once::settle(&state.db, &key, answer).await;
+    once::settle(&state.db, key.as_str(), answer).await;
     result
 }
 
 async fn deploy_now(
     state: &AppState,
-    requester: Requester,
+    requester: Caller,
     target_name: &str,
     version: Option<&str>,
 ) -> Result<Result<i64, Refusal>, ReleaseError> {
@@ -179,7 +180,7 @@ async fn deploy_now(
 /// Starts a rollback to `release_id` (or the previous successful release).
 pub async fn rollback(
     state: &AppState,
-    requester: Requester,
+    requester: Caller,
     target_name: &str,
     release_id: Option<i64>,
 ) -> Result<Result<i64, Refusal>, ReleaseError> {
@@ -198,7 +199,7 @@ pub async fn rollback(
 
 async fn rollback_now(
     state: &AppState,
-    requester: Requester,
+    requester: Caller,
     target_name: &str,
     release_id: Option<i64>,
 ) -> Result<Result<i64, Refusal>, ReleaseError> {
@@ -240,7 +241,7 @@ async fn rollback_now(
 /// blocks.
 pub(super) async fn refusal(
     state: &AppState,
-    requester: &Requester,
+    requester: &Caller,
     control: ReleaseControl,
     action: &'static str,
     target: &str,
@@ -255,7 +256,7 @@ pub(super) async fn refusal(
 
 async fn refuse(
     state: &AppState,
-    requester: &Requester,
+    requester: &Caller,
     action: &'static str,
     target: &str,
     view: ControlView,
@@ -276,7 +277,7 @@ async fn refuse(
 
 async fn start(
     state: &AppState,
-    requester: Requester,
+    requester: Caller,
     target: Target,
     kind: ReleaseKind,
     version: String,
@@ -291,7 +292,7 @@ async fn start(
     let (name, operator, via, owner) = (
         target.name.clone(),
         requester.operator.clone(),
-        requester.via,
+        requester.via.as_str(),
         state.instance.clone(),
     );
     let decided = state

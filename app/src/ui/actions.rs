@@ -2,9 +2,10 @@
 //! guidance one tap away, the result of an attempt, and the server function the forms
 //! post to.
 
-use super::login::{client_addr, current_operator};
+use super::login::page_caller;
 use crate::AppState;
 use crate::actions::{ActionError, ActionRequest, take_action};
+use crate::auth::caller::OnceKey;
 use crate::auth::secrets::random_secret;
 use crate::domain::{
     Action, ActionResult, CommandRun, GateResult, Outcome, RecoveryGuidance, WorkItemId,
@@ -31,14 +32,12 @@ pub async fn run_action(item: String, action: String, token: String) -> Result<(
     let action = Action::parse(&action)
         .ok_or_else(|| invalid("action", "no such action; reload the page and tap again"))?;
     checked_form_token(&token)?;
-    let operator = current_operator().ok_or_else(|| AppError::Unauthenticated.respond())?;
+    // A card's form carries one token for all its buttons: the key is per action.
+    let caller = page_caller(Some(OnceKey::form(&token, Some(action.identity()))))?;
     let request = ActionRequest {
         item: id.clone(),
         action,
-        operator,
-        client: client_addr(),
-        // A card's form carries one token for all its buttons: the key is per action.
-        once_key: Some(format!("form:{token}:{}", action.identity())),
+        caller,
     };
     let result = take_action(&state, request)
         .await

@@ -2,6 +2,7 @@
 
 use super::set_status;
 use crate::AppState;
+use crate::auth::caller::{Caller, OnceKey, Via};
 use crate::auth::redirect::safe_next;
 use crate::auth::secrets::{verify_against_dummy, verify_password};
 use crate::auth::throttle::{Refused, WINDOW as THROTTLE_WINDOW};
@@ -95,6 +96,17 @@ pub fn LoginPage() -> impl IntoView {
 /// The operator of this request, put there by the server's access layer.
 pub fn current_operator() -> Option<Operator> {
     use_context::<Parts>().and_then(|parts| parts.extensions.get::<Operator>().cloned())
+}
+
+/// The caller of a server function: the operator the access layer found, the client's
+/// address, and the form's one-time key. Refused when no one is signed in.
+pub(crate) fn page_caller(once_key: Option<OnceKey>) -> Result<Caller, AppError> {
+    Ok(Caller {
+        operator: current_operator().ok_or_else(|| AppError::Unauthenticated.respond())?,
+        via: Via::Page,
+        client: client_addr(),
+        once_key,
+    })
 }
 
 pub(crate) fn client_addr() -> String {

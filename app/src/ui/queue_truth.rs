@@ -2,14 +2,15 @@
 //! section with reconciliation guidance, the board's queue status with the last sync's
 //! report, and the Refresh button's server function.
 
-use super::login::current_operator;
+use super::login::page_caller;
 use crate::AppState;
 use crate::auth::redirect::safe_next;
 use crate::domain::queue_truth::{
     FreshnessThresholds, NO_RECONCILIATION, age_in_words, freshness_of_age,
 };
-use crate::domain::{Drift, Freshness, Permission, QueueTruth, Reconciliation, Role};
+use crate::domain::{Drift, Freshness, QueueTruth, Reconciliation, Role};
 use crate::error::AppError;
+use crate::queue_truth::CallerSyncError;
 use crate::store::sources::SyncSnapshot;
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
@@ -18,17 +19,17 @@ use leptos::server_fn::ServerFn;
 #[server(prefix = "/fn", endpoint = "sync")]
 pub async fn refresh_queue(back: String) -> Result<(), AppError> {
     let state = expect_context::<AppState>();
-    let operator = current_operator().ok_or_else(|| AppError::Unauthenticated.respond())?;
-    if !operator.can(Permission::QueueSync) {
-        return Err(AppError::Forbidden {
-            permission: Permission::QueueSync.as_str().to_owned(),
-            role_needed: Role::least_with(Permission::QueueSync).as_str().to_owned(),
-        }
-        .respond());
-    }
-    crate::queue_truth::sync(&state, &format!("operator {}", operator.name))
+    let caller = page_caller(None)?;
+    crate::queue_truth::sync_for(&state, &caller)
         .await
-        .map_err(AppError::internal)?;
+        .map_err(|err| match err {
+            CallerSyncError::Forbidden(permission) => AppError::Forbidden {
+                permission: permission.as_str().to_owned(),
+                role_needed: Role::least_with(permission).as_str().to_owned(),
+            }
+            .respond(),
+            CallerSyncError::Store(err) => AppError::internal(err),
+        })?;
     // The sync's report is at the top of the board; the item page shows the item's truth.
     leptos_axum::redirect(&safe_next(Some(&back)));
     Ok(())

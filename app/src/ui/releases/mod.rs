@@ -11,16 +11,17 @@ pub use record::ReleasePage;
 pub use status_page::ReleasesPage;
 // Shared by the pages.
 use super::actions::{CommandRunView, Guidance, checked_form_token, form_token, gate_lines};
-use super::login::{client_addr, current_operator};
+use super::login::{current_operator, page_caller};
 use super::{NotFound, app_state, loaded_page, set_status, storage_failure};
 use crate::AppState;
+use crate::auth::caller::OnceKey;
 use crate::domain::Operator;
 use crate::domain::readable_time;
 use crate::domain::release::{
     ControlView, ReleaseControl, ReleaseRecord, ReleaseStatus, StepRecord, evaluate_control,
 };
 use crate::error::AppError;
-use crate::releases::{self, ReleaseError, Requester, TargetStatus};
+use crate::releases::{self, Caller, ReleaseError, TargetStatus};
 use crate::store::releases as store;
 use crate::targets::{SmokeProbe, SmokeWhen, Target};
 use leptos::prelude::*;
@@ -30,16 +31,11 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use status_page::status_chip;
 
 /// Who asks from a page; `token` is the form's one-time token, if it has one.
-fn requester(token: Option<&str>) -> Result<Requester, AppError> {
+fn caller(token: Option<&str>) -> Result<Caller, AppError> {
     if let Some(token) = token {
         checked_form_token(token)?;
     }
-    Ok(Requester {
-        operator: current_operator().ok_or_else(|| AppError::Unauthenticated.respond())?,
-        via: "page",
-        client: client_addr(),
-        once_key: token.map(|token| format!("form:{token}")),
-    })
+    page_caller(token.map(|token| OnceKey::form(token, None)))
 }
 
 fn release_error(err: ReleaseError) -> AppError {
@@ -73,7 +69,7 @@ pub async fn start_deploy(
 ) -> Result<(), AppError> {
     let state = expect_context::<AppState>();
     let version = version.filter(|v| !v.trim().is_empty());
-    let who = requester(Some(&token))?;
+    let who = caller(Some(&token))?;
     match releases::deploy(&state, who, &target, version.as_deref())
         .await
         .map_err(release_error)?
@@ -92,7 +88,7 @@ pub async fn start_rollback(
     token: String,
 ) -> Result<(), AppError> {
     let state = expect_context::<AppState>();
-    let who = requester(Some(&token))?;
+    let who = caller(Some(&token))?;
     match releases::rollback(&state, who, &target, release_id)
         .await
         .map_err(release_error)?
@@ -113,7 +109,7 @@ pub async fn hold_target(
     let state = expect_context::<AppState>();
     match releases::set_hold(
         &state,
-        requester(None)?,
+        caller(None)?,
         &target,
         &reason,
         expires_in.as_deref(),
@@ -131,7 +127,7 @@ pub async fn hold_target(
 #[server(prefix = "/fn", endpoint = "release-hold")]
 pub async fn end_hold(target: String) -> Result<(), AppError> {
     let state = expect_context::<AppState>();
-    match releases::release_hold(&state, requester(None)?, &target)
+    match releases::release_hold(&state, caller(None)?, &target)
         .await
         .map_err(release_error)?
     {
