@@ -9,6 +9,7 @@ use crate::domain::{
     Action, ActionResult, ActionView, CommandRun, GateFacts, Lane, Outcome, RecoveryGuidance,
     WorkItem, WorkItemId, evaluate, evaluate_all,
 };
+use crate::error::ServiceError;
 use crate::host::{self, HostCommand};
 use crate::once::{self, Claim, ClaimError};
 use crate::queue_truth;
@@ -37,6 +38,31 @@ pub enum ActionError {
     StillRunning,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// One place says what each action error is to a caller.
+impl From<ActionError> for ServiceError {
+    fn from(err: ActionError) -> Self {
+        match err {
+            ActionError::NoSuchItem(id) => ServiceError::NotFound {
+                message: format!(
+                    "No work item has the id {:?}. List the items with GET /api/control-plane/items.",
+                    id.as_str()
+                ),
+            },
+            ActionError::KeyReused { item, action } => ServiceError::Conflict {
+                code: "idempotency-key-reused",
+                message: format!(
+                    "This Idempotency-Key was used for {action} on {item}. Use a new key for each new request."
+                ),
+            },
+            ActionError::StillRunning => ServiceError::Conflict {
+                code: "in-progress",
+                message: "A request with this Idempotency-Key is still running. Retry with the same key later to get its answer.".into(),
+            },
+            ActionError::Store(err) => ServiceError::Internal(err),
+        }
+    }
 }
 
 /// Status values the actions write.

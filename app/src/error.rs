@@ -2,6 +2,8 @@
 //! an HTTP status for API clients. Plain form posts get them back on the page instead
 //! (Leptos redirects to the form's page with the error in the URL).
 
+use crate::domain::{Permission, Role};
+use crate::store::StoreError;
 use axum::http::{HeaderValue, StatusCode, header};
 use leptos::prelude::{FromServerFnError, ServerFnErrorErr, use_context};
 use leptos::server_fn::codec::JsonEncoding;
@@ -78,8 +80,8 @@ impl AppError {
     /// Logs an internal failure in full and returns the error people see. A full disk
     /// is no internal failure: people are told what is wrong and what to do.
     pub fn internal(err: impl fmt::Display + 'static) -> Self {
-        if let Some(crate::store::StoreError::DiskFull { .. }) =
-            (&err as &dyn std::any::Any).downcast_ref::<crate::store::StoreError>()
+        if let Some(StoreError::DiskFull { .. }) =
+            (&err as &dyn std::any::Any).downcast_ref::<StoreError>()
         {
             return AppError::DiskFull {
                 message: err.to_string(),
@@ -128,9 +130,7 @@ impl fmt::Display for AppError {
             AppError::NotFound { what } => write!(f, "{what} Go back to the board and pick it again."),
             AppError::Conflict { message } => f.write_str(message),
             AppError::BadRequest { message } => write!(f, "The request could not be read: {message}"),
-            AppError::Internal => f.write_str(
-                "Something went wrong on the server and nothing was changed. Try again in a moment.",
-            ),
+            AppError::Internal => f.write_str(INTERNAL_MESSAGE),
         }
     }
 }
@@ -146,6 +146,140 @@ impl FromServerFnError for AppError {
                 AppError::BadRequest { message }.respond()
             }
             other => AppError::internal(other),
+        }
+    }
+}
+
+/// What a service refuses or fails with, said once: its HTTP status
+/// ([`ServiceError::status`]), its stable code ([`ServiceError::code`]) and a message that
+/// says what to do ([`ServiceError::message`]). The JSON API answers it as
+/// `{"error": code, "message": …, "field": …}`; a server function shows it as the
+/// [`AppError`] it converts into. Each service's own error converts into it in one place.
+#[derive(Debug)]
+pub enum ServiceError {
+    NotFound {
+        message: String,
+    },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    /// The request conflicts with an earlier one (a reused or still-running key).
+    Conflict {
+        code: &'static str,
+        message: String,
+    },
+    /// The caller lacks a permission.
+    Forbidden(Permission),
+    /// A storage failure: a full disk is said as such (503); anything else is logged and
+    /// shown only as [`INTERNAL_MESSAGE`] (500).
+    Internal(StoreError),
+}
+
+/// What people are told of a failure inside the server; the log has the details.
+pub const INTERNAL_MESSAGE: &str =
+    "Something went wrong on the server; nothing was changed. Retry in a moment.";
+
+/// What a caller without `permission` is told.
+pub fn forbidden_message(permission: Permission) -> String {
+    format!(
+        "This needs the permission {permission}, which the {} role holds. Ask an admin for that role, or use a token of an operator who has it.",
+        Role::least_with(permission)
+    )
+}
+
+impl ServiceError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ServiceError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            ServiceError::Conflict { .. } => StatusCode::CONFLICT,
+            ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ServiceError::Internal(StoreError::DiskFull { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+            ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable code clients match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServiceError::NotFound { .. } => "not-found",
+            ServiceError::Invalid { .. } => "invalid",
+            ServiceError::Conflict { code, .. } => code,
+            ServiceError::Forbidden(_) => "forbidden",
+            ServiceError::Internal(StoreError::DiskFull { .. }) => "disk-full",
+            ServiceError::Internal(_) => "internal",
+        }
+    }
+
+    /// What the caller reads: what happened and what to do. Never a storage detail.
+    pub fn message(&self) -> String {
+        match self {
+            ServiceError::NotFound { message }
+            | ServiceError::Invalid { message, .. }
+            | ServiceError::Conflict { message, .. } => message.clone(),
+            ServiceError::Forbidden(permission) => forbidden_message(*permission),
+            ServiceError::Internal(err @ StoreError::DiskFull { .. }) => err.to_string(),
+            ServiceError::Internal(_) => INTERNAL_MESSAGE.to_owned(),
+        }
+    }
+
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            ServiceError::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl axum::response::IntoResponse for ServiceError {
+    fn into_response(self) -> axum::response::Response {
+        if let ServiceError::Internal(err) = &self
+            && !matches!(err, StoreError::DiskFull { .. })
+        {
+            tracing::error!(error = %err, "a request failed");
+        }
+        let message = self.message();
+        let body = ErrorBody {
+            error: self.code(),
+            message: &message,
+            field: self.field(),
+        };
+        (self.status(), axum::Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(err: StoreError) -> Self {
+        ServiceError::Internal(err)
+    }
+}
+
+/// A server function shows a service's error the page's way.
+impl From<ServiceError> for AppError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::NotFound { message } => AppError::NotFound { what: message }.respond(),
+            ServiceError::Invalid { field, message } => AppError::Invalid {
+                field: field.to_owned(),
+                message,
+            }
+            .respond(),
+            ServiceError::Conflict { message, .. } => AppError::Conflict { message }.respond(),
+            ServiceError::Forbidden(permission) => AppError::Forbidden {
+                permission: permission.as_str().to_owned(),
+                role_needed: Role::least_with(permission).as_str().to_owned(),
+            }
+            .respond(),
+            ServiceError::Internal(err) => AppError::internal(err),
         }
     }
 }

@@ -59,6 +59,16 @@ pub enum CallerSyncError {
     Store(#[from] StoreError),
 }
 
+/// One place says what a refused sync is to a caller.
+impl From<CallerSyncError> for crate::error::ServiceError {
+    fn from(err: CallerSyncError) -> Self {
+        match err {
+            CallerSyncError::Forbidden(permission) => Self::Forbidden(permission),
+            CallerSyncError::Store(err) => Self::Internal(err),
+        }
+    }
+}
+
 /// A sync a person or a token asked for: the one place its permission is checked, for
 /// the Refresh button and the API alike. The trigger names the caller.
 pub async fn sync_for(

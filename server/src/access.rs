@@ -174,7 +174,7 @@ pub async fn access(
                 return json_refusal(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",
-                    "Something went wrong on the server; nothing was changed. Retry in a moment.",
+                    app::error::INTERNAL_MESSAGE,
                 );
             }
         }

@@ -3,106 +3,17 @@
 use app::AppState;
 use app::actions::{ActionError, ActionRequest, take_action};
 use app::auth::caller::Caller;
-use app::domain::{
-    Action, ActionResult, Lane, Permission, QueueTruth, Role, WorkItem, WorkItemId, WorkItemSummary,
-};
-use app::queue_truth::CallerSyncError;
+use app::domain::{Action, ActionResult, Lane, QueueTruth, WorkItem, WorkItemId, WorkItemSummary};
 use app::store::sources::{self, SyncSnapshot};
-use app::store::{StoreError, work_items};
+use app::store::work_items;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-/// An API refusal or failure: a status, a stable code, and a message that says what to do.
-#[derive(Debug)]
-pub enum ApiError {
-    NotFound {
-        message: String,
-    },
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
-    /// The request conflicts with an earlier one (a reused or still-running key).
-    Conflict {
-        code: &'static str,
-        message: String,
-    },
-    /// The caller lacks a permission.
-    Forbidden(Permission),
-    Internal(StoreError),
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    message: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code, message, field) = match &self {
-            ApiError::NotFound { message } => {
-                (StatusCode::NOT_FOUND, "not-found", message.as_str(), None)
-            }
-            ApiError::Invalid { field, message } => (
-                StatusCode::BAD_REQUEST,
-                "invalid",
-                message.as_str(),
-                Some(*field),
-            ),
-            ApiError::Conflict { code, message } => {
-                (StatusCode::CONFLICT, *code, message.as_str(), None)
-            }
-            ApiError::Forbidden(permission) => {
-                let message = format!(
-                    "This needs the permission {permission}, which the {} role holds. Ask an admin for that role, or use a token of an operator who has it.",
-                    Role::least_with(*permission)
-                );
-                let body = ErrorBody {
-                    error: "forbidden",
-                    message: &message,
-                    field: None,
-                };
-                return (StatusCode::FORBIDDEN, Json(body)).into_response();
-            }
-            ApiError::Internal(err @ StoreError::DiskFull { .. }) => {
-                let message = err.to_string();
-                let body = ErrorBody {
-                    error: "disk-full",
-                    message: &message,
-                    field: None,
-                };
-                return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
-            }
-            ApiError::Internal(err) => {
-                tracing::error!(error = %err, "API request failed");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "Something went wrong on the server; nothing was changed. Retry in a moment.",
-                    None,
-                )
-            }
-        };
-        let body = ErrorBody {
-            error: code,
-            message,
-            field,
-        };
-        (status, Json(body)).into_response()
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
-        ApiError::Internal(err)
-    }
-}
+/// The API's errors are the services' own: one type, one JSON shape.
+pub use app::error::ServiceError as ApiError;
 
 #[derive(Debug, Deserialize)]
 pub struct ItemsQuery {
@@ -228,10 +139,7 @@ pub async fn sync_now(
 ) -> Result<Json<SyncReport>, ApiError> {
     let snapshot = app::queue_truth::sync_for(&state, &caller)
         .await
-        .map_err(|err| match err {
-            CallerSyncError::Forbidden(permission) => ApiError::Forbidden(permission),
-            CallerSyncError::Store(err) => ApiError::Internal(err),
-        })?;
+        .map_err(ApiError::from)?;
     Ok(Json(sync_report(&state, snapshot)))
 }
 
@@ -278,20 +186,13 @@ pub async fn run_action(
         action,
         caller,
     };
-    let result = take_action(&state, request).await.map_err(|err| match err {
-        ActionError::NoSuchItem(_) => no_item(),
-        ActionError::KeyReused { item, action } => ApiError::Conflict {
-            code: "idempotency-key-reused",
-            message: format!(
-                "This Idempotency-Key was used for {action} on {item}. Use a new key for each new request."
-            ),
-        },
-        ActionError::StillRunning => ApiError::Conflict {
-            code: "in-progress",
-            message: "A request with this Idempotency-Key is still running. Retry with the same key later to get its answer.".into(),
-        },
-        ActionError::Store(err) => ApiError::Internal(err),
-    })?;
+    let result = take_action(&state, request)
+        .await
+        .map_err(|err| match err {
+            // The id parsed, but no item has it: the same words as an id that does not parse.
+            ActionError::NoSuchItem(_) => no_item(),
+            other => ApiError::from(other),
+        })?;
     let status = StatusCode::from_u16(result.outcome.http_status())
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let error = match result.outcome.http_status() {

@@ -2,7 +2,7 @@
 
 use crate::api::ApiError;
 use app::AppState;
-use app::releases::{self, Caller, Refusal, ReleaseError};
+use app::releases::{self, Caller, Refusal};
 use app::store::releases as store;
 use axum::Json;
 use axum::body::Bytes;
@@ -12,24 +12,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
-
-impl From<ReleaseError> for ApiError {
-    fn from(err: ReleaseError) -> Self {
-        match err {
-            ReleaseError::NoSuchTarget(name) => ApiError::NotFound {
-                message: format!(
-                    "There is no target {name:?}. List the targets with GET /api/targets."
-                ),
-            },
-            ReleaseError::Invalid { field, message } => ApiError::Invalid { field, message },
-            ReleaseError::KeyConflict(message) => ApiError::Conflict {
-                code: "idempotency-key-conflict",
-                message,
-            },
-            ReleaseError::Store(err) => ApiError::Internal(err),
-        }
-    }
-}
 
 fn refusal(refusal: Refusal) -> Response {
     let status = StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::CONFLICT);

@@ -32,6 +32,7 @@ use crate::domain::release::{
     TargetFacts, after, evaluate_control,
 };
 use crate::domain::{CommandRun, RecoveryGuidance};
+use crate::error::ServiceError;
 use crate::host::{self, ProcessGroup, RunEvent, Stopped};
 use crate::once::{self, Claim, ClaimError};
 use crate::store::StoreError;
@@ -54,6 +55,25 @@ pub enum ReleaseError {
     KeyConflict(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// One place says what each release error is to a caller.
+impl From<ReleaseError> for ServiceError {
+    fn from(err: ReleaseError) -> Self {
+        match err {
+            ReleaseError::NoSuchTarget(name) => ServiceError::NotFound {
+                message: format!(
+                    "There is no target {name:?}: the release page and GET /api/targets list the targets."
+                ),
+            },
+            ReleaseError::Invalid { field, message } => ServiceError::Invalid { field, message },
+            ReleaseError::KeyConflict(message) => ServiceError::Conflict {
+                code: "idempotency-key-conflict",
+                message,
+            },
+            ReleaseError::Store(err) => ServiceError::Internal(err),
+        }
+    }
 }
 
 /// A refused request: the control's gates and the guidance of the first blocked one.

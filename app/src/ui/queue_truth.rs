@@ -8,9 +8,8 @@ use crate::auth::redirect::safe_next;
 use crate::domain::queue_truth::{
     FreshnessThresholds, NO_RECONCILIATION, age_in_words, freshness_of_age,
 };
-use crate::domain::{Drift, Freshness, QueueTruth, Reconciliation, Role};
-use crate::error::AppError;
-use crate::queue_truth::CallerSyncError;
+use crate::domain::{Drift, Freshness, QueueTruth, Reconciliation};
+use crate::error::{AppError, ServiceError};
 use crate::store::sources::SyncSnapshot;
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
@@ -22,14 +21,7 @@ pub async fn refresh_queue(back: String) -> Result<(), AppError> {
     let caller = page_caller(None)?;
     crate::queue_truth::sync_for(&state, &caller)
         .await
-        .map_err(|err| match err {
-            CallerSyncError::Forbidden(permission) => AppError::Forbidden {
-                permission: permission.as_str().to_owned(),
-                role_needed: Role::least_with(permission).as_str().to_owned(),
-            }
-            .respond(),
-            CallerSyncError::Store(err) => AppError::internal(err),
-        })?;
+        .map_err(|err| AppError::from(ServiceError::from(err)))?;
     // The sync's report is at the top of the board; the item page shows the item's truth.
     leptos_axum::redirect(&safe_next(Some(&back)));
     Ok(())

@@ -20,7 +20,7 @@ use crate::domain::readable_time;
 use crate::domain::release::{
     ControlView, ReleaseControl, ReleaseRecord, ReleaseStatus, StepRecord, evaluate_control,
 };
-use crate::error::AppError;
+use crate::error::{AppError, ServiceError};
 use crate::releases::{self, Caller, ReleaseError, TargetStatus};
 use crate::store::releases as store;
 use crate::targets::{SmokeProbe, SmokeWhen, Target};
@@ -38,20 +38,9 @@ fn caller(token: Option<&str>) -> Result<Caller, AppError> {
     page_caller(token.map(|token| OnceKey::form(token, None)))
 }
 
+/// A release error as the page shows it: the same words the API gives.
 fn release_error(err: ReleaseError) -> AppError {
-    match err {
-        ReleaseError::NoSuchTarget(name) => AppError::NotFound {
-            what: format!("There is no target {name}."),
-        }
-        .respond(),
-        ReleaseError::Invalid { field, message } => AppError::Invalid {
-            field: field.to_owned(),
-            message,
-        }
-        .respond(),
-        ReleaseError::KeyConflict(message) => AppError::Conflict { message }.respond(),
-        ReleaseError::Store(err) => AppError::internal(err),
-    }
+    AppError::from(ServiceError::from(err))
 }
 
 /// Back to the confirm page, which shows the gates as they stand now.
