@@ -43,6 +43,33 @@ pub struct SharedState {
     pub trusted_proxies: Arc<[std::net::IpAddr]>,
 }
 
+impl SharedState {
+    /// A state over `db` with nothing configured: no repository, no targets, no proxies,
+    /// nothing to sync. The server's start-up sets what its settings say, once, before
+    /// it serves.
+    pub fn new(db: Db) -> Self {
+        SharedState {
+            leptos_options: LeptosOptions::builder().output_name("factory").build(),
+            db,
+            sign_in_throttle: Arc::new(SignInThrottle::default()),
+            host: Arc::default(),
+            validations_running: Arc::default(),
+            targets: Arc::default(),
+            instance: Arc::from(format!(
+                "pid {} #{}",
+                std::process::id(),
+                crate::auth::secrets::random_secret(6)
+            )),
+            queue_truth: Arc::default(),
+            sync_lock: Arc::default(),
+            board_reads: Arc::new(crate::store::read_cache::ReadCache::new(
+                crate::store::board::BOARD_READS_KEPT,
+            )),
+            trusted_proxies: Arc::from([]),
+        }
+    }
+}
+
 impl AppState {
     pub fn new(shared: SharedState) -> Self {
         Self(Arc::new(shared))

@@ -10,15 +10,12 @@ pub mod operators_cli;
 pub mod release_api;
 pub mod router;
 mod session_cache;
+pub mod startup;
 mod static_files;
 
-use app::auth::throttle::SignInThrottle;
-use app::store::read_cache::ReadCache;
-use app::store::{Db, StoreError, board};
+use app::store::{Db, StoreError};
 use app::{AppState, SharedState};
-use leptos::config::LeptosOptions;
 use std::path::Path;
-use std::sync::Arc;
 use tower_sessions::cookie::Key;
 
 /// The database file inside the data directory.
@@ -51,7 +48,7 @@ pub enum StartError {
 }
 
 /// Opens (creating if needed) the data directory and its database, applying migrations.
-pub async fn open_state(data_dir: &Path) -> Result<AppState, StartError> {
+pub async fn open_database(data_dir: &Path) -> Result<Db, StartError> {
     create_private_dir(data_dir).map_err(|source| StartError::DataDir {
         path: data_dir.display().to_string(),
         source,
@@ -83,24 +80,15 @@ pub async fn open_state(data_dir: &Path) -> Result<AppState, StartError> {
         schema_version = report.version_after,
         "database ready"
     );
-    let leptos_options = LeptosOptions::builder().output_name("factory").build();
-    Ok(AppState::new(SharedState {
-        leptos_options,
-        db,
-        sign_in_throttle: Arc::new(SignInThrottle::default()),
-        host: Arc::default(),
-        validations_running: Arc::default(),
-        targets: Arc::default(),
-        instance: Arc::from(format!(
-            "pid {} #{}",
-            std::process::id(),
-            app::auth::secrets::random_secret(6)
-        )),
-        queue_truth: Arc::default(),
-        sync_lock: Arc::default(),
-        board_reads: Arc::new(ReadCache::new(board::BOARD_READS_KEPT)),
-        trusted_proxies: Arc::from([]),
-    }))
+    Ok(db)
+}
+
+/// A state over the data directory's database with nothing configured: for the
+/// command-line tools, the benchmarks and tests that read or write the database.
+pub async fn open_state(data_dir: &Path) -> Result<AppState, StartError> {
+    Ok(AppState::new(SharedState::new(
+        open_database(data_dir).await?,
+    )))
 }
 
 /// A second connection to the database file for the session store, with its table

@@ -6,8 +6,8 @@ mod common;
 
 use app::domain::Role;
 use common::{
-    HostSettings, TestApp, assert_contains, browser, get_html, html_text, json_of, location,
-    spawn_demo_app, spawn_demo_app_with_host,
+    HostSettings, Setup, TestApp, assert_contains, browser, get_html, html_text, json_of, location,
+    spawn_demo_app,
 };
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
@@ -396,11 +396,15 @@ async fn app_with_validation_scripts() -> (TestApp, tempfile::TempDir) {
     script(repo.path(), "fail.sh", "echo 'lint: 2 errors' >&2; exit 3");
     script(repo.path(), "hang.sh", "echo started; sleep 60");
     script(repo.path(), "slow.sh", "sleep 0.6; echo slow but green");
-    let app = spawn_demo_app_with_host(HostSettings {
-        repository_dir: Some(repo.path().to_owned()),
-        validation_timeout: Duration::from_secs(1),
-        ..HostSettings::default()
-    })
+    let app = Setup {
+        host: HostSettings {
+            repository_dir: Some(repo.path().to_owned()),
+            validation_timeout: Duration::from_secs(1),
+            ..HostSettings::default()
+        },
+        ..Setup::default()
+    }
+    .spawn()
     .await;
     (app, repo)
 }
@@ -490,7 +494,22 @@ async fn an_action_whose_client_hung_up_still_ends_and_answers_its_retry() {
 
 #[tokio::test]
 async fn without_a_factory_repository_prepare_release_says_which_key_to_set() {
-    let app = spawn_demo_app_with_host(HostSettings::default()).await;
+    // The demo always has its repository: serve its work items again without one.
+    let (data_dir, dir, client) = spawn_demo_app().await.stop().await;
+    let app = Setup {
+        demo: false,
+        work_items_dir: Some(
+            data_dir
+                .join(server::demo::DEMO_FACTORY_DIR)
+                .join("work-items"),
+        ),
+        data_dir: Some(data_dir),
+        client: Some(client),
+        ..Setup::default()
+    }
+    .spawn()
+    .await;
+    let _dir = dir;
     let (status, body) = act(&app, "wi-BF-302", "prepare-release", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["outcome"], "failed");
@@ -509,11 +528,15 @@ async fn start_execution_hands_the_item_to_the_executor_and_a_failed_handoff_goe
         "executor.sh",
         &format!("echo \"$@\" >> {}; echo queued it", calls.display()),
     );
-    let app = spawn_demo_app_with_host(HostSettings {
-        repository_dir: Some(repo.path().to_owned()),
-        executor: Some(vec![executor.display().to_string(), "--queue".into()]),
-        ..HostSettings::default()
-    })
+    let app = Setup {
+        host: HostSettings {
+            repository_dir: Some(repo.path().to_owned()),
+            executor: Some(vec![executor.display().to_string(), "--queue".into()]),
+            ..HostSettings::default()
+        },
+        ..Setup::default()
+    }
+    .spawn()
     .await;
     let (status, body) = act(&app, "wi-BF-330", "start-execution", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");

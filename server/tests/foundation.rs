@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_contains, html_text, spawn_app_on, spawn_demo_app};
+use common::{Setup, assert_contains, html_text, spawn_demo_app};
 use reqwest::StatusCode;
 use server::demo::demo_items;
 
@@ -442,7 +442,12 @@ async fn data_survives_a_restart_and_demo_mode_never_overwrites() {
     let db = rusqlite_path_edit(&data_dir);
     drop(db);
 
-    let app = spawn_app_on(&data_dir, true).await;
+    let app = Setup {
+        data_dir: Some(data_dir.clone()),
+        ..Setup::default()
+    }
+    .spawn()
+    .await;
     let (_, after) = app.get_json("/api/control-plane/items").await;
     assert_eq!(after["count"], before["count"]);
     let (_, item) = app.get_json("/api/control-plane/items/wi-BF-318").await;

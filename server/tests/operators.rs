@@ -7,8 +7,7 @@ use app::auth::secrets::{new_api_token, token_hash};
 use app::domain::Role;
 use app::store::operators;
 use common::{
-    DEMO_PASSWORD, assert_contains, browser, get_html, json_of, location, spawn_app_with_client,
-    spawn_demo_app,
+    DEMO_PASSWORD, Setup, assert_contains, browser, get_html, json_of, location, spawn_demo_app,
 };
 use reqwest::StatusCode;
 
@@ -144,7 +143,14 @@ async fn the_session_survives_a_restart_and_sign_out_ends_it() {
     assert_eq!(app.get_page("/").await.status(), StatusCode::OK);
     let (data_dir, dir, client) = app.stop().await;
 
-    let app = spawn_app_with_client(&data_dir, false, client).await;
+    let app = Setup {
+        demo: false,
+        data_dir: Some(data_dir.clone()),
+        client: Some(client),
+        ..Setup::default()
+    }
+    .spawn()
+    .await;
     assert_eq!(
         app.get_page("/").await.status(),
         StatusCode::OK,
@@ -343,8 +349,13 @@ async fn a_disabled_user_is_out_at_the_next_user_check() {
         [(Duration::ZERO, false), (Duration::from_secs(3600), true)]
     {
         let dir = tempfile::tempdir().unwrap();
-        let app =
-            common::spawn_app_checking_users_every(dir.path(), true, browser(None), interval).await;
+        let app = Setup {
+            data_dir: Some(dir.path().to_owned()),
+            user_check_interval: interval,
+            ..Setup::default()
+        }
+        .spawn()
+        .await;
         assert_eq!(app.get_page("/").await.status(), StatusCode::OK);
         let state = server::open_state(&app.data_dir).await.unwrap();
         let name = app::domain::Username::parse("demo").unwrap();

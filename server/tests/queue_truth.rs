@@ -8,7 +8,7 @@ mod common;
 use app::domain::Role;
 use common::{
     HostSettings, Setup, TestApp, assert_contains, get_html, html_text, json_of, location,
-    spawn_app_on, spawn_demo_app, spawn_demo_app_with,
+    spawn_demo_app,
 };
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
@@ -354,13 +354,14 @@ async fn a_changed_pull_request_is_drift_that_prepare_release_reconciles() {
     let validate = scripts.join("validate-local.ps1");
     std::fs::write(&validate, "#!/bin/sh\necho validated\n").unwrap();
     std::fs::set_permissions(&validate, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let app = spawn_demo_app_with(Setup {
+    let app = Setup {
         host: HostSettings {
             repository_dir: Some(repository.path().to_owned()),
             ..HostSettings::default()
         },
         ..Setup::default()
-    })
+    }
+    .spawn()
     .await;
     edit(&app, "wi-BF-318", "/pull/331\"", "/pull/345\"");
     app.sync().await;
@@ -415,7 +416,12 @@ async fn edits_to_the_demo_files_survive_a_restart() {
     let app = spawn_demo_app().await;
     edit(&app, "wi-BF-318", "title = \"", "title = \"Kept: ");
     let (data_dir, dir, _) = app.stop().await;
-    let app = spawn_app_on(&data_dir, true).await;
+    let app = Setup {
+        data_dir: Some(data_dir.clone()),
+        ..Setup::default()
+    }
+    .spawn()
+    .await;
     assert!(
         item(&app, "wi-BF-318").await["title"]
             .as_str()

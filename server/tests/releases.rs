@@ -6,7 +6,7 @@ mod common;
 
 use app::domain::Role;
 use app::targets::{SmokeCheck, SmokeProbe, SmokeWhen, Target};
-use common::{Setup, TestApp, json_of, spawn_demo_app_with};
+use common::{Setup, TestApp, json_of};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use std::os::unix::fs::PermissionsExt;
@@ -141,10 +141,11 @@ async fn serve_current(dir: PathBuf) -> String {
 }
 
 async fn app_on(host: &Host, step_timeout: Duration) -> TestApp {
-    spawn_demo_app_with(Setup {
+    Setup {
         targets: vec![host.target(step_timeout)],
         ..Setup::default()
-    })
+    }
+    .spawn()
     .await
 }
 
@@ -494,10 +495,11 @@ async fn a_deploy_whose_tap_was_abandoned_still_answers_the_next_tap() {
     let mut target = host.target(Duration::from_secs(5));
     // A slow candidate command keeps the first request busy while its client hangs up.
     target.candidate = Some(vec!["sh".into(), "-c".into(), "sleep 1; echo 1.0.0".into()]);
-    let app = spawn_demo_app_with(Setup {
+    let app = Setup {
         targets: vec![target],
         ..Setup::default()
-    })
+    }
+    .spawn()
     .await;
     let token = form_token(&html(&app, "/releases/web/deploy").await);
     let form = [
@@ -731,10 +733,11 @@ async fn refusals_name_their_gate_and_bad_requests_say_what_to_fix() {
     // A target without a post-deploy smoke check is never deployed: the smoke gate.
     let mut unchecked = host.target(Duration::from_secs(20));
     unchecked.smoke.retain(|check| check.when == SmokeWhen::Pre);
-    let app = spawn_demo_app_with(Setup {
+    let app = Setup {
         targets: vec![unchecked],
         ..Setup::default()
-    })
+    }
+    .spawn()
     .await;
     let (status, body) = deploy(&app, "1.0.0").await;
     assert_eq!(status, StatusCode::CONFLICT);

@@ -364,10 +364,14 @@ async fn a_request_that_ends_after_sign_out_does_not_bring_the_session_back() {
     let script = repo.path().join("slow.sh");
     std::fs::write(&script, "#!/bin/sh\nsleep 1.5; echo done\n").unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let app = spawn_demo_app_with_host(HostSettings {
-        repository_dir: Some(repo.path().to_owned()),
-        ..HostSettings::default()
-    })
+    let app = Setup {
+        host: HostSettings {
+            repository_dir: Some(repo.path().to_owned()),
+            ..HostSettings::default()
+        },
+        ..Setup::default()
+    }
+    .spawn()
     .await;
     app.db()
         .await
@@ -436,14 +440,13 @@ async fn a_request_that_ends_after_sign_out_does_not_bring_the_session_back() {
 
 #[tokio::test]
 async fn a_new_sign_in_on_the_same_browser_drops_the_previous_users_role() {
-    let dir = tempfile::tempdir().unwrap();
-    // Users are re-read once a minute: between reads the session's copy counts.
-    let app = spawn_app_checking_users_every(
-        &dir.path().join("data"),
-        true,
-        browser(None),
-        Duration::from_secs(60),
-    )
+    // Users are re-read once a minute, as the server does by default: between reads the
+    // session's copy counts.
+    let app = Setup {
+        user_check_interval: server::startup::USER_CHECK_INTERVAL,
+        ..Setup::default()
+    }
+    .spawn()
     .await;
     app.add_user("vic", "vic's long password", app::domain::Role::Viewer)
         .await;
@@ -657,10 +660,11 @@ async fn versions_dot_and_dot_dot_are_refused() {
         step_timeout: Duration::from_secs(5),
         output_cap: 1024,
     };
-    let app = spawn_demo_app_with(Setup {
+    let app = Setup {
         targets: vec![target],
         ..Setup::default()
-    })
+    }
+    .spawn()
     .await;
     for version in [".", "..", "+x", "_x", "1..2", "../etc"] {
         let (status, body) = json_of(
@@ -725,17 +729,11 @@ async fn the_data_directory_and_database_are_private() {
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_client_is_throttled_on_its_own() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = spawn_app_full(
-        &dir.path().join("data"),
-        true,
-        browser(None),
-        Duration::ZERO,
-        Setup {
-            trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
-            ..Setup::default()
-        },
-    )
+    let app = Setup {
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..Setup::default()
+    }
+    .spawn()
     .await;
     let attempt = |client_ip: &'static str, user: &'static str, password: &'static str| {
         let client = browser(None);
@@ -945,4 +943,52 @@ async fn a_full_disk_is_named_with_what_to_do_and_nothing_is_lost() {
         .await
         .unwrap();
     assert_eq!(integrity, "ok");
+}
+
+// The start-up's own cookie rule, as `factory serve` without --insecure-cookies runs.
+
+#[tokio::test]
+async fn without_insecure_cookies_the_session_cookie_is_secure_and_a_sign_in_replaces_it() {
+    let app = Setup {
+        demo: false,
+        insecure_cookies: false,
+        ..Setup::default()
+    }
+    .spawn()
+    .await;
+    app.add_user("ada", "ada's long password", app::domain::Role::Operator)
+        .await;
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let sign_in = |cookie: Option<String>| {
+        let mut request = plain
+            .post(app.url("/fn/login"))
+            .header("accept", "text/html")
+            .form(&[("username", "ada"), ("password", "ada's long password")]);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send()
+    };
+    let first = sign_in(None).await.unwrap();
+    assert_eq!(first.status(), StatusCode::FOUND);
+    let set_cookie = first
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap()
+        .to_owned();
+    assert!(set_cookie.contains("Secure"), "{set_cookie}");
+    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    let first_cookie = cookie_of(&first).unwrap();
+    assert_eq!(raw_get(app.addr, "/", Some(&first_cookie)).await.0, 200);
+
+    // A second sign-in with that cookie gets a new session id; the old one is refused.
+    let second = sign_in(Some(first_cookie.clone())).await.unwrap();
+    let second_cookie = cookie_of(&second).unwrap();
+    assert_ne!(second_cookie, first_cookie);
+    assert_eq!(raw_get(app.addr, "/", Some(&second_cookie)).await.0, 200);
+    assert_eq!(raw_get(app.addr, "/", Some(&first_cookie)).await.0, 303);
 }

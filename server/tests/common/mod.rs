@@ -5,7 +5,7 @@
 pub use app::host::HostSettings;
 use reqwest::{Client, Response, StatusCode, redirect};
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
@@ -197,132 +197,113 @@ pub async fn json_of(response: Response) -> (StatusCode, serde_json::Value) {
 /// A fresh data directory with the demo data, served on a free port, with a client
 /// signed in as the demo operator.
 pub async fn spawn_demo_app() -> TestApp {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let data_dir = dir.path().join("data");
-    let mut app = spawn_app_on(&data_dir, true).await;
-    app._dir = Some(dir);
-    app
+    Setup::default().spawn().await
 }
 
-/// Serves `data_dir` (creating it if needed), loading the demo data when asked.
-pub async fn spawn_app_on(data_dir: &Path, demo: bool) -> TestApp {
-    spawn_app_with_client(data_dir, demo, browser(None)).await
-}
-
-/// Like [`spawn_app_on`], keeping a client (and its cookies) from an earlier server.
-pub async fn spawn_app_with_client(data_dir: &Path, demo: bool, client: Client) -> TestApp {
-    spawn_app_checking_users_every(data_dir, demo, client, Duration::ZERO).await
-}
-
-/// How often a session's user is re-read (zero: at every request).
-pub async fn spawn_app_checking_users_every(
-    data_dir: &Path,
-    demo: bool,
-    client: Client,
-    user_check_interval: Duration,
-) -> TestApp {
-    spawn_app_full(
-        data_dir,
-        demo,
-        client,
-        user_check_interval,
-        Setup::default(),
-    )
-    .await
-}
-
-/// What a test app runs on the host.
-#[derive(Default)]
+/// How a test's app starts: through the server's own start-up
+/// (`server::startup::Application::build`), with the test's choices. Every field has
+/// the default a plain demo test wants.
 pub struct Setup {
+    /// Demo work items, the `demo` user (with [`DEMO_PASSWORD`]) and, without targets,
+    /// the demo target.
+    pub demo: bool,
+    /// Serve this data directory (kept after the app stops); `None`: a fresh temporary
+    /// one.
+    pub data_dir: Option<PathBuf>,
+    /// The signed-in client: a new browser unless given (to keep an earlier server's
+    /// cookies).
+    pub client: Option<Client>,
+    /// Where validation commands and the executor run. A demo app with its own
+    /// repository still syncs the demo's work-item files.
     pub host: HostSettings,
     pub targets: Vec<app::targets::Target>,
-    /// Sync settings; demo apps sync the demo's work-item files whatever the directory.
-    pub queue_truth: app::queue_truth::QueueTruthSettings,
+    /// Sync this directory's work-item files, whatever the repository.
+    pub work_items_dir: Option<PathBuf>,
     /// Reverse proxies whose forwarding headers are believed.
     pub trusted_proxies: Vec<IpAddr>,
+    /// How often a session's user is re-read (the server's default is a minute; tests
+    /// default to every request, so a role change shows at once).
+    pub user_check_interval: Duration,
+    /// Session cookies without `Secure`: the tests speak plain HTTP.
+    pub insecure_cookies: bool,
 }
 
-/// The demo app in a fresh data directory whose actions run host commands as `host`
-/// says.
-pub async fn spawn_demo_app_with_host(host: HostSettings) -> TestApp {
-    spawn_demo_app_with(Setup {
-        host,
-        ..Setup::default()
-    })
-    .await
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            demo: true,
+            data_dir: None,
+            client: None,
+            host: HostSettings::default(),
+            targets: Vec::new(),
+            work_items_dir: None,
+            trusted_proxies: Vec::new(),
+            user_check_interval: Duration::ZERO,
+            insecure_cookies: true,
+        }
+    }
 }
 
-/// The demo app in a fresh data directory, with host settings and targets.
-pub async fn spawn_demo_app_with(setup: Setup) -> TestApp {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let data_dir = dir.path().join("data");
-    let mut app = spawn_app_full(&data_dir, true, browser(None), Duration::ZERO, setup).await;
-    app._dir = Some(dir);
-    app
-}
-
-/// The full form.
-pub async fn spawn_app_full(
-    data_dir: &Path,
-    demo: bool,
-    client: Client,
-    user_check_interval: Duration,
-    setup: Setup,
-) -> TestApp {
-    let mut state = server::open_state(data_dir).await.expect("state opens");
-    state.host = std::sync::Arc::new(setup.host);
-    state.targets = std::sync::Arc::new(setup.targets);
-    state.trusted_proxies = setup.trusted_proxies.into();
-    if demo {
-        // The demo's work-item files are its source of truth, synced as at a start.
-        let factory = server::demo::write_demo_factory(data_dir).expect("demo factory written");
-        state.queue_truth = std::sync::Arc::new(app::queue_truth::QueueTruthSettings {
-            work_items_dir: Some(factory.join("work-items")),
-            ..setup.queue_truth
+impl Setup {
+    /// Starts the app on 127.0.0.1 and a free port; a demo app's client is signed in as
+    /// the demo operator.
+    pub async fn spawn(self) -> TestApp {
+        let (data_dir, temporary) = match self.data_dir {
+            Some(dir) => (dir, None),
+            None => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                (dir.path().join("data"), Some(dir))
+            }
+        };
+        let mut settings =
+            server::startup::Settings::new("127.0.0.1:0".parse().unwrap(), data_dir.clone());
+        settings.demo = self.demo;
+        settings.demo_password = Some(DEMO_PASSWORD.into());
+        if self.demo && self.host.repository_dir.is_some() {
+            settings.queue_truth.work_items_dir = Some(
+                data_dir
+                    .join(server::demo::DEMO_FACTORY_DIR)
+                    .join("work-items"),
+            );
+        }
+        if let Some(dir) = self.work_items_dir {
+            settings.queue_truth.work_items_dir = Some(dir);
+        }
+        settings.host = self.host;
+        settings.targets = self.targets;
+        settings.trusted_proxies = self.trusted_proxies;
+        settings.user_check_interval = self.user_check_interval;
+        settings.insecure_cookies = self.insecure_cookies;
+        let application = server::startup::Application::build(settings)
+            .await
+            .expect("the app starts");
+        let addr = application.addr();
+        let state = application.state().clone();
+        let server = tokio::spawn(async move {
+            application
+                .run_until(std::future::pending())
+                .await
+                .expect("server runs");
         });
-        app::queue_truth::sync(&state, "start")
-            .await
-            .expect("demo work items sync");
-        server::demo::ensure_demo_user(&state.db, Some(DEMO_PASSWORD.into()))
-            .await
-            .expect("demo user");
+        let app = TestApp {
+            addr,
+            client: self.client.unwrap_or_else(|| browser(None)),
+            anonymous: browser(None),
+            data_dir,
+            state,
+            server,
+            _dir: temporary,
+        };
+        if self.demo && get_html(&app.client, &app.url("/")).await.status() != StatusCode::OK {
+            let response = app.sign_in(&app.client, "demo", DEMO_PASSWORD, None).await;
+            assert_eq!(
+                response.status(),
+                StatusCode::FOUND,
+                "the demo user signs in"
+            );
+        }
+        app
     }
-    let sessions = server::router::SessionSettings {
-        key: server::load_session_key(data_dir).expect("session key"),
-        connection: server::open_session_connection(data_dir)
-            .await
-            .expect("session connection"),
-        user_check_interval,
-        secure: false,
-        idle_timeout: Duration::from_secs(3600),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a free port");
-    let addr = listener.local_addr().expect("local address");
-    let router = server::router::router(state.clone(), sessions)
-        .into_make_service_with_connect_info::<SocketAddr>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router).await.expect("server runs");
-    });
-    let app = TestApp {
-        addr,
-        client,
-        anonymous: browser(None),
-        data_dir: data_dir.to_owned(),
-        state,
-        server,
-        _dir: None,
-    };
-    if demo && get_html(&app.client, &app.url("/")).await.status() != StatusCode::OK {
-        let response = app.sign_in(&app.client, "demo", DEMO_PASSWORD, None).await;
-        assert_eq!(
-            response.status(),
-            StatusCode::FOUND,
-            "the demo user signs in"
-        );
-    }
-    app
 }
 
 /// The text as the page shows it: Leptos escapes `&`, `<` and `>` in text nodes.

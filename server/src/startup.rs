@@ -1,0 +1,321 @@
+//! One way to start the dashboard, for `main` and for the tests (zero2prod's
+//! `Application::build`): settings → database → demo → state (built once) → first sync →
+//! recovery of interrupted releases → sessions → listener and router; then
+//! [`Application::run_until`] serves with its background tasks and stops gracefully.
+
+use crate::cli::{DEFAULT_ADDR, DEFAULT_DATA_DIR, ServeArgs};
+use crate::config::{Config, QueueTruthConfig};
+use crate::router::{SessionSettings, router};
+use crate::{StartError, demo, load_session_key, open_database, open_session_connection};
+use app::host::HostSettings;
+use app::targets::Target;
+use app::{AppState, SharedState};
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Sessions end after 12 hours unused unless the configuration says otherwise.
+pub const DEFAULT_IDLE_MINUTES: u64 = 12 * 60;
+
+/// How often a signed-in session's user is re-read from the database by default.
+pub const USER_CHECK_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Everything the dashboard starts from: the command line and the configuration file,
+/// or a test's choices.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Demo work items (written into the data directory), the `demo` user and, without
+    /// configured targets, the demo target.
+    pub demo: bool,
+    /// The demo user's password; `None`: a random one, printed once.
+    pub demo_password: Option<String>,
+    pub host: HostSettings,
+    /// `[queue_truth]`: the work-items directory defaults to the repository's.
+    pub queue_truth: QueueTruthConfig,
+    pub targets: Vec<Target>,
+    pub trusted_proxies: Vec<IpAddr>,
+    /// `--insecure-cookies`.
+    pub insecure_cookies: bool,
+    /// `[sessions] secure_cookies`.
+    pub secure_cookies: Option<bool>,
+    pub idle_timeout: Duration,
+    pub user_check_interval: Duration,
+}
+
+impl Settings {
+    /// The settings `factory serve` runs with: flags and environment over the file.
+    pub fn from_args(args: &ServeArgs, config: &Config) -> Result<Settings, StartError> {
+        Ok(Settings {
+            addr: args
+                .addr
+                .or(config.server.addr)
+                .unwrap_or_else(|| DEFAULT_ADDR.parse().expect("the default address parses")),
+            data_dir: args
+                .data_dir
+                .clone()
+                .or(config.server.data_dir.clone())
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            demo: args.demo,
+            demo_password: std::env::var("FACTORY_DEMO_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty()),
+            host: config.factory.host_settings(),
+            queue_truth: config.queue_truth.clone(),
+            targets: config.targets().map_err(|detail| {
+                StartError::Config(crate::config::ConfigError::Invalid {
+                    path: args
+                        .config
+                        .as_ref()
+                        .map_or_else(String::new, |p| p.display().to_string()),
+                    detail,
+                })
+            })?,
+            trusted_proxies: config.server.trusted_proxies.clone(),
+            insecure_cookies: args.insecure_cookies,
+            secure_cookies: config.sessions.secure_cookies,
+            idle_timeout: Duration::from_secs(
+                60 * config
+                    .sessions
+                    .idle_timeout_minutes
+                    .unwrap_or(DEFAULT_IDLE_MINUTES),
+            ),
+            user_check_interval: USER_CHECK_INTERVAL,
+        })
+    }
+
+    /// The settings of a fresh data directory with nothing configured, on `addr`.
+    pub fn new(addr: SocketAddr, data_dir: PathBuf) -> Settings {
+        Settings {
+            addr,
+            data_dir,
+            demo: false,
+            demo_password: None,
+            host: HostSettings::default(),
+            queue_truth: QueueTruthConfig::default(),
+            targets: Vec::new(),
+            trusted_proxies: Vec::new(),
+            insecure_cookies: false,
+            secure_cookies: None,
+            idle_timeout: Duration::from_secs(60 * DEFAULT_IDLE_MINUTES),
+            user_check_interval: USER_CHECK_INTERVAL,
+        }
+    }
+
+    /// `Secure` cookies unless turned off, or the demo runs on a loopback address.
+    fn secure_cookies(&self) -> bool {
+        !(self.insecure_cookies
+            || self.secure_cookies == Some(false)
+            || (self.demo && self.addr.ip().is_loopback()))
+    }
+}
+
+/// A dashboard built and bound, not yet serving.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+    sessions: SessionSettings,
+    /// The demo user's password when the demo made one up: `main` prints it once.
+    pub generated_demo_password: Option<String>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Application, StartError> {
+        let data_dir = settings.data_dir.clone();
+        let database_failed = |source| StartError::Database {
+            path: data_dir.join(crate::DATABASE_FILE).display().to_string(),
+            source,
+        };
+        let db = open_database(&data_dir).await?;
+        let mut host = settings.host.clone();
+        let mut targets = settings.targets.clone();
+        let mut generated_demo_password = None;
+        if settings.demo {
+            let dir =
+                demo::write_demo_factory(&data_dir).map_err(|source| StartError::DataDir {
+                    path: data_dir.join(demo::DEMO_FACTORY_DIR).display().to_string(),
+                    source,
+                })?;
+            if host.repository_dir.is_none() {
+                tracing::info!(repository = %dir.display(), "demo mode: demo factory repository written");
+                host.repository_dir = Some(dir);
+            }
+            generated_demo_password =
+                demo::ensure_demo_user(&db, settings.demo_password.clone()).await?;
+            if targets.is_empty() {
+                let target =
+                    demo::write_demo_target(&data_dir).map_err(|source| StartError::DataDir {
+                        path: data_dir.join(demo::DEMO_TARGET_DIR).display().to_string(),
+                        source,
+                    })?;
+                tracing::info!(target = %target.name, "demo mode: demo target written");
+                targets.push(target);
+            }
+        }
+        let queue_truth = settings
+            .queue_truth
+            .settings(host.repository_dir.as_deref());
+        if queue_truth.work_items_dir.is_none() {
+            tracing::warn!(
+                "no work-item files to sync: set work_items_dir under [queue_truth] or repository_dir under [factory]"
+            );
+        }
+        let state = AppState::new(SharedState {
+            queue_truth: Arc::new(queue_truth),
+            host: Arc::new(host),
+            targets: Arc::new(targets),
+            trusted_proxies: settings.trusted_proxies.clone().into(),
+            ..SharedState::new(db)
+        });
+        // Pages show the item data of this first sync; a failed read is in its report.
+        app::queue_truth::sync(&state, "start")
+            .await
+            .map_err(database_failed)?;
+        for release in app::releases::recover_interrupted(&state)
+            .await
+            .map_err(database_failed)?
+        {
+            tracing::warn!(
+                release = release.id,
+                target = %release.target,
+                step = ?release.current_step,
+                "a release was interrupted by the previous server's stop; its lock is freed"
+            );
+        }
+        let secure = settings.secure_cookies();
+        if !secure {
+            tracing::warn!(
+                "session cookies are sent without Secure: use this over local HTTP only"
+            );
+        }
+        let sessions = SessionSettings {
+            key: load_session_key(&data_dir)?,
+            connection: open_session_connection(&data_dir).await?,
+            user_check_interval: settings.user_check_interval,
+            secure,
+            idle_timeout: settings.idle_timeout,
+        };
+        let listener = tokio::net::TcpListener::bind(settings.addr)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: settings.addr.to_string(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: settings.addr.to_string(),
+            source,
+        })?;
+        Ok(Application {
+            listener,
+            addr,
+            state,
+            sessions,
+            generated_demo_password,
+        })
+    }
+
+    /// The address it listens on (the port chosen when asked for port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, with the background tasks: expired sessions
+    /// deleted hourly, old one-time answers and History pruned hourly, work items synced
+    /// every interval, targets whose live version is unknown checked. Then in-flight
+    /// requests finish, and releases still running are interrupted, their steps'
+    /// processes stopped.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let Application {
+            listener,
+            addr,
+            state,
+            sessions,
+            ..
+        } = self;
+        tracing::info!("serving the dashboard at http://{addr}");
+        let tasks = [
+            tokio::spawn(delete_expired_sessions_hourly(sessions.connection.clone())),
+            tokio::spawn(prune_hourly(state.clone())),
+            tokio::spawn(app::queue_truth::sync_every(state.clone())),
+            tokio::spawn(app::releases::check_until_known(state.clone())),
+        ];
+        let app =
+            router(state.clone(), sessions).into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        for task in tasks {
+            task.abort();
+        }
+        // A release still running is interrupted and its step's processes stopped:
+        // nothing of it may finish after this server is gone, behind the lock's back.
+        match app::releases::stop_running(&state).await {
+            Ok(stopped) => {
+                for release in stopped {
+                    tracing::warn!(release = release.id, target = %release.target, "a running release was interrupted by the shutdown");
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot record the releases interrupted by the shutdown")
+            }
+        }
+        served.map_err(|source| StartError::Listen {
+            addr: addr.to_string(),
+            source,
+        })?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Expired sessions are deleted hourly so the table does not grow without end.
+async fn delete_expired_sessions_hourly(connection: tokio_rusqlite::Connection) {
+    let store = tower_sessions_rusqlite_store::RusqliteStore::new(connection);
+    if let Err(err) = tower_sessions::ExpiredDeletion::continuously_delete_expired(
+        store,
+        tokio::time::Duration::from_secs(3600),
+    )
+    .await
+    {
+        tracing::warn!(error = %err, "expired sessions are no longer deleted");
+    }
+}
+
+/// Answers to one-time form tokens and Idempotency-Keys are kept for a day; History for
+/// `DEFAULT_RETENTION_DAYS`.
+async fn prune_hourly(state: AppState) {
+    let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        hourly.tick().await;
+        if let Err(err) = state
+            .db
+            .call(|conn| app::store::once::forget_older_than(conn, 24))
+            .await
+        {
+            tracing::warn!(error = %err, "cannot forget old action requests");
+        }
+        if let Err(err) = state
+            .db
+            .call(|conn| {
+                app::store::audit::forget_older_than(
+                    conn,
+                    app::store::audit::DEFAULT_RETENTION_DAYS,
+                )
+            })
+            .await
+        {
+            tracing::warn!(error = %err, "cannot forget old history");
+        }
+    }
+}
