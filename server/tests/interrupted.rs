@@ -241,11 +241,33 @@ async fn a_killed_dashboards_deploy_never_finishes_behind_the_next_release() {
             .is_some_and(|output| output.contains("deploying slow-4.0")),
         "the step keeps its output: {record}"
     );
-    let guidance = record["release"]["guidance"]["next_step"].as_str().unwrap();
+    assert_eq!(record["release"]["current_step"], "deploy");
+    let guidance = &record["release"]["guidance"];
+    let next_step = guidance["next_step"].as_str().unwrap();
     assert!(
-        guidance.contains("is not known until a check passes"),
+        next_step.contains("is not known until a check passes"),
         "{guidance}"
     );
+    assert!(
+        next_step.contains("check the service on the host"),
+        "{guidance}"
+    );
+    assert!(
+        guidance["safe_retry"]
+            .as_str()
+            .unwrap()
+            .contains("Safe to start the next deploy"),
+        "{guidance}"
+    );
+    let (_, target) = api(
+        &site,
+        &server,
+        reqwest::Method::GET,
+        "/api/targets/web",
+        None,
+    )
+    .await;
+    assert!(target["running"].is_null(), "the lock is free: {target}");
 
     // The live version is not known until the check passes (it runs at start).
     let deadline = Instant::now() + Duration::from_secs(20);
