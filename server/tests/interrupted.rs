@@ -129,6 +129,13 @@ async fn api(
     (status, response.json().await.unwrap())
 }
 
+/// `GET /api/targets/web`.
+async fn web_target(site: &Site, server: &Server) -> serde_json::Value {
+    api(site, server, reqwest::Method::GET, "/api/targets/web", None)
+        .await
+        .1
+}
+
 /// Polls the release until `done` holds of it.
 async fn wait_for_release(
     site: &Site,
@@ -259,27 +266,13 @@ async fn a_killed_dashboards_deploy_never_finishes_behind_the_next_release() {
             .contains("Safe to start the next deploy"),
         "{guidance}"
     );
-    let (_, target) = api(
-        &site,
-        &server,
-        reqwest::Method::GET,
-        "/api/targets/web",
-        None,
-    )
-    .await;
+    let target = web_target(&site, &server).await;
     assert!(target["running"].is_null(), "the lock is free: {target}");
 
     // The live version is not known until the check passes (it runs at start).
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let (_, target) = api(
-            &site,
-            &server,
-            reqwest::Method::GET,
-            "/api/targets/web",
-            None,
-        )
-        .await;
+        let target = web_target(&site, &server).await;
         if target["needs_check"].is_null() {
             break;
         }
@@ -305,14 +298,7 @@ async fn a_killed_dashboards_deploy_never_finishes_behind_the_next_release() {
         "1.4.0",
         "the killed server's deploy finished after all"
     );
-    let (_, target) = api(
-        &site,
-        &server,
-        reqwest::Method::GET,
-        "/api/targets/web",
-        None,
-    )
-    .await;
+    let target = web_target(&site, &server).await;
     assert_eq!(target["health"], "healthy", "{target}");
     assert_eq!(target["live"]["version"], "1.4.0");
     let log = std::fs::read_to_string(&server.log).unwrap();

@@ -39,6 +39,27 @@ async fn record_history(app: &TestApp, client: &reqwest::Client) -> (StatusCode,
     .await
 }
 
+/// A sign-in as an API client posts it, from a new client without cookies, with an
+/// `X-Forwarded-For` header when `forwarded_for` is given.
+async fn json_sign_in(
+    app: &TestApp,
+    username: &str,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> reqwest::Response {
+    let mut request = browser(None)
+        .post(app.url("/fn/login"))
+        .header("accept", "application/json");
+    if let Some(addr) = forwarded_for {
+        request = request.header("x-forwarded-for", addr);
+    }
+    request
+        .form(&[("username", username), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Signs in a fresh cookie-less client and returns the session cookie it was given.
 async fn signed_in_cookie(app: &TestApp, name: &str, password: &str) -> String {
     let client = reqwest::Client::builder()
@@ -325,13 +346,8 @@ async fn parallel_wrong_passwords_are_throttled_and_the_right_one_then_waits() {
     // one at a time, the attempts left are checked until five in all were.
     let mut throttled = false;
     for _ in 0..10 {
-        let status = browser(None)
-            .post(app.url("/fn/login"))
-            .header("accept", "application/json")
-            .form(&[("username", "vic"), ("password", "wrong password!")])
-            .send()
+        let status = json_sign_in(&app, "vic", "wrong password!", None)
             .await
-            .unwrap()
             .status();
         match status {
             StatusCode::UNAUTHORIZED => wrong += 1,
@@ -345,13 +361,7 @@ async fn parallel_wrong_passwords_are_throttled_and_the_right_one_then_waits() {
     assert!(throttled);
     assert_eq!(wrong, 5, "five wrong passwords were checked in all");
     // Now the right password is refused too, until the window passes.
-    let right = browser(None)
-        .post(app.url("/fn/login"))
-        .header("accept", "application/json")
-        .form(&[("username", "vic"), ("password", "vic's long password")])
-        .send()
-        .await
-        .unwrap();
+    let right = json_sign_in(&app, "vic", "vic's long password", None).await;
     assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(right.headers().contains_key("retry-after"));
 }
@@ -736,17 +746,10 @@ async fn behind_a_trusted_proxy_each_client_is_throttled_on_its_own() {
     .spawn()
     .await;
     let attempt = |client_ip: &'static str, user: &'static str, password: &'static str| {
-        let client = browser(None);
-        let url = app.url("/fn/login");
+        let app = &app;
         async move {
-            client
-                .post(url)
-                .header("accept", "application/json")
-                .header("x-forwarded-for", client_ip)
-                .form(&[("username", user), ("password", password)])
-                .send()
+            json_sign_in(app, user, password, Some(client_ip))
                 .await
-                .unwrap()
                 .status()
         }
     };
@@ -775,25 +778,13 @@ async fn behind_a_trusted_proxy_each_client_is_throttled_on_its_own() {
         "203.0.113.4",
         "203.0.113.5",
     ] {
-        let status = browser(None)
-            .post(plain.url("/fn/login"))
-            .header("accept", "application/json")
-            .header("x-forwarded-for", ip)
-            .form(&[("username", "nobody"), ("password", "wrong password")])
-            .send()
+        let status = json_sign_in(&plain, "nobody", "wrong password", Some(ip))
             .await
-            .unwrap()
             .status();
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    let status = browser(None)
-        .post(plain.url("/fn/login"))
-        .header("accept", "application/json")
-        .header("x-forwarded-for", "203.0.113.6")
-        .form(&[("username", "other"), ("password", "wrong password")])
-        .send()
+    let status = json_sign_in(&plain, "other", "wrong password", Some("203.0.113.6"))
         .await
-        .unwrap()
         .status();
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }
@@ -915,14 +906,7 @@ async fn a_full_disk_is_named_with_what_to_do_and_nothing_is_lost() {
     assert_eq!(app.get_page("/").await.status(), StatusCode::OK);
 
     // A sign-in says so on the sign-in page.
-    let browser_without_session = browser(None);
-    let response = browser_without_session
-        .post(app.url("/fn/login"))
-        .header("accept", "application/json")
-        .form(&[("username", "vic"), ("password", "vic's long password")])
-        .send()
-        .await
-        .unwrap();
+    let response = json_sign_in(&app, "vic", "vic's long password", None).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_contains(&response.text().await.unwrap(), "is full");
 
