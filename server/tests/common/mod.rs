@@ -221,8 +221,8 @@ pub struct Setup {
     pub work_items_dir: Option<PathBuf>,
     /// Reverse proxies whose forwarding headers are believed.
     pub trusted_proxies: Vec<IpAddr>,
-    /// How often a session's user is re-read (the server's default is a minute; tests
-    /// default to every request, so a role change shows at once).
+    /// How often a session's user is re-read: a minute, as the server does, unless a
+    /// test needs a change of a user to show at once.
     pub user_check_interval: Duration,
     /// Session cookies without `Secure`: the tests speak plain HTTP.
     pub insecure_cookies: bool,
@@ -238,7 +238,7 @@ impl Default for Setup {
             targets: Vec::new(),
             work_items_dir: None,
             trusted_proxies: Vec::new(),
-            user_check_interval: Duration::ZERO,
+            user_check_interval: server::startup::USER_CHECK_INTERVAL,
             insecure_cookies: true,
         }
     }
