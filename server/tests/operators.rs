@@ -270,6 +270,12 @@ async fn sign_ins_and_sign_outs_are_audited() {
     let app = spawn_demo_app().await;
     app.sign_in(&browser(None), "demo", "wrong password!", None)
         .await;
+    // A second browser signs in and out.
+    let other = browser(None);
+    let response = app.sign_in(&other, "demo", DEMO_PASSWORD, None).await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let response = app.post_form(&other, "/fn/logout", "/", &[]).await;
+    assert_eq!(location(&response), "/login");
     let conn = rusqlite::Connection::open(app.data_dir.join(server::DATABASE_FILE)).unwrap();
     let events: Vec<(String, String, String, String)> = conn
         .prepare("SELECT actor, action, outcome, client FROM audit_events ORDER BY id")
@@ -281,6 +287,8 @@ async fn sign_ins_and_sign_outs_are_audited() {
     let expected = [
         ("demo", "sign-in", "succeeded", "127.0.0.1"),
         ("demo", "sign-in", "failed", "127.0.0.1"),
+        ("demo", "sign-in", "succeeded", "127.0.0.1"),
+        ("demo", "sign-out", "succeeded", "127.0.0.1"),
     ];
     let got: Vec<_> = events
         .iter()
@@ -293,10 +301,12 @@ async fn sign_ins_and_sign_outs_are_audited() {
     let failed = body
         .find("state-blocked\">failed")
         .expect("the failure is listed");
-    let succeeded = body
-        .find("state-enabled\">succeeded")
-        .expect("the success is listed");
-    assert!(failed < succeeded, "newest first");
+    let signed_out = body.find("sign-out").expect("the sign-out is listed");
+    assert!(
+        body.contains("state-enabled\">succeeded"),
+        "the successes are listed"
+    );
+    assert!(signed_out < failed, "newest first");
     assert_contains(&body, " · demo from 127.0.0.1");
 }
 

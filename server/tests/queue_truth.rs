@@ -317,6 +317,24 @@ async fn a_stale_snapshot_blocks_prepare_release_until_refreshed() {
     let body = page(&app, "/items/wi-BF-302").await;
     assert_contains(&body, ">Stale</span> (snapshot age 1h)");
     assert_contains(&body, "policy gate queue-truth: blocked");
+    // Tried, the action is refused by that gate, with its guidance.
+    let (status, refused) = post(
+        &app,
+        &app.client,
+        "/api/control-plane/items/wi-BF-302/actions/prepare-release",
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["error"], "blocked");
+    let gate = refused["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "queue-truth")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(gate["result"], "blocked", "{refused}");
+    assert!(refused["guidance"]["next_step"].as_str().is_some());
 
     // Refresh on the item page: a form post without JavaScript, back to the section.
     let response = app
