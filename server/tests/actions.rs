@@ -493,6 +493,66 @@ async fn an_action_whose_client_hung_up_still_ends_and_answers_its_retry() {
 }
 
 #[tokio::test]
+async fn a_second_prepare_release_while_one_runs_is_blocked_with_guidance() {
+    let repo = tempfile::tempdir().unwrap();
+    // Says it started (a file appears), then takes its time, well within its timeout.
+    script(
+        repo.path(),
+        "marked.sh",
+        "touch started; sleep 1; echo marked and green",
+    );
+    let app = Setup {
+        host: HostSettings {
+            repository_dir: Some(repo.path().to_owned()),
+            validation_timeout: Duration::from_secs(60),
+            ..HostSettings::default()
+        },
+        ..Setup::default()
+    }
+    .spawn()
+    .await;
+    set_validation_command(&app, "wi-BF-321", "./marked.sh").await;
+    let first = {
+        let client = app.client.clone();
+        let url = app.url("/api/control-plane/items/wi-BF-321/actions/prepare-release");
+        tokio::spawn(async move {
+            json_of(
+                client
+                    .post(url)
+                    .header("accept", "application/json")
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        })
+    };
+    // Wait for the first run's script to start, not for a time.
+    let started = repo.path().join("started");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !started.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, second) = act(&app, "wi-BF-321", "prepare-release", None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{second}");
+    assert_eq!(second["outcome"], "blocked");
+    assert_contains(
+        second["guidance"]["cause"].as_str().unwrap(),
+        "is already running",
+    );
+    let (status, first) = first.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_contains(
+        first["validation"]["output"].as_str().unwrap(),
+        "marked and green",
+    );
+}
+
+#[tokio::test]
 async fn without_a_factory_repository_prepare_release_says_which_key_to_set() {
     // The demo always has its repository: serve its work items again without one.
     let (data_dir, dir, client) = spawn_demo_app().await.stop().await;

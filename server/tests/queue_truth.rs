@@ -449,3 +449,32 @@ async fn edits_to_the_demo_files_survive_a_restart() {
     );
     drop(dir);
 }
+
+#[tokio::test]
+async fn a_sync_that_cannot_read_the_directory_removes_nothing() {
+    let app = spawn_demo_app().await;
+    let dir = app.data_dir.join("demo-factory/work-items");
+    let away = app.data_dir.join("demo-factory/work-items.away");
+    std::fs::rename(&dir, &away).unwrap();
+    let snapshot = app.sync().await;
+    let errors = snapshot["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{snapshot}");
+    assert_eq!(errors[0]["field"], "work_items_dir");
+    assert_contains(
+        errors[0]["message"].as_str().unwrap(),
+        "the work-items directory cannot be read",
+    );
+    assert_eq!(snapshot["removed"], 0, "{snapshot}");
+    let (_, items) = app.get_json("/api/control-plane/items").await;
+    assert_eq!(items["count"], 10, "every item is still there");
+
+    // Back in place, the next sync reads it again and changes nothing.
+    std::fs::rename(&away, &dir).unwrap();
+    let snapshot = app.sync().await;
+    assert_eq!(snapshot["errors"], serde_json::json!([]), "{snapshot}");
+    assert_eq!(snapshot["removed"], 0);
+    assert_eq!(
+        app.get_json("/api/control-plane/items").await.1["count"],
+        10
+    );
+}
