@@ -60,7 +60,7 @@ export default defineConfig({
     use: { ...projectUses[name], baseURL: `http://127.0.0.1:${basePort + i}` },
   })),
   webServer: names.map((name, i) => ({
-    command: `${binary} serve --demo --addr 127.0.0.1:${basePort + i} --data-dir ${dataDirOf(name)}`,
+    command: `${binary} serve --demo --addr 127.0.0.1:${basePort + i} --data-dir ${dataDirOf(name)} --config ${join(__dirname, "e2e.toml")}`,
     url: `http://127.0.0.1:${basePort + i}/healthz`,
     reuseExistingServer: false,
     timeout: 60_000,
