@@ -136,8 +136,13 @@ pub async fn sync(state: &AppState, trigger: &str) -> Result<Option<SyncSnapshot
 /// what cannot be read is reported by file, line and field.
 pub fn read_source(dir: &Path) -> SourceRead {
     let mut read = SourceRead::default();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
+    // Resolved and listed before anything counts as read: a sync that could not list
+    // the directory must remove nothing.
+    let listed = dir
+        .canonicalize()
+        .and_then(|root| Ok((std::fs::read_dir(dir)?, root)));
+    let (entries, root) = match listed {
+        Ok(listed) => listed,
         Err(err) => {
             read.errors.push(SyncError {
                 file: dir.display().to_string(),
@@ -149,18 +154,6 @@ pub fn read_source(dir: &Path) -> SourceRead {
         }
     };
     read.listed = true;
-    let root = match dir.canonicalize() {
-        Ok(root) => root,
-        Err(err) => {
-            read.errors.push(SyncError {
-                file: dir.display().to_string(),
-                line: None,
-                field: "work_items_dir".into(),
-                message: format!("the work-items directory cannot be resolved: {err}"),
-            });
-            return read;
-        }
-    };
     // Every `*.md` entry but directories: a link, a FIFO or a device among them is
     // reported by `read_trusted_text`, not skipped in silence.
     let mut files: Vec<(String, PathBuf)> = entries
@@ -191,6 +184,7 @@ pub fn read_source(dir: &Path) -> SourceRead {
 /// would hang the sync (and every sync after it), a huge file would fill the pages.
 fn read_trusted_text(root: &Path, path: &Path) -> Result<Option<String>, String> {
     use std::io::Read;
+    let unreadable = |err: std::io::Error| format!("cannot be read: {err}");
     let resolved = match path.canonicalize() {
         Ok(resolved) => resolved,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
@@ -201,7 +195,7 @@ fn read_trusted_text(root: &Path, path: &Path) -> Result<Option<String>, String>
                 Err(_) => Ok(None),
             };
         }
-        Err(err) => return Err(format!("cannot be read: {err}")),
+        Err(err) => return Err(unreadable(err)),
     };
     if !resolved.starts_with(root) {
         return Err("leads outside the work-items directory (a symbolic link); only files inside it are read".into());
@@ -213,12 +207,8 @@ fn read_trusted_text(root: &Path, path: &Path) -> Result<Option<String>, String>
         &mut options,
         libc::O_NOFOLLOW | libc::O_NONBLOCK,
     );
-    let file = options
-        .open(&resolved)
-        .map_err(|err| format!("cannot be read: {err}"))?;
-    let metadata = file
-        .metadata()
-        .map_err(|err| format!("cannot be read: {err}"))?;
+    let file = options.open(&resolved).map_err(unreadable)?;
+    let metadata = file.metadata().map_err(unreadable)?;
     if !metadata.is_file() {
         return Err("is not a regular file (a FIFO, a socket, a device or a directory)".into());
     }
@@ -231,7 +221,7 @@ fn read_trusted_text(root: &Path, path: &Path) -> Result<Option<String>, String>
     let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|err| format!("cannot be read: {err}"))?;
+        .map_err(unreadable)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err("grew past 1 MiB while it was read".into());
     }

@@ -196,7 +196,7 @@ pub async fn access(
                 return json_refusal(
                     StatusCode::UNAUTHORIZED,
                     "unauthenticated",
-                    "Sign in at /login, or send an API token as `Authorization: Bearer TOKEN`.",
+                    app::auth::caller::UNAUTHENTICATED_MESSAGE,
                 );
             }
             None => {

@@ -1,7 +1,7 @@
 //! The JSON API under `/api/control-plane`, and `/healthz`.
 
 use app::AppState;
-use app::actions::{ActionError, ActionRequest, take_action};
+use app::actions::{ActionRequest, take_action};
 use app::auth::caller::Caller;
 use app::domain::{Action, ActionResult, Lane, QueueTruth, WorkItem, WorkItemId, WorkItemSummary};
 use app::store::sources::{self, SyncSnapshot};
@@ -175,24 +175,18 @@ pub async fn run_action(
             Action::ALL.map(Action::identity).join(", ")
         ),
     })?;
-    let no_item = || ApiError::NotFound {
+    // An id that cannot be one gets the words of an id no item has.
+    let id = WorkItemId::parse(&raw_id).map_err(|_| ApiError::NotFound {
         message: format!(
             "No work item has the id {raw_id:?}. List the items with GET /api/control-plane/items."
         ),
-    };
-    let id = WorkItemId::parse(&raw_id).map_err(|_| no_item())?;
+    })?;
     let request = ActionRequest {
         item: id,
         action,
         caller,
     };
-    let result = take_action(&state, request)
-        .await
-        .map_err(|err| match err {
-            // The id parsed, but no item has it: the same words as an id that does not parse.
-            ActionError::NoSuchItem(_) => no_item(),
-            other => ApiError::from(other),
-        })?;
+    let result = take_action(&state, request).await?;
     let status = StatusCode::from_u16(result.outcome.http_status())
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let error = match result.outcome.http_status() {

@@ -78,6 +78,10 @@ pub struct Caller {
     pub once_key: Option<OnceKey>,
 }
 
+/// What a request without a session or token is told.
+pub const UNAUTHENTICATED_MESSAGE: &str =
+    "Sign in at /login, or send an API token as `Authorization: Bearer TOKEN`.";
+
 /// Why an API request has no caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallerRejection {
@@ -94,7 +98,7 @@ impl IntoResponse for CallerRejection {
                 StatusCode::UNAUTHORIZED,
                 Json(json!({
                     "error": "unauthenticated",
-                    "message": "Sign in at /login, or send an API token as `Authorization: Bearer TOKEN`.",
+                    "message": UNAUTHENTICATED_MESSAGE,
                 })),
             )
                 .into_response(),

@@ -37,42 +37,57 @@ fn table_exists(conn: &Connection) -> rusqlite::Result<bool> {
     )
 }
 
-/// Every unexpired session, soonest to expire first. Records that do not decode are
-/// left out.
-pub fn list(conn: &Connection) -> rusqlite::Result<Vec<StoredSession>> {
+/// The stored sessions with their ids, soonest to expire first; only unexpired ones
+/// when `unexpired_only`. A record that does not decode names no user.
+fn stored(
+    conn: &Connection,
+    unexpired_only: bool,
+) -> rusqlite::Result<Vec<(String, StoredSession)>> {
     if !table_exists(conn)? {
         return Ok(Vec::new());
     }
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let since = if unexpired_only {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    } else {
+        i64::MIN
+    };
     let mut statement = conn.prepare(&format!(
         "SELECT id, data, expiry_date FROM {TABLE} WHERE expiry_date > ?1 ORDER BY expiry_date"
     ))?;
-    let rows = statement.query_map([now], |row| {
+    let rows = statement.query_map([since], |row| {
         Ok((
             row.get::<_, String>(0)?,
             row.get::<_, Vec<u8>>(1)?,
             row.get::<_, i64>(2)?,
         ))
     })?;
-    let mut sessions = Vec::new();
-    for row in rows {
+    rows.map(|row| {
         let (id, data, expires_at) = row?;
-        let Ok(record) = rmp_serde::from_slice::<Record>(&data) else {
-            continue;
-        };
-        sessions.push(StoredSession {
+        let record = rmp_serde::from_slice::<Record>(&data).ok();
+        let data = record.as_ref().map(|record| &record.data);
+        let session = StoredSession {
             handle: handle_of(&id),
-            user_id: record.data.get(SESSION_USER_ID).and_then(|v| v.as_i64()),
-            username: record
-                .data
-                .get("user")
+            user_id: data
+                .and_then(|data| data.get(SESSION_USER_ID))
+                .and_then(|v| v.as_i64()),
+            username: data
+                .and_then(|data| data.get("user"))
                 .and_then(|user| user.get("username"))
                 .and_then(|name| name.as_str())
                 .map(str::to_owned),
             expires_at,
-        });
-    }
-    Ok(sessions)
+        };
+        Ok((id, session))
+    })
+    .collect()
+}
+
+/// Every unexpired session, soonest to expire first.
+pub fn list(conn: &Connection) -> rusqlite::Result<Vec<StoredSession>> {
+    Ok(stored(conn, true)?
+        .into_iter()
+        .map(|(_, session)| session)
+        .collect())
 }
 
 /// Ends every session of a user; returns how many.
@@ -86,26 +101,9 @@ pub fn end(conn: &Connection, handle: &str) -> rusqlite::Result<bool> {
 }
 
 fn end_where(conn: &Connection, ends: impl Fn(&StoredSession) -> bool) -> rusqlite::Result<usize> {
-    if !table_exists(conn)? {
-        return Ok(0);
-    }
     let tx = conn.unchecked_transaction()?;
-    let ids: Vec<(String, Vec<u8>)> = tx
-        .prepare(&format!("SELECT id, data FROM {TABLE}"))?
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-        .collect::<Result<_, _>>()?;
     let mut ended = 0;
-    for (id, data) in ids {
-        let record = rmp_serde::from_slice::<Record>(&data).ok();
-        let session = StoredSession {
-            handle: handle_of(&id),
-            user_id: record
-                .as_ref()
-                .and_then(|r| r.data.get(SESSION_USER_ID))
-                .and_then(|v| v.as_i64()),
-            username: None,
-            expires_at: 0,
-        };
+    for (id, session) in stored(&tx, false)? {
         if ends(&session) {
             ended += tx.execute(&format!("DELETE FROM {TABLE} WHERE id = ?1"), [&id])?;
         }

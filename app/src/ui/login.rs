@@ -130,21 +130,6 @@ async fn record(state: &AppState, actor: String, action: &'static str, outcome: 
 /// How History names a sign-in attempt's user when no user has the typed name.
 const UNKNOWN_USER: &str = "(unknown user)";
 
-/// The name History may show for a typed username: the user's, or [`UNKNOWN_USER`].
-async fn shown_actor(state: &AppState, claimed: &str) -> String {
-    let Ok(name) = Username::parse(claimed) else {
-        return UNKNOWN_USER.to_owned();
-    };
-    match state
-        .db
-        .call(move |conn| operators::user_by_name(conn, &name))
-        .await
-    {
-        Ok(Some(user)) => user.username.to_string(),
-        _ => UNKNOWN_USER.to_owned(),
-    }
-}
-
 /// Signs in with a username and password; on success, back to `next` (a path on this
 /// site) with a new session.
 #[server(prefix = "/fn", endpoint = "login")]
@@ -169,10 +154,16 @@ pub async fn sign_in(
         Err(Refused::Throttled(wait)) => {
             // One History row per name and address for the whole run of refusals, so a
             // flood of attempts cannot push real events off the page.
-            let actor = shown_actor(&state, &claimed).await;
+            // The typed name only when a user has it.
             let recorded = state
                 .db
                 .call(move |conn| {
+                    let user = match Username::parse(&claimed) {
+                        Ok(name) => operators::user_by_name(conn, &name)?,
+                        Err(_) => None,
+                    };
+                    let actor = user
+                        .map_or_else(|| UNKNOWN_USER.to_owned(), |user| user.username.to_string());
                     audit::record_refused_sign_in(conn, &actor, &client, THROTTLE_WINDOW)
                 })
                 .await;
