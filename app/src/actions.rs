@@ -28,40 +28,12 @@ pub struct ActionRequest {
     pub caller: Caller,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ActionError {
-    #[error("there is no work item {0}")]
-    NoSuchItem(WorkItemId),
-    #[error("the key was used for {action} on {item}")]
-    KeyReused { item: String, action: String },
-    #[error("a request with the same key is still running")]
-    StillRunning,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// One place says what each action error is to a caller.
-impl From<ActionError> for ServiceError {
-    fn from(err: ActionError) -> Self {
-        match err {
-            ActionError::NoSuchItem(id) => ServiceError::NotFound {
-                message: format!(
-                    "No work item has the id {:?}. List the items with GET /api/control-plane/items.",
-                    id.as_str()
-                ),
-            },
-            ActionError::KeyReused { item, action } => ServiceError::Conflict {
-                code: "idempotency-key-reused",
-                message: format!(
-                    "This Idempotency-Key was used for {action} on {item}. Use a new key for each new request."
-                ),
-            },
-            ActionError::StillRunning => ServiceError::Conflict {
-                code: "in-progress",
-                message: "A request with this Idempotency-Key is still running. Retry with the same key later to get its answer.".into(),
-            },
-            ActionError::Store(err) => ServiceError::Internal(err),
-        }
+/// What a request for an item no one has is told.
+pub fn no_such_item(id: &str) -> ServiceError {
+    ServiceError::NotFound {
+        message: format!(
+            "No work item has the id {id:?}. List the items with GET /api/control-plane/items."
+        ),
     }
 }
 
@@ -79,7 +51,7 @@ pub mod status {
 pub async fn take_action(
     state: &AppState,
     request: ActionRequest,
-) -> Result<ActionResult, ActionError> {
+) -> Result<ActionResult, ServiceError> {
     let state = state.clone();
     once::to_the_end(async move { take_action_once(&state, request).await }).await
 }
@@ -87,7 +59,7 @@ pub async fn take_action(
 async fn take_action_once(
     state: &AppState,
     request: ActionRequest,
-) -> Result<ActionResult, ActionError> {
+) -> Result<ActionResult, ServiceError> {
     let Some(key) = request.caller.once_key.clone() else {
         return attempt(state, &request).await;
     };
@@ -106,12 +78,17 @@ async fn take_action_once(
     )
     .await
     .map_err(|err| match err {
-        ClaimError::Reused { subject, request } => ActionError::KeyReused {
-            item: subject,
-            action: request,
+        ClaimError::Reused { subject, request } => ServiceError::Conflict {
+            code: "idempotency-key-reused",
+            message: format!(
+                "This key (a form's one-time token or an Idempotency-Key) was used for {request} on {subject}. Reload the page, or use a new key for each new request."
+            ),
         },
-        ClaimError::StillRunning => ActionError::StillRunning,
-        ClaimError::Store(err) => ActionError::Store(err),
+        ClaimError::StillRunning => ServiceError::Conflict {
+            code: "in-progress",
+            message: "A request with this key is still running. Its result will be on the item page and in History; an API client retries with the same key later to get it.".into(),
+        },
+        ClaimError::Store(err) => err.into(),
     })?;
     if let Claim::Repeat { body, .. } = claim {
         return serde_json::from_str(&body)
@@ -137,7 +114,7 @@ enum Decision {
     Validate(WorkItem, ActionView),
 }
 
-async fn attempt(state: &AppState, request: &ActionRequest) -> Result<ActionResult, ActionError> {
+async fn attempt(state: &AppState, request: &ActionRequest) -> Result<ActionResult, ServiceError> {
     let (id, action, operator) = (
         request.item.clone(),
         request.action,
@@ -191,7 +168,7 @@ async fn attempt(state: &AppState, request: &ActionRequest) -> Result<ActionResu
             }))
         })
         .await?
-        .ok_or_else(|| ActionError::NoSuchItem(request.item.clone()))?;
+        .ok_or_else(|| no_such_item(request.item.as_str()))?;
 
     let mut result = match decision {
         Decision::Blocked(item, view) => blocked(&item, view),
@@ -291,7 +268,7 @@ async fn hand_off(
     mut item: WorkItem,
     view: ActionView,
     executor: &[String],
-) -> Result<ActionResult, ActionError> {
+) -> Result<ActionResult, ServiceError> {
     let dir = state
         .host
         .repository_dir
@@ -379,7 +356,7 @@ async fn validate(
     state: &AppState,
     mut item: WorkItem,
     view: ActionView,
-) -> Result<ActionResult, ActionError> {
+) -> Result<ActionResult, ServiceError> {
     let label = Action::PrepareRelease.label();
     let Some(line) = item.execution_context.validation_command.clone() else {
         let guidance = RecoveryGuidance {
@@ -506,7 +483,7 @@ async fn record_attempt(
     state: &AppState,
     request: &ActionRequest,
     result: &ActionResult,
-) -> Result<i64, ActionError> {
+) -> Result<i64, ServiceError> {
     let event = NewAuditEvent {
         actor: request.caller.operator.name.clone(),
         action: request.action.identity(),

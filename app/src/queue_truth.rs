@@ -7,6 +7,7 @@ use crate::auth::caller::{Caller, Via};
 use crate::domain::Permission;
 use crate::domain::queue_truth::{self, FreshnessThresholds, QueueTruth, TruthSignals};
 use crate::domain::{SourceFacts, parse_work_item_file};
+use crate::error::ServiceError;
 use crate::store::StoreError;
 use crate::store::sources::{self, ReadItem, SourceRead, SyncError, SyncSnapshot};
 use sha2::{Digest, Sha256};
@@ -49,35 +50,15 @@ pub fn truth_of<'a>(
     queue_truth::evaluate(signals.into(), facts, state.queue_truth.thresholds, now())
 }
 
-/// Why a caller's sync did not run.
-#[derive(Debug, thiserror::Error)]
-pub enum CallerSyncError {
-    /// The caller lacks `factory.queue.sync`.
-    #[error("the permission {0} is needed")]
-    Forbidden(Permission),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// One place says what a refused sync is to a caller.
-impl From<CallerSyncError> for crate::error::ServiceError {
-    fn from(err: CallerSyncError) -> Self {
-        match err {
-            CallerSyncError::Forbidden(permission) => Self::Forbidden(permission),
-            CallerSyncError::Store(err) => Self::Internal(err),
-        }
-    }
-}
-
 /// A sync a person or a token asked for: the one place its permission is checked, for
 /// the Refresh button and the API alike. The trigger names the caller.
 pub async fn sync_for(
     state: &AppState,
     caller: &Caller,
-) -> Result<Option<SyncSnapshot>, CallerSyncError> {
+) -> Result<Option<SyncSnapshot>, ServiceError> {
     let operator = &caller.operator;
     if !operator.can(Permission::QueueSync) {
-        return Err(CallerSyncError::Forbidden(Permission::QueueSync));
+        return Err(ServiceError::Forbidden(Permission::QueueSync));
     }
     let trigger = match caller.via {
         Via::Page => format!("operator {}", operator.name),

@@ -5,13 +5,12 @@ use app::AppState;
 use app::auth::secrets::token_hash;
 use app::auth::{ClientAddr, SESSION_USER_ID, accepts_html};
 use app::domain::{Credential, Operator, Role};
+use app::error::ServiceError;
 use app::store::operators;
-use axum::Json;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use serde_json::json;
 use std::net::{IpAddr, SocketAddr};
 use tower_sessions::Session;
 
@@ -114,10 +113,6 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
     hop.parse::<SocketAddr>().ok().map(|addr| addr.ip())
 }
 
-fn json_refusal(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(json!({ "error": code, "message": message }))).into_response()
-}
-
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
@@ -142,11 +137,7 @@ pub async fn access(
     request.extensions_mut().insert(ClientAddr(client));
     let path = request.uri().path().to_owned();
     if has_dot_segment_or_encoded_separator(&path) {
-        return json_refusal(
-            StatusCode::BAD_REQUEST,
-            "invalid-path",
-            "This address has a `.` or `..` segment or an encoded separator, which no page of the dashboard has. Open the page from the dashboard's own links.",
-        );
+        return ServiceError::InvalidPath.into_response();
     }
     let headers = request.headers();
 
@@ -163,41 +154,22 @@ pub async fn access(
                 credential: Credential::Token { token_id: token.id },
             },
             Ok(None) => {
-                return json_refusal(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthenticated",
-                    "The API token is unknown or revoked. Create a new one with `factory token create NAME --role ROLE`.",
-                );
+                return ServiceError::UnknownToken.into_response();
             }
-            Err(err) => {
-                tracing::error!(error = %err, "checking an API token failed");
-                return json_refusal(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    app::error::INTERNAL_MESSAGE,
-                );
-            }
+            Err(err) => return ServiceError::from(err).into_response(),
         }
     } else {
         if request.method() != Method::GET
             && request.method() != Method::HEAD
             && from_another_site(headers)
         {
-            return json_refusal(
-                StatusCode::FORBIDDEN,
-                "cross-site",
-                "This request came from another site and was refused. Open the dashboard itself and submit the form there.",
-            );
+            return ServiceError::CrossSite.into_response();
         }
         match session_operator(&access, &session).await {
             Some(operator) => operator,
             None if is_public(&path) => return next.run(request).await,
             None if path.starts_with("/api/") || !accepts_html(headers) => {
-                return json_refusal(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthenticated",
-                    app::auth::caller::UNAUTHENTICATED_MESSAGE,
-                );
+                return ServiceError::Unauthenticated.into_response();
             }
             None => {
                 let wanted = request.uri().path_and_query().map_or("/", |pq| pq.as_str());

@@ -1,9 +1,11 @@
 //! The JSON API under `/api/control-plane`, and `/healthz`.
 
 use app::AppState;
+use app::actions::no_such_item;
 use app::actions::{ActionRequest, take_action};
 use app::auth::caller::Caller;
 use app::domain::{Action, ActionResult, Lane, QueueTruth, WorkItem, WorkItemId, WorkItemSummary};
+use app::error::ServiceError;
 use app::store::sources::{self, SyncSnapshot};
 use app::store::work_items;
 use axum::Json;
@@ -11,9 +13,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-
-/// The API's errors are the services' own: one type, one JSON shape.
-pub use app::error::ServiceError as ApiError;
 
 #[derive(Debug, Deserialize)]
 pub struct ItemsQuery {
@@ -59,13 +58,13 @@ impl QueueTruthJson {
 pub async fn list_items(
     State(state): State<AppState>,
     Query(query): Query<ItemsQuery>,
-) -> Result<Json<ItemList>, ApiError> {
+) -> Result<Json<ItemList>, ServiceError> {
     let lane = query
         .lane
         .as_deref()
         .map(str::parse::<Lane>)
         .transpose()
-        .map_err(|err| ApiError::Invalid {
+        .map_err(|err| ServiceError::Invalid {
             field: "lane",
             message: err.to_string(),
         })?;
@@ -93,12 +92,8 @@ pub async fn list_items(
 pub async fn get_item(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
-) -> Result<Json<WithQueueTruth<WorkItem>>, ApiError> {
-    let not_found = || ApiError::NotFound {
-        message: format!(
-            "No work item has the id {raw_id:?}. List the items with GET /api/control-plane/items."
-        ),
-    };
+) -> Result<Json<WithQueueTruth<WorkItem>>, ServiceError> {
+    let not_found = || no_such_item(&raw_id);
     let id = WorkItemId::parse(&raw_id).map_err(|_| not_found())?;
     let (item, facts) = state
         .db
@@ -127,7 +122,7 @@ pub struct SyncReport {
 }
 
 /// `GET /api/control-plane/sync`: the last snapshot.
-pub async fn last_sync(State(state): State<AppState>) -> Result<Json<SyncReport>, ApiError> {
+pub async fn last_sync(State(state): State<AppState>) -> Result<Json<SyncReport>, ServiceError> {
     let last = state.db.call(|conn| sources::last_snapshot(conn)).await?;
     Ok(Json(sync_report(&state, last)))
 }
@@ -136,10 +131,8 @@ pub async fn last_sync(State(state): State<AppState>) -> Result<Json<SyncReport>
 pub async fn sync_now(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<SyncReport>, ApiError> {
-    let snapshot = app::queue_truth::sync_for(&state, &caller)
-        .await
-        .map_err(ApiError::from)?;
+) -> Result<Json<SyncReport>, ServiceError> {
+    let snapshot = app::queue_truth::sync_for(&state, &caller).await?;
     Ok(Json(sync_report(&state, snapshot)))
 }
 
@@ -168,19 +161,15 @@ pub async fn run_action(
     State(state): State<AppState>,
     Path((raw_id, identity)): Path<(String, String)>,
     caller: Caller,
-) -> Result<Response, ApiError> {
-    let action = Action::parse(&identity).ok_or_else(|| ApiError::NotFound {
+) -> Result<Response, ServiceError> {
+    let action = Action::parse(&identity).ok_or_else(|| ServiceError::NotFound {
         message: format!(
             "There is no action {identity:?}. The actions are {}.",
             Action::ALL.map(Action::identity).join(", ")
         ),
     })?;
     // An id that cannot be one gets the words of an id no item has.
-    let id = WorkItemId::parse(&raw_id).map_err(|_| ApiError::NotFound {
-        message: format!(
-            "No work item has the id {raw_id:?}. List the items with GET /api/control-plane/items."
-        ),
-    })?;
+    let id = WorkItemId::parse(&raw_id).map_err(|_| no_such_item(&raw_id))?;
     let request = ActionRequest {
         item: id,
         action,
@@ -198,8 +187,8 @@ pub async fn run_action(
 }
 
 /// Any other path under `/api/`.
-pub async fn no_such_endpoint() -> ApiError {
-    ApiError::NotFound {
+pub async fn no_such_endpoint() -> ServiceError {
+    ServiceError::NotFound {
         message: "There is no API endpoint at this address. See the README for the API.".into(),
     }
 }

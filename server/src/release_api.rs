@@ -1,8 +1,8 @@
 //! The release API: targets and their status, deploy, rollback, hold, and release records.
 
-use crate::api::ApiError;
 use app::AppState;
-use app::releases::{self, Caller, Refusal};
+use app::error::ServiceError;
+use app::releases::{self, Caller};
 use app::store::releases as store;
 use axum::Json;
 use axum::body::Bytes;
@@ -13,32 +13,19 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-fn refusal(refusal: Refusal) -> Response {
-    let status = StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::CONFLICT);
-    let error = if status == StatusCode::FORBIDDEN {
-        "forbidden"
-    } else {
-        "blocked"
-    };
-    let mut body = serde_json::to_value(&refusal).expect("a refusal serialises");
-    body["error"] = json!(error);
-    body["blocked"] = json!(true);
-    (status, Json(body)).into_response()
-}
-
 /// A JSON body, or the defaults when there is none.
-fn body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, ApiError> {
+fn body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, ServiceError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(bytes).map_err(|err| ApiError::Invalid {
+    serde_json::from_slice(bytes).map_err(|err| ServiceError::Invalid {
         field: "body",
         message: format!("the body must be a JSON object as the README shows: {err}"),
     })
 }
 
 /// `GET /api/targets`
-pub async fn list_targets(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub async fn list_targets(State(state): State<AppState>) -> Result<Response, ServiceError> {
     let statuses = releases::statuses(&state).await?;
     Ok(Json(json!({ "count": statuses.len(), "targets": statuses })).into_response())
 }
@@ -47,7 +34,7 @@ pub async fn list_targets(State(state): State<AppState>) -> Result<Response, Api
 pub async fn get_target(
     State(state): State<AppState>,
     Path(target): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ServiceError> {
     Ok(Json(releases::status(&state, &target).await?).into_response())
 }
 
@@ -77,14 +64,11 @@ pub async fn deploy(
     Path(target): Path<String>,
     who: Caller,
     bytes: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ServiceError> {
     let DeployBody { version } = body(&bytes)?;
-    Ok(
-        match releases::deploy(&state, who, &target, version.as_deref()).await? {
-            Ok(id) => started(id),
-            Err(refused) => refusal(refused),
-        },
-    )
+    Ok(started(
+        releases::deploy(&state, who, &target, version.as_deref()).await?,
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -99,14 +83,11 @@ pub async fn rollback(
     Path(target): Path<String>,
     who: Caller,
     bytes: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ServiceError> {
     let RollbackBody { release_id } = body(&bytes)?;
-    Ok(
-        match releases::rollback(&state, who, &target, release_id).await? {
-            Ok(id) => started(id),
-            Err(refused) => refusal(refused),
-        },
-    )
+    Ok(started(
+        releases::rollback(&state, who, &target, release_id).await?,
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -122,19 +103,15 @@ pub async fn set_hold(
     Path(target): Path<String>,
     who: Caller,
     bytes: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ServiceError> {
     let HoldBody { reason, expires_in } = body(&bytes)?;
     // Holds are idempotent by themselves: no key needed.
     let who = Caller {
         once_key: None,
         ..who
     };
-    Ok(
-        match releases::set_hold(&state, who, &target, &reason, expires_in.as_deref()).await? {
-            Ok(hold) => Json(hold).into_response(),
-            Err(refused) => refusal(refused),
-        },
-    )
+    let hold = releases::set_hold(&state, who, &target, &reason, expires_in.as_deref()).await?;
+    Ok(Json(hold).into_response())
 }
 
 /// `DELETE /api/targets/{target}/hold`: 204 when a hold ended, 404 when there was none.
@@ -142,18 +119,18 @@ pub async fn release_hold(
     State(state): State<AppState>,
     Path(target): Path<String>,
     who: Caller,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ServiceError> {
     // Holds are idempotent by themselves: no key needed.
     let who = Caller {
         once_key: None,
         ..who
     };
-    match releases::release_hold(&state, who, &target).await? {
-        Ok(true) => Ok(StatusCode::NO_CONTENT.into_response()),
-        Ok(false) => Err(ApiError::NotFound {
+    if releases::release_hold(&state, who, &target).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ServiceError::NotFound {
             message: format!("{target} has no hold to release."),
-        }),
-        Err(refused) => Ok(refusal(refused)),
+        })
     }
 }
 
@@ -161,7 +138,7 @@ pub async fn release_hold(
 pub async fn list_releases(
     State(state): State<AppState>,
     Path(target): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, ServiceError> {
     let target = releases::find_target(&state, &target)?.name.clone();
     let list = state
         .db
@@ -174,8 +151,8 @@ pub async fn list_releases(
 pub async fn get_release(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
-) -> Result<Response, ApiError> {
-    let not_found = || ApiError::NotFound {
+) -> Result<Response, ServiceError> {
+    let not_found = || ServiceError::NotFound {
         message: format!(
             "There is no release {raw_id:?}. List a target's releases with GET /api/targets/{{target}}/releases."
         ),

@@ -5,12 +5,9 @@
 
 use super::ClientAddr;
 use crate::domain::{Credential, Operator};
-use axum::Json;
+use crate::error::ServiceError;
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 /// How a request came.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,54 +75,15 @@ pub struct Caller {
     pub once_key: Option<OnceKey>,
 }
 
-/// What a request without a session or token is told.
-pub const UNAUTHENTICATED_MESSAGE: &str =
-    "Sign in at /login, or send an API token as `Authorization: Bearer TOKEN`.";
-
-/// Why an API request has no caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CallerRejection {
-    /// The access layer let no operator through (only public routes have none).
-    Unauthenticated,
-    /// The `Idempotency-Key` header is not a key.
-    InvalidIdempotencyKey,
-}
-
-impl IntoResponse for CallerRejection {
-    fn into_response(self) -> Response {
-        match self {
-            CallerRejection::Unauthenticated => (
-                StatusCode::UNAUTHORIZED,
-                Json(json!({
-                    "error": "unauthenticated",
-                    "message": UNAUTHENTICATED_MESSAGE,
-                })),
-            )
-                .into_response(),
-            CallerRejection::InvalidIdempotencyKey => (
-                StatusCode::BAD_REQUEST,
-                Json(json!({
-                    "error": "invalid",
-                    "field": "Idempotency-Key",
-                    "message": format!(
-                        "The Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters, such as a UUID."
-                    ),
-                })),
-            )
-                .into_response(),
-        }
-    }
-}
-
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = CallerRejection;
+    type Rejection = ServiceError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let operator = parts
             .extensions
             .get::<Operator>()
             .cloned()
-            .ok_or(CallerRejection::Unauthenticated)?;
+            .ok_or(ServiceError::Unauthenticated)?;
         let once_key = match parts.headers.get("idempotency-key") {
             None => None,
             Some(value) => Some(
@@ -133,7 +91,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
                     .to_str()
                     .ok()
                     .and_then(|key| OnceKey::api(&operator.credential, key))
-                    .ok_or(CallerRejection::InvalidIdempotencyKey)?,
+                    .ok_or_else(|| ServiceError::Invalid {
+                        field: "Idempotency-Key",
+                        message: format!(
+                            "The Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters, such as a UUID."
+                        ),
+                    })?,
             ),
         };
         let client = parts

@@ -3,13 +3,13 @@
 use super::*;
 
 /// How long a hold lasts.
-pub fn parse_hold_expiry(raw: Option<&str>) -> Result<Option<u64>, ReleaseError> {
+pub fn parse_hold_expiry(raw: Option<&str>) -> Result<Option<u64>, ServiceError> {
     match raw.map(str::trim).filter(|r| !r.is_empty()) {
         None | Some("until-released") => Ok(None),
         Some("1h") => Ok(Some(3600)),
         Some("4h") => Ok(Some(4 * 3600)),
         Some("24h") => Ok(Some(24 * 3600)),
-        Some(_) => Err(ReleaseError::Invalid {
+        Some(_) => Err(ServiceError::Invalid {
             field: "expires_in",
             message: "choose 1h, 4h, 24h or until-released".into(),
         }),
@@ -23,27 +23,24 @@ pub async fn set_hold(
     target_name: &str,
     reason: &str,
     expires_in: Option<&str>,
-) -> Result<Result<Hold, Refusal>, ReleaseError> {
+) -> Result<Hold, ServiceError> {
     let target = find_target(state, target_name)?;
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ReleaseError::Invalid {
+        return Err(ServiceError::Invalid {
             field: "reason",
             message: "say why deploys must stop, in 1 to 500 characters".into(),
         });
     }
     let expires = parse_hold_expiry(expires_in)?;
-    if let Some(refused) = refusal(
+    refuse_unless_enabled(
         state,
         &requester,
         ReleaseControl::Hold,
         "hold",
         &target.name,
     )
-    .await?
-    {
-        return Ok(Err(refused));
-    }
+    .await?;
     let (name, reason_owned, by) = (
         target.name.clone(),
         reason.to_owned(),
@@ -62,7 +59,7 @@ pub async fn set_hold(
         reason.to_owned(),
     )
     .await;
-    Ok(Ok(hold))
+    Ok(hold)
 }
 
 /// Ends the hold; `Ok(false)` when there was none.
@@ -70,19 +67,16 @@ pub async fn release_hold(
     state: &AppState,
     requester: Caller,
     target_name: &str,
-) -> Result<Result<bool, Refusal>, ReleaseError> {
+) -> Result<bool, ServiceError> {
     let target = find_target(state, target_name)?;
-    if let Some(refused) = refusal(
+    refuse_unless_enabled(
         state,
         &requester,
         ReleaseControl::Hold,
         "release-hold",
         &target.name,
     )
-    .await?
-    {
-        return Ok(Err(refused));
-    }
+    .await?;
     let name = target.name.clone();
     let ended = state
         .db
@@ -99,5 +93,5 @@ pub async fn release_hold(
         )
         .await;
     }
-    Ok(Ok(ended))
+    Ok(ended)
 }

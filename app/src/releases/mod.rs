@@ -22,7 +22,7 @@ pub use status::{LastSmoke, RECENT, TargetStatus, status, statuses};
 // What the modules share with each other.
 use guidance::{ending, rolled_back_guidance, stop_sentence};
 use pipeline::{first_failure, run_pipeline};
-use requests::refusal;
+use requests::refuse_unless_enabled;
 use status::status_in;
 
 use crate::AppState;
@@ -32,7 +32,7 @@ use crate::domain::release::{
     TargetFacts, after, evaluate_control,
 };
 use crate::domain::{CommandRun, RecoveryGuidance};
-use crate::error::ServiceError;
+use crate::error::{Blocked, ServiceError};
 use crate::host::{self, ProcessGroup, RunEvent, Stopped};
 use crate::once::{self, Claim, ClaimError};
 use crate::store::StoreError;
@@ -41,62 +41,31 @@ use crate::store::releases::{self as store, NewRelease};
 use crate::targets::{SmokeWhen, Target, run_smoke_check};
 use std::time::{Duration, Instant};
 
-#[derive(Debug, thiserror::Error)]
-pub enum ReleaseError {
-    #[error("there is no target {0:?}")]
-    NoSuchTarget(String),
-    #[error("{field}: {message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
-    /// A one-time key was reused for another request, or its first request still runs.
-    #[error("{0}")]
-    KeyConflict(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
+/// A request the control's gates refuse: 403 when the permission is missing, 409 when a
+/// release gate blocks; with the gates and the first blocked one's guidance.
+fn refused(control: ReleaseControl, target: &str, view: ControlView) -> ServiceError {
+    let cause = view
+        .guidance
+        .as_ref()
+        .map_or_else(|| "a gate blocks it".to_owned(), |g| g.cause.clone());
+    ServiceError::Blocked(Box::new(Blocked {
+        message: format!("{} of {target} is blocked: {cause}", control.label()),
+        forbidden: view.refused(),
+        gates: view.gates,
+        guidance: view.guidance,
+    }))
 }
 
-/// One place says what each release error is to a caller.
-impl From<ReleaseError> for ServiceError {
-    fn from(err: ReleaseError) -> Self {
-        match err {
-            ReleaseError::NoSuchTarget(name) => ServiceError::NotFound {
-                message: format!(
-                    "There is no target {name:?}: the release page and GET /api/targets list the targets."
-                ),
-            },
-            ReleaseError::Invalid { field, message } => ServiceError::Invalid { field, message },
-            ReleaseError::KeyConflict(message) => ServiceError::Conflict {
-                code: "idempotency-key-conflict",
-                message,
-            },
-            ReleaseError::Store(err) => ServiceError::Internal(err),
-        }
-    }
-}
-
-/// A refused request: the control's gates and the guidance of the first blocked one.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Refusal {
-    pub target: String,
-    #[serde(flatten)]
-    pub view: ControlView,
-}
-
-impl Refusal {
-    /// 403 when the permission is missing, 409 when a release gate blocks.
-    pub fn http_status(&self) -> u16 {
-        if self.view.refused() { 403 } else { 409 }
-    }
-}
-
-pub fn find_target<'a>(state: &'a AppState, name: &str) -> Result<&'a Target, ReleaseError> {
+pub fn find_target<'a>(state: &'a AppState, name: &str) -> Result<&'a Target, ServiceError> {
     state
         .targets
         .iter()
         .find(|target| target.name == name)
-        .ok_or_else(|| ReleaseError::NoSuchTarget(name.to_owned()))
+        .ok_or_else(|| ServiceError::NotFound {
+            message: format!(
+                "There is no target {name:?}: the release page and GET /api/targets list the targets."
+            ),
+        })
 }
 
 fn is_smoke_gated(target: &Target) -> bool {

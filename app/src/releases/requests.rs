@@ -6,7 +6,7 @@ use crate::auth::caller::OnceKey;
 
 /// A version from a caller: what a tag or build number looks like, nothing a command
 /// could misread.
-pub fn check_version(raw: &str) -> Result<String, ReleaseError> {
+pub fn check_version(raw: &str) -> Result<String, ServiceError> {
     let version = raw.trim();
     let ok = !version.is_empty()
         && version.len() <= 64
@@ -20,7 +20,7 @@ pub fn check_version(raw: &str) -> Result<String, ReleaseError> {
     if ok {
         Ok(version.to_owned())
     } else {
-        Err(ReleaseError::Invalid {
+        Err(ServiceError::Invalid {
             field: "version",
             message: "a version is 1 to 64 letters, digits, '.', '-', '_' or '+', starting with a letter or digit and without '..', such as 1.4.2 or v2025.11.3-rc1".into(),
         })
@@ -28,9 +28,9 @@ pub fn check_version(raw: &str) -> Result<String, ReleaseError> {
 }
 
 /// Runs the target's candidate command: its first line is `VERSION [COMMIT]`.
-async fn candidate(target: &Target) -> Result<(String, Option<String>), ReleaseError> {
+async fn candidate(target: &Target) -> Result<(String, Option<String>), ServiceError> {
     let Some(argv) = &target.candidate else {
-        return Err(ReleaseError::Invalid {
+        return Err(ServiceError::Invalid {
             field: "version",
             message: format!(
                 "the target {} has no candidate command; give the version to deploy",
@@ -52,7 +52,7 @@ async fn candidate(target: &Target) -> Result<(String, Option<String>), ReleaseE
         }
         _ => {
             tracing::warn!(target = %target.name, verdict = %run.verdict(), output = %run.output, "the candidate command printed no version");
-            Err(ReleaseError::Invalid {
+            Err(ServiceError::Invalid {
                 field: "version",
                 message: format!(
                     "the candidate command {} and printed no version ({}); give the version to deploy",
@@ -77,7 +77,7 @@ pub async fn deploy(
     requester: Caller,
     target_name: &str,
     version: Option<&str>,
-) -> Result<Result<i64, Refusal>, ReleaseError> {
+) -> Result<i64, ServiceError> {
     let (state, target, version) = (
         state.clone(),
         target_name.to_owned(),
@@ -104,8 +104,8 @@ async fn once_only(
     key: Option<OnceKey>,
     target_name: &str,
     request: &str,
-    start: impl Future<Output = Result<Result<i64, Refusal>, ReleaseError>>,
-) -> Result<Result<i64, Refusal>, ReleaseError> {
+    start: impl Future<Output = Result<i64, ServiceError>>,
+) -> Result<i64, ServiceError> {
     let Some(key) = key else {
         return start.await;
     };
@@ -118,15 +118,15 @@ async fn once_only(
                 .ok()
                 .and_then(|answer| answer["release_id"].as_i64())
                 .ok_or_else(|| StoreError::InvalidRow(format!("stored answer: {body}")))?;
-            return Ok(Ok(id));
+            return Ok(id);
         }
         Err(ClaimError::Reused { subject, request }) => {
-            return Err(ReleaseError::KeyConflict(format!(
+            return Err(key_conflict(format!(
                 "This key was used for {request} of {subject}; use a new one for each new request."
             )));
         }
         Err(ClaimError::StillRunning) => {
-            return Err(ReleaseError::KeyConflict(
+            return Err(key_conflict(
                 "The first request with this key is still starting its release; its page will be on /releases.".into(),
             ));
         }
@@ -134,8 +134,8 @@ async fn once_only(
     }
     let result = start.await;
     let answer = match &result {
-        Ok(Ok(id)) => Some((202, serde_json::json!({ "release_id": id }).to_string())),
-        _ => None,
+        Ok(id) => Some((202, serde_json::json!({ "release_id": id }).to_string())),
+        Err(_) => None,
     };
     once::settle(&state.db, key.as_str(), answer).await;
     result
@@ -146,21 +146,18 @@ async fn deploy_now(
     requester: Caller,
     target_name: &str,
     version: Option<&str>,
-) -> Result<Result<i64, Refusal>, ReleaseError> {
+) -> Result<i64, ServiceError> {
     let target = find_target(state, target_name)?.clone();
     // Check the gates before running the candidate command, so a refused deploy costs
     // nothing; they are checked again when the lock is taken.
-    if let Some(refused) = refusal(
+    refuse_unless_enabled(
         state,
         &requester,
         ReleaseControl::Deploy,
         "deploy",
         &target.name,
     )
-    .await?
-    {
-        return Ok(Err(refused));
-    }
+    .await?;
     let (version, commit) = match version {
         Some(raw) => (check_version(raw)?, None),
         None => candidate(&target).await?,
@@ -183,7 +180,7 @@ pub async fn rollback(
     requester: Caller,
     target_name: &str,
     release_id: Option<i64>,
-) -> Result<Result<i64, Refusal>, ReleaseError> {
+) -> Result<i64, ServiceError> {
     let (state, target) = (state.clone(), target_name.to_owned());
     once::to_the_end(async move {
         let key = requester.once_key.clone();
@@ -202,7 +199,7 @@ async fn rollback_now(
     requester: Caller,
     target_name: &str,
     release_id: Option<i64>,
-) -> Result<Result<i64, Refusal>, ReleaseError> {
+) -> Result<i64, ServiceError> {
     let target = find_target(state, target_name)?.clone();
     let to = match release_id {
         None => None,
@@ -214,7 +211,7 @@ async fn rollback_now(
                 .await?;
             let chosen = candidates.into_iter().find(|r| r.id == id);
             if chosen.is_none() {
-                return Err(ReleaseError::Invalid {
+                return Err(ServiceError::Invalid {
                     field: "release_id",
                     message: format!(
                         "release #{id} is not an earlier successful release of {} with another version than the live one; pick one from GET /api/targets/{}/releases",
@@ -237,30 +234,31 @@ async fn rollback_now(
     .await
 }
 
-/// The control's gates as they stand now: `Some` refusal (recorded in History) when one
+/// The control's gates as they stand now: refused (and recorded in History) when one
 /// blocks.
-pub(super) async fn refusal(
+pub(super) async fn refuse_unless_enabled(
     state: &AppState,
     requester: &Caller,
     control: ReleaseControl,
     action: &'static str,
     target: &str,
-) -> Result<Option<Refusal>, ReleaseError> {
+) -> Result<(), ServiceError> {
     let now = status(state, target).await?;
     let view = evaluate_control(control, now.facts(), Some(&requester.operator));
     if view.enabled {
-        return Ok(None);
+        return Ok(());
     }
-    Ok(Some(refuse(state, requester, action, target, view).await))
+    Err(refuse(state, requester, control, action, target, view).await)
 }
 
 async fn refuse(
     state: &AppState,
     requester: &Caller,
+    control: ReleaseControl,
     action: &'static str,
     target: &str,
     view: ControlView,
-) -> Refusal {
+) -> ServiceError {
     let outcome = if view.refused() { "refused" } else { "blocked" };
     let cause = view
         .guidance
@@ -269,9 +267,14 @@ async fn refuse(
         .unwrap_or_default();
     tracing::warn!(target, action, by = %requester.operator.name, outcome, %cause, "release request refused");
     audit_event(state, requester, action, target, outcome, cause).await;
-    Refusal {
-        target: target.to_owned(),
-        view,
+    refused(control, target, view)
+}
+
+/// A one-time key used for another request, or whose first request still starts.
+fn key_conflict(message: String) -> ServiceError {
+    ServiceError::Conflict {
+        code: "idempotency-key-conflict",
+        message,
     }
 }
 
@@ -283,7 +286,7 @@ async fn start(
     version: String,
     commit: Option<String>,
     rollback_to: Option<ReleaseRecord>,
-) -> Result<Result<i64, Refusal>, ReleaseError> {
+) -> Result<i64, ServiceError> {
     let control = match kind {
         ReleaseKind::Deploy => ReleaseControl::Deploy,
         _ => ReleaseControl::Rollback,
@@ -349,9 +352,9 @@ async fn start(
         .await?;
     let action = control_action(control);
     match decided {
-        Start::Refused(view) => Ok(Err(
-            refuse(state, &requester, action, &target.name, view).await
-        )),
+        Start::Refused(view) => {
+            Err(refuse(state, &requester, control, action, &target.name, view).await)
+        }
         Start::Started(id, live) => {
             audit_event(
                 state,
@@ -366,7 +369,7 @@ async fn start(
             tokio::spawn(async move {
                 run_pipeline(&state, &target, id, kind, live.map(|b| *b)).await;
             });
-            Ok(Ok(id))
+            Ok(id)
         }
     }
 }

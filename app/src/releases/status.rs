@@ -92,7 +92,7 @@ pub async fn statuses(state: &AppState) -> Result<Vec<TargetStatus>, StoreError>
         .await
 }
 
-pub async fn status(state: &AppState, name: &str) -> Result<TargetStatus, ReleaseError> {
+pub async fn status(state: &AppState, name: &str) -> Result<TargetStatus, ServiceError> {
     let target = find_target(state, name)?;
     let (name, gated) = (target.name.clone(), is_smoke_gated(target));
     Ok(state

@@ -4,13 +4,13 @@
 
 use super::login::page_caller;
 use crate::AppState;
-use crate::actions::{ActionError, ActionRequest, take_action};
+use crate::actions::{ActionRequest, take_action};
 use crate::auth::caller::OnceKey;
 use crate::auth::secrets::random_secret;
 use crate::domain::{
     Action, ActionResult, CommandRun, GateResult, Outcome, RecoveryGuidance, WorkItemId,
 };
-use crate::error::AppError;
+use crate::error::{AppError, ServiceError};
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 
@@ -20,12 +20,9 @@ use leptos::server_fn::ServerFn;
 #[server(prefix = "/fn", endpoint = "action")]
 pub async fn run_action(item: String, action: String, token: String) -> Result<(), AppError> {
     let state = expect_context::<AppState>();
-    let invalid = |field: &str, message: &str| {
-        AppError::Invalid {
-            field: field.to_owned(),
-            message: message.to_owned(),
-        }
-        .respond()
+    let invalid = |field: &'static str, message: &str| ServiceError::Invalid {
+        field,
+        message: message.to_owned(),
     };
     let id = WorkItemId::parse(&item)
         .map_err(|_| invalid("item", "not a work-item id; open the item from the board"))?;
@@ -39,22 +36,7 @@ pub async fn run_action(item: String, action: String, token: String) -> Result<(
         action,
         caller,
     };
-    let result = take_action(&state, request)
-        .await
-        .map_err(|err| match err {
-            ActionError::NoSuchItem(id) => AppError::NotFound {
-                what: format!("There is no work item {id}."),
-            }
-            .respond(),
-            ActionError::KeyReused { .. } => {
-                invalid("token", "this form was used for another action; reload the page")
-            }
-            ActionError::StillRunning => AppError::Conflict {
-                message: "The first tap of this button is still running. Its result will be on the item page and in History.".into(),
-            }
-            .respond(),
-            ActionError::Store(err) => AppError::internal(err),
-        })?;
+    let result = take_action(&state, request).await?;
     leptos_axum::redirect(&format!("/items/{id}?attempt={}#result", result.attempt));
     Ok(())
 }
@@ -65,7 +47,7 @@ pub(super) fn form_token() -> String {
 }
 
 /// A one-time token as a form posts it: 16 to 64 URL-safe characters, else a 400.
-pub(super) fn checked_form_token(token: &str) -> Result<(), AppError> {
+pub(super) fn checked_form_token(token: &str) -> Result<(), ServiceError> {
     let well_formed = (16..=64).contains(&token.len())
         && token
             .bytes()
@@ -73,11 +55,10 @@ pub(super) fn checked_form_token(token: &str) -> Result<(), AppError> {
     if well_formed {
         return Ok(());
     }
-    Err(AppError::Invalid {
-        field: "token".into(),
+    Err(ServiceError::Invalid {
+        field: "token",
         message: "the form is damaged; reload the page and tap again".into(),
-    }
-    .respond())
+    })
 }
 
 /// A form for the enabled actions of one item: a button each, the action as the button's

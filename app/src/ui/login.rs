@@ -8,7 +8,7 @@ use crate::auth::secrets::{verify_against_dummy, verify_password};
 use crate::auth::throttle::{Refused, WINDOW as THROTTLE_WINDOW};
 use crate::auth::{ClientAddr, SESSION_USER_ID};
 use crate::domain::{Operator, Username, operator::MAX_PASSWORD_BYTES};
-use crate::error::AppError;
+use crate::error::{AppError, ServiceError};
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::operators;
 use axum::http::{HeaderValue, StatusCode, header, request::Parts};
@@ -22,37 +22,26 @@ use tower_sessions::Session;
 pub fn LoginPage() -> impl IntoView {
     let sign_in = ServerAction::<SignIn>::new();
     let next = use_query_map().with_untracked(|query| query.get("next"));
+    // The error arrives in the URL, which anyone can write: only the sign-in refusals
+    // are shown, rebuilt from their code, never text a crafted link could smuggle in.
     let error = sign_in.value().get_untracked().and_then(Result::err);
-    match &error {
-        Some(AppError::Throttled {
-            retry_after_seconds,
-        }) => {
-            set_status(StatusCode::TOO_MANY_REQUESTS);
-            if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-                response
-                    .insert_header(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
-            }
+    let refusal = error.as_ref().and_then(AppError::sign_in_refusal);
+    if let Some(refusal) = &refusal {
+        set_status(refusal.status());
+        if let (Some(seconds), Some(response)) = (
+            refusal.retry_after_seconds(),
+            use_context::<leptos_axum::ResponseOptions>(),
+        ) {
+            response.insert_header(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        Some(AppError::SignInFailed) => set_status(StatusCode::UNAUTHORIZED),
-        Some(AppError::DiskFull { .. }) => set_status(StatusCode::SERVICE_UNAVAILABLE),
-        Some(AppError::Busy) => {
-            set_status(StatusCode::SERVICE_UNAVAILABLE);
-            if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-                response.insert_header(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(crate::error::BUSY_RETRY_SECONDS),
-                );
-            }
-        }
-        _ => {}
+    } else if error.as_ref().is_some_and(|err| err.error == "disk-full") {
+        set_status(StatusCode::SERVICE_UNAVAILABLE);
     }
-    // The error arrives in the URL, which anyone can write: only the sign-in errors are
-    // shown as they are, never text a crafted link could smuggle onto this page.
-    let message = error.map(|err| {
-        let text = match err {
-            AppError::SignInFailed | AppError::Throttled { .. } | AppError::Busy => err.to_string(),
-            _ => "Signing in did not work. Try again.".to_owned(),
-        };
+    let message = error.map(|_| {
+        let text = refusal.map_or_else(
+            || "Signing in did not work. Try again.".to_owned(),
+            |refusal| refusal.message(),
+        );
         view! {
             <p class="form-error" role="alert" id="sign-in-error">
                 {text}
@@ -100,9 +89,9 @@ pub fn current_operator() -> Option<Operator> {
 
 /// The caller of a server function: the operator the access layer found, the client's
 /// address, and the form's one-time key. Refused when no one is signed in.
-pub(crate) fn page_caller(once_key: Option<OnceKey>) -> Result<Caller, AppError> {
+pub(crate) fn page_caller(once_key: Option<OnceKey>) -> Result<Caller, ServiceError> {
     Ok(Caller {
-        operator: current_operator().ok_or_else(|| AppError::Unauthenticated.respond())?,
+        operator: current_operator().ok_or(ServiceError::Unauthenticated)?,
         via: Via::Page,
         client: client_addr(),
         once_key,
@@ -170,12 +159,12 @@ pub async fn sign_in(
             if let Err(err) = recorded {
                 tracing::error!(error = %err, "cannot record a refused sign-in");
             }
-            return Err(AppError::Throttled {
+            return Err(ServiceError::Throttled {
                 retry_after_seconds: wait.as_secs().max(1),
             }
-            .respond());
+            .into());
         }
-        Err(Refused::Busy) => return Err(AppError::Busy.respond()),
+        Err(Refused::Busy) => return Err(ServiceError::Busy.into()),
     };
 
     let user = match Username::parse(&claimed) {
@@ -183,7 +172,7 @@ pub async fn sign_in(
             .db
             .call(move |conn| operators::user_by_name(conn, &name))
             .await
-            .map_err(AppError::internal)?,
+            .map_err(ServiceError::from)?,
         Err(_) => None,
     };
     let known_name = user.as_ref().map(|user| user.username.to_string());
@@ -209,7 +198,7 @@ pub async fn sign_in(
         }
     })
     .await
-    .map_err(AppError::internal)?;
+    .map_err(ServiceError::internal)?;
 
     let Some(user) = verified else {
         // The attempt stays counted. A name that is no user is not written down: it may
@@ -221,7 +210,7 @@ pub async fn sign_in(
             "failed",
         )
         .await;
-        return Err(AppError::SignInFailed.respond());
+        return Err(ServiceError::SignInFailed.into());
     };
     throttle.succeeded(attempt, &keys, &user_key);
 
@@ -232,17 +221,19 @@ pub async fn sign_in(
         .db
         .call(move |conn| operators::record_sign_in(conn, user_id))
         .await
-        .map_err(AppError::internal)?;
-    let session: Session = leptos_axum::extract().await.map_err(AppError::internal)?;
+        .map_err(ServiceError::from)?;
+    let session: Session = leptos_axum::extract()
+        .await
+        .map_err(ServiceError::internal)?;
     // Nothing of an earlier sign-in on this browser survives (its user's name and role
     // are kept in the session between checks), and a new session id, so an id planted
     // before it is worth nothing.
     session.clear().await;
-    session.cycle_id().await.map_err(AppError::internal)?;
+    session.cycle_id().await.map_err(ServiceError::internal)?;
     session
         .insert(SESSION_USER_ID, user.id)
         .await
-        .map_err(AppError::internal)?;
+        .map_err(ServiceError::internal)?;
     record(&state, user.username.to_string(), "sign-in", "succeeded").await;
     leptos_axum::redirect(&safe_next(next.as_deref()));
     Ok(())
@@ -252,11 +243,13 @@ pub async fn sign_in(
 #[server(prefix = "/fn", endpoint = "logout")]
 pub async fn sign_out() -> Result<(), AppError> {
     let state = expect_context::<AppState>();
-    let session: Session = leptos_axum::extract().await.map_err(AppError::internal)?;
+    let session: Session = leptos_axum::extract()
+        .await
+        .map_err(ServiceError::internal)?;
     if let Some(operator) = current_operator() {
         record(&state, operator.name, "sign-out", "succeeded").await;
     }
-    session.flush().await.map_err(AppError::internal)?;
+    session.flush().await.map_err(ServiceError::internal)?;
     leptos_axum::redirect("/login");
     Ok(())
 }

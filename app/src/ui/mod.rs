@@ -208,7 +208,7 @@ fn pull_request_link(url: String, label: String, class: Option<&'static str>) ->
 }
 
 /// Logs a storage failure in full and shows the person only that something went wrong.
-fn storage_failure(err: crate::store::StoreError) -> AnyView {
+fn storage_failure(err: impl std::fmt::Display) -> AnyView {
     tracing::error!(error = %err, "rendering a page failed");
     set_status(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
     view! { <ErrorPage /> }.into_any()

@@ -9,7 +9,7 @@ use crate::domain::queue_truth::{
     FreshnessThresholds, NO_RECONCILIATION, age_in_words, freshness_of_age,
 };
 use crate::domain::{Drift, Freshness, QueueTruth, Reconciliation};
-use crate::error::{AppError, ServiceError};
+use crate::error::AppError;
 use crate::store::sources::SyncSnapshot;
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
@@ -19,9 +19,7 @@ use leptos::server_fn::ServerFn;
 pub async fn refresh_queue(back: String) -> Result<(), AppError> {
     let state = expect_context::<AppState>();
     let caller = page_caller(None)?;
-    crate::queue_truth::sync_for(&state, &caller)
-        .await
-        .map_err(|err| AppError::from(ServiceError::from(err)))?;
+    crate::queue_truth::sync_for(&state, &caller).await?;
     // The sync's report is at the top of the board; the item page shows the item's truth.
     leptos_axum::redirect(&safe_next(Some(&back)));
     Ok(())

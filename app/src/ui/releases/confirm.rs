@@ -40,8 +40,8 @@ pub fn ConfirmPage() -> impl IntoView {
 /// What to tell about a form's error. The error arrives in the URL, which anyone can
 /// write: the page says a fixed text per field, never text from the URL.
 fn form_error_text(error: &AppError) -> &'static str {
-    match error {
-        AppError::Invalid { field, .. } => match field.as_str() {
+    match (error.error.as_str(), error.field.as_deref()) {
+        ("invalid", Some(field)) => match field {
             "version" => {
                 "This version cannot be deployed. Use 1 to 64 letters, digits, '.', '-', '_' or '+', such as 1.4.2. An empty field asks the target's candidate command, which must print a version (its failure is in the server log)."
             }
@@ -95,8 +95,7 @@ async fn confirm_page(
     };
     let status = match releases::status(&state, &target.name).await {
         Ok(status) => status,
-        Err(ReleaseError::Store(err)) => return storage_failure(err),
-        Err(_) => return view! { <NotFound /> }.into_any(),
+        Err(err) => return storage_failure(err),
     };
     let candidates = if control == ReleaseControl::Rollback {
         let name = target.name.clone();

@@ -21,7 +21,7 @@ use crate::domain::release::{
     ControlView, ReleaseControl, ReleaseRecord, ReleaseStatus, StepRecord, evaluate_control,
 };
 use crate::error::{AppError, ServiceError};
-use crate::releases::{self, Caller, ReleaseError, TargetStatus};
+use crate::releases::{self, Caller, TargetStatus};
 use crate::store::releases as store;
 use crate::targets::{SmokeProbe, SmokeWhen, Target};
 use leptos::prelude::*;
@@ -31,21 +31,28 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use status_page::status_chip;
 
 /// Who asks from a page; `token` is the form's one-time token, if it has one.
-fn caller(token: Option<&str>) -> Result<Caller, AppError> {
+fn caller(token: Option<&str>) -> Result<Caller, ServiceError> {
     if let Some(token) = token {
         checked_form_token(token)?;
     }
     page_caller(token.map(|token| OnceKey::form(token, None)))
 }
 
-/// A release error as the page shows it: the same words the API gives.
-fn release_error(err: ReleaseError) -> AppError {
-    AppError::from(ServiceError::from(err))
-}
-
-/// Back to the confirm page, which shows the gates as they stand now.
-fn refused(target: &str, control: &str) {
-    leptos_axum::redirect(&format!("/releases/{target}/{control}?refused=1"));
+/// Where a started or refused request lands: a refusal goes back to the confirm page,
+/// which shows the gates as they stand now; any other error is the server function's.
+fn land<T>(
+    result: Result<T, ServiceError>,
+    target: &str,
+    control: &str,
+    then: impl FnOnce(T) -> String,
+) -> Result<(), AppError> {
+    let to = match result {
+        Ok(done) => then(done),
+        Err(ServiceError::Blocked(_)) => format!("/releases/{target}/{control}?refused=1"),
+        Err(err) => return Err(err.into()),
+    };
+    leptos_axum::redirect(&to);
+    Ok(())
 }
 
 /// Starts a deploy from the confirm page; lands on the release's page. The form's
@@ -59,14 +66,8 @@ pub async fn start_deploy(
     let state = expect_context::<AppState>();
     let version = version.filter(|v| !v.trim().is_empty());
     let who = caller(Some(&token))?;
-    match releases::deploy(&state, who, &target, version.as_deref())
-        .await
-        .map_err(release_error)?
-    {
-        Ok(id) => leptos_axum::redirect(&format!("/releases/{id}")),
-        Err(_) => refused(&target, "deploy"),
-    }
-    Ok(())
+    let started = releases::deploy(&state, who, &target, version.as_deref()).await;
+    land(started, &target, "deploy", |id| format!("/releases/{id}"))
 }
 
 /// Starts a rollback from the confirm page.
@@ -78,14 +79,8 @@ pub async fn start_rollback(
 ) -> Result<(), AppError> {
     let state = expect_context::<AppState>();
     let who = caller(Some(&token))?;
-    match releases::rollback(&state, who, &target, release_id)
-        .await
-        .map_err(release_error)?
-    {
-        Ok(id) => leptos_axum::redirect(&format!("/releases/{id}")),
-        Err(_) => refused(&target, "rollback"),
-    }
-    Ok(())
+    let started = releases::rollback(&state, who, &target, release_id).await;
+    land(started, &target, "rollback", |id| format!("/releases/{id}"))
 }
 
 /// Sets a hold from the confirm page.
@@ -96,32 +91,21 @@ pub async fn hold_target(
     expires_in: Option<String>,
 ) -> Result<(), AppError> {
     let state = expect_context::<AppState>();
-    match releases::set_hold(
+    let held = releases::set_hold(
         &state,
         caller(None)?,
         &target,
         &reason,
         expires_in.as_deref(),
     )
-    .await
-    .map_err(release_error)?
-    {
-        Ok(_) => leptos_axum::redirect("/releases"),
-        Err(_) => refused(&target, "hold"),
-    }
-    Ok(())
+    .await;
+    land(held, &target, "hold", |_| "/releases".into())
 }
 
 /// Ends a hold.
 #[server(prefix = "/fn", endpoint = "release-hold")]
 pub async fn end_hold(target: String) -> Result<(), AppError> {
     let state = expect_context::<AppState>();
-    match releases::release_hold(&state, caller(None)?, &target)
-        .await
-        .map_err(release_error)?
-    {
-        Ok(_) => leptos_axum::redirect("/releases"),
-        Err(_) => refused(&target, "hold"),
-    }
-    Ok(())
+    let ended = releases::release_hold(&state, caller(None)?, &target).await;
+    land(ended, &target, "hold", |_| "/releases".into())
 }

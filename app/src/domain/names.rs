@@ -1,0 +1,107 @@
+//! Machine names: how a domain enum is written wherever it crosses a boundary (the API,
+//! SQLite, History, URLs, forms). [`machine_names!`] says each enum's names once and gives
+//! it `ALL`, `as_str`, `FromStr`, `Display` and serde from that one list.
+
+/// A name no case of an enum has.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{raw:?} is no {what}: use {}", known.join(", "))]
+pub struct UnknownName {
+    /// What was expected, in words: "release status".
+    pub what: &'static str,
+    /// The name given (at most 40 characters of it).
+    pub raw: String,
+    pub known: Vec<&'static str>,
+}
+
+/// `machine_names!("release kind", ReleaseKind { Deploy => "deploy", … })`.
+macro_rules! machine_names {
+    ($what:literal, $ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Every case, in the order of the list of names.
+            pub const ALL: [$ty; [$($name),+].len()] = [$($ty::$variant),+];
+
+            /// The machine name.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+        }
+
+        impl ::std::str::FromStr for $ty {
+            type Err = $crate::domain::names::UnknownName;
+
+            fn from_str(raw: &str) -> Result<Self, Self::Err> {
+                match raw {
+                    $($name => Ok($ty::$variant),)+
+                    _ => Err($crate::domain::names::UnknownName {
+                        what: $what,
+                        raw: raw.chars().take(40).collect(),
+                        known: vec![$($name),+],
+                    }),
+                }
+            }
+        }
+
+        impl ::std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl ::serde::Serialize for $ty {
+            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $ty {
+            fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let raw = <String as ::serde::Deserialize>::deserialize(deserializer)?;
+                raw.parse().map_err(<D::Error as ::serde::de::Error>::custom)
+            }
+        }
+    };
+}
+pub(crate) use machine_names;
+
+#[cfg(test)]
+mod tests {
+    use super::UnknownName;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Colour {
+        Red,
+        DarkBlue,
+    }
+    machine_names!("colour", Colour { Red => "red", DarkBlue => "dark-blue" });
+
+    #[test]
+    fn names_round_trip_through_text_and_json() {
+        for colour in Colour::ALL {
+            assert_eq!(colour.as_str().parse::<Colour>(), Ok(colour));
+            assert_eq!(colour.to_string(), colour.as_str());
+            let json = serde_json::to_string(&colour).unwrap();
+            assert_eq!(json, format!("\"{}\"", colour.as_str()));
+            assert_eq!(serde_json::from_str::<Colour>(&json).unwrap(), colour);
+        }
+    }
+
+    #[test]
+    fn an_unknown_name_says_the_known_ones() {
+        let err = "Dark-Blue".parse::<Colour>().unwrap_err();
+        assert_eq!(
+            err,
+            UnknownName {
+                what: "colour",
+                raw: "Dark-Blue".into(),
+                known: vec!["red", "dark-blue"],
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "\"Dark-Blue\" is no colour: use red, dark-blue"
+        );
+        assert!(serde_json::from_str::<Colour>("\"green\"").is_err());
+    }
+}
