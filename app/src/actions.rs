@@ -73,7 +73,7 @@ async fn take_action_once(
         &state.db,
         key.as_str(),
         request.item.as_str(),
-        request.action.identity(),
+        request.action.as_str(),
         patience,
     )
     .await
@@ -486,7 +486,7 @@ async fn record_attempt(
 ) -> Result<i64, ServiceError> {
     let event = NewAuditEvent {
         actor: request.caller.operator.name.clone(),
-        action: request.action.identity(),
+        action: request.action.as_str(),
         subject: None,
         outcome: result.outcome.as_str(),
         client: Some(request.caller.client.clone()),

@@ -162,10 +162,10 @@ pub async fn run_action(
     Path((raw_id, identity)): Path<(String, String)>,
     caller: Caller,
 ) -> Result<Response, ServiceError> {
-    let action = Action::parse(&identity).ok_or_else(|| ServiceError::NotFound {
+    let action: Action = identity.parse().map_err(|_| ServiceError::NotFound {
         message: format!(
             "There is no action {identity:?}. The actions are {}.",
-            Action::ALL.map(Action::identity).join(", ")
+            Action::ALL.map(Action::as_str).join(", ")
         ),
     })?;
     // An id that cannot be one gets the words of an id no item has.

@@ -3,6 +3,7 @@
 use crate::cli::{SessionCommand, TokenCommand, UserCommand};
 use crate::{StartError, open_state};
 use app::auth::secrets::{hash_password, new_api_token, token_hash};
+use app::domain::machine_time;
 use app::domain::{OperatorError, Username, check_new_password};
 use app::store::audit::{self, NewAuditEvent};
 use app::store::operators::{self, OperatorStoreError};
@@ -103,7 +104,9 @@ pub async fn run_user(command: UserCommand) -> Result<(), AdminError> {
             }
             for user in users {
                 let state = if user.disabled { "disabled" } else { "active" };
-                let last = user.last_sign_in_at.as_deref().unwrap_or("never signed in");
+                let last = user
+                    .last_sign_in_at
+                    .map_or("never signed in".into(), machine_time);
                 writeln!(
                     out,
                     "{:<24} {:<9} {:<9} {last}",
@@ -178,11 +181,7 @@ pub async fn run_session(command: SessionCommand) -> Result<(), AdminError> {
             for session in list {
                 let user = session.username.as_deref().unwrap_or("(not signed in)");
                 let expires = time::OffsetDateTime::from_unix_timestamp(session.expires_at)
-                    .ok()
-                    .and_then(|at| {
-                        at.format(&time::format_description::well_known::Rfc3339)
-                            .ok()
-                    })
+                    .map(machine_time)
                     .unwrap_or_default();
                 writeln!(out, "{}  {user:<24} expires {expires}", session.handle)?;
             }
@@ -265,10 +264,10 @@ pub async fn run_token(command: TokenCommand) -> Result<(), AdminError> {
             }
             for token in tokens {
                 let state = match &token.revoked_at {
-                    Some(at) => format!("revoked {at}"),
+                    Some(at) => format!("revoked {}", machine_time(*at)),
                     None => "active".into(),
                 };
-                let used = token.last_used_at.as_deref().unwrap_or("never used");
+                let used = token.last_used_at.map_or("never used".into(), machine_time);
                 writeln!(
                     out,
                     "{:>4}  {:<24} {:<9} {state:<28} {used}",

@@ -9,24 +9,7 @@ use crate::error::ServiceError;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-/// How a request came.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
-    /// A page's form (no JavaScript needed).
-    Page,
-    /// The JSON API.
-    Api,
-}
-
-impl Via {
-    /// As releases record it: `page` or `api`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Via::Page => "page",
-            Via::Api => "api",
-        }
-    }
-}
+pub use crate::domain::Via;
 
 /// The key that makes a request happen once: a repeat gets the first one's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]

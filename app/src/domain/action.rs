@@ -6,14 +6,14 @@ use super::gate::{
     GateEvaluation, ItemGate, RecoveryGuidance, blocked, guidance, pass, permission_blocked,
     permission_gate_for,
 };
+use super::names::machine_names;
 use super::operator::{Operator, Permission, Role};
 use super::queue_truth::{QueueTruth, Reconciliation};
 use super::work_item::{Lane, WorkItem, WorkItemId, WorkItemSummary};
 use serde::{Deserialize, Serialize};
 
 /// Something an operator can do to a work item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     StartExecution,
     RequestReview,
@@ -21,28 +21,17 @@ pub enum Action {
     RecordHistory,
 }
 
+machine_names!(
+    "action",
+    Action {
+        StartExecution => "start-execution",
+        RequestReview => "request-review",
+        PrepareRelease => "prepare-release",
+        RecordHistory => "record-history",
+    }
+);
+
 impl Action {
-    pub const ALL: [Action; 4] = [
-        Action::StartExecution,
-        Action::RequestReview,
-        Action::PrepareRelease,
-        Action::RecordHistory,
-    ];
-
-    /// The identity used in URLs and the API.
-    pub fn identity(self) -> &'static str {
-        match self {
-            Action::StartExecution => "start-execution",
-            Action::RequestReview => "request-review",
-            Action::PrepareRelease => "prepare-release",
-            Action::RecordHistory => "record-history",
-        }
-    }
-
-    pub fn parse(identity: &str) -> Option<Action> {
-        Action::ALL.into_iter().find(|a| a.identity() == identity)
-    }
-
     pub fn label(self) -> &'static str {
         match self {
             Action::StartExecution => "Start execution",
@@ -72,7 +61,7 @@ impl Action {
 
     /// `POST /api/control-plane/items/{id}/actions/{identity}`
     pub fn endpoint(self, id: &WorkItemId) -> String {
-        format!("/api/control-plane/items/{id}/actions/{}", self.identity())
+        format!("/api/control-plane/items/{id}/actions/{}", self.as_str())
     }
 
     /// The lane move this action makes, from and to; `None` for actions that leave the
@@ -580,7 +569,7 @@ mod tests {
         );
         let enabled: Vec<_> = views
             .iter()
-            .map(|v| (v.action.identity(), v.enabled))
+            .map(|v| (v.action.as_str(), v.enabled))
             .collect();
         assert_eq!(
             enabled,
@@ -791,8 +780,8 @@ mod tests {
     #[test]
     fn identities_round_trip() {
         for action in Action::ALL {
-            assert_eq!(Action::parse(action.identity()), Some(action));
+            assert_eq!(action.as_str().parse(), Ok(action));
         }
-        assert_eq!(Action::parse("deploy"), None);
+        assert!("deploy".parse::<Action>().is_err());
     }
 }

@@ -4,11 +4,11 @@
 
 use super::action::Action;
 use super::gate::{GateEvaluation, RecoveryGuidance};
+use super::names::machine_names;
 use super::work_item::{Lane, WorkItemId};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// The action did what it says.
     Succeeded,
@@ -20,16 +20,17 @@ pub enum Outcome {
     Failed,
 }
 
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Succeeded => "succeeded",
-            Outcome::Blocked => "blocked",
-            Outcome::Refused => "refused",
-            Outcome::Failed => "failed",
-        }
+machine_names!(
+    "outcome",
+    Outcome {
+        Succeeded => "succeeded",
+        Blocked => "blocked",
+        Refused => "refused",
+        Failed => "failed",
     }
+);
 
+impl Outcome {
     /// The HTTP status the API answers with: the action ran (200), a gate blocked it
     /// (409), or the operator may not take it (403).
     pub fn http_status(self) -> u16 {

@@ -4,6 +4,7 @@ pub mod action;
 pub mod board;
 pub mod execution;
 pub mod gate;
+pub mod names;
 pub mod operator;
 pub mod queue_truth;
 pub mod release;
@@ -14,7 +15,7 @@ pub use action::{Action, ActionView, GateFacts, card_causes, evaluate, evaluate_
 pub use execution::{ActionResult, CommandRun, Outcome};
 pub use gate::{GateEvaluation, GateName, GateResult, ItemGate, RecoveryGuidance, ReleaseGate};
 pub use operator::{
-    Credential, Operator, OperatorError, Permission, Role, Username, check_new_password,
+    Credential, Operator, OperatorError, Permission, Role, Username, Via, check_new_password,
 };
 pub use queue_truth::{
     Drift, DriftKind, Freshness, FreshnessThresholds, QueueTruth, Reconciliation, SourceFacts,
@@ -26,11 +27,17 @@ pub use work_item::{
 };
 pub use work_item_file::{WorkItemFileError, parse_work_item_file};
 
-/// "2026-11-26 03:12:45 UTC" from a stored timestamp ("2026-11-26T03:12:45.123Z").
-pub fn readable_time(at: &str) -> String {
-    let (date, time) = at.split_once('T').unwrap_or((at, ""));
-    format!(
-        "{date} {} UTC",
-        time.trim_end_matches('Z').split('.').next().unwrap_or("")
-    )
+/// A moment as machines read it (RFC 3339), for `<time datetime>`.
+pub fn machine_time(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// A moment as people read it: "2026-11-26 03:12:45 UTC".
+pub fn readable_time(at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    at.format(time::macros::format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+    ))
+    .unwrap_or_else(|_| at.to_string())
 }

@@ -1,67 +1,42 @@
 //! Operators: who may act, through which role and permissions.
 
+use super::names::machine_names;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
 /// A permission, named by the string that actions and API refusals carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Permission {
-    #[serde(rename = "factory.work-item.execute")]
     WorkItemExecute,
-    #[serde(rename = "factory.work-item.request-review")]
     WorkItemRequestReview,
-    #[serde(rename = "factory.work-item.prepare-release")]
     WorkItemPrepareRelease,
-    #[serde(rename = "factory.work-item.record-history")]
     WorkItemRecordHistory,
-    #[serde(rename = "factory.release.deploy")]
     ReleaseDeploy,
-    #[serde(rename = "factory.release.rollback")]
     ReleaseRollback,
-    #[serde(rename = "factory.release.hold")]
     ReleaseHold,
     /// Sync work items from the factory repository now (Refresh).
-    #[serde(rename = "factory.queue.sync")]
     QueueSync,
     /// Add, change and disable users; create and revoke API tokens.
-    #[serde(rename = "factory.operators.manage")]
     OperatorsManage,
 }
 
-impl Permission {
-    pub const ALL: [Permission; 9] = [
-        Permission::WorkItemExecute,
-        Permission::WorkItemRequestReview,
-        Permission::WorkItemPrepareRelease,
-        Permission::WorkItemRecordHistory,
-        Permission::ReleaseDeploy,
-        Permission::ReleaseRollback,
-        Permission::ReleaseHold,
-        Permission::QueueSync,
-        Permission::OperatorsManage,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Permission::WorkItemExecute => "factory.work-item.execute",
-            Permission::WorkItemRequestReview => "factory.work-item.request-review",
-            Permission::WorkItemPrepareRelease => "factory.work-item.prepare-release",
-            Permission::WorkItemRecordHistory => "factory.work-item.record-history",
-            Permission::ReleaseDeploy => "factory.release.deploy",
-            Permission::ReleaseRollback => "factory.release.rollback",
-            Permission::ReleaseHold => "factory.release.hold",
-            Permission::QueueSync => "factory.queue.sync",
-            Permission::OperatorsManage => "factory.operators.manage",
-        }
+machine_names!(
+    "permission",
+    Permission {
+        WorkItemExecute => "factory.work-item.execute",
+        WorkItemRequestReview => "factory.work-item.request-review",
+        WorkItemPrepareRelease => "factory.work-item.prepare-release",
+        WorkItemRecordHistory => "factory.work-item.record-history",
+        ReleaseDeploy => "factory.release.deploy",
+        ReleaseRollback => "factory.release.rollback",
+        ReleaseHold => "factory.release.hold",
+        QueueSync => "factory.queue.sync",
+        OperatorsManage => "factory.operators.manage",
     }
-}
+);
 
-impl fmt::Display for Permission {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+impl Permission {}
 
 /// What an operator may do. Each role holds every permission of the roles below it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -196,6 +171,17 @@ pub fn check_new_password(password: &str) -> Result<(), OperatorError> {
         Ok(())
     }
 }
+
+/// How a request came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// A page's form (no JavaScript needed).
+    Page,
+    /// The JSON API.
+    Api,
+}
+
+machine_names!("way in", Via { Page => "page", Api => "api" });
 
 /// How an operator proved who they are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,17 +4,26 @@
 //! reconciliation guidance says what to do about each. Plain functions of the stored
 //! facts and an injected clock, so every rule is tested here.
 
+use super::names::machine_names;
 use super::work_item::{Lane, WorkItem, WorkItemId, WorkItemSummary};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// How fresh an item's data is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Freshness {
     Fresh,
     Aging,
     Stale,
 }
+
+machine_names!(
+    "freshness",
+    Freshness {
+        Fresh => "fresh",
+        Aging => "aging",
+        Stale => "stale",
+    }
+);
 
 impl Freshness {
     pub fn label(self) -> &'static str {
@@ -22,14 +31,6 @@ impl Freshness {
             Freshness::Fresh => "Fresh",
             Freshness::Aging => "Aging",
             Freshness::Stale => "Stale",
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Freshness::Fresh => "fresh",
-            Freshness::Aging => "aging",
-            Freshness::Stale => "stale",
         }
     }
 }
@@ -177,8 +178,7 @@ fn status_for_lane(lane: Lane) -> &'static str {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DriftKind {
     /// The board's lane and the file's lane disagree.
     LaneSource,
@@ -192,17 +192,18 @@ pub enum DriftKind {
     PullRequestChanged,
 }
 
-impl DriftKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DriftKind::LaneSource => "lane-source",
-            DriftKind::StatusLane => "status-lane",
-            DriftKind::StateLane => "state-lane",
-            DriftKind::RemovedFromSource => "removed-from-source",
-            DriftKind::PullRequestChanged => "pull-request-changed",
-        }
+machine_names!(
+    "drift kind",
+    DriftKind {
+        LaneSource => "lane-source",
+        StatusLane => "status-lane",
+        StateLane => "state-lane",
+        RemovedFromSource => "removed-from-source",
+        PullRequestChanged => "pull-request-changed",
     }
+);
 
+impl DriftKind {
     /// Whether Prepare release waits for it. A changed pull request does not: preparing
     /// the release validates the new one, which is how it is reconciled.
     pub fn blocks_release(self) -> bool {

@@ -6,13 +6,14 @@ use super::RecoveryGuidance;
 use super::gate::{
     GateEvaluation, ReleaseGate, blocked, guidance, pass, permission_blocked, permission_gate_for,
 };
+use super::names::machine_names;
+use super::operator::Via;
 use super::operator::{Operator, Permission};
 use serde::{Deserialize, Serialize};
-use std::fmt;
+use time::OffsetDateTime;
 
 /// What a release does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReleaseKind {
     /// A new version onto the target.
     Deploy,
@@ -22,31 +23,22 @@ pub enum ReleaseKind {
     AutomaticRollback,
 }
 
-impl ReleaseKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReleaseKind::Deploy => "deploy",
-            ReleaseKind::Rollback => "rollback",
-            ReleaseKind::AutomaticRollback => "automatic-rollback",
-        }
+machine_names!(
+    "release kind",
+    ReleaseKind {
+        Deploy => "deploy",
+        Rollback => "rollback",
+        AutomaticRollback => "automatic-rollback",
     }
+);
 
+impl ReleaseKind {
     pub fn label(self) -> &'static str {
         match self {
             ReleaseKind::Deploy => "Deploy",
             ReleaseKind::Rollback => "Rollback",
             ReleaseKind::AutomaticRollback => "Automatic rollback",
         }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        [
-            ReleaseKind::Deploy,
-            ReleaseKind::Rollback,
-            ReleaseKind::AutomaticRollback,
-        ]
-        .into_iter()
-        .find(|kind| kind.as_str() == raw)
     }
 
     /// The steps this kind of release runs first.
@@ -59,8 +51,7 @@ impl ReleaseKind {
 }
 
 /// A step of a release, in the order the pipeline can run them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Step {
     PreSmoke,
     Deploy,
@@ -69,29 +60,18 @@ pub enum Step {
     RollbackSmoke,
 }
 
+machine_names!(
+    "release step",
+    Step {
+        PreSmoke => "pre-smoke",
+        Deploy => "deploy",
+        PostSmoke => "post-smoke",
+        Rollback => "rollback",
+        RollbackSmoke => "rollback-smoke",
+    }
+);
+
 impl Step {
-    pub const ALL: [Step; 5] = [
-        Step::PreSmoke,
-        Step::Deploy,
-        Step::PostSmoke,
-        Step::Rollback,
-        Step::RollbackSmoke,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Step::PreSmoke => "pre-smoke",
-            Step::Deploy => "deploy",
-            Step::PostSmoke => "post-smoke",
-            Step::Rollback => "rollback",
-            Step::RollbackSmoke => "rollback-smoke",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Step::ALL.into_iter().find(|step| step.as_str() == raw)
-    }
-
     pub fn label(self) -> &'static str {
         match self {
             Step::PreSmoke => "Pre-deploy smoke checks",
@@ -110,8 +90,7 @@ impl Step {
 }
 
 /// How a release ended, or that it still runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReleaseStatus {
     Running,
     /// Every step passed: this release is live.
@@ -128,35 +107,20 @@ pub enum ReleaseStatus {
     Interrupted,
 }
 
+machine_names!(
+    "release status",
+    ReleaseStatus {
+        Running => "running",
+        Succeeded => "succeeded",
+        Aborted => "aborted",
+        Failed => "failed",
+        RolledBack => "rolled-back",
+        RollbackFailed => "rollback-failed",
+        Interrupted => "interrupted",
+    }
+);
+
 impl ReleaseStatus {
-    pub const ALL: [ReleaseStatus; 7] = [
-        ReleaseStatus::Running,
-        ReleaseStatus::Succeeded,
-        ReleaseStatus::Aborted,
-        ReleaseStatus::Failed,
-        ReleaseStatus::RolledBack,
-        ReleaseStatus::RollbackFailed,
-        ReleaseStatus::Interrupted,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReleaseStatus::Running => "running",
-            ReleaseStatus::Succeeded => "succeeded",
-            ReleaseStatus::Aborted => "aborted",
-            ReleaseStatus::Failed => "failed",
-            ReleaseStatus::RolledBack => "rolled-back",
-            ReleaseStatus::RollbackFailed => "rollback-failed",
-            ReleaseStatus::Interrupted => "interrupted",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        ReleaseStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == raw)
-    }
-
     pub fn label(self) -> &'static str {
         match self {
             ReleaseStatus::Running => "Running",
@@ -167,12 +131,6 @@ impl ReleaseStatus {
             ReleaseStatus::RollbackFailed => "Rollback failed",
             ReleaseStatus::Interrupted => "Interrupted",
         }
-    }
-}
-
-impl fmt::Display for ReleaseStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -212,8 +170,7 @@ pub fn after(kind: ReleaseKind, step: Step, passed: bool, can_roll_back: bool) -
 }
 
 /// A target's status word on the release page, in the order of precedence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetHealth {
     Deploying,
     Interrupted,
@@ -223,6 +180,19 @@ pub enum TargetHealth {
     Healthy,
     Unknown,
 }
+
+machine_names!(
+    "target status",
+    TargetHealth {
+        Deploying => "deploying",
+        Interrupted => "interrupted",
+        Failed => "failed",
+        RolledBack => "rolled-back",
+        Held => "held",
+        Healthy => "healthy",
+        Unknown => "unknown",
+    }
+);
 
 impl TargetHealth {
     pub fn label(self) -> &'static str {
@@ -234,18 +204,6 @@ impl TargetHealth {
             TargetHealth::Held => "Held",
             TargetHealth::Healthy => "Healthy",
             TargetHealth::Unknown => "Unknown",
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TargetHealth::Deploying => "deploying",
-            TargetHealth::Interrupted => "interrupted",
-            TargetHealth::Failed => "failed",
-            TargetHealth::RolledBack => "rolled-back",
-            TargetHealth::Held => "held",
-            TargetHealth::Healthy => "healthy",
-            TargetHealth::Unknown => "unknown",
         }
     }
 }
@@ -293,13 +251,21 @@ pub fn target_health(
 }
 
 /// The buttons of the release page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReleaseControl {
     Deploy,
     Rollback,
     Hold,
 }
+
+machine_names!(
+    "release control",
+    ReleaseControl {
+        Deploy => "deploy",
+        Rollback => "rollback",
+        Hold => "hold",
+    }
+);
 
 impl ReleaseControl {
     pub fn label(self) -> &'static str {
@@ -417,7 +383,6 @@ fn hold_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
     };
     let until = hold
         .expires_at
-        .as_deref()
         .map_or("until it is released".to_owned(), |at| {
             format!("until {}", super::readable_time(at))
         });
@@ -427,7 +392,7 @@ fn hold_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
             format!(
                 "{} is on hold since {}, set by {}: {}",
                 facts.target,
-                super::readable_time(&hold.set_at),
+                super::readable_time(hold.set_at),
                 hold.set_by,
                 hold.reason
             ),
@@ -487,26 +452,45 @@ pub struct ReleaseRecord {
     /// A deploy's automatic rollback, or the deploy an automatic rollback undoes.
     pub related: Option<i64>,
     pub started_by: String,
-    /// `page` or `api`.
-    pub started_via: String,
+    pub started_via: Via,
     pub status: ReleaseStatus,
     pub current_step: Option<Step>,
-    pub started_at: String,
-    pub finished_at: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
     pub outcome: Option<String>,
     pub guidance: Option<super::RecoveryGuidance>,
     pub shipped_items: Vec<String>,
 }
+
+/// Where a step of a release stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepStatus {
+    Running,
+    Passed,
+    Failed,
+}
+
+machine_names!(
+    "step status",
+    StepStatus {
+        Running => "running",
+        Passed => "passed",
+        Failed => "failed",
+    }
+);
 
 /// One step of a release with the command runs and smoke checks it made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepRecord {
     pub position: i64,
     pub step: Step,
-    /// `running`, `passed` or `failed`.
-    pub status: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
+    pub status: StepStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
     pub duration_ms: Option<u64>,
     pub runs: Vec<super::CommandRun>,
     /// The output so far of a step still running, or cut short by a stop of the server.
@@ -520,9 +504,11 @@ pub struct Hold {
     pub target: String,
     pub reason: String,
     pub set_by: String,
-    pub set_at: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub set_at: OffsetDateTime,
     /// `None`: until released.
-    pub expires_at: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 #[cfg(test)]
@@ -730,10 +716,10 @@ mod tests {
             replaces: None,
             related: None,
             started_by: "op".into(),
-            started_via: "page".into(),
+            started_via: Via::Page,
             status: ReleaseStatus::Running,
             current_step: step,
-            started_at: "2026-11-26T03:00:00Z".into(),
+            started_at: time::macros::datetime!(2026-11-26 03:00 UTC),
             finished_at: None,
             outcome: None,
             guidance: None,
@@ -750,7 +736,7 @@ mod tests {
             target: "web".into(),
             reason: "freeze for the audit".into(),
             set_by: "ann".into(),
-            set_at: "2026-11-26T02:00:00Z".into(),
+            set_at: time::macros::datetime!(2026-11-26 02:00 UTC),
             expires_at: None,
         };
         for control in [
@@ -814,17 +800,17 @@ mod tests {
     #[test]
     fn names_round_trip() {
         for status in ReleaseStatus::ALL {
-            assert_eq!(ReleaseStatus::parse(status.as_str()), Some(status));
+            assert_eq!(status.as_str().parse(), Ok(status));
         }
         for step in Step::ALL {
-            assert_eq!(Step::parse(step.as_str()), Some(step));
+            assert_eq!(step.as_str().parse(), Ok(step));
         }
-        for kind in [
-            ReleaseKind::Deploy,
-            ReleaseKind::Rollback,
-            ReleaseKind::AutomaticRollback,
-        ] {
-            assert_eq!(ReleaseKind::parse(kind.as_str()), Some(kind));
+        for kind in ReleaseKind::ALL {
+            assert_eq!(kind.as_str().parse(), Ok(kind));
         }
+        assert_eq!(
+            serde_json::to_string(&ReleaseStatus::RollbackFailed).unwrap(),
+            "\"rollback-failed\""
+        );
     }
 }

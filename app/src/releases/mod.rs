@@ -91,11 +91,3 @@ async fn audit_event(
     };
     audit::save_or_log(&state.db, event).await;
 }
-
-fn control_action(control: ReleaseControl) -> &'static str {
-    match control {
-        ReleaseControl::Deploy => "deploy",
-        ReleaseControl::Rollback => "rollback",
-        ReleaseControl::Hold => "hold",
-    }
-}

@@ -122,7 +122,7 @@ async fn pipeline(
                 let (name, started_by, via, deploy_id) = (
                     target.name.clone(),
                     release.started_by.clone(),
-                    release.started_via.clone(),
+                    release.started_via,
                     release.id,
                 );
                 let auto = state
@@ -138,7 +138,7 @@ async fn pipeline(
                                 replaces: Some(deploy_id),
                                 related: Some(deploy_id),
                                 started_by: &started_by,
-                                started_via: &via,
+                                started_via: via,
                                 shipped_items: &[],
                             },
                         )?;

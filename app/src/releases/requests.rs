@@ -295,7 +295,7 @@ async fn start(
     let (name, operator, via, owner) = (
         target.name.clone(),
         requester.operator.clone(),
-        requester.via.as_str(),
+        requester.via,
         state.instance.clone(),
     );
     let decided = state
@@ -350,7 +350,7 @@ async fn start(
             })
         })
         .await?;
-    let action = control_action(control);
+    let action = control.as_str();
     match decided {
         Start::Refused(view) => {
             Err(refuse(state, &requester, control, action, &target.name, view).await)

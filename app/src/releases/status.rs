@@ -23,7 +23,8 @@ pub struct TargetStatus {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LastSmoke {
     pub passed: bool,
-    pub at: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: time::OffsetDateTime,
 }
 
 impl TargetStatus {

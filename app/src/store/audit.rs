@@ -22,7 +22,8 @@ pub struct NewAuditEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditEvent {
     pub id: i64,
-    pub at: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: time::OffsetDateTime,
     pub actor: String,
     pub action: String,
     pub subject: Option<String>,
@@ -78,7 +79,7 @@ pub fn record_refused_sign_in(
 ) -> Result<(), StoreError> {
     let tx = conn.unchecked_transaction()?;
     let since = format!("-{} seconds", window.as_secs());
-    let run: Option<(i64, String, i64)> = tx
+    let run: Option<(i64, time::OffsetDateTime, i64)> = tx
         .prepare_cached(
             "SELECT id, at, repeats FROM audit_events
              WHERE action = 'sign-in' AND outcome = 'throttled' AND actor = ?1 AND client = ?2
@@ -92,13 +93,14 @@ pub fn record_refused_sign_in(
     let now: String = tx.query_row("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", [], |row| {
         row.get(0)
     })?;
+    let now_at: time::OffsetDateTime = tx.query_row("SELECT ?1", [&now], |row| row.get(0))?;
     match run {
         Some((id, first, repeats)) => {
             let detail = format!(
                 "{} refused sign-in attempts for {actor} from {client} between {} and {}",
                 repeats + 1,
-                crate::domain::readable_time(&first),
-                crate::domain::readable_time(&now),
+                crate::domain::readable_time(first),
+                crate::domain::readable_time(now_at),
             );
             tx.prepare_cached(
                 "UPDATE audit_events SET repeats = repeats + 1, last_at = ?2, detail = ?3
@@ -109,7 +111,7 @@ pub fn record_refused_sign_in(
         None => {
             let detail = format!(
                 "1 refused sign-in attempt for {actor} from {client} at {}",
-                crate::domain::readable_time(&now)
+                crate::domain::readable_time(now_at)
             );
             record(
                 &tx,

@@ -23,8 +23,8 @@ pub fn add_snapshot(
 pub fn snapshot_summary(
     conn: &Connection,
     item: &WorkItemId,
-) -> Result<(usize, Option<String>), StoreError> {
-    let (count, newest): (i64, Option<String>) = conn
+) -> Result<(usize, Option<time::OffsetDateTime>), StoreError> {
+    let (count, newest): (i64, Option<time::OffsetDateTime>) = conn
         .prepare_cached(
             "SELECT COUNT(*), MAX(taken_at) FROM history_snapshots WHERE work_item_id = ?1",
         )?

@@ -5,6 +5,7 @@ use crate::domain::{Role, Username};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use std::fmt;
+use time::OffsetDateTime;
 
 /// A user as stored. `Debug` leaves the hash out, and nothing serialises it.
 #[derive(Clone, PartialEq, Eq)]
@@ -14,8 +15,8 @@ pub struct User {
     pub password_hash: String,
     pub role: Role,
     pub disabled: bool,
-    pub created_at: String,
-    pub last_sign_in_at: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub last_sign_in_at: Option<OffsetDateTime>,
 }
 
 impl fmt::Debug for User {
@@ -35,9 +36,12 @@ pub struct ApiToken {
     pub id: i64,
     pub name: String,
     pub role: Role,
-    pub created_at: String,
-    pub last_used_at: Option<String>,
-    pub revoked_at: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, thiserror::Error)]

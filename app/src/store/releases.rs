@@ -1,7 +1,11 @@
 //! The release tables: `releases`, `release_steps`, `deploy_locks` and `holds`.
 
 use super::StoreError;
-use crate::domain::release::{Hold, ReleaseKind, ReleaseRecord, ReleaseStatus, Step, StepRecord};
+use crate::domain::Via;
+use crate::domain::names::UnknownName;
+use crate::domain::release::{
+    Hold, ReleaseKind, ReleaseRecord, ReleaseStatus, Step, StepRecord, StepStatus,
+};
 use crate::domain::{CommandRun, RecoveryGuidance};
 use crate::host::ProcessGroup;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -16,7 +20,7 @@ pub struct NewRelease<'a> {
     pub replaces: Option<i64>,
     pub related: Option<i64>,
     pub started_by: &'a str,
-    pub started_via: &'a str,
+    pub started_via: Via,
     pub shipped_items: &'a [String],
 }
 
@@ -24,12 +28,11 @@ const COLUMNS: &str = "SELECT id, target, kind, version, commit_sha, replaces, r
         started_via, status, current_step, started_at, finished_at, outcome, guidance,
         shipped_items FROM releases";
 
-fn invalid(what: &str, raw: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        0,
-        rusqlite::types::Type::Text,
-        format!("{what} {raw:?}").into(),
-    )
+/// A stored machine name as its enum; a name no case has is a conversion error.
+fn parsed<T: std::str::FromStr<Err = UnknownName>>(raw: &str) -> rusqlite::Result<T> {
+    raw.parse().map_err(|err: UnknownName| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, err.into())
+    })
 }
 
 fn release_from_row(row: &Row<'_>) -> rusqlite::Result<ReleaseRecord> {
@@ -41,15 +44,15 @@ fn release_from_row(row: &Row<'_>) -> rusqlite::Result<ReleaseRecord> {
     Ok(ReleaseRecord {
         id: row.get(0)?,
         target: row.get(1)?,
-        kind: ReleaseKind::parse(&kind).ok_or_else(|| invalid("release kind", &kind))?,
+        kind: parsed(&kind)?,
         version: row.get(3)?,
         commit: row.get(4)?,
         replaces: row.get(5)?,
         related: row.get(6)?,
         started_by: row.get(7)?,
-        started_via: row.get(8)?,
-        status: ReleaseStatus::parse(&status).ok_or_else(|| invalid("release status", &status))?,
-        current_step: step.as_deref().and_then(Step::parse),
+        started_via: parsed(&row.get::<_, String>(8)?)?,
+        status: parsed(&status)?,
+        current_step: step.as_deref().map(parsed).transpose()?,
         started_at: row.get(11)?,
         finished_at: row.get(12)?,
         outcome: row.get(13)?,
@@ -119,7 +122,7 @@ fn insert(conn: &Connection, release: &NewRelease<'_>) -> Result<i64, StoreError
             release.replaces,
             release.related,
             release.started_by,
-            release.started_via,
+            release.started_via.as_str(),
             serde_json::to_string(release.shipped_items).expect("strings serialise"),
         ],
     )?;
@@ -174,7 +177,12 @@ pub fn finish_step(
         params![
             release,
             position,
-            if passed { "passed" } else { "failed" },
+            if passed {
+                StepStatus::Passed
+            } else {
+                StepStatus::Failed
+            }
+            .as_str(),
             duration_ms as i64,
             serde_json::to_string(runs).expect("runs serialise"),
         ],
@@ -433,8 +441,8 @@ pub fn get(
             let runs: String = row.get(6)?;
             Ok(StepRecord {
                 position: row.get(0)?,
-                step: Step::parse(&step).ok_or_else(|| invalid("step", &step))?,
-                status: row.get(2)?,
+                step: parsed(&step)?,
+                status: parsed(&row.get::<_, String>(2)?)?,
                 started_at: row.get(3)?,
                 finished_at: row.get(4)?,
                 duration_ms: row.get::<_, Option<i64>>(5)?.map(|ms| ms as u64),
@@ -572,7 +580,10 @@ pub fn release_hold(conn: &Connection, target: &str) -> Result<bool, StoreError>
 }
 
 /// The target's newest finished smoke step: whether it passed, and when it finished.
-pub fn last_smoke(conn: &Connection, target: &str) -> Result<Option<(bool, String)>, StoreError> {
+pub fn last_smoke(
+    conn: &Connection,
+    target: &str,
+) -> Result<Option<(bool, time::OffsetDateTime)>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT s.status = 'passed', s.finished_at

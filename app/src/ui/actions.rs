@@ -26,11 +26,12 @@ pub async fn run_action(item: String, action: String, token: String) -> Result<(
     };
     let id = WorkItemId::parse(&item)
         .map_err(|_| invalid("item", "not a work-item id; open the item from the board"))?;
-    let action = Action::parse(&action)
-        .ok_or_else(|| invalid("action", "no such action; reload the page and tap again"))?;
+    let action: Action = action
+        .parse()
+        .map_err(|_| invalid("action", "no such action; reload the page and tap again"))?;
     checked_form_token(&token)?;
     // A card's form carries one token for all its buttons: the key is per action.
-    let caller = page_caller(Some(OnceKey::form(&token, Some(action.identity()))))?;
+    let caller = page_caller(Some(OnceKey::form(&token, Some(action.as_str()))))?;
     let request = ActionRequest {
         item: id.clone(),
         action,
@@ -70,7 +71,7 @@ pub fn ActionButtons(item: WorkItemId, actions: Vec<Action>) -> impl IntoView {
         .into_iter()
         .map(|action| {
             view! {
-                <button class="button" name="action" value=action.identity()>
+                <button class="button" name="action" value=action.as_str()>
                     {action.label()}
                 </button>
             }
@@ -102,7 +103,7 @@ pub fn CardActions(
         .into_iter()
         .filter_map(|(action, cause)| {
             let cause = cause?;
-            let href = format!("/items/{item}#action-{}", action.identity());
+            let href = format!("/items/{item}#action-{}", action.as_str());
             Some(view! {
                 <a class="blocked-action" href=href>
                     <b>{action.label()}</b>

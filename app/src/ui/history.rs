@@ -4,7 +4,7 @@
 use super::actions::{gate_lines, outcome_chip};
 use super::{app_state, loaded_page, set_status, storage_failure};
 use crate::domain::WorkItemId;
-use crate::domain::readable_time;
+use crate::domain::{machine_time, readable_time};
 use crate::store::Db;
 use crate::store::audit::{self, AuditEvent};
 use leptos::prelude::*;
@@ -97,7 +97,7 @@ fn Event(event: AuditEvent) -> impl IntoView {
             " "
         }
     });
-    let when = readable_time(&event.at);
+    let when = readable_time(event.at);
     let from = event
         .client
         .map(|client| format!(" from {client}"))
@@ -115,7 +115,7 @@ fn Event(event: AuditEvent) -> impl IntoView {
                 <span class=outcome_class>{event.outcome}</span>
             </div>
             <p class="muted">
-                <time datetime=event.at.clone()>{when}</time>
+                <time datetime=machine_time(event.at)>{when}</time>
                 {format!(" · {}{from} · #{}", event.actor, event.id)}
             </p>
             {event.detail.map(|detail| view! { <p>{detail}</p> })}

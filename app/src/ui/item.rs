@@ -28,8 +28,8 @@ struct ItemRecords {
     /// The attempt named in the URL, after a form post.
     attempt: Option<ActionResult>,
     /// The newest validation run (prepare-release that ran).
-    last_release_check: Option<(ActionResult, String, String)>,
-    snapshots: (usize, Option<String>),
+    last_release_check: Option<(ActionResult, time::OffsetDateTime, String)>,
+    snapshots: (usize, Option<time::OffsetDateTime>),
     source: SourceFacts,
 }
 
@@ -51,9 +51,8 @@ async fn item_page(state: AppState, raw_id: String, attempt: Option<i64>) -> Any
                 Some(n) => audit::attempt(conn, n, &id)?.and_then(|event| event.result),
                 None => None,
             };
-            let last_release_check =
-                audit::latest_run(conn, &id, Action::PrepareRelease.identity())?
-                    .and_then(|event| event.result.map(|result| (result, event.at, event.actor)));
+            let last_release_check = audit::latest_run(conn, &id, Action::PrepareRelease.as_str())?
+                .and_then(|event| event.result.map(|result| (result, event.at, event.actor)));
             let snapshots = history_snapshots::snapshot_summary(conn, &id)?;
             let source = work_items::source_facts(conn, &id)?;
             Ok(Some((
@@ -110,7 +109,7 @@ fn WorkItemPage(
         Some(at) if snapshot_count > 0 => format!(
             "{snapshot_count} history snapshot{} recorded, the newest at {}.",
             if snapshot_count == 1 { "" } else { "s" },
-            readable_time(&at)
+            readable_time(at)
         ),
         _ => "No history snapshot recorded yet.".to_owned(),
     };
@@ -243,7 +242,7 @@ fn WorkItemPage(
 }
 
 /// The newest validation run: release-ready or not, with its output.
-fn release_check(last: Option<(ActionResult, String, String)>) -> AnyView {
+fn release_check(last: Option<(ActionResult, time::OffsetDateTime, String)>) -> AnyView {
     let Some((result, at, actor)) = last else {
         return view! {
             <p>
@@ -258,7 +257,7 @@ fn release_check(last: Option<(ActionResult, String, String)>) -> AnyView {
     } else {
         ("Not release-ready", "chip state-blocked")
     };
-    let when = format!(" Last checked {} by {actor}.", readable_time(&at));
+    let when = format!(" Last checked {} by {actor}.", readable_time(at));
     view! {
         <p>
             <span class=class>{chip}</span>
@@ -289,7 +288,7 @@ fn ActionDetail(view: ActionView, item: WorkItemId) -> impl IntoView {
         .enabled
         .then(|| view! { <ActionButtons item=item.clone() actions=vec![action] /> });
     view! {
-        <li class="action" id=format!("action-{}", action.identity())>
+        <li class="action" id=format!("action-{}", action.as_str())>
             <div class="action-head">
                 <h3>{action.label()}</h3>
                 <span class=class>{state}</span>
@@ -305,7 +304,7 @@ fn ActionDetail(view: ActionView, item: WorkItemId) -> impl IntoView {
                     }
                 })}
             <ul class="action-meta">
-                <li>{format!("identity: {}", action.identity())}</li>
+                <li>{format!("identity: {}", action.as_str())}</li>
                 <li>{format!("permission: {}", action.permission())}</li>
                 {gates}
                 <li>

@@ -83,11 +83,8 @@ async fn confirm_page(
     refused: bool,
     form_error: Option<&'static str>,
 ) -> AnyView {
-    let control = match control.as_str() {
-        "deploy" => ReleaseControl::Deploy,
-        "rollback" => ReleaseControl::Rollback,
-        "hold" => ReleaseControl::Hold,
-        _ => return view! { <NotFound /> }.into_any(),
+    let Ok(control) = control.parse::<ReleaseControl>() else {
+        return view! { <NotFound /> }.into_any();
     };
     let Ok(target) = releases::find_target(&state, &target_name).cloned() else {
         let what = format!("There is no target {target_name}.");
@@ -186,7 +183,7 @@ async fn confirm_page(
                         " {} (release #{}, {} by {})",
                         release.version,
                         release.id,
-                        readable_time(&release.started_at),
+                        readable_time(release.started_at),
                         release.started_by
                     );
                     let id = format!("to-{}", release.id);

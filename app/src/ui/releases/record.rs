@@ -1,6 +1,8 @@
 //! `/releases/{id}`: one release's record, refreshing itself while it runs.
 
 use super::*;
+use crate::domain::Via;
+use crate::domain::release::StepStatus;
 
 /// `/releases/{id}`: the record of one release.
 #[component]
@@ -60,9 +62,9 @@ fn ReleaseRecordView(release: ReleaseRecord, steps: Vec<StepRecord>) -> impl Int
             "Started",
             format!(
                 "{} by {} (from the {})",
-                readable_time(&release.started_at),
+                readable_time(release.started_at),
                 release.started_by,
-                if release.started_via == "api" {
+                if release.started_via == Via::Api {
                     "API"
                 } else {
                     "page"
@@ -74,7 +76,6 @@ fn ReleaseRecordView(release: ReleaseRecord, steps: Vec<StepRecord>) -> impl Int
             "Finished",
             release
                 .finished_at
-                .as_deref()
                 .map_or("still running".into(), readable_time)
                 .into_any(),
         ),
@@ -100,10 +101,10 @@ fn ReleaseRecordView(release: ReleaseRecord, steps: Vec<StepRecord>) -> impl Int
     let steps = steps
         .into_iter()
         .map(|step| {
-            let class = match step.status.as_str() {
-                "passed" => "chip state-enabled",
-                "failed" => "chip state-blocked",
-                _ => "chip",
+            let class = match step.status {
+                StepStatus::Passed => "chip state-enabled",
+                StepStatus::Failed => "chip state-blocked",
+                StepStatus::Running => "chip",
             };
             let duration = step
                 .duration_ms
@@ -128,9 +129,9 @@ fn ReleaseRecordView(release: ReleaseRecord, steps: Vec<StepRecord>) -> impl Int
                 <li class="action">
                     <div class="action-head">
                         <h3>{step.step.label()}</h3>
-                        <span class=class>{step.status.clone()}</span>
+                        <span class=class>{step.status.as_str()}</span>
                     </div>
-                    <p class="muted">{format!("{}{duration}", readable_time(&step.started_at))}</p>
+                    <p class="muted">{format!("{}{duration}", readable_time(step.started_at))}</p>
                     {runs}
                     {so_far}
                 </li>

@@ -73,12 +73,8 @@ fn InterruptedBanner(release: ReleaseRecord) -> impl IntoView {
     }
 }
 
-/// "3 min ago" style, from a stored UTC timestamp.
-fn age(at: &str) -> String {
-    let parsed = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339);
-    let Ok(then) = parsed else {
-        return readable_time(at);
-    };
+/// "3 min ago" style.
+fn age(then: time::OffsetDateTime) -> String {
     let seconds = (time::OffsetDateTime::now_utc() - then)
         .whole_seconds()
         .max(0);
@@ -140,7 +136,7 @@ fn TargetSection(status: TargetStatus, operator: Option<Operator>) -> impl IntoV
             let text = format!(
                 "Live: {}{commit} · {} by {} · ",
                 live.version,
-                age(live.finished_at.as_deref().unwrap_or(&live.started_at)),
+                age(live.finished_at.unwrap_or(live.started_at)),
                 live.started_by
             );
             view! {
@@ -163,7 +159,7 @@ fn TargetSection(status: TargetStatus, operator: Option<Operator>) -> impl IntoV
         };
         view! {
             <p class="live">
-                "Last smoke check " <span class=class>{word}</span> {format!(" {}", age(&smoke.at))}
+                "Last smoke check " <span class=class>{word}</span> {format!(" {}", age(smoke.at))}
             </p>
         }
     });
@@ -182,16 +178,13 @@ fn TargetSection(status: TargetStatus, operator: Option<Operator>) -> impl IntoV
         }
     });
     let hold = status.hold.clone().map(|hold| {
-        let until = hold
-            .expires_at
-            .as_deref()
-            .map_or("until released".to_owned(), |at| {
-                format!("until {}", readable_time(at))
-            });
+        let until = hold.expires_at.map_or("until released".to_owned(), |at| {
+            format!("until {}", readable_time(at))
+        });
         let text = format!(
             "Held by {} since {} ({until}): ",
             hold.set_by,
-            readable_time(&hold.set_at)
+            readable_time(hold.set_at)
         );
         let target = hold.target.clone();
         let can_release = controls[2].enabled;
@@ -224,7 +217,7 @@ fn TargetSection(status: TargetStatus, operator: Option<Operator>) -> impl IntoV
                 " {} {} · {} · {}",
                 release.kind.label(),
                 release.version,
-                readable_time(&release.started_at),
+                readable_time(release.started_at),
                 release.started_by
             );
             view! {
@@ -264,14 +257,6 @@ fn TargetSection(status: TargetStatus, operator: Option<Operator>) -> impl IntoV
     }
 }
 
-fn control_path(control: ReleaseControl) -> &'static str {
-    match control {
-        ReleaseControl::Deploy => "deploy",
-        ReleaseControl::Rollback => "rollback",
-        ReleaseControl::Hold => "hold",
-    }
-}
-
 /// A control: a link to its confirm step when enabled; blocked with guidance otherwise.
 #[component]
 fn ControlButton(target: String, view: ControlView) -> impl IntoView {
@@ -279,7 +264,7 @@ fn ControlButton(target: String, view: ControlView) -> impl IntoView {
     match view.guidance {
         None => view! {
             <li>
-                <a class="button" href=format!("/releases/{target}/{}", control_path(view.control))>
+                <a class="button" href=format!("/releases/{target}/{}", view.control.as_str())>
                     {label}
                 </a>
             </li>
