@@ -467,13 +467,17 @@ mod tests {
     async fn a_hanging_command_is_stopped_with_what_it_started() {
         let dir = tempfile::tempdir().unwrap();
         let marker = dir.path().join("grandchild-survived");
-        // The grandchild would write the marker after 3 s unless the group is killed.
+        let pid_file = dir.path().join("grandchild.pid");
+        // The grandchild says who it is, then would write the marker after 3 s unless the
+        // group is killed.
         script(
             dir.path(),
             "hang.sh",
             &format!(
-                "(sleep 3; touch {}) &\necho started\nsleep 30",
-                marker.display()
+                "sh -c 'echo $$ > {}; sleep 3; touch {}' &\nwhile [ ! -s {} ]; do sleep 0.01; done\necho started\nsleep 30",
+                pid_file.display(),
+                marker.display(),
+                pid_file.display(),
             ),
         );
         let run = run(&command(
@@ -488,12 +492,32 @@ mod tests {
             "output before the timeout is kept"
         );
         assert!(run.output.contains("[stopped"), "{run:?}");
+        let grandchild: i32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // Killed with its group: gone, or a zombie waiting to be reaped.
+        let ended = || {
+            std::fs::read_to_string(format!("/proc/{grandchild}/stat")).map_or(true, |stat| {
+                stat.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+        };
+        for _ in 0..200 {
+            if ended() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
         assert!(
-            run.duration_ms < 10_000,
-            "it did not wait for the sleep: {run:?}"
+            ended(),
+            "the grandchild {grandchild} was stopped with its group"
         );
-        tokio::time::sleep(Duration::from_secs(4)).await;
-        assert!(!marker.exists(), "the whole process group was stopped");
+        assert!(!marker.exists(), "the grandchild never got to its marker");
     }
 
     #[tokio::test]

@@ -14,6 +14,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 fn work_item_file(app: &TestApp, id: &str) -> PathBuf {
     app.data_dir
@@ -477,4 +478,39 @@ async fn a_sync_that_cannot_read_the_directory_removes_nothing() {
         app.get_json("/api/control-plane/items").await.1["count"],
         10
     );
+}
+
+/// A sync waits while another runs: two never read and apply the files at once, so an
+/// older read can never land after a newer one.
+#[tokio::test]
+async fn a_sync_waits_for_the_one_running() {
+    let app = spawn_demo_app().await;
+    let before = app.sync().await["id"].as_i64().unwrap();
+    // The test stands in for a long sync by holding the one-at-a-time lock.
+    let running = app.state.sync_lock.clone().lock_owned().await;
+    let waiting = tokio::spawn({
+        let (client, url) = (app.client.clone(), app.url("/api/control-plane/sync"));
+        async move { client.post(url).send().await.unwrap() }
+    });
+    let early = tokio::time::timeout(Duration::from_millis(300), async {
+        while !waiting.is_finished() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(
+        early.is_err(),
+        "the second sync did not run beside the first"
+    );
+    let (_, last) = app.get_json("/api/control-plane/sync").await;
+    assert_eq!(
+        last["last_sync"]["id"].as_i64(),
+        Some(before),
+        "nothing was applied"
+    );
+
+    drop(running);
+    let (status, answer) = json_of(waiting.await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["last_sync"]["id"].as_i64(), Some(before + 1));
 }

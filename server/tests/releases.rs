@@ -18,6 +18,7 @@ v="$FACTORY_VERSION"
 echo "deploying $v as release $FACTORY_RELEASE_ID of $FACTORY_TARGET, replacing ${FACTORY_PREVIOUS_VERSION:-nothing}"
 [ -d "releases/$v" ] || { echo "no directory releases/$v"; exit 2; }
 if [ -f "releases/$v/slow" ]; then sleep "$(cat "releases/$v/slow")"; fi
+if [ -f "releases/$v/wait-for" ]; then while [ ! -e "$(cat "releases/$v/wait-for")" ]; do sleep 0.02; done; fi
 if [ -f "releases/$v/loud" ]; then i=0; while [ $i -lt 500 ]; do echo "line $i of a chatty deploy"; i=$((i+1)); done; fi
 ln -sfn "releases/$v" current
 if [ -f "releases/$v/fail-deploy" ]; then echo "deploy failed after switching"; exit 1; fi
@@ -59,7 +60,7 @@ impl Host {
     }
 
     /// A release directory whose health check answers `health`; `extra` files mark it
-    /// (`fail-deploy`, `slow` with seconds).
+    /// (`fail-deploy`, `slow` with seconds, `wait-for` with a path).
     fn version(&self, version: &str, health: &str, extra: &[(&str, &str)]) {
         let dir = self.path().join("releases").join(version);
         std::fs::create_dir_all(&dir).unwrap();
@@ -67,6 +68,14 @@ impl Host {
         for (name, text) in extra {
             std::fs::write(dir.join(name), text).unwrap();
         }
+    }
+
+    /// A version whose deploy waits (holding the deploy lock) until the returned path
+    /// exists: the test says when it may go on.
+    fn gated_version(&self, version: &str, health: &str) -> PathBuf {
+        let go = self.path().join(format!("go-{version}"));
+        self.version(version, health, &[("wait-for", go.to_str().unwrap())]);
+        go
     }
 
     fn target(&self, step_timeout: Duration) -> Target {
@@ -398,6 +407,234 @@ async fn a_failed_deploy_command_rolls_back_and_a_failed_rollback_says_so() {
 }
 
 #[tokio::test]
+async fn a_first_deploy_that_fails_has_nothing_to_roll_back_to_and_says_so() {
+    let host = Host::new().await;
+    host.version("1.0.0", "ok 1.0.0", &[("fail-deploy", "")]);
+    let app = app_on(&host, Duration::from_secs(20)).await;
+
+    let record = deployed(&app, "1.0.0").await;
+    assert_eq!(record["release"]["status"], "failed", "{record}");
+    assert_eq!(
+        steps(&record),
+        pairs(&[("pre-smoke", "passed"), ("deploy", "failed")])
+    );
+    assert_eq!(record["release"]["related"], Value::Null, "no rollback ran");
+    let guidance = &record["release"]["guidance"];
+    assert!(
+        guidance["cause"]
+            .as_str()
+            .unwrap()
+            .starts_with("Deploy command failed"),
+        "{guidance}"
+    );
+    let (_, target) = app.get_json("/api/targets/web").await;
+    assert_eq!(target["health"], "failed");
+    assert_eq!(target["live"], Value::Null, "nothing ever went live");
+    assert_eq!(target["running"], Value::Null, "the lock is free");
+}
+
+#[tokio::test]
+async fn an_automatic_rollback_whose_smoke_check_fails_needs_a_person() {
+    let host = Host::new().await;
+    host.version("1.0.0", "ok 1.0.0", &[]);
+    host.version("2.0.0", "down", &[]);
+    let app = app_on(&host, Duration::from_secs(20)).await;
+    deployed(&app, "1.0.0").await;
+    // The live version breaks underneath: going back to it cannot pass its smoke check.
+    std::fs::write(host.path().join("releases/1.0.0/healthz"), "down too").unwrap();
+
+    let record = deployed(&app, "2.0.0").await;
+    let auto_id = record["release"]["related"]
+        .as_i64()
+        .expect("a rollback ran");
+    let auto = finished(&app, auto_id).await;
+    assert_eq!(auto["release"]["kind"], "automatic-rollback");
+    assert_eq!(auto["release"]["status"], "rollback-failed", "{auto}");
+    assert_eq!(
+        steps(&auto),
+        pairs(&[("rollback", "passed"), ("rollback-smoke", "failed")])
+    );
+    let (_, record) = app
+        .get_json(&format!("/api/releases/{}", record["release"]["id"]))
+        .await;
+    assert_eq!(record["release"]["status"], "failed", "{record}");
+    assert!(
+        record["release"]["outcome"]
+            .as_str()
+            .unwrap()
+            .contains(&format!(
+                "The automatic rollback, release #{auto_id}, failed"
+            )),
+        "{record}"
+    );
+    let (_, target) = app.get_json("/api/targets/web").await;
+    assert_eq!(target["health"], "failed");
+    assert_eq!(target["running"], Value::Null, "the lock is free");
+}
+
+#[tokio::test]
+async fn a_failed_rollback_an_operator_asked_for_says_so() {
+    let host = Host::new().await;
+    host.version("1.0.0", "ok 1.0.0", &[]);
+    host.version("2.0.0", "ok 2.0.0", &[]);
+    let app = app_on(&host, Duration::from_secs(20)).await;
+    deployed(&app, "1.0.0").await;
+    deployed(&app, "2.0.0").await;
+    std::fs::write(host.path().join("rollback-fails"), "").unwrap();
+
+    let (status, body) = send(&app, &app.client, "POST", "/api/targets/web/rollback", None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let record = finished(&app, body["release_id"].as_i64().unwrap()).await;
+    assert_eq!(record["release"]["kind"], "rollback");
+    assert_eq!(record["release"]["version"], "1.0.0");
+    assert_eq!(record["release"]["status"], "rollback-failed", "{record}");
+    assert_eq!(steps(&record), pairs(&[("rollback", "failed")]));
+    let output = record["steps"][0]["runs"][0]["output"].as_str().unwrap();
+    assert!(output.contains("the rollback script is broken"), "{output}");
+    assert!(
+        record["release"]["guidance"]["next_step"]
+            .as_str()
+            .unwrap()
+            .contains("on the host"),
+        "{record}"
+    );
+    assert_eq!(host.serving().await, "200 ok 2.0.0", "nothing was switched");
+    let (_, target) = app.get_json("/api/targets/web").await;
+    assert_eq!(target["health"], "failed");
+}
+
+#[tokio::test]
+async fn a_deploy_s_key_used_again_for_a_rollback_is_a_conflict() {
+    let host = Host::new().await;
+    host.version("1.0.0", "ok 1.0.0", &[]);
+    host.version("2.0.0", "ok 2.0.0", &[]);
+    let app = app_on(&host, Duration::from_secs(20)).await;
+    deployed(&app, "1.0.0").await;
+    let keyed = |path: &'static str, body: Value| {
+        app.client
+            .post(app.url(path))
+            .header("idempotency-key", "one-key")
+            .json(&body)
+            .send()
+    };
+    let (status, started) = json_of(
+        keyed("/api/targets/web/deploy", json!({ "version": "2.0.0" }))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    finished(&app, started["release_id"].as_i64().unwrap()).await;
+
+    let (status, body) =
+        json_of(keyed("/api/targets/web/rollback", json!({})).await.unwrap()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"], "idempotency-key-conflict");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("This key was used for deploy of 2.0.0 of web"),
+        "{body}"
+    );
+    let (_, releases) = app.get_json("/api/targets/web/releases").await;
+    assert_eq!(releases["count"], 2, "no rollback started: {releases}");
+}
+
+#[tokio::test]
+async fn a_deploy_records_the_items_made_release_ready_since_the_last_one() {
+    let host = Host::new().await;
+    host.version("1.0.0", "ok 1.0.0", &[]);
+    host.version("1.0.1", "ok 1.0.1", &[]);
+    let app = Setup {
+        targets: vec![host.target(Duration::from_secs(20))],
+        host: common::HostSettings {
+            repository_dir: Some(host.path().to_owned()),
+            ..common::HostSettings::default()
+        },
+        ..Setup::default()
+    }
+    .spawn()
+    .await;
+    app.db()
+        .await
+        .call(|conn| {
+            conn.execute(
+                "UPDATE work_items SET validation_command = './precheck.sh' WHERE id = 'wi-BF-321'",
+                [],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let (status, body) = send(
+        &app,
+        &app.client,
+        "POST",
+        "/api/control-plane/items/wi-BF-321/actions/prepare-release",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["outcome"]),
+        (StatusCode::OK, &json!("succeeded")),
+        "{body}"
+    );
+
+    let first = deployed(&app, "1.0.0").await;
+    assert_eq!(first["release"]["shipped_items"], json!(["wi-BF-321"]));
+    let page = html(&app, &format!("/releases/{}", first["release"]["id"])).await;
+    assert!(page.contains("wi-BF-321"), "the record names what shipped");
+    let second = deployed(&app, "1.0.1").await;
+    assert_eq!(
+        second["release"]["shipped_items"],
+        json!([]),
+        "nothing new was made release-ready since"
+    );
+}
+
+#[tokio::test]
+async fn a_rollback_to_a_chosen_release_from_its_form_double_tapped_runs_once() {
+    let host = Host::new().await;
+    host.version("1.0.0", "ok 1.0.0", &[]);
+    host.version("2.0.0", "ok 2.0.0", &[]);
+    host.version("3.0.0", "ok 3.0.0", &[]);
+    let app = app_on(&host, Duration::from_secs(20)).await;
+    let oldest = deployed(&app, "1.0.0").await["release"]["id"]
+        .as_i64()
+        .unwrap();
+    deployed(&app, "2.0.0").await;
+    deployed(&app, "3.0.0").await;
+
+    let confirm = html(&app, "/releases/web/rollback").await;
+    let choice = format!("name=\"release_id\" value=\"{oldest}\"");
+    assert!(confirm.contains(&choice), "1.0.0 is offered: {confirm}");
+    let token = form_token(&confirm);
+    let chosen = oldest.to_string();
+    let form = [
+        ("target", "web"),
+        ("release_id", chosen.as_str()),
+        ("token", token.as_str()),
+    ];
+    let tap = || app.post_form(&app.client, "/fn/rollback", "/releases/web/rollback", &form);
+    let (first, second) = tokio::join!(tap(), tap());
+    let landed = [common::location(&first), common::location(&second)];
+    assert!(
+        landed[0].starts_with("/releases/") && !landed[0].contains("refused"),
+        "{landed:?}"
+    );
+    assert_eq!(landed[1], landed[0], "both taps land on one rollback");
+    let id: i64 = landed[0].trim_start_matches("/releases/").parse().unwrap();
+    let record = finished(&app, id).await;
+    assert_eq!(record["release"]["kind"], "rollback");
+    assert_eq!(record["release"]["version"], "1.0.0", "the chosen release");
+    assert_eq!(record["release"]["started_via"], "page");
+    assert_eq!(host.serving().await, "200 ok 1.0.0");
+    let (_, releases) = app.get_json("/api/targets/web/releases").await;
+    assert_eq!(releases["count"], 4, "three deploys and one rollback");
+}
+
+#[tokio::test]
 async fn a_step_past_its_timeout_is_killed_with_its_children() {
     let host = Host::new().await;
     host.version("1.0.0", "ok 1.0.0", &[]);
@@ -434,7 +671,7 @@ fn form_token(html: &str) -> String {
 #[tokio::test]
 async fn a_double_tap_on_deploy_lands_both_taps_on_one_release() {
     let host = Host::new().await;
-    host.version("1.0.0", "ok 1.0.0", &[("slow", "1")]);
+    let go = host.gated_version("1.0.0", "ok 1.0.0");
     let app = app_on(&host, Duration::from_secs(20)).await;
     let confirm = html(&app, "/releases/web/deploy").await;
     let token = form_token(&confirm);
@@ -446,7 +683,9 @@ async fn a_double_tap_on_deploy_lands_both_taps_on_one_release() {
     let tap = || app.post_form(&app.client, "/fn/deploy", "/releases/web/deploy", &form);
     // Two taps at once, then a third after the first has started.
     let (first, second) = tokio::join!(tap(), tap());
+    // The first release still holds the lock: only its key lands the third tap on it.
     let third = tap().await;
+    std::fs::write(&go, "").unwrap();
     let landed: Vec<String> = [first, second, third]
         .iter()
         .map(common::location)
@@ -536,9 +775,11 @@ async fn a_deploy_whose_tap_was_abandoned_still_answers_the_next_tap() {
 #[tokio::test]
 async fn of_fifty_concurrent_deploys_exactly_one_starts() {
     let host = Host::new().await;
-    host.version("1.0.0", "ok 1.0.0", &[("slow", "1")]);
+    // The deploy holds the lock until every request has its answer.
+    let go = host.gated_version("1.0.0", "ok 1.0.0");
     let app = app_on(&host, Duration::from_secs(20)).await;
     let answers = futures::future::join_all((0..50).map(|_| deploy(&app, "1.0.0"))).await;
+    std::fs::write(&go, "").unwrap();
     let started: Vec<_> = answers
         .iter()
         .filter(|(s, _)| *s == StatusCode::ACCEPTED)
@@ -888,4 +1129,55 @@ async fn the_release_pages_deploy_hold_and_show_the_record_without_javascript() 
     assert!(page.contains("Healthy"));
     assert!(!page.contains("href=\"/releases/web/deploy\""));
     assert!(page.contains("lacks the permission factory.release.deploy"));
+}
+
+/// A server function and the JSON API answer the same refusal with the same body: one
+/// error shape, whichever door a client uses.
+#[tokio::test]
+async fn a_form_s_server_function_and_the_api_answer_one_error_shape() {
+    let host = Host::new().await;
+    let app = app_on(&host, Duration::from_secs(20)).await;
+    let (api_status, api) = deploy(&app, "1.0; rm -rf /").await;
+    let response = app
+        .client
+        .post(app.url("/fn/deploy"))
+        .header("accept", "application/json")
+        .header("origin", app.url(""))
+        .form(&[
+            ("target", "web"),
+            ("version", "1.0; rm -rf /"),
+            ("token", "a-form-token-0000001"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (fn_status, from_fn) = json_of(response).await;
+    assert_eq!(api_status, StatusCode::BAD_REQUEST, "{api}");
+    assert_eq!(fn_status, api_status, "{from_fn}");
+    assert_eq!(from_fn, api, "the same body");
+    assert_eq!(api["error"], "invalid");
+    assert_eq!(api["field"], "version");
+
+    // A refusal by a gate carries its gates and guidance the same way.
+    let (status, held) = send(
+        &app,
+        &app.client,
+        "PUT",
+        "/api/targets/web/hold",
+        Some(json!({ "reason": "freeze" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{held}");
+    let (status, refused) = deploy(&app, "1.0.0").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(refused["error"], "blocked");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Deploy of web is blocked: web is on hold"),
+        "{refused}"
+    );
+    assert!(refused["gates"].as_array().is_some_and(|g| !g.is_empty()));
+    assert!(refused["guidance"]["next_step"].is_string());
 }

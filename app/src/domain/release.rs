@@ -140,8 +140,8 @@ pub enum Next {
     Run(Step),
     /// The release ends with this status.
     Finish(ReleaseStatus),
-    /// A deploy failed after changing the host: it ends with `RolledBack` or
-    /// `RollbackFailed` depending on the automatic rollback that starts now.
+    /// A deploy failed after changing the host: it ends `RolledBack` when the automatic
+    /// rollback that starts now succeeds, `Failed` when that rollback fails.
     RollBackAutomatically,
 }
 
