@@ -1,0 +1,300 @@
+use super::*;
+
+/// Runs the state machine over the outcomes of its steps, as the runner does.
+fn walk(kind: ReleaseKind, outcomes: &[bool], can_roll_back: bool) -> (Vec<Step>, Vec<String>) {
+    let mut steps = Vec::new();
+    let mut ends = Vec::new();
+    let mut current = kind;
+    let mut step = kind.first_step();
+    let mut outcomes = outcomes.iter();
+    loop {
+        steps.push(step);
+        let passed = *outcomes.next().expect("an outcome for every step run");
+        match after(current, step, passed, can_roll_back) {
+            Next::Run(next) => step = next,
+            Next::Finish(status) => {
+                ends.push(format!("{}:{status}", current.as_str()));
+                return (steps, ends);
+            }
+            Next::RollBackAutomatically => {
+                ends.push(format!("{}:{}", current.as_str(), "rolling-back"));
+                current = ReleaseKind::AutomaticRollback;
+                step = current.first_step();
+            }
+        }
+    }
+}
+
+#[test]
+fn every_path_through_the_pipeline() {
+    use Step::*;
+    // kind, each step's outcome, can roll back, the steps run, how the releases end.
+    type Case<'a> = (ReleaseKind, &'a [bool], bool, &'a [Step], &'a [&'a str]);
+    let cases: &[Case] = &[
+        // The success path.
+        (
+            ReleaseKind::Deploy,
+            &[true, true, true],
+            true,
+            &[PreSmoke, Deploy, PostSmoke],
+            &["deploy:succeeded"],
+        ),
+        // A failed pre-deploy smoke check changes nothing.
+        (
+            ReleaseKind::Deploy,
+            &[false],
+            true,
+            &[PreSmoke],
+            &["deploy:aborted"],
+        ),
+        // A failed deploy command rolls back automatically.
+        (
+            ReleaseKind::Deploy,
+            &[true, false, true, true],
+            true,
+            &[PreSmoke, Deploy, Rollback, RollbackSmoke],
+            &["deploy:rolling-back", "automatic-rollback:succeeded"],
+        ),
+        // So does a failed post-deploy smoke check.
+        (
+            ReleaseKind::Deploy,
+            &[true, true, false, true, true],
+            true,
+            &[PreSmoke, Deploy, PostSmoke, Rollback, RollbackSmoke],
+            &["deploy:rolling-back", "automatic-rollback:succeeded"],
+        ),
+        // An automatic rollback that fails, at its command or its smoke check.
+        (
+            ReleaseKind::Deploy,
+            &[true, false, false],
+            true,
+            &[PreSmoke, Deploy, Rollback],
+            &["deploy:rolling-back", "automatic-rollback:rollback-failed"],
+        ),
+        (
+            ReleaseKind::Deploy,
+            &[true, true, false, true, false],
+            true,
+            &[PreSmoke, Deploy, PostSmoke, Rollback, RollbackSmoke],
+            &["deploy:rolling-back", "automatic-rollback:rollback-failed"],
+        ),
+        // The first deploy of a target has nothing to roll back to.
+        (
+            ReleaseKind::Deploy,
+            &[true, false],
+            false,
+            &[PreSmoke, Deploy],
+            &["deploy:failed"],
+        ),
+        (
+            ReleaseKind::Deploy,
+            &[true, true, false],
+            false,
+            &[PreSmoke, Deploy, PostSmoke],
+            &["deploy:failed"],
+        ),
+        // An explicit rollback.
+        (
+            ReleaseKind::Rollback,
+            &[true, true],
+            true,
+            &[Rollback, RollbackSmoke],
+            &["rollback:succeeded"],
+        ),
+        (
+            ReleaseKind::Rollback,
+            &[false],
+            true,
+            &[Rollback],
+            &["rollback:rollback-failed"],
+        ),
+        (
+            ReleaseKind::Rollback,
+            &[true, false],
+            true,
+            &[Rollback, RollbackSmoke],
+            &["rollback:rollback-failed"],
+        ),
+    ];
+    for (kind, outcomes, can_roll_back, steps, ends) in cases {
+        let (got_steps, got_ends) = walk(*kind, outcomes, *can_roll_back);
+        assert_eq!(&got_steps, steps, "{kind:?} {outcomes:?}");
+        assert_eq!(got_ends, *ends, "{kind:?} {outcomes:?}");
+    }
+}
+
+#[test]
+fn nothing_changes_the_host_before_the_deploy_command() {
+    assert!(!Step::PreSmoke.changes_the_host());
+    assert!(Step::Deploy.changes_the_host() && Step::Rollback.changes_the_host());
+}
+
+#[test]
+fn an_automatic_rollback_is_told_by_the_deploy_it_undid() {
+    use ReleaseKind::*;
+    use ReleaseStatus::*;
+    type NewestFirst = &'static [(ReleaseKind, ReleaseStatus)];
+    let cases: [(NewestFirst, Option<ReleaseStatus>); 6] = [
+        (
+            &[(AutomaticRollback, Succeeded), (Deploy, RolledBack)],
+            Some(RolledBack),
+        ),
+        (
+            &[(AutomaticRollback, RollbackFailed), (Deploy, Failed)],
+            Some(Failed),
+        ),
+        (
+            &[(AutomaticRollback, Interrupted), (Deploy, Failed)],
+            Some(Interrupted),
+        ),
+        (
+            &[(Rollback, Succeeded), (Deploy, RolledBack)],
+            Some(Succeeded),
+        ),
+        (&[(Deploy, Succeeded)], Some(Succeeded)),
+        (&[], None),
+    ];
+    for (newest_first, expected) in cases {
+        assert_eq!(
+            telling_status(newest_first.iter().copied()),
+            expected,
+            "{newest_first:?}"
+        );
+    }
+}
+
+#[test]
+fn the_status_word_follows_precedence() {
+    use ReleaseStatus::*;
+    use TargetHealth as H;
+    let cases = [
+        (true, true, Some(Failed), true, true, H::Deploying),
+        (false, true, Some(Interrupted), true, true, H::Interrupted),
+        (false, true, Some(Succeeded), false, true, H::Interrupted),
+        (false, false, Some(Interrupted), false, true, H::Healthy),
+        (false, false, Some(Interrupted), true, true, H::Held),
+        (false, false, Some(RollbackFailed), false, true, H::Failed),
+        (false, false, Some(Failed), false, false, H::Failed),
+        (false, false, Some(RolledBack), true, true, H::RolledBack),
+        (false, false, Some(Succeeded), true, true, H::Held),
+        (false, false, Some(Aborted), false, true, H::Healthy),
+        (false, false, Some(Succeeded), false, true, H::Healthy),
+        (false, false, None, false, false, H::Unknown),
+        (false, false, None, true, false, H::Held),
+    ];
+    for (running, needs_check, newest, held, live, expected) in cases {
+        assert_eq!(
+            target_health(running, needs_check, newest, held, live),
+            expected,
+            "{running} {needs_check} {newest:?} {held} {live}"
+        );
+    }
+}
+
+fn record(id: i64, version: &str, step: Option<Step>) -> ReleaseRecord {
+    ReleaseRecord {
+        id,
+        target: "web".into(),
+        kind: ReleaseKind::Deploy,
+        version: version.into(),
+        commit: None,
+        replaces: None,
+        related: None,
+        started_by: "op".into(),
+        started_via: Via::Page,
+        status: ReleaseStatus::Running,
+        current_step: step,
+        started_at: time::macros::datetime!(2026-11-26 03:00 UTC),
+        finished_at: None,
+        outcome: None,
+        guidance: None,
+        shipped_items: vec![],
+    }
+}
+
+#[test]
+fn the_release_gates_over_lock_hold_smoke_rollback_target_and_role() {
+    use crate::domain::{Credential, Role};
+    let running = record(7, "1.2.0", Some(Step::PostSmoke));
+    let earlier = record(3, "1.0.0", None);
+    let hold = Hold {
+        target: "web".into(),
+        reason: "freeze for the audit".into(),
+        set_by: "ann".into(),
+        set_at: time::macros::datetime!(2026-11-26 02:00 UTC),
+        expires_at: None,
+    };
+    for control in [
+        ReleaseControl::Deploy,
+        ReleaseControl::Rollback,
+        ReleaseControl::Hold,
+    ] {
+        for locked in [false, true] {
+            for held in [false, true] {
+                for smoke_gated in [false, true] {
+                    for can_roll_back in [false, true] {
+                        for role in Role::ALL {
+                            let operator = Operator {
+                                name: "op".into(),
+                                role,
+                                credential: Credential::Session { user_id: 1 },
+                            };
+                            let facts = TargetFacts {
+                                target: "web",
+                                running: locked.then_some(&running),
+                                hold: held.then_some(&hold),
+                                smoke_gated,
+                                rollback_to: can_roll_back.then_some(&earlier),
+                            };
+                            let view = evaluate_control(control, facts, Some(&operator));
+                            let expected = role >= Role::Operator
+                                && match control {
+                                    ReleaseControl::Deploy => !locked && !held && smoke_gated,
+                                    ReleaseControl::Rollback => !locked && can_roll_back,
+                                    ReleaseControl::Hold => true,
+                                };
+                            let case = format!(
+                                "{control:?} locked={locked} held={held} smoke={smoke_gated} back={can_roll_back} {role:?}"
+                            );
+                            assert_eq!(view.enabled, expected, "{case}");
+                            assert_eq!(view.guidance.is_none(), view.enabled, "{case}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let view = evaluate_control(
+        ReleaseControl::Deploy,
+        TargetFacts {
+            target: "web",
+            running: Some(&running),
+            hold: None,
+            smoke_gated: true,
+            rollback_to: None,
+        },
+        None,
+    );
+    let g = view.guidance.unwrap();
+    assert_eq!(
+        g.cause,
+        "Release #7 (deploy of 1.2.0) is running on web, now at: Post-deploy smoke checks."
+    );
+}
+
+#[test]
+fn names_round_trip() {
+    for status in ReleaseStatus::ALL {
+        assert_eq!(status.as_str().parse(), Ok(status));
+    }
+    for step in Step::ALL {
+        assert_eq!(step.as_str().parse(), Ok(step));
+    }
+    for kind in ReleaseKind::ALL {
+        assert_eq!(kind.as_str().parse(), Ok(kind));
+    }
+    assert_eq!(
+        serde_json::to_string(&ReleaseStatus::RollbackFailed).unwrap(),
+        "\"rollback-failed\""
+    );
+}
