@@ -6,8 +6,8 @@ mod common;
 
 use app::domain::Role;
 use common::{
-    HostSettings, Setup, TestApp, assert_contains, browser, get_html, html_text, json_of, location,
-    spawn_demo_app,
+    HostSettings, Setup, TestApp, answer, assert_contains, browser, get_html, html_text, json_of,
+    location, spawn_demo_app, until_exists,
 };
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
@@ -53,13 +53,8 @@ async fn api_action(
     action: &str,
     key: Option<&str>,
 ) -> (StatusCode, Value) {
-    let mut request = client
-        .post(app.url(&format!("/api/control-plane/items/{item}/actions/{action}")))
-        .header("accept", "application/json");
-    if let Some(key) = key {
-        request = request.header("idempotency-key", key);
-    }
-    json_of(request.send().await.expect("request sent")).await
+    let path = format!("/api/control-plane/items/{item}/actions/{action}");
+    answer(app.api_post(client, &path, key)).await
 }
 
 /// An API call as the signed-in demo operator.
@@ -86,20 +81,6 @@ async fn page(app: &TestApp, client: &Client, path: &str) -> String {
 }
 
 /// Sets an item's validation command straight in the database.
-async fn set_validation_command(app: &TestApp, item: &'static str, command: &'static str) {
-    app.db()
-        .await
-        .call(move |conn| {
-            conn.execute(
-                "UPDATE work_items SET validation_command = ?2 WHERE id = ?1",
-                [item, command],
-            )?;
-            Ok(())
-        })
-        .await
-        .unwrap();
-}
-
 fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
@@ -413,7 +394,7 @@ async fn app_with_validation_scripts() -> (TestApp, tempfile::TempDir) {
 async fn prepare_release_runs_the_validation_command_for_real() {
     let (app, _repo) = app_with_validation_scripts().await;
 
-    set_validation_command(&app, "wi-BF-321", "./pass.sh").await;
+    app.set_validation_command("wi-BF-321", "./pass.sh").await;
     let landed = tap(
         &app,
         &app.client,
@@ -432,7 +413,7 @@ async fn prepare_release_runs_the_validation_command_for_real() {
         "release-ready"
     );
 
-    set_validation_command(&app, "wi-BF-321", "./fail.sh").await;
+    app.set_validation_command("wi-BF-321", "./fail.sh").await;
     let (status, body) = act(&app, "wi-BF-321", "prepare-release", None).await;
     assert_eq!(status, StatusCode::OK, "it ran: {body}");
     assert_eq!(body["outcome"], "failed");
@@ -450,7 +431,7 @@ async fn prepare_release_runs_the_validation_command_for_real() {
     assert_contains(&item, "Not release-ready");
     assert_contains(&item, "lint: 2 errors");
 
-    set_validation_command(&app, "wi-BF-321", "./hang.sh").await;
+    app.set_validation_command("wi-BF-321", "./hang.sh").await;
     let (status, body) = act(&app, "wi-BF-321", "prepare-release", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["outcome"], "failed");
@@ -471,12 +452,13 @@ async fn prepare_release_runs_the_validation_command_for_real() {
 #[tokio::test]
 async fn an_action_whose_client_hung_up_still_ends_and_answers_its_retry() {
     let (app, _repo) = app_with_validation_scripts().await;
-    set_validation_command(&app, "wi-BF-321", "./slow.sh").await;
+    app.set_validation_command("wi-BF-321", "./slow.sh").await;
     let abandoned = app
-        .client
-        .post(app.url("/api/control-plane/items/wi-BF-321/actions/prepare-release"))
-        .header("accept", "application/json")
-        .header("idempotency-key", "hung-up-1")
+        .api_post(
+            &app.client,
+            "/api/control-plane/items/wi-BF-321/actions/prepare-release",
+            Some("hung-up-1"),
+        )
         .timeout(Duration::from_millis(200))
         .send()
         .await;
@@ -511,32 +493,13 @@ async fn a_second_prepare_release_while_one_runs_is_blocked_with_guidance() {
     }
     .spawn()
     .await;
-    set_validation_command(&app, "wi-BF-321", "./marked.sh").await;
-    let first = {
-        let client = app.client.clone();
-        let url = app.url("/api/control-plane/items/wi-BF-321/actions/prepare-release");
-        tokio::spawn(async move {
-            json_of(
-                client
-                    .post(url)
-                    .header("accept", "application/json")
-                    .send()
-                    .await
-                    .unwrap(),
-            )
-            .await
-        })
-    };
-    // Wait for the first run's script to start, not for a time.
-    let started = repo.path().join("started");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !started.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first run never started"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.set_validation_command("wi-BF-321", "./marked.sh").await;
+    let first = tokio::spawn(answer(app.api_post(
+        &app.client,
+        "/api/control-plane/items/wi-BF-321/actions/prepare-release",
+        None,
+    )));
+    until_exists(&repo.path().join("started")).await;
     let (status, second) = act(&app, "wi-BF-321", "prepare-release", None).await;
     assert_eq!(status, StatusCode::CONFLICT, "{second}");
     assert_eq!(second["outcome"], "blocked");

@@ -157,15 +157,7 @@ async fn the_session_survives_a_restart_and_sign_out_ends_it() {
         "still signed in"
     );
 
-    let response = app
-        .client
-        .post(app.url("/fn/logout"))
-        .header("accept", "text/html")
-        .header("origin", format!("http://{}", app.addr))
-        .header("referer", app.url("/"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_form(&app.client, "/fn/logout", "/", &[]).await;
     assert_eq!(response.status(), StatusCode::FOUND);
     assert_eq!(location(&response), "/login");
     assert_eq!(app.get_page("/").await.status(), StatusCode::SEE_OTHER);

@@ -6,7 +6,7 @@ mod common;
 
 use app::domain::Role;
 use app::targets::{SmokeCheck, SmokeProbe, SmokeWhen, Target};
-use common::{Setup, TestApp, json_of};
+use common::{Setup, TestApp, answer, json_of};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use std::os::unix::fs::PermissionsExt;
@@ -511,23 +511,13 @@ async fn a_deploy_s_key_used_again_for_a_rollback_is_a_conflict() {
     let app = app_on(&host, Duration::from_secs(20)).await;
     deployed(&app, "1.0.0").await;
     let keyed = |path: &'static str, body: Value| {
-        app.client
-            .post(app.url(path))
-            .header("idempotency-key", "one-key")
-            .json(&body)
-            .send()
+        answer(app.api_post(&app.client, path, Some("one-key")).json(&body))
     };
-    let (status, started) = json_of(
-        keyed("/api/targets/web/deploy", json!({ "version": "2.0.0" }))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, started) = keyed("/api/targets/web/deploy", json!({ "version": "2.0.0" })).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{started}");
     finished(&app, started["release_id"].as_i64().unwrap()).await;
 
-    let (status, body) =
-        json_of(keyed("/api/targets/web/rollback", json!({})).await.unwrap()).await;
+    let (status, body) = keyed("/api/targets/web/rollback", json!({})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"], "idempotency-key-conflict");
     assert!(
@@ -556,17 +546,8 @@ async fn a_deploy_records_the_items_made_release_ready_since_the_last_one() {
     }
     .spawn()
     .await;
-    app.db()
-        .await
-        .call(|conn| {
-            conn.execute(
-                "UPDATE work_items SET validation_command = './precheck.sh' WHERE id = 'wi-BF-321'",
-                [],
-            )?;
-            Ok(())
-        })
-        .await
-        .unwrap();
+    app.set_validation_command("wi-BF-321", "./precheck.sh")
+        .await;
     let (status, body) = send(
         &app,
         &app.client,
@@ -707,15 +688,14 @@ async fn a_double_tap_on_deploy_lands_both_taps_on_one_release() {
 
     // The API's Idempotency-Key does the same for scripts; a new key deploys anew.
     let keyed = |key: &'static str| {
-        app.client
-            .post(app.url("/api/targets/web/deploy"))
-            .header("idempotency-key", key)
-            .json(&json!({ "version": "1.0.0" }))
-            .send()
+        answer(
+            app.api_post(&app.client, "/api/targets/web/deploy", Some(key))
+                .json(&json!({ "version": "1.0.0" })),
+        )
     };
-    let (status, a) = json_of(keyed("retry-1").await.unwrap()).await;
+    let (status, a) = keyed("retry-1").await;
     assert_eq!(status, StatusCode::ACCEPTED, "{a}");
-    let (status, b) = json_of(keyed("retry-1").await.unwrap()).await;
+    let (status, b) = keyed("retry-1").await;
     assert_eq!(
         (status, &b["release_id"]),
         (StatusCode::ACCEPTED, &a["release_id"])

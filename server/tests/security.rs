@@ -371,8 +371,17 @@ async fn parallel_wrong_passwords_are_throttled_and_the_right_one_then_waits() {
 #[tokio::test]
 async fn a_request_that_ends_after_sign_out_does_not_bring_the_session_back() {
     let repo = tempfile::tempdir().unwrap();
+    let (started, go) = (repo.path().join("started"), repo.path().join("go"));
     let script = repo.path().join("slow.sh");
-    std::fs::write(&script, "#!/bin/sh\nsleep 1.5; echo done\n").unwrap();
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ntouch {}\nwhile [ ! -e {} ]; do sleep 0.02; done\necho done\n",
+            started.display(),
+            go.display()
+        ),
+    )
+    .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let app = Setup {
         host: HostSettings {
@@ -383,17 +392,7 @@ async fn a_request_that_ends_after_sign_out_does_not_bring_the_session_back() {
     }
     .spawn()
     .await;
-    app.db()
-        .await
-        .call(|conn| {
-            conn.execute(
-                "UPDATE work_items SET validation_command = './slow.sh' WHERE id = 'wi-BF-321'",
-                [],
-            )?;
-            Ok(())
-        })
-        .await
-        .unwrap();
+    app.set_validation_command("wi-BF-321", "./slow.sh").await;
     let cookie = signed_in_cookie(&app, "demo", DEMO_PASSWORD).await;
     let plain = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -401,34 +400,27 @@ async fn a_request_that_ends_after_sign_out_does_not_bring_the_session_back() {
         .unwrap();
 
     // A slow request starts with the session...
-    let slow = {
-        let (plain, cookie) = (plain.clone(), cookie.clone());
-        let url = app.url("/api/control-plane/items/wi-BF-321/actions/prepare-release");
-        tokio::spawn(async move {
-            plain
-                .post(url)
-                .header("cookie", cookie)
-                .header("accept", "application/json")
-                .send()
-                .await
-                .unwrap()
-                .status()
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    // ...the operator signs out while it runs...
-    let signed_out = plain
-        .post(app.url("/fn/logout"))
+    let slow = tokio::spawn(
+        app.api_post(
+            &plain,
+            "/api/control-plane/items/wi-BF-321/actions/prepare-release",
+            None,
+        )
         .header("cookie", &cookie)
-        .header("accept", "text/html")
-        .header("origin", format!("http://{}", app.addr))
-        .header("referer", app.url("/"))
+        .send(),
+    );
+    until_exists(&started).await;
+    // ...the operator signs out while it runs...
+    let signed_out = app
+        .form_post(&plain, "/fn/logout", "/", &[])
+        .header("cookie", &cookie)
         .send()
         .await
         .unwrap();
     assert_eq!(signed_out.status(), StatusCode::FOUND);
+    std::fs::write(&go, "").unwrap();
     // ...and the slow request ends after the sign-out.
-    assert_eq!(slow.await.unwrap(), StatusCode::OK);
+    assert_eq!(slow.await.unwrap().unwrap().status(), StatusCode::OK);
 
     for path in ["/", "/history"] {
         let (status, response) = raw_get(app.addr, path, Some(&cookie)).await;
@@ -589,20 +581,14 @@ async fn idempotency_keys_belong_to_one_token_whatever_its_name() {
     let admin = token(&app, "ci", app::domain::Role::Admin).await;
     let viewer = token(&app, "ci", app::domain::Role::Viewer).await;
     let act = |secret: String| {
-        let client = app.anonymous.clone();
-        let url = app.url("/api/control-plane/items/wi-BF-302/actions/record-history");
-        async move {
-            json_of(
-                client
-                    .post(url)
-                    .bearer_auth(secret)
-                    .header("idempotency-key", "shared-key-1")
-                    .send()
-                    .await
-                    .unwrap(),
+        answer(
+            app.api_post(
+                &app.anonymous,
+                "/api/control-plane/items/wi-BF-302/actions/record-history",
+                Some("shared-key-1"),
             )
-            .await
-        }
+            .bearer_auth(secret),
+        )
     };
     let (status, body) = act(viewer.clone()).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
@@ -693,20 +679,14 @@ async fn versions_dot_and_dot_dot_are_refused() {
     // An Idempotency-Key stands for one request: the same key with another version is
     // a conflict, never a replay of the first release.
     let deploy = |version: &'static str| {
-        let client = app.client.clone();
-        let url = app.url("/api/targets/web/deploy");
-        async move {
-            json_of(
-                client
-                    .post(url)
-                    .header("idempotency-key", "release-key-1")
-                    .json(&serde_json::json!({ "version": version }))
-                    .send()
-                    .await
-                    .unwrap(),
+        answer(
+            app.api_post(
+                &app.client,
+                "/api/targets/web/deploy",
+                Some("release-key-1"),
             )
-            .await
-        }
+            .json(&serde_json::json!({ "version": version })),
+        )
     };
     let (status, first) = deploy("4.0.0").await;
     assert_eq!(status, StatusCode::ACCEPTED, "{first}");

@@ -100,6 +100,38 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// An API POST as a script sends it: asking for JSON, with an `Idempotency-Key` when
+    /// given. Add a body or a token, then [`answer`] it.
+    pub fn api_post(
+        &self,
+        client: &Client,
+        path: &str,
+        key: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let request = client
+            .post(self.url(path))
+            .header("accept", "application/json");
+        match key {
+            Some(key) => request.header("idempotency-key", key),
+            None => request,
+        }
+    }
+
+    /// Sets a work item's validation command, as a sync of its file would.
+    pub async fn set_validation_command(&self, item: &'static str, command: &'static str) {
+        self.db()
+            .await
+            .call(move |conn| {
+                conn.execute(
+                    "UPDATE work_items SET validation_command = ?2 WHERE id = ?1",
+                    [item, command],
+                )?;
+                Ok(())
+            })
+            .await
+            .expect("the item is updated");
+    }
+
     /// Posts a page's form as a browser without JavaScript does: form-encoded, asking for
     /// HTML, with this site as Origin and `page` as Referer.
     pub async fn post_form(
@@ -177,6 +209,25 @@ pub async fn get_html(client: &Client, url: &str) -> Response {
         .send()
         .await
         .expect("request sent")
+}
+
+/// Waits until `path` exists: how a test's script says it got somewhere, so the test
+/// waits for that event rather than for a time.
+pub async fn until_exists(path: &std::path::Path) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Sends a request and reads its JSON answer.
+pub async fn answer(request: reqwest::RequestBuilder) -> (StatusCode, serde_json::Value) {
+    json_of(request.send().await.expect("request sent")).await
 }
 
 pub async fn json_of(response: Response) -> (StatusCode, serde_json::Value) {
