@@ -262,6 +262,27 @@ pub(crate) async fn scratch_db() -> (tempfile::TempDir, Db) {
     (dir, db)
 }
 
+/// Writes `x` into `scratch` and commits.
+#[cfg(test)]
+pub(crate) async fn scratch_insert(db: &Db, x: i64) {
+    db.call(move |c| Ok(c.execute("INSERT INTO scratch VALUES (?1)", [x])?))
+        .await
+        .unwrap();
+}
+
+/// Writes into `scratch` and rolls the write back.
+#[cfg(test)]
+pub(crate) async fn scratch_rolled_back_write(db: &Db) {
+    db.call(|c| {
+        let tx = c.transaction()?;
+        tx.execute("INSERT INTO scratch VALUES (100)", [])?;
+        tx.rollback()?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,18 +324,9 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(db.commits(), start, "a read is not a commit");
-        db.call(|c| {
-            let tx = c.transaction()?;
-            tx.execute("INSERT INTO scratch VALUES (100)", [])?;
-            tx.rollback()?;
-            Ok(())
-        })
-        .await
-        .unwrap();
+        scratch_rolled_back_write(&db).await;
         assert_eq!(db.commits(), start, "a rolled-back write is not a commit");
-        db.call(|c| Ok(c.execute("INSERT INTO scratch VALUES (2)", [])?))
-            .await
-            .unwrap();
+        scratch_insert(&db, 2).await;
         db.call(|c| {
             let tx = c.transaction()?;
             tx.execute("INSERT INTO scratch VALUES (3)", [])?;

@@ -85,7 +85,7 @@ impl<K: Eq + Hash, V> ReadCache<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::scratch_db;
+    use crate::store::{scratch_db, scratch_insert, scratch_rolled_back_write};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// Reads the sum of `scratch`, counting how often the database was asked.
@@ -109,21 +109,12 @@ mod tests {
         assert_eq!(sum(&cache, &db, &reads).await, 1);
         assert_eq!(reads.load(Ordering::SeqCst), 1, "the second read was kept");
 
-        db.call(|c| Ok(c.execute("INSERT INTO scratch VALUES (2)", [])?))
-            .await
-            .unwrap();
+        scratch_insert(&db, 2).await;
         assert_eq!(sum(&cache, &db, &reads).await, 3, "the write shows at once");
         assert_eq!(reads.load(Ordering::SeqCst), 2);
 
         // Reads and rolled-back writes leave the kept read alone.
-        db.call(|c| {
-            let tx = c.transaction()?;
-            tx.execute("INSERT INTO scratch VALUES (100)", [])?;
-            tx.rollback()?;
-            Ok(())
-        })
-        .await
-        .unwrap();
+        scratch_rolled_back_write(&db).await;
         assert_eq!(sum(&cache, &db, &reads).await, 3);
         assert_eq!(reads.load(Ordering::SeqCst), 2);
     }

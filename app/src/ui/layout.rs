@@ -61,30 +61,25 @@ pub fn Layout(children: Children) -> impl IntoView {
 pub fn NotFound(#[prop(optional, into)] what: Option<String>) -> impl IntoView {
     super::set_status(axum::http::StatusCode::NOT_FOUND);
     let message = what.unwrap_or_else(|| "There is no page at this address.".to_owned());
-    view! {
-        <Title text="Not found" />
-        <section class="notice">
-            <h1>"Not found"</h1>
-            <p>{message}</p>
-            <p>
-                <a class="button" href="/">
-                    "Back to the board"
-                </a>
-            </p>
-        </section>
-    }
+    notice("Not found", message)
 }
 
 /// Shown when the server failed; never carries internal error text.
 #[component]
 pub fn ErrorPage() -> impl IntoView {
+    notice(
+        "Something went wrong",
+        "The control plane could not load this page. Nothing was changed. Try again in a moment; if it keeps failing, the server log has the details.".to_owned(),
+    )
+}
+
+/// A page that only says something, with the way back to the board.
+fn notice(title: &'static str, message: String) -> impl IntoView {
     view! {
-        <Title text="Something went wrong" />
+        <Title text=title />
         <section class="notice">
-            <h1>"Something went wrong"</h1>
-            <p>
-                "The control plane could not load this page. Nothing was changed. Try again in a moment; if it keeps failing, the server log has the details."
-            </p>
+            <h1>{title}</h1>
+            <p>{message}</p>
             <p>
                 <a class="button" href="/">
                     "Back to the board"
