@@ -10,6 +10,7 @@ pub mod host;
 pub mod once;
 pub mod queue_truth;
 pub mod releases;
+pub mod ssh;
 pub mod state;
 pub mod store;
 pub mod targets;

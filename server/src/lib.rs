@@ -6,6 +6,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod loopback_hosts;
 pub mod operators_cli;
 pub mod release_api;
 pub mod router;
