@@ -3,6 +3,7 @@
 
 use crate::domain::CommandRun;
 use crate::host::{self, HostCommand};
+use crate::ssh::{SshSettings, TargetHost};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -31,6 +32,12 @@ pub struct Target {
     pub step_timeout: Duration,
     /// The most output kept per command, in bytes (the last ones).
     pub output_cap: usize,
+    /// The hosts a release moves, in order; empty: the commands run on this host.
+    pub hosts: Vec<TargetHost>,
+    /// How the hosts are reached.
+    pub ssh: SshSettings,
+    /// How many hosts a release moves at a time (rolling); at least 1.
+    pub batch_size: usize,
 }
 
 impl Target {

@@ -40,6 +40,9 @@ fn pipeline(c: &mut Criterion) {
             }],
             step_timeout: Duration::from_secs(5),
             output_cap: app::host::OUTPUT_CAP,
+            hosts: Vec::new(),
+            ssh: Default::default(),
+            batch_size: 1,
         }]);
         state
     });

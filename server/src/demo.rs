@@ -201,6 +201,9 @@ pub fn write_demo_target(data_dir: &std::path::Path) -> std::io::Result<app::tar
         ],
         step_timeout: Duration::from_secs(60),
         output_cap: app::host::OUTPUT_CAP,
+        hosts: Vec::new(),
+        ssh: Default::default(),
+        batch_size: 1,
     })
 }
 

@@ -123,6 +123,9 @@ pub struct Application {
     pub generated_demo_password: Option<String>,
 }
 
+/// Where connections to targets' hosts are kept, in the data directory.
+pub const SSH_CONNECTIONS_DIR: &str = "ssh";
+
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartError> {
         let data_dir = settings.data_dir.clone();
@@ -154,6 +157,18 @@ impl Application {
                     })?;
                 tracing::info!(target = %target.name, "demo mode: demo target written");
                 targets.push(target);
+            }
+        }
+        // Connections to a target's hosts are kept for reuse, privately, in the data
+        // directory; a short path, as a socket's path is at most 108 bytes.
+        if targets.iter().any(|target| !target.hosts.is_empty()) {
+            let dir = data_dir.join(SSH_CONNECTIONS_DIR);
+            crate::create_private_dir(&dir).map_err(|source| StartError::DataDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+            for target in targets.iter_mut().filter(|t| t.ssh.control_dir.is_none()) {
+                target.ssh.control_dir = Some(dir.clone());
             }
         }
         let queue_truth = settings

@@ -111,6 +111,9 @@ impl Host {
             ],
             step_timeout,
             output_cap: 4 * 1024,
+            hosts: Vec::new(),
+            ssh: Default::default(),
+            batch_size: 1,
         }
     }
 

@@ -655,6 +655,9 @@ async fn versions_dot_and_dot_dot_are_refused() {
         }],
         step_timeout: Duration::from_secs(5),
         output_cap: 1024,
+        hosts: Vec::new(),
+        ssh: Default::default(),
+        batch_size: 1,
     };
     let app = Setup {
         targets: vec![target],

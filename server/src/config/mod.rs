@@ -1,9 +1,12 @@
 //! The optional TOML configuration file (`--config`). Every key is documented in
 //! `docs/factory.example.toml`, which the tests load.
 
+mod targets;
+
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+pub use targets::{HostConfig, SmokeConfig, SshConfig, TargetConfig};
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,158 +22,6 @@ pub struct Config {
     /// Deploy targets, `[[targets]]`.
     #[serde(default)]
     pub targets: Vec<TargetConfig>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TargetConfig {
-    pub name: String,
-    pub working_dir: PathBuf,
-    #[serde(default)]
-    pub env: std::collections::BTreeMap<String, String>,
-    pub deploy: Vec<String>,
-    pub rollback: Vec<String>,
-    pub candidate: Option<Vec<String>>,
-    /// Prints the live version (first word); checked after an interrupted release.
-    pub status: Option<Vec<String>>,
-    /// Seconds a deploy, rollback or candidate command may run (default 300).
-    pub step_timeout_seconds: Option<u64>,
-    /// KiB of output kept per command, the last ones (default 64).
-    pub output_cap_kib: Option<usize>,
-    #[serde(default)]
-    pub smoke: Vec<SmokeConfig>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SmokeConfig {
-    pub name: String,
-    /// `pre`, `post` or `both` (default).
-    pub when: Option<app::targets::SmokeWhen>,
-    /// An HTTP check: `GET url` answers `status` (default 200) and contains `body_contains`.
-    pub url: Option<String>,
-    pub status: Option<u16>,
-    pub body_contains: Option<String>,
-    /// A command check: exit 0 passes.
-    pub command: Option<Vec<String>>,
-    /// Seconds for one try (default 10).
-    pub timeout_seconds: Option<u64>,
-    /// Tries after a failed one (default 0).
-    pub retries: Option<u32>,
-    /// Seconds between tries (default 1).
-    pub interval_seconds: Option<u64>,
-}
-
-impl TargetConfig {
-    /// The target as the release runner uses it; the error names the key.
-    fn to_target(&self, index: usize) -> Result<app::targets::Target, String> {
-        use app::targets::{SmokeCheck, SmokeProbe, SmokeWhen, Target};
-        let at = |key: &str| {
-            format!(
-                "key `{key}` of [[targets]] #{} ({:?})",
-                index + 1,
-                self.name
-            )
-        };
-        let name_ok = !self.name.is_empty()
-            && self.name.len() <= 40
-            && self
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !name_ok {
-            return Err(format!(
-                "{}: use 1 to 40 lowercase letters, digits and '-'",
-                at("name")
-            ));
-        }
-        for (key, argv) in [
-            ("deploy", Some(&self.deploy)),
-            ("rollback", Some(&self.rollback)),
-            ("candidate", self.candidate.as_ref()),
-            ("status", self.status.as_ref()),
-        ] {
-            if let Some(argv) = argv
-                && argv.first().is_none_or(|p| p.trim().is_empty())
-            {
-                return Err(format!(
-                    "{}: name a program first, e.g. [\"./deploy.sh\"]",
-                    at(key)
-                ));
-            }
-        }
-        if self
-            .output_cap_kib
-            .is_some_and(|kib| !(1..=16 * 1024).contains(&kib))
-        {
-            return Err(format!("{}: between 1 and 16384 KiB", at("output_cap_kib")));
-        }
-        in_range(
-            &at("step_timeout_seconds"),
-            self.step_timeout_seconds,
-            LONGEST_STEP,
-        )?;
-        let mut smoke = Vec::new();
-        for check in &self.smoke {
-            let key = |k: &str| format!("{} in its smoke check {:?}", at(k), check.name);
-            let probe = match (&check.url, &check.command) {
-                (Some(url), None) => {
-                    if !url.starts_with("http://") {
-                        return Err(format!(
-                            "{}: only http:// URLs are probed; check https with a command check running curl",
-                            key("url")
-                        ));
-                    }
-                    SmokeProbe::Http {
-                        url: url.clone(),
-                        status: check.status.unwrap_or(200),
-                        body_contains: check.body_contains.clone(),
-                    }
-                }
-                (None, Some(argv)) if argv.first().is_some_and(|p| !p.trim().is_empty()) => {
-                    SmokeProbe::Command(argv.clone())
-                }
-                (None, Some(_)) => return Err(format!("{}: name a program first", key("command"))),
-                _ => {
-                    return Err(format!(
-                        "{}: give either url (an HTTP check) or command, not both or neither",
-                        key("url")
-                    ));
-                }
-            };
-            in_range(&key("timeout_seconds"), check.timeout_seconds, LONGEST_STEP)?;
-            in_range(
-                &key("interval_seconds"),
-                check.interval_seconds,
-                LONGEST_STEP,
-            )?;
-            if check.retries.is_some_and(|retries| retries > MOST_RETRIES) {
-                return Err(format!("{}: at most {MOST_RETRIES}", key("retries")));
-            }
-            smoke.push(SmokeCheck {
-                name: check.name.clone(),
-                when: check.when.unwrap_or(SmokeWhen::Both),
-                probe,
-                timeout: std::time::Duration::from_secs(check.timeout_seconds.unwrap_or(10)),
-                retries: check.retries.unwrap_or(0),
-                interval: std::time::Duration::from_secs(check.interval_seconds.unwrap_or(1)),
-            });
-        }
-        Ok(Target {
-            name: self.name.clone(),
-            working_dir: self.working_dir.clone(),
-            env: self.env.clone(),
-            deploy: self.deploy.clone(),
-            rollback: self.rollback.clone(),
-            candidate: self.candidate.clone(),
-            status: self.status.clone(),
-            smoke,
-            step_timeout: std::time::Duration::from_secs(self.step_timeout_seconds.unwrap_or(300)),
-            output_cap: self
-                .output_cap_kib
-                .map_or(app::host::OUTPUT_CAP, |kib| kib * 1024),
-        })
-    }
 }
 
 /// The factory repository and the commands actions run on the host.
@@ -321,16 +172,16 @@ pub struct ServerConfig {
 
 /// The longest a host command, smoke check or sync interval may be set to: a week. A
 /// larger number is a typo, and `u64::MAX` seconds overflows the clock it is added to.
-const LONGEST_STEP: u64 = 7 * 24 * 3600;
+pub(crate) const LONGEST_STEP: u64 = 7 * 24 * 3600;
 /// The longest a freshness threshold may be: a year.
 const LONGEST_AGE: u64 = 365 * 24 * 3600;
 /// The longest a session may stay unused, in minutes: a year.
 pub const LONGEST_IDLE_MINUTES: u64 = 365 * 24 * 60;
 /// The most retries a smoke check may have.
-const MOST_RETRIES: u32 = 100;
+pub(crate) const MOST_RETRIES: u32 = 100;
 
 /// Checks a number of seconds (or minutes) is from 1 to `most`; the error names the key.
-fn in_range(key: &str, value: Option<u64>, most: u64) -> Result<(), String> {
+pub(crate) fn in_range(key: &str, value: Option<u64>, most: u64) -> Result<(), String> {
     match value {
         Some(0) => Err(format!("{key}: must be at least 1")),
         Some(value) if value > most => Err(format!("{key}: must be at most {most}, not {value}")),
@@ -490,12 +341,79 @@ mod tests {
                 "key `step_timeout_seconds` of [[targets]] #1 (\"web\"): must be at most 604800",
             ),
             (target("deploy_command = [\"x\"]\n"), "key `deploy_command`"),
+            (
+                target("[[targets.hosts]]\nname = \"web-1\"\nssh = \"deploy@-oProxyCommand=x\"\n"),
+                "key `ssh` of [[targets]] #1 (\"web\") in its host #1 (\"web-1\")",
+            ),
+            (
+                target(
+                    "[[targets.hosts]]\nname = \"a\"\nssh = \"h1\"\n[[targets.hosts]]\nname = \"a\"\nssh = \"h2\"\n",
+                ),
+                "in its host #2 (\"a\"): the name is used twice",
+            ),
+            (
+                target("batch_size = 2\n[[targets.hosts]]\nname = \"a\"\nssh = \"h1\"\n"),
+                "key `batch_size` of [[targets]] #1 (\"web\"): from 1 to the number of hosts (1)",
+            ),
+            (
+                target("[targets.ssh]\noptions = [\"StrictHostKeyChecking=no\"]\n"),
+                "StrictHostKeyChecking is set by the dashboard",
+            ),
+            (
+                target("[targets.ssh]\nknown_hosts = \"/nonexistent/known_hosts\"\n"),
+                "key `known_hosts` of [[targets]] #1 (\"web\") in [targets.ssh]: /nonexistent/known_hosts is not a file",
+            ),
+            (
+                target("[[targets.smoke]]\nname = \"h\"\nurl = \"http://{host}/healthz\"\n"),
+                "`{host}` names a host, and this target lists none",
+            ),
+            (
+                target(
+                    "[[targets.hosts]]\nname = \"a\"\nssh = \"h1\"\n[targets.hosts.env]\n\"A B\" = \"x\"\n",
+                ),
+                "key `env` of [[targets]] #1 (\"web\") in its host #1 (\"a\")",
+            ),
             (target("output_cap_kib = 0\n"), "key `output_cap_kib`"),
         ];
         for (text, expected) in cases {
             let err = Config::parse(&text).unwrap_err();
             assert!(err.contains(expected), "{text:?} gave {err:?}");
         }
+    }
+
+    #[test]
+    fn the_example_s_target_on_many_hosts_loads_when_uncommented() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/factory.example.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let start = text
+            .find("# [[targets]]\n# name = \"fleet\"")
+            .expect("the example has a fleet");
+        let dir = tempfile::tempdir().unwrap();
+        let (key, known) = (dir.path().join("key"), dir.path().join("known_hosts"));
+        std::fs::write(&key, "").unwrap();
+        std::fs::write(&known, "").unwrap();
+        let fleet: String = text[start..]
+            .lines()
+            .filter_map(|line| line.strip_prefix("# ").or(line.strip_prefix("#")))
+            .filter(|line| !line.starts_with('#'))
+            .map(|line| {
+                line.replace("/etc/factory/deploy_key", key.to_str().unwrap())
+                    .replace("/etc/factory/known_hosts", known.to_str().unwrap())
+                    + "\n"
+            })
+            .collect();
+        let config = Config::parse(&fleet).unwrap_or_else(|err| panic!("{err}\n{fleet}"));
+        let target = &config.targets().unwrap()[0];
+        assert_eq!(target.name, "fleet");
+        assert_eq!(target.batch_size, 1);
+        let names: Vec<_> = target.hosts.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["web-1", "web-2"]);
+        assert_eq!(target.hosts[0].address, "10.0.0.5:8080");
+        assert_eq!(target.hosts[0].destination.to_string(), "deploy@10.0.0.5");
+        assert_eq!(target.hosts[0].env["REGION"], "eu-west");
+        assert_eq!(target.hosts[1].working_dir, None);
+        assert_eq!(target.ssh.identity_file.as_deref(), Some(key.as_path()));
+        assert_eq!(target.ssh.options, ["ProxyJump=deploy@bastion.example.com"]);
     }
 
     #[test]
