@@ -3,7 +3,7 @@
 
 use crate::domain::CommandRun;
 use crate::host::{self, HostCommand};
-use crate::ssh::{SshSettings, TargetHost};
+use crate::ssh::{self, RemoteCommand, SshSettings, TargetHost};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -54,6 +54,58 @@ impl Target {
         }
     }
 
+    /// Runs one of the target's commands where the target lives: on `host` over SSH
+    /// (with the host's variables and `FACTORY_HOST`), or here for a target without hosts.
+    pub async fn run(
+        &self,
+        argv: &[String],
+        env: Vec<(String, String)>,
+        host: Option<&TargetHost>,
+        timeout: Duration,
+        watch: &(dyn Fn(host::RunEvent) + Sync),
+    ) -> CommandRun {
+        let Some(on) = host else {
+            let command = HostCommand {
+                timeout,
+                ..self.command(argv, env)
+            };
+            return host::run_watched(&command, watch).await;
+        };
+        let mut env = env;
+        env.extend(on.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        env.push(("FACTORY_HOST".into(), on.name.clone()));
+        let dir = on
+            .working_dir
+            .clone()
+            .unwrap_or_else(|| self.working_dir.display().to_string());
+        let command = RemoteCommand {
+            argv,
+            dir: &dir,
+            env: &env,
+            timeout,
+            output_cap: self.output_cap,
+        };
+        ssh::run_on_host(&self.ssh, on, &command, watch).await
+    }
+
+    /// The target's hosts in order, as a release's list of host names.
+    pub fn host_names(&self) -> Vec<String> {
+        self.hosts.iter().map(|host| host.name.clone()).collect()
+    }
+
+    /// The hosts named, in the order named; for a target without hosts, the one host
+    /// that is this one (`None`).
+    pub fn hosts_named(&self, names: &[String]) -> Vec<Option<&TargetHost>> {
+        if self.hosts.is_empty() {
+            return vec![None];
+        }
+        names
+            .iter()
+            .filter_map(|name| self.hosts.iter().find(|host| &host.name == name))
+            .map(Some)
+            .collect()
+    }
+
     /// The target's own variables (`[targets.env]`).
     pub fn own_env(&self) -> Vec<(String, String)> {
         self.env
@@ -102,11 +154,14 @@ pub enum SmokeProbe {
     Command(Vec<String>),
 }
 
-/// Runs a smoke check with its retries; the run's output says what each try saw.
+/// Runs a smoke check with its retries; the run's output says what each try saw. On a
+/// target's host, `{host}` in a URL is the host's address, and a command check runs on
+/// the host.
 pub async fn run_smoke_check(
     check: &SmokeCheck,
     target: &Target,
     env: &[(String, String)],
+    host: Option<&TargetHost>,
 ) -> CommandRun {
     let started = Instant::now();
     let mut log = String::new();
@@ -120,13 +175,17 @@ pub async fn run_smoke_check(
                 url,
                 status,
                 body_contains,
-            } => http_probe(url, *status, body_contains.as_deref(), check.timeout).await,
-            SmokeProbe::Command(argv) => {
-                let command = HostCommand {
-                    timeout: check.timeout,
-                    ..target.command(argv, env.to_vec())
+            } => {
+                let url = match host {
+                    Some(host) => url.replace("{host}", &host.address),
+                    None => url.clone(),
                 };
-                host::run(&command).await
+                http_probe(&url, *status, body_contains.as_deref(), check.timeout).await
+            }
+            SmokeProbe::Command(argv) => {
+                target
+                    .run(argv, env.to_vec(), host, check.timeout, &|_| {})
+                    .await
             }
         };
         log.push_str(&format!(

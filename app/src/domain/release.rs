@@ -137,36 +137,80 @@ impl ReleaseStatus {
 /// What the pipeline does after a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
+    /// The next step, on the same batch of hosts.
     Run(Step),
+    /// The batch is healthy: the next batch starts at the kind's first step.
+    NextBatch,
     /// The release ends with this status.
     Finish(ReleaseStatus),
-    /// A deploy failed after changing the host: it ends `RolledBack` when the automatic
-    /// rollback that starts now succeeds, `Failed` when that rollback fails.
+    /// A deploy failed after changing a host: the hosts it moved roll back, newest
+    /// first. The deploy ends `RolledBack` when the automatic rollback that starts now
+    /// succeeds, `Failed` when that rollback fails.
     RollBackAutomatically,
 }
 
-/// The pipeline's state machine: what follows `step` of a `kind` release when it passed
-/// or failed. `can_roll_back`: there is an earlier successful release to go back to.
-pub fn after(kind: ReleaseKind, step: Step, passed: bool, can_roll_back: bool) -> Next {
+/// Which batch of a release's hosts a step ran on: a target on one host (or on this
+/// one) is a single batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batch {
+    pub index: usize,
+    /// At least 1.
+    pub count: usize,
+}
+
+impl Batch {
+    pub const ONLY: Batch = Batch { index: 0, count: 1 };
+
+    fn is_last(self) -> bool {
+        self.index + 1 >= self.count
+    }
+}
+
+/// The pipeline's state machine: what follows `step` of a `kind` release on `batch` when
+/// it passed (on every host of the batch) or failed (on one). `can_roll_back`: there is
+/// an earlier successful release to go back to.
+pub fn after(
+    kind: ReleaseKind,
+    step: Step,
+    passed: bool,
+    can_roll_back: bool,
+    batch: Batch,
+) -> Next {
+    let healthy = if batch.is_last() {
+        Next::Finish(ReleaseStatus::Succeeded)
+    } else {
+        Next::NextBatch
+    };
     match (kind, step, passed) {
         (ReleaseKind::Deploy, Step::PreSmoke, true) => Next::Run(Step::Deploy),
-        (ReleaseKind::Deploy, Step::PreSmoke, false) => Next::Finish(ReleaseStatus::Aborted),
+        // Nothing changed yet: on the first batch the release aborts; on a later one the
+        // batches before it are moved, and go back.
+        (ReleaseKind::Deploy, Step::PreSmoke, false) if batch.index == 0 => {
+            Next::Finish(ReleaseStatus::Aborted)
+        }
         (ReleaseKind::Deploy, Step::Deploy, true) => Next::Run(Step::PostSmoke),
-        (ReleaseKind::Deploy, Step::PostSmoke, true) => Next::Finish(ReleaseStatus::Succeeded),
-        (ReleaseKind::Deploy, Step::Deploy | Step::PostSmoke, false) if can_roll_back => {
-            Next::RollBackAutomatically
-        }
-        (ReleaseKind::Deploy, Step::Deploy | Step::PostSmoke, false) => {
-            Next::Finish(ReleaseStatus::Failed)
-        }
+        (ReleaseKind::Deploy, Step::PostSmoke, true) => healthy,
+        (ReleaseKind::Deploy, _, false) if can_roll_back => Next::RollBackAutomatically,
+        (ReleaseKind::Deploy, _, false) => Next::Finish(ReleaseStatus::Failed),
         (_, Step::Rollback, true) => Next::Run(Step::RollbackSmoke),
-        (_, Step::RollbackSmoke, true) => Next::Finish(ReleaseStatus::Succeeded),
+        (_, Step::RollbackSmoke, true) => healthy,
         (_, Step::Rollback | Step::RollbackSmoke, false) => {
             Next::Finish(ReleaseStatus::RollbackFailed)
         }
         // Steps a kind never runs: end loudly rather than guess.
         _ => Next::Finish(ReleaseStatus::Failed),
     }
+}
+
+/// How many of a release's hosts a failed deploy has moved: every host of the batches
+/// before `batch`, and those of `batch` itself once its deploy command ran.
+pub fn moved_hosts(step: Step, batch: Batch, batch_size: usize, hosts: usize) -> usize {
+    let through = if step == Step::PreSmoke {
+        batch.index
+    } else {
+        batch.index + 1
+    };
+    (through * batch_size).min(hosts)
 }
 
 /// A target's status word on the release page, in the order of precedence.
@@ -462,6 +506,11 @@ pub struct ReleaseRecord {
     pub outcome: Option<String>,
     pub guidance: Option<super::RecoveryGuidance>,
     pub shipped_items: Vec<String>,
+    /// The hosts it moves, in order; empty for a target without hosts.
+    pub hosts: Vec<String>,
+    /// Where each host of the target stood when it ended: host → version (`None`: not
+    /// known). `None` while it runs, and for a target without hosts.
+    pub host_versions: Option<std::collections::BTreeMap<String, Option<String>>>,
 }
 
 /// Where a step of a release stands.
@@ -496,6 +545,9 @@ pub struct StepRecord {
     /// The output so far of a step still running, or cut short by a stop of the server.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output_so_far: Option<String>,
+    /// The host it ran on; `None` for a target without hosts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// A hold on a target: deploys are refused while it stands.

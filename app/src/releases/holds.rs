@@ -48,7 +48,7 @@ pub async fn set_hold(
     );
     let hold = state
         .db
-        .call(move |conn| store::set_hold(conn, &name, &reason_owned, &by, expires))
+        .call(move |conn| crate::store::holds::set_hold(conn, &name, &reason_owned, &by, expires))
         .await?;
     audit_event(
         state,
@@ -80,7 +80,7 @@ pub async fn release_hold(
     let name = target.name.clone();
     let ended = state
         .db
-        .call(move |conn| store::release_hold(conn, &name))
+        .call(move |conn| crate::store::holds::release_hold(conn, &name))
         .await?;
     if ended {
         audit_event(

@@ -28,15 +28,17 @@ use status::status_in;
 use crate::AppState;
 pub use crate::auth::caller::Caller;
 use crate::domain::release::{
-    ControlView, Hold, Next, ReleaseControl, ReleaseKind, ReleaseRecord, ReleaseStatus, Step,
-    TargetFacts, after, evaluate_control,
+    Batch, ControlView, Hold, Next, ReleaseControl, ReleaseKind, ReleaseRecord, ReleaseStatus,
+    Step, TargetFacts, after, evaluate_control, moved_hosts,
 };
 use crate::domain::{CommandRun, RecoveryGuidance};
 use crate::error::{Blocked, ServiceError};
 use crate::host::{self, ProcessGroup, RunEvent, Stopped};
 use crate::once::{self, Claim, ClaimError};
+use crate::ssh::TargetHost;
 use crate::store::StoreError;
 use crate::store::audit::{self, NewAuditEvent};
+use crate::store::release_hosts;
 use crate::store::releases::{self as store, NewRelease};
 use crate::targets::{SmokeWhen, Target, run_smoke_check};
 use std::time::{Duration, Instant};

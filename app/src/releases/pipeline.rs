@@ -40,31 +40,28 @@ async fn pipeline(
     // For a deploy, what an automatic rollback would go back to: the live release.
     let fallback = replaced.clone();
     let mut previous_version = replaced.map(|r| r.version).unwrap_or_default();
+    // The hosts this release moves, `batch_size` at a time; an automatic rollback moves
+    // one at a time.
+    let mut hosts = target.hosts_named(&release.hosts);
+    let mut batch_size = target.batch_size.max(1);
+    let mut batch_index = 0;
     loop {
         let id = release.id;
-        let position = state
-            .db
-            .call(move |conn| store::begin_step(conn, id, step))
-            .await?;
-        let started = Instant::now();
-        let (events, recorder) = record_step_events(state, id, position);
-        let watch = move |event: RunEvent| {
-            let _ = events.send(event);
+        let batch = Batch {
+            index: batch_index,
+            count: hosts.len().div_ceil(batch_size).max(1),
         };
-        let runs = run_step(target, &release, step, &previous_version, &watch).await;
-        drop(watch);
-        let _ = recorder.await;
+        let on = &hosts[(batch_index * batch_size).min(hosts.len())
+            ..((batch_index + 1) * batch_size).min(hosts.len())];
+        let runs: Vec<CommandRun> =
+            futures::future::try_join_all(on.iter().map(|host| {
+                run_host_step(state, target, &release, step, *host, &previous_version)
+            }))
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
         let passed = runs.iter().all(|run| run.passed);
-        let duration = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let stored_runs = runs.clone();
-        state
-            .db
-            .call(move |conn| {
-                store::finish_step(conn, id, position, passed, duration, &stored_runs)
-            })
-            .await?;
-        let result = if passed { "passed" } else { "failed" };
-        tracing::info!(target = %target.name, release = id, version = %release.version, step = step.label(), result, ms = duration, "release step ended");
         // A graceful stop interrupted it meanwhile (and stopped the step's processes):
         // the record is the stop's to write now.
         if !state
@@ -74,14 +71,23 @@ async fn pipeline(
         {
             return Ok(());
         }
-        match after(kind, step, passed, fallback.is_some()) {
+        match after(kind, step, passed, fallback.is_some(), batch) {
             Next::Run(next) => step = next,
+            Next::NextBatch => {
+                batch_index += 1;
+                step = kind.first_step();
+            }
             Next::Finish(status) => {
-                let (outcome, guidance) = ending(target, &release, step, status, &runs);
+                let (outcome, mut guidance) = ending(target, &release, step, status, &runs);
+                let left = leave_hosts(state, target, &release, status, &runs).await?;
+                if let (Some(guidance), false) = (&mut guidance, left.is_empty()) {
+                    guidance.next_step =
+                        format!("{} need a person: {} ", left.join(", "), guidance.next_step);
+                }
                 if status == ReleaseStatus::Succeeded {
                     tracing::info!(target = %target.name, release = id, kind = kind.as_str(), version = %release.version, by = %release.started_by, status = status.as_str(), %outcome, "release ended");
                 } else {
-                    tracing::warn!(target = %target.name, release = id, kind = kind.as_str(), version = %release.version, by = %release.started_by, status = status.as_str(), %outcome, "release ended");
+                    tracing::warn!(target = %target.name, release = id, kind = kind.as_str(), version = %release.version, by = %release.started_by, status = status.as_str(), %outcome, hosts_needing_a_person = ?left, "release ended");
                 }
                 state
                     .db
@@ -119,6 +125,13 @@ async fn pipeline(
                 let failed = first_failure(&runs);
                 let deploy_record = release.clone();
                 let failed_at = step;
+                // The hosts the deploy moved go back, newest first.
+                let moved: Vec<String> = release.hosts
+                    [..moved_hosts(step, batch, batch_size, release.hosts.len())]
+                    .iter()
+                    .rev()
+                    .cloned()
+                    .collect();
                 let (name, started_by, via, deploy_id) = (
                     target.name.clone(),
                     release.started_by.clone(),
@@ -140,6 +153,7 @@ async fn pipeline(
                                 started_by: &started_by,
                                 started_via: via,
                                 shipped_items: &[],
+                                hosts: &moved,
                             },
                         )?;
                         // The deploy ends here; its lock moved to the rollback.
@@ -166,9 +180,113 @@ async fn pipeline(
                 log_release_start(target, &release);
                 kind = ReleaseKind::AutomaticRollback;
                 step = kind.first_step();
+                hosts = target.hosts_named(&release.hosts);
+                batch_size = 1;
+                batch_index = 0;
             }
         }
     }
+}
+
+/// Runs one step on one host (or on this one), recorded as a step of its own, and keeps
+/// where it left the host.
+async fn run_host_step(
+    state: &AppState,
+    target: &Target,
+    release: &ReleaseRecord,
+    step: Step,
+    host: Option<&TargetHost>,
+    previous_version: &str,
+) -> Result<Vec<CommandRun>, StoreError> {
+    let id = release.id;
+    let host_name = host.map(|h| h.name.clone());
+    let at = host_name.clone();
+    let position = state
+        .db
+        .call(move |conn| store::begin_step(conn, id, step, at.as_deref()))
+        .await?;
+    let started = Instant::now();
+    let (events, recorder) = record_step_events(state, id, position);
+    let watch = move |event: RunEvent| {
+        let _ = events.send(event);
+    };
+    let runs = run_step(target, release, step, host, previous_version, &watch).await;
+    drop(watch);
+    let _ = recorder.await;
+    let passed = runs.iter().all(|run| run.passed);
+    let duration = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let stored_runs = runs.clone();
+    let (name, version) = (target.name.clone(), release.version.clone());
+    state
+        .db
+        .call(move |conn| {
+            store::finish_step(conn, id, position, passed, duration, &stored_runs)?;
+            // Where the host stands: a passed deploy or rollback command put this
+            // release's version there; a failed one left it not known.
+            if let Some(host) = &host_name
+                && step.changes_the_host()
+            {
+                let version = passed.then_some(version.as_str());
+                release_hosts::set(conn, &name, host, version, false, id)?;
+            }
+            Ok(())
+        })
+        .await?;
+    let result = if passed { "passed" } else { "failed" };
+    tracing::info!(target = %target.name, release = id, host = host.map(|h| h.name.as_str()), version = %release.version, step = step.label(), result, ms = duration, "release step ended");
+    Ok(runs)
+}
+
+/// At a release's end: the hosts whose last step failed with nothing to undo it need a
+/// person (a failed rollback, or a failed first deploy), and the release keeps where
+/// every host of the target stood. Returns the hosts that need a person.
+async fn leave_hosts(
+    state: &AppState,
+    target: &Target,
+    release: &ReleaseRecord,
+    status: ReleaseStatus,
+    runs: &[CommandRun],
+) -> Result<Vec<String>, StoreError> {
+    if target.hosts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stranded = matches!(
+        status,
+        ReleaseStatus::Failed | ReleaseStatus::RollbackFailed
+    );
+    let failed_on: Vec<String> = release
+        .hosts
+        .iter()
+        .filter(|host| {
+            let prefix = format!("on {host}: ");
+            stranded
+                && runs
+                    .iter()
+                    .any(|run| !run.passed && run_names_host(run, &prefix))
+        })
+        .cloned()
+        .collect();
+    let (name, id, all) = (target.name.clone(), release.id, target.host_names());
+    state
+        .db
+        .call(move |conn| {
+            for host in &failed_on {
+                release_hosts::needs_person(conn, &name, host, id)?;
+            }
+            let states = release_hosts::states(conn, &name, &all)?;
+            release_hosts::record_at_end(conn, id, &states)?;
+            Ok(states
+                .into_iter()
+                .filter(|state| state.needs_person)
+                .map(|state| state.host)
+                .collect())
+        })
+        .await
+}
+
+/// Whether a run (a command, or a smoke check with its host in its text) ran on a host.
+fn run_names_host(run: &CommandRun, prefix: &str) -> bool {
+    run.command.contains(prefix)
 }
 
 /// A line in the server log for each release that starts: the runbook points there.
@@ -246,24 +364,31 @@ async fn run_step(
     target: &Target,
     release: &ReleaseRecord,
     step: Step,
+    host: Option<&TargetHost>,
     previous_version: &str,
     watch: &(dyn Fn(RunEvent) + Sync),
 ) -> Vec<CommandRun> {
     let env = release_env(target, release, previous_version);
-    let command = |argv: &[String]| target.command(argv, env.clone());
+    let timeout = target.step_timeout;
     match step {
-        Step::Deploy => vec![host::run_watched(&command(&target.deploy), watch).await],
-        Step::Rollback => vec![host::run_watched(&command(&target.rollback), watch).await],
+        Step::Deploy => vec![target.run(&target.deploy, env, host, timeout, watch).await],
+        Step::Rollback => vec![
+            target
+                .run(&target.rollback, env, host, timeout, watch)
+                .await,
+        ],
         Step::PreSmoke | Step::PostSmoke | Step::RollbackSmoke => {
             let when = if step == Step::PreSmoke {
                 SmokeWhen::Pre
             } else {
                 SmokeWhen::Post
             };
+            let on = host.map_or(String::new(), |h| format!("on {}: ", h.name));
             let mut runs = Vec::new();
             for check in target.smoke_checks(when) {
-                let mut run = run_smoke_check(check, target, &env).await;
-                run.command = format!("smoke check {}: {}", check.name, run.command);
+                let mut run = run_smoke_check(check, target, &env, host).await;
+                let command = run.command.strip_prefix(&on).unwrap_or(&run.command);
+                run.command = format!("{on}smoke check {}: {command}", check.name);
                 let passed = run.passed;
                 runs.push(run);
                 // The first failed check decides the step.

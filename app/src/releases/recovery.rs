@@ -21,17 +21,23 @@ async fn interrupt_locked(
         .call(move |conn| store::locked_releases(conn, &owner, dead))
         .await?;
     let mut interrupted = Vec::new();
-    for store::RunningRelease { release, process } in locked {
+    for store::RunningRelease { release, processes } in locked {
         let id = release.id;
         state
             .db
             .call(move |conn| store::begin_interrupt(conn, id))
             .await?;
-        let stopped = match process {
-            Some(group) => Some(group.stop(STOP_GRACE).await),
-            None => None,
+        let stops =
+            futures::future::join_all(processes.iter().map(|group| group.stop(STOP_GRACE))).await;
+        let stopped = if processes.is_empty() {
+            stop_sentence(None, None)
+        } else {
+            processes
+                .iter()
+                .zip(stops)
+                .map(|(group, stopped)| stop_sentence(Some(*group), Some(stopped)))
+                .collect()
         };
-        let stopped = stop_sentence(process, stopped);
         let step = release
             .current_step
             .map_or("before its first step", Step::label);
@@ -68,33 +74,40 @@ pub const CHECK_INTERVAL: Duration = Duration::from_secs(30);
 pub async fn check_target(state: &AppState, target: &Target) -> Result<bool, StoreError> {
     let mut env = target.own_env();
     env.push(("FACTORY_TARGET".to_owned(), target.name.clone()));
+    let name = target.name.clone();
+    let live = state
+        .db
+        .call(move |conn| store::live(conn, &name))
+        .await?
+        .map(|r| r.version);
     let mut failure = None;
-    for check in target.smoke_checks(SmokeWhen::Post) {
-        let run = run_smoke_check(check, target, &env).await;
-        if !run.passed {
-            failure = Some(format!("smoke check {} {}", check.name, run.verdict()));
-            break;
+    // Every host of the target (or this one), each checked the same way.
+    'hosts: for host in target.hosts_named(&target.host_names()) {
+        let on = host.map_or(String::new(), |h| format!(" on {}", h.name));
+        for check in target.smoke_checks(SmokeWhen::Post) {
+            let run = run_smoke_check(check, target, &env, host).await;
+            if !run.passed {
+                failure = Some(format!("smoke check {}{on} {}", check.name, run.verdict()));
+                break 'hosts;
+            }
         }
-    }
-    if failure.is_none()
-        && let Some(argv) = &target.status
-    {
-        let name = target.name.clone();
-        let live = state
-            .db
-            .call(move |conn| store::live(conn, &name))
-            .await?
-            .map(|r| r.version);
-        let run = host::run(&target.command(argv, env.clone())).await;
-        let reported = run.output.split_whitespace().next().map(str::to_owned);
-        failure = match (run.passed, reported, live) {
-            (false, _, _) => Some(format!("the status command {}", run.verdict())),
-            (true, Some(reported), Some(live)) if reported != live => Some(format!(
-                "the status command reports {reported}, but the last recorded live release is {live}: deploy or roll back to the version you want"
-            )),
-            (true, None, _) => Some("the status command printed no version".into()),
-            _ => None,
-        };
+        if let Some(argv) = &target.status {
+            let run = target
+                .run(argv, env.clone(), host, target.step_timeout, &|_| {})
+                .await;
+            let reported = run.output.split_whitespace().next().map(str::to_owned);
+            failure = match (run.passed, reported, &live) {
+                (false, _, _) => Some(format!("the status command{on} {}", run.verdict())),
+                (true, Some(reported), Some(live)) if &reported != live => Some(format!(
+                    "the status command{on} reports {reported}, but the last recorded live release is {live}: deploy or roll back to the version you want"
+                )),
+                (true, None, _) => Some(format!("the status command{on} printed no version")),
+                _ => None,
+            };
+            if failure.is_some() {
+                break;
+            }
+        }
     }
     let passed = failure.is_none();
     let result = failure.unwrap_or_else(|| "passed".into());

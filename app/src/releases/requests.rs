@@ -298,6 +298,8 @@ async fn start(
         requester.via,
         state.instance.clone(),
     );
+    // A deploy and an operator's rollback move every host of the target, in order.
+    let hosts = target.host_names();
     let decided = state
         .db
         .call(move |conn| {
@@ -336,6 +338,7 @@ async fn start(
                     started_by: &operator.name,
                     started_via: via,
                     shipped_items: &shipped,
+                    hosts: &hosts,
                 },
                 &owner,
             )?;

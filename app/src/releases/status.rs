@@ -48,7 +48,7 @@ pub(super) fn status_in(
     smoke_gated: bool,
 ) -> Result<TargetStatus, StoreError> {
     let running = store::running(conn, name)?;
-    let hold = store::hold(conn, name)?;
+    let hold = crate::store::holds::hold(conn, name)?;
     let live = store::live(conn, name)?;
     let recent = store::list(conn, name, RECENT)?;
     let rollback_to = store::rollback_candidates(conn, name)?.into_iter().next();

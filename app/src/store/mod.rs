@@ -6,9 +6,11 @@
 pub mod audit;
 pub mod board;
 pub mod history_snapshots;
+pub mod holds;
 pub mod once;
 pub mod operators;
 pub mod read_cache;
+pub mod release_hosts;
 pub mod releases;
 pub mod sessions;
 pub mod sources;
@@ -102,6 +104,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../../migrations/0009_release_processes.sql"
         )),
+        M::up(include_str!("../../../migrations/0010_release_hosts.sql")),
     ])
 }
 

@@ -1,10 +1,10 @@
-//! The release tables: `releases`, `release_steps`, `deploy_locks` and `holds`.
+//! The release tables: `releases`, `release_steps` and `deploy_locks`.
 
 use super::StoreError;
 use crate::domain::Via;
 use crate::domain::names::UnknownName;
 use crate::domain::release::{
-    Hold, ReleaseKind, ReleaseRecord, ReleaseStatus, Step, StepRecord, StepStatus,
+    ReleaseKind, ReleaseRecord, ReleaseStatus, Step, StepRecord, StepStatus,
 };
 use crate::domain::{CommandRun, RecoveryGuidance};
 use crate::host::ProcessGroup;
@@ -22,11 +22,13 @@ pub struct NewRelease<'a> {
     pub started_by: &'a str,
     pub started_via: Via,
     pub shipped_items: &'a [String],
+    /// The hosts it moves, in order; empty for a target without hosts.
+    pub hosts: &'a [String],
 }
 
 const COLUMNS: &str = "SELECT id, target, kind, version, commit_sha, replaces, related, started_by,
         started_via, status, current_step, started_at, finished_at, outcome, guidance,
-        shipped_items FROM releases";
+        shipped_items, hosts, host_versions FROM releases";
 
 /// A stored machine name as its enum; a name no case has is a conversion error.
 fn parsed<T: std::str::FromStr<Err = UnknownName>>(raw: &str) -> rusqlite::Result<T> {
@@ -58,6 +60,10 @@ fn release_from_row(row: &Row<'_>) -> rusqlite::Result<ReleaseRecord> {
         outcome: row.get(13)?,
         guidance: guidance.and_then(|json| serde_json::from_str::<RecoveryGuidance>(&json).ok()),
         shipped_items: serde_json::from_str(&shipped).unwrap_or_default(),
+        hosts: serde_json::from_str(&row.get::<_, String>(16)?).unwrap_or_default(),
+        host_versions: row
+            .get::<_, Option<String>>(17)?
+            .and_then(|json| serde_json::from_str(&json).ok()),
     })
 }
 
@@ -112,8 +118,8 @@ pub fn start_under_lock(
 fn insert(conn: &Connection, release: &NewRelease<'_>) -> Result<i64, StoreError> {
     conn.execute(
         "INSERT INTO releases (target, kind, version, commit_sha, replaces, related, started_by,
-             started_via, status, shipped_items)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running', ?9)",
+             started_via, status, shipped_items, hosts)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running', ?9, ?10)",
         params![
             release.target,
             release.kind.as_str(),
@@ -124,6 +130,7 @@ fn insert(conn: &Connection, release: &NewRelease<'_>) -> Result<i64, StoreError
             release.started_by,
             release.started_via.as_str(),
             serde_json::to_string(release.shipped_items).expect("strings serialise"),
+            serde_json::to_string(release.hosts).expect("strings serialise"),
         ],
     )?;
     Ok(conn.last_insert_rowid())
@@ -143,16 +150,22 @@ fn running_in(conn: &Connection, target: &str) -> Result<Option<ReleaseRecord>, 
         .optional()?)
 }
 
-/// Starts a step; returns its position.
-pub fn begin_step(conn: &Connection, release: i64, step: Step) -> Result<i64, StoreError> {
+/// Starts a step, on `host` when the target has hosts; returns its position.
+pub fn begin_step(
+    conn: &Connection,
+    release: i64,
+    step: Step,
+    host: Option<&str>,
+) -> Result<i64, StoreError> {
     let position: i64 = conn.query_row(
         "SELECT COUNT(*) FROM release_steps WHERE release_id = ?1",
         [release],
         |row| row.get(0),
     )?;
     conn.execute(
-        "INSERT INTO release_steps (release_id, position, step, status) VALUES (?1, ?2, ?3, 'running')",
-        params![release, position, step.as_str()],
+        "INSERT INTO release_steps (release_id, position, step, status, host)
+         VALUES (?1, ?2, ?3, 'running', ?4)",
+        params![release, position, step.as_str(), host],
     )?;
     conn.execute(
         "UPDATE releases SET current_step = ?2 WHERE id = ?1",
@@ -225,11 +238,12 @@ pub fn step_output_so_far(
 #[derive(Debug, Clone)]
 pub struct RunningRelease {
     pub release: ReleaseRecord,
-    pub process: Option<ProcessGroup>,
+    /// The process groups of its running steps: one, or one per host of a batch.
+    pub processes: Vec<ProcessGroup>,
 }
 
 /// The releases whose lock belongs to another server process than `owner` (`dead`), or
-/// to `owner` itself (not `dead`), each with its running step's process group.
+/// to `owner` itself (not `dead`), each with its running steps' process groups.
 pub fn locked_releases(
     conn: &Connection,
     owner: &str,
@@ -245,20 +259,20 @@ pub fn locked_releases(
     releases
         .into_iter()
         .map(|release| {
-            let process = conn
+            let processes = conn
                 .prepare_cached(
                     "SELECT process_group, process_started FROM release_steps
                      WHERE release_id = ?1 AND status = 'running' AND process_group IS NOT NULL
-                     ORDER BY position DESC LIMIT 1",
+                     ORDER BY position",
                 )?
-                .query_row([release.id], |row| {
+                .query_map([release.id], |row| {
                     Ok(ProcessGroup {
                         id: row.get(0)?,
                         started: row.get::<_, i64>(1)? as u64,
                     })
-                })
-                .optional()?;
-            Ok(RunningRelease { release, process })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(RunningRelease { release, processes })
         })
         .collect()
 }
@@ -433,7 +447,7 @@ pub fn get(
     let steps = conn
         .prepare_cached(
             "SELECT position, step, status, started_at, finished_at, duration_ms, runs,
-                    output_so_far
+                    output_so_far, host
              FROM release_steps WHERE release_id = ?1 ORDER BY position",
         )?
         .query_map([id], |row| {
@@ -448,6 +462,7 @@ pub fn get(
                 duration_ms: row.get::<_, Option<i64>>(5)?.map(|ms| ms as u64),
                 runs: serde_json::from_str(&runs).unwrap_or_default(),
                 output_so_far: row.get(7)?,
+                host: row.get(8)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -530,53 +545,6 @@ pub fn items_ready_since_last_deploy(
         )?
         .query_map([since.unwrap_or_default()], |row| row.get(0))?
         .collect::<Result<_, _>>()?)
-}
-
-/// The hold on a target, after ending one whose time is up.
-pub fn hold(conn: &Connection, target: &str) -> Result<Option<Hold>, StoreError> {
-    conn.execute(
-        "DELETE FROM holds WHERE target = ?1 AND expires_at IS NOT NULL
-             AND expires_at <= strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
-        [target],
-    )?;
-    Ok(conn
-        .prepare_cached(
-            "SELECT target, reason, set_by, set_at, expires_at FROM holds WHERE target = ?1",
-        )?
-        .query_row([target], |row| {
-            Ok(Hold {
-                target: row.get(0)?,
-                reason: row.get(1)?,
-                set_by: row.get(2)?,
-                set_at: row.get(3)?,
-                expires_at: row.get(4)?,
-            })
-        })
-        .optional()?)
-}
-
-/// Sets (or replaces) the hold; `expires_in_seconds` `None` holds until released.
-pub fn set_hold(
-    conn: &Connection,
-    target: &str,
-    reason: &str,
-    set_by: &str,
-    expires_in_seconds: Option<u64>,
-) -> Result<Hold, StoreError> {
-    conn.execute(
-        "INSERT INTO holds (target, reason, set_by, expires_at)
-         VALUES (?1, ?2, ?3, CASE WHEN ?4 IS NULL THEN NULL
-             ELSE strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '+' || ?4 || ' seconds') END)
-         ON CONFLICT (target) DO UPDATE SET reason = excluded.reason, set_by = excluded.set_by,
-             set_at = excluded.set_at, expires_at = excluded.expires_at",
-        params![target, reason, set_by, expires_in_seconds.map(|s| s as i64)],
-    )?;
-    hold(conn, target)?.ok_or_else(|| StoreError::InvalidRow("the hold just set".into()))
-}
-
-/// Ends the hold; false when there was none.
-pub fn release_hold(conn: &Connection, target: &str) -> Result<bool, StoreError> {
-    Ok(conn.execute("DELETE FROM holds WHERE target = ?1", [target])? == 1)
 }
 
 /// The target's newest finished smoke step: whether it passed, and when it finished.

@@ -1,28 +1,187 @@
 use super::*;
 
-/// Runs the state machine over the outcomes of its steps, as the runner does.
-fn walk(kind: ReleaseKind, outcomes: &[bool], can_roll_back: bool) -> (Vec<Step>, Vec<String>) {
+/// Runs the state machine over the outcomes of its steps, as the runner does: `hosts`
+/// hosts moved `batch_size` at a time, an automatic rollback one at a time over the hosts
+/// the deploy moved.
+fn walk_hosts(
+    kind: ReleaseKind,
+    outcomes: &[bool],
+    can_roll_back: bool,
+    hosts: usize,
+    batch_size: usize,
+) -> (Vec<String>, Vec<String>) {
     let mut steps = Vec::new();
     let mut ends = Vec::new();
     let mut current = kind;
     let mut step = kind.first_step();
     let mut outcomes = outcomes.iter();
+    let (mut hosts, mut batch_size, mut index) = (hosts, batch_size, 0);
     loop {
-        steps.push(step);
+        let batch = Batch {
+            index,
+            count: hosts.div_ceil(batch_size),
+        };
+        steps.push(if batch.count > 1 {
+            format!("{}#{}", step.as_str(), index + 1)
+        } else {
+            step.as_str().to_owned()
+        });
         let passed = *outcomes.next().expect("an outcome for every step run");
-        match after(current, step, passed, can_roll_back) {
+        match after(current, step, passed, can_roll_back, batch) {
             Next::Run(next) => step = next,
+            Next::NextBatch => {
+                index += 1;
+                step = current.first_step();
+            }
             Next::Finish(status) => {
                 ends.push(format!("{}:{status}", current.as_str()));
                 return (steps, ends);
             }
             Next::RollBackAutomatically => {
-                ends.push(format!("{}:{}", current.as_str(), "rolling-back"));
+                let moved = moved_hosts(step, batch, batch_size, hosts);
+                ends.push(format!("{}:rolling-back-{moved}", current.as_str()));
                 current = ReleaseKind::AutomaticRollback;
                 step = current.first_step();
+                (hosts, batch_size, index) = (moved, 1, 0);
             }
         }
     }
+}
+
+fn walk(kind: ReleaseKind, outcomes: &[bool], can_roll_back: bool) -> (Vec<Step>, Vec<String>) {
+    let (steps, ends) = walk_hosts(kind, outcomes, can_roll_back, 1, 1);
+    let steps = steps.iter().map(|s| s.parse().unwrap()).collect();
+    let ends = ends
+        .into_iter()
+        .map(|end| end.replace("rolling-back-1", "rolling-back"))
+        .collect();
+    (steps, ends)
+}
+
+#[test]
+fn every_path_of_a_rolling_release_across_batches() {
+    // hosts, batch size, can roll back, each step's outcome, the steps run, the ends.
+    type Case<'a> = (usize, usize, bool, &'a [bool], &'a [&'a str], &'a [&'a str]);
+    let all = |n| vec![true; n];
+    let three_healthy = all(9);
+    let cases: &[Case] = &[
+        // Three hosts, one at a time, all healthy.
+        (
+            3,
+            1,
+            true,
+            &three_healthy,
+            &[
+                "pre-smoke#1",
+                "deploy#1",
+                "post-smoke#1",
+                "pre-smoke#2",
+                "deploy#2",
+                "post-smoke#2",
+                "pre-smoke#3",
+                "deploy#3",
+                "post-smoke#3",
+            ],
+            &["deploy:succeeded"],
+        ),
+        // The second host's deploy fails: it and the first go back, newest first; the
+        // third is never touched.
+        (
+            3,
+            1,
+            true,
+            &[true, true, true, true, false, true, true, true, true],
+            &[
+                "pre-smoke#1",
+                "deploy#1",
+                "post-smoke#1",
+                "pre-smoke#2",
+                "deploy#2",
+                "rollback#1",
+                "rollback-smoke#1",
+                "rollback#2",
+                "rollback-smoke#2",
+            ],
+            &["deploy:rolling-back-2", "automatic-rollback:succeeded"],
+        ),
+        // The second host's pre-deploy check fails: only the first host moved.
+        (
+            3,
+            1,
+            true,
+            &[true, true, true, false, true, true],
+            &[
+                "pre-smoke#1",
+                "deploy#1",
+                "post-smoke#1",
+                "pre-smoke#2",
+                "rollback",
+                "rollback-smoke",
+            ],
+            &["deploy:rolling-back-1", "automatic-rollback:succeeded"],
+        ),
+        // The first host's pre-deploy check fails: nothing moved, nothing to undo.
+        (3, 1, true, &[false], &["pre-smoke#1"], &["deploy:aborted"]),
+        // Two at a time over three hosts: two batches; the second batch's post-deploy
+        // check fails and all three go back; the rollback of the second fails and stops.
+        (
+            3,
+            2,
+            true,
+            &[true, true, true, true, true, false, true, true, false],
+            &[
+                "pre-smoke#1",
+                "deploy#1",
+                "post-smoke#1",
+                "pre-smoke#2",
+                "deploy#2",
+                "post-smoke#2",
+                "rollback#1",
+                "rollback-smoke#1",
+                "rollback#2",
+            ],
+            &[
+                "deploy:rolling-back-3",
+                "automatic-rollback:rollback-failed",
+            ],
+        ),
+        // A first rollout with nothing to go back to stops at the failure.
+        (
+            2,
+            1,
+            false,
+            &[true, true, true, true, false],
+            &[
+                "pre-smoke#1",
+                "deploy#1",
+                "post-smoke#1",
+                "pre-smoke#2",
+                "deploy#2",
+            ],
+            &["deploy:failed"],
+        ),
+    ];
+    for (hosts, batch_size, can_roll_back, outcomes, steps, ends) in cases {
+        let (got_steps, got_ends) = walk_hosts(
+            ReleaseKind::Deploy,
+            outcomes,
+            *can_roll_back,
+            *hosts,
+            *batch_size,
+        );
+        assert_eq!(
+            got_steps, *steps,
+            "{hosts} hosts by {batch_size}: {outcomes:?}"
+        );
+        assert_eq!(
+            got_ends, *ends,
+            "{hosts} hosts by {batch_size}: {outcomes:?}"
+        );
+    }
+    // An explicit rollback over two hosts stops at the first host that fails.
+    let (steps, ends) = walk_hosts(ReleaseKind::Rollback, &[true, true, false], true, 2, 1);
+    assert_eq!(steps, ["rollback#1", "rollback-smoke#1", "rollback#2"]);
+    assert_eq!(ends, ["rollback:rollback-failed"]);
 }
 
 #[test]
@@ -209,6 +368,8 @@ fn record(id: i64, version: &str, step: Option<Step>) -> ReleaseRecord {
         outcome: None,
         guidance: None,
         shipped_items: vec![],
+        hosts: vec![],
+        host_versions: None,
     }
 }
 
