@@ -147,7 +147,8 @@ pub async fn list_releases(
     Ok(Json(json!({ "count": list.len(), "releases": list })).into_response())
 }
 
-/// `GET /api/releases/{id}`: the release with its steps and their output.
+/// `GET /api/releases/{id}`: the release with its steps and their output, and (for a
+/// target on many hosts) each host's progress.
 pub async fn get_release(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
@@ -163,5 +164,7 @@ pub async fn get_release(
         .call(move |conn| store::get(conn, id))
         .await?
         .ok_or_else(not_found)?;
-    Ok(Json(json!({ "release": release, "steps": steps })).into_response())
+    // A target on many hosts: each host's newest step, and whether it is done.
+    let hosts = app::domain::release::host_progress(&release, &steps);
+    Ok(Json(json!({ "release": release, "steps": steps, "hosts": hosts })).into_response())
 }

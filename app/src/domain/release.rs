@@ -268,28 +268,41 @@ pub fn telling_status(
         .map(|(_, status)| status)
 }
 
+/// What a target's status word is decided from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HealthFacts {
+    /// A release holds the deploy lock.
+    pub running: bool,
+    /// A release was interrupted and no check has passed since.
+    pub needs_check: bool,
+    /// What the newest telling release says (see [`telling_status`]).
+    pub newest: Option<ReleaseStatus>,
+    pub held: bool,
+    pub has_live_release: bool,
+    /// A host of the target was left by a failed rollback (or a failed first deploy).
+    pub hosts_need_person: bool,
+}
+
 /// The status word: a running release first, then a live version that is not known (a
-/// release was interrupted and no check has passed since), then how the newest release
-/// ended, then a hold, then whether anything is live at all. An interrupted release
-/// whose target has passed a check since reads as what is live.
-pub fn target_health(
-    running: bool,
-    needs_check: bool,
-    newest: Option<ReleaseStatus>,
-    held: bool,
-    has_live_release: bool,
-) -> TargetHealth {
-    if running {
+/// release was interrupted and no check has passed since), then a host left needing a
+/// person, then how the newest release ended, then a hold, then whether anything is live
+/// at all. An interrupted release whose target has passed a check since reads as what is
+/// live.
+pub fn target_health(facts: HealthFacts) -> TargetHealth {
+    if facts.running {
         return TargetHealth::Deploying;
     }
-    if needs_check {
+    if facts.needs_check {
         return TargetHealth::Interrupted;
     }
-    match newest {
+    if facts.hosts_need_person {
+        return TargetHealth::Failed;
+    }
+    match facts.newest {
         Some(ReleaseStatus::Failed | ReleaseStatus::RollbackFailed) => TargetHealth::Failed,
         Some(ReleaseStatus::RolledBack) => TargetHealth::RolledBack,
-        _ if held => TargetHealth::Held,
-        _ if has_live_release => TargetHealth::Healthy,
+        _ if facts.held => TargetHealth::Held,
+        _ if facts.has_live_release => TargetHealth::Healthy,
         _ => TargetHealth::Unknown,
     }
 }
@@ -548,6 +561,43 @@ pub struct StepRecord {
     /// The host it ran on; `None` for a target without hosts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+}
+
+/// Where one host of a release stands: its newest step and how that went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostProgress {
+    pub host: String,
+    /// `None`: the release has not reached it (or never will).
+    pub step: Option<Step>,
+    pub status: Option<StepStatus>,
+    /// Its last step for this kind of release passed: the host is moved and healthy.
+    pub done: bool,
+}
+
+/// Each host of `release`, in its order, from the steps recorded so far.
+pub fn host_progress(release: &ReleaseRecord, steps: &[StepRecord]) -> Vec<HostProgress> {
+    let last = match release.kind {
+        ReleaseKind::Deploy => Step::PostSmoke,
+        ReleaseKind::Rollback | ReleaseKind::AutomaticRollback => Step::RollbackSmoke,
+    };
+    release
+        .hosts
+        .iter()
+        .map(|host| {
+            let mine = steps
+                .iter()
+                .filter(|step| step.host.as_deref() == Some(host.as_str()));
+            let newest = mine.clone().max_by_key(|step| step.position);
+            HostProgress {
+                host: host.clone(),
+                step: newest.map(|step| step.step),
+                status: newest.map(|step| step.status),
+                done: mine
+                    .clone()
+                    .any(|step| step.step == last && step.status == StepStatus::Passed),
+            }
+        })
+        .collect()
 }
 
 /// A hold on a target: deploys are refused while it stands.

@@ -79,10 +79,15 @@ async fn pipeline(
             }
             Next::Finish(status) => {
                 let (outcome, mut guidance) = ending(target, &release, step, status, &runs);
-                let left = leave_hosts(state, target, &release, status, &runs).await?;
-                if let (Some(guidance), false) = (&mut guidance, left.is_empty()) {
-                    guidance.next_step =
-                        format!("{} need a person: {} ", left.join(", "), guidance.next_step);
+                let (left, at_end) = leave_hosts(state, target, &release, status, &runs).await?;
+                if let Some(guidance) = &mut guidance {
+                    let advice = [needs_a_person(&left), ssh_advice(target, &runs)];
+                    guidance.next_step = advice
+                        .into_iter()
+                        .chain([guidance.next_step.clone()])
+                        .filter(|part| !part.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(" ");
                 }
                 if status == ReleaseStatus::Succeeded {
                     tracing::info!(target = %target.name, release = id, kind = kind.as_str(), version = %release.version, by = %release.started_by, status = status.as_str(), %outcome, "release ended");
@@ -113,8 +118,15 @@ async fn pipeline(
                     };
                     state
                         .db
-                        // The deploy keeps the guidance it got when it failed.
-                        .call(move |conn| store::conclude(conn, deploy, deploy_status, &text))
+                        // The deploy keeps the guidance it got when it failed, and where
+                        // its rollback left the hosts.
+                        .call(move |conn| {
+                            store::conclude(conn, deploy, deploy_status, &text)?;
+                            if !at_end.is_empty() {
+                                release_hosts::record_at_end(conn, deploy, &at_end)?;
+                            }
+                            Ok(())
+                        })
                         .await?;
                 }
                 return Ok(());
@@ -123,6 +135,7 @@ async fn pipeline(
                 let back_to = fallback.clone().expect("the state machine checked it");
                 let failed_step = step.label().to_owned();
                 let failed = first_failure(&runs);
+                let advice = ssh_advice(target, &runs);
                 let deploy_record = release.clone();
                 let failed_at = step;
                 // The hosts the deploy moved go back, newest first.
@@ -157,13 +170,16 @@ async fn pipeline(
                             },
                         )?;
                         // The deploy ends here; its lock moved to the rollback.
-                        let guidance = rolled_back_guidance(
+                        let mut guidance = rolled_back_guidance(
                             &deploy_record,
                             failed_at,
                             &failed,
                             &back_to.version,
                             auto,
                         );
+                        if !advice.is_empty() {
+                            guidance.next_step = format!("{advice} {}", guidance.next_step);
+                        }
                         store::finish(
                             conn,
                             deploy_id,
@@ -239,16 +255,17 @@ async fn run_host_step(
 
 /// At a release's end: the hosts whose last step failed with nothing to undo it need a
 /// person (a failed rollback, or a failed first deploy), and the release keeps where
-/// every host of the target stood. Returns the hosts that need a person.
+/// every host of the target stood. Returns the hosts that need a person, and where every
+/// host stands.
 async fn leave_hosts(
     state: &AppState,
     target: &Target,
     release: &ReleaseRecord,
     status: ReleaseStatus,
     runs: &[CommandRun],
-) -> Result<Vec<String>, StoreError> {
+) -> Result<(Vec<String>, Vec<release_hosts::HostState>), StoreError> {
     if target.hosts.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let stranded = matches!(
         status,
@@ -275,13 +292,39 @@ async fn leave_hosts(
             }
             let states = release_hosts::states(conn, &name, &all)?;
             release_hosts::record_at_end(conn, id, &states)?;
-            Ok(states
-                .into_iter()
+            let left = states
+                .iter()
                 .filter(|state| state.needs_person)
-                .map(|state| state.host)
-                .collect())
+                .map(|state| state.host.clone())
+                .collect();
+            Ok((left, states))
         })
         .await
+}
+
+/// "web-1 needs a person." / "web-1 and web-2 need a person."
+pub fn needs_a_person(hosts: &[String]) -> String {
+    match hosts {
+        [] => String::new(),
+        [one] => format!("{one} needs a person."),
+        [first @ .., last] => format!("{} and {last} need a person.", first.join(", ")),
+    }
+}
+
+/// What to do when `ssh` itself failed to reach a host (a host key, a connection, the
+/// deploy key), naming the host; empty when no run failed that way.
+fn ssh_advice(target: &Target, runs: &[CommandRun]) -> String {
+    runs.iter()
+        .filter(|run| !run.passed)
+        .find_map(|run| {
+            let failure = crate::ssh::SshFailure::of(run)?;
+            let host = target
+                .hosts
+                .iter()
+                .find(|host| run_names_host(run, &format!("on {}: ", host.name)))?;
+            Some(failure.next_step(host, &target.ssh))
+        })
+        .unwrap_or_default()
 }
 
 /// Whether a run (a command, or a smoke check with its host in its text) ran on a host.

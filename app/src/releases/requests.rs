@@ -291,7 +291,7 @@ async fn start(
         ReleaseKind::Deploy => ReleaseControl::Deploy,
         _ => ReleaseControl::Rollback,
     };
-    let gated = is_smoke_gated(&target);
+    let shape = status::TargetShape::of(&target);
     let (name, operator, via, owner) = (
         target.name.clone(),
         requester.operator.clone(),
@@ -303,7 +303,7 @@ async fn start(
     let decided = state
         .db
         .call(move |conn| {
-            let status = status_in(conn, &name, gated)?;
+            let status = status_in(conn, &shape)?;
             let mut facts = status.facts();
             if rollback_to.is_some() {
                 facts.rollback_to = rollback_to.as_ref();

@@ -18,6 +18,31 @@ pub struct TargetStatus {
     /// Set while the live version is not known (a release was interrupted) and no check
     /// has passed since.
     pub needs_check: Option<store::NeededCheck>,
+    /// A target on many hosts: each host as the last release left it, in order; empty
+    /// for a target without hosts.
+    pub hosts: Vec<release_hosts::HostState>,
+    /// How many of the hosts are on the live release's version.
+    pub hosts_on_live: usize,
+    /// The hosts are not all on one known version.
+    pub mixed: bool,
+}
+
+/// What the status read needs of a target's configuration.
+#[derive(Debug, Clone)]
+pub(super) struct TargetShape {
+    pub name: String,
+    pub smoke_gated: bool,
+    pub hosts: Vec<String>,
+}
+
+impl TargetShape {
+    pub(super) fn of(target: &Target) -> TargetShape {
+        TargetShape {
+            name: target.name.clone(),
+            smoke_gated: is_smoke_gated(target),
+            hosts: target.host_names(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -44,9 +69,9 @@ pub const RECENT: usize = 10;
 
 pub(super) fn status_in(
     conn: &rusqlite::Connection,
-    name: &str,
-    smoke_gated: bool,
+    target: &TargetShape,
 ) -> Result<TargetStatus, StoreError> {
+    let name = target.name.as_str();
     let running = store::running(conn, name)?;
     let hold = crate::store::holds::hold(conn, name)?;
     let live = store::live(conn, name)?;
@@ -54,13 +79,24 @@ pub(super) fn status_in(
     let rollback_to = store::rollback_candidates(conn, name)?.into_iter().next();
     let last_smoke = store::last_smoke(conn, name)?.map(|(passed, at)| LastSmoke { passed, at });
     let needs_check = store::needed_check(conn, name)?;
-    let health = crate::domain::release::target_health(
-        running.is_some(),
-        needs_check.is_some(),
-        crate::domain::release::telling_status(recent.iter().map(|r| (r.kind, r.status))),
-        hold.is_some(),
-        live.is_some(),
-    );
+    let hosts = release_hosts::states(conn, name, &target.hosts)?;
+    let live_version = live.as_ref().map(|r| r.version.as_str());
+    let hosts_on_live = hosts
+        .iter()
+        .filter(|h| h.version.is_some() && h.version.as_deref() == live_version)
+        .count();
+    let mixed = hosts
+        .iter()
+        .any(|h| h.version.is_none() || h.version != hosts[0].version)
+        && hosts.iter().any(|h| h.version.is_some());
+    let health = crate::domain::release::target_health(crate::domain::release::HealthFacts {
+        running: running.is_some(),
+        needs_check: needs_check.is_some(),
+        newest: crate::domain::release::telling_status(recent.iter().map(|r| (r.kind, r.status))),
+        held: hold.is_some(),
+        has_live_release: live.is_some(),
+        hosts_need_person: hosts.iter().any(|h| h.needs_person),
+    });
     Ok(TargetStatus {
         name: name.to_owned(),
         health,
@@ -69,35 +105,25 @@ pub(super) fn status_in(
         hold,
         recent,
         rollback_to,
-        smoke_gated,
+        smoke_gated: target.smoke_gated,
         last_smoke,
         needs_check,
+        hosts,
+        hosts_on_live,
+        mixed,
     })
 }
 
 /// The status of every configured target, in configuration order.
 pub async fn statuses(state: &AppState) -> Result<Vec<TargetStatus>, StoreError> {
-    let targets: Vec<(String, bool)> = state
-        .targets
-        .iter()
-        .map(|t| (t.name.clone(), is_smoke_gated(t)))
-        .collect();
+    let targets: Vec<TargetShape> = state.targets.iter().map(TargetShape::of).collect();
     state
         .db
-        .call(move |conn| {
-            targets
-                .iter()
-                .map(|(name, gated)| status_in(conn, name, *gated))
-                .collect()
-        })
+        .call(move |conn| targets.iter().map(|t| status_in(conn, t)).collect())
         .await
 }
 
 pub async fn status(state: &AppState, name: &str) -> Result<TargetStatus, ServiceError> {
-    let target = find_target(state, name)?;
-    let (name, gated) = (target.name.clone(), is_smoke_gated(target));
-    Ok(state
-        .db
-        .call(move |conn| status_in(conn, &name, gated))
-        .await?)
+    let shape = TargetShape::of(find_target(state, name)?);
+    Ok(state.db.call(move |conn| status_in(conn, &shape)).await?)
 }

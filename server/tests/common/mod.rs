@@ -2,6 +2,8 @@
 //! clients that behave like a browser (cookies kept, redirects not followed).
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
+pub mod release_host;
+
 pub use app::host::HostSettings;
 use reqwest::{Client, Response, StatusCode, redirect};
 use std::net::{IpAddr, SocketAddr};
@@ -115,6 +117,20 @@ impl TestApp {
             Some(key) => request.header("idempotency-key", key),
             None => request,
         }
+    }
+
+    /// Waits until release `id` has finished; returns `{release, steps}` as the API
+    /// answers it.
+    pub async fn finished_release(&self, id: i64) -> serde_json::Value {
+        for _ in 0..600 {
+            let (status, body) = self.get_json(&format!("/api/releases/{id}")).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            if body["release"]["status"] != "running" {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("release #{id} did not finish in 30 s");
     }
 
     /// Sets a work item's validation command, as a sync of its file would.

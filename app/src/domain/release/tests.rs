@@ -342,12 +342,28 @@ fn the_status_word_follows_precedence() {
         (false, false, None, true, false, H::Held),
     ];
     for (running, needs_check, newest, held, live, expected) in cases {
-        assert_eq!(
-            target_health(running, needs_check, newest, held, live),
-            expected,
-            "{running} {needs_check} {newest:?} {held} {live}"
-        );
+        let facts = HealthFacts {
+            running,
+            needs_check,
+            newest,
+            held,
+            has_live_release: live,
+            hosts_need_person: false,
+        };
+        assert_eq!(target_health(facts), expected, "{facts:?}");
     }
+    // A host left by a failed rollback needs a person, whatever came after on others.
+    let stranded = |running, needs_check| HealthFacts {
+        running,
+        needs_check,
+        newest: Some(Succeeded),
+        has_live_release: true,
+        hosts_need_person: true,
+        ..HealthFacts::default()
+    };
+    assert_eq!(target_health(stranded(false, false)), H::Failed);
+    assert_eq!(target_health(stranded(true, false)), H::Deploying);
+    assert_eq!(target_health(stranded(false, true)), H::Interrupted);
 }
 
 fn record(id: i64, version: &str, step: Option<Step>) -> ReleaseRecord {
@@ -458,4 +474,54 @@ fn names_round_trip() {
         serde_json::to_string(&ReleaseStatus::RollbackFailed).unwrap(),
         "\"rollback-failed\""
     );
+}
+
+#[test]
+fn a_host_is_done_once_its_last_step_passed() {
+    let mut release = record(9, "2.0.0", None);
+    release.hosts = vec!["web-1".into(), "web-2".into(), "web-3".into()];
+    let step = |position, host: &str, step, status| StepRecord {
+        position,
+        step,
+        status,
+        started_at: time::macros::datetime!(2026-11-26 03:00 UTC),
+        finished_at: None,
+        duration_ms: None,
+        runs: vec![],
+        output_so_far: None,
+        host: Some(host.into()),
+    };
+    let steps = [
+        step(0, "web-1", Step::PreSmoke, StepStatus::Passed),
+        step(1, "web-1", Step::Deploy, StepStatus::Passed),
+        step(2, "web-1", Step::PostSmoke, StepStatus::Passed),
+        step(3, "web-2", Step::PreSmoke, StepStatus::Passed),
+        step(4, "web-2", Step::Deploy, StepStatus::Running),
+    ];
+    let progress = host_progress(&release, &steps);
+    let seen: Vec<_> = progress
+        .iter()
+        .map(|p| (p.host.as_str(), p.step, p.status, p.done))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "web-1",
+                Some(Step::PostSmoke),
+                Some(StepStatus::Passed),
+                true
+            ),
+            (
+                "web-2",
+                Some(Step::Deploy),
+                Some(StepStatus::Running),
+                false
+            ),
+            ("web-3", None, None, false),
+        ]
+    );
+    // A rollback's hosts are done after their smoke check.
+    release.kind = ReleaseKind::AutomaticRollback;
+    assert!(!host_progress(&release, &steps)[0].done);
 }

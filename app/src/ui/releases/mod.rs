@@ -3,6 +3,7 @@
 //! `/releases/{id}` — one release's steps and output, refreshing itself while it runs.
 
 mod confirm;
+mod hosts;
 mod record;
 mod status_page;
 

@@ -1,5 +1,6 @@
 //! `/releases/{id}`: one release's record, refreshing itself while it runs.
 
+use super::hosts::ReleaseHosts;
 use super::*;
 use crate::domain::Via;
 use crate::domain::release::StepStatus;
@@ -98,6 +99,7 @@ fn ReleaseRecordView(release: ReleaseRecord, steps: Vec<StepRecord>) -> impl Int
         }
     })
     .collect_view();
+    let steps_for_hosts = steps.clone();
     let steps = steps
         .into_iter()
         .map(|step| {
@@ -128,7 +130,7 @@ fn ReleaseRecordView(release: ReleaseRecord, steps: Vec<StepRecord>) -> impl Int
             view! {
                 <li class="action">
                     <div class="action-head">
-                        <h3>{step.step.label()}</h3>
+                        <h3>{step.step.label()} {step.host.map(|host| format!("on {host}"))}</h3>
                         <span class=class>{step.status.as_str()}</span>
                     </div>
                     <p class="muted">{format!("{}{duration}", readable_time(step.started_at))}</p>
@@ -162,6 +164,7 @@ fn ReleaseRecordView(release: ReleaseRecord, steps: Vec<StepRecord>) -> impl Int
                 }
             })}
         <dl class="facts-list">{facts}</dl>
+        <ReleaseHosts release=release.clone() steps=steps_for_hosts />
         <h2>"Steps"</h2>
         <ol class="actions">{steps}</ol>
         <p>

@@ -1,6 +1,7 @@
 //! `/releases`: every target's status word, live release, hold and recent releases,
 //! with Deploy, Rollback and Hold.
 
+use super::hosts::TargetHosts;
 use super::*;
 
 #[component]
@@ -241,6 +242,7 @@ fn TargetSection(status: TargetStatus, operator: Option<Operator>) -> impl IntoV
                 {status.name.clone()} " " <span class=health_class>{health}</span>
             </h2>
             {live}
+            <TargetHosts status=status.clone() />
             {last_smoke}
             {running}
             {hold}

@@ -1,0 +1,285 @@
+//! Rolling releases over a target's hosts, through real OpenSSH: each "host" is an `sshd`
+//! on a loopback port with its own working directory, deploy and rollback scripts, and
+//! its own HTTP service. Nothing leaves 127.0.0.0/8.
+
+mod common;
+
+use app::targets::{SmokeProbe, Target};
+use common::release_host::Host;
+use common::{Setup, TestApp, json_of};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use server::loopback_hosts::LoopbackHosts;
+use std::time::Duration;
+
+const NAMES: [&str; 3] = ["web-1", "web-2", "web-3"];
+
+struct Fleet {
+    /// One release host (scripts, releases, service) per loopback host, in order.
+    services: Vec<Host>,
+    ssh: LoopbackHosts,
+    _dir: tempfile::TempDir,
+}
+
+impl Fleet {
+    async fn start() -> Fleet {
+        let dir = tempfile::tempdir().unwrap();
+        let ssh = LoopbackHosts::start(&dir.path().join("hosts"), &NAMES)
+            .await
+            .unwrap();
+        let mut services = Vec::new();
+        for host in &ssh.hosts {
+            services.push(Host::in_dir(&host.dir).await);
+        }
+        Fleet {
+            services,
+            ssh,
+            _dir: dir,
+        }
+    }
+
+    /// A version on every host, answering `health`.
+    fn version(&self, version: &str, health: &str) {
+        for service in &self.services {
+            service.version(version, health, &[]);
+        }
+    }
+
+    fn target(&self, batch_size: usize, step_timeout: Duration) -> Target {
+        let mut target = self.services[0].target(step_timeout);
+        target.name = "fleet".into();
+        for check in &mut target.smoke {
+            if let SmokeProbe::Http { url, .. } = &mut check.probe {
+                *url = "http://{host}/healthz".into();
+            }
+        }
+        target.hosts = self
+            .ssh
+            .hosts
+            .iter()
+            .zip(&self.services)
+            .map(|(host, service)| host.target_host(service.service.trim_start_matches("http://")))
+            .collect();
+        target.ssh = self.ssh.settings.clone();
+        target.batch_size = batch_size;
+        target
+    }
+
+    async fn app(&self, batch_size: usize) -> TestApp {
+        Setup {
+            targets: vec![self.target(batch_size, Duration::from_secs(20))],
+            ..Setup::default()
+        }
+        .spawn()
+        .await
+    }
+
+    /// What each host's service serves now.
+    async fn serving(&self) -> Vec<String> {
+        let mut serving = Vec::new();
+        for service in &self.services {
+            serving.push(service.serving().await);
+        }
+        serving
+    }
+}
+
+async fn deploy(app: &TestApp, version: &str) -> (StatusCode, Value) {
+    json_of(
+        app.client
+            .post(app.url("/api/targets/fleet/deploy"))
+            .header("accept", "application/json")
+            .json(&json!({ "version": version }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+async fn deployed(app: &TestApp, version: &str) -> Value {
+    let (status, body) = deploy(app, version).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    app.finished_release(body["release_id"].as_i64().unwrap())
+        .await
+}
+
+/// `host step status` of each step, in the order they ran.
+fn steps(record: &Value) -> Vec<String> {
+    record["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {} {}",
+                s["host"].as_str().unwrap_or("-"),
+                s["step"],
+                s["status"]
+            )
+            .replace('"', "")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_rolling_deploy_moves_three_hosts_one_at_a_time() {
+    let fleet = Fleet::start().await;
+    fleet.version("1.0.0", "ok 1.0.0");
+    let app = fleet.app(1).await;
+
+    let record = deployed(&app, "1.0.0").await;
+    assert_eq!(record["release"]["status"], "succeeded", "{record}");
+    assert_eq!(record["release"]["hosts"], json!(NAMES));
+    // Each host is healthy before the next one starts.
+    let mut expected = Vec::new();
+    for host in NAMES {
+        for step in ["pre-smoke", "deploy", "post-smoke"] {
+            expected.push(format!("{host} {step} passed"));
+        }
+    }
+    assert_eq!(steps(&record), expected);
+    let deploy_run = &record["steps"][1]["runs"][0];
+    assert!(
+        deploy_run["command"]
+            .as_str()
+            .unwrap()
+            .starts_with("on web-1: "),
+        "{deploy_run}"
+    );
+    assert_eq!(fleet.serving().await, vec!["200 ok 1.0.0"; 3]);
+    assert_eq!(
+        record["release"]["host_versions"],
+        json!({"web-1": "1.0.0", "web-2": "1.0.0", "web-3": "1.0.0"})
+    );
+
+    let (_, target) = app.get_json("/api/targets/fleet").await;
+    assert_eq!(target["health"], "healthy");
+    assert_eq!(target["hosts_on_live"], 3);
+    assert_eq!(target["mixed"], false);
+    assert_eq!(
+        target["hosts"][2],
+        json!({"host": "web-3", "version": "1.0.0", "needs_person": false})
+    );
+}
+
+#[tokio::test]
+async fn a_failure_on_the_second_host_rolls_back_the_first_and_leaves_the_third_alone() {
+    let fleet = Fleet::start().await;
+    fleet.version("1.0.0", "ok 1.0.0");
+    let app = fleet.app(1).await;
+    deployed(&app, "1.0.0").await;
+    fleet.services[0].version("2.0.0", "ok 2.0.0", &[]);
+    fleet.services[1].version("2.0.0", "ok 2.0.0", &[("fail-deploy", "")]);
+    fleet.services[2].version("2.0.0", "ok 2.0.0", &[]);
+
+    let record = deployed(&app, "2.0.0").await;
+    assert_eq!(
+        steps(&record),
+        [
+            "web-1 pre-smoke passed",
+            "web-1 deploy passed",
+            "web-1 post-smoke passed",
+            "web-2 pre-smoke passed",
+            "web-2 deploy failed",
+        ]
+    );
+    let auto_id = record["release"]["related"]
+        .as_i64()
+        .expect("a rollback ran");
+    let auto = app.finished_release(auto_id).await;
+    assert_eq!(auto["release"]["status"], "succeeded", "{auto}");
+    assert_eq!(
+        auto["release"]["hosts"],
+        json!(["web-2", "web-1"]),
+        "newest first"
+    );
+    assert_eq!(
+        steps(&auto),
+        [
+            "web-2 rollback passed",
+            "web-2 rollback-smoke passed",
+            "web-1 rollback passed",
+            "web-1 rollback-smoke passed",
+        ]
+    );
+    assert_eq!(fleet.serving().await, vec!["200 ok 1.0.0"; 3]);
+    let (_, record) = app
+        .get_json(&format!("/api/releases/{}", record["release"]["id"]))
+        .await;
+    assert_eq!(record["release"]["status"], "rolled-back");
+    assert_eq!(
+        auto["release"]["host_versions"],
+        json!({"web-1": "1.0.0", "web-2": "1.0.0", "web-3": "1.0.0"})
+    );
+    let (_, target) = app.get_json("/api/targets/fleet").await;
+    assert_eq!(target["hosts_on_live"], 3);
+    assert_eq!(target["mixed"], false);
+}
+
+#[tokio::test]
+async fn a_rollback_that_fails_on_a_host_names_the_host_that_needs_a_person() {
+    let fleet = Fleet::start().await;
+    fleet.version("1.0.0", "ok 1.0.0");
+    fleet.version("2.0.0", "down");
+    let app = fleet.app(1).await;
+    deployed(&app, "1.0.0").await;
+    // web-1's rollback script breaks; 2.0.0 fails its post-deploy check on web-1 at once.
+    std::fs::write(fleet.services[0].path().join("rollback-fails"), "").unwrap();
+
+    let record = deployed(&app, "2.0.0").await;
+    let auto = app
+        .finished_release(record["release"]["related"].as_i64().unwrap())
+        .await;
+    assert_eq!(auto["release"]["status"], "rollback-failed", "{auto}");
+    let next_step = auto["release"]["guidance"]["next_step"].as_str().unwrap();
+    assert!(
+        next_step.starts_with("web-1 needs a person."),
+        "{next_step}"
+    );
+    let (_, target) = app.get_json("/api/targets/fleet").await;
+    assert_eq!(target["health"], "failed");
+    assert_eq!(target["hosts"][0]["needs_person"], true);
+    assert_eq!(
+        target["hosts"][1]["version"], "1.0.0",
+        "web-2 was never moved"
+    );
+    assert_eq!(target["mixed"], true);
+    let page = app.get_page("/releases").await.text().await.unwrap();
+    assert!(page.contains("web-1 needs a person"), "{page}");
+}
+
+#[tokio::test]
+async fn the_deploy_lock_is_held_for_the_whole_rollout() {
+    let fleet = Fleet::start().await;
+    fleet.version("1.0.0", "ok 1.0.0");
+    // web-3's deploy waits for the test.
+    let go = fleet.services[2].gated_version("1.0.0", "ok 1.0.0");
+    let app = fleet.app(1).await;
+    let (status, started) = deploy(&app, "1.0.0").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let id = started["release_id"].as_i64().unwrap();
+    // Wait until web-3's deploy runs: web-1 and web-2 are done.
+    let waiting = fleet.services[2].path().join("releases/1.0.0/wait-for");
+    assert!(waiting.exists());
+    loop {
+        let (_, record) = app.get_json(&format!("/api/releases/{id}")).await;
+        if steps(&record).contains(&"web-3 deploy running".to_owned()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, refused) = deploy(&app, "1.0.0").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["error"], "blocked");
+    let page = app
+        .get_page(&format!("/releases/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("2 of 3 hosts done"), "{page}");
+    std::fs::write(&go, "").unwrap();
+    let record = app.finished_release(id).await;
+    assert_eq!(record["release"]["status"], "succeeded");
+}
