@@ -283,3 +283,118 @@ async fn the_deploy_lock_is_held_for_the_whole_rollout() {
     let record = app.finished_release(id).await;
     assert_eq!(record["release"]["status"], "succeeded");
 }
+
+#[tokio::test]
+async fn a_host_whose_key_is_not_known_is_refused_with_how_to_add_it() {
+    let fleet = Fleet::start().await;
+    fleet.version("1.0.0", "ok 1.0.0");
+    // web-1's key is not in known_hosts: its very first step cannot connect.
+    let known_hosts = fleet.ssh.settings.known_hosts.clone().unwrap();
+    let port = fleet.ssh.hosts[0].port;
+    let text = std::fs::read_to_string(&known_hosts).unwrap();
+    let without: String = text
+        .lines()
+        .filter(|line| !line.starts_with(&format!("[127.0.0.1]:{port} ")))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(&known_hosts, without).unwrap();
+    let app = fleet.app(1).await;
+
+    let record = deployed(&app, "1.0.0").await;
+    assert_eq!(record["release"]["status"], "aborted", "{record}");
+    assert_eq!(steps(&record), ["web-1 pre-smoke failed"]);
+    let guidance = &record["release"]["guidance"];
+    let next_step = guidance["next_step"].as_str().unwrap();
+    assert!(next_step.contains("The host key of web-1"), "{next_step}");
+    assert!(
+        next_step.contains(&format!(
+            "ssh-keyscan -p {port} 127.0.0.1 >> {}",
+            known_hosts.display()
+        )),
+        "{next_step}"
+    );
+    assert_eq!(
+        fleet.serving().await,
+        vec!["404 no release"; 3],
+        "nothing moved"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_host_stops_the_rollout_and_says_which() {
+    let fleet = Fleet::start().await;
+    fleet.version("1.0.0", "ok 1.0.0");
+    let mut target = fleet.target(1, Duration::from_secs(20));
+    // Nothing listens on web-3's port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    target.hosts[2].destination.port = Some(closed);
+    let app = Setup {
+        targets: vec![target],
+        ..Setup::default()
+    }
+    .spawn()
+    .await;
+
+    let record = deployed(&app, "1.0.0").await;
+    // The first rollout has nothing to go back to: it stops, and says so.
+    assert_eq!(record["release"]["status"], "failed", "{record}");
+    assert_eq!(steps(&record).last().unwrap(), "web-3 pre-smoke failed");
+    let next_step = record["release"]["guidance"]["next_step"].as_str().unwrap();
+    assert!(
+        next_step.contains(&format!("web-3 ("))
+            && next_step.contains(&format!("did not answer on port {closed}")),
+        "{next_step}"
+    );
+    let (_, target) = app.get_json("/api/targets/fleet").await;
+    assert_eq!(target["mixed"], true);
+    assert_eq!(target["hosts"][2]["version"], Value::Null);
+    assert_eq!(
+        target["hosts_on_live"], 0,
+        "nothing succeeded, so nothing is live"
+    );
+}
+
+#[tokio::test]
+async fn a_deploy_past_its_timeout_on_a_host_is_stopped_there_and_rolled_back() {
+    let fleet = Fleet::start().await;
+    fleet.version("1.0.0", "ok 1.0.0");
+    let app = Setup {
+        targets: vec![fleet.target(1, Duration::from_secs(2))],
+        ..Setup::default()
+    }
+    .spawn()
+    .await;
+    deployed(&app, "1.0.0").await;
+    fleet.version("2.0.0", "ok 2.0.0");
+    // `sleep 4712` marks this test's own remote process.
+    fleet.services[0].version("2.0.0", "ok 2.0.0", &[("slow", "4712")]);
+
+    let record = deployed(&app, "2.0.0").await;
+    assert_eq!(
+        steps(&record),
+        ["web-1 pre-smoke passed", "web-1 deploy failed"]
+    );
+    let run = &record["steps"][1]["runs"][0];
+    assert_eq!(run["timed_out"], true, "{run}");
+    assert!(
+        run["output"]
+            .as_str()
+            .unwrap()
+            .contains("[stopped on web-1"),
+        "{run}"
+    );
+    let auto = app
+        .finished_release(record["release"]["related"].as_i64().unwrap())
+        .await;
+    assert_eq!(auto["release"]["status"], "succeeded", "{auto}");
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", "sleep 4712"])
+        .output()
+        .unwrap();
+    assert!(left.stdout.is_empty(), "nothing is left on the host");
+    assert_eq!(fleet.serving().await, vec!["200 ok 1.0.0"; 3]);
+}

@@ -3,6 +3,8 @@
 //! restart nothing of that release runs, its record says what was stopped and keeps
 //! the step's output so far, and a later deploy stays live.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -354,4 +356,99 @@ async fn a_stopped_dashboard_stops_its_running_deploy_and_says_so() {
 unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, signal: i32) -> i32;
+}
+
+/// A dashboard killed in the middle of a rolling deploy over three hosts (real sshd on
+/// loopback): after the restart the release reads interrupted, each host's steps say
+/// how far it got, and the lock is free.
+#[tokio::test]
+async fn a_rollout_cut_by_a_killed_dashboard_reads_interrupted_host_by_host() {
+    use common::release_host::Host;
+    use server::loopback_hosts::LoopbackHosts;
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = LoopbackHosts::start(&dir.path().join("hosts"), &["web-1", "web-2", "web-3"])
+        .await
+        .unwrap();
+    let mut services = Vec::new();
+    for host in &hosts.hosts {
+        let service = Host::in_dir(&host.dir).await;
+        service.version("1.0.0", "ok 1.0.0", &[]);
+        services.push(service);
+    }
+    // web-2's deploy waits for the test, which kills the dashboard meanwhile.
+    let go = services[1].gated_version("1.0.0", "ok 1.0.0");
+    let mut config = format!(
+        "[[targets]]\nname = \"web\"\nworking_dir = \"/\"\ndeploy = [\"./deploy.sh\"]\nrollback = [\"./rollback.sh\"]\n\n[targets.ssh]\nidentity_file = {:?}\nknown_hosts = {:?}\n\n[[targets.smoke]]\nname = \"health\"\nwhen = \"post\"\nurl = \"http://{{host}}/healthz\"\nbody_contains = \"ok\"\n",
+        hosts
+            .settings
+            .identity_file
+            .as_ref()
+            .unwrap()
+            .display()
+            .to_string(),
+        hosts
+            .settings
+            .known_hosts
+            .as_ref()
+            .unwrap()
+            .display()
+            .to_string(),
+    );
+    for (host, service) in hosts.hosts.iter().zip(&services) {
+        config.push_str(&format!(
+            "\n[[targets.hosts]]\nname = {:?}\nssh = {:?}\nworking_dir = {:?}\naddress = {:?}\n",
+            host.name,
+            host.destination.to_string(),
+            host.dir.display().to_string(),
+            service.service.trim_start_matches("http://"),
+        ));
+    }
+    let site = site();
+    std::fs::write(&site.config, config).unwrap();
+    let server = serve(&site, "fleet-first.log");
+    let id = deploy(&site, &server, "1.0.0").await;
+    wait_for_release(&site, &server, id, "web-2's deploy runs", |r| {
+        r["steps"].as_array().is_some_and(|steps| {
+            steps
+                .iter()
+                .any(|s| s["host"] == "web-2" && s["step"] == "deploy" && s["status"] == "running")
+        })
+    })
+    .await;
+    let mut server = server;
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(server);
+
+    let server = serve(&site, "fleet-second.log");
+    let record = wait_for_release(&site, &server, id, "the rollout is interrupted", |r| {
+        r["release"]["status"] == "interrupted"
+    })
+    .await;
+    std::fs::write(&go, "").unwrap();
+    let hosts_now: Vec<String> = record["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            format!("{} {} {} {}", h["host"], h["step"], h["status"], h["done"]).replace('"', "")
+        })
+        .collect();
+    assert_eq!(
+        hosts_now,
+        [
+            "web-1 post-smoke passed true",
+            "web-2 deploy failed false",
+            "web-3 null null false",
+        ],
+        "{record}"
+    );
+    let target = web_target(&site, &server).await;
+    assert_eq!(
+        target["running"],
+        serde_json::Value::Null,
+        "the lock is free"
+    );
+    assert_eq!(target["health"], "interrupted");
+    assert_eq!(target["hosts"][0]["version"], "1.0.0");
 }
