@@ -345,7 +345,7 @@ async fn an_unreachable_host_stops_the_rollout_and_says_which() {
     assert_eq!(steps(&record).last().unwrap(), "web-3 pre-smoke failed");
     let next_step = record["release"]["guidance"]["next_step"].as_str().unwrap();
     assert!(
-        next_step.contains(&format!("web-3 ("))
+        next_step.contains("web-3 (")
             && next_step.contains(&format!("did not answer on port {closed}")),
         "{next_step}"
     );
