@@ -142,6 +142,10 @@ pub struct ServeArgs {
     #[arg(long, env = "FACTORY_DEMO")]
     pub demo: bool,
 
+    /// With --demo, leave out the demo fleet (three loopback sshd hosts).
+    #[arg(long, env = "FACTORY_NO_DEMO_FLEET")]
+    pub no_demo_fleet: bool,
+
     /// Send session cookies without `Secure`, for plain HTTP (local testing only: the
     /// cookie then travels unencrypted).
     #[arg(long, env = "FACTORY_INSECURE_COOKIES")]

@@ -128,11 +128,68 @@ const DEMO_VERSIONS: &[(&str, &str, &str)] = &[
 /// rollback scripts switch between releases, with a real HTTP smoke check. Its port is
 /// chosen once and kept in `demo-target/port`.
 pub fn write_demo_target(data_dir: &std::path::Path) -> std::io::Result<app::targets::Target> {
-    use app::targets::{SmokeCheck, SmokeProbe, SmokeWhen, Target};
-    use std::os::unix::fs::PermissionsExt;
-    use std::time::Duration;
+    use app::targets::{SmokeProbe, Target};
     let root = data_dir.join(DEMO_TARGET_DIR);
-    std::fs::create_dir_all(&root)?;
+    let port = write_demo_host(&root)?;
+    Ok(Target {
+        name: "demo-web".into(),
+        working_dir: root,
+        env: [("DEMO_PORT".to_owned(), port.to_string())].into(),
+        smoke: demo_smoke_checks(SmokeProbe::Http {
+            url: format!("http://127.0.0.1:{port}/healthz"),
+            status: 200,
+            body_contains: Some("ok".into()),
+        }),
+        ..demo_commands()
+    })
+}
+
+/// What the demo's targets share: their scripts, and a step timeout of a minute.
+fn demo_commands() -> app::targets::Target {
+    app::targets::Target {
+        name: String::new(),
+        working_dir: std::path::PathBuf::new(),
+        env: Default::default(),
+        deploy: vec!["./deploy.sh".into()],
+        rollback: vec!["./rollback.sh".into()],
+        candidate: Some(vec!["./candidate.sh".into()]),
+        status: Some(vec!["./status.sh".into()]),
+        smoke: Vec::new(),
+        step_timeout: std::time::Duration::from_secs(60),
+        output_cap: app::host::OUTPUT_CAP,
+        hosts: Vec::new(),
+        ssh: Default::default(),
+        batch_size: 1,
+    }
+}
+
+/// The preflight command before a deploy, and `health` after it.
+fn demo_smoke_checks(health: app::targets::SmokeProbe) -> Vec<app::targets::SmokeCheck> {
+    use app::targets::{SmokeCheck, SmokeProbe, SmokeWhen};
+    let check = |name: &str, when, probe, retries| SmokeCheck {
+        name: name.to_owned(),
+        when,
+        probe,
+        timeout: std::time::Duration::from_secs(5),
+        retries,
+        interval: std::time::Duration::from_millis(500),
+    };
+    vec![
+        check(
+            "preflight",
+            SmokeWhen::Pre,
+            SmokeProbe::Command(vec!["./preflight.sh".into()]),
+            0,
+        ),
+        check("health", SmokeWhen::Post, health, 2),
+    ]
+}
+
+/// Writes one demo host into `root`: the scripts, the four releases, and the port its
+/// service listens on (chosen once, kept in `root/port`). Returns the port.
+fn write_demo_host(root: &std::path::Path) -> std::io::Result<u16> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(root)?;
     for (name, text) in DEMO_TARGET_SCRIPTS {
         let path = root.join(name);
         std::fs::write(&path, text)?;
@@ -152,59 +209,56 @@ pub fn write_demo_target(data_dir: &std::path::Path) -> std::io::Result<app::tar
         )?;
     }
     let port_file = root.join("port");
-    let port = match std::fs::read_to_string(&port_file)
+    if let Some(port) = std::fs::read_to_string(&port_file)
         .ok()
         .and_then(|p| p.trim().parse::<u16>().ok())
     {
-        Some(port) => port,
-        None => {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")?
-                .local_addr()?
-                .port();
-            std::fs::write(&port_file, port.to_string())?;
-            port
-        }
+        return Ok(port);
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    std::fs::write(&port_file, port.to_string())?;
+    Ok(port)
+}
+
+/// Where the demo fleet (its hosts' sshd, keys and working directories) lives.
+pub const DEMO_FLEET_DIR: &str = "demo-fleet";
+
+/// The demo's second target, `demo-fleet`: three "hosts" that are `sshd` processes on
+/// loopback ports, each serving its own copy of the demo service, reached over real SSH.
+/// The returned hosts stop their `sshd` when dropped.
+pub async fn start_demo_fleet(
+    data_dir: &std::path::Path,
+) -> Result<(app::targets::Target, crate::loopback_hosts::LoopbackHosts), String> {
+    use app::targets::{SmokeProbe, Target};
+    let root = data_dir.join(DEMO_FLEET_DIR);
+    let loopback =
+        crate::loopback_hosts::LoopbackHosts::start(&root, &["web-1", "web-2", "web-3"]).await?;
+    let mut hosts = Vec::new();
+    for host in &loopback.hosts {
+        let port =
+            write_demo_host(&host.dir).map_err(|err| format!("{}: {err}", host.dir.display()))?;
+        let mut target_host = host.target_host(&format!("127.0.0.1:{port}"));
+        target_host
+            .env
+            .insert("DEMO_PORT".to_owned(), port.to_string());
+        hosts.push(target_host);
+    }
+    let target = Target {
+        name: "demo-fleet".into(),
+        // The candidate command runs here, on web-1's copy of the releases.
+        working_dir: loopback.hosts[0].dir.clone(),
+        smoke: demo_smoke_checks(SmokeProbe::Http {
+            url: "http://{host}/healthz".into(),
+            status: 200,
+            body_contains: Some("ok".into()),
+        }),
+        hosts,
+        ssh: loopback.settings.clone(),
+        ..demo_commands()
     };
-    let check = |name: &str, when, probe, retries| SmokeCheck {
-        name: name.to_owned(),
-        when,
-        probe,
-        timeout: Duration::from_secs(5),
-        retries,
-        interval: Duration::from_millis(500),
-    };
-    Ok(Target {
-        name: "demo-web".into(),
-        working_dir: root,
-        env: [("DEMO_PORT".to_owned(), port.to_string())].into(),
-        deploy: vec!["./deploy.sh".into()],
-        rollback: vec!["./rollback.sh".into()],
-        candidate: Some(vec!["./candidate.sh".into()]),
-        status: Some(vec!["./status.sh".into()]),
-        smoke: vec![
-            check(
-                "preflight",
-                SmokeWhen::Pre,
-                SmokeProbe::Command(vec!["./preflight.sh".into()]),
-                0,
-            ),
-            check(
-                "health",
-                SmokeWhen::Post,
-                SmokeProbe::Http {
-                    url: format!("http://127.0.0.1:{port}/healthz"),
-                    status: 200,
-                    body_contains: Some("ok".into()),
-                },
-                2,
-            ),
-        ],
-        step_timeout: Duration::from_secs(60),
-        output_cap: app::host::OUTPUT_CAP,
-        hosts: Vec::new(),
-        ssh: Default::default(),
-        batch_size: 1,
-    })
+    Ok((target, loopback))
 }
 
 /// The demo's sign-in name.

@@ -12,7 +12,7 @@ use app::targets::Target;
 use app::{AppState, SharedState};
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +31,9 @@ pub struct Settings {
     /// Demo work items (written into the data directory), the `demo` user and, without
     /// configured targets, the demo target.
     pub demo: bool,
+    /// With the demo target, the demo fleet: three loopback `sshd` hosts (when OpenSSH's
+    /// server is installed). `--no-demo-fleet` leaves it out.
+    pub demo_fleet: bool,
     /// The demo user's password; `None`: a random one, printed once.
     pub demo_password: Option<String>,
     pub host: HostSettings,
@@ -60,6 +63,7 @@ impl Settings {
                 .or(config.server.data_dir.clone())
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             demo: args.demo,
+            demo_fleet: !args.no_demo_fleet,
             demo_password: std::env::var("FACTORY_DEMO_PASSWORD")
                 .ok()
                 .filter(|p| !p.is_empty()),
@@ -93,6 +97,7 @@ impl Settings {
             addr,
             data_dir,
             demo: false,
+            demo_fleet: false,
             demo_password: None,
             host: HostSettings::default(),
             queue_truth: QueueTruthConfig::default(),
@@ -121,6 +126,8 @@ pub struct Application {
     sessions: SessionSettings,
     /// The demo user's password when the demo made one up: `main` prints it once.
     pub generated_demo_password: Option<String>,
+    /// The demo fleet's `sshd` processes, stopped when the dashboard stops.
+    demo_hosts: Option<crate::loopback_hosts::LoopbackHosts>,
 }
 
 /// Where connections to targets' hosts are kept, in the data directory.
@@ -137,6 +144,7 @@ impl Application {
         let mut host = settings.host.clone();
         let mut targets = settings.targets.clone();
         let mut generated_demo_password = None;
+        let mut demo_hosts = None;
         if settings.demo {
             let dir =
                 demo::write_demo_factory(&data_dir).map_err(|source| StartError::DataDir {
@@ -157,6 +165,9 @@ impl Application {
                     })?;
                 tracing::info!(target = %target.name, "demo mode: demo target written");
                 targets.push(target);
+                if settings.demo_fleet {
+                    demo_hosts = start_demo_fleet(&data_dir, &mut targets).await;
+                }
             }
         }
         // Connections to a target's hosts are kept for reuse, privately, in the data
@@ -230,6 +241,7 @@ impl Application {
             state,
             sessions,
             generated_demo_password,
+            demo_hosts,
         })
     }
 
@@ -256,6 +268,7 @@ impl Application {
             addr,
             state,
             sessions,
+            demo_hosts,
             ..
         } = self;
         tracing::info!("serving the dashboard at http://{addr}");
@@ -285,12 +298,40 @@ impl Application {
                 tracing::error!(error = %err, "cannot record the releases interrupted by the shutdown")
             }
         }
+        if let Some(mut hosts) = demo_hosts {
+            hosts.stop().await;
+        }
         served.map_err(|source| StartError::Listen {
             addr: addr.to_string(),
             source,
         })?;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Starts the demo fleet and adds its target, or says why not: the dashboard runs
+/// without it.
+async fn start_demo_fleet(
+    data_dir: &Path,
+    targets: &mut Vec<Target>,
+) -> Option<crate::loopback_hosts::LoopbackHosts> {
+    if crate::loopback_hosts::sshd_program().is_none() {
+        tracing::info!(
+            "demo mode: the demo-fleet target (three hosts over SSH) needs OpenSSH's server: install it (Debian: apt-get install openssh-server openssh-client) and start again"
+        );
+        return None;
+    }
+    match demo::start_demo_fleet(data_dir).await {
+        Ok((target, hosts)) => {
+            tracing::info!(target = %target.name, hosts = target.hosts.len(), "demo mode: demo fleet started (sshd on loopback)");
+            targets.push(target);
+            Some(hosts)
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "demo mode: the demo fleet did not start; the dashboard runs without it");
+            None
+        }
     }
 }
 

@@ -398,3 +398,67 @@ async fn a_deploy_past_its_timeout_on_a_host_is_stopped_there_and_rolled_back() 
     assert!(left.stdout.is_empty(), "nothing is left on the host");
     assert_eq!(fleet.serving().await, vec!["200 ok 1.0.0"; 3]);
 }
+
+/// The demo's fleet, as `factory serve --demo` starts it: three sshd on loopback, each
+/// host with its own copy of the demo service.
+#[tokio::test]
+async fn the_demo_fleet_rolls_a_version_across_its_hosts_and_a_bad_one_stops_at_the_first() {
+    let app = Setup {
+        demo_fleet: true,
+        ..Setup::default()
+    }
+    .spawn()
+    .await;
+    let (status, target) = app.get_json("/api/targets/demo-fleet").await;
+    assert_eq!(status, StatusCode::OK, "{target}");
+    assert_eq!(target["hosts"].as_array().unwrap().len(), 3);
+    let deploy = |version: &'static str| {
+        let app = &app;
+        async move {
+            let (status, body) = json_of(
+                app.client
+                    .post(app.url("/api/targets/demo-fleet/deploy"))
+                    .json(&json!({ "version": version }))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+            app.finished_release(body["release_id"].as_i64().unwrap())
+                .await
+        }
+    };
+    let good = deploy("1.1.0").await;
+    assert_eq!(good["release"]["status"], "succeeded", "{good}");
+    assert_eq!(
+        good["release"]["host_versions"],
+        json!({"web-1": "1.1.0", "web-2": "1.1.0", "web-3": "1.1.0"})
+    );
+    // 1.2.0 fails its health check on the first host: only that host moved, and back.
+    let bad = deploy("1.2.0").await;
+    assert_eq!(
+        steps(&bad),
+        [
+            "web-1 pre-smoke passed",
+            "web-1 deploy passed",
+            "web-1 post-smoke failed"
+        ]
+    );
+    let auto = app
+        .finished_release(bad["release"]["related"].as_i64().unwrap())
+        .await;
+    assert_eq!(auto["release"]["status"], "succeeded", "{auto}");
+    assert_eq!(auto["release"]["hosts"], json!(["web-1"]));
+    let (_, target) = app.get_json("/api/targets/demo-fleet").await;
+    assert_eq!(target["hosts_on_live"], 3);
+    // The demo services outlive the dashboard by design; this test stops its own.
+    for host in ["web-1", "web-2", "web-3"] {
+        let pid = app
+            .data_dir
+            .join(format!("demo-fleet/{host}/work/service.pid"));
+        if let Ok(pid) = std::fs::read_to_string(pid) {
+            let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}

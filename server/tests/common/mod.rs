@@ -293,6 +293,8 @@ pub struct Setup {
     pub user_check_interval: Duration,
     /// Session cookies without `Secure`: the tests speak plain HTTP.
     pub insecure_cookies: bool,
+    /// With the demo target, the demo fleet's three loopback sshd hosts.
+    pub demo_fleet: bool,
 }
 
 impl Default for Setup {
@@ -307,6 +309,7 @@ impl Default for Setup {
             trusted_proxies: Vec::new(),
             user_check_interval: server::startup::USER_CHECK_INTERVAL,
             insecure_cookies: true,
+            demo_fleet: false,
         }
     }
 }
@@ -341,6 +344,7 @@ impl Setup {
         settings.trusted_proxies = self.trusted_proxies;
         settings.user_check_interval = self.user_check_interval;
         settings.insecure_cookies = self.insecure_cookies;
+        settings.demo_fleet = self.demo_fleet;
         let application = server::startup::Application::build(settings)
             .await
             .expect("the app starts");
