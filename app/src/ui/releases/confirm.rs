@@ -140,6 +140,22 @@ async fn confirm_page(
             .collect(),
         ReleaseControl::Hold => vec!["nothing runs: deploys are refused while the hold stands; rollbacks stay allowed".to_owned()],
     };
+    // A target on many hosts: where the steps run, and how many hosts at a time.
+    let will_run: Vec<String> = match (control, target.hosts.is_empty()) {
+        (ReleaseControl::Hold, _) | (_, true) => will_run,
+        (_, false) => std::iter::once(format!(
+            "on each host over SSH, {} at a time, the next only once those are healthy: {}",
+            target.batch_size,
+            target
+                .hosts
+                .iter()
+                .map(|host| format!("{} ({})", host.name, host.destination))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .chain(will_run)
+        .collect(),
+    };
     let will_run = will_run
         .into_iter()
         .map(|line| view! { <li>{line}</li> })

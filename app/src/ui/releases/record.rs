@@ -130,7 +130,12 @@ fn ReleaseRecordView(release: ReleaseRecord, steps: Vec<StepRecord>) -> impl Int
             view! {
                 <li class="action">
                     <div class="action-head">
-                        <h3>{step.step.label()} {step.host.map(|host| format!("on {host}"))}</h3>
+                        <h3>
+                            {match &step.host {
+                                Some(host) => format!("{} on {host}", step.step.label()),
+                                None => step.step.label().to_owned(),
+                            }}
+                        </h3>
                         <span class=class>{step.status.as_str()}</span>
                     </div>
                     <p class="muted">{format!("{}{duration}", readable_time(step.started_at))}</p>
