@@ -9,7 +9,8 @@ use crate::domain::CommandRun;
 use crate::host::{self, HostCommand, RunEvent};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -45,6 +46,42 @@ const CONTROL_PERSIST_SECONDS: u64 = 30;
 /// How long after a step's timeout the local `ssh` is killed when the host's own
 /// `timeout` did not end the command (the host or the network does not answer).
 pub const REMOTE_GRACE: Duration = Duration::from_secs(10);
+
+/// The longest directory a kept connection's socket may be in: a Unix socket's path is
+/// at most 107 bytes, and OpenSSH adds `/`, the 40 hex digits of `%C` and, while it binds,
+/// 17 more.
+const LONGEST_CONTROL_DIR: usize = 107 - 1 - 40 - 17;
+
+/// Where kept connections go: `preferred` (created private) when its path is short
+/// enough for a socket, else a new private directory under the system's temporary
+/// directory.
+pub fn control_dir(preferred: &Path) -> std::io::Result<PathBuf> {
+    let preferred = std::path::absolute(preferred)?;
+    if preferred.as_os_str().len() <= LONGEST_CONTROL_DIR {
+        create_private(&preferred)?;
+        return Ok(preferred);
+    }
+    loop {
+        let dir = std::env::temp_dir().join(format!(
+            "factory-ssh-{}",
+            crate::auth::secrets::random_secret(8)
+        ));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// A directory readable by its owner only (an existing one is made so).
+fn create_private(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
 
 /// `user@host[:port]`, as a target's host names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -430,6 +467,22 @@ mod tests {
             command.script(),
             r"cd '/srv/app'\''s dir' && exec timeout -k 5 1.500 env -- 'FACTORY_VERSION=1.0' './deploy.sh' 'a b'"
         );
+    }
+
+    #[test]
+    fn a_data_directory_too_deep_for_a_socket_keeps_its_connections_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let short = control_dir(&dir.path().join("ssh")).unwrap();
+        assert_eq!(short, dir.path().join("ssh"));
+        let deep = dir.path().join("a".repeat(60)).join("ssh");
+        let elsewhere = control_dir(&deep).unwrap();
+        assert!(
+            elsewhere.as_os_str().len() <= LONGEST_CONTROL_DIR,
+            "{elsewhere:?}"
+        );
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(std::fs::metadata(&elsewhere).unwrap().mode() & 0o777, 0o700);
+        std::fs::remove_dir(elsewhere).unwrap();
     }
 
     #[test]

@@ -64,8 +64,8 @@ impl LoopbackHosts {
         }
         let authorized = dir.join("authorized_keys");
         copy_private(&client_key.with_extension("pub"), &authorized)?;
-        let control_dir = dir.join("connections");
-        std::fs::create_dir_all(&control_dir).map_err(|err| err.to_string())?;
+        let control_dir =
+            app::ssh::control_dir(&dir.join("connections")).map_err(|err| err.to_string())?;
         let user = current_user()?;
         let mut started = LoopbackHosts {
             settings: SshSettings {

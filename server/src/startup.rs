@@ -171,11 +171,15 @@ impl Application {
             }
         }
         // Connections to a target's hosts are kept for reuse, privately, in the data
-        // directory; a short path, as a socket's path is at most 108 bytes.
-        if targets.iter().any(|target| !target.hosts.is_empty()) {
-            let dir = data_dir.join(SSH_CONNECTIONS_DIR);
-            crate::create_private_dir(&dir).map_err(|source| StartError::DataDir {
-                path: dir.display().to_string(),
+        // directory (or, when its path is too long for a socket, in a private temporary
+        // directory).
+        if targets
+            .iter()
+            .any(|t| !t.hosts.is_empty() && t.ssh.control_dir.is_none())
+        {
+            let preferred = data_dir.join(SSH_CONNECTIONS_DIR);
+            let dir = app::ssh::control_dir(&preferred).map_err(|source| StartError::DataDir {
+                path: preferred.display().to_string(),
                 source,
             })?;
             for target in targets.iter_mut().filter(|t| t.ssh.control_dir.is_none()) {
