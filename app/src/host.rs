@@ -187,6 +187,28 @@ fn process_start(pid: i32) -> Option<u64> {
     after_name.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// Whether process `pid` has ended: gone, or a zombie its parent has not reaped yet.
+pub fn process_has_ended(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        stat.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
+/// Waits (a few seconds at most) until process `pid` has ended; whether it did.
+pub async fn until_ended(pid: i32) -> bool {
+    for _ in 0..200 {
+        if process_has_ended(pid) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    process_has_ended(pid)
+}
+
 /// How a process group left behind was stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stopped {
@@ -498,23 +520,8 @@ mod tests {
             .parse()
             .unwrap();
         // Killed with its group: gone, or a zombie waiting to be reaped.
-        let ended = || {
-            std::fs::read_to_string(format!("/proc/{grandchild}/stat")).map_or(true, |stat| {
-                stat.rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-            })
-        };
-        for _ in 0..200 {
-            if ended() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
         assert!(
-            ended(),
+            until_ended(grandchild).await,
             "the grandchild {grandchild} was stopped with its group"
         );
         assert!(!marker.exists(), "the grandchild never got to its marker");

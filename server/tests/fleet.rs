@@ -98,10 +98,7 @@ async fn deploy(app: &TestApp, version: &str) -> (StatusCode, Value) {
 }
 
 async fn deployed(app: &TestApp, version: &str) -> Value {
-    let (status, body) = deploy(app, version).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    app.finished_release(body["release_id"].as_i64().unwrap())
-        .await
+    app.deployed("fleet", version).await
 }
 
 /// `host step status` of each step, in the order they ran.
@@ -412,31 +409,14 @@ async fn the_demo_fleet_rolls_a_version_across_its_hosts_and_a_bad_one_stops_at_
     let (status, target) = app.get_json("/api/targets/demo-fleet").await;
     assert_eq!(status, StatusCode::OK, "{target}");
     assert_eq!(target["hosts"].as_array().unwrap().len(), 3);
-    let deploy = |version: &'static str| {
-        let app = &app;
-        async move {
-            let (status, body) = json_of(
-                app.client
-                    .post(app.url("/api/targets/demo-fleet/deploy"))
-                    .json(&json!({ "version": version }))
-                    .send()
-                    .await
-                    .unwrap(),
-            )
-            .await;
-            assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-            app.finished_release(body["release_id"].as_i64().unwrap())
-                .await
-        }
-    };
-    let good = deploy("1.1.0").await;
+    let good = app.deployed("demo-fleet", "1.1.0").await;
     assert_eq!(good["release"]["status"], "succeeded", "{good}");
     assert_eq!(
         good["release"]["host_versions"],
         json!({"web-1": "1.1.0", "web-2": "1.1.0", "web-3": "1.1.0"})
     );
     // 1.2.0 fails its health check on the first host: only that host moved, and back.
-    let bad = deploy("1.2.0").await;
+    let bad = app.deployed("demo-fleet", "1.2.0").await;
     assert_eq!(
         steps(&bad),
         [

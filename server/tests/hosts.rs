@@ -163,23 +163,8 @@ async fn a_remote_step_past_its_timeout_is_stopped_on_the_host() {
         .trim()
         .parse()
         .unwrap();
-    let ended = || {
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
-            stat.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-    };
-    for _ in 0..200 {
-        if ended() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
     assert!(
-        ended(),
+        app::host::until_ended(pid).await,
         "the remote process {pid} was stopped with its group"
     );
     assert!(!marker.exists());

@@ -6,10 +6,8 @@
 mod common;
 
 use app::targets::SmokeProbe;
+use common::Setup;
 use common::release_host::serve_current;
-use common::{Setup, json_of};
-use reqwest::StatusCode;
-use serde_json::json;
 use server::config::Config;
 use std::os::unix::fs::PermissionsExt;
 
@@ -85,28 +83,11 @@ async fn each_orchestrator_example_deploys_fails_and_rolls_back() {
         }
         .spawn()
         .await;
-        let deploy = |version: &'static str| {
-            let (app, name) = (&app, &name);
-            async move {
-                let (status, body) = json_of(
-                    app.client
-                        .post(app.url(&format!("/api/targets/{name}/deploy")))
-                        .json(&json!({ "version": version }))
-                        .send()
-                        .await
-                        .unwrap(),
-                )
-                .await;
-                assert_eq!(status, StatusCode::ACCEPTED, "{name}: {body}");
-                app.finished_release(body["release_id"].as_i64().unwrap())
-                    .await
-            }
-        };
-        let first = deploy("1.0.0").await;
+        let first = app.deployed(&name, "1.0.0").await;
         assert_eq!(first["release"]["status"], "succeeded", "{name}: {first}");
 
         std::fs::write(dir.path().join("fail-2.0.0"), "").unwrap();
-        let failed = deploy("2.0.0").await;
+        let failed = app.deployed(&name, "2.0.0").await;
         let auto = app
             .finished_release(failed["release"]["related"].as_i64().expect("a rollback"))
             .await;

@@ -119,6 +119,19 @@ impl TestApp {
         }
     }
 
+    /// Deploys `version` to `target` through the API and waits for the release's end;
+    /// returns `{release, steps, hosts}`.
+    pub async fn deployed(&self, target: &str, version: &str) -> serde_json::Value {
+        let (status, body) = answer(
+            self.api_post(&self.client, &format!("/api/targets/{target}/deploy"), None)
+                .json(&serde_json::json!({ "version": version })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{target} {version}: {body}");
+        self.finished_release(body["release_id"].as_i64().expect("a release id"))
+            .await
+    }
+
     /// Waits until release `id` has finished; returns `{release, steps}` as the API
     /// answers it.
     pub async fn finished_release(&self, id: i64) -> serde_json::Value {
