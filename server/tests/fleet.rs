@@ -442,3 +442,66 @@ async fn the_demo_fleet_rolls_a_version_across_its_hosts_and_a_bad_one_stops_at_
         }
     }
 }
+
+#[tokio::test]
+async fn two_hosts_at_a_time_then_a_rollback_of_the_whole_fleet() {
+    let fleet = Fleet::start().await;
+    fleet.version("1.0.0", "ok 1.0.0");
+    fleet.version("2.0.0", "ok 2.0.0");
+    let app = fleet.app(2).await;
+    deployed(&app, "1.0.0").await;
+    let record = deployed(&app, "2.0.0").await;
+    assert_eq!(record["release"]["status"], "succeeded", "{record}");
+    // The first batch (web-1 and web-2) is done, step by step, before web-3 starts.
+    let steps = steps(&record);
+    let (first, second) = steps.split_at(6);
+    for (position, step) in ["pre-smoke", "deploy", "post-smoke"].iter().enumerate() {
+        let mut batch: Vec<&str> = first[position * 2..position * 2 + 2]
+            .iter()
+            .map(String::as_str)
+            .collect();
+        batch.sort();
+        assert_eq!(
+            batch,
+            [
+                format!("web-1 {step} passed"),
+                format!("web-2 {step} passed")
+            ],
+            "{steps:?}"
+        );
+    }
+    assert_eq!(
+        second,
+        [
+            "web-3 pre-smoke passed",
+            "web-3 deploy passed",
+            "web-3 post-smoke passed"
+        ]
+    );
+    assert_eq!(fleet.serving().await, vec!["200 ok 2.0.0"; 3]);
+
+    // An operator's rollback moves every host back, in batches too.
+    let (status, started) = json_of(
+        app.client
+            .post(app.url("/api/targets/fleet/rollback"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let rollback = app
+        .finished_release(started["release_id"].as_i64().unwrap())
+        .await;
+    assert_eq!(rollback["release"]["status"], "succeeded", "{rollback}");
+    assert_eq!(rollback["release"]["version"], "1.0.0");
+    assert_eq!(
+        rollback["steps"].as_array().unwrap().len(),
+        6,
+        "rollback and smoke on each"
+    );
+    assert_eq!(fleet.serving().await, vec!["200 ok 1.0.0"; 3]);
+    let (_, target) = app.get_json("/api/targets/fleet").await;
+    assert_eq!(target["live"]["version"], "1.0.0");
+    assert_eq!(target["hosts_on_live"], 3);
+}
