@@ -197,6 +197,25 @@ async fn attempt(state: &AppState, request: &ActionRequest) -> Result<ActionResu
         Decision::Validate(item, view) => validate(state, item, view).await?,
     };
     result.attempt = record_attempt(state, request, &result).await?;
+    if result.blocked {
+        let body = serde_json::json!({
+            "item": result.item,
+            "action": result.action,
+            "outcome": result.outcome,
+            "by": request.caller.operator.name,
+            "message": result.message,
+            "gates": result.gates,
+            "guidance": result.guidance,
+            "page": format!("{}/items/{}", state.webhooks.public_url, result.item),
+        });
+        crate::webhooks::emit(
+            state,
+            crate::webhooks::WebhookEvent::ActionBlocked,
+            body,
+            None,
+        )
+        .await;
+    }
     Ok(result)
 }
 

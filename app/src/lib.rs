@@ -15,6 +15,7 @@ pub mod state;
 pub mod store;
 pub mod targets;
 pub mod ui;
+pub mod webhooks;
 
 pub use state::{AppState, SharedState};
 

@@ -41,6 +41,8 @@ pub struct SharedState {
     /// Reverse proxies whose forwarding headers name the client (sign-in throttling and
     /// History use the client's address).
     pub trusted_proxies: Arc<[std::net::IpAddr]>,
+    /// Outgoing webhooks and their delivery.
+    pub webhooks: Arc<crate::webhooks::WebhookSettings>,
 }
 
 impl SharedState {
@@ -66,6 +68,7 @@ impl SharedState {
                 crate::store::board::BOARD_READS_KEPT,
             )),
             trusted_proxies: Arc::from([]),
+            webhooks: Arc::default(),
         }
     }
 }

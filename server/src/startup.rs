@@ -40,6 +40,14 @@ pub struct Settings {
     /// `[queue_truth]`: the work-items directory defaults to the repository's.
     pub queue_truth: QueueTruthConfig,
     pub targets: Vec<Target>,
+    /// `[[webhooks]]`.
+    pub webhooks: Vec<app::webhooks::Webhook>,
+    /// The wait before a webhook delivery's second try (it doubles after each).
+    pub webhook_first_retry: Duration,
+    /// Tries in all before a webhook delivery is given up.
+    pub webhook_attempts: u32,
+    /// `[server] public_url`: where links in webhook events point.
+    pub public_url: Option<String>,
     pub trusted_proxies: Vec<IpAddr>,
     /// `--insecure-cookies`.
     pub insecure_cookies: bool,
@@ -78,6 +86,18 @@ impl Settings {
                     detail,
                 })
             })?,
+            webhooks: config.webhooks().map_err(|detail| {
+                StartError::Config(crate::config::ConfigError::Invalid {
+                    path: args
+                        .config
+                        .as_ref()
+                        .map_or_else(String::new, |p| p.display().to_string()),
+                    detail,
+                })
+            })?,
+            webhook_first_retry: app::webhooks::WebhookSettings::default().first_retry,
+            webhook_attempts: app::webhooks::WebhookSettings::default().attempts,
+            public_url: config.server.public_url.clone(),
             trusted_proxies: config.server.trusted_proxies.clone(),
             insecure_cookies: args.insecure_cookies,
             secure_cookies: config.sessions.secure_cookies,
@@ -102,6 +122,10 @@ impl Settings {
             host: HostSettings::default(),
             queue_truth: QueueTruthConfig::default(),
             targets: Vec::new(),
+            webhooks: Vec::new(),
+            webhook_first_retry: app::webhooks::WebhookSettings::default().first_retry,
+            webhook_attempts: app::webhooks::WebhookSettings::default().attempts,
+            public_url: None,
             trusted_proxies: Vec::new(),
             insecure_cookies: false,
             secure_cookies: None,
@@ -130,6 +154,9 @@ pub struct Application {
     demo_hosts: Option<crate::loopback_hosts::LoopbackHosts>,
 }
 
+/// How long a finished webhook delivery is kept for the webhooks page.
+const WEBHOOK_DELIVERIES_KEPT_DAYS: u32 = 30;
+
 /// Where connections to targets' hosts are kept, in the data directory.
 pub const SSH_CONNECTIONS_DIR: &str = "ssh";
 
@@ -141,6 +168,16 @@ impl Application {
             source,
         };
         let db = open_database(&data_dir).await?;
+        let listener = tokio::net::TcpListener::bind(settings.addr)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: settings.addr.to_string(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: settings.addr.to_string(),
+            source,
+        })?;
         let mut host = settings.host.clone();
         let mut targets = settings.targets.clone();
         let mut generated_demo_password = None;
@@ -194,11 +231,24 @@ impl Application {
                 "no work-item files to sync: set work_items_dir under [queue_truth] or repository_dir under [factory]"
             );
         }
+        let public_url = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"))
+            .trim_end_matches('/')
+            .to_owned();
         let state = AppState::new(SharedState {
             queue_truth: Arc::new(queue_truth),
             host: Arc::new(host),
             targets: Arc::new(targets),
             trusted_proxies: settings.trusted_proxies.clone().into(),
+            webhooks: Arc::new(app::webhooks::WebhookSettings {
+                hooks: settings.webhooks.clone(),
+                first_retry: settings.webhook_first_retry,
+                attempts: settings.webhook_attempts.max(1),
+                public_url,
+                ..app::webhooks::WebhookSettings::default()
+            }),
             ..SharedState::new(db)
         });
         // Pages show the item data of this first sync; a failed read is in its report.
@@ -229,16 +279,6 @@ impl Application {
             secure,
             idle_timeout: settings.idle_timeout,
         };
-        let listener = tokio::net::TcpListener::bind(settings.addr)
-            .await
-            .map_err(|source| StartError::Listen {
-                addr: settings.addr.to_string(),
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Listen {
-            addr: settings.addr.to_string(),
-            source,
-        })?;
         Ok(Application {
             listener,
             addr,
@@ -281,6 +321,8 @@ impl Application {
             tokio::spawn(prune_hourly(state.clone())),
             tokio::spawn(app::queue_truth::sync_every(state.clone())),
             tokio::spawn(app::releases::check_until_known(state.clone())),
+            tokio::spawn(app::releases::expire_holds_forever(state.clone())),
+            tokio::spawn(app::webhooks::deliver_forever(state.clone())),
         ];
         let app =
             router(state.clone(), sessions).into_make_service_with_connect_info::<SocketAddr>();
@@ -364,6 +406,15 @@ async fn prune_hourly(state: AppState) {
             .await
         {
             tracing::warn!(error = %err, "cannot forget old action requests");
+        }
+        if let Err(err) = state
+            .db
+            .call(|conn| {
+                app::store::webhooks::forget_older_than(conn, WEBHOOK_DELIVERIES_KEPT_DAYS)
+            })
+            .await
+        {
+            tracing::warn!(error = %err, "cannot forget old webhook deliveries");
         }
         if let Err(err) = state
             .db

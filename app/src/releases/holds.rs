@@ -59,6 +59,8 @@ pub async fn set_hold(
         reason.to_owned(),
     )
     .await;
+    let body = crate::webhooks::hold_body(state, &hold);
+    crate::webhooks::emit(state, WebhookEvent::HoldSet, body, None).await;
     Ok(hold)
 }
 
@@ -92,6 +94,48 @@ pub async fn release_hold(
             String::new(),
         )
         .await;
+        let body = serde_json::json!({
+            "target": target.name,
+            "released_by": requester.operator.name,
+            "page": format!("{}/releases", state.webhooks.public_url),
+        });
+        crate::webhooks::emit(state, WebhookEvent::HoldReleased, body, None).await;
     }
     Ok(ended)
+}
+
+/// How often holds whose time is up are ended (and `hold.expired` sent).
+pub const EXPIRY_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Ends holds as their time comes, each recorded in History and sent to webhooks.
+pub async fn expire_holds_forever(state: AppState) {
+    let mut every = tokio::time::interval(EXPIRY_CHECK_INTERVAL);
+    loop {
+        every.tick().await;
+        let expired = match state
+            .db
+            .call(|conn| crate::store::holds::expire(conn))
+            .await
+        {
+            Ok(expired) => expired,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot end expired holds");
+                continue;
+            }
+        };
+        for hold in expired {
+            tracing::info!(target = %hold.target, set_by = %hold.set_by, "a hold expired");
+            let event = crate::store::audit::NewAuditEvent {
+                actor: "factory".into(),
+                action: "hold-expired",
+                subject: Some(hold.target.clone()),
+                outcome: "succeeded",
+                detail: Some(hold.reason.clone()),
+                ..crate::store::audit::NewAuditEvent::default()
+            };
+            crate::store::audit::save_or_log(&state.db, event).await;
+            let body = crate::webhooks::hold_body(&state, &hold);
+            crate::webhooks::emit(&state, WebhookEvent::HoldExpired, body, None).await;
+        }
+    }
 }

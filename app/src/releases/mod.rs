@@ -13,7 +13,9 @@ mod requests;
 mod status;
 
 pub use guidance::interrupted_guidance;
-pub use holds::{parse_hold_expiry, release_hold, set_hold};
+pub use holds::{
+    EXPIRY_CHECK_INTERVAL, expire_holds_forever, parse_hold_expiry, release_hold, set_hold,
+};
 pub use recovery::{
     CHECK_INTERVAL, STOP_GRACE, check_target, check_until_known, recover_interrupted, stop_running,
 };
@@ -41,6 +43,7 @@ use crate::store::audit::{self, NewAuditEvent};
 use crate::store::release_hosts;
 use crate::store::releases::{self as store, NewRelease};
 use crate::targets::{SmokeWhen, Target, run_smoke_check};
+use crate::webhooks::WebhookEvent;
 use std::time::{Duration, Instant};
 
 /// A request the control's gates refuse: 403 when the permission is missing, 409 when a

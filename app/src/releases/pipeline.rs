@@ -98,6 +98,7 @@ async fn pipeline(
                     .db
                     .call(move |conn| store::finish(conn, id, status, &outcome, guidance.as_ref()))
                     .await?;
+                crate::webhooks::about_release(state, id, None).await;
                 if kind == ReleaseKind::AutomaticRollback
                     && let Some(deploy) = release.related
                 {
@@ -128,6 +129,7 @@ async fn pipeline(
                             Ok(())
                         })
                         .await?;
+                    crate::webhooks::about_release(state, deploy, None).await;
                 }
                 return Ok(());
             }
@@ -194,6 +196,8 @@ async fn pipeline(
                 previous_version = release.version.clone();
                 release = load(state, auto).await?;
                 log_release_start(target, &release);
+                crate::webhooks::about_release(state, auto, Some(WebhookEvent::ReleaseStarted))
+                    .await;
                 kind = ReleaseKind::AutomaticRollback;
                 step = kind.first_step();
                 hosts = target.hosts_named(&release.hosts);

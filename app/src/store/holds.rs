@@ -4,27 +4,40 @@ use super::StoreError;
 use crate::domain::release::Hold;
 use rusqlite::{Connection, OptionalExtension, params};
 
-/// The hold on a target, after ending one whose time is up.
+const COLUMNS: &str = "SELECT target, reason, set_by, set_at, expires_at FROM holds";
+
+fn hold_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Hold> {
+    Ok(Hold {
+        target: row.get(0)?,
+        reason: row.get(1)?,
+        set_by: row.get(2)?,
+        set_at: row.get(3)?,
+        expires_at: row.get(4)?,
+    })
+}
+
+/// The hold standing on a target: one whose time is up stands no more, even before
+/// [`expire`] ends it.
 pub fn hold(conn: &Connection, target: &str) -> Result<Option<Hold>, StoreError> {
-    conn.execute(
-        "DELETE FROM holds WHERE target = ?1 AND expires_at IS NOT NULL
-             AND expires_at <= strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
-        [target],
-    )?;
+    Ok(conn
+        .prepare_cached(&format!(
+            "{COLUMNS} WHERE target = ?1 AND (expires_at IS NULL
+                 OR expires_at > strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"
+        ))?
+        .query_row([target], hold_from_row)
+        .optional()?)
+}
+
+/// Ends the holds whose time is up; returns them.
+pub fn expire(conn: &Connection) -> Result<Vec<Hold>, StoreError> {
     Ok(conn
         .prepare_cached(
-            "SELECT target, reason, set_by, set_at, expires_at FROM holds WHERE target = ?1",
+            "DELETE FROM holds WHERE expires_at IS NOT NULL
+                 AND expires_at <= strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+             RETURNING target, reason, set_by, set_at, expires_at",
         )?
-        .query_row([target], |row| {
-            Ok(Hold {
-                target: row.get(0)?,
-                reason: row.get(1)?,
-                set_by: row.get(2)?,
-                set_at: row.get(3)?,
-                expires_at: row.get(4)?,
-            })
-        })
-        .optional()?)
+        .query_map([], hold_from_row)?
+        .collect::<Result<_, _>>()?)
 }
 
 /// Sets (or replaces) the hold; `expires_in_seconds` `None` holds until released.

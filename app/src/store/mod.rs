@@ -14,6 +14,7 @@ pub mod release_hosts;
 pub mod releases;
 pub mod sessions;
 pub mod sources;
+pub mod webhooks;
 pub mod work_items;
 
 use rusqlite_migration::{M, Migrations};
@@ -105,6 +106,7 @@ fn migrations() -> Migrations<'static> {
             "../../../migrations/0009_release_processes.sql"
         )),
         M::up(include_str!("../../../migrations/0010_release_hosts.sql")),
+        M::up(include_str!("../../../migrations/0011_webhooks.sql")),
     ])
 }
 

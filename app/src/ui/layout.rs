@@ -47,6 +47,15 @@ pub fn Layout(children: Children) -> impl IntoView {
                             <a href="/history" aria-current=current("/history")>
                                 "History"
                             </a>
+                            {operator
+                                .can(crate::domain::Permission::OperatorsManage)
+                                .then(|| {
+                                    view! {
+                                        <a href="/webhooks" aria-current=current("/webhooks")>
+                                            "Webhooks"
+                                        </a>
+                                    }
+                                })}
                         </nav>
                     }
                 })}

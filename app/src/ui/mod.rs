@@ -10,6 +10,7 @@ mod layout;
 mod login;
 mod queue_truth;
 mod releases;
+mod webhooks;
 
 pub use actions::RunAction;
 pub use layout::{ErrorPage, NotFound};
@@ -81,6 +82,11 @@ pub fn App() -> impl IntoView {
                     <Route
                         path=path!("/releases/:target/:control")
                         view=releases::ConfirmPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/webhooks")
+                        view=webhooks::WebhooksPage
                         ssr=SsrMode::Async
                     />
                     <Route

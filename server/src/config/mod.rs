@@ -2,11 +2,13 @@
 //! `docs/factory.example.toml`, which the tests load.
 
 mod targets;
+mod webhooks;
 
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 pub use targets::{HostConfig, SmokeConfig, SshConfig, TargetConfig};
+pub use webhooks::WebhookConfig;
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +24,9 @@ pub struct Config {
     /// Deploy targets, `[[targets]]`.
     #[serde(default)]
     pub targets: Vec<TargetConfig>,
+    /// Outgoing webhooks, `[[webhooks]]`.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
 }
 
 /// The factory repository and the commands actions run on the host.
@@ -164,6 +169,9 @@ pub struct ServerConfig {
     pub addr: Option<SocketAddr>,
     /// Where the database lives; `--data-dir` / `FACTORY_DATA_DIR` win over it.
     pub data_dir: Option<PathBuf>,
+    /// The dashboard's address as people reach it (`https://factory.example.com`), for
+    /// the links in webhook events; default: `http://` and the listening address.
+    pub public_url: Option<String>,
     /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` headers name the client:
     /// only a request from one of these addresses is believed. Empty: none.
     #[serde(default)]
@@ -238,7 +246,30 @@ impl Config {
             LONGEST_IDLE_MINUTES,
         )?;
         config.targets()?;
+        config.webhooks()?;
+        if let Some(url) = &config.server.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err("key `public_url` in [server]: an http:// or https:// address".into());
+        }
         Ok(config)
+    }
+
+    /// The webhooks; the error names the key and the webhook.
+    pub fn webhooks(&self) -> Result<Vec<app::webhooks::Webhook>, String> {
+        let mut hooks: Vec<app::webhooks::Webhook> = Vec::new();
+        for (index, config) in self.webhooks.iter().enumerate() {
+            let hook = config.to_webhook(index)?;
+            if hooks.iter().any(|h| h.name == hook.name) {
+                return Err(format!(
+                    "key `name` of [[webhooks]] #{}: the name {:?} is used twice",
+                    index + 1,
+                    hook.name
+                ));
+            }
+            hooks.push(hook);
+        }
+        Ok(hooks)
     }
 
     /// The deploy targets; the error names the key and the target.

@@ -308,6 +308,9 @@ pub struct Setup {
     pub insecure_cookies: bool,
     /// With the demo target, the demo fleet's three loopback sshd hosts.
     pub demo_fleet: bool,
+    pub webhooks: Vec<app::webhooks::Webhook>,
+    /// The wait before a webhook delivery's second try, and tries in all.
+    pub webhook_retry: (Duration, u32),
 }
 
 impl Default for Setup {
@@ -323,6 +326,8 @@ impl Default for Setup {
             user_check_interval: server::startup::USER_CHECK_INTERVAL,
             insecure_cookies: true,
             demo_fleet: false,
+            webhooks: Vec::new(),
+            webhook_retry: (Duration::from_millis(200), 8),
         }
     }
 }
@@ -358,6 +363,8 @@ impl Setup {
         settings.user_check_interval = self.user_check_interval;
         settings.insecure_cookies = self.insecure_cookies;
         settings.demo_fleet = self.demo_fleet;
+        settings.webhooks = self.webhooks;
+        (settings.webhook_first_retry, settings.webhook_attempts) = self.webhook_retry;
         let application = server::startup::Application::build(settings)
             .await
             .expect("the app starts");

@@ -1,0 +1,239 @@
+//! Sending one delivery: the body in the webhook's format, signed, and what came back.
+
+use super::{Webhook, WebhookEvent, WebhookFormat, store};
+use crate::AppState;
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+
+/// `sha256=HEX`: HMAC-SHA256 with the webhook's secret over `TIMESTAMP.BODY`, as the
+/// `X-Factory-Signature` header carries it (docs/webhooks.md shows how to check it).
+pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes any key");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let digest = mac.finalize().into_bytes();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
+}
+
+/// One line for people: what happened, where, and how it ended.
+pub fn summary(payload: &Value) -> String {
+    let event = payload["event"].as_str().unwrap_or_default();
+    let target = payload["target"].as_str().unwrap_or("the dashboard");
+    let release = &payload["release"];
+    let what = || {
+        format!(
+            "{} of {} (release #{})",
+            release["kind"].as_str().unwrap_or("release"),
+            release["version"].as_str().unwrap_or("?"),
+            release["id"]
+        )
+    };
+    let outcome = release["outcome"]
+        .as_str()
+        .map(|text| format!(": {text}"))
+        .unwrap_or_default();
+    let hold = &payload["hold"];
+    match event {
+        "release.started" => format!(
+            "{target}: {} started by {}",
+            what(),
+            release["started_by"].as_str().unwrap_or("?")
+        ),
+        "release.succeeded" => format!("✅ {target}: {} succeeded{outcome}", what()),
+        "release.failed" => format!("❌ {target}: {} failed{outcome}", what()),
+        "release.rolled-back" => format!("↩️ {target}: {} was rolled back{outcome}", what()),
+        "release.interrupted" => format!("⚠️ {target}: {} was interrupted{outcome}", what()),
+        "hold.set" => format!(
+            "⏸ {target} is on hold, set by {}: {}",
+            hold["set_by"].as_str().unwrap_or("?"),
+            hold["reason"].as_str().unwrap_or("")
+        ),
+        "hold.released" => format!("▶️ The hold on {target} was released"),
+        "hold.expired" => format!("▶️ The hold on {target} expired"),
+        "action.blocked" => format!(
+            "{}: {}",
+            payload["item"].as_str().unwrap_or("a work item"),
+            payload["message"]
+                .as_str()
+                .unwrap_or("an action was blocked")
+        ),
+        _ => "A test event from the Build Factory control plane: this webhook works.".into(),
+    }
+}
+
+/// The page an event is about, if any.
+fn page(payload: &Value) -> Option<&str> {
+    payload["release"]["page"]
+        .as_str()
+        .or(payload["page"].as_str())
+}
+
+/// Sends one delivery and records how it went; a failure's text never holds the URL.
+pub(super) async fn deliver(state: &AppState, client: &reqwest::Client, delivery: store::Delivery) {
+    let Some(hook) = state
+        .webhooks
+        .hooks
+        .iter()
+        .find(|hook| hook.name == delivery.webhook)
+    else {
+        let id = delivery.id;
+        let _ = state
+            .db
+            .call(move |conn| {
+                store::record_try(
+                    conn,
+                    id,
+                    "failed",
+                    None,
+                    Some("no webhook of this name is configured any more"),
+                    None,
+                )
+            })
+            .await;
+        return;
+    };
+    let payload: Value = serde_json::from_str(&delivery.payload).unwrap_or(Value::Null);
+    let answer = request(client, hook, &delivery, &payload).send().await;
+    let (status, error) = match answer {
+        Ok(response) if response.status().is_success() => (Some(response.status().as_u16()), None),
+        Ok(response) => (
+            Some(response.status().as_u16()),
+            Some(format!("the receiver answered {}", response.status())),
+        ),
+        Err(err) => (None, Some(without_url(&err))),
+    };
+    let outcome = match (&error, delivery.attempts >= state.webhooks.attempts) {
+        (None, _) => "delivered",
+        (Some(_), true) => "failed",
+        (Some(_), false) => "pending",
+    };
+    let log_error = error.clone().unwrap_or_default();
+    if outcome == "delivered" {
+        tracing::info!(webhook = %hook.name, event = %delivery.event, delivery = delivery.id, attempt = delivery.attempts, "webhook delivered");
+    } else {
+        tracing::warn!(webhook = %hook.name, event = %delivery.event, delivery = delivery.id, attempt = delivery.attempts, outcome, error = %log_error, "webhook not delivered");
+    }
+    let id = delivery.id;
+    let next_attempt_at = (outcome == "pending").then(|| {
+        super::now_ms() + state.webhooks.retry_after(delivery.attempts).as_millis() as i64
+    });
+    let recorded = state
+        .db
+        .call(move |conn| {
+            store::record_try(conn, id, outcome, status, error.as_deref(), next_attempt_at)
+        })
+        .await;
+    if let Err(err) = recorded {
+        tracing::error!(error = %err, delivery = id, "cannot record a webhook delivery");
+    }
+}
+
+/// A transport error's text and causes, without the URL (it may hold a token).
+fn without_url(err: &reqwest::Error) -> String {
+    let timed_out = err.is_timeout();
+    let mut text = if timed_out {
+        "no answer within the webhook's timeout".to_owned()
+    } else {
+        String::from("the request failed")
+    };
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+/// The request of one try, in the webhook's format, with the signature when it has a
+/// secret.
+fn request(
+    client: &reqwest::Client,
+    hook: &Webhook,
+    delivery: &store::Delivery,
+    payload: &Value,
+) -> reqwest::RequestBuilder {
+    let event: Option<WebhookEvent> = delivery.event.parse().ok();
+    let text = summary(payload);
+    let (body, content_type) = match hook.format {
+        WebhookFormat::Json => (delivery.payload.clone(), "application/json"),
+        WebhookFormat::Slack => {
+            let text = match page(payload) {
+                Some(page) => format!("{text} <{page}|Open>"),
+                None => text.clone(),
+            };
+            (
+                serde_json::json!({ "text": text }).to_string(),
+                "application/json",
+            )
+        }
+        WebhookFormat::Ntfy => (text.clone(), "text/plain; charset=utf-8"),
+    };
+    let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut request = client
+        .post(&hook.url)
+        .timeout(hook.timeout)
+        .header("content-type", content_type)
+        .header("x-factory-event", &delivery.event)
+        .header("x-factory-delivery", delivery.id.to_string())
+        .header("x-factory-timestamp", timestamp.to_string());
+    if let Some(secret) = &hook.secret {
+        request = request.header(
+            "x-factory-signature",
+            sign(secret.expose(), timestamp, body.as_bytes()),
+        );
+    }
+    if hook.format == WebhookFormat::Ntfy {
+        let bad = event.is_some_and(WebhookEvent::is_bad_news);
+        request = request
+            .header("title", ascii_title(&delivery.event, payload))
+            .header("priority", if bad { "high" } else { "default" })
+            .header("tags", if bad { "warning" } else { "rocket" });
+        if let Some(page) = page(payload) {
+            request = request.header("click", page);
+        }
+    }
+    request.body(body)
+}
+
+/// ntfy's title header: printable ASCII only.
+fn ascii_title(event: &str, payload: &Value) -> String {
+    let target = payload["target"].as_str().unwrap_or("factory");
+    format!("{target}: {event}")
+        .chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .take(120)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_is_hmac_sha256_over_timestamp_dot_body() {
+        // Python: hmac.new(b"Jefe", b"0.what do ya want for nothing?", sha256).hexdigest()
+        assert_eq!(
+            sign(b"Jefe", 0, b"what do ya want for nothing?"),
+            "sha256=37f471929915ccd2cbbe79feb84ffcff4f2bb25e15fc41c2506687331ae179cc"
+        );
+        assert_ne!(
+            sign(b"Jefe", 1, b"what do ya want for nothing?"),
+            sign(b"Jefe", 0, b"what do ya want for nothing?")
+        );
+    }
+
+    #[test]
+    fn summaries_say_what_happened_where() {
+        let payload = serde_json::json!({
+            "event": "release.rolled-back",
+            "target": "demo-web",
+            "release": {"id": 7, "kind": "deploy", "version": "1.2.0", "outcome": "Rolled back automatically by release #8."},
+        });
+        assert_eq!(
+            summary(&payload),
+            "↩️ demo-web: deploy of 1.2.0 (release #7) was rolled back: Rolled back automatically by release #8."
+        );
+    }
+}

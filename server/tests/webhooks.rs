@@ -1,0 +1,417 @@
+//! Outgoing webhooks against real HTTP receivers on loopback: one that checks the
+//! signature the way docs/webhooks.md says, one that fails its first tries, one that
+//! never answers, and one that is not there until the dashboard restarts.
+
+mod common;
+
+use app::webhooks::{Secret, Webhook, WebhookEvent, WebhookFormat};
+use axum::http::{HeaderMap, StatusCode};
+use common::release_host::Host;
+use common::{Setup, TestApp};
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "a webhook secret for tests";
+
+/// One request the receiver got: when, its headers and its body.
+#[derive(Clone, Debug)]
+struct Received {
+    at: Instant,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Received {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap()
+    }
+
+    fn event(&self) -> String {
+        self.headers["x-factory-event"].to_str().unwrap().to_owned()
+    }
+}
+
+/// A receiver on a loopback port: answers 500 to its first `failures` requests, then
+/// 204; `hang` never answers at all.
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<Received>>>,
+}
+
+async fn receiver(failures: usize, hang: bool) -> Receiver {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    receiver_on(listener, failures, hang)
+}
+
+fn receiver_on(listener: tokio::net::TcpListener, failures: usize, hang: bool) -> Receiver {
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let seen = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let seen = seen.clone();
+            async move {
+                let count = {
+                    let mut seen = seen.lock().unwrap();
+                    seen.push(Received {
+                        at: Instant::now(),
+                        headers,
+                        body,
+                    });
+                    seen.len()
+                };
+                if hang {
+                    std::future::pending::<()>().await;
+                }
+                if count <= failures {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::NO_CONTENT
+                }
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Receiver { url, got }
+}
+
+impl Receiver {
+    fn received(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Waits until `done` holds of what arrived.
+    async fn until(&self, what: &str, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let received = self.received();
+            if done(&received) {
+                return received;
+            }
+            assert!(Instant::now() < deadline, "{what}: got {received:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn hook(url: &str, format: WebhookFormat, events: &[WebhookEvent]) -> Webhook {
+    Webhook {
+        name: "ops".into(),
+        url: url.to_owned(),
+        events: events.to_vec(),
+        secret: Some(Secret::new(SECRET)),
+        format,
+        timeout: Duration::from_secs(2),
+    }
+}
+
+fn release_events() -> Vec<WebhookEvent> {
+    app::webhooks::DEFAULT_EVENTS.to_vec()
+}
+
+/// The receiver's check, as docs/webhooks.md shows it: HMAC-SHA256 over
+/// `TIMESTAMP.BODY` with the shared secret, compared with the header.
+fn verified(received: &Received) -> bool {
+    let timestamp = received.headers["x-factory-timestamp"].to_str().unwrap();
+    let signature = received.headers["x-factory-signature"].to_str().unwrap();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}.{}", received.body).as_bytes());
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    signature == format!("sha256={expected}")
+}
+
+async fn app_with(host: &Host, hooks: Vec<Webhook>, retry: (Duration, u32)) -> TestApp {
+    Setup {
+        targets: vec![host.target(Duration::from_secs(20))],
+        webhooks: hooks,
+        webhook_retry: retry,
+        ..Setup::default()
+    }
+    .spawn()
+    .await
+}
+
+#[tokio::test]
+async fn a_deploy_posts_signed_started_and_succeeded_events() {
+    let host = Host::new().await;
+    host.version("1.0.0", "ok 1.0.0", &[]);
+    let receiver = receiver(0, false).await;
+    let app = app_with(
+        &host,
+        vec![hook(&receiver.url, WebhookFormat::Json, &release_events())],
+        (Duration::from_millis(200), 8),
+    )
+    .await;
+    let record = app.deployed("web", "1.0.0").await;
+    let id = record["release"]["id"].as_i64().unwrap();
+    let got = receiver
+        .until("started and succeeded", |r| r.len() >= 2)
+        .await;
+    let events: Vec<String> = got.iter().map(Received::event).collect();
+    assert_eq!(events, ["release.started", "release.succeeded"]);
+    for received in &got {
+        assert!(verified(received), "the signature checks: {received:?}");
+        assert_eq!(received.headers["content-type"], "application/json");
+    }
+    let body = got[1].json();
+    assert_eq!(body["event"], "release.succeeded");
+    assert_eq!(body["target"], "web");
+    assert_eq!(body["release"]["id"], id);
+    assert_eq!(body["release"]["version"], "1.0.0");
+    assert_eq!(body["release"]["started_by"], "demo");
+    assert_eq!(body["release"]["status"], "succeeded");
+    assert_eq!(
+        body["release"]["page"],
+        format!("http://{}/releases/{id}", app.addr)
+    );
+    // A body changed on the way no longer verifies.
+    let mut forged = got[1].clone();
+    forged.body = forged.body.replace("1.0.0", "6.6.6");
+    assert!(!verified(&forged));
+}
+
+#[tokio::test]
+async fn a_deploy_rolled_back_posts_rolled_back_and_slack_gets_a_message() {
+    let host = Host::new().await;
+    host.version("1.0.0", "ok 1.0.0", &[]);
+    host.version("2.0.0", "down", &[]);
+    let json = receiver(0, false).await;
+    let slack = receiver(0, false).await;
+    let mut slack_hook = hook(
+        &slack.url,
+        WebhookFormat::Slack,
+        &[WebhookEvent::ReleaseRolledBack],
+    );
+    slack_hook.name = "channel".into();
+    slack_hook.secret = None;
+    let app = app_with(
+        &host,
+        vec![
+            hook(&json.url, WebhookFormat::Json, &release_events()),
+            slack_hook,
+        ],
+        (Duration::from_millis(200), 8),
+    )
+    .await;
+    app.deployed("web", "1.0.0").await;
+    let deploy = app.deployed("web", "2.0.0").await;
+    let deploy_id = deploy["release"]["id"].as_i64().unwrap();
+    let got = json
+        .until("the rollback's events", |r| {
+            r.iter().any(|r| r.event() == "release.rolled-back")
+        })
+        .await;
+    let events: Vec<String> = got.iter().map(Received::event).collect();
+    assert_eq!(
+        events[2..],
+        [
+            "release.started",
+            "release.started",
+            "release.succeeded",
+            "release.rolled-back"
+        ],
+        "the deploy, its automatic rollback, the rollback's success, the deploy undone"
+    );
+    let rolled_back = got.last().unwrap().json();
+    assert_eq!(rolled_back["release"]["id"], deploy_id);
+    assert!(rolled_back["release"]["guidance"]["next_step"].is_string());
+    let message = slack.until("the slack message", |r| !r.is_empty()).await[0].json();
+    let text = message["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("↩️ web: deploy of 2.0.0")
+            && text.contains(&format!("/releases/{deploy_id}|Open>")),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_delivery_is_retried_with_growing_waits_until_the_receiver_takes_it() {
+    let host = Host::new().await;
+    let receiver = receiver(2, false).await;
+    let app = app_with(
+        &host,
+        vec![hook(
+            &receiver.url,
+            WebhookFormat::Json,
+            &[WebhookEvent::HoldSet],
+        )],
+        (Duration::from_millis(300), 8),
+    )
+    .await;
+    let (status, _) = common::answer(
+        app.client
+            .put(app.url("/api/targets/web/hold"))
+            .json(&serde_json::json!({ "reason": "freeze" })),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let got = receiver.until("three tries", |r| r.len() >= 3).await;
+    assert!(got.iter().all(verified));
+    assert!(
+        got.iter().all(|r| r.body == got[0].body),
+        "the same event each time"
+    );
+    let (first_wait, second_wait) = (got[1].at - got[0].at, got[2].at - got[1].at);
+    assert!(first_wait >= Duration::from_millis(300), "{first_wait:?}");
+    assert!(second_wait >= Duration::from_millis(600), "{second_wait:?}");
+    let admin = app
+        .browser_signed_in_as("ada", app::domain::Role::Admin)
+        .await;
+    let page = common::get_html(&admin, &app.url("/webhooks"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("hold.set · ops"), "{page}");
+    assert!(page.contains("3 tries"), "{page}");
+    assert!(page.contains(">delivered<"), "{page}");
+    assert!(
+        !page.contains(SECRET) && !page.contains("/hook"),
+        "no secret, no path"
+    );
+}
+
+#[tokio::test]
+async fn a_receiver_that_never_answers_slows_no_release_and_is_given_up() {
+    let host = Host::new().await;
+    host.version("1.0.0", "ok 1.0.0", &[]);
+    let receiver = receiver(0, true).await;
+    let mut silent = hook(&receiver.url, WebhookFormat::Json, &release_events());
+    silent.timeout = Duration::from_secs(1);
+    let app = app_with(&host, vec![silent], (Duration::from_millis(100), 2)).await;
+    let record = app.deployed("web", "1.0.0").await;
+    assert_eq!(record["release"]["status"], "succeeded");
+    // The release ended while its first event was still waiting for an answer.
+    let pending = app
+        .db()
+        .await
+        .call(|conn| app::store::webhooks::recent(conn, 10))
+        .await
+        .unwrap();
+    assert!(pending.iter().any(|d| d.status == "pending"), "{pending:?}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let deliveries = app
+            .db()
+            .await
+            .call(|conn| app::store::webhooks::recent(conn, 10))
+            .await
+            .unwrap();
+        if deliveries.len() == 2 && deliveries.iter().all(|d| d.status == "failed") {
+            for delivery in &deliveries {
+                assert_eq!(delivery.attempts, 2);
+                assert!(
+                    delivery
+                        .last_error
+                        .as_deref()
+                        .is_some_and(|e| e.contains("no answer within the webhook's timeout")),
+                    "{delivery:?}"
+                );
+            }
+            break;
+        }
+        assert!(Instant::now() < deadline, "{deliveries:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn queued_events_survive_a_restart() {
+    let host = Host::new().await;
+    // A port that answers nothing yet.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let url = format!("http://{addr}/hook");
+    let dir = tempfile::tempdir().unwrap();
+    let setup = || Setup {
+        data_dir: Some(dir.path().join("data")),
+        targets: vec![host.target(Duration::from_secs(20))],
+        webhooks: vec![hook(&url, WebhookFormat::Json, &[WebhookEvent::HoldSet])],
+        webhook_retry: (Duration::from_millis(200), 8),
+        ..Setup::default()
+    };
+    let app = setup().spawn().await;
+    let (status, _) = common::answer(
+        app.client
+            .put(app.url("/api/targets/web/hold"))
+            .json(&serde_json::json!({ "reason": "while nobody listens" })),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let (_, _, client) = app.stop().await;
+
+    // The receiver comes up; the dashboard starts again on the same data.
+    let receiver = receiver_on(tokio::net::TcpListener::bind(addr).await.unwrap(), 0, false);
+    let _app = Setup {
+        client: Some(client),
+        ..setup()
+    }
+    .spawn()
+    .await;
+    let got = receiver.until("the queued event", |r| !r.is_empty()).await;
+    assert_eq!(got[0].event(), "hold.set");
+    assert_eq!(got[0].json()["hold"]["reason"], "while nobody listens");
+    assert!(verified(&got[0]));
+}
+
+#[tokio::test]
+async fn an_admin_sends_a_test_event_from_the_page_without_javascript() {
+    let host = Host::new().await;
+    let receiver = receiver(0, false).await;
+    let mut ntfy = hook(&receiver.url, WebhookFormat::Ntfy, &release_events());
+    ntfy.secret = None;
+    let app = app_with(&host, vec![ntfy], (Duration::from_millis(200), 8)).await;
+    // The demo operator is no admin: no page, no test event.
+    let page = app.get_page("/webhooks").await;
+    assert_eq!(page.status(), reqwest::StatusCode::NOT_FOUND);
+    let refused = app
+        .post_form(
+            &app.client,
+            "/fn/webhook-test",
+            "/webhooks",
+            &[("webhook", "ops")],
+        )
+        .await;
+    assert_eq!(common::location(&refused).contains("/webhooks?sent"), false);
+
+    let admin = app
+        .browser_signed_in_as("ada", app::domain::Role::Admin)
+        .await;
+    let page = common::get_html(&admin, &app.url("/webhooks"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Send a test event to ops"), "{page}");
+    assert!(page.contains("http://127.0.0.1:"), "{page}");
+    let sent = app
+        .post_form(
+            &admin,
+            "/fn/webhook-test",
+            "/webhooks",
+            &[("webhook", "ops")],
+        )
+        .await;
+    assert_eq!(common::location(&sent), "/webhooks?sent=1");
+    let got = receiver.until("the test event", |r| !r.is_empty()).await;
+    assert_eq!(got[0].event(), "test");
+    assert_eq!(got[0].headers["title"], "factory: test");
+    assert!(
+        got[0].body.contains("this webhook works"),
+        "{}",
+        got[0].body
+    );
+    assert!(
+        got[0].headers.get("x-factory-signature").is_none(),
+        "no secret, no signature"
+    );
+}
