@@ -216,9 +216,8 @@ pub async fn run_smoke_check(
     }
 }
 
-/// One HTTP GET with a timeout. Plain HTTP only (no TLS library is built in): smoke checks
-/// probe services on the host or its network; check an HTTPS endpoint with a command
-/// check running `curl`.
+/// One HTTP GET with a timeout, over plain HTTP or HTTPS (rustls, checked against the
+/// web's usual certificate authorities; a redirect is an answer, not followed).
 async fn http_probe(
     url: &str,
     expected: u16,

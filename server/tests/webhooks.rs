@@ -422,3 +422,59 @@ async fn an_admin_sends_a_test_event_from_the_page_without_javascript() {
         "no secret, no signature"
     );
 }
+
+#[tokio::test]
+async fn a_hold_whose_time_is_up_stands_no_more_and_its_end_is_sent() {
+    let host = Host::new().await;
+    let receiver = receiver(0, false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let setup = || Setup {
+        data_dir: Some(dir.path().join("data")),
+        targets: vec![host.target(Duration::from_secs(20))],
+        webhooks: vec![hook(
+            &receiver.url,
+            WebhookFormat::Json,
+            &[WebhookEvent::HoldExpired],
+        )],
+        ..Setup::default()
+    };
+    let app = setup().spawn().await;
+    let (status, _) = common::answer(
+        app.client
+            .put(app.url("/api/targets/web/hold"))
+            .json(&serde_json::json!({ "reason": "an hour's freeze", "expires_in": "1h" })),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    // The hour passes.
+    app.db()
+        .await
+        .call(|conn| {
+            conn.execute(
+                "UPDATE holds SET expires_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-1 seconds')",
+                [],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let (_, target) = app.get_json("/api/targets/web").await;
+    assert_eq!(
+        target["hold"],
+        Value::Null,
+        "the hold stands no more: {target}"
+    );
+    // The expiry task ends it at its next round (at once after a start) and says so.
+    let (_, _, client) = app.stop().await;
+    let app = Setup {
+        client: Some(client),
+        ..setup()
+    }
+    .spawn()
+    .await;
+    let got = receiver.until("hold.expired", |r| !r.is_empty()).await;
+    assert_eq!(got[0].event(), "hold.expired");
+    assert_eq!(got[0].json()["hold"]["reason"], "an hour's freeze");
+    let history = app.get_page("/history").await.text().await.unwrap();
+    assert!(history.contains("hold-expired"), "{history}");
+}

@@ -356,8 +356,8 @@ mod tests {
                 "the name \"web\" is used twice",
             ),
             (
-                target("[[targets.smoke]]\nname = \"h\"\nurl = \"https://x/\"\n"),
-                "key `url` of [[targets]] #1 (\"web\") in its smoke check \"h\": only http://",
+                target("[[targets.smoke]]\nname = \"h\"\nurl = \"ftp://x/\"\n"),
+                "key `url` of [[targets]] #1 (\"web\") in its smoke check \"h\": an http:// or https:// address",
             ),
             (
                 target("[[targets.smoke]]\nname = \"h\"\n"),
@@ -423,7 +423,10 @@ mod tests {
         let (key, known) = (dir.path().join("key"), dir.path().join("known_hosts"));
         std::fs::write(&key, "").unwrap();
         std::fs::write(&known, "").unwrap();
-        let fleet: String = text[start..]
+        let end = text[start..]
+            .find("\n# Outgoing webhooks")
+            .map_or(text.len(), |end| start + end);
+        let fleet: String = text[start..end]
             .lines()
             .filter_map(|line| line.strip_prefix("# ").or(line.strip_prefix("#")))
             .filter(|line| !line.starts_with('#'))
@@ -445,6 +448,78 @@ mod tests {
         assert_eq!(target.hosts[1].working_dir, None);
         assert_eq!(target.ssh.identity_file.as_deref(), Some(key.as_path()));
         assert_eq!(target.ssh.options, ["ProxyJump=deploy@bastion.example.com"]);
+    }
+
+    #[test]
+    fn the_example_s_webhooks_load_when_uncommented() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/factory.example.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let start = text
+            .find("# [[webhooks]]")
+            .expect("the example has webhooks");
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let hooks: String = text[start..]
+            .lines()
+            .filter_map(|line| line.strip_prefix("# ").or(line.strip_prefix("#")))
+            .filter(|line| !line.starts_with('#'))
+            .map(|line| {
+                line.replace("/etc/factory/webhook-secret", secret.to_str().unwrap()) + "\n"
+            })
+            .collect();
+        let config = Config::parse(&hooks).unwrap_or_else(|err| panic!("{err}\n{hooks}"));
+        let hooks = config.webhooks().unwrap();
+        assert_eq!(hooks.len(), 2);
+        assert_eq!(hooks[0].name, "ci-receiver");
+        assert_eq!(hooks[0].events, app::webhooks::DEFAULT_EVENTS);
+        assert_eq!(hooks[0].secret, Some(app::webhooks::Secret::new("s3cret")));
+        assert_eq!(hooks[1].format, app::webhooks::WebhookFormat::Ntfy);
+        assert_eq!(hooks[1].secret, None);
+        assert_eq!(
+            Config::parse("[server]\npublic_url = \"https://factory.example.com\"\n")
+                .unwrap()
+                .server
+                .public_url
+                .as_deref(),
+            Some("https://factory.example.com")
+        );
+    }
+
+    #[test]
+    fn webhook_errors_name_the_key_and_the_webhook() {
+        let hook = |extra: &str| format!("[[webhooks]]\nname = \"ops\"\n{extra}");
+        let cases = [
+            (
+                hook("url = \"ftp://x\"\nformat = \"slack\"\n"),
+                "key `url` of [[webhooks]] #1 (\"ops\")",
+            ),
+            (hook("url = \"https://x\"\n"), "a json webhook is signed"),
+            (
+                hook("url = \"https://x\"\nformat = \"slack\"\nevents = [\"release.exploded\"]\n"),
+                "key `events` of [[webhooks]] #1 (\"ops\"): \"release.exploded\" is no webhook event",
+            ),
+            (
+                hook("url = \"https://x\"\nformat = \"teams\"\n"),
+                "key `format` of [[webhooks]] #1 (\"ops\"): \"teams\" is no webhook format: use json, slack, ntfy",
+            ),
+            (
+                hook("url = \"https://x\"\nsecret_env = \"FACTORY_TEST_UNSET_VARIABLE\"\n"),
+                "the environment variable FACTORY_TEST_UNSET_VARIABLE is not set",
+            ),
+            (
+                hook("url = \"https://x\"\nsecret_file = \"/nonexistent/secret\"\n"),
+                "key `secret_file` of [[webhooks]] #1 (\"ops\"): /nonexistent/secret",
+            ),
+            (
+                "[server]\npublic_url = \"factory.example.com\"\n".to_owned(),
+                "key `public_url` in [server]",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = Config::parse(&text).unwrap_err();
+            assert!(err.contains(expected), "{text:?} gave {err:?}");
+        }
     }
 
     #[test]

@@ -165,9 +165,9 @@ impl TargetConfig {
             let key = |k: &str| format!("{} in its smoke check {:?}", at(k), check.name);
             let probe = match (&check.url, &check.command) {
                 (Some(url), None) => {
-                    if !url.starts_with("http://") {
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
                         return Err(format!(
-                            "{}: only http:// URLs are probed; check https with a command check running curl",
+                            "{}: an http:// or https:// address (https is checked against the web's usual certificate authorities)",
                             key("url")
                         ));
                     }
