@@ -32,6 +32,8 @@ pub enum ServiceError {
     CrossSite,
     /// A path with a dot segment or an encoded separator.
     InvalidPath,
+    /// `GET /metrics` from elsewhere than this host, while it answers this host only.
+    MetricsFromLoopbackOnly,
     /// The caller lacks a permission.
     Forbidden(Permission),
     /// A gate (or the permission) blocks what was asked; the gates say which.
@@ -94,7 +96,9 @@ impl ServiceError {
             | ServiceError::Unauthenticated
             | ServiceError::UnknownToken => StatusCode::UNAUTHORIZED,
             ServiceError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ServiceError::Forbidden(_) | ServiceError::CrossSite => StatusCode::FORBIDDEN,
+            ServiceError::Forbidden(_)
+            | ServiceError::CrossSite
+            | ServiceError::MetricsFromLoopbackOnly => StatusCode::FORBIDDEN,
             ServiceError::Blocked(blocked) if blocked.forbidden => StatusCode::FORBIDDEN,
             ServiceError::Blocked(_) | ServiceError::Conflict { .. } => StatusCode::CONFLICT,
             ServiceError::Invalid { .. }
@@ -115,6 +119,7 @@ impl ServiceError {
             ServiceError::Unauthenticated | ServiceError::UnknownToken => "unauthenticated",
             ServiceError::CrossSite => "cross-site",
             ServiceError::InvalidPath => "invalid-path",
+            ServiceError::MetricsFromLoopbackOnly => "loopback-only",
             ServiceError::Forbidden(_) => "forbidden",
             ServiceError::Blocked(blocked) if blocked.forbidden => "forbidden",
             ServiceError::Blocked(_) => "blocked",
@@ -140,6 +145,7 @@ impl ServiceError {
             ServiceError::UnknownToken => "The API token is unknown or revoked. Create a new one with `factory token create NAME --role ROLE`.".into(),
             ServiceError::CrossSite => "This request came from another site and was refused. Open the dashboard itself and submit the form there.".into(),
             ServiceError::InvalidPath => "This address has a `.` or `..` segment or an encoded separator, which no page of the dashboard has. Open the page from the dashboard's own links.".into(),
+            ServiceError::MetricsFromLoopbackOnly => "GET /metrics answers requests from this host only ([metrics] access = \"loopback\"), and none that a proxy forwarded. Scrape it on this host, or set access = \"token\" and send a token with factory.metrics.read.".into(),
             ServiceError::Forbidden(permission) => forbidden_message(*permission),
             ServiceError::Blocked(blocked) => blocked.message.clone(),
             ServiceError::BadRequest { message } => {
@@ -334,6 +340,7 @@ mod tests {
             (ServiceError::UnknownToken, 401, "unauthenticated"),
             (ServiceError::CrossSite, 403, "cross-site"),
             (ServiceError::InvalidPath, 400, "invalid-path"),
+            (ServiceError::MetricsFromLoopbackOnly, 403, "loopback-only"),
             (
                 ServiceError::Forbidden(Permission::ReleaseDeploy),
                 403,

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod domain;
 pub mod error;
 pub mod host;
+pub mod metrics;
 pub mod once;
 pub mod queue_truth;
 pub mod releases;

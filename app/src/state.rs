@@ -43,6 +43,10 @@ pub struct SharedState {
     pub trusted_proxies: Arc<[std::net::IpAddr]>,
     /// Outgoing webhooks and their delivery.
     pub webhooks: Arc<crate::webhooks::WebhookSettings>,
+    /// What `GET /metrics` reports.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Who may scrape `GET /metrics`.
+    pub metrics_access: crate::metrics::MetricsAccess,
 }
 
 impl SharedState {
@@ -69,6 +73,8 @@ impl SharedState {
             )),
             trusted_proxies: Arc::from([]),
             webhooks: Arc::default(),
+            metrics: Arc::default(),
+            metrics_access: crate::metrics::MetricsAccess::default(),
         }
     }
 }

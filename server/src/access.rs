@@ -18,7 +18,8 @@ use tower_sessions::Session;
 /// public files. Exact paths of the routes that serve them, never a prefix: a prefix
 /// such as `/static/` let `/static/../history` through to a page the router resolved.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/login" | "/fn/login" | "/healthz")
+    // `/metrics` decides itself who may scrape it (loopback, or a token).
+    matches!(path, "/login" | "/fn/login" | "/healthz" | "/metrics")
         || path == app::assets::STYLESHEET_PATH.as_str()
         || app::assets::PUBLIC_FILES
             .iter()
@@ -377,6 +378,7 @@ mod tests {
             ("/login", true),
             ("/fn/login", true),
             ("/healthz", true),
+            ("/metrics", true),
             ("/favicon.svg", true),
             (stylesheet, true),
             ("/static/", false),

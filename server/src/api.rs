@@ -237,3 +237,38 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
         }
     }
 }
+
+/// `GET /metrics`: the Prometheus (OpenMetrics) text. `[metrics] access = "loopback"`
+/// (the default): only requests from this host's loopback address that no proxy
+/// forwarded; `"token"`: a token (or session) with `factory.metrics.read`.
+pub async fn metrics(
+    State(state): State<AppState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    operator: Option<axum::Extension<app::domain::Operator>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    use app::domain::Permission;
+    use app::metrics::MetricsAccess;
+    let forwarded = headers.contains_key("forwarded") || headers.contains_key("x-forwarded-for");
+    let refused = match (state.metrics_access, operator) {
+        (MetricsAccess::Loopback, _) if peer.ip().is_loopback() && !forwarded => None,
+        (MetricsAccess::Loopback, _) => Some(ServiceError::MetricsFromLoopbackOnly),
+        (MetricsAccess::Token, Some(operator)) if operator.can(Permission::MetricsRead) => None,
+        (MetricsAccess::Token, Some(_)) => Some(ServiceError::Forbidden(Permission::MetricsRead)),
+        (MetricsAccess::Token, None) => Some(ServiceError::Unauthenticated),
+    };
+    if let Some(err) = refused {
+        return err.into_response();
+    }
+    match state.metrics.render(&state).await {
+        Ok(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(err) => ServiceError::from(err).into_response(),
+    }
+}

@@ -79,6 +79,40 @@ async fn without_scripts_after_html(
     response
 }
 
+/// Counts each request by its route's pattern, method and status, with how long it took.
+async fn count_request(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request<Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    // A client may send any method: the unknown ones share one series.
+    let method = match request.method().as_str() {
+        known @ ("GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "PATCH" | "OPTIONS") => known,
+        _ => "other",
+    }
+    .to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let metrics = &state.metrics;
+    metrics
+        .http_requests
+        .get_or_create(&app::metrics::HttpLabels {
+            route: route.clone(),
+            method,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    metrics
+        .http_seconds
+        .get_or_create(&app::metrics::RouteLabels { route })
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
 pub fn router(state: AppState, sessions: SessionSettings) -> Router {
     let session_store = SessionStoreFront::new(
         SessionCache::new(SESSIONS_CACHED),
@@ -139,6 +173,7 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/api/releases/{id}", get(release_api::get_release))
         .route("/api/{*rest}", any(api::no_such_endpoint))
         .route("/healthz", get(api::healthz))
+        .route("/metrics", get(api::metrics))
         .merge(static_files::routes())
         .fallback(not_found)
         .layer(axum::middleware::map_response(without_scripts_after_html))
@@ -161,6 +196,7 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .layer(header(header::X_FRAME_OPTIONS, "DENY"))
         // Pages show live state of a production host: never from a cache.
         .layer(header(header::CACHE_CONTROL, "no-store"))
+        .layer(from_fn_with_state(state.clone(), count_request))
         .layer(CompressionLayer::new().quality(CompressionLevel::Fastest))
         .layer(
             TraceLayer::new_for_http()

@@ -48,6 +48,8 @@ pub struct Settings {
     pub webhook_attempts: u32,
     /// `[server] public_url`: where links in webhook events point.
     pub public_url: Option<String>,
+    /// `[metrics] access`.
+    pub metrics_access: app::metrics::MetricsAccess,
     pub trusted_proxies: Vec<IpAddr>,
     /// `--insecure-cookies`.
     pub insecure_cookies: bool,
@@ -98,6 +100,15 @@ impl Settings {
             webhook_first_retry: app::webhooks::WebhookSettings::default().first_retry,
             webhook_attempts: app::webhooks::WebhookSettings::default().attempts,
             public_url: config.server.public_url.clone(),
+            metrics_access: config.metrics.access().map_err(|detail| {
+                StartError::Config(crate::config::ConfigError::Invalid {
+                    path: args
+                        .config
+                        .as_ref()
+                        .map_or_else(String::new, |p| p.display().to_string()),
+                    detail,
+                })
+            })?,
             trusted_proxies: config.server.trusted_proxies.clone(),
             insecure_cookies: args.insecure_cookies,
             secure_cookies: config.sessions.secure_cookies,
@@ -126,6 +137,7 @@ impl Settings {
             webhook_first_retry: app::webhooks::WebhookSettings::default().first_retry,
             webhook_attempts: app::webhooks::WebhookSettings::default().attempts,
             public_url: None,
+            metrics_access: app::metrics::MetricsAccess::Loopback,
             trusted_proxies: Vec::new(),
             insecure_cookies: false,
             secure_cookies: None,
@@ -242,6 +254,7 @@ impl Application {
             host: Arc::new(host),
             targets: Arc::new(targets),
             trusted_proxies: settings.trusted_proxies.clone().into(),
+            metrics_access: settings.metrics_access,
             webhooks: Arc::new(app::webhooks::WebhookSettings {
                 hooks: settings.webhooks.clone(),
                 first_retry: settings.webhook_first_retry,

@@ -563,23 +563,11 @@ async fn a_changed_password_or_a_disabled_user_ends_their_sessions_at_once() {
 
 // 9. Idempotency keys of two tokens with one name.
 
-async fn token(app: &TestApp, name: &str, role: app::domain::Role) -> String {
-    let secret = app::auth::secrets::new_api_token();
-    let hash = app::auth::secrets::token_hash(&secret);
-    let name = name.to_owned();
-    app.db()
-        .await
-        .call(move |conn| app::store::operators::add_token(conn, &name, role, &hash))
-        .await
-        .unwrap();
-    secret
-}
-
 #[tokio::test]
 async fn idempotency_keys_belong_to_one_token_whatever_its_name() {
     let app = spawn_demo_app().await;
-    let admin = token(&app, "ci", app::domain::Role::Admin).await;
-    let viewer = token(&app, "ci", app::domain::Role::Viewer).await;
+    let admin = app.token("ci", app::domain::Role::Admin).await;
+    let viewer = app.token("ci", app::domain::Role::Viewer).await;
     let act = |secret: String| {
         answer(
             app.api_post(

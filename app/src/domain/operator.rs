@@ -19,6 +19,8 @@ pub enum Permission {
     QueueSync,
     /// Add, change and disable users; create and revoke API tokens.
     OperatorsManage,
+    /// Scraping `GET /metrics` with a token.
+    MetricsRead,
 }
 
 machine_names!(
@@ -33,6 +35,7 @@ machine_names!(
         ReleaseHold => "factory.release.hold",
         QueueSync => "factory.queue.sync",
         OperatorsManage => "factory.operators.manage",
+        MetricsRead => "factory.metrics.read",
     }
 );
 
@@ -64,6 +67,8 @@ impl Role {
     pub fn has(self, permission: Permission) -> bool {
         match permission {
             Permission::OperatorsManage => self == Role::Admin,
+            // Viewers read everything; the figures are no more than the pages show.
+            Permission::MetricsRead => true,
             _ => self >= Role::Operator,
         }
     }
@@ -218,6 +223,7 @@ mod tests {
         for permission in Permission::ALL {
             let expected = match permission {
                 OperatorsManage => [false, false, true],
+                MetricsRead => [true, true, true],
                 _ => [false, true, true],
             };
             let got = Role::ALL.map(|role| role.has(permission));

@@ -73,6 +73,23 @@ pub fn find_target<'a>(state: &'a AppState, name: &str) -> Result<&'a Target, Se
         })
 }
 
+/// Tells of release `id` as stored now: once it ended the metrics count it, and webhooks
+/// get `event` (or, with `None`, the event of how it ended).
+async fn announce(state: &AppState, id: i64, event: Option<WebhookEvent>) {
+    let release = match state.db.call(move |conn| store::get(conn, id)).await {
+        Ok(Some((release, _))) => release,
+        Ok(None) => return,
+        Err(err) => {
+            tracing::error!(error = %err, release = id, "cannot read a release to tell of it");
+            return;
+        }
+    };
+    if event.is_none() {
+        state.metrics.release_ended(&release);
+    }
+    crate::webhooks::about_release(state, &release, event).await;
+}
+
 fn is_smoke_gated(target: &Target) -> bool {
     target.smoke_checks(SmokeWhen::Post).next().is_some()
 }

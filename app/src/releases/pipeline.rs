@@ -94,42 +94,50 @@ async fn pipeline(
                 } else {
                     tracing::warn!(target = %target.name, release = id, kind = kind.as_str(), version = %release.version, by = %release.started_by, status = status.as_str(), %outcome, hosts_needing_a_person = ?left, "release ended");
                 }
+                // The deploy an automatic rollback undoes ends with it, in the same
+                // write: no reader sees the rollback over and the deploy still open.
+                let undid = match (kind, release.related) {
+                    (ReleaseKind::AutomaticRollback, Some(deploy)) => {
+                        let undone = status == ReleaseStatus::Succeeded;
+                        let text = if undone {
+                            format!(
+                                "Rolled back automatically by release #{id}; the previous version serves again."
+                            )
+                        } else {
+                            format!(
+                                "The automatic rollback, release #{id}, failed: the target needs a person."
+                            )
+                        };
+                        let deploy_status = if undone {
+                            ReleaseStatus::RolledBack
+                        } else {
+                            ReleaseStatus::Failed
+                        };
+                        Some((deploy, deploy_status, text))
+                    }
+                    _ => None,
+                };
+                let concluded = undid.as_ref().map(|(deploy, ..)| *deploy);
                 state
                     .db
-                    .call(move |conn| store::finish(conn, id, status, &outcome, guidance.as_ref()))
-                    .await?;
-                crate::webhooks::about_release(state, id, None).await;
-                if kind == ReleaseKind::AutomaticRollback
-                    && let Some(deploy) = release.related
-                {
-                    let undone = status == ReleaseStatus::Succeeded;
-                    let text = if undone {
-                        format!(
-                            "Rolled back automatically by release #{id}; the previous version serves again."
-                        )
-                    } else {
-                        format!(
-                            "The automatic rollback, release #{id}, failed: the target needs a person."
-                        )
-                    };
-                    let deploy_status = if undone {
-                        ReleaseStatus::RolledBack
-                    } else {
-                        ReleaseStatus::Failed
-                    };
-                    state
-                        .db
-                        // The deploy keeps the guidance it got when it failed, and where
-                        // its rollback left the hosts.
-                        .call(move |conn| {
-                            store::conclude(conn, deploy, deploy_status, &text)?;
+                    .call(move |conn| {
+                        let tx = conn.transaction()?;
+                        store::finish_in(&tx, id, status, &outcome, guidance.as_ref())?;
+                        // The deploy keeps the guidance it got when it failed, and gets
+                        // where its rollback left the hosts.
+                        if let Some((deploy, deploy_status, text)) = &undid {
+                            store::conclude(&tx, *deploy, *deploy_status, text)?;
                             if !at_end.is_empty() {
-                                release_hosts::record_at_end(conn, deploy, &at_end)?;
+                                release_hosts::record_at_end(&tx, *deploy, &at_end)?;
                             }
-                            Ok(())
-                        })
-                        .await?;
-                    crate::webhooks::about_release(state, deploy, None).await;
+                        }
+                        tx.commit()?;
+                        Ok(())
+                    })
+                    .await?;
+                announce(state, id, None).await;
+                if let Some(deploy) = concluded {
+                    announce(state, deploy, None).await;
                 }
                 return Ok(());
             }
@@ -196,8 +204,7 @@ async fn pipeline(
                 previous_version = release.version.clone();
                 release = load(state, auto).await?;
                 log_release_start(target, &release);
-                crate::webhooks::about_release(state, auto, Some(WebhookEvent::ReleaseStarted))
-                    .await;
+                announce(state, auto, Some(WebhookEvent::ReleaseStarted)).await;
                 kind = ReleaseKind::AutomaticRollback;
                 step = kind.first_step();
                 hosts = target.hosts_named(&release.hosts);
@@ -252,6 +259,14 @@ async fn run_host_step(
             Ok(())
         })
         .await?;
+    state
+        .metrics
+        .step_seconds
+        .get_or_create(&crate::metrics::StepLabels {
+            target: target.name.clone(),
+            step: step.as_str().to_owned(),
+        })
+        .observe(duration as f64 / 1000.0);
     let result = if passed { "passed" } else { "failed" };
     tracing::info!(target = %target.name, release = id, host = host.map(|h| h.name.as_str()), version = %release.version, step = step.label(), result, ms = duration, "release step ended");
     Ok(runs)

@@ -49,7 +49,7 @@ async fn interrupt_locked(
             .db
             .call(move |conn| store::interrupt(conn, &record, &outcome, &guidance))
             .await?;
-        crate::webhooks::about_release(state, id, None).await;
+        announce(state, id, None).await;
         interrupted.push(release);
     }
     Ok(interrupted)

@@ -368,7 +368,7 @@ async fn start(
                 format!("release #{id}"),
             )
             .await;
-            crate::webhooks::about_release(state, id, Some(WebhookEvent::ReleaseStarted)).await;
+            announce(state, id, Some(WebhookEvent::ReleaseStarted)).await;
             let state = state.clone();
             tokio::spawn(async move {
                 run_pipeline(&state, &target, id, kind, live.map(|b| *b)).await;

@@ -397,6 +397,19 @@ pub fn finish(
     guidance: Option<&RecoveryGuidance>,
 ) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
+    finish_in(&tx, release, status, outcome, guidance)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// [`finish`] within the caller's transaction.
+pub fn finish_in(
+    tx: &Connection,
+    release: i64,
+    status: ReleaseStatus,
+    outcome: &str,
+    guidance: Option<&RecoveryGuidance>,
+) -> Result<(), StoreError> {
     tx.execute(
         "UPDATE releases SET status = ?2, outcome = ?3, guidance = ?4,
              finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
@@ -416,7 +429,6 @@ pub fn finish(
             [release],
         )?;
     }
-    tx.commit()?;
     Ok(())
 }
 

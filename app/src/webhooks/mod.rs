@@ -190,26 +190,10 @@ pub fn hold_body(state: &AppState, hold: &Hold) -> serde_json::Value {
     })
 }
 
-/// Queues `event` about release `id` (read back as stored); `None`: the event of how it
-/// ended, if it has.
-pub async fn about_release(state: &AppState, id: i64, event: Option<WebhookEvent>) {
-    if state.webhooks.hooks.is_empty() {
-        return;
-    }
-    let stored = state
-        .db
-        .call(move |conn| crate::store::releases::get(conn, id))
-        .await;
-    match stored {
-        Ok(Some((release, _))) => {
-            if let Some(event) = event.or(WebhookEvent::of_release_end(release.status)) {
-                emit(state, event, release_body(state, &release), None).await;
-            }
-        }
-        Ok(None) => {}
-        Err(err) => {
-            tracing::error!(error = %err, release = id, "cannot read a release for its webhook event")
-        }
+/// Queues `event` about `release`; `None`: the event of how it ended, if it has.
+pub async fn about_release(state: &AppState, release: &ReleaseRecord, event: Option<WebhookEvent>) {
+    if let Some(event) = event.or(WebhookEvent::of_release_end(release.status)) {
+        emit(state, event, release_body(state, release), None).await;
     }
 }
 

@@ -27,6 +27,28 @@ pub struct Config {
     /// Outgoing webhooks, `[[webhooks]]`.
     #[serde(default)]
     pub webhooks: Vec<WebhookConfig>,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: who may scrape `GET /metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `loopback` (default): requests from this host only, none a proxy forwarded;
+    /// `token`: a token with `factory.metrics.read`, from anywhere.
+    pub access: Option<String>,
+}
+
+impl MetricsConfig {
+    pub fn access(&self) -> Result<app::metrics::MetricsAccess, String> {
+        self.access
+            .as_deref()
+            .map_or(Ok(app::metrics::MetricsAccess::Loopback), |raw| {
+                raw.parse()
+                    .map_err(|err| format!("key `access` in [metrics]: {err}"))
+            })
+    }
 }
 
 /// The factory repository and the commands actions run on the host.
@@ -247,6 +269,7 @@ impl Config {
         )?;
         config.targets()?;
         config.webhooks()?;
+        config.metrics.access()?;
         if let Some(url) = &config.server.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {

@@ -146,6 +146,19 @@ impl TestApp {
         panic!("release #{id} did not finish in 30 s");
     }
 
+    /// A new API token with `role`; returns its secret.
+    pub async fn token(&self, name: &str, role: app::domain::Role) -> String {
+        let secret = app::auth::secrets::new_api_token();
+        let hash = app::auth::secrets::token_hash(&secret);
+        let name = name.to_owned();
+        self.db()
+            .await
+            .call(move |conn| app::store::operators::add_token(conn, &name, role, &hash))
+            .await
+            .expect("the token is stored");
+        secret
+    }
+
     /// Sets a work item's validation command, as a sync of its file would.
     pub async fn set_validation_command(&self, item: &'static str, command: &'static str) {
         self.db()
@@ -311,6 +324,7 @@ pub struct Setup {
     pub webhooks: Vec<app::webhooks::Webhook>,
     /// The wait before a webhook delivery's second try, and tries in all.
     pub webhook_retry: (Duration, u32),
+    pub metrics_access: app::metrics::MetricsAccess,
 }
 
 impl Default for Setup {
@@ -328,6 +342,7 @@ impl Default for Setup {
             demo_fleet: false,
             webhooks: Vec::new(),
             webhook_retry: (Duration::from_millis(200), 8),
+            metrics_access: app::metrics::MetricsAccess::Loopback,
         }
     }
 }
@@ -365,6 +380,7 @@ impl Setup {
         settings.demo_fleet = self.demo_fleet;
         settings.webhooks = self.webhooks;
         (settings.webhook_first_retry, settings.webhook_attempts) = self.webhook_retry;
+        settings.metrics_access = self.metrics_access;
         let application = server::startup::Application::build(settings)
             .await
             .expect("the app starts");

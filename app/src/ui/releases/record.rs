@@ -3,7 +3,7 @@
 use super::hosts::ReleaseHosts;
 use super::*;
 use crate::domain::Via;
-use crate::domain::release::StepStatus;
+use crate::domain::release::{ReleaseKind, StepStatus};
 
 /// `/releases/{id}`: the record of one release.
 #[component]
@@ -21,16 +21,39 @@ async fn release_page(state: AppState, raw: String) -> AnyView {
     let Ok(id) = raw.parse::<i64>() else {
         return not_found();
     };
-    match state.db.call(move |conn| store::get(conn, id)).await {
-        Ok(Some((release, steps))) => view! { <ReleaseRecordView release steps /> }.into_any(),
+    let loaded = state
+        .db
+        .call(move |conn| {
+            let Some((release, steps)) = store::get(conn, id)? else {
+                return Ok(None);
+            };
+            // A failed deploy whose automatic rollback still runs is not over yet.
+            let undoing = match release.related {
+                Some(related) if release.kind == ReleaseKind::Deploy => store::get(conn, related)?
+                    .is_some_and(|(rollback, _)| rollback.status == ReleaseStatus::Running),
+                _ => false,
+            };
+            Ok(Some((release, steps, undoing)))
+        })
+        .await;
+    match loaded {
+        Ok(Some((release, steps, undoing))) => {
+            view! { <ReleaseRecordView release steps undoing /> }.into_any()
+        }
         Ok(None) => not_found(),
         Err(err) => storage_failure(err),
     }
 }
 
 #[component]
-fn ReleaseRecordView(release: ReleaseRecord, steps: Vec<StepRecord>) -> impl IntoView {
+fn ReleaseRecordView(
+    release: ReleaseRecord,
+    steps: Vec<StepRecord>,
+    /// Its automatic rollback still runs: the page keeps refreshing until that ends.
+    undoing: bool,
+) -> impl IntoView {
     let running = release.status == ReleaseStatus::Running;
+    let refreshing = running || undoing;
     let title = format!(
         "#{} {} {} on {}",
         release.id,
@@ -152,10 +175,14 @@ fn ReleaseRecordView(release: ReleaseRecord, steps: Vec<StepRecord>) -> impl Int
     };
     view! {
         <Title text=title.clone() />
-        {running.then(|| view! { <Meta http_equiv="refresh" content="2" /> })}
+        {refreshing.then(|| view! { <Meta http_equiv="refresh" content="2" /> })}
         <p class="eyebrow">
             <span class=status_chip(release.status)>{release.status.label()}</span>
             {running.then_some(" This page refreshes every 2 seconds while the release runs.")}
+            {undoing
+                .then_some(
+                    " Its automatic rollback runs now: this page refreshes every 2 seconds until it ends.",
+                )}
         </p>
         <h1>{title}</h1>
         {(!running)

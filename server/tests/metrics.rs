@@ -1,0 +1,146 @@
+//! `GET /metrics` scraped over HTTP and parsed: the counters move after a deploy, the
+//! gauges say where things stand, and only whom the configuration allows may scrape.
+
+mod common;
+
+use common::release_host::Host;
+use common::{Setup, TestApp};
+use reqwest::StatusCode;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The samples of a scrape: `name{labels}` → value, as Prometheus reads them.
+fn parse(text: &str) -> BTreeMap<String, f64> {
+    assert!(text.ends_with("# EOF\n"), "an OpenMetrics document");
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').expect("a sample line");
+            (series.to_owned(), value.parse().expect("a number"))
+        })
+        .collect()
+}
+
+async fn scrape(app: &TestApp, client: &reqwest::Client) -> (StatusCode, String) {
+    let response = client.get(app.url("/metrics")).send().await.unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_counters_move_after_a_deploy_and_the_gauges_say_where_things_stand() {
+    let host = Host::new().await;
+    host.version("1.0.0", "ok 1.0.0", &[]);
+    host.version("2.0.0", "down", &[]);
+    let app = Setup {
+        targets: vec![host.target(Duration::from_secs(20))],
+        ..Setup::default()
+    }
+    .spawn()
+    .await;
+    let (status, before) = scrape(&app, &app.anonymous).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "from loopback, no token needed: {before}"
+    );
+    let before = parse(&before);
+    assert_eq!(
+        before.get(r#"factory_deploy_lock_held{target="web"}"#),
+        Some(&0.0)
+    );
+    assert!(
+        !before
+            .keys()
+            .any(|k| k.starts_with("factory_releases_total"))
+    );
+
+    app.deployed("web", "1.0.0").await;
+    app.deployed("web", "2.0.0").await;
+    let (_, text) = scrape(&app, &app.anonymous).await;
+    let after = parse(&text);
+    let sample = |series: &str| {
+        after
+            .get(series)
+            .copied()
+            .unwrap_or_else(|| panic!("{series} in {text}"))
+    };
+    assert_eq!(
+        sample(r#"factory_releases_total{target="web",kind="deploy",outcome="succeeded"}"#),
+        1.0
+    );
+    assert_eq!(
+        sample(r#"factory_releases_total{target="web",kind="deploy",outcome="rolled-back"}"#),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            r#"factory_releases_total{target="web",kind="automatic-rollback",outcome="succeeded"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(r#"factory_release_duration_seconds_count{target="web",kind="deploy"}"#),
+        2.0
+    );
+    assert!(
+        sample(r#"factory_release_step_duration_seconds_count{target="web",step="deploy"}"#) >= 2.0
+    );
+    assert_eq!(sample(r#"factory_hold_active{target="web"}"#), 0.0);
+    assert_eq!(sample("factory_work_items_drifting"), 0.0);
+    let items: f64 = after
+        .iter()
+        .filter(|(k, _)| k.starts_with("factory_work_items{"))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(items, 10.0, "every demo item, by lane and freshness");
+    assert!(
+        sample(
+            r#"factory_http_requests_total{route="/api/targets/{target}/deploy",method="POST",status="202"}"#
+        ) >= 2.0
+    );
+    assert!(
+        sample(r#"factory_http_request_duration_seconds_count{route="/api/releases/{id}"}"#) >= 2.0
+    );
+    assert!(
+        !after.keys().any(|k| k.contains("/api/releases/1")),
+        "routes by pattern, never by the path asked"
+    );
+}
+
+#[tokio::test]
+async fn a_forwarded_request_is_refused_in_loopback_mode_and_a_token_is_needed_in_token_mode() {
+    let app = Setup::default().spawn().await;
+    let forwarded = app
+        .anonymous
+        .get(app.url("/metrics"))
+        .header("x-forwarded-for", "203.0.113.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forwarded.status(), StatusCode::FORBIDDEN);
+    assert!(forwarded.text().await.unwrap().contains("loopback-only"));
+
+    let app = Setup {
+        metrics_access: app::metrics::MetricsAccess::Token,
+        ..Setup::default()
+    }
+    .spawn()
+    .await;
+    let (status, body) = scrape(&app, &app.anonymous).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let token = app.token("prometheus", app::domain::Role::Viewer).await;
+    let response = app
+        .anonymous
+        .get(app.url("/metrics"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+}
