@@ -342,6 +342,10 @@ mod tests {
         assert_eq!(queue.sync_interval.as_secs(), 60);
         assert_eq!(queue.thresholds.aging_after_seconds, 120);
         assert_eq!(queue.thresholds.stale_after_seconds, 900);
+        assert_eq!(
+            config.metrics.access(),
+            Ok(app::metrics::MetricsAccess::Loopback)
+        );
         let targets = config.targets().unwrap();
         assert_eq!(targets.len(), 1);
         let web = &targets[0];
