@@ -450,8 +450,9 @@ mod tests {
         let (key, known) = (dir.path().join("key"), dir.path().join("known_hosts"));
         std::fs::write(&key, "").unwrap();
         std::fs::write(&known, "").unwrap();
+        // Up to the next table that is not commented out.
         let end = text[start..]
-            .find("\n# Outgoing webhooks")
+            .find("\n[")
             .map_or(text.len(), |end| start + end);
         let fleet: String = text[start..end]
             .lines()
