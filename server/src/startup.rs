@@ -62,6 +62,16 @@ pub struct Settings {
 impl Settings {
     /// The settings `factory serve` runs with: flags and environment over the file.
     pub fn from_args(args: &ServeArgs, config: &Config) -> Result<Settings, StartError> {
+        // What the file's own check could not say until now, naming the file.
+        let invalid = |detail| {
+            StartError::Config(crate::config::ConfigError::Invalid {
+                path: args
+                    .config
+                    .as_ref()
+                    .map_or_else(String::new, |p| p.display().to_string()),
+                detail,
+            })
+        };
         Ok(Settings {
             addr: args
                 .addr
@@ -79,36 +89,12 @@ impl Settings {
                 .filter(|p| !p.is_empty()),
             host: config.factory.host_settings(),
             queue_truth: config.queue_truth.clone(),
-            targets: config.targets().map_err(|detail| {
-                StartError::Config(crate::config::ConfigError::Invalid {
-                    path: args
-                        .config
-                        .as_ref()
-                        .map_or_else(String::new, |p| p.display().to_string()),
-                    detail,
-                })
-            })?,
-            webhooks: config.webhooks().map_err(|detail| {
-                StartError::Config(crate::config::ConfigError::Invalid {
-                    path: args
-                        .config
-                        .as_ref()
-                        .map_or_else(String::new, |p| p.display().to_string()),
-                    detail,
-                })
-            })?,
+            targets: config.targets().map_err(invalid)?,
+            webhooks: config.webhooks().map_err(invalid)?,
             webhook_first_retry: app::webhooks::WebhookSettings::default().first_retry,
             webhook_attempts: app::webhooks::WebhookSettings::default().attempts,
             public_url: config.server.public_url.clone(),
-            metrics_access: config.metrics.access().map_err(|detail| {
-                StartError::Config(crate::config::ConfigError::Invalid {
-                    path: args
-                        .config
-                        .as_ref()
-                        .map_or_else(String::new, |p| p.display().to_string()),
-                    detail,
-                })
-            })?,
+            metrics_access: config.metrics.access().map_err(invalid)?,
             trusted_proxies: config.server.trusted_proxies.clone(),
             insecure_cookies: args.insecure_cookies,
             secure_cookies: config.sessions.secure_cookies,

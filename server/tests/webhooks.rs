@@ -108,6 +108,19 @@ fn hook(url: &str, format: WebhookFormat, events: &[WebhookEvent]) -> Webhook {
     }
 }
 
+/// `/webhooks` as an admin sees it, and the admin's browser.
+async fn webhooks_page_of_an_admin(app: &TestApp) -> (reqwest::Client, String) {
+    let admin = app
+        .browser_signed_in_as("ada", app::domain::Role::Admin)
+        .await;
+    let page = common::get_html(&admin, &app.url("/webhooks"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    (admin, page)
+}
+
 fn release_events() -> Vec<WebhookEvent> {
     app::webhooks::DEFAULT_EVENTS.to_vec()
 }
@@ -262,14 +275,7 @@ async fn a_delivery_is_retried_with_growing_waits_until_the_receiver_takes_it() 
     let (first_wait, second_wait) = (got[1].at - got[0].at, got[2].at - got[1].at);
     assert!(first_wait >= Duration::from_millis(300), "{first_wait:?}");
     assert!(second_wait >= Duration::from_millis(600), "{second_wait:?}");
-    let admin = app
-        .browser_signed_in_as("ada", app::domain::Role::Admin)
-        .await;
-    let page = common::get_html(&admin, &app.url("/webhooks"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let (_, page) = webhooks_page_of_an_admin(&app).await;
     assert!(page.contains("hold.set · ops"), "{page}");
     assert!(page.contains("3 tries"), "{page}");
     assert!(page.contains(">delivered<"), "{page}");
@@ -390,14 +396,7 @@ async fn an_admin_sends_a_test_event_from_the_page_without_javascript() {
         .unwrap();
     assert!(queued.is_empty(), "nothing was queued: {queued:?}");
 
-    let admin = app
-        .browser_signed_in_as("ada", app::domain::Role::Admin)
-        .await;
-    let page = common::get_html(&admin, &app.url("/webhooks"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let (admin, page) = webhooks_page_of_an_admin(&app).await;
     assert!(page.contains("Send a test event to ops"), "{page}");
     assert!(page.contains("http://127.0.0.1:"), "{page}");
     let sent = app
