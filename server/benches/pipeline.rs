@@ -3,9 +3,9 @@
 //! one no-op smoke check, measured from the request to the recorded end. Figures go in
 //! docs/benchmarks.md.
 
-use app::auth::caller::{Caller, Via};
+mod support;
+
 use app::domain::release::ReleaseStatus;
-use app::domain::{Credential, Operator, Role};
 use app::releases;
 use app::store::releases as store;
 use app::targets::{SmokeCheck, SmokeProbe, SmokeWhen, Target};
@@ -46,16 +46,7 @@ fn pipeline(c: &mut Criterion) {
         }]);
         state
     });
-    let requester = Caller {
-        operator: Operator {
-            name: "bench".into(),
-            role: Role::Operator,
-            credential: Credential::Session { user_id: 1 },
-        },
-        via: Via::Api,
-        once_key: None,
-        client: "bench".into(),
-    };
+    let requester = support::bench_caller();
     let deploy_to_the_end = || {
         runtime.block_on(async {
             let id = releases::deploy(&state, requester.clone(), "bench", Some("1.0.0"))

@@ -7,9 +7,9 @@
 //! `cargo bench -p server --bench rollout` (needs OpenSSH's server and client);
 //! `FACTORY_BENCH_NO_REUSE=1` opens a new connection for every command, to compare.
 
-use app::auth::caller::{Caller, Via};
+mod support;
+
 use app::domain::release::ReleaseStatus;
-use app::domain::{Credential, Operator, Role};
 use app::releases;
 use app::store::releases as store;
 use app::targets::{SmokeCheck, SmokeProbe, SmokeWhen, Target};
@@ -71,16 +71,7 @@ async fn run() {
         },
         batch_size: 1,
     }]);
-    let requester = Caller {
-        operator: Operator {
-            name: "bench".into(),
-            role: Role::Operator,
-            credential: Credential::Session { user_id: 1 },
-        },
-        via: Via::Api,
-        once_key: None,
-        client: "bench".into(),
-    };
+    let requester = support::bench_caller();
     let mut overheads = Vec::new();
     let mut walls = Vec::new();
     let mut steps_ms = Vec::new();
