@@ -89,7 +89,7 @@ fn env_name_ok(name: &str) -> bool {
 }
 
 /// Lowercase letters, digits and '-': names used in URLs.
-fn url_name_ok(name: &str) -> bool {
+pub(super) fn url_name_ok(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 40
         && name

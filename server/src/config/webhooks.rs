@@ -33,13 +33,7 @@ impl WebhookConfig {
                 self.name
             )
         };
-        let name_ok = !self.name.is_empty()
-            && self.name.len() <= 40
-            && self
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !name_ok {
+        if !super::targets::url_name_ok(&self.name) {
             return Err(format!(
                 "{}: use 1 to 40 lowercase letters, digits and '-'",
                 at("name")
