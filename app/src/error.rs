@@ -47,6 +47,8 @@ pub enum ServiceError {
     BadRequest { message: String },
     /// No such thing (a work item, an action, a target, an endpoint).
     NotFound { message: String },
+    /// The address exists, but not for this method.
+    MethodNotAllowed,
     /// The request conflicts with an earlier one (a reused or still-running key).
     Conflict { code: &'static str, message: String },
     /// Nothing can be saved: the disk of the data directory is full.
@@ -105,6 +107,7 @@ impl ServiceError {
             | ServiceError::BadRequest { .. }
             | ServiceError::InvalidPath => StatusCode::BAD_REQUEST,
             ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ServiceError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ServiceError::Busy | ServiceError::DiskFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -126,6 +129,7 @@ impl ServiceError {
             ServiceError::Invalid { .. } => "invalid",
             ServiceError::BadRequest { .. } => "bad-request",
             ServiceError::NotFound { .. } => "not-found",
+            ServiceError::MethodNotAllowed => "method-not-allowed",
             ServiceError::Conflict { code, .. } => code,
             ServiceError::DiskFull { .. } => "disk-full",
             ServiceError::Internal { .. } => "internal",
@@ -151,6 +155,7 @@ impl ServiceError {
             ServiceError::BadRequest { message } => {
                 format!("The request could not be read: {message}")
             }
+            ServiceError::MethodNotAllowed => "This address does not take this method; the Allow header lists those it takes, and GET /api/openapi.json describes every API address.".into(),
             ServiceError::NotFound { message }
             | ServiceError::Invalid { message, .. }
             | ServiceError::Conflict { message, .. }
@@ -248,7 +253,7 @@ impl IntoResponse for ServiceError {
 
 /// The one JSON shape of an error: the body of an API error answer, and the error a server
 /// function returns (made from a [`ServiceError`] with `?`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AppError {
     /// The stable code.
     pub error: String,

@@ -19,8 +19,10 @@ use tower_sessions::Session;
 /// such as `/static/` let `/static/../history` through to a page the router resolved.
 fn is_public(path: &str) -> bool {
     // `/metrics` decides itself who may scrape it (loopback, or a token).
-    matches!(path, "/login" | "/fn/login" | "/healthz" | "/metrics")
-        || path == app::assets::STYLESHEET_PATH.as_str()
+    matches!(
+        path,
+        "/login" | "/fn/login" | "/healthz" | "/metrics" | "/api/openapi.json"
+    ) || path == app::assets::STYLESHEET_PATH.as_str()
         || app::assets::PUBLIC_FILES
             .iter()
             .any(|file| file.path == path)

@@ -1,32 +1,35 @@
 //! The JSON API under `/api/control-plane`, and `/healthz`.
 
+use crate::extract::{PathOf, QueryOf};
+use crate::openapi::{ActionRefusal, IdempotencyKey};
 use app::AppState;
 use app::actions::no_such_item;
 use app::actions::{ActionRequest, take_action};
 use app::auth::caller::Caller;
 use app::domain::{Action, ActionResult, Lane, QueueTruth, WorkItem, WorkItemId, WorkItemSummary};
-use app::error::ServiceError;
+use app::error::{AppError, ServiceError};
 use app::store::sources::{self, SyncSnapshot};
 use app::store::work_items;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 #[derive(Debug, Deserialize)]
 pub struct ItemsQuery {
     lane: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ItemList {
     pub count: usize,
     pub items: Vec<WithQueueTruth<WorkItemSummary>>,
 }
 
 /// An item (whole or summary) with its queue truth.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WithQueueTruth<T> {
     #[serde(flatten)]
     pub item: T,
@@ -35,7 +38,7 @@ pub struct WithQueueTruth<T> {
 
 /// `queue_truth` in item JSON: the item's queue truth (freshness, snapshot age, drift,
 /// stale guidance), a one-line guidance, and the file it was read from.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct QueueTruthJson {
     #[serde(flatten)]
     pub truth: QueueTruth,
@@ -54,10 +57,17 @@ impl QueueTruthJson {
     }
 }
 
-/// `GET /api/control-plane/items[?lane=…]`
+/// The work items in board order, each with its queue truth.
+#[utoipa::path(
+    get,
+    path = "/api/control-plane/items",
+    tag = "work items",
+    params(("lane" = Option<Lane>, Query, description = "Only the items of this lane.")),
+    responses((status = 200, description = "The items.", body = ItemList)),
+)]
 pub async fn list_items(
     State(state): State<AppState>,
-    Query(query): Query<ItemsQuery>,
+    QueryOf(query): QueryOf<ItemsQuery>,
 ) -> Result<Json<ItemList>, ServiceError> {
     let lane = query
         .lane
@@ -88,10 +98,20 @@ pub async fn list_items(
     }))
 }
 
-/// `GET /api/control-plane/items/{id}`
+/// One whole work item with its queue truth.
+#[utoipa::path(
+    get,
+    path = "/api/control-plane/items/{id}",
+    tag = "work items",
+    params(("id" = String, Path, description = "The item's id, such as `wi-BF-302`.")),
+    responses(
+        (status = 200, description = "The item.", body = WithQueueTruth<WorkItem>),
+        (status = 404, description = "No item has this id.", body = AppError),
+    ),
+)]
 pub async fn get_item(
     State(state): State<AppState>,
-    Path(raw_id): Path<String>,
+    PathOf(raw_id): PathOf<String>,
 ) -> Result<Json<WithQueueTruth<WorkItem>>, ServiceError> {
     let not_found = || no_such_item(&raw_id);
     let id = WorkItemId::parse(&raw_id).map_err(|_| not_found())?;
@@ -113,7 +133,7 @@ pub async fn get_item(
 }
 
 /// The last sync, as `GET` and `POST /api/control-plane/sync` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SyncReport {
     /// `false` when no work-item directory is configured.
     pub configured: bool,
@@ -121,13 +141,30 @@ pub struct SyncReport {
     pub last_sync: Option<SyncSnapshot>,
 }
 
-/// `GET /api/control-plane/sync`: the last snapshot.
+/// The last sync of the work-item files.
+#[utoipa::path(
+    get,
+    path = "/api/control-plane/sync",
+    tag = "work items",
+    responses((status = 200, description = "The last snapshot.", body = SyncReport)),
+)]
 pub async fn last_sync(State(state): State<AppState>) -> Result<Json<SyncReport>, ServiceError> {
     let last = state.db.call(|conn| sources::last_snapshot(conn)).await?;
     Ok(Json(sync_report(&state, last)))
 }
 
-/// `POST /api/control-plane/sync`: sync now, answer the new snapshot.
+/// Syncs the work-item files now (permission `factory.queue.sync`).
+#[utoipa::path(
+    post,
+    path = "/api/control-plane/sync",
+    tag = "work items",
+    params(IdempotencyKey),
+    responses(
+        (status = 200, description = "The new snapshot.", body = SyncReport),
+        (status = 403, description = "The caller lacks `factory.queue.sync`.", body = AppError),
+        (status = 409, description = "A request with the same Idempotency-Key is still running, or the key was used for another request.", body = AppError),
+    ),
+)]
 pub async fn sync_now(
     State(state): State<AppState>,
     caller: Caller,
@@ -146,20 +183,36 @@ fn sync_report(state: &AppState, last_sync: Option<SyncSnapshot>) -> SyncReport 
 }
 
 /// An action's answer: the result, with an error code when it did not run.
-#[derive(Serialize)]
-struct ActionAnswer {
+#[derive(Serialize, ToSchema)]
+pub struct ActionAnswer {
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'static str>,
     #[serde(flatten)]
     result: ActionResult,
 }
 
-/// `POST /api/control-plane/items/{id}/actions/{identity}`: 200 with the result when the
-/// action ran (its `outcome` says whether it succeeded), 409 when a gate blocked it, 403
-/// when the caller lacks the permission; both with the gates and recovery guidance.
+/// Takes an action on an item: 200 with the result when the action ran (its `outcome`
+/// says whether it succeeded), 409 when a gate blocked it, 403 when the caller lacks the
+/// permission; both with the gates and recovery guidance.
+#[utoipa::path(
+    post,
+    path = "/api/control-plane/items/{id}/actions/{action}",
+    tag = "work items",
+    params(
+        ("id" = String, Path, description = "The item's id."),
+        ("action" = Action, Path, description = "The action's identity."),
+        IdempotencyKey,
+    ),
+    responses(
+        (status = 200, description = "The action ran; `outcome` says how it went.", body = ActionAnswer),
+        (status = 403, description = "The caller lacks the action's permission: the result with `error: forbidden` and the gates.", body = ActionRefusal),
+        (status = 404, description = "No such item or action.", body = AppError),
+        (status = 409, description = "A gate blocked it: the result with `error: blocked`, the gates and guidance; or the Idempotency-Key is in use.", body = ActionRefusal),
+    ),
+)]
 pub async fn run_action(
     State(state): State<AppState>,
-    Path((raw_id, identity)): Path<(String, String)>,
+    PathOf((raw_id, identity)): PathOf<(String, String)>,
     caller: Caller,
 ) -> Result<Response, ServiceError> {
     let action: Action = identity.parse().map_err(|_| ServiceError::NotFound {
@@ -193,8 +246,8 @@ pub async fn no_such_endpoint() -> ServiceError {
     }
 }
 
-#[derive(Serialize)]
-struct Health {
+#[derive(Serialize, ToSchema)]
+pub struct Health {
     status: &'static str,
     version: &'static str,
     /// Why the status is not `ok`.
@@ -202,9 +255,19 @@ struct Health {
     reason: Option<String>,
 }
 
-/// `GET /healthz`: 200 `ok` when the database answers and writes go through; 503
-/// `degraded` with the reason while writes fail for want of disk space, 503
-/// `unavailable` when the database does not answer.
+/// Health: 200 `ok` when the database answers and writes go through; 503 `degraded`
+/// with the reason while writes fail for want of disk space, 503 `unavailable` when the
+/// database does not answer.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    security(()),
+    responses(
+        (status = 200, description = "Healthy.", body = Health),
+        (status = 503, description = "Degraded or unavailable, with the reason.", body = Health),
+    ),
+)]
 pub async fn healthz(State(state): State<AppState>) -> Response {
     let version = app::VERSION;
     match state.db.ping().await {
@@ -238,9 +301,19 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// `GET /metrics`: the Prometheus (OpenMetrics) text. `[metrics] access = "loopback"`
-/// (the default): only requests from this host's loopback address that no proxy
-/// forwarded; `"token"`: a token (or session) with `factory.metrics.read`.
+/// The Prometheus (OpenMetrics) text. `[metrics] access = "loopback"` (the default):
+/// only requests from this host's loopback address that no proxy forwarded; `"token"`:
+/// a token (or session) with `factory.metrics.read`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    security((), ("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The metrics.", body = String, content_type = "application/openmetrics-text"),
+        (status = 403, description = "Not from loopback, or the caller lacks `factory.metrics.read`.", body = AppError),
+    ),
+)]
 pub async fn metrics(
     State(state): State<AppState>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,

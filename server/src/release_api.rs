@@ -1,17 +1,20 @@
 //! The release API: targets and their status, deploy, rollback, hold, and release records.
 
+use crate::extract::PathOf;
+use crate::openapi::IdempotencyKey;
 use app::AppState;
-use app::error::ServiceError;
-use app::releases::{self, Caller};
+use app::domain::release::{Hold, HostProgress, ReleaseRecord, ReleaseStatus, StepRecord};
+use app::error::{AppError, ServiceError};
+use app::releases::{self, Caller, TargetStatus};
 use app::store::releases as store;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// A JSON body, or the defaults when there is none.
 fn body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, ServiceError> {
@@ -24,44 +27,100 @@ fn body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, ServiceError>
     })
 }
 
-/// `GET /api/targets`
-pub async fn list_targets(State(state): State<AppState>) -> Result<Response, ServiceError> {
-    let statuses = releases::statuses(&state).await?;
-    Ok(Json(json!({ "count": statuses.len(), "targets": statuses })).into_response())
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TargetList {
+    pub count: usize,
+    pub targets: Vec<TargetStatus>,
 }
 
-/// `GET /api/targets/{target}`
+/// Every deploy target with its status.
+#[utoipa::path(
+    get,
+    path = "/api/targets",
+    tag = "releases",
+    responses((status = 200, description = "The targets, in the configuration's order.", body = TargetList)),
+)]
+pub async fn list_targets(State(state): State<AppState>) -> Result<Json<TargetList>, ServiceError> {
+    let targets = releases::statuses(&state).await?;
+    Ok(Json(TargetList {
+        count: targets.len(),
+        targets,
+    }))
+}
+
+/// One deploy target's status: its status word, live and running release, hold, the last
+/// releases, and each host.
+#[utoipa::path(
+    get,
+    path = "/api/targets/{target}",
+    tag = "releases",
+    params(("target" = String, Path, description = "The target's name.")),
+    responses(
+        (status = 200, description = "The target.", body = TargetStatus),
+        (status = 404, description = "No target has this name.", body = AppError),
+    ),
+)]
 pub async fn get_target(
     State(state): State<AppState>,
-    Path(target): Path<String>,
-) -> Result<Response, ServiceError> {
-    Ok(Json(releases::status(&state, &target).await?).into_response())
+    PathOf(target): PathOf<String>,
+) -> Result<Json<TargetStatus>, ServiceError> {
+    Ok(Json(releases::status(&state, &target).await?))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// A deploy's body; without one, the target's candidate command names the version.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeployBody {
+    /// The version to deploy: 1 to 64 letters, digits, `.`, `-`, `_` or `+`, starting
+    /// with a letter or digit, without `..`.
+    #[schema(
+        pattern = "^(?!.*\\.\\.)[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$",
+        max_length = 64
+    )]
     version: Option<String>,
 }
 
-fn started(id: i64) -> Response {
-    (
-        StatusCode::ACCEPTED,
-        Json(json!({
-            "release_id": id,
-            "status": "running",
-            "release": format!("/api/releases/{id}"),
-            "page": format!("/releases/{id}"),
-        })),
-    )
-        .into_response()
+/// A release that started: it runs in the background.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseStarted {
+    pub release_id: i64,
+    /// Always `running`.
+    pub status: ReleaseStatus,
+    /// Its record in the API.
+    pub release: String,
+    /// Its page.
+    pub page: String,
 }
 
-/// `POST /api/targets/{target}/deploy` with an optional `{"version": "…"}`: 202 with the
-/// release id when it starts, 409/403 with gates and guidance when refused.
+fn started(id: i64) -> Response {
+    let answer = ReleaseStarted {
+        release_id: id,
+        status: ReleaseStatus::Running,
+        release: format!("/api/releases/{id}"),
+        page: format!("/releases/{id}"),
+    };
+    (StatusCode::ACCEPTED, Json(answer)).into_response()
+}
+
+/// Deploys a version to a target: 202 with the release id when it starts, 409/403 with
+/// the gates (`deploy-lock`, `deploy-hold`, `smoke`, `permission`) and guidance when
+/// refused.
+#[utoipa::path(
+    post,
+    path = "/api/targets/{target}/deploy",
+    tag = "releases",
+    params(("target" = String, Path, description = "The target's name."), IdempotencyKey),
+    request_body(content = Option<DeployBody>, description = "Optional: without it the target's candidate command names the version."),
+    responses(
+        (status = 202, description = "The deploy started.", body = ReleaseStarted),
+        (status = 403, description = "The caller lacks `factory.release.deploy`.", body = AppError),
+        (status = 404, description = "No target has this name.", body = AppError),
+        (status = 409, description = "A gate blocked it, with the gates and guidance; or the Idempotency-Key is in use.", body = AppError),
+    ),
+)]
 pub async fn deploy(
     State(state): State<AppState>,
-    Path(target): Path<String>,
+    PathOf(target): PathOf<String>,
     who: Caller,
     bytes: Bytes,
 ) -> Result<Response, ServiceError> {
@@ -71,16 +130,33 @@ pub async fn deploy(
     ))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// A rollback's body; without one, the rollback returns to the previous successful release.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackBody {
+    /// The successful release of this target to return to.
+    #[schema(minimum = 1)]
     release_id: Option<i64>,
 }
 
-/// `POST /api/targets/{target}/rollback` with an optional `{"release_id": N}`.
+/// Rolls a target back: 202 with the release id when it starts, 409/403 with the gates
+/// and guidance when refused.
+#[utoipa::path(
+    post,
+    path = "/api/targets/{target}/rollback",
+    tag = "releases",
+    params(("target" = String, Path, description = "The target's name."), IdempotencyKey),
+    request_body(content = Option<RollbackBody>, description = "Optional: without it the rollback returns to the previous successful release."),
+    responses(
+        (status = 202, description = "The rollback started.", body = ReleaseStarted),
+        (status = 403, description = "The caller lacks `factory.release.rollback`.", body = AppError),
+        (status = 404, description = "No target has this name.", body = AppError),
+        (status = 409, description = "A gate blocked it, with the gates and guidance; or the Idempotency-Key is in use.", body = AppError),
+    ),
+)]
 pub async fn rollback(
     State(state): State<AppState>,
-    Path(target): Path<String>,
+    PathOf(target): PathOf<String>,
     who: Caller,
     bytes: Bytes,
 ) -> Result<Response, ServiceError> {
@@ -90,17 +166,35 @@ pub async fn rollback(
     ))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HoldBody {
+    /// Why deploys must wait, shown to whoever tries one: 1 to 500 characters, not only
+    /// white space.
+    #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
     reason: String,
+    /// How long the hold stands; `until-released` when absent.
+    #[schema(value_type = Option<String>, pattern = "^(1h|4h|24h|until-released)$")]
     expires_in: Option<String>,
 }
 
-/// `PUT /api/targets/{target}/hold` with `{"reason": "…", "expires_in": "1h|4h|24h|until-released"}`.
+/// Holds a target: deploys are refused while the hold stands. Setting it again replaces
+/// the reason and expiry.
+#[utoipa::path(
+    put,
+    path = "/api/targets/{target}/hold",
+    tag = "releases",
+    params(("target" = String, Path, description = "The target's name.")),
+    request_body = HoldBody,
+    responses(
+        (status = 200, description = "The hold.", body = Hold),
+        (status = 403, description = "The caller lacks `factory.release.hold`.", body = AppError),
+        (status = 404, description = "No target has this name.", body = AppError),
+    ),
+)]
 pub async fn set_hold(
     State(state): State<AppState>,
-    Path(target): Path<String>,
+    PathOf(target): PathOf<String>,
     who: Caller,
     bytes: Bytes,
 ) -> Result<Response, ServiceError> {
@@ -114,10 +208,21 @@ pub async fn set_hold(
     Ok(Json(hold).into_response())
 }
 
-/// `DELETE /api/targets/{target}/hold`: 204 when a hold ended, 404 when there was none.
+/// Releases a target's hold: 204 when a hold ended, 404 when there was none.
+#[utoipa::path(
+    delete,
+    path = "/api/targets/{target}/hold",
+    tag = "releases",
+    params(("target" = String, Path, description = "The target's name.")),
+    responses(
+        (status = 204, description = "The hold ended."),
+        (status = 403, description = "The caller lacks `factory.release.hold`.", body = AppError),
+        (status = 404, description = "No such target, or it has no hold.", body = AppError),
+    ),
+)]
 pub async fn release_hold(
     State(state): State<AppState>,
-    Path(target): Path<String>,
+    PathOf(target): PathOf<String>,
     who: Caller,
 ) -> Result<Response, ServiceError> {
     // Holds are idempotent by themselves: no key needed.
@@ -134,25 +239,63 @@ pub async fn release_hold(
     }
 }
 
-/// `GET /api/targets/{target}/releases`: the newest 50.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseList {
+    pub count: usize,
+    pub releases: Vec<ReleaseRecord>,
+}
+
+/// A target's newest 50 releases, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/targets/{target}/releases",
+    tag = "releases",
+    params(("target" = String, Path, description = "The target's name.")),
+    responses(
+        (status = 200, description = "The releases.", body = ReleaseList),
+        (status = 404, description = "No target has this name.", body = AppError),
+    ),
+)]
 pub async fn list_releases(
     State(state): State<AppState>,
-    Path(target): Path<String>,
-) -> Result<Response, ServiceError> {
+    PathOf(target): PathOf<String>,
+) -> Result<Json<ReleaseList>, ServiceError> {
     let target = releases::find_target(&state, &target)?.name.clone();
-    let list = state
+    let releases = state
         .db
         .call(move |conn| store::list(conn, &target, 50))
         .await?;
-    Ok(Json(json!({ "count": list.len(), "releases": list })).into_response())
+    Ok(Json(ReleaseList {
+        count: releases.len(),
+        releases,
+    }))
 }
 
-/// `GET /api/releases/{id}`: the release with its steps and their output, and (for a
-/// target on many hosts) each host's progress.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseDetail {
+    pub release: ReleaseRecord,
+    /// Every step so far, in order, with its command runs and their output.
+    pub steps: Vec<StepRecord>,
+    /// A target on many hosts: where each host stands; empty otherwise.
+    pub hosts: Vec<HostProgress>,
+}
+
+/// One release with its steps and their output, and (for a target on many hosts) each
+/// host's progress.
+#[utoipa::path(
+    get,
+    path = "/api/releases/{id}",
+    tag = "releases",
+    params(("id" = i64, Path, description = "The release's id.")),
+    responses(
+        (status = 200, description = "The release.", body = ReleaseDetail),
+        (status = 404, description = "No release has this id.", body = AppError),
+    ),
+)]
 pub async fn get_release(
     State(state): State<AppState>,
-    Path(raw_id): Path<String>,
-) -> Result<Response, ServiceError> {
+    PathOf(raw_id): PathOf<String>,
+) -> Result<Json<ReleaseDetail>, ServiceError> {
     let not_found = || ServiceError::NotFound {
         message: format!(
             "There is no release {raw_id:?}. List a target's releases with GET /api/targets/{{target}}/releases."
@@ -166,5 +309,9 @@ pub async fn get_release(
         .ok_or_else(not_found)?;
     // A target on many hosts: each host's newest step, and whether it is done.
     let hosts = app::domain::release::host_progress(&release, &steps);
-    Ok(Json(json!({ "release": release, "steps": steps, "hosts": hosts })).into_response())
+    Ok(Json(ReleaseDetail {
+        release,
+        steps,
+        hosts,
+    }))
 }

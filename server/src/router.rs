@@ -1,15 +1,17 @@
 //! The whole HTTP surface: pages, JSON API, static files, compression and request spans.
 
 use crate::session_cache::{SESSIONS_CACHED, SessionCache, SessionStoreFront};
-use crate::{access, api, release_api, static_files};
+use crate::{access, api, openapi, release_api, static_files};
 use app::AppState;
+use app::error::ServiceError;
 use app::ui::{App, shell};
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderName, HeaderValue, Request, header};
+use axum::handler::Handler;
+use axum::http::{HeaderName, HeaderValue, Method, Request, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
-use axum::routing::{any, get, post, put};
+use axum::routing::{MethodFilter, MethodRouter, any, on};
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::CompressionLevel;
@@ -113,6 +115,68 @@ async fn count_request(
     response
 }
 
+/// A route for machines: the JSON API, health, metrics.
+pub struct MachineRoute {
+    pub method: Method,
+    pub path: &'static str,
+    handler: MethodRouter<AppState>,
+}
+
+fn machine_route<H, T>(method: Method, path: &'static str, handler: H) -> MachineRoute
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    // Only this file's constants reach here, and every standard method has a filter.
+    let filter = MethodFilter::try_from(method.clone()).expect("a standard HTTP method");
+    MachineRoute {
+        method,
+        path,
+        handler: on(filter, handler),
+    }
+}
+
+/// Every route for machines, each with its method. The OpenAPI document
+/// (`crate::openapi`) describes exactly these: a test compares the two lists, so a route
+/// added here without its `#[utoipa::path]` in the document fails it.
+pub fn machine_routes() -> Vec<MachineRoute> {
+    use Method as M;
+    vec![
+        machine_route(M::GET, "/api/openapi.json", openapi::openapi_document),
+        machine_route(M::GET, "/api/control-plane/items", api::list_items),
+        machine_route(M::GET, "/api/control-plane/items/{id}", api::get_item),
+        machine_route(
+            M::POST,
+            "/api/control-plane/items/{id}/actions/{action}",
+            api::run_action,
+        ),
+        machine_route(M::GET, "/api/control-plane/sync", api::last_sync),
+        machine_route(M::POST, "/api/control-plane/sync", api::sync_now),
+        machine_route(M::GET, "/api/targets", release_api::list_targets),
+        machine_route(M::GET, "/api/targets/{target}", release_api::get_target),
+        machine_route(M::POST, "/api/targets/{target}/deploy", release_api::deploy),
+        machine_route(
+            M::POST,
+            "/api/targets/{target}/rollback",
+            release_api::rollback,
+        ),
+        machine_route(M::PUT, "/api/targets/{target}/hold", release_api::set_hold),
+        machine_route(
+            M::DELETE,
+            "/api/targets/{target}/hold",
+            release_api::release_hold,
+        ),
+        machine_route(
+            M::GET,
+            "/api/targets/{target}/releases",
+            release_api::list_releases,
+        ),
+        machine_route(M::GET, "/api/releases/{id}", release_api::get_release),
+        machine_route(M::GET, "/healthz", api::healthz),
+        machine_route(M::GET, "/metrics", api::metrics),
+    ]
+}
+
 pub fn router(state: AppState, sessions: SessionSettings) -> Router {
     let session_store = SessionStoreFront::new(
         SessionCache::new(SESSIONS_CACHED),
@@ -146,36 +210,20 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
             leptos_axum::render_app_async_with_context(context.clone(), render_shell.clone());
         move |request: Request<Body>| render(request)
     };
-    let api = Router::new()
-        .route("/items", get(api::list_items))
-        .route("/items/{id}", get(api::get_item))
-        .route("/items/{id}/actions/{action}", post(api::run_action))
-        .route("/sync", get(api::last_sync).post(api::sync_now));
-
-    Router::new()
-        .leptos_routes_with_context(&state, generate_route_list(App), context, render_shell)
-        .nest("/api/control-plane", api)
-        .route("/api/targets", get(release_api::list_targets))
-        .route("/api/targets/{target}", get(release_api::get_target))
-        .route("/api/targets/{target}/deploy", post(release_api::deploy))
-        .route(
-            "/api/targets/{target}/rollback",
-            post(release_api::rollback),
-        )
-        .route(
-            "/api/targets/{target}/hold",
-            put(release_api::set_hold).delete(release_api::release_hold),
-        )
-        .route(
-            "/api/targets/{target}/releases",
-            get(release_api::list_releases),
-        )
-        .route("/api/releases/{id}", get(release_api::get_release))
+    let mut router = Router::new().leptos_routes_with_context(
+        &state,
+        generate_route_list(App),
+        context,
+        render_shell,
+    );
+    for route in machine_routes() {
+        router = router.route(route.path, route.handler);
+    }
+    router
         .route("/api/{*rest}", any(api::no_such_endpoint))
-        .route("/healthz", get(api::healthz))
-        .route("/metrics", get(api::metrics))
         .merge(static_files::routes())
         .fallback(not_found)
+        .method_not_allowed_fallback(|| async { ServiceError::MethodNotAllowed })
         .layer(axum::middleware::map_response(without_scripts_after_html))
         .layer(from_fn_with_state(
             access::AccessState {

@@ -43,7 +43,7 @@ impl Outcome {
 }
 
 /// A command run on the host: the validation command, or the executor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CommandRun {
     /// The argument list as run, for people to read; never passed to a shell.
     pub command: String,
@@ -75,7 +75,7 @@ impl CommandRun {
 }
 
 /// The result of one action attempt, as the API answers it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ActionResult {
     pub item: WorkItemId,
     pub action: Action,

@@ -111,6 +111,14 @@ impl Serialize for GateName {
     }
 }
 
+impl utoipa::PartialSchema for GateName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::names::string_enum_schema("gate", GateName::ALL.map(GateName::as_str))
+    }
+}
+
+impl utoipa::ToSchema for GateName {}
+
 impl<'de> Deserialize<'de> for GateName {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let name = String::deserialize(deserializer)?;
@@ -118,7 +126,7 @@ impl<'de> Deserialize<'de> for GateName {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum GateResult {
     Pass,
@@ -126,7 +134,7 @@ pub enum GateResult {
 }
 
 /// What to do about a blocked gate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RecoveryGuidance {
     /// What blocked it.
     pub cause: String,
@@ -139,7 +147,7 @@ pub struct RecoveryGuidance {
 }
 
 /// One gate evaluated for an action on an item or a control on a target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GateEvaluation {
     pub name: GateName,
     pub result: GateResult,

@@ -13,6 +13,19 @@ pub struct UnknownName {
     pub known: Vec<&'static str>,
 }
 
+/// The OpenAPI schema of a machine name: a string, one of `names`.
+pub fn string_enum_schema(
+    what: &str,
+    names: impl IntoIterator<Item = &'static str>,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(format!("A {what}.")))
+        .enum_values(Some(names))
+        .into()
+}
+
 /// `machine_names!("release kind", ReleaseKind { Deploy => "deploy", … })`.
 macro_rules! machine_names {
     ($what:literal, $ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
@@ -54,6 +67,14 @@ macro_rules! machine_names {
                 serializer.serialize_str(self.as_str())
             }
         }
+
+        impl ::utoipa::PartialSchema for $ty {
+            fn schema() -> ::utoipa::openapi::RefOr<::utoipa::openapi::schema::Schema> {
+                $crate::domain::names::string_enum_schema($what, [$($name),+])
+            }
+        }
+
+        impl ::utoipa::ToSchema for $ty {}
 
         impl<'de> ::serde::Deserialize<'de> for $ty {
             fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

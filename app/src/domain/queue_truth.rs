@@ -212,14 +212,14 @@ impl DriftKind {
 }
 
 /// One signal's value, as a drift names it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SignalValue {
     pub signal: &'static str,
     pub value: String,
 }
 
 /// What to do about a drift or a stale snapshot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Reconciliation {
     pub what_happened: String,
     /// Which side to trust, and why.
@@ -229,7 +229,7 @@ pub struct Reconciliation {
     pub safe_to_act: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Drift {
     pub kind: DriftKind,
     pub signals: Vec<SignalValue>,
@@ -252,7 +252,7 @@ pub const NO_RECONCILIATION: &str =
     "No reconciliation required; item truth signals are consistent.";
 
 /// An item's queue truth.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct QueueTruth {
     pub freshness: Freshness,
     /// `None` when the item was never read from a source.

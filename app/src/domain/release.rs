@@ -500,7 +500,7 @@ fn rollback_target_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
 }
 
 /// A release as stored: what the API answers and the pages show.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReleaseRecord {
     pub id: i64,
     pub target: String,
@@ -547,7 +547,7 @@ machine_names!(
 );
 
 /// One step of a release with the command runs and smoke checks it made.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StepRecord {
     pub position: i64,
     pub step: Step,
@@ -567,7 +567,7 @@ pub struct StepRecord {
 }
 
 /// A hold on a target: deploys are refused while it stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Hold {
     pub target: String,
     pub reason: String,

@@ -20,7 +20,9 @@ pub enum WorkItemError {
 
 /// A work item's id, e.g. `wi-BF-302`. Restricted to characters that are safe in a
 /// URL path segment and a file name, so it can name both.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct WorkItemId(String);
 
@@ -63,7 +65,19 @@ impl fmt::Display for WorkItemId {
 }
 
 /// The board column. Items move forward through the lanes; done items stay closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Lane {
     Backlog,
@@ -128,7 +142,7 @@ impl fmt::Display for Lane {
 }
 
 /// Where and how the item is executed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExecutionContext {
     pub branch: Option<String>,
     /// Run on the host by `prepare-release`, e.g. `./scripts/validate-local.ps1`.
@@ -171,7 +185,7 @@ pub fn pull_request_label(url: &str) -> String {
 
 /// Where the item stands. `lane` is the control plane's board column; `source`,
 /// `status` and `state` are the other truth signals that queue truth compares.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LifecycleMetadata {
     pub lane: Lane,
     pub work_type: String,
@@ -182,7 +196,7 @@ pub struct LifecycleMetadata {
 }
 
 /// The prompt the item was executed from.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PromptContext {
     pub path: Option<String>,
     pub text: Option<String>,
@@ -197,7 +211,7 @@ impl PromptContext {
 }
 
 /// One work item with every field of the glossary.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WorkItem {
     pub id: WorkItemId,
     pub title: String,
@@ -224,7 +238,7 @@ impl WorkItem {
 }
 
 /// What a board card and the list API show of an item: no prompt text, no criteria text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WorkItemSummary {
     pub id: WorkItemId,
     pub title: String,

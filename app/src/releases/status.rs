@@ -3,7 +3,7 @@
 use super::*;
 
 /// Everything the release page and the API show of a target.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct TargetStatus {
     pub name: String,
     pub health: crate::domain::release::TargetHealth,
@@ -45,7 +45,7 @@ impl TargetShape {
     }
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct LastSmoke {
     pub passed: bool,
     #[serde(with = "time::serde::rfc3339")]

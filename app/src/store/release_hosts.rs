@@ -6,7 +6,7 @@ use rusqlite::{Connection, params};
 use std::collections::BTreeMap;
 
 /// A host of a target as the dashboard last left it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct HostState {
     pub host: String,
     /// `None`: not known (a deploy or a rollback failed on it midway, or nothing was ever

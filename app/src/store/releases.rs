@@ -343,7 +343,7 @@ pub fn interrupt(
 }
 
 /// Why a target's live version is not known now, and its newest failed check.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct NeededCheck {
     pub reason: String,
     pub since: String,

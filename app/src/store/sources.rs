@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
 /// A work-item file the sync could not use: which file, line and field, and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SyncError {
     /// Relative to the work-items directory; the directory itself when it could not be read.
     pub file: String,
@@ -58,7 +58,7 @@ pub struct SourceRead {
 }
 
 /// One sync, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SyncSnapshot {
     pub id: i64,
     /// Unix seconds.

@@ -4,7 +4,7 @@ use super::{ReleaseKind, ReleaseRecord, Step, StepRecord, StepStatus};
 use serde::Serialize;
 
 /// Where one host of a release stands: its newest step and how that went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct HostProgress {
     pub host: String,
     /// `None`: the release has not reached it (or never will).
