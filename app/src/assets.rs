@@ -35,6 +35,11 @@ pub const PUBLIC_FILES: &[PublicFile] = &[
         bytes: include_bytes!("../../public/manifest.webmanifest"),
     },
     PublicFile {
+        path: "/robots.txt",
+        content_type: "text/plain; charset=utf-8",
+        bytes: include_bytes!("../../public/robots.txt"),
+    },
+    PublicFile {
         path: "/icons/icon-192.png",
         content_type: "image/png",
         bytes: include_bytes!("../../public/icons/icon-192.png"),

@@ -46,10 +46,12 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img
 /// scripts; no page comes near it.
 const LARGEST_PAGE: usize = 16 * 1024 * 1024;
 
-/// Leptos's server renderer appends `<script nonce=…>` tags after `</html>` for hydration
-/// (resource and error tables). Nothing here hydrates, and the CSP blocks inline script,
-/// so each page load logged errors in the browser's console: they are cut off.
-async fn without_scripts_after_html(
+/// Leptos's server renderer writes what only hydration reads: `<script nonce=…>` tags after
+/// `</html>` (resource and error tables), and `<!>` comments that mark where a view's
+/// pieces begin (55 on the board). Nothing here hydrates, and the CSP blocks inline
+/// script, so each page load logged errors in the browser's console: both are cut. A
+/// page's own text never holds a raw `<!>`: Leptos writes text and attributes escaped.
+async fn without_hydration_leftovers(
     response: axum::response::Response,
 ) -> axum::response::Response {
     let is_html = response
@@ -76,9 +78,23 @@ async fn without_scripts_after_html(
     if let Some(end) = bytes.windows(END.len()).rposition(|window| window == END) {
         bytes.truncate(end + END.len());
     }
-    let mut response = axum::response::Response::from_parts(parts, Body::from(bytes));
+    let mut response =
+        axum::response::Response::from_parts(parts, Body::from(without_markers(&bytes)));
     response.headers_mut().remove(header::CONTENT_LENGTH);
     response
+}
+
+/// The page without its `<!>` hydration markers.
+fn without_markers(page: &[u8]) -> Vec<u8> {
+    const MARKER: &[u8] = b"<!>";
+    let mut out = Vec::with_capacity(page.len());
+    let mut rest = page;
+    while let Some(at) = rest.windows(MARKER.len()).position(|w| w == MARKER) {
+        out.extend_from_slice(&rest[..at]);
+        rest = &rest[at + MARKER.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
 }
 
 /// Counts each request by its route's pattern, method and status, with how long it took.
@@ -224,7 +240,7 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .merge(static_files::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(|| async { ServiceError::MethodNotAllowed })
-        .layer(axum::middleware::map_response(without_scripts_after_html))
+        .layer(axum::middleware::map_response(without_hydration_leftovers))
         .layer(from_fn_with_state(
             access::AccessState {
                 app: state.clone(),

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Setup, assert_contains, html_text, spawn_demo_app};
+use common::{Setup, assert_contains, get_html, html_text, spawn_demo_app};
 use reqwest::StatusCode;
 use server::demo::demo_items;
 
@@ -433,6 +433,48 @@ async fn static_files_are_cached_and_text_is_compressed() {
 }
 
 #[tokio::test]
+async fn crawlers_are_turned_away_and_pages_carry_no_hydration_leftovers() {
+    let app = spawn_demo_app().await;
+    let robots = app
+        .anonymous
+        .get(app.url("/robots.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(robots.status(), StatusCode::OK);
+    assert_eq!(
+        robots.headers()["content-type"],
+        "text/plain; charset=utf-8"
+    );
+    let text = robots.text().await.unwrap();
+    assert!(text.contains("User-agent: *\nDisallow: /\n"), "{text}");
+
+    let signed_out = app.anonymous.get(app.url("/login")).send().await.unwrap();
+    let mut pages = vec![("/login", signed_out.text().await.unwrap())];
+    for path in [
+        "/",
+        "/items/wi-BF-302",
+        "/releases",
+        "/history",
+        "/?lane=review",
+    ] {
+        let page = get_html(&app.client, &app.url(path)).await;
+        assert_eq!(page.status(), StatusCode::OK, "{path}");
+        pages.push((path, page.text().await.unwrap()));
+    }
+    for (path, html) in pages {
+        assert!(
+            html.contains(r#"<meta name="description" content="Build Factory control plane: "#),
+            "{path}"
+        );
+        // Nothing hydrates: no script, no `<!>` marker, nothing after `</html>`.
+        assert!(!html.contains("<script"), "{path}");
+        assert!(!html.contains("<!>"), "{path}: {html}");
+        assert!(html.trim_end().ends_with("</html>"), "{path}");
+    }
+}
+
+#[tokio::test]
 async fn data_survives_a_restart_and_demo_mode_never_overwrites() {
     let app = spawn_demo_app().await;
     let (_, before) = app.get_json("/api/control-plane/items").await;
@@ -465,4 +507,38 @@ fn rusqlite_path_edit(data_dir: &std::path::Path) -> rusqlite::Connection {
         .unwrap();
     assert_eq!(changed, 1);
     conn
+}
+
+#[tokio::test]
+async fn the_sign_in_page_of_a_new_install_says_how_to_add_the_first_operator() {
+    let new_install = Setup {
+        demo: false,
+        ..Setup::default()
+    }
+    .spawn()
+    .await;
+    let page = new_install
+        .anonymous
+        .get(new_install.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_contains(&page, "No operator exists yet.");
+    assert_contains(&page, "<code>factory user add NAME --role admin</code>");
+
+    // Once there is one, the note is gone.
+    let demo = spawn_demo_app().await;
+    let page = demo
+        .anonymous
+        .get(demo.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Sign in") && !page.contains("No operator exists yet"));
 }

@@ -63,6 +63,10 @@ pub fn App() -> impl IntoView {
         <Link rel="apple-touch-icon" href="/icons/apple-touch-icon.png" />
         <Link rel="manifest" href="/manifest.webmanifest" />
         <Meta name="theme-color" content="#1f3a5f" />
+        <Meta
+            name="description"
+            content="Build Factory control plane: the work-item queue with its policy gates and queue truth, and smoke-gated deploys, rollbacks and holds of each target."
+        />
         <Router>
             <layout::Layout>
                 <Routes fallback=|| view! { <NotFound /> }>
