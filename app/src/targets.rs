@@ -6,7 +6,7 @@ use crate::host::{self, HostCommand};
 use crate::ssh::{self, RemoteCommand, SshSettings, TargetHost};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// One deploy target.
@@ -119,6 +119,25 @@ impl Target {
         self.smoke
             .iter()
             .filter(move |check| check.when == when || check.when == SmokeWhen::Both)
+    }
+
+    /// What would make this target's deploys fail or be refused, said at start with what
+    /// to do, rather than at the first tap on Deploy. `working_dir_exists` is asked only
+    /// for a target without hosts: on hosts, the directory is theirs.
+    pub fn start_warnings(&self, working_dir_exists: impl FnOnce(&Path) -> bool) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.hosts.is_empty() && !working_dir_exists(&self.working_dir) {
+            warnings.push(format!(
+                "its working_dir {} does not exist, so its commands cannot run: create it, or set working_dir under this [[targets]] to where its scripts are",
+                self.working_dir.display()
+            ));
+        }
+        if self.smoke_checks(SmokeWhen::Post).next().is_none() {
+            warnings.push(
+                "it has no post-deploy smoke check, so its deploys are refused: add a [[targets.smoke]] with when = \"post\" (or \"both\"), as docs/factory.example.toml shows".to_owned(),
+            );
+        }
+        warnings
     }
 }
 
@@ -285,4 +304,73 @@ async fn http_get(url: &str) -> Result<(u16, String), String> {
         }
     }
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(smoke: &[SmokeWhen], on_hosts: bool) -> Target {
+        let check = |when| SmokeCheck {
+            name: "health".into(),
+            when,
+            probe: SmokeProbe::Command(vec!["true".into()]),
+            timeout: Duration::from_secs(1),
+            retries: 0,
+            interval: Duration::from_secs(1),
+        };
+        let host = TargetHost {
+            name: "web-1".into(),
+            destination: "deploy@web-1".parse().unwrap(),
+            env: BTreeMap::new(),
+            working_dir: None,
+            address: "web-1".into(),
+        };
+        Target {
+            name: "web".into(),
+            working_dir: PathBuf::from("/srv/web"),
+            env: BTreeMap::new(),
+            deploy: vec!["./deploy.sh".into()],
+            rollback: vec!["./rollback.sh".into()],
+            candidate: None,
+            status: None,
+            smoke: smoke.iter().map(|when| check(*when)).collect(),
+            step_timeout: Duration::from_secs(60),
+            output_cap: 1024,
+            hosts: if on_hosts { vec![host] } else { Vec::new() },
+            ssh: SshSettings::default(),
+            batch_size: 1,
+        }
+    }
+
+    #[test]
+    fn start_warnings_name_a_missing_working_dir_and_a_missing_post_check() {
+        use SmokeWhen::{Both, Post, Pre};
+        // (smoke checks, on hosts, working_dir exists) → (warns of the dir, of the check)
+        let cases = [
+            (&[Post][..], false, true, (false, false)),
+            (&[Both][..], false, true, (false, false)),
+            (&[Pre, Post][..], false, false, (true, false)),
+            (&[Pre][..], false, true, (false, true)),
+            (&[][..], false, false, (true, true)),
+            // On hosts, the directory is theirs: never looked for here.
+            (&[Post][..], true, false, (false, false)),
+            (&[][..], true, false, (false, true)),
+        ];
+        for (smoke, on_hosts, exists, (dir, check)) in cases {
+            let warnings = target(smoke, on_hosts).start_warnings(|_| exists);
+            let says = |needle: &str| warnings.iter().any(|w| w.contains(needle));
+            assert_eq!(
+                says("/srv/web does not exist"),
+                dir,
+                "{smoke:?} {warnings:?}"
+            );
+            assert_eq!(
+                says("no post-deploy smoke check"),
+                check,
+                "{smoke:?} {warnings:?}"
+            );
+            assert_eq!(warnings.len(), usize::from(dir) + usize::from(check));
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The command line: `factory serve …`.
 
 use app::domain::Role;
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,6 +13,24 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// How log lines are written to standard error: `text` (coloured only on a terminal)
+    /// or `json` (one JSON object a line, for a log shipper).
+    #[arg(
+        long,
+        global = true,
+        env = "FACTORY_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -50,12 +69,32 @@ pub enum SessionCommand {
     },
 }
 
-/// The data directory, for commands that only touch the database.
+/// The data directory, for commands that only touch the database: found as `serve`
+/// finds it.
 #[derive(Debug, Args)]
 pub struct DataDirArg {
-    /// Directory of the SQLite database [default: ./data].
-    #[arg(long, env = "FACTORY_DATA_DIR", value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
-    pub data_dir: PathBuf,
+    /// Directory of the SQLite database [default: `server.data_dir` of the configuration
+    /// file, else ./data].
+    #[arg(long, env = "FACTORY_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// The server's TOML configuration file, for its `server.data_dir`.
+    #[arg(long, env = "FACTORY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl DataDirArg {
+    /// `--data-dir`, else the configuration's `server.data_dir`, else `./data`.
+    pub fn resolve(&self) -> Result<PathBuf, crate::config::ConfigError> {
+        if let Some(dir) = &self.data_dir {
+            return Ok(dir.clone());
+        }
+        let configured = match &self.config {
+            Some(path) => crate::config::Config::load(path)?.server.data_dir,
+            None => None,
+        };
+        Ok(configured.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,16 +178,16 @@ pub struct ServeArgs {
     /// operator; password from FACTORY_DEMO_PASSWORD, or a random one printed once).
     /// A database that already holds work items is left as it is. On a loopback address
     /// the demo also allows session cookies over plain HTTP.
-    #[arg(long, env = "FACTORY_DEMO")]
+    #[arg(long, env = "FACTORY_DEMO", value_parser = BoolishValueParser::new())]
     pub demo: bool,
 
     /// With --demo, leave out the demo fleet (three loopback sshd hosts).
-    #[arg(long, env = "FACTORY_NO_DEMO_FLEET")]
+    #[arg(long, env = "FACTORY_NO_DEMO_FLEET", value_parser = BoolishValueParser::new())]
     pub no_demo_fleet: bool,
 
     /// Send session cookies without `Secure`, for plain HTTP (local testing only: the
     /// cookie then travels unencrypted).
-    #[arg(long, env = "FACTORY_INSECURE_COOKIES")]
+    #[arg(long, env = "FACTORY_INSECURE_COOKIES", value_parser = BoolishValueParser::new())]
     pub insecure_cookies: bool,
 }
 

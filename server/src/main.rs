@@ -1,5 +1,5 @@
 use clap::Parser;
-use server::cli::{Cli, Command, ServeArgs};
+use server::cli::{Cli, Command, LogFormat, ServeArgs};
 use server::config::Config;
 use server::startup::{Application, Settings};
 use server::{StartError, demo, operators_cli};
@@ -32,14 +32,19 @@ fn main() -> ExitCode {
         Command::Serve(_) => "info",
         _ => "warn",
     };
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        // Colours only on a terminal: a file or a journal gets plain lines.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
-        )
-        .init();
+        );
+    match cli.log_format {
+        // One object a line: time, level, target, message and fields at its top level.
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+        // Colours only on a terminal: a file or a journal gets plain lines.
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -67,6 +72,7 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), StartError> {
+    let shutdown = shutdown_signal();
     let config = match &args.config {
         Some(path) => Config::load(path)?,
         None => Config::default(),
@@ -80,34 +86,33 @@ async fn serve(args: ServeArgs) -> Result<(), StartError> {
             demo::DEMO_USER
         );
     }
-    application.run_until(shutdown_signal()).await
+    application.run_until(shutdown).await
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (systemd, `kill`), so in-flight requests finish.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %err, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// The signals are taken at once, before the server is built: taken only when the server
+/// first waited for them, a SIGTERM sent right after "serving the dashboard" was lost
+/// and the server ran on.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        let wait = |signal: std::io::Result<tokio::signal::unix::Signal>, name: &'static str| async move {
+            match signal {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot listen for {name}");
+                    std::future::pending::<()>().await;
+                }
             }
-            Err(err) => {
-                tracing::error!(error = %err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+        };
+        tokio::select! {
+            () = wait(interrupt, "SIGINT") => tracing::info!("SIGINT received, shutting down"),
+            () = wait(terminate, "SIGTERM") => tracing::info!("SIGTERM received, shutting down"),
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
-        () = terminate => tracing::info!("SIGTERM received, shutting down"),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `factory user …` and `factory token …`: operator management from the host's shell.
 
-use crate::cli::{SessionCommand, TokenCommand, UserCommand};
+use crate::cli::{DataDirArg, SessionCommand, TokenCommand, UserCommand};
 use crate::{StartError, open_state};
 use app::auth::secrets::{hash_password, new_api_token, token_hash};
 use app::domain::machine_time;
@@ -9,7 +9,6 @@ use app::store::audit::{self, NewAuditEvent};
 use app::store::operators::{self, OperatorStoreError};
 use app::store::{Db, StoreError, sessions};
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -36,8 +35,19 @@ impl From<OperatorStoreError> for AdminError {
     }
 }
 
-async fn open(data_dir: &Path) -> Result<Db, AdminError> {
-    Ok(open_state(data_dir).await?.db.clone())
+/// Opens the database of `data`. Only a command that adds the first user or token may
+/// create it: any other, pointed at the wrong directory, would leave an empty database
+/// there and answer as if nothing were wrong.
+async fn open(data: &DataDirArg, may_create: bool) -> Result<Db, AdminError> {
+    let data_dir = data.resolve().map_err(StartError::from)?;
+    let database = data_dir.join(crate::DATABASE_FILE);
+    if !may_create && !database.exists() {
+        return Err(AdminError::Refused(format!(
+            "there is no database at {}: give the server's --config or --data-dir (FACTORY_CONFIG, FACTORY_DATA_DIR); nothing was created",
+            database.display()
+        )));
+    }
+    Ok(open_state(&data_dir).await?.db.clone())
 }
 
 /// Records what the command line did in the audit history.
@@ -85,7 +95,7 @@ pub async fn run_user(command: UserCommand) -> Result<(), AdminError> {
         UserCommand::Add { name, role, data } => {
             let username = Username::parse(&name)?;
             let password = read_new_password()?;
-            let db = open(&data.data_dir).await?;
+            let db = open(&data, true).await?;
             let hash = hash_off_thread(password).await;
             let name = username.clone();
             db.call(move |conn| Ok(operators::add_user(conn, &name, &hash, role)))
@@ -94,7 +104,7 @@ pub async fn run_user(command: UserCommand) -> Result<(), AdminError> {
             writeln!(out, "added {username} with the role {role}")?;
         }
         UserCommand::List { data } => {
-            let db = open(&data.data_dir).await?;
+            let db = open(&data, false).await?;
             let users = db.call(|conn| operators::list_users(conn)).await?;
             if users.is_empty() {
                 writeln!(
@@ -116,7 +126,7 @@ pub async fn run_user(command: UserCommand) -> Result<(), AdminError> {
         }
         UserCommand::Passwd { name, data } => {
             let username = Username::parse(&name)?;
-            let db = open(&data.data_dir).await?;
+            let db = open(&data, false).await?;
             let lookup = username.clone();
             if db
                 .call(move |c| operators::user_by_name(c, &lookup))
@@ -138,7 +148,7 @@ pub async fn run_user(command: UserCommand) -> Result<(), AdminError> {
         }
         UserCommand::Disable { name, data } => {
             let username = Username::parse(&name)?;
-            let db = open(&data.data_dir).await?;
+            let db = open(&data, false).await?;
             let target = username.clone();
             if !db
                 .call(move |c| operators::set_disabled(c, &target, true))
@@ -173,7 +183,7 @@ pub async fn run_session(command: SessionCommand) -> Result<(), AdminError> {
     let mut out = std::io::stdout().lock();
     match command {
         SessionCommand::List { data } => {
-            let db = open(&data.data_dir).await?;
+            let db = open(&data, false).await?;
             let list = db.call(|conn| Ok(sessions::list(conn)?)).await?;
             if list.is_empty() {
                 writeln!(out, "no one is signed in")?;
@@ -187,7 +197,7 @@ pub async fn run_session(command: SessionCommand) -> Result<(), AdminError> {
             }
         }
         SessionCommand::End { handle, user, data } => {
-            let db = open(&data.data_dir).await?;
+            let db = open(&data, false).await?;
             match (handle, user) {
                 (_, Some(name)) => {
                     let username = Username::parse(&name)?;
@@ -241,7 +251,7 @@ pub async fn run_token(command: TokenCommand) -> Result<(), AdminError> {
                     "a token name must be 1 to 64 characters, e.g. ci-deploy".into(),
                 ));
             }
-            let db = open(&data.data_dir).await?;
+            let db = open(&data, true).await?;
             let token = new_api_token();
             let hash = token_hash(&token);
             let stored_name = name.clone();
@@ -257,7 +267,7 @@ pub async fn run_token(command: TokenCommand) -> Result<(), AdminError> {
             writeln!(out, "use it as: Authorization: Bearer <token>")?;
         }
         TokenCommand::List { data } => {
-            let db = open(&data.data_dir).await?;
+            let db = open(&data, false).await?;
             let tokens = db.call(|conn| operators::list_tokens(conn)).await?;
             if tokens.is_empty() {
                 writeln!(out, "no tokens yet")?;
@@ -276,7 +286,7 @@ pub async fn run_token(command: TokenCommand) -> Result<(), AdminError> {
             }
         }
         TokenCommand::Revoke { id, data } => {
-            let db = open(&data.data_dir).await?;
+            let db = open(&data, false).await?;
             if !db
                 .call(move |conn| operators::revoke_token(conn, id))
                 .await?

@@ -155,6 +155,23 @@ pub struct Application {
 /// How long a finished webhook delivery is kept for the webhooks page.
 const WEBHOOK_DELIVERIES_KEPT_DAYS: u32 = 30;
 
+/// A new install starts with no user: the sign-in page says so too, but the person who
+/// started the server reads this first.
+async fn warn_when_no_one_can_sign_in(state: &AppState, data_dir: &std::path::Path) {
+    match state
+        .db
+        .call(|conn| app::store::operators::active_users(conn))
+        .await
+    {
+        Ok(0) => tracing::warn!(
+            "no operator can sign in yet: add the first with `factory user add NAME --role admin --data-dir {}`",
+            data_dir.display()
+        ),
+        Ok(_) => {}
+        Err(err) => tracing::warn!(error = %err, "cannot count the users"),
+    }
+}
+
 /// Where connections to targets' hosts are kept, in the data directory.
 pub const SSH_CONNECTIONS_DIR: &str = "ssh";
 
@@ -221,6 +238,11 @@ impl Application {
                 target.ssh.control_dir = Some(dir.clone());
             }
         }
+        for target in &targets {
+            for warning in target.start_warnings(std::path::Path::is_dir) {
+                tracing::warn!(target = %target.name, "target {}: {warning}", target.name);
+            }
+        }
         let queue_truth = settings
             .queue_truth
             .settings(host.repository_dir.as_deref());
@@ -265,6 +287,7 @@ impl Application {
                 "a release was interrupted by the previous server's stop; its lock is freed"
             );
         }
+        warn_when_no_one_can_sign_in(&state, &data_dir).await;
         let secure = settings.secure_cookies();
         if !secure {
             tracing::warn!(

@@ -114,6 +114,13 @@ pub fn user_by_id(conn: &Connection, id: i64) -> Result<Option<User>, StoreError
         .transpose()
 }
 
+/// How many users can sign in (not disabled).
+pub fn active_users(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT count(*) FROM users WHERE disabled = 0")?
+        .query_row([], |row| row.get(0))?)
+}
+
 pub fn list_users(conn: &Connection) -> Result<Vec<User>, StoreError> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {USER_COLUMNS} FROM users ORDER BY username"

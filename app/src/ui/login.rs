@@ -48,11 +48,27 @@ pub fn LoginPage() -> impl IntoView {
             </p>
         }
     });
+    // A new install has no user yet: "sign-in failed" alone would leave its first
+    // visitor guessing.
+    let state = super::app_state();
+    let no_operator_yet = super::loaded_page(async move {
+        let users = state.db.call(|conn| operators::active_users(conn)).await;
+        users.is_ok_and(|count| count == 0).then(|| {
+            view! {
+                <p class="notice" role="status" id="no-operator">
+                    "No operator exists yet. On the server, add the first one with "
+                    <code>"factory user add NAME --role admin"</code>
+                    ", giving it the server's --config or --data-dir."
+                </p>
+            }
+        })
+    });
     view! {
         <Title text="Sign in" />
         <section class="sign-in">
             <h1>"Sign in"</h1>
             <p class="muted">"Build Factory control plane"</p>
+            {no_operator_yet}
             <ActionForm action=sign_in attr:class="stack">
                 <input type="hidden" name="next" value=next />
                 <label for="username">"Username"</label>

@@ -1,0 +1,284 @@
+//! An operator's first minutes with the real binary: what `factory serve` says at start
+//! (no operator yet, a target that cannot deploy), its log formats, the usual spellings
+//! of its boolean variables, and the admin commands finding the server's database.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `factory serve` on a free port; returns the child and its log lines up to the one that
+/// says it serves (or everything it wrote before it exited).
+fn serve(data_dir: &Path, config: Option<&Path>, env: &[(&str, &str)]) -> (Child, Vec<String>) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_factory"));
+    command
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("factory starts");
+    let stderr = child.stderr.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        match lines_rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => {
+                let serving = line.contains("serving the dashboard");
+                lines.push(line);
+                if serving {
+                    break;
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+    }
+    (child, lines)
+}
+
+/// SIGTERM, as systemd stops it; the server must be gone within ten seconds.
+fn stop(mut child: Child) {
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the server did not stop on SIGTERM");
+}
+
+#[test]
+fn a_new_install_says_no_operator_can_sign_in_yet_and_how_to_add_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (child, lines) = serve(&data, None, &[]);
+    stop(child);
+    let log = lines.join("\n");
+    assert!(log.contains("serving the dashboard"), "{log}");
+    assert!(
+        log.contains("no operator can sign in yet: add the first with `factory user add NAME --role admin --data-dir"),
+        "{log}"
+    );
+}
+
+#[test]
+fn logs_are_one_json_object_a_line_when_asked_and_never_coloured_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, lines) = serve(
+        &dir.path().join("json"),
+        None,
+        &[("FACTORY_LOG_FORMAT", "json")],
+    );
+    stop(child);
+    assert!(lines.len() >= 2, "{lines:?}");
+    for line in &lines {
+        let object: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}"));
+        assert!(object["timestamp"].is_string(), "{line}");
+        assert!(object["level"].is_string(), "{line}");
+        assert!(object["message"].is_string(), "{line}");
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("\"message\":\"serving the dashboard at http://127.0.0.1:"))
+    );
+
+    // The default, to a pipe: plain text, no escape sequences.
+    let (child, lines) = serve(&dir.path().join("text"), None, &[]);
+    stop(child);
+    let log = lines.join("\n");
+    assert!(log.contains(" INFO "), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes off a terminal: {log:?}"
+    );
+
+    let mut unknown = Command::new(env!("CARGO_BIN_EXE_factory"))
+        .args(["user", "list"])
+        .env("FACTORY_LOG_FORMAT", "xml")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = String::new();
+    unknown
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut said)
+        .unwrap();
+    assert!(!unknown.wait().unwrap().success());
+    assert!(said.contains("xml") && said.contains("json"), "{said}");
+}
+
+#[test]
+fn boolean_variables_take_the_usual_spellings() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, yes) in ["1", "yes", "on", "true", "TRUE"].into_iter().enumerate() {
+        let (child, lines) = serve(
+            &dir.path().join(format!("yes-{i}")),
+            None,
+            &[
+                ("FACTORY_DEMO", yes),
+                ("FACTORY_NO_DEMO_FLEET", yes),
+                ("FACTORY_INSECURE_COOKIES", yes),
+                ("FACTORY_DEMO_PASSWORD", "a demo password for this test"),
+            ],
+        );
+        stop(child);
+        let log = lines.join("\n");
+        assert!(log.contains("serving the dashboard"), "{yes}: {log}");
+        assert!(log.contains("demo mode"), "{yes}: {log}");
+        assert!(!log.contains("demo fleet started"), "{yes}: {log}");
+    }
+    for (i, no) in ["0", "no", "off", "false"].into_iter().enumerate() {
+        let (child, lines) = serve(
+            &dir.path().join(format!("no-{i}")),
+            None,
+            &[("FACTORY_DEMO", no)],
+        );
+        stop(child);
+        let log = lines.join("\n");
+        assert!(log.contains("serving the dashboard"), "{no}: {log}");
+        assert!(!log.contains("demo mode"), "{no}: {log}");
+    }
+    let (child, lines) = serve(
+        &dir.path().join("maybe"),
+        None,
+        &[("FACTORY_DEMO", "maybe")],
+    );
+    stop(child);
+    let log = lines.join("\n");
+    assert!(log.contains("maybe"), "{log}");
+    assert!(!log.contains("serving the dashboard"), "{log}");
+}
+
+#[test]
+fn a_target_that_cannot_deploy_is_named_at_start_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("factory.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[targets]]
+name = "web"
+working_dir = "{}"
+deploy = ["./deploy.sh"]
+rollback = ["./rollback.sh"]
+"#,
+            dir.path().join("no-such-dir").display()
+        ),
+    )
+    .unwrap();
+    let (child, lines) = serve(&dir.path().join("data"), Some(&config), &[]);
+    stop(child);
+    let log = lines.join("\n");
+    assert!(log.contains("serving the dashboard"), "{log}");
+    assert!(
+        log.contains("target web: its working_dir") && log.contains("no-such-dir does not exist"),
+        "{log}"
+    );
+    assert!(
+        log.contains("target web: it has no post-deploy smoke check, so its deploys are refused"),
+        "{log}"
+    );
+}
+
+fn factory(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_factory"))
+        .args(args)
+        .env_remove("FACTORY_DATA_DIR")
+        .env_remove("FACTORY_CONFIG")
+        .envs(env.iter().copied())
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[test]
+fn admin_commands_find_the_servers_database_through_its_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let data = dir.path().join("server-data");
+    let config = dir.path().join("factory.toml");
+    std::fs::write(
+        &config,
+        format!("[server]\ndata_dir = \"{}\"\n", data.display()),
+    )
+    .unwrap();
+    let config_arg = config.to_str().unwrap();
+
+    // A read command never creates a database, wherever it is run.
+    let (ok, said) = factory(&["token", "list"], &[], &elsewhere);
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains("there is no database at ./data/factory.sqlite3"),
+        "{said}"
+    );
+    assert!(said.contains("--config"), "{said}");
+    assert!(
+        !elsewhere.join("data").exists(),
+        "an empty database was left behind"
+    );
+
+    // A token made with --config lands in the server's data directory...
+    let (ok, said) = factory(
+        &[
+            "token", "create", "ci", "--role", "viewer", "--config", config_arg,
+        ],
+        &[],
+        &elsewhere,
+    );
+    assert!(ok, "{said}");
+    assert!(data.join("factory.sqlite3").exists());
+    assert!(!elsewhere.join("data").exists());
+    // ...and FACTORY_CONFIG finds it too.
+    let (ok, said) = factory(
+        &["token", "list"],
+        &[("FACTORY_CONFIG", config_arg)],
+        &elsewhere,
+    );
+    assert!(ok, "{said}");
+    assert!(said.contains("ci"), "{said}");
+    let (ok, said) = factory(&["user", "list", "--config", config_arg], &[], &elsewhere);
+    assert!(ok, "{said}");
+    assert!(said.contains("no users yet"), "{said}");
+
+    // A configuration that does not load is named, with its key.
+    std::fs::write(&config, "[server]\ndata_dir = 3\n").unwrap();
+    let (ok, said) = factory(&["user", "list", "--config", config_arg], &[], &elsewhere);
+    assert!(!ok);
+    assert!(
+        said.contains("factory.toml") && said.contains("data_dir"),
+        "{said}"
+    );
+}
