@@ -6,14 +6,17 @@ use app::AppState;
 use app::actions::no_such_item;
 use app::actions::{ActionRequest, take_action};
 use app::auth::caller::Caller;
-use app::domain::{Action, ActionResult, Lane, QueueTruth, WorkItem, WorkItemId, WorkItemSummary};
+use app::domain::{
+    Action, ActionDescription, ActionResult, GateFacts, Lane, Operator, QueueTruth, WorkItem,
+    WorkItemId, WorkItemSummary, evaluate_all,
+};
 use app::error::{AppError, ServiceError};
 use app::store::sources::{self, SyncSnapshot};
 use app::store::work_items;
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -98,21 +101,34 @@ pub async fn list_items(
     }))
 }
 
-/// One whole work item with its queue truth.
+/// A whole item, as its page shows it: its fields, its queue truth, and each action
+/// with its state, gates, guidance and endpoint for the caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemDetail {
+    #[serde(flatten)]
+    pub item: WorkItem,
+    pub queue_truth: QueueTruthJson,
+    /// In the item page's order.
+    pub actions: Vec<ActionDescription>,
+}
+
+/// One whole work item with its queue truth and its actions: which are enabled for the
+/// caller, which are blocked and why, and where to post each.
 #[utoipa::path(
     get,
     path = "/api/control-plane/items/{id}",
     tag = "work items",
     params(("id" = String, Path, description = "The item's id, such as `wi-BF-302`.")),
     responses(
-        (status = 200, description = "The item.", body = WithQueueTruth<WorkItem>),
+        (status = 200, description = "The item.", body = ItemDetail),
         (status = 404, description = "No item has this id.", body = AppError),
     ),
 )]
 pub async fn get_item(
     State(state): State<AppState>,
     PathOf(raw_id): PathOf<String>,
-) -> Result<Json<WithQueueTruth<WorkItem>>, ServiceError> {
+    operator: Option<Extension<Operator>>,
+) -> Result<Json<ItemDetail>, ServiceError> {
     let not_found = || no_such_item(&raw_id);
     let id = WorkItemId::parse(&raw_id).map_err(|_| not_found())?;
     let (item, facts) = state
@@ -126,9 +142,16 @@ pub async fn get_item(
         .await?
         .ok_or_else(not_found)?;
     let truth = app::queue_truth::truth_of(&state, &item, &facts);
-    Ok(Json(WithQueueTruth {
-        item,
+    // The same evaluation as the item page's, for the same operator.
+    let operator = operator.map(|Extension(operator)| operator);
+    let actions = evaluate_all(GateFacts::of_item(&item, &truth), operator.as_ref())
+        .into_iter()
+        .map(|view| view.described(&item.id))
+        .collect();
+    Ok(Json(ItemDetail {
         queue_truth: QueueTruthJson::new(truth, facts.file),
+        item,
+        actions,
     }))
 }
 

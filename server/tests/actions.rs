@@ -654,3 +654,113 @@ async fn the_history_page_lists_attempts_with_gates_and_filters_by_item() {
     let response = get_html(&app.client, &app.url("/history?item=%3Cscript%3E")).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
+
+/// The part of the item page about one action: its `<li id="action-…">`.
+fn action_section<'a>(page: &'a str, identity: &str) -> &'a str {
+    let start = page
+        .find(&format!(r#"id="action-{identity}""#))
+        .unwrap_or_else(|| panic!("the page has no action {identity}"));
+    let rest = &page[start..];
+    let end = rest[1..].find(r#"id="action-"#).map(|at| at + 1);
+    let end = end.or_else(|| rest.find("</ol>")).unwrap_or(rest.len());
+    &rest[..end]
+}
+
+#[tokio::test]
+async fn the_item_json_tells_a_script_every_action_as_the_item_page_tells_a_person() {
+    let app = spawn_demo_app().await;
+    let viewer = app.token("reader", app::domain::Role::Viewer).await;
+    for (item, credential) in [
+        ("wi-BF-302", None),
+        ("wi-BF-330", None),
+        ("wi-BF-302", Some(viewer.as_str())),
+    ] {
+        // The same operator reads both: the demo user's session, or the viewer's token.
+        let as_caller = |path: String| match credential {
+            None => app.client.get(app.url(&path)),
+            Some(token) => app.anonymous.get(app.url(&path)).bearer_auth(token),
+        };
+        let (status, body) = answer(as_caller(format!("/api/control-plane/items/{item}"))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let page = as_caller(format!("/items/{item}"))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+
+        let actions = body["actions"].as_array().expect("actions");
+        let identities: Vec<&str> = actions
+            .iter()
+            .map(|a| a["identity"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            identities,
+            app::domain::Action::ALL.map(|a| a.as_str()),
+            "{item}"
+        );
+        // The page shows them in the same order.
+        let positions: Vec<usize> = identities
+            .iter()
+            .map(|id| {
+                page.find(&format!(r#"id="action-{id}""#))
+                    .expect("on the page")
+            })
+            .collect();
+        assert!(positions.is_sorted(), "{item}: {positions:?}");
+
+        for action in actions {
+            let identity = action["identity"].as_str().unwrap();
+            let section = action_section(&page, identity);
+            let label = action["label"].as_str().unwrap();
+            assert_contains(section, label);
+            assert_contains(section, &html_text(action["description"].as_str().unwrap()));
+            assert_contains(
+                section,
+                &format!("permission: {}", action["permission"].as_str().unwrap()),
+            );
+            assert_contains(
+                section,
+                &format!("POST {}", action["endpoint"].as_str().unwrap()),
+            );
+            assert_eq!(
+                action["endpoint"],
+                format!("/api/control-plane/items/{item}/actions/{identity}")
+            );
+            let enabled = action["enabled"].as_bool().unwrap();
+            assert_contains(section, if enabled { "Enabled" } else { "Blocked" });
+            let gates = action["gates"].as_array().unwrap();
+            assert_eq!(gates.last().unwrap()["name"], "permission", "{identity}");
+            for gate in gates {
+                let name = gate["name"].as_str().unwrap();
+                let line = match gate["result"].as_str().unwrap() {
+                    "pass" => format!("policy gate {name}: pass"),
+                    _ => format!(
+                        "policy gate {name}: blocked ({})",
+                        gate["reason"].as_str().unwrap()
+                    ),
+                };
+                assert_contains(section, &html_text(&line));
+            }
+            assert_eq!(enabled, action["guidance"].is_null(), "{identity}");
+            if !enabled {
+                let next_step = action["guidance"]["next_step"].as_str().unwrap();
+                assert_contains(section, &html_text(next_step));
+            }
+            if credential.is_some() {
+                assert!(!enabled, "a viewer may take no action: {action}");
+                assert_eq!(gates.last().unwrap()["result"], "blocked");
+            }
+        }
+        if credential.is_none() && item == "wi-BF-302" {
+            // The reference item: done, with a PR: two enabled, two blocked.
+            let enabled: Vec<bool> = actions
+                .iter()
+                .map(|a| a["enabled"].as_bool().unwrap())
+                .collect();
+            assert_eq!(enabled, [false, false, true, true]);
+        }
+    }
+}

@@ -104,6 +104,39 @@ impl ActionView {
     pub fn refused(&self) -> bool {
         permission_blocked(&self.gates)
     }
+
+    /// Everything the item page shows of this action, for a script: the reference's
+    /// identity, label, description, state, permission, gates, guidance and endpoint.
+    pub fn described(self, item: &WorkItemId) -> ActionDescription {
+        ActionDescription {
+            identity: self.action,
+            label: self.action.label(),
+            description: self.action.description(),
+            enabled: self.enabled,
+            permission: self.action.permission(),
+            endpoint: self.action.endpoint(item),
+            gates: self.gates,
+            guidance: self.guidance,
+        }
+    }
+}
+
+/// An action of an item as the item JSON gives it: the same data, in the same order, as
+/// the item page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ActionDescription {
+    pub identity: Action,
+    pub label: &'static str,
+    pub description: &'static str,
+    pub enabled: bool,
+    /// What the operator must hold; a `permission` gate says whether the caller does.
+    pub permission: Permission,
+    /// Where to `POST` it.
+    pub endpoint: String,
+    /// Each gate in order, the permission last.
+    pub gates: Vec<GateEvaluation>,
+    /// What to do about the first blocked gate; `None` when enabled.
+    pub guidance: Option<RecoveryGuidance>,
 }
 
 /// What the gates look at: the same for a whole item and for a card's summary.

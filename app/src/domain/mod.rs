@@ -11,7 +11,9 @@ pub mod release;
 pub mod work_item;
 pub mod work_item_file;
 
-pub use action::{Action, ActionView, GateFacts, card_causes, evaluate, evaluate_all};
+pub use action::{
+    Action, ActionDescription, ActionView, GateFacts, card_causes, evaluate, evaluate_all,
+};
 pub use execution::{ActionResult, CommandRun, Outcome};
 pub use gate::{GateEvaluation, GateName, GateResult, ItemGate, RecoveryGuidance, ReleaseGate};
 pub use operator::{
