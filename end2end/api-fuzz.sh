@@ -25,16 +25,12 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/factory-api-fuzz-XXXXXX")
 server_pid=
 stop() {
-  # The server's process group: the server, and the demo services and sshd it started.
+  # The server's process group; on SIGTERM it stops the demo services and sshd it started.
   if [ -n "$server_pid" ]; then
     kill -TERM -- "-$server_pid" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL -- "-$server_pid" 2>/dev/null || true
   fi
-  # The demo services run in sessions of their own (they outlive a deploy step).
-  find "$work" -name service.pid 2>/dev/null | while read -r pidfile; do
-    kill "$(cat "$pidfile")" 2>/dev/null || true
-  done
   rm -rf "$work"
 }
 trap stop EXIT

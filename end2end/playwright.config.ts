@@ -64,6 +64,9 @@ export default defineConfig({
     url: `http://127.0.0.1:${basePort + i}/healthz`,
     reuseExistingServer: false,
     timeout: 60_000,
+    // SIGTERM, not Playwright's default SIGKILL: the server then stops the demo services
+    // its deploys started, so no `python3 -m http.server` outlives the suite.
+    gracefulShutdown: { signal: "SIGTERM" as const, timeout: 15_000 },
     env: { RUST_LOG: "warn", FACTORY_DEMO_PASSWORD: demoPassword },
   })),
 });

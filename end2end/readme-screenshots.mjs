@@ -4,7 +4,7 @@
 //   node end2end/readme-screenshots.mjs
 import { chromium } from "@playwright/test";
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, readFileSync, existsSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -70,15 +70,9 @@ try {
   await page.locator(".card", { hasText: "wi-BF-302" }).first().screenshot({ path: join(root, "docs", "screenshots", "work-item-card-phone.png") });
   await browser.close();
 } finally {
+  // On SIGTERM the server stops the demo service its deploys started.
   server.kill("SIGTERM");
   await new Promise((r) => server.on("exit", r));
-  // The demo service runs in a session of its own (it outlives a deploy step).
-  for (const dir of [join(data, "demo-target")]) {
-    const pidfile = join(dir, "service.pid");
-    if (existsSync(pidfile)) {
-      try { process.kill(Number(readFileSync(pidfile, "utf8").trim())); } catch {}
-    }
-  }
   rmSync(data, { recursive: true, force: true });
 }
 console.log("docs/screenshots/releases-phone.png and work-item-card-phone.png written");

@@ -247,6 +247,28 @@ pub fn ssh_command(
     }
 }
 
+/// `ssh -O exit`: ends the kept connection to `host`, if there is one; `None` when the
+/// settings keep none. The dashboard runs it for every host as it stops, so no master
+/// connection outlives it by its `ControlPersist`.
+pub fn close_connection_command(settings: &SshSettings, host: &TargetHost) -> Option<HostCommand> {
+    settings.control_dir.as_ref()?;
+    let mut args = ssh_options(settings, &host.destination);
+    args.extend([
+        "-O".into(),
+        "exit".into(),
+        "--".into(),
+        host.destination.host.clone(),
+    ]);
+    Some(HostCommand {
+        program: "ssh".into(),
+        args,
+        dir: PathBuf::from("/"),
+        timeout: Duration::from_secs(5),
+        env: Vec::new(),
+        output_cap: 4096,
+    })
+}
+
 /// Options every connection gets; the configuration's own come last but cannot turn host
 /// key checking or batch mode off (OpenSSH takes the first value given).
 fn ssh_options(settings: &SshSettings, destination: &SshDestination) -> Vec<String> {

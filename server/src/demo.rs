@@ -261,6 +261,57 @@ pub async fn start_demo_fleet(
     Ok((target, loopback))
 }
 
+/// Stops the demo services that deploys started under `data_dir` (the demo target's and
+/// each demo fleet host's `http.server`): they run in sessions of their own, so that a
+/// deploy step's end does not end them, and would otherwise outlive the dashboard. Each
+/// is named by the `service.pid` its scripts wrote, and is stopped only if that process
+/// is still an `http.server` working under `data_dir` (a pid can be reused).
+pub fn stop_demo_services(data_dir: &std::path::Path) -> usize {
+    let Ok(data_dir) = data_dir.canonicalize() else {
+        return 0;
+    };
+    let mut pid_files = Vec::new();
+    let mut dirs = vec![
+        (data_dir.join(DEMO_TARGET_DIR), 0),
+        (data_dir.join(DEMO_FLEET_DIR), 0),
+    ];
+    while let Some((dir, depth)) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() && depth < 3 {
+                dirs.push((path, depth + 1));
+            } else if kind.is_file() && entry.file_name() == "service.pid" {
+                pid_files.push(path);
+            }
+        }
+    }
+    let mut stopped = 0;
+    for file in pid_files {
+        let Some(pid) = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|text| text.trim().parse::<i32>().ok())
+            .filter(|pid| *pid > 1)
+        else {
+            continue;
+        };
+        let proc = std::path::PathBuf::from(format!("/proc/{pid}"));
+        let is_demo_service = std::fs::read(proc.join("cmdline"))
+            .is_ok_and(|cmdline| cmdline.windows(11).any(|w| w == b"http.server"))
+            && std::fs::read_link(proc.join("cwd")).is_ok_and(|cwd| cwd.starts_with(&data_dir));
+        // SAFETY: kill(2) with a checked pid and SIGTERM has no memory effects.
+        if is_demo_service && unsafe { libc::kill(pid, libc::SIGTERM) } == 0 {
+            stopped += 1;
+        }
+    }
+    stopped
+}
+
 /// The demo's sign-in name.
 pub const DEMO_USER: &str = "demo";
 

@@ -34,6 +34,10 @@ fn main() -> ExitCode {
     };
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // When standard error is gone (a closed pipe), a line is lost; by default the
+        // subscriber then reported the failure with eprintln!, which panicked and took
+        // the server down.
+        .log_internal_errors(false)
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
         );

@@ -150,6 +150,8 @@ pub struct Application {
     pub generated_demo_password: Option<String>,
     /// The demo fleet's `sshd` processes, stopped when the dashboard stops.
     demo_hosts: Option<crate::loopback_hosts::LoopbackHosts>,
+    /// In demo mode, the data directory whose demo services stop with the dashboard.
+    demo_dir: Option<PathBuf>,
 }
 
 /// How long a finished webhook delivery is kept for the webhooks page.
@@ -308,6 +310,7 @@ impl Application {
             sessions,
             generated_demo_password,
             demo_hosts,
+            demo_dir: settings.demo.then_some(data_dir),
         })
     }
 
@@ -335,6 +338,7 @@ impl Application {
             state,
             sessions,
             demo_hosts,
+            demo_dir,
             ..
         } = self;
         tracing::info!("serving the dashboard at http://{addr}");
@@ -366,6 +370,13 @@ impl Application {
                 tracing::error!(error = %err, "cannot record the releases interrupted by the shutdown")
             }
         }
+        close_ssh_connections(&state).await;
+        if let Some(dir) = demo_dir {
+            let stopped = demo::stop_demo_services(&dir);
+            if stopped > 0 {
+                tracing::info!(stopped, "demo mode: the demo services were stopped");
+            }
+        }
         if let Some(mut hosts) = demo_hosts {
             hosts.stop().await;
         }
@@ -376,6 +387,22 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Ends the connections kept to targets' hosts (`ssh -O exit`), all at once.
+async fn close_ssh_connections(state: &AppState) {
+    let commands: Vec<_> = state
+        .targets
+        .iter()
+        .flat_map(|target| {
+            let ssh = &target.ssh;
+            target
+                .hosts
+                .iter()
+                .filter_map(move |host| app::ssh::close_connection_command(ssh, host))
+        })
+        .collect();
+    futures::future::join_all(commands.iter().map(app::host::run)).await;
 }
 
 /// Starts the demo fleet and adds its target, or says why not: the dashboard runs

@@ -432,15 +432,19 @@ async fn the_demo_fleet_rolls_a_version_across_its_hosts_and_a_bad_one_stops_at_
     assert_eq!(auto["release"]["hosts"], json!(["web-1"]));
     let (_, target) = app.get_json("/api/targets/demo-fleet").await;
     assert_eq!(target["hosts_on_live"], 3);
-    // The demo services outlive the dashboard by design; this test stops its own.
-    for host in ["web-1", "web-2", "web-3"] {
-        let pid = app
-            .data_dir
-            .join(format!("demo-fleet/{host}/work/service.pid"));
-        if let Ok(pid) = std::fs::read_to_string(pid) {
-            let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+
+    // Stopped as SIGTERM stops it: the hosts' demo services, the kept SSH connections
+    // and the loopback sshd all end with the dashboard.
+    let (data_dir, _keep) = app.shut_down().await;
+    let mut left = common::processes_under(&data_dir);
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = common::processes_under(&data_dir);
     }
+    assert_eq!(left, Vec::<String>::new(), "left behind by the dashboard");
 }
 
 #[tokio::test]

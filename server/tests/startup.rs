@@ -8,7 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// `factory serve` on a free port; returns the child and its log lines up to the one that
-/// says it serves (or everything it wrote before it exited).
+/// says it serves (or everything it wrote before it exited). Then its standard error is
+/// closed: the server must run on without it (writing a log line there once panicked).
 fn serve(data_dir: &Path, config: Option<&Path>, env: &[(&str, &str)]) -> (Child, Vec<String>) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_factory"));
     command
@@ -281,4 +282,84 @@ fn admin_commands_find_the_servers_database_through_its_configuration() {
         said.contains("factory.toml") && said.contains("data_dir"),
         "{said}"
     );
+}
+
+#[tokio::test]
+async fn stopping_the_demo_stops_the_demo_services_it_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let created = Command::new(env!("CARGO_BIN_EXE_factory"))
+        .args([
+            "token",
+            "create",
+            "test",
+            "--role",
+            "operator",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let token = String::from_utf8_lossy(&created.stdout)
+        .lines()
+        .find(|line| line.starts_with("bf_"))
+        .expect("a token")
+        .to_owned();
+    let (child, lines) = serve(
+        &data,
+        None,
+        &[
+            ("FACTORY_DEMO", "1"),
+            ("FACTORY_NO_DEMO_FLEET", "1"),
+            ("FACTORY_DEMO_PASSWORD", "a demo password for this test"),
+        ],
+    );
+    let serving = lines
+        .iter()
+        .find_map(|line| line.split("serving the dashboard at ").nth(1))
+        .expect("it serves")
+        .trim()
+        .to_owned();
+    let client = reqwest::Client::new();
+    let started: serde_json::Value = client
+        .post(format!("{serving}/api/targets/demo-web/deploy"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "version": "1.1.0" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = started["release_id"].as_i64().expect("a release");
+    loop {
+        let record: serde_json::Value = client
+            .get(format!("{serving}/api/releases/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if record["release"]["status"] != "running" {
+            assert_eq!(record["release"]["status"], "succeeded", "{record}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pid: i32 = std::fs::read_to_string(data.join("demo-target/service.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let alive = |pid: i32| Path::new(&format!("/proc/{pid}")).exists();
+    assert!(alive(pid), "the demo service runs");
+
+    stop(child);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(pid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!alive(pid), "the demo service {pid} outlived the dashboard");
 }

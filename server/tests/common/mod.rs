@@ -25,6 +25,8 @@ pub struct TestApp {
     /// The server's own state: its database connection, as the server uses it.
     pub state: app::AppState,
     server: JoinHandle<()>,
+    /// Tells the server to stop as SIGTERM does ([`TestApp::shut_down`]).
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: Option<TempDir>,
 }
 
@@ -237,6 +239,16 @@ impl TestApp {
     }
 
     /// Stops the server, keeping the data directory.
+    /// Stops the server as SIGTERM does: requests finish, running releases are
+    /// interrupted, demo services and kept SSH connections end.
+    pub async fn shut_down(mut self) -> (PathBuf, Option<TempDir>) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let _ = (&mut self.server).await;
+        (self.data_dir, self._dir)
+    }
+
     pub async fn stop(self) -> (PathBuf, Option<TempDir>, Client) {
         self.server.abort();
         let _ = self.server.await;
@@ -386,9 +398,12 @@ impl Setup {
             .expect("the app starts");
         let addr = application.addr();
         let state = application.state().clone();
+        let (shutdown, stop_signal) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             application
-                .run_until(std::future::pending())
+                .run_until(async move {
+                    let _ = stop_signal.await;
+                })
                 .await
                 .expect("server runs");
         });
@@ -399,6 +414,7 @@ impl Setup {
             data_dir,
             state,
             server,
+            shutdown: Some(shutdown),
             _dir: temporary,
         };
         if self.demo && get_html(&app.client, &app.url("/")).await.status() != StatusCode::OK {
@@ -411,6 +427,31 @@ impl Setup {
         }
         app
     }
+}
+
+/// Processes whose working directory or command line names `dir`: what a stopped server
+/// left behind there.
+pub fn processes_under(dir: &std::path::Path) -> Vec<String> {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let needle = dir.to_string_lossy().into_owned();
+    let mut left = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline"))
+            .map(|bytes| String::from_utf8_lossy(&bytes).replace('\0', " "))
+            .unwrap_or_default();
+        let cwd = std::fs::read_link(entry.path().join("cwd")).unwrap_or_default();
+        if cwd.starts_with(&dir) || cmdline.contains(&needle) {
+            left.push(format!("{pid}: {cmdline}"));
+        }
+    }
+    left
 }
 
 /// The text as the page shows it: Leptos escapes `&`, `<` and `>` in text nodes.
