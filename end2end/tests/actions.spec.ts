@@ -5,11 +5,16 @@ test.beforeEach(async ({ page }) => {
   await signIn(page);
 });
 
-test("a blocked action shows its cause, and its guidance one tap away", async ({ page }, info) => {
+test("a card folds its blocked actions into one line that opens on their causes, without JS too", async ({ page }, info) => {
   await page.goto("/?lane=done");
   const card = page.locator("article.card", { hasText: "wi-BF-302" });
-  const blocked = card.locator("a.blocked-action", { hasText: "Start execution" });
-  await expect(blocked).toContainText("Blocked");
+  const fold = card.locator("details.blocked-fold");
+  await expect(fold.locator("summary")).toContainText("2 blocked");
+  await expect(fold.locator("summary")).toContainText("What to do");
+  const blocked = fold.locator("a.blocked-action-link", { hasText: "Start execution" });
+  await expect(blocked).toBeHidden();
+  await fold.locator("summary").click();
+  await expect(blocked).toBeVisible();
   await expect(blocked).toContainText("Done items stay closed; Start execution cannot move them backward.");
   await expect(card.getByRole("button", { name: "Prepare release" })).toBeVisible();
   await expectNoSidewaysScroll(page);

@@ -7,7 +7,7 @@ test.beforeEach(async ({ page }) => {
 
 test("the board shows every lane and filters by lane", async ({ page }, info) => {
   await page.goto("/");
-  await expect(page.getByRole("heading", { level: 1, name: "Board" })).toBeVisible();
+  await expect(page.getByRole("heading", { level: 1, name: /^Board: \d+ work items$/ })).toHaveCount(1);
   for (const lane of ["Backlog", "Ready", "In progress", "Review", "Done"]) {
     await expect(page.getByRole("heading", { level: 2, name: new RegExp(`^${lane}`) })).toBeVisible();
   }
@@ -20,6 +20,21 @@ test("the board shows every lane and filters by lane", async ({ page }, info) =>
   await expect(page.getByRole("heading", { level: 2 })).toHaveCount(1);
   await expect(page.getByRole("heading", { level: 2, name: /^Review/ })).toBeVisible();
   await screenshot(page, "board-review", info.project.name);
+});
+
+test("the board's first screen shows the queue's freshness, each target's status word and the cards", async ({ page }, info) => {
+  await page.goto("/");
+  const glance = page.getByRole("region", { name: "At a glance" });
+  await expect(glance).toBeInViewport();
+  await expect(glance.locator(".attention")).toContainText(/Nothing needs a person now|Needs a person/);
+  const targets = glance.getByRole("list", { name: "Targets" });
+  await expect(targets.getByRole("link", { name: /^demo-web (Healthy|Deploying|Held|Failed|Rolled back|Interrupted|Unknown)$/ })).toBeInViewport();
+  await expect(page.getByRole("region", { name: "Queue truth" }).locator(".chip.fresh, .chip.aging, .chip.stale").first()).toBeInViewport();
+  // Cards, not one card's blocked actions: a third card starts on the first screen.
+  await expect(page.locator("article.card").nth(2)).toBeInViewport();
+  await targets.getByRole("link", { name: /^demo-web/ }).click();
+  await expect(page).toHaveURL(/\/releases#target-demo-web$/);
+  await screenshot(page, "glance-to-releases", info.project.name);
 });
 
 test("wi-BF-302's page carries the reference's sections", async ({ page }, info) => {

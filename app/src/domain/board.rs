@@ -2,7 +2,9 @@
 //! pages through the lane: a phone on a weak connection gets a page of a few dozen
 //! cards, never the whole queue at once (200 cards are about 250 KB of HTML).
 
-use super::work_item::{Lane, WorkItemError};
+use super::queue_truth::Freshness;
+use super::release::TargetHealth;
+use super::work_item::{Lane, WorkItemError, WorkItemId};
 use std::fmt;
 
 /// How many cards each lane shows on the All tab; its tab shows the rest.
@@ -122,6 +124,114 @@ pub fn lane_href(lane: Lane, page: usize) -> String {
     }
 }
 
+/// What needs a person now, as the board's attention line names it: each one a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attention {
+    /// An item whose truth signals disagree.
+    Drifting(WorkItemId),
+    /// The queue's data is older than `stale_after_seconds`, or its directory unreadable.
+    StaleData,
+    /// Work-item files the last sync could not read.
+    SyncErrors(usize),
+    /// A target whose last release failed, was rolled back or was interrupted.
+    Release {
+        target: String,
+        health: TargetHealth,
+        release: Option<i64>,
+    },
+    /// A hold that ends within the hour, in whole minutes (at least 1).
+    HoldEnding { target: String, minutes: i64 },
+}
+
+/// A target as the attention line looks at it.
+#[derive(Debug, Clone)]
+pub struct TargetGlance {
+    pub name: String,
+    pub health: TargetHealth,
+    /// The newest release, the one its status word tells of.
+    pub newest_release: Option<i64>,
+    /// When its hold ends; `None` without a hold or for one until released.
+    pub hold_expires_at: Option<time::OffsetDateTime>,
+}
+
+/// How many drifting items the line names one by one; the rest are counted.
+pub const DRIFTING_NAMED: usize = 3;
+
+/// What needs a person, most urgent first: releases that went wrong, holds about to end,
+/// stale data and unreadable files, then drifting items.
+pub fn attention(
+    targets: &[TargetGlance],
+    freshness: Freshness,
+    sync_errors: usize,
+    drifting: &[WorkItemId],
+    now: time::OffsetDateTime,
+) -> Vec<Attention> {
+    let mut found = Vec::new();
+    for target in targets {
+        if matches!(
+            target.health,
+            TargetHealth::Failed | TargetHealth::RolledBack | TargetHealth::Interrupted
+        ) {
+            found.push(Attention::Release {
+                target: target.name.clone(),
+                health: target.health,
+                release: target.newest_release,
+            });
+        }
+    }
+    for target in targets {
+        if let Some(ends) = target.hold_expires_at {
+            let left = ends - now;
+            if left <= time::Duration::HOUR {
+                found.push(Attention::HoldEnding {
+                    target: target.name.clone(),
+                    minutes: left.whole_minutes().max(1),
+                });
+            }
+        }
+    }
+    if freshness == Freshness::Stale {
+        found.push(Attention::StaleData);
+    }
+    if sync_errors > 0 {
+        found.push(Attention::SyncErrors(sync_errors));
+    }
+    found.extend(drifting.iter().cloned().map(Attention::Drifting));
+    found
+}
+
+impl Attention {
+    /// The link's words.
+    pub fn text(&self) -> String {
+        match self {
+            Attention::Drifting(id) => format!("{id} drifts"),
+            Attention::StaleData => "the queue's data is stale".to_owned(),
+            Attention::SyncErrors(1) => "1 work-item file did not sync".to_owned(),
+            Attention::SyncErrors(n) => format!("{n} work-item files did not sync"),
+            Attention::Release { target, health, .. } => {
+                format!("{target}: {}", health.label().to_lowercase())
+            }
+            Attention::HoldEnding { target, minutes } => {
+                format!("the hold on {target} ends in {minutes} min")
+            }
+        }
+    }
+
+    /// Where the link goes: the page that says what to do.
+    pub fn href(&self) -> String {
+        match self {
+            Attention::Drifting(id) => format!("/items/{id}#queue-truth"),
+            Attention::StaleData | Attention::SyncErrors(_) => "#queue-status".to_owned(),
+            Attention::Release {
+                release: Some(id), ..
+            } => format!("/releases/{id}"),
+            Attention::Release { target, .. } | Attention::HoldEnding { target, .. } => {
+                format!("/releases#target-{target}")
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,5 +341,100 @@ mod tests {
         };
         assert_eq!(page(1).href(), "/?lane=in-progress");
         assert_eq!(page(4).href(), "/?lane=in-progress&page=4");
+    }
+
+    #[test]
+    fn the_attention_line_names_what_needs_a_person_most_urgent_first() {
+        use super::{Attention, TargetGlance, attention};
+        use crate::domain::release::TargetHealth::*;
+        use crate::domain::{Freshness, WorkItemId};
+        let now = time::macros::datetime!(2026-12-01 12:00 UTC);
+        let target = |name: &str, health, hold_minutes: Option<i64>| TargetGlance {
+            name: name.into(),
+            health,
+            newest_release: Some(7),
+            hold_expires_at: hold_minutes.map(|m| now + time::Duration::minutes(m)),
+        };
+        let id = |raw: &str| WorkItemId::parse(raw).unwrap();
+        // (targets, freshness, sync errors, drifting) → the texts, in order
+        type Case = (
+            Vec<TargetGlance>,
+            Freshness,
+            usize,
+            Vec<WorkItemId>,
+            Vec<&'static str>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                vec![target("web", Healthy, None)],
+                Freshness::Fresh,
+                0,
+                vec![],
+                vec![],
+            ),
+            (
+                vec![
+                    target("web", Held, Some(90)),
+                    target("api", Deploying, None),
+                ],
+                Freshness::Aging,
+                0,
+                vec![],
+                vec![],
+            ),
+            (
+                vec![
+                    target("web", RolledBack, None),
+                    target("api", Held, Some(20)),
+                    target("db", Interrupted, None),
+                    target("edge", Failed, None),
+                ],
+                Freshness::Stale,
+                2,
+                vec![id("wi-1"), id("wi-2")],
+                vec![
+                    "web: rolled back",
+                    "db: interrupted",
+                    "edge: failed",
+                    "the hold on api ends in 20 min",
+                    "the queue's data is stale",
+                    "2 work-item files did not sync",
+                    "wi-1 drifts",
+                    "wi-2 drifts",
+                ],
+            ),
+            // A hold already past its end and not yet expired by the server: 1 min.
+            (
+                vec![target("web", Held, Some(-3))],
+                Freshness::Fresh,
+                1,
+                vec![],
+                vec![
+                    "the hold on web ends in 1 min",
+                    "1 work-item file did not sync",
+                ],
+            ),
+        ];
+        for (targets, freshness, errors, drifting, expected) in cases {
+            let found = attention(&targets, freshness, errors, &drifting, now);
+            let texts: Vec<String> = found.iter().map(Attention::text).collect();
+            assert_eq!(texts, expected);
+        }
+        assert_eq!(
+            Attention::Drifting(id("wi-1")).href(),
+            "/items/wi-1#queue-truth"
+        );
+        assert_eq!(Attention::StaleData.href(), "#queue-status");
+        let release = Attention::Release {
+            target: "web".into(),
+            health: Failed,
+            release: Some(7),
+        };
+        assert_eq!(release.href(), "/releases/7");
+        let hold = Attention::HoldEnding {
+            target: "web".into(),
+            minutes: 5,
+        };
+        assert_eq!(hold.href(), "/releases#target-web");
     }
 }

@@ -16,6 +16,9 @@ pub struct BoardRead {
     /// The cards shown, by lane in board order.
     pub lanes: Vec<(Lane, Vec<WorkItemSummary>)>,
     pub last_sync: Option<SyncSnapshot>,
+    /// Every item whose truth signals drift, in board order: what the board's attention
+    /// line names. Read with the page and kept with it until the next write.
+    pub drifting: Vec<crate::domain::WorkItemId>,
 }
 
 /// Board reads kept between writes, by the cards they show.
@@ -46,10 +49,19 @@ pub fn read(conn: &mut Connection, shown: CardsShown) -> Result<BoardRead, Store
         } => vec![(lane, work_items::lane_summaries(&tx, lane, limit, offset)?)],
     };
     let last_sync = sources::last_snapshot(&tx)?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let drifting = work_items::list_summaries(&tx, None)?
+        .into_iter()
+        .filter(|item| {
+            !crate::domain::queue_truth::drift(item.into(), &item.source_facts, now).is_empty()
+        })
+        .map(|item| item.id)
+        .collect();
     tx.commit()?;
     Ok(BoardRead {
         counts,
         lanes,
         last_sync,
+        drifting,
     })
 }

@@ -86,8 +86,10 @@ pub fn ActionButtons(item: WorkItemId, actions: Vec<Action>) -> impl IntoView {
     }
 }
 
-/// A card's actions: the enabled ones as buttons; each blocked one as "Blocked" with its
-/// cause in a few words, linking to its full guidance on the item page, one tap away.
+/// A card's actions: the enabled ones as buttons, and the blocked ones folded into one
+/// line ("2 blocked · What to do"), which opens, without JavaScript, on each one's cause
+/// with its full guidance one tap away on the item page. Folded, a phone's first screen
+/// holds several cards rather than one card's blocked actions.
 #[component]
 pub fn CardActions(
     item: WorkItemId,
@@ -99,26 +101,39 @@ pub fn CardActions(
         .filter(|(_, cause)| cause.is_none())
         .map(|(action, _)| *action)
         .collect();
-    let blocked = causes
+    let blocked: Vec<_> = causes
         .into_iter()
         .filter_map(|(action, cause)| {
             let cause = cause?;
             let href = format!("/items/{item}#action-{}", action.as_str());
             Some(view! {
-                <a class="blocked-action" href=href>
-                    <b>{action.label()}</b>
-                    <span class="chip state-blocked">"Blocked"</span>
-                    {cause}
-                </a>
+                <li>
+                    <a class="blocked-action-link" href=href>
+                        <b>{action.label()}</b>
+                        <span class="blocked-cause">{cause}</span>
+                    </a>
+                </li>
             })
         })
-        .collect_view();
+        .collect();
+    let folded = (!blocked.is_empty()).then(|| {
+        let count = blocked.len();
+        view! {
+            <details class="blocked-action blocked-fold">
+                <summary>
+                    <span class="chip state-blocked">{format!("{count} blocked")}</span>
+                    <span class="blocked-more">"What to do"</span>
+                </summary>
+                <ul class="blocked-list">{blocked}</ul>
+            </details>
+        }
+    });
     let buttons = (!enabled.is_empty())
         .then(|| view! { <ActionButtons item=item.clone() actions=enabled /> });
     view! {
         <div class="card-actions">
             {buttons}
-            {blocked}
+            {folded}
         </div>
     }
 }

@@ -72,14 +72,85 @@ async fn board(
             );
         }
     }
+    let targets = match crate::releases::statuses(&state).await {
+        Ok(statuses) => statuses,
+        Err(err) => return Either::Left(storage_failure(err)),
+    };
     let BoardRead {
         counts,
         lanes,
         last_sync,
+        drifting,
     } = BoardRead::clone(&read);
     let thresholds = state.queue_truth.thresholds;
+    let glance = view! { <Glance targets last_sync=last_sync.clone() drifting thresholds /> };
     // Not erased into an `AnyView`: erasing copies the whole view tree (`into_owned`).
-    Either::Right(view! { <Board view counts lanes last_sync thresholds operator /> })
+    Either::Right(view! { <Board view counts lanes last_sync thresholds operator glance /> })
+}
+
+/// The first thing on the board: each target's status word, and a line naming what needs
+/// a person now, each a link to where it is dealt with.
+#[component]
+fn Glance(
+    targets: Vec<crate::releases::TargetStatus>,
+    last_sync: Option<SyncSnapshot>,
+    drifting: Vec<crate::domain::WorkItemId>,
+    thresholds: FreshnessThresholds,
+) -> impl IntoView {
+    use crate::domain::board::{Attention, DRIFTING_NAMED, TargetGlance, attention};
+    let now = time::OffsetDateTime::now_utc();
+    let freshness =
+        super::queue_truth::queue_freshness(last_sync.as_ref(), thresholds, now.unix_timestamp());
+    let sync_errors = last_sync.as_ref().map_or(0, |sync| sync.errors.len());
+    let glances: Vec<TargetGlance> = targets
+        .iter()
+        .map(|status| TargetGlance {
+            name: status.name.clone(),
+            health: status.health,
+            newest_release: status.recent.first().map(|release| release.id),
+            hold_expires_at: status.hold.as_ref().and_then(|hold| hold.expires_at),
+        })
+        .collect();
+    let unnamed = drifting.len().saturating_sub(DRIFTING_NAMED);
+    let named = &drifting[..drifting.len().min(DRIFTING_NAMED)];
+    let found = attention(&glances, freshness, sync_errors, named, now);
+    let line = if found.is_empty() {
+        Either::Left(
+            view! { <p class="attention attention-none">"Nothing needs a person now."</p> },
+        )
+    } else {
+        let links = found
+            .iter()
+            .map(|item: &Attention| view! { <li><a href=item.href()>{item.text()}</a></li> })
+            .collect_view();
+        let more = (unnamed > 0).then(|| view! { <li>{format!("{unnamed} more drifting")}</li> });
+        Either::Right(view! {
+            <div class="attention" role="status">
+                <strong>"Needs a person: "</strong>
+                <ul>{links}{more}</ul>
+            </div>
+        })
+    };
+    let targets = glances
+        .into_iter()
+        .map(|target| {
+            let class = format!("health health-{}", target.health.as_str());
+            let href = format!("/releases#target-{}", target.name);
+            view! {
+                <li>
+                    <a href=href>
+                        {target.name} " " <span class=class>{target.health.label()}</span>
+                    </a>
+                </li>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="glance" aria-label="At a glance">
+            {line}
+            <ul class="glance-targets" aria-label="Targets">{targets}</ul>
+        </section>
+    }
 }
 
 /// A board address that names no page: what is wrong, and a way on.
@@ -106,6 +177,8 @@ fn Board(
     last_sync: Option<SyncSnapshot>,
     thresholds: FreshnessThresholds,
     operator: Option<Operator>,
+    /// What needs a person, and the targets' status words: right under the heading.
+    glance: impl IntoView + 'static,
 ) -> impl IntoView {
     let total: usize = counts.iter().sum();
     let now = now();
@@ -145,12 +218,12 @@ fn Board(
         })
         .collect_view();
     view! {
-        <div class="page-head">
-            <h1>"Board"</h1>
-            <p class="muted">
-                {total} {if total == 1 { " work item" } else { " work items" }}
-            </p>
-        </div>
+        // The header's tab already says Board, and the All tab the count: on a phone the
+        // first screen goes to the queue.
+        <h1 class="visually-hidden">
+            {format!("Board: {total} work item{}", if total == 1 { "" } else { "s" })}
+        </h1>
+        {glance}
         <QueueStatus last=last_sync thresholds now back=view.href() can_sync />
         <nav class="lane-tabs" aria-label="Lanes">
             {tabs}
@@ -259,6 +332,7 @@ pub fn WorkItemCard(
         <article class="card">
             <div class="card-head">
                 <span class="item-id">{item.id.to_string()}</span>
+                <QueueTruthBadge truth href=truth_href />
                 <span class=format!("chip lane-{}", item.lane.as_str())>{item.lane.label()}</span>
             </div>
             <h3>
@@ -274,9 +348,6 @@ pub fn WorkItemCard(
                     {item.status}
                 </li>
                 <li>{criteria}</li>
-                <li>
-                    <QueueTruthBadge truth href=truth_href />
-                </li>
                 {item
                     .pull_request_url
                     .map(|url| {

@@ -151,6 +151,29 @@ pub fn QueueTruthSection(
     }
 }
 
+/// How fresh the queue is: as old as its last sync, and stale without one or when the
+/// work-item directory could not be read.
+pub fn queue_freshness(
+    last: Option<&SyncSnapshot>,
+    thresholds: FreshnessThresholds,
+    now: i64,
+) -> Freshness {
+    let Some(last) = last else {
+        return Freshness::Stale;
+    };
+    let unreadable = last
+        .errors
+        .iter()
+        .any(|e| e.line.is_none() && e.field == "work_items_dir");
+    if unreadable {
+        return Freshness::Stale;
+    }
+    freshness_of_age(
+        now.saturating_sub(last.started_at).max(0) as u64,
+        thresholds,
+    )
+}
+
 /// The board's header line: the queue's freshness, the last sync's result, its errors by
 /// file, line and field, and the Refresh button.
 #[component]
@@ -164,7 +187,7 @@ pub fn QueueStatus(
     let button = can_sync.then(|| view! { <RefreshButton back /> });
     let Some(last) = last else {
         return view! {
-            <section class="queue-status" aria-label="Queue truth">
+            <section class="queue-status" id="queue-status" aria-label="Queue truth">
                 <p>
                     <span class=freshness_class(Freshness::Stale)>"Not synced"</span>
                     " No work-item files have been read yet: set work_items_dir under [queue_truth] (docs/queue-truth.md)."
@@ -175,16 +198,9 @@ pub fn QueueStatus(
         .into_any();
     };
     let age = now.saturating_sub(last.started_at).max(0) as u64;
-    let freshness = if last
-        .errors
-        .iter()
-        .any(|e| e.line.is_none() && e.field == "work_items_dir")
-    {
-        Freshness::Stale
-    } else {
-        freshness_of_age(age, thresholds)
-    };
-    let summary = format!("Synced {} ago · {}", age_in_words(age), last.outcome_text());
+    let freshness = queue_freshness(Some(&last), thresholds, now);
+    let synced = format!("Synced {} ago", age_in_words(age));
+    let outcome = format!(" · {}", last.outcome_text());
     let errors = (!last.errors.is_empty()).then(|| {
         let count = last.errors.len();
         view! {
@@ -222,11 +238,12 @@ pub fn QueueStatus(
         }
     });
     view! {
-        <section class="queue-status" aria-label="Queue truth">
+        <section class="queue-status" id="queue-status" aria-label="Queue truth">
             <p>
                 <span class=freshness_class(freshness)>{freshness.label()}</span>
                 " "
-                {summary}
+                {synced}
+                <span class="sync-outcome">{outcome}</span>
             </p>
             {errors}
             {button}
