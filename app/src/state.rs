@@ -38,6 +38,10 @@ pub struct SharedState {
     pub sync_lock: Arc<tokio::sync::Mutex<()>>,
     /// The board's reads, kept until the next write.
     pub board_reads: Arc<crate::store::board::BoardReads>,
+    /// Every target's status, kept until the next write: the board, the release page
+    /// and the API read it at every view.
+    pub target_statuses:
+        Arc<crate::store::read_cache::ReadCache<(), Vec<crate::releases::TargetStatus>>>,
     /// Reverse proxies whose forwarding headers name the client (sign-in throttling and
     /// History use the client's address).
     pub trusted_proxies: Arc<[std::net::IpAddr]>,
@@ -71,6 +75,7 @@ impl SharedState {
             board_reads: Arc::new(crate::store::read_cache::ReadCache::new(
                 crate::store::board::BOARD_READS_KEPT,
             )),
+            target_statuses: Arc::new(crate::store::read_cache::ReadCache::new(1)),
             trusted_proxies: Arc::from([]),
             webhooks: Arc::default(),
             metrics: Arc::default(),

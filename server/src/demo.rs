@@ -40,7 +40,15 @@ const DEMO_FILES: &[(&str, &str, Option<&str>)] = &[
     demo_item!("wi-BF-333", prompt),
     demo_item!("wi-BF-340"),
     demo_item!("wi-BF-342"),
+    demo_item!("wi-BF-336"),
 ];
+
+/// A demo file that does not sync (its lane is no lane), so that a newcomer sees the
+/// sync report name a broken file by line and field. Not an item: it never parses.
+const DEMO_BROKEN_FILE: (&str, &str) = (
+    "wi-BF-344.md",
+    include_str!("../demo/work-items/wi-BF-344.md"),
+);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -92,6 +100,10 @@ pub fn write_demo_factory(data_dir: &std::path::Path) -> std::io::Result<std::pa
             let id = file.trim_end_matches(".md");
             std::fs::write(prompts.join(format!("{id}.prompt.md")), prompt)?;
         }
+    }
+    if first_time {
+        let (file, text) = DEMO_BROKEN_FILE;
+        std::fs::write(root.join("work-items").join(file), text)?;
     }
     let script = scripts.join("validate-local.ps1");
     std::fs::write(&script, DEMO_VALIDATE_SCRIPT)?;

@@ -94,8 +94,8 @@ async fn a_long_lane_shows_five_cards_on_all_and_pages_of_25_on_its_tab() {
     let shown = card_ids(&all);
     assert_eq!(
         shown.len(),
-        10 + 3,
-        "five Ready cards and the other eight demo items"
+        5 + 9,
+        "five Ready cards and the other nine demo items"
     );
     assert_eq!(
         shown
@@ -509,6 +509,11 @@ fn rusqlite_path_edit(data_dir: &std::path::Path) -> rusqlite::Connection {
     conn
 }
 
+async fn sign_in_page(app: &common::TestApp) -> String {
+    let response = app.anonymous.get(app.url("/login")).send().await.unwrap();
+    response.text().await.unwrap()
+}
+
 #[tokio::test]
 async fn the_sign_in_page_of_a_new_install_says_how_to_add_the_first_operator() {
     let new_install = Setup {
@@ -517,28 +522,11 @@ async fn the_sign_in_page_of_a_new_install_says_how_to_add_the_first_operator() 
     }
     .spawn()
     .await;
-    let page = new_install
-        .anonymous
-        .get(new_install.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = sign_in_page(&new_install).await;
     assert_contains(&page, "No operator exists yet.");
     assert_contains(&page, "<code>factory user add NAME --role admin</code>");
 
     // Once there is one, the note is gone.
-    let demo = spawn_demo_app().await;
-    let page = demo
-        .anonymous
-        .get(demo.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = sign_in_page(&spawn_demo_app().await).await;
     assert!(page.contains("Sign in") && !page.contains("No operator exists yet"));
 }

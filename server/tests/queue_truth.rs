@@ -65,9 +65,15 @@ async fn the_demo_syncs_its_files_at_start_and_reports_the_snapshot() {
     assert_eq!(report["configured"], true);
     let last = &report["last_sync"];
     assert_eq!(last["trigger"], "start");
-    assert_eq!(last["files_read"], 10);
-    assert_eq!(last["added"], 10);
-    assert_eq!(last["errors"], json!([]));
+    // Eleven items, and one file the demo breaks on purpose (its lane is "doing").
+    assert_eq!(last["files_read"], 12);
+    assert_eq!(last["added"], 11);
+    let errors = last["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(
+        (&errors[0]["file"], &errors[0]["line"], &errors[0]["field"]),
+        (&json!("wi-BF-344.md"), &json!(6), &json!("lane"))
+    );
 
     // The reference's Queue Truth section, word for word.
     let body = page(&app, "/items/wi-BF-302").await;
@@ -81,8 +87,9 @@ async fn the_demo_syncs_its_files_at_start_and_reports_the_snapshot() {
     let board = page(&app, "/").await;
     assert_contains(
         &board,
-        "10 files read: 10 added, 0 changed, 0 removed, no errors",
+        "12 files read: 11 added, 0 changed, 0 removed, 1 error",
     );
+    assert_contains(&board, "wi-BF-344.md line 6, field lane");
     assert_contains(&board, "action=\"/fn/sync\"");
 
     // A second sync of unchanged files changes nothing.
@@ -92,6 +99,40 @@ async fn the_demo_syncs_its_files_at_start_and_reports_the_snapshot() {
         (&json!(0), &json!(0), &json!(0))
     );
     assert_eq!(again["trigger"], "api demo");
+}
+
+#[tokio::test]
+async fn the_demo_shows_a_drifting_item_and_a_file_that_does_not_sync_from_the_first_screen() {
+    let app = spawn_demo_app().await;
+    let (status, item) = app.get_json("/api/control-plane/items/wi-BF-336").await;
+    assert_eq!(status, StatusCode::OK, "{item}");
+    let drift = &item["queue_truth"]["drift"];
+    assert_eq!(drift[0]["kind"], "status-lane", "{drift}");
+    let next_step = drift[0]["guidance"]["next_step"].as_str().unwrap();
+    assert!(next_step.contains("wi-BF-336.md"), "{next_step}");
+    // Its item page shows the drift and what to do; Prepare release waits for it.
+    let page_text = page(&app, "/items/wi-BF-336").await;
+    assert_contains(&page_text, &html_text(next_step));
+    // The board's first line names both, each a link.
+    let board = page(&app, "/").await;
+    assert_contains(
+        &board,
+        r##"<a href="/items/wi-BF-336#queue-truth">wi-BF-336 drifts</a>"##,
+    );
+    assert_contains(
+        &board,
+        r##"<a href="#queue-status">1 work-item file did not sync</a>"##,
+    );
+    // Every other demo item agrees with its file: the journeys that use them see no drift.
+    let (_, items) = app.get_json("/api/control-plane/items").await;
+    let drifting: Vec<&str> = items["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| !i["queue_truth"]["drift"].as_array().unwrap().is_empty())
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(drifting, ["wi-BF-336"]);
 }
 
 #[tokio::test]
@@ -113,7 +154,7 @@ async fn edited_added_and_deleted_files_sync() {
     std::fs::remove_file(work_item_file(&app, "wi-BF-342")).unwrap();
 
     let snapshot = app.sync().await;
-    assert_eq!(snapshot["files_read"], 10);
+    assert_eq!(snapshot["files_read"], 12);
     assert_eq!(
         (
             &snapshot["added"],
@@ -176,9 +217,10 @@ async fn a_broken_file_is_reported_by_line_and_field_and_the_rest_syncs() {
 
     let snapshot = app.sync().await;
     assert_eq!(snapshot["changed"], 1, "the other edit synced");
+    // This file, and the demo's own broken one.
     let errors = snapshot["errors"].as_array().unwrap();
-    assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0]["file"], "wi-BF-321.md");
+    let files: Vec<&str> = errors.iter().map(|e| e["file"].as_str().unwrap()).collect();
+    assert_eq!(files, ["wi-BF-321.md", "wi-BF-344.md"]);
     assert_eq!(errors[0]["field"], "lane");
     let line = errors[0]["line"].as_u64().unwrap();
     let file = std::fs::read_to_string(work_item_file(&app, "wi-BF-321")).unwrap();
@@ -202,7 +244,7 @@ async fn a_broken_file_is_reported_by_line_and_field_and_the_rest_syncs() {
     // The board names the file, line and field.
     let board = page(&app, "/").await;
     assert_contains(&board, &format!("wi-BF-321.md line {line}, field lane"));
-    assert_contains(&board, "1 work-item file was not synced:");
+    assert_contains(&board, "2 work-item files were not synced:");
     assert_contains(&board, "Synced anyway: ");
     // Prepare release waits for a good read.
     let (status, answer) = post(
@@ -231,7 +273,11 @@ async fn a_broken_file_is_reported_by_line_and_field_and_the_rest_syncs() {
     // Fixed, it syncs and is fresh again.
     edit(&app, "wi-BF-321", "lane = \"doing\"", "lane = \"review\"");
     let snapshot = app.sync().await;
-    assert_eq!(snapshot["errors"], json!([]));
+    assert_eq!(
+        snapshot["errors"][0]["file"], "wi-BF-344.md",
+        "only the demo's own"
+    );
+    assert_eq!(snapshot["errors"].as_array().unwrap().len(), 1);
     let fixed = item(&app, "wi-BF-321").await;
     assert_eq!(fixed["queue_truth"]["freshness"], "fresh");
     assert!(
@@ -411,7 +457,7 @@ async fn a_viewer_cannot_sync_and_sees_no_refresh_button() {
     let viewer = app.browser_signed_in_as("watcher", Role::Viewer).await;
     let board = get_html(&viewer, &app.url("/")).await.text().await.unwrap();
     assert!(!board.contains("action=\"/fn/sync\""));
-    assert_contains(&board, "10 files read");
+    assert_contains(&board, "12 files read");
     let (status, body) = post(&app, &viewer, "/api/control-plane/sync").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body["error"], "forbidden");
@@ -467,16 +513,19 @@ async fn a_sync_that_cannot_read_the_directory_removes_nothing() {
     );
     assert_eq!(snapshot["removed"], 0, "{snapshot}");
     let (_, items) = app.get_json("/api/control-plane/items").await;
-    assert_eq!(items["count"], 10, "every item is still there");
+    assert_eq!(items["count"], 11, "every item is still there");
 
-    // Back in place, the next sync reads it again and changes nothing.
+    // Back in place, the next sync reads it again and changes nothing; only the demo's
+    // own broken file is reported.
     std::fs::rename(&away, &dir).unwrap();
     let snapshot = app.sync().await;
-    assert_eq!(snapshot["errors"], serde_json::json!([]), "{snapshot}");
+    let errors = snapshot["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{snapshot}");
+    assert_eq!(errors[0]["file"], "wi-BF-344.md");
     assert_eq!(snapshot["removed"], 0);
     assert_eq!(
         app.get_json("/api/control-plane/items").await.1["count"],
-        10
+        11
     );
 }
 

@@ -197,7 +197,14 @@ async fn a_title_cannot_add_markup_to_the_page_head() {
     let hostile = r#"title = "Fix</title><meta http-equiv=\"refresh\" content=\"5; url=https://evil.example/p\">""#;
     std::fs::write(&file, text.replace(&title_line, hostile)).unwrap();
     let snapshot = app.sync().await;
-    assert_eq!(snapshot["errors"], serde_json::json!([]), "{snapshot}");
+    // Only the demo's own broken file: the hostile title is a valid title.
+    let files: Vec<&str> = snapshot["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(files, ["wi-BF-344.md"], "{snapshot}");
 
     let page = app.get_page("/items/wi-BF-330").await.text().await.unwrap();
     assert!(

@@ -114,13 +114,17 @@ pub(super) fn status_in(
     })
 }
 
-/// The status of every configured target, in configuration order.
+/// The status of every configured target, in configuration order: read once after each
+/// write to the database (a release's step, a hold), and kept until the next.
 pub async fn statuses(state: &AppState) -> Result<Vec<TargetStatus>, StoreError> {
     let targets: Vec<TargetShape> = state.targets.iter().map(TargetShape::of).collect();
-    state
-        .db
-        .call(move |conn| targets.iter().map(|t| status_in(conn, t)).collect())
-        .await
+    let kept = state
+        .target_statuses
+        .get_or_read(&state.db, (), move |conn| {
+            targets.iter().map(|t| status_in(conn, t)).collect()
+        })
+        .await?;
+    Ok(Vec::clone(&kept))
 }
 
 pub async fn status(state: &AppState, name: &str) -> Result<TargetStatus, ServiceError> {

@@ -219,6 +219,77 @@ pub(crate) fn in_range(key: &str, value: Option<u64>, most: u64) -> Result<(), S
     }
 }
 
+/// A check's message with the line of the key it names: "key `name` of [[targets]] #2:
+/// …" becomes "key `name` of [[targets]] #2 (line 14): …". The key is looked for in the
+/// table the message names (`in [queue_truth]`, `of [[targets]] #2`); a key the file does
+/// not set (a default that a set key contradicts) has no line.
+fn with_line(text: &str, message: String) -> String {
+    let Some(key) = message
+        .strip_prefix("key `")
+        .and_then(|rest| rest.split('`').next())
+    else {
+        return message;
+    };
+    let Some((head, tail)) = message.split_once(": ") else {
+        return message;
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    // Where the named table starts and ends, as line indexes.
+    let region = if let Some((kind, number)) =
+        ["[[targets]]", "[[webhooks]]"].iter().find_map(|kind| {
+            let after = head.split(&format!("of {kind} #")).nth(1)?;
+            let number: usize = after
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()?;
+            Some((*kind, number))
+        }) {
+        let starts: Vec<usize> = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, line)| line.trim() == kind)
+            .map(|(i, _)| i)
+            .collect();
+        starts.get(number.saturating_sub(1)).map(|&start| {
+            let end = starts
+                .iter()
+                .copied()
+                .find(|&s| s > start)
+                .unwrap_or(lines.len());
+            (start, end)
+        })
+    } else if let Some(table) = head.split(" in [").nth(1).and_then(|t| t.split(']').next()) {
+        let header = format!("[{table}]");
+        lines
+            .iter()
+            .position(|line| line.trim() == header)
+            .map(|start| {
+                let end = lines
+                    .iter()
+                    .enumerate()
+                    .skip(start + 1)
+                    .find(|(_, line)| line.trim_start().starts_with('['))
+                    .map_or(lines.len(), |(i, _)| i);
+                (start, end)
+            })
+    } else {
+        Some((0, lines.len()))
+    };
+    let found = region.and_then(|(start, end)| {
+        (start..end).find(|&i| {
+            lines[i]
+                .split('=')
+                .next()
+                .is_some_and(|k| k.trim() == key && lines[i].contains('='))
+        })
+    });
+    match found {
+        Some(index) => format!("{head} (line {}): {tail}", index + 1),
+        None => message,
+    }
+}
+
 /// A configuration file that cannot be used; the message names the file and the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -249,33 +320,41 @@ impl Config {
             let line = err
                 .span()
                 .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            // The key of the line, or the one the message names (an unknown table).
             let key = line
                 .and_then(|l| text.lines().nth(l - 1))
                 .and_then(|l| l.split('=').next())
                 .map(str::trim)
-                .filter(|k| !k.is_empty() && !k.starts_with('['));
+                .filter(|k| !k.is_empty() && !k.starts_with('['))
+                .or_else(|| err.message().split('`').nth(1));
             match (line, key) {
                 (Some(line), Some(key)) => format!("key `{key}` (line {line}): {}", err.message()),
                 (Some(line), None) => format!("line {line}: {}", err.message()),
                 _ => err.message().to_owned(),
             }
         })?;
-        config.factory.check()?;
-        config.queue_truth.check()?;
+        config.check().map_err(|message| with_line(text, message))?;
+        Ok(config)
+    }
+
+    /// The checks across keys and values that deserializing cannot make.
+    fn check(&self) -> Result<(), String> {
+        self.factory.check()?;
+        self.queue_truth.check()?;
         in_range(
             "key `idle_timeout_minutes` in [sessions]",
-            config.sessions.idle_timeout_minutes,
+            self.sessions.idle_timeout_minutes,
             LONGEST_IDLE_MINUTES,
         )?;
-        config.targets()?;
-        config.webhooks()?;
-        config.metrics.access()?;
-        if let Some(url) = &config.server.public_url
+        self.targets()?;
+        self.webhooks()?;
+        self.metrics.access()?;
+        if let Some(url) = &self.server.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             return Err("key `public_url` in [server]: an http:// or https:// address".into());
         }
-        Ok(config)
+        Ok(())
     }
 
     /// The webhooks; the error names the key and the webhook.
@@ -316,6 +395,19 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether `err` says `expected`, which may leave out the " (line N)" every check's
+    /// message now carries before its colon.
+    fn names(err: &str, expected: &str) -> bool {
+        if err.contains(expected) {
+            return true;
+        }
+        let Some(at) = err.find(" (line ") else {
+            return false;
+        };
+        let end = err[at..].find(')').map_or(err.len(), |i| at + i + 1);
+        format!("{}{}", &err[..at], &err[end..]).contains(expected)
+    }
 
     #[test]
     fn the_example_file_loads_and_sets_what_it_documents() {
@@ -384,7 +476,7 @@ mod tests {
             ),
             (
                 target("[[targets.smoke]]\nname = \"h\"\nurl = \"ftp://x/\"\n"),
-                "key `url` of [[targets]] #1 (\"web\") in its smoke check \"h\": an http:// or https:// address",
+                "key `url` of [[targets]] #1 (\"web\") in its smoke check \"h\" (line 8): an http:// or https:// address",
             ),
             (
                 target("[[targets.smoke]]\nname = \"h\"\n"),
@@ -435,7 +527,7 @@ mod tests {
         ];
         for (text, expected) in cases {
             let err = Config::parse(&text).unwrap_err();
-            assert!(err.contains(expected), "{text:?} gave {err:?}");
+            assert!(names(&err, expected), "{text:?} gave {err:?}");
         }
     }
 
@@ -546,7 +638,7 @@ mod tests {
         ];
         for (text, expected) in cases {
             let err = Config::parse(&text).unwrap_err();
-            assert!(err.contains(expected), "{text:?} gave {err:?}");
+            assert!(names(&err, expected), "{text:?} gave {err:?}");
         }
     }
 
@@ -577,7 +669,19 @@ mod tests {
             ),
             (
                 "[queue_truth]\nstale_after_seconds = 60\n",
-                "key `stale_after_seconds` in [queue_truth]: must be more than aging_after_seconds (120 s)",
+                "key `stale_after_seconds` in [queue_truth] (line 2): must be more than aging_after_seconds (120 s)",
+            ),
+            // A TOML syntax error names its key and line; a table that is no table too.
+            ("[server]\naddr = \"127.0.0.1:1\n", "key `addr` (line 2)"),
+            ("[serverr]\n", "key `serverr` (line 1)"),
+            // Checks across keys and tables name the line of the key.
+            (
+                "[factory]\n\n[queue_truth]\naging_after_seconds = 600\nstale_after_seconds = 300\n",
+                "key `stale_after_seconds` in [queue_truth] (line 5)",
+            ),
+            (
+                "[[targets]]\nname = \"web\"\nworking_dir = \"/srv\"\ndeploy = [\"d\"]\nrollback = [\"r\"]\n\n[[targets]]\nname = \"web\"\nworking_dir = \"/srv\"\ndeploy = [\"d\"]\nrollback = [\"r\"]\n",
+                "key `name` of [[targets]] #2 (line 8): the name \"web\" is used twice",
             ),
             (
                 "[queue_truth]\nwork_items = \"/x\"\n",
@@ -603,7 +707,7 @@ mod tests {
         ];
         for (text, expected) in cases {
             let err = Config::parse(text).unwrap_err();
-            assert!(err.contains(expected), "{text:?} gave {err:?}");
+            assert!(names(&err, expected), "{text:?} gave {err:?}");
         }
     }
 
