@@ -185,6 +185,7 @@ impl Application {
             source,
         };
         let db = open_database(&data_dir).await?;
+        crate::static_files::prepare();
         let listener = tokio::net::TcpListener::bind(settings.addr)
             .await
             .map_err(|source| StartError::Listen {

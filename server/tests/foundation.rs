@@ -375,22 +375,62 @@ async fn static_files_are_cached_and_text_is_compressed() {
     let end = start + page[start..].find('"').unwrap();
     let css_path = &page[start..end];
 
-    let css = app
-        .client
-        .get(app.url(css_path))
-        .header("accept-encoding", "gzip")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(css.status(), StatusCode::OK);
-    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
-    assert_eq!(css.headers()["content-encoding"], "gzip");
-    assert!(
-        css.headers()["cache-control"]
-            .to_str()
-            .unwrap()
-            .contains("immutable")
-    );
+    // Compressed once at start, in the coding the client takes best; each decodes to the
+    // stylesheet itself.
+    let fetch_css = |accept: Option<&'static str>| {
+        let mut request = app.client.get(app.url(css_path));
+        if let Some(accept) = accept {
+            request = request.header("accept-encoding", accept);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    for (accept, coding) in [
+        (Some("gzip"), Some("gzip")),
+        (Some("gzip, deflate, br, zstd"), Some("br")),
+        (Some("br;q=0, gzip;q=0.8"), Some("gzip")),
+        (None, None),
+        (Some("identity"), None),
+    ] {
+        let css = fetch_css(accept).await;
+        assert_eq!(css.status(), StatusCode::OK, "{accept:?}");
+        assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+        assert_eq!(css.headers()["vary"], "accept-encoding", "{accept:?}");
+        assert!(
+            css.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("immutable")
+        );
+        assert_eq!(
+            css.headers()
+                .get_all("content-encoding")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect::<Vec<_>>(),
+            coding.map(str::to_owned).into_iter().collect::<Vec<_>>(),
+            "{accept:?}"
+        );
+        let body = css.bytes().await.unwrap();
+        let mut text = String::new();
+        match coding {
+            Some("gzip") => {
+                std::io::Read::read_to_string(
+                    &mut flate2::read::GzDecoder::new(&body[..]),
+                    &mut text,
+                )
+                .unwrap();
+            }
+            Some("br") => {
+                std::io::Read::read_to_string(
+                    &mut brotli::Decompressor::new(&body[..], 4096),
+                    &mut text,
+                )
+                .unwrap();
+            }
+            _ => text = String::from_utf8(body.to_vec()).unwrap(),
+        }
+        assert_eq!(text, app::assets::STYLESHEET, "{accept:?}");
+    }
 
     let html = app
         .client
