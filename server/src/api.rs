@@ -23,12 +23,26 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize)]
 pub struct ItemsQuery {
     lane: Option<String>,
+    // Text, checked here: a number that does not parse gets the field's own message.
+    limit: Option<String>,
+    cursor: Option<String>,
 }
 
+/// Items a page holds when the client does not say.
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+/// The most items a page holds: 500 summaries are about 700 KB of JSON.
+pub const MAX_PAGE_SIZE: usize = 500;
+
+/// One page of work items.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ItemList {
+    /// Items on this page.
     pub count: usize,
+    /// Items in all pages (in the lane, when one was asked for).
+    pub total: usize,
     pub items: Vec<WithQueueTruth<WorkItemSummary>>,
+    /// The next page's address (same lane and limit), or null on the last page.
+    pub next: Option<String>,
 }
 
 /// An item (whole or summary) with its queue truth.
@@ -60,13 +74,19 @@ impl QueueTruthJson {
     }
 }
 
-/// The work items in board order, each with its queue truth.
+/// The work items, a page at a time, in id order, each with its queue truth.
 #[utoipa::path(
     get,
     path = "/api/control-plane/items",
     tag = "work items",
-    params(("lane" = Option<Lane>, Query, description = "Only the items of this lane.")),
-    responses((status = 200, description = "The items.", body = ItemList)),
+    params(
+        ("lane" = Option<Lane>, Query, description = "Only the items of this lane."),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500,
+            description = "Items on the page: 100 when not given, at most 500."),
+        ("cursor" = Option<String>, Query,
+            description = "Start after this work item id: the `next` address of the page before carries it."),
+    ),
+    responses((status = 200, description = "A page of items, in id order.", body = ItemList)),
 )]
 pub async fn list_items(
     State(state): State<AppState>,
@@ -81,11 +101,46 @@ pub async fn list_items(
             field: "lane",
             message: err.to_string(),
         })?;
-    let items: Vec<_> = state
+    let limit = match query.limit.as_deref() {
+        None => DEFAULT_PAGE_SIZE,
+        Some(raw) => raw
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+            .ok_or_else(|| ServiceError::Invalid {
+                field: "limit",
+                message: format!(
+                    "limit must be a whole number from 1 to {MAX_PAGE_SIZE} (items on a page; {DEFAULT_PAGE_SIZE} when not given)."
+                ),
+            })?,
+    };
+    let after = query
+        .cursor
+        .as_deref()
+        .map(WorkItemId::parse)
+        .transpose()
+        .map_err(|err| ServiceError::Invalid {
+            field: "cursor",
+            message: format!(
+                "{err}; a cursor is a work item id: follow the `next` address of the page before."
+            ),
+        })?;
+    let (total, page) = state
         .db
-        .call(move |conn| work_items::list_summaries(conn, lane))
-        .await?
+        .call(move |conn| {
+            let tx = conn.transaction()?;
+            // One more than the page: whether there is a next page, without counting.
+            let page = work_items::page_after(&tx, lane, after.as_ref(), limit + 1)?;
+            let total = work_items::count_in(&tx, lane)?;
+            tx.commit()?;
+            Ok((total, page))
+        })
+        .await?;
+    let more = page.len() > limit;
+    let items: Vec<_> = page
         .into_iter()
+        .take(limit)
         .map(|item| {
             let truth = app::queue_truth::truth_of(&state, &item, &item.source_facts);
             let file = item.source_facts.file.clone();
@@ -95,10 +150,31 @@ pub async fn list_items(
             }
         })
         .collect();
+    let next = more
+        .then(|| items.last())
+        .flatten()
+        .map(|last| next_page(lane, limit, &last.item.id));
     Ok(Json(ItemList {
         count: items.len(),
+        total,
         items,
+        next,
     }))
+}
+
+/// The address of the page after `last`, keeping the lane and the limit.
+fn next_page(lane: Option<Lane>, limit: usize, last: &WorkItemId) -> String {
+    // Work item ids are letters, digits, `-`, `_` and `.` (WorkItemId::parse): nothing
+    // in them needs percent-encoding.
+    let mut next = format!(
+        "/api/control-plane/items?limit={limit}&cursor={}",
+        last.as_str()
+    );
+    if let Some(lane) = lane {
+        next.push_str("&lane=");
+        next.push_str(lane.as_str());
+    }
+    next
 }
 
 /// A whole item, as its page shows it: its fields, its queue truth, and each action

@@ -307,6 +307,83 @@ async fn the_api_lists_items_with_an_optional_lane() {
 }
 
 #[tokio::test]
+async fn the_api_pages_items_in_id_order_by_their_next_address() {
+    let app = spawn_demo_app().await;
+    let (_, whole) = app.get_json("/api/control-plane/items").await;
+    let ids = |page: &serde_json::Value| {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let all = ids(&whole);
+    let mut sorted = all.clone();
+    sorted.sort();
+    assert_eq!(all, sorted, "id order");
+    assert_eq!(whole["total"], all.len());
+    assert_eq!(
+        whole["next"],
+        serde_json::Value::Null,
+        "one page holds the demo"
+    );
+
+    // Pages of 4 follow each other by `next` to the same items, none twice.
+    let mut walked = Vec::new();
+    let mut address = Some("/api/control-plane/items?limit=4".to_owned());
+    while let Some(path) = address {
+        let (status, page) = app.get_json(&path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(page["count"].as_u64().unwrap() <= 4);
+        assert_eq!(page["total"], all.len());
+        walked.extend(ids(&page));
+        address = page["next"].as_str().map(str::to_owned);
+    }
+    assert_eq!(walked, all);
+
+    // A lane keeps its filter and its limit from page to page.
+    let (_, done) = app
+        .get_json("/api/control-plane/items?lane=done&limit=1")
+        .await;
+    assert_eq!(done["count"], 1);
+    assert_eq!(done["total"], 2);
+    let next = done["next"].as_str().unwrap();
+    assert!(
+        next.contains("lane=done") && next.contains("limit=1"),
+        "{next}"
+    );
+    let (_, last) = app.get_json(next).await;
+    assert_eq!(last["items"][0]["lane"], "done");
+    assert_eq!(last["next"], serde_json::Value::Null);
+    assert_ne!(last["items"][0]["id"], done["items"][0]["id"]);
+
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("limit=-1", "limit"),
+        ("limit=ten", "limit"),
+        ("limit=99999999999999999999999", "limit"),
+        ("cursor=../etc", "cursor"),
+        ("cursor=", "cursor"),
+    ] {
+        let (status, bad) = app
+            .get_json(&format!("/api/control-plane/items?{query}"))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(bad["field"], field, "{query}");
+        assert!(
+            bad["message"].as_str().unwrap().contains("next")
+                || bad["message"].as_str().unwrap().contains("1 to 500"),
+            "{query}: {bad}"
+        );
+    }
+    let (status, most) = app.get_json("/api/control-plane/items?limit=500").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(most["count"], all.len());
+}
+
+#[tokio::test]
 async fn the_api_returns_one_whole_item_or_a_404() {
     let app = spawn_demo_app().await;
     let (status, item) = app.get_json("/api/control-plane/items/wi-BF-302").await;

@@ -107,6 +107,9 @@ fn migrations() -> Migrations<'static> {
         )),
         M::up(include_str!("../../../migrations/0010_release_hosts.sql")),
         M::up(include_str!("../../../migrations/0011_webhooks.sql")),
+        M::up(include_str!(
+            "../../../migrations/0012_done_newest_first.sql"
+        )),
     ])
 }
 

@@ -152,8 +152,9 @@ pub fn first_of_each_lane(
         .map(|lane| {
             format!(
                 "SELECT * FROM (SELECT {SUMMARY_COLUMNS} FROM work_items w {SOURCES_JOIN}
-                                WHERE w.lane = '{}' ORDER BY w.id LIMIT {per_lane})",
-                lane.as_str()
+                                WHERE w.lane = '{}' ORDER BY {} LIMIT {per_lane})",
+                lane.as_str(),
+                order_in(lane)
             )
         })
         .join(" UNION ALL ");
@@ -178,10 +179,56 @@ pub fn lane_summaries(
         conn,
         &format!(
             "SELECT {SUMMARY_COLUMNS} FROM work_items w {SOURCES_JOIN}
-             WHERE w.lane = ?1 ORDER BY w.id LIMIT {limit} OFFSET {offset}"
+             WHERE w.lane = ?1 ORDER BY {} LIMIT {limit} OFFSET {offset}",
+            order_in(lane)
         ),
         &[&lane.as_str()],
     )
+}
+
+/// A lane's order on the board: by id, except Done, whose newest (most recently changed)
+/// items come first: an operator looks there for what just finished, and the oldest
+/// would fill its first page for ever. Both are ranges of `work_items_by_lane_and_age`
+/// or `work_items_by_lane`, read in order without sorting.
+fn order_in(lane: Lane) -> &'static str {
+    match lane {
+        Lane::Done => "w.updated_at DESC, w.id DESC",
+        _ => "w.id",
+    }
+}
+
+/// At most `limit` summaries in id order after the item `after` (from the first when
+/// `None`), optionally one lane only: the API's pages. Id order, not board order, so a
+/// page's cursor stays right while items move between lanes and Done reorders.
+pub fn page_after(
+    conn: &Connection,
+    lane: Option<Lane>,
+    after: Option<&WorkItemId>,
+    limit: usize,
+) -> Result<Vec<WorkItemSummary>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let after = after.map_or("", WorkItemId::as_str);
+    let all = format!("SELECT {SUMMARY_COLUMNS} FROM work_items w {SOURCES_JOIN}");
+    match lane {
+        Some(lane) => summaries(
+            conn,
+            &format!("{all} WHERE w.lane = ?1 AND w.id > ?2 ORDER BY w.id LIMIT {limit}"),
+            &[&lane.as_str(), &after],
+        ),
+        None => summaries(
+            conn,
+            &format!("{all} WHERE w.id > ?1 ORDER BY w.id LIMIT {limit}"),
+            &[&after],
+        ),
+    }
+}
+
+/// How many items there are, optionally in one lane only.
+pub fn count_in(conn: &Connection, lane: Option<Lane>) -> Result<usize, StoreError> {
+    Ok(match lane {
+        Some(lane) => lane_counts(conn)?[lane as usize],
+        None => count(conn)?,
+    })
 }
 
 /// Sorted by lane, stably: ids stay in order within each lane.
@@ -422,5 +469,102 @@ mod tests {
 
         let missing = WorkItemId::parse("wi-NOPE-1").unwrap();
         assert_eq!(db.call(move |c| get(c, &missing)).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn done_lists_newest_first_and_pages_follow_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, _) = Db::open(&dir.path().join("db.sqlite3")).await.unwrap();
+        db.call(|c| {
+            for id in ["wi-D-1", "wi-D-2", "wi-D-3"] {
+                upsert(c, &item(id, Lane::Done, &[]))?;
+            }
+            upsert(c, &item("wi-R-1", Lane::Ready, &[]))?;
+            // wi-D-2 finished last; wi-D-1 and wi-D-3 earlier, at the same second.
+            c.execute(
+                "UPDATE work_items SET updated_at = CASE id
+                     WHEN 'wi-D-2' THEN '2026-12-01T10:00:00Z'
+                     ELSE '2026-11-30T10:00:00Z' END WHERE lane = 'done'",
+                [],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let ids = |items: Vec<WorkItemSummary>| {
+            items
+                .into_iter()
+                .map(|s| s.id.as_str().to_owned())
+                .collect::<Vec<_>>()
+        };
+        let done = db
+            .call(|c| lane_summaries(c, Lane::Done, 10, 0))
+            .await
+            .unwrap();
+        assert_eq!(
+            ids(done),
+            ["wi-D-2", "wi-D-3", "wi-D-1"],
+            "newest first, then id"
+        );
+        let second = db
+            .call(|c| lane_summaries(c, Lane::Done, 2, 1))
+            .await
+            .unwrap();
+        assert_eq!(ids(second), ["wi-D-3", "wi-D-1"]);
+        let firsts = db.call(|c| first_of_each_lane(c, 1)).await.unwrap();
+        assert_eq!(ids(firsts), ["wi-R-1", "wi-D-2"]);
+
+        // The API's pages: id order, each starting after the last id of the one before.
+        let page = |lane, after: Option<&'static str>, limit| {
+            db.call(move |c| {
+                let after = after.map(|a| WorkItemId::parse(a).unwrap());
+                page_after(c, lane, after.as_ref(), limit)
+            })
+        };
+        assert_eq!(
+            ids(page(None, None, 2).await.unwrap()),
+            ["wi-D-1", "wi-D-2"]
+        );
+        assert_eq!(
+            ids(page(None, Some("wi-D-2"), 2).await.unwrap()),
+            ["wi-D-3", "wi-R-1"]
+        );
+        assert_eq!(
+            ids(page(None, Some("wi-R-1"), 2).await.unwrap()),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            ids(page(Some(Lane::Done), Some("wi-D-1"), 5).await.unwrap()),
+            ["wi-D-2", "wi-D-3"]
+        );
+        // A cursor need not be an item that still exists: the page starts after it.
+        assert_eq!(
+            ids(page(Some(Lane::Ready), Some("wi-A-9"), 5).await.unwrap()),
+            ["wi-R-1"]
+        );
+        assert_eq!(db.call(|c| count_in(c, Some(Lane::Done))).await.unwrap(), 3);
+        assert_eq!(db.call(|c| count_in(c, None)).await.unwrap(), 4);
+
+        // Each read is a range of an index, never a sort of the lane.
+        let plans = db
+            .call(|c| {
+                let mut plans = Vec::new();
+                for lane in [Lane::Done, Lane::Ready] {
+                    let sql = format!(
+                        "EXPLAIN QUERY PLAN SELECT {SUMMARY_COLUMNS} FROM work_items w {SOURCES_JOIN}
+                         WHERE w.lane = ?1 ORDER BY {} LIMIT 5",
+                        order_in(lane)
+                    );
+                    let mut stmt = c.prepare(&sql)?;
+                    let rows = stmt.query_map([lane.as_str()], |row| row.get::<_, String>(3))?;
+                    plans.push(rows.collect::<Result<Vec<_>, _>>()?.join("; "));
+                }
+                Ok(plans)
+            })
+            .await
+            .unwrap();
+        for plan in plans {
+            assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+        }
     }
 }
