@@ -11,6 +11,11 @@ test("the board and an item say how fresh their data is", async ({ page }, info)
   const status = page.getByRole("region", { name: "Queue truth" });
   // The start-up sync: seconds or minutes ago, as far as the specs before this one got.
   await expect(status).toContainText(/Synced \d+(s|m) ago · 12 files read/);
+  // Past two minutes the start-up sync's data is Aging: Refresh makes it fresh again,
+  // whichever spec ran before this one.
+  await status.getByRole("button", { name: "Refresh" }).click();
+  await expect(page).toHaveURL(/\?lane=done$/);
+  await expect(status).toContainText(/Synced \d+s ago · 12 files read/);
   const card = page.locator("article.card", { hasText: "wi-BF-302" });
   await expect(card.locator("a.truth")).toContainText("Fresh");
   await card.locator("a.truth").click();
@@ -53,7 +58,10 @@ test("a newcomer edits, contradicts and breaks work-item files, and taps Refresh
     originals.push(["wi-BF-342", editWorkItem("wi-BF-342", 'lane = "backlog"', 'lane = "doing"')]);
     await page.goto("/");
     await page.getByRole("button", { name: "Refresh" }).click();
+    // The board's first line names it; its link leads to the report at the board's end.
+    await page.getByRole("link", { name: "2 work-item files did not sync" }).click();
     const errors = page.locator(".sync-errors");
+    await expect(errors).toBeInViewport();
     // Two: this one, and the one the demo breaks on purpose.
     await expect(errors).toContainText("2 work-item files were not synced");
     await expect(errors).toContainText(/wi-BF-342\.md line \d+, field lane/);

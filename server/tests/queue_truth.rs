@@ -121,7 +121,7 @@ async fn the_demo_shows_a_drifting_item_and_a_file_that_does_not_sync_from_the_f
     );
     assert_contains(
         &board,
-        r##"<a href="#queue-status">1 work-item file did not sync</a>"##,
+        r##"<a href="#sync-errors">1 work-item file did not sync</a>"##,
     );
     // Every other demo item agrees with its file: the journeys that use them see no drift.
     let (_, items) = app.get_json("/api/control-plane/items").await;
@@ -244,7 +244,7 @@ async fn a_broken_file_is_reported_by_line_and_field_and_the_rest_syncs() {
     // The board names the file, line and field.
     let board = page(&app, "/").await;
     assert_contains(&board, &format!("wi-BF-321.md line {line}, field lane"));
-    assert_contains(&board, "2 work-item files were not synced:");
+    assert_contains(&board, "2 work-item files were not synced</h2>");
     assert_contains(&board, "Synced anyway: ");
     // Prepare release waits for a good read.
     let (status, answer) = post(

@@ -221,7 +221,8 @@ impl Attention {
     pub fn href(&self) -> String {
         match self {
             Attention::Drifting(id) => format!("/items/{id}#queue-truth"),
-            Attention::StaleData | Attention::SyncErrors(_) => "#queue-status".to_owned(),
+            Attention::StaleData => "#queue-status".to_owned(),
+            Attention::SyncErrors(_) => "#sync-errors".to_owned(),
             Attention::Release {
                 release: Some(id), ..
             } => format!("/releases/{id}"),

@@ -1,7 +1,7 @@
 //! `/` — the board: work-item cards grouped by lane, with lane tabs.
 
 use super::actions::CardActions;
-use super::queue_truth::{QueueStatus, QueueTruthBadge};
+use super::queue_truth::{QueueStatus, QueueTruthBadge, SyncReport};
 use super::{
     app_state, current_operator, loaded_page, pull_request_link, set_status, storage_failure,
 };
@@ -224,11 +224,12 @@ fn Board(
             {format!("Board: {total} work item{}", if total == 1 { "" } else { "s" })}
         </h1>
         {glance}
-        <QueueStatus last=last_sync thresholds now back=view.href() can_sync />
+        <QueueStatus last=last_sync.clone() thresholds now back=view.href() can_sync />
         <nav class="lane-tabs" aria-label="Lanes">
             {tabs}
         </nav>
         {sections}
+        <SyncReport last=last_sync />
     }
 }
 

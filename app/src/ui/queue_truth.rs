@@ -174,8 +174,8 @@ pub fn queue_freshness(
     )
 }
 
-/// The board's header line: the queue's freshness, the last sync's result, its errors by
-/// file, line and field, and the Refresh button.
+/// The board's header line: the queue's freshness, the last sync's result and the Refresh
+/// button. The files that did not sync are listed by [`SyncReport`], at the board's end.
 #[component]
 pub fn QueueStatus(
     last: Option<SyncSnapshot>,
@@ -201,42 +201,6 @@ pub fn QueueStatus(
     let freshness = queue_freshness(Some(&last), thresholds, now);
     let synced = format!("Synced {} ago", age_in_words(age));
     let outcome = format!(" · {}", last.outcome_text());
-    let errors = (!last.errors.is_empty()).then(|| {
-        let count = last.errors.len();
-        view! {
-            <div class="sync-errors" role="alert">
-                <p>
-                    <strong>
-                        {if count == 1 {
-                            "1 work-item file was not synced:".to_owned()
-                        } else {
-                            format!("{count} work-item files were not synced:")
-                        }}
-                    </strong>
-                    " its item keeps its last good data and shows as stale; every other item synced."
-                </p>
-                <ul>
-                    {last
-                        .errors
-                        .into_iter()
-                        .map(|error| {
-                            let place = match error.line {
-                                Some(line) => format!("{} line {line}, field {}", error.file, error.field),
-                                None => format!("{}, {}", error.file, error.field),
-                            };
-                            view! {
-                                <li>
-                                    <code class="break">{place}</code>
-                                    ": "
-                                    {error.message}
-                                </li>
-                            }
-                        })
-                        .collect_view()}
-                </ul>
-            </div>
-        }
-    });
     view! {
         <section class="queue-status" id="queue-status" aria-label="Queue truth">
             <p>
@@ -245,9 +209,49 @@ pub fn QueueStatus(
                 {synced}
                 <span class="sync-outcome">{outcome}</span>
             </p>
-            {errors}
             {button}
         </section>
     }
     .into_any()
+}
+
+/// The last sync's report: each file that did not sync, by line and field. At the board's
+/// end, where the attention line's link leads: on top, the list pushed the queue off a
+/// phone's first screen.
+#[component]
+pub fn SyncReport(last: Option<SyncSnapshot>) -> impl IntoView {
+    let errors = last.map(|last| last.errors).unwrap_or_default();
+    let count = errors.len();
+    (count > 0).then(|| {
+        let heading = if count == 1 {
+            "1 work-item file was not synced".to_owned()
+        } else {
+            format!("{count} work-item files were not synced")
+        };
+        let errors = errors
+            .into_iter()
+            .map(|error| {
+                let place = match error.line {
+                    Some(line) => format!("{} line {line}, field {}", error.file, error.field),
+                    None => format!("{}, {}", error.file, error.field),
+                };
+                view! {
+                    <li>
+                        <code class="break">{place}</code>
+                        ": "
+                        {error.message}
+                    </li>
+                }
+            })
+            .collect_view();
+        view! {
+            <section class="sync-errors" id="sync-errors" aria-labelledby="sync-errors-title">
+                <h2 id="sync-errors-title">{heading}</h2>
+                <p>
+                    "Its item keeps its last good data and shows as stale; every other item synced. Fix the file and tap Refresh."
+                </p>
+                <ul>{errors}</ul>
+            </section>
+        }
+    })
 }
