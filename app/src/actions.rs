@@ -127,13 +127,11 @@ async fn attempt(state: &AppState, request: &ActionRequest) -> Result<ActionResu
     let decision = state
         .db
         .call(move |conn| {
-            let Some(mut item) = work_items::get(conn, &id)? else {
+            let Some((mut item, truth, view)) =
+                evaluated(conn, &id, action, &operator, thresholds, now)?
+            else {
                 return Ok(None);
             };
-            let facts = work_items::source_facts(conn, &id)?;
-            let truth =
-                crate::domain::queue_truth::evaluate((&item).into(), &facts, thresholds, now);
-            let view = evaluate(action, GateFacts::of_item(&item, &truth), Some(&operator));
             if !view.enabled {
                 return Ok(Some(Decision::Blocked(item, view)));
             }
@@ -217,6 +215,49 @@ async fn attempt(state: &AppState, request: &ActionRequest) -> Result<ActionResu
         .await;
     }
     Ok(result)
+}
+
+/// The item, its queue truth, and the action as its gates stand for `operator` now.
+fn evaluated(
+    conn: &rusqlite::Connection,
+    id: &WorkItemId,
+    action: Action,
+    operator: &crate::domain::Operator,
+    thresholds: crate::domain::FreshnessThresholds,
+    now: i64,
+) -> Result<Option<(WorkItem, crate::domain::QueueTruth, ActionView)>, StoreError> {
+    let Some(item) = work_items::get(conn, id)? else {
+        return Ok(None);
+    };
+    let facts = work_items::source_facts(conn, id)?;
+    let truth = crate::domain::queue_truth::evaluate((&item).into(), &facts, thresholds, now);
+    let view = evaluate(action, GateFacts::of_item(&item, &truth), Some(operator));
+    Ok(Some((item, truth, view)))
+}
+
+/// Records in History an attempt that its gates block, as a tap on it would; an action
+/// the gates allow is not taken (`None`). The demo's History starts with such attempts,
+/// which change nothing.
+pub async fn record_blocked_attempt(
+    state: &AppState,
+    request: &ActionRequest,
+) -> Result<Option<ActionResult>, ServiceError> {
+    let (id, action, operator) = (
+        request.item.clone(),
+        request.action,
+        request.caller.operator.clone(),
+    );
+    let (thresholds, now) = (state.queue_truth.thresholds, queue_truth::now());
+    let found = state
+        .db
+        .call(move |conn| evaluated(conn, &id, action, &operator, thresholds, now))
+        .await?;
+    let Some((item, _, view)) = found.filter(|(_, _, view)| !view.enabled) else {
+        return Ok(None);
+    };
+    let mut result = blocked(&item, view);
+    result.attempt = record_attempt(state, request, &result).await?;
+    Ok(Some(result))
 }
 
 fn base(item: &WorkItem, view: ActionView, outcome: Outcome, message: String) -> ActionResult {

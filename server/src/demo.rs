@@ -365,6 +365,76 @@ pub async fn ensure_demo_user(
     Ok(generated.then_some(password))
 }
 
+/// What a fresh demo's History starts with, dated back from now: the demo operator's
+/// sign-in the day before, and two taps on actions their gates blocked (taken through the
+/// action path's own gates, so their guidance is what the item pages say; a blocked
+/// attempt changes nothing). (minutes ago, item, action); the sign-in comes first.
+const DEMO_HISTORY: &[(i64, &str, app::domain::Action)] = &[
+    (26 * 60 - 5, "wi-BF-340", app::domain::Action::RequestReview),
+    (
+        26 * 60 - 9,
+        "wi-BF-327",
+        app::domain::Action::PrepareRelease,
+    ),
+];
+const DEMO_SIGN_IN_MINUTES_AGO: i64 = 26 * 60;
+
+/// Gives a fresh demo's History a few realistic events (see [`DEMO_HISTORY`]). Only
+/// into an empty History: a restart, or a History with real events, is left alone.
+pub async fn seed_demo_history(state: &app::AppState) -> Result<(), app::error::ServiceError> {
+    use app::auth::caller::Caller;
+    use app::domain::{Credential, Operator, Via, WorkItemId};
+    use app::store::audit::{self, NewAuditEvent};
+    let name = Username::parse(DEMO_USER).expect("the demo username is valid");
+    let found = state
+        .db
+        .call(move |conn| {
+            let empty = audit::is_empty(conn)?;
+            Ok(empty
+                .then(|| operators::user_by_name(conn, &name))
+                .transpose()?
+                .flatten())
+        })
+        .await?;
+    let Some(user) = found.filter(|user| !user.disabled) else {
+        return Ok(());
+    };
+    let client = "127.0.0.1".to_owned();
+    let sign_in = NewAuditEvent {
+        actor: user.username.to_string(),
+        action: "sign-in",
+        outcome: "succeeded",
+        client: Some(client.clone()),
+        ..NewAuditEvent::default()
+    };
+    let mut dated = vec![(
+        audit::save(&state.db, sign_in).await?,
+        DEMO_SIGN_IN_MINUTES_AGO,
+    )];
+    let caller = Caller {
+        operator: Operator {
+            name: user.username.to_string(),
+            role: user.role,
+            credential: Credential::Session { user_id: user.id },
+        },
+        via: Via::Page,
+        client,
+        once_key: None,
+    };
+    for (minutes_ago, item, action) in DEMO_HISTORY {
+        let request = app::actions::ActionRequest {
+            item: WorkItemId::parse(item).expect("the demo's ids are valid"),
+            action: *action,
+            caller: caller.clone(),
+        };
+        if let Some(result) = app::actions::record_blocked_attempt(state, &request).await? {
+            dated.push((result.attempt, *minutes_ago));
+        }
+    }
+    audit::date_back(&state.db, dated).await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

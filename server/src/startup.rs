@@ -290,6 +290,12 @@ impl Application {
                 "a release was interrupted by the previous server's stop; its lock is freed"
             );
         }
+        if settings.demo
+            && let Err(err) = demo::seed_demo_history(&state).await
+        {
+            // The demo works without it: its History just starts empty.
+            tracing::warn!(error = %err, "demo mode: cannot write the demo's first History events");
+        }
         warn_when_no_one_can_sign_in(&state, &data_dir).await;
         let secure = settings.secure_cookies();
         if !secure {

@@ -655,6 +655,74 @@ async fn the_history_page_lists_attempts_with_gates_and_filters_by_item() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
 
+#[tokio::test]
+async fn a_fresh_demo_history_starts_with_yesterdays_sign_in_and_blocked_attempts_once() {
+    let app = spawn_demo_app().await;
+    let db = app.db().await;
+    let seeded = || {
+        let db = db.clone();
+        async move {
+            db.call(|conn| {
+                let mut stmt = conn.prepare(
+                    "SELECT action, coalesce(work_item_id, ''), outcome FROM audit_events
+                     WHERE at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 day') ORDER BY at",
+                )?;
+                let rows = stmt.query_map([], |row| {
+                    Ok(format!(
+                        "{} {} {}",
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?
+                    ))
+                })?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    // Dated the day before, so today's events (this test's own sign-in) come first.
+    assert_eq!(
+        seeded().await,
+        [
+            "sign-in  succeeded",
+            "request-review wi-BF-340 blocked",
+            "prepare-release wi-BF-327 blocked",
+        ]
+    );
+    // On the page, with the gates that blocked them and the guidance the item pages give.
+    let history = page(&app, &app.client, "/history?item=wi-BF-340").await;
+    assert_contains(&history, "request-review");
+    assert_contains(&history, "blocked");
+    assert_contains(&history, "policy gate");
+    // Blocked attempts changed nothing: the items are where their files put them.
+    assert_eq!(lane_of(&app, "wi-BF-340").await, "backlog");
+    assert_eq!(lane_of(&app, "wi-BF-327").await, "in-progress");
+
+    // A restart finds a History that is not empty and adds nothing to it.
+    let (data_dir, _keep, client) = app.stop().await;
+    let again = Setup {
+        data_dir: Some(data_dir),
+        client: Some(client),
+        ..Setup::default()
+    }
+    .spawn()
+    .await;
+    let db = again.db().await;
+    let count: i64 = db
+        .call(|conn| {
+            Ok(conn.query_row(
+                "SELECT count(*) FROM audit_events
+                 WHERE at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 day')",
+                [],
+                |row| row.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(count, 3);
+}
+
 /// The part of the item page about one action: its `<li id="action-…">`.
 fn action_section<'a>(page: &'a str, identity: &str) -> &'a str {
     let start = page

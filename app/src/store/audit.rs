@@ -68,6 +68,32 @@ pub fn record(conn: &Connection, event: &NewAuditEvent) -> Result<i64, StoreErro
     Ok(conn.last_insert_rowid())
 }
 
+/// True when nothing has been recorded yet.
+pub fn is_empty(conn: &Connection) -> Result<bool, StoreError> {
+    Ok(conn.query_row(
+        "SELECT NOT EXISTS (SELECT 1 FROM audit_events)",
+        [],
+        |row| row.get(0),
+    )?)
+}
+
+/// Dates recorded events back: (event id, minutes before now). Only the demo's History,
+/// which starts with events of the day before, is written in the past.
+pub async fn date_back(db: &Db, events: Vec<(i64, i64)>) -> Result<(), StoreError> {
+    db.call(move |conn| {
+        let tx = conn.transaction()?;
+        for (id, minutes_ago) in events {
+            tx.prepare_cached(
+                "UPDATE audit_events SET at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?2)
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, format!("-{minutes_ago} minutes")])?;
+        }
+        Ok(tx.commit()?)
+    })
+    .await
+}
+
 /// Records a sign-in refused by throttling. Refusals of one actor from one client within
 /// `window` of the run's first are one row, counted: "7 refused sign-in attempts for
 /// NAME from ADDR between T1 and T2". A flood of attempts is one line of History.
