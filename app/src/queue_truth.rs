@@ -6,11 +6,12 @@ use crate::AppState;
 use crate::auth::caller::{Caller, Via};
 use crate::domain::Permission;
 use crate::domain::queue_truth::{self, FreshnessThresholds, QueueTruth, TruthSignals};
-use crate::domain::{SourceFacts, parse_work_item_file};
+use crate::domain::{SourceFacts, WorkItemId, parse_work_item_file};
 use crate::error::ServiceError;
 use crate::store::StoreError;
-use crate::store::sources::{self, ReadItem, SourceRead, SyncError, SyncSnapshot};
+use crate::store::sources::{self, FileRead, ReadItem, SourcePart, SyncError, SyncSnapshot};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -75,26 +76,39 @@ pub async fn sync(state: &AppState, trigger: &str) -> Result<Option<SyncSnapshot
     };
     let _one_at_a_time = state.sync_lock.lock().await;
     let started = std::time::Instant::now();
-    let shown_dir = dir.display().to_string();
-    let read = tokio::task::spawn_blocking(move || read_source(&dir))
-        .await
-        .unwrap_or_else(|err| {
-            tracing::error!(error = %err, "reading the work-item files stopped");
-            SourceRead {
-                errors: vec![SyncError {
-                    file: shown_dir,
-                    line: None,
-                    field: "work_items_dir".into(),
-                    message: "reading the files stopped unexpectedly; see the server log".into(),
-                }],
-                ..SourceRead::default()
-            }
-        });
+    // Read under the sync lock, so no other sync changes them before this one applies.
+    let synced = state.db.call(sources::synced_hashes).await?;
+    // The files are read on other threads while the database applies them, a part at a
+    // time: at most a few parts are in memory, however large the queue.
+    let (parts, received) = std::sync::mpsc::sync_channel(2);
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut send = |part| parts.send(part).is_ok();
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            read_source(&dir, &synced, &mut send)
+        }));
+        if read.is_err() {
+            // What was read is applied; nothing counts as removed.
+            tracing::error!("reading the work-item files stopped");
+            send(SourcePart::Files(vec![FileRead::Failed(SyncError {
+                file: dir.display().to_string(),
+                line: None,
+                field: "work_items_dir".into(),
+                message: "reading the files stopped unexpectedly; see the server log".into(),
+            })]));
+            send(SourcePart::End {
+                listed: false,
+                files_read: 0,
+            });
+        }
+    });
     let trigger = trigger.to_owned();
-    let snapshot = state
+    let applied = state
         .db
-        .call(move |conn| sources::apply(conn, &read, &trigger, now(), started))
-        .await?;
+        .call(move |conn| sources::apply(conn, received, &trigger, now(), started))
+        .await;
+    // The reader ends once its parts are taken, or at its next part when the apply failed.
+    let _ = reader.await;
+    let snapshot = applied?;
     if snapshot.errors.is_empty() {
         tracing::info!(
             trigger = %snapshot.trigger,
@@ -115,8 +129,18 @@ pub async fn sync(state: &AppState, trigger: &str) -> Result<Option<SyncSnapshot
 
 /// Reads every `*.md` file of `dir` and its prompt `prompts/{id}.prompt.md`. Never fails:
 /// what cannot be read is reported by file, line and field.
-pub fn read_source(dir: &Path) -> SourceRead {
-    let mut read = SourceRead::default();
+///
+/// The files go to `send` a part at a time, in name order, then `End`; reading stops
+/// when `send` says the other side is gone. `synced` holds each file's hash at its last
+/// sync (see [`sources::synced_hashes`]): a file whose bytes and prompt hash the same is
+/// not parsed again, only named as unchanged. The hash is of the content, not of the size or modification time, so
+/// an edit that keeps both (or a clock set back) is never missed. The files are read
+/// on up to four threads, one per core.
+pub fn read_source(
+    dir: &Path,
+    synced: &HashMap<String, String>,
+    mut send: impl FnMut(SourcePart) -> bool,
+) {
     // Resolved and listed before anything counts as read: a sync that could not list
     // the directory must remove nothing.
     let listed = dir
@@ -125,35 +149,159 @@ pub fn read_source(dir: &Path) -> SourceRead {
     let (entries, root) = match listed {
         Ok(listed) => listed,
         Err(err) => {
-            read.errors.push(SyncError {
+            send(SourcePart::Files(vec![FileRead::Failed(SyncError {
                 file: dir.display().to_string(),
                 line: None,
                 field: "work_items_dir".into(),
                 message: format!("the work-items directory cannot be read: {err}"),
+            })]));
+            send(SourcePart::End {
+                listed: false,
+                files_read: 0,
             });
-            return read;
+            return;
         }
     };
-    read.listed = true;
     // Every `*.md` entry but directories: a link, a FIFO or a device among them is
     // reported by `read_trusted_text`, not skipped in silence.
-    let mut files: Vec<(String, PathBuf)> = entries
+    let mut files: Vec<String> = entries
         .filter_map(Result::ok)
         .filter(|entry| entry.file_type().is_ok_and(|t| !t.is_dir()))
-        .filter_map(|entry| {
-            let name = entry.file_name().into_string().ok()?;
-            name.ends_with(".md").then(|| (name, entry.path()))
-        })
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".md"))
         .collect();
     files.sort();
-    read.files_read = files.len();
-    for (name, path) in files {
-        match read_file(&root, &name, &path) {
-            Ok(item) => read.items.push(item),
-            Err(error) => read.errors.push(error),
+    let source = Source::new(root, synced);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    for part in files.chunks(FILES_PER_PART) {
+        let per_thread = part.len().div_ceil(threads).max(1);
+        let read: Vec<FileRead> = std::thread::scope(|scope| {
+            let source = &source;
+            let running: Vec<_> = part
+                .chunks(per_thread)
+                .map(|names| {
+                    scope.spawn(move || {
+                        names
+                            .iter()
+                            .map(|name| source.read(name))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            running
+                .into_iter()
+                .flat_map(|thread| {
+                    thread
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        if !send(SourcePart::Files(read)) {
+            return; // the apply stopped
         }
     }
-    read
+    send(SourcePart::End {
+        listed: true,
+        files_read: files.len(),
+    });
+}
+
+/// Files read, parsed and handed to the database at a time.
+const FILES_PER_PART: usize = 256;
+
+/// The work-items directory as one sync reads it.
+struct Source<'a> {
+    /// Canonical.
+    root: PathBuf,
+    /// `root/prompts`, canonical, when it is a directory inside `root`: its prompts are
+    /// opened directly. Otherwise (missing, or a link out) each prompt is checked on
+    /// its own, and one that leads out is refused.
+    prompts: Option<PathBuf>,
+    synced: &'a HashMap<String, String>,
+}
+
+impl<'a> Source<'a> {
+    fn new(root: PathBuf, synced: &'a HashMap<String, String>) -> Self {
+        let prompts = root
+            .join("prompts")
+            .canonicalize()
+            .ok()
+            .filter(|dir| dir.starts_with(&root) && dir.is_dir());
+        Source {
+            root,
+            prompts,
+            synced,
+        }
+    }
+
+    fn read(&self, name: &String) -> FileRead {
+        let whole_file = |message: String| {
+            FileRead::Failed(SyncError {
+                file: name.clone(),
+                line: None,
+                field: "file".into(),
+                message,
+            })
+        };
+        let text = match read_trusted_text(&self.root, &self.root, name) {
+            Ok(Some(text)) => text,
+            Ok(None) => return whole_file("was removed while the sync read it".into()),
+            Err(message) => return whole_file(message),
+        };
+        // The prompt of the item the file name says; an item whose id is not its file's
+        // name is refused below, once its file is parsed.
+        let stem = name.trim_end_matches(".md");
+        let prompt = self.read_prompt(stem);
+        if let Ok(prompt) = &prompt {
+            let hash = content_hash(&text, prompt.as_deref());
+            if self.synced.get(name) == Some(&hash) {
+                return FileRead::Unchanged(name.clone());
+            }
+        }
+        match parse(name, &text, prompt) {
+            Ok(item) => FileRead::Parsed(Box::new(item)),
+            Err(error) => FileRead::Failed(error),
+        }
+    }
+
+    /// `prompts/{id}.prompt.md`, trimmed; `Ok(None)` when there is none.
+    fn read_prompt(&self, id: &str) -> Result<Option<String>, String> {
+        if WorkItemId::parse(id).is_err() {
+            // No item has this id: the file's own error says what is wrong.
+            return Ok(None);
+        }
+        let name = format!("{id}.prompt.md");
+        let prompt = match &self.prompts {
+            Some(prompts) => read_trusted_text(&self.root, prompts, &name),
+            None => read_linked_text(&self.root, &self.root.join("prompts").join(&name)),
+        };
+        prompt
+            .map(|prompt| prompt.map(|p| p.trim_end().to_owned()))
+            .map_err(|reason| format!("prompts/{name} {reason}"))
+    }
+}
+
+/// SHA-256 of a work-item file and its prompt, as `work_item_sources.hash` keeps it.
+fn content_hash(text: &str, prompt: Option<&str>) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(text.as_bytes());
+    hasher.update([0]);
+    hasher.update(prompt.unwrap_or_default().as_bytes());
+    format!("{:x}", hasher.finalize())
+}
+
+/// Reads `dir/name`, a text file the sync may trust (see [`read_linked_text`]), where
+/// `dir` is a canonical directory inside `root`. A file that is no link is opened as
+/// it is, in one call; a link is resolved and checked first.
+fn read_trusted_text(root: &Path, dir: &Path, name: &str) -> Result<Option<String>, String> {
+    let path = dir.join(name);
+    match open_no_follow(&path) {
+        Ok(file) => read_opened(file).map(Some),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        // A link (ELOOP) or anything odd: the careful path says what it is.
+        Err(_) => read_linked_text(root, &path),
+    }
 }
 
 /// Reads a text file of the work-items directory `root` (canonical) that the sync may
@@ -163,9 +311,7 @@ pub fn read_source(dir: &Path) -> SourceRead {
 /// Work-item files and prompts are written by whoever writes the factory repository: a
 /// link to `/proc/self/environ` would put the server's environment on a page, a FIFO
 /// would hang the sync (and every sync after it), a huge file would fill the pages.
-fn read_trusted_text(root: &Path, path: &Path) -> Result<Option<String>, String> {
-    use std::io::Read;
-    let unreadable = |err: std::io::Error| format!("cannot be read: {err}");
+fn read_linked_text(root: &Path, path: &Path) -> Result<Option<String>, String> {
     let resolved = match path.canonicalize() {
         Ok(resolved) => resolved,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
@@ -181,6 +327,16 @@ fn read_trusted_text(root: &Path, path: &Path) -> Result<Option<String>, String>
     if !resolved.starts_with(root) {
         return Err("leads outside the work-items directory (a symbolic link); only files inside it are read".into());
     }
+    read_opened(open_no_follow(&resolved).map_err(unreadable)?).map(Some)
+}
+
+fn unreadable(err: std::io::Error) -> String {
+    format!("cannot be read: {err}")
+}
+
+/// Opens for reading without following a link in the last component, and without
+/// waiting for a FIFO's writer.
+fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
@@ -188,7 +344,12 @@ fn read_trusted_text(root: &Path, path: &Path) -> Result<Option<String>, String>
         &mut options,
         libc::O_NOFOLLOW | libc::O_NONBLOCK,
     );
-    let file = options.open(&resolved).map_err(unreadable)?;
+    options.open(path)
+}
+
+/// The text of an opened regular file of at most [`MAX_FILE_BYTES`], in UTF-8.
+fn read_opened(file: std::fs::File) -> Result<String, String> {
+    use std::io::Read;
     let metadata = file.metadata().map_err(unreadable)?;
     if !metadata.is_file() {
         return Err("is not a regular file (a FIFO, a socket, a device or a directory)".into());
@@ -206,22 +367,17 @@ fn read_trusted_text(root: &Path, path: &Path) -> Result<Option<String>, String>
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err("grew past 1 MiB while it was read".into());
     }
-    String::from_utf8(bytes)
-        .map(Some)
-        .map_err(|_| "cannot be read as UTF-8 text".into())
+    String::from_utf8(bytes).map_err(|_| "cannot be read as UTF-8 text".into())
 }
 
-fn read_file(root: &Path, name: &str, path: &Path) -> Result<ReadItem, SyncError> {
-    let whole_file = |message: String| SyncError {
-        file: name.to_owned(),
-        line: None,
-        field: "file".into(),
-        message,
-    };
-    let text = read_trusted_text(root, path)
-        .map_err(whole_file)?
-        .ok_or_else(|| whole_file("was removed while the sync read it".into()))?;
-    let mut item = parse_work_item_file(&text, None).map_err(|err| SyncError {
+/// The item of a work-item file that changed since its last sync (or is new), with its
+/// prompt, or why it cannot be used.
+fn parse(
+    name: &str,
+    text: &str,
+    prompt: Result<Option<String>, String>,
+) -> Result<ReadItem, SyncError> {
+    let mut item = parse_work_item_file(text, None).map_err(|err| SyncError {
         file: name.to_owned(),
         line: Some(err.line),
         field: err.field,
@@ -243,21 +399,14 @@ fn read_file(root: &Path, name: &str, path: &Path) -> Result<ReadItem, SyncError
             ),
         });
     }
-    let prompt_path = root.join("prompts").join(format!("{}.prompt.md", item.id));
-    let prompt = read_trusted_text(root, &prompt_path)
-        .map_err(|reason| SyncError {
-            // Reported against the item's own file, which keeps its last good data.
-            file: name.to_owned(),
-            line: None,
-            field: "prompt".into(),
-            message: format!("prompts/{}.prompt.md {reason}", item.id),
-        })?
-        .map(|prompt| prompt.trim_end().to_owned());
-    let mut hasher = Sha256::new();
-    hasher.update(text.as_bytes());
-    hasher.update([0]);
-    hasher.update(prompt.as_deref().unwrap_or_default().as_bytes());
-    let hash = format!("{:x}", hasher.finalize());
+    // Reported against the item's own file, which keeps its last good data.
+    let prompt = prompt.map_err(|message| SyncError {
+        file: name.to_owned(),
+        line: None,
+        field: "prompt".into(),
+        message,
+    })?;
+    let hash = content_hash(text, prompt.as_deref());
     item.prompt_context.text = prompt;
     Ok(ReadItem {
         file: name.to_owned(),

@@ -1,5 +1,5 @@
-//! Syncing a large queue: 1,000 work-item files (each a copy of wi-BF-302: 27 done
-//! criteria and a long prompt) read, parsed and applied. The first sync adds every item;
+//! Syncing a large queue: 1,000 and 10,000 work-item files (each a copy of wi-BF-302: 27
+//! done criteria and a long prompt) read, parsed and applied. The first sync adds every item;
 //! a sync of unchanged files only refreshes their snapshot time; a sync after every file
 //! changed replaces every item. Figures go in docs/benchmarks.md.
 
@@ -11,13 +11,17 @@ use std::sync::Arc;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const FILES: usize = 1000;
-
 fn sync(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let files = tempfile::tempdir().expect("temporary directory");
-    let work_items = files.path().join("work-items");
-    common::write_work_item_files(&work_items, FILES);
+    for (files, name) in [(1_000, "1,000"), (10_000, "10,000")] {
+        sync_files(c, &runtime, files, name);
+    }
+}
+
+fn sync_files(c: &mut Criterion, runtime: &tokio::runtime::Runtime, files: usize, name: &str) {
+    let source = tempfile::tempdir().expect("temporary directory");
+    let work_items = source.path().join("work-items");
+    common::write_work_item_files(&work_items, files);
     let settings = Arc::new(app::queue_truth::QueueTruthSettings {
         work_items_dir: Some(work_items.clone()),
         ..Default::default()
@@ -41,13 +45,13 @@ fn sync(c: &mut Criterion) {
         (dir, state)
     };
 
-    let mut group = c.benchmark_group("sync 1,000 work-item files");
+    let mut group = c.benchmark_group(format!("sync {name} work-item files"));
     group.sample_size(10);
     group.bench_function("first sync (every item added)", |b| {
         b.iter_batched(
             fresh_state,
             |(dir, state)| {
-                assert_eq!(run(&state).added, FILES);
+                assert_eq!(run(&state).added, files);
                 dir
             },
             BatchSize::PerIteration,
@@ -64,14 +68,14 @@ fn sync(c: &mut Criterion) {
             || {
                 // Changing the summary changes every file's hash.
                 generation += 1;
-                for n in 0..FILES {
+                for n in 0..files {
                     let path = work_items.join(format!("wi-LOAD-{n:04}.md"));
                     let mut text = std::fs::read_to_string(&path).expect("read");
                     text.push_str(&format!("\nEdit {generation}."));
                     std::fs::write(&path, text).expect("write");
                 }
             },
-            |()| assert_eq!(run(&state).changed, FILES),
+            |()| assert_eq!(run(&state).changed, files),
             BatchSize::PerIteration,
         )
     });

@@ -136,6 +136,57 @@ async fn the_demo_shows_a_drifting_item_and_a_file_that_does_not_sync_from_the_f
 }
 
 #[tokio::test]
+async fn an_edit_that_keeps_size_and_modification_time_or_only_touches_the_prompt_syncs() {
+    let app = spawn_demo_app().await;
+    // A sync of unchanged files parses none again and changes nothing.
+    let unchanged = app.sync().await;
+    assert_eq!(
+        (&unchanged["changed"], &unchanged["added"]),
+        (&json!(0), &json!(0))
+    );
+
+    // Same length, same modification time: a content hash still sees it.
+    let path = work_item_file(&app, "wi-BF-330");
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let before = std::fs::metadata(&path).unwrap().len();
+    edit(&app, "wi-BF-330", "Smoke check fails", "Smoke check FAILS");
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), before);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().modified().unwrap(),
+        modified
+    );
+    // And a prompt edited without its work-item file.
+    let prompt = app
+        .data_dir
+        .join("demo-factory/work-items/prompts/wi-BF-302.prompt.md");
+    let mut text = std::fs::read_to_string(&prompt).unwrap();
+    text.push_str("\nAlso check the release notes.");
+    std::fs::write(&prompt, text).unwrap();
+
+    let snapshot = app.sync().await;
+    assert_eq!(snapshot["changed"], 2, "{snapshot}");
+    assert_eq!(snapshot["files_read"], 12);
+    assert!(
+        item(&app, "wi-BF-330").await["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Smoke check FAILS")
+    );
+    assert!(
+        item(&app, "wi-BF-302").await["prompt_context"]["text"]
+            .as_str()
+            .unwrap()
+            .ends_with("Also check the release notes.")
+    );
+}
+
+#[tokio::test]
 async fn edited_added_and_deleted_files_sync() {
     let app = spawn_demo_app().await;
     // The board is read before the sync: what it shows after is the sync's, not a

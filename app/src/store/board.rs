@@ -50,13 +50,7 @@ pub fn read(conn: &mut Connection, shown: CardsShown) -> Result<BoardRead, Store
     };
     let last_sync = sources::last_snapshot(&tx)?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let drifting = work_items::list_summaries(&tx, None)?
-        .into_iter()
-        .filter(|item| {
-            !crate::domain::queue_truth::drift(item.into(), &item.source_facts, now).is_empty()
-        })
-        .map(|item| item.id)
-        .collect();
+    let drifting = work_items::drifting(&tx, now)?;
     tx.commit()?;
     Ok(BoardRead {
         counts,

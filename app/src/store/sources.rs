@@ -45,16 +45,26 @@ pub struct ReadItem {
     pub hash: String,
 }
 
-/// What a sync read from the source.
-#[derive(Debug, Clone, Default)]
-pub struct SourceRead {
-    pub items: Vec<ReadItem>,
-    /// Files that did not parse, and the directory if it could not be listed.
-    pub errors: Vec<SyncError>,
-    /// False when the directory could not be listed: then nothing counts as removed.
-    pub listed: bool,
-    /// Work-item files found, parsed or not.
-    pub files_read: usize,
+/// What reading one work-item file found.
+#[derive(Debug, Clone)]
+pub enum FileRead {
+    /// New or changed since its last sync: parsed (boxed: the other two are small).
+    Parsed(Box<ReadItem>),
+    /// Its content and prompt hash as at its last sync: not parsed again.
+    Unchanged(String),
+    /// It cannot be used: which line and field, and why.
+    Failed(SyncError),
+}
+
+/// A sync's reading, handed over in parts as the files are read, so that a large queue
+/// is never in memory all at once.
+#[derive(Debug, Clone)]
+pub enum SourcePart {
+    /// Files read, in name order.
+    Files(Vec<FileRead>),
+    /// The reading is over. `listed` is false when the directory could not be listed:
+    /// then nothing counts as removed. `files_read`: work-item files found, parsed or not.
+    End { listed: bool, files_read: usize },
 }
 
 /// One sync, as recorded.
@@ -108,6 +118,14 @@ struct Base {
     pull_request_changed_at: Option<i64>,
 }
 
+/// Each synced file's hash (of the file and its prompt) at its last sync, by file: the
+/// sync does not parse again a file that hashes the same.
+pub fn synced_hashes(conn: &mut Connection) -> Result<HashMap<String, String>, StoreError> {
+    let mut stmt = conn.prepare("SELECT file, hash FROM work_item_sources")?;
+    let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Applies what was read to the work items in one transaction and records the snapshot.
 ///
 /// For each signal (lane, status, state) a sync applies the file's value only when the
@@ -117,12 +135,15 @@ struct Base {
 /// removed.
 pub fn apply(
     conn: &mut Connection,
-    read: &SourceRead,
+    parts: impl IntoIterator<Item = SourcePart>,
     trigger: &str,
     now: i64,
     started: std::time::Instant,
 ) -> Result<SyncSnapshot, StoreError> {
-    let tx = conn.transaction()?;
+    // The write lock from the start: the parts arrive while the files are read, and a
+    // read snapshot taken first could not become a write once another connection (the
+    // session store's) had written in between.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut known: HashMap<String, Known> = HashMap::new();
     {
         let mut stmt = tx.prepare(
@@ -159,40 +180,52 @@ pub fn apply(
         }
     }
     let (mut added, mut changed) = (0, 0);
-    let mut seen_files: HashSet<&str> = HashSet::new();
-    for read_item in &read.items {
-        seen_files.insert(&read_item.file);
-        let file_item = &read_item.item;
-        let Some(current) = known.get(file_item.id.as_str()) else {
-            work_items::upsert_in(&tx, file_item)?;
-            save_source(&tx, read_item, now, None)?;
-            added += 1;
-            continue;
+    let mut seen_files: HashSet<String> = HashSet::new();
+    let mut errors: Vec<SyncError> = Vec::new();
+    let mut end = None;
+    for part in parts {
+        let files = match part {
+            SourcePart::Files(files) => files,
+            SourcePart::End { listed, files_read } => {
+                end = Some((listed, files_read));
+                break;
+            }
         };
-        if let Some(base) = &current.source
-            && base.hash == read_item.hash
-        {
-            // Unchanged: a fresh read, and whatever was wrong with the file is over.
-            tx.prepare_cached(
-                "UPDATE work_item_sources SET read_at = ?2, error = NULL, removed_at = NULL
-                 WHERE work_item_id = ?1",
-            )?
-            .execute(params![file_item.id.as_str(), now])?;
-            continue;
+        for file in files {
+            match file {
+                FileRead::Parsed(read_item) => {
+                    match apply_item(&tx, &known, &read_item, now)? {
+                        Applied::Added => added += 1,
+                        Applied::Changed => changed += 1,
+                        Applied::Unchanged => {}
+                    }
+                    let ReadItem { file, .. } = *read_item;
+                    seen_files.insert(file);
+                }
+                FileRead::Unchanged(file) => {
+                    // A fresh read, and whatever was wrong with the file is over.
+                    tx.prepare_cached(
+                        "UPDATE work_item_sources
+                         SET read_at = ?2, error = NULL, removed_at = NULL
+                         WHERE file = ?1",
+                    )?
+                    .execute(params![file, now])?;
+                    seen_files.insert(file);
+                }
+                FileRead::Failed(error) => {
+                    tx.prepare_cached("UPDATE work_item_sources SET error = ?2 WHERE file = ?1")?
+                        .execute(params![error.file, error.problem()])?;
+                    seen_files.insert(error.file.clone());
+                    errors.push(error);
+                }
+            }
         }
-        let merged = merge(current, file_item);
-        let pull_request_change = pull_request_change(current, file_item, now);
-        work_items::upsert_in(&tx, &merged)?;
-        save_source(&tx, read_item, now, pull_request_change)?;
-        changed += 1;
     }
-    for error in &read.errors {
-        tx.prepare_cached("UPDATE work_item_sources SET error = ?2 WHERE file = ?1")?
-            .execute(params![error.file, error.problem()])?;
-        seen_files.insert(&error.file);
-    }
+    // Without `End` the reading stopped part way: what it read is applied, nothing is
+    // removed.
+    let (listed, files_read) = end.unwrap_or((false, seen_files.len()));
     let mut removed = 0;
-    if read.listed {
+    if listed {
         let gone: Vec<String> = known
             .iter()
             .filter_map(|(id, k)| {
@@ -209,8 +242,7 @@ pub fn apply(
                 .execute(params![id, now])?;
         }
     }
-    let errors_json = serde_json::to_string(&read.errors).unwrap_or_else(|_| "[]".into());
-    let files_read = read.files_read;
+    let errors_json = serde_json::to_string(&errors).unwrap_or_else(|_| "[]".into());
     let duration_ms = started.elapsed().as_millis() as i64;
     tx.execute(
         "INSERT INTO sync_snapshots
@@ -238,8 +270,45 @@ pub fn apply(
         added,
         changed,
         removed,
-        errors: read.errors.clone(),
+        errors,
     })
+}
+
+/// What [`apply_item`] did.
+enum Applied {
+    Added,
+    Changed,
+    Unchanged,
+}
+
+/// Applies one parsed file to its item (see [`apply`]).
+fn apply_item(
+    tx: &rusqlite::Transaction<'_>,
+    known: &HashMap<String, Known>,
+    read_item: &ReadItem,
+    now: i64,
+) -> Result<Applied, StoreError> {
+    let file_item = &read_item.item;
+    let Some(current) = known.get(file_item.id.as_str()) else {
+        work_items::upsert_in(tx, file_item)?;
+        save_source(tx, read_item, now, None)?;
+        return Ok(Applied::Added);
+    };
+    if let Some(base) = &current.source
+        && base.hash == read_item.hash
+    {
+        tx.prepare_cached(
+            "UPDATE work_item_sources SET read_at = ?2, error = NULL, removed_at = NULL
+             WHERE work_item_id = ?1",
+        )?
+        .execute(params![file_item.id.as_str(), now])?;
+        return Ok(Applied::Unchanged);
+    }
+    let merged = merge(current, file_item);
+    let pull_request_change = pull_request_change(current, file_item, now);
+    work_items::upsert_in(tx, &merged)?;
+    save_source(tx, read_item, now, pull_request_change)?;
+    Ok(Applied::Changed)
 }
 
 /// The file's item with the control plane's lane, status and state wherever the file did
@@ -379,13 +448,21 @@ mod tests {
         }
     }
 
-    fn read(items: Vec<ReadItem>) -> SourceRead {
-        SourceRead {
-            files_read: items.len(),
-            items,
-            errors: vec![],
-            listed: true,
-        }
+    /// A whole directory's reading of these files, in one part.
+    fn read(items: Vec<ReadItem>) -> [SourcePart; 2] {
+        let files_read = items.len();
+        [
+            SourcePart::Files(
+                items
+                    .into_iter()
+                    .map(|item| FileRead::Parsed(Box::new(item)))
+                    .collect(),
+            ),
+            SourcePart::End {
+                listed: true,
+                files_read,
+            },
+        ]
     }
 
     /// Each step: what the file says, an optional lane move by an action before the sync,
@@ -439,7 +516,7 @@ mod tests {
                     }
                     apply(
                         conn,
-                        &read(vec![read_item]),
+                        read(vec![read_item]),
                         "test",
                         1000 + n as i64,
                         std::time::Instant::now(),
@@ -461,7 +538,7 @@ mod tests {
         }
         // A missing file marks the item removed once; a broken one keeps its data.
         let snapshot = db
-            .call(|conn| apply(conn, &read(vec![]), "test", 2000, std::time::Instant::now()))
+            .call(|conn| apply(conn, read(vec![]), "test", 2000, std::time::Instant::now()))
             .await
             .unwrap();
         assert_eq!(snapshot.removed, 1);
