@@ -56,7 +56,17 @@ async fn the_counters_move_after_a_deploy_and_the_gauges_say_where_things_stand(
 
     app.deployed("web", "1.0.0").await;
     app.deployed("web", "2.0.0").await;
-    let (_, text) = scrape(&app, &app.anonymous).await;
+    // A release is counted just after its end is stored (and the API shows it): scrape
+    // until the second one is in.
+    let rolled_back = r#"factory_releases_total{target="web",kind="deploy",outcome="rolled-back"}"#;
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = scrape(&app, &app.anonymous).await.1;
+        if parse(&text).contains_key(rolled_back) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let after = parse(&text);
     let sample = |series: &str| {
         after
