@@ -4,6 +4,8 @@
 //! scrape), in the Prometheus (OpenMetrics) text format, by `prometheus-client`.
 
 use crate::AppState;
+use crate::domain::Lane;
+use crate::domain::queue_truth::Freshness;
 use crate::domain::release::{ReleaseRecord, ReleaseStatus};
 use crate::store::StoreError;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -12,6 +14,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -233,6 +236,7 @@ impl Metrics {
     pub async fn render(&self, state: &AppState) -> Result<String, StoreError> {
         let targets: Vec<String> = state.targets.iter().map(|t| t.name.clone()).collect();
         let now = time::OffsetDateTime::now_utc();
+        let (thresholds, unix_now) = (state.queue_truth.thresholds, crate::queue_truth::now());
         let read = state
             .db
             .call(move |conn| {
@@ -243,11 +247,23 @@ impl Metrics {
                     per_target.push((target.clone(), running, hold.is_some()));
                 }
                 let last = crate::store::sources::last_snapshot(conn)?;
-                let items = crate::store::work_items::list_summaries(conn, None)?;
-                Ok((per_target, last, items))
+                // Counted a row at a time: a scrape never holds the whole queue.
+                let mut items: BTreeMap<(Lane, Freshness), i64> = BTreeMap::new();
+                let mut drifting = 0;
+                crate::store::work_items::for_each_summary(conn, |item| {
+                    let truth = crate::domain::queue_truth::evaluate(
+                        (&item).into(),
+                        &item.source_facts,
+                        thresholds,
+                        unix_now,
+                    );
+                    drifting += i64::from(!truth.drift.is_empty());
+                    *items.entry((item.lane, truth.freshness)).or_default() += 1;
+                })?;
+                Ok((per_target, last, items, drifting))
             })
             .await?;
-        let (per_target, last, items) = read;
+        let (per_target, last, items, drifting) = read;
         for (target, running, held) in per_target {
             let labels = TargetLabels { target };
             self.lock_held
@@ -263,16 +279,13 @@ impl Metrics {
             self.last_sync_errors.set(last.errors.len() as i64);
         }
         self.items.clear();
-        let mut drifting = 0;
-        for item in &items {
-            let truth = crate::queue_truth::truth_of(state, item, &item.source_facts);
-            drifting += i64::from(!truth.drift.is_empty());
+        for ((lane, freshness), count) in items {
             self.items
                 .get_or_create(&ItemLabels {
-                    lane: item.lane.as_str().to_owned(),
-                    freshness: truth.freshness.as_str().to_owned(),
+                    lane: lane.as_str().to_owned(),
+                    freshness: freshness.as_str().to_owned(),
                 })
-                .inc();
+                .set(count);
         }
         self.drifting.set(drifting);
         let mut text = String::new();

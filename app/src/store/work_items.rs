@@ -258,20 +258,30 @@ fn summaries(
     rows.map(|row| row?).collect()
 }
 
-/// The items whose signals drift now, in board order. One summary at a time: the
-/// board reads this with every page, and a queue of 10,000 items must not be in memory
-/// for it.
-pub fn drifting(conn: &Connection, now: i64) -> Result<Vec<WorkItemId>, StoreError> {
+/// Calls `each` with every item's summary, one at a time, in id order: what must look
+/// at every item (the board's drifting items, the metrics' counts) never holds a queue
+/// of 10,000 items in memory.
+pub fn for_each_summary(
+    conn: &Connection,
+    mut each: impl FnMut(WorkItemSummary),
+) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {SUMMARY_COLUMNS} FROM work_items w {SOURCES_JOIN} ORDER BY w.id"
     ))?;
-    let mut drifting = Vec::new();
     for row in stmt.query_map([], summary_of)? {
-        let item = row??;
+        each(row??);
+    }
+    Ok(())
+}
+
+/// The items whose signals drift now, in board order.
+pub fn drifting(conn: &Connection, now: i64) -> Result<Vec<WorkItemId>, StoreError> {
+    let mut drifting = Vec::new();
+    for_each_summary(conn, |item| {
         if !crate::domain::queue_truth::drift((&item).into(), &item.source_facts, now).is_empty() {
             drifting.push((item.lane, item.id));
         }
-    }
+    })?;
     drifting.sort_by_key(|(lane, _)| *lane);
     Ok(drifting.into_iter().map(|(_, id)| id).collect())
 }
