@@ -35,7 +35,9 @@ export function dataDirOf(project: string): string {
   return process.env[key]!;
 }
 
-const chromium = {
+/** Debian's Chromium, with the flags this closed network needs; Lighthouse's own
+ * Chromium (tests/lighthouse.spec.ts) starts with them too. */
+export const chromium = {
   executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
   args: [
     "--no-sandbox",

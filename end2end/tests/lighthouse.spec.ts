@@ -9,6 +9,7 @@
 import { expect, test } from "@playwright/test";
 import { launch } from "chrome-launcher";
 import lighthouse from "lighthouse";
+import { chromium } from "../playwright.config";
 import { signIn } from "./helpers";
 
 const PAGES = ["/login", "/", "/items/wi-BF-302", "/releases", "/releases/demo-web/deploy", "/history"];
@@ -40,16 +41,8 @@ test("Lighthouse on a phone: accessibility and best practices are 100, and SEO b
   const cookie = `${session!.name}=${session!.value}`;
 
   const chrome = await launch({
-    chromePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-    chromeFlags: [
-      "--headless=new",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-    ],
+    chromePath: chromium.executablePath,
+    chromeFlags: ["--headless=new", ...chromium.args],
   });
   try {
     for (const path of PAGES) {
