@@ -56,14 +56,13 @@ pub(crate) fn upsert_in(tx: &Connection, item: &WorkItem) -> Result<(), StoreErr
     ])?;
     tx.prepare_cached("DELETE FROM work_item_done_criteria WHERE work_item_id = ?1")?
         .execute([item.id.as_str()])?;
-    // One statement for all of an item's criteria: a sync of 10,000 items writes 270,000.
-    let criteria = serde_json::to_string(&item.lifecycle.done_criteria)
-        .map_err(|err| StoreError::InvalidRow(format!("done criteria: {err}")))?;
-    tx.prepare_cached(
+    let mut insert = tx.prepare_cached(
         "INSERT INTO work_item_done_criteria (work_item_id, position, criterion)
-         SELECT ?1, key, value FROM json_each(?2)",
-    )?
-    .execute(params![item.id.as_str(), criteria])?;
+         VALUES (?1, ?2, ?3)",
+    )?;
+    for (position, criterion) in item.lifecycle.done_criteria.iter().enumerate() {
+        insert.execute(params![item.id.as_str(), position as i64, criterion])?;
+    }
     Ok(())
 }
 
