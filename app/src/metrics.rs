@@ -236,7 +236,7 @@ impl Metrics {
     pub async fn render(&self, state: &AppState) -> Result<String, StoreError> {
         let targets: Vec<String> = state.targets.iter().map(|t| t.name.clone()).collect();
         let now = time::OffsetDateTime::now_utc();
-        let (thresholds, unix_now) = (state.queue_truth.thresholds, crate::queue_truth::now());
+        let (thresholds, unix_now) = (state.queue_truth.thresholds, now.unix_timestamp());
         let read = state
             .db
             .call(move |conn| {

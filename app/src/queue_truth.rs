@@ -89,16 +89,10 @@ pub async fn sync(state: &AppState, trigger: &str) -> Result<Option<SyncSnapshot
         if read.is_err() {
             // What was read is applied; nothing counts as removed.
             tracing::error!("reading the work-item files stopped");
-            send(SourcePart::Files(vec![FileRead::Failed(SyncError {
-                file: dir.display().to_string(),
-                line: None,
-                field: "work_items_dir".into(),
-                message: "reading the files stopped unexpectedly; see the server log".into(),
-            })]));
-            send(SourcePart::End {
-                listed: false,
-                files_read: 0,
-            });
+            let message = "reading the files stopped unexpectedly; see the server log";
+            for part in directory_not_read(&dir, message.into()) {
+                send(part);
+            }
         }
     });
     let trigger = trigger.to_owned();
@@ -133,9 +127,9 @@ pub async fn sync(state: &AppState, trigger: &str) -> Result<Option<SyncSnapshot
 /// The files go to `send` a part at a time, in name order, then `End`; reading stops
 /// when `send` says the other side is gone. `synced` holds each file's hash at its last
 /// sync (see [`sources::synced_hashes`]): a file whose bytes and prompt hash the same is
-/// not parsed again, only named as unchanged. The hash is of the content, not of the size or modification time, so
-/// an edit that keeps both (or a clock set back) is never missed. The files are read
-/// on up to four threads, one per core.
+/// not parsed again, only named as unchanged. The hash is of the content, not of the
+/// size or modification time, so an edit that keeps both (or a clock set back) is never
+/// missed. The files are read on up to four threads, one per core.
 pub fn read_source(
     dir: &Path,
     synced: &HashMap<String, String>,
@@ -149,16 +143,10 @@ pub fn read_source(
     let (entries, root) = match listed {
         Ok(listed) => listed,
         Err(err) => {
-            send(SourcePart::Files(vec![FileRead::Failed(SyncError {
-                file: dir.display().to_string(),
-                line: None,
-                field: "work_items_dir".into(),
-                message: format!("the work-items directory cannot be read: {err}"),
-            })]));
-            send(SourcePart::End {
-                listed: false,
-                files_read: 0,
-            });
+            let message = format!("the work-items directory cannot be read: {err}");
+            for part in directory_not_read(dir, message) {
+                send(part);
+            }
             return;
         }
     };
@@ -172,43 +160,66 @@ pub fn read_source(
         .collect();
     files.sort();
     let source = Source::new(root, synced);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    for part in files.chunks(FILES_PER_PART) {
-        let per_thread = part.len().div_ceil(threads).max(1);
-        let read: Vec<FileRead> = std::thread::scope(|scope| {
-            let source = &source;
-            let running: Vec<_> = part
-                .chunks(per_thread)
-                .map(|names| {
-                    scope.spawn(move || {
-                        names
+    let readers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    std::thread::scope(|scope| {
+        // Reader `r` reads the r-th share of every part; the parts are put back together
+        // in order, one at a time.
+        let shares: Vec<_> = (0..readers)
+            .map(|reader| {
+                let (share, received) = std::sync::mpsc::sync_channel::<Vec<FileRead>>(1);
+                let (source, files) = (&source, &files);
+                scope.spawn(move || {
+                    for part in files.chunks(FILES_PER_PART) {
+                        let mine = part.chunks(part.len().div_ceil(readers)).nth(reader);
+                        let read = mine
+                            .unwrap_or_default()
                             .iter()
-                            .map(|name| source.read(name))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            running
-                .into_iter()
-                .flat_map(|thread| {
-                    thread
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        });
-        if !send(SourcePart::Files(read)) {
-            return; // the apply stopped
+                            .map(|name| source.read(name));
+                        if share.send(read.collect()).is_err() {
+                            return; // the apply stopped
+                        }
+                    }
+                });
+                received
+            })
+            .collect();
+        for _ in files.chunks(FILES_PER_PART) {
+            let mut read = Vec::new();
+            for share in &shares {
+                // A reader that stopped (it panicked) ends the scope with its panic.
+                let Ok(files) = share.recv() else { return };
+                read.extend(files);
+            }
+            if !send(SourcePart::Files(read)) {
+                return; // the apply stopped; the readers stop at their next share
+            }
         }
-    }
-    send(SourcePart::End {
-        listed: true,
-        files_read: files.len(),
+        send(SourcePart::End {
+            listed: true,
+            files_read: files.len(),
+        });
     });
 }
 
+/// A reading that failed as a whole: the directory's error, and an end that removes
+/// nothing.
+fn directory_not_read(dir: &Path, message: String) -> [SourcePart; 2] {
+    [
+        SourcePart::Files(vec![FileRead::Failed(SyncError {
+            file: dir.display().to_string(),
+            line: None,
+            field: "work_items_dir".into(),
+            message,
+        })]),
+        SourcePart::End {
+            listed: false,
+            files_read: 0,
+        },
+    ]
+}
+
 /// Files read, parsed and handed to the database at a time.
-const FILES_PER_PART: usize = 256;
+const FILES_PER_PART: usize = 64;
 
 /// The work-items directory as one sync reads it.
 struct Source<'a> {
@@ -235,10 +246,10 @@ impl<'a> Source<'a> {
         }
     }
 
-    fn read(&self, name: &String) -> FileRead {
+    fn read(&self, name: &str) -> FileRead {
         let whole_file = |message: String| {
             FileRead::Failed(SyncError {
-                file: name.clone(),
+                file: name.to_owned(),
                 line: None,
                 field: "file".into(),
                 message,
@@ -252,12 +263,14 @@ impl<'a> Source<'a> {
         // The prompt of the item the file name says; an item whose id is not its file's
         // name is refused below, once its file is parsed.
         let stem = name.trim_end_matches(".md");
-        let prompt = self.read_prompt(stem);
-        if let Ok(prompt) = &prompt {
+        let prompt = self.read_prompt(stem).map(|prompt| {
             let hash = content_hash(&text, prompt.as_deref());
-            if self.synced.get(name) == Some(&hash) {
-                return FileRead::Unchanged(name.clone());
-            }
+            (prompt, hash)
+        });
+        if let Ok((_, hash)) = &prompt
+            && self.synced.get(name) == Some(hash)
+        {
+            return FileRead::Unchanged(name.to_owned());
         }
         match parse(name, &text, prompt) {
             Ok(item) => FileRead::Parsed(Box::new(item)),
@@ -371,11 +384,11 @@ fn read_opened(file: std::fs::File) -> Result<String, String> {
 }
 
 /// The item of a work-item file that changed since its last sync (or is new), with its
-/// prompt, or why it cannot be used.
+/// prompt and the hash of both, or why it cannot be used.
 fn parse(
     name: &str,
     text: &str,
-    prompt: Result<Option<String>, String>,
+    prompt: Result<(Option<String>, String), String>,
 ) -> Result<ReadItem, SyncError> {
     let mut item = parse_work_item_file(text, None).map_err(|err| SyncError {
         file: name.to_owned(),
@@ -400,13 +413,12 @@ fn parse(
         });
     }
     // Reported against the item's own file, which keeps its last good data.
-    let prompt = prompt.map_err(|message| SyncError {
+    let (prompt, hash) = prompt.map_err(|message| SyncError {
         file: name.to_owned(),
         line: None,
         field: "prompt".into(),
         message,
     })?;
-    let hash = content_hash(text, prompt.as_deref());
     item.prompt_context.text = prompt;
     Ok(ReadItem {
         file: name.to_owned(),

@@ -203,13 +203,7 @@ pub fn apply(
                     seen_files.insert(file);
                 }
                 FileRead::Unchanged(file) => {
-                    // A fresh read, and whatever was wrong with the file is over.
-                    tx.prepare_cached(
-                        "UPDATE work_item_sources
-                         SET read_at = ?2, error = NULL, removed_at = NULL
-                         WHERE file = ?1",
-                    )?
-                    .execute(params![file, now])?;
+                    read_unchanged(&tx, &file, now)?;
                     seen_files.insert(file);
                 }
                 FileRead::Failed(error) => {
@@ -297,11 +291,7 @@ fn apply_item(
     if let Some(base) = &current.source
         && base.hash == read_item.hash
     {
-        tx.prepare_cached(
-            "UPDATE work_item_sources SET read_at = ?2, error = NULL, removed_at = NULL
-             WHERE work_item_id = ?1",
-        )?
-        .execute(params![file_item.id.as_str(), now])?;
+        read_unchanged(tx, &read_item.file, now)?;
         return Ok(Applied::Unchanged);
     }
     let merged = merge(current, file_item);
@@ -309,6 +299,16 @@ fn apply_item(
     work_items::upsert_in(tx, &merged)?;
     save_source(tx, read_item, now, pull_request_change)?;
     Ok(Applied::Changed)
+}
+
+/// An unchanged file: a fresh read, and whatever was wrong with the file is over.
+fn read_unchanged(tx: &rusqlite::Transaction<'_>, file: &str, now: i64) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "UPDATE work_item_sources SET read_at = ?2, error = NULL, removed_at = NULL
+         WHERE file = ?1",
+    )?
+    .execute(params![file, now])?;
+    Ok(())
 }
 
 /// The file's item with the control plane's lane, status and state wherever the file did
