@@ -80,12 +80,23 @@ static COMPRESSED_STYLESHEET: LazyLock<CompressedStylesheet> =
 fn brotli_of(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     {
-        // Quality 11 and a 4 MiB window: the best brotli makes, once per start.
-        let mut writer = brotli::CompressorWriter::new(&mut out, 4096, 11, 22);
+        // Quality 11: the best brotli makes, once per start. The window just holds the
+        // whole input (a larger one compresses no better): brotli's quality-11 matcher
+        // takes memory in proportion to the window, 32 MiB at the default 4 MiB.
+        let mut writer =
+            brotli::CompressorWriter::new(&mut out, 4096, 11, window_bits(bytes.len()));
         // Writing into a Vec cannot fail.
         let _ = writer.write_all(bytes);
     }
     out
+}
+
+/// The smallest brotli window (`lgwin`, 10 to 24) that holds `len` bytes: a window is
+/// 2^lgwin − 16 bytes.
+fn window_bits(len: usize) -> u32 {
+    (10..24)
+        .find(|bits| (1usize << bits) - 16 >= len)
+        .unwrap_or(24)
 }
 
 fn gzip_of(bytes: &[u8]) -> Vec<u8> {
@@ -149,7 +160,25 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Coding, preferred_coding};
+    use super::{Coding, preferred_coding, window_bits};
+
+    #[test]
+    fn the_brotli_window_just_holds_its_input() {
+        // (input bytes, lgwin): a window is 2^lgwin − 16 bytes, from 10 to 24 bits.
+        let cases = [
+            (0, 10),
+            (1008, 10),
+            (1009, 11),
+            (17_471, 15),
+            (32_752, 15),
+            (32_753, 16),
+            (16_777_200, 24),
+            (usize::MAX, 24),
+        ];
+        for (len, bits) in cases {
+            assert_eq!(window_bits(len), bits, "{len} bytes");
+        }
+    }
 
     #[test]
     fn the_coding_follows_accept_encoding() {
