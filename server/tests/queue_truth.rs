@@ -268,6 +268,7 @@ async fn a_broken_file_is_reported_by_line_and_field_and_the_rest_syncs() {
 
     let snapshot = app.sync().await;
     assert_eq!(snapshot["changed"], 1, "the other edit synced");
+    assert_eq!(snapshot["removed"], 0, "a broken file is not a missing one");
     // This file, and the demo's own broken one.
     let errors = snapshot["errors"].as_array().unwrap();
     let files: Vec<&str> = errors.iter().map(|e| e["file"].as_str().unwrap()).collect();

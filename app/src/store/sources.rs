@@ -109,7 +109,6 @@ struct Known {
 
 /// The file's values at the last snapshot.
 struct Base {
-    file: String,
     hash: String,
     lane: String,
     status: String,
@@ -144,41 +143,6 @@ pub fn apply(
     // read snapshot taken first could not become a write once another connection (the
     // session store's) had written in between.
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let mut known: HashMap<String, Known> = HashMap::new();
-    {
-        let mut stmt = tx.prepare(
-            "SELECT w.id, w.lane, w.status, w.state, w.pull_request_url,
-                    s.file, s.hash, w.source, s.status, s.state,
-                    s.pull_request_before, s.pull_request_changed_at
-             FROM work_items w LEFT JOIN work_item_sources s ON s.work_item_id = w.id",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let file: Option<String> = row.get(5)?;
-            let source = match file {
-                Some(file) => Some(Base {
-                    file,
-                    hash: row.get(6)?,
-                    lane: row.get(7)?,
-                    status: row.get(8)?,
-                    state: row.get(9)?,
-                    pull_request_before: row.get(10)?,
-                    pull_request_changed_at: row.get(11)?,
-                }),
-                None => None,
-            };
-            known.insert(
-                row.get(0)?,
-                Known {
-                    lane: parse_lane(&row.get::<_, String>(1)?)?,
-                    status: row.get(2)?,
-                    state: row.get(3)?,
-                    pull_request_url: row.get(4)?,
-                    source,
-                },
-            );
-        }
-    }
     let (mut added, mut changed) = (0, 0);
     let mut seen_files: HashSet<String> = HashSet::new();
     let mut errors: Vec<SyncError> = Vec::new();
@@ -194,7 +158,7 @@ pub fn apply(
         for file in files {
             match file {
                 FileRead::Parsed(read_item) => {
-                    match apply_item(&tx, &known, &read_item, now)? {
+                    match apply_item(&tx, &read_item, now)? {
                         Applied::Added => added += 1,
                         Applied::Changed => changed += 1,
                         Applied::Unchanged => {}
@@ -218,24 +182,11 @@ pub fn apply(
     // Without `End` the reading stopped part way: what it read is applied, nothing is
     // removed.
     let (listed, files_read) = end.unwrap_or((false, seen_files.len()));
-    let mut removed = 0;
-    if listed {
-        let gone: Vec<String> = known
-            .iter()
-            .filter_map(|(id, k)| {
-                let base = k.source.as_ref()?;
-                (!seen_files.contains(base.file.as_str())).then(|| id.clone())
-            })
-            .collect();
-        for id in gone {
-            removed += tx
-                .prepare_cached(
-                    "UPDATE work_item_sources SET removed_at = ?2
-                     WHERE work_item_id = ?1 AND removed_at IS NULL",
-                )?
-                .execute(params![id, now])?;
-        }
-    }
+    let removed = if listed {
+        mark_removed(&tx, &seen_files, now)?
+    } else {
+        0
+    };
     let errors_json = serde_json::to_string(&errors).unwrap_or_else(|_| "[]".into());
     let duration_ms = started.elapsed().as_millis() as i64;
     tx.execute(
@@ -278,12 +229,11 @@ enum Applied {
 /// Applies one parsed file to its item (see [`apply`]).
 fn apply_item(
     tx: &rusqlite::Transaction<'_>,
-    known: &HashMap<String, Known>,
     read_item: &ReadItem,
     now: i64,
 ) -> Result<Applied, StoreError> {
     let file_item = &read_item.item;
-    let Some(current) = known.get(file_item.id.as_str()) else {
+    let Some(current) = known(tx, file_item.id.as_str())? else {
         work_items::upsert_in(tx, file_item)?;
         save_source(tx, read_item, now, None)?;
         return Ok(Applied::Added);
@@ -294,11 +244,74 @@ fn apply_item(
         read_unchanged(tx, &read_item.file, now)?;
         return Ok(Applied::Unchanged);
     }
-    let merged = merge(current, file_item);
-    let pull_request_change = pull_request_change(current, file_item, now);
+    let merged = merge(&current, file_item);
+    let pull_request_change = pull_request_change(&current, file_item, now);
     work_items::upsert_in(tx, &merged)?;
     save_source(tx, read_item, now, pull_request_change)?;
     Ok(Applied::Changed)
+}
+
+/// The item's current signals and its file's at the last snapshot; `None` for an item
+/// the control plane does not have yet. Looked up for a changed file only: an unchanged
+/// one (the every-minute case) needs nothing of its item.
+fn known(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<Option<Known>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT w.lane, w.status, w.state, w.pull_request_url,
+                s.hash, w.source, s.status, s.state,
+                s.pull_request_before, s.pull_request_changed_at
+         FROM work_items w LEFT JOIN work_item_sources s ON s.work_item_id = w.id
+         WHERE w.id = ?1",
+    )?;
+    let mut rows = stmt.query([id])?;
+    let Some(row) = rows.next()? else {
+        return Ok(None);
+    };
+    // No hash: the item has no file yet (an item the control plane made).
+    let source = match row.get::<_, Option<String>>(4)? {
+        Some(hash) => Some(Base {
+            hash,
+            lane: row.get(5)?,
+            status: row.get(6)?,
+            state: row.get(7)?,
+            pull_request_before: row.get(8)?,
+            pull_request_changed_at: row.get(9)?,
+        }),
+        None => None,
+    };
+    Ok(Some(Known {
+        lane: parse_lane(&row.get::<_, String>(0)?)?,
+        status: row.get(1)?,
+        state: row.get(2)?,
+        pull_request_url: row.get(3)?,
+        source,
+    }))
+}
+
+/// Marks removed, at `now`, every item whose file the sync did not see; returns how many
+/// were not marked already. Row by row: only the missing ones are kept.
+fn mark_removed(
+    tx: &rusqlite::Transaction<'_>,
+    seen_files: &HashSet<String>,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let mut gone: Vec<String> = Vec::new();
+    {
+        let mut stmt = tx
+            .prepare("SELECT work_item_id, file FROM work_item_sources WHERE removed_at IS NULL")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let file: String = row.get(1)?;
+            if !seen_files.contains(&file) {
+                gone.push(row.get(0)?);
+            }
+        }
+    }
+    let mut mark =
+        tx.prepare_cached("UPDATE work_item_sources SET removed_at = ?2 WHERE work_item_id = ?1")?;
+    for id in &gone {
+        mark.execute(params![id, now])?;
+    }
+    Ok(gone.len())
 }
 
 /// An unchanged file: a fresh read, and whatever was wrong with the file is over.
