@@ -248,7 +248,7 @@ pub fn SyncReport(last: Option<SyncSnapshot>) -> impl IntoView {
             <section class="sync-errors" id="sync-errors" aria-labelledby="sync-errors-title">
                 <h2 id="sync-errors-title">{heading}</h2>
                 <p>
-                    "Its item keeps its last good data and shows as stale; every other item synced. Fix the file and tap Refresh."
+                    "An item already on the board keeps its last good data and shows as stale; a new file's item appears once its file syncs. Every other file synced. Fix the file and tap Refresh."
                 </p>
                 <ul>{errors}</ul>
             </section>
