@@ -120,23 +120,6 @@ const SUMMARY_COLUMNS: &str = "w.id, w.title, w.lane, w.work_type, w.status, w.p
                                s.pull_request_before, s.pull_request_changed_at";
 const SOURCES_JOIN: &str = "LEFT JOIN work_item_sources s ON s.work_item_id = w.id";
 
-/// Every item's summary in board order (lane, then id), optionally one lane only.
-pub fn list_summaries(
-    conn: &Connection,
-    lane: Option<Lane>,
-) -> Result<Vec<WorkItemSummary>, StoreError> {
-    let all = format!("SELECT {SUMMARY_COLUMNS} FROM work_items w {SOURCES_JOIN}");
-    let summaries = match lane {
-        Some(lane) => summaries(
-            conn,
-            &format!("{all} WHERE w.lane = ?1 ORDER BY w.id"),
-            &[&lane.as_str()],
-        )?,
-        None => summaries(conn, &format!("{all} ORDER BY w.id"), &[])?,
-    };
-    Ok(in_board_order(summaries))
-}
-
 /// The first `per_lane` summaries of every lane, in board order, in one statement.
 pub fn first_of_each_lane(
     conn: &Connection,
@@ -227,12 +210,6 @@ pub fn count_in(conn: &Connection, lane: Option<Lane>) -> Result<usize, StoreErr
         Some(lane) => lane_counts(conn)?[lane as usize],
         None => count(conn)?,
     })
-}
-
-/// Sorted by lane, stably: ids stay in order within each lane.
-fn in_board_order(mut summaries: Vec<WorkItemSummary>) -> Vec<WorkItemSummary> {
-    summaries.sort_by_key(|summary| summary.lane);
-    summaries
 }
 
 /// How many items each lane holds, in [`Lane::ALL`] order.
@@ -454,7 +431,7 @@ mod tests {
         let got = db.call(move |c| get(c, &id)).await.unwrap();
         assert_eq!(got.as_ref(), Some(&a));
 
-        let all = db.call(|c| list_summaries(c, None)).await.unwrap();
+        let all = db.call(|c| first_of_each_lane(c, 100)).await.unwrap();
         let ids: Vec<_> = all.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(ids, ["wi-B-1", "wi-A-1"], "board order follows the lanes");
         assert_eq!(all[1].done_criteria_count, 2);
@@ -466,7 +443,7 @@ mod tests {
         assert_eq!(all[1].branch.as_deref(), Some("bf/branch"));
 
         let review = db
-            .call(|c| list_summaries(c, Some(Lane::Review)))
+            .call(|c| lane_summaries(c, Lane::Review, 100, 0))
             .await
             .unwrap();
         assert_eq!(review.len(), 1);
