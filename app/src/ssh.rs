@@ -54,12 +54,15 @@ const LONGEST_CONTROL_DIR: usize = 107 - 1 - 40 - 17;
 
 /// Where kept connections go: `preferred` (created private) when its path is short
 /// enough for a socket, else a new private directory under the system's temporary
-/// directory.
-pub fn control_dir(preferred: &Path) -> std::io::Result<PathBuf> {
+/// directory, removed when the returned [`ControlDir`] is dropped.
+pub fn control_dir(preferred: &Path) -> std::io::Result<ControlDir> {
     let preferred = std::path::absolute(preferred)?;
     if preferred.as_os_str().len() <= LONGEST_CONTROL_DIR {
         create_private(&preferred)?;
-        return Ok(preferred);
+        return Ok(ControlDir {
+            path: preferred,
+            temporary: false,
+        });
     }
     loop {
         let dir = std::env::temp_dir().join(format!(
@@ -67,9 +70,37 @@ pub fn control_dir(preferred: &Path) -> std::io::Result<PathBuf> {
             crate::auth::secrets::random_secret(8)
         ));
         match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => return Ok(dir),
+            Ok(()) => {
+                return Ok(ControlDir {
+                    path: dir,
+                    temporary: true,
+                });
+            }
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(err) => return Err(err),
+        }
+    }
+}
+
+/// The directory of kept connections, held for as long as they may be used: a
+/// temporary one is removed (with any socket left in it) when this is dropped, so a
+/// server or a test does not leave it behind.
+#[derive(Debug)]
+pub struct ControlDir {
+    path: PathBuf,
+    temporary: bool,
+}
+
+impl ControlDir {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ControlDir {
+    fn drop(&mut self) {
+        if self.temporary {
+            let _ = std::fs::remove_dir_all(&self.path);
         }
     }
 }
@@ -495,16 +526,24 @@ mod tests {
     fn a_data_directory_too_deep_for_a_socket_keeps_its_connections_elsewhere() {
         let dir = tempfile::tempdir().unwrap();
         let short = control_dir(&dir.path().join("ssh")).unwrap();
-        assert_eq!(short, dir.path().join("ssh"));
+        assert_eq!(short.path(), dir.path().join("ssh"));
         let deep = dir.path().join("a".repeat(60)).join("ssh");
         let elsewhere = control_dir(&deep).unwrap();
+        let elsewhere_path = elsewhere.path().to_owned();
         assert!(
-            elsewhere.as_os_str().len() <= LONGEST_CONTROL_DIR,
-            "{elsewhere:?}"
+            elsewhere_path.as_os_str().len() <= LONGEST_CONTROL_DIR,
+            "{elsewhere_path:?}"
         );
         use std::os::unix::fs::MetadataExt;
-        assert_eq!(std::fs::metadata(&elsewhere).unwrap().mode() & 0o777, 0o700);
-        std::fs::remove_dir(elsewhere).unwrap();
+        assert_eq!(
+            std::fs::metadata(&elsewhere_path).unwrap().mode() & 0o777,
+            0o700
+        );
+        // A socket left behind goes with the temporary directory; the preferred one stays.
+        std::fs::write(elsewhere_path.join("left"), "").unwrap();
+        drop((short, elsewhere));
+        assert!(!elsewhere_path.exists());
+        assert!(dir.path().join("ssh").is_dir());
     }
 
     #[test]

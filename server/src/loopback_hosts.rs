@@ -23,6 +23,8 @@ pub struct LoopbackHosts {
     pub settings: SshSettings,
     pub hosts: Vec<LoopbackHost>,
     sshd: Vec<Child>,
+    /// Held while the hosts run: a temporary one goes with them.
+    _connections: app::ssh::ControlDir,
 }
 
 /// One loopback host: its `sshd`'s port and the directory its commands run in.
@@ -73,10 +75,11 @@ impl LoopbackHosts {
                 known_hosts: Some(dir.join("known_hosts")),
                 connect_timeout: Duration::from_secs(5),
                 options: Vec::new(),
-                control_dir: Some(control_dir),
+                control_dir: Some(control_dir.path().to_owned()),
             },
             hosts: Vec::new(),
             sshd: Vec::new(),
+            _connections: control_dir,
         };
         let mut known_hosts = String::new();
         for name in names {

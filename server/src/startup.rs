@@ -152,6 +152,9 @@ pub struct Application {
     demo_hosts: Option<crate::loopback_hosts::LoopbackHosts>,
     /// In demo mode, the data directory whose demo services stop with the dashboard.
     demo_dir: Option<PathBuf>,
+    /// Where connections to targets' hosts are kept, when the server chose it: a
+    /// temporary one is removed once they are closed.
+    ssh_connections: Option<app::ssh::ControlDir>,
 }
 
 /// How long a finished webhook delivery is kept for the webhooks page.
@@ -228,6 +231,7 @@ impl Application {
         // Connections to a target's hosts are kept for reuse, privately, in the data
         // directory (or, when its path is too long for a socket, in a private temporary
         // directory).
+        let mut ssh_connections = None;
         if targets
             .iter()
             .any(|t| !t.hosts.is_empty() && t.ssh.control_dir.is_none())
@@ -238,8 +242,9 @@ impl Application {
                 source,
             })?;
             for target in targets.iter_mut().filter(|t| t.ssh.control_dir.is_none()) {
-                target.ssh.control_dir = Some(dir.clone());
+                target.ssh.control_dir = Some(dir.path().to_owned());
             }
+            ssh_connections = Some(dir);
         }
         for target in &targets {
             for warning in target.start_warnings(std::path::Path::is_dir) {
@@ -318,6 +323,7 @@ impl Application {
             generated_demo_password,
             demo_hosts,
             demo_dir: settings.demo.then_some(data_dir),
+            ssh_connections,
         })
     }
 
@@ -346,6 +352,7 @@ impl Application {
             sessions,
             demo_hosts,
             demo_dir,
+            ssh_connections,
             ..
         } = self;
         tracing::info!("serving the dashboard at http://{addr}");
@@ -378,6 +385,7 @@ impl Application {
             }
         }
         close_ssh_connections(&state).await;
+        drop(ssh_connections);
         if let Some(dir) = demo_dir {
             let stopped = demo::stop_demo_services(&dir);
             if stopped > 0 {

@@ -509,3 +509,30 @@ async fn two_hosts_at_a_time_then_a_rollback_of_the_whole_fleet() {
     assert_eq!(target["live"]["version"], "1.0.0");
     assert_eq!(target["hosts_on_live"], 3);
 }
+
+#[tokio::test]
+async fn kept_connections_of_a_data_directory_too_deep_for_sockets_leave_nothing_at_stop() {
+    let fleet = Fleet::start().await;
+    fleet.version("1.0.0", "ok 1.0.0");
+    let deep = tempfile::tempdir().unwrap();
+    let mut target = fleet.target(3, Duration::from_secs(20));
+    // The server chooses where to keep connections: its data directory's path is too
+    // long for a socket, so a private temporary directory.
+    target.ssh.control_dir = None;
+    let app = Setup {
+        data_dir: Some(deep.path().join("d".repeat(80)).join("data")),
+        targets: vec![target],
+        ..Setup::default()
+    }
+    .spawn()
+    .await;
+    let kept = app.state.targets[0].ssh.control_dir.clone().unwrap();
+    assert!(kept.starts_with(std::env::temp_dir()), "{kept:?}");
+
+    let record = deployed(&app, "1.0.0").await;
+    assert_eq!(record["release"]["status"], "succeeded", "{record}");
+    let sockets = std::fs::read_dir(&kept).unwrap().count();
+    assert!(sockets > 0, "the deploy kept its connections in {kept:?}");
+    app.shut_down().await;
+    assert!(!kept.exists(), "{kept:?} is left after the server stopped");
+}
