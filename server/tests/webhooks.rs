@@ -399,6 +399,7 @@ async fn an_admin_sends_a_test_event_from_the_page_without_javascript() {
     let (admin, page) = webhooks_page_of_an_admin(&app).await;
     assert!(page.contains("Send a test event to ops"), "{page}");
     assert!(page.contains("http://127.0.0.1:"), "{page}");
+    assert!(page.contains("No delivery yet"), "{page}");
     let sent = app
         .post_form(
             &admin,
@@ -419,6 +420,16 @@ async fn an_admin_sends_a_test_event_from_the_page_without_javascript() {
     assert!(
         got[0].headers.get("x-factory-signature").is_none(),
         "no secret, no signature"
+    );
+    let page = common::get_html(&admin, &app.url("/webhooks"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("No delivery yet"), "{page}");
+    assert!(
+        page.contains("<ol class=\"releases\">"),
+        "the delivery is listed: {page}"
     );
 }
 

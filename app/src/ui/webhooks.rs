@@ -78,17 +78,23 @@ async fn webhooks_page(state: AppState, sent: bool) -> AnyView {
     let sent = sent.then(|| {
         view! { <p class="result result-ok" role="status">"Test event queued: its delivery is below."</p> }
     });
-    let rows = deliveries
-        .into_iter()
-        .map(|delivery| view! { <DeliveryRow delivery /> })
-        .collect_view();
+    let deliveries = if deliveries.is_empty() {
+        view! { <p class="muted">"No delivery yet: events are sent as releases and holds happen."</p> }
+            .into_any()
+    } else {
+        let rows = deliveries
+            .into_iter()
+            .map(|delivery| view! { <DeliveryRow delivery /> })
+            .collect_view();
+        view! { <ol class="releases">{rows}</ol> }.into_any()
+    };
     view! {
         <h1>"Webhooks"</h1>
         {sent}
         {none}
         <ul class="cards">{hooks}</ul>
         <h2>"Newest deliveries"</h2>
-        <ol class="releases">{rows}</ol>
+        {deliveries}
     }
     .into_any()
 }
