@@ -8,7 +8,7 @@ import { join } from "node:path";
 // demo's work-item files — runs in every project without one project's changes
 // reaching another's.
 const basePort = Number(process.env.E2E_PORT ?? 3199);
-const binary = process.env.FACTORY_BIN ?? join(__dirname, "..", "target", "debug", "factory");
+export const binary = process.env.FACTORY_BIN ?? join(__dirname, "..", "target", "debug", "factory");
 // The demo user's password for this run; the tests sign in with it.
 export const demoPassword = "end-to-end demo password";
 

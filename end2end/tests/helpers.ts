@@ -1,7 +1,8 @@
 import { expect, test, type Page } from "@playwright/test";
+import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { dataDirOf, demoPassword } from "../playwright.config";
+import { binary, dataDirOf, demoPassword } from "../playwright.config";
 
 /** Screenshots of every page land in end2end/screenshots/<project>/. */
 export async function screenshot(page: Page, name: string, project: string) {
@@ -15,14 +16,71 @@ export async function expectNoSidewaysScroll(page: Page) {
   expect(overflow).toBeLessThanOrEqual(0);
 }
 
-/** Signs in as the demo operator through the real form, and lands on `path`. */
-export async function signIn(page: Page, path = "/") {
+/** Who signs in: the demo operator unless said. */
+export interface Operator {
+  name: string;
+  password: string;
+  role: string;
+}
+
+const demoOperator: Operator = { name: "demo", password: demoPassword, role: "operator" };
+
+/** Signs in through the real form, as the demo operator unless told, and lands on `path`. */
+export async function signIn(page: Page, path = "/", who: Operator = demoOperator) {
   await page.goto(path);
   await expect(page).toHaveURL(/\/login/);
-  await page.getByLabel("Username").fill("demo");
-  await page.getByLabel("Password").fill(demoPassword);
+  await page.getByLabel("Username").fill(who.name);
+  await page.getByLabel("Password").fill(who.password);
   await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByText("demo · operator")).toBeVisible();
+  await expect(page.getByText(`${who.name} · ${who.role}`)).toBeVisible();
+}
+
+/** An admin of the current project's server, added with `factory user add` as a real
+ * install's first admin is (the demo has none): for the admin's own pages. */
+export function demoAdmin(): Operator {
+  const admin = { name: "e2e-admin", password: "end-to-end admin password", role: "admin" };
+  try {
+    execFileSync(binary, ["user", "add", admin.name, "--role", "admin", "--data-dir", dataDirOf(test.info().project.name)], {
+      input: `${admin.password}\n`,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+  } catch (err: any) {
+    // Added by an earlier test of this project's server.
+    expect(String(err.stderr)).toContain("already exists");
+  }
+  return admin;
+}
+
+/** Every page of the dashboard an operator sees, by path; a release's page too, made by
+ * a deploy when no release exists yet, so the list stands whatever ran before. */
+export async function operatorPages(page: Page): Promise<string[]> {
+  const list = [
+    "/",
+    "/?lane=review",
+    "/items/wi-BF-302",
+    "/items/wi-BF-330",
+    "/items/no-such-item",
+    "/history",
+    "/releases",
+    "/releases/demo-web/deploy",
+    "/releases/demo-web/rollback",
+    "/releases/demo-web/hold",
+  ];
+  const answer = await page.request.get("/api/targets/demo-web/releases");
+  const releases = (await answer.json()).releases as { id: number }[];
+  list.push(`/releases/${releases.length > 0 ? releases[0].id : await deployOnce(page)}`);
+  return list;
+}
+
+/** Deploys the demo's 1.1.0 through the API and waits for the release to end; its id. */
+async function deployOnce(page: Page): Promise<number> {
+  const started = await page.request.post("/api/targets/demo-web/deploy", { data: { version: "1.1.0" } });
+  expect(started.status()).toBe(202);
+  const id = (await started.json()).release_id as number;
+  await expect
+    .poll(async () => (await (await page.request.get(`/api/releases/${id}`)).json()).release.status, { timeout: 60_000 })
+    .not.toBe("running");
+  return id;
 }
 
 /** The demo's work-item file of `id`, which the current project's server syncs from. */

@@ -1,44 +1,14 @@
 // Every page at once: accessibility (axe-core, light and dark), tap targets, visible
-// focus, and page weight. It stands alone: when no release exists yet it makes one, so
-// a release's page is among the pages whatever ran before.
+// focus, and page weight; the operator's pages (helpers' `operatorPages`, which makes a
+// release when none exists yet, so a release's page is among them whatever ran before),
+// then the admin's webhooks page as an admin.
 import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Page } from "@playwright/test";
 import { request as httpRequest } from "node:http";
-import { screenshot, signIn } from "./helpers";
+import { demoAdmin, operatorPages, screenshot, signIn } from "./helpers";
 
 /** The first round trip of a new connection carries about 14 KB. */
 const PAGE_BUDGET = 14 * 1024;
-
-/** Every page of the dashboard, by path; a release's page once one exists. */
-async function pages(page: Page): Promise<string[]> {
-  const list = [
-    "/",
-    "/?lane=review",
-    "/items/wi-BF-302",
-    "/items/wi-BF-330",
-    "/items/no-such-item",
-    "/history",
-    "/releases",
-    "/releases/demo-web/deploy",
-    "/releases/demo-web/rollback",
-    "/releases/demo-web/hold",
-  ];
-  const answer = await page.request.get("/api/targets/demo-web/releases");
-  const releases = (await answer.json()).releases as { id: number }[];
-  list.push(`/releases/${releases.length > 0 ? releases[0].id : await deployOnce(page)}`);
-  return list;
-}
-
-/** Deploys the demo's 1.1.0 through the API and waits for the release to end; its id. */
-async function deployOnce(page: Page): Promise<number> {
-  const started = await page.request.post("/api/targets/demo-web/deploy", { data: { version: "1.1.0" } });
-  expect(started.status()).toBe(202);
-  const id = (await started.json()).release_id as number;
-  await expect
-    .poll(async () => (await (await page.request.get(`/api/releases/${id}`)).json()).release.status, { timeout: 60_000 })
-    .not.toBe("running");
-  return id;
-}
 
 /** GETs `path` as a browser with a session does, asking for gzip; the bytes as served. */
 function servedBytes(baseURL: string, path: string, cookie: string): Promise<{ status: number; size: number; body: Buffer; encoding?: string }> {
@@ -64,7 +34,7 @@ test.beforeEach(async ({ page }) => {
 test("no page has a serious or critical accessibility violation, light or dark", async ({ page, browser }, info) => {
   test.skip(!info.project.use.javaScriptEnabled && info.project.use.javaScriptEnabled !== undefined, "axe runs as a script in the page; the phone project checks the same HTML");
   test.setTimeout(120_000);
-  const paths = ["/login", ...(await pages(page))];
+  const paths = ["/login", ...(await operatorPages(page))];
   for (const scheme of ["light", "dark"] as const) {
     await page.emulateMedia({ colorScheme: scheme });
     for (const path of paths) {
@@ -92,25 +62,9 @@ async function expectNoSeriousViolations(page: Page, where: string) {
 }
 
 test("every tap target is at least 44 px tall, and focus is visible", async ({ page }, info) => {
-  for (const path of await pages(page)) {
+  for (const path of await operatorPages(page)) {
     await page.goto(path);
-    const small = await page.evaluate(() => {
-      const found: string[] = [];
-      const targets = document.querySelectorAll<HTMLElement>("a[href], button, input:not([type=hidden]), select, textarea, summary");
-      for (const el of targets) {
-        const box = el.getBoundingClientRect();
-        if (box.width === 0 && box.height === 0) continue; // not shown (folded away)
-        // A link inside a sentence is exempt (WCAG 2.5.8): its line is the target.
-        const inSentence = el.tagName === "A" && getComputedStyle(el).display === "inline" &&
-          Array.from(el.parentElement?.childNodes ?? []).some((n) => n !== el && n.nodeType === Node.TEXT_NODE && n.textContent!.trim() !== "");
-        if (inSentence) continue;
-        // The checkbox or radio inside a 44 px label is tapped through its label.
-        const label = el.closest("label");
-        const height = label && (el as HTMLInputElement).type?.match(/radio|checkbox/) ? label.getBoundingClientRect().height : box.height;
-        if (height < 43.5) found.push(`${el.tagName.toLowerCase()} "${(el.textContent || el.getAttribute("name") || "").trim().slice(0, 40)}" ${Math.round(height)} px`);
-      }
-      return found;
-    });
+    const small = await smallTapTargets(page);
     expect(small, path).toEqual([]);
     // Every page at this project's size, for a person to look at.
     const name = "page" + (path === "/" ? "-board" : path.replace(/[^a-z0-9]+/gi, "-").replace(/-$/, ""));
@@ -129,6 +83,27 @@ test("every tap target is at least 44 px tall, and focus is visible", async ({ p
   await screenshot(page, "focus", info.project.name);
 });
 
+/** Tap targets under 44 px tall on the page, each with its text and height. */
+function smallTapTargets(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const found: string[] = [];
+    const targets = document.querySelectorAll<HTMLElement>("a[href], button, input:not([type=hidden]), select, textarea, summary");
+    for (const el of targets) {
+      const box = el.getBoundingClientRect();
+      if (box.width === 0 && box.height === 0) continue; // not shown (folded away)
+      // A link inside a sentence is exempt (WCAG 2.5.8): its line is the target.
+      const inSentence = el.tagName === "A" && getComputedStyle(el).display === "inline" &&
+        Array.from(el.parentElement?.childNodes ?? []).some((n) => n !== el && n.nodeType === Node.TEXT_NODE && n.textContent!.trim() !== "");
+      if (inSentence) continue;
+      // The checkbox or radio inside a 44 px label is tapped through its label.
+      const label = el.closest("label");
+      const height = label && (el as HTMLInputElement).type?.match(/radio|checkbox/) ? label.getBoundingClientRect().height : box.height;
+      if (height < 43.5) found.push(`${el.tagName.toLowerCase()} "${(el.textContent || el.getAttribute("name") || "").trim().slice(0, 40)}" ${Math.round(height)} px`);
+    }
+    return found;
+  });
+}
+
 // Nothing hydrates: no page has a script of any kind (the CSP would refuse an inline one
 // and say so in the console), nor Leptos's `<!>` hydration markers.
 test("every page with its stylesheet fits the first round trip, and has no script", async ({ page, baseURL }) => {
@@ -138,23 +113,50 @@ test("every page with its stylesheet fits the first round trip, and has no scrip
     const deliberate404 = page.url().endsWith("/items/no-such-item") && message.text().includes("status of 404");
     if (message.type() === "error" && !deliberate404) consoleErrors.push(`${page.url()}: ${message.text()}`);
   });
-  const cookie = (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join("; ");
-  const css = await page.evaluate(() => (document.querySelector("link[rel=stylesheet]") as HTMLLinkElement).href);
-  const stylesheet = await servedBytes(baseURL!, new URL(css).pathname, cookie);
-  expect(stylesheet.encoding).toBe("gzip");
   const report: string[] = [];
-  for (const path of await pages(page)) {
-    const html = await servedBytes(baseURL!, path, cookie);
-    expect(html.encoding, path).toBe("gzip");
-    const total = html.size + stylesheet.size;
-    report.push(`${path}: ${html.size} + ${stylesheet.size} = ${total} bytes`);
-    expect(total, `${path}: HTML ${html.size} B + CSS ${stylesheet.size} B compressed`).toBeLessThanOrEqual(PAGE_BUDGET);
-    const raw = await (await page.request.get(path)).text();
-    expect(raw, `${path}: no script`).not.toContain("<script");
-    expect(raw, `${path}: no hydration markers`).not.toContain("<!>");
-    await page.goto(path);
-    await expect(page.locator("script, link[rel=modulepreload], link[rel=preload][as=script]"), `${path} has no script`).toHaveCount(0);
+  for (const path of await operatorPages(page)) {
+    report.push(await expectLightAndScriptless(page, baseURL!, path));
   }
   expect(consoleErrors).toEqual([]);
   console.log(`page weight, compressed as served:\n${report.join("\n")}`);
+});
+
+/** Checks that `path` and its stylesheet, gzipped as served to `page`'s session, fit the
+ * first round trip, and that it has no script and no hydration marker; its weight. */
+async function expectLightAndScriptless(page: Page, baseURL: string, path: string): Promise<string> {
+  const cookie = (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join("; ");
+  await page.goto(path);
+  await expect(page.locator("script, link[rel=modulepreload], link[rel=preload][as=script]"), `${path} has no script`).toHaveCount(0);
+  const css = await page.locator("link[rel=stylesheet]").getAttribute("href");
+  const stylesheet = await servedBytes(baseURL, css!, cookie);
+  expect(stylesheet.status).toBe(200);
+  expect(stylesheet.encoding).toBe("gzip");
+  const html = await servedBytes(baseURL, path, cookie);
+  expect(html.encoding, path).toBe("gzip");
+  const total = html.size + stylesheet.size;
+  expect(total, `${path}: HTML ${html.size} B + CSS ${stylesheet.size} B compressed`).toBeLessThanOrEqual(PAGE_BUDGET);
+  const raw = await (await page.request.get(path)).text();
+  expect(raw, `${path}: no script`).not.toContain("<script");
+  expect(raw, `${path}: no hydration markers`).not.toContain("<!>");
+  return `${path}: ${html.size} + ${stylesheet.size} = ${total} bytes`;
+}
+
+// The admin's own page (the demo operator cannot open it), through the same checks.
+test("the admin's webhooks page passes the same checks", async ({ browser, baseURL }, info) => {
+  const context = await browser.newContext(info.project.use);
+  const page = await context.newPage();
+  await signIn(page, "/", demoAdmin());
+  await page.goto("/webhooks");
+  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Webhooks");
+  if (info.project.use.javaScriptEnabled !== false) {
+    for (const scheme of ["light", "dark"] as const) {
+      await page.emulateMedia({ colorScheme: scheme });
+      await expectNoSeriousViolations(page, `/webhooks (${scheme})`);
+    }
+    await page.emulateMedia({ colorScheme: "light" });
+  }
+  expect(await smallTapTargets(page)).toEqual([]);
+  await screenshot(page, "page-webhooks", info.project.name);
+  console.log(`page weight, compressed as served: ${await expectLightAndScriptless(page, baseURL!, "/webhooks")}`);
+  await context.close();
 });
