@@ -27,8 +27,9 @@ const projectUses = {
 };
 const names = Object.keys(projectUses) as (keyof typeof projectUses)[];
 
-/** A project's data directory: made once by the runner and inherited by its workers
- * through the environment, so the tests can edit the work-item files its server syncs. */
+/** A server's data directory, by the name of the project that starts it: made once by
+ * the runner and inherited by its workers through the environment, so the tests can edit
+ * the work-item files its server syncs. */
 export function dataDirOf(project: string): string {
   const key = `E2E_DATA_DIR_${project.replace(/\W/g, "_").toUpperCase()}`;
   process.env[key] ??= mkdtempSync(join(tmpdir(), `factory-e2e-${project}-`));
@@ -57,10 +58,23 @@ export default defineConfig({
   retries: 0,
   reporter: [["list"]],
   use: { launchOptions: chromium },
-  projects: names.map((name, i) => ({
-    name,
-    use: { ...projectUses[name], baseURL: `http://127.0.0.1:${basePort + i}` },
-  })),
+  projects: [
+    ...names.map((name, i) => ({
+      name,
+      testIgnore: /lighthouse\.spec\.ts/,
+      use: { ...projectUses[name], baseURL: `http://127.0.0.1:${basePort + i}` },
+    })),
+    // Lighthouse emulates its own phone: it runs once, on the phone project's server,
+    // after the phone's journeys, so it audits their pages (a release's among them) and
+    // changes nothing a journey starts from.
+    {
+      name: "lighthouse",
+      testMatch: /lighthouse\.spec\.ts/,
+      dependencies: ["phone"],
+      metadata: { server: "phone" },
+      use: { ...projectUses.phone, baseURL: `http://127.0.0.1:${basePort}` },
+    },
+  ],
   webServer: names.map((name, i) => ({
     command: `${binary} serve --demo --addr 127.0.0.1:${basePort + i} --data-dir ${dataDirOf(name)} --config ${join(__dirname, "e2e.toml")}`,
     url: `http://127.0.0.1:${basePort + i}/healthz`,

@@ -40,7 +40,7 @@ export async function signIn(page: Page, path = "/", who: Operator = demoOperato
 export function demoAdmin(): Operator {
   const admin = { name: "e2e-admin", password: "end-to-end admin password", role: "admin" };
   try {
-    execFileSync(binary, ["user", "add", admin.name, "--role", "admin", "--data-dir", dataDirOf(test.info().project.name)], {
+    execFileSync(binary, ["user", "add", admin.name, "--role", "admin", "--data-dir", serverDataDir()], {
       input: `${admin.password}\n`,
       stdio: ["pipe", "pipe", "pipe"],
     });
@@ -83,9 +83,16 @@ async function deployOnce(page: Page): Promise<number> {
   return id;
 }
 
+/** The data directory of the server the current project's tests talk to: its own, or
+ * the one its `metadata.server` names (Lighthouse runs on the phone's). */
+export function serverDataDir(): string {
+  const project = test.info().project;
+  return dataDirOf((project.metadata?.server as string | undefined) ?? project.name);
+}
+
 /** The demo's work-item file of `id`, which the current project's server syncs from. */
 export function workItemFile(id: string): string {
-  return join(dataDirOf(test.info().project.name), "demo-factory", "work-items", `${id}.md`);
+  return join(serverDataDir(), "demo-factory", "work-items", `${id}.md`);
 }
 
 /** Edits a demo work-item file as a newcomer's editor would; returns the old text. */

@@ -1,6 +1,7 @@
 // Lighthouse, as a phone (its default: a mid-range phone on a slow 4G network), on
 // every page: sign-in, every page an operator sees (helpers' `operatorPages`, a
-// release's page among them) and the admin's webhooks page. Accessibility and Best
+// release's page among them) and the admin's webhooks page. It is a project of its own
+// (playwright.config.ts), run on the phone's server after the phone's journeys. Accessibility and Best
 // practices must be 100; so must SEO, but for the one audit the dashboard fails on purpose:
 // `robots.txt` keeps every crawler out of a private operations dashboard, and
 // Lighthouse's "is-crawlable" says so. That audit must fail, with robots.txt as its
@@ -30,7 +31,6 @@ function failing(lhr: any, category: string): string[] {
 }
 
 test("Lighthouse on a phone: accessibility and best practices are 100, and SEO but for the crawl block robots.txt sets on purpose", async ({ page, browser, baseURL }, info) => {
-  test.skip(info.project.name !== "phone", "Lighthouse emulates its own phone: one project runs it");
   test.setTimeout(600_000);
   // Sessions for the pages behind sign-in, through the real form: the demo operator's,
   // and an admin's for the webhooks page.

@@ -1,8 +1,7 @@
 import { expect, test, type Page } from "@playwright/test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { dataDirOf } from "../playwright.config";
-import { expectNoSidewaysScroll, screenshot, signIn } from "./helpers";
+import { expectNoSidewaysScroll, screenshot, serverDataDir, signIn } from "./helpers";
 
 test.beforeEach(async ({ page }) => {
   await signIn(page);
@@ -39,7 +38,7 @@ test("a newcomer deploys, watches an automatic rollback, rolls back, and holds",
   // The new version is live: on the status page, and served by the demo service itself.
   await page.goto("/releases");
   await expect(target).toContainText("Live: 1.1.0");
-  const port = readFileSync(join(dataDirOf(info.project.name), "demo-target", "port"), "utf8").trim();
+  const port = readFileSync(join(serverDataDir(), "demo-target", "port"), "utf8").trim();
   const served = await page.request.get(`http://127.0.0.1:${port}/version`);
   expect((await served.text()).trim()).toBe("1.1.0");
 
