@@ -16,15 +16,18 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// A JSON body, or the defaults when there is none.
+/// A JSON body, or the defaults when there is none: no bytes, or `null`, as the OpenAPI
+/// document's `oneOf: [null, …]` for an optional body says.
 fn body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, ServiceError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(bytes).map_err(|err| ServiceError::Invalid {
-        field: "body",
-        message: format!("the body must be a JSON object as the README shows: {err}"),
-    })
+    serde_json::from_slice::<Option<T>>(bytes)
+        .map(Option::unwrap_or_default)
+        .map_err(|err| ServiceError::Invalid {
+            field: "body",
+            message: format!("the body must be a JSON object as the README shows: {err}"),
+        })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
