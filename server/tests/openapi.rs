@@ -285,4 +285,10 @@ async fn a_null_body_is_no_body_as_the_document_says() {
     let (status, body) = answer(post("/api/targets/demo-web/deploy", "\"1.1.0\"")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["field"], "body", "{body}");
+
+    // The deploy started the demo's service: stopped as SIGTERM stops the dashboard, so
+    // it does not outlive the test.
+    let (data_dir, _keep) = app.shut_down().await;
+    let left = common::processes_left_under(&data_dir).await;
+    assert_eq!(left, Vec::<String>::new(), "left behind by the dashboard");
 }

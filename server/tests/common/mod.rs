@@ -454,6 +454,20 @@ pub fn processes_under(dir: &std::path::Path) -> Vec<String> {
     left
 }
 
+/// What is still running under `dir` once stopped processes have had up to 5 s to go
+/// (a stopped one can linger a moment, exiting).
+pub async fn processes_left_under(dir: &std::path::Path) -> Vec<String> {
+    let mut left = processes_under(dir);
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = processes_under(dir);
+    }
+    left
+}
+
 /// The text as the page shows it: Leptos escapes `&`, `<` and `>` in text nodes.
 pub fn html_text(text: &str) -> String {
     text.replace('&', "&amp;")
