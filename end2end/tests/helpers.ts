@@ -35,6 +35,14 @@ export async function signIn(page: Page, path = "/", who: Operator = demoOperato
   await expect(page.getByText(`${who.name} · ${who.role}`)).toBeVisible();
 }
 
+/** The `Cookie` header `page`'s browser sends, its session among it: for requests made
+ * outside the browser (Lighthouse's Chrome, a raw HTTP request). */
+export async function cookieHeader(page: Page): Promise<string> {
+  const cookies = await page.context().cookies();
+  expect(cookies.map((c) => c.name)).toContain("factory_session");
+  return cookies.map((c) => `${c.name}=${c.value}`).join("; ");
+}
+
 /** An admin of the current project's server, added with `factory user add` as a real
  * install's first admin is (the demo has none): for the admin's own pages. */
 export function demoAdmin(): Operator {

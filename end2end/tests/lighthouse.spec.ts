@@ -1,17 +1,17 @@
 // Lighthouse, as a phone (its default: a mid-range phone on a slow 4G network), on
 // every page: sign-in, every page an operator sees (helpers' `operatorPages`, a
 // release's page among them) and the admin's webhooks page. It is a project of its own
-// (playwright.config.ts), run on the phone's server after the phone's journeys. Accessibility and Best
-// practices must be 100; so must SEO, but for the one audit the dashboard fails on purpose:
-// `robots.txt` keeps every crawler out of a private operations dashboard, and
-// Lighthouse's "is-crawlable" says so. That audit must fail, with robots.txt as its
+// (playwright.config.ts), run on the phone's server after the phone's journeys.
+// Accessibility and Best practices must be 100; so must SEO, but for the one audit the
+// dashboard fails on purpose: `robots.txt` keeps every crawler out of a private
+// operations dashboard, and Lighthouse's "is-crawlable" says so. That audit must fail, with robots.txt as its
 // reason. Performance is measured, printed and written in docs/benchmarks.md, not
 // asserted: it depends on the machine.
-import { expect, test, type Page } from "@playwright/test";
+import { expect, test } from "@playwright/test";
 import { launch } from "chrome-launcher";
 import lighthouse from "lighthouse";
 import { chromium } from "../playwright.config";
-import { demoAdmin, operatorPages, signIn } from "./helpers";
+import { cookieHeader, demoAdmin, operatorPages, signIn } from "./helpers";
 
 /** A Lighthouse category's score in 0..1, leaving out the audits named. */
 function scoreWithout(lhr: any, category: string, leftOut: string[]): number {
@@ -34,17 +34,12 @@ test("Lighthouse on a phone: accessibility and best practices are 100, and SEO b
   test.setTimeout(600_000);
   // Sessions for the pages behind sign-in, through the real form: the demo operator's,
   // and an admin's for the webhooks page.
-  const sessionOf = async (p: Page) => {
-    const session = (await p.context().cookies()).find((c) => c.name === "factory_session");
-    expect(session).toBeDefined();
-    return `${session!.name}=${session!.value}`;
-  };
   await signIn(page);
-  const operator = await sessionOf(page);
+  const operator = await cookieHeader(page);
   const adminContext = await browser.newContext();
   const adminPage = await adminContext.newPage();
   await signIn(adminPage, "/", demoAdmin());
-  const admin = await sessionOf(adminPage);
+  const admin = await cookieHeader(adminPage);
   await adminContext.close();
   // Each session gets a Chrome of its own: a response's Set-Cookie stays in Chrome's
   // cookie jar, and would have signed a later page in as the earlier session.

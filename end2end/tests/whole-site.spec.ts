@@ -5,7 +5,7 @@
 import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Page } from "@playwright/test";
 import { request as httpRequest } from "node:http";
-import { demoAdmin, operatorPages, screenshot, signIn } from "./helpers";
+import { cookieHeader, demoAdmin, operatorPages, screenshot, signIn } from "./helpers";
 
 /** The first round trip of a new connection carries about 14 KB. */
 const PAGE_BUDGET = 14 * 1024;
@@ -124,7 +124,7 @@ test("every page with its stylesheet fits the first round trip, and has no scrip
 /** Checks that `path` and its stylesheet, gzipped as served to `page`'s session, fit the
  * first round trip, and that it has no script and no hydration marker; its weight. */
 async function expectLightAndScriptless(page: Page, baseURL: string, path: string): Promise<string> {
-  const cookie = (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join("; ");
+  const cookie = await cookieHeader(page);
   await page.goto(path);
   await expect(page.locator("script, link[rel=modulepreload], link[rel=preload][as=script]"), `${path} has no script`).toHaveCount(0);
   const css = await page.locator("link[rel=stylesheet]").getAttribute("href");
