@@ -334,18 +334,17 @@ async fn hand_off(
         .repository_dir
         .clone()
         .unwrap_or_else(|| std::path::PathBuf::from("."));
-    let mut args: Vec<String> = executor[1..].to_vec();
-    args.push(item.id.to_string());
-    args.push(item.prompt_context.path.clone().unwrap_or_default());
-    let command = HostCommand {
-        program: host::resolve_program(&executor[0], &dir),
-        args,
-        dir,
-        timeout: state.host.executor_timeout,
-        env: item_env(&item),
-        output_cap: host::OUTPUT_CAP,
+    let mut argv = executor.to_vec();
+    argv.push(item.id.to_string());
+    let mut command = HostCommand::new(&argv, &dir, state.host.executor_timeout);
+    command.env = item_env(&item);
+    // The prompt as the sync read it from the work-items directory, never a path the
+    // file gave.
+    command.stdin = Some(item.prompt_context.text.clone().unwrap_or_default());
+    let run = match command.in_sandbox(&state.host.sandbox) {
+        Ok(command) => host::run(&command).await,
+        Err(reason) => not_run(&argv, &reason),
     };
-    let run = host::run(&command).await;
     if run.passed {
         let message = format!(
             "{} moved to {} with status {}; the executor {}.",
@@ -388,6 +387,29 @@ async fn hand_off(
     Ok(result)
 }
 
+/// A run of repository code that the sandbox refused: it never started.
+fn not_run(argv: &[String], reason: &str) -> CommandRun {
+    CommandRun {
+        command: host::display_argv(argv),
+        passed: false,
+        exit_code: None,
+        timed_out: false,
+        duration_ms: 0,
+        output: format!("Not started: the sandbox for repository code cannot run here: {reason}."),
+        output_truncated: false,
+    }
+}
+
+/// Why repository code was not run, and the two ways on.
+fn sandbox_guidance(label: &str, reason: &str) -> RecoveryGuidance {
+    RecoveryGuidance {
+        cause: format!("Repository code is not run: its sandbox cannot run here ({reason})."),
+        policy_context: "Validation commands and the executor run code from the factory repository, whose writers are not trusted with the host: it runs in a bubblewrap sandbox without the dashboard's secrets, or not at all (docs/security.md).".to_owned(),
+        next_step: "Install bubblewrap (Debian: apt-get install bubblewrap) and restart the dashboard; or, knowing what it costs, set sandbox = \"none\" under [factory].".to_owned(),
+        safe_retry: format!("Safe to retry {label} once the sandbox runs: nothing was started."),
+    }
+}
+
 /// Variables a host command gets about the item it runs for.
 fn item_env(item: &WorkItem) -> Vec<(String, String)> {
     let mut env = vec![("FACTORY_WORK_ITEM_ID".to_owned(), item.id.to_string())];
@@ -418,16 +440,38 @@ async fn validate(
     view: ActionView,
 ) -> Result<ActionResult, ServiceError> {
     let label = Action::PrepareRelease.label();
-    let Some(line) = item.execution_context.validation_command.clone() else {
+    let Some(name) = item.execution_context.validation_command.clone() else {
         let guidance = RecoveryGuidance {
             cause: format!("{} has no validation command.", item.id),
             policy_context: format!(
                 "{label} runs the item's validation command; without one there is nothing to show the release is sound."
             ),
-            next_step: "Add validation_command to the work-item file, then tap Refresh.".to_owned(),
+            next_step: "Name one of the configured validation commands as validation_command in the work-item file, then tap Refresh.".to_owned(),
             safe_retry: format!(
                 "Safe to retry {label} once the item names its validation command."
             ),
+        };
+        let message = format!("{label} failed: {}", guidance.cause);
+        return Ok(failed(&item, view, message, guidance));
+    };
+    let Some(argv) = state
+        .host
+        .validation_commands
+        .get(&name)
+        .map(<[String]>::to_vec)
+    else {
+        // The file was synced while the name was configured; the configuration changed.
+        let guidance = RecoveryGuidance {
+            cause: format!(
+                "{} names the validation command {}, which the configuration does not have.",
+                item.id,
+                crate::domain::text::quoted(&name)
+            ),
+            policy_context: format!(
+                "{label} runs only commands the configuration names under [factory.validation_commands]: a work-item file chooses among them and never says what runs."
+            ),
+            next_step: "Add the name under [factory.validation_commands] and restart, or name a configured command in the work-item file and tap Refresh.".to_owned(),
+            safe_retry: format!("Safe to retry {label} once the name is configured."),
         };
         let message = format!("{label} failed: {}", guidance.cause);
         return Ok(failed(&item, view, message, guidance));
@@ -441,6 +485,18 @@ async fn validate(
         };
         let message = format!("{label} failed: {}", guidance.cause);
         return Ok(failed(&item, view, message, guidance));
+    };
+    let mut command = HostCommand::new(&argv, &dir, state.host.validation_timeout);
+    command.env = item_env(&item);
+    let command = match command.in_sandbox(&state.host.sandbox) {
+        Ok(command) => command,
+        Err(reason) => {
+            let guidance = sandbox_guidance(label, &reason);
+            let message = format!("{label} failed: {}", guidance.cause);
+            let mut result = failed(&item, view, message, guidance);
+            result.validation = Some(not_run(&argv, &reason));
+            return Ok(result);
+        }
     };
     let already_running = {
         let mut running = state
@@ -475,21 +531,7 @@ async fn validate(
         state,
         id: item.id.clone(),
     };
-    let run = match HostCommand::parse(&line, &dir, state.host.validation_timeout) {
-        Ok(mut command) => {
-            command.env = item_env(&item);
-            host::run(&command).await
-        }
-        Err(problem) => CommandRun {
-            command: line.clone(),
-            passed: false,
-            exit_code: None,
-            timed_out: false,
-            duration_ms: 0,
-            output: format!("The validation command cannot be read: {problem}."),
-            output_truncated: false,
-        },
-    };
+    let run = host::run(&command).await;
     let new_status = if run.passed {
         status::RELEASE_READY
     } else {

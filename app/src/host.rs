@@ -1,9 +1,12 @@
-//! Commands run on the host: the item's validation command and the executor. Always an
-//! argument list (never a shell), in a working directory from the configuration, with a
-//! clean environment, a timeout that stops the whole process group, and the output kept
-//! up to a cap.
+//! Commands run on the host: validation commands, the executor and targets' commands.
+//! Always an argument list from the configuration (never a shell, never a word from a
+//! work-item file), in a working directory from the configuration, with a clean
+//! environment, a timeout that stops the whole process group, and the output kept up to
+//! a cap. Repository code runs in the [sandbox](crate::sandbox).
 
 use crate::domain::CommandRun;
+use crate::sandbox::{Bubblewrap, Sandbox};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -23,20 +26,62 @@ const PASSED_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"];
 pub struct HostSettings {
     /// The factory repository: validation commands run here.
     pub repository_dir: Option<PathBuf>,
-    /// Run by start-execution with the item id and prompt path appended.
+    /// `[factory.validation_commands]`: what prepare-release may run, by name.
+    pub validation_commands: ValidationCommands,
+    /// Run by start-execution with the item id appended and its prompt on standard input.
     pub executor: Option<Vec<String>>,
     pub validation_timeout: Duration,
     pub executor_timeout: Duration,
+    /// Where validation commands and the executor run.
+    pub sandbox: Sandbox,
 }
 
 impl Default for HostSettings {
     fn default() -> Self {
         HostSettings {
             repository_dir: None,
+            validation_commands: ValidationCommands::default(),
             executor: None,
             validation_timeout: Duration::from_secs(600),
             executor_timeout: Duration::from_secs(60),
+            sandbox: Sandbox::default(),
         }
+    }
+}
+
+/// `[factory.validation_commands]`: each a name a work-item file may give as its
+/// `validation_command`, and the argument list that name runs. Only the configuration
+/// says what runs: a file that names anything else does not sync.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValidationCommands(BTreeMap<String, Vec<String>>);
+
+impl ValidationCommands {
+    pub fn new(commands: BTreeMap<String, Vec<String>>) -> Self {
+        ValidationCommands(commands)
+    }
+
+    /// The argument list `name` runs.
+    pub fn get(&self, name: &str) -> Option<&[String]> {
+        self.0.get(name).map(Vec::as_slice)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Adds `name` unless the configuration has it already.
+    pub fn add_if_missing(&mut self, name: &str, argv: Vec<String>) {
+        self.0.entry(name.to_owned()).or_insert(argv);
+    }
+
+    /// The names, in order, one a line: what a sync's hash covers, so a file is checked
+    /// again when the names change.
+    pub fn fingerprint(&self) -> String {
+        self.0.keys().map(|name| format!("{name}\n")).collect()
     }
 }
 
@@ -51,37 +96,57 @@ pub struct HostCommand {
     pub env: Vec<(String, String)>,
     /// The most output kept, in bytes: the last ones.
     pub output_cap: usize,
+    /// Written to its standard input (the executor's prompt); `None`: no input.
+    pub stdin: Option<String>,
+    /// Repository code runs in this sandbox; `None`: as the dashboard (targets'
+    /// commands, which the configuration alone chooses).
+    pub sandbox: Option<Bubblewrap>,
 }
 
 impl HostCommand {
-    /// Splits a command line from a work-item file the way a POSIX shell would quote it,
-    /// without running a shell. A relative program path (`./scripts/x`) is taken from
-    /// `dir`, not from the server's own working directory.
-    pub fn parse(line: &str, dir: &Path, timeout: Duration) -> Result<Self, String> {
-        let mut words = shlex::split(line)
-            .ok_or_else(|| format!("the command {line:?} has unbalanced quotes"))?
-            .into_iter();
-        let program = words
-            .next()
-            .ok_or_else(|| "the command is empty".to_owned())?;
-        Ok(HostCommand {
-            program: resolve_program(&program, dir),
-            args: words.collect(),
+    /// An argument list from the configuration, run in `dir`. A relative program path
+    /// (`./scripts/x`) is taken from `dir`, not from the server's own working directory.
+    pub fn new(argv: &[String], dir: &Path, timeout: Duration) -> Self {
+        let (program, args) = argv.split_first().map_or(("", &[][..]), |(p, a)| (p, a));
+        HostCommand {
+            program: resolve_program(program, dir),
+            args: args.to_vec(),
             dir: dir.to_owned(),
             timeout,
             env: Vec::new(),
             output_cap: OUTPUT_CAP,
-        })
+            stdin: None,
+            sandbox: None,
+        }
+    }
+
+    /// The same command in `sandbox`: `Err` with the reason when the sandbox cannot run,
+    /// so repository code never runs outside it unless the configuration said so.
+    pub fn in_sandbox(mut self, sandbox: &Sandbox) -> Result<Self, String> {
+        match sandbox {
+            Sandbox::Bubblewrap(bubblewrap) => {
+                self.sandbox = Some(bubblewrap.clone());
+                Ok(self)
+            }
+            Sandbox::Off => Ok(self),
+            Sandbox::Unavailable(reason) => Err(reason.clone()),
+        }
     }
 
     /// The argument list for people to read.
     pub fn display(&self) -> String {
-        std::iter::once(self.program.display().to_string())
-            .chain(self.args.iter().cloned())
-            .map(|word| shlex::try_quote(&word).map_or(word.clone(), |q| q.into_owned()))
-            .collect::<Vec<_>>()
-            .join(" ")
+        let program = self.program.display().to_string();
+        display_argv(std::iter::once(&program).chain(&self.args))
     }
+}
+
+/// An argument list for people to read, quoted as a shell would need it (it never goes
+/// to one).
+pub fn display_argv<'a>(argv: impl IntoIterator<Item = &'a String>) -> String {
+    argv.into_iter()
+        .map(|word| shlex::try_quote(word).map_or_else(|_| word.clone(), |q| q.into_owned()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `./x` and `dir/x` are relative to the repository; a bare name is looked up in `PATH`.
@@ -293,7 +358,15 @@ pub async fn run_watched(command: &HostCommand, watch: &(dyn Fn(RunEvent) + Sync
     let started = Instant::now();
     let deadline = started + command.timeout;
     let display = command.display();
-    let mut process = tokio::process::Command::new(&command.program);
+    let mut process = match &command.sandbox {
+        Some(sandbox) => {
+            let dir = std::path::absolute(&command.dir).unwrap_or_else(|_| command.dir.clone());
+            let mut process = tokio::process::Command::new(&sandbox.program);
+            process.args(sandbox.args(&dir)).arg(&command.program);
+            process
+        }
+        None => tokio::process::Command::new(&command.program),
+    };
     process
         .args(&command.args)
         .current_dir(&command.dir)
@@ -304,7 +377,11 @@ pub async fn run_watched(command: &HostCommand, watch: &(dyn Fn(RunEvent) + Sync
                 .filter_map(|name| std::env::var_os(name).map(|value| (name.to_string(), value))),
         )
         .envs(command.env.iter().cloned())
-        .stdin(Stdio::null())
+        .stdin(if command.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Its own process group, so a timeout stops whatever it started too.
@@ -328,6 +405,14 @@ pub async fn run_watched(command: &HostCommand, watch: &(dyn Fn(RunEvent) + Sync
             };
         }
     };
+    if let (Some(input), Some(mut pipe)) = (command.stdin.clone(), child.stdin.take()) {
+        // Written beside the reading: a command that does not read its input must not
+        // hold up its output. It may stop reading (a broken pipe): that is its choice.
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let _ = pipe.write_all(input.as_bytes()).await;
+        });
+    }
     let pid = child.id();
     if let Some(group) = pid.and_then(ProcessGroup::of_child) {
         watch(RunEvent::Started(group));
@@ -425,8 +510,14 @@ mod tests {
         path
     }
 
+    /// A command as the configuration would give it, written as a shell would split it.
     fn command(dir: &Path, line: &str, timeout: Duration) -> HostCommand {
-        HostCommand::parse(line, dir, timeout).unwrap()
+        HostCommand::new(&shlex::split(line).unwrap(), dir, timeout)
+    }
+
+    /// The sandbox as the server sets it up, hiding `hidden`.
+    async fn sandbox(hidden: &[PathBuf]) -> Sandbox {
+        crate::sandbox::set_up(Sandbox::default(), hidden).await
     }
 
     #[tokio::test]
@@ -589,19 +680,106 @@ mod tests {
     }
 
     #[test]
-    fn command_lines_split_like_a_shell_without_one() {
+    fn argument_lists_are_taken_as_they_are() {
         let dir = Path::new("/repo");
-        let cmd = HostCommand::parse("./scripts/v.sh --fast 'a b'", dir, Duration::ZERO).unwrap();
+        let argv = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        let cmd = HostCommand::new(
+            &argv(&["./scripts/v.sh", "--fast", "a b"]),
+            dir,
+            Duration::ZERO,
+        );
         assert_eq!(cmd.program, Path::new("/repo/scripts/v.sh"));
         assert_eq!(cmd.args, ["--fast", "a b"]);
-        let cmd = HostCommand::parse("make check; rm -rf /", dir, Duration::ZERO).unwrap();
+        let cmd = HostCommand::new(&argv(&["make", "check;", "rm"]), dir, Duration::ZERO);
         assert_eq!(cmd.program, Path::new("make"));
-        assert_eq!(
-            cmd.args,
-            ["check;", "rm", "-rf", "/"],
-            "no shell: `;` is an argument"
+        assert_eq!(cmd.args, ["check;", "rm"], "no shell: `;` is an argument");
+        assert_eq!(cmd.display(), "make 'check;' rm");
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_sandbox_refuses_and_an_explicit_none_runs_as_the_dashboard() {
+        let dir = tempfile::tempdir().unwrap();
+        let refused = command(dir.path(), "true", Duration::from_secs(5))
+            .in_sandbox(&Sandbox::Unavailable("no bwrap".into()));
+        assert_eq!(refused.unwrap_err(), "no bwrap");
+        let plain = command(dir.path(), "true", Duration::from_secs(5))
+            .in_sandbox(&Sandbox::Off)
+            .unwrap();
+        assert_eq!(plain.sandbox, None);
+    }
+
+    #[tokio::test]
+    async fn the_prompt_reaches_standard_input() {
+        let dir = tempfile::tempdir().unwrap();
+        script(dir.path(), "read.sh", "echo \"got: $(cat)\"");
+        let mut cmd = command(dir.path(), "./read.sh", Duration::from_secs(10));
+        cmd.stdin = Some("the prompt's text".into());
+        let run = run(&cmd).await;
+        assert!(run.output.contains("got: the prompt's text"), "{run:?}");
+    }
+
+    #[tokio::test]
+    async fn a_sandboxed_run_sees_no_process_and_no_hidden_file_of_the_dashboard() {
+        let dir = tempfile::tempdir().unwrap();
+        let repository = dir.path().join("repo");
+        let secrets = dir.path().join("data");
+        std::fs::create_dir_all(&repository).unwrap();
+        std::fs::create_dir_all(&secrets).unwrap();
+        std::fs::write(secrets.join("session.key"), "SECRET-KEY").unwrap();
+        std::fs::write(repository.join("readme"), "repository file").unwrap();
+        script(
+            &repository,
+            "look.sh",
+            &format!(
+                "cat readme; echo; cat {}/session.key; ls /proc/{}/environ; echo > written-here",
+                secrets.display(),
+                std::process::id()
+            ),
         );
-        assert!(HostCommand::parse("echo 'open", dir, Duration::ZERO).is_err());
-        assert!(HostCommand::parse("   ", dir, Duration::ZERO).is_err());
+        let sandbox = sandbox(std::slice::from_ref(&secrets)).await;
+        let Sandbox::Bubblewrap(_) = &sandbox else {
+            panic!("bubblewrap runs on this machine (apt-get install bubblewrap): {sandbox:?}")
+        };
+        let cmd = command(&repository, "./look.sh", Duration::from_secs(20))
+            .in_sandbox(&sandbox)
+            .unwrap();
+        let run = run(&cmd).await;
+        assert!(run.output.contains("repository file"), "{run:?}");
+        assert!(!run.output.contains("SECRET-KEY"), "{run:?}");
+        assert!(run.output.contains("No such file"), "{run:?}");
+        assert!(
+            repository.join("written-here").exists(),
+            "the repository is writable"
+        );
+        assert_eq!(
+            run.command,
+            repository.join("look.sh").display().to_string(),
+            "the command is shown as configured, not as bubblewrap's"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sandboxed_run_is_stopped_with_children_that_left_its_process_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let marker = outside.path().join("escaped");
+        // The sandbox hides nothing of `outside` but /tmp; a marker in the repository
+        // shows whether the child outlived the run.
+        let marker_in_repo = dir.path().join("escaped");
+        script(
+            dir.path(),
+            "escape.sh",
+            "setsid sh -c 'sleep 2; echo late > escaped' &\nnohup sh -c 'sleep 2; echo late > escaped' >/dev/null 2>&1 &\necho started\nsleep 30",
+        );
+        let cmd = command(dir.path(), "./escape.sh", Duration::from_millis(700))
+            .in_sandbox(&sandbox(&[]).await)
+            .unwrap();
+        let run = run(&cmd).await;
+        assert!(run.timed_out && run.output.contains("started"), "{run:?}");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(
+            !marker_in_repo.exists() && !marker.exists(),
+            "a child that left the process group outlived the run"
+        );
     }
 }

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod once;
 pub mod queue_truth;
 pub mod releases;
+pub mod sandbox;
 pub mod ssh;
 pub mod state;
 pub mod store;

@@ -8,6 +8,7 @@ use crate::domain::Permission;
 use crate::domain::queue_truth::{self, FreshnessThresholds, QueueTruth, TruthSignals};
 use crate::domain::{SourceFacts, WorkItemId, parse_work_item_file};
 use crate::error::ServiceError;
+use crate::host::ValidationCommands;
 use crate::store::StoreError;
 use crate::store::sources::{self, FileRead, ReadItem, SourcePart, SyncError, SyncSnapshot};
 use sha2::{Digest, Sha256};
@@ -81,10 +82,11 @@ pub async fn sync(state: &AppState, trigger: &str) -> Result<Option<SyncSnapshot
     // The files are read on other threads while the database applies them, a part at a
     // time: at most a few parts are in memory, however large the queue.
     let (parts, received) = std::sync::mpsc::sync_channel(2);
+    let host = state.host.clone();
     let reader = tokio::task::spawn_blocking(move || {
         let mut send = |part| parts.send(part).is_ok();
         let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            read_source(&dir, &synced, &mut send)
+            read_source(&dir, &synced, &host.validation_commands, &mut send)
         }));
         if read.is_err() {
             // What was read is applied; nothing counts as removed.
@@ -129,10 +131,13 @@ pub async fn sync(state: &AppState, trigger: &str) -> Result<Option<SyncSnapshot
 /// sync (see [`sources::synced_hashes`]): a file whose bytes and prompt hash the same is
 /// not parsed again, only named as unchanged. The hash is of the content, not of the
 /// size or modification time, so an edit that keeps both (or a clock set back) is never
-/// missed. The files are read on up to four threads, one per core.
+/// missed. The hash covers the names of the configured validation commands too: when
+/// they change, every file is checked again. The files are read on up to four threads,
+/// one per core.
 pub fn read_source(
     dir: &Path,
     synced: &HashMap<String, String>,
+    validation_commands: &ValidationCommands,
     mut send: impl FnMut(SourcePart) -> bool,
 ) {
     // Resolved and listed before anything counts as read: a sync that could not list
@@ -159,7 +164,7 @@ pub fn read_source(
         .filter(|name| name.ends_with(".md"))
         .collect();
     files.sort();
-    let source = Source::new(root, synced);
+    let source = Source::new(root, synced, validation_commands);
     let readers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     std::thread::scope(|scope| {
         // Reader `r` reads the r-th share of every part; the parts are put back together
@@ -230,10 +235,17 @@ struct Source<'a> {
     /// its own, and one that leads out is refused.
     prompts: Option<PathBuf>,
     synced: &'a HashMap<String, String>,
+    validation_commands: &'a ValidationCommands,
+    /// The names of `validation_commands`, as the hash covers them.
+    names: String,
 }
 
 impl<'a> Source<'a> {
-    fn new(root: PathBuf, synced: &'a HashMap<String, String>) -> Self {
+    fn new(
+        root: PathBuf,
+        synced: &'a HashMap<String, String>,
+        validation_commands: &'a ValidationCommands,
+    ) -> Self {
         let prompts = root
             .join("prompts")
             .canonicalize()
@@ -243,6 +255,8 @@ impl<'a> Source<'a> {
             root,
             prompts,
             synced,
+            validation_commands,
+            names: validation_commands.fingerprint(),
         }
     }
 
@@ -264,7 +278,7 @@ impl<'a> Source<'a> {
         // name is refused below, once its file is parsed.
         let stem = name.trim_end_matches(".md");
         let prompt = self.read_prompt(stem).map(|prompt| {
-            let hash = content_hash(&text, prompt.as_deref());
+            let hash = content_hash(&text, prompt.as_deref(), &self.names);
             (prompt, hash)
         });
         if let Ok((_, hash)) = &prompt
@@ -272,7 +286,7 @@ impl<'a> Source<'a> {
         {
             return FileRead::Unchanged(name.to_owned());
         }
-        match parse(name, &text, prompt) {
+        match parse(name, &text, prompt, self.validation_commands) {
             Ok(item) => FileRead::Parsed(Box::new(item)),
             Err(error) => FileRead::Failed(error),
         }
@@ -295,12 +309,15 @@ impl<'a> Source<'a> {
     }
 }
 
-/// SHA-256 of a work-item file and its prompt, as `work_item_sources.hash` keeps it.
-fn content_hash(text: &str, prompt: Option<&str>) -> String {
+/// SHA-256 of a work-item file, its prompt and the names of the validation commands it
+/// was checked against, as `work_item_sources.hash` keeps it.
+fn content_hash(text: &str, prompt: Option<&str>, names: &str) -> String {
     let mut hasher = Sha256::new();
     hasher.update(text.as_bytes());
     hasher.update([0]);
     hasher.update(prompt.unwrap_or_default().as_bytes());
+    hasher.update([0]);
+    hasher.update(names.as_bytes());
     format!("{:x}", hasher.finalize())
 }
 
@@ -389,8 +406,10 @@ fn parse(
     name: &str,
     text: &str,
     prompt: Result<(Option<String>, String), String>,
+    validation_commands: &ValidationCommands,
 ) -> Result<ReadItem, SyncError> {
-    let mut item = parse_work_item_file(text, None).map_err(|err| SyncError {
+    let known = |name: &str| validation_commands.contains(name);
+    let mut item = parse_work_item_file(text, None, &known).map_err(|err| SyncError {
         file: name.to_owned(),
         line: Some(err.line),
         field: err.field,

@@ -275,6 +275,8 @@ pub fn ssh_command(
         timeout: command.timeout + settings.connect_timeout + REMOTE_GRACE,
         env: Vec::new(),
         output_cap: command.output_cap,
+        stdin: None,
+        sandbox: None,
     }
 }
 
@@ -297,6 +299,8 @@ pub fn close_connection_command(settings: &SshSettings, host: &TargetHost) -> Op
         timeout: Duration::from_secs(5),
         env: Vec::new(),
         output_cap: 4096,
+        stdin: None,
+        sandbox: None,
     })
 }
 

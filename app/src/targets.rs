@@ -45,12 +45,9 @@ impl Target {
     /// working directory with `env`, its step timeout and its output cap.
     pub fn command(&self, argv: &[String], env: Vec<(String, String)>) -> HostCommand {
         HostCommand {
-            program: host::resolve_program(&argv[0], &self.working_dir),
-            args: argv[1..].to_vec(),
-            dir: self.working_dir.clone(),
-            timeout: self.step_timeout,
             env,
             output_cap: self.output_cap,
+            ..HostCommand::new(argv, &self.working_dir, self.step_timeout)
         }
     }
 

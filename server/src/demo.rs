@@ -69,7 +69,8 @@ pub fn demo_items() -> Result<Vec<WorkItem>, DemoError> {
         .iter()
         .map(|(file, text, prompt)| {
             let prompt = prompt.map(|p| p.trim_end().to_owned());
-            parse_work_item_file(text, prompt).map_err(|source| DemoError::File { file, source })
+            parse_work_item_file(text, prompt, &|name| name == DEMO_VALIDATION_COMMAND)
+                .map_err(|source| DemoError::File { file, source })
         })
         .collect()
 }
@@ -80,6 +81,10 @@ const DEMO_VALIDATE_SCRIPT: &str = include_str!("../demo/factory/scripts/validat
 
 /// Where the demo factory repository is written, inside the data directory.
 pub const DEMO_FACTORY_DIR: &str = "demo-factory";
+
+/// The validation command the demo's items name, as the reference item does; the demo's
+/// configuration runs the script of that path in the demo repository.
+pub const DEMO_VALIDATION_COMMAND: &str = "./scripts/validate-local.ps1";
 
 /// Writes the demo factory repository (the work-item files, their prompts and the
 /// validation script) into the data directory and returns its path. The work-item files

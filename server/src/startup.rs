@@ -37,6 +37,8 @@ pub struct Settings {
     /// The demo user's password; `None`: a random one, printed once.
     pub demo_password: Option<String>,
     pub host: HostSettings,
+    /// `--config`: its directory is hidden from repository code.
+    pub config_file: Option<PathBuf>,
     /// `[queue_truth]`: the work-items directory defaults to the repository's.
     pub queue_truth: QueueTruthConfig,
     pub targets: Vec<Target>,
@@ -88,6 +90,7 @@ impl Settings {
                 .ok()
                 .filter(|p| !p.is_empty()),
             host: config.factory.host_settings(),
+            config_file: args.config.clone(),
             queue_truth: config.queue_truth.clone(),
             targets: config.targets().map_err(invalid)?,
             webhooks: config.webhooks().map_err(invalid)?,
@@ -117,6 +120,7 @@ impl Settings {
             demo_fleet: false,
             demo_password: None,
             host: HostSettings::default(),
+            config_file: None,
             queue_truth: QueueTruthConfig::default(),
             targets: Vec::new(),
             webhooks: Vec::new(),
@@ -175,6 +179,29 @@ async fn warn_when_no_one_can_sign_in(state: &AppState, data_dir: &std::path::Pa
         Ok(_) => {}
         Err(err) => tracing::warn!(error = %err, "cannot count the users"),
     }
+}
+
+/// What repository code must not reach: the data directory (session key, database,
+/// kept SSH connections), the configuration's directory (the runbook keeps the deploy
+/// key there), every target's deploy key and connection directory, and the dashboard
+/// user's `~/.ssh`.
+fn secrets_of(data_dir: &Path, config_file: Option<&Path>, targets: &[Target]) -> Vec<PathBuf> {
+    let mut secrets = vec![data_dir.to_owned()];
+    if let Some(dir) = config_file.and_then(Path::parent) {
+        secrets.push(if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir.to_owned()
+        });
+    }
+    for target in targets {
+        secrets.extend(target.ssh.identity_file.clone());
+        secrets.extend(target.ssh.control_dir.clone());
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        secrets.push(PathBuf::from(home).join(".ssh"));
+    }
+    secrets
 }
 
 /// Where connections to targets' hosts are kept, in the data directory.
@@ -246,6 +273,22 @@ impl Application {
             }
             ssh_connections = Some(dir);
         }
+        host.sandbox = app::sandbox::set_up(
+            host.sandbox,
+            &secrets_of(&data_dir, settings.config_file.as_deref(), &targets),
+        )
+        .await;
+        match &host.sandbox {
+            app::sandbox::Sandbox::Bubblewrap(_) => {
+                tracing::info!("repository code runs in a bubblewrap sandbox");
+            }
+            app::sandbox::Sandbox::Off => tracing::warn!(
+                "repository code runs without a sandbox (sandbox = \"none\" under [factory]): validation commands and the executor can read the session key, the database and the deploy key"
+            ),
+            app::sandbox::Sandbox::Unavailable(reason) => tracing::error!(
+                "repository code will not run: its sandbox cannot run here: {reason}; install bubblewrap, or set sandbox = \"none\" under [factory] to run it without one (docs/security.md)"
+            ),
+        }
         for target in &targets {
             for warning in target.start_warnings(std::path::Path::is_dir) {
                 tracing::warn!(target = %target.name, "target {}: {warning}", target.name);
@@ -254,6 +297,17 @@ impl Application {
         let queue_truth = settings
             .queue_truth
             .settings(host.repository_dir.as_deref());
+        if settings.demo
+            && queue_truth.work_items_dir.as_deref()
+                == Some(&data_dir.join(demo::DEMO_FACTORY_DIR).join("work-items"))
+        {
+            // The demo's items name the reference's validation command; the demo's
+            // configuration says what it runs: the script of that path in the repository.
+            host.validation_commands.add_if_missing(
+                demo::DEMO_VALIDATION_COMMAND,
+                vec![demo::DEMO_VALIDATION_COMMAND.to_owned()],
+            );
+        }
         if queue_truth.work_items_dir.is_none() {
             tracing::warn!(
                 "no work-item files to sync: set work_items_dir under [queue_truth] or repository_dir under [factory]"

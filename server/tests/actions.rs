@@ -380,6 +380,13 @@ async fn app_with_validation_scripts() -> (TestApp, tempfile::TempDir) {
     let app = Setup {
         host: HostSettings {
             repository_dir: Some(repo.path().to_owned()),
+            validation_commands: common::validation_commands(&[
+                "./pass.sh",
+                "./fail.sh",
+                "./hang.sh",
+                "./slow.sh",
+                "./marked.sh",
+            ]),
             validation_timeout: Duration::from_secs(1),
             ..HostSettings::default()
         },
@@ -486,6 +493,7 @@ async fn a_second_prepare_release_while_one_runs_is_blocked_with_guidance() {
     let app = Setup {
         host: HostSettings {
             repository_dir: Some(repo.path().to_owned()),
+            validation_commands: common::validation_commands(&["./marked.sh"]),
             validation_timeout: Duration::from_secs(60),
             ..HostSettings::default()
         },
@@ -528,6 +536,12 @@ async fn without_a_factory_repository_prepare_release_says_which_key_to_set() {
         ),
         data_dir: Some(data_dir),
         client: Some(client),
+        host: HostSettings {
+            validation_commands: common::validation_commands(&[
+                server::demo::DEMO_VALIDATION_COMMAND,
+            ]),
+            ..HostSettings::default()
+        },
         ..Setup::default()
     }
     .spawn()
@@ -549,7 +563,10 @@ async fn start_execution_hands_the_item_to_the_executor_and_a_failed_handoff_goe
     let executor = script(
         repo.path(),
         "executor.sh",
-        &format!("echo \"$@\" >> {}; echo queued it", calls.display()),
+        &format!(
+            "echo \"$@\" >> {calls}; cat >> {calls}; echo queued it",
+            calls = calls.display()
+        ),
     );
     let app = Setup {
         host: HostSettings {
@@ -564,9 +581,17 @@ async fn start_execution_hands_the_item_to_the_executor_and_a_failed_handoff_goe
     let (status, body) = act(&app, "wi-BF-330", "start-execution", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["executor"]["passed"], true);
+    let calls = std::fs::read_to_string(&calls).unwrap();
+    let (arguments, prompt) = calls.split_once('\n').unwrap();
     assert_eq!(
-        std::fs::read_to_string(&calls).unwrap().trim(),
-        "--queue wi-BF-330 ./work-items/prompts/wi-BF-330.prompt.md"
+        arguments, "--queue wi-BF-330",
+        "the item's id, never a path from its file"
+    );
+    let synced_prompt = item_json(&app, "wi-BF-330").await["prompt_context"]["text"].clone();
+    assert_eq!(
+        prompt.trim(),
+        synced_prompt.as_str().unwrap().trim(),
+        "the prompt as the sync read it, on standard input"
     );
 
     // A failing executor: the item goes back to Ready.

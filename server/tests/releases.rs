@@ -395,6 +395,7 @@ async fn a_deploy_records_the_items_made_release_ready_since_the_last_one() {
         targets: vec![host.target(Duration::from_secs(20))],
         host: common::HostSettings {
             repository_dir: Some(host.path().to_owned()),
+            validation_commands: common::validation_commands(&["./precheck.sh"]),
             ..common::HostSettings::default()
         },
         ..Setup::default()

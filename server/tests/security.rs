@@ -393,6 +393,7 @@ async fn a_request_that_ends_after_sign_out_does_not_bring_the_session_back() {
     let app = Setup {
         host: HostSettings {
             repository_dir: Some(repo.path().to_owned()),
+            validation_commands: common::validation_commands(&["./slow.sh"]),
             ..HostSettings::default()
         },
         ..Setup::default()

@@ -8,6 +8,7 @@ pub mod names;
 pub mod operator;
 pub mod queue_truth;
 pub mod release;
+pub mod text;
 pub mod work_item;
 pub mod work_item_file;
 

@@ -37,10 +37,38 @@ struct FrontMatter {
 
 const FENCE: &str = "+++";
 
+/// The most characters each field may hold. A file is at most 1 MiB, but one field that
+/// large would make every page that shows it as large: each is bounded at sync instead.
+pub const FIELD_LIMITS: &[(&str, usize)] = &[
+    ("title", 200),
+    ("work_type", 64),
+    ("status", 64),
+    ("state", 64),
+    ("branch", 255),
+    ("validation_command", 128),
+    ("pull_request_url", 2048),
+    ("prompt_path", 512),
+    ("done_criteria", 500),
+    ("summary", 16 * 1024),
+];
+
+/// The most done criteria one item may list.
+pub const MAX_DONE_CRITERIA: usize = 100;
+
+fn limit_of(field: &str) -> usize {
+    FIELD_LIMITS
+        .iter()
+        .find(|(name, _)| *name == field)
+        .map_or(usize::MAX, |(_, limit)| *limit)
+}
+
 /// Parses one work-item file. `prompt_text` is the content of its prompt file, if any.
+/// `is_validation_command` says whether a name is one of the configured validation
+/// commands: a file may only name one of them, never say what to run.
 pub fn parse_work_item_file(
     text: &str,
     prompt_text: Option<String>,
+    is_validation_command: &dyn Fn(&str) -> bool,
 ) -> Result<WorkItem, WorkItemFileError> {
     let block_error = |line, message: &str| WorkItemFileError {
         line,
@@ -91,6 +119,45 @@ pub fn parse_work_item_file(
         message,
     };
     let id = WorkItemId::parse(&fields.id).map_err(|e| invalid("id", e.to_string()))?;
+    let one_line_fields = [
+        ("title", Some(&fields.title)),
+        ("work_type", Some(&fields.work_type)),
+        ("status", fields.status.as_ref()),
+        ("state", fields.state.as_ref()),
+        ("branch", fields.branch.as_ref()),
+        ("validation_command", fields.validation_command.as_ref()),
+        ("pull_request_url", fields.pull_request_url.as_ref()),
+        ("prompt_path", fields.prompt_path.as_ref()),
+    ];
+    for (key, value) in one_line_fields {
+        let Some(value) = value else { continue };
+        check_length(key, value).map_err(|message| invalid(key, message))?;
+        if value.chars().any(char::is_control) {
+            return Err(invalid(
+                key,
+                "must be one line, without control characters".into(),
+            ));
+        }
+    }
+    if fields.done_criteria.len() > MAX_DONE_CRITERIA {
+        return Err(invalid(
+            "done_criteria",
+            format!(
+                "lists {} criteria; an item may list at most {MAX_DONE_CRITERIA}",
+                fields.done_criteria.len()
+            ),
+        ));
+    }
+    for criterion in &fields.done_criteria {
+        check_length("done_criteria", criterion)
+            .map_err(|message| invalid("done_criteria", format!("a criterion {message}")))?;
+    }
+    check_length("summary", body.trim()).map_err(|message| WorkItemFileError {
+        // The summary's first line: after the closing fence and any blank lines.
+        line: front_len + 3 + body.lines().take_while(|l| l.trim().is_empty()).count(),
+        field: "summary".into(),
+        message: format!("the text after the front matter {message}"),
+    })?;
     let lane: Lane = fields
         .lane
         .parse()
@@ -114,6 +181,21 @@ pub fn parse_work_item_file(
             "must not start with '-' or hold control characters".into(),
         ));
     }
+    let validation_command =
+        non_empty(fields.validation_command).map(|name| name.trim().to_owned());
+    if let Some(name) = &validation_command
+        && !is_validation_command(name)
+    {
+        // The file names a command; the configuration says what it runs. A program or a
+        // command line here would let anyone who can commit choose what runs on the host.
+        return Err(invalid(
+            "validation_command",
+            format!(
+                "{} is not one of the validation commands configured under [factory.validation_commands]; a work-item file names one of them and never says what to run",
+                super::text::quoted(name)
+            ),
+        ));
+    }
     if let Some(url) = &pull_request_url
         && super::work_item::linkable_url(url).is_none()
     {
@@ -128,7 +210,7 @@ pub fn parse_work_item_file(
         summary: body.trim().to_owned(),
         execution_context: ExecutionContext {
             branch: non_empty(fields.branch),
-            validation_command: non_empty(fields.validation_command),
+            validation_command,
             pull_request_url,
         },
         lifecycle: LifecycleMetadata {
@@ -148,6 +230,22 @@ pub fn parse_work_item_file(
             text: prompt_text,
         },
     })
+}
+
+/// `Err("is N characters long; at most M are kept")` when `value` is over its field's limit.
+fn check_length(field: &str, value: &str) -> Result<(), String> {
+    let limit = limit_of(field);
+    // Bytes bound characters from above: count only when it could matter.
+    if value.len() <= limit {
+        return Ok(());
+    }
+    let chars = value.chars().count();
+    if chars <= limit {
+        return Ok(());
+    }
+    Err(format!(
+        "is {chars} characters long; {field} may have at most {limit}"
+    ))
 }
 
 /// serde names the field in messages such as "missing field `title`".
@@ -175,6 +273,7 @@ lane = "review"
 work_type = "bug"
 status = "in-review"
 state = "open"
+validation_command = "validate"
 pull_request_url = "https://example.test/pull/9"
 done_criteria = ["one", "two"]
 prompt_path = "./work-items/prompts/wi-BF-9.prompt.md"
@@ -183,9 +282,14 @@ prompt_path = "./work-items/prompts/wi-BF-9.prompt.md"
 The summary.
 "#;
 
+    /// The validation commands the tests' configuration names.
+    fn configured(name: &str) -> bool {
+        name == "validate"
+    }
+
     #[test]
     fn parses_a_complete_file() {
-        let item = parse_work_item_file(GOOD, Some("Prompt.".into())).unwrap();
+        let item = parse_work_item_file(GOOD, Some("Prompt.".into()), &configured).unwrap();
         assert_eq!(item.id.as_str(), "wi-BF-9");
         assert_eq!(item.summary, "The summary.");
         assert_eq!(item.lifecycle.lane, Lane::Review);
@@ -194,7 +298,7 @@ The summary.
             "the file's lane is the source"
         );
         let without_state = GOOD.replace("state = \"open\"\n", "");
-        let derived = parse_work_item_file(&without_state, None).unwrap();
+        let derived = parse_work_item_file(&without_state, None, &configured).unwrap();
         assert_eq!(
             derived.lifecycle.state, "active",
             "a missing state is derived"
@@ -235,7 +339,7 @@ The summary.
             (
                 "wrong type",
                 GOOD.replace("done_criteria = [\"one\", \"two\"]", "done_criteria = 3"),
-                9,
+                10,
                 "done_criteria",
             ),
             (
@@ -259,13 +363,13 @@ The summary.
             (
                 "a pull request that is no web address",
                 GOOD.replace("https://example.test/pull/9", "javascript:alert(1)//pull/9"),
-                8,
+                9,
                 "pull_request_url",
             ),
             (
                 "a prompt path that reads as an option",
                 GOOD.replace("./work-items/prompts/wi-BF-9.prompt.md", "--output=/tmp/x"),
-                10,
+                11,
                 "prompt_path",
             ),
             (
@@ -275,8 +379,8 @@ The summary.
                 "lane",
             ),
         ];
-        for (name, text, line, field) in cases {
-            let err = parse_work_item_file(&text, None).expect_err(name);
+        for (name, text, line, field) in cases.into_iter().chain(hostile_files()) {
+            let err = parse_work_item_file(&text, None, &configured).expect_err(name);
             assert_eq!(
                 (err.line, err.field.as_str()),
                 (line, field),
@@ -285,12 +389,117 @@ The summary.
         }
     }
 
+    /// What a writer of the factory repository could try: choose what runs on the host,
+    /// or make every page that shows the item huge. Each is an error of its field.
+    fn hostile_files() -> Vec<(&'static str, String, usize, &'static str)> {
+        let command = |value: &str| {
+            GOOD.replace(
+                "validation_command = \"validate\"",
+                &format!("validation_command = {value}"),
+            )
+        };
+        let long = |n: usize| "x".repeat(n);
+        vec![
+            (
+                "a shell",
+                command("\"sh -c 'cat data/session.key'\""),
+                8,
+                "validation_command",
+            ),
+            (
+                "a program by path",
+                command("\"/bin/sh\""),
+                8,
+                "validation_command",
+            ),
+            (
+                "a climb out of the repository",
+                command("\"./../../../../bin/sh\""),
+                8,
+                "validation_command",
+            ),
+            (
+                "a script beside the items",
+                command("\"./work-items/run.sh\""),
+                8,
+                "validation_command",
+            ),
+            (
+                "a configured name with more words",
+                command("\"validate --and-more\""),
+                8,
+                "validation_command",
+            ),
+            (
+                "a configured name with a hidden character",
+                command("\"valid\\u202Eate\""),
+                8,
+                "validation_command",
+            ),
+            (
+                "a title of a megabyte",
+                GOOD.replace("A title", &long(1 << 20)),
+                3,
+                "title",
+            ),
+            (
+                "a title over the limit",
+                GOOD.replace("A title", &long(201)),
+                3,
+                "title",
+            ),
+            (
+                "a title of two lines",
+                GOOD.replace("A title", "one\\ntwo"),
+                3,
+                "title",
+            ),
+            (
+                "a huge status",
+                GOOD.replace("in-review", &long(65)),
+                6,
+                "status",
+            ),
+            (
+                "a huge criterion",
+                GOOD.replace("\"one\"", &format!("\"{}\"", long(501))),
+                10,
+                "done_criteria",
+            ),
+            (
+                "too many criteria",
+                GOOD.replace(
+                    "[\"one\", \"two\"]",
+                    &format!("[{}]", vec!["\"c\""; 101].join(", ")),
+                ),
+                10,
+                "done_criteria",
+            ),
+            (
+                "a huge summary",
+                GOOD.replace("The summary.", &long(16 * 1024 + 1)),
+                14,
+                "summary",
+            ),
+        ]
+    }
+
+    #[test]
+    fn limits_are_inclusive() {
+        let at_limit = GOOD.replace("A title", &"é".repeat(200));
+        let item = parse_work_item_file(&at_limit, None, &configured).expect("200 characters");
+        assert_eq!(item.title.chars().count(), 200);
+    }
+
     #[test]
     fn the_documented_example_is_a_valid_file() {
         let doc = include_str!("../../../docs/work-item-files.md");
         let start = doc.find("```markdown\n").expect("the example") + "```markdown\n".len();
         let example = &doc[start..start + doc[start..].find("```").unwrap()];
-        let item = parse_work_item_file(example, None).expect("the documented example parses");
+        let item = parse_work_item_file(example, None, &|name| {
+            name == "./scripts/validate-local.ps1"
+        })
+        .expect("the documented example parses");
         assert_eq!(item.id.as_str(), "wi-BF-302");
         assert_eq!(item.lifecycle.done_criteria.len(), 27);
     }

@@ -456,7 +456,7 @@ mod tests {
         );
         ReadItem {
             file: "wi-T-1.md".into(),
-            item: parse_work_item_file(&text, None).unwrap(),
+            item: parse_work_item_file(&text, None, &|_| false).unwrap(),
             hash: text,
         }
     }

@@ -8,6 +8,7 @@ use super::{
 use crate::AppState;
 use crate::domain::board::{BoardView, LANE_PAGE_CARDS, lane_href, lane_pages};
 use crate::domain::queue_truth::{FreshnessThresholds, evaluate as evaluate_truth};
+use crate::domain::text::shown;
 use crate::domain::{
     GateFacts, Lane, Operator, Permission, QueueTruth, WorkItemSummary, card_causes,
 };
@@ -337,7 +338,7 @@ pub fn WorkItemCard(
                 <span class=format!("chip lane-{}", item.lane.as_str())>{item.lane.label()}</span>
             </div>
             <h3>
-                <a href=href>{item.title}</a>
+                <a href=href>{shown(&item.title).into_owned()}</a>
             </h3>
             <ul class="facts">
                 <li>

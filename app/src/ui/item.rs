@@ -4,6 +4,7 @@ use super::actions::{ActionButtons, AttemptResult, CommandRunView, Guidance, gat
 use super::queue_truth::QueueTruthSection;
 use super::{NotFound, app_state, current_operator, loaded_page, storage_failure};
 use crate::AppState;
+use crate::domain::text::shown;
 use crate::domain::{
     Action, ActionResult, ActionView, GateFacts, Permission, SourceFacts, WorkItem, WorkItemId,
     evaluate_all, readable_time,
@@ -122,6 +123,16 @@ fn WorkItemPage(
         prompt_context: prompt,
     } = item;
     let criteria_count = lifecycle.done_criteria.len();
+    // Text from the item's file, with its hidden characters shown.
+    let title = shown(&title).into_owned();
+    let validation = exec.validation_command.map(|name| {
+        let runs = app_state()
+            .host
+            .validation_commands
+            .get(&name)
+            .map(crate::host::display_argv);
+        (shown(&name).into_owned(), runs)
+    });
     let id_for_actions = id.clone();
     let pr = exec
         .pull_request_url
@@ -148,8 +159,19 @@ fn WorkItemPage(
                     <div class="fact">
                         <dt>"Validation"</dt>
                         <dd>
-                            {match exec.validation_command {
-                                Some(cmd) => view! { <code>{cmd}</code> }.into_any(),
+                            {match validation {
+                                Some((name, Some(runs))) if runs != name => view! {
+                                    <code>{name}</code>
+                                    " runs "
+                                    <code>{runs}</code>
+                                }
+                                    .into_any(),
+                                Some((name, Some(_))) => view! { <code>{name}</code> }.into_any(),
+                                Some((name, None)) => view! {
+                                    <code>{name}</code>
+                                    " (not configured: it will not run)"
+                                }
+                                    .into_any(),
                                 None => view! { <span class="muted">"none"</span> }.into_any(),
                             }}
                         </dd>

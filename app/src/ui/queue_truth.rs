@@ -8,6 +8,7 @@ use crate::auth::redirect::safe_next;
 use crate::domain::queue_truth::{
     FreshnessThresholds, NO_RECONCILIATION, age_in_words, freshness_of_age,
 };
+use crate::domain::text::shown;
 use crate::domain::{Drift, Freshness, QueueTruth, Reconciliation};
 use crate::error::AppError;
 use crate::store::sources::SyncSnapshot;
@@ -231,9 +232,11 @@ pub fn SyncReport(last: Option<SyncSnapshot>) -> impl IntoView {
         let errors = errors
             .into_iter()
             .map(|error| {
+                // A file's name is the repository writers' choice: shown as it is.
+                let file = shown(&error.file);
                 let place = match error.line {
-                    Some(line) => format!("{} line {line}, field {}", error.file, error.field),
-                    None => format!("{}, {}", error.file, error.field),
+                    Some(line) => format!("{file} line {line}, field {}", error.field),
+                    None => format!("{file}, {}", error.field),
                 };
                 view! {
                     <li>

@@ -57,8 +57,18 @@ impl MetricsConfig {
 pub struct FactoryConfig {
     /// The factory repository's checkout: validation commands run here.
     pub repository_dir: Option<PathBuf>,
-    /// Program and arguments start-execution runs, with the item id and prompt path added.
+    /// Program and arguments start-execution runs, with the item id added and the
+    /// item's prompt on standard input.
     pub executor: Option<Vec<String>>,
+    /// `[factory.validation_commands]`: name = argument list. A work-item file's
+    /// `validation_command` names one of them.
+    #[serde(default)]
+    pub validation_commands: std::collections::BTreeMap<String, Vec<String>>,
+    /// `bubblewrap` (the default) or `none`: where validation commands and the executor
+    /// run.
+    pub sandbox: Option<String>,
+    /// The bubblewrap program (default: `bwrap` from `PATH`).
+    pub bubblewrap: Option<PathBuf>,
     /// Seconds a validation command may run (default 600).
     pub validation_timeout_seconds: Option<u64>,
     /// Seconds the executor may run (default 60).
@@ -70,8 +80,22 @@ impl FactoryConfig {
     pub fn host_settings(&self) -> app::host::HostSettings {
         let defaults = app::host::HostSettings::default();
         let seconds = std::time::Duration::from_secs;
+        let sandbox = match self.sandbox.as_deref() {
+            Some(NO_SANDBOX) => app::sandbox::Sandbox::Off,
+            _ => app::sandbox::Sandbox::Bubblewrap(app::sandbox::Bubblewrap {
+                program: self
+                    .bubblewrap
+                    .clone()
+                    .unwrap_or_else(|| app::sandbox::Bubblewrap::default().program),
+                hidden: Vec::new(),
+            }),
+        };
         app::host::HostSettings {
             repository_dir: self.repository_dir.clone(),
+            validation_commands: app::host::ValidationCommands::new(
+                self.validation_commands.clone(),
+            ),
+            sandbox,
             executor: self.executor.clone(),
             validation_timeout: self
                 .validation_timeout_seconds
@@ -93,6 +117,26 @@ impl FactoryConfig {
                 "key `executor` in [factory]: name a program first, e.g. [\"/usr/local/bin/factory-executor\", \"--queue\"]".into(),
             );
         }
+        if let Some(sandbox) = &self.sandbox
+            && sandbox != "bubblewrap"
+            && sandbox != NO_SANDBOX
+        {
+            return Err(format!(
+                "key `sandbox` in [factory]: {sandbox:?} is not a sandbox: write \"bubblewrap\" (the default) or \"none\" (repository code then runs as the dashboard, see docs/security.md)"
+            ));
+        }
+        for (name, argv) in &self.validation_commands {
+            if !valid_command_name(name) {
+                return Err(format!(
+                    "key `{name}` in [factory.validation_commands]: a name has 1 to 128 letters, digits and `-_./+` (it is what work-item files write)"
+                ));
+            }
+            if argv.first().is_none_or(|program| program.trim().is_empty()) {
+                return Err(format!(
+                    "key `{name}` in [factory.validation_commands]: name a program first, e.g. [\"./scripts/validate.sh\", \"--fast\"]"
+                ));
+            }
+        }
         for (key, value) in [
             (
                 "validation_timeout_seconds",
@@ -104,6 +148,17 @@ impl FactoryConfig {
         }
         Ok(())
     }
+}
+
+/// `sandbox = "none"`: repository code runs without isolation.
+const NO_SANDBOX: &str = "none";
+
+/// A name work-item files can write and pages can show as it is.
+fn valid_command_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./+".contains(&b))
 }
 
 /// Where work items are synced from, how often, and when they count as stale.
@@ -423,6 +478,15 @@ mod tests {
             Some(PathBuf::from("/srv/build-factory"))
         );
         assert_eq!(host.executor, None, "the example leaves the executor out");
+        assert_eq!(
+            host.validation_commands.get("quick"),
+            Some(&["./scripts/validate.sh".to_owned(), "--fast".to_owned()][..])
+        );
+        assert!(
+            host.validation_commands
+                .contains("./scripts/validate-local.ps1")
+        );
+        assert!(matches!(host.sandbox, app::sandbox::Sandbox::Bubblewrap(_)));
         assert_eq!(host.validation_timeout.as_secs(), 600);
         assert_eq!(host.executor_timeout.as_secs(), 60);
         let queue = config.queue_truth.settings(host.repository_dir.as_deref());
@@ -655,6 +719,18 @@ mod tests {
             ("[server]\ndata_dir = 3\n", "key `data_dir` (line 2)"),
             ("[serverr]\n", "line 1"),
             ("[factory]\nexecutor = []\n", "key `executor` in [factory]"),
+            (
+                "[factory]\nsandbox = \"off\"\n",
+                "key `sandbox` in [factory] (line 2): \"off\" is not a sandbox",
+            ),
+            (
+                "[factory.validation_commands]\n\"sh -c\" = [\"sh\"]\n",
+                "key `sh -c` in [factory.validation_commands]",
+            ),
+            (
+                "[factory.validation_commands]\nlocal = []\n",
+                "key `local` in [factory.validation_commands] (line 2): name a program first",
+            ),
             (
                 "[factory]\nvalidation_timeout_seconds = 0\n",
                 "key `validation_timeout_seconds` in [factory]",

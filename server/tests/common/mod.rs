@@ -12,6 +12,17 @@ use std::time::Duration;
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 
+/// Validation commands named by their program, as a test's configuration would give
+/// them: `./pass.sh` runs `./pass.sh` in the repository.
+pub fn validation_commands(programs: &[&str]) -> app::host::ValidationCommands {
+    app::host::ValidationCommands::new(
+        programs
+            .iter()
+            .map(|program| (program.to_string(), vec![program.to_string()]))
+            .collect(),
+    )
+}
+
 /// The demo user's password in tests.
 pub const DEMO_PASSWORD: &str = "demo password for tests";
 
@@ -337,6 +348,9 @@ pub struct Setup {
     /// The wait before a webhook delivery's second try, and tries in all.
     pub webhook_retry: (Duration, u32),
     pub metrics_access: app::metrics::MetricsAccess,
+    /// The configuration file the server says it read (`--config`): its directory is
+    /// hidden from repository code.
+    pub config_file: Option<PathBuf>,
 }
 
 impl Default for Setup {
@@ -355,6 +369,7 @@ impl Default for Setup {
             webhooks: Vec::new(),
             webhook_retry: (Duration::from_millis(200), 8),
             metrics_access: app::metrics::MetricsAccess::Loopback,
+            config_file: None,
         }
     }
 }
@@ -393,6 +408,7 @@ impl Setup {
         settings.webhooks = self.webhooks;
         (settings.webhook_first_retry, settings.webhook_attempts) = self.webhook_retry;
         settings.metrics_access = self.metrics_access;
+        settings.config_file = self.config_file;
         let application = server::startup::Application::build(settings)
             .await
             .expect("the app starts");
