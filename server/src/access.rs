@@ -60,37 +60,24 @@ fn from_another_site(headers: &HeaderMap) -> bool {
 }
 
 /// The client's address. The peer's, unless the peer is a trusted proxy: then the
-/// nearest address of the forwarding chain (`Forwarded`, else `X-Forwarded-For`, read
-/// from the right) that is not a trusted proxy. Headers from any other peer are ignored:
-/// anyone can write them. A chain that does not parse leaves the peer's address.
+/// nearest address of `X-Forwarded-For`, read from the right, that is not a trusted
+/// proxy: the hop the trusted proxy appended (or wrote: the runbook's proxies overwrite
+/// what the client sent). Headers from any other peer are ignored, and so is
+/// `Forwarded` from every peer: a proxy that passes it through unchanged (nginx does)
+/// would let the client choose its own address. A chain that does not parse leaves the
+/// peer's address.
 fn client_address(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) -> Option<IpAddr> {
     let peer = peer?;
     if !trusted.contains(&peer) {
         return Some(peer);
     }
-    let forwarded: Vec<&str> = headers
-        .get_all(header::FORWARDED)
+    let chain: Vec<&str> = headers
+        .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|element| {
-            element.split(';').find_map(|pair| {
-                let (name, value) = pair.trim().split_once('=')?;
-                name.eq_ignore_ascii_case("for").then(|| value.trim())
-            })
-        })
+        .map(str::trim)
         .collect();
-    let chain = if forwarded.is_empty() {
-        headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .collect()
-    } else {
-        forwarded
-    };
     let mut client = peer;
     for hop in chain.iter().rev() {
         let Some(ip) = parse_hop(hop) else {
@@ -348,18 +335,23 @@ mod tests {
             ),
             (
                 proxy,
-                headers("forwarded", "for=203.0.113.8;proto=https"),
-                ip("203.0.113.8"),
-            ),
-            (
-                proxy,
-                headers("forwarded", "for=\"[2001:db8::1]:4711\""),
+                headers("x-forwarded-for", "[2001:db8::1]:4711"),
                 ip("2001:db8::1"),
             ),
+            // `Forwarded` is the client's own unless the proxy overwrote it: ignored.
             (
                 proxy,
-                headers("forwarded", "for=1.1.1.1, for=203.0.113.9:80"),
-                ip("203.0.113.9"),
+                headers("forwarded", "for=203.0.113.8;proto=https"),
+                proxy,
+            ),
+            (
+                proxy,
+                {
+                    let mut both = headers("forwarded", "for=6.6.6.6");
+                    both.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.7"));
+                    both
+                },
+                ip("203.0.113.7"),
             ),
             (proxy, headers("x-forwarded-for", "not an address"), proxy),
             (proxy, HeaderMap::new(), proxy),

@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod operators_cli;
 pub mod release_api;
 pub mod router;
+pub mod serve;
 mod session_cache;
 pub mod startup;
 mod static_files;

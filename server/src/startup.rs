@@ -59,6 +59,8 @@ pub struct Settings {
     pub secure_cookies: Option<bool>,
     pub idle_timeout: Duration,
     pub user_check_interval: Duration,
+    /// `[server] max_connections`, `max_connections_per_client`, and the timeouts.
+    pub connections: crate::serve::ConnectionLimits,
 }
 
 impl Settings {
@@ -108,6 +110,7 @@ impl Settings {
                     .unwrap_or(DEFAULT_IDLE_MINUTES),
             ),
             user_check_interval: USER_CHECK_INTERVAL,
+            connections: config.server.connection_limits(),
         })
     }
 
@@ -133,6 +136,7 @@ impl Settings {
             secure_cookies: None,
             idle_timeout: Duration::from_secs(60 * DEFAULT_IDLE_MINUTES),
             user_check_interval: USER_CHECK_INTERVAL,
+            connections: crate::serve::ConnectionLimits::default(),
         }
     }
 
@@ -159,7 +163,12 @@ pub struct Application {
     /// Where connections to targets' hosts are kept, when the server chose it: a
     /// temporary one is removed once they are closed.
     ssh_connections: Option<app::ssh::ControlDir>,
+    /// The caps and timeouts of client connections, the cap fitted to the descriptors.
+    connections: crate::serve::ConnectionLimits,
 }
+
+/// How long requests in flight may take to finish at a stop.
+const REQUESTS_DRAIN: Duration = Duration::from_secs(20);
 
 /// How long a finished webhook delivery is kept for the webhooks page.
 const WEBHOOK_DELIVERIES_KEPT_DAYS: u32 = 30;
@@ -362,6 +371,15 @@ impl Application {
                 "session cookies are sent without Secure: use this over local HTTP only"
             );
         }
+        let mut connections = settings.connections;
+        connections.max_connections =
+            crate::serve::connections_that_fit(connections.max_connections);
+        if connections.max_connections < settings.connections.max_connections {
+            tracing::warn!(
+                connections = connections.max_connections,
+                "the descriptor limit allows fewer connections than max_connections: raise LimitNOFILE (docs/operations/production-runbook.md)"
+            );
+        }
         let sessions = SessionSettings {
             key: load_session_key(&data_dir)?,
             connection: open_session_connection(&data_dir).await?,
@@ -378,6 +396,7 @@ impl Application {
             demo_hosts,
             demo_dir: settings.demo.then_some(data_dir),
             ssh_connections,
+            connections,
         })
     }
 
@@ -407,6 +426,7 @@ impl Application {
             demo_hosts,
             demo_dir,
             ssh_connections,
+            connections,
             ..
         } = self;
         tracing::info!("serving the dashboard at http://{addr}");
@@ -418,11 +438,15 @@ impl Application {
             tokio::spawn(app::releases::expire_holds_forever(state.clone())),
             tokio::spawn(app::webhooks::deliver_forever(state.clone())),
         ];
-        let app =
-            router(state.clone(), sessions).into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = crate::serve::serve(
+            listener,
+            router(state.clone(), sessions),
+            connections,
+            state.trusted_proxies.clone(),
+            shutdown,
+            REQUESTS_DRAIN,
+        )
+        .await;
         for task in tasks {
             task.abort();
         }

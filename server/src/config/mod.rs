@@ -253,6 +253,44 @@ pub struct ServerConfig {
     /// only a request from one of these addresses is believed. Empty: none.
     #[serde(default)]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Client connections open at once, at most (default 1024; fewer when the
+    /// descriptor limit allows fewer).
+    pub max_connections: Option<usize>,
+    /// Connections from one client address at once, at most (default 64).
+    pub max_connections_per_client: Option<usize>,
+}
+
+impl ServerConfig {
+    pub fn connection_limits(&self) -> crate::serve::ConnectionLimits {
+        let defaults = crate::serve::ConnectionLimits::default();
+        crate::serve::ConnectionLimits {
+            max_connections: self.max_connections.unwrap_or(defaults.max_connections),
+            max_per_client: self
+                .max_connections_per_client
+                .unwrap_or(defaults.max_per_client),
+            ..defaults
+        }
+    }
+
+    /// Rules TOML types cannot say; the message names the key.
+    fn check(&self) -> Result<(), String> {
+        for (key, value) in [
+            ("max_connections", self.max_connections),
+            (
+                "max_connections_per_client",
+                self.max_connections_per_client,
+            ),
+        ] {
+            if let Some(value) = value
+                && !(1..=1_000_000).contains(&value)
+            {
+                return Err(format!(
+                    "key `{key}` in [server]: must be from 1 to 1000000, not {value}"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The longest a host command, smoke check or sync interval may be set to: a week. A
@@ -396,6 +434,7 @@ impl Config {
     fn check(&self) -> Result<(), String> {
         self.factory.check()?;
         self.queue_truth.check()?;
+        self.server.check()?;
         in_range(
             "key `idle_timeout_minutes` in [sessions]",
             self.sessions.idle_timeout_minutes,

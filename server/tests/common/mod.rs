@@ -351,6 +351,8 @@ pub struct Setup {
     /// The configuration file the server says it read (`--config`): its directory is
     /// hidden from repository code.
     pub config_file: Option<PathBuf>,
+    /// Caps and timeouts of client connections.
+    pub connections: server::serve::ConnectionLimits,
 }
 
 impl Default for Setup {
@@ -370,6 +372,7 @@ impl Default for Setup {
             webhook_retry: (Duration::from_millis(200), 8),
             metrics_access: app::metrics::MetricsAccess::Loopback,
             config_file: None,
+            connections: server::serve::ConnectionLimits::default(),
         }
     }
 }
@@ -409,6 +412,7 @@ impl Setup {
         (settings.webhook_first_retry, settings.webhook_attempts) = self.webhook_retry;
         settings.metrics_access = self.metrics_access;
         settings.config_file = self.config_file;
+        settings.connections = self.connections;
         let application = server::startup::Application::build(settings)
             .await
             .expect("the app starts");
