@@ -126,12 +126,13 @@ fn release_events() -> Vec<WebhookEvent> {
 }
 
 /// The receiver's check, as docs/webhooks.md shows it: HMAC-SHA256 over
-/// `TIMESTAMP.BODY` with the shared secret, compared with the header.
+/// `TIMESTAMP.DELIVERY.BODY` with the shared secret, compared with the header.
 fn verified(received: &Received) -> bool {
     let timestamp = received.headers["x-factory-timestamp"].to_str().unwrap();
+    let delivery = received.headers["x-factory-delivery"].to_str().unwrap();
     let signature = received.headers["x-factory-signature"].to_str().unwrap();
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(format!("{timestamp}.{}", received.body).as_bytes());
+    mac.update(format!("{timestamp}.{delivery}.{}", received.body).as_bytes());
     let expected: String = mac
         .finalize()
         .into_bytes()
@@ -185,10 +186,104 @@ async fn a_deploy_posts_signed_started_and_succeeded_events() {
         body["release"]["page"],
         format!("http://{}/releases/{id}", app.addr)
     );
-    // A body changed on the way no longer verifies.
+    // A body changed on the way no longer verifies, nor a delivery id changed to slip
+    // a replay past a receiver's de-duplication.
     let mut forged = got[1].clone();
     forged.body = forged.body.replace("1.0.0", "6.6.6");
     assert!(!verified(&forged));
+    let mut replayed = got[1].clone();
+    replayed
+        .headers
+        .insert("x-factory-delivery", "999999".parse().unwrap());
+    assert!(!verified(&replayed));
+}
+
+#[tokio::test]
+async fn a_receiver_that_hangs_holds_back_no_other_webhook() {
+    let host = Host::new().await;
+    let hanging = receiver(0, true).await;
+    let quick = receiver(0, false).await;
+    let mut stuck = hook(
+        &hanging.url,
+        WebhookFormat::Json,
+        &[WebhookEvent::HoldSet, WebhookEvent::HoldReleased],
+    );
+    stuck.name = "stuck".into();
+    stuck.timeout = Duration::from_secs(20);
+    let app = app_with(
+        &host,
+        vec![
+            stuck,
+            hook(
+                &quick.url,
+                WebhookFormat::Json,
+                &[WebhookEvent::HoldSet, WebhookEvent::HoldReleased],
+            ),
+        ],
+        (Duration::from_millis(200), 8),
+    )
+    .await;
+    let hold = |method: reqwest::Method| {
+        app.client
+            .request(method, app.url("/api/targets/web/hold"))
+            .header("accept", "application/json")
+            .json(&serde_json::json!({ "reason": "freeze" }))
+            .send()
+    };
+    assert!(
+        hold(reqwest::Method::PUT)
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    hanging
+        .until("the stuck receiver got the first", |r| !r.is_empty())
+        .await;
+    quick
+        .until("the quick receiver got the first", |r| !r.is_empty())
+        .await;
+    let released = Instant::now();
+    let answer = hold(reqwest::Method::DELETE).await.unwrap();
+    assert!(answer.status().is_success(), "{}", answer.status());
+    let got = quick
+        .until("the second event, while the other receiver hangs", |r| {
+            r.len() >= 2
+        })
+        .await;
+    assert_eq!(got[1].event(), "hold.released");
+    assert!(
+        released.elapsed() < Duration::from_secs(5),
+        "delivered without waiting for the stuck receiver's 20 s: {:?}",
+        released.elapsed()
+    );
+    assert_eq!(hanging.received().len(), 1, "still stuck on the first");
+}
+
+#[tokio::test]
+async fn slack_messages_show_what_an_operator_typed_as_text() {
+    let host = Host::new().await;
+    let slack = receiver(0, false).await;
+    let mut channel = hook(&slack.url, WebhookFormat::Slack, &[WebhookEvent::HoldSet]);
+    channel.secret = None;
+    let app = app_with(&host, vec![channel], (Duration::from_millis(200), 8)).await;
+    let (status, _) =
+        common::answer(app.client.put(app.url("/api/targets/web/hold")).json(
+            &serde_json::json!({ "reason": "<!channel> & <https://evil.example|click here>" }),
+        ))
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let message = slack.until("the message", |r| !r.is_empty()).await[0].json();
+    let text = message["text"].as_str().unwrap();
+    assert!(
+        text.contains("&lt;!channel&gt; &amp; &lt;https://evil.example|click here&gt;"),
+        "{text}"
+    );
+    assert!(!text.contains("<!channel>"), "{text}");
+    assert!(
+        text.ends_with("/releases|Open>"),
+        "the page link is markup: {text}"
+    );
 }
 
 #[tokio::test]

@@ -63,6 +63,7 @@ pub fn enqueue(
 /// again then, never at once in a loop.
 pub fn take_due(
     conn: &mut Connection,
+    webhook: &str,
     now_ms: i64,
     limit: usize,
     retry_in_ms: impl Fn(u32) -> i64,
@@ -70,10 +71,10 @@ pub fn take_due(
     let tx = conn.transaction()?;
     let due: Vec<Delivery> = tx
         .prepare_cached(&format!(
-            "{COLUMNS} WHERE status = 'pending' AND next_attempt_at <= ?1
+            "{COLUMNS} WHERE status = 'pending' AND webhook = ?3 AND next_attempt_at <= ?1
              ORDER BY next_attempt_at, id LIMIT ?2"
         ))?
-        .query_map(params![now_ms, limit as i64], delivery_from_row)?
+        .query_map(params![now_ms, limit as i64, webhook], delivery_from_row)?
         .collect::<Result<_, _>>()?;
     let mut taken = Vec::with_capacity(due.len());
     for mut delivery in due {
@@ -111,14 +112,28 @@ pub fn record_try(
 }
 
 /// When the next pending delivery is due (unix milliseconds), if any.
-pub fn next_due(conn: &Connection) -> Result<Option<i64>, StoreError> {
+pub fn next_due(conn: &Connection, webhook: &str) -> Result<Option<i64>, StoreError> {
     Ok(conn
         .prepare_cached(
-            "SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending'",
+            "SELECT MIN(next_attempt_at) FROM webhook_deliveries
+             WHERE status = 'pending' AND webhook = ?1",
         )?
-        .query_row([], |row| row.get(0))
+        .query_row([webhook], |row| row.get(0))
         .optional()?
         .flatten())
+}
+
+/// Pending deliveries to a webhook that is no longer configured fail, with why: no
+/// queue would ever take them.
+pub fn fail_unconfigured(conn: &Connection, configured: &[String]) -> Result<usize, StoreError> {
+    let names = serde_json::to_string(configured).unwrap_or_else(|_| "[]".into());
+    Ok(conn.execute(
+        "UPDATE webhook_deliveries SET status = 'failed',
+             last_error = 'no webhook of this name is configured any more',
+             finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+         WHERE status = 'pending' AND webhook NOT IN (SELECT value FROM json_each(?1))",
+        [names],
+    )?)
 }
 
 /// The newest deliveries first.

@@ -92,8 +92,8 @@ pub struct WebhookSettings {
     pub attempts: u32,
     /// The dashboard's address as people reach it, for links to its pages.
     pub public_url: String,
-    /// Wakes the delivery task when an event is queued.
-    pub queued: Arc<tokio::sync::Notify>,
+    /// Counts queued events: each webhook's delivery task wakes when it changes.
+    pub queued: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Default for WebhookSettings {
@@ -103,7 +103,7 @@ impl Default for WebhookSettings {
             first_retry: Duration::from_secs(5),
             attempts: 8,
             public_url: "http://127.0.0.1:3000".into(),
-            queued: Arc::default(),
+            queued: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
     }
 }
@@ -153,7 +153,10 @@ pub async fn emit(
         .call(move |conn| store::enqueue(conn, &hooks, event.as_str(), &payload, now_ms()))
         .await;
     match queued {
-        Ok(_) => state.webhooks.queued.notify_one(),
+        Ok(_) => state
+            .webhooks
+            .queued
+            .send_modify(|count| *count = count.wrapping_add(1)),
         Err(err) => {
             tracing::error!(error = %err, event = event.as_str(), "a webhook event could not be queued")
         }
@@ -197,8 +200,8 @@ pub async fn about_release(state: &AppState, release: &ReleaseRecord, event: Opt
     }
 }
 
-/// Delivers queued events until the server stops: due ones at once, the others when
-/// they come due or an event is queued.
+/// Delivers queued events until the server stops: each webhook's queue on its own, so a
+/// receiver that hangs holds back only its own deliveries.
 pub async fn deliver_forever(state: AppState) {
     let client = match reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -211,12 +214,43 @@ pub async fn deliver_forever(state: AppState) {
             return;
         }
     };
+    let names: Vec<String> = state
+        .webhooks
+        .hooks
+        .iter()
+        .map(|h| h.name.clone())
+        .collect();
+    match state
+        .db
+        .call(move |conn| store::fail_unconfigured(conn, &names))
+        .await
+    {
+        Ok(0) => {}
+        Ok(failed) => tracing::warn!(
+            failed,
+            "webhook deliveries to webhooks no longer configured were given up"
+        ),
+        Err(err) => tracing::error!(error = %err, "cannot read the webhook queue"),
+    }
+    let queues = state
+        .webhooks
+        .hooks
+        .iter()
+        .map(|hook| deliver_queue(state.clone(), client.clone(), hook.name.clone()));
+    futures::future::join_all(queues).await;
+}
+
+/// Delivers one webhook's queued events: due ones at once (a few at a time), the others
+/// when they come due or an event is queued.
+async fn deliver_queue(state: AppState, client: reqwest::Client, webhook: String) {
+    let mut queued = state.webhooks.queued.subscribe();
     loop {
         let settings = state.webhooks.clone();
+        let name = webhook.clone();
         let taken = state
             .db
             .call(move |conn| {
-                store::take_due(conn, now_ms(), 16, |attempt| {
+                store::take_due(conn, &name, now_ms(), 4, |attempt| {
                     settings.retry_after(attempt).as_millis() as i64
                 })
             })
@@ -235,15 +269,20 @@ pub async fn deliver_forever(state: AppState) {
         if busy {
             continue;
         }
+        let name = webhook.clone();
         let next = state
             .db
-            .call(|conn| store::next_due(conn))
+            .call(move |conn| store::next_due(conn, &name))
             .await
             .ok()
             .flatten();
         let wait = next.map_or(60_000, |due| (due - now_ms()).clamp(0, 60_000));
         tokio::select! {
-            () = state.webhooks.queued.notified() => {}
+            changed = queued.changed() => {
+                if changed.is_err() {
+                    return; // the settings are gone: the server stops
+                }
+            }
             () = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
         }
     }

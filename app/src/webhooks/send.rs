@@ -5,12 +5,13 @@ use crate::AppState;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 
-/// `sha256=HEX`: HMAC-SHA256 with the webhook's secret over `TIMESTAMP.BODY`, as the
-/// `X-Factory-Signature` header carries it (docs/webhooks.md shows how to check it).
-pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+/// `sha256=HEX`: HMAC-SHA256 with the webhook's secret over `TIMESTAMP.DELIVERY.BODY`,
+/// as the `X-Factory-Signature` header carries it: the delivery id a receiver drops
+/// repeats by and the time it refuses old tries by are signed with the body
+/// (docs/webhooks.md shows how to check it).
+pub fn sign(secret: &[u8], timestamp: i64, delivery: i64, body: &[u8]) -> String {
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes any key");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
+    mac.update(format!("{timestamp}.{delivery}.").as_bytes());
     mac.update(body);
     let digest = mac.finalize().into_bytes();
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
@@ -167,9 +168,12 @@ fn request(
     let (body, content_type) = match hook.format {
         WebhookFormat::Json => (delivery.payload.clone(), "application/json"),
         WebhookFormat::Slack => {
+            // What people typed (a hold's reason) or a file said (a title) is text to
+            // Slack, never its markup: `<!channel>` must not page a channel.
+            let text = slack_escaped(&text);
             let text = match page(payload) {
-                Some(page) => format!("{text} <{page}|Open>"),
-                None => text.clone(),
+                Some(page) => format!("{text} <{}|Open>", slack_escaped(page)),
+                None => text,
             };
             (
                 serde_json::json!({ "text": text }).to_string(),
@@ -189,7 +193,7 @@ fn request(
     if let Some(secret) = &hook.secret {
         request = request.header(
             "x-factory-signature",
-            sign(secret.expose(), timestamp, body.as_bytes()),
+            sign(secret.expose(), timestamp, delivery.id, body.as_bytes()),
         );
     }
     if hook.format == WebhookFormat::Ntfy {
@@ -203,6 +207,13 @@ fn request(
         }
     }
     request.body(body)
+}
+
+/// Text for a Slack message: `&`, `<` and `>` escaped, as Slack asks.
+pub fn slack_escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// ntfy's title header: printable ASCII only.
@@ -220,15 +231,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_signature_is_hmac_sha256_over_timestamp_dot_body() {
-        // Python: hmac.new(b"Jefe", b"0.what do ya want for nothing?", sha256).hexdigest()
+    fn the_signature_is_hmac_sha256_over_timestamp_delivery_and_body() {
+        // Python: hmac.new(b"Jefe", b"0.7.what do ya want for nothing?", sha256).hexdigest()
         assert_eq!(
-            sign(b"Jefe", 0, b"what do ya want for nothing?"),
-            "sha256=37f471929915ccd2cbbe79feb84ffcff4f2bb25e15fc41c2506687331ae179cc"
+            sign(b"Jefe", 0, 7, b"what do ya want for nothing?"),
+            "sha256=3a6d5cb002e8b18a3c42fbe9f5ae56111e96bd0f09c80ec312e077c1875a50bb"
         );
-        assert_ne!(
-            sign(b"Jefe", 1, b"what do ya want for nothing?"),
-            sign(b"Jefe", 0, b"what do ya want for nothing?")
+        let body = b"what do ya want for nothing?";
+        assert_ne!(sign(b"Jefe", 1, 7, body), sign(b"Jefe", 0, 7, body));
+        assert_ne!(sign(b"Jefe", 0, 8, body), sign(b"Jefe", 0, 7, body));
+    }
+
+    #[test]
+    fn slack_text_is_never_slack_markup() {
+        assert_eq!(
+            slack_escaped("<!channel> & <https://x|click>"),
+            "&lt;!channel&gt; &amp; &lt;https://x|click&gt;"
         );
     }
 
