@@ -194,8 +194,10 @@ async fn attempt(state: &AppState, request: &ActionRequest) -> Result<ActionResu
         }
         Decision::Validate(item, view) => validate(state, item, view).await?,
     };
-    result.attempt = record_attempt(state, request, &result).await?;
-    if result.blocked {
+    let (attempt, first_of_its_run) = record_attempt(state, request, &result).await?;
+    result.attempt = attempt;
+    // A refusal counted into an earlier one's row was announced with it.
+    if result.blocked && first_of_its_run {
         let body = serde_json::json!({
             "item": result.item,
             "action": result.action,
@@ -256,7 +258,7 @@ pub async fn record_blocked_attempt(
         return Ok(None);
     };
     let mut result = blocked(&item, view);
-    result.attempt = record_attempt(state, request, &result).await?;
+    (result.attempt, _) = record_attempt(state, request, &result).await?;
     Ok(Some(result))
 }
 
@@ -580,12 +582,16 @@ async fn validate(
     Ok(result)
 }
 
-/// Records the attempt in History; returns its id.
+/// How long refused attempts by one caller count into one row of History.
+const REFUSED_RUN: Duration = Duration::from_secs(15 * 60);
+
+/// Records the attempt in History; returns its id, and whether the row is new: refused
+/// attempts by one caller are one counted row ([`audit::record_refused_action`]).
 async fn record_attempt(
     state: &AppState,
     request: &ActionRequest,
     result: &ActionResult,
-) -> Result<i64, ServiceError> {
+) -> Result<(i64, bool), ServiceError> {
     let event = NewAuditEvent {
         actor: request.caller.operator.name.clone(),
         action: request.action.as_str(),
@@ -596,5 +602,11 @@ async fn record_attempt(
         work_item_id: Some(request.item.to_string()),
         result: Some(serde_json::to_string(result).expect("a result serialises")),
     };
-    Ok(audit::save(&state.db, event).await?)
+    if result.outcome == Outcome::Refused {
+        return Ok(state
+            .db
+            .call(move |conn| audit::record_refused_action(conn, &event, REFUSED_RUN))
+            .await?);
+    }
+    Ok((audit::save(&state.db, event).await?, true))
 }

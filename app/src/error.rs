@@ -28,6 +28,8 @@ pub enum ServiceError {
     Unauthenticated,
     /// A bearer token that no one holds (unknown or revoked).
     UnknownToken,
+    /// An API token sent to a page or a page's form: tokens are for the API.
+    TokenOutsideApi,
     /// A mutating request from another site's page.
     CrossSite,
     /// A path with a dot segment or an encoded separator.
@@ -100,6 +102,7 @@ impl ServiceError {
             ServiceError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServiceError::Forbidden(_)
             | ServiceError::CrossSite
+            | ServiceError::TokenOutsideApi
             | ServiceError::MetricsFromLoopbackOnly => StatusCode::FORBIDDEN,
             ServiceError::Blocked(blocked) if blocked.forbidden => StatusCode::FORBIDDEN,
             ServiceError::Blocked(_) | ServiceError::Conflict { .. } => StatusCode::CONFLICT,
@@ -121,6 +124,7 @@ impl ServiceError {
             ServiceError::Busy => "busy",
             ServiceError::Unauthenticated | ServiceError::UnknownToken => "unauthenticated",
             ServiceError::CrossSite => "cross-site",
+            ServiceError::TokenOutsideApi => "token-outside-api",
             ServiceError::InvalidPath => "invalid-path",
             ServiceError::MetricsFromLoopbackOnly => "loopback-only",
             ServiceError::Forbidden(_) => "forbidden",
@@ -148,6 +152,7 @@ impl ServiceError {
             ServiceError::Unauthenticated => UNAUTHENTICATED_MESSAGE.into(),
             ServiceError::UnknownToken => "The API token is unknown or revoked. Create a new one with `factory token create NAME --role ROLE`.".into(),
             ServiceError::CrossSite => "This request came from another site and was refused. Open the dashboard itself and submit the form there.".into(),
+            ServiceError::TokenOutsideApi => "API tokens are for the JSON API under /api/ (and /metrics): pages and their forms take a signed-in session. Call the API operation instead (GET /api/openapi.json lists them), or sign in at /login.".into(),
             ServiceError::InvalidPath => "This address has a `.` or `..` segment or an encoded separator, which no page of the dashboard has. Open the page from the dashboard's own links.".into(),
             ServiceError::MetricsFromLoopbackOnly => "GET /metrics answers requests from this host only ([metrics] access = \"loopback\"), and none that a proxy forwarded. Scrape it on this host, or set access = \"token\" and send a token with factory.metrics.read.".into(),
             ServiceError::Forbidden(permission) => forbidden_message(*permission),

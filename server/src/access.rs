@@ -130,8 +130,17 @@ pub async fn access(
         return ServiceError::InvalidPath.into_response();
     }
     let headers = request.headers();
+    let token = bearer_token(headers);
+    if token.is_some() && path != "/metrics" && is_public(&path) {
+        // Anyone may read these: a token is neither needed nor checked (a revoked token
+        // on /healthz is no reason to call the server down).
+        return next.run(request).await;
+    }
 
-    let operator = if let Some(token) = bearer_token(headers) {
+    let operator = if let Some(token) = token {
+        if !(path.starts_with("/api/") || path == "/metrics") {
+            return ServiceError::TokenOutsideApi.into_response();
+        }
         let hash = token_hash(token);
         match state
             .db

@@ -354,6 +354,10 @@ pub struct Health {
     reason: Option<String>,
 }
 
+/// What `/healthz` says while writes fail: nothing of the host's layout.
+const DISK_FULL_HEALTH: &str =
+    "The disk is full: nothing can be saved until space is freed. The server log says which disk.";
+
 /// Health: 200 `ok` when the database answers and writes go through; 503 `degraded`
 /// with the reason while writes fail for want of disk space, 503 `unavailable` when the
 /// database does not answer.
@@ -377,16 +381,20 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
                 reason: None,
             })
             .into_response(),
-            // Pages still read; nothing can be saved.
-            Some(reason) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(Health {
-                    status: "degraded",
-                    version,
-                    reason: Some(reason),
-                }),
-            )
-                .into_response(),
+            // Pages still read; nothing can be saved. Anyone may read this answer: it
+            // says what, and the log (and signed-in operators' answers) say where.
+            Some(reason) => {
+                tracing::warn!(%reason, "health check: writes fail");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(Health {
+                        status: "degraded",
+                        version,
+                        reason: Some(DISK_FULL_HEALTH.into()),
+                    }),
+                )
+                    .into_response()
+            }
         },
         Err(err) => {
             tracing::error!(error = %err, "health check: the database does not answer");

@@ -475,6 +475,71 @@ async fn a_new_sign_in_on_the_same_browser_drops_the_previous_users_role() {
 // 7. A flood of refused sign-ins.
 
 #[tokio::test]
+async fn a_viewers_refused_actions_are_one_counted_line_of_history_and_one_webhook() {
+    let app = Setup {
+        webhooks: vec![app::webhooks::Webhook {
+            name: "ops".into(),
+            // Nothing listens: the deliveries stay queued, to be counted.
+            url: "http://127.0.0.1:9/hook".into(),
+            events: vec![app::webhooks::WebhookEvent::ActionBlocked],
+            secret: None,
+            format: app::webhooks::WebhookFormat::Json,
+            timeout: Duration::from_secs(1),
+        }],
+        webhook_retry: (Duration::from_secs(3600), 8),
+        ..Setup::default()
+    }
+    .spawn()
+    .await;
+    let viewer = app.token("reader", app::domain::Role::Viewer).await;
+    let items = ["wi-BF-330", "wi-BF-321", "wi-BF-302", "wi-BF-340"];
+    for round in 0..50 {
+        let item = items[round % items.len()];
+        let (status, body) = answer(
+            app.api_post(
+                &app.anonymous,
+                &format!("/api/control-plane/items/{item}/actions/start-execution"),
+                None,
+            )
+            .bearer_auth(&viewer),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    }
+    let history = app.get_page("/history").await.text().await.unwrap();
+    assert_contains(
+        &history,
+        "50 refused action attempts by token:reader from 127.0.0.1 between",
+    );
+    let rows: i64 = app
+        .db()
+        .await
+        .call(|conn| {
+            Ok(conn.query_row(
+                "SELECT count(*) FROM audit_events WHERE actor = 'token:reader'",
+                [],
+                |row| row.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows, 1, "one row for the run");
+    // The demo's own sign-in is still on the first page of History.
+    assert_contains(&history, "sign-in");
+    let deliveries = app
+        .db()
+        .await
+        .call(|conn| app::store::webhooks::recent(conn, 100))
+        .await
+        .unwrap();
+    assert_eq!(
+        deliveries.len(),
+        1,
+        "one action.blocked for the run: {deliveries:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_flood_of_sign_ins_is_one_line_of_history_and_typed_names_are_not_shown() {
     let app = spawn_demo_app().await;
     let stranger = browser(Some("127.0.0.9".parse().unwrap()));
@@ -753,16 +818,13 @@ async fn behind_a_trusted_proxy_each_client_is_throttled_on_its_own() {
         StatusCode::OK
     );
 
-    // Without trusting the proxy, the header is ignored: every request is the proxy's.
+    // Without trusting the proxy, the header is ignored: every request is the proxy's,
+    // and the proxy's address reaches its limit for all the names together.
     let plain = spawn_demo_app().await;
-    for ip in [
-        "203.0.113.1",
-        "203.0.113.2",
-        "203.0.113.3",
-        "203.0.113.4",
-        "203.0.113.5",
-    ] {
-        let status = json_sign_in(&plain, "nobody", "wrong password", Some(ip))
+    for i in 0..app::auth::throttle::MAX_FAILURES_PER_ADDRESS {
+        let ip = format!("203.0.113.{}", i + 1);
+        let user = format!("nobody{i}");
+        let status = json_sign_in(&plain, &user, "wrong password", Some(&ip))
             .await
             .status();
         assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -884,7 +946,14 @@ async fn a_full_disk_is_named_with_what_to_do_and_nothing_is_lost() {
     let (status, health) = app.get_json("/healthz").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(health["status"], "degraded");
-    assert_contains(health["reason"].as_str().unwrap(), "is full");
+    assert_contains(health["reason"].as_str().unwrap(), "The disk is full");
+    assert!(
+        !health["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&app.data_dir.display().to_string()),
+        "the public health check does not name the data directory: {health}"
+    );
 
     // Pages still read.
     assert_eq!(app.get_page("/").await.status(), StatusCode::OK);

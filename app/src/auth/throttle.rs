@@ -1,15 +1,49 @@
-//! Sign-in throttling: after too many failures for one username or one client address
-//! within a window, further attempts are refused until the oldest failure ages out.
+//! Sign-in throttling: after too many failures within a window for one username from
+//! one client address, for one address, or for one username from everywhere, further
+//! attempts are refused until the oldest failure ages out. A user whose name is guessed
+//! at from one address can still sign in from another.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// Failures of one username from one address in a window.
 pub const MAX_FAILURES: usize = 5;
+/// Failures from one address in a window, whatever the names.
+pub const MAX_FAILURES_PER_ADDRESS: usize = 10;
+/// Failures of one username from every address in a window: guessing spread over many
+/// addresses is slowed, and the owner still has room from their own.
+pub const MAX_FAILURES_PER_USER: usize = 50;
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 
-/// Attempt times per key (`user:NAME`, `addr:IP`), and how many password checks may run
+/// What an attempt is counted against, with the most failures it may have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleKey {
+    pub key: String,
+    pub limit: usize,
+}
+
+/// The keys of a sign-in as `username` from `address`: the username there, the address,
+/// and the username everywhere.
+pub fn sign_in_keys(username: &str, address: &str) -> [ThrottleKey; 3] {
+    [
+        ThrottleKey {
+            key: format!("user-at:{username}@{address}"),
+            limit: MAX_FAILURES,
+        },
+        ThrottleKey {
+            key: format!("addr:{address}"),
+            limit: MAX_FAILURES_PER_ADDRESS,
+        },
+        ThrottleKey {
+            key: format!("user:{username}"),
+            limit: MAX_FAILURES_PER_USER,
+        },
+    ]
+}
+
+/// Attempt times per key (see [`sign_in_keys`]), and how many password checks may run
 /// at once. In memory: a restart forgets them, which only ever helps a legitimate
 /// operator.
 ///
@@ -59,15 +93,18 @@ impl SignInThrottle {
 
     /// Counts an attempt against every key, unless one of them has used up its attempts
     /// or every password check is busy. The check and the count are one step.
-    pub fn reserve(&self, keys: &[String], now: Instant) -> Result<Attempt, Refused> {
+    pub fn reserve(&self, keys: &[ThrottleKey], now: Instant) -> Result<Attempt, Refused> {
         let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
         let wait = keys
             .iter()
-            .filter_map(|key| {
+            .filter_map(|ThrottleKey { key, limit }| {
                 let times = attempts.get_mut(key)?;
                 forget_old(times, now);
-                (times.len() >= MAX_FAILURES)
-                    .then(|| WINDOW.saturating_sub(now.duration_since(times[0])))
+                // Of the failures at the limit, the oldest that must age out first.
+                (times.len() >= *limit).then(|| {
+                    let oldest = times[times.len() - limit];
+                    WINDOW.saturating_sub(now.duration_since(oldest))
+                })
             })
             .max();
         if let Some(wait) = wait {
@@ -81,7 +118,7 @@ impl SignInThrottle {
             forget_old(times, now);
             !times.is_empty()
         });
-        for key in keys {
+        for ThrottleKey { key, .. } in keys {
             attempts.entry(key.clone()).or_default().push_back(now);
         }
         Ok(Attempt {
@@ -90,12 +127,14 @@ impl SignInThrottle {
         })
     }
 
-    /// The attempt's password was right: the username's failures are cleared, and the
-    /// attempt no longer counts against the other keys (the address).
-    pub fn succeeded(&self, attempt: Attempt, keys: &[String], user_key: &str) {
+    /// The attempt's password was right: the username's failures from this address are
+    /// cleared, and the attempt no longer counts against the other keys.
+    pub fn succeeded(&self, attempt: Attempt, keys: &[ThrottleKey]) {
         let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
-        attempts.remove(user_key);
-        for key in keys {
+        if let Some(first) = keys.first() {
+            attempts.remove(&first.key);
+        }
+        for ThrottleKey { key, .. } in keys {
             if let Some(times) = attempts.get_mut(key)
                 && let Some(position) = times.iter().rposition(|t| *t == attempt.at)
             {
@@ -118,12 +157,12 @@ fn forget_old(times: &mut VecDeque<Instant>, now: Instant) {
 mod tests {
     use super::*;
 
-    fn keys(user: &str, addr: &str) -> Vec<String> {
-        vec![format!("user:{user}"), format!("addr:{addr}")]
+    fn keys(user: &str, addr: &str) -> [ThrottleKey; 3] {
+        sign_in_keys(user, addr)
     }
 
     #[test]
-    fn five_attempts_lock_the_user_and_the_address_for_the_window() {
+    fn five_failures_lock_the_user_at_that_address_only() {
         let throttle = SignInThrottle::with_verifications(64);
         let t0 = Instant::now();
         let mut held = Vec::new();
@@ -135,20 +174,47 @@ mod tests {
             );
         }
         let later = t0 + Duration::from_secs(60);
-        // The user from another address, and the address for another user, are refused.
         assert_eq!(
-            throttle.reserve(&keys("alice", "2.2.2.2"), later).err(),
+            throttle.reserve(&keys("alice", "1.1.1.1"), later).err(),
             Some(Refused::Throttled(WINDOW - Duration::from_secs(60)))
         );
-        assert!(throttle.reserve(&keys("bob", "1.1.1.1"), later).is_err());
-        // Others are unaffected.
-        assert!(throttle.reserve(&keys("bob", "2.2.2.2"), later).is_ok());
+        // The owner from elsewhere, and another user from that address, may still try.
+        assert!(throttle.reserve(&keys("alice", "2.2.2.2"), later).is_ok());
+        assert!(throttle.reserve(&keys("bob", "1.1.1.1"), later).is_ok());
         // The window passes.
         assert!(
             throttle
                 .reserve(&keys("alice", "1.1.1.1"), t0 + WINDOW)
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn an_address_trying_many_names_and_a_name_tried_from_many_addresses_are_slowed() {
+        let throttle = SignInThrottle::with_verifications(64);
+        let now = Instant::now();
+        for i in 0..MAX_FAILURES_PER_ADDRESS {
+            drop(
+                throttle
+                    .reserve(&keys(&format!("user{i}"), "6.6.6.6"), now)
+                    .unwrap(),
+            );
+        }
+        assert!(matches!(
+            throttle.reserve(&keys("someone-else", "6.6.6.6"), now),
+            Err(Refused::Throttled(_))
+        ));
+        for i in 0..MAX_FAILURES_PER_USER {
+            drop(
+                throttle
+                    .reserve(&keys("carol", &format!("10.0.0.{i}")), now)
+                    .unwrap(),
+            );
+        }
+        assert!(matches!(
+            throttle.reserve(&keys("carol", "10.0.1.1"), now),
+            Err(Refused::Throttled(_))
+        ));
     }
 
     #[test]
@@ -190,12 +256,22 @@ mod tests {
             drop(throttle.reserve(&keys, now).unwrap());
         }
         let attempt = throttle.reserve(&keys, now).unwrap();
-        throttle.succeeded(attempt, &keys, "user:alice");
-        // The address has four attempts left counted, the user none: one more passes.
-        assert!(throttle.reserve(&keys, now).is_ok());
+        throttle.succeeded(attempt, &keys);
+        // The user at this address starts again: five more; the address keeps its four
+        // failures, so it is at nine, and one more name may try once.
+        for _ in 0..MAX_FAILURES {
+            drop(throttle.reserve(&keys, now).unwrap());
+        }
         assert!(
-            throttle.reserve(&keys, now).is_err(),
-            "the address is at five"
+            throttle
+                .reserve(&sign_in_keys("bob", "1.1.1.1"), now)
+                .is_ok()
+        );
+        assert!(
+            throttle
+                .reserve(&sign_in_keys("bob", "1.1.1.1"), now)
+                .is_err(),
+            "the address is at its limit"
         );
     }
 }

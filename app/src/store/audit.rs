@@ -103,57 +103,149 @@ pub fn record_refused_sign_in(
     client: &str,
     window: std::time::Duration,
 ) -> Result<(), StoreError> {
+    let event = NewAuditEvent {
+        actor: actor.to_owned(),
+        action: "sign-in",
+        outcome: "throttled",
+        client: Some(client.to_owned()),
+        ..NewAuditEvent::default()
+    };
+    record_counted(conn, &event, RunOf::SameAction, window, |run| {
+        format!(
+            "{} for {actor} from {client} {}",
+            run.attempts("refused sign-in attempt"),
+            run.when()
+        )
+    })?;
+    Ok(())
+}
+
+/// A work-item action refused for want of a permission (a viewer's token, say). Refusals
+/// by one caller (actor and client) within `window` are one row, counted, holding the
+/// newest attempt: 200 refused attempts do not push every other event off History.
+/// Returns the row's id and whether it is new (a run's first attempt).
+pub fn record_refused_action(
+    conn: &Connection,
+    event: &NewAuditEvent,
+    window: std::time::Duration,
+) -> Result<(i64, bool), StoreError> {
+    let newest = event.detail.clone().unwrap_or_default();
+    let (actor, client) = (
+        event.actor.clone(),
+        event.client.clone().unwrap_or_default(),
+    );
+    record_counted(conn, event, RunOf::AnyAction, window, |run| {
+        format!(
+            "{} by {actor} from {client} {}; the newest: {newest}",
+            run.attempts("refused action attempt"),
+            run.when()
+        )
+    })
+}
+
+/// Which earlier rows a counted event joins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunOf {
+    /// Rows of the same action, outcome, actor and client.
+    SameAction,
+    /// Rows of the same outcome, actor and client, whatever the action.
+    AnyAction,
+}
+
+/// A run of counted events, for its row's detail.
+struct Run {
+    count: i64,
+    first: time::OffsetDateTime,
+    last: time::OffsetDateTime,
+}
+
+impl Run {
+    /// "1 refused sign-in attempt", "7 refused sign-in attempts".
+    fn attempts(&self, what: &str) -> String {
+        let plural = if self.count == 1 { "" } else { "s" };
+        format!("{} {what}{plural}", self.count)
+    }
+
+    /// "at T" or "between T1 and T2".
+    fn when(&self) -> String {
+        if self.count == 1 {
+            format!("at {}", crate::domain::readable_time(self.first))
+        } else {
+            format!(
+                "between {} and {}",
+                crate::domain::readable_time(self.first),
+                crate::domain::readable_time(self.last)
+            )
+        }
+    }
+}
+
+/// Records `event` as a new row, or counts it into the newest row of its run that began
+/// within `window`, the row then holding this event's result and item: the one rule by
+/// which a flood of refusals is one line of History. `describe` writes the row's detail.
+fn record_counted(
+    conn: &Connection,
+    event: &NewAuditEvent,
+    run_of: RunOf,
+    window: std::time::Duration,
+    describe: impl Fn(&Run) -> String,
+) -> Result<(i64, bool), StoreError> {
     let tx = conn.unchecked_transaction()?;
     let since = format!("-{} seconds", window.as_secs());
+    let action = (run_of == RunOf::SameAction).then_some(event.action);
     let run: Option<(i64, time::OffsetDateTime, i64)> = tx
         .prepare_cached(
             "SELECT id, at, repeats FROM audit_events
-             WHERE action = 'sign-in' AND outcome = 'throttled' AND actor = ?1 AND client = ?2
-               AND at >= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?3)
+             WHERE outcome = ?1 AND actor = ?2 AND client IS ?3 AND (?4 IS NULL OR action = ?4)
+               AND at >= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?5)
              ORDER BY id DESC LIMIT 1",
         )?
-        .query_row(params![actor, client, since], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-        })
+        .query_row(
+            params![event.outcome, event.actor, event.client, action, since],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
         .optional()?;
     let now: String = tx.query_row("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", [], |row| {
         row.get(0)
     })?;
     let now_at: time::OffsetDateTime = tx.query_row("SELECT ?1", [&now], |row| row.get(0))?;
-    match run {
+    let recorded = match run {
         Some((id, first, repeats)) => {
-            let detail = format!(
-                "{} refused sign-in attempts for {actor} from {client} between {} and {}",
-                repeats + 1,
-                crate::domain::readable_time(first),
-                crate::domain::readable_time(now_at),
-            );
+            let detail = describe(&Run {
+                count: repeats + 1,
+                first,
+                last: now_at,
+            });
             tx.prepare_cached(
-                "UPDATE audit_events SET repeats = repeats + 1, last_at = ?2, detail = ?3
+                "UPDATE audit_events SET repeats = repeats + 1, last_at = ?2, detail = ?3,
+                     action = ?4, work_item_id = ?5, result = ?6
                  WHERE id = ?1",
             )?
-            .execute(params![id, now, detail])?;
+            .execute(params![
+                id,
+                now,
+                detail,
+                event.action,
+                event.work_item_id,
+                event.result
+            ])?;
+            (id, false)
         }
         None => {
-            let detail = format!(
-                "1 refused sign-in attempt for {actor} from {client} at {}",
-                crate::domain::readable_time(now_at)
-            );
-            record(
-                &tx,
-                &NewAuditEvent {
-                    actor: actor.to_owned(),
-                    action: "sign-in",
-                    outcome: "throttled",
-                    client: Some(client.to_owned()),
-                    detail: Some(detail),
-                    ..NewAuditEvent::default()
-                },
-            )?;
+            let detail = describe(&Run {
+                count: 1,
+                first: now_at,
+                last: now_at,
+            });
+            let event = NewAuditEvent {
+                detail: Some(detail),
+                ..event.clone()
+            };
+            (record(&tx, &event)?, true)
         }
-    }
+    };
     tx.commit()?;
-    Ok(())
+    Ok(recorded)
 }
 
 /// How long History keeps an event by default.

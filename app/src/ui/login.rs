@@ -150,9 +150,8 @@ pub async fn sign_in(
         .chars()
         .take(64)
         .collect();
-    let user_key = format!("user:{claimed}");
     let client = client_addr();
-    let keys = [user_key.clone(), format!("addr:{client}")];
+    let keys = crate::auth::throttle::sign_in_keys(&claimed, &client);
     let throttle = &state.sign_in_throttle;
     let attempt = match throttle.reserve(&keys, Instant::now()) {
         Ok(attempt) => attempt,
@@ -228,7 +227,7 @@ pub async fn sign_in(
         .await;
         return Err(ServiceError::SignInFailed.into());
     };
-    throttle.succeeded(attempt, &keys, &user_key);
+    throttle.succeeded(attempt, &keys);
 
     // Recorded before the session changes: when it cannot be saved (a full disk), the
     // browser's session stays as it was and the page says why.
