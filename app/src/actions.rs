@@ -342,7 +342,7 @@ async fn hand_off(
     command.env = item_env(&item);
     // The prompt as the sync read it from the work-items directory, never a path the
     // file gave.
-    command.stdin = Some(item.prompt_context.text.clone().unwrap_or_default());
+    command.stdin = host::Stdin::Text(item.prompt_context.text.clone().unwrap_or_default());
     let run = match command.in_sandbox(&state.host.sandbox) {
         Ok(command) => host::run(&command).await,
         Err(reason) => not_run(&argv, &reason),

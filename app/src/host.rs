@@ -96,8 +96,8 @@ pub struct HostCommand {
     pub env: Vec<(String, String)>,
     /// The most output kept, in bytes: the last ones.
     pub output_cap: usize,
-    /// Written to its standard input (the executor's prompt); `None`: no input.
-    pub stdin: Option<String>,
+    /// What its standard input is.
+    pub stdin: Stdin,
     /// Repository code runs in this sandbox; `None`: as the dashboard (targets'
     /// commands, which the configuration alone chooses).
     pub sandbox: Option<Bubblewrap>,
@@ -115,7 +115,7 @@ impl HostCommand {
             timeout,
             env: Vec::new(),
             output_cap: OUTPUT_CAP,
-            stdin: None,
+            stdin: Stdin::Null,
             sandbox: None,
         }
     }
@@ -138,6 +138,20 @@ impl HostCommand {
         let program = self.program.display().to_string();
         display_argv(std::iter::once(&program).chain(&self.args))
     }
+}
+
+/// A command's standard input.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Stdin {
+    /// Nothing: `/dev/null`.
+    #[default]
+    Null,
+    /// This text, then its end (the executor's prompt).
+    Text(String),
+    /// A pipe this server holds open, writing nothing, until the command ends: its end
+    /// tells the command that the server stopped or died (`ssh` passes it to the remote
+    /// step, which stops when it closes).
+    HeldOpen,
 }
 
 /// An argument list for people to read, quoted as a shell would need it (it never goes
@@ -191,25 +205,34 @@ impl Tail {
 
     /// The output kept so far, as [`Tail::finish`] will give it.
     fn so_far(&self) -> String {
-        let start = self.bytes.len().saturating_sub(self.cap);
-        let text = String::from_utf8_lossy(&self.bytes[start..]);
-        if self.dropped || start > 0 {
-            format!(
-                "[earlier output cut: the last {} KiB are kept]\n{text}",
-                self.cap / 1024
-            )
-        } else {
-            text.into_owned()
-        }
+        self.text().0
     }
 
     fn finish(mut self) -> (String, bool) {
         self.trim();
-        let text = String::from_utf8_lossy(&self.bytes);
-        if self.dropped {
+        self.text()
+    }
+
+    /// The last `cap` bytes as text: bytes that are no UTF-8 shown as U+FFFD, control
+    /// characters (a terminal's escape codes, a bell) and invisible ones escaped as
+    /// `\u{001B}`, then cut again to `cap` bytes, since both can make the text longer
+    /// than the bytes it came from. Whether the start was cut.
+    fn text(&self) -> (String, bool) {
+        let start = self.bytes.len().saturating_sub(self.cap);
+        let raw = String::from_utf8_lossy(&self.bytes[start..]);
+        let text = crate::domain::text::shown_keeping_lines(&raw);
+        let mut cut = text.len().saturating_sub(self.cap);
+        while !text.is_char_boundary(cut) {
+            cut += 1;
+        }
+        let dropped = self.dropped || start > 0 || cut > 0;
+        if dropped {
             let kib = self.cap / 1024;
             (
-                format!("[earlier output cut: the last {kib} KiB are kept]\n{text}"),
+                format!(
+                    "[earlier output cut: the last {kib} KiB are kept]\n{}",
+                    &text[cut..]
+                ),
                 true,
             )
         } else {
@@ -377,10 +400,9 @@ pub async fn run_watched(command: &HostCommand, watch: &(dyn Fn(RunEvent) + Sync
                 .filter_map(|name| std::env::var_os(name).map(|value| (name.to_string(), value))),
         )
         .envs(command.env.iter().cloned())
-        .stdin(if command.stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
+        .stdin(match command.stdin {
+            Stdin::Null => Stdio::null(),
+            Stdin::Text(_) | Stdin::HeldOpen => Stdio::piped(),
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -405,13 +427,21 @@ pub async fn run_watched(command: &HostCommand, watch: &(dyn Fn(RunEvent) + Sync
             };
         }
     };
-    if let (Some(input), Some(mut pipe)) = (command.stdin.clone(), child.stdin.take()) {
-        // Written beside the reading: a command that does not read its input must not
-        // hold up its output. It may stop reading (a broken pipe): that is its choice.
-        tokio::spawn(async move {
-            use tokio::io::AsyncWriteExt;
-            let _ = pipe.write_all(input.as_bytes()).await;
-        });
+    // Held open, writing nothing, until this run is over (dropped at its end, or with
+    // this process).
+    let mut _held_open = None;
+    match (&command.stdin, child.stdin.take()) {
+        (Stdin::Text(input), Some(mut pipe)) => {
+            // Written beside the reading: a command that does not read its input must
+            // not hold up its output. It may stop reading (a broken pipe): its choice.
+            let input = input.clone();
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let _ = pipe.write_all(input.as_bytes()).await;
+            });
+        }
+        (Stdin::HeldOpen, pipe) => _held_open = pipe,
+        _ => {}
     }
     let pid = child.id();
     if let Some(group) = pid.and_then(ProcessGroup::of_child) {
@@ -618,6 +648,38 @@ mod tests {
         assert!(!marker.exists(), "the grandchild never got to its marker");
     }
 
+    #[test]
+    fn output_is_shown_escaped_and_bounded_as_it_is_stored() {
+        let mut tail = Tail {
+            bytes: Vec::new(),
+            cap: 1024,
+            dropped: false,
+        };
+        tail.push(b"\x1b[31mred\x1b[0m \x07bell\r\nnext\tline\n");
+        let (text, cut) = tail.finish();
+        assert_eq!(
+            text,
+            "\\u{001B}[31mred\\u{001B}[0m \\u{0007}bell\r\nnext\tline\n"
+        );
+        assert!(!cut);
+        // Bytes that grow when shown: invalid UTF-8 (U+FFFD, 3 bytes each) and escape
+        // codes (8 bytes each) are still kept within the cap.
+        for byte in [0xffu8, 0x1b] {
+            let mut tail = Tail {
+                bytes: Vec::new(),
+                cap: 1024,
+                dropped: false,
+            };
+            tail.push(&vec![byte; 4096]);
+            tail.push(b"END");
+            let (text, cut) = tail.finish();
+            assert!(cut);
+            assert!(text.ends_with("END"), "{byte}");
+            let body = text.split_once('\n').unwrap().1;
+            assert!(body.len() <= 1024, "{byte}: {} bytes", body.len());
+        }
+    }
+
     #[tokio::test]
     async fn output_keeps_the_last_64_kib() {
         let dir = tempfile::tempdir().unwrap();
@@ -713,7 +775,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         script(dir.path(), "read.sh", "echo \"got: $(cat)\"");
         let mut cmd = command(dir.path(), "./read.sh", Duration::from_secs(10));
-        cmd.stdin = Some("the prompt's text".into());
+        cmd.stdin = Stdin::Text("the prompt's text".into());
         let run = run(&cmd).await;
         assert!(run.output.contains("got: the prompt's text"), "{run:?}");
     }

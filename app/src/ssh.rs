@@ -6,7 +6,7 @@
 //! not answer at all.
 
 use crate::domain::CommandRun;
-use crate::host::{self, HostCommand, RunEvent};
+use crate::host::{self, HostCommand, RunEvent, Stdin};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -238,22 +238,35 @@ pub struct RemoteCommand<'a> {
 
 impl RemoteCommand<'_> {
     /// What the remote shell runs: every word quoted, `timeout` ending the command's
-    /// process group at the step's timeout (exit 124), SIGKILL 5 s later if it lingers.
+    /// process group at the step's timeout (exit 124), SIGKILL 5 s later if it lingers;
+    /// and a watch on the connection: the step's input is a pipe the dashboard holds
+    /// open, so its end (the dashboard stopped or killed, its `ssh` killed, the
+    /// connection gone) stops the command's process group too. A step never goes on
+    /// alone, to switch the host behind a newer release.
     pub fn script(&self) -> String {
-        let mut script = format!(
-            "cd {} && exec timeout -k 5 {:.3} env --",
-            shell_quote(self.dir),
-            self.timeout.as_secs_f64()
-        );
+        let mut command = format!("timeout -k 5 {:.3} env --", self.timeout.as_secs_f64());
         for (name, value) in self.env {
-            script.push(' ');
-            script.push_str(&shell_quote(&format!("{name}={value}")));
+            command.push(' ');
+            command.push_str(&shell_quote(&format!("{name}={value}")));
         }
         for word in self.argv {
-            script.push(' ');
-            script.push_str(&shell_quote(word));
+            command.push(' ');
+            command.push_str(&shell_quote(word));
         }
-        script
+        [
+            format!("cd {} || exit 1", shell_quote(self.dir)),
+            // The connection's input on 3; the command reads nothing.
+            "exec 3<&0 </dev/null".to_owned(),
+            format!("{command} &"),
+            "cmd=$!".to_owned(),
+            "(while read -r _ <&3; do :; done; kill -s TERM -- \"-$cmd\" 2>/dev/null; sleep 5; kill -s KILL -- \"-$cmd\" 2>/dev/null) &".to_owned(),
+            "watch=$!".to_owned(),
+            "exec 3<&-".to_owned(),
+            "wait \"$cmd\"; status=$?".to_owned(),
+            "kill \"$watch\" 2>/dev/null; wait \"$watch\" 2>/dev/null".to_owned(),
+            "exit \"$status\"".to_owned(),
+        ]
+        .join("\n")
     }
 }
 
@@ -275,7 +288,9 @@ pub fn ssh_command(
         timeout: command.timeout + settings.connect_timeout + REMOTE_GRACE,
         env: Vec::new(),
         output_cap: command.output_cap,
-        stdin: None,
+        // Its end reaches the host's step as the end of its input: the step stops when
+        // this server stops or dies, instead of acting later behind a newer release.
+        stdin: Stdin::HeldOpen,
         sandbox: None,
     }
 }
@@ -299,7 +314,7 @@ pub fn close_connection_command(settings: &SshSettings, host: &TargetHost) -> Op
         timeout: Duration::from_secs(5),
         env: Vec::new(),
         output_cap: 4096,
-        stdin: None,
+        stdin: Stdin::Null,
         sandbox: None,
     })
 }
@@ -356,6 +371,9 @@ pub enum SshFailure {
     Unreachable,
     /// The host refused the key.
     Authentication,
+    /// The connection was lost during the step: the host stopped answering, or closed it
+    /// (`ssh` says little or nothing then, behind a kept connection).
+    Lost,
     /// Anything else `ssh` itself reported.
     Other,
 }
@@ -374,6 +392,10 @@ impl SshFailure {
                 || said("host key is known")
             {
                 SshFailure::HostKey
+            } else if said("read from master failed") || said("not responding") {
+                // The kept connection died under the step (its keep-alives went
+                // unanswered); what ssh tried after that is beside the point.
+                SshFailure::Lost
             } else if said("Connection refused")
                 || said("Connection timed out")
                 || said("timed out during banner exchange")
@@ -384,6 +406,12 @@ impl SshFailure {
                 SshFailure::Unreachable
             } else if said("Permission denied") {
                 SshFailure::Authentication
+            } else if said("closed by remote host")
+                || said("Connection reset")
+                || said("Broken pipe")
+                || run.output.trim().is_empty()
+            {
+                SshFailure::Lost
             } else {
                 SshFailure::Other
             },
@@ -410,6 +438,10 @@ impl SshFailure {
                 "{} refused the deploy key. Add the public key of `[targets.ssh] identity_file` to the deploy user's ~/.ssh/authorized_keys on {}.",
                 host.name, host.destination
             ),
+            SshFailure::Lost => format!(
+                "The connection to {} ({}) was lost during the step: the host stopped answering or closed it. The command may still be running there until the host notices the connection is gone (then it is stopped): check on {} which version serves before you retry.",
+                host.name, host.destination, host.name
+            ),
             SshFailure::Other => format!(
                 "ssh could not run the command on {} ({}): its own message is in the step's output.",
                 host.name, host.destination
@@ -429,7 +461,12 @@ pub async fn run_on_host(
 ) -> CommandRun {
     let mut run = host::run_watched(&ssh_command(settings, host, command), watch).await;
     run.command = format!("on {}: {}", host.name, shown(command.argv));
-    if run.timed_out {
+    if SshFailure::of(&run) == Some(SshFailure::Lost) {
+        run.output.push_str(&format!(
+            "\n[ssh lost the connection to {} during the step (exit 255): the command may still be running there; look before retrying]\n",
+            host.name
+        ));
+    } else if run.timed_out {
         run.output.push_str(&format!(
             "[{} did not answer within {} s of the step's timeout: the command may still be running there; look before retrying]\n",
             host.name,
@@ -507,6 +544,61 @@ mod tests {
     }
 
     #[test]
+    fn what_ssh_said_names_the_failure() {
+        let run = |exit_code: Option<i32>, output: &str| CommandRun {
+            command: "on web-2: ./deploy.sh".into(),
+            passed: false,
+            exit_code,
+            timed_out: false,
+            duration_ms: 0,
+            output: output.into(),
+            output_truncated: false,
+        };
+        let cases = [
+            (
+                Some(255),
+                "Host key verification failed.",
+                Some(SshFailure::HostKey),
+            ),
+            (
+                Some(255),
+                "ssh: connect to host 127.0.0.1 port 2: Connection refused",
+                Some(SshFailure::Unreachable),
+            ),
+            (
+                Some(255),
+                "deploy@10.0.0.5: Permission denied (publickey).",
+                Some(SshFailure::Authentication),
+            ),
+            (
+                Some(255),
+                "Timeout, server 10.0.0.5 not responding.",
+                Some(SshFailure::Lost),
+            ),
+            (
+                Some(255),
+                "mux_client_request_session: read from master failed: Broken pipe\nConnection timed out during banner exchange",
+                Some(SshFailure::Lost),
+            ),
+            (Some(255), "", Some(SshFailure::Lost)),
+            (
+                Some(255),
+                "Bad configuration option: x",
+                Some(SshFailure::Other),
+            ),
+            (Some(1), "Permission denied", None),
+            (None, "", None),
+        ];
+        for (exit_code, output, expected) in cases {
+            assert_eq!(
+                SshFailure::of(&run(exit_code, output)),
+                expected,
+                "{output:?}"
+            );
+        }
+    }
+
+    #[test]
     fn every_word_is_quoted_for_the_remote_shell() {
         assert_eq!(shell_quote("plain"), "'plain'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
@@ -520,9 +612,12 @@ mod tests {
             timeout: Duration::from_millis(1500),
             output_cap: 1024,
         };
+        let script = command.script();
+        let lines: Vec<&str> = script.lines().collect();
+        assert_eq!(lines[0], r"cd '/srv/app'\''s dir' || exit 1");
         assert_eq!(
-            command.script(),
-            r"cd '/srv/app'\''s dir' && exec timeout -k 5 1.500 env -- 'FACTORY_VERSION=1.0' './deploy.sh' 'a b'"
+            lines[2],
+            "timeout -k 5 1.500 env -- 'FACTORY_VERSION=1.0' './deploy.sh' 'a b' &"
         );
     }
 

@@ -247,6 +247,101 @@ async fn a_rollback_that_fails_on_a_host_names_the_host_that_needs_a_person() {
 }
 
 #[tokio::test]
+async fn an_automatic_rollback_goes_on_past_a_host_it_cannot_roll_back() {
+    let fleet = Fleet::start().await;
+    fleet.version("1.0.0", "ok 1.0.0");
+    fleet.version("2.0.0", "ok 2.0.0");
+    // 2.0.0 fails its check on web-3 only; web-2's rollback script is broken.
+    fleet.services[2].version("2.0.0", "down", &[]);
+    let app = fleet.app(1).await;
+    deployed(&app, "1.0.0").await;
+    std::fs::write(fleet.services[1].path().join("rollback-fails"), "").unwrap();
+
+    let record = deployed(&app, "2.0.0").await;
+    let auto = app
+        .finished_release(record["release"]["related"].as_i64().unwrap())
+        .await;
+    assert_eq!(auto["release"]["status"], "rollback-failed", "{auto}");
+    assert_eq!(
+        steps(&auto),
+        [
+            "web-3 rollback passed",
+            "web-3 rollback-smoke passed",
+            "web-2 rollback failed",
+            "web-1 rollback passed",
+            "web-1 rollback-smoke passed",
+        ],
+        "every moved host was tried, newest first"
+    );
+    let outcome = auto["release"]["outcome"].as_str().unwrap();
+    assert!(outcome.contains("on web-2"), "{outcome}");
+    assert!(outcome.ends_with("web-2 needs a person."), "{outcome}");
+    let (_, target) = app.get_json("/api/targets/fleet").await;
+    let versions: Vec<String> = target["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| format!("{} {} {}", h["host"], h["version"], h["needs_person"]).replace('"', ""))
+        .collect();
+    assert_eq!(
+        versions,
+        ["web-1 1.0.0 false", "web-2 null true", "web-3 1.0.0 false"],
+        "{target}"
+    );
+}
+
+#[tokio::test]
+async fn a_hold_set_during_a_rollout_stops_it_before_the_next_batch() {
+    let fleet = Fleet::start().await;
+    fleet.version("1.0.0", "ok 1.0.0");
+    fleet.version("2.0.0", "ok 2.0.0");
+    let go = fleet.services[1].gated_version("2.0.0", "ok 2.0.0");
+    let app = fleet.app(1).await;
+    deployed(&app, "1.0.0").await;
+    let (status, started) = deploy(&app, "2.0.0").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let id = started["release_id"].as_i64().unwrap();
+    for tried in 0.. {
+        let (_, record) = app.get_json(&format!("/api/releases/{id}")).await;
+        if steps(&record).contains(&"web-2 deploy running".to_owned()) {
+            break;
+        }
+        assert!(tried < 1500, "web-2's deploy never ran: {record}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let held = app
+        .client
+        .put(app.url("/api/targets/fleet/hold"))
+        .header("accept", "application/json")
+        .json(&json!({ "reason": "incident on web-3's rack" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(held.status().is_success(), "{}", held.status());
+    std::fs::write(&go, "").unwrap();
+    let record = app.finished_release(id).await;
+    assert_eq!(record["release"]["status"], "interrupted", "{record}");
+    assert_eq!(
+        record["release"]["outcome"],
+        "Stopped before batch 3 of 3 by the hold demo set: web-1 and web-2 on 2.0.0; web-3 not reached."
+    );
+    assert!(
+        !steps(&record).iter().any(|s| s.starts_with("web-3")),
+        "web-3 was not touched: {record}"
+    );
+    let next_step = record["release"]["guidance"]["next_step"].as_str().unwrap();
+    assert!(
+        next_step.contains("release the hold and deploy 2.0.0 again"),
+        "{next_step}"
+    );
+    assert_eq!(
+        fleet.serving().await,
+        ["200 ok 2.0.0", "200 ok 2.0.0", "200 ok 1.0.0"],
+        "the moved hosts stay, the others keep theirs"
+    );
+}
+
+#[tokio::test]
 async fn the_deploy_lock_is_held_for_the_whole_rollout() {
     let fleet = Fleet::start().await;
     fleet.version("1.0.0", "ok 1.0.0");
@@ -353,6 +448,116 @@ async fn an_unreachable_host_stops_the_rollout_and_says_which() {
         target["hosts_on_live"], 0,
         "nothing succeeded, so nothing is live"
     );
+}
+
+/// Passes bytes from `from` to `to` until either closes; once `frozen`, swallows them.
+async fn relay(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = [0u8; 16384];
+    while let Ok(n) = from.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        if frozen.load(std::sync::atomic::Ordering::SeqCst) {
+            // Answer nothing, close nothing: the connection hangs.
+            std::future::pending::<()>().await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// A TCP relay to `upstream` on a loopback port that, once `frozen` is set, stops
+/// passing bytes either way and keeps its connections open: a host that stops answering
+/// mid-step, as a hung machine or a cut network looks to ssh.
+async fn freezable_relay(
+    upstream: u16,
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let frozen = frozen.clone();
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                else {
+                    return;
+                };
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                tokio::join!(
+                    relay(client_read, server_write, frozen.clone()),
+                    relay(server_read, client_write, frozen),
+                );
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_host_that_stops_answering_mid_step_is_named_with_what_may_still_run() {
+    let fleet = Fleet::start().await;
+    fleet.version("1.0.0", "ok 1.0.0");
+    let go = fleet.services[1].gated_version("1.0.0", "ok 1.0.0");
+    let mut target = fleet.target(1, Duration::from_secs(60));
+    let frozen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let upstream = target.hosts[1].destination.port.unwrap();
+    let relay = freezable_relay(upstream, frozen.clone()).await;
+    target.hosts[1].destination.port = Some(relay);
+    // web-2's host key, under the relay's port too.
+    let known_hosts = fleet.ssh.settings.known_hosts.clone().unwrap();
+    let keys = std::fs::read_to_string(&known_hosts).unwrap();
+    let web_2 = keys
+        .lines()
+        .find(|line| line.starts_with(&format!("[127.0.0.1]:{upstream} ")))
+        .unwrap()
+        .replace(&format!(":{upstream} "), &format!(":{relay} "));
+    std::fs::write(&known_hosts, format!("{keys}\n{web_2}\n")).unwrap();
+    let app = Setup {
+        targets: vec![target],
+        ..Setup::default()
+    }
+    .spawn()
+    .await;
+    let (status, started) = deploy(&app, "1.0.0").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let id = started["release_id"].as_i64().unwrap();
+    for tried in 0.. {
+        let (_, record) = app.get_json(&format!("/api/releases/{id}")).await;
+        if steps(&record).contains(&"web-2 deploy running".to_owned()) {
+            break;
+        }
+        assert!(tried < 1500, "web-2's deploy never ran: {record}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+    let record = app.finished_release(id).await;
+    let deploy_step = record["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["host"] == "web-2" && s["step"] == "deploy")
+        .unwrap()
+        .clone();
+    assert_eq!(deploy_step["status"], "failed", "{record}");
+    let output = deploy_step["runs"][0]["output"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        output.contains("ssh lost the connection to web-2 during the step")
+            && output.contains("may still be running there"),
+        "the record says what happened and what may still run: {deploy_step}"
+    );
+    let next_step = record["release"]["guidance"]["next_step"].as_str().unwrap();
+    assert!(next_step.contains("The connection to web-2"), "{next_step}");
+    std::fs::write(&go, "").unwrap();
 }
 
 #[tokio::test]

@@ -451,4 +451,15 @@ async fn a_rollout_cut_by_a_killed_dashboard_reads_interrupted_host_by_host() {
     );
     assert_eq!(target["health"], "interrupted");
     assert_eq!(target["hosts"][0]["version"], "1.0.0");
+    // web-2's deploy, let go now, died with the dashboard's connection: it never
+    // switches the host behind the record (or a newer release).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !hosts.hosts[1].dir.join("current").exists(),
+        "web-2's deploy went on after the dashboard was killed"
+    );
+    assert!(
+        hosts.hosts[0].dir.join("current").exists(),
+        "web-1 was deployed"
+    );
 }

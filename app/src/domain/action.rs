@@ -75,7 +75,7 @@ impl Action {
     }
 
     /// The policy gates this action is evaluated against, in order.
-    fn gates(self) -> &'static [ItemGate] {
+    pub fn gates(self) -> &'static [ItemGate] {
         match self {
             Action::StartExecution => &[ItemGate::LaneTransition, ItemGate::ContextVisibility],
             Action::RequestReview => &[ItemGate::LaneTransition, ItemGate::PullRequest],

@@ -159,10 +159,22 @@ pub struct Batch {
     pub index: usize,
     /// At least 1.
     pub count: usize,
+    /// A rollback failed on a host of an earlier batch: the rollback goes on with the
+    /// others and ends `RollbackFailed`.
+    pub earlier_failed: bool,
+    /// A hold stands on the target as this batch ends: a deploy starts no further batch
+    /// (it ends `Interrupted`, the hosts moved so far staying where they are); a rollback
+    /// goes on, as rollbacks stay allowed under a hold.
+    pub hold_stands: bool,
 }
 
 impl Batch {
-    pub const ONLY: Batch = Batch { index: 0, count: 1 };
+    pub const ONLY: Batch = Batch {
+        index: 0,
+        count: 1,
+        earlier_failed: false,
+        hold_stands: false,
+    };
 
     fn is_last(self) -> bool {
         self.index + 1 >= self.count
@@ -192,14 +204,21 @@ pub fn after(
             Next::Finish(ReleaseStatus::Aborted)
         }
         (ReleaseKind::Deploy, Step::Deploy, true) => Next::Run(Step::PostSmoke),
+        // A hold set during a rollout stops it before its next batch.
+        (ReleaseKind::Deploy, Step::PostSmoke, true) if !batch.is_last() && batch.hold_stands => {
+            Next::Finish(ReleaseStatus::Interrupted)
+        }
         (ReleaseKind::Deploy, Step::PostSmoke, true) => healthy,
         (ReleaseKind::Deploy, _, false) if can_roll_back => Next::RollBackAutomatically,
         (ReleaseKind::Deploy, _, false) => Next::Finish(ReleaseStatus::Failed),
         (_, Step::Rollback, true) => Next::Run(Step::RollbackSmoke),
-        (_, Step::RollbackSmoke, true) => healthy,
-        (_, Step::Rollback | Step::RollbackSmoke, false) => {
-            Next::Finish(ReleaseStatus::RollbackFailed)
+        // A rollback tries every host: one it cannot roll back does not leave the others
+        // on the version being undone. It fails if any host did.
+        (_, Step::Rollback | Step::RollbackSmoke, _) if !batch.is_last() => Next::NextBatch,
+        (_, Step::RollbackSmoke, true) if !batch.earlier_failed => {
+            Next::Finish(ReleaseStatus::Succeeded)
         }
+        (_, Step::Rollback | Step::RollbackSmoke, _) => Next::Finish(ReleaseStatus::RollbackFailed),
         // Steps a kind never runs: end loudly rather than guess.
         _ => Next::Finish(ReleaseStatus::Failed),
     }

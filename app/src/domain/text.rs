@@ -44,12 +44,23 @@ pub fn is_hidden(c: char) -> bool {
 /// `text` with every [hidden](is_hidden) character written as `\u{XXXX}`; borrowed when
 /// there is none (the usual case).
 pub fn shown(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_hidden) {
+    escaped(text, |_| false)
+}
+
+/// [`shown`], but keeping the line breaks and tabs of a command's output.
+pub fn shown_keeping_lines(text: &str) -> Cow<'_, str> {
+    escaped(text, |c| matches!(c, '\n' | '\r' | '\t'))
+}
+
+/// `text` with its hidden characters but those `kept` escaped.
+fn escaped(text: &str, kept: impl Fn(char) -> bool) -> Cow<'_, str> {
+    let escape = |c: char| is_hidden(c) && !kept(c);
+    if !text.chars().any(escape) {
         return Cow::Borrowed(text);
     }
     let mut escaped = String::with_capacity(text.len() + 16);
     for c in text.chars() {
-        if is_hidden(c) {
+        if escape(c) {
             let _ = write!(escaped, "\\u{{{:04X}}}", u32::from(c));
         } else {
             escaped.push(c);

@@ -25,6 +25,41 @@ pub(super) fn rolled_back_guidance(
     }
 }
 
+/// A rollout a hold stopped before its next batch: which hosts it moved, which it did not
+/// reach, and the two ways on.
+pub(super) fn stopped_by_hold(
+    release: &ReleaseRecord,
+    hold: &Hold,
+    batch: Batch,
+    moved: &[String],
+    not_reached: &[String],
+) -> (String, Option<RecoveryGuidance>) {
+    let version = &release.version;
+    let list = |hosts: &[String]| match hosts {
+        [] => "no host".to_owned(),
+        [one] => one.clone(),
+        [first @ .., last] => format!("{} and {last}", first.join(", ")),
+    };
+    let reason = crate::domain::text::shown(&hold.reason);
+    let outcome = format!(
+        "Stopped before batch {} of {} by the hold {} set: {} on {version}; {} not reached.",
+        batch.index + 2,
+        batch.count,
+        hold.set_by,
+        list(moved),
+        list(not_reached),
+    );
+    let guidance = RecoveryGuidance {
+        cause: format!("{} put the target on hold ({reason}) while the rollout ran.", hold.set_by),
+        policy_context: "A hold stops a rollout before its next batch: the hosts it moved passed their checks and stay on the new version; the others keep the version they had. Nothing is rolled back by itself.".into(),
+        next_step: format!(
+            "To finish: release the hold and deploy {version} again (the hosts on it pass again quickly). To undo: roll back, which the hold allows."
+        ),
+        safe_retry: "Safe: the deploy lock is free, and the hosts are each on a version that passed its checks.".into(),
+    };
+    (outcome, Some(guidance))
+}
+
 /// How a release ended, in a sentence, and the guidance when it did not succeed.
 pub(super) fn ending(
     target: &Target,
@@ -60,9 +95,11 @@ pub(super) fn ending(
             }),
         ),
         ReleaseStatus::RollbackFailed => (
-            format!("The rollback to {version} failed at {}: {failed}.", step.label().to_lowercase()),
+            // The first failure, with its host: a rollback goes on past a host it cannot
+            // roll back, so the last step run is not the one that failed.
+            format!("The rollback to {version} failed: {failed}."),
             Some(RecoveryGuidance {
-                cause: format!("{} failed: {failed}.", step.label()),
+                cause: format!("The rollback failed: {failed}."),
                 policy_context: format!("A rollback returns {name} to a release that once passed its smoke checks; this one did not get there, so {name} may be down or half-changed."),
                 next_step: format!("Look at {name} on the host now: which version serves, is the service up? Fix it by hand, or roll back to another earlier release."),
                 safe_retry: "A new deploy or rollback can start (the lock is free), but only after you know the state of the host.".into(),

@@ -22,7 +22,7 @@ pub use recovery::{
 pub use requests::{check_version, deploy, rollback};
 pub use status::{LastSmoke, RECENT, TargetStatus, status, statuses};
 // What the modules share with each other.
-use guidance::{ending, rolled_back_guidance, stop_sentence};
+use guidance::{ending, rolled_back_guidance, stop_sentence, stopped_by_hold};
 use pipeline::{first_failure, run_pipeline};
 use requests::refuse_unless_enabled;
 use status::status_in;

@@ -45,11 +45,16 @@ async fn pipeline(
     let mut hosts = target.hosts_named(&release.hosts);
     let mut batch_size = target.batch_size.max(1);
     let mut batch_index = 0;
+    // A rollback's failed runs on the batches before this one: it goes on with the other
+    // hosts, and its end names every host it could not roll back.
+    let mut earlier_failures: Vec<CommandRun> = Vec::new();
     loop {
         let id = release.id;
         let batch = Batch {
             index: batch_index,
             count: hosts.len().div_ceil(batch_size).max(1),
+            earlier_failed: !earlier_failures.is_empty(),
+            hold_stands: false,
         };
         let on = &hosts[(batch_index * batch_size).min(hosts.len())
             ..((batch_index + 1) * batch_size).min(hosts.len())];
@@ -62,6 +67,20 @@ async fn pipeline(
             .flatten()
             .collect();
         let passed = runs.iter().all(|run| run.passed);
+        // A hold set while a deploy's batch ran stops it before the next batch.
+        let hold = if kind == ReleaseKind::Deploy && step == Step::PostSmoke && passed {
+            let name = target.name.clone();
+            state
+                .db
+                .call(move |conn| crate::store::holds::hold(conn, &name))
+                .await?
+        } else {
+            None
+        };
+        let batch = Batch {
+            hold_stands: hold.is_some(),
+            ..batch
+        };
         // A graceful stop interrupted it meanwhile (and stopped the step's processes):
         // the record is the stop's to write now.
         if !state
@@ -74,12 +93,32 @@ async fn pipeline(
         match after(kind, step, passed, fallback.is_some(), batch) {
             Next::Run(next) => step = next,
             Next::NextBatch => {
+                earlier_failures.extend(runs.into_iter().filter(|run| !run.passed));
                 batch_index += 1;
                 step = kind.first_step();
             }
             Next::Finish(status) => {
-                let (outcome, mut guidance) = ending(target, &release, step, status, &runs);
+                let runs: Vec<CommandRun> = std::mem::take(&mut earlier_failures)
+                    .into_iter()
+                    .chain(runs)
+                    .collect();
+                let (mut outcome, mut guidance) = match &hold {
+                    Some(hold) if status == ReleaseStatus::Interrupted => {
+                        let reached = moved_hosts(step, batch, batch_size, release.hosts.len());
+                        stopped_by_hold(
+                            &release,
+                            hold,
+                            batch,
+                            &release.hosts[..reached],
+                            &release.hosts[reached..],
+                        )
+                    }
+                    _ => ending(target, &release, step, status, &runs),
+                };
                 let (left, at_end) = leave_hosts(state, target, &release, status, &runs).await?;
+                if status == ReleaseStatus::RollbackFailed && !left.is_empty() {
+                    outcome = format!("{outcome} {}", needs_a_person(&left));
+                }
                 if let Some(guidance) = &mut guidance {
                     let advice = [needs_a_person(&left), ssh_advice(target, &runs)];
                     guidance.next_step = advice
@@ -210,6 +249,7 @@ async fn pipeline(
                 hosts = target.hosts_named(&release.hosts);
                 batch_size = 1;
                 batch_index = 0;
+                earlier_failures.clear();
             }
         }
     }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::domain::gate::GateResult;
+use crate::domain::gate::{GateName, GateResult};
 use crate::domain::{Credential, ExecutionContext, LifecycleMetadata, PromptContext, WorkItemId};
 
 fn item(lane: Lane, pr: bool, prompt: bool) -> WorkItem {
@@ -383,4 +383,22 @@ fn identities_round_trip() {
         assert_eq!(action.as_str().parse(), Ok(action));
     }
     assert!("deploy".parse::<Action>().is_err());
+}
+
+#[test]
+fn the_documented_gates_are_the_gates() {
+    let doc = include_str!("../../../../docs/actions.md");
+    for action in Action::ALL {
+        let row = doc
+            .lines()
+            .find(|line| line.starts_with(&format!("| `{}` |", action.as_str())))
+            .unwrap_or_else(|| panic!("docs/actions.md has a row for {}", action.as_str()));
+        let documented = row.trim_end_matches('|').rsplit('|').next().unwrap().trim();
+        let gates: Vec<&str> = action
+            .gates()
+            .iter()
+            .map(|gate| GateName::Item(*gate).as_str())
+            .collect();
+        assert_eq!(documented, gates.join(", "), "{}", action.as_str());
+    }
 }

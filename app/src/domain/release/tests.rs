@@ -10,16 +10,31 @@ fn walk_hosts(
     hosts: usize,
     batch_size: usize,
 ) -> (Vec<String>, Vec<String>) {
+    walk_held(kind, outcomes, can_roll_back, hosts, batch_size, None)
+}
+
+/// [`walk_hosts`] with a hold set while batch `held_from_batch` (1 for the first) runs.
+fn walk_held(
+    kind: ReleaseKind,
+    outcomes: &[bool],
+    can_roll_back: bool,
+    hosts: usize,
+    batch_size: usize,
+    held_from_batch: Option<usize>,
+) -> (Vec<String>, Vec<String>) {
     let mut steps = Vec::new();
     let mut ends = Vec::new();
     let mut current = kind;
     let mut step = kind.first_step();
     let mut outcomes = outcomes.iter();
     let (mut hosts, mut batch_size, mut index) = (hosts, batch_size, 0);
+    let mut earlier_failed = false;
     loop {
         let batch = Batch {
             index,
             count: hosts.div_ceil(batch_size),
+            earlier_failed,
+            hold_stands: held_from_batch.is_some_and(|first| index + 1 >= first),
         };
         steps.push(if batch.count > 1 {
             format!("{}#{}", step.as_str(), index + 1)
@@ -30,6 +45,7 @@ fn walk_hosts(
         match after(current, step, passed, can_roll_back, batch) {
             Next::Run(next) => step = next,
             Next::NextBatch => {
+                earlier_failed |= !passed;
                 index += 1;
                 step = current.first_step();
             }
@@ -43,6 +59,7 @@ fn walk_hosts(
                 current = ReleaseKind::AutomaticRollback;
                 step = current.first_step();
                 (hosts, batch_size, index) = (moved, 1, 0);
+                earlier_failed = false;
             }
         }
     }
@@ -123,12 +140,15 @@ fn every_path_of_a_rolling_release_across_batches() {
         // The first host's pre-deploy check fails: nothing moved, nothing to undo.
         (3, 1, true, &[false], &["pre-smoke#1"], &["deploy:aborted"]),
         // Two at a time over three hosts: two batches; the second batch's post-deploy
-        // check fails and all three go back; the rollback of the second fails and stops.
+        // check fails and all three go back; the rollback of the second fails, and the
+        // first is still rolled back.
         (
             3,
             2,
             true,
-            &[true, true, true, true, true, false, true, true, false],
+            &[
+                true, true, true, true, true, false, true, true, false, true, true,
+            ],
             &[
                 "pre-smoke#1",
                 "deploy#1",
@@ -139,9 +159,65 @@ fn every_path_of_a_rolling_release_across_batches() {
                 "rollback#1",
                 "rollback-smoke#1",
                 "rollback#2",
+                "rollback#3",
+                "rollback-smoke#3",
             ],
             &[
                 "deploy:rolling-back-3",
+                "automatic-rollback:rollback-failed",
+            ],
+        ),
+        // The automatic rollback cannot roll back the first host it tries (the newest):
+        // it goes on with the others, and ends rollback-failed.
+        (
+            3,
+            1,
+            true,
+            &[
+                true, true, true, true, true, true, true, true, false, false, true, true, true,
+                true,
+            ],
+            &[
+                "pre-smoke#1",
+                "deploy#1",
+                "post-smoke#1",
+                "pre-smoke#2",
+                "deploy#2",
+                "post-smoke#2",
+                "pre-smoke#3",
+                "deploy#3",
+                "post-smoke#3",
+                "rollback#1",
+                "rollback#2",
+                "rollback-smoke#2",
+                "rollback#3",
+                "rollback-smoke#3",
+            ],
+            &[
+                "deploy:rolling-back-3",
+                "automatic-rollback:rollback-failed",
+            ],
+        ),
+        // Its smoke check fails on the last host only: still rollback-failed.
+        (
+            2,
+            1,
+            true,
+            &[true, true, true, true, true, false, true, true, true, false],
+            &[
+                "pre-smoke#1",
+                "deploy#1",
+                "post-smoke#1",
+                "pre-smoke#2",
+                "deploy#2",
+                "post-smoke#2",
+                "rollback#1",
+                "rollback-smoke#1",
+                "rollback#2",
+                "rollback-smoke#2",
+            ],
+            &[
+                "deploy:rolling-back-2",
                 "automatic-rollback:rollback-failed",
             ],
         ),
@@ -178,10 +254,67 @@ fn every_path_of_a_rolling_release_across_batches() {
             "{hosts} hosts by {batch_size}: {outcomes:?}"
         );
     }
-    // An explicit rollback over two hosts stops at the first host that fails.
-    let (steps, ends) = walk_hosts(ReleaseKind::Rollback, &[true, true, false], true, 2, 1);
-    assert_eq!(steps, ["rollback#1", "rollback-smoke#1", "rollback#2"]);
+    // An explicit rollback over three hosts tries every host, and fails if one did.
+    let (steps, ends) = walk_hosts(
+        ReleaseKind::Rollback,
+        &[true, true, false, true, true],
+        true,
+        3,
+        1,
+    );
+    assert_eq!(
+        steps,
+        [
+            "rollback#1",
+            "rollback-smoke#1",
+            "rollback#2",
+            "rollback#3",
+            "rollback-smoke#3"
+        ]
+    );
     assert_eq!(ends, ["rollback:rollback-failed"]);
+}
+
+#[test]
+fn a_hold_set_during_a_rollout_stops_it_before_its_next_batch_and_never_a_rollback() {
+    // Set while the second of three batches runs: the second finishes, the third is not
+    // reached.
+    let (steps, ends) = walk_held(ReleaseKind::Deploy, &[true; 6], true, 3, 1, Some(2));
+    assert_eq!(
+        steps,
+        [
+            "pre-smoke#1",
+            "deploy#1",
+            "post-smoke#1",
+            "pre-smoke#2",
+            "deploy#2",
+            "post-smoke#2"
+        ]
+    );
+    assert_eq!(ends, ["deploy:interrupted"]);
+    // Set during the last batch: nothing is left to stop.
+    let (_, ends) = walk_held(ReleaseKind::Deploy, &[true; 6], true, 2, 1, Some(2));
+    assert_eq!(ends, ["deploy:succeeded"]);
+    // A failure under the hold still rolls back, and the rollback goes on under it.
+    let (steps, ends) = walk_held(
+        ReleaseKind::Deploy,
+        &[true, false, true, true],
+        true,
+        3,
+        1,
+        Some(1),
+    );
+    assert_eq!(
+        steps,
+        ["pre-smoke#1", "deploy#1", "rollback", "rollback-smoke"]
+    );
+    assert_eq!(
+        ends,
+        ["deploy:rolling-back-1", "automatic-rollback:succeeded"]
+    );
+    let (steps, ends) = walk_held(ReleaseKind::Rollback, &[true; 4], true, 2, 1, Some(1));
+    assert_eq!(steps.len(), 4, "{steps:?}");
+    assert_eq!(ends, ["rollback:succeeded"]);
 }
 
 #[test]
