@@ -294,3 +294,136 @@ impl Metrics {
         Ok(text)
     }
 }
+
+/// The two text formats `GET /metrics` answers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpositionFormat {
+    /// OpenMetrics 1.0: what Prometheus asks for first.
+    OpenMetrics,
+    /// The Prometheus text format 0.0.4: what `promtool`, older Prometheus servers and
+    /// most other parsers read, and what a client that asks for nothing in particular
+    /// gets.
+    PrometheusText,
+}
+
+impl ExpositionFormat {
+    /// The format an `Accept` header asks for: OpenMetrics only when it names it.
+    pub fn negotiate(accept: Option<&str>) -> Self {
+        let asks_for_open_metrics = accept.is_some_and(|accept| {
+            accept.split(',').any(|range| {
+                let mut parts = range.split(';').map(str::trim);
+                let named = parts.next().is_some_and(|media| {
+                    media.eq_ignore_ascii_case("application/openmetrics-text")
+                });
+                let refused = parts.any(|param| param.replace(' ', "") == "q=0");
+                named && !refused
+            })
+        });
+        if asks_for_open_metrics {
+            ExpositionFormat::OpenMetrics
+        } else {
+            ExpositionFormat::PrometheusText
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExpositionFormat::OpenMetrics => {
+                "application/openmetrics-text; version=1.0.0; charset=utf-8"
+            }
+            ExpositionFormat::PrometheusText => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+
+    /// The scrape in this format, from the OpenMetrics text the registry writes.
+    pub fn write(self, open_metrics: String) -> String {
+        match self {
+            ExpositionFormat::OpenMetrics => open_metrics,
+            ExpositionFormat::PrometheusText => prometheus_text(&open_metrics),
+        }
+    }
+}
+
+/// OpenMetrics text as the Prometheus text format 0.0.4: a counter's family is named
+/// with its `_total` (0.0.4 parsers match `# TYPE` to the sample's own name, and call a
+/// counter whose names differ untyped), `# UNIT` and `# EOF` go, `_created` samples of
+/// counters go, and types 0.0.4 lacks become `untyped`.
+pub fn prometheus_text(open_metrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = open_metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .collect();
+    let mut text = String::with_capacity(open_metrics.len());
+    for line in open_metrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let rewritten = if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            if counters.contains(name) {
+                format!("# HELP {name}_total {help}")
+            } else {
+                line.to_owned()
+            }
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, ""));
+            match kind {
+                "counter" => format!("# TYPE {name}_total counter"),
+                "gauge" | "histogram" | "summary" | "untyped" => line.to_owned(),
+                _ => format!("# TYPE {name} untyped"),
+            }
+        } else {
+            let sample_name = line.split(['{', ' ']).next().unwrap_or_default();
+            if sample_name
+                .strip_suffix("_created")
+                .is_some_and(|family| counters.contains(family))
+            {
+                continue;
+            }
+            line.to_owned()
+        };
+        text.push_str(&rewritten);
+        text.push('\n');
+    }
+    text
+}
+
+#[cfg(test)]
+mod exposition_tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_asks_for_open_metrics_and_everyone_else_gets_the_text_format() {
+        let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        let cases = [
+            (Some(prometheus), ExpositionFormat::OpenMetrics),
+            (
+                Some("application/openmetrics-text"),
+                ExpositionFormat::OpenMetrics,
+            ),
+            (
+                Some("text/plain;version=0.0.4"),
+                ExpositionFormat::PrometheusText,
+            ),
+            (Some("*/*"), ExpositionFormat::PrometheusText),
+            (
+                Some("application/openmetrics-text;q=0, text/plain"),
+                ExpositionFormat::PrometheusText,
+            ),
+            (None, ExpositionFormat::PrometheusText),
+        ];
+        for (accept, format) in cases {
+            assert_eq!(ExpositionFormat::negotiate(accept), format, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn counters_are_named_with_their_total_in_the_text_format() {
+        let open_metrics = "# HELP factory_releases Releases ended.\n# TYPE factory_releases counter\nfactory_releases_total{target=\"web\"} 2\nfactory_releases_created{target=\"web\"} 1.7e9\n# HELP factory_held Holds.\n# TYPE factory_held gauge\n# UNIT factory_held holds\nfactory_held{target=\"web\"} 0\n# TYPE factory_info info\nfactory_info{version=\"1\"} 1\n# EOF\n";
+        assert_eq!(
+            prometheus_text(open_metrics),
+            "# HELP factory_releases_total Releases ended.\n# TYPE factory_releases_total counter\nfactory_releases_total{target=\"web\"} 2\n# HELP factory_held Holds.\n# TYPE factory_held gauge\nfactory_held{target=\"web\"} 0\n# TYPE factory_info untyped\nfactory_info{version=\"1\"} 1\n"
+        );
+    }
+}

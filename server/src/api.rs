@@ -408,7 +408,8 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// The Prometheus (OpenMetrics) text. `[metrics] access = "loopback"` (the default):
+/// The metrics: OpenMetrics 1.0 when `Accept` names `application/openmetrics-text` (as
+/// Prometheus does), else the Prometheus text format 0.0.4. `[metrics] access = "loopback"` (the default):
 /// only requests from this host's loopback address that no proxy forwarded; `"token"`:
 /// a token (or session) with `factory.metrics.read`.
 #[utoipa::path(
@@ -417,7 +418,10 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
     tag = "operations",
     security((), ("bearer" = []), ("session" = [])),
     responses(
-        (status = 200, description = "The metrics.", body = String, content_type = "application/openmetrics-text"),
+        (status = 200, description = "The metrics, in the format `Accept` asks for.", content(
+            (String = "text/plain"),
+            (String = "application/openmetrics-text"),
+        )),
         (status = 403, description = "Not from loopback, or the caller lacks `factory.metrics.read`.", body = AppError),
     ),
 )]
@@ -440,13 +444,18 @@ pub async fn metrics(
     if let Some(err) = refused {
         return err.into_response();
     }
+    let format = app::metrics::ExpositionFormat::negotiate(
+        headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok()),
+    );
     match state.metrics.render(&state).await {
         Ok(text) => (
-            [(
-                axum::http::header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            text,
+            [
+                (axum::http::header::CONTENT_TYPE, format.content_type()),
+                (axum::http::header::VARY, "accept"),
+            ],
+            format.write(text),
         )
             .into_response(),
         Err(err) => ServiceError::from(err).into_response(),

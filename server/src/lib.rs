@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 mod extract;
+pub mod logs;
 pub mod loopback_hosts;
 pub mod openapi;
 pub mod operators_cli;

@@ -41,12 +41,20 @@ fn main() -> ExitCode {
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
         );
+    let journal = server::logs::stderr_is_the_journal();
     match cli.log_format {
-        // One object a line: time, level, target, message and fields at its top level.
-        LogFormat::Json => logs.json().flatten_event(true).init(),
+        // One object a line: time, level, message and fields at its top level, each key
+        // once: the module path is left out, so `target` is always a deploy target.
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_target(false)
+            .map_event_format(|format| server::logs::JournalPriority::new(format, journal))
+            .init(),
         // Colours only on a terminal: a file or a journal gets plain lines.
         LogFormat::Text => logs
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .map_event_format(|format| server::logs::JournalPriority::new(format, journal))
             .init(),
     }
     let runtime = match tokio::runtime::Runtime::new() {

@@ -24,6 +24,9 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
             refusal its `gates` and `guidance`. Authenticate with an API token \
             (`Authorization: Bearer …`, made by `factory token create`) or a browser session.",
     ),
+    // Relative: the dashboard that serves the document is the server it describes,
+    // wherever it is reached (a proxy's address, a loopback port).
+    servers((url = "/", description = "The dashboard that serves this document")),
     paths(
         openapi_document,
         api::list_items,
@@ -151,7 +154,7 @@ fn add_common_answers(operation: &mut Operation, mutating: bool) {
         ("500", "An internal error; the server log says more."),
         (
             "401",
-            "No session or token (`unauthenticated`), or a token that is unknown or revoked (sent even to a public route).",
+            "No session or token (`unauthenticated`), or a token that is unknown or revoked (a public route does not look at a token).",
         ),
         (
             "503",
@@ -176,18 +179,28 @@ fn add_common_answers(operation: &mut Operation, mutating: bool) {
             .responses
             .entry(status.to_owned())
             .or_insert_with(|| {
-                ResponseBuilder::new()
-                    .description(description)
-                    .content(
-                        "application/json",
-                        ContentBuilder::new()
-                            .schema(Some(Ref::from_schema_name(AppError::name())))
-                            .build(),
-                    )
-                    .build()
-                    .into()
+                let mut answer = ResponseBuilder::new().description(description).content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name(AppError::name())))
+                        .build(),
+                );
+                if matches!(status, "429" | "503") {
+                    answer = answer.header("Retry-After", retry_after());
+                }
+                answer.build().into()
             });
     }
+}
+
+/// The `Retry-After` header of a 429 or 503: whole seconds.
+fn retry_after() -> utoipa::openapi::header::Header {
+    utoipa::openapi::header::HeaderBuilder::new()
+        .schema(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::Integer))
+        .description(Some(
+            "Seconds to wait before trying again (with `throttled` and `busy`; `retry_after_seconds` in the body says the same).",
+        ))
+        .build()
 }
 
 /// The document as JSON, made once.

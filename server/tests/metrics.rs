@@ -21,9 +21,61 @@ fn parse(text: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
+/// A scrape as Prometheus asks for it: OpenMetrics first.
 async fn scrape(app: &TestApp, client: &reqwest::Client) -> (StatusCode, String) {
-    let response = client.get(app.url("/metrics")).send().await.unwrap();
+    let response = client
+        .get(app.url("/metrics"))
+        .header(
+            "accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+        )
+        .send()
+        .await
+        .unwrap();
     (response.status(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_client_that_asks_for_no_openmetrics_gets_the_text_format_with_typed_counters() {
+    let host = Host::new().await;
+    host.version("1.0.0", "ok 1.0.0", &[]);
+    let app = Setup {
+        targets: vec![host.target(Duration::from_secs(20))],
+        ..Setup::default()
+    }
+    .spawn()
+    .await;
+    app.deployed("web", "1.0.0").await;
+    let response = app.anonymous.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = response.text().await.unwrap();
+    assert!(!text.contains("# EOF"), "no OpenMetrics end marker");
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .expect("a Prometheus text-format parser reads it");
+    let releases: Vec<_> = scrape
+        .samples
+        .iter()
+        .filter(|sample| sample.metric == "factory_releases_total")
+        .collect();
+    assert!(!releases.is_empty(), "{text}");
+    for sample in releases {
+        assert!(
+            matches!(sample.value, prometheus_parse::Value::Counter(_)),
+            "a counter, not untyped: {sample:?}"
+        );
+    }
+    assert!(
+        scrape
+            .samples
+            .iter()
+            .any(|s| s.metric == "factory_deploy_lock_held"
+                && matches!(s.value, prometheus_parse::Value::Gauge(_))),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -143,6 +195,7 @@ async fn a_forwarded_request_is_refused_in_loopback_mode_and_a_token_is_needed_i
     let response = app
         .anonymous
         .get(app.url("/metrics"))
+        .header("accept", "application/openmetrics-text")
         .bearer_auth(&token)
         .send()
         .await

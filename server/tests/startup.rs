@@ -363,3 +363,115 @@ async fn stopping_the_demo_stops_the_demo_services_it_started() {
     }
     assert!(!alive(pid), "the demo service {pid} outlived the dashboard");
 }
+
+/// The server with `env`, its standard error a file, until it has answered `GET /healthz`
+/// and stopped on SIGTERM; the file's lines.
+fn logged_run(dir: &Path, config: &Path, env: &[(&str, &str)], to_journal: bool) -> Vec<String> {
+    let log = dir.join(format!("log-{}", env.len() + usize::from(to_journal)));
+    let file = std::fs::File::create(&log).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_factory"));
+    command
+        .args([
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.join("data"))
+        .arg("--config")
+        .arg(config)
+        .envs(env.iter().copied())
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    if to_journal {
+        // systemd names its stream by device and inode: here, the log file's.
+        use std::os::unix::fs::MetadataExt;
+        let meta = file.metadata().unwrap();
+        command.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
+    }
+    let child = command.stderr(file).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::Write;
+            stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop(child);
+    std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn json_logs_have_each_key_once_numbers_as_numbers_and_journal_priorities_under_systemd() {
+    let dir = tempfile::tempdir().unwrap();
+    // A target whose working directory is missing: the start warns about it, naming it.
+    let config = dir.path().join("factory.toml");
+    std::fs::write(
+        &config,
+        "[[targets]]\nname = \"web\"\nworking_dir = \"/nonexistent/web\"\ndeploy = [\"./deploy.sh\"]\nrollback = [\"./rollback.sh\"]\n\n[[targets.smoke]]\nname = \"up\"\nwhen = \"post\"\ncommand = [\"true\"]\n",
+    )
+    .unwrap();
+    let lines = logged_run(
+        dir.path(),
+        &config,
+        &[("FACTORY_LOG_FORMAT", "json")],
+        false,
+    );
+    for line in &lines {
+        let object: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}"));
+        for key in ["\"target\":", "\"message\":", "\"level\":"] {
+            assert!(line.matches(key).count() <= 1, "{key} twice: {line}");
+        }
+        assert!(object.is_object());
+    }
+    let warning = lines
+        .iter()
+        .find(|line| line.contains("working_dir"))
+        .unwrap_or_else(|| panic!("the target's warning: {lines:?}"));
+    let warning: serde_json::Value = serde_json::from_str(warning).unwrap();
+    assert_eq!(
+        warning["target"], "web",
+        "the deploy target is kept: {warning}"
+    );
+    let response = lines
+        .iter()
+        .find(|line| line.contains("finished processing request"))
+        .unwrap_or_else(|| panic!("the request's line: {lines:?}"));
+    let response: serde_json::Value = serde_json::from_str(response).unwrap();
+    assert!(response["latency_ms"].is_number(), "{response}");
+    assert_eq!(response["status"], 200, "{response}");
+
+    // Under systemd (standard error is the journal's stream), each line starts with its
+    // syslog priority; text lines too.
+    let journal = logged_run(dir.path(), &config, &[], true);
+    assert!(
+        journal.iter().all(|line| line.starts_with('<')),
+        "{journal:?}"
+    );
+    assert!(
+        journal.iter().any(|line| line.starts_with("<4>")),
+        "a warning: {journal:?}"
+    );
+    assert!(
+        journal.iter().any(|line| line.starts_with("<6>")),
+        "info: {journal:?}"
+    );
+}
