@@ -6,7 +6,7 @@
 use crate::AppState;
 use crate::domain::Lane;
 use crate::domain::queue_truth::Freshness;
-use crate::domain::release::{ReleaseRecord, ReleaseStatus};
+use crate::domain::release::{ReleaseKind, ReleaseRecord, ReleaseStatus};
 use crate::store::StoreError;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -210,6 +210,36 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Every counter a target or webhook can have, at zero, from the start: an alert on
+    /// `increase(…)` sees the first failure after a restart (a series that appears with
+    /// its first count has no earlier value to increase from).
+    pub fn start_at_zero(&self, targets: &[String], webhooks: &[String]) {
+        for target in targets {
+            for kind in ReleaseKind::ALL {
+                for status in ReleaseStatus::ALL {
+                    if status == ReleaseStatus::Running {
+                        continue;
+                    }
+                    let labels = ReleaseLabels {
+                        target: target.clone(),
+                        kind: kind.as_str().to_owned(),
+                        outcome: status.as_str().to_owned(),
+                    };
+                    drop(self.releases.get_or_create(&labels));
+                }
+            }
+        }
+        for webhook in webhooks {
+            for outcome in ["delivered", "failed"] {
+                let labels = WebhookLabels {
+                    webhook: webhook.clone(),
+                    outcome: outcome.to_owned(),
+                };
+                drop(self.webhook_deliveries.get_or_create(&labels));
+            }
+        }
+    }
+
     /// Counts a release that ended, and how long it took.
     pub fn release_ended(&self, release: &ReleaseRecord) {
         if release.status == ReleaseStatus::Running {

@@ -252,16 +252,15 @@ pub async fn last_sync(State(state): State<AppState>) -> Result<Json<SyncReport>
     Ok(Json(sync_report(&state, last)))
 }
 
-/// Syncs the work-item files now (permission `factory.queue.sync`).
+/// Syncs the work-item files now (permission `factory.queue.sync`). A repeated sync only
+/// reads the files again, so it takes no `Idempotency-Key`.
 #[utoipa::path(
     post,
     path = "/api/control-plane/sync",
     tag = "work items",
-    params(IdempotencyKey),
     responses(
         (status = 200, description = "The new snapshot.", body = SyncReport),
         (status = 403, description = "The caller lacks `factory.queue.sync`.", body = AppError),
-        (status = 409, description = "A request with the same Idempotency-Key is still running, or the key was used for another request.", body = AppError),
     ),
 )]
 pub async fn sync_now(

@@ -84,16 +84,23 @@ pub struct DataDirArg {
 }
 
 impl DataDirArg {
-    /// `--data-dir`, else the configuration's `server.data_dir`, else `./data`.
+    /// `--data-dir`, else the configuration's `server.data_dir`, else `./data`. A
+    /// configuration that names no data directory is refused: the server it configures
+    /// takes its directory from elsewhere (the runbook's unit gives `--data-dir`), and
+    /// `./data` would be a new, empty database beside it.
     pub fn resolve(&self) -> Result<PathBuf, crate::config::ConfigError> {
         if let Some(dir) = &self.data_dir {
             return Ok(dir.clone());
         }
-        let configured = match &self.config {
-            Some(path) => crate::config::Config::load(path)?.server.data_dir,
-            None => None,
+        let Some(path) = &self.config else {
+            return Ok(PathBuf::from(DEFAULT_DATA_DIR));
         };
-        Ok(configured.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)))
+        crate::config::Config::data_dir_of(path)?.ok_or_else(|| {
+            crate::config::ConfigError::Invalid {
+                path: path.display().to_string(),
+                detail: "it names no `data_dir` under [server], so it does not say where the server's database is: give the server's --data-dir (the runbook's: /var/lib/factory); nothing was read or created".into(),
+            }
+        })
     }
 }
 
@@ -125,6 +132,21 @@ pub enum UserCommand {
     /// Disable a user: they can no longer sign in, and their sessions end at once.
     Disable {
         name: String,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+    /// Let a disabled user sign in again (with the password they had).
+    Enable {
+        name: String,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+    /// Change a user's role; their signed-in sessions take it within a minute.
+    Role {
+        name: String,
+        /// viewer, operator or admin.
+        #[arg(value_parser = parse_role)]
+        role: Role,
         #[command(flatten)]
         data: DataDirArg,
     },

@@ -40,6 +40,7 @@ impl From<OperatorStoreError> for AdminError {
 /// there and answer as if nothing were wrong.
 async fn open(data: &DataDirArg, may_create: bool) -> Result<Db, AdminError> {
     let data_dir = data.resolve().map_err(StartError::from)?;
+    refuse_root_on_anothers_directory(&data_dir)?;
     let database = data_dir.join(crate::DATABASE_FILE);
     if !may_create && !database.exists() {
         return Err(AdminError::Refused(format!(
@@ -48,6 +49,23 @@ async fn open(data: &DataDirArg, may_create: bool) -> Result<Db, AdminError> {
         )));
     }
     Ok(open_state(&data_dir).await?.db.clone())
+}
+
+/// As root, on a data directory another user owns (the service's), a command would leave
+/// files (the database's journal, a new database) that the service cannot open, and
+/// the service would then fail with no word of why.
+fn refuse_root_on_anothers_directory(data_dir: &std::path::Path) -> Result<(), AdminError> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid(2) has no failure and no side effect.
+    let root = unsafe { libc::geteuid() } == 0;
+    let owner = std::fs::metadata(data_dir).map(|meta| meta.uid()).ok();
+    match owner {
+        Some(owner) if root && owner != 0 => Err(AdminError::Refused(format!(
+            "{} belongs to user id {owner}, and this command runs as root: files it wrote would belong to root, and the service could not open them. Run it as the directory's owner: sudo -u '#{owner}' factory …",
+            data_dir.display()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Records what the command line did in the audit history.
@@ -112,6 +130,20 @@ pub async fn run_user(command: UserCommand) -> Result<(), AdminError> {
                     "no users yet: add one with `factory user add NAME --role admin`"
                 )?;
             }
+            // Padded as strings: the names' own Display does not pad.
+            let width = users
+                .iter()
+                .map(|user| user.username.as_str().len())
+                .max()
+                .unwrap_or(0)
+                .max("USER".len());
+            if !users.is_empty() {
+                writeln!(
+                    out,
+                    "{:<width$}  {:<8}  {:<8}  LAST SIGN-IN",
+                    "USER", "ROLE", "STATE"
+                )?;
+            }
             for user in users {
                 let state = if user.disabled { "disabled" } else { "active" };
                 let last = user
@@ -119,8 +151,10 @@ pub async fn run_user(command: UserCommand) -> Result<(), AdminError> {
                     .map_or("never signed in".into(), machine_time);
                 writeln!(
                     out,
-                    "{:<24} {:<9} {:<9} {last}",
-                    user.username, user.role, state
+                    "{:<width$}  {:<8}  {:<8}  {last}",
+                    user.username.as_str(),
+                    user.role.to_string(),
+                    state
                 )?;
             }
         }
@@ -161,6 +195,35 @@ pub async fn run_user(command: UserCommand) -> Result<(), AdminError> {
             writeln!(
                 out,
                 "disabled {username}: they can no longer sign in; ended {ended} session(s)"
+            )?;
+        }
+        UserCommand::Enable { name, data } => {
+            let username = Username::parse(&name)?;
+            let db = open(&data, false).await?;
+            let target = username.clone();
+            if !db
+                .call(move |c| operators::set_disabled(c, &target, false))
+                .await?
+            {
+                return Err(no_such_user(&username));
+            }
+            audit_cli(&db, "user.enable", username.to_string(), "done").await;
+            writeln!(out, "enabled {username}: they can sign in again")?;
+        }
+        UserCommand::Role { name, role, data } => {
+            let username = Username::parse(&name)?;
+            let db = open(&data, false).await?;
+            let target = username.clone();
+            if !db
+                .call(move |c| operators::set_role(c, &target, role))
+                .await?
+            {
+                return Err(no_such_user(&username));
+            }
+            audit_cli(&db, "user.role", format!("{username} ({role})"), "done").await;
+            writeln!(
+                out,
+                "{username} is now {role}; their signed-in sessions take it within a minute"
             )?;
         }
     }

@@ -25,9 +25,22 @@ fn body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, ServiceError>
     serde_json::from_slice::<Option<T>>(bytes)
         .map(Option::unwrap_or_default)
         .map_err(|err| ServiceError::Invalid {
-            field: "body",
+            field: field_named(&err.to_string()),
             message: format!("the body must be a JSON object as the README shows: {err}"),
         })
+}
+
+/// The field a body's error is about ("missing field `reason`"), as the form names it;
+/// `body` when it names none of the bodies' fields.
+fn field_named(message: &str) -> &'static str {
+    const FIELDS: [&str; 4] = ["reason", "expires_in", "version", "release_id"];
+    let named = message
+        .split('`')
+        .nth(1)
+        .filter(|_| message.starts_with("missing field") || message.starts_with("unknown field"));
+    named
+        .and_then(|name| FIELDS.into_iter().find(|field| *field == name))
+        .unwrap_or("body")
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -100,10 +100,18 @@ async fn the_counters_move_after_a_deploy_and_the_gauges_say_where_things_stand(
         before.get(r#"factory_deploy_lock_held{target="web"}"#),
         Some(&0.0)
     );
+    // Every release counter is there at zero from the start, so an alert on its increase
+    // sees the first failure after a restart.
+    assert_eq!(
+        before.get(r#"factory_releases_total{target="web",kind="deploy",outcome="rolled-back"}"#),
+        Some(&0.0),
+        "{before:?}"
+    );
     assert!(
-        !before
-            .keys()
-            .any(|k| k.starts_with("factory_releases_total"))
+        before
+            .iter()
+            .filter(|(k, _)| k.starts_with("factory_releases_total"))
+            .all(|(_, v)| *v == 0.0)
     );
 
     app.deployed("web", "1.0.0").await;
@@ -114,7 +122,10 @@ async fn the_counters_move_after_a_deploy_and_the_gauges_say_where_things_stand(
     let mut text = String::new();
     for _ in 0..100 {
         text = scrape(&app, &app.anonymous).await.1;
-        if parse(&text).contains_key(rolled_back) {
+        if parse(&text)
+            .get(rolled_back)
+            .is_some_and(|count| *count >= 1.0)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

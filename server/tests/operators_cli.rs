@@ -112,6 +112,55 @@ fn users_are_added_listed_changed_and_disabled_with_argon2id_hashes() {
 }
 
 #[test]
+fn a_user_is_re_enabled_and_given_another_role_and_the_list_aligns() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, role) in [("al", "viewer"), ("a-much-longer-name", "admin")] {
+        let add = factory(
+            dir.path(),
+            &["user", "add", name, "--role", role],
+            &format!("{PASSWORD}\n"),
+        );
+        assert!(add.status.success(), "{}", text(&add));
+    }
+    assert!(
+        factory(dir.path(), &["user", "disable", "al"], "")
+            .status
+            .success()
+    );
+    let enable = factory(dir.path(), &["user", "enable", "al"], "");
+    assert!(enable.status.success(), "{}", text(&enable));
+    assert!(text(&enable).contains("enabled al: they can sign in again"));
+    let role = factory(dir.path(), &["user", "role", "al", "operator"], "");
+    assert!(role.status.success(), "{}", text(&role));
+    assert!(
+        text(&role).contains("al is now operator"),
+        "{}",
+        text(&role)
+    );
+    let wrong = factory(dir.path(), &["user", "role", "al", "root"], "");
+    assert!(!wrong.status.success());
+    let nobody = factory(dir.path(), &["user", "enable", "nobody"], "");
+    assert!(text(&nobody).contains("no user is named nobody"));
+
+    let list = factory(dir.path(), &["user", "list"], "");
+    let listed = String::from_utf8_lossy(&list.stdout).into_owned();
+    let lines: Vec<&str> = listed.lines().collect();
+    assert!(lines[0].starts_with("USER"), "{listed}");
+    let al = lines.iter().find(|l| l.starts_with("al ")).unwrap();
+    assert!(al.contains("operator") && al.contains("active"), "{listed}");
+    // Every column starts at the same place on every line.
+    let column = |line: &str, word: &str| line.find(word).unwrap();
+    assert_eq!(column(lines[0], "ROLE"), column(al, "operator"), "{listed}");
+    let long = lines.iter().find(|l| l.starts_with("a-much")).unwrap();
+    assert_eq!(column(lines[0], "ROLE"), column(long, "admin"), "{listed}");
+    assert_eq!(
+        column(lines[0], "STATE"),
+        column(long, "active"),
+        "{listed}"
+    );
+}
+
+#[test]
 fn tokens_are_printed_once_stored_hashed_and_revoked() {
     let dir = tempfile::tempdir().unwrap();
     let create = factory(
@@ -147,4 +196,37 @@ fn tokens_are_printed_once_stored_hashed_and_revoked() {
     let twice = factory(dir.path(), &["token", "revoke", "1"], "");
     assert!(!twice.status.success());
     assert!(text(&factory(dir.path(), &["token", "list"], "")).contains("revoked"));
+}
+
+#[test]
+fn root_is_refused_on_a_data_directory_the_service_owns() {
+    // SAFETY: geteuid(2) has no failure and no side effect.
+    if unsafe { libc_geteuid() } != 0 {
+        eprintln!("skipped: only root can run a command as root on another user's directory");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::os::unix::fs::chown(&data, Some(65534), Some(65534)).unwrap();
+    let add = factory(
+        &data,
+        &["user", "add", "root-made", "--role", "admin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(!add.status.success(), "{}", text(&add));
+    assert!(
+        text(&add).contains("belongs to user id 65534") && text(&add).contains("sudo -u '#65534'"),
+        "{}",
+        text(&add)
+    );
+    assert!(
+        std::fs::read_dir(&data).unwrap().next().is_none(),
+        "nothing was written"
+    );
+}
+
+unsafe extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
 }

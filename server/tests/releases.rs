@@ -208,6 +208,14 @@ async fn a_failed_post_deploy_smoke_check_rolls_back_automatically() {
             .starts_with("Post-deploy smoke checks failed:"),
         "{guidance}"
     );
+    // ... and why the check failed, not only that it did.
+    assert!(
+        guidance["cause"]
+            .as_str()
+            .unwrap()
+            .contains(r#"(200 (expected 200); body lacks "ok")"#),
+        "{guidance}"
+    );
     assert!(
         guidance["safe_retry"]
             .as_str()
@@ -793,6 +801,12 @@ async fn refusals_name_their_gate_and_bad_requests_say_what_to_fix() {
             "/api/targets/web/hold",
             json!({"reason": "x", "expires_in": "2h"}),
             "expires_in",
+        ),
+        // A hold without its reason names the field it lacks.
+        (
+            "/api/targets/web/hold",
+            json!({"expires_in": "1h"}),
+            "reason",
         ),
     ] {
         let method = if path.ends_with("hold") {

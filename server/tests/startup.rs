@@ -282,6 +282,30 @@ fn admin_commands_find_the_servers_database_through_its_configuration() {
         said.contains("factory.toml") && said.contains("data_dir"),
         "{said}"
     );
+
+    // The admin needs only the data directory: a webhook whose secret's variable is set
+    // only in the service's environment does not stop the command.
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ndata_dir = \"{}\"\n\n[[webhooks]]\nname = \"ci\"\nurl = \"https://ci.example/hook\"\nsecret_env = \"FACTORY_TEST_UNSET_SECRET\"\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let (ok, said) = factory(&["token", "list", "--config", config_arg], &[], &elsewhere);
+    assert!(ok, "{said}");
+
+    // A configuration without data_dir (the runbook's: the unit gives --data-dir) is not
+    // taken to mean ./data: the first admin would land in a new, empty database.
+    std::fs::write(&config, "[factory]\nrepository_dir = \"/srv/factory\"\n").unwrap();
+    let (ok, said) = factory(&["user", "list", "--config", config_arg], &[], &elsewhere);
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains("names no `data_dir`") && said.contains("--data-dir"),
+        "{said}"
+    );
+    assert!(!elsewhere.join("data").exists(), "nothing was created");
 }
 
 #[tokio::test]

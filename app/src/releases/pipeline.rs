@@ -507,6 +507,33 @@ async fn run_step(
 pub(super) fn first_failure(runs: &[CommandRun]) -> String {
     runs.iter()
         .find(|run| !run.passed)
-        .map(|run| format!("{} {}", run.command, run.verdict()))
+        .map(|run| match why(run) {
+            Some(why) => format!("{} {} ({why})", run.command, run.verdict()),
+            None => format!("{} {}", run.command, run.verdict()),
+        })
         .unwrap_or_default()
+}
+
+/// What a failed run says of why, in a line: an HTTP check's answer ("body lacks
+/// \"ok\""), or a command's last line of output, where a failure's reason usually is.
+fn why(run: &CommandRun) -> Option<String> {
+    const MOST: usize = 160;
+    let line = run
+        .output
+        .lines()
+        .map(str::trim)
+        .rfind(|line| !line.is_empty() && !line.starts_with('['))?;
+    // An HTTP check's line repeats its address: keep what comes after it.
+    let line =
+        line.split_once(": ").map_or(
+            line,
+            |(head, rest)| {
+                if head.starts_with("GET ") { rest } else { line }
+            },
+        );
+    let mut shown: String = line.chars().take(MOST).collect();
+    if line.chars().count() > MOST {
+        shown.push('…');
+    }
+    Some(shown)
 }

@@ -155,6 +155,15 @@ pub fn set_disabled(
     Ok(changed == 1)
 }
 
+/// Returns whether a user had that name.
+pub fn set_role(conn: &Connection, username: &Username, role: Role) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE users SET role = ?2 WHERE username = ?1",
+        params![username.as_str(), role.as_str()],
+    )?;
+    Ok(changed == 1)
+}
+
 pub fn record_sign_in(conn: &Connection, user_id: i64) -> Result<(), StoreError> {
     conn.prepare_cached(
         "UPDATE users SET last_sign_in_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?1",

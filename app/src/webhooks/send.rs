@@ -110,14 +110,17 @@ pub(super) async fn deliver(state: &AppState, client: &reqwest::Client, delivery
         (Some(_), true) => "failed",
         (Some(_), false) => "pending",
     };
-    state
-        .metrics
-        .webhook_deliveries
-        .get_or_create(&crate::metrics::WebhookLabels {
-            webhook: hook.name.clone(),
-            outcome: outcome.to_owned(),
-        })
-        .inc();
+    // Deliveries as they end, not tries: a delivery tried eight times is one.
+    if outcome != "pending" {
+        state
+            .metrics
+            .webhook_deliveries
+            .get_or_create(&crate::metrics::WebhookLabels {
+                webhook: hook.name.clone(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
     let log_error = error.clone().unwrap_or_default();
     if outcome == "delivered" {
         tracing::info!(webhook = %hook.name, event = %delivery.event, delivery = delivery.id, attempt = delivery.attempts, "webhook delivered");

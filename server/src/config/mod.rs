@@ -220,11 +220,20 @@ impl QueueTruthConfig {
         let settings = self.settings(None);
         let t = settings.thresholds;
         if t.stale_after_seconds <= t.aging_after_seconds {
-            return Err(format!(
-                "{}: must be more than aging_after_seconds ({} s)",
-                key("stale_after_seconds"),
-                t.aging_after_seconds
-            ));
+            // Name the key the file set: a default is no line to fix.
+            return Err(if self.stale_after_seconds.is_some() {
+                format!(
+                    "{}: must be more than aging_after_seconds ({} s)",
+                    key("stale_after_seconds"),
+                    t.aging_after_seconds
+                )
+            } else {
+                format!(
+                    "{}: must be less than stale_after_seconds ({} s by default): lower it, or set stale_after_seconds too",
+                    key("aging_after_seconds"),
+                    t.stale_after_seconds
+                )
+            });
         }
         Ok(())
     }
@@ -396,6 +405,32 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Only `[server] data_dir` of the file at `path`: what the admin commands need. The
+    /// rest of the file is not checked, so a webhook secret's variable that is set only
+    /// in the service's environment does not stop an admin's command.
+    pub fn data_dir_of(path: &Path) -> Result<Option<PathBuf>, ConfigError> {
+        let invalid = |detail: String| ConfigError::Invalid {
+            path: path.display().to_string(),
+            detail,
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let table: toml::Table =
+            toml::from_str(&text).map_err(|err| invalid(err.message().to_owned()))?;
+        match table
+            .get("server")
+            .and_then(|server| server.get("data_dir"))
+        {
+            None => Ok(None),
+            Some(toml::Value::String(dir)) => Ok(Some(PathBuf::from(dir))),
+            Some(_) => Err(invalid(
+                "key `data_dir` in [server]: must be a path, as a string".into(),
+            )),
+        }
+    }
+
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.display().to_string(),
@@ -785,6 +820,10 @@ mod tests {
             (
                 "[queue_truth]\nstale_after_seconds = 60\n",
                 "key `stale_after_seconds` in [queue_truth] (line 2): must be more than aging_after_seconds (120 s)",
+            ),
+            (
+                "[queue_truth]\naging_after_seconds = 1000\n",
+                "key `aging_after_seconds` in [queue_truth] (line 2): must be less than stale_after_seconds (900 s by default)",
             ),
             // A TOML syntax error names its key and line; a table that is no table too.
             ("[server]\naddr = \"127.0.0.1:1\n", "key `addr` (line 2)"),
