@@ -51,6 +51,9 @@ pub struct SharedState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Who may scrape `GET /metrics`.
     pub metrics_access: crate::metrics::MetricsAccess,
+    /// Session cookies carry `Secure`: a browser keeps them only over HTTPS (and on
+    /// localhost), which the sign-in page tells a visitor on plain HTTP.
+    pub secure_cookies: bool,
 }
 
 impl SharedState {
@@ -80,6 +83,7 @@ impl SharedState {
             webhooks: Arc::default(),
             metrics: Arc::default(),
             metrics_access: crate::metrics::MetricsAccess::default(),
+            secure_cookies: false,
         }
     }
 }

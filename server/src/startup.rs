@@ -334,6 +334,7 @@ impl Application {
             targets: Arc::new(targets),
             trusted_proxies: settings.trusted_proxies.clone().into(),
             metrics_access: settings.metrics_access,
+            secure_cookies: settings.secure_cookies(),
             webhooks: Arc::new(app::webhooks::WebhookSettings {
                 hooks: settings.webhooks.clone(),
                 first_retry: settings.webhook_first_retry,

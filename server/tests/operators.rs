@@ -439,3 +439,58 @@ async fn a_disabled_user_is_out_at_the_next_user_check() {
         assert!(location(&response).contains("__err="));
     }
 }
+
+#[tokio::test]
+async fn the_sign_in_page_says_when_secure_cookies_cannot_stick_over_plain_http() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = Setup {
+        demo: false,
+        insecure_cookies: false,
+        ..Setup::default()
+    }
+    .spawn()
+    .await;
+    let login_page = |host: &'static str, extra: &'static str| {
+        let addr = app.addr;
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let request = format!(
+                "GET /login HTTP/1.1\r\nHost: {host}\r\nAccept: text/html\r\n{extra}Connection: close\r\n\r\n"
+            );
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut page = String::new();
+            stream.read_to_string(&mut page).await.unwrap();
+            page
+        }
+    };
+    let lan = login_page("192.168.1.10:3000", "").await;
+    assert!(lan.contains("id=\"plain-http\""), "{lan}");
+    assert!(lan.contains("--insecure-cookies"));
+    for (host, extra) in [
+        ("127.0.0.1:3000", ""),
+        ("localhost:3000", ""),
+        ("factory.example.com", "X-Forwarded-Proto: https\r\n"),
+    ] {
+        let page = login_page(host, extra).await;
+        assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+        assert!(!page.contains("id=\"plain-http\""), "{host}: {page}");
+    }
+    // With Secure off (the demo on loopback, --insecure-cookies) there is nothing to say.
+    let insecure = Setup {
+        demo: false,
+        ..Setup::default()
+    }
+    .spawn()
+    .await;
+    let page = insecure
+        .anonymous
+        .get(insecure.url("/login"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("id=\"plain-http\""));
+}

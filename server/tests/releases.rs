@@ -1031,3 +1031,28 @@ async fn a_form_s_server_function_and_the_api_answer_one_error_shape() {
     assert!(refused["gates"].as_array().is_some_and(|g| !g.is_empty()));
     assert!(refused["guidance"]["next_step"].is_string());
 }
+
+#[tokio::test]
+async fn the_demo_never_proposes_again_the_version_it_just_rolled_back() {
+    let app = common::spawn_demo_app().await;
+    for version in ["1.0.0", "1.1.0"] {
+        let record = app.deployed("demo-web", version).await;
+        assert_eq!(record["release"]["status"], "succeeded", "{record}");
+    }
+    let failed = app.deployed("demo-web", "1.2.0").await;
+    assert_eq!(failed["release"]["status"], "rolled-back", "{failed}");
+    // Deploy with no version takes the demo's candidate: the next one, not 1.2.0 again.
+    let (status, body) = answer(
+        app.api_post(&app.client, "/api/targets/demo-web/deploy", None)
+            .json(&json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let record = app
+        .finished_release(body["release_id"].as_i64().unwrap())
+        .await;
+    assert_eq!(record["release"]["version"], "1.3.0", "{record}");
+    let (data_dir, _keep) = app.shut_down().await;
+    let left = common::processes_left_under(&data_dir).await;
+    assert_eq!(left, Vec::<String>::new(), "left behind by the dashboard");
+}

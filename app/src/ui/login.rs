@@ -18,6 +18,39 @@ use leptos_router::hooks::use_query_map;
 use std::time::Instant;
 use tower_sessions::Session;
 
+/// Whether this page was reached over plain HTTP at an address a browser does not treat
+/// as secure: no proxy said `X-Forwarded-Proto: https`, and the host is not a loopback
+/// name (browsers keep Secure cookies for `localhost` and `127.0.0.1`).
+fn reached_over_plain_http() -> bool {
+    let Some(parts) = use_context::<Parts>() else {
+        return false;
+    };
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    };
+    if header("x-forwarded-proto").split(',').next().map(str::trim) == Some("https") {
+        return false;
+    }
+    let host = header("host");
+    let name = host
+        .strip_prefix('[')
+        .and_then(|rest| rest.split(']').next())
+        .unwrap_or_else(|| {
+            host.rsplit_once(':')
+                .map_or(host.as_str(), |(name, _)| name)
+        });
+    !(name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()))
+}
+
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let sign_in = ServerAction::<SignIn>::new();
@@ -63,11 +96,23 @@ pub fn LoginPage() -> impl IntoView {
             }
         })
     });
+    let plain_http = super::app_state().secure_cookies && reached_over_plain_http();
+    let cookies_dropped = plain_http.then(|| {
+        view! {
+            <p class="notice" role="status" id="plain-http">
+                "This address is plain HTTP, and this server's session cookies are Secure: "
+                "the browser will not keep them, and signing in will bring you back here. "
+                "Open the dashboard over HTTPS (the runbook's proxy), or, on a network you trust, "
+                "start it with " <code>"--insecure-cookies"</code> "."
+            </p>
+        }
+    });
     view! {
         <Title text="Sign in" />
         <section class="sign-in">
             <h1>"Sign in"</h1>
             <p class="muted">"Build Factory control plane"</p>
+            {cookies_dropped}
             {no_operator_yet}
             <ActionForm action=sign_in attr:class="stack">
                 <input type="hidden" name="next" value=next />

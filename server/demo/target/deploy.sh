@@ -11,4 +11,6 @@ fi
 ln -sfn "releases/$v" current.new
 mv -T current.new current
 echo "deploy: current -> releases/$v"
+# Deployed on purpose again: it may be proposed again.
+rm -f "releases/$v/rolled-back"
 exec ./ensure-service.sh

@@ -7,4 +7,8 @@ echo "rollback: $FACTORY_TARGET goes back from ${FACTORY_PREVIOUS_VERSION:-?} to
 ln -sfn "releases/$v" current.new
 mv -T current.new current
 echo "rollback: current -> releases/$v"
+# The version rolled back from is not proposed again by candidate.sh.
+if [ -n "${FACTORY_PREVIOUS_VERSION:-}" ] && [ -d "releases/$FACTORY_PREVIOUS_VERSION" ]; then
+  touch "releases/$FACTORY_PREVIOUS_VERSION/rolled-back"
+fi
 exec ./ensure-service.sh

@@ -689,8 +689,8 @@ mod tests {
             .filter_map(|line| line.strip_prefix("# ").or(line.strip_prefix("#")))
             .filter(|line| !line.starts_with('#'))
             .map(|line| {
-                line.replace("/etc/factory/deploy_key", key.to_str().unwrap())
-                    .replace("/etc/factory/known_hosts", known.to_str().unwrap())
+                line.replace("/etc/factory/ssh/deploy_key", key.to_str().unwrap())
+                    .replace("/etc/factory/ssh/known_hosts", known.to_str().unwrap())
                     + "\n"
             })
             .collect();
