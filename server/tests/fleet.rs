@@ -101,6 +101,23 @@ async fn deployed(app: &TestApp, version: &str) -> Value {
     app.deployed("fleet", version).await
 }
 
+/// Starts a deploy of `version` and waits until its steps include `step` (`web-2
+/// deploy running`); the release's id.
+async fn deploy_until(app: &TestApp, version: &str, step: &str) -> i64 {
+    let (status, started) = deploy(app, version).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let id = started["release_id"].as_i64().unwrap();
+    for tried in 0.. {
+        let (_, record) = app.get_json(&format!("/api/releases/{id}")).await;
+        if steps(&record).iter().any(|s| s == step) {
+            return id;
+        }
+        assert!(tried < 1500, "never reached {step}: {record}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    unreachable!("the loop returns or fails")
+}
+
 /// `host step status` of each step, in the order they ran.
 fn steps(record: &Value) -> Vec<String> {
     record["steps"]
@@ -298,17 +315,7 @@ async fn a_hold_set_during_a_rollout_stops_it_before_the_next_batch() {
     let go = fleet.services[1].gated_version("2.0.0", "ok 2.0.0");
     let app = fleet.app(1).await;
     deployed(&app, "1.0.0").await;
-    let (status, started) = deploy(&app, "2.0.0").await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
-    let id = started["release_id"].as_i64().unwrap();
-    for tried in 0.. {
-        let (_, record) = app.get_json(&format!("/api/releases/{id}")).await;
-        if steps(&record).contains(&"web-2 deploy running".to_owned()) {
-            break;
-        }
-        assert!(tried < 1500, "web-2's deploy never ran: {record}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let id = deploy_until(&app, "2.0.0", "web-2 deploy running").await;
     let held = app
         .client
         .put(app.url("/api/targets/fleet/hold"))
@@ -348,19 +355,14 @@ async fn the_deploy_lock_is_held_for_the_whole_rollout() {
     // web-3's deploy waits for the test.
     let go = fleet.services[2].gated_version("1.0.0", "ok 1.0.0");
     let app = fleet.app(1).await;
-    let (status, started) = deploy(&app, "1.0.0").await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
-    let id = started["release_id"].as_i64().unwrap();
+    assert!(
+        fleet.services[2]
+            .path()
+            .join("releases/1.0.0/wait-for")
+            .exists()
+    );
     // Wait until web-3's deploy runs: web-1 and web-2 are done.
-    let waiting = fleet.services[2].path().join("releases/1.0.0/wait-for");
-    assert!(waiting.exists());
-    loop {
-        let (_, record) = app.get_json(&format!("/api/releases/{id}")).await;
-        if steps(&record).contains(&"web-3 deploy running".to_owned()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let id = deploy_until(&app, "1.0.0", "web-3 deploy running").await;
     let (status, refused) = deploy(&app, "1.0.0").await;
     assert_eq!(status, StatusCode::CONFLICT, "{refused}");
     assert_eq!(refused["error"], "blocked");
@@ -526,17 +528,7 @@ async fn a_host_that_stops_answering_mid_step_is_named_with_what_may_still_run()
     }
     .spawn()
     .await;
-    let (status, started) = deploy(&app, "1.0.0").await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
-    let id = started["release_id"].as_i64().unwrap();
-    for tried in 0.. {
-        let (_, record) = app.get_json(&format!("/api/releases/{id}")).await;
-        if steps(&record).contains(&"web-2 deploy running".to_owned()) {
-            break;
-        }
-        assert!(tried < 1500, "web-2's deploy never ran: {record}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let id = deploy_until(&app, "1.0.0", "web-2 deploy running").await;
     frozen.store(true, std::sync::atomic::Ordering::SeqCst);
     let record = app.finished_release(id).await;
     let deploy_step = record["steps"]

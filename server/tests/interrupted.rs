@@ -53,17 +53,7 @@ fn site() -> Site {
         ),
     )
     .unwrap();
-    let created = Command::new(env!("CARGO_BIN_EXE_factory"))
-        .args(["token", "create", "ci", "--role", "operator", "--data-dir"])
-        .arg(&data_dir)
-        .output()
-        .unwrap();
-    assert!(created.status.success(), "{created:?}");
-    let token = String::from_utf8_lossy(&created.stdout)
-        .lines()
-        .find(|line| line.starts_with("bf_"))
-        .expect("the token is printed")
-        .to_owned();
+    let token = common::token_from_the_command_line(&data_dir, "operator");
     Site {
         _dir: dir,
         data_dir,

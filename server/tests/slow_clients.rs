@@ -191,17 +191,7 @@ async fn idle_connections_beyond_the_descriptors_leave_room_for_a_release() {
         ),
     )
     .unwrap();
-    let created = Command::new(env!("CARGO_BIN_EXE_factory"))
-        .args(["token", "create", "ci", "--role", "operator", "--data-dir"])
-        .arg(&data_dir)
-        .output()
-        .unwrap();
-    assert!(created.status.success(), "{created:?}");
-    let token = String::from_utf8_lossy(&created.stdout)
-        .lines()
-        .find(|line| line.starts_with("bf_"))
-        .expect("the token is printed")
-        .to_owned();
+    let token = common::token_from_the_command_line(&data_dir, "operator");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -23,6 +23,22 @@ pub fn validation_commands(programs: &[&str]) -> app::host::ValidationCommands {
     )
 }
 
+/// A new API token with `role` in `data_dir`'s database, made by the binary's own
+/// `factory token create` (creating the database if needed); its secret.
+pub fn token_from_the_command_line(data_dir: &std::path::Path, role: &str) -> String {
+    let created = std::process::Command::new(env!("CARGO_BIN_EXE_factory"))
+        .args(["token", "create", "ci", "--role", role, "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("factory runs");
+    assert!(created.status.success(), "{created:?}");
+    String::from_utf8_lossy(&created.stdout)
+        .lines()
+        .find(|line| line.starts_with("bf_"))
+        .expect("the token is printed")
+        .to_owned()
+}
+
 /// The demo user's password in tests.
 pub const DEMO_PASSWORD: &str = "demo password for tests";
 
