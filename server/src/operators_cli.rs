@@ -181,15 +181,10 @@ pub async fn run_user(command: UserCommand) -> Result<(), AdminError> {
             )?;
         }
         UserCommand::Disable { name, data } => {
-            let username = Username::parse(&name)?;
-            let db = open(&data, false).await?;
-            let target = username.clone();
-            if !db
-                .call(move |c| operators::set_disabled(c, &target, true))
-                .await?
-            {
-                return Err(no_such_user(&username));
-            }
+            let (db, username) = change_user(&data, &name, |c, user| {
+                operators::set_disabled(c, user, true)
+            })
+            .await?;
             let ended = end_sessions_of(&db, &username).await?;
             audit_cli(&db, "user.disable", username.to_string(), "done").await;
             writeln!(
@@ -198,28 +193,18 @@ pub async fn run_user(command: UserCommand) -> Result<(), AdminError> {
             )?;
         }
         UserCommand::Enable { name, data } => {
-            let username = Username::parse(&name)?;
-            let db = open(&data, false).await?;
-            let target = username.clone();
-            if !db
-                .call(move |c| operators::set_disabled(c, &target, false))
-                .await?
-            {
-                return Err(no_such_user(&username));
-            }
+            let (db, username) = change_user(&data, &name, |c, user| {
+                operators::set_disabled(c, user, false)
+            })
+            .await?;
             audit_cli(&db, "user.enable", username.to_string(), "done").await;
             writeln!(out, "enabled {username}: they can sign in again")?;
         }
         UserCommand::Role { name, role, data } => {
-            let username = Username::parse(&name)?;
-            let db = open(&data, false).await?;
-            let target = username.clone();
-            if !db
-                .call(move |c| operators::set_role(c, &target, role))
-                .await?
-            {
-                return Err(no_such_user(&username));
-            }
+            let (db, username) = change_user(&data, &name, move |c, user| {
+                operators::set_role(c, user, role)
+            })
+            .await?;
             audit_cli(&db, "user.role", format!("{username} ({role})"), "done").await;
             writeln!(
                 out,
@@ -228,6 +213,23 @@ pub async fn run_user(command: UserCommand) -> Result<(), AdminError> {
         }
     }
     Ok(())
+}
+
+/// Opens the database and makes `change` to the user `name`, which must exist.
+async fn change_user(
+    data: &DataDirArg,
+    name: &str,
+    change: impl FnOnce(&tokio_rusqlite::rusqlite::Connection, &Username) -> Result<bool, StoreError>
+    + Send
+    + 'static,
+) -> Result<(Db, Username), AdminError> {
+    let username = Username::parse(name)?;
+    let db = open(data, false).await?;
+    let user = username.clone();
+    if !db.call(move |conn| change(conn, &user)).await? {
+        return Err(no_such_user(&username));
+    }
+    Ok((db, username))
 }
 
 /// Ends every session of a user; how many there were.

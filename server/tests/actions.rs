@@ -11,8 +11,6 @@ use common::{
 };
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The one-time token of the form with a button for `action` on `item` in a page, if the
@@ -80,13 +78,7 @@ async fn page(app: &TestApp, client: &Client, path: &str) -> String {
     response.text().await.unwrap()
 }
 
-/// Sets an item's validation command straight in the database.
-fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
+use common::script;
 
 #[tokio::test]
 async fn a_phone_without_javascript_moves_an_item_from_ready_to_review() {

@@ -632,9 +632,7 @@ async fn the_demo_fleet_rolls_a_version_across_its_hosts_and_a_bad_one_stops_at_
 
     // Stopped as SIGTERM stops it: the hosts' demo services, the kept SSH connections
     // and the loopback sshd all end with the dashboard.
-    let (data_dir, _keep) = app.shut_down().await;
-    let left = common::processes_left_under(&data_dir).await;
-    assert_eq!(left, Vec::<String>::new(), "left behind by the dashboard");
+    app.shut_down_leaving_nothing().await;
 }
 
 #[tokio::test]

@@ -21,9 +21,10 @@ struct Site {
     token: String,
 }
 
+/// `path`, a script that stops at its first failing command.
 fn write_script(path: &Path, body: &str) {
-    std::fs::write(path, format!("#!/bin/sh\nset -eu\n{body}\n")).unwrap();
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (dir, name) = (path.parent().unwrap(), path.file_name().unwrap());
+    common::script(dir, name.to_str().unwrap(), &format!("set -eu\n{body}"));
 }
 
 fn site() -> Site {

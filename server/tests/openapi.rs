@@ -307,7 +307,5 @@ async fn a_null_body_is_no_body_as_the_document_says() {
 
     // The deploy started the demo's service: stopped as SIGTERM stops the dashboard, so
     // it does not outlive the test.
-    let (data_dir, _keep) = app.shut_down().await;
-    let left = common::processes_left_under(&data_dir).await;
-    assert_eq!(left, Vec::<String>::new(), "left behind by the dashboard");
+    app.shut_down_leaving_nothing().await;
 }

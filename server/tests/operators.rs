@@ -443,13 +443,11 @@ async fn a_disabled_user_is_out_at_the_next_user_check() {
 #[tokio::test]
 async fn the_sign_in_page_says_when_secure_cookies_cannot_stick_over_plain_http() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let app = Setup {
-        demo: false,
-        insecure_cookies: false,
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    // Secure cookies, as `factory serve` without --insecure-cookies sets them.
+    let app = Setup::default()
+        .without_demo_with_secure_cookies()
+        .spawn()
+        .await;
     let login_page = |host: &'static str, extra: &'static str| {
         let addr = app.addr;
         async move {
@@ -482,15 +480,6 @@ async fn the_sign_in_page_says_when_secure_cookies_cannot_stick_over_plain_http(
     }
     .spawn()
     .await;
-    let page = insecure
-        .anonymous
-        .get(insecure.url("/login"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(!page.contains("id=\"plain-http\""));
+    let page = get_html(&insecure.anonymous, &insecure.url("/login")).await;
+    assert!(!page.text().await.unwrap().contains("id=\"plain-http\""));
 }

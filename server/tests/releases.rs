@@ -1052,7 +1052,5 @@ async fn the_demo_never_proposes_again_the_version_it_just_rolled_back() {
         .finished_release(body["release_id"].as_i64().unwrap())
         .await;
     assert_eq!(record["release"]["version"], "1.3.0", "{record}");
-    let (data_dir, _keep) = app.shut_down().await;
-    let left = common::processes_left_under(&data_dir).await;
-    assert_eq!(left, Vec::<String>::new(), "left behind by the dashboard");
+    app.shut_down_leaving_nothing().await;
 }

@@ -14,9 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 fn script(dir: &Path, name: &str, body: &str) {
-    let path = dir.join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    common::script(dir, name, body);
 }
 
 fn work_item(id: &str, title: &str, lane: &str, validation_command: &str) -> String {

@@ -986,13 +986,10 @@ async fn a_full_disk_is_named_with_what_to_do_and_nothing_is_lost() {
 
 #[tokio::test]
 async fn without_insecure_cookies_the_session_cookie_is_secure_and_a_sign_in_replaces_it() {
-    let app = Setup {
-        demo: false,
-        insecure_cookies: false,
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default()
+        .without_demo_with_secure_cookies()
+        .spawn()
+        .await;
     app.add_user("ada", "ada's long password", app::domain::Role::Operator)
         .await;
     let plain = reqwest::Client::builder()

@@ -157,9 +157,10 @@ async fn an_idle_kept_alive_connection_is_closed_and_a_trickling_body_is_cut_off
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
+/// `path`, a script that stops at its first failing command.
 fn write_script(path: &Path, body: &str) {
-    std::fs::write(path, format!("#!/bin/sh\nset -eu\n{body}\n")).unwrap();
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (dir, name) = (path.parent().unwrap(), path.file_name().unwrap());
+    common::script(dir, name.to_str().unwrap(), &format!("set -eu\n{body}"));
 }
 
 /// The real binary with 256 descriptors, hundreds of idle connections from several

@@ -135,11 +135,7 @@ pub fn set_password_hash(
     username: &Username,
     password_hash: &str,
 ) -> Result<bool, StoreError> {
-    let changed = conn.execute(
-        "UPDATE users SET password_hash = ?2 WHERE username = ?1",
-        params![username.as_str(), password_hash],
-    )?;
-    Ok(changed == 1)
+    set_user_column(conn, username, "password_hash", &password_hash)
 }
 
 /// Returns whether a user had that name.
@@ -148,18 +144,25 @@ pub fn set_disabled(
     username: &Username,
     disabled: bool,
 ) -> Result<bool, StoreError> {
-    let changed = conn.execute(
-        "UPDATE users SET disabled = ?2 WHERE username = ?1",
-        params![username.as_str(), disabled],
-    )?;
-    Ok(changed == 1)
+    set_user_column(conn, username, "disabled", &disabled)
 }
 
 /// Returns whether a user had that name.
 pub fn set_role(conn: &Connection, username: &Username, role: Role) -> Result<bool, StoreError> {
+    set_user_column(conn, username, "role", &role.as_str())
+}
+
+/// Sets one column of the user `username` (one of the names above, never a caller's
+/// text); whether a user had that name.
+fn set_user_column(
+    conn: &Connection,
+    username: &Username,
+    column: &'static str,
+    value: &dyn rusqlite::ToSql,
+) -> Result<bool, StoreError> {
     let changed = conn.execute(
-        "UPDATE users SET role = ?2 WHERE username = ?1",
-        params![username.as_str(), role.as_str()],
+        &format!("UPDATE users SET {column} = ?2 WHERE username = ?1"),
+        params![username.as_str(), value],
     )?;
     Ok(changed == 1)
 }

@@ -23,6 +23,16 @@ pub fn validation_commands(programs: &[&str]) -> app::host::ValidationCommands {
     )
 }
 
+/// An executable shell script `dir/name` running `body`; its path.
+pub fn script(dir: &std::path::Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("the script is written");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+        .expect("the script is made executable");
+    path
+}
+
 /// A new API token with `role` in `data_dir`'s database, made by the binary's own
 /// `factory token create` (creating the database if needed); its secret.
 pub fn token_from_the_command_line(data_dir: &std::path::Path, role: &str) -> String {
@@ -276,6 +286,14 @@ impl TestApp {
         (self.data_dir, self._dir)
     }
 
+    /// Stops the server as SIGTERM does and checks that nothing it started (a demo
+    /// service, an SSH connection, a loopback sshd) runs on under its data directory.
+    pub async fn shut_down_leaving_nothing(self) {
+        let (data_dir, _keep) = self.shut_down().await;
+        let left = processes_left_under(&data_dir).await;
+        assert_eq!(left, Vec::<String>::new(), "left behind by the dashboard");
+    }
+
     pub async fn stop(self) -> (PathBuf, Option<TempDir>, Client) {
         self.server.abort();
         let _ = self.server.await;
@@ -394,6 +412,15 @@ impl Default for Setup {
 }
 
 impl Setup {
+    /// No demo, and `Secure` cookies, as a real server has them.
+    pub fn without_demo_with_secure_cookies(self) -> Setup {
+        Setup {
+            demo: false,
+            insecure_cookies: false,
+            ..self
+        }
+    }
+
     /// Starts the app on 127.0.0.1 and a free port; a demo app's client is signed in as
     /// the demo operator.
     pub async fn spawn(self) -> TestApp {
