@@ -368,8 +368,10 @@ async fn a_delivery_is_retried_with_growing_waits_until_the_receiver_takes_it() 
         "the same event each time"
     );
     let (first_wait, second_wait) = (got[1].at - got[0].at, got[2].at - got[1].at);
-    assert!(first_wait >= Duration::from_millis(300), "{first_wait:?}");
-    assert!(second_wait >= Duration::from_millis(600), "{second_wait:?}");
+    // The queue keeps its times in whole milliseconds of the wall clock: a wait can come
+    // out a fraction of a millisecond short of its figure.
+    assert!(first_wait >= Duration::from_millis(299), "{first_wait:?}");
+    assert!(second_wait >= Duration::from_millis(599), "{second_wait:?}");
     let (_, page) = webhooks_page_of_an_admin(&app).await;
     assert!(page.contains("hold.set · ops"), "{page}");
     assert!(page.contains("3 tries"), "{page}");
