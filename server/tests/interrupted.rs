@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,12 +21,6 @@ struct Site {
     token: String,
 }
 
-/// `path`, a script that stops at its first failing command.
-fn write_script(path: &Path, body: &str) {
-    let (dir, name) = (path.parent().unwrap(), path.file_name().unwrap());
-    common::script(dir, name.to_str().unwrap(), &format!("set -eu\n{body}"));
-}
-
 fn site() -> Site {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
@@ -34,26 +28,14 @@ fn site() -> Site {
     std::fs::create_dir_all(&target_dir).unwrap();
     // A version named slow-… sleeps before it switches `live`, as a deploy script that
     // waits for a slow build would; every other version switches at once.
-    write_script(
-        &target_dir.join("deploy.sh"),
+    let target = common::live_file_target(
+        &target_dir,
         &format!(
-            "echo \"deploying $FACTORY_VERSION\"\ncase \"$FACTORY_VERSION\" in slow-*) sleep {ORPHAN_SLEEP_SECONDS};; esac\necho \"$FACTORY_VERSION\" > live\necho \"switched to $FACTORY_VERSION\""
+            "echo \"deploying $FACTORY_VERSION\"\ncase \"$FACTORY_VERSION\" in slow-*) sleep {ORPHAN_SLEEP_SECONDS};; esac"
         ),
     );
-    write_script(
-        &target_dir.join("rollback.sh"),
-        "echo \"$FACTORY_VERSION\" > live",
-    );
-    write_script(&target_dir.join("check.sh"), "test -f live");
     let config = dir.path().join("factory.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[targets]]\nname = \"web\"\nworking_dir = {:?}\ndeploy = [\"./deploy.sh\"]\nrollback = [\"./rollback.sh\"]\n\n[[targets.smoke]]\nname = \"live file\"\nwhen = \"post\"\ncommand = [\"./check.sh\"]\n",
-            target_dir.display().to_string()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&config, target).unwrap();
     let token = common::token_from_the_command_line(&data_dir, "operator");
     Site {
         _dir: dir,

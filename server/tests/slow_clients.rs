@@ -8,7 +8,7 @@ mod common;
 use common::{Setup, TestApp};
 use server::serve::ConnectionLimits;
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -157,12 +157,6 @@ async fn an_idle_kept_alive_connection_is_closed_and_a_trickling_body_is_cut_off
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
 
-/// `path`, a script that stops at its first failing command.
-fn write_script(path: &Path, body: &str) {
-    let (dir, name) = (path.parent().unwrap(), path.file_name().unwrap());
-    common::script(dir, name.to_str().unwrap(), &format!("set -eu\n{body}"));
-}
-
 /// The real binary with 256 descriptors, hundreds of idle connections from several
 /// addresses, and a deploy that must still spawn its steps.
 #[tokio::test]
@@ -174,22 +168,14 @@ async fn idle_connections_beyond_the_descriptors_leave_room_for_a_release() {
     // The deploy waits until the test has flooded the server, then its smoke check
     // needs a new process.
     let flooded = dir.path().join("flooded");
-    write_script(
-        &web.join("deploy.sh"),
-        &format!(
-            "while [ ! -e {} ]; do sleep 0.05; done\necho \"$FACTORY_VERSION\" > live",
-            flooded.display()
-        ),
+    let target = common::live_file_target(
+        &web,
+        &format!("while [ ! -e {} ]; do sleep 0.05; done", flooded.display()),
     );
-    write_script(&web.join("rollback.sh"), "echo \"$FACTORY_VERSION\" > live");
-    write_script(&web.join("check.sh"), "test -f live");
     let config = dir.path().join("factory.toml");
     std::fs::write(
         &config,
-        format!(
-            "[server]\nmax_connections_per_client = 100\n\n[[targets]]\nname = \"web\"\nworking_dir = {:?}\ndeploy = [\"./deploy.sh\"]\nrollback = [\"./rollback.sh\"]\n\n[[targets.smoke]]\nname = \"live file\"\nwhen = \"post\"\ncommand = [\"./check.sh\"]\n",
-            web.display().to_string()
-        ),
+        format!("[server]\nmax_connections_per_client = 100\n\n{target}"),
     )
     .unwrap();
     let token = common::token_from_the_command_line(&data_dir, "operator");

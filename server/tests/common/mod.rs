@@ -33,6 +33,30 @@ pub fn script(dir: &std::path::Path, name: &str, body: &str) -> PathBuf {
     path
 }
 
+/// A target `web` in `working_dir` whose deploy runs `deploy_body` (then writes the
+/// version to `live`), whose rollback writes the version back to `live`, and whose
+/// post-deploy smoke check is that `live` exists: the scripts are written (each stops at
+/// its first failing command), and the `[[targets]]` table for a configuration file is
+/// returned.
+pub fn live_file_target(working_dir: &std::path::Path, deploy_body: &str) -> String {
+    let strict = |body: &str| format!("set -eu\n{body}");
+    script(
+        working_dir,
+        "deploy.sh",
+        &strict(&format!("{deploy_body}\necho \"$FACTORY_VERSION\" > live")),
+    );
+    script(
+        working_dir,
+        "rollback.sh",
+        &strict("echo \"$FACTORY_VERSION\" > live"),
+    );
+    script(working_dir, "check.sh", &strict("test -f live"));
+    format!(
+        "[[targets]]\nname = \"web\"\nworking_dir = {:?}\ndeploy = [\"./deploy.sh\"]\nrollback = [\"./rollback.sh\"]\n\n[[targets.smoke]]\nname = \"live file\"\nwhen = \"post\"\ncommand = [\"./check.sh\"]\n",
+        working_dir.display().to_string()
+    )
+}
+
 /// A new API token with `role` in `data_dir`'s database, made by the binary's own
 /// `factory token create` (creating the database if needed); its secret.
 pub fn token_from_the_command_line(data_dir: &std::path::Path, role: &str) -> String {
