@@ -13,6 +13,7 @@ use crate::error::ServiceError;
 use crate::host::{self, HostCommand};
 use crate::once::{self, Claim, ClaimError};
 use crate::queue_truth;
+use crate::sandbox;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::history_snapshots;
 use crate::store::sources;
@@ -345,7 +346,7 @@ async fn hand_off(
     command.stdin = host::Stdin::Text(item.prompt_context.text.clone().unwrap_or_default());
     let run = match command.in_sandbox(&state.host.sandbox) {
         Ok(command) => host::run(&command).await,
-        Err(reason) => not_run(&argv, &reason),
+        Err(reason) => sandbox::refused_run(&argv, &reason),
     };
     if run.passed {
         let message = format!(
@@ -389,27 +390,69 @@ async fn hand_off(
     Ok(result)
 }
 
-/// A run of repository code that the sandbox refused: it never started.
-fn not_run(argv: &[String], reason: &str) -> CommandRun {
-    CommandRun {
-        command: host::display_argv(argv),
-        passed: false,
-        exit_code: None,
-        timed_out: false,
-        duration_ms: 0,
-        output: format!("Not started: the sandbox for repository code cannot run here: {reason}."),
-        output_truncated: false,
-    }
+/// Why prepare-release runs nothing: what to do, and the sandbox's refused run when it
+/// was the sandbox that refused.
+struct NothingToRun {
+    guidance: RecoveryGuidance,
+    refused: Option<CommandRun>,
 }
 
-/// Why repository code was not run, and the two ways on.
-fn sandbox_guidance(label: &str, reason: &str) -> RecoveryGuidance {
-    RecoveryGuidance {
-        cause: format!("Repository code is not run: its sandbox cannot run here ({reason})."),
-        policy_context: "Validation commands and the executor run code from the factory repository, whose writers are not trusted with the host: it runs in a bubblewrap sandbox without the dashboard's secrets, or not at all (docs/security.md).".to_owned(),
-        next_step: "Install bubblewrap (Debian: apt-get install bubblewrap) and restart the dashboard; or, knowing what it costs, set sandbox = \"none\" under [factory].".to_owned(),
-        safe_retry: format!("Safe to retry {label} once the sandbox runs: nothing was started."),
-    }
+/// The validation command prepare-release runs for `item`, in the sandbox; or why
+/// nothing runs.
+fn command_to_validate(
+    state: &AppState,
+    item: &WorkItem,
+) -> Result<HostCommand, Box<NothingToRun>> {
+    let nothing = |guidance| {
+        Box::new(NothingToRun {
+            guidance,
+            refused: None,
+        })
+    };
+    let label = Action::PrepareRelease.label();
+    let Some(name) = &item.execution_context.validation_command else {
+        return Err(nothing(RecoveryGuidance {
+            cause: format!("{} has no validation command.", item.id),
+            policy_context: format!(
+                "{label} runs the item's validation command; without one there is nothing to show the release is sound."
+            ),
+            next_step: "Name one of the configured validation commands as validation_command in the work-item file, then tap Refresh.".to_owned(),
+            safe_retry: format!(
+                "Safe to retry {label} once the item names its validation command."
+            ),
+        }));
+    };
+    let Some(argv) = state.host.validation_commands.get(name) else {
+        // The file was synced while the name was configured; the configuration changed.
+        return Err(nothing(RecoveryGuidance {
+            cause: format!(
+                "{} names the validation command {}, which the configuration does not have.",
+                item.id,
+                crate::domain::text::quoted(name)
+            ),
+            policy_context: format!(
+                "{label} runs only commands the configuration names under [factory.validation_commands]: a work-item file chooses among them and never says what runs."
+            ),
+            next_step: "Add the name under [factory.validation_commands] and restart, or name a configured command in the work-item file and tap Refresh.".to_owned(),
+            safe_retry: format!("Safe to retry {label} once the name is configured."),
+        }));
+    };
+    let Some(dir) = &state.host.repository_dir else {
+        return Err(nothing(RecoveryGuidance {
+            cause: "No factory repository is configured, so the validation command has nowhere to run.".to_owned(),
+            policy_context: format!("{label} runs validation commands in the factory repository only."),
+            next_step: "Set repository_dir under [factory] in the configuration file (see docs/factory.example.toml) and restart the server.".to_owned(),
+            safe_retry: format!("Safe to retry {label} once the repository is configured."),
+        }));
+    };
+    let mut command = HostCommand::new(argv, dir, state.host.validation_timeout);
+    command.env = item_env(item);
+    command.in_sandbox(&state.host.sandbox).map_err(|reason| {
+        Box::new(NothingToRun {
+            guidance: sandbox::refusal_guidance(label, &reason),
+            refused: Some(sandbox::refused_run(argv, &reason)),
+        })
+    })
 }
 
 /// Variables a host command gets about the item it runs for.
@@ -442,61 +485,13 @@ async fn validate(
     view: ActionView,
 ) -> Result<ActionResult, ServiceError> {
     let label = Action::PrepareRelease.label();
-    let Some(name) = item.execution_context.validation_command.clone() else {
-        let guidance = RecoveryGuidance {
-            cause: format!("{} has no validation command.", item.id),
-            policy_context: format!(
-                "{label} runs the item's validation command; without one there is nothing to show the release is sound."
-            ),
-            next_step: "Name one of the configured validation commands as validation_command in the work-item file, then tap Refresh.".to_owned(),
-            safe_retry: format!(
-                "Safe to retry {label} once the item names its validation command."
-            ),
-        };
-        let message = format!("{label} failed: {}", guidance.cause);
-        return Ok(failed(&item, view, message, guidance));
-    };
-    let Some(argv) = state
-        .host
-        .validation_commands
-        .get(&name)
-        .map(<[String]>::to_vec)
-    else {
-        // The file was synced while the name was configured; the configuration changed.
-        let guidance = RecoveryGuidance {
-            cause: format!(
-                "{} names the validation command {}, which the configuration does not have.",
-                item.id,
-                crate::domain::text::quoted(&name)
-            ),
-            policy_context: format!(
-                "{label} runs only commands the configuration names under [factory.validation_commands]: a work-item file chooses among them and never says what runs."
-            ),
-            next_step: "Add the name under [factory.validation_commands] and restart, or name a configured command in the work-item file and tap Refresh.".to_owned(),
-            safe_retry: format!("Safe to retry {label} once the name is configured."),
-        };
-        let message = format!("{label} failed: {}", guidance.cause);
-        return Ok(failed(&item, view, message, guidance));
-    };
-    let Some(dir) = state.host.repository_dir.clone() else {
-        let guidance = RecoveryGuidance {
-            cause: "No factory repository is configured, so the validation command has nowhere to run.".to_owned(),
-            policy_context: format!("{label} runs validation commands in the factory repository only."),
-            next_step: "Set repository_dir under [factory] in the configuration file (see docs/factory.example.toml) and restart the server.".to_owned(),
-            safe_retry: format!("Safe to retry {label} once the repository is configured."),
-        };
-        let message = format!("{label} failed: {}", guidance.cause);
-        return Ok(failed(&item, view, message, guidance));
-    };
-    let mut command = HostCommand::new(&argv, &dir, state.host.validation_timeout);
-    command.env = item_env(&item);
-    let command = match command.in_sandbox(&state.host.sandbox) {
+    let command = match command_to_validate(state, &item) {
         Ok(command) => command,
-        Err(reason) => {
-            let guidance = sandbox_guidance(label, &reason);
+        Err(nothing) => {
+            let NothingToRun { guidance, refused } = *nothing;
             let message = format!("{label} failed: {}", guidance.cause);
             let mut result = failed(&item, view, message, guidance);
-            result.validation = Some(not_run(&argv, &reason));
+            result.validation = refused;
             return Ok(result);
         }
     };

@@ -69,10 +69,6 @@ impl ValidationCommands {
         self.0.contains_key(name)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Adds `name` unless the configuration has it already.
     pub fn add_if_missing(&mut self, name: &str, argv: Vec<String>) {
         self.0.entry(name.to_owned()).or_insert(argv);

@@ -213,8 +213,8 @@ impl Metrics {
     /// Every counter a target or webhook can have, at zero, from the start: an alert on
     /// `increase(…)` sees the first failure after a restart (a series that appears with
     /// its first count has no earlier value to increase from).
-    pub fn start_at_zero(&self, targets: &[String], webhooks: &[String]) {
-        for target in targets {
+    pub fn start_at_zero(&self, state: &AppState) {
+        for target in state.targets.iter().map(|target| &target.name) {
             for kind in ReleaseKind::ALL {
                 for status in ReleaseStatus::ALL {
                     if status == ReleaseStatus::Running {
@@ -229,7 +229,7 @@ impl Metrics {
                 }
             }
         }
-        for webhook in webhooks {
+        for webhook in state.webhooks.hooks.iter().map(|hook| &hook.name) {
             for outcome in ["delivered", "failed"] {
                 let labels = WebhookLabels {
                     webhook: webhook.clone(),

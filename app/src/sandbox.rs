@@ -9,6 +9,7 @@
 //! with it, one that left its process group included. docs/security.md says why this
 //! and not another user or a systemd unit.
 
+use crate::domain::{CommandRun, RecoveryGuidance};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -187,6 +188,29 @@ async fn try_run(bubblewrap: &Bubblewrap) -> Result<(), String> {
         output.status,
         crate::domain::text::shown(said.trim())
     ))
+}
+
+/// A run of repository code (`argv`) that the sandbox refused: it never started.
+pub fn refused_run(argv: &[String], reason: &str) -> CommandRun {
+    CommandRun {
+        command: crate::host::display_argv(argv),
+        passed: false,
+        exit_code: None,
+        timed_out: false,
+        duration_ms: 0,
+        output: format!("Not started: the sandbox for repository code cannot run here: {reason}."),
+        output_truncated: false,
+    }
+}
+
+/// Why repository code was not run by the action `label`, and the two ways on.
+pub fn refusal_guidance(label: &str, reason: &str) -> RecoveryGuidance {
+    RecoveryGuidance {
+        cause: format!("Repository code is not run: its sandbox cannot run here ({reason})."),
+        policy_context: "Validation commands and the executor run code from the factory repository, whose writers are not trusted with the host: it runs in a bubblewrap sandbox without the dashboard's secrets, or not at all (docs/security.md).".to_owned(),
+        next_step: "Install bubblewrap (Debian: apt-get install bubblewrap) and restart the dashboard; or, knowing what it costs, set sandbox = \"none\" under [factory].".to_owned(),
+        safe_retry: format!("Safe to retry {label} once the sandbox runs: nothing was started."),
+    }
 }
 
 #[cfg(test)]

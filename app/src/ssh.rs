@@ -460,7 +460,7 @@ pub async fn run_on_host(
     watch: &(dyn Fn(RunEvent) + Sync),
 ) -> CommandRun {
     let mut run = host::run_watched(&ssh_command(settings, host, command), watch).await;
-    run.command = format!("on {}: {}", host.name, shown(command.argv));
+    run.command = format!("on {}: {}", host.name, host::display_argv(command.argv));
     if SshFailure::of(&run) == Some(SshFailure::Lost) {
         run.output.push_str(&format!(
             "\n[ssh lost the connection to {} during the step (exit 255): the command may still be running there; look before retrying]\n",
@@ -482,14 +482,6 @@ pub async fn run_on_host(
         ));
     }
     run
-}
-
-/// An argument list for people to read.
-fn shown(argv: &[String]) -> String {
-    argv.iter()
-        .map(|word| shlex::try_quote(word).map_or(word.clone(), |q| q.into_owned()))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]

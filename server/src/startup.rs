@@ -344,19 +344,7 @@ impl Application {
             }),
             ..SharedState::new(db)
         });
-        state.metrics.start_at_zero(
-            &state
-                .targets
-                .iter()
-                .map(|t| t.name.clone())
-                .collect::<Vec<_>>(),
-            &state
-                .webhooks
-                .hooks
-                .iter()
-                .map(|h| h.name.clone())
-                .collect::<Vec<_>>(),
-        );
+        state.metrics.start_at_zero(&state);
         // Pages show the item data of this first sync; a failed read is in its report.
         app::queue_truth::sync(&state, "start")
             .await

@@ -72,12 +72,16 @@ fn escaped(text: &str, kept: impl Fn(char) -> bool) -> Cow<'_, str> {
 /// `text` in double quotes for a message, its hidden characters escaped and at most 80
 /// characters of it: the value a message quotes may be long and hostile.
 pub fn quoted(text: &str) -> String {
-    const MOST: usize = 80;
-    let mut shown_text: String = text.chars().take(MOST).collect();
-    if text.chars().nth(MOST).is_some() {
-        shown_text.push('…');
+    format!("\"{}\"", shown(&bounded(text, 80)))
+}
+
+/// At most the first `most` characters of `text`, with `…` when it had more.
+pub fn bounded(text: &str, most: usize) -> String {
+    let mut kept: String = text.chars().take(most).collect();
+    if text.chars().nth(most).is_some() {
+        kept.push('…');
     }
-    format!("\"{}\"", shown(&shown_text))
+    kept
 }
 
 #[cfg(test)]

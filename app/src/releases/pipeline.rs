@@ -67,16 +67,7 @@ async fn pipeline(
             .flatten()
             .collect();
         let passed = runs.iter().all(|run| run.passed);
-        // A hold set while a deploy's batch ran stops it before the next batch.
-        let hold = if kind == ReleaseKind::Deploy && step == Step::PostSmoke && passed {
-            let name = target.name.clone();
-            state
-                .db
-                .call(move |conn| crate::store::holds::hold(conn, &name))
-                .await?
-        } else {
-            None
-        };
+        let hold = hold_after_batch(state, target, kind, step, passed).await?;
         let batch = Batch {
             hold_stands: hold.is_some(),
             ..batch
@@ -98,152 +89,29 @@ async fn pipeline(
                 step = kind.first_step();
             }
             Next::Finish(status) => {
-                let runs: Vec<CommandRun> = std::mem::take(&mut earlier_failures)
+                let runs = std::mem::take(&mut earlier_failures)
                     .into_iter()
                     .chain(runs)
                     .collect();
-                let (mut outcome, mut guidance) = match &hold {
-                    Some(hold) if status == ReleaseStatus::Interrupted => {
-                        let reached = moved_hosts(step, batch, batch_size, release.hosts.len());
-                        stopped_by_hold(
-                            &release,
-                            hold,
-                            batch,
-                            &release.hosts[..reached],
-                            &release.hosts[reached..],
-                        )
-                    }
-                    _ => ending(target, &release, step, status, &runs),
+                let end = End {
+                    kind,
+                    step,
+                    status,
+                    batch,
+                    batch_size,
+                    runs,
+                    hold,
                 };
-                let (left, at_end) = leave_hosts(state, target, &release, status, &runs).await?;
-                if status == ReleaseStatus::RollbackFailed && !left.is_empty() {
-                    outcome = format!("{outcome} {}", needs_a_person(&left));
-                }
-                if let Some(guidance) = &mut guidance {
-                    let advice = [needs_a_person(&left), ssh_advice(target, &runs)];
-                    guidance.next_step = advice
-                        .into_iter()
-                        .chain([guidance.next_step.clone()])
-                        .filter(|part| !part.is_empty())
-                        .collect::<Vec<_>>()
-                        .join(" ");
-                }
-                if status == ReleaseStatus::Succeeded {
-                    tracing::info!(target = %target.name, release = id, kind = kind.as_str(), version = %release.version, by = %release.started_by, status = status.as_str(), %outcome, "release ended");
-                } else {
-                    tracing::warn!(target = %target.name, release = id, kind = kind.as_str(), version = %release.version, by = %release.started_by, status = status.as_str(), %outcome, hosts_needing_a_person = ?left, "release ended");
-                }
-                // The deploy an automatic rollback undoes ends with it, in the same
-                // write: no reader sees the rollback over and the deploy still open.
-                let undid = match (kind, release.related) {
-                    (ReleaseKind::AutomaticRollback, Some(deploy)) => {
-                        let undone = status == ReleaseStatus::Succeeded;
-                        let text = if undone {
-                            format!(
-                                "Rolled back automatically by release #{id}; the previous version serves again."
-                            )
-                        } else {
-                            format!(
-                                "The automatic rollback, release #{id}, failed: the target needs a person."
-                            )
-                        };
-                        let deploy_status = if undone {
-                            ReleaseStatus::RolledBack
-                        } else {
-                            ReleaseStatus::Failed
-                        };
-                        Some((deploy, deploy_status, text))
-                    }
-                    _ => None,
-                };
-                let concluded = undid.as_ref().map(|(deploy, ..)| *deploy);
-                state
-                    .db
-                    .call(move |conn| {
-                        let tx = conn.transaction()?;
-                        store::finish_in(&tx, id, status, &outcome, guidance.as_ref())?;
-                        // The deploy keeps the guidance it got when it failed, and gets
-                        // where its rollback left the hosts.
-                        if let Some((deploy, deploy_status, text)) = &undid {
-                            store::conclude(&tx, *deploy, *deploy_status, text)?;
-                            if !at_end.is_empty() {
-                                release_hosts::record_at_end(&tx, *deploy, &at_end)?;
-                            }
-                        }
-                        tx.commit()?;
-                        Ok(())
-                    })
-                    .await?;
-                announce(state, id, None).await;
-                if let Some(deploy) = concluded {
-                    announce(state, deploy, None).await;
-                }
-                return Ok(());
+                return finish(state, target, &release, end).await;
             }
             Next::RollBackAutomatically => {
                 let back_to = fallback.clone().expect("the state machine checked it");
-                let failed_step = step.label().to_owned();
-                let failed = first_failure(&runs);
-                let advice = ssh_advice(target, &runs);
-                let deploy_record = release.clone();
-                let failed_at = step;
-                // The hosts the deploy moved go back, newest first.
-                let moved: Vec<String> = release.hosts
-                    [..moved_hosts(step, batch, batch_size, release.hosts.len())]
-                    .iter()
-                    .rev()
-                    .cloned()
-                    .collect();
-                let (name, started_by, via, deploy_id) = (
-                    target.name.clone(),
-                    release.started_by.clone(),
-                    release.started_via,
-                    release.id,
-                );
-                let auto = state
-                    .db
-                    .call(move |conn| {
-                        let auto = store::start_under_lock(
-                            conn,
-                            &NewRelease {
-                                target: &name,
-                                kind: ReleaseKind::AutomaticRollback,
-                                version: &back_to.version,
-                                commit: back_to.commit.as_deref(),
-                                replaces: Some(deploy_id),
-                                related: Some(deploy_id),
-                                started_by: &started_by,
-                                started_via: via,
-                                shipped_items: &[],
-                                hosts: &moved,
-                            },
-                        )?;
-                        // The deploy ends here; its lock moved to the rollback.
-                        let mut guidance = rolled_back_guidance(
-                            &deploy_record,
-                            failed_at,
-                            &failed,
-                            &back_to.version,
-                            auto,
-                        );
-                        if !advice.is_empty() {
-                            guidance.next_step = format!("{advice} {}", guidance.next_step);
-                        }
-                        store::finish(
-                            conn,
-                            deploy_id,
-                            ReleaseStatus::Failed,
-                            &format!("{failed_step} failed; automatic rollback #{auto} started."),
-                            Some(&guidance),
-                        )?;
-                        Ok(auto)
-                    })
-                    .await?;
-                tracing::warn!(target = %target.name, release = deploy_id, version = %release.version, step = failed_at.label(), "a deploy failed after changing the host: automatic rollback #{auto} started");
+                let moved = moved_hosts(step, batch, batch_size, release.hosts.len());
+                let auto =
+                    start_automatic_rollback(state, target, &release, back_to, step, moved, &runs)
+                        .await?;
                 previous_version = release.version.clone();
-                release = load(state, auto).await?;
-                log_release_start(target, &release);
-                announce(state, auto, Some(WebhookEvent::ReleaseStarted)).await;
+                release = auto;
                 kind = ReleaseKind::AutomaticRollback;
                 step = kind.first_step();
                 hosts = target.hosts_named(&release.hosts);
@@ -253,6 +121,209 @@ async fn pipeline(
             }
         }
     }
+}
+
+/// A deploy that failed after moving `moved` hosts: starts the automatic rollback of those
+/// hosts to `back_to` under the same lock, ends the deploy with guidance naming the
+/// rollback, and returns the rollback's record.
+async fn start_automatic_rollback(
+    state: &AppState,
+    target: &Target,
+    release: &ReleaseRecord,
+    back_to: ReleaseRecord,
+    failed_at: Step,
+    moved: usize,
+    runs: &[CommandRun],
+) -> Result<ReleaseRecord, StoreError> {
+    let failed_step = failed_at.label().to_owned();
+    let failed = first_failure(runs);
+    let advice = ssh_advice(target, runs);
+    let deploy_record = release.clone();
+    // The hosts the deploy moved go back, newest first.
+    let moved: Vec<String> = release.hosts[..moved].iter().rev().cloned().collect();
+    let (name, started_by, via, deploy_id) = (
+        target.name.clone(),
+        release.started_by.clone(),
+        release.started_via,
+        release.id,
+    );
+    let auto = state
+        .db
+        .call(move |conn| {
+            let auto = store::start_under_lock(
+                conn,
+                &NewRelease {
+                    target: &name,
+                    kind: ReleaseKind::AutomaticRollback,
+                    version: &back_to.version,
+                    commit: back_to.commit.as_deref(),
+                    replaces: Some(deploy_id),
+                    related: Some(deploy_id),
+                    started_by: &started_by,
+                    started_via: via,
+                    shipped_items: &[],
+                    hosts: &moved,
+                },
+            )?;
+            // The deploy ends here; its lock moved to the rollback.
+            let mut guidance =
+                rolled_back_guidance(&deploy_record, failed_at, &failed, &back_to.version, auto);
+            if !advice.is_empty() {
+                guidance.next_step = format!("{advice} {}", guidance.next_step);
+            }
+            store::finish(
+                conn,
+                deploy_id,
+                ReleaseStatus::Failed,
+                &format!("{failed_step} failed; automatic rollback #{auto} started."),
+                Some(&guidance),
+            )?;
+            Ok(auto)
+        })
+        .await?;
+    tracing::warn!(target = %target.name, release = deploy_id, version = %release.version, step = failed_at.label(), "a deploy failed after changing the host: automatic rollback #{auto} started");
+    let auto = load(state, auto).await?;
+    log_release_start(target, &auto);
+    announce(state, auto.id, Some(WebhookEvent::ReleaseStarted)).await;
+    Ok(auto)
+}
+
+/// The deploy an automatic rollback that ended with `status` concludes: its id, its
+/// status (rolled back, or failed with its rollback) and its outcome's words.
+fn undone_deploy(
+    kind: ReleaseKind,
+    release: &ReleaseRecord,
+    status: ReleaseStatus,
+) -> Option<(i64, ReleaseStatus, String)> {
+    let id = release.id;
+    match (kind, release.related) {
+        (ReleaseKind::AutomaticRollback, Some(deploy)) => {
+            let undone = status == ReleaseStatus::Succeeded;
+            let text = if undone {
+                format!(
+                    "Rolled back automatically by release #{id}; the previous version serves again."
+                )
+            } else {
+                format!("The automatic rollback, release #{id}, failed: the target needs a person.")
+            };
+            let deploy_status = if undone {
+                ReleaseStatus::RolledBack
+            } else {
+                ReleaseStatus::Failed
+            };
+            Some((deploy, deploy_status, text))
+        }
+        _ => None,
+    }
+}
+
+/// The hold standing on the target when a deploy's batch has passed: a hold set while
+/// the batch ran stops the rollout before its next batch. `None` after any other step.
+async fn hold_after_batch(
+    state: &AppState,
+    target: &Target,
+    kind: ReleaseKind,
+    step: Step,
+    passed: bool,
+) -> Result<Option<Hold>, StoreError> {
+    if !(kind == ReleaseKind::Deploy && step == Step::PostSmoke && passed) {
+        return Ok(None);
+    }
+    let name = target.name.clone();
+    state
+        .db
+        .call(move |conn| crate::store::holds::hold(conn, &name))
+        .await
+}
+
+/// How a release ended: its kind, the step and batch it ended at, its status, the
+/// runs that decide its words (a rollback's earlier failures first), and the hold that
+/// stopped it, if one did.
+struct End {
+    kind: ReleaseKind,
+    step: Step,
+    status: ReleaseStatus,
+    batch: Batch,
+    batch_size: usize,
+    runs: Vec<CommandRun>,
+    hold: Option<Hold>,
+}
+
+/// Writes a release's end (and, for an automatic rollback, the end of the deploy it
+/// undid), in one transaction, and announces it.
+async fn finish(
+    state: &AppState,
+    target: &Target,
+    release: &ReleaseRecord,
+    end: End,
+) -> Result<(), StoreError> {
+    let End {
+        kind,
+        step,
+        status,
+        batch,
+        batch_size,
+        runs,
+        hold,
+    } = end;
+    let id = release.id;
+    let (mut outcome, mut guidance) = match &hold {
+        Some(hold) if status == ReleaseStatus::Interrupted => {
+            let reached = moved_hosts(step, batch, batch_size, release.hosts.len());
+            stopped_by_hold(
+                release,
+                hold,
+                batch,
+                &release.hosts[..reached],
+                &release.hosts[reached..],
+            )
+        }
+        _ => ending(target, release, step, status, &runs),
+    };
+    let (left, at_end) = leave_hosts(state, target, release, status, &runs).await?;
+    if status == ReleaseStatus::RollbackFailed && !left.is_empty() {
+        outcome = format!("{outcome} {}", needs_a_person(&left));
+    }
+    if let Some(guidance) = &mut guidance {
+        let advice = [needs_a_person(&left), ssh_advice(target, &runs)];
+        guidance.next_step = advice
+            .into_iter()
+            .chain([guidance.next_step.clone()])
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    if status == ReleaseStatus::Succeeded {
+        tracing::info!(target = %target.name, release = id, kind = kind.as_str(), version = %release.version, by = %release.started_by, status = status.as_str(), %outcome, "release ended");
+    } else {
+        tracing::warn!(target = %target.name, release = id, kind = kind.as_str(), version = %release.version, by = %release.started_by, status = status.as_str(), %outcome, hosts_needing_a_person = ?left, "release ended");
+    }
+    // The deploy an automatic rollback undoes ends with it, in the same
+    // write: no reader sees the rollback over and the deploy still open.
+    let undid = undone_deploy(kind, release, status);
+    let concluded = undid.as_ref().map(|(deploy, ..)| *deploy);
+    state
+        .db
+        .call(move |conn| {
+            let tx = conn.transaction()?;
+            store::finish_in(&tx, id, status, &outcome, guidance.as_ref())?;
+            // The deploy keeps the guidance it got when it failed, and gets
+            // where its rollback left the hosts.
+            if let Some((deploy, deploy_status, text)) = &undid {
+                store::conclude(&tx, *deploy, *deploy_status, text)?;
+                if !at_end.is_empty() {
+                    release_hosts::record_at_end(&tx, *deploy, &at_end)?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    announce(state, id, None).await;
+    if let Some(deploy) = concluded {
+        announce(state, deploy, None).await;
+    }
+    Ok(())
 }
 
 /// Runs one step on one host (or on this one), recorded as a step of its own, and keeps
@@ -517,23 +588,15 @@ pub(super) fn first_failure(runs: &[CommandRun]) -> String {
 /// What a failed run says of why, in a line: an HTTP check's answer ("body lacks
 /// \"ok\""), or a command's last line of output, where a failure's reason usually is.
 fn why(run: &CommandRun) -> Option<String> {
-    const MOST: usize = 160;
     let line = run
         .output
         .lines()
         .map(str::trim)
         .rfind(|line| !line.is_empty() && !line.starts_with('['))?;
-    // An HTTP check's line repeats its address: keep what comes after it.
-    let line =
-        line.split_once(": ").map_or(
-            line,
-            |(head, rest)| {
-                if head.starts_with("GET ") { rest } else { line }
-            },
-        );
-    let mut shown: String = line.chars().take(MOST).collect();
-    if line.chars().count() > MOST {
-        shown.push('…');
-    }
-    Some(shown)
+    // An HTTP check's line repeats its address: keep its answer.
+    let line = line
+        .strip_prefix("GET ")
+        .and_then(|rest| rest.split_once(": "))
+        .map_or(line, |(_, answer)| answer);
+    Some(crate::domain::text::bounded(line, 160))
 }
