@@ -364,19 +364,9 @@ pub enum RunEvent {
 /// How often a watched run reports its output while it runs.
 pub const OUTPUT_REPORT_INTERVAL: Duration = Duration::from_millis(500);
 
-/// Runs the command to its end or its timeout. Never fails: a command that cannot start
-/// is a failed run whose output says why.
-pub async fn run(command: &HostCommand) -> CommandRun {
-    run_watched(command, &|_| {}).await
-}
-
-/// [`run`], telling `watch` the command's process group when it starts and its output
-/// as it comes, so a record can keep them while it runs: a server that dies mid-step
-/// loses at most the last moment, and the next one can stop what it left running.
-pub async fn run_watched(command: &HostCommand, watch: &(dyn Fn(RunEvent) + Sync)) -> CommandRun {
-    let started = Instant::now();
-    let deadline = started + command.timeout;
-    let display = command.display();
+/// The process that runs `command`: in its sandbox if it has one, in its directory, with
+/// a clean environment, its output piped, in a process group of its own.
+fn process_of(command: &HostCommand) -> tokio::process::Command {
     let mut process = match &command.sandbox {
         Some(sandbox) => {
             let dir = std::path::absolute(&command.dir).unwrap_or_else(|_| command.dir.clone());
@@ -405,6 +395,45 @@ pub async fn run_watched(command: &HostCommand, watch: &(dyn Fn(RunEvent) + Sync
         // Its own process group, so a timeout stops whatever it started too.
         .process_group(0)
         .kill_on_drop(true);
+    process
+}
+
+/// Gives a started command its input: its text, written beside the reading (a command
+/// that does not read its input must not hold up its output; it may stop reading, its
+/// choice), or the pipe to hold open, returned.
+fn give_input(
+    command: &HostCommand,
+    child: &mut tokio::process::Child,
+) -> Option<tokio::process::ChildStdin> {
+    let pipe = child.stdin.take()?;
+    match &command.stdin {
+        Stdin::Text(input) => {
+            let (input, mut pipe) = (input.clone(), pipe);
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let _ = pipe.write_all(input.as_bytes()).await;
+            });
+            None
+        }
+        Stdin::HeldOpen => Some(pipe),
+        Stdin::Null => None,
+    }
+}
+
+/// Runs the command to its end or its timeout. Never fails: a command that cannot start
+/// is a failed run whose output says why.
+pub async fn run(command: &HostCommand) -> CommandRun {
+    run_watched(command, &|_| {}).await
+}
+
+/// [`run`], telling `watch` the command's process group when it starts and its output
+/// as it comes, so a record can keep them while it runs: a server that dies mid-step
+/// loses at most the last moment, and the next one can stop what it left running.
+pub async fn run_watched(command: &HostCommand, watch: &(dyn Fn(RunEvent) + Sync)) -> CommandRun {
+    let started = Instant::now();
+    let deadline = started + command.timeout;
+    let display = command.display();
+    let mut process = process_of(command);
     let mut child = match spawn(&mut process).await {
         Ok(child) => child,
         Err(err) => {
@@ -425,20 +454,7 @@ pub async fn run_watched(command: &HostCommand, watch: &(dyn Fn(RunEvent) + Sync
     };
     // Held open, writing nothing, until this run is over (dropped at its end, or with
     // this process).
-    let mut _held_open = None;
-    match (&command.stdin, child.stdin.take()) {
-        (Stdin::Text(input), Some(mut pipe)) => {
-            // Written beside the reading: a command that does not read its input must
-            // not hold up its output. It may stop reading (a broken pipe): its choice.
-            let input = input.clone();
-            tokio::spawn(async move {
-                use tokio::io::AsyncWriteExt;
-                let _ = pipe.write_all(input.as_bytes()).await;
-            });
-        }
-        (Stdin::HeldOpen, pipe) => _held_open = pipe,
-        _ => {}
-    }
+    let _held_open = give_input(command, &mut child);
     let pid = child.id();
     if let Some(group) = pid.and_then(ProcessGroup::of_child) {
         watch(RunEvent::Started(group));
