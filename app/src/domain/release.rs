@@ -599,4 +599,6 @@ pub struct Hold {
 }
 
 #[cfg(test)]
+mod rollout_tests;
+#[cfg(test)]
 mod tests;

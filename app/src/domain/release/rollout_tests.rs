@@ -1,0 +1,311 @@
+//! The state machine over a target's hosts: rollouts batch by batch, the automatic
+//! rollback of the hosts a failed deploy moved, and a hold set while a rollout runs.
+
+use super::*;
+
+/// Runs the state machine over the outcomes of its steps, as the runner does: `hosts`
+/// hosts moved `batch_size` at a time, an automatic rollback one at a time over the hosts
+/// the deploy moved.
+pub(super) fn walk_hosts(
+    kind: ReleaseKind,
+    outcomes: &[bool],
+    can_roll_back: bool,
+    hosts: usize,
+    batch_size: usize,
+) -> (Vec<String>, Vec<String>) {
+    walk_held(kind, outcomes, can_roll_back, hosts, batch_size, None)
+}
+
+/// [`walk_hosts`] with a hold set while batch `held_from_batch` (1 for the first) runs.
+fn walk_held(
+    kind: ReleaseKind,
+    outcomes: &[bool],
+    can_roll_back: bool,
+    hosts: usize,
+    batch_size: usize,
+    held_from_batch: Option<usize>,
+) -> (Vec<String>, Vec<String>) {
+    let mut steps = Vec::new();
+    let mut ends = Vec::new();
+    let mut current = kind;
+    let mut step = kind.first_step();
+    let mut outcomes = outcomes.iter();
+    let (mut hosts, mut batch_size, mut index) = (hosts, batch_size, 0);
+    let mut earlier_failed = false;
+    loop {
+        let batch = Batch {
+            index,
+            count: hosts.div_ceil(batch_size),
+            earlier_failed,
+            hold_stands: held_from_batch.is_some_and(|first| index + 1 >= first),
+        };
+        steps.push(if batch.count > 1 {
+            format!("{}#{}", step.as_str(), index + 1)
+        } else {
+            step.as_str().to_owned()
+        });
+        let passed = *outcomes.next().expect("an outcome for every step run");
+        match after(current, step, passed, can_roll_back, batch) {
+            Next::Run(next) => step = next,
+            Next::NextBatch => {
+                earlier_failed |= !passed;
+                index += 1;
+                step = current.first_step();
+            }
+            Next::Finish(status) => {
+                ends.push(format!("{}:{status}", current.as_str()));
+                return (steps, ends);
+            }
+            Next::RollBackAutomatically => {
+                let moved = moved_hosts(step, batch, batch_size, hosts);
+                ends.push(format!("{}:rolling-back-{moved}", current.as_str()));
+                current = ReleaseKind::AutomaticRollback;
+                step = current.first_step();
+                (hosts, batch_size, index) = (moved, 1, 0);
+                earlier_failed = false;
+            }
+        }
+    }
+}
+
+#[test]
+fn every_path_of_a_rolling_release_across_batches() {
+    // hosts, batch size, can roll back, each step's outcome, the steps run, the ends.
+    type Case<'a> = (usize, usize, bool, &'a [bool], &'a [&'a str], &'a [&'a str]);
+    let all = |n| vec![true; n];
+    let three_healthy = all(9);
+    let cases: &[Case] = &[
+        // Three hosts, one at a time, all healthy.
+        (
+            3,
+            1,
+            true,
+            &three_healthy,
+            &[
+                "pre-smoke#1",
+                "deploy#1",
+                "post-smoke#1",
+                "pre-smoke#2",
+                "deploy#2",
+                "post-smoke#2",
+                "pre-smoke#3",
+                "deploy#3",
+                "post-smoke#3",
+            ],
+            &["deploy:succeeded"],
+        ),
+        // The second host's deploy fails: it and the first go back, newest first; the
+        // third is never touched.
+        (
+            3,
+            1,
+            true,
+            &[true, true, true, true, false, true, true, true, true],
+            &[
+                "pre-smoke#1",
+                "deploy#1",
+                "post-smoke#1",
+                "pre-smoke#2",
+                "deploy#2",
+                "rollback#1",
+                "rollback-smoke#1",
+                "rollback#2",
+                "rollback-smoke#2",
+            ],
+            &["deploy:rolling-back-2", "automatic-rollback:succeeded"],
+        ),
+        // The second host's pre-deploy check fails: only the first host moved.
+        (
+            3,
+            1,
+            true,
+            &[true, true, true, false, true, true],
+            &[
+                "pre-smoke#1",
+                "deploy#1",
+                "post-smoke#1",
+                "pre-smoke#2",
+                "rollback",
+                "rollback-smoke",
+            ],
+            &["deploy:rolling-back-1", "automatic-rollback:succeeded"],
+        ),
+        // The first host's pre-deploy check fails: nothing moved, nothing to undo.
+        (3, 1, true, &[false], &["pre-smoke#1"], &["deploy:aborted"]),
+        // Two at a time over three hosts: two batches; the second batch's post-deploy
+        // check fails and all three go back; the rollback of the second fails, and the
+        // first is still rolled back.
+        (
+            3,
+            2,
+            true,
+            &[
+                true, true, true, true, true, false, true, true, false, true, true,
+            ],
+            &[
+                "pre-smoke#1",
+                "deploy#1",
+                "post-smoke#1",
+                "pre-smoke#2",
+                "deploy#2",
+                "post-smoke#2",
+                "rollback#1",
+                "rollback-smoke#1",
+                "rollback#2",
+                "rollback#3",
+                "rollback-smoke#3",
+            ],
+            &[
+                "deploy:rolling-back-3",
+                "automatic-rollback:rollback-failed",
+            ],
+        ),
+        // The automatic rollback cannot roll back the first host it tries (the newest):
+        // it goes on with the others, and ends rollback-failed.
+        (
+            3,
+            1,
+            true,
+            &[
+                true, true, true, true, true, true, true, true, false, false, true, true, true,
+                true,
+            ],
+            &[
+                "pre-smoke#1",
+                "deploy#1",
+                "post-smoke#1",
+                "pre-smoke#2",
+                "deploy#2",
+                "post-smoke#2",
+                "pre-smoke#3",
+                "deploy#3",
+                "post-smoke#3",
+                "rollback#1",
+                "rollback#2",
+                "rollback-smoke#2",
+                "rollback#3",
+                "rollback-smoke#3",
+            ],
+            &[
+                "deploy:rolling-back-3",
+                "automatic-rollback:rollback-failed",
+            ],
+        ),
+        // Its smoke check fails on the last host only: still rollback-failed.
+        (
+            2,
+            1,
+            true,
+            &[true, true, true, true, true, false, true, true, true, false],
+            &[
+                "pre-smoke#1",
+                "deploy#1",
+                "post-smoke#1",
+                "pre-smoke#2",
+                "deploy#2",
+                "post-smoke#2",
+                "rollback#1",
+                "rollback-smoke#1",
+                "rollback#2",
+                "rollback-smoke#2",
+            ],
+            &[
+                "deploy:rolling-back-2",
+                "automatic-rollback:rollback-failed",
+            ],
+        ),
+        // A first rollout with nothing to go back to stops at the failure.
+        (
+            2,
+            1,
+            false,
+            &[true, true, true, true, false],
+            &[
+                "pre-smoke#1",
+                "deploy#1",
+                "post-smoke#1",
+                "pre-smoke#2",
+                "deploy#2",
+            ],
+            &["deploy:failed"],
+        ),
+    ];
+    for (hosts, batch_size, can_roll_back, outcomes, steps, ends) in cases {
+        let (got_steps, got_ends) = walk_hosts(
+            ReleaseKind::Deploy,
+            outcomes,
+            *can_roll_back,
+            *hosts,
+            *batch_size,
+        );
+        assert_eq!(
+            got_steps, *steps,
+            "{hosts} hosts by {batch_size}: {outcomes:?}"
+        );
+        assert_eq!(
+            got_ends, *ends,
+            "{hosts} hosts by {batch_size}: {outcomes:?}"
+        );
+    }
+    // An explicit rollback over three hosts tries every host, and fails if one did.
+    let (steps, ends) = walk_hosts(
+        ReleaseKind::Rollback,
+        &[true, true, false, true, true],
+        true,
+        3,
+        1,
+    );
+    assert_eq!(
+        steps,
+        [
+            "rollback#1",
+            "rollback-smoke#1",
+            "rollback#2",
+            "rollback#3",
+            "rollback-smoke#3"
+        ]
+    );
+    assert_eq!(ends, ["rollback:rollback-failed"]);
+}
+
+#[test]
+fn a_hold_set_during_a_rollout_stops_it_before_its_next_batch_and_never_a_rollback() {
+    // Set while the second of three batches runs: the second finishes, the third is not
+    // reached.
+    let (steps, ends) = walk_held(ReleaseKind::Deploy, &[true; 6], true, 3, 1, Some(2));
+    assert_eq!(
+        steps,
+        [
+            "pre-smoke#1",
+            "deploy#1",
+            "post-smoke#1",
+            "pre-smoke#2",
+            "deploy#2",
+            "post-smoke#2"
+        ]
+    );
+    assert_eq!(ends, ["deploy:interrupted"]);
+    // Set during the last batch: nothing is left to stop.
+    let (_, ends) = walk_held(ReleaseKind::Deploy, &[true; 6], true, 2, 1, Some(2));
+    assert_eq!(ends, ["deploy:succeeded"]);
+    // A failure under the hold still rolls back, and the rollback goes on under it.
+    let (steps, ends) = walk_held(
+        ReleaseKind::Deploy,
+        &[true, false, true, true],
+        true,
+        3,
+        1,
+        Some(1),
+    );
+    assert_eq!(
+        steps,
+        ["pre-smoke#1", "deploy#1", "rollback", "rollback-smoke"]
+    );
+    assert_eq!(
+        ends,
+        ["deploy:rolling-back-1", "automatic-rollback:succeeded"]
+    );
+    let (steps, ends) = walk_held(ReleaseKind::Rollback, &[true; 4], true, 2, 1, Some(1));
+    assert_eq!(steps.len(), 4, "{steps:?}");
+    assert_eq!(ends, ["rollback:succeeded"]);
+}
