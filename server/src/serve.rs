@@ -52,9 +52,9 @@ impl Default for ConnectionLimits {
 /// and processes, SSH connections, webhooks): at least this many, or a quarter.
 const RESERVED_DESCRIPTORS: u64 = 128;
 
-/// Raises this process's soft descriptor limit to its hard limit (as the hard limit
-/// allows without privilege), and returns how many connections fit beside the reserve.
-pub fn connections_that_fit(wanted: usize) -> usize {
+/// How many of `wanted` connections fit beside the reserve of descriptors, after raising
+/// this process's soft descriptor limit to its hard one (which needs no privilege).
+pub fn fit_to_descriptors(wanted: usize) -> usize {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

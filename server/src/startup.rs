@@ -374,8 +374,7 @@ impl Application {
             );
         }
         let mut connections = settings.connections;
-        connections.max_connections =
-            crate::serve::connections_that_fit(connections.max_connections);
+        connections.max_connections = crate::serve::fit_to_descriptors(connections.max_connections);
         if connections.max_connections < settings.connections.max_connections {
             tracing::warn!(
                 connections = connections.max_connections,
