@@ -449,6 +449,7 @@ pub async fn run_watched(command: &HostCommand, watch: &(dyn Fn(RunEvent) + Sync
                     command.dir.display()
                 ),
                 output_truncated: false,
+                host: None,
             };
         }
     };
@@ -537,6 +538,7 @@ pub async fn run_watched(command: &HostCommand, watch: &(dyn Fn(RunEvent) + Sync
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         output,
         output_truncated,
+        host: None,
     }
 }
 

@@ -200,6 +200,7 @@ pub fn refused_run(argv: &[String], reason: &str) -> CommandRun {
         duration_ms: 0,
         output: format!("Not started: the sandbox for repository code cannot run here: {reason}."),
         output_truncated: false,
+        host: None,
     }
 }
 

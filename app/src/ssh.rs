@@ -461,6 +461,7 @@ pub async fn run_on_host(
 ) -> CommandRun {
     let mut run = host::run_watched(&ssh_command(settings, host, command), watch).await;
     run.command = format!("on {}: {}", host.name, host::display_argv(command.argv));
+    run.host = Some(host.name.clone());
     if SshFailure::of(&run) == Some(SshFailure::Lost) {
         run.output.push_str(&format!(
             "\n[ssh lost the connection to {} during the step (exit 255): the command may still be running there; look before retrying]\n",
@@ -545,6 +546,7 @@ mod tests {
             duration_ms: 0,
             output: output.into(),
             output_truncated: false,
+            host: None,
         };
         let cases = [
             (

@@ -229,6 +229,7 @@ pub async fn run_smoke_check(
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         output: log,
         output_truncated: last.output_truncated,
+        host: host.map(|host| host.name.clone()),
     }
 }
 
@@ -270,6 +271,7 @@ async fn http_probe(
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         output,
         output_truncated: false,
+        host: None,
     }
 }
 

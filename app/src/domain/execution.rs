@@ -57,6 +57,9 @@ pub struct CommandRun {
     pub output: String,
     /// The start of the output was cut to keep the last 64 KiB.
     pub output_truncated: bool,
+    /// The target's host it ran on, for a release's step on a host; `None` here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl CommandRun {

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 mod hosts;
+pub mod rollout;
 pub use hosts::{HostProgress, host_progress};
 
 /// What a release does.
@@ -599,6 +600,10 @@ pub struct Hold {
 }
 
 #[cfg(test)]
+mod driver_tests;
+#[cfg(test)]
 mod rollout_tests;
+#[cfg(test)]
+mod test_support;
 #[cfg(test)]
 mod tests;

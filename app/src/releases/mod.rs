@@ -30,8 +30,8 @@ use status::status_in;
 use crate::AppState;
 pub use crate::auth::caller::Caller;
 use crate::domain::release::{
-    Batch, ControlView, Hold, Next, ReleaseControl, ReleaseKind, ReleaseRecord, ReleaseStatus,
-    Step, TargetFacts, after, evaluate_control, moved_hosts,
+    Batch, ControlView, Hold, ReleaseControl, ReleaseKind, ReleaseRecord, ReleaseStatus, Step,
+    TargetFacts, evaluate_control,
 };
 use crate::domain::{CommandRun, RecoveryGuidance};
 use crate::error::{Blocked, ServiceError};

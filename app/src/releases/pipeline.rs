@@ -2,6 +2,7 @@
 //! each recorded as it runs, and the hand-over to an automatic rollback.
 
 use super::*;
+use crate::domain::release::rollout::{Ended, Plan, StepRunner, drive};
 
 /// Runs the release's steps as the state machine orders them, recording each; a failed
 /// deploy hands over to an automatic rollback under the same lock.
@@ -33,114 +34,111 @@ async fn pipeline(
     kind: ReleaseKind,
     replaced: Option<ReleaseRecord>,
 ) -> Result<(), StoreError> {
-    let mut release = load(state, first).await?;
+    let release = load(state, first).await?;
     log_release_start(target, &release);
-    let mut kind = kind;
-    let mut step = kind.first_step();
-    // For a deploy, what an automatic rollback would go back to: the live release.
-    let fallback = replaced.clone();
-    let mut previous_version = replaced.map(|r| r.version).unwrap_or_default();
-    // The hosts this release moves, `batch_size` at a time; an automatic rollback moves
-    // one at a time.
-    let mut hosts = target.hosts_named(&release.hosts);
-    let mut batch_size = target.batch_size.max(1);
-    let mut batch_index = 0;
-    // A rollback's failed runs on the batches before this one: it goes on with the other
-    // hosts, and its end names every host it could not roll back.
-    let mut earlier_failures: Vec<CommandRun> = Vec::new();
-    loop {
-        let id = release.id;
-        let batch = Batch {
-            index: batch_index,
-            count: hosts.len().div_ceil(batch_size).max(1),
-            earlier_failed: !earlier_failures.is_empty(),
-            hold_stands: false,
-        };
-        let on = &hosts[(batch_index * batch_size).min(hosts.len())
-            ..((batch_index + 1) * batch_size).min(hosts.len())];
-        let runs: Vec<CommandRun> =
-            futures::future::try_join_all(on.iter().map(|host| {
-                run_host_step(state, target, &release, step, *host, &previous_version)
-            }))
-            .await?
+    let plan = Plan {
+        kind,
+        hosts: target
+            .hosts_named(&release.hosts)
             .into_iter()
-            .flatten()
-            .collect();
-        let passed = runs.iter().all(|run| run.passed);
-        let hold = hold_after_batch(state, target, kind, step, passed).await?;
-        let batch = Batch {
-            hold_stands: hold.is_some(),
-            ..batch
-        };
-        // A graceful stop interrupted it meanwhile (and stopped the step's processes):
-        // the record is the stop's to write now.
-        if !state
-            .db
-            .call(move |conn| store::is_running(conn, id))
-            .await?
-        {
-            return Ok(());
-        }
-        match after(kind, step, passed, fallback.is_some(), batch) {
-            Next::Run(next) => step = next,
-            Next::NextBatch => {
-                earlier_failures.extend(runs.into_iter().filter(|run| !run.passed));
-                batch_index += 1;
-                step = kind.first_step();
-            }
-            Next::Finish(status) => {
-                let runs = std::mem::take(&mut earlier_failures)
-                    .into_iter()
-                    .chain(runs)
-                    .collect();
-                let end = End {
-                    kind,
-                    step,
-                    status,
-                    batch,
-                    batch_size,
-                    runs,
-                    hold,
-                };
-                return finish(state, target, &release, end).await;
-            }
-            Next::RollBackAutomatically => {
-                let back_to = fallback.clone().expect("the state machine checked it");
-                let moved = moved_hosts(step, batch, batch_size, release.hosts.len());
-                let auto =
-                    start_automatic_rollback(state, target, &release, back_to, step, moved, &runs)
-                        .await?;
-                previous_version = release.version.clone();
-                release = auto;
-                kind = ReleaseKind::AutomaticRollback;
-                step = kind.first_step();
-                hosts = target.hosts_named(&release.hosts);
-                batch_size = 1;
-                batch_index = 0;
-                earlier_failures.clear();
+            .map(|host| host.map(|host| host.name.clone()))
+            .collect(),
+        batch_size: target.batch_size.max(1),
+        can_roll_back: replaced.is_some(),
+    };
+    // What the commands are told the previous version is: the live release's.
+    let previous_version = replaced
+        .as_ref()
+        .map(|live| live.version.clone())
+        .unwrap_or_default();
+    let steps = RecordedSteps {
+        state,
+        target,
+        release: &release,
+        previous_version: &previous_version,
+    };
+    match (drive(&plan, &steps).await?, replaced) {
+        (Ended::Stopped, _) => Ok(()),
+        (Ended::RollBack { step, moved, runs }, Some(back_to)) => {
+            let plan = plan.automatic_rollback(moved);
+            let auto =
+                start_automatic_rollback(state, target, &release, back_to, step, &plan, &runs)
+                    .await?;
+            let steps = RecordedSteps {
+                state,
+                target,
+                release: &auto,
+                previous_version: &release.version,
+            };
+            match drive(&plan, &steps).await? {
+                Ended::Stopped => Ok(()),
+                ended => finish(state, target, &auto, ended).await,
             }
         }
+        (ended, _) => finish(state, target, &release, ended).await,
     }
 }
 
-/// A deploy that failed after moving `moved` hosts: starts the automatic rollback of those
-/// hosts to `back_to` under the same lock, ends the deploy with guidance naming the
-/// rollback, and returns the rollback's record.
+/// Runs a release's steps where its target lives (here, or on its hosts over OpenSSH)
+/// for the rollout driver, recording each step as it runs.
+struct RecordedSteps<'a> {
+    state: &'a AppState,
+    target: &'a Target,
+    release: &'a ReleaseRecord,
+    previous_version: &'a str,
+}
+
+impl StepRunner for RecordedSteps<'_> {
+    type Error = StoreError;
+
+    async fn run(&self, step: Step, host: Option<&str>) -> Result<Vec<CommandRun>, StoreError> {
+        let host = host.and_then(|name| self.target.hosts.iter().find(|h| h.name == name));
+        run_host_step(
+            self.state,
+            self.target,
+            self.release,
+            step,
+            host,
+            self.previous_version,
+        )
+        .await
+    }
+
+    async fn hold(&self) -> Result<Option<Hold>, StoreError> {
+        let name = self.target.name.clone();
+        self.state
+            .db
+            .call(move |conn| crate::store::holds::hold(conn, &name))
+            .await
+    }
+
+    async fn still_running(&self) -> Result<bool, StoreError> {
+        let id = self.release.id;
+        self.state
+            .db
+            .call(move |conn| store::is_running(conn, id))
+            .await
+    }
+}
+
+/// A deploy that failed: starts its automatic rollback (`plan`: the hosts it moved) to
+/// `back_to` under the same lock, ends the deploy with guidance naming the rollback, and
+/// returns the rollback's record.
 async fn start_automatic_rollback(
     state: &AppState,
     target: &Target,
     release: &ReleaseRecord,
     back_to: ReleaseRecord,
     failed_at: Step,
-    moved: usize,
+    plan: &Plan,
     runs: &[CommandRun],
 ) -> Result<ReleaseRecord, StoreError> {
     let failed_step = failed_at.label().to_owned();
     let failed = first_failure(runs);
     let advice = ssh_advice(target, runs);
     let deploy_record = release.clone();
-    // The hosts the deploy moved go back, newest first.
-    let moved: Vec<String> = release.hosts[..moved].iter().rev().cloned().collect();
+    // The hosts the deploy moved go back, newest first (none named: this machine).
+    let moved: Vec<String> = plan.hosts.iter().flatten().cloned().collect();
     let (name, started_by, via, deploy_id) = (
         target.name.clone(),
         release.started_by.clone(),
@@ -217,59 +215,32 @@ fn undone_deploy(
     }
 }
 
-/// The hold standing on the target when a deploy's batch has passed: a hold set while
-/// the batch ran stops the rollout before its next batch. `None` after any other step.
-async fn hold_after_batch(
-    state: &AppState,
-    target: &Target,
-    kind: ReleaseKind,
-    step: Step,
-    passed: bool,
-) -> Result<Option<Hold>, StoreError> {
-    if !(kind == ReleaseKind::Deploy && step == Step::PostSmoke && passed) {
-        return Ok(None);
-    }
-    let name = target.name.clone();
-    state
-        .db
-        .call(move |conn| crate::store::holds::hold(conn, &name))
-        .await
-}
-
-/// How a release ended: its kind, the step and batch it ended at, its status, the
-/// runs that decide its words (a rollback's earlier failures first), and the hold that
-/// stopped it, if one did.
-struct End {
-    kind: ReleaseKind,
-    step: Step,
-    status: ReleaseStatus,
-    batch: Batch,
-    batch_size: usize,
-    runs: Vec<CommandRun>,
-    hold: Option<Hold>,
-}
-
 /// Writes a release's end (and, for an automatic rollback, the end of the deploy it
 /// undid), in one transaction, and announces it.
 async fn finish(
     state: &AppState,
     target: &Target,
     release: &ReleaseRecord,
-    end: End,
+    ended: Ended,
 ) -> Result<(), StoreError> {
-    let End {
-        kind,
-        step,
+    let Ended::Finished {
         status,
+        step,
         batch,
-        batch_size,
+        moved,
         runs,
         hold,
-    } = end;
-    let id = release.id;
+    } = ended
+    else {
+        return Err(StoreError::InvalidRow(format!(
+            "release #{} did not finish by itself",
+            release.id
+        )));
+    };
+    let (id, kind) = (release.id, release.kind);
     let (mut outcome, mut guidance) = match &hold {
         Some(hold) if status == ReleaseStatus::Interrupted => {
-            let reached = moved_hosts(step, batch, batch_size, release.hosts.len());
+            let reached = moved.min(release.hosts.len());
             stopped_by_hold(
                 release,
                 hold,
@@ -405,11 +376,10 @@ async fn leave_hosts(
         .hosts
         .iter()
         .filter(|host| {
-            let prefix = format!("on {host}: ");
             stranded
                 && runs
                     .iter()
-                    .any(|run| !run.passed && run_names_host(run, &prefix))
+                    .any(|run| !run.passed && run.host.as_ref() == Some(*host))
         })
         .cloned()
         .collect();
@@ -451,15 +421,10 @@ fn ssh_advice(target: &Target, runs: &[CommandRun]) -> String {
             let host = target
                 .hosts
                 .iter()
-                .find(|host| run_names_host(run, &format!("on {}: ", host.name)))?;
+                .find(|host| run.host.as_ref() == Some(&host.name))?;
             Some(failure.next_step(host, &target.ssh))
         })
         .unwrap_or_default()
-}
-
-/// Whether a run (a command, or a smoke check with its host in its text) ran on a host.
-fn run_names_host(run: &CommandRun, prefix: &str) -> bool {
-    run.command.contains(prefix)
 }
 
 /// A line in the server log for each release that starts: the runbook points there.

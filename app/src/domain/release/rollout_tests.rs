@@ -1,11 +1,18 @@
 //! The state machine over a target's hosts: rollouts batch by batch, the automatic
 //! rollback of the hosts a failed deploy moved, and a hold set while a rollout runs.
 
+use super::rollout::{Ended, Plan, StepRunner, drive};
+use super::test_support::{a_hold, block_on, run_on};
 use super::*;
+use crate::domain::CommandRun;
+use std::collections::VecDeque;
+use std::sync::Mutex;
 
-/// Runs the state machine over the outcomes of its steps, as the runner does: `hosts`
-/// hosts moved `batch_size` at a time, an automatic rollback one at a time over the hosts
-/// the deploy moved.
+/// Drives a release with the real driver over the outcomes of its steps, one outcome
+/// per step of a batch (every host of the batch passes or fails it): `hosts` hosts moved
+/// `batch_size` at a time, then, if the deploy fails, the automatic rollback the
+/// pipeline would start. Returns the steps run ("deploy#2": on the second batch) and
+/// each release's end.
 pub(super) fn walk_hosts(
     kind: ReleaseKind,
     outcomes: &[bool],
@@ -14,6 +21,60 @@ pub(super) fn walk_hosts(
     batch_size: usize,
 ) -> (Vec<String>, Vec<String>) {
     walk_held(kind, outcomes, can_roll_back, hosts, batch_size, None)
+}
+
+/// A runner that answers each step of a batch from a list of outcomes, and a hold that
+/// stands from batch `held_from_batch` (1 for the first) on.
+struct ByBatch {
+    plan: Plan,
+    outcomes: Mutex<VecDeque<bool>>,
+    held_from_batch: Option<usize>,
+    /// The steps run, and the outcome and batch of the newest.
+    walked: Mutex<(Vec<String>, bool, usize)>,
+}
+
+impl StepRunner for ByBatch {
+    type Error = std::convert::Infallible;
+
+    async fn run(&self, step: Step, host: Option<&str>) -> Result<Vec<CommandRun>, Self::Error> {
+        let position = self
+            .plan
+            .hosts
+            .iter()
+            .position(|h| h.as_deref() == host)
+            .expect("a host of the plan");
+        let batch_size = self.plan.batch_size;
+        let mut walked = self.walked.lock().unwrap();
+        // The batch's first host takes the step's outcome; the others share it.
+        if position % batch_size == 0 {
+            let passed = self
+                .outcomes
+                .lock()
+                .unwrap()
+                .pop_front()
+                .expect("an outcome for every step run");
+            let batches = self.plan.hosts.len().div_ceil(batch_size);
+            walked.0.push(if batches > 1 {
+                format!("{}#{}", step.as_str(), position / batch_size + 1)
+            } else {
+                step.as_str().to_owned()
+            });
+            (walked.1, walked.2) = (passed, position / batch_size);
+        }
+        Ok(vec![run_on(host, walked.1)])
+    }
+
+    async fn hold(&self) -> Result<Option<Hold>, Self::Error> {
+        let batch = self.walked.lock().unwrap().2;
+        Ok(self
+            .held_from_batch
+            .is_some_and(|first| batch + 1 >= first)
+            .then(a_hold))
+    }
+
+    async fn still_running(&self) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
 }
 
 /// [`walk_hosts`] with a hold set while batch `held_from_batch` (1 for the first) runs.
@@ -25,47 +86,36 @@ fn walk_held(
     batch_size: usize,
     held_from_batch: Option<usize>,
 ) -> (Vec<String>, Vec<String>) {
+    let plan = Plan {
+        kind,
+        hosts: (0..hosts).map(|i| Some(format!("h{i}"))).collect(),
+        batch_size,
+        can_roll_back,
+    };
+    let mut outcomes: VecDeque<bool> = outcomes.iter().copied().collect();
     let mut steps = Vec::new();
     let mut ends = Vec::new();
-    let mut current = kind;
-    let mut step = kind.first_step();
-    let mut outcomes = outcomes.iter();
-    let (mut hosts, mut batch_size, mut index) = (hosts, batch_size, 0);
-    let mut earlier_failed = false;
-    loop {
-        let batch = Batch {
-            index,
-            count: hosts.div_ceil(batch_size),
-            earlier_failed,
-            hold_stands: held_from_batch.is_some_and(|first| index + 1 >= first),
+    let mut plan = Some(plan);
+    while let Some(now) = plan.take() {
+        let runner = ByBatch {
+            plan: now.clone(),
+            outcomes: Mutex::new(outcomes),
+            held_from_batch,
+            walked: Mutex::new((Vec::new(), true, 0)),
         };
-        steps.push(if batch.count > 1 {
-            format!("{}#{}", step.as_str(), index + 1)
-        } else {
-            step.as_str().to_owned()
-        });
-        let passed = *outcomes.next().expect("an outcome for every step run");
-        match after(current, step, passed, can_roll_back, batch) {
-            Next::Run(next) => step = next,
-            Next::NextBatch => {
-                earlier_failed |= !passed;
-                index += 1;
-                step = current.first_step();
+        let ended = block_on(drive(&now, &runner)).unwrap();
+        steps.extend(runner.walked.into_inner().unwrap().0);
+        outcomes = runner.outcomes.into_inner().unwrap();
+        match ended {
+            Ended::Finished { status, .. } => ends.push(format!("{}:{status}", now.kind.as_str())),
+            Ended::RollBack { moved, .. } => {
+                ends.push(format!("{}:rolling-back-{moved}", now.kind.as_str()));
+                plan = Some(now.automatic_rollback(moved));
             }
-            Next::Finish(status) => {
-                ends.push(format!("{}:{status}", current.as_str()));
-                return (steps, ends);
-            }
-            Next::RollBackAutomatically => {
-                let moved = moved_hosts(step, batch, batch_size, hosts);
-                ends.push(format!("{}:rolling-back-{moved}", current.as_str()));
-                current = ReleaseKind::AutomaticRollback;
-                step = current.first_step();
-                (hosts, batch_size, index) = (moved, 1, 0);
-                earlier_failed = false;
-            }
+            Ended::Stopped => ends.push(format!("{}:stopped", now.kind.as_str())),
         }
     }
+    (steps, ends)
 }
 
 #[test]

@@ -1,0 +1,37 @@
+//! What the rollout's tests share: a run on a host, a hold, and a way to wait.
+
+use super::Hold;
+use crate::domain::CommandRun;
+use time::OffsetDateTime;
+
+/// A run of one step on `host` that passed or failed.
+pub(super) fn run_on(host: Option<&str>, passed: bool) -> CommandRun {
+    CommandRun {
+        command: host.map_or_else(|| "./step".to_owned(), |host| format!("on {host}: ./step")),
+        passed,
+        exit_code: Some(if passed { 0 } else { 1 }),
+        timed_out: false,
+        duration_ms: 5,
+        output: String::new(),
+        output_truncated: false,
+        host: host.map(str::to_owned),
+    }
+}
+
+pub(super) fn a_hold() -> Hold {
+    Hold {
+        target: "web".into(),
+        reason: "incident".into(),
+        set_by: "owner".into(),
+        set_at: OffsetDateTime::UNIX_EPOCH,
+        expires_at: None,
+    }
+}
+
+/// Waits for `future` on a runtime of its own: the driver's tests need no other.
+pub(super) fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime")
+        .block_on(future)
+}
