@@ -9,6 +9,7 @@ use crate::domain::queue_truth::{self, FreshnessThresholds, QueueTruth, TruthSig
 use crate::domain::{SourceFacts, WorkItemId, parse_work_item_file};
 use crate::error::ServiceError;
 use crate::host::ValidationCommands;
+use crate::idempotency::{self, Keyed};
 use crate::store::StoreError;
 use crate::store::sources::{self, FileRead, ReadItem, SourcePart, SyncError, SyncSnapshot};
 use sha2::{Digest, Sha256};
@@ -53,7 +54,8 @@ pub fn truth_of<'a>(
 }
 
 /// A sync a person or a token asked for: the one place its permission is checked, for
-/// the Refresh button and the API alike. The trigger names the caller.
+/// the Refresh button and the API alike. The trigger names the caller. A repeat with the
+/// same key gets the first one's snapshot ([`crate::idempotency`]).
 pub async fn sync_for(
     state: &AppState,
     caller: &Caller,
@@ -66,8 +68,23 @@ pub async fn sync_for(
         Via::Page => format!("operator {}", operator.name),
         Via::Api => format!("api {}", operator.name),
     };
-    Ok(sync(state, &trigger).await?)
+    let keyed = Keyed {
+        key: caller.once_key.clone(),
+        subject: "the work-item files".into(),
+        what: "sync".into(),
+        patience: SYNC_PATIENCE,
+    };
+    let state = state.clone();
+    idempotency::once(&state.db.clone(), keyed, async move {
+        Ok(sync(&state, &trigger).await?)
+    })
+    .await
 }
+
+/// How long a repeated sync waits for the first one's snapshot.
+const SYNC_PATIENCE: Duration = Duration::from_secs(120);
+
+impl idempotency::Answer for Option<SyncSnapshot> {}
 
 /// Reads the work-item files and applies them; one sync at a time. `trigger` says who
 /// asked: `start`, `interval`, `operator NAME`, `api NAME`.

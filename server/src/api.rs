@@ -252,15 +252,17 @@ pub async fn last_sync(State(state): State<AppState>) -> Result<Json<SyncReport>
     Ok(Json(sync_report(&state, last)))
 }
 
-/// Syncs the work-item files now (permission `factory.queue.sync`). A repeated sync only
-/// reads the files again, so it takes no `Idempotency-Key`.
+/// Syncs the work-item files now (permission `factory.queue.sync`); a repeat with the
+/// same `Idempotency-Key` gets the first one's snapshot.
 #[utoipa::path(
     post,
     path = "/api/control-plane/sync",
     tag = "work items",
+    params(IdempotencyKey),
     responses(
         (status = 200, description = "The new snapshot.", body = SyncReport),
         (status = 403, description = "The caller lacks `factory.queue.sync`.", body = AppError),
+        (status = 409, description = "The Idempotency-Key was used for another request, or its first request still runs.", body = AppError),
     ),
 )]
 pub async fn sync_now(

@@ -200,12 +200,16 @@ pub struct HoldBody {
     put,
     path = "/api/targets/{target}/hold",
     tag = "releases",
-    params(("target" = String, Path, description = "The target's name.")),
+    params(
+        ("target" = String, Path, description = "The target's name."),
+        IdempotencyKey,
+    ),
     request_body = HoldBody,
     responses(
         (status = 200, description = "The hold.", body = Hold),
         (status = 403, description = "The caller lacks `factory.release.hold`.", body = AppError),
         (status = 404, description = "No target has this name.", body = AppError),
+        (status = 409, description = "The Idempotency-Key was used for another request, or its first request still runs.", body = AppError),
     ),
 )]
 pub async fn set_hold(
@@ -215,11 +219,6 @@ pub async fn set_hold(
     bytes: Bytes,
 ) -> Result<Response, ServiceError> {
     let HoldBody { reason, expires_in } = body(&bytes)?;
-    // Holds are idempotent by themselves: no key needed.
-    let who = Caller {
-        once_key: None,
-        ..who
-    };
     let hold = releases::set_hold(&state, who, &target, &reason, expires_in.as_deref()).await?;
     Ok(Json(hold).into_response())
 }
@@ -229,11 +228,15 @@ pub async fn set_hold(
     delete,
     path = "/api/targets/{target}/hold",
     tag = "releases",
-    params(("target" = String, Path, description = "The target's name.")),
+    params(
+        ("target" = String, Path, description = "The target's name."),
+        IdempotencyKey,
+    ),
     responses(
-        (status = 204, description = "The hold ended."),
+        (status = 204, description = "The hold ended (a repeat with the same key: it answers the same)."),
         (status = 403, description = "The caller lacks `factory.release.hold`.", body = AppError),
         (status = 404, description = "No such target, or it has no hold.", body = AppError),
+        (status = 409, description = "The Idempotency-Key was used for another request, or its first request still runs.", body = AppError),
     ),
 )]
 pub async fn release_hold(
@@ -241,11 +244,6 @@ pub async fn release_hold(
     PathOf(target): PathOf<String>,
     who: Caller,
 ) -> Result<Response, ServiceError> {
-    // Holds are idempotent by themselves: no key needed.
-    let who = Caller {
-        once_key: None,
-        ..who
-    };
     if releases::release_hold(&state, who, &target).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {

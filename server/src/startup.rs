@@ -545,7 +545,7 @@ async fn prune_hourly(state: AppState) {
         hourly.tick().await;
         if let Err(err) = state
             .db
-            .call(|conn| app::store::once::forget_older_than(conn, 24))
+            .call(|conn| app::store::once_requests::forget_older_than(conn, 24))
             .await
         {
             tracing::warn!(error = %err, "cannot forget old action requests");

@@ -7,7 +7,7 @@ mod common;
 
 use app::domain::Role;
 use common::{
-    HostSettings, Setup, TestApp, assert_contains, get_html, html_text, json_of, location,
+    HostSettings, Setup, TestApp, answer, assert_contains, get_html, html_text, json_of, location,
     spawn_demo_app,
 };
 use reqwest::{Client, StatusCode};
@@ -616,4 +616,20 @@ async fn a_sync_waits_for_the_one_running() {
     let (status, answer) = json_of(waiting.await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["last_sync"]["id"].as_i64(), Some(before + 1));
+}
+
+#[tokio::test]
+async fn a_sync_with_an_idempotency_key_answers_its_first_snapshot() {
+    let app = spawn_demo_app().await;
+    let sync =
+        |key: &'static str| answer(app.api_post(&app.client, "/api/control-plane/sync", Some(key)));
+    let (status, first) = sync("sync-1").await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let (_, again) = sync("sync-1").await;
+    assert_eq!(again["last_sync"]["id"], first["last_sync"]["id"]);
+    let (_, fresh) = sync("sync-2").await;
+    assert!(
+        fresh["last_sync"]["id"].as_i64() > first["last_sync"]["id"].as_i64(),
+        "{fresh}"
+    );
 }

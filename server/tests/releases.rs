@@ -382,12 +382,12 @@ async fn a_deploy_s_key_used_again_for_a_rollback_is_a_conflict() {
 
     let (status, body) = keyed("/api/targets/web/rollback", json!({})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert_eq!(body["error"], "idempotency-key-conflict");
+    assert_eq!(body["error"], "idempotency-key-reused");
     assert!(
         body["message"]
             .as_str()
             .unwrap()
-            .contains("This key was used for deploy of 2.0.0 of web"),
+            .contains("was used for deploy of 2.0.0 of web"),
         "{body}"
     );
     let (_, releases) = app.get_json("/api/targets/web/releases").await;
@@ -1053,4 +1053,60 @@ async fn the_demo_never_proposes_again_the_version_it_just_rolled_back() {
         .await;
     assert_eq!(record["release"]["version"], "1.3.0", "{record}");
     app.shut_down_leaving_nothing().await;
+}
+
+#[tokio::test]
+async fn holds_and_their_release_honour_an_idempotency_key() {
+    let app = common::spawn_demo_app().await;
+    let keyed = |method: &str, key: &str, body: Option<Value>| {
+        let mut request = app
+            .client
+            .request(
+                method.parse().unwrap(),
+                app.url("/api/targets/demo-web/hold"),
+            )
+            .header("accept", "application/json")
+            .header("idempotency-key", key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (status, body)
+        }
+    };
+    let (status, first) = keyed("PUT", "hold-1", Some(json!({"reason": "freeze"}))).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let (status, again) = keyed("PUT", "hold-1", Some(json!({"reason": "freeze"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again, first, "the first hold, set_at included");
+    let (status, other) = keyed("PUT", "hold-1", Some(json!({"reason": "another"}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{other}");
+    assert_eq!(other["error"], "idempotency-key-reused");
+
+    let (status, _) = keyed("DELETE", "release-1", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = keyed("DELETE", "release-1", None).await;
+    assert_eq!(
+        status,
+        StatusCode::NO_CONTENT,
+        "a repeat gets the first answer"
+    );
+    let (status, _) = keyed("DELETE", "release-2", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a new key is a new request");
+
+    let history = app.get_page("/history").await.text().await.unwrap();
+    assert_eq!(
+        history.matches("hold · demo-web").count()
+            - history.matches("release-hold · demo-web").count(),
+        1,
+        "one hold recorded"
+    );
+    assert_eq!(
+        history.matches("release-hold · demo-web").count(),
+        1,
+        "one release recorded"
+    );
 }

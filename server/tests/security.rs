@@ -764,7 +764,7 @@ async fn versions_dot_and_dot_dot_are_refused() {
     assert_eq!(again["release_id"], first["release_id"], "a retry replays");
     let (status, other) = deploy("4.0.1").await;
     assert_eq!(status, StatusCode::CONFLICT, "{other}");
-    assert_eq!(other["error"], "idempotency-key-conflict");
+    assert_eq!(other["error"], "idempotency-key-reused");
     assert_contains(other["message"].as_str().unwrap(), "deploy of 4.0.0");
 }
 

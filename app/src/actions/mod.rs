@@ -12,7 +12,7 @@ use crate::domain::{
     evaluate, evaluate_all,
 };
 use crate::error::ServiceError;
-use crate::once::{self, Claim, ClaimError};
+use crate::idempotency::{self, Keyed};
 use crate::queue_truth;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::history_snapshots;
@@ -46,61 +46,36 @@ pub mod status {
     pub const VALIDATION_FAILED: &str = "validation-failed";
 }
 
-/// Takes the action, or answers a repeat with the first request's answer. The action
-/// ends (and its answer is kept) even when the client stops waiting for it.
+/// Takes the action, or answers a repeat with the first request's answer
+/// ([`crate::idempotency`]). The action ends (and its answer is kept) even when the
+/// client stops waiting for it.
 pub async fn take_action(
     state: &AppState,
     request: ActionRequest,
 ) -> Result<ActionResult, ServiceError> {
+    let keyed = Keyed {
+        key: request.caller.once_key.clone(),
+        subject: request.item.to_string(),
+        what: request.action.as_str().to_owned(),
+        // A repeat waits for the first request at most as long as that one can take.
+        patience: state
+            .host
+            .validation_timeout
+            .max(state.host.executor_timeout)
+            + Duration::from_secs(30),
+    };
     let state = state.clone();
-    once::to_the_end(async move { take_action_once(&state, request).await }).await
+    idempotency::once(&state.db.clone(), keyed, async move {
+        attempt(&state, &request).await
+    })
+    .await
 }
 
-async fn take_action_once(
-    state: &AppState,
-    request: ActionRequest,
-) -> Result<ActionResult, ServiceError> {
-    let Some(key) = request.caller.once_key.clone() else {
-        return attempt(state, &request).await;
-    };
-    // A repeat waits for the first request at most as long as that one can take.
-    let patience = state
-        .host
-        .validation_timeout
-        .max(state.host.executor_timeout)
-        + Duration::from_secs(30);
-    let claim = once::claim(
-        &state.db,
-        key.as_str(),
-        request.item.as_str(),
-        request.action.as_str(),
-        patience,
-    )
-    .await
-    .map_err(|err| match err {
-        ClaimError::Reused { subject, request } => ServiceError::Conflict {
-            code: "idempotency-key-reused",
-            message: format!(
-                "This key (a form's one-time token or an Idempotency-Key) was used for {request} on {subject}. Reload the page, or use a new key for each new request."
-            ),
-        },
-        ClaimError::StillRunning => ServiceError::Conflict {
-            code: "in-progress",
-            message: "A request with this key is still running. Its result will be on the item page and in History; an API client retries with the same key later to get it.".into(),
-        },
-        ClaimError::Store(err) => err.into(),
-    })?;
-    if let Claim::Repeat { body, .. } = claim {
-        return serde_json::from_str(&body)
-            .map_err(|err| StoreError::InvalidRow(format!("stored answer: {err}")).into());
+/// A repeat of an action gets its result with the status it was sent with.
+impl idempotency::Answer for ActionResult {
+    fn http_status(&self) -> u16 {
+        self.outcome.http_status()
     }
-    let result = attempt(state, &request).await;
-    let answer = result.as_ref().ok().map(|answer| {
-        let body = serde_json::to_string(answer).expect("a result serialises");
-        (answer.outcome.http_status(), body)
-    });
-    once::settle(&state.db, key.as_str(), answer).await;
-    result
 }
 
 /// What the first, atomic step decided.

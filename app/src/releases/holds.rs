@@ -1,6 +1,7 @@
 //! Holds: a manual freeze of a target's deploys, with its reason and expiry.
 
 use super::*;
+use crate::idempotency::{self, Keyed};
 
 /// How long a hold lasts.
 pub fn parse_hold_expiry(raw: Option<&str>) -> Result<Option<u64>, ServiceError> {
@@ -16,7 +17,13 @@ pub fn parse_hold_expiry(raw: Option<&str>) -> Result<Option<u64>, ServiceError>
     }
 }
 
-/// Sets the hold with its reason; refused without the permission.
+/// A repeat of a hold request gets the hold the first one set.
+impl idempotency::Answer for Hold {}
+
+/// How long a repeated hold request waits for the first one's answer.
+const HOLD_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Sets the hold with its reason; refused without the permission. Once per key.
 pub async fn set_hold(
     state: &AppState,
     requester: Caller,
@@ -24,8 +31,8 @@ pub async fn set_hold(
     reason: &str,
     expires_in: Option<&str>,
 ) -> Result<Hold, ServiceError> {
-    let target = find_target(state, target_name)?;
-    let reason = reason.trim();
+    let target = find_target(state, target_name)?.name.clone();
+    let reason = reason.trim().to_owned();
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(ServiceError::Invalid {
             field: "reason",
@@ -33,53 +40,80 @@ pub async fn set_hold(
         });
     }
     let expires = parse_hold_expiry(expires_in)?;
-    refuse_unless_enabled(
-        state,
-        &requester,
-        ReleaseControl::Hold,
-        "hold",
-        &target.name,
-    )
-    .await?;
+    let keyed = Keyed {
+        key: requester.once_key.clone(),
+        subject: target.clone(),
+        // The same key with another reason or expiry is another request.
+        what: format!(
+            "hold ({reason}; {})",
+            expires_in.unwrap_or("until-released")
+        ),
+        patience: HOLD_PATIENCE,
+    };
+    let state = state.clone();
+    idempotency::once(&state.db.clone(), keyed, async move {
+        hold_now(&state, requester, target, reason, expires).await
+    })
+    .await
+}
+
+async fn hold_now(
+    state: &AppState,
+    requester: Caller,
+    target: String,
+    reason: String,
+    expires: Option<u64>,
+) -> Result<Hold, ServiceError> {
+    refuse_unless_enabled(state, &requester, ReleaseControl::Hold, "hold", &target).await?;
     let (name, reason_owned, by) = (
-        target.name.clone(),
-        reason.to_owned(),
+        target.clone(),
+        reason.clone(),
         requester.operator.name.clone(),
     );
     let hold = state
         .db
         .call(move |conn| crate::store::holds::set_hold(conn, &name, &reason_owned, &by, expires))
         .await?;
-    audit_event(
-        state,
-        &requester,
-        "hold",
-        &target.name,
-        "succeeded",
-        reason.to_owned(),
-    )
-    .await;
+    audit_event(state, &requester, "hold", &target, "succeeded", reason).await;
     let body = crate::webhooks::hold_body(state, &hold);
     crate::webhooks::emit(state, WebhookEvent::HoldSet, body, None).await;
     Ok(hold)
 }
 
-/// Ends the hold; `Ok(false)` when there was none.
+/// Ends the hold; `Ok(false)` when there was none. Once per key.
 pub async fn release_hold(
     state: &AppState,
     requester: Caller,
     target_name: &str,
 ) -> Result<bool, ServiceError> {
-    let target = find_target(state, target_name)?;
+    let target = find_target(state, target_name)?.name.clone();
+    let keyed = Keyed {
+        key: requester.once_key.clone(),
+        subject: target.clone(),
+        what: "release of the hold".into(),
+        patience: HOLD_PATIENCE,
+    };
+    let state = state.clone();
+    idempotency::once(&state.db.clone(), keyed, async move {
+        release_hold_now(&state, requester, target).await
+    })
+    .await
+}
+
+async fn release_hold_now(
+    state: &AppState,
+    requester: Caller,
+    target: String,
+) -> Result<bool, ServiceError> {
     refuse_unless_enabled(
         state,
         &requester,
         ReleaseControl::Hold,
         "release-hold",
-        &target.name,
+        &target,
     )
     .await?;
-    let name = target.name.clone();
+    let name = target.clone();
     let ended = state
         .db
         .call(move |conn| crate::store::holds::release_hold(conn, &name))
@@ -89,13 +123,13 @@ pub async fn release_hold(
             state,
             &requester,
             "release-hold",
-            &target.name,
+            &target,
             "succeeded",
             String::new(),
         )
         .await;
         let body = serde_json::json!({
-            "target": target.name,
+            "target": target,
             "released_by": requester.operator.name,
             "page": format!("{}/releases", state.webhooks.public_url),
         });

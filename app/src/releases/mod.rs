@@ -36,7 +36,6 @@ use crate::domain::release::{
 use crate::domain::{CommandRun, RecoveryGuidance};
 use crate::error::{Blocked, ServiceError};
 use crate::host::{self, ProcessGroup, RunEvent, Stopped};
-use crate::once::{self, Claim, ClaimError};
 use crate::ssh::TargetHost;
 use crate::store::StoreError;
 use crate::store::audit::{self, NewAuditEvent};

@@ -2,7 +2,8 @@
 //! and the start of the pipeline in the background.
 
 use super::*;
-use crate::auth::caller::OnceKey;
+use crate::idempotency::{self, Keyed};
+use serde::{Deserialize, Serialize};
 
 /// A version from a caller: what a tag or build number looks like, nothing a command
 /// could misread.
@@ -70,6 +71,44 @@ enum Start {
     Started(i64, Option<Box<ReleaseRecord>>),
 }
 
+/// A started release, as a repeat of its request is told.
+#[derive(Debug, Serialize, Deserialize)]
+struct Started {
+    release_id: i64,
+}
+
+impl idempotency::Answer for Started {
+    fn http_status(&self) -> u16 {
+        202
+    }
+}
+
+/// Starts `start` once per key ([`crate::idempotency`]): a repeat gets the release the
+/// first request started. `what` includes the request's body: the same key with another
+/// version is a reused key, never a replay of the first release.
+async fn once_per_key(
+    state: &AppState,
+    requester: &Caller,
+    target_name: &str,
+    what: String,
+    start: impl Future<Output = Result<i64, ServiceError>> + Send + 'static,
+) -> Result<i64, ServiceError> {
+    let keyed = Keyed {
+        key: requester.once_key.clone(),
+        subject: target_name.to_owned(),
+        what,
+        // A repeat waits at most as long as the first one's candidate command may take.
+        patience: find_target(state, target_name)?.step_timeout + Duration::from_secs(30),
+    };
+    let started = idempotency::once(&state.db, keyed, async move {
+        Ok(Started {
+            release_id: start.await?,
+        })
+    })
+    .await?;
+    Ok(started.release_id)
+}
+
 /// Starts a deploy of `version` (or the candidate's) and returns its release id at once;
 /// the pipeline runs in the background.
 pub async fn deploy(
@@ -78,67 +117,15 @@ pub async fn deploy(
     target_name: &str,
     version: Option<&str>,
 ) -> Result<i64, ServiceError> {
-    let (state, target, version) = (
+    let what = format!("deploy of {}", version.unwrap_or("the candidate"));
+    let (owned, by, target, version) = (
         state.clone(),
+        requester.clone(),
         target_name.to_owned(),
         version.map(str::to_owned),
     );
-    once::to_the_end(async move {
-        let key = requester.once_key.clone();
-        // The request a key stands for includes its body: the same key with another
-        // version is a conflict, never a replay of the first release.
-        let request = format!(
-            "deploy of {}",
-            version.as_deref().unwrap_or("the candidate")
-        );
-        let start = deploy_now(&state, requester, &target, version.as_deref());
-        once_only(&state, key, &target, &request, start).await
-    })
-    .await
-}
-
-/// Runs `start` unless an earlier request with `key` did: then its release id. Only a
-/// started release is replayed; a refusal is decided again.
-async fn once_only(
-    state: &AppState,
-    key: Option<OnceKey>,
-    target_name: &str,
-    request: &str,
-    start: impl Future<Output = Result<i64, ServiceError>>,
-) -> Result<i64, ServiceError> {
-    let Some(key) = key else {
-        return start.await;
-    };
-    // A repeat waits at most as long as the first one's candidate command may take.
-    let patience = find_target(state, target_name)?.step_timeout + Duration::from_secs(30);
-    match once::claim(&state.db, key.as_str(), target_name, request, patience).await {
-        Ok(Claim::Run) => {}
-        Ok(Claim::Repeat { body, .. }) => {
-            let id = serde_json::from_str::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|answer| answer["release_id"].as_i64())
-                .ok_or_else(|| StoreError::InvalidRow(format!("stored answer: {body}")))?;
-            return Ok(id);
-        }
-        Err(ClaimError::Reused { subject, request }) => {
-            return Err(key_conflict(format!(
-                "This key was used for {request} of {subject}; use a new one for each new request."
-            )));
-        }
-        Err(ClaimError::StillRunning) => {
-            return Err(key_conflict(
-                "The first request with this key is still starting its release; its page will be on /releases.".into(),
-            ));
-        }
-        Err(ClaimError::Store(err)) => return Err(err.into()),
-    }
-    let result = start.await;
-    let answer = match &result {
-        Ok(id) => Some((202, serde_json::json!({ "release_id": id }).to_string())),
-        Err(_) => None,
-    };
-    once::settle(&state.db, key.as_str(), answer).await;
-    result
+    let start = async move { deploy_now(&owned, by, &target, version.as_deref()).await };
+    once_per_key(state, &requester, target_name, what, start).await
 }
 
 async fn deploy_now(
@@ -181,17 +168,13 @@ pub async fn rollback(
     target_name: &str,
     release_id: Option<i64>,
 ) -> Result<i64, ServiceError> {
-    let (state, target) = (state.clone(), target_name.to_owned());
-    once::to_the_end(async move {
-        let key = requester.once_key.clone();
-        let request = match release_id {
-            Some(id) => format!("rollback to release #{id}"),
-            None => "rollback to the previous release".to_owned(),
-        };
-        let start = rollback_now(&state, requester, &target, release_id);
-        once_only(&state, key, &target, &request, start).await
-    })
-    .await
+    let what = match release_id {
+        Some(id) => format!("rollback to release #{id}"),
+        None => "rollback to the previous release".to_owned(),
+    };
+    let (owned, by, target) = (state.clone(), requester.clone(), target_name.to_owned());
+    let start = async move { rollback_now(&owned, by, &target, release_id).await };
+    once_per_key(state, &requester, target_name, what, start).await
 }
 
 async fn rollback_now(
@@ -268,14 +251,6 @@ async fn refuse(
     tracing::warn!(target, action, by = %requester.operator.name, outcome, %cause, "release request refused");
     audit_event(state, requester, action, target, outcome, cause).await;
     refused(control, target, view)
-}
-
-/// A one-time key used for another request, or whose first request still starts.
-fn key_conflict(message: String) -> ServiceError {
-    ServiceError::Conflict {
-        code: "idempotency-key-conflict",
-        message,
-    }
 }
 
 async fn start(

@@ -7,7 +7,7 @@ pub mod audit;
 pub mod board;
 pub mod history_snapshots;
 pub mod holds;
-pub mod once;
+pub mod once_requests;
 pub mod operators;
 pub mod read_cache;
 pub mod release_hosts;

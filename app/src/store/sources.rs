@@ -68,7 +68,7 @@ pub enum SourcePart {
 }
 
 /// One sync, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SyncSnapshot {
     pub id: i64,
     /// Unix seconds.
