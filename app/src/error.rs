@@ -68,6 +68,8 @@ pub struct Blocked {
     pub guidance: Option<RecoveryGuidance>,
     /// Whether the permission gate is among the blocked ones (403 rather than 409).
     pub forbidden: bool,
+    /// The History entry that records the refused attempt.
+    pub attempt: Option<i64>,
 }
 
 /// What people are told of a failure inside the server; the log has the details.
@@ -196,20 +198,22 @@ impl ServiceError {
 
     /// The body every error answer has.
     pub fn body(&self) -> AppError {
-        let (gates, guidance) = match self {
+        let (gates, guidance, attempt) = match self {
             ServiceError::Blocked(blocked) => (
                 Some(blocked.gates.clone()),
                 blocked.guidance.clone().map(Box::new),
+                blocked.attempt,
             ),
-            _ => (None, None),
+            _ => (None, None, None),
         };
         AppError {
-            error: self.code().to_owned(),
+            error: self.code().into(),
             message: self.message(),
-            field: self.field().map(str::to_owned),
+            field: self.field().map(Box::from),
             retry_after_seconds: self.retry_after_seconds(),
             gates,
             guidance,
+            attempt,
         }
     }
 }
@@ -261,23 +265,28 @@ impl IntoResponse for ServiceError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AppError {
     /// The stable code.
-    pub error: String,
+    #[schema(value_type = String)]
+    pub error: Box<str>,
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub field: Option<Box<str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_seconds: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gates: Option<Vec<GateEvaluation>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guidance: Option<Box<RecoveryGuidance>>,
+    /// A refusal's History entry: the refused attempt as recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<i64>,
 }
 
 impl AppError {
     /// The sign-in refusal this body stands for, rebuilt from its code alone: a body read
     /// from a URL, which anyone can write, never puts its own text on a page.
     pub fn sign_in_refusal(&self) -> Option<ServiceError> {
-        match self.error.as_str() {
+        match &*self.error {
             "sign-in-failed" => Some(ServiceError::SignInFailed),
             "busy" => Some(ServiceError::Busy),
             "throttled" => Some(ServiceError::Throttled {
@@ -389,7 +398,7 @@ mod tests {
             assert_eq!(err.status().as_u16(), status, "{err:?}");
             assert_eq!(err.code(), code, "{err:?}");
             let body = err.body();
-            assert_eq!(body.error, code);
+            assert_eq!(&*body.error, code);
             assert!(!body.message.is_empty());
             assert!(!body.message.contains("/secret/path"), "{body:?}");
         }
@@ -411,6 +420,7 @@ mod tests {
             retry_after_seconds: None,
             gates: None,
             guidance: None,
+            attempt: None,
         };
         let rebuilt = forged.sign_in_refusal().unwrap();
         assert!(!rebuilt.message().contains("555"));

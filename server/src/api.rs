@@ -1,7 +1,7 @@
 //! The JSON API under `/api/control-plane`, and `/healthz`.
 
 use crate::extract::{PathOf, QueryOf};
-use crate::openapi::{ActionRefusal, IdempotencyKey};
+use crate::openapi::IdempotencyKey;
 use app::AppState;
 use app::actions::no_such_item;
 use app::actions::{ActionRequest, take_action};
@@ -282,18 +282,10 @@ fn sync_report(state: &AppState, last_sync: Option<SyncSnapshot>) -> SyncReport 
     }
 }
 
-/// An action's answer: the result, with an error code when it did not run.
-#[derive(Serialize, ToSchema)]
-pub struct ActionAnswer {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'static str>,
-    #[serde(flatten)]
-    result: ActionResult,
-}
-
 /// Takes an action on an item: 200 with the result when the action ran (its `outcome`
-/// says whether it succeeded), 409 when a gate blocked it, 403 when the caller lacks the
-/// permission; both with the gates and recovery guidance.
+/// says whether it succeeded); when a gate blocks it (409) or the caller lacks the
+/// permission (403), the one refusal every blocked request answers, with the gates,
+/// recovery guidance and the attempt's History entry.
 #[utoipa::path(
     post,
     path = "/api/control-plane/items/{id}/actions/{action}",
@@ -304,17 +296,17 @@ pub struct ActionAnswer {
         IdempotencyKey,
     ),
     responses(
-        (status = 200, description = "The action ran; `outcome` says how it went.", body = ActionAnswer),
-        (status = 403, description = "The caller lacks the action's permission: the result with `error: forbidden` and the gates.", body = ActionRefusal),
+        (status = 200, description = "The action ran; `outcome` says how it went.", body = ActionResult),
+        (status = 403, description = "The caller lacks the action's permission: `error: forbidden` with the gates and guidance.", body = AppError),
         (status = 404, description = "No such item or action.", body = AppError),
-        (status = 409, description = "A gate blocked it: the result with `error: blocked`, the gates and guidance; or the Idempotency-Key is in use.", body = ActionRefusal),
+        (status = 409, description = "A gate blocked it: `error: blocked` with the gates and guidance; or the Idempotency-Key was used for another request or its first request still runs.", body = AppError),
     ),
 )]
 pub async fn run_action(
     State(state): State<AppState>,
     PathOf((raw_id, identity)): PathOf<(String, String)>,
     caller: Caller,
-) -> Result<Response, ServiceError> {
+) -> Result<Json<ActionResult>, ServiceError> {
     let action: Action = identity.parse().map_err(|_| ServiceError::NotFound {
         message: format!(
             "There is no action {identity:?}. The actions are {}.",
@@ -328,15 +320,7 @@ pub async fn run_action(
         action,
         caller,
     };
-    let result = take_action(&state, request).await?;
-    let status = StatusCode::from_u16(result.outcome.http_status())
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let error = match result.outcome.http_status() {
-        403 => Some("forbidden"),
-        409 => Some("blocked"),
-        _ => None,
-    };
-    Ok((status, Json(ActionAnswer { error, result })).into_response())
+    Ok(Json(take_action(&state, request).await?))
 }
 
 /// Any other path under `/api/`.

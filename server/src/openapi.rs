@@ -9,10 +9,10 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use std::sync::LazyLock;
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::schema::{AnyOfBuilder, Ref, Schema};
+use utoipa::openapi::schema::Ref;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, OpenApi as Document, RefOr, ResponseBuilder};
-use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
+use utoipa::openapi::{ContentBuilder, OpenApi as Document, ResponseBuilder};
+use utoipa::{Modify, OpenApi, ToSchema};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -70,32 +70,6 @@ pub struct IdempotencyKey {
         pattern = "^[!-~]{1,128}$"
     )]
     idempotency_key: Option<String>,
-}
-
-/// A refused action's answer: the action's whole result with `error` (`forbidden` or
-/// `blocked`), its gates and guidance; or, when it never reached the item (an
-/// Idempotency-Key in use, a cross-site post), an error alone.
-pub struct ActionRefusal;
-
-impl PartialSchema for ActionRefusal {
-    fn schema() -> RefOr<Schema> {
-        AnyOfBuilder::new()
-            .item(Ref::from_schema_name(api::ActionAnswer::name()))
-            .item(Ref::from_schema_name(AppError::name()))
-            .into()
-    }
-}
-
-impl ToSchema for ActionRefusal {
-    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-        schemas.push((
-            api::ActionAnswer::name().into(),
-            api::ActionAnswer::schema(),
-        ));
-        api::ActionAnswer::schemas(schemas);
-        schemas.push((AppError::name().into(), AppError::schema()));
-        AppError::schemas(schemas);
-    }
 }
 
 /// The security schemes, and the answers any operation can give that its own attribute

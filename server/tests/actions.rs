@@ -204,9 +204,15 @@ async fn the_api_answers_200_409_404_and_401_with_the_documented_shape() {
 
     let (status, body) = act(&app, "wi-BF-302", "start-execution", None).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert_eq!(body["blocked"], true);
+    // The one refusal: the same shape as a blocked release's.
     assert_eq!(body["error"], "blocked");
-    assert_eq!(body["outcome"], "blocked");
+    assert_contains(
+        body["message"].as_str().unwrap(),
+        "Start execution blocked: ",
+    );
+    let attempt = body["attempt"].as_i64().unwrap();
+    let history = page(&app, &app.client, "/history?item=wi-BF-302").await;
+    assert_contains(&history, &format!("id=\"event-{attempt}\""));
     let gates = body["gates"].as_array().unwrap();
     assert_eq!(gates[0]["name"], "lane-transition");
     assert_eq!(gates[0]["result"], "blocked");
@@ -254,7 +260,7 @@ async fn a_viewer_gets_403_with_guidance_and_nothing_changes() {
     let (status, body) = api_action(&app, &viewer, "wi-BF-330", "start-execution", None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body["error"], "forbidden");
-    assert_eq!(body["outcome"], "refused");
+    assert!(body["attempt"].as_i64().unwrap() > 0, "{body}");
     assert_contains(
         body["guidance"]["cause"].as_str().unwrap(),
         "vera (viewer) lacks the permission factory.work-item.execute",
@@ -502,7 +508,7 @@ async fn a_second_prepare_release_while_one_runs_is_blocked_with_guidance() {
     until_exists(&repo.path().join("started")).await;
     let (status, second) = act(&app, "wi-BF-321", "prepare-release", None).await;
     assert_eq!(status, StatusCode::CONFLICT, "{second}");
-    assert_eq!(second["outcome"], "blocked");
+    assert_eq!(second["error"], "blocked");
     assert_contains(
         second["guidance"]["cause"].as_str().unwrap(),
         "is already running",

@@ -11,7 +11,7 @@ use crate::domain::{
     Action, ActionResult, ActionView, GateFacts, Outcome, RecoveryGuidance, WorkItem, WorkItemId,
     evaluate, evaluate_all,
 };
-use crate::error::ServiceError;
+use crate::error::{Blocked, ServiceError};
 use crate::idempotency::{self, Keyed};
 use crate::queue_truth;
 use crate::store::audit::{self, NewAuditEvent};
@@ -191,7 +191,22 @@ async fn attempt(state: &AppState, request: &ActionRequest) -> Result<ActionResu
         )
         .await;
     }
+    if result.blocked {
+        return Err(refusal(result));
+    }
     Ok(result)
+}
+
+/// A blocked or refused attempt, as every refusal answers: the one error with the gates,
+/// the guidance and the History entry of the attempt.
+fn refusal(result: ActionResult) -> ServiceError {
+    ServiceError::Blocked(Box::new(Blocked {
+        forbidden: result.outcome == Outcome::Refused,
+        message: result.message,
+        gates: result.gates,
+        guidance: result.guidance,
+        attempt: Some(result.attempt),
+    }))
 }
 
 /// The item, its queue truth, and the action as its gates stand for `operator` now.

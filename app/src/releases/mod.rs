@@ -47,7 +47,12 @@ use std::time::{Duration, Instant};
 
 /// A request the control's gates refuse: 403 when the permission is missing, 409 when a
 /// release gate blocks; with the gates and the first blocked one's guidance.
-fn refused(control: ReleaseControl, target: &str, view: ControlView) -> ServiceError {
+fn refused(
+    control: ReleaseControl,
+    target: &str,
+    view: ControlView,
+    attempt: Option<i64>,
+) -> ServiceError {
     let cause = view
         .guidance
         .as_ref()
@@ -57,6 +62,7 @@ fn refused(control: ReleaseControl, target: &str, view: ControlView) -> ServiceE
         forbidden: view.refused(),
         gates: view.gates,
         guidance: view.guidance,
+        attempt,
     }))
 }
 
@@ -93,6 +99,8 @@ fn is_smoke_gated(target: &Target) -> bool {
     target.smoke_checks(SmokeWhen::Post).next().is_some()
 }
 
+/// Records a release request in History; returns its entry, `None` when it could not be
+/// saved (logged: the loss must not fail what it records).
 async fn audit_event(
     state: &AppState,
     requester: &Caller,
@@ -100,7 +108,7 @@ async fn audit_event(
     target: &str,
     outcome: &'static str,
     detail: String,
-) {
+) -> Option<i64> {
     let event = NewAuditEvent {
         actor: requester.operator.name.clone(),
         action,
@@ -110,5 +118,5 @@ async fn audit_event(
         detail: Some(detail),
         ..NewAuditEvent::default()
     };
-    audit::save_or_log(&state.db, event).await;
+    audit::save_or_log(&state.db, event).await
 }

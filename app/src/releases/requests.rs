@@ -249,8 +249,8 @@ async fn refuse(
         .map(|g| g.cause.clone())
         .unwrap_or_default();
     tracing::warn!(target, action, by = %requester.operator.name, outcome, %cause, "release request refused");
-    audit_event(state, requester, action, target, outcome, cause).await;
-    refused(control, target, view)
+    let attempt = audit_event(state, requester, action, target, outcome, cause).await;
+    refused(control, target, view, attempt)
 }
 
 async fn start(

@@ -41,12 +41,14 @@ pub async fn save(db: &Db, event: NewAuditEvent) -> Result<i64, StoreError> {
     db.call(move |conn| record(conn, &event)).await
 }
 
-/// Records an event whose loss must not fail what it records: a failure is logged.
-pub async fn save_or_log(db: &Db, event: NewAuditEvent) {
+/// Records an event whose loss must not fail what it records: a failure is logged, and
+/// answers `None` instead of the event's id.
+pub async fn save_or_log(db: &Db, event: NewAuditEvent) -> Option<i64> {
     let action = event.action;
-    if let Err(err) = save(db, event).await {
-        tracing::error!(error = %err, action, "cannot record the audit event");
-    }
+    save(db, event)
+        .await
+        .inspect_err(|err| tracing::error!(error = %err, action, "cannot record the audit event"))
+        .ok()
 }
 
 pub fn record(conn: &Connection, event: &NewAuditEvent) -> Result<i64, StoreError> {

@@ -37,8 +37,15 @@ pub async fn run_action(item: String, action: String, token: String) -> Result<(
         action,
         caller,
     };
-    let result = take_action(&state, request).await?;
-    leptos_axum::redirect(&format!("/items/{id}?attempt={}#result", result.attempt));
+    // A refused attempt shows on the item page like any other: History keeps it.
+    let attempt = match take_action(&state, request).await {
+        Ok(result) => result.attempt,
+        Err(ServiceError::Blocked(blocked)) if blocked.attempt.is_some() => {
+            blocked.attempt.unwrap_or_default()
+        }
+        Err(err) => return Err(err.into()),
+    };
+    leptos_axum::redirect(&format!("/items/{id}?attempt={attempt}#result"));
     Ok(())
 }
 

@@ -67,7 +67,7 @@ pub fn LoginPage() -> impl IntoView {
         ) {
             response.insert_header(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-    } else if error.as_ref().is_some_and(|err| err.error == "disk-full") {
+    } else if error.as_ref().is_some_and(|err| &*err.error == "disk-full") {
         set_status(StatusCode::SERVICE_UNAVAILABLE);
     }
     let message = error.map(|_| {

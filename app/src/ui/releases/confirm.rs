@@ -40,7 +40,7 @@ pub fn ConfirmPage() -> impl IntoView {
 /// What to tell about a form's error. The error arrives in the URL, which anyone can
 /// write: the page says a fixed text per field, never text from the URL.
 fn form_error_text(error: &AppError) -> &'static str {
-    match (error.error.as_str(), error.field.as_deref()) {
+    match (&*error.error, error.field.as_deref()) {
         ("invalid", Some(field)) => match field {
             "version" => {
                 "This version cannot be deployed. Use 1 to 64 letters, digits, '.', '-', '_' or '+', such as 1.4.2. An empty field asks the target's candidate command, which must print a version (its failure is in the server log)."
