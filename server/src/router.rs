@@ -4,16 +4,14 @@ use crate::session_cache::{SESSIONS_CACHED, SessionCache, SessionStoreFront};
 use crate::{access, api, openapi, release_api, static_files};
 use app::AppState;
 use app::error::ServiceError;
-use app::ui::{App, shell};
+use app::ui::pages;
 use axum::Router;
 use axum::body::Body;
 use axum::handler::Handler;
 use axum::http::{HeaderName, HeaderValue, Method, Request, header};
 use axum::middleware::from_fn_with_state;
-use axum::response::IntoResponse;
-use axum::routing::{MethodFilter, MethodRouter, any, on};
+use axum::routing::{MethodFilter, MethodRouter, any, get, on};
 use leptos::prelude::provide_context;
-use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::CompressionLevel;
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -45,61 +43,6 @@ pub struct SessionSettings {
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
      manifest-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
      base-uri 'none'";
-
-/// The most of a page this server renders that it reads back to cut its trailing
-/// scripts; no page comes near it.
-const LARGEST_PAGE: usize = 16 * 1024 * 1024;
-
-/// Leptos's server renderer writes what only hydration reads: `<script nonce=…>` tags after
-/// `</html>` (resource and error tables), and `<!>` comments that mark where a view's
-/// pieces begin (55 on the board). Nothing here hydrates, and the CSP blocks inline
-/// script, so each page load logged errors in the browser's console: both are cut. A
-/// page's own text never holds a raw `<!>`: Leptos writes text and attributes escaped.
-async fn without_hydration_leftovers(
-    response: axum::response::Response,
-) -> axum::response::Response {
-    let is_html = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
-    if !is_html {
-        return response;
-    }
-    let (parts, body) = response.into_parts();
-    let mut bytes = match axum::body::to_bytes(body, LARGEST_PAGE).await {
-        Ok(bytes) => bytes,
-        Err(err) => {
-            tracing::error!(error = %err, "reading a rendered page failed");
-            return (
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "The page could not be rendered; nothing was changed. Try again in a moment.",
-            )
-                .into_response();
-        }
-    };
-    const END: &[u8] = b"</html>";
-    if let Some(end) = bytes.windows(END.len()).rposition(|window| window == END) {
-        bytes.truncate(end + END.len());
-    }
-    let mut response =
-        axum::response::Response::from_parts(parts, Body::from(without_markers(&bytes)));
-    response.headers_mut().remove(header::CONTENT_LENGTH);
-    response
-}
-
-/// The page without its `<!>` hydration markers.
-fn without_markers(page: &[u8]) -> Vec<u8> {
-    const MARKER: &[u8] = b"<!>";
-    let mut out = Vec::with_capacity(page.len());
-    let mut rest = page;
-    while let Some(at) = rest.windows(MARKER.len()).position(|w| w == MARKER) {
-        out.extend_from_slice(&rest[..at]);
-        rest = &rest[at + MARKER.len()..];
-    }
-    out.extend_from_slice(rest);
-    out
-}
 
 /// Counts each request by its route's pattern, method and status, with how long it took.
 async fn count_request(
@@ -216,35 +159,36 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };
 
-    let context = {
+    let mut router = Router::new()
+        .route("/login", get(pages::login))
+        .route("/", get(pages::board))
+        .route("/items/{id}", get(pages::item))
+        .route("/releases", get(pages::releases))
+        .route("/releases/{id}", get(pages::release))
+        .route("/releases/{target}/{control}", get(pages::confirm))
+        .route("/webhooks", get(pages::webhooks))
+        .route("/history", get(pages::history));
+    // The forms' server functions, each at its `/fn/…` endpoint, with the app state.
+    for (path, method) in leptos::server_fn::axum::server_fn_paths() {
         let state = state.clone();
-        move || provide_context(state.clone())
-    };
-    let render_shell = {
-        let options = state.leptos_options.clone();
-        move || shell(options.clone())
-    };
-    // Paths no route knows render the app, whose router shows the 404 page.
-    let not_found = {
-        let render =
-            leptos_axum::render_app_async_with_context(context.clone(), render_shell.clone());
-        move |request: Request<Body>| render(request)
-    };
-    let mut router = Router::new().leptos_routes_with_context(
-        &state,
-        generate_route_list(App),
-        context,
-        render_shell,
-    );
+        let handler = move |request: Request<Body>| {
+            let state = state.clone();
+            leptos_axum::handle_server_fns_with_context(
+                move || provide_context(state.clone()),
+                request,
+            )
+        };
+        let filter = MethodFilter::try_from(method).expect("a server function's method");
+        router = router.route(path, on(filter, handler));
+    }
     for route in machine_routes() {
         router = router.route(route.path, route.handler);
     }
     router
         .route("/api/{*rest}", any(api::no_such_endpoint))
         .merge(static_files::routes())
-        .fallback(not_found)
+        .fallback(pages::not_found)
         .method_not_allowed_fallback(|| async { ServiceError::MethodNotAllowed })
-        .layer(axum::middleware::map_response(without_hydration_leftovers))
         .layer(from_fn_with_state(
             access::AccessState {
                 app: state.clone(),

@@ -3,7 +3,7 @@
 use super::actions::CardActions;
 use super::queue_truth::{QueueStatus, QueueTruthBadge, SyncReport};
 use super::{
-    app_state, current_operator, loaded_page, pull_request_link, set_status, storage_failure,
+    Title, app_state, current_operator, pull_request_link, query, set_status, storage_failure,
 };
 use crate::AppState;
 use crate::domain::board::{BoardView, LANE_PAGE_CARDS, lane_href, lane_pages};
@@ -16,18 +16,15 @@ use crate::queue_truth::now;
 use crate::store::{self, board::BoardRead, sources::SyncSnapshot};
 use leptos::either::Either;
 use leptos::prelude::*;
-use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
 
-#[component]
-pub fn BoardPage() -> impl IntoView {
+/// `/`, `/?lane=ready&page=2`
+pub(super) async fn page() -> impl IntoView {
     let state = app_state();
-    let (lane_param, page_param) =
-        use_query_map().with_untracked(|query| (query.get("lane"), query.get("page")));
     let operator = current_operator();
+    let board = board(state, query("lane"), query("page"), operator).await;
     view! {
         <Title text="Board" />
-        {loaded_page(board(state, lane_param, page_param, operator))}
+        {board}
     }
 }
 

@@ -2,25 +2,22 @@
 //! from where, with what result and which gates. `?item=ID` shows one item's history.
 
 use super::actions::{gate_lines, outcome_chip};
-use super::{app_state, loaded_page, set_status, storage_failure};
+use super::{Title, app_state, query, set_status, storage_failure};
 use crate::domain::WorkItemId;
 use crate::domain::{machine_time, readable_time};
 use crate::store::Db;
 use crate::store::audit::{self, AuditEvent};
 use leptos::prelude::*;
-use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
 
 /// How many events the page shows, newest first.
 const SHOWN: usize = 200;
 
-#[component]
-pub fn HistoryPage() -> impl IntoView {
-    let db = app_state().db.clone();
-    let item = use_query_map().with_untracked(|query| query.get("item"));
+/// `/history`, `/history?item=ID`
+pub(super) async fn page() -> impl IntoView {
+    let history = history(app_state().db.clone(), query("item")).await;
     view! {
         <Title text="History" />
-        {loaded_page(history(db, item))}
+        {history}
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::actions::{ActionButtons, AttemptResult, CommandRunView, Guidance, gate_lines};
 use super::queue_truth::QueueTruthSection;
-use super::{NotFound, app_state, current_operator, loaded_page, storage_failure};
+use super::{NotFound, Title, app_state, current_operator, query, storage_failure};
 use crate::AppState;
 use crate::domain::text::shown;
 use crate::domain::{
@@ -11,17 +11,11 @@ use crate::domain::{
 };
 use crate::store::{audit, history_snapshots, work_items};
 use leptos::prelude::*;
-use leptos_meta::Title;
-use leptos_router::hooks::{use_params_map, use_query_map};
 
-#[component]
-pub fn ItemPage() -> impl IntoView {
-    let state = app_state();
-    let id = use_params_map().with_untracked(|params| params.get("id").unwrap_or_default());
-    let attempt = use_query_map()
-        .with_untracked(|query| query.get("attempt"))
-        .and_then(|raw| raw.parse::<i64>().ok());
-    loaded_page(item_page(state, id, attempt))
+/// `/items/{id}`, `?attempt=N` after a form post.
+pub(super) async fn page(id: String) -> impl IntoView {
+    let attempt = query("attempt").and_then(|raw| raw.parse::<i64>().ok());
+    item_page(app_state(), id, attempt).await
 }
 
 /// Everything the item page shows besides the item.

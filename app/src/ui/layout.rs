@@ -1,12 +1,15 @@
 use super::SignOut;
+use super::Title;
+use axum::http::request::Parts;
 use leptos::prelude::*;
-use leptos_meta::Title;
-use leptos_router::hooks::use_location;
 
 /// Header with the product name and navigation, the page, and a footer with the version.
-#[component]
-pub fn Layout(children: Children) -> impl IntoView {
-    let path = use_location().pathname.get_untracked();
+/// Generic rather than a component with `Children`: boxing the page into an `AnyView`
+/// would copy its whole view tree.
+pub fn layout(page: impl IntoView) -> impl IntoView {
+    let path = use_context::<Parts>()
+        .map(|parts| parts.uri.path().to_owned())
+        .unwrap_or_default();
     let operator = super::current_operator();
     let current = |href: &str| {
         let here = if href == "/" {
@@ -60,7 +63,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                     }
                 })}
         </header>
-        <main id="main">{children()}</main>
+        <main id="main">{page}</main>
         <footer class="footer">"Build Factory control plane · v" {crate::VERSION}</footer>
     }
 }

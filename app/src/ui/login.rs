@@ -1,6 +1,7 @@
 //! `/login`, and the sign-in and sign-out server functions.
 
 use super::set_status;
+use super::{Title, query};
 use crate::AppState;
 use crate::auth::caller::{Caller, OnceKey, Via};
 use crate::auth::redirect::safe_next;
@@ -13,8 +14,6 @@ use crate::store::audit::{self, NewAuditEvent};
 use crate::store::operators;
 use axum::http::{HeaderValue, StatusCode, header, request::Parts};
 use leptos::prelude::*;
-use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
 use std::time::Instant;
 use tower_sessions::Session;
 
@@ -51,10 +50,20 @@ fn reached_over_plain_http() -> bool {
             .is_ok_and(|ip| ip.is_loopback()))
 }
 
+/// `/login`
+pub(super) async fn page() -> impl IntoView {
+    // A new install has no user yet: "sign-in failed" alone would leave its first
+    // visitor guessing.
+    let state = super::app_state();
+    let users = state.db.call(|conn| operators::active_users(conn)).await;
+    let no_operator_yet = users.is_ok_and(|count| count == 0);
+    view! { <LoginPage no_operator_yet /> }
+}
+
 #[component]
-pub fn LoginPage() -> impl IntoView {
+fn LoginPage(no_operator_yet: bool) -> impl IntoView {
     let sign_in = ServerAction::<SignIn>::new();
-    let next = use_query_map().with_untracked(|query| query.get("next"));
+    let next = query("next");
     // The error arrives in the URL, which anyone can write: only the sign-in refusals
     // are shown, rebuilt from their code, never text a crafted link could smuggle in.
     let error = sign_in.value().get_untracked().and_then(Result::err);
@@ -81,20 +90,14 @@ pub fn LoginPage() -> impl IntoView {
             </p>
         }
     });
-    // A new install has no user yet: "sign-in failed" alone would leave its first
-    // visitor guessing.
-    let state = super::app_state();
-    let no_operator_yet = super::loaded_page(async move {
-        let users = state.db.call(|conn| operators::active_users(conn)).await;
-        users.is_ok_and(|count| count == 0).then(|| {
-            view! {
-                <p class="notice" role="status" id="no-operator">
-                    "No operator exists yet. On the server, add the first one with "
-                    <code>"factory user add NAME --role admin"</code>
-                    ", giving it the server's --config or --data-dir."
-                </p>
-            }
-        })
+    let no_operator_yet = no_operator_yet.then(|| {
+        view! {
+            <p class="notice" role="status" id="no-operator">
+                "No operator exists yet. On the server, add the first one with "
+                <code>"factory user add NAME --role admin"</code>
+                ", giving it the server's --config or --data-dir."
+            </p>
+        }
     });
     let plain_http = super::app_state().secure_cookies && reached_over_plain_http();
     let cookies_dropped = plain_http.then(|| {

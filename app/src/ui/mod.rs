@@ -1,6 +1,7 @@
-//! Server-rendered pages. Components render; data comes from the store through the
-//! `AppState` in context. Every route renders with `SsrMode::Async`, so a page is whole
-//! when it arrives and works with JavaScript off.
+//! Server-rendered pages. Each page is a plain axum handler ([`pages`]) that loads what
+//! the page shows and has Leptos render its view once, whole: nothing streams, nothing
+//! hydrates, and a page works with JavaScript off by construction. Components render;
+//! data comes from the store through the `AppState` in context.
 
 mod actions;
 mod board;
@@ -8,6 +9,7 @@ mod history;
 mod item;
 mod layout;
 mod login;
+pub mod pages;
 mod queue_truth;
 mod releases;
 mod webhooks;
@@ -18,93 +20,170 @@ pub use login::{SignIn, SignOut, current_operator};
 
 use crate::AppState;
 use crate::assets::STYLESHEET_PATH;
-use futures::FutureExt;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use leptos::prelude::*;
-use leptos::tachys::html::attribute::{Attribute, any_attribute::AnyAttribute};
-use leptos::tachys::hydration::Cursor;
-use leptos::tachys::view::{Position, PositionState, Render, RenderHtml, add_attr::AddAnyAttr};
-use leptos_meta::{Link, Meta, MetaTags, Title, provide_meta_context};
-use leptos_router::{
-    SsrMode,
-    components::{Route, Router, Routes},
-    path,
-};
-use std::sync::Arc;
+use leptos::reactive::computed::ScopedFuture;
+use leptos::server::ServerActionError;
+use std::sync::{Arc, Mutex};
 
-/// The HTML document around the app. No hydration scripts: this app is server-rendered
-/// only.
-pub fn shell(_options: LeptosOptions) -> impl IntoView {
+/// What a page puts into its document's head: its title, and whether the browser reloads
+/// it (a running release's page, every 2 s).
+#[derive(Clone, Default)]
+struct Head(Arc<Mutex<HeadParts>>);
+
+#[derive(Default)]
+struct HeadParts {
+    title: Option<String>,
+    refresh_seconds: Option<u32>,
+}
+
+impl Head {
+    fn with(f: impl FnOnce(&mut HeadParts)) {
+        if let Some(head) = use_context::<Head>() {
+            f(&mut head
+                .0
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()));
+        }
+    }
+}
+
+/// The page's title, before " · Build Factory".
+#[component]
+pub fn Title(#[prop(into)] text: String) -> impl IntoView {
+    Head::with(|head| head.title = Some(text));
+}
+
+/// Reloads the page every `seconds`, without JavaScript.
+#[component]
+pub fn Refresh(seconds: u32) -> impl IntoView {
+    Head::with(|head| head.refresh_seconds = Some(seconds));
+}
+
+/// Renders a page: `load` runs with the request in context (the app state, the request's
+/// parts, the response's status and headers), and returns the page's view, which Leptos
+/// renders inside the layout and the document.
+pub async fn render_page<Fut, V>(
+    state: AppState,
+    parts: Parts,
+    load: impl FnOnce() -> Fut,
+) -> Response
+where
+    Fut: Future<Output = V> + Send,
+    V: IntoView,
+{
+    let owner = Owner::new();
+    let response = leptos_axum::ResponseOptions::default();
+    let head = Head::default();
+    let loading = owner.with(|| {
+        // A plain form post that failed comes back here with its error in the address.
+        if let Some((path, err)) = server_action_error(&parts) {
+            provide_context(ServerActionError::new(&path, &err));
+        }
+        provide_context(state);
+        provide_context(parts);
+        provide_context(response.clone());
+        provide_context(head.clone());
+        ScopedFuture::new(load())
+    });
+    let view = loading.await;
+    let html = owner.with(|| {
+        let body = layout::layout(view).to_html();
+        without_separators(document(&head, body))
+    });
+    owner.unset_with_forced_cleanup();
+    let parts = response
+        .0
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut answer = (axum::response::Html(html)).into_response();
+    *answer.status_mut() = parts.status.unwrap_or_default();
+    answer.headers_mut().extend(parts.headers.clone());
+    answer
+}
+
+/// `__path` and `__err` of the address: where Leptos sends a plain form post whose server
+/// function failed.
+fn server_action_error(parts: &Parts) -> Option<(String, String)> {
+    let query = parts.uri.query()?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).ok()?;
+    let find = |name: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, v)| v.clone())
+    };
+    Some((find("__path")?, find("__err")?))
+}
+
+/// A parameter of the page's query string.
+fn query(name: &str) -> Option<String> {
+    let parts = use_context::<Parts>()?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(parts.uri.query()?).ok()?;
+    pairs
+        .into_iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value)
+}
+
+/// The page's whole document around its body.
+fn document(head: &Head, body: String) -> String {
+    let head = head
+        .0
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let title = format!(
+        "{} · Build Factory",
+        head.title.as_deref().unwrap_or("Build Factory")
+    );
+    let refresh = head
+        .refresh_seconds
+        .map(|seconds| view! { <meta http-equiv="refresh" content=seconds.to_string() /> });
     view! {
         <!DOCTYPE html>
         <html lang="en">
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
-                <MetaTags />
+                <title>{title}</title>
+                <link rel="stylesheet" href=STYLESHEET_PATH.as_str() />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                <link rel="apple-touch-icon" href="/icons/apple-touch-icon.png" />
+                <link rel="manifest" href="/manifest.webmanifest" />
+                <meta name="theme-color" content="#1f3a5f" />
+                <meta
+                    name="description"
+                    content="Build Factory control plane: the work-item queue with its policy gates and queue truth, and smoke-gated deploys, rollbacks and holds of each target."
+                />
+                {refresh}
             </head>
-            <body>
-                <App />
-            </body>
+            <body inner_html=body></body>
         </html>
     }
+    .to_html()
 }
 
-#[component]
-pub fn App() -> impl IntoView {
-    provide_meta_context();
-    view! {
-        // leptos_meta writes the title into the head as it is: escaped here, so a work
-        // item's title cannot close `<title>` and add markup.
-        <Title formatter=|page: String| {
-            format!("{} · Build Factory", html_escape::encode_text(&page))
-        } />
-        <Link rel="stylesheet" href=STYLESHEET_PATH.as_str() />
-        <Link rel="icon" href="/favicon.svg" type_="image/svg+xml" />
-        <Link rel="apple-touch-icon" href="/icons/apple-touch-icon.png" />
-        <Link rel="manifest" href="/manifest.webmanifest" />
-        <Meta name="theme-color" content="#1f3a5f" />
-        <Meta
-            name="description"
-            content="Build Factory control plane: the work-item queue with its policy gates and queue truth, and smoke-gated deploys, rollbacks and holds of each target."
-        />
-        <Router>
-            <layout::Layout>
-                <Routes fallback=|| view! { <NotFound /> }>
-                    <Route path=path!("/login") view=login::LoginPage ssr=SsrMode::Async />
-                    <Route path=path!("/") view=board::BoardPage ssr=SsrMode::Async />
-                    <Route path=path!("/items/:id") view=item::ItemPage ssr=SsrMode::Async />
-                    <Route
-                        path=path!("/releases")
-                        view=releases::ReleasesPage
-                        ssr=SsrMode::Async
-                    />
-                    <Route
-                        path=path!("/releases/:id")
-                        view=releases::ReleasePage
-                        ssr=SsrMode::Async
-                    />
-                    <Route
-                        path=path!("/releases/:target/:control")
-                        view=releases::ConfirmPage
-                        ssr=SsrMode::Async
-                    />
-                    <Route
-                        path=path!("/webhooks")
-                        view=webhooks::WebhooksPage
-                        ssr=SsrMode::Async
-                    />
-                    <Route
-                        path=path!("/history")
-                        view=history::HistoryPage
-                        ssr=SsrMode::Async
-                    />
-                </Routes>
-            </layout::Layout>
-        </Router>
+/// The HTML without the `<!>` comments tachys writes between a list's end, an empty
+/// piece or adjacent texts and what follows: they mark positions for hydration, which no
+/// page here does, and an HTML validator reads them as bogus comments. Leptos writes
+/// text and attributes escaped, so a page's own text never holds a raw `<!>`.
+fn without_separators(html: String) -> String {
+    const MARKER: &str = "<!>";
+    if !html.contains(MARKER) {
+        return html;
     }
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html.as_str();
+    while let Some(at) = rest.find(MARKER) {
+        out.push_str(&rest[..at]);
+        rest = &rest[at + MARKER.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
-/// The app state every page reads from; provided by the server for each request.
+/// The app state every page reads from; provided for each request.
 fn app_state() -> AppState {
     expect_context::<AppState>()
 }
@@ -113,94 +192,6 @@ fn app_state() -> AppState {
 fn set_status(status: axum::http::StatusCode) {
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
         response.set_status(status);
-    }
-}
-
-/// A page whose data loads asynchronously: `load` reads and builds the page's view, which
-/// is rendered once, whole, when it is ready.
-///
-/// `<Suspense>` walks its children twice before it renders them (to find resource reads),
-/// calling the closure that makes the `Suspend` at each walk: a future made in that
-/// closure ran up to three times a request, each a database read and, when it was ready
-/// at once, a render (docs/benchmarks.md). Here the future is made once and shared, and
-/// every walk awaits the same HTML.
-///
-/// The view is rendered with the synchronous renderer: inside `Suspend`, tachys renders
-/// through its async stream builder, which allocates for every tag (a 200-card board took
-/// three times as long). The HTML goes into the page as it is ([`PageHtml`]).
-fn loaded_page<F, V>(load: F) -> impl IntoView
-where
-    F: Future<Output = V> + Send + 'static,
-    V: RenderHtml,
-{
-    let html = async move { PageHtml(Arc::from(load.await.to_html())) }
-        .boxed()
-        .shared();
-    view! {
-        <Suspense>
-            {move || {
-                let html = html.clone();
-                Suspend::new(html)
-            }}
-        </Suspense>
-    }
-}
-
-/// A page's HTML, rendered once and shared by every walk of `<Suspense>`: each walk
-/// writes the same text into the response without copying it first (an `InertElement`
-/// owns its text: three copies of a 16 KB board a request). Server-rendered only: it
-/// has nothing to mount or hydrate.
-#[derive(Clone)]
-struct PageHtml(Arc<str>);
-
-impl Render for PageHtml {
-    type State = ();
-
-    fn build(self) {}
-
-    fn rebuild(self, _state: &mut ()) {}
-}
-
-impl AddAnyAttr for PageHtml {
-    type Output<SomeNewAttr: Attribute> = Self;
-
-    fn add_any_attr<NewAttr: Attribute>(self, _attr: NewAttr) -> Self {
-        self
-    }
-}
-
-impl RenderHtml for PageHtml {
-    type AsyncOutput = Self;
-    type Owned = Self;
-
-    const MIN_LENGTH: usize = 0;
-
-    fn html_len(&self) -> usize {
-        self.0.len()
-    }
-
-    fn dry_resolve(&mut self) {}
-
-    async fn resolve(self) -> Self {
-        self
-    }
-
-    fn to_html_with_buf(
-        self,
-        buf: &mut String,
-        position: &mut Position,
-        _escape: bool,
-        _mark_branches: bool,
-        _extra_attrs: Vec<AnyAttribute>,
-    ) {
-        buf.push_str(&self.0);
-        *position = Position::NextChild;
-    }
-
-    fn hydrate<const FROM_SERVER: bool>(self, _cursor: &Cursor, _position: &PositionState) {}
-
-    fn into_owned(self) -> Self {
-        self
     }
 }
 

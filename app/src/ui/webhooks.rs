@@ -3,7 +3,7 @@
 //! test event to one webhook.
 
 use super::login::{current_operator, page_caller};
-use super::{NotFound, app_state, loaded_page, storage_failure};
+use super::{NotFound, Title, app_state, query, storage_failure};
 use crate::AppState;
 use crate::domain::{Permission, readable_time};
 use crate::error::{AppError, ServiceError};
@@ -11,8 +11,6 @@ use crate::store::webhooks::{self as store, Delivery};
 use crate::webhooks::{Webhook, WebhookEvent};
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
-use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
 
 /// How many deliveries the page shows, newest first.
 const SHOWN: usize = 50;
@@ -41,10 +39,10 @@ pub async fn send_test_event(webhook: String) -> Result<(), AppError> {
     Ok(())
 }
 
-#[component]
-pub fn WebhooksPage() -> impl IntoView {
+/// `/webhooks`, for admins.
+pub(super) async fn page() -> AnyView {
     let state = app_state();
-    let sent = use_query_map().with_untracked(|query| query.get("sent").is_some());
+    let sent = query("sent").is_some();
     let admin = current_operator().is_some_and(|o| o.can(Permission::OperatorsManage));
     if !admin {
         return view! {
@@ -52,9 +50,10 @@ pub fn WebhooksPage() -> impl IntoView {
         }
         .into_any();
     }
+    let page = webhooks_page(state, sent).await;
     view! {
         <Title text="Webhooks" />
-        {loaded_page(webhooks_page(state, sent))}
+        {page}
     }
     .into_any()
 }

@@ -3,17 +3,10 @@
 use super::*;
 
 /// `/releases/{target}/{control}`: from → to, what will run, and the button that does it.
-#[component]
-pub fn ConfirmPage() -> impl IntoView {
+pub async fn page(target: String, control: String) -> AnyView {
     let state = app_state();
     let operator = current_operator();
-    let (target, control) = use_params_map().with_untracked(|p| {
-        (
-            p.get("target").unwrap_or_default(),
-            p.get("control").unwrap_or_default(),
-        )
-    });
-    let refused = use_query_map().with_untracked(|q| q.get("refused").is_some());
+    let refused = query("refused").is_some();
     // A form post without JavaScript comes back with its error in the URL.
     let error = ServerAction::<StartDeploy>::new()
         .value()
@@ -32,9 +25,7 @@ pub fn ConfirmPage() -> impl IntoView {
                 .and_then(Result::err)
         });
     let form_error = error.map(|err| form_error_text(&err));
-    loaded_page(confirm_page(
-        state, operator, target, control, refused, form_error,
-    ))
+    confirm_page(state, operator, target, control, refused, form_error).await
 }
 
 /// What to tell about a form's error. The error arrives in the URL, which anyone can

@@ -7,13 +7,13 @@ mod hosts;
 mod record;
 mod status_page;
 
-pub use confirm::ConfirmPage;
-pub use record::ReleasePage;
-pub use status_page::ReleasesPage;
+pub(super) use confirm::page as confirm_page;
+pub(super) use record::page as release_page;
+pub(super) use status_page::page as status_page;
 // Shared by the pages.
 use super::actions::{CommandRunView, Guidance, checked_form_token, form_token, gate_lines};
 use super::login::{current_operator, page_caller};
-use super::{NotFound, app_state, loaded_page, set_status, storage_failure};
+use super::{NotFound, Refresh, Title, app_state, query, set_status, storage_failure};
 use crate::AppState;
 use crate::auth::caller::OnceKey;
 use crate::domain::Operator;
@@ -27,8 +27,6 @@ use crate::store::releases as store;
 use crate::targets::{SmokeProbe, SmokeWhen, Target};
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
-use leptos_meta::{Meta, Title};
-use leptos_router::hooks::{use_params_map, use_query_map};
 use status_page::status_chip;
 
 /// Who asks from a page; `token` is the form's one-time token, if it has one.

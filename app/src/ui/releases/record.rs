@@ -6,11 +6,8 @@ use crate::domain::Via;
 use crate::domain::release::{ReleaseKind, StepStatus};
 
 /// `/releases/{id}`: the record of one release.
-#[component]
-pub fn ReleasePage() -> impl IntoView {
-    let state = app_state();
-    let raw = use_params_map().with_untracked(|p| p.get("id").unwrap_or_default());
-    loaded_page(release_page(state, raw))
+pub async fn page(raw: String) -> AnyView {
+    release_page(app_state(), raw).await
 }
 
 async fn release_page(state: AppState, raw: String) -> AnyView {
@@ -175,7 +172,7 @@ fn ReleaseRecordView(
     };
     view! {
         <Title text=title.clone() />
-        {refreshing.then(|| view! { <Meta http_equiv="refresh" content="2" /> })}
+        {refreshing.then(|| view! { <Refresh seconds=2 /> })}
         <p class="eyebrow">
             <span class=status_chip(release.status)>{release.status.label()}</span>
             {running.then_some(" This page refreshes every 2 seconds while the release runs.")}

@@ -4,13 +4,12 @@
 use super::hosts::TargetHosts;
 use super::*;
 
-#[component]
-pub fn ReleasesPage() -> impl IntoView {
-    let state = app_state();
-    let operator = current_operator();
+/// `/releases`
+pub async fn page() -> impl IntoView {
+    let page = releases_page(app_state(), current_operator()).await;
     view! {
         <Title text="Releases" />
-        {loaded_page(releases_page(state, operator))}
+        {page}
     }
 }
 
