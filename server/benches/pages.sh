@@ -4,8 +4,9 @@
 # the ratio of each page to the stylesheet. Needs wrk (`apt-get install wrk`).
 #
 #   server/benches/pages.sh [SECONDS] [CONNECTIONS]
+#   FACTORY_BIN=/path/to/factory server/benches/pages.sh   # another build, to compare
 #
-# Builds the release binary, serves the demo on a free loopback port from a temporary
+# Builds the release binary (unless FACTORY_BIN names one), serves the demo on a free loopback port from a temporary
 # data directory, loads each address in turn with wrk (2 threads, uncompressed), samples
 # the server's VmRSS every 0.2 s, and prints one line per address and the ratios.
 set -euo pipefail
@@ -15,11 +16,14 @@ connections=${2:-32}
 port=${LOAD_PORT:-3298}
 
 command -v wrk >/dev/null || { echo "pages.sh: wrk is missing: apt-get install wrk" >&2; exit 1; }
-cargo build --release --bin factory --quiet
+if [ -z "${FACTORY_BIN:-}" ]; then
+  cargo build --release --bin factory --quiet
+  FACTORY_BIN="${CARGO_TARGET_DIR:-target}/release/factory"
+fi
 
 data_dir=$(mktemp -d)
 password="load test password"
-FACTORY_DEMO_PASSWORD="$password" RUST_LOG=warn "${CARGO_TARGET_DIR:-target}/release/factory" serve --demo --addr "127.0.0.1:$port" --data-dir "$data_dir" &
+FACTORY_DEMO_PASSWORD="$password" RUST_LOG=warn "$FACTORY_BIN" serve --demo --addr "127.0.0.1:$port" --data-dir "$data_dir" &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data_dir"' EXIT
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done

@@ -857,3 +857,34 @@ async fn the_item_json_tells_a_script_every_action_as_the_item_page_tells_a_pers
         }
     }
 }
+
+#[tokio::test]
+async fn a_page_seen_again_within_its_second_has_fresh_tokens_and_shows_a_write_at_once() {
+    let app = spawn_demo_app().await;
+    let viewer = app.browser_signed_in_as("vera", Role::Viewer).await;
+    // Views in quick succession: within a second, the page is the one kept.
+    let first = page(&app, &app.client, "/?lane=ready").await;
+    let second = page(&app, &app.client, "/?lane=ready").await;
+    let (one, two) = (
+        form_token(&first, "wi-BF-330", "start-execution").unwrap(),
+        form_token(&second, "wi-BF-330", "start-execution").unwrap(),
+    );
+    assert_ne!(one, two, "every view has tokens of its own");
+    let tokens_on_one_page: std::collections::HashSet<_> = first
+        .match_indices("name=\"token\" value=\"")
+        .map(|(at, marker)| &first[at + marker.len()..at + marker.len() + 16])
+        .collect();
+    assert!(tokens_on_one_page.len() > 1, "every form its own token");
+    // Another viewer at the same address gets their own page: no buttons for a viewer.
+    let seen_by_viewer = page(&app, &viewer, "/?lane=ready").await;
+    assert!(form_token(&seen_by_viewer, "wi-BF-330", "start-execution").is_none());
+
+    // A write shows at the next view, however soon.
+    let (status, _) = act(&app, "wi-BF-330", "start-execution", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let after = page(&app, &app.client, "/?lane=ready").await;
+    assert!(
+        form_token(&after, "wi-BF-330", "start-execution").is_none(),
+        "moved out of Ready at once: {after}"
+    );
+}

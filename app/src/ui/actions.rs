@@ -6,7 +6,6 @@ use super::login::page_caller;
 use crate::AppState;
 use crate::actions::{ActionRequest, take_action};
 use crate::auth::caller::OnceKey;
-use crate::auth::secrets::random_secret;
 use crate::domain::{
     Action, ActionResult, CommandRun, GateResult, Outcome, RecoveryGuidance, WorkItemId,
 };
@@ -49,9 +48,10 @@ pub async fn run_action(item: String, action: String, token: String) -> Result<(
     Ok(())
 }
 
-/// A fresh one-time token for one form.
-pub(super) fn form_token() -> String {
-    random_secret(16)
+/// A form's one-time token: rendered as the placeholder that every answer replaces with
+/// a fresh token of its own ([`super::kept`]).
+pub(super) fn form_token() -> &'static str {
+    super::kept::TOKEN_PLACEHOLDER.as_str()
 }
 
 /// A one-time token as a form posts it: 16 to 64 URL-safe characters, else a 400.

@@ -7,6 +7,7 @@ mod actions;
 mod board;
 mod history;
 mod item;
+pub mod kept;
 mod layout;
 mod login;
 pub mod pages;
@@ -21,7 +22,7 @@ pub use login::{SignIn, SignOut, current_operator};
 use crate::AppState;
 use crate::assets::STYLESHEET_PATH;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use leptos::prelude::*;
 use leptos::reactive::computed::ScopedFuture;
 use leptos::server::ServerActionError;
@@ -61,18 +62,46 @@ pub fn Refresh(seconds: u32) -> impl IntoView {
     Head::with(|head| head.refresh_seconds = Some(seconds));
 }
 
+/// Whether a page may be kept for the rest of its second ([`kept`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// The page depends on its address, viewer, data and second only.
+    ForItsSecond,
+    /// The page reads more of the request (the sign-in page reads `Host`).
+    Never,
+}
+
 /// Renders a page: `load` runs with the request in context (the app state, the request's
 /// parts, the response's status and headers), and returns the page's view, which Leptos
-/// renders inside the layout and the document.
+/// renders inside the layout and the document. A page a signed-in operator saw this
+/// second, with no write since, is answered as kept.
 pub async fn render_page<Fut, V>(
     state: AppState,
     parts: Parts,
+    keep: Keep,
     load: impl FnOnce() -> Fut,
 ) -> Response
 where
     Fut: Future<Output = V> + Send,
     V: IntoView,
 {
+    let viewer = parts
+        .extensions
+        .get::<crate::domain::Operator>()
+        .map(|operator| format!("{} {}", operator.name, operator.role));
+    let key = viewer
+        .filter(|_| keep == Keep::ForItsSecond)
+        .map(|viewer| (parts.uri.to_string(), viewer));
+    // Read before rendering: a write while it renders makes the page older than its count
+    // says, so the next view renders again, never a stale page.
+    let (commits, second) = (state.db.commits(), crate::queue_truth::now());
+    if let Some(page) = key
+        .as_ref()
+        .and_then(|key| state.kept_pages.get(key, commits, second))
+    {
+        return page.answer();
+    }
+    let kept_pages = state.kept_pages.clone();
     let owner = Owner::new();
     let response = leptos_axum::ResponseOptions::default();
     let head = Head::default();
@@ -90,17 +119,21 @@ where
     let view = loading.await;
     let html = owner.with(|| {
         let body = layout::layout(view).to_html();
-        without_separators(document(&head, body))
+        document(&head, &body)
     });
     owner.unset_with_forced_cleanup();
-    let parts = response
-        .0
-        .read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let mut answer = (axum::response::Html(html)).into_response();
-    *answer.status_mut() = parts.status.unwrap_or_default();
-    answer.headers_mut().extend(parts.headers.clone());
-    answer
+    let (status, headers) = {
+        let parts = response
+            .0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (parts.status.unwrap_or_default(), parts.headers.clone())
+    };
+    let page = std::sync::Arc::new(kept::KeptPage::new(commits, second, status, headers, html));
+    if let Some(key) = key {
+        kept_pages.keep(key, page.clone());
+    }
+    page.answer()
 }
 
 /// `__path` and `__err` of the address: where Leptos sends a plain form post whose server
@@ -127,8 +160,9 @@ fn query(name: &str) -> Option<String> {
         .map(|(_, value)| value)
 }
 
-/// The page's whole document around its body.
-fn document(head: &Head, body: String) -> String {
+/// The page's whole document: its head, and its body as Leptos rendered it, without the
+/// separators.
+fn document(head: &Head, body: &str) -> String {
     let head = head
         .0
         .lock()
@@ -137,50 +171,49 @@ fn document(head: &Head, body: String) -> String {
         "{} · Build Factory",
         head.title.as_deref().unwrap_or("Build Factory")
     );
-    let refresh = head
-        .refresh_seconds
-        .map(|seconds| view! { <meta http-equiv="refresh" content=seconds.to_string() /> });
-    view! {
-        <!DOCTYPE html>
-        <html lang="en">
-            <head>
-                <meta charset="utf-8" />
-                <meta name="viewport" content="width=device-width, initial-scale=1" />
-                <title>{title}</title>
-                <link rel="stylesheet" href=STYLESHEET_PATH.as_str() />
-                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
-                <link rel="apple-touch-icon" href="/icons/apple-touch-icon.png" />
-                <link rel="manifest" href="/manifest.webmanifest" />
-                <meta name="theme-color" content="#1f3a5f" />
-                <meta
-                    name="description"
-                    content="Build Factory control plane: the work-item queue with its policy gates and queue truth, and smoke-gated deploys, rollbacks and holds of each target."
-                />
-                {refresh}
-            </head>
-            <body inner_html=body></body>
-        </html>
+    let refresh = head.refresh_seconds.map_or_else(String::new, |seconds| {
+        view! { <meta http-equiv="refresh" content=seconds.to_string() /> }.to_html()
+    });
+    let head = view! {
+        <head>
+            <meta charset="utf-8" />
+            <meta name="viewport" content="width=device-width, initial-scale=1" />
+            <title>{title}</title>
+            <link rel="stylesheet" href=STYLESHEET_PATH.as_str() />
+            <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+            <link rel="apple-touch-icon" href="/icons/apple-touch-icon.png" />
+            <link rel="manifest" href="/manifest.webmanifest" />
+            <meta name="theme-color" content="#1f3a5f" />
+            <meta
+                name="description"
+                content="Build Factory control plane: the work-item queue with its policy gates and queue truth, and smoke-gated deploys, rollbacks and holds of each target."
+            />
+        </head>
     }
-    .to_html()
+    .to_html();
+    // The document's frame is written here rather than as a view around the body, so
+    // the body is copied once, as its separators are dropped.
+    let mut page = String::with_capacity(body.len() + head.len() + refresh.len() + 64);
+    page.push_str("<!DOCTYPE html><html lang=\"en\">");
+    page.push_str(head.strip_suffix("</head>").unwrap_or(&head));
+    page.push_str(&refresh);
+    page.push_str("</head><body>");
+    push_without_separators(&mut page, body);
+    page.push_str("</body></html>");
+    page
 }
 
-/// The HTML without the `<!>` comments tachys writes between a list's end, an empty
-/// piece or adjacent texts and what follows: they mark positions for hydration, which no
-/// page here does, and an HTML validator reads them as bogus comments. Leptos writes
-/// text and attributes escaped, so a page's own text never holds a raw `<!>`.
-fn without_separators(html: String) -> String {
-    const MARKER: &str = "<!>";
-    if !html.contains(MARKER) {
-        return html;
+/// Appends `html` without the `<!>` comments tachys writes after a list, an empty piece
+/// or a text beside another: they mark positions for hydration, which no page here does,
+/// and an HTML validator reads them as bogus comments. Leptos writes text and attributes
+/// escaped, so a page's own text never holds a raw `<!>`.
+fn push_without_separators(page: &mut String, html: &str) {
+    let mut rest = 0;
+    for at in memchr::memmem::find_iter(html.as_bytes(), b"<!>") {
+        page.push_str(&html[rest..at]);
+        rest = at + 3;
     }
-    let mut out = String::with_capacity(html.len());
-    let mut rest = html.as_str();
-    while let Some(at) = rest.find(MARKER) {
-        out.push_str(&rest[..at]);
-        rest = &rest[at + MARKER.len()..];
-    }
-    out.push_str(rest);
-    out
+    page.push_str(&html[rest..]);
 }
 
 /// The app state every page reads from; provided for each request.

@@ -1,7 +1,7 @@
 //! The pages' handlers: each reads what its address says and renders its page
 //! ([`render_page`]); the server routes each address here.
 
-use super::render_page;
+use super::{Keep, render_page};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::request::Parts;
@@ -17,49 +17,61 @@ fn segment(parts: &Parts, n: usize) -> String {
 }
 
 pub async fn login(State(state): State<AppState>, parts: Parts) -> Response {
-    render_page(state, parts, super::login::page).await
+    render_page(state, parts, Keep::Never, super::login::page).await
 }
 
 pub async fn board(State(state): State<AppState>, parts: Parts) -> Response {
-    render_page(state, parts, super::board::page).await
+    render_page(state, parts, Keep::ForItsSecond, super::board::page).await
 }
 
 /// `/items/{id}`
 pub async fn item(State(state): State<AppState>, parts: Parts) -> Response {
     let id = segment(&parts, 1);
-    render_page(state, parts, || super::item::page(id)).await
+    render_page(state, parts, Keep::ForItsSecond, || super::item::page(id)).await
 }
 
 pub async fn history(State(state): State<AppState>, parts: Parts) -> Response {
-    render_page(state, parts, super::history::page).await
+    render_page(state, parts, Keep::ForItsSecond, super::history::page).await
 }
 
 pub async fn releases(State(state): State<AppState>, parts: Parts) -> Response {
-    render_page(state, parts, super::releases::status_page).await
+    render_page(
+        state,
+        parts,
+        Keep::ForItsSecond,
+        super::releases::status_page,
+    )
+    .await
 }
 
 /// `/releases/{id}`
 pub async fn release(State(state): State<AppState>, parts: Parts) -> Response {
     let id = segment(&parts, 1);
-    render_page(state, parts, || super::releases::release_page(id)).await
+    render_page(state, parts, Keep::ForItsSecond, || {
+        super::releases::release_page(id)
+    })
+    .await
 }
 
 /// `/releases/{target}/{control}`
 pub async fn confirm(State(state): State<AppState>, parts: Parts) -> Response {
     let (target, control) = (segment(&parts, 1), segment(&parts, 2));
-    render_page(state, parts, || {
+    render_page(state, parts, Keep::ForItsSecond, || {
         super::releases::confirm_page(target, control)
     })
     .await
 }
 
 pub async fn webhooks(State(state): State<AppState>, parts: Parts) -> Response {
-    render_page(state, parts, super::webhooks::page).await
+    render_page(state, parts, Keep::ForItsSecond, super::webhooks::page).await
 }
 
 /// Any address no page or file has.
 pub async fn not_found(State(state): State<AppState>, parts: Parts) -> Response {
-    render_page(state, parts, || async { view_not_found() }).await
+    render_page(state, parts, Keep::ForItsSecond, || async {
+        view_not_found()
+    })
+    .await
 }
 
 fn view_not_found() -> impl leptos::IntoView {
