@@ -1,7 +1,7 @@
 //! Rendering benchmarks: the board of a queue of 200 work items (synced from their files,
 //! 40 per lane) — the All tab and the first page of a lane's tab — and one work-item
 //! page, each as a whole request through the real router (routing, SQLite query, Leptos
-//! render, no network). Figures go in docs/benchmarks.md.
+//! render, no network), each a page rendered anew. Figures go in docs/benchmarks.md.
 
 mod common;
 
@@ -28,6 +28,7 @@ fn render(c: &mut Criterion) {
         // 200 items synced from their files, as a real queue's are: fresh, no drift.
         let work_items = dir.path().join("work-items");
         common::write_work_item_files(&work_items, 200);
+        state.host = common::host_settings();
         state.queue_truth = std::sync::Arc::new(app::queue_truth::QueueTruthSettings {
             work_items_dir: Some(work_items),
             ..Default::default()
@@ -67,16 +68,23 @@ fn render(c: &mut Criterion) {
     });
 
     let runtime = &runtime;
+    // Every request a new address (an extra parameter no page reads): the figures are of
+    // a page rendered, never of one kept from an earlier view (`ui::kept`).
+    let views = std::sync::atomic::AtomicU64::new(0);
+    let views = &views;
     let get = |path: &'static str| {
         let router = router.clone();
         let cookie = cookie.clone();
         move || {
             let router = router.clone();
             let cookie = cookie.clone();
+            let view = views.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let separator = if path.contains('?') { '&' } else { '?' };
+            let address = format!("{path}{separator}view={view}");
             runtime.block_on(async move {
                 let response = router
                     .oneshot(
-                        Request::get(path)
+                        Request::get(address)
                             .header("cookie", cookie.as_str())
                             .body(Body::empty())
                             .expect("request"),

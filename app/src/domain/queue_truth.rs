@@ -514,5 +514,7 @@ fn lane_source_drift(signals: TruthSignals<'_>, source: &str, file: &str) -> Dri
     }
 }
 
+pub mod merge;
+
 #[cfg(test)]
 mod tests;

@@ -2,18 +2,16 @@
 //! that refuse a deploy, rollback or hold. Plain Rust, apart from processes and HTTP, so
 //! every path through the pipeline is tested here.
 
-use super::RecoveryGuidance;
-use super::gate::{
-    GateEvaluation, ReleaseGate, blocked, guidance, pass, permission_blocked, permission_gate_for,
-};
 use super::names::machine_names;
 use super::operator::Via;
-use super::operator::{Operator, Permission};
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+mod gates;
 mod hosts;
 pub mod rollout;
+pub use gates::{ControlView, ReleaseControl, TargetFacts, evaluate_control};
 pub use hosts::{HostProgress, host_progress};
 
 /// What a release does.
@@ -328,195 +326,6 @@ pub fn target_health(facts: HealthFacts) -> TargetHealth {
         _ if facts.has_live_release => TargetHealth::Healthy,
         _ => TargetHealth::Unknown,
     }
-}
-
-/// The buttons of the release page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReleaseControl {
-    Deploy,
-    Rollback,
-    Hold,
-}
-
-machine_names!(
-    "release control",
-    ReleaseControl {
-        Deploy => "deploy",
-        Rollback => "rollback",
-        Hold => "hold",
-    }
-);
-
-impl ReleaseControl {
-    pub fn label(self) -> &'static str {
-        match self {
-            ReleaseControl::Deploy => "Deploy",
-            ReleaseControl::Rollback => "Rollback",
-            ReleaseControl::Hold => "Hold",
-        }
-    }
-
-    pub fn permission(self) -> Permission {
-        match self {
-            ReleaseControl::Deploy => Permission::ReleaseDeploy,
-            ReleaseControl::Rollback => Permission::ReleaseRollback,
-            ReleaseControl::Hold => Permission::ReleaseHold,
-        }
-    }
-}
-
-/// What the release gates look at.
-#[derive(Debug, Clone, Copy)]
-pub struct TargetFacts<'a> {
-    pub target: &'a str,
-    /// The release holding the deploy lock.
-    pub running: Option<&'a ReleaseRecord>,
-    pub hold: Option<&'a Hold>,
-    /// The target has post-deploy smoke checks.
-    pub smoke_gated: bool,
-    /// Where a rollback would go.
-    pub rollback_to: Option<&'a ReleaseRecord>,
-}
-
-/// A control evaluated for a target: enabled, or blocked with its gates and guidance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ControlView {
-    pub control: ReleaseControl,
-    pub enabled: bool,
-    pub gates: Vec<GateEvaluation>,
-    pub guidance: Option<RecoveryGuidance>,
-}
-
-impl ControlView {
-    /// Blocked by the operator's permission.
-    pub fn refused(&self) -> bool {
-        permission_blocked(&self.gates)
-    }
-}
-
-/// Evaluates a control's gates: the deploy lock for deploy and rollback, the hold and the
-/// smoke gate for deploy, a release to go back to for rollback; then the permission.
-pub fn evaluate_control(
-    control: ReleaseControl,
-    facts: TargetFacts<'_>,
-    operator: Option<&Operator>,
-) -> ControlView {
-    let mut gates = Vec::new();
-    if control != ReleaseControl::Hold {
-        gates.push(lock_gate(control, &facts));
-    }
-    if control == ReleaseControl::Deploy {
-        gates.push(hold_gate(&facts));
-        gates.push(smoke_gate(&facts));
-    }
-    if control == ReleaseControl::Rollback {
-        gates.push(rollback_target_gate(&facts));
-    }
-    if let Some(operator) = operator {
-        gates.push(permission_gate_for(
-            &format!("{} on {}", control.label(), facts.target),
-            control.permission(),
-            operator,
-        ));
-    }
-    let guidance = gates.iter().find_map(|g| g.guidance().cloned());
-    ControlView {
-        control,
-        enabled: guidance.is_none(),
-        gates,
-        guidance,
-    }
-}
-
-fn lock_gate(control: ReleaseControl, facts: &TargetFacts<'_>) -> GateEvaluation {
-    let Some(running) = facts.running else {
-        return pass(ReleaseGate::DeployLock);
-    };
-    let step = running.current_step.map_or("starting", Step::label);
-    blocked(
-        ReleaseGate::DeployLock,
-        guidance(
-            format!(
-                "Release #{} ({} of {}) is running on {}, now at: {step}.",
-                running.id,
-                running.kind.label().to_lowercase(),
-                running.version,
-                facts.target
-            ),
-            format!(
-                "The deploy lock allows one release per target at a time, so two releases never change {} at once.",
-                facts.target
-            ),
-            format!(
-                "Follow release #{} on its page; when it has finished, {} again if it is still needed.",
-                running.id,
-                control.label().to_lowercase()
-            ),
-            format!("Safe to retry once release #{} has finished.", running.id),
-        ),
-    )
-}
-
-fn hold_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
-    let Some(hold) = facts.hold else {
-        return pass(ReleaseGate::DeployHold);
-    };
-    let until = hold
-        .expires_at
-        .map_or("until it is released".to_owned(), |at| {
-            format!("until {}", super::readable_time(at))
-        });
-    blocked(
-        ReleaseGate::DeployHold,
-        guidance(
-            format!(
-                "{} is on hold since {}, set by {}: {}",
-                facts.target,
-                super::readable_time(hold.set_at),
-                hold.set_by,
-                hold.reason
-            ),
-            format!("A hold stops every deploy to {} {until}; rollbacks stay allowed.", facts.target),
-            "Ask the person who set the hold whether it can end, then release it on the releases page; or roll back if the live release is the problem.".to_owned(),
-            "Safe to retry the deploy once the hold is released or has expired.".to_owned(),
-        ),
-    )
-}
-
-fn smoke_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
-    if facts.smoke_gated {
-        return pass(ReleaseGate::Smoke);
-    }
-    blocked(
-        ReleaseGate::Smoke,
-        guidance(
-            format!("{} has no post-deploy smoke check.", facts.target),
-            "Every deploy is smoke-gated: without a check after the deploy, a broken release would stay live unnoticed and never roll back.".to_owned(),
-            format!(
-                "Add a [[targets.smoke]] with when = \"post\" or \"both\" to the target {} in the configuration file, then restart the server.",
-                facts.target
-            ),
-            "Safe to retry once the target has a post-deploy smoke check.".to_owned(),
-        ),
-    )
-}
-
-fn rollback_target_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
-    if facts.rollback_to.is_some() {
-        return pass(ReleaseGate::RollbackTarget);
-    }
-    blocked(
-        ReleaseGate::RollbackTarget,
-        guidance(
-            format!(
-                "{} has no earlier successful release of another version to go back to.",
-                facts.target
-            ),
-            "A rollback returns to a release that once passed its smoke checks; without one there is nothing known-good to return to.".to_owned(),
-            "Deploy a version that works instead.".to_owned(),
-            "Safe to retry once the target has two successful releases of different versions.".to_owned(),
-        ),
-    )
 }
 
 /// A release as stored: what the API answers and the pages show.

@@ -253,6 +253,84 @@ async fn refuse(
     refused(control, target, view, attempt)
 }
 
+/// A release to start, as the gates and the lock decide it.
+struct NewStart {
+    control: ReleaseControl,
+    kind: ReleaseKind,
+    shape: status::TargetShape,
+    target: String,
+    operator: crate::domain::Operator,
+    via: crate::domain::operator::Via,
+    owner: std::sync::Arc<str>,
+    version: String,
+    commit: Option<String>,
+    /// An operator's rollback to a release they chose.
+    rollback_to: Option<ReleaseRecord>,
+    /// A deploy and an operator's rollback move every host of the target, in order.
+    hosts: Vec<String>,
+}
+
+/// Checks the gates and takes the deploy lock, in one call on the database thread: of
+/// two requests racing for the lock, the second sees the first's release.
+fn decide_start(conn: &mut rusqlite::Connection, start: NewStart) -> Result<Start, StoreError> {
+    let NewStart {
+        control,
+        kind,
+        shape,
+        target,
+        operator,
+        via,
+        owner,
+        version,
+        commit,
+        rollback_to,
+        hosts,
+    } = start;
+    let status = status_in(conn, &shape)?;
+    let mut facts = status.facts();
+    if rollback_to.is_some() {
+        facts.rollback_to = rollback_to.as_ref();
+    }
+    let view = evaluate_control(control, facts, Some(&operator));
+    if !view.enabled {
+        return Ok(Start::Refused(view));
+    }
+    // A rollback ships the version and commit of the release it goes back to.
+    let (version, commit) = match (kind, facts.rollback_to) {
+        (ReleaseKind::Deploy, _) | (_, None) => (version, commit),
+        (_, Some(to)) => (to.version.clone(), to.commit.clone()),
+    };
+    let shipped = match kind {
+        ReleaseKind::Deploy => store::items_ready_since_last_deploy(conn, &target)?,
+        _ => Vec::new(),
+    };
+    let started = store::start(
+        conn,
+        &NewRelease {
+            target: &target,
+            kind,
+            version: &version,
+            commit: commit.as_deref(),
+            replaces: status.live.as_ref().map(|r| r.id),
+            related: None,
+            started_by: &operator.name,
+            started_via: via,
+            shipped_items: &shipped,
+            hosts: &hosts,
+        },
+        &owner,
+    )?;
+    Ok(match started {
+        Ok(id) => Start::Started(id, status.live.map(Box::new)),
+        Err(holder) => {
+            // Lost a race for the lock: the gates now say who holds it.
+            let mut facts = status.facts();
+            facts.running = Some(&holder.release);
+            Start::Refused(evaluate_control(control, facts, Some(&operator)))
+        }
+    })
+}
+
 async fn start(
     state: &AppState,
     requester: Caller,
@@ -266,68 +344,20 @@ async fn start(
         ReleaseKind::Deploy => ReleaseControl::Deploy,
         _ => ReleaseControl::Rollback,
     };
-    let shape = status::TargetShape::of(&target);
-    let (name, operator, via, owner) = (
-        target.name.clone(),
-        requester.operator.clone(),
-        requester.via,
-        state.instance.clone(),
-    );
-    // A deploy and an operator's rollback move every host of the target, in order.
-    let hosts = target.host_names();
-    let decided = state
-        .db
-        .call(move |conn| {
-            let status = status_in(conn, &shape)?;
-            let mut facts = status.facts();
-            if rollback_to.is_some() {
-                facts.rollback_to = rollback_to.as_ref();
-            }
-            let view = evaluate_control(control, facts, Some(&operator));
-            if !view.enabled {
-                return Ok(Start::Refused(view));
-            }
-            let back_to = facts.rollback_to.cloned();
-            let version = match (&kind, &back_to) {
-                (ReleaseKind::Deploy, _) => version.clone(),
-                (_, Some(to)) => to.version.clone(),
-                (_, None) => unreachable!("the rollback-target gate passed"),
-            };
-            let commit = match &back_to {
-                Some(to) if kind != ReleaseKind::Deploy => to.commit.clone(),
-                _ => commit.clone(),
-            };
-            let shipped = match kind {
-                ReleaseKind::Deploy => store::items_ready_since_last_deploy(conn, &name)?,
-                _ => Vec::new(),
-            };
-            let started = store::start(
-                conn,
-                &NewRelease {
-                    target: &name,
-                    kind,
-                    version: &version,
-                    commit: commit.as_deref(),
-                    replaces: status.live.as_ref().map(|r| r.id),
-                    related: None,
-                    started_by: &operator.name,
-                    started_via: via,
-                    shipped_items: &shipped,
-                    hosts: &hosts,
-                },
-                &owner,
-            )?;
-            Ok(match started {
-                Ok(id) => Start::Started(id, status.live.map(Box::new)),
-                Err(holder) => {
-                    // Lost a race for the lock: the gates now say who holds it.
-                    let mut facts = status.facts();
-                    facts.running = Some(&holder.release);
-                    Start::Refused(evaluate_control(control, facts, Some(&operator)))
-                }
-            })
-        })
-        .await?;
+    let new = NewStart {
+        control,
+        kind,
+        shape: status::TargetShape::of(&target),
+        target: target.name.clone(),
+        operator: requester.operator.clone(),
+        via: requester.via,
+        owner: state.instance.clone(),
+        version,
+        commit,
+        rollback_to,
+        hosts: target.host_names(),
+    };
+    let decided = state.db.call(move |conn| decide_start(conn, new)).await?;
     let action = control.as_str();
     match decided {
         Start::Refused(view) => {

@@ -3,7 +3,8 @@
 
 use super::StoreError;
 use super::work_items::{self, parse_lane};
-use crate::domain::{Lane, WorkItem, WorkItemId};
+use crate::domain::queue_truth::merge::{Current, Snapshot, merge, pull_request_change};
+use crate::domain::{WorkItem, WorkItemId};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -97,24 +98,11 @@ impl SyncSnapshot {
     }
 }
 
-/// The control plane's current signals of an item and what its file said at its last
-/// snapshot.
+/// The board's signals of an item and its file at the last snapshot (with that file's
+/// hash, which tells an unchanged file at once).
 struct Known {
-    lane: Lane,
-    status: String,
-    state: String,
-    pull_request_url: Option<String>,
-    source: Option<Base>,
-}
-
-/// The file's values at the last snapshot.
-struct Base {
-    hash: String,
-    lane: String,
-    status: String,
-    state: String,
-    pull_request_before: Option<String>,
-    pull_request_changed_at: Option<i64>,
+    current: Current,
+    hash: Option<String>,
 }
 
 /// Each synced file's hash (of the file and its prompt) at its last sync, by file: the
@@ -238,14 +226,12 @@ fn apply_item(
         save_source(tx, read_item, now, None)?;
         return Ok(Applied::Added);
     };
-    if let Some(base) = &current.source
-        && base.hash == read_item.hash
-    {
+    if current.hash.as_ref() == Some(&read_item.hash) {
         read_unchanged(tx, &read_item.file, now)?;
         return Ok(Applied::Unchanged);
     }
-    let merged = merge(&current, file_item);
-    let pull_request_change = pull_request_change(&current, file_item, now);
+    let merged = merge(&current.current, file_item);
+    let pull_request_change = pull_request_change(&current.current, file_item, now);
     work_items::upsert_in(tx, &merged)?;
     save_source(tx, read_item, now, pull_request_change)?;
     Ok(Applied::Changed)
@@ -267,9 +253,9 @@ fn known(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<Option<Known>, Stor
         return Ok(None);
     };
     // No hash: the item has no file yet (an item the control plane made).
-    let source = match row.get::<_, Option<String>>(4)? {
-        Some(hash) => Some(Base {
-            hash,
+    let hash = row.get::<_, Option<String>>(4)?;
+    let last_snapshot = match hash {
+        Some(_) => Some(Snapshot {
             lane: row.get(5)?,
             status: row.get(6)?,
             state: row.get(7)?,
@@ -279,11 +265,14 @@ fn known(tx: &rusqlite::Transaction<'_>, id: &str) -> Result<Option<Known>, Stor
         None => None,
     };
     Ok(Some(Known {
-        lane: parse_lane(&row.get::<_, String>(0)?)?,
-        status: row.get(1)?,
-        state: row.get(2)?,
-        pull_request_url: row.get(3)?,
-        source,
+        current: Current {
+            lane: parse_lane(&row.get::<_, String>(0)?)?,
+            status: row.get(1)?,
+            state: row.get(2)?,
+            pull_request_url: row.get(3)?,
+            last_snapshot,
+        },
+        hash,
     }))
 }
 
@@ -322,49 +311,6 @@ fn read_unchanged(tx: &rusqlite::Transaction<'_>, file: &str, now: i64) -> Resul
     )?
     .execute(params![file, now])?;
     Ok(())
-}
-
-/// The file's item with the control plane's lane, status and state wherever the file did
-/// not change them since the last snapshot.
-fn merge(current: &Known, file_item: &WorkItem) -> WorkItem {
-    let mut merged = file_item.clone();
-    let file = &file_item.lifecycle;
-    let base = current.source.as_ref();
-    let file_changed = |base_value: Option<&str>, file_value: &str| base_value != Some(file_value);
-    let lane_changed = file_changed(base.map(|b| b.lane.as_str()), file.lane.as_str());
-    // Done items stay closed: a file moving one back moves neither its lane nor its state.
-    let reopens = lane_changed && current.lane == Lane::Done && file.lane != Lane::Done;
-    merged.lifecycle.lane = if lane_changed && !reopens {
-        file.lane
-    } else {
-        current.lane
-    };
-    if !file_changed(base.map(|b| b.status.as_str()), &file.status) {
-        merged.lifecycle.status = current.status.clone();
-    }
-    if reopens || !file_changed(base.map(|b| b.state.as_str()), &file.state) {
-        merged.lifecycle.state = current.state.clone();
-    }
-    merged
-}
-
-/// The pull-request change to keep: a new one when the file names another pull request
-/// than the item had, the earlier one while it stands, none once the file is back to
-/// the first.
-fn pull_request_change(
-    current: &Known,
-    file_item: &WorkItem,
-    now: i64,
-) -> Option<(Option<String>, i64)> {
-    let base = current.source.as_ref()?;
-    let new = &file_item.execution_context.pull_request_url;
-    match base.pull_request_changed_at {
-        Some(at) if base.pull_request_before.as_ref() != new.as_ref() => {
-            Some((base.pull_request_before.clone(), at))
-        }
-        Some(_) => None,
-        None => (current.pull_request_url != *new).then(|| (current.pull_request_url.clone(), now)),
-    }
 }
 
 fn save_source(
@@ -447,6 +393,7 @@ pub fn clear_pull_request_change(conn: &Connection, id: &WorkItemId) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Lane;
     use crate::domain::parse_work_item_file;
     use crate::store::Db;
 

@@ -1,5 +1,6 @@
 use super::rollout_tests::walk_hosts;
 use super::*;
+use crate::domain::operator::Operator;
 
 fn walk(kind: ReleaseKind, outcomes: &[bool], can_roll_back: bool) -> (Vec<Step>, Vec<String>) {
     let (steps, ends) = walk_hosts(kind, outcomes, can_roll_back, 1, 1);
