@@ -190,6 +190,113 @@ async fn warn_when_no_one_can_sign_in(state: &AppState, data_dir: &std::path::Pa
     }
 }
 
+/// Listens on `addr`; the address it got (a port of 0 asks for a free one).
+async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), StartError> {
+    let failed = |source| StartError::Listen {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(failed)?;
+    let bound = listener.local_addr().map_err(failed)?;
+    Ok((listener, bound))
+}
+
+/// Demo mode: the demo factory repository (unless one is configured), the demo user,
+/// and without configured targets the demo target and its fleet. Returns the demo
+/// user's generated password and the fleet's hosts.
+async fn set_up_demo(
+    settings: &Settings,
+    db: &app::store::Db,
+    host: &mut HostSettings,
+    targets: &mut Vec<Target>,
+) -> Result<(Option<String>, Option<crate::loopback_hosts::LoopbackHosts>), StartError> {
+    let data_dir = &settings.data_dir;
+    let written = |dir: &str| {
+        let path = data_dir.join(dir).display().to_string();
+        move |source| StartError::DataDir { path, source }
+    };
+    let dir = demo::write_demo_factory(data_dir).map_err(written(demo::DEMO_FACTORY_DIR))?;
+    if host.repository_dir.is_none() {
+        tracing::info!(repository = %dir.display(), "demo mode: demo factory repository written");
+        host.repository_dir = Some(dir);
+    }
+    let generated = demo::ensure_demo_user(db, settings.demo_password.clone()).await?;
+    let mut demo_hosts = None;
+    if targets.is_empty() {
+        let target = demo::write_demo_target(data_dir).map_err(written(demo::DEMO_TARGET_DIR))?;
+        tracing::info!(target = %target.name, "demo mode: demo target written");
+        targets.push(target);
+        if settings.demo_fleet {
+            demo_hosts = start_demo_fleet(data_dir, targets).await;
+        }
+    }
+    Ok((generated, demo_hosts))
+}
+
+/// Connections to a target's hosts are kept for reuse, privately, in the data directory
+/// (or, when its path is too long for a socket, in a private temporary directory).
+fn keep_ssh_connections(
+    data_dir: &std::path::Path,
+    targets: &mut [Target],
+) -> Result<Option<app::ssh::ControlDir>, StartError> {
+    if !targets
+        .iter()
+        .any(|t| !t.hosts.is_empty() && t.ssh.control_dir.is_none())
+    {
+        return Ok(None);
+    }
+    let preferred = data_dir.join(SSH_CONNECTIONS_DIR);
+    let dir = app::ssh::control_dir(&preferred).map_err(|source| StartError::DataDir {
+        path: preferred.display().to_string(),
+        source,
+    })?;
+    for target in targets.iter_mut().filter(|t| t.ssh.control_dir.is_none()) {
+        target.ssh.control_dir = Some(dir.path().to_owned());
+    }
+    Ok(Some(dir))
+}
+
+/// Where repository code will run, said in the log: in bubblewrap, without a sandbox
+/// (configured), or not at all (bubblewrap cannot run here).
+async fn set_up_sandbox(
+    wanted: app::sandbox::Sandbox,
+    data_dir: &std::path::Path,
+    settings: &Settings,
+    targets: &[Target],
+) -> app::sandbox::Sandbox {
+    let sandbox = app::sandbox::set_up(
+        wanted,
+        &secrets_of(data_dir, settings.config_file.as_deref(), targets),
+    )
+    .await;
+    match &sandbox {
+        app::sandbox::Sandbox::Bubblewrap(_) => {
+            tracing::info!("repository code runs in a bubblewrap sandbox");
+        }
+        app::sandbox::Sandbox::Off => tracing::warn!(
+            "repository code runs without a sandbox (sandbox = \"none\" under [factory]): validation commands and the executor can read the session key, the database and the deploy key"
+        ),
+        app::sandbox::Sandbox::Unavailable(reason) => tracing::error!(
+            "repository code will not run: its sandbox cannot run here: {reason}; install bubblewrap, or set sandbox = \"none\" under [factory] to run it without one (docs/security.md)"
+        ),
+    }
+    sandbox
+}
+
+/// The connection caps, `max_connections` fitted to the descriptors this process may
+/// open (and said in the log when they allow fewer).
+fn fitted_connections(wanted: crate::serve::ConnectionLimits) -> crate::serve::ConnectionLimits {
+    let mut connections = wanted;
+    connections.max_connections = crate::serve::fit_to_descriptors(connections.max_connections);
+    if connections.max_connections < wanted.max_connections {
+        tracing::warn!(
+            connections = connections.max_connections,
+            "the descriptor limit allows fewer connections than max_connections: raise LimitNOFILE (docs/operations/production-runbook.md)"
+        );
+    }
+    connections
+}
+
 /// What repository code must not reach: the data directory (session key, database,
 /// kept SSH connections), the configuration's directory (the runbook keeps the deploy
 /// key there), every target's deploy key and connection directory, and the dashboard
@@ -225,79 +332,16 @@ impl Application {
         };
         let db = open_database(&data_dir).await?;
         crate::static_files::prepare();
-        let listener = tokio::net::TcpListener::bind(settings.addr)
-            .await
-            .map_err(|source| StartError::Listen {
-                addr: settings.addr.to_string(),
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Listen {
-            addr: settings.addr.to_string(),
-            source,
-        })?;
+        let (listener, addr) = bind(settings.addr).await?;
         let mut host = settings.host.clone();
         let mut targets = settings.targets.clone();
-        let mut generated_demo_password = None;
-        let mut demo_hosts = None;
-        if settings.demo {
-            let dir =
-                demo::write_demo_factory(&data_dir).map_err(|source| StartError::DataDir {
-                    path: data_dir.join(demo::DEMO_FACTORY_DIR).display().to_string(),
-                    source,
-                })?;
-            if host.repository_dir.is_none() {
-                tracing::info!(repository = %dir.display(), "demo mode: demo factory repository written");
-                host.repository_dir = Some(dir);
-            }
-            generated_demo_password =
-                demo::ensure_demo_user(&db, settings.demo_password.clone()).await?;
-            if targets.is_empty() {
-                let target =
-                    demo::write_demo_target(&data_dir).map_err(|source| StartError::DataDir {
-                        path: data_dir.join(demo::DEMO_TARGET_DIR).display().to_string(),
-                        source,
-                    })?;
-                tracing::info!(target = %target.name, "demo mode: demo target written");
-                targets.push(target);
-                if settings.demo_fleet {
-                    demo_hosts = start_demo_fleet(&data_dir, &mut targets).await;
-                }
-            }
-        }
-        // Connections to a target's hosts are kept for reuse, privately, in the data
-        // directory (or, when its path is too long for a socket, in a private temporary
-        // directory).
-        let mut ssh_connections = None;
-        if targets
-            .iter()
-            .any(|t| !t.hosts.is_empty() && t.ssh.control_dir.is_none())
-        {
-            let preferred = data_dir.join(SSH_CONNECTIONS_DIR);
-            let dir = app::ssh::control_dir(&preferred).map_err(|source| StartError::DataDir {
-                path: preferred.display().to_string(),
-                source,
-            })?;
-            for target in targets.iter_mut().filter(|t| t.ssh.control_dir.is_none()) {
-                target.ssh.control_dir = Some(dir.path().to_owned());
-            }
-            ssh_connections = Some(dir);
-        }
-        host.sandbox = app::sandbox::set_up(
-            host.sandbox,
-            &secrets_of(&data_dir, settings.config_file.as_deref(), &targets),
-        )
-        .await;
-        match &host.sandbox {
-            app::sandbox::Sandbox::Bubblewrap(_) => {
-                tracing::info!("repository code runs in a bubblewrap sandbox");
-            }
-            app::sandbox::Sandbox::Off => tracing::warn!(
-                "repository code runs without a sandbox (sandbox = \"none\" under [factory]): validation commands and the executor can read the session key, the database and the deploy key"
-            ),
-            app::sandbox::Sandbox::Unavailable(reason) => tracing::error!(
-                "repository code will not run: its sandbox cannot run here: {reason}; install bubblewrap, or set sandbox = \"none\" under [factory] to run it without one (docs/security.md)"
-            ),
-        }
+        let (generated_demo_password, demo_hosts) = if settings.demo {
+            set_up_demo(&settings, &db, &mut host, &mut targets).await?
+        } else {
+            (None, None)
+        };
+        let ssh_connections = keep_ssh_connections(&data_dir, &mut targets)?;
+        host.sandbox = set_up_sandbox(host.sandbox, &data_dir, &settings, &targets).await;
         for target in &targets {
             for warning in target.start_warnings(std::path::Path::is_dir) {
                 tracing::warn!(target = %target.name, "target {}: {warning}", target.name);
@@ -373,14 +417,7 @@ impl Application {
                 "session cookies are sent without Secure: use this over local HTTP only"
             );
         }
-        let mut connections = settings.connections;
-        connections.max_connections = crate::serve::fit_to_descriptors(connections.max_connections);
-        if connections.max_connections < settings.connections.max_connections {
-            tracing::warn!(
-                connections = connections.max_connections,
-                "the descriptor limit allows fewer connections than max_connections: raise LimitNOFILE (docs/operations/production-runbook.md)"
-            );
-        }
+        let connections = fitted_connections(settings.connections);
         let sessions = SessionSettings {
             key: load_session_key(&data_dir)?,
             connection: open_session_connection(&data_dir).await?,

@@ -70,6 +70,72 @@ pub fn parse_work_item_file(
     prompt_text: Option<String>,
     is_validation_command: &dyn Fn(&str) -> bool,
 ) -> Result<WorkItem, WorkItemFileError> {
+    let (front, body, front_len) = split_front_matter(text)?;
+    let fields = front_matter(&front)?;
+    let invalid = |key: &str, message: String| WorkItemFileError {
+        line: front
+            .lines()
+            .position(|l| l.trim_start().starts_with(key))
+            .map_or(1, |i| i + 2),
+        field: key.into(),
+        message,
+    };
+    let id = WorkItemId::parse(&fields.id).map_err(|e| invalid("id", e.to_string()))?;
+    check_limits(&fields, &invalid)?;
+    check_length("summary", body.trim()).map_err(|message| WorkItemFileError {
+        // The summary's first line: after the closing fence and any blank lines.
+        line: front_len + 3 + body.lines().take_while(|l| l.trim().is_empty()).count(),
+        field: "summary".into(),
+        message: format!("the text after the front matter {message}"),
+    })?;
+    let lane: Lane = fields
+        .lane
+        .parse()
+        .map_err(|e: super::WorkItemError| invalid("lane", e.to_string()))?;
+    for (key, value) in [("title", &fields.title), ("work_type", &fields.work_type)] {
+        if value.trim().is_empty() {
+            return Err(invalid(key, "must not be empty".into()));
+        }
+    }
+    let non_empty = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    let references = references(
+        non_empty(fields.pull_request_url.clone()).map(|url| url.trim().to_owned()),
+        non_empty(fields.prompt_path.clone()).map(|path| path.trim().to_owned()),
+        non_empty(fields.validation_command.clone()).map(|name| name.trim().to_owned()),
+        is_validation_command,
+        &invalid,
+    )?;
+    Ok(WorkItem {
+        id,
+        title: fields.title.trim().to_owned(),
+        summary: body.trim().to_owned(),
+        execution_context: ExecutionContext {
+            branch: non_empty(fields.branch),
+            validation_command: references.validation_command,
+            pull_request_url: references.pull_request_url,
+        },
+        lifecycle: LifecycleMetadata {
+            lane,
+            work_type: fields.work_type.trim().to_owned(),
+            // The file's lane is the item's `source` signal; the board's lane starts there.
+            source: lane.as_str().to_owned(),
+            status: fields.status.unwrap_or_default(),
+            state: fields
+                .state
+                .filter(|s| !s.trim().is_empty())
+                .unwrap_or_else(|| super::queue_truth::derived_state(lane).to_owned()),
+            done_criteria: fields.done_criteria,
+        },
+        prompt_context: PromptContext {
+            path: references.prompt_path,
+            text: prompt_text,
+        },
+    })
+}
+
+/// A file's front matter (between its `+++` lines) and body, and how many lines the
+/// front matter has.
+fn split_front_matter(text: &str) -> Result<(String, String, usize), WorkItemFileError> {
     let block_error = |line, message: &str| WorkItemFileError {
         line,
         field: "front matter".into(),
@@ -85,10 +151,14 @@ pub fn parse_work_item_file(
         .ok_or_else(|| block_error(1, "the `+++` block is not closed by a second `+++` line"))?;
     let front: String = lines.clone().take(front_len).collect::<Vec<_>>().join("\n");
     let body: String = lines.skip(front_len + 1).collect::<Vec<_>>().join("\n");
+    Ok((front, body, front_len))
+}
 
+/// The front matter's fields, or the TOML error at its line and field.
+fn front_matter(front: &str) -> Result<FrontMatter, WorkItemFileError> {
     // Front-matter line n is file line n + 1 (the opening fence is line 1).
     let front_line = |offset: usize| front[..offset.min(front.len())].matches('\n').count() + 2;
-    let fields: FrontMatter = toml::from_str(&front).map_err(|err| {
+    toml::from_str(front).map_err(|err| {
         let message = err.message().to_owned();
         // A missing field has no line of its own: point at the block's opening line.
         let line = match err.span() {
@@ -97,7 +167,7 @@ pub fn parse_work_item_file(
         };
         let field = line
             .checked_sub(2)
-            .and_then(|index| key_on_line(&front, index))
+            .and_then(|index| key_on_line(front, index))
             .or_else(|| field_named_in(&message))
             .unwrap_or_else(|| "front matter".into());
         WorkItemFileError {
@@ -105,20 +175,15 @@ pub fn parse_work_item_file(
             field,
             message,
         }
-    })?;
+    })
+}
 
-    let line_of = |key: &str| {
-        front
-            .lines()
-            .position(|l| l.trim_start().starts_with(key))
-            .map_or(1, |i| i + 2)
-    };
-    let invalid = |key: &str, message: String| WorkItemFileError {
-        line: line_of(key),
-        field: key.into(),
-        message,
-    };
-    let id = WorkItemId::parse(&fields.id).map_err(|e| invalid("id", e.to_string()))?;
+/// Every field within its length, one-line fields on one line, at most
+/// [`MAX_DONE_CRITERIA`] criteria.
+fn check_limits(
+    fields: &FrontMatter,
+    invalid: &dyn Fn(&str, String) -> WorkItemFileError,
+) -> Result<(), WorkItemFileError> {
     let one_line_fields = [
         ("title", Some(&fields.title)),
         ("work_type", Some(&fields.work_type)),
@@ -152,24 +217,23 @@ pub fn parse_work_item_file(
         check_length("done_criteria", criterion)
             .map_err(|message| invalid("done_criteria", format!("a criterion {message}")))?;
     }
-    check_length("summary", body.trim()).map_err(|message| WorkItemFileError {
-        // The summary's first line: after the closing fence and any blank lines.
-        line: front_len + 3 + body.lines().take_while(|l| l.trim().is_empty()).count(),
-        field: "summary".into(),
-        message: format!("the text after the front matter {message}"),
-    })?;
-    let lane: Lane = fields
-        .lane
-        .parse()
-        .map_err(|e: super::WorkItemError| invalid("lane", e.to_string()))?;
-    for (key, value) in [("title", &fields.title), ("work_type", &fields.work_type)] {
-        if value.trim().is_empty() {
-            return Err(invalid(key, "must not be empty".into()));
-        }
-    }
-    let non_empty = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
-    let pull_request_url = non_empty(fields.pull_request_url).map(|url| url.trim().to_owned());
-    let prompt_path = non_empty(fields.prompt_path).map(|path| path.trim().to_owned());
+    Ok(())
+}
+
+/// What a file points at outside itself, each checked.
+struct References {
+    pull_request_url: Option<String>,
+    prompt_path: Option<String>,
+    validation_command: Option<String>,
+}
+
+fn references(
+    pull_request_url: Option<String>,
+    prompt_path: Option<String>,
+    validation_command: Option<String>,
+    is_validation_command: &dyn Fn(&str) -> bool,
+    invalid: &dyn Fn(&str, String) -> WorkItemFileError,
+) -> Result<References, WorkItemFileError> {
     if prompt_path
         .as_deref()
         .is_some_and(|path| path.starts_with('-') || path.chars().any(char::is_control))
@@ -181,8 +245,6 @@ pub fn parse_work_item_file(
             "must not start with '-' or hold control characters".into(),
         ));
     }
-    let validation_command =
-        non_empty(fields.validation_command).map(|name| name.trim().to_owned());
     if let Some(name) = &validation_command
         && !is_validation_command(name)
     {
@@ -204,31 +266,10 @@ pub fn parse_work_item_file(
             "must be an http:// or https:// address".into(),
         ));
     }
-    Ok(WorkItem {
-        id,
-        title: fields.title.trim().to_owned(),
-        summary: body.trim().to_owned(),
-        execution_context: ExecutionContext {
-            branch: non_empty(fields.branch),
-            validation_command,
-            pull_request_url,
-        },
-        lifecycle: LifecycleMetadata {
-            lane,
-            work_type: fields.work_type.trim().to_owned(),
-            // The file's lane is the item's `source` signal; the board's lane starts there.
-            source: lane.as_str().to_owned(),
-            status: fields.status.unwrap_or_default(),
-            state: fields
-                .state
-                .filter(|s| !s.trim().is_empty())
-                .unwrap_or_else(|| super::queue_truth::derived_state(lane).to_owned()),
-            done_criteria: fields.done_criteria,
-        },
-        prompt_context: PromptContext {
-            path: prompt_path,
-            text: prompt_text,
-        },
+    Ok(References {
+        pull_request_url,
+        prompt_path,
+        validation_command,
     })
 }
 

@@ -120,7 +120,7 @@ pub struct SmokeConfig {
 impl TargetConfig {
     /// The target as the release runner uses it; the error names the key.
     pub(super) fn to_target(&self, index: usize) -> Result<app::targets::Target, String> {
-        use app::targets::{SmokeCheck, SmokeProbe, SmokeWhen, Target};
+        use app::targets::{SmokeProbe, Target};
         let at = |key: &str| {
             format!(
                 "key `{key}` of [[targets]] #{} ({:?})",
@@ -160,52 +160,13 @@ impl TargetConfig {
             self.step_timeout_seconds,
             LONGEST_STEP,
         )?;
-        let mut smoke = Vec::new();
-        for check in &self.smoke {
-            let key = |k: &str| format!("{} in its smoke check {:?}", at(k), check.name);
-            let probe = match (&check.url, &check.command) {
-                (Some(url), None) => {
-                    if !(url.starts_with("http://") || url.starts_with("https://")) {
-                        return Err(format!(
-                            "{}: an http:// or https:// address (https is checked against the web's usual certificate authorities)",
-                            key("url")
-                        ));
-                    }
-                    SmokeProbe::Http {
-                        url: url.clone(),
-                        status: check.status.unwrap_or(200),
-                        body_contains: check.body_contains.clone(),
-                    }
-                }
-                (None, Some(argv)) if argv.first().is_some_and(|p| !p.trim().is_empty()) => {
-                    SmokeProbe::Command(argv.clone())
-                }
-                (None, Some(_)) => return Err(format!("{}: name a program first", key("command"))),
-                _ => {
-                    return Err(format!(
-                        "{}: give either url (an HTTP check) or command, not both or neither",
-                        key("url")
-                    ));
-                }
-            };
-            in_range(&key("timeout_seconds"), check.timeout_seconds, LONGEST_STEP)?;
-            in_range(
-                &key("interval_seconds"),
-                check.interval_seconds,
-                LONGEST_STEP,
-            )?;
-            if check.retries.is_some_and(|retries| retries > MOST_RETRIES) {
-                return Err(format!("{}: at most {MOST_RETRIES}", key("retries")));
-            }
-            smoke.push(SmokeCheck {
-                name: check.name.clone(),
-                when: check.when.unwrap_or(SmokeWhen::Both),
-                probe,
-                timeout: std::time::Duration::from_secs(check.timeout_seconds.unwrap_or(10)),
-                retries: check.retries.unwrap_or(0),
-                interval: std::time::Duration::from_secs(check.interval_seconds.unwrap_or(1)),
-            });
-        }
+        let smoke = self
+            .smoke
+            .iter()
+            .map(|check| {
+                check.to_check(&|k: &str| format!("{} in its smoke check {:?}", at(k), check.name))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
         if let Some((name, _)) = self.env.iter().find(|(name, _)| !env_name_ok(name)) {
             return Err(format!(
                 "{}: {name:?} is no variable name (letters, digits and '_')",
@@ -293,6 +254,55 @@ impl TargetConfig {
             });
         }
         Ok(hosts)
+    }
+}
+
+impl SmokeConfig {
+    /// The smoke check this table configures; `key` names one of its keys in an error.
+    fn to_check(&self, key: &dyn Fn(&str) -> String) -> Result<app::targets::SmokeCheck, String> {
+        use app::targets::{SmokeCheck, SmokeProbe, SmokeWhen};
+        let probe = match (&self.url, &self.command) {
+            (Some(url), None) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(format!(
+                        "{}: an http:// or https:// address (https is checked against the web's usual certificate authorities)",
+                        key("url")
+                    ));
+                }
+                SmokeProbe::Http {
+                    url: url.clone(),
+                    status: self.status.unwrap_or(200),
+                    body_contains: self.body_contains.clone(),
+                }
+            }
+            (None, Some(argv)) if argv.first().is_some_and(|p| !p.trim().is_empty()) => {
+                SmokeProbe::Command(argv.clone())
+            }
+            (None, Some(_)) => return Err(format!("{}: name a program first", key("command"))),
+            _ => {
+                return Err(format!(
+                    "{}: give either url (an HTTP check) or command, not both or neither",
+                    key("url")
+                ));
+            }
+        };
+        in_range(&key("timeout_seconds"), self.timeout_seconds, LONGEST_STEP)?;
+        in_range(
+            &key("interval_seconds"),
+            self.interval_seconds,
+            LONGEST_STEP,
+        )?;
+        if self.retries.is_some_and(|retries| retries > MOST_RETRIES) {
+            return Err(format!("{}: at most {MOST_RETRIES}", key("retries")));
+        }
+        Ok(SmokeCheck {
+            name: self.name.clone(),
+            when: self.when.unwrap_or(SmokeWhen::Both),
+            probe,
+            timeout: std::time::Duration::from_secs(self.timeout_seconds.unwrap_or(10)),
+            retries: self.retries.unwrap_or(0),
+            interval: std::time::Duration::from_secs(self.interval_seconds.unwrap_or(1)),
+        })
     }
 }
 
