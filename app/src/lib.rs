@@ -9,7 +9,7 @@ pub mod error;
 pub mod host;
 pub mod idempotency;
 pub mod metrics;
-pub mod queue_truth;
+pub mod work_item_sync;
 pub mod releases;
 pub mod sandbox;
 pub mod ssh;

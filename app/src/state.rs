@@ -33,7 +33,7 @@ pub struct SharedState {
     /// another owner found at start belongs to a process that died.
     pub instance: Arc<str>,
     /// Where work items are synced from, how often, and when they count as stale.
-    pub queue_truth: Arc<crate::queue_truth::QueueTruthSettings>,
+    pub queue_truth: Arc<crate::work_item_sync::QueueTruthSettings>,
     /// One sync at a time.
     pub sync_lock: Arc<tokio::sync::Mutex<()>>,
     /// The board's reads, kept until the next write.

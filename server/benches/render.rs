@@ -29,11 +29,11 @@ fn render(c: &mut Criterion) {
         let work_items = dir.path().join("work-items");
         common::write_work_item_files(&work_items, 200);
         state.host = common::host_settings();
-        state.queue_truth = std::sync::Arc::new(app::queue_truth::QueueTruthSettings {
+        state.queue_truth = std::sync::Arc::new(app::work_item_sync::QueueTruthSettings {
             work_items_dir: Some(work_items),
             ..Default::default()
         });
-        let snapshot = app::queue_truth::sync(&state, "start")
+        let snapshot = app::work_item_sync::sync(&state, "start")
             .await
             .expect("items synced")
             .expect("a directory to sync");

@@ -22,13 +22,13 @@ fn sync_files(c: &mut Criterion, runtime: &tokio::runtime::Runtime, files: usize
     let source = tempfile::tempdir().expect("temporary directory");
     let work_items = source.path().join("work-items");
     common::write_work_item_files(&work_items, files);
-    let settings = Arc::new(app::queue_truth::QueueTruthSettings {
+    let settings = Arc::new(app::work_item_sync::QueueTruthSettings {
         work_items_dir: Some(work_items.clone()),
         ..Default::default()
     });
     let run = |state: &app::AppState| {
         runtime.block_on(async {
-            let snapshot = app::queue_truth::sync(state, "bench")
+            let snapshot = app::work_item_sync::sync(state, "bench")
                 .await
                 .expect("sync")
                 .expect("a directory");

@@ -142,7 +142,7 @@ pub async fn list_items(
         .into_iter()
         .take(limit)
         .map(|item| {
-            let truth = app::queue_truth::truth_of(&state, &item, &item.source_facts);
+            let truth = app::work_item_sync::truth_of(&state, &item, &item.source_facts);
             let file = item.source_facts.file.clone();
             WithQueueTruth {
                 item,
@@ -217,7 +217,7 @@ pub async fn get_item(
         })
         .await?
         .ok_or_else(not_found)?;
-    let truth = app::queue_truth::truth_of(&state, &item, &facts);
+    let truth = app::work_item_sync::truth_of(&state, &item, &facts);
     // The same evaluation as the item page's, for the same operator.
     let operator = operator.map(|Extension(operator)| operator);
     let actions = evaluate_all(GateFacts::of_item(&item, &truth), operator.as_ref())
@@ -269,7 +269,7 @@ pub async fn sync_now(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<SyncReport>, ServiceError> {
-    let snapshot = app::queue_truth::sync_for(&state, &caller).await?;
+    let snapshot = app::work_item_sync::sync_for(&state, &caller).await?;
     Ok(Json(sync_report(&state, snapshot)))
 }
 

@@ -390,7 +390,7 @@ impl Application {
         });
         state.metrics.start_at_zero(&state);
         // Pages show the item data of this first sync; a failed read is in its report.
-        app::queue_truth::sync(&state, "start")
+        app::work_item_sync::sync(&state, "start")
             .await
             .map_err(database_failed)?;
         for release in app::releases::recover_interrupted(&state)
@@ -471,7 +471,7 @@ impl Application {
         let tasks = [
             tokio::spawn(delete_expired_sessions_hourly(sessions.connection.clone())),
             tokio::spawn(prune_hourly(state.clone())),
-            tokio::spawn(app::queue_truth::sync_every(state.clone())),
+            tokio::spawn(app::work_item_sync::sync_every(state.clone())),
             tokio::spawn(app::releases::check_until_known(state.clone())),
             tokio::spawn(app::releases::expire_holds_forever(state.clone())),
             tokio::spawn(app::webhooks::deliver_forever(state.clone())),

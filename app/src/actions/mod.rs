@@ -13,7 +13,7 @@ use crate::domain::{
 };
 use crate::error::{Blocked, ServiceError};
 use crate::idempotency::{self, Keyed};
-use crate::queue_truth;
+use crate::work_item_sync;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::history_snapshots;
 use crate::store::{StoreError, work_items};
@@ -98,7 +98,7 @@ async fn attempt(state: &AppState, request: &ActionRequest) -> Result<ActionResu
     // Deciding and changing happen in one call on the database thread, which runs one
     // call at a time: of two requests for the same move, the second sees the first's
     // result and is blocked by the lane-transition gate.
-    let (thresholds, now) = (state.queue_truth.thresholds, queue_truth::now());
+    let (thresholds, now) = (state.queue_truth.thresholds, work_item_sync::now());
     let decision = state
         .db
         .call(move |conn| {
@@ -239,7 +239,7 @@ pub async fn record_blocked_attempt(
         request.action,
         request.caller.operator.clone(),
     );
-    let (thresholds, now) = (state.queue_truth.thresholds, queue_truth::now());
+    let (thresholds, now) = (state.queue_truth.thresholds, work_item_sync::now());
     let found = state
         .db
         .call(move |conn| evaluated(conn, &id, action, &operator, thresholds, now))

@@ -12,7 +12,7 @@ use crate::domain::text::shown;
 use crate::domain::{
     GateFacts, Lane, Operator, Permission, QueueTruth, WorkItemSummary, card_causes,
 };
-use crate::queue_truth::now;
+use crate::work_item_sync::now;
 use crate::store::{self, board::BoardRead, sources::SyncSnapshot};
 use leptos::either::Either;
 use leptos::prelude::*;

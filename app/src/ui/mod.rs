@@ -94,7 +94,7 @@ where
         .map(|viewer| (parts.uri.to_string(), viewer));
     // Read before rendering: a write while it renders makes the page older than its count
     // says, so the next view renders again, never a stale page.
-    let (commits, second) = (state.db.commits(), crate::queue_truth::now());
+    let (commits, second) = (state.db.commits(), crate::work_item_sync::now());
     if let Some(page) = key
         .as_ref()
         .and_then(|key| state.kept_pages.get(key, commits, second))

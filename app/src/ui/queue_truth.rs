@@ -20,7 +20,7 @@ use leptos::server_fn::ServerFn;
 pub async fn refresh_queue(back: String) -> Result<(), AppError> {
     let state = expect_context::<AppState>();
     let caller = page_caller(None)?;
-    crate::queue_truth::sync_for(&state, &caller).await?;
+    crate::work_item_sync::sync_for(&state, &caller).await?;
     // The sync's report is at the top of the board; the item page shows the item's truth.
     leptos_axum::redirect(&safe_next(Some(&back)));
     Ok(())

@@ -177,10 +177,10 @@ pub struct QueueTruthConfig {
 impl QueueTruthConfig {
     /// The settings the sync and the pages use; `repository_dir` gives the default
     /// directory.
-    pub fn settings(&self, repository_dir: Option<&Path>) -> app::queue_truth::QueueTruthSettings {
-        let defaults = app::queue_truth::QueueTruthSettings::default();
+    pub fn settings(&self, repository_dir: Option<&Path>) -> app::work_item_sync::QueueTruthSettings {
+        let defaults = app::work_item_sync::QueueTruthSettings::default();
         let thresholds = defaults.thresholds;
-        app::queue_truth::QueueTruthSettings {
+        app::work_item_sync::QueueTruthSettings {
             work_items_dir: self
                 .work_items_dir
                 .clone()
