@@ -6,10 +6,9 @@ pub mod assets;
 pub mod auth;
 pub mod domain;
 pub mod error;
-pub mod host;
 pub mod idempotency;
 pub mod metrics;
-pub mod work_item_sync;
+pub mod process;
 pub mod releases;
 pub mod sandbox;
 pub mod ssh;
@@ -18,6 +17,7 @@ pub mod store;
 pub mod targets;
 pub mod ui;
 pub mod webhooks;
+pub mod work_item_sync;
 
 pub use state::{AppState, SharedState};
 

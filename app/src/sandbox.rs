@@ -193,7 +193,7 @@ async fn try_run(bubblewrap: &Bubblewrap) -> Result<(), String> {
 /// A run of repository code (`argv`) that the sandbox refused: it never started.
 pub fn refused_run(argv: &[String], reason: &str) -> CommandRun {
     CommandRun {
-        command: crate::host::display_argv(argv),
+        command: crate::process::display_argv(argv),
         passed: false,
         exit_code: None,
         timed_out: false,

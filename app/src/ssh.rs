@@ -6,7 +6,7 @@
 //! not answer at all.
 
 use crate::domain::CommandRun;
-use crate::host::{self, HostCommand, RunEvent, Stdin};
+use crate::process::{self, LocalCommand, RunEvent, Stdin};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -276,12 +276,12 @@ pub fn ssh_command(
     settings: &SshSettings,
     host: &TargetHost,
     command: &RemoteCommand<'_>,
-) -> HostCommand {
+) -> LocalCommand {
     let mut args = ssh_options(settings, &host.destination);
     args.push("--".into());
     args.push(host.destination.host.clone());
     args.push(command.script());
-    HostCommand {
+    LocalCommand {
         program: "ssh".into(),
         args,
         dir: PathBuf::from("/"),
@@ -298,7 +298,7 @@ pub fn ssh_command(
 /// `ssh -O exit`: ends the kept connection to `host`, if there is one; `None` when the
 /// settings keep none. The dashboard runs it for every host as it stops, so no master
 /// connection outlives it by its `ControlPersist`.
-pub fn close_connection_command(settings: &SshSettings, host: &TargetHost) -> Option<HostCommand> {
+pub fn close_connection_command(settings: &SshSettings, host: &TargetHost) -> Option<LocalCommand> {
     settings.control_dir.as_ref()?;
     let mut args = ssh_options(settings, &host.destination);
     args.extend([
@@ -307,7 +307,7 @@ pub fn close_connection_command(settings: &SshSettings, host: &TargetHost) -> Op
         "--".into(),
         host.destination.host.clone(),
     ]);
-    Some(HostCommand {
+    Some(LocalCommand {
         program: "ssh".into(),
         args,
         dir: PathBuf::from("/"),
@@ -459,8 +459,8 @@ pub async fn run_on_host(
     command: &RemoteCommand<'_>,
     watch: &(dyn Fn(RunEvent) + Sync),
 ) -> CommandRun {
-    let mut run = host::run_watched(&ssh_command(settings, host, command), watch).await;
-    run.command = format!("on {}: {}", host.name, host::display_argv(command.argv));
+    let mut run = process::run_watched(&ssh_command(settings, host, command), watch).await;
+    run.command = format!("on {}: {}", host.name, process::display_argv(command.argv));
     run.host = Some(host.name.clone());
     if SshFailure::of(&run) == Some(SshFailure::Lost) {
         run.output.push_str(&format!(

@@ -1,6 +1,6 @@
 use crate::auth::throttle::SignInThrottle;
 use crate::domain::WorkItemId;
-use crate::host::HostSettings;
+use crate::process::RepositoryCodeSettings;
 use crate::store::Db;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -24,7 +24,7 @@ pub struct SharedState {
     pub db: Db,
     pub sign_in_throttle: Arc<SignInThrottle>,
     /// Where validation commands and the executor run.
-    pub host: Arc<HostSettings>,
+    pub repository_code: Arc<RepositoryCodeSettings>,
     /// Items whose validation command is running now: one run per item at a time.
     pub validations_running: Arc<Mutex<HashSet<WorkItemId>>>,
     /// The deploy targets, from the configuration.
@@ -67,7 +67,7 @@ impl SharedState {
             leptos_options: LeptosOptions::builder().output_name("factory").build(),
             db,
             sign_in_throttle: Arc::new(SignInThrottle::default()),
-            host: Arc::default(),
+            repository_code: Arc::default(),
             validations_running: Arc::default(),
             targets: Arc::default(),
             instance: Arc::from(format!(

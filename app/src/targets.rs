@@ -2,7 +2,7 @@
 //! it back, and its smoke checks; and running one smoke check.
 
 use crate::domain::CommandRun;
-use crate::host::{self, HostCommand};
+use crate::process::{self, LocalCommand};
 use crate::ssh::{self, RemoteCommand, SshSettings, TargetHost};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -43,11 +43,11 @@ pub struct Target {
 impl Target {
     /// One of the target's commands (`argv` from its configuration), run in its
     /// working directory with `env`, its step timeout and its output cap.
-    pub fn command(&self, argv: &[String], env: Vec<(String, String)>) -> HostCommand {
-        HostCommand {
+    pub fn command(&self, argv: &[String], env: Vec<(String, String)>) -> LocalCommand {
+        LocalCommand {
             env,
             output_cap: self.output_cap,
-            ..HostCommand::new(argv, &self.working_dir, self.step_timeout)
+            ..LocalCommand::new(argv, &self.working_dir, self.step_timeout)
         }
     }
 
@@ -59,14 +59,14 @@ impl Target {
         env: Vec<(String, String)>,
         host: Option<&TargetHost>,
         timeout: Duration,
-        watch: &(dyn Fn(host::RunEvent) + Sync),
+        watch: &(dyn Fn(process::RunEvent) + Sync),
     ) -> CommandRun {
         let Some(on) = host else {
-            let command = HostCommand {
+            let command = LocalCommand {
                 timeout,
                 ..self.command(argv, env)
             };
-            return host::run_watched(&command, watch).await;
+            return process::run_watched(&command, watch).await;
         };
         let mut env = env;
         env.extend(on.env.iter().map(|(k, v)| (k.clone(), v.clone())));

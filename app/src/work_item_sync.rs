@@ -8,8 +8,8 @@ use crate::domain::Permission;
 use crate::domain::queue_truth::{self, FreshnessThresholds, QueueTruth, TruthSignals};
 use crate::domain::{SourceFacts, WorkItemId, parse_work_item_file};
 use crate::error::ServiceError;
-use crate::host::ValidationCommands;
 use crate::idempotency::{self, Keyed};
+use crate::process::ValidationCommands;
 use crate::store::StoreError;
 use crate::store::sources::{self, FileRead, ReadItem, SourcePart, SyncError, SyncSnapshot};
 use sha2::{Digest, Sha256};
@@ -99,11 +99,16 @@ pub async fn sync(state: &AppState, trigger: &str) -> Result<Option<SyncSnapshot
     // The files are read on other threads while the database applies them, a part at a
     // time: at most a few parts are in memory, however large the queue.
     let (parts, received) = std::sync::mpsc::sync_channel(2);
-    let host = state.host.clone();
+    let repository_code = state.repository_code.clone();
     let reader = tokio::task::spawn_blocking(move || {
         let mut send = |part| parts.send(part).is_ok();
         let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            read_source(&dir, &synced, &host.validation_commands, &mut send)
+            read_source(
+                &dir,
+                &synced,
+                &repository_code.validation_commands,
+                &mut send,
+            )
         }));
         if read.is_err() {
             // What was read is applied; nothing counts as removed.

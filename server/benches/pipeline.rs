@@ -39,7 +39,7 @@ fn pipeline(c: &mut Criterion) {
                 interval: Duration::ZERO,
             }],
             step_timeout: Duration::from_secs(5),
-            output_cap: app::host::OUTPUT_CAP,
+            output_cap: app::process::OUTPUT_CAP,
             hosts: Vec::new(),
             ssh: Default::default(),
             batch_size: 1,

@@ -28,7 +28,7 @@ fn render(c: &mut Criterion) {
         // 200 items synced from their files, as a real queue's are: fresh, no drift.
         let work_items = dir.path().join("work-items");
         common::write_work_item_files(&work_items, 200);
-        state.host = common::host_settings();
+        state.repository_code = common::repository_code_settings();
         state.queue_truth = std::sync::Arc::new(app::work_item_sync::QueueTruthSettings {
             work_items_dir: Some(work_items),
             ..Default::default()

@@ -54,7 +54,7 @@ async fn run() {
             interval: Duration::ZERO,
         }],
         step_timeout: Duration::from_secs(10),
-        output_cap: app::host::OUTPUT_CAP,
+        output_cap: app::process::OUTPUT_CAP,
         hosts: hosts
             .hosts
             .iter()

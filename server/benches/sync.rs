@@ -41,7 +41,7 @@ fn sync_files(c: &mut Criterion, runtime: &tokio::runtime::Runtime, files: usize
         let mut state = runtime
             .block_on(server::open_state(dir.path()))
             .expect("state opens");
-        state.host = common::host_settings();
+        state.repository_code = common::repository_code_settings();
         state.queue_truth = settings.clone();
         (dir, state)
     };

@@ -173,7 +173,7 @@ fn demo_commands() -> app::targets::Target {
         status: Some(vec!["./status.sh".into()]),
         smoke: Vec::new(),
         step_timeout: std::time::Duration::from_secs(60),
-        output_cap: app::host::OUTPUT_CAP,
+        output_cap: app::process::OUTPUT_CAP,
         hosts: Vec::new(),
         ssh: Default::default(),
         batch_size: 1,

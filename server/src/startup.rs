@@ -7,7 +7,7 @@ use crate::cli::{DEFAULT_ADDR, DEFAULT_DATA_DIR, ServeArgs};
 use crate::config::{Config, QueueTruthConfig};
 use crate::router::{SessionSettings, router};
 use crate::{StartError, demo, load_session_key, open_database, open_session_connection};
-use app::host::HostSettings;
+use app::process::RepositoryCodeSettings;
 use app::targets::Target;
 use app::{AppState, SharedState};
 use std::future::Future;
@@ -36,7 +36,7 @@ pub struct Settings {
     pub demo_fleet: bool,
     /// The demo user's password; `None`: a random one, printed once.
     pub demo_password: Option<String>,
-    pub host: HostSettings,
+    pub repository_code: RepositoryCodeSettings,
     /// `--config`: its directory is hidden from repository code.
     pub config_file: Option<PathBuf>,
     /// `[queue_truth]`: the work-items directory defaults to the repository's.
@@ -91,7 +91,7 @@ impl Settings {
             demo_password: std::env::var("FACTORY_DEMO_PASSWORD")
                 .ok()
                 .filter(|p| !p.is_empty()),
-            host: config.factory.host_settings(),
+            repository_code: config.factory.repository_code_settings(),
             config_file: args.config.clone(),
             queue_truth: config.queue_truth.clone(),
             targets: config.targets().map_err(invalid)?,
@@ -122,7 +122,7 @@ impl Settings {
             demo: false,
             demo_fleet: false,
             demo_password: None,
-            host: HostSettings::default(),
+            repository_code: RepositoryCodeSettings::default(),
             config_file: None,
             queue_truth: QueueTruthConfig::default(),
             targets: Vec::new(),
@@ -207,7 +207,7 @@ async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr),
 async fn set_up_demo(
     settings: &Settings,
     db: &app::store::Db,
-    host: &mut HostSettings,
+    host: &mut RepositoryCodeSettings,
     targets: &mut Vec<Target>,
 ) -> Result<(Option<String>, Option<crate::loopback_hosts::LoopbackHosts>), StartError> {
     let data_dir = &settings.data_dir;
@@ -333,15 +333,16 @@ impl Application {
         let db = open_database(&data_dir).await?;
         crate::static_files::prepare();
         let (listener, addr) = bind(settings.addr).await?;
-        let mut host = settings.host.clone();
+        let mut repository_code = settings.repository_code.clone();
         let mut targets = settings.targets.clone();
         let (generated_demo_password, demo_hosts) = if settings.demo {
-            set_up_demo(&settings, &db, &mut host, &mut targets).await?
+            set_up_demo(&settings, &db, &mut repository_code, &mut targets).await?
         } else {
             (None, None)
         };
         let ssh_connections = keep_ssh_connections(&data_dir, &mut targets)?;
-        host.sandbox = set_up_sandbox(host.sandbox, &data_dir, &settings, &targets).await;
+        repository_code.sandbox =
+            set_up_sandbox(repository_code.sandbox, &data_dir, &settings, &targets).await;
         for target in &targets {
             for warning in target.start_warnings(std::path::Path::is_dir) {
                 tracing::warn!(target = %target.name, "target {}: {warning}", target.name);
@@ -349,14 +350,14 @@ impl Application {
         }
         let queue_truth = settings
             .queue_truth
-            .settings(host.repository_dir.as_deref());
+            .settings(repository_code.repository_dir.as_deref());
         if settings.demo
             && queue_truth.work_items_dir.as_deref()
                 == Some(&data_dir.join(demo::DEMO_FACTORY_DIR).join("work-items"))
         {
             // The demo's items name the reference's validation command; the demo's
             // configuration says what it runs: the script of that path in the repository.
-            host.validation_commands.add_if_missing(
+            repository_code.validation_commands.add_if_missing(
                 demo::DEMO_VALIDATION_COMMAND,
                 vec![demo::DEMO_VALIDATION_COMMAND.to_owned()],
             );
@@ -374,7 +375,7 @@ impl Application {
             .to_owned();
         let state = AppState::new(SharedState {
             queue_truth: Arc::new(queue_truth),
-            host: Arc::new(host),
+            repository_code: Arc::new(repository_code),
             targets: Arc::new(targets),
             trusted_proxies: settings.trusted_proxies.clone().into(),
             metrics_access: settings.metrics_access,
@@ -533,7 +534,7 @@ async fn close_ssh_connections(state: &AppState) {
                 .filter_map(move |host| app::ssh::close_connection_command(ssh, host))
         })
         .collect();
-    futures::future::join_all(commands.iter().map(app::host::run)).await;
+    futures::future::join_all(commands.iter().map(app::process::run)).await;
 }
 
 /// Starts the demo fleet and adds its target, or says why not: the dashboard runs

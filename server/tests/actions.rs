@@ -6,8 +6,8 @@ mod common;
 
 use app::domain::Role;
 use common::{
-    HostSettings, Setup, TestApp, answer, assert_contains, browser, get_html, html_text, json_of,
-    location, spawn_demo_app, until_exists,
+    RepositoryCodeSettings, Setup, TestApp, answer, assert_contains, browser, get_html, html_text,
+    json_of, location, spawn_demo_app, until_exists,
 };
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
@@ -376,7 +376,7 @@ async fn app_with_validation_scripts() -> (TestApp, tempfile::TempDir) {
     script(repo.path(), "hang.sh", "echo started; sleep 60");
     script(repo.path(), "slow.sh", "sleep 0.6; echo slow but green");
     let app = Setup {
-        host: HostSettings {
+        repository_code: RepositoryCodeSettings {
             repository_dir: Some(repo.path().to_owned()),
             validation_commands: common::validation_commands(&[
                 "./pass.sh",
@@ -386,7 +386,7 @@ async fn app_with_validation_scripts() -> (TestApp, tempfile::TempDir) {
                 "./marked.sh",
             ]),
             validation_timeout: Duration::from_secs(1),
-            ..HostSettings::default()
+            ..RepositoryCodeSettings::default()
         },
         ..Setup::default()
     }
@@ -489,11 +489,11 @@ async fn a_second_prepare_release_while_one_runs_is_blocked_with_guidance() {
         "touch started; sleep 1; echo marked and green",
     );
     let app = Setup {
-        host: HostSettings {
+        repository_code: RepositoryCodeSettings {
             repository_dir: Some(repo.path().to_owned()),
             validation_commands: common::validation_commands(&["./marked.sh"]),
             validation_timeout: Duration::from_secs(60),
-            ..HostSettings::default()
+            ..RepositoryCodeSettings::default()
         },
         ..Setup::default()
     }
@@ -534,11 +534,11 @@ async fn without_a_factory_repository_prepare_release_says_which_key_to_set() {
         ),
         data_dir: Some(data_dir),
         client: Some(client),
-        host: HostSettings {
+        repository_code: RepositoryCodeSettings {
             validation_commands: common::validation_commands(&[
                 server::demo::DEMO_VALIDATION_COMMAND,
             ]),
-            ..HostSettings::default()
+            ..RepositoryCodeSettings::default()
         },
         ..Setup::default()
     }
@@ -567,10 +567,10 @@ async fn start_execution_hands_the_item_to_the_executor_and_a_failed_handoff_goe
         ),
     );
     let app = Setup {
-        host: HostSettings {
+        repository_code: RepositoryCodeSettings {
             repository_dir: Some(repo.path().to_owned()),
             executor: Some(vec![executor.display().to_string(), "--queue".into()]),
-            ..HostSettings::default()
+            ..RepositoryCodeSettings::default()
         },
         ..Setup::default()
     }

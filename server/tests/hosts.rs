@@ -1,7 +1,7 @@
 //! Commands on a target's hosts over real OpenSSH: `sshd` processes on loopback ports,
 //! with keys and `known_hosts` generated in the test's temporary directory.
 
-use app::host::RunEvent;
+use app::process::RunEvent;
 use app::ssh::{RemoteCommand, SshFailure, SshSettings, TargetHost, run_on_host};
 use server::loopback_hosts::LoopbackHosts;
 use std::time::Duration;
@@ -164,7 +164,7 @@ async fn a_remote_step_past_its_timeout_is_stopped_on_the_host() {
         .parse()
         .unwrap();
     assert!(
-        app::host::until_ended(pid).await,
+        app::process::until_ended(pid).await,
         "the remote process {pid} was stopped with its group"
     );
     assert!(!marker.exists());

@@ -7,8 +7,8 @@ mod common;
 
 use app::domain::Role;
 use common::{
-    HostSettings, Setup, TestApp, answer, assert_contains, get_html, html_text, json_of, location,
-    spawn_demo_app,
+    RepositoryCodeSettings, Setup, TestApp, answer, assert_contains, get_html, html_text, json_of,
+    location, spawn_demo_app,
 };
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
@@ -474,9 +474,9 @@ async fn a_changed_pull_request_is_drift_that_prepare_release_reconciles() {
     std::fs::write(&validate, "#!/bin/sh\necho validated\n").unwrap();
     std::fs::set_permissions(&validate, std::fs::Permissions::from_mode(0o755)).unwrap();
     let app = Setup {
-        host: HostSettings {
+        repository_code: RepositoryCodeSettings {
             repository_dir: Some(repository.path().to_owned()),
-            ..HostSettings::default()
+            ..RepositoryCodeSettings::default()
         },
         ..Setup::default()
     }

@@ -401,10 +401,10 @@ async fn a_deploy_records_the_items_made_release_ready_since_the_last_one() {
     host.version("1.0.1", "ok 1.0.1", &[]);
     let app = Setup {
         targets: vec![host.target(Duration::from_secs(20))],
-        host: common::HostSettings {
+        repository_code: common::RepositoryCodeSettings {
             repository_dir: Some(host.path().to_owned()),
             validation_commands: common::validation_commands(&["./precheck.sh"]),
-            ..common::HostSettings::default()
+            ..common::RepositoryCodeSettings::default()
         },
         ..Setup::default()
     }

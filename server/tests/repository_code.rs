@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{HostSettings, Setup, TestApp, answer, assert_contains};
+use common::{RepositoryCodeSettings, Setup, TestApp, answer, assert_contains};
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
@@ -75,15 +75,15 @@ fn hostile_repository() -> tempfile::TempDir {
     repo
 }
 
-async fn app_over(repo: &Path, host: HostSettings) -> TestApp {
+async fn app_over(repo: &Path, settings: RepositoryCodeSettings) -> TestApp {
     Setup {
         demo: true,
-        host: HostSettings {
+        repository_code: RepositoryCodeSettings {
             repository_dir: Some(repo.to_owned()),
-            validation_commands: app::host::ValidationCommands::new(
+            validation_commands: app::process::ValidationCommands::new(
                 [("validate".to_owned(), vec!["./validate.sh".to_owned()])].into(),
             ),
-            ..host
+            ..settings
         },
         work_items_dir: Some(repo.join("work-items")),
         ..Setup::default()
@@ -95,7 +95,7 @@ async fn app_over(repo: &Path, host: HostSettings) -> TestApp {
 #[tokio::test]
 async fn a_work_item_file_can_name_a_configured_command_and_nothing_else() {
     let repo = hostile_repository();
-    let app = app_over(repo.path(), HostSettings::default()).await;
+    let app = app_over(repo.path(), RepositoryCodeSettings::default()).await;
 
     let (status, sync) = app.get_json("/api/control-plane/sync").await;
     assert_eq!(status, StatusCode::OK);
@@ -181,7 +181,7 @@ async fn a_work_item_file_can_name_a_configured_command_and_nothing_else() {
 #[tokio::test]
 async fn hidden_and_direction_changing_characters_are_shown_escaped() {
     let repo = hostile_repository();
-    let app = app_over(repo.path(), HostSettings::default()).await;
+    let app = app_over(repo.path(), RepositoryCodeSettings::default()).await;
     for path in ["/items/wi-BIDI-1", "/?lane=review"] {
         let page = app.get_page(path).await.text().await.unwrap();
         assert_contains(
@@ -229,13 +229,13 @@ try ssh-connection python3 -c 'import socket, sys; s = socket.socket(socket.AF_U
 async fn attack(repo: &Path, config_file: &Path, sandbox: app::sandbox::Sandbox) -> String {
     let app = Setup {
         demo: true,
-        host: HostSettings {
+        repository_code: RepositoryCodeSettings {
             repository_dir: Some(repo.to_owned()),
-            validation_commands: app::host::ValidationCommands::new(
+            validation_commands: app::process::ValidationCommands::new(
                 [("validate".to_owned(), vec!["./attack.sh".to_owned()])].into(),
             ),
             sandbox,
-            ..HostSettings::default()
+            ..RepositoryCodeSettings::default()
         },
         work_items_dir: Some(repo.join("work-items")),
         config_file: Some(config_file.to_owned()),
@@ -303,12 +303,12 @@ async fn without_a_sandbox_repository_code_is_refused_with_guidance() {
     );
     let app = app_over(
         repo.path(),
-        HostSettings {
+        RepositoryCodeSettings {
             sandbox: app::sandbox::Sandbox::Bubblewrap(app::sandbox::Bubblewrap {
                 program: "/nonexistent/bwrap".into(),
                 hidden: Vec::new(),
             }),
-            ..HostSettings::default()
+            ..RepositoryCodeSettings::default()
         },
     )
     .await;

@@ -391,10 +391,10 @@ async fn a_request_that_ends_after_sign_out_does_not_bring_the_session_back() {
     .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let app = Setup {
-        host: HostSettings {
+        repository_code: RepositoryCodeSettings {
             repository_dir: Some(repo.path().to_owned()),
             validation_commands: common::validation_commands(&["./slow.sh"]),
-            ..HostSettings::default()
+            ..RepositoryCodeSettings::default()
         },
         ..Setup::default()
     }

@@ -13,10 +13,10 @@ use crate::domain::{
 };
 use crate::error::{Blocked, ServiceError};
 use crate::idempotency::{self, Keyed};
-use crate::work_item_sync;
 use crate::store::audit::{self, NewAuditEvent};
 use crate::store::history_snapshots;
 use crate::store::{StoreError, work_items};
+use crate::work_item_sync;
 use std::time::Duration;
 
 /// One request to take an action.
@@ -59,9 +59,9 @@ pub async fn take_action(
         what: request.action.as_str().to_owned(),
         // A repeat waits for the first request at most as long as that one can take.
         patience: state
-            .host
+            .repository_code
             .validation_timeout
-            .max(state.host.executor_timeout)
+            .max(state.repository_code.executor_timeout)
             + Duration::from_secs(30),
     };
     let state = state.clone();
@@ -145,7 +145,7 @@ async fn attempt(state: &AppState, request: &ActionRequest) -> Result<ActionResu
 
     let mut result = match decision {
         Decision::Blocked(item, view) => blocked(&item, view),
-        Decision::Moved(item, view) => match (&state.host.executor, action) {
+        Decision::Moved(item, view) => match (&state.repository_code.executor, action) {
             (Some(executor), Action::StartExecution) => {
                 repository_code::hand_off(state, item, view, executor).await?
             }

@@ -9,7 +9,7 @@ use crate::domain::{
     WorkItemId,
 };
 use crate::error::ServiceError;
-use crate::host::{self, HostCommand};
+use crate::process::{self, LocalCommand};
 use crate::sandbox;
 use crate::store::{sources, work_items};
 
@@ -22,19 +22,19 @@ pub(super) async fn hand_off(
     executor: &[String],
 ) -> Result<ActionResult, ServiceError> {
     let dir = state
-        .host
+        .repository_code
         .repository_dir
         .clone()
         .unwrap_or_else(|| std::path::PathBuf::from("."));
     let mut argv = executor.to_vec();
     argv.push(item.id.to_string());
-    let mut command = HostCommand::new(&argv, &dir, state.host.executor_timeout);
+    let mut command = LocalCommand::new(&argv, &dir, state.repository_code.executor_timeout);
     command.env = item_env(&item);
     // The prompt as the sync read it from the work-items directory, never a path the
     // file gave.
-    command.stdin = host::Stdin::Text(item.prompt_context.text.clone().unwrap_or_default());
-    let run = match command.in_sandbox(&state.host.sandbox) {
-        Ok(command) => host::run(&command).await,
+    command.stdin = process::Stdin::Text(item.prompt_context.text.clone().unwrap_or_default());
+    let run = match command.in_sandbox(&state.repository_code.sandbox) {
+        Ok(command) => process::run(&command).await,
         Err(reason) => sandbox::refused_run(&argv, &reason),
     };
     if run.passed {
@@ -91,7 +91,7 @@ struct NothingToRun {
 fn command_to_validate(
     state: &AppState,
     item: &WorkItem,
-) -> Result<HostCommand, Box<NothingToRun>> {
+) -> Result<LocalCommand, Box<NothingToRun>> {
     let nothing = |guidance| {
         Box::new(NothingToRun {
             guidance,
@@ -111,7 +111,7 @@ fn command_to_validate(
             ),
         }));
     };
-    let Some(argv) = state.host.validation_commands.get(name) else {
+    let Some(argv) = state.repository_code.validation_commands.get(name) else {
         // The file was synced while the name was configured; the configuration changed.
         return Err(nothing(RecoveryGuidance {
             cause: format!(
@@ -126,7 +126,7 @@ fn command_to_validate(
             safe_retry: format!("Safe to retry {label} once the name is configured."),
         }));
     };
-    let Some(dir) = &state.host.repository_dir else {
+    let Some(dir) = &state.repository_code.repository_dir else {
         return Err(nothing(RecoveryGuidance {
             cause: "No factory repository is configured, so the validation command has nowhere to run.".to_owned(),
             policy_context: format!("{label} runs validation commands in the factory repository only."),
@@ -134,14 +134,16 @@ fn command_to_validate(
             safe_retry: format!("Safe to retry {label} once the repository is configured."),
         }));
     };
-    let mut command = HostCommand::new(argv, dir, state.host.validation_timeout);
+    let mut command = LocalCommand::new(argv, dir, state.repository_code.validation_timeout);
     command.env = item_env(item);
-    command.in_sandbox(&state.host.sandbox).map_err(|reason| {
-        Box::new(NothingToRun {
-            guidance: sandbox::refusal_guidance(label, &reason),
-            refused: Some(sandbox::refused_run(argv, &reason)),
+    command
+        .in_sandbox(&state.repository_code.sandbox)
+        .map_err(|reason| {
+            Box::new(NothingToRun {
+                guidance: sandbox::refusal_guidance(label, &reason),
+                refused: Some(sandbox::refused_run(argv, &reason)),
+            })
         })
-    })
 }
 
 /// Variables a host command gets about the item it runs for.
@@ -217,7 +219,7 @@ pub(super) async fn validate(
         state,
         id: item.id.clone(),
     };
-    let run = host::run(&command).await;
+    let run = process::run(&command).await;
     let new_status = if run.passed {
         status::RELEASE_READY
     } else {
@@ -250,7 +252,7 @@ pub(super) async fn validate(
             next_step: if run.timed_out {
                 format!(
                     "Find what hangs in the output below; if the checks need longer, raise validation_timeout_seconds under [factory] (now {} s).",
-                    state.host.validation_timeout.as_secs()
+                    state.repository_code.validation_timeout.as_secs()
                 )
             } else {
                 "Read the output below, fix the failing checks on the item's branch, then prepare the release again.".to_owned()

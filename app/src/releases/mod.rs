@@ -35,7 +35,7 @@ use crate::domain::release::{
 };
 use crate::domain::{CommandRun, RecoveryGuidance};
 use crate::error::{Blocked, ServiceError};
-use crate::host::{self, ProcessGroup, RunEvent, Stopped};
+use crate::process::{self, ProcessGroup, RunEvent, Stopped};
 use crate::ssh::TargetHost;
 use crate::store::StoreError;
 use crate::store::audit::{self, NewAuditEvent};

@@ -39,7 +39,7 @@ async fn candidate(target: &Target) -> Result<(String, Option<String>), ServiceE
             ),
         });
     };
-    let run = host::run(&target.command(argv, target.own_env())).await;
+    let run = process::run(&target.command(argv, target.own_env())).await;
     let first_line = run.output.lines().next().unwrap_or_default().to_owned();
     let mut words = first_line.split_whitespace();
     match (run.passed, words.next()) {

@@ -7,7 +7,7 @@ use crate::domain::release::{
     ReleaseKind, ReleaseRecord, ReleaseStatus, Step, StepRecord, StepStatus,
 };
 use crate::domain::{CommandRun, RecoveryGuidance};
-use crate::host::ProcessGroup;
+use crate::process::ProcessGroup;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 /// A release about to start.

@@ -12,8 +12,8 @@ use crate::domain::text::shown;
 use crate::domain::{
     GateFacts, Lane, Operator, Permission, QueueTruth, WorkItemSummary, card_causes,
 };
-use crate::work_item_sync::now;
 use crate::store::{self, board::BoardRead, sources::SyncSnapshot};
+use crate::work_item_sync::now;
 use leptos::either::Either;
 use leptos::prelude::*;
 

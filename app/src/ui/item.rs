@@ -121,10 +121,10 @@ fn WorkItemPage(
     let title = shown(&title).into_owned();
     let validation = exec.validation_command.map(|name| {
         let runs = app_state()
-            .host
+            .repository_code
             .validation_commands
             .get(&name)
-            .map(crate::host::display_argv);
+            .map(crate::process::display_argv);
         (shown(&name).into_owned(), runs)
     });
     let id_for_actions = id.clone();

@@ -36,8 +36,8 @@ pub fn write_work_item_files(dir: &Path, count: usize) {
 
 /// Settings that know the validation command the copies of wi-BF-302 name, as a real
 /// server's `[factory.validation_commands]` does: without it, every file is a sync error.
-pub fn host_settings() -> std::sync::Arc<app::host::HostSettings> {
-    let mut host = app::host::HostSettings::default();
+pub fn repository_code_settings() -> std::sync::Arc<app::process::RepositoryCodeSettings> {
+    let mut host = app::process::RepositoryCodeSettings::default();
     host.validation_commands
         .add_if_missing("./scripts/validate-local.ps1", vec!["true".into()]);
     std::sync::Arc::new(host)

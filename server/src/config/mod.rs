@@ -77,8 +77,8 @@ pub struct FactoryConfig {
 
 impl FactoryConfig {
     /// The settings the actions use, with defaults for what is not set.
-    pub fn host_settings(&self) -> app::host::HostSettings {
-        let defaults = app::host::HostSettings::default();
+    pub fn repository_code_settings(&self) -> app::process::RepositoryCodeSettings {
+        let defaults = app::process::RepositoryCodeSettings::default();
         let seconds = std::time::Duration::from_secs;
         let sandbox = match self.sandbox.as_deref() {
             Some(NO_SANDBOX) => app::sandbox::Sandbox::Off,
@@ -90,9 +90,9 @@ impl FactoryConfig {
                 hidden: Vec::new(),
             }),
         };
-        app::host::HostSettings {
+        app::process::RepositoryCodeSettings {
             repository_dir: self.repository_dir.clone(),
-            validation_commands: app::host::ValidationCommands::new(
+            validation_commands: app::process::ValidationCommands::new(
                 self.validation_commands.clone(),
             ),
             sandbox,
@@ -177,7 +177,10 @@ pub struct QueueTruthConfig {
 impl QueueTruthConfig {
     /// The settings the sync and the pages use; `repository_dir` gives the default
     /// directory.
-    pub fn settings(&self, repository_dir: Option<&Path>) -> app::work_item_sync::QueueTruthSettings {
+    pub fn settings(
+        &self,
+        repository_dir: Option<&Path>,
+    ) -> app::work_item_sync::QueueTruthSettings {
         let defaults = app::work_item_sync::QueueTruthSettings::default();
         let thresholds = defaults.thresholds;
         app::work_item_sync::QueueTruthSettings {
@@ -546,7 +549,7 @@ mod tests {
         assert_eq!(config.server.data_dir, Some(PathBuf::from("./data")));
         assert_eq!(config.sessions.idle_timeout_minutes, Some(720));
         assert_eq!(config.sessions.secure_cookies, Some(true));
-        let host = config.factory.host_settings();
+        let host = config.factory.repository_code_settings();
         assert_eq!(
             host.repository_dir,
             Some(PathBuf::from("/srv/build-factory"))

@@ -205,7 +205,7 @@ impl TargetConfig {
             step_timeout: std::time::Duration::from_secs(self.step_timeout_seconds.unwrap_or(300)),
             output_cap: self
                 .output_cap_kib
-                .map_or(app::host::OUTPUT_CAP, |kib| kib * 1024),
+                .map_or(app::process::OUTPUT_CAP, |kib| kib * 1024),
             hosts,
             ssh: self.ssh.settings(&at)?,
             batch_size,

@@ -4,7 +4,7 @@
 
 pub mod release_host;
 
-pub use app::host::HostSettings;
+pub use app::process::RepositoryCodeSettings;
 use reqwest::{Client, Response, StatusCode, redirect};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -14,8 +14,8 @@ use tokio::task::JoinHandle;
 
 /// Validation commands named by their program, as a test's configuration would give
 /// them: `./pass.sh` runs `./pass.sh` in the repository.
-pub fn validation_commands(programs: &[&str]) -> app::host::ValidationCommands {
-    app::host::ValidationCommands::new(
+pub fn validation_commands(programs: &[&str]) -> app::process::ValidationCommands {
+    app::process::ValidationCommands::new(
         programs
             .iter()
             .map(|program| (program.to_string(), vec![program.to_string()]))
@@ -389,7 +389,7 @@ pub struct Setup {
     pub client: Option<Client>,
     /// Where validation commands and the executor run. A demo app with its own
     /// repository still syncs the demo's work-item files.
-    pub host: HostSettings,
+    pub repository_code: RepositoryCodeSettings,
     pub targets: Vec<app::targets::Target>,
     /// Sync this directory's work-item files, whatever the repository.
     pub work_items_dir: Option<PathBuf>,
@@ -419,7 +419,7 @@ impl Default for Setup {
             demo: true,
             data_dir: None,
             client: None,
-            host: HostSettings::default(),
+            repository_code: RepositoryCodeSettings::default(),
             targets: Vec::new(),
             work_items_dir: None,
             trusted_proxies: Vec::new(),
@@ -459,7 +459,7 @@ impl Setup {
             server::startup::Settings::new("127.0.0.1:0".parse().unwrap(), data_dir.clone());
         settings.demo = self.demo;
         settings.demo_password = Some(DEMO_PASSWORD.into());
-        if self.demo && self.host.repository_dir.is_some() {
+        if self.demo && self.repository_code.repository_dir.is_some() {
             settings.queue_truth.work_items_dir = Some(
                 data_dir
                     .join(server::demo::DEMO_FACTORY_DIR)
@@ -469,7 +469,7 @@ impl Setup {
         if let Some(dir) = self.work_items_dir {
             settings.queue_truth.work_items_dir = Some(dir);
         }
-        settings.host = self.host;
+        settings.repository_code = self.repository_code;
         settings.targets = self.targets;
         settings.trusted_proxies = self.trusted_proxies;
         settings.user_check_interval = self.user_check_interval;

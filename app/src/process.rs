@@ -1,4 +1,6 @@
-//! Commands run on the host: validation commands, the executor and targets' commands.
+//! The processes this server runs on its own machine: validation commands, the executor,
+//! a target's commands (or `ssh`, which runs them on a target's host — in this code base
+//! "host" means a target's machine, never this one).
 //! Always an argument list from the configuration (never a shell, never a word from a
 //! work-item file), in a working directory from the configuration, with a clean
 //! environment, a timeout that stops the whole process group, and the output kept up to
@@ -17,13 +19,14 @@ use tokio::time::Instant;
 /// is.
 pub const OUTPUT_CAP: usize = 64 * 1024;
 
-/// Only these variables reach a host command: the server's own environment can hold
+/// Only these variables reach a local command: the server's own environment can hold
 /// secrets (the demo password, tokens in a service manager's environment).
 const PASSED_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"];
 
-/// Where and how host commands run; from the `[factory]` configuration.
+/// Where and how repository code (validation commands, the executor) runs; from the
+/// `[factory]` configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostSettings {
+pub struct RepositoryCodeSettings {
     /// The factory repository: validation commands run here.
     pub repository_dir: Option<PathBuf>,
     /// `[factory.validation_commands]`: what prepare-release may run, by name.
@@ -36,9 +39,9 @@ pub struct HostSettings {
     pub sandbox: Sandbox,
 }
 
-impl Default for HostSettings {
+impl Default for RepositoryCodeSettings {
     fn default() -> Self {
-        HostSettings {
+        RepositoryCodeSettings {
             repository_dir: None,
             validation_commands: ValidationCommands::default(),
             executor: None,
@@ -83,7 +86,7 @@ impl ValidationCommands {
 
 /// One command to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostCommand {
+pub struct LocalCommand {
     pub program: PathBuf,
     pub args: Vec<String>,
     pub dir: PathBuf,
@@ -99,12 +102,12 @@ pub struct HostCommand {
     pub sandbox: Option<Bubblewrap>,
 }
 
-impl HostCommand {
+impl LocalCommand {
     /// An argument list from the configuration, run in `dir`. A relative program path
     /// (`./scripts/x`) is taken from `dir`, not from the server's own working directory.
     pub fn new(argv: &[String], dir: &Path, timeout: Duration) -> Self {
         let (program, args) = argv.split_first().map_or(("", &[][..]), |(p, a)| (p, a));
-        HostCommand {
+        LocalCommand {
             program: resolve_program(program, dir),
             args: args.to_vec(),
             dir: dir.to_owned(),
@@ -366,7 +369,7 @@ pub const OUTPUT_REPORT_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The process that runs `command`: in its sandbox if it has one, in its directory, with
 /// a clean environment, its output piped, in a process group of its own.
-fn process_of(command: &HostCommand) -> tokio::process::Command {
+fn process_of(command: &LocalCommand) -> tokio::process::Command {
     let mut process = match &command.sandbox {
         Some(sandbox) => {
             let dir = std::path::absolute(&command.dir).unwrap_or_else(|_| command.dir.clone());
@@ -402,7 +405,7 @@ fn process_of(command: &HostCommand) -> tokio::process::Command {
 /// that does not read its input must not hold up its output; it may stop reading, its
 /// choice), or the pipe to hold open, returned.
 fn give_input(
-    command: &HostCommand,
+    command: &LocalCommand,
     child: &mut tokio::process::Child,
 ) -> Option<tokio::process::ChildStdin> {
     let pipe = child.stdin.take()?;
@@ -422,14 +425,14 @@ fn give_input(
 
 /// Runs the command to its end or its timeout. Never fails: a command that cannot start
 /// is a failed run whose output says why.
-pub async fn run(command: &HostCommand) -> CommandRun {
+pub async fn run(command: &LocalCommand) -> CommandRun {
     run_watched(command, &|_| {}).await
 }
 
 /// [`run`], telling `watch` the command's process group when it starts and its output
 /// as it comes, so a record can keep them while it runs: a server that dies mid-step
 /// loses at most the last moment, and the next one can stop what it left running.
-pub async fn run_watched(command: &HostCommand, watch: &(dyn Fn(RunEvent) + Sync)) -> CommandRun {
+pub async fn run_watched(command: &LocalCommand, watch: &(dyn Fn(RunEvent) + Sync)) -> CommandRun {
     let started = Instant::now();
     let deadline = started + command.timeout;
     let display = command.display();
@@ -555,8 +558,8 @@ mod tests {
     }
 
     /// A command as the configuration would give it, written as a shell would split it.
-    fn command(dir: &Path, line: &str, timeout: Duration) -> HostCommand {
-        HostCommand::new(&shlex::split(line).unwrap(), dir, timeout)
+    fn command(dir: &Path, line: &str, timeout: Duration) -> LocalCommand {
+        LocalCommand::new(&shlex::split(line).unwrap(), dir, timeout)
     }
 
     /// The sandbox as the server sets it up, hiding `hidden`.
@@ -759,14 +762,14 @@ mod tests {
     fn argument_lists_are_taken_as_they_are() {
         let dir = Path::new("/repo");
         let argv = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
-        let cmd = HostCommand::new(
+        let cmd = LocalCommand::new(
             &argv(&["./scripts/v.sh", "--fast", "a b"]),
             dir,
             Duration::ZERO,
         );
         assert_eq!(cmd.program, Path::new("/repo/scripts/v.sh"));
         assert_eq!(cmd.args, ["--fast", "a b"]);
-        let cmd = HostCommand::new(&argv(&["make", "check;", "rm"]), dir, Duration::ZERO);
+        let cmd = LocalCommand::new(&argv(&["make", "check;", "rm"]), dir, Duration::ZERO);
         assert_eq!(cmd.program, Path::new("make"));
         assert_eq!(cmd.args, ["check;", "rm"], "no shell: `;` is an argument");
         assert_eq!(cmd.display(), "make 'check;' rm");
