@@ -64,7 +64,8 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The settings `factory serve` runs with: flags and environment over the file.
+    /// The settings `factory serve` runs with: flags and environment over the file, over
+    /// the defaults of [`Settings::new`] (the one place a default is written).
     pub fn from_args(args: &ServeArgs, config: &Config) -> Result<Settings, StartError> {
         // What the file's own check could not say until now, naming the file.
         let invalid = |detail| {
@@ -76,16 +77,17 @@ impl Settings {
                 detail,
             })
         };
+        let addr = args
+            .addr
+            .or(config.server.addr)
+            .unwrap_or_else(|| DEFAULT_ADDR.parse().expect("the default address parses"));
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(config.server.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let defaults = Settings::new(addr, data_dir);
         Ok(Settings {
-            addr: args
-                .addr
-                .or(config.server.addr)
-                .unwrap_or_else(|| DEFAULT_ADDR.parse().expect("the default address parses")),
-            data_dir: args
-                .data_dir
-                .clone()
-                .or(config.server.data_dir.clone())
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             demo: args.demo,
             demo_fleet: !args.no_demo_fleet,
             demo_password: std::env::var("FACTORY_DEMO_PASSWORD")
@@ -96,21 +98,19 @@ impl Settings {
             queue_truth: config.queue_truth.clone(),
             targets: config.targets().map_err(invalid)?,
             webhooks: config.webhooks().map_err(invalid)?,
-            webhook_first_retry: app::webhooks::WebhookSettings::default().first_retry,
-            webhook_attempts: app::webhooks::WebhookSettings::default().attempts,
             public_url: config.server.public_url.clone(),
             metrics_access: config.metrics.access().map_err(invalid)?,
             trusted_proxies: config.server.trusted_proxies.clone(),
             insecure_cookies: args.insecure_cookies,
             secure_cookies: config.sessions.secure_cookies,
-            idle_timeout: Duration::from_secs(
-                60 * config
-                    .sessions
-                    .idle_timeout_minutes
-                    .unwrap_or(DEFAULT_IDLE_MINUTES),
-            ),
-            user_check_interval: USER_CHECK_INTERVAL,
+            idle_timeout: config
+                .sessions
+                .idle_timeout_minutes
+                .map_or(defaults.idle_timeout, |minutes| {
+                    Duration::from_secs(60 * minutes)
+                }),
             connections: config.server.connection_limits(),
+            ..defaults
         })
     }
 
