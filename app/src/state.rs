@@ -3,7 +3,6 @@ use crate::domain::WorkItemId;
 use crate::process::RepositoryCodeSettings;
 use crate::store::Db;
 use axum::extract::FromRef;
-use leptos::config::LeptosOptions;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
@@ -20,7 +19,6 @@ pub struct AppState(Arc<SharedState>);
 /// The fields of [`AppState`].
 #[derive(Clone, Debug)]
 pub struct SharedState {
-    pub leptos_options: LeptosOptions,
     pub db: Db,
     pub sign_in_throttle: Arc<SignInThrottle>,
     /// Where validation commands and the executor run.
@@ -64,7 +62,6 @@ impl SharedState {
     /// it serves.
     pub fn new(db: Db) -> Self {
         SharedState {
-            leptos_options: LeptosOptions::builder().output_name("factory").build(),
             db,
             sign_in_throttle: Arc::new(SignInThrottle::default()),
             repository_code: Arc::default(),
@@ -111,8 +108,10 @@ impl std::ops::DerefMut for AppState {
     }
 }
 
-impl FromRef<AppState> for LeptosOptions {
+/// A handler that reads or writes the database and nothing else takes the database
+/// alone (`State<Db>`).
+impl FromRef<AppState> for Db {
     fn from_ref(state: &AppState) -> Self {
-        state.leptos_options.clone()
+        state.db.clone()
     }
 }

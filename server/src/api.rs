@@ -356,10 +356,10 @@ const DISK_FULL_HEALTH: &str =
         (status = 503, description = "Degraded or unavailable, with the reason.", body = Health),
     ),
 )]
-pub async fn healthz(State(state): State<AppState>) -> Response {
+pub async fn healthz(State(db): State<app::store::Db>) -> Response {
     let version = app::VERSION;
-    match state.db.ping().await {
-        Ok(()) => match state.db.writes_failing().await {
+    match db.ping().await {
+        Ok(()) => match db.writes_failing().await {
             None => Json(Health {
                 status: "ok",
                 version,

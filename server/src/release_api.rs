@@ -307,7 +307,7 @@ pub struct ReleaseDetail {
     ),
 )]
 pub async fn get_release(
-    State(state): State<AppState>,
+    State(db): State<app::store::Db>,
     PathOf(raw_id): PathOf<String>,
 ) -> Result<Json<ReleaseDetail>, ServiceError> {
     let not_found = || ServiceError::NotFound {
@@ -316,8 +316,7 @@ pub async fn get_release(
         ),
     };
     let id: i64 = raw_id.parse().map_err(|_| not_found())?;
-    let (release, steps) = state
-        .db
+    let (release, steps) = db
         .call(move |conn| store::get(conn, id))
         .await?
         .ok_or_else(not_found)?;
