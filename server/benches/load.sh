@@ -13,25 +13,7 @@ connections=${2:-32}
 port=${LOAD_PORT:-3299}
 
 command -v wrk >/dev/null || { echo "load.sh: wrk is missing: apt-get install wrk" >&2; exit 1; }
-cargo build --release --bin factory --quiet
-
-data_dir=$(mktemp -d)
-password="load test password"
-FACTORY_DEMO_PASSWORD="$password" RUST_LOG=warn "${CARGO_TARGET_DIR:-target}/release/factory" serve --demo --addr "127.0.0.1:$port" --data-dir "$data_dir" &
-server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data_dir"' EXIT
-for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
-
-# Pages need a session, as they do for a person: sign in once and reuse the cookie.
-cookie=$(curl -fs -o /dev/null -D - --data-urlencode username=demo --data-urlencode "password=$password" \
-  "http://127.0.0.1:$port/fn/login" | sed -n 's/^set-cookie: \(factory_session=[^;]*\).*/\1/Ip')
-[ -n "$cookie" ] || { echo "load.sh: signing in failed" >&2; exit 1; }
-
-rss_log=$(mktemp)
-( while kill -0 $server 2>/dev/null; do
-    awk '/VmRSS/ {print $2}' /proc/$server/status >> "$rss_log"; sleep 0.2
-  done ) &
-sampler=$!
+. server/benches/demo-server.sh
 
 echo "== wrk: ${seconds}s, ${connections} connections, GET / (demo data), uncompressed"
 wrk -t2 -c"$connections" -d"${seconds}s" --latency -H "Cookie: $cookie" "http://127.0.0.1:$port/"
