@@ -308,14 +308,7 @@ async fn a_broken_file_is_reported_by_line_and_field_and_the_rest_syncs() {
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT);
-    let gate = answer["gates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["name"] == "queue-truth")
-        .expect("the queue-truth gate")
-        .clone();
-    assert_eq!(gate["result"], "blocked");
+    common::blocking_gate(&answer, "queue-truth");
     assert!(
         answer["guidance"]["next_step"]
             .as_str()
@@ -427,14 +420,7 @@ async fn a_stale_snapshot_blocks_prepare_release_until_refreshed() {
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "{refused}");
     assert_eq!(refused["error"], "blocked");
-    let gate = refused["gates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["name"] == "queue-truth")
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(gate["result"], "blocked", "{refused}");
+    common::blocking_gate(&refused, "queue-truth");
     assert!(refused["guidance"]["next_step"].as_str().is_some());
 
     // Refresh on the item page: a form post without JavaScript, back to the section.

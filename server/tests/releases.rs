@@ -633,13 +633,7 @@ async fn of_fifty_concurrent_deploys_exactly_one_starts() {
     for (status, body) in answers.iter().filter(|(s, _)| *s != StatusCode::ACCEPTED) {
         assert_eq!(*status, StatusCode::CONFLICT);
         assert_eq!(body["error"], "blocked");
-        let lock = body["gates"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|g| g["name"] == "deploy-lock")
-            .unwrap();
-        assert_eq!(lock["result"], "blocked");
+        common::blocking_gate(body, "deploy-lock");
         let cause = body["guidance"]["cause"].as_str().unwrap();
         assert!(
             cause.starts_with(&format!(
@@ -684,13 +678,7 @@ async fn a_hold_refuses_deploys_allows_rollbacks_and_ends() {
 
     let (status, body) = deploy(&app, "1.0.0").await;
     assert_eq!(status, StatusCode::CONFLICT);
-    let gate = body["gates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["name"] == "deploy-hold")
-        .unwrap();
-    assert_eq!(gate["result"], "blocked");
+    common::blocking_gate(&body, "deploy-hold");
     assert!(
         body["guidance"]["cause"]
             .as_str()
@@ -754,13 +742,7 @@ async fn refusals_name_their_gate_and_bad_requests_say_what_to_fix() {
     // Nothing to roll back to yet.
     let (status, body) = send(&app, &app.client, "POST", "/api/targets/web/rollback", None).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    let gate = body["gates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["name"] == "rollback-target")
-        .unwrap();
-    assert_eq!(gate["result"], "blocked");
+    common::blocking_gate(&body, "rollback-target");
 
     let viewer = app.browser_signed_in_as("vic", Role::Viewer).await;
     let (status, body) = send(
@@ -832,13 +814,7 @@ async fn refusals_name_their_gate_and_bad_requests_say_what_to_fix() {
     .await;
     let (status, body) = deploy(&app, "1.0.0").await;
     assert_eq!(status, StatusCode::CONFLICT);
-    let gate = body["gates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["name"] == "smoke")
-        .unwrap();
-    assert_eq!(gate["result"], "blocked");
+    common::blocking_gate(&body, "smoke");
     assert!(
         body["guidance"]["next_step"]
             .as_str()

@@ -162,13 +162,7 @@ async fn a_work_item_file_can_name_a_configured_command_and_nothing_else() {
     );
     let (status, body) = prepare_release(&app, "wi-OK-1").await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    let gate = body["gates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["name"] == "queue-truth")
-        .unwrap();
-    assert_eq!(gate["result"], "blocked");
+    let gate = common::blocking_gate(&body, "queue-truth");
     assert_contains(gate["reason"].as_str().unwrap(), "validation_command");
     let (_, item) = app.get_json("/api/control-plane/items/wi-OK-1").await;
     assert_eq!(item["execution_context"]["validation_command"], "validate");

@@ -603,3 +603,16 @@ pub fn location(response: &Response) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// The gate named `name` of a refusal's body (the one refusal: an action's or a
+/// release control's), asserted to be what blocked it.
+pub fn blocking_gate<'a>(refusal: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    let gate = refusal["gates"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a refusal with gates: {refusal}"))
+        .iter()
+        .find(|gate| gate["name"] == name)
+        .unwrap_or_else(|| panic!("the {name} gate in {refusal}"));
+    assert_eq!(gate["result"], "blocked", "{refusal}");
+    gate
+}
