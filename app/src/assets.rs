@@ -17,43 +17,26 @@ pub struct PublicFile {
     pub bytes: &'static [u8],
 }
 
+/// A file of `public/`, served at its path there.
+macro_rules! public_file {
+    ($path:literal, $content_type:literal) => {
+        PublicFile {
+            path: concat!("/", $path),
+            content_type: $content_type,
+            bytes: include_bytes!(concat!("../../public/", $path)),
+        }
+    };
+}
+
 /// Everything in `public/`.
 pub const PUBLIC_FILES: &[PublicFile] = &[
-    PublicFile {
-        path: "/favicon.ico",
-        content_type: "image/x-icon",
-        bytes: include_bytes!("../../public/favicon.ico"),
-    },
-    PublicFile {
-        path: "/favicon.svg",
-        content_type: "image/svg+xml",
-        bytes: include_bytes!("../../public/favicon.svg"),
-    },
-    PublicFile {
-        path: "/manifest.webmanifest",
-        content_type: "application/manifest+json",
-        bytes: include_bytes!("../../public/manifest.webmanifest"),
-    },
-    PublicFile {
-        path: "/robots.txt",
-        content_type: "text/plain; charset=utf-8",
-        bytes: include_bytes!("../../public/robots.txt"),
-    },
-    PublicFile {
-        path: "/icons/icon-192.png",
-        content_type: "image/png",
-        bytes: include_bytes!("../../public/icons/icon-192.png"),
-    },
-    PublicFile {
-        path: "/icons/icon-512.png",
-        content_type: "image/png",
-        bytes: include_bytes!("../../public/icons/icon-512.png"),
-    },
-    PublicFile {
-        path: "/icons/apple-touch-icon.png",
-        content_type: "image/png",
-        bytes: include_bytes!("../../public/icons/apple-touch-icon.png"),
-    },
+    public_file!("favicon.ico", "image/x-icon"),
+    public_file!("favicon.svg", "image/svg+xml"),
+    public_file!("manifest.webmanifest", "application/manifest+json"),
+    public_file!("robots.txt", "text/plain; charset=utf-8"),
+    public_file!("icons/icon-192.png", "image/png"),
+    public_file!("icons/icon-512.png", "image/png"),
+    public_file!("icons/apple-touch-icon.png", "image/png"),
 ];
 
 /// 64-bit FNV-1a: a stable content fingerprint, not a security hash.
