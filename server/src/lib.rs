@@ -15,6 +15,7 @@ pub mod release_api;
 pub mod router;
 pub mod serve;
 mod session_cache;
+pub mod settings;
 pub mod startup;
 mod static_files;
 
