@@ -60,16 +60,8 @@ async fn act(app: &TestApp, item: &str, action: &str, key: Option<&str>) -> (Sta
     api_action(app, &app.client, item, action, key).await
 }
 
-async fn item_json(app: &TestApp, item: &str) -> Value {
-    let (status, body) = app
-        .get_json(&format!("/api/control-plane/items/{item}"))
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    body
-}
-
 async fn lane_of(app: &TestApp, item: &str) -> Value {
-    item_json(app, item).await["lifecycle"]["lane"].clone()
+    app.item(item).await["lifecycle"]["lane"].clone()
 }
 
 async fn page(app: &TestApp, client: &Client, path: &str) -> String {
@@ -101,7 +93,7 @@ async fn a_phone_without_javascript_moves_an_item_from_ready_to_review() {
     let body = page(&app, browser, &landed).await;
     assert_contains(&body, "Start execution: Done");
     assert_contains(&body, "wi-BF-330 moved to In progress with status queued.");
-    let item = item_json(&app, "wi-BF-330").await;
+    let item = app.item("wi-BF-330").await;
     assert_eq!(item["lifecycle"]["lane"], "in-progress");
     assert_eq!(item["lifecycle"]["status"], "queued");
     // The board read before the tap shows the move at once.
@@ -160,7 +152,7 @@ async fn a_phone_without_javascript_moves_an_item_from_ready_to_review() {
     assert_eq!(location(&response), "/?lane=review");
     let board = page(&app, browser, "/?lane=review").await;
     assert!(form_token(&board, "wi-BF-330", "prepare-release").is_some());
-    let item = item_json(&app, "wi-BF-330").await;
+    let item = app.item("wi-BF-330").await;
     assert_eq!(
         item["lifecycle"]["status"], "review-requested",
         "the board's status stays"
@@ -414,7 +406,7 @@ async fn prepare_release_runs_the_validation_command_for_real() {
     let item = page(&app, &app.client, "/items/wi-BF-321").await;
     assert_contains(&item, "Release-ready");
     assert_eq!(
-        item_json(&app, "wi-BF-321").await["lifecycle"]["status"],
+        app.item("wi-BF-321").await["lifecycle"]["status"],
         "release-ready"
     );
 
@@ -585,7 +577,7 @@ async fn start_execution_hands_the_item_to_the_executor_and_a_failed_handoff_goe
         arguments, "--queue wi-BF-330",
         "the item's id, never a path from its file"
     );
-    let synced_prompt = item_json(&app, "wi-BF-330").await["prompt_context"]["text"].clone();
+    let synced_prompt = app.item("wi-BF-330").await["prompt_context"]["text"].clone();
     assert_eq!(
         prompt.trim(),
         synced_prompt.as_str().unwrap().trim(),
@@ -602,7 +594,7 @@ async fn start_execution_hands_the_item_to_the_executor_and_a_failed_handoff_goe
         body["executor"]["output"].as_str().unwrap(),
         "queue is full",
     );
-    let item = item_json(&app, "wi-BF-333").await;
+    let item = app.item("wi-BF-333").await;
     assert_eq!(item["lifecycle"]["lane"], "ready");
     assert_eq!(item["lifecycle"]["status"], "handoff-failed");
 }

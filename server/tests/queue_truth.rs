@@ -34,14 +34,6 @@ async fn post(app: &TestApp, client: &Client, path: &str) -> (StatusCode, Value)
     json_of(client.post(app.url(path)).send().await.unwrap()).await
 }
 
-async fn item(app: &TestApp, id: &str) -> Value {
-    let (status, body) = app
-        .get_json(&format!("/api/control-plane/items/{id}"))
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    body
-}
-
 async fn page(app: &TestApp, path: &str) -> String {
     let response = app.get_page(path).await;
     assert_eq!(response.status(), StatusCode::OK, "{path}");
@@ -173,13 +165,13 @@ async fn an_edit_that_keeps_size_and_modification_time_or_only_touches_the_promp
     assert_eq!(snapshot["changed"], 2, "{snapshot}");
     assert_eq!(snapshot["files_read"], 12);
     assert!(
-        item(&app, "wi-BF-330").await["title"]
+        app.item("wi-BF-330").await["title"]
             .as_str()
             .unwrap()
             .starts_with("Smoke check FAILS")
     );
     assert!(
-        item(&app, "wi-BF-302").await["prompt_context"]["text"]
+        app.item("wi-BF-302").await["prompt_context"]["text"]
             .as_str()
             .unwrap()
             .ends_with("Also check the release notes.")
@@ -216,12 +208,12 @@ async fn edited_added_and_deleted_files_sync() {
     );
 
     assert!(
-        item(&app, "wi-BF-318").await["title"]
+        app.item("wi-BF-318").await["title"]
             .as_str()
             .unwrap()
             .starts_with("Edited: ")
     );
-    let added = item(&app, "wi-BF-350").await;
+    let added = app.item("wi-BF-350").await;
     assert_eq!(added["lifecycle"]["lane"], "backlog");
     assert_eq!(
         added["lifecycle"]["state"], "open",
@@ -230,7 +222,7 @@ async fn edited_added_and_deleted_files_sync() {
     assert_eq!(added["summary"], "Found in the field.");
 
     // A deleted file's item stays, with its history, and says it is gone.
-    let gone = item(&app, "wi-BF-342").await;
+    let gone = app.item("wi-BF-342").await;
     assert_eq!(drift_kinds(&gone), ["removed-from-source"]);
     let guidance = &gone["queue_truth"]["drift"][0]["guidance"];
     assert!(
@@ -253,7 +245,7 @@ async fn edited_added_and_deleted_files_sync() {
     .unwrap();
     app.sync().await;
     assert_eq!(
-        drift_kinds(&item(&app, "wi-BF-342").await),
+        drift_kinds(&app.item("wi-BF-342").await),
         Vec::<String>::new()
     );
 }
@@ -261,7 +253,7 @@ async fn edited_added_and_deleted_files_sync() {
 #[tokio::test]
 async fn a_broken_file_is_reported_by_line_and_field_and_the_rest_syncs() {
     let app = spawn_demo_app().await;
-    let title_before = item(&app, "wi-BF-321").await["title"].clone();
+    let title_before = app.item("wi-BF-321").await["title"].clone();
     edit(&app, "wi-BF-321", "lane = \"review\"", "lane = \"doing\"");
     edit(&app, "wi-BF-321", "title = \"", "title = \"Never shown: ");
     edit(&app, "wi-BF-318", "title = \"", "title = \"Synced anyway: ");
@@ -283,7 +275,7 @@ async fn a_broken_file_is_reported_by_line_and_field_and_the_rest_syncs() {
     );
 
     // The item keeps its last good data and shows itself as stale, with the fix.
-    let broken = item(&app, "wi-BF-321").await;
+    let broken = app.item("wi-BF-321").await;
     assert_eq!(broken["title"], title_before);
     assert_eq!(broken["queue_truth"]["freshness"], "stale");
     let next_step = broken["queue_truth"]["stale"]["next_step"]
@@ -325,7 +317,7 @@ async fn a_broken_file_is_reported_by_line_and_field_and_the_rest_syncs() {
         "only the demo's own"
     );
     assert_eq!(snapshot["errors"].as_array().unwrap().len(), 1);
-    let fixed = item(&app, "wi-BF-321").await;
+    let fixed = app.item("wi-BF-321").await;
     assert_eq!(fixed["queue_truth"]["freshness"], "fresh");
     assert!(
         fixed["title"]
@@ -346,7 +338,7 @@ async fn a_file_that_disagrees_with_the_board_shows_drift_and_guidance() {
         "status = \"done\"",
     );
     app.sync().await;
-    let drifting = item(&app, "wi-BF-318").await;
+    let drifting = app.item("wi-BF-318").await;
     assert_eq!(drift_kinds(&drifting), ["status-lane"]);
     let drift = &drifting["queue_truth"]["drift"][0];
     assert_eq!(
@@ -369,7 +361,7 @@ async fn a_file_that_disagrees_with_the_board_shows_drift_and_guidance() {
     // The file reopening a done item: the board keeps it done and says so.
     edit(&app, "wi-BF-301", "lane = \"done\"", "lane = \"review\"");
     app.sync().await;
-    let reopened = item(&app, "wi-BF-301").await;
+    let reopened = app.item("wi-BF-301").await;
     assert_eq!(reopened["lifecycle"]["lane"], "done");
     assert_eq!(reopened["lifecycle"]["source"], "review");
     assert!(drift_kinds(&reopened).contains(&"lane-source".to_owned()));
@@ -397,7 +389,7 @@ async fn a_stale_snapshot_blocks_prepare_release_until_refreshed() {
         })
         .await
         .unwrap();
-    let stale = item(&app, "wi-BF-302").await;
+    let stale = app.item("wi-BF-302").await;
     assert_eq!(stale["queue_truth"]["freshness"], "stale");
     assert!(
         stale["queue_truth"]["snapshot_age_seconds"]
@@ -434,7 +426,7 @@ async fn a_stale_snapshot_blocks_prepare_release_until_refreshed() {
         .await;
     assert_eq!(response.status(), StatusCode::FOUND);
     assert_eq!(location(&response), "/items/wi-BF-302#queue-truth");
-    let fresh = item(&app, "wi-BF-302").await;
+    let fresh = app.item("wi-BF-302").await;
     assert_eq!(fresh["queue_truth"]["freshness"], "fresh");
     let body = page(&app, "/items/wi-BF-302").await;
     assert_contains(&body, "policy gate queue-truth: pass");
@@ -470,7 +462,7 @@ async fn a_changed_pull_request_is_drift_that_prepare_release_reconciles() {
     .await;
     edit(&app, "wi-BF-318", "/pull/331\"", "/pull/345\"");
     app.sync().await;
-    let changed = item(&app, "wi-BF-318").await;
+    let changed = app.item("wi-BF-318").await;
     assert_eq!(drift_kinds(&changed), ["pull-request-changed"]);
     assert_eq!(
         changed["queue_truth"]["drift"][0]["signals"][0]["value"],
@@ -486,7 +478,7 @@ async fn a_changed_pull_request_is_drift_that_prepare_release_reconciles() {
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["outcome"], "succeeded");
     assert_eq!(
-        drift_kinds(&item(&app, "wi-BF-318").await),
+        drift_kinds(&app.item("wi-BF-318").await),
         Vec::<String>::new()
     );
 }
@@ -528,7 +520,7 @@ async fn edits_to_the_demo_files_survive_a_restart() {
     .spawn()
     .await;
     assert!(
-        item(&app, "wi-BF-318").await["title"]
+        app.item("wi-BF-318").await["title"]
             .as_str()
             .unwrap()
             .starts_with("Kept: "),

@@ -117,6 +117,15 @@ impl TestApp {
         body["last_sync"].clone()
     }
 
+    /// `GET /api/control-plane/items/{id}`, which must answer 200: the whole item.
+    pub async fn item(&self, id: &str) -> serde_json::Value {
+        let (status, body) = self
+            .get_json(&format!("/api/control-plane/items/{id}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
