@@ -74,9 +74,9 @@ pub async fn sync_for(
         what: "sync".into(),
         patience: SYNC_PATIENCE,
     };
-    let state = state.clone();
-    idempotency::once(&state.db.clone(), keyed, async move {
-        Ok(sync(&state, &trigger).await?)
+    let owned = state.clone();
+    idempotency::once(&state.db, keyed, async move {
+        Ok(sync(&owned, &trigger).await?)
     })
     .await
 }

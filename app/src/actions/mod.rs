@@ -64,9 +64,9 @@ pub async fn take_action(
             .max(state.repository_code.executor_timeout)
             + Duration::from_secs(30),
     };
-    let state = state.clone();
-    idempotency::once(&state.db.clone(), keyed, async move {
-        attempt(&state, &request).await
+    let owned = state.clone();
+    idempotency::once(&state.db, keyed, async move {
+        attempt(&owned, &request).await
     })
     .await
 }

@@ -50,9 +50,9 @@ pub async fn set_hold(
         ),
         patience: HOLD_PATIENCE,
     };
-    let state = state.clone();
-    idempotency::once(&state.db.clone(), keyed, async move {
-        hold_now(&state, requester, target, reason, expires).await
+    let owned = state.clone();
+    idempotency::once(&state.db, keyed, async move {
+        hold_now(&owned, requester, target, reason, expires).await
     })
     .await
 }
@@ -93,9 +93,9 @@ pub async fn release_hold(
         what: "release of the hold".into(),
         patience: HOLD_PATIENCE,
     };
-    let state = state.clone();
-    idempotency::once(&state.db.clone(), keyed, async move {
-        release_hold_now(&state, requester, target).await
+    let owned = state.clone();
+    idempotency::once(&state.db, keyed, async move {
+        release_hold_now(&owned, requester, target).await
     })
     .await
 }
