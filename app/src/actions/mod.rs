@@ -65,9 +65,11 @@ pub async fn take_action(
             + Duration::from_secs(30),
     };
     let owned = state.clone();
-    idempotency::once(&state.db, keyed, async move {
-        attempt(&owned, &request).await
-    })
+    idempotency::once(
+        &state.db,
+        keyed,
+        async move { attempt(&owned, &request).await },
+    )
     .await
 }
 

@@ -124,28 +124,40 @@ fn deploy(
     (runner.calls.into_inner().unwrap(), ends)
 }
 
+type Case = (
+    &'static str,
+    &'static [&'static str],
+    usize,
+    bool,
+    Script,
+    &'static str,
+    &'static [&'static str],
+);
+
+const THREE: &[&str] = &["web-1", "web-2", "web-3"];
+const HEALTHY_THREE: &str = "pre-smoke@web-1 deploy@web-1 post-smoke@web-1 pre-smoke@web-2 deploy@web-2 post-smoke@web-2 pre-smoke@web-3 deploy@web-3 post-smoke@web-3";
+
+/// Drives each case's deploy (and its automatic rollback) and checks the steps run and
+/// the ends.
+fn check(cases: Vec<Case>) {
+    for (name, hosts, batch_size, can_roll_back, script, calls, ends) in cases {
+        let (got_calls, got_ends) = deploy(hosts, batch_size, can_roll_back, script);
+        assert_eq!(got_calls.join(" "), calls, "{name}: steps run");
+        assert_eq!(got_ends, ends, "{name}: ends");
+    }
+}
+
 #[test]
-fn every_path_of_a_rollout_over_hosts() {
-    use Step::{Deploy, PostSmoke, PreSmoke, Rollback, RollbackSmoke};
-    type Case = (
-        &'static str,
-        &'static [&'static str],
-        usize,
-        bool,
-        Script,
-        &'static str,
-        &'static [&'static str],
-    );
-    let three = &["web-1", "web-2", "web-3"][..];
-    let healthy_three = "pre-smoke@web-1 deploy@web-1 post-smoke@web-1 pre-smoke@web-2 deploy@web-2 post-smoke@web-2 pre-smoke@web-3 deploy@web-3 post-smoke@web-3";
-    let cases: Vec<Case> = vec![
+fn a_rollout_moves_its_hosts_in_order_and_sends_the_moved_ones_back_when_one_fails() {
+    use Step::{Deploy, PostSmoke, PreSmoke};
+    check(vec![
         (
             "every host healthy",
-            three,
+            THREE,
             1,
             true,
             Script::default(),
-            healthy_three,
+            HEALTHY_THREE,
             &["deploy:succeeded at post-smoke moved 3 failed []"],
         ),
         (
@@ -159,7 +171,7 @@ fn every_path_of_a_rollout_over_hosts() {
         ),
         (
             "a failure in batch 2: the moved hosts go back, newest first",
-            three,
+            THREE,
             1,
             true,
             Script {
@@ -174,7 +186,7 @@ fn every_path_of_a_rollout_over_hosts() {
         ),
         (
             "a host that cannot be reached: named, and the hosts before it go back",
-            three,
+            THREE,
             1,
             true,
             Script {
@@ -189,7 +201,7 @@ fn every_path_of_a_rollout_over_hosts() {
         ),
         (
             "a pre-deploy check fails on batch 3: the two moved hosts go back",
-            three,
+            THREE,
             1,
             true,
             Script {
@@ -204,7 +216,7 @@ fn every_path_of_a_rollout_over_hosts() {
         ),
         (
             "the first host cannot be reached: nothing moved, nothing to undo",
-            three,
+            THREE,
             1,
             true,
             Script {
@@ -213,36 +225,6 @@ fn every_path_of_a_rollout_over_hosts() {
             },
             "pre-smoke@web-1",
             &["deploy:aborted at pre-smoke moved 0 failed [web-1]"],
-        ),
-        (
-            "a rollback that fails on one host goes on with the others",
-            three,
-            1,
-            true,
-            Script {
-                fails: &[(PostSmoke, "web-3"), (Rollback, "web-2")],
-                ..Script::default()
-            },
-            "pre-smoke@web-1 deploy@web-1 post-smoke@web-1 pre-smoke@web-2 deploy@web-2 post-smoke@web-2 pre-smoke@web-3 deploy@web-3 post-smoke@web-3 rollback@web-3 rollback-smoke@web-3 rollback@web-2 rollback@web-1 rollback-smoke@web-1",
-            &[
-                "deploy:roll-back 3 after post-smoke failed [web-3]",
-                "automatic-rollback:rollback-failed at rollback-smoke moved 3 failed [web-2]",
-            ],
-        ),
-        (
-            "a rollback's smoke check fails on its last host",
-            three,
-            1,
-            true,
-            Script {
-                fails: &[(Deploy, "web-2"), (RollbackSmoke, "web-1")],
-                ..Script::default()
-            },
-            "pre-smoke@web-1 deploy@web-1 post-smoke@web-1 pre-smoke@web-2 deploy@web-2 rollback@web-2 rollback-smoke@web-2 rollback@web-1 rollback-smoke@web-1",
-            &[
-                "deploy:roll-back 2 after deploy failed [web-2]",
-                "automatic-rollback:rollback-failed at rollback-smoke moved 2 failed [web-1]",
-            ],
         ),
         (
             "two at a time: a failure on one host of batch 2 sends all four back",
@@ -261,7 +243,7 @@ fn every_path_of_a_rollout_over_hosts() {
         ),
         (
             "a first deploy fails with nothing to go back to",
-            three,
+            THREE,
             1,
             false,
             Script {
@@ -271,9 +253,53 @@ fn every_path_of_a_rollout_over_hosts() {
             "pre-smoke@web-1 deploy@web-1",
             &["deploy:failed at deploy moved 1 failed [web-1]"],
         ),
+    ]);
+}
+
+#[test]
+fn a_rollback_that_fails_on_one_host_goes_on_with_the_others() {
+    use Step::{Deploy, PostSmoke, Rollback, RollbackSmoke};
+    check(vec![
+        (
+            "a rollback that fails on one host goes on with the others",
+            THREE,
+            1,
+            true,
+            Script {
+                fails: &[(PostSmoke, "web-3"), (Rollback, "web-2")],
+                ..Script::default()
+            },
+            "pre-smoke@web-1 deploy@web-1 post-smoke@web-1 pre-smoke@web-2 deploy@web-2 post-smoke@web-2 pre-smoke@web-3 deploy@web-3 post-smoke@web-3 rollback@web-3 rollback-smoke@web-3 rollback@web-2 rollback@web-1 rollback-smoke@web-1",
+            &[
+                "deploy:roll-back 3 after post-smoke failed [web-3]",
+                "automatic-rollback:rollback-failed at rollback-smoke moved 3 failed [web-2]",
+            ],
+        ),
+        (
+            "a rollback's smoke check fails on its last host",
+            THREE,
+            1,
+            true,
+            Script {
+                fails: &[(Deploy, "web-2"), (RollbackSmoke, "web-1")],
+                ..Script::default()
+            },
+            "pre-smoke@web-1 deploy@web-1 post-smoke@web-1 pre-smoke@web-2 deploy@web-2 rollback@web-2 rollback-smoke@web-2 rollback@web-1 rollback-smoke@web-1",
+            &[
+                "deploy:roll-back 2 after deploy failed [web-2]",
+                "automatic-rollback:rollback-failed at rollback-smoke moved 2 failed [web-1]",
+            ],
+        ),
+    ]);
+}
+
+#[test]
+fn holds_and_stops_end_a_rollout_between_or_during_its_steps() {
+    use Step::{Deploy, PostSmoke, Rollback};
+    check(vec![
         (
             "a hold between batches stops the rollout; the moved host stays",
-            three,
+            THREE,
             1,
             true,
             Script {
@@ -285,19 +311,19 @@ fn every_path_of_a_rollout_over_hosts() {
         ),
         (
             "a hold during the last batch leaves nothing to stop",
-            three,
+            THREE,
             1,
             true,
             Script {
                 hold_from_batch: Some(3),
                 ..Script::default()
             },
-            healthy_three,
+            HEALTHY_THREE,
             &["deploy:succeeded at post-smoke moved 3 failed [] held"],
         ),
         (
             "a hold set while a batch fails: its automatic rollback still runs to the end",
-            three,
+            THREE,
             1,
             true,
             Script {
@@ -313,7 +339,7 @@ fn every_path_of_a_rollout_over_hosts() {
         ),
         (
             "a graceful stop during a step: the driver writes nothing more",
-            three,
+            THREE,
             1,
             true,
             Script {
@@ -325,7 +351,7 @@ fn every_path_of_a_rollout_over_hosts() {
         ),
         (
             "a graceful stop during the automatic rollback",
-            three,
+            THREE,
             1,
             true,
             Script {
@@ -339,12 +365,7 @@ fn every_path_of_a_rollout_over_hosts() {
                 "automatic-rollback:stopped",
             ],
         ),
-    ];
-    for (name, hosts, batch_size, can_roll_back, script, calls, ends) in cases {
-        let (got_calls, got_ends) = deploy(hosts, batch_size, can_roll_back, script);
-        assert_eq!(got_calls.join(" "), calls, "{name}: steps run");
-        assert_eq!(got_ends, ends, "{name}: ends");
-    }
+    ]);
 }
 
 #[test]

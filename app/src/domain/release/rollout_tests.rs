@@ -118,202 +118,115 @@ fn walk_held(
     (steps, ends)
 }
 
+/// Outcomes written as the steps' results in order: `+` passed, `-` failed.
+fn outcomes(written: &str) -> Vec<bool> {
+    written.chars().map(|c| c == '+').collect()
+}
+
 #[test]
 fn every_path_of_a_rolling_release_across_batches() {
-    // hosts, batch size, can roll back, each step's outcome, the steps run, the ends.
-    type Case<'a> = (usize, usize, bool, &'a [bool], &'a [&'a str], &'a [&'a str]);
-    let all = |n| vec![true; n];
-    let three_healthy = all(9);
-    let cases: &[Case] = &[
-        // Three hosts, one at a time, all healthy.
+    // (what happens, hosts, batch size, can roll back, each step's outcome, the steps
+    // run, the ends).
+    type Case = (
+        &'static str,
+        usize,
+        usize,
+        bool,
+        &'static str,
+        &'static str,
+        &'static str,
+    );
+    let three_healthy = "pre-smoke#1 deploy#1 post-smoke#1 pre-smoke#2 deploy#2 post-smoke#2 pre-smoke#3 deploy#3 post-smoke#3";
+    let cases: [Case; 8] = [
         (
+            "three hosts, one at a time, all healthy",
             3,
             1,
             true,
-            &three_healthy,
-            &[
-                "pre-smoke#1",
-                "deploy#1",
-                "post-smoke#1",
-                "pre-smoke#2",
-                "deploy#2",
-                "post-smoke#2",
-                "pre-smoke#3",
-                "deploy#3",
-                "post-smoke#3",
-            ],
-            &["deploy:succeeded"],
+            "+++++++++",
+            three_healthy,
+            "deploy:succeeded",
         ),
-        // The second host's deploy fails: it and the first go back, newest first; the
-        // third is never touched.
         (
+            "the second host's deploy fails: it and the first go back, newest first; the third is never touched",
             3,
             1,
             true,
-            &[true, true, true, true, false, true, true, true, true],
-            &[
-                "pre-smoke#1",
-                "deploy#1",
-                "post-smoke#1",
-                "pre-smoke#2",
-                "deploy#2",
-                "rollback#1",
-                "rollback-smoke#1",
-                "rollback#2",
-                "rollback-smoke#2",
-            ],
-            &["deploy:rolling-back-2", "automatic-rollback:succeeded"],
+            "++++-++++",
+            "pre-smoke#1 deploy#1 post-smoke#1 pre-smoke#2 deploy#2 rollback#1 rollback-smoke#1 rollback#2 rollback-smoke#2",
+            "deploy:rolling-back-2 automatic-rollback:succeeded",
         ),
-        // The second host's pre-deploy check fails: only the first host moved.
         (
+            "the second host's pre-deploy check fails: only the first host moved",
             3,
             1,
             true,
-            &[true, true, true, false, true, true],
-            &[
-                "pre-smoke#1",
-                "deploy#1",
-                "post-smoke#1",
-                "pre-smoke#2",
-                "rollback",
-                "rollback-smoke",
-            ],
-            &["deploy:rolling-back-1", "automatic-rollback:succeeded"],
+            "+++-++",
+            "pre-smoke#1 deploy#1 post-smoke#1 pre-smoke#2 rollback rollback-smoke",
+            "deploy:rolling-back-1 automatic-rollback:succeeded",
         ),
-        // The first host's pre-deploy check fails: nothing moved, nothing to undo.
-        (3, 1, true, &[false], &["pre-smoke#1"], &["deploy:aborted"]),
-        // Two at a time over three hosts: two batches; the second batch's post-deploy
-        // check fails and all three go back; the rollback of the second fails, and the
-        // first is still rolled back.
         (
+            "the first host's pre-deploy check fails: nothing moved, nothing to undo",
+            3,
+            1,
+            true,
+            "-",
+            "pre-smoke#1",
+            "deploy:aborted",
+        ),
+        (
+            "two at a time over three hosts: the second batch's post-deploy check fails and all three go back; the rollback of the second fails, and the first is still rolled back",
             3,
             2,
             true,
-            &[
-                true, true, true, true, true, false, true, true, false, true, true,
-            ],
-            &[
-                "pre-smoke#1",
-                "deploy#1",
-                "post-smoke#1",
-                "pre-smoke#2",
-                "deploy#2",
-                "post-smoke#2",
-                "rollback#1",
-                "rollback-smoke#1",
-                "rollback#2",
-                "rollback#3",
-                "rollback-smoke#3",
-            ],
-            &[
-                "deploy:rolling-back-3",
-                "automatic-rollback:rollback-failed",
-            ],
+            "+++++-++-++",
+            "pre-smoke#1 deploy#1 post-smoke#1 pre-smoke#2 deploy#2 post-smoke#2 rollback#1 rollback-smoke#1 rollback#2 rollback#3 rollback-smoke#3",
+            "deploy:rolling-back-3 automatic-rollback:rollback-failed",
         ),
-        // The automatic rollback cannot roll back the first host it tries (the newest):
-        // it goes on with the others, and ends rollback-failed.
         (
+            "the automatic rollback cannot roll back the first host it tries (the newest): it goes on with the others, and ends rollback-failed",
             3,
             1,
             true,
-            &[
-                true, true, true, true, true, true, true, true, false, false, true, true, true,
-                true,
-            ],
-            &[
-                "pre-smoke#1",
-                "deploy#1",
-                "post-smoke#1",
-                "pre-smoke#2",
-                "deploy#2",
-                "post-smoke#2",
-                "pre-smoke#3",
-                "deploy#3",
-                "post-smoke#3",
-                "rollback#1",
-                "rollback#2",
-                "rollback-smoke#2",
-                "rollback#3",
-                "rollback-smoke#3",
-            ],
-            &[
-                "deploy:rolling-back-3",
-                "automatic-rollback:rollback-failed",
-            ],
+            "++++++++--++++",
+            "pre-smoke#1 deploy#1 post-smoke#1 pre-smoke#2 deploy#2 post-smoke#2 pre-smoke#3 deploy#3 post-smoke#3 rollback#1 rollback#2 rollback-smoke#2 rollback#3 rollback-smoke#3",
+            "deploy:rolling-back-3 automatic-rollback:rollback-failed",
         ),
-        // Its smoke check fails on the last host only: still rollback-failed.
         (
+            "its smoke check fails on the last host only: still rollback-failed",
             2,
             1,
             true,
-            &[true, true, true, true, true, false, true, true, true, false],
-            &[
-                "pre-smoke#1",
-                "deploy#1",
-                "post-smoke#1",
-                "pre-smoke#2",
-                "deploy#2",
-                "post-smoke#2",
-                "rollback#1",
-                "rollback-smoke#1",
-                "rollback#2",
-                "rollback-smoke#2",
-            ],
-            &[
-                "deploy:rolling-back-2",
-                "automatic-rollback:rollback-failed",
-            ],
+            "+++++-+++-",
+            "pre-smoke#1 deploy#1 post-smoke#1 pre-smoke#2 deploy#2 post-smoke#2 rollback#1 rollback-smoke#1 rollback#2 rollback-smoke#2",
+            "deploy:rolling-back-2 automatic-rollback:rollback-failed",
         ),
-        // A first rollout with nothing to go back to stops at the failure.
         (
+            "a first rollout with nothing to go back to stops at the failure",
             2,
             1,
             false,
-            &[true, true, true, true, false],
-            &[
-                "pre-smoke#1",
-                "deploy#1",
-                "post-smoke#1",
-                "pre-smoke#2",
-                "deploy#2",
-            ],
-            &["deploy:failed"],
+            "++++-",
+            "pre-smoke#1 deploy#1 post-smoke#1 pre-smoke#2 deploy#2",
+            "deploy:failed",
         ),
     ];
-    for (hosts, batch_size, can_roll_back, outcomes, steps, ends) in cases {
+    for (name, hosts, batch_size, can_roll_back, run, steps, ends) in cases {
         let (got_steps, got_ends) = walk_hosts(
             ReleaseKind::Deploy,
-            outcomes,
-            *can_roll_back,
-            *hosts,
-            *batch_size,
+            &outcomes(run),
+            can_roll_back,
+            hosts,
+            batch_size,
         );
-        assert_eq!(
-            got_steps, *steps,
-            "{hosts} hosts by {batch_size}: {outcomes:?}"
-        );
-        assert_eq!(
-            got_ends, *ends,
-            "{hosts} hosts by {batch_size}: {outcomes:?}"
-        );
+        assert_eq!(got_steps.join(" "), steps, "{name}");
+        assert_eq!(got_ends.join(" "), ends, "{name}");
     }
     // An explicit rollback over three hosts tries every host, and fails if one did.
-    let (steps, ends) = walk_hosts(
-        ReleaseKind::Rollback,
-        &[true, true, false, true, true],
-        true,
-        3,
-        1,
-    );
+    let (steps, ends) = walk_hosts(ReleaseKind::Rollback, &outcomes("++-++"), true, 3, 1);
     assert_eq!(
-        steps,
-        [
-            "rollback#1",
-            "rollback-smoke#1",
-            "rollback#2",
-            "rollback#3",
-            "rollback-smoke#3"
-        ]
+        steps.join(" "),
+        "rollback#1 rollback-smoke#1 rollback#2 rollback#3 rollback-smoke#3"
     );
     assert_eq!(ends, ["rollback:rollback-failed"]);
 }
