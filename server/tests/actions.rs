@@ -5,9 +5,10 @@
 mod common;
 
 use app::domain::Role;
+use app::process::RepositoryCodeSettings;
 use common::{
-    RepositoryCodeSettings, Setup, TestApp, answer, assert_contains, browser, get_html, html_text,
-    json_of, location, spawn_demo_app, until_exists,
+    Setup, TestApp, answer, assert_contains, browser, get_html, html_text, json_of, location,
+    spawn_demo_app, until_exists,
 };
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
@@ -367,23 +368,23 @@ async fn app_with_validation_scripts() -> (TestApp, tempfile::TempDir) {
     script(repo.path(), "fail.sh", "echo 'lint: 2 errors' >&2; exit 3");
     script(repo.path(), "hang.sh", "echo started; sleep 60");
     script(repo.path(), "slow.sh", "sleep 0.6; echo slow but green");
-    let app = Setup {
-        repository_code: RepositoryCodeSettings {
-            repository_dir: Some(repo.path().to_owned()),
-            validation_commands: common::validation_commands(&[
-                "./pass.sh",
-                "./fail.sh",
-                "./hang.sh",
-                "./slow.sh",
-                "./marked.sh",
-            ]),
-            validation_timeout: Duration::from_secs(1),
-            ..RepositoryCodeSettings::default()
-        },
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default()
+        .with(|s| {
+            s.repository_code = RepositoryCodeSettings {
+                repository_dir: Some(repo.path().to_owned()),
+                validation_commands: common::validation_commands(&[
+                    "./pass.sh",
+                    "./fail.sh",
+                    "./hang.sh",
+                    "./slow.sh",
+                    "./marked.sh",
+                ]),
+                validation_timeout: Duration::from_secs(1),
+                ..RepositoryCodeSettings::default()
+            };
+        })
+        .spawn()
+        .await;
     (app, repo)
 }
 
@@ -480,17 +481,17 @@ async fn a_second_prepare_release_while_one_runs_is_blocked_with_guidance() {
         "marked.sh",
         "touch started; sleep 1; echo marked and green",
     );
-    let app = Setup {
-        repository_code: RepositoryCodeSettings {
-            repository_dir: Some(repo.path().to_owned()),
-            validation_commands: common::validation_commands(&["./marked.sh"]),
-            validation_timeout: Duration::from_secs(60),
-            ..RepositoryCodeSettings::default()
-        },
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default()
+        .with(|s| {
+            s.repository_code = RepositoryCodeSettings {
+                repository_dir: Some(repo.path().to_owned()),
+                validation_commands: common::validation_commands(&["./marked.sh"]),
+                validation_timeout: Duration::from_secs(60),
+                ..RepositoryCodeSettings::default()
+            };
+        })
+        .spawn()
+        .await;
     app.set_validation_command("wi-BF-321", "./marked.sh").await;
     let first = tokio::spawn(answer(app.api_post(
         &app.client,
@@ -517,25 +518,25 @@ async fn a_second_prepare_release_while_one_runs_is_blocked_with_guidance() {
 async fn without_a_factory_repository_prepare_release_says_which_key_to_set() {
     // The demo always has its repository: serve its work items again without one.
     let (data_dir, dir, client) = spawn_demo_app().await.stop().await;
-    let app = Setup {
-        demo: false,
-        work_items_dir: Some(
-            data_dir
-                .join(server::demo::DEMO_FACTORY_DIR)
-                .join("work-items"),
-        ),
-        data_dir: Some(data_dir),
-        client: Some(client),
-        repository_code: RepositoryCodeSettings {
-            validation_commands: common::validation_commands(&[
-                server::demo::DEMO_VALIDATION_COMMAND,
-            ]),
-            ..RepositoryCodeSettings::default()
-        },
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default()
+        .with(|s| {
+            s.demo = false;
+            s.queue_truth.work_items_dir = Some(
+                data_dir
+                    .join(server::demo::DEMO_FACTORY_DIR)
+                    .join("work-items"),
+            );
+            s.repository_code = RepositoryCodeSettings {
+                validation_commands: common::validation_commands(&[
+                    server::demo::DEMO_VALIDATION_COMMAND,
+                ]),
+                ..RepositoryCodeSettings::default()
+            };
+        })
+        .in_data_dir(data_dir)
+        .client(client)
+        .spawn()
+        .await;
     let _dir = dir;
     let (status, body) = act(&app, "wi-BF-302", "prepare-release", None).await;
     assert_eq!(status, StatusCode::OK);
@@ -558,16 +559,16 @@ async fn start_execution_hands_the_item_to_the_executor_and_a_failed_handoff_goe
             calls = calls.display()
         ),
     );
-    let app = Setup {
-        repository_code: RepositoryCodeSettings {
-            repository_dir: Some(repo.path().to_owned()),
-            executor: Some(vec![executor.display().to_string(), "--queue".into()]),
-            ..RepositoryCodeSettings::default()
-        },
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default()
+        .with(|s| {
+            s.repository_code = RepositoryCodeSettings {
+                repository_dir: Some(repo.path().to_owned()),
+                executor: Some(vec![executor.display().to_string(), "--queue".into()]),
+                ..RepositoryCodeSettings::default()
+            };
+        })
+        .spawn()
+        .await;
     let (status, body) = act(&app, "wi-BF-330", "start-execution", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["executor"]["passed"], true);
@@ -716,13 +717,11 @@ async fn a_fresh_demo_history_starts_with_yesterdays_sign_in_and_blocked_attempt
 
     // A restart finds a History that is not empty and adds nothing to it.
     let (data_dir, _keep, client) = app.stop().await;
-    let again = Setup {
-        data_dir: Some(data_dir),
-        client: Some(client),
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let again = Setup::default()
+        .in_data_dir(data_dir)
+        .client(client)
+        .spawn()
+        .await;
     let db = again.db().await;
     let count: i64 = db
         .call(|conn| {

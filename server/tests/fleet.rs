@@ -66,12 +66,12 @@ impl Fleet {
     }
 
     async fn app(&self, batch_size: usize) -> TestApp {
-        Setup {
-            targets: vec![self.target(batch_size, Duration::from_secs(20))],
-            ..Setup::default()
-        }
-        .spawn()
-        .await
+        Setup::default()
+            .with(|s| {
+                s.targets = vec![self.target(batch_size, Duration::from_secs(20))];
+            })
+            .spawn()
+            .await
     }
 
     /// What each host's service serves now.
@@ -426,12 +426,12 @@ async fn an_unreachable_host_stops_the_rollout_and_says_which() {
         .unwrap()
         .port();
     target.hosts[2].destination.port = Some(closed);
-    let app = Setup {
-        targets: vec![target],
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default()
+        .with(|s| {
+            s.targets = vec![target];
+        })
+        .spawn()
+        .await;
 
     let record = deployed(&app, "1.0.0").await;
     // The first rollout has nothing to go back to: it stops, and says so.
@@ -522,12 +522,12 @@ async fn a_host_that_stops_answering_mid_step_is_named_with_what_may_still_run()
         .unwrap()
         .replace(&format!(":{upstream} "), &format!(":{relay} "));
     std::fs::write(&known_hosts, format!("{keys}\n{web_2}\n")).unwrap();
-    let app = Setup {
-        targets: vec![target],
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default()
+        .with(|s| {
+            s.targets = vec![target];
+        })
+        .spawn()
+        .await;
     let id = deploy_until(&app, "1.0.0", "web-2 deploy running").await;
     frozen.store(true, std::sync::atomic::Ordering::SeqCst);
     let record = app.finished_release(id).await;
@@ -556,12 +556,12 @@ async fn a_host_that_stops_answering_mid_step_is_named_with_what_may_still_run()
 async fn a_deploy_past_its_timeout_on_a_host_is_stopped_there_and_rolled_back() {
     let fleet = Fleet::start().await;
     fleet.version("1.0.0", "ok 1.0.0");
-    let app = Setup {
-        targets: vec![fleet.target(1, Duration::from_secs(2))],
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default()
+        .with(|s| {
+            s.targets = vec![fleet.target(1, Duration::from_secs(2))];
+        })
+        .spawn()
+        .await;
     deployed(&app, "1.0.0").await;
     fleet.version("2.0.0", "ok 2.0.0");
     // `sleep 4712` marks this test's own remote process.
@@ -597,12 +597,12 @@ async fn a_deploy_past_its_timeout_on_a_host_is_stopped_there_and_rolled_back() 
 /// host with its own copy of the demo service.
 #[tokio::test]
 async fn the_demo_fleet_rolls_a_version_across_its_hosts_and_a_bad_one_stops_at_the_first() {
-    let app = Setup {
-        demo_fleet: true,
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default()
+        .with(|s| {
+            s.demo_fleet = true;
+        })
+        .spawn()
+        .await;
     let (status, target) = app.get_json("/api/targets/demo-fleet").await;
     assert_eq!(status, StatusCode::OK, "{target}");
     assert_eq!(target["hosts"].as_array().unwrap().len(), 3);
@@ -707,13 +707,13 @@ async fn kept_connections_of_a_data_directory_too_deep_for_sockets_leave_nothing
     // The server chooses where to keep connections: its data directory's path is too
     // long for a socket, so a private temporary directory.
     target.ssh.control_dir = None;
-    let app = Setup {
-        data_dir: Some(deep.path().join("d".repeat(80)).join("data")),
-        targets: vec![target],
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default()
+        .with(|s| {
+            s.targets = vec![target];
+        })
+        .in_data_dir(deep.path().join("d".repeat(80)).join("data"))
+        .spawn()
+        .await;
     let kept = app.state.targets[0].ssh.control_dir.clone().unwrap();
     assert!(kept.starts_with(std::env::temp_dir()), "{kept:?}");
 

@@ -601,12 +601,7 @@ async fn data_survives_a_restart_and_demo_mode_never_overwrites() {
     let db = rusqlite_path_edit(&data_dir);
     drop(db);
 
-    let app = Setup {
-        data_dir: Some(data_dir.clone()),
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default().in_data_dir(data_dir.clone()).spawn().await;
     let (_, after) = app.get_json("/api/control-plane/items").await;
     assert_eq!(after["count"], before["count"]);
     let (_, item) = app.get_json("/api/control-plane/items/wi-BF-318").await;
@@ -633,12 +628,12 @@ async fn sign_in_page(app: &common::TestApp) -> String {
 
 #[tokio::test]
 async fn the_sign_in_page_of_a_new_install_says_how_to_add_the_first_operator() {
-    let new_install = Setup {
-        demo: false,
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let new_install = Setup::default()
+        .with(|s| {
+            s.demo = false;
+        })
+        .spawn()
+        .await;
     let page = sign_in_page(&new_install).await;
     assert_contains(&page, "No operator exists yet.");
     assert_contains(&page, "<code>factory user add NAME --role admin</code>");

@@ -39,12 +39,12 @@ async fn scrape(app: &TestApp, client: &reqwest::Client) -> (StatusCode, String)
 async fn a_client_that_asks_for_no_openmetrics_gets_the_text_format_with_typed_counters() {
     let host = Host::new().await;
     host.version("1.0.0", "ok 1.0.0", &[]);
-    let app = Setup {
-        targets: vec![host.target(Duration::from_secs(20))],
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default()
+        .with(|s| {
+            s.targets = vec![host.target(Duration::from_secs(20))];
+        })
+        .spawn()
+        .await;
     app.deployed("web", "1.0.0").await;
     let response = app.anonymous.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -83,12 +83,12 @@ async fn the_counters_move_after_a_deploy_and_the_gauges_say_where_things_stand(
     let host = Host::new().await;
     host.version("1.0.0", "ok 1.0.0", &[]);
     host.version("2.0.0", "down", &[]);
-    let app = Setup {
-        targets: vec![host.target(Duration::from_secs(20))],
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default()
+        .with(|s| {
+            s.targets = vec![host.target(Duration::from_secs(20))];
+        })
+        .spawn()
+        .await;
     let (status, before) = scrape(&app, &app.anonymous).await;
     assert_eq!(
         status,
@@ -194,12 +194,12 @@ async fn a_forwarded_request_is_refused_in_loopback_mode_and_a_token_is_needed_i
     assert_eq!(forwarded.status(), StatusCode::FORBIDDEN);
     assert!(forwarded.text().await.unwrap().contains("loopback-only"));
 
-    let app = Setup {
-        metrics_access: app::metrics::MetricsAccess::Token,
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default()
+        .with(|s| {
+            s.metrics_access = app::metrics::MetricsAccess::Token;
+        })
+        .spawn()
+        .await;
     let (status, body) = scrape(&app, &app.anonymous).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     let token = app.token("prometheus", app::domain::Role::Viewer).await;

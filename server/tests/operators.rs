@@ -143,14 +143,14 @@ async fn the_session_survives_a_restart_and_sign_out_ends_it() {
     assert_eq!(app.get_page("/").await.status(), StatusCode::OK);
     let (data_dir, dir, client) = app.stop().await;
 
-    let app = Setup {
-        demo: false,
-        data_dir: Some(data_dir.clone()),
-        client: Some(client),
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default()
+        .with(|s| {
+            s.demo = false;
+        })
+        .in_data_dir(data_dir.clone())
+        .client(client)
+        .spawn()
+        .await;
     assert_eq!(
         app.get_page("/").await.status(),
         StatusCode::OK,
@@ -410,13 +410,13 @@ async fn a_disabled_user_is_out_at_the_next_user_check() {
         [(Duration::ZERO, false), (Duration::from_secs(3600), true)]
     {
         let dir = tempfile::tempdir().unwrap();
-        let app = Setup {
-            data_dir: Some(dir.path().to_owned()),
-            user_check_interval: interval,
-            ..Setup::default()
-        }
-        .spawn()
-        .await;
+        let app = Setup::default()
+            .with(|s| {
+                s.user_check_interval = interval;
+            })
+            .in_data_dir(dir.path().to_owned())
+            .spawn()
+            .await;
         assert_eq!(app.get_page("/").await.status(), StatusCode::OK);
         let state = server::open_state(&app.data_dir).await.unwrap();
         let name = app::domain::Username::parse("demo").unwrap();
@@ -474,12 +474,12 @@ async fn the_sign_in_page_says_when_secure_cookies_cannot_stick_over_plain_http(
         assert!(!page.contains("id=\"plain-http\""), "{host}: {page}");
     }
     // With Secure off (the demo on loopback, --insecure-cookies) there is nothing to say.
-    let insecure = Setup {
-        demo: false,
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let insecure = Setup::default()
+        .with(|s| {
+            s.demo = false;
+        })
+        .spawn()
+        .await;
     let page = get_html(&insecure.anonymous, &insecure.url("/login")).await;
     assert!(!page.text().await.unwrap().contains("id=\"plain-http\""));
 }

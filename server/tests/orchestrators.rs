@@ -77,12 +77,12 @@ async fn each_orchestrator_example_deploys_fails_and_rolls_back() {
             }
         }
         let name = target.name.clone();
-        let app = Setup {
-            targets: vec![target],
-            ..Setup::default()
-        }
-        .spawn()
-        .await;
+        let app = Setup::default()
+            .with(|s| {
+                s.targets = vec![target];
+            })
+            .spawn()
+            .await;
         let first = app.deployed(&name, "1.0.0").await;
         assert_eq!(first["release"]["status"], "succeeded", "{name}: {first}");
 

@@ -6,9 +6,9 @@
 mod common;
 
 use app::domain::Role;
+use app::process::RepositoryCodeSettings;
 use common::{
-    RepositoryCodeSettings, Setup, TestApp, answer, assert_contains, get_html, html_text, json_of,
-    location, spawn_demo_app,
+    Setup, TestApp, answer, assert_contains, get_html, html_text, json_of, location, spawn_demo_app,
 };
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
@@ -451,15 +451,15 @@ async fn a_changed_pull_request_is_drift_that_prepare_release_reconciles() {
     let validate = scripts.join("validate-local.ps1");
     std::fs::write(&validate, "#!/bin/sh\necho validated\n").unwrap();
     std::fs::set_permissions(&validate, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let app = Setup {
-        repository_code: RepositoryCodeSettings {
-            repository_dir: Some(repository.path().to_owned()),
-            ..RepositoryCodeSettings::default()
-        },
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default()
+        .with(|s| {
+            s.repository_code = RepositoryCodeSettings {
+                repository_dir: Some(repository.path().to_owned()),
+                ..RepositoryCodeSettings::default()
+            };
+        })
+        .spawn()
+        .await;
     edit(&app, "wi-BF-318", "/pull/331\"", "/pull/345\"");
     app.sync().await;
     let changed = app.item("wi-BF-318").await;
@@ -513,12 +513,7 @@ async fn edits_to_the_demo_files_survive_a_restart() {
     let app = spawn_demo_app().await;
     edit(&app, "wi-BF-318", "title = \"", "title = \"Kept: ");
     let (data_dir, dir, _) = app.stop().await;
-    let app = Setup {
-        data_dir: Some(data_dir.clone()),
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default().in_data_dir(data_dir.clone()).spawn().await;
     assert!(
         app.item("wi-BF-318").await["title"]
             .as_str()

@@ -13,12 +13,12 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 async fn app_on(host: &Host, step_timeout: Duration) -> TestApp {
-    Setup {
-        targets: vec![host.target(step_timeout)],
-        ..Setup::default()
-    }
-    .spawn()
-    .await
+    Setup::default()
+        .with(|s| {
+            s.targets = vec![host.target(step_timeout)];
+        })
+        .spawn()
+        .await
 }
 
 async fn send(
@@ -399,17 +399,17 @@ async fn a_deploy_records_the_items_made_release_ready_since_the_last_one() {
     let host = Host::new().await;
     host.version("1.0.0", "ok 1.0.0", &[]);
     host.version("1.0.1", "ok 1.0.1", &[]);
-    let app = Setup {
-        targets: vec![host.target(Duration::from_secs(20))],
-        repository_code: common::RepositoryCodeSettings {
-            repository_dir: Some(host.path().to_owned()),
-            validation_commands: common::validation_commands(&["./precheck.sh"]),
-            ..common::RepositoryCodeSettings::default()
-        },
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default()
+        .with(|s| {
+            s.targets = vec![host.target(Duration::from_secs(20))];
+            s.repository_code = app::process::RepositoryCodeSettings {
+                repository_dir: Some(host.path().to_owned()),
+                validation_commands: common::validation_commands(&["./precheck.sh"]),
+                ..app::process::RepositoryCodeSettings::default()
+            };
+        })
+        .spawn()
+        .await;
     app.set_validation_command("wi-BF-321", "./precheck.sh")
         .await;
     let (status, body) = send(
@@ -578,12 +578,12 @@ async fn a_deploy_whose_tap_was_abandoned_still_answers_the_next_tap() {
     let mut target = host.target(Duration::from_secs(5));
     // A slow candidate command keeps the first request busy while its client hangs up.
     target.candidate = Some(vec!["sh".into(), "-c".into(), "sleep 1; echo 1.0.0".into()]);
-    let app = Setup {
-        targets: vec![target],
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default()
+        .with(|s| {
+            s.targets = vec![target];
+        })
+        .spawn()
+        .await;
     let token = form_token(&html(&app, "/releases/web/deploy").await);
     let form = [
         ("target", "web"),
@@ -806,12 +806,12 @@ async fn refusals_name_their_gate_and_bad_requests_say_what_to_fix() {
     // A target without a post-deploy smoke check is never deployed: the smoke gate.
     let mut unchecked = host.target(Duration::from_secs(20));
     unchecked.smoke.retain(|check| check.when == SmokeWhen::Pre);
-    let app = Setup {
-        targets: vec![unchecked],
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default()
+        .with(|s| {
+            s.targets = vec![unchecked];
+        })
+        .spawn()
+        .await;
     let (status, body) = deploy(&app, "1.0.0").await;
     assert_eq!(status, StatusCode::CONFLICT);
     common::blocking_gate(&body, "smoke");

@@ -6,7 +6,8 @@
 
 mod common;
 
-use common::{RepositoryCodeSettings, Setup, TestApp, answer, assert_contains};
+use app::process::RepositoryCodeSettings;
+use common::{Setup, TestApp, answer, assert_contains};
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
@@ -75,21 +76,23 @@ fn hostile_repository() -> tempfile::TempDir {
     repo
 }
 
-async fn app_over(repo: &Path, settings: RepositoryCodeSettings) -> TestApp {
-    Setup {
-        demo: true,
-        repository_code: RepositoryCodeSettings {
+/// A demo app over `repo`'s work items, whose one validation command `validate` runs
+/// `program` in the repository.
+fn setup_over(repo: &Path, program: &str, settings: RepositoryCodeSettings) -> Setup {
+    Setup::default().with(|s| {
+        s.repository_code = RepositoryCodeSettings {
             repository_dir: Some(repo.to_owned()),
             validation_commands: app::process::ValidationCommands::new(
-                [("validate".to_owned(), vec!["./validate.sh".to_owned()])].into(),
+                [("validate".to_owned(), vec![program.to_owned()])].into(),
             ),
             ..settings
-        },
-        work_items_dir: Some(repo.join("work-items")),
-        ..Setup::default()
-    }
-    .spawn()
-    .await
+        };
+        s.queue_truth.work_items_dir = Some(repo.join("work-items"));
+    })
+}
+
+async fn app_over(repo: &Path, settings: RepositoryCodeSettings) -> TestApp {
+    setup_over(repo, "./validate.sh", settings).spawn().await
 }
 
 #[tokio::test]
@@ -221,22 +224,14 @@ try ssh-connection python3 -c 'import socket, sys; s = socket.socket(socket.AF_U
 
 /// Runs [`attacker`] as wi-OK-1's validation command in `sandbox`; its output.
 async fn attack(repo: &Path, config_file: &Path, sandbox: app::sandbox::Sandbox) -> String {
-    let app = Setup {
-        demo: true,
-        repository_code: RepositoryCodeSettings {
-            repository_dir: Some(repo.to_owned()),
-            validation_commands: app::process::ValidationCommands::new(
-                [("validate".to_owned(), vec!["./attack.sh".to_owned()])].into(),
-            ),
-            sandbox,
-            ..RepositoryCodeSettings::default()
-        },
-        work_items_dir: Some(repo.join("work-items")),
-        config_file: Some(config_file.to_owned()),
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let settings = RepositoryCodeSettings {
+        sandbox,
+        ..RepositoryCodeSettings::default()
+    };
+    let app = setup_over(repo, "./attack.sh", settings)
+        .with(|s| s.config_file = Some(config_file.to_owned()))
+        .spawn()
+        .await;
     // A kept SSH connection is a socket in the data directory.
     std::fs::create_dir_all(app.data_dir.join("ssh")).unwrap();
     let _master =

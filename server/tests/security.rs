@@ -5,6 +5,7 @@
 
 mod common;
 
+use app::process::RepositoryCodeSettings;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -390,16 +391,16 @@ async fn a_request_that_ends_after_sign_out_does_not_bring_the_session_back() {
     )
     .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let app = Setup {
-        repository_code: RepositoryCodeSettings {
-            repository_dir: Some(repo.path().to_owned()),
-            validation_commands: common::validation_commands(&["./slow.sh"]),
-            ..RepositoryCodeSettings::default()
-        },
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default()
+        .with(|s| {
+            s.repository_code = RepositoryCodeSettings {
+                repository_dir: Some(repo.path().to_owned()),
+                validation_commands: common::validation_commands(&["./slow.sh"]),
+                ..RepositoryCodeSettings::default()
+            };
+        })
+        .spawn()
+        .await;
     app.set_validation_command("wi-BF-321", "./slow.sh").await;
     let cookie = signed_in_cookie(&app, "demo", DEMO_PASSWORD).await;
     let plain = reqwest::Client::builder()
@@ -452,12 +453,12 @@ async fn a_request_that_ends_after_sign_out_does_not_bring_the_session_back() {
 async fn a_new_sign_in_on_the_same_browser_drops_the_previous_users_role() {
     // Users are re-read once a minute, as the server does by default: between reads the
     // session's copy counts.
-    let app = Setup {
-        user_check_interval: server::startup::USER_CHECK_INTERVAL,
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default()
+        .with(|s| {
+            s.user_check_interval = server::startup::USER_CHECK_INTERVAL;
+        })
+        .spawn()
+        .await;
     app.add_user("vic", "vic's long password", app::domain::Role::Viewer)
         .await;
     // app.client is signed in as demo (operator); the same browser signs in as vic.
@@ -476,21 +477,21 @@ async fn a_new_sign_in_on_the_same_browser_drops_the_previous_users_role() {
 
 #[tokio::test]
 async fn a_viewers_refused_actions_are_one_counted_line_of_history_and_one_webhook() {
-    let app = Setup {
-        webhooks: vec![app::webhooks::Webhook {
-            name: "ops".into(),
-            // Nothing listens: the deliveries stay queued, to be counted.
-            url: "http://127.0.0.1:9/hook".into(),
-            events: vec![app::webhooks::WebhookEvent::ActionBlocked],
-            secret: None,
-            format: app::webhooks::WebhookFormat::Json,
-            timeout: Duration::from_secs(1),
-        }],
-        webhook_retry: (Duration::from_secs(3600), 8),
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default()
+        .with(|s| {
+            s.webhooks = vec![app::webhooks::Webhook {
+                name: "ops".into(),
+                // Nothing listens: the deliveries stay queued, to be counted.
+                url: "http://127.0.0.1:9/hook".into(),
+                events: vec![app::webhooks::WebhookEvent::ActionBlocked],
+                secret: None,
+                format: app::webhooks::WebhookFormat::Json,
+                timeout: Duration::from_secs(1),
+            }];
+            (s.webhook_first_retry, s.webhook_attempts) = (Duration::from_secs(3600), 8);
+        })
+        .spawn()
+        .await;
     let viewer = app.token("reader", app::domain::Role::Viewer).await;
     let items = ["wi-BF-330", "wi-BF-321", "wi-BF-302", "wi-BF-340"];
     for round in 0..50 {
@@ -725,12 +726,12 @@ async fn versions_dot_and_dot_dot_are_refused() {
         ssh: Default::default(),
         batch_size: 1,
     };
-    let app = Setup {
-        targets: vec![target],
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default()
+        .with(|s| {
+            s.targets = vec![target];
+        })
+        .spawn()
+        .await;
     for version in [".", "..", "+x", "_x", "1..2", "../etc"] {
         let (status, body) = json_of(
             app.client
@@ -788,12 +789,12 @@ async fn the_data_directory_and_database_are_private() {
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_client_is_throttled_on_its_own() {
-    let app = Setup {
-        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default()
+        .with(|s| {
+            s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        })
+        .spawn()
+        .await;
     let attempt = |client_ip: &'static str, user: &'static str, password: &'static str| {
         let app = &app;
         async move {

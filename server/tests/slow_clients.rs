@@ -62,12 +62,12 @@ fn limits(per_client: usize, timeout: Duration) -> ConnectionLimits {
 
 #[tokio::test]
 async fn half_sent_requests_from_one_client_are_capped_then_closed_and_others_are_served() {
-    let app = Setup {
-        connections: limits(20, Duration::from_secs(1)),
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default()
+        .with(|s| {
+            s.connections = limits(20, Duration::from_secs(1));
+        })
+        .spawn()
+        .await;
     let mut held = Vec::new();
     for _ in 0..60 {
         let mut stream = connect_from("127.0.0.1", app.addr).await;
@@ -106,12 +106,12 @@ async fn half_sent_requests_from_one_client_are_capped_then_closed_and_others_ar
 
 #[tokio::test]
 async fn an_idle_kept_alive_connection_is_closed_and_a_trickling_body_is_cut_off() {
-    let app = Setup {
-        connections: limits(64, Duration::from_secs(1)),
-        ..Setup::default()
-    }
-    .spawn()
-    .await;
+    let app = Setup::default()
+        .with(|s| {
+            s.connections = limits(64, Duration::from_secs(1));
+        })
+        .spawn()
+        .await;
     let mut idle = connect_from("127.0.0.1", app.addr).await;
     idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: dashboard\r\n\r\n")
         .await

@@ -143,14 +143,14 @@ fn verified(received: &Received) -> bool {
 }
 
 async fn app_with(host: &Host, hooks: Vec<Webhook>, retry: (Duration, u32)) -> TestApp {
-    Setup {
-        targets: vec![host.target(Duration::from_secs(20))],
-        webhooks: hooks,
-        webhook_retry: retry,
-        ..Setup::default()
-    }
-    .spawn()
-    .await
+    Setup::default()
+        .with(|s| {
+            s.targets = vec![host.target(Duration::from_secs(20))];
+            s.webhooks = hooks;
+            (s.webhook_first_retry, s.webhook_attempts) = retry;
+        })
+        .spawn()
+        .await
 }
 
 #[tokio::test]
@@ -435,12 +435,14 @@ async fn queued_events_survive_a_restart() {
     drop(listener);
     let url = format!("http://{addr}/hook");
     let dir = tempfile::tempdir().unwrap();
-    let setup = || Setup {
-        data_dir: Some(dir.path().join("data")),
-        targets: vec![host.target(Duration::from_secs(20))],
-        webhooks: vec![hook(&url, WebhookFormat::Json, &[WebhookEvent::HoldSet])],
-        webhook_retry: (Duration::from_millis(200), 8),
-        ..Setup::default()
+    let setup = || {
+        Setup::default()
+            .with(|s| {
+                s.targets = vec![host.target(Duration::from_secs(20))];
+                s.webhooks = vec![hook(&url, WebhookFormat::Json, &[WebhookEvent::HoldSet])];
+                (s.webhook_first_retry, s.webhook_attempts) = (Duration::from_millis(200), 8);
+            })
+            .in_data_dir(dir.path().join("data"))
     };
     let app = setup().spawn().await;
     let (status, _) = common::answer(
@@ -454,12 +456,7 @@ async fn queued_events_survive_a_restart() {
 
     // The receiver comes up; the dashboard starts again on the same data.
     let receiver = receiver_on(tokio::net::TcpListener::bind(addr).await.unwrap(), 0, false);
-    let _app = Setup {
-        client: Some(client),
-        ..setup()
-    }
-    .spawn()
-    .await;
+    let _app = setup().client(client).spawn().await;
     let got = receiver.until("the queued event", |r| !r.is_empty()).await;
     assert_eq!(got[0].event(), "hold.set");
     assert_eq!(got[0].json()["hold"]["reason"], "while nobody listens");
@@ -535,15 +532,17 @@ async fn a_hold_whose_time_is_up_stands_no_more_and_its_end_is_sent() {
     let host = Host::new().await;
     let receiver = receiver(0, false).await;
     let dir = tempfile::tempdir().unwrap();
-    let setup = || Setup {
-        data_dir: Some(dir.path().join("data")),
-        targets: vec![host.target(Duration::from_secs(20))],
-        webhooks: vec![hook(
-            &receiver.url,
-            WebhookFormat::Json,
-            &[WebhookEvent::HoldExpired],
-        )],
-        ..Setup::default()
+    let setup = || {
+        Setup::default()
+            .with(|s| {
+                s.targets = vec![host.target(Duration::from_secs(20))];
+                s.webhooks = vec![hook(
+                    &receiver.url,
+                    WebhookFormat::Json,
+                    &[WebhookEvent::HoldExpired],
+                )];
+            })
+            .in_data_dir(dir.path().join("data"))
     };
     let app = setup().spawn().await;
     let (status, _) = common::answer(
@@ -573,12 +572,7 @@ async fn a_hold_whose_time_is_up_stands_no_more_and_its_end_is_sent() {
     );
     // The expiry task ends it at its next round (at once after a start) and says so.
     let (_, _, client) = app.stop().await;
-    let app = Setup {
-        client: Some(client),
-        ..setup()
-    }
-    .spawn()
-    .await;
+    let app = setup().client(client).spawn().await;
     let got = receiver.until("hold.expired", |r| !r.is_empty()).await;
     assert_eq!(got[0].event(), "hold.expired");
     assert_eq!(got[0].json()["hold"]["reason"], "an hour's freeze");

@@ -4,8 +4,8 @@
 
 pub mod release_host;
 
-pub use app::process::RepositoryCodeSettings;
 use reqwest::{Client, Response, StatusCode, redirect};
+pub use server::startup::Settings;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -383,112 +383,91 @@ pub async fn spawn_demo_app() -> TestApp {
     Setup::default().spawn().await
 }
 
-/// How a test's app starts: through the server's own start-up
-/// (`server::startup::Application::build`), with the test's choices. Every field has
-/// the default a plain demo test wants.
+/// How a test's app starts: the server's own [`Settings`], built as `factory serve`
+/// builds them (from [`Settings::new`], where every default is written), with the
+/// test's choices, started through the server's own start-up
+/// (`server::startup::Application::build`).
 pub struct Setup {
-    /// Demo work items, the `demo` user (with [`DEMO_PASSWORD`]) and, without targets,
-    /// the demo target.
-    pub demo: bool,
-    /// Serve this data directory (kept after the app stops); `None`: a fresh temporary
-    /// one.
-    pub data_dir: Option<PathBuf>,
+    pub settings: Settings,
     /// The signed-in client: a new browser unless given (to keep an earlier server's
     /// cookies).
-    pub client: Option<Client>,
-    /// Where validation commands and the executor run. A demo app with its own
-    /// repository still syncs the demo's work-item files.
-    pub repository_code: RepositoryCodeSettings,
-    pub targets: Vec<app::targets::Target>,
-    /// Sync this directory's work-item files, whatever the repository.
-    pub work_items_dir: Option<PathBuf>,
-    /// Reverse proxies whose forwarding headers are believed.
-    pub trusted_proxies: Vec<IpAddr>,
-    /// How often a session's user is re-read: a minute, as the server does, unless a
-    /// test needs a change of a user to show at once.
-    pub user_check_interval: Duration,
-    /// Session cookies without `Secure`: the tests speak plain HTTP.
-    pub insecure_cookies: bool,
-    /// With the demo target, the demo fleet's three loopback sshd hosts.
-    pub demo_fleet: bool,
-    pub webhooks: Vec<app::webhooks::Webhook>,
-    /// The wait before a webhook delivery's second try, and tries in all.
-    pub webhook_retry: (Duration, u32),
-    pub metrics_access: app::metrics::MetricsAccess,
-    /// The configuration file the server says it read (`--config`): its directory is
-    /// hidden from repository code.
-    pub config_file: Option<PathBuf>,
-    /// Caps and timeouts of client connections.
-    pub connections: server::serve::ConnectionLimits,
+    client: Option<Client>,
+    /// The data directory when the test did not name one; removed with the app.
+    temporary: Option<TempDir>,
 }
 
+/// A demo app in a fresh temporary data directory: the demo's items, the `demo` user
+/// with [`DEMO_PASSWORD`] and, without targets, the demo target; cookies without
+/// `Secure` (the tests speak plain HTTP); a webhook's second try after 200 ms.
 impl Default for Setup {
     fn default() -> Self {
+        let temporary = tempfile::tempdir().expect("temporary directory");
+        let mut settings = Settings::new(
+            "127.0.0.1:0".parse().expect("an address"),
+            temporary.path().join("data"),
+        );
+        settings.demo = true;
+        settings.demo_password = Some(DEMO_PASSWORD.into());
+        settings.insecure_cookies = true;
+        settings.webhook_first_retry = Duration::from_millis(200);
+        settings.webhook_attempts = 8;
         Setup {
-            demo: true,
-            data_dir: None,
+            settings,
             client: None,
-            repository_code: RepositoryCodeSettings::default(),
-            targets: Vec::new(),
-            work_items_dir: None,
-            trusted_proxies: Vec::new(),
-            user_check_interval: server::startup::USER_CHECK_INTERVAL,
-            insecure_cookies: true,
-            demo_fleet: false,
-            webhooks: Vec::new(),
-            webhook_retry: (Duration::from_millis(200), 8),
-            metrics_access: app::metrics::MetricsAccess::Loopback,
-            config_file: None,
-            connections: server::serve::ConnectionLimits::default(),
+            temporary: Some(temporary),
         }
     }
 }
 
 impl Setup {
+    /// Changes the settings as a configuration file or a flag would.
+    pub fn with(mut self, change: impl FnOnce(&mut Settings)) -> Setup {
+        change(&mut self.settings);
+        self
+    }
+
+    /// Serves `dir`, which outlives the app (a restart serves it again).
+    pub fn in_data_dir(mut self, dir: PathBuf) -> Setup {
+        self.settings.data_dir = dir;
+        self.temporary = None;
+        self
+    }
+
+    /// Signs in, or keeps the cookies of, this client rather than a new browser.
+    pub fn client(mut self, client: Client) -> Setup {
+        self.client = Some(client);
+        self
+    }
+
     /// No demo, and `Secure` cookies, as a real server has them.
     pub fn without_demo_with_secure_cookies(self) -> Setup {
-        Setup {
-            demo: false,
-            insecure_cookies: false,
-            ..self
-        }
+        self.with(|s| {
+            s.demo = false;
+            s.insecure_cookies = false;
+        })
     }
 
     /// Starts the app on 127.0.0.1 and a free port; a demo app's client is signed in as
     /// the demo operator.
     pub async fn spawn(self) -> TestApp {
-        let (data_dir, temporary) = match self.data_dir {
-            Some(dir) => (dir, None),
-            None => {
-                let dir = tempfile::tempdir().expect("temporary directory");
-                (dir.path().join("data"), Some(dir))
-            }
-        };
-        let mut settings =
-            server::startup::Settings::new("127.0.0.1:0".parse().unwrap(), data_dir.clone());
-        settings.demo = self.demo;
-        settings.demo_password = Some(DEMO_PASSWORD.into());
-        if self.demo && self.repository_code.repository_dir.is_some() {
+        let Setup {
+            mut settings,
+            client,
+            temporary,
+        } = self;
+        let data_dir = settings.data_dir.clone();
+        // A demo app with its own repository still syncs the demo's work-item files.
+        if settings.demo
+            && settings.repository_code.repository_dir.is_some()
+            && settings.queue_truth.work_items_dir.is_none()
+        {
             settings.queue_truth.work_items_dir = Some(
                 data_dir
                     .join(server::demo::DEMO_FACTORY_DIR)
                     .join("work-items"),
             );
         }
-        if let Some(dir) = self.work_items_dir {
-            settings.queue_truth.work_items_dir = Some(dir);
-        }
-        settings.repository_code = self.repository_code;
-        settings.targets = self.targets;
-        settings.trusted_proxies = self.trusted_proxies;
-        settings.user_check_interval = self.user_check_interval;
-        settings.insecure_cookies = self.insecure_cookies;
-        settings.demo_fleet = self.demo_fleet;
-        settings.webhooks = self.webhooks;
-        (settings.webhook_first_retry, settings.webhook_attempts) = self.webhook_retry;
-        settings.metrics_access = self.metrics_access;
-        settings.config_file = self.config_file;
-        settings.connections = self.connections;
+        let demo = settings.demo;
         let application = server::startup::Application::build(settings)
             .await
             .expect("the app starts");
@@ -505,7 +484,7 @@ impl Setup {
         });
         let app = TestApp {
             addr,
-            client: self.client.unwrap_or_else(|| browser(None)),
+            client: client.unwrap_or_else(|| browser(None)),
             anonymous: browser(None),
             data_dir,
             state,
@@ -513,7 +492,7 @@ impl Setup {
             shutdown: Some(shutdown),
             _dir: temporary,
         };
-        if self.demo && get_html(&app.client, &app.url("/")).await.status() != StatusCode::OK {
+        if demo && get_html(&app.client, &app.url("/")).await.status() != StatusCode::OK {
             let response = app.sign_in(&app.client, "demo", DEMO_PASSWORD, None).await;
             assert_eq!(
                 response.status(),
