@@ -196,6 +196,24 @@ impl ServiceError {
         }
     }
 
+    /// A server function's error as its answer, the one place it becomes one: logged
+    /// when internal, and its status (with `Retry-After`) set on the response, unless the
+    /// request is a plain form post, which Leptos answers with a redirect back to the
+    /// form, whose page shows the error.
+    pub(crate) fn server_fn_answer(self) -> AppError {
+        self.log();
+        let form_post = use_context::<axum::http::request::Parts>()
+            .is_some_and(|parts| crate::auth::accepts_html(&parts.headers));
+        if let (false, Some(response)) = (form_post, use_context::<leptos_axum::ResponseOptions>())
+        {
+            response.set_status(self.status());
+            if let Some(seconds) = self.retry_after_seconds() {
+                response.insert_header(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+        }
+        self.body()
+    }
+
     /// The body every error answer has.
     pub fn body(&self) -> AppError {
         let (gates, guidance, attempt) = match self {
@@ -297,25 +315,6 @@ impl AppError {
     }
 }
 
-/// A server function's error: logged when internal, and its status set on the response,
-/// unless the request is a plain form post, which Leptos answers with a redirect back to
-/// the form so the page can show the error.
-impl From<ServiceError> for AppError {
-    fn from(err: ServiceError) -> Self {
-        err.log();
-        let form_post = use_context::<axum::http::request::Parts>()
-            .is_some_and(|parts| crate::auth::accepts_html(&parts.headers));
-        if let (false, Some(response)) = (form_post, use_context::<leptos_axum::ResponseOptions>())
-        {
-            response.set_status(err.status());
-            if let Some(seconds) = err.retry_after_seconds() {
-                response.insert_header(header::RETRY_AFTER, HeaderValue::from(seconds));
-            }
-        }
-        err.body()
-    }
-}
-
 impl fmt::Display for AppError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
@@ -330,9 +329,9 @@ impl FromServerFnError for AppError {
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
             ServerFnErrorErr::Args(message) | ServerFnErrorErr::Deserialization(message) => {
-                ServiceError::BadRequest { message }.into()
+                ServiceError::BadRequest { message }.server_fn_answer()
             }
-            other => ServiceError::internal(other).into(),
+            other => ServiceError::internal(other).server_fn_answer(),
         }
     }
 }

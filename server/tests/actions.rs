@@ -641,6 +641,19 @@ async fn bad_form_posts_get_a_clear_400_and_change_nothing() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{form:?}");
         assert_eq!(body["field"], field);
     }
+    // A form the server function cannot read at all (its token left out) is refused by
+    // the same rule.
+    let unread = app
+        .client
+        .post(app.url("/fn/action"))
+        .header("accept", "application/json")
+        .form(&[("item", "wi-BF-330"), ("action", "start-execution")])
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(unread).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "bad-request", "{body}");
     assert_eq!(lane_of(&app, "wi-BF-330").await, "ready");
 }
 

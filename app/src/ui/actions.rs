@@ -18,34 +18,39 @@ use leptos::server_fn::ServerFn;
 /// second post gets the first one's result.
 #[server(prefix = "/fn", endpoint = "action")]
 pub async fn run_action(item: String, action: String, token: String) -> Result<(), AppError> {
-    let state = expect_context::<AppState>();
-    let invalid = |field: &'static str, message: &str| ServiceError::Invalid {
-        field,
-        message: message.to_owned(),
-    };
-    let id = WorkItemId::parse(&item)
-        .map_err(|_| invalid("item", "not a work-item id; open the item from the board"))?;
-    let action: Action = action
-        .parse()
-        .map_err(|_| invalid("action", "no such action; reload the page and tap again"))?;
-    checked_form_token(&token)?;
-    // A card's form carries one token for all its buttons: the key is per action.
-    let caller = page_caller(Some(OnceKey::form(&token, Some(action.as_str()))))?;
-    let request = ActionRequest {
-        item: id.clone(),
-        action,
-        caller,
-    };
-    // A refused attempt shows on the item page like any other: History keeps it.
-    let attempt = match take_action(&state, request).await {
-        Ok(result) => result.attempt,
-        Err(ServiceError::Blocked(blocked)) if blocked.attempt.is_some() => {
-            blocked.attempt.unwrap_or_default()
+    super::answered(
+        async {
+            let state = expect_context::<AppState>();
+            let invalid = |field: &'static str, message: &str| ServiceError::Invalid {
+                field,
+                message: message.to_owned(),
+            };
+            let id = WorkItemId::parse(&item)
+                .map_err(|_| invalid("item", "not a work-item id; open the item from the board"))?;
+            let action: Action = action
+                .parse()
+                .map_err(|_| invalid("action", "no such action; reload the page and tap again"))?;
+            checked_form_token(&token)?;
+            // A card's form carries one token for all its buttons: the key is per action.
+            let caller = page_caller(Some(OnceKey::form(&token, Some(action.as_str()))))?;
+            let request = ActionRequest {
+                item: id.clone(),
+                action,
+                caller,
+            };
+            // A refused attempt shows on the item page like any other: History keeps it.
+            let attempt = match take_action(&state, request).await {
+                Ok(result) => result.attempt,
+                Err(ServiceError::Blocked(blocked)) if blocked.attempt.is_some() => {
+                    blocked.attempt.unwrap_or_default()
+                }
+                Err(err) => return Err(err),
+            };
+            leptos_axum::redirect(&format!("/items/{id}?attempt={attempt}#result"));
+            Ok(())
         }
-        Err(err) => return Err(err.into()),
-    };
-    leptos_axum::redirect(&format!("/items/{id}?attempt={attempt}#result"));
-    Ok(())
+        .await,
+    )
 }
 
 /// A form's one-time token: rendered as the placeholder that every answer replaces with

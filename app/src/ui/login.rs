@@ -191,6 +191,14 @@ pub async fn sign_in(
     password: String,
     next: Option<String>,
 ) -> Result<(), AppError> {
+    super::answered(sign_in_with_password(username, password, next).await)
+}
+
+async fn sign_in_with_password(
+    username: String,
+    password: String,
+    next: Option<String>,
+) -> Result<(), ServiceError> {
     let state = expect_context::<AppState>();
     let claimed: String = username
         .trim()
@@ -224,10 +232,9 @@ pub async fn sign_in(
             }
             return Err(ServiceError::Throttled {
                 retry_after_seconds: wait.as_secs().max(1),
-            }
-            .into());
+            });
         }
-        Err(Refused::Busy) => return Err(ServiceError::Busy.into()),
+        Err(Refused::Busy) => return Err(ServiceError::Busy),
     };
 
     let user = match Username::parse(&claimed) {
@@ -273,7 +280,7 @@ pub async fn sign_in(
             "failed",
         )
         .await;
-        return Err(ServiceError::SignInFailed.into());
+        return Err(ServiceError::SignInFailed);
     };
     throttle.succeeded(attempt, &keys);
 
@@ -305,6 +312,10 @@ pub async fn sign_in(
 /// Ends the session and goes back to the sign-in page.
 #[server(prefix = "/fn", endpoint = "logout")]
 pub async fn sign_out() -> Result<(), AppError> {
+    super::answered(end_session().await)
+}
+
+async fn end_session() -> Result<(), ServiceError> {
     let state = expect_context::<AppState>();
     let session: Session = leptos_axum::extract()
         .await

@@ -21,6 +21,7 @@ pub use login::{SignIn, SignOut, current_operator};
 
 use crate::AppState;
 use crate::assets::STYLESHEET_PATH;
+use crate::error::{AppError, ServiceError};
 use axum::http::request::Parts;
 use axum::response::Response;
 use leptos::prelude::*;
@@ -219,6 +220,11 @@ fn push_without_separators(page: &mut String, html: &str) {
 /// The app state every page reads from; provided for each request.
 fn app_state() -> AppState {
     expect_context::<AppState>()
+}
+
+/// A server function's answer: see [`ServiceError::server_fn_answer`].
+pub(crate) fn answered<T>(result: Result<T, ServiceError>) -> Result<T, AppError> {
+    result.map_err(ServiceError::server_fn_answer)
 }
 
 /// Sets the response status of the page being rendered.

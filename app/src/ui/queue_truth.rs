@@ -18,12 +18,17 @@ use leptos::server_fn::ServerFn;
 /// Syncs the work items now and goes back to the page the button was on.
 #[server(prefix = "/fn", endpoint = "sync")]
 pub async fn refresh_queue(back: String) -> Result<(), AppError> {
-    let state = expect_context::<AppState>();
-    let caller = page_caller(None)?;
-    crate::work_item_sync::sync_for(&state, &caller).await?;
-    // The sync's report is at the top of the board; the item page shows the item's truth.
-    leptos_axum::redirect(&safe_next(Some(&back)));
-    Ok(())
+    super::answered(
+        async {
+            let state = expect_context::<AppState>();
+            let caller = page_caller(None)?;
+            crate::work_item_sync::sync_for(&state, &caller).await?;
+            // The sync's report is at the top of the board; the item page shows the item's truth.
+            leptos_axum::redirect(&safe_next(Some(&back)));
+            Ok(())
+        }
+        .await,
+    )
 }
 
 /// The Refresh button: a plain form, so it works without JavaScript.

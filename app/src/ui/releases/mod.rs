@@ -44,11 +44,11 @@ fn land<T>(
     target: &str,
     control: &str,
     then: impl FnOnce(T) -> String,
-) -> Result<(), AppError> {
+) -> Result<(), ServiceError> {
     let to = match result {
         Ok(done) => then(done),
         Err(ServiceError::Blocked(_)) => format!("/releases/{target}/{control}?refused=1"),
-        Err(err) => return Err(err.into()),
+        Err(err) => return Err(err),
     };
     leptos_axum::redirect(&to);
     Ok(())
@@ -62,11 +62,16 @@ pub async fn start_deploy(
     version: Option<String>,
     token: String,
 ) -> Result<(), AppError> {
-    let state = expect_context::<AppState>();
-    let version = version.filter(|v| !v.trim().is_empty());
-    let who = caller(Some(&token))?;
-    let started = releases::deploy(&state, who, &target, version.as_deref()).await;
-    land(started, &target, "deploy", |id| format!("/releases/{id}"))
+    super::answered(
+        async {
+            let state = expect_context::<AppState>();
+            let version = version.filter(|v| !v.trim().is_empty());
+            let who = caller(Some(&token))?;
+            let started = releases::deploy(&state, who, &target, version.as_deref()).await;
+            land(started, &target, "deploy", |id| format!("/releases/{id}"))
+        }
+        .await,
+    )
 }
 
 /// Starts a rollback from the confirm page.
@@ -76,10 +81,15 @@ pub async fn start_rollback(
     release_id: Option<i64>,
     token: String,
 ) -> Result<(), AppError> {
-    let state = expect_context::<AppState>();
-    let who = caller(Some(&token))?;
-    let started = releases::rollback(&state, who, &target, release_id).await;
-    land(started, &target, "rollback", |id| format!("/releases/{id}"))
+    super::answered(
+        async {
+            let state = expect_context::<AppState>();
+            let who = caller(Some(&token))?;
+            let started = releases::rollback(&state, who, &target, release_id).await;
+            land(started, &target, "rollback", |id| format!("/releases/{id}"))
+        }
+        .await,
+    )
 }
 
 /// Sets a hold from the confirm page.
@@ -89,22 +99,32 @@ pub async fn hold_target(
     reason: String,
     expires_in: Option<String>,
 ) -> Result<(), AppError> {
-    let state = expect_context::<AppState>();
-    let held = releases::set_hold(
-        &state,
-        caller(None)?,
-        &target,
-        &reason,
-        expires_in.as_deref(),
+    super::answered(
+        async {
+            let state = expect_context::<AppState>();
+            let held = releases::set_hold(
+                &state,
+                caller(None)?,
+                &target,
+                &reason,
+                expires_in.as_deref(),
+            )
+            .await;
+            land(held, &target, "hold", |_| "/releases".into())
+        }
+        .await,
     )
-    .await;
-    land(held, &target, "hold", |_| "/releases".into())
 }
 
 /// Ends a hold.
 #[server(prefix = "/fn", endpoint = "release-hold")]
 pub async fn end_hold(target: String) -> Result<(), AppError> {
-    let state = expect_context::<AppState>();
-    let ended = releases::release_hold(&state, caller(None)?, &target).await;
-    land(ended, &target, "hold", |_| "/releases".into())
+    super::answered(
+        async {
+            let state = expect_context::<AppState>();
+            let ended = releases::release_hold(&state, caller(None)?, &target).await;
+            land(ended, &target, "hold", |_| "/releases".into())
+        }
+        .await,
+    )
 }
