@@ -115,3 +115,24 @@ impl FromRef<AppState> for Db {
         state.db.clone()
     }
 }
+
+/// The queue-truth settings alone, for a handler that judges items' truth.
+impl FromRef<AppState> for Arc<crate::work_item_sync::QueueTruthSettings> {
+    fn from_ref(state: &AppState) -> Self {
+        state.queue_truth.clone()
+    }
+}
+
+/// The deploy targets alone, for a handler that only looks one up.
+impl FromRef<AppState> for Arc<Vec<crate::targets::Target>> {
+    fn from_ref(state: &AppState) -> Self {
+        state.targets.clone()
+    }
+}
+
+/// The metrics alone, for the layer that counts requests.
+impl FromRef<AppState> for Arc<crate::metrics::Metrics> {
+    fn from_ref(state: &AppState) -> Self {
+        state.metrics.clone()
+    }
+}

@@ -44,13 +44,15 @@ pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// An item's queue truth now.
-pub fn truth_of<'a>(
-    state: &AppState,
-    signals: impl Into<TruthSignals<'a>>,
-    facts: &SourceFacts,
-) -> QueueTruth {
-    queue_truth::evaluate(signals.into(), facts, state.queue_truth.thresholds, now())
+impl QueueTruthSettings {
+    /// An item's queue truth now.
+    pub fn truth_of<'a>(
+        &self,
+        signals: impl Into<TruthSignals<'a>>,
+        facts: &SourceFacts,
+    ) -> QueueTruth {
+        queue_truth::evaluate(signals.into(), facts, self.thresholds, now())
+    }
 }
 
 /// A sync a person or a token asked for: the one place its permission is checked, for

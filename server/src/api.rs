@@ -11,13 +11,16 @@ use app::domain::{
     WorkItemId, WorkItemSummary, evaluate_all,
 };
 use app::error::{AppError, ServiceError};
+use app::store::Db;
 use app::store::sources::{self, SyncSnapshot};
 use app::store::work_items;
+use app::work_item_sync::QueueTruthSettings;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use utoipa::ToSchema;
 
 #[derive(Debug, Deserialize)]
@@ -89,7 +92,8 @@ impl QueueTruthJson {
     responses((status = 200, description = "A page of items, in id order.", body = ItemList)),
 )]
 pub async fn list_items(
-    State(state): State<AppState>,
+    State(db): State<Db>,
+    State(queue_truth): State<Arc<QueueTruthSettings>>,
     QueryOf(query): QueryOf<ItemsQuery>,
 ) -> Result<Json<ItemList>, ServiceError> {
     let lane = query
@@ -126,8 +130,7 @@ pub async fn list_items(
                 "{err}; a cursor is a work item id: follow the `next` address of the page before."
             ),
         })?;
-    let (total, page) = state
-        .db
+    let (total, page) = db
         .call(move |conn| {
             let tx = conn.transaction()?;
             // One more than the page: whether there is a next page, without counting.
@@ -142,7 +145,7 @@ pub async fn list_items(
         .into_iter()
         .take(limit)
         .map(|item| {
-            let truth = app::work_item_sync::truth_of(&state, &item, &item.source_facts);
+            let truth = queue_truth.truth_of(&item, &item.source_facts);
             let file = item.source_facts.file.clone();
             WithQueueTruth {
                 item,
@@ -201,14 +204,14 @@ pub struct ItemDetail {
     ),
 )]
 pub async fn get_item(
-    State(state): State<AppState>,
+    State(db): State<Db>,
+    State(queue_truth): State<Arc<QueueTruthSettings>>,
     PathOf(raw_id): PathOf<String>,
     operator: Option<Extension<Operator>>,
 ) -> Result<Json<ItemDetail>, ServiceError> {
     let not_found = || no_such_item(&raw_id);
     let id = WorkItemId::parse(&raw_id).map_err(|_| not_found())?;
-    let (item, facts) = state
-        .db
+    let (item, facts) = db
         .call(move |conn| {
             let Some(item) = work_items::get(conn, &id)? else {
                 return Ok(None);
@@ -217,7 +220,7 @@ pub async fn get_item(
         })
         .await?
         .ok_or_else(not_found)?;
-    let truth = app::work_item_sync::truth_of(&state, &item, &facts);
+    let truth = queue_truth.truth_of(&item, &facts);
     // The same evaluation as the item page's, for the same operator.
     let operator = operator.map(|Extension(operator)| operator);
     let actions = evaluate_all(GateFacts::of_item(&item, &truth), operator.as_ref())
@@ -247,9 +250,12 @@ pub struct SyncReport {
     tag = "work items",
     responses((status = 200, description = "The last snapshot.", body = SyncReport)),
 )]
-pub async fn last_sync(State(state): State<AppState>) -> Result<Json<SyncReport>, ServiceError> {
-    let last = state.db.call(|conn| sources::last_snapshot(conn)).await?;
-    Ok(Json(sync_report(&state, last)))
+pub async fn last_sync(
+    State(db): State<Db>,
+    State(queue_truth): State<Arc<QueueTruthSettings>>,
+) -> Result<Json<SyncReport>, ServiceError> {
+    let last = db.call(|conn| sources::last_snapshot(conn)).await?;
+    Ok(Json(sync_report(&queue_truth, last)))
 }
 
 /// Syncs the work-item files now (permission `factory.queue.sync`); a repeat with the
@@ -270,11 +276,11 @@ pub async fn sync_now(
     caller: Caller,
 ) -> Result<Json<SyncReport>, ServiceError> {
     let snapshot = app::work_item_sync::sync_for(&state, &caller).await?;
-    Ok(Json(sync_report(&state, snapshot)))
+    Ok(Json(sync_report(&state.queue_truth, snapshot)))
 }
 
-fn sync_report(state: &AppState, last_sync: Option<SyncSnapshot>) -> SyncReport {
-    let dir = state.queue_truth.work_items_dir.as_ref();
+fn sync_report(queue_truth: &QueueTruthSettings, last_sync: Option<SyncSnapshot>) -> SyncReport {
+    let dir = queue_truth.work_items_dir.as_ref();
     SyncReport {
         configured: dir.is_some(),
         work_items_dir: dir.map(|d| d.display().to_string()),
@@ -356,7 +362,7 @@ const DISK_FULL_HEALTH: &str =
         (status = 503, description = "Degraded or unavailable, with the reason.", body = Health),
     ),
 )]
-pub async fn healthz(State(db): State<app::store::Db>) -> Response {
+pub async fn healthz(State(db): State<Db>) -> Response {
     let version = app::VERSION;
     match db.ping().await {
         Ok(()) => match db.writes_failing().await {

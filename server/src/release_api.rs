@@ -6,7 +6,9 @@ use app::AppState;
 use app::domain::release::{Hold, HostProgress, ReleaseRecord, ReleaseStatus, StepRecord};
 use app::error::{AppError, ServiceError};
 use app::releases::{self, Caller, TargetStatus};
+use app::store::Db;
 use app::store::releases as store;
+use app::targets::Target;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -14,6 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use utoipa::ToSchema;
 
 /// A JSON body, or the defaults when there is none: no bytes, or `null`, as the OpenAPI
@@ -271,14 +274,12 @@ pub struct ReleaseList {
     ),
 )]
 pub async fn list_releases(
-    State(state): State<AppState>,
+    State(db): State<Db>,
+    State(targets): State<Arc<Vec<Target>>>,
     PathOf(target): PathOf<String>,
 ) -> Result<Json<ReleaseList>, ServiceError> {
-    let target = releases::find_target(&state, &target)?.name.clone();
-    let releases = state
-        .db
-        .call(move |conn| store::list(conn, &target, 50))
-        .await?;
+    let target = releases::find_target(&targets, &target)?.name.clone();
+    let releases = db.call(move |conn| store::list(conn, &target, 50)).await?;
     Ok(Json(ReleaseList {
         count: releases.len(),
         releases,
@@ -307,7 +308,7 @@ pub struct ReleaseDetail {
     ),
 )]
 pub async fn get_release(
-    State(db): State<app::store::Db>,
+    State(db): State<Db>,
     PathOf(raw_id): PathOf<String>,
 ) -> Result<Json<ReleaseDetail>, ServiceError> {
     let not_found = || ServiceError::NotFound {

@@ -12,6 +12,7 @@ use axum::http::{HeaderName, HeaderValue, Method, Request, header};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{MethodFilter, MethodRouter, any, get, on};
 use leptos::prelude::provide_context;
+use std::sync::Arc;
 use tower_http::CompressionLevel;
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -46,7 +47,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img
 
 /// Counts each request by its route's pattern, method and status, with how long it took.
 async fn count_request(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::State(metrics): axum::extract::State<Arc<app::metrics::Metrics>>,
     request: Request<Body>,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -62,7 +63,6 @@ async fn count_request(
     .to_owned();
     let started = std::time::Instant::now();
     let response = next.run(request).await;
-    let metrics = &state.metrics;
     metrics
         .http_requests
         .get_or_create(&app::metrics::HttpLabels {

@@ -31,7 +31,7 @@ pub async fn set_hold(
     reason: &str,
     expires_in: Option<&str>,
 ) -> Result<Hold, ServiceError> {
-    let target = find_target(state, target_name)?.name.clone();
+    let target = find_target(&state.targets, target_name)?.name.clone();
     let reason = reason.trim().to_owned();
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(ServiceError::Invalid {
@@ -86,7 +86,7 @@ pub async fn release_hold(
     requester: Caller,
     target_name: &str,
 ) -> Result<bool, ServiceError> {
-    let target = find_target(state, target_name)?.name.clone();
+    let target = find_target(&state.targets, target_name)?.name.clone();
     let keyed = Keyed {
         key: requester.once_key.clone(),
         subject: target.clone(),

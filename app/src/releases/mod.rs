@@ -66,9 +66,8 @@ fn refused(
     }))
 }
 
-pub fn find_target<'a>(state: &'a AppState, name: &str) -> Result<&'a Target, ServiceError> {
-    state
-        .targets
+pub fn find_target<'a>(targets: &'a [Target], name: &str) -> Result<&'a Target, ServiceError> {
+    targets
         .iter()
         .find(|target| target.name == name)
         .ok_or_else(|| ServiceError::NotFound {

@@ -98,7 +98,7 @@ async fn once_per_key(
         subject: target_name.to_owned(),
         what,
         // A repeat waits at most as long as the first one's candidate command may take.
-        patience: find_target(state, target_name)?.step_timeout + Duration::from_secs(30),
+        patience: find_target(&state.targets, target_name)?.step_timeout + Duration::from_secs(30),
     };
     let started = idempotency::once(&state.db, keyed, async move {
         Ok(Started {
@@ -134,7 +134,7 @@ async fn deploy_now(
     target_name: &str,
     version: Option<&str>,
 ) -> Result<i64, ServiceError> {
-    let target = find_target(state, target_name)?.clone();
+    let target = find_target(&state.targets, target_name)?.clone();
     // Check the gates before running the candidate command, so a refused deploy costs
     // nothing; they are checked again when the lock is taken.
     refuse_unless_enabled(
@@ -183,7 +183,7 @@ async fn rollback_now(
     target_name: &str,
     release_id: Option<i64>,
 ) -> Result<i64, ServiceError> {
-    let target = find_target(state, target_name)?.clone();
+    let target = find_target(&state.targets, target_name)?.clone();
     let to = match release_id {
         None => None,
         Some(id) => {

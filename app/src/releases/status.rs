@@ -128,6 +128,6 @@ pub async fn statuses(state: &AppState) -> Result<Vec<TargetStatus>, StoreError>
 }
 
 pub async fn status(state: &AppState, name: &str) -> Result<TargetStatus, ServiceError> {
-    let shape = TargetShape::of(find_target(state, name)?);
+    let shape = TargetShape::of(find_target(&state.targets, name)?);
     Ok(state.db.call(move |conn| status_in(conn, &shape)).await?)
 }

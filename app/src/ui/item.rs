@@ -63,7 +63,7 @@ async fn item_page(state: AppState, raw_id: String, attempt: Option<i64>) -> Any
         .await;
     match loaded {
         Ok(Some((item, records))) => {
-            let truth = crate::work_item_sync::truth_of(&state, &item, &records.source);
+            let truth = state.queue_truth.truth_of(&item, &records.source);
             view! { <WorkItemPage item truth records /> }.into_any()
         }
         Ok(None) => not_found(&raw_id),

@@ -77,7 +77,7 @@ async fn confirm_page(
     let Ok(control) = control.parse::<ReleaseControl>() else {
         return view! { <NotFound /> }.into_any();
     };
-    let Ok(target) = releases::find_target(&state, &target_name).cloned() else {
+    let Ok(target) = releases::find_target(&state.targets, &target_name).cloned() else {
         let what = format!("There is no target {target_name}.");
         return view! { <NotFound what /> }.into_any();
     };
