@@ -86,6 +86,50 @@ macro_rules! machine_names {
 }
 pub(crate) use machine_names;
 
+/// A plain name: 1 to 64 ASCII letters, digits, `-`, `_` or `.`, starting with a letter
+/// or digit — safe in a URL path segment, a file name and a log line.
+pub fn is_plain_name(name: &str) -> bool {
+    let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.len() <= 64
+        && name.chars().all(valid_char)
+}
+
+/// `checked_text!(WorkItemId, WorkItemError)`: the conversions of a text newtype whose
+/// `parse` checks it. Serde reads it through `parse` (`try_from = "String"`), and it
+/// shows as its text.
+macro_rules! checked_text {
+    ($ty:ident, $error:ty) => {
+        impl $ty {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $ty {
+            type Error = $error;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&value)
+            }
+        }
+
+        impl From<$ty> for String {
+            fn from(value: $ty) -> Self {
+                value.0
+            }
+        }
+
+        impl ::std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+pub(crate) use checked_text;
+
 #[cfg(test)]
 mod tests {
     use super::UnknownName;

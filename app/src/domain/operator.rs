@@ -128,12 +128,7 @@ pub struct Username(String);
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, OperatorError> {
         let name = raw.trim().to_ascii_lowercase();
-        let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-        let starts_well = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric());
-        if starts_well && name.len() <= 64 && name.chars().all(valid_char) {
+        if super::names::is_plain_name(&name) {
             Ok(Self(name))
         } else {
             Err(OperatorError::InvalidUsername(
@@ -141,30 +136,9 @@ impl Username {
             ))
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for Username {
-    type Error = OperatorError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<Username> for String {
-    fn from(name: Username) -> Self {
-        name.0
-    }
-}
-
-impl fmt::Display for Username {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+super::names::checked_text!(Username, OperatorError);
 
 /// Checks a new password against the policy; never logs or returns it.
 pub fn check_new_password(password: &str) -> Result<(), OperatorError> {

@@ -28,41 +28,15 @@ pub struct WorkItemId(String);
 
 impl WorkItemId {
     pub fn parse(raw: &str) -> Result<Self, WorkItemError> {
-        let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-        let starts_well = raw
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric());
-        if starts_well && raw.len() <= 64 && raw.chars().all(valid_char) {
+        if super::names::is_plain_name(raw) {
             Ok(Self(raw.to_owned()))
         } else {
             Err(WorkItemError::InvalidId(raw.chars().take(80).collect()))
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for WorkItemId {
-    type Error = WorkItemError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<WorkItemId> for String {
-    fn from(id: WorkItemId) -> Self {
-        id.0
-    }
-}
-
-impl fmt::Display for WorkItemId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+super::names::checked_text!(WorkItemId, WorkItemError);
 
 /// The board column. Items move forward through the lanes; done items stay closed.
 #[derive(
