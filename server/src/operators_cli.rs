@@ -180,26 +180,8 @@ pub async fn run_user(command: UserCommand) -> Result<(), AdminError> {
                 "changed the password of {username}; ended {ended} session(s)"
             )?;
         }
-        UserCommand::Disable { name, data } => {
-            let (db, username) = change_user(&data, &name, |c, user| {
-                operators::set_disabled(c, user, true)
-            })
-            .await?;
-            let ended = end_sessions_of(&db, &username).await?;
-            audit_cli(&db, "user.disable", username.to_string(), "done").await;
-            writeln!(
-                out,
-                "disabled {username}: they can no longer sign in; ended {ended} session(s)"
-            )?;
-        }
-        UserCommand::Enable { name, data } => {
-            let (db, username) = change_user(&data, &name, |c, user| {
-                operators::set_disabled(c, user, false)
-            })
-            .await?;
-            audit_cli(&db, "user.enable", username.to_string(), "done").await;
-            writeln!(out, "enabled {username}: they can sign in again")?;
-        }
+        UserCommand::Disable { name, data } => set_disabled(&data, &name, true, &mut out).await?,
+        UserCommand::Enable { name, data } => set_disabled(&data, &name, false, &mut out).await?,
         UserCommand::Role { name, role, data } => {
             let (db, username) = change_user(&data, &name, move |c, user| {
                 operators::set_role(c, user, role)
@@ -211,6 +193,32 @@ pub async fn run_user(command: UserCommand) -> Result<(), AdminError> {
                 "{username} is now {role}; their signed-in sessions take it within a minute"
             )?;
         }
+    }
+    Ok(())
+}
+
+/// `user disable` ends the user's sessions at once; `user enable` lets them sign in again
+/// with the password they had.
+async fn set_disabled(
+    data: &DataDirArg,
+    name: &str,
+    disabled: bool,
+    out: &mut impl Write,
+) -> Result<(), AdminError> {
+    let (db, username) = change_user(data, name, move |c, user| {
+        operators::set_disabled(c, user, disabled)
+    })
+    .await?;
+    if disabled {
+        let ended = end_sessions_of(&db, &username).await?;
+        audit_cli(&db, "user.disable", username.to_string(), "done").await;
+        writeln!(
+            out,
+            "disabled {username}: they can no longer sign in; ended {ended} session(s)"
+        )?;
+    } else {
+        audit_cli(&db, "user.enable", username.to_string(), "done").await;
+        writeln!(out, "enabled {username}: they can sign in again")?;
     }
     Ok(())
 }

@@ -491,37 +491,42 @@ impl Config {
 
     /// The webhooks; the error names the key and the webhook.
     pub fn webhooks(&self) -> Result<Vec<app::webhooks::Webhook>, String> {
-        let mut hooks: Vec<app::webhooks::Webhook> = Vec::new();
-        for (index, config) in self.webhooks.iter().enumerate() {
-            let hook = config.to_webhook(index)?;
-            if hooks.iter().any(|h| h.name == hook.name) {
-                return Err(format!(
-                    "key `name` of [[webhooks]] #{}: the name {:?} is used twice",
-                    index + 1,
-                    hook.name
-                ));
-            }
-            hooks.push(hook);
-        }
-        Ok(hooks)
+        each_named_once("webhooks", &self.webhooks, WebhookConfig::to_webhook, |h| {
+            &h.name
+        })
     }
 
     /// The deploy targets; the error names the key and the target.
     pub fn targets(&self) -> Result<Vec<app::targets::Target>, String> {
-        let mut targets: Vec<app::targets::Target> = Vec::new();
-        for (index, config) in self.targets.iter().enumerate() {
-            let target = config.to_target(index)?;
-            if targets.iter().any(|t| t.name == target.name) {
-                return Err(format!(
-                    "key `name` of [[targets]] #{}: the name {:?} is used twice",
-                    index + 1,
-                    target.name
-                ));
-            }
-            targets.push(target);
-        }
-        Ok(targets)
+        each_named_once("targets", &self.targets, TargetConfig::to_target, |t| {
+            &t.name
+        })
     }
+}
+
+/// Each `[[table]]` entry read by `read`, refusing a name given twice.
+fn each_named_once<C, T>(
+    table: &str,
+    configs: &[C],
+    read: impl Fn(&C, usize) -> Result<T, String>,
+    name: impl Fn(&T) -> &String,
+) -> Result<Vec<T>, String> {
+    let mut read_so_far: Vec<T> = Vec::new();
+    for (index, config) in configs.iter().enumerate() {
+        let entry = read(config, index)?;
+        if read_so_far
+            .iter()
+            .any(|earlier| name(earlier) == name(&entry))
+        {
+            return Err(format!(
+                "key `name` of [[{table}]] #{}: the name {:?} is used twice",
+                index + 1,
+                name(&entry)
+            ));
+        }
+        read_so_far.push(entry);
+    }
+    Ok(read_so_far)
 }
 
 #[cfg(test)]
