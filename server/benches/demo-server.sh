@@ -1,6 +1,12 @@
-# Sourced by the load scripts: builds the release binary (unless FACTORY_BIN names one),
-# serves the demo on 127.0.0.1:$port from a temporary data directory, stops it at exit,
-# and signs in once as `demo`: $server is its pid, $cookie the session cookie.
+# Sourced by the load scripts, after they set $default_seconds and $default_port: reads
+# the arguments [SECONDS] [CONNECTIONS] (and LOAD_PORT), checks for wrk, builds the
+# release binary (unless FACTORY_BIN names one), serves the demo on 127.0.0.1:$port from
+# a temporary data directory, stops it at exit, and signs in once as `demo`: $server is
+# its pid, $cookie the session cookie.
+seconds=${1:-$default_seconds}
+connections=${2:-32}
+port=${LOAD_PORT:-$default_port}
+command -v wrk >/dev/null || { echo "$(basename "$0"): wrk is missing: apt-get install wrk" >&2; exit 1; }
 if [ -z "${FACTORY_BIN:-}" ]; then
   cargo build --release --bin factory --quiet
   FACTORY_BIN="${CARGO_TARGET_DIR:-target}/release/factory"

@@ -8,11 +8,7 @@
 # data directory, loads it with wrk (2 threads), samples VmRSS every 0.2 s, and stops.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-seconds=${1:-15}
-connections=${2:-32}
-port=${LOAD_PORT:-3299}
-
-command -v wrk >/dev/null || { echo "load.sh: wrk is missing: apt-get install wrk" >&2; exit 1; }
+default_seconds=15 default_port=3299
 . server/benches/demo-server.sh
 
 echo "== wrk: ${seconds}s, ${connections} connections, GET / (demo data), uncompressed"

@@ -11,11 +11,7 @@
 # the server's VmRSS every 0.2 s, and prints one line per address and the ratios.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-seconds=${1:-10}
-connections=${2:-32}
-port=${LOAD_PORT:-3298}
-
-command -v wrk >/dev/null || { echo "pages.sh: wrk is missing: apt-get install wrk" >&2; exit 1; }
+default_seconds=10 default_port=3298
 . server/benches/demo-server.sh
 stylesheet=$(curl -fs -H "Cookie: $cookie" "http://127.0.0.1:$port/" | grep -o '/static/factory\.[0-9a-f]*\.css' | head -1)
 [ -n "$stylesheet" ] || { echo "pages.sh: the board names no stylesheet" >&2; exit 1; }
