@@ -40,7 +40,37 @@ pub struct Target {
     pub batch_size: usize,
 }
 
+/// How long a step may run when the configuration does not say.
+pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(300);
+
 impl Target {
+    /// A target on this machine that deploys and rolls back with these commands, every
+    /// other setting at its default: no variables, candidate or status command, smoke
+    /// check or hosts; steps of up to [`DEFAULT_STEP_TIMEOUT`], output kept up to
+    /// [`crate::process::OUTPUT_CAP`], one host at a time.
+    pub fn new(
+        name: &str,
+        working_dir: impl Into<PathBuf>,
+        deploy: Vec<String>,
+        rollback: Vec<String>,
+    ) -> Target {
+        Target {
+            name: name.to_owned(),
+            working_dir: working_dir.into(),
+            env: BTreeMap::new(),
+            deploy,
+            rollback,
+            candidate: None,
+            status: None,
+            smoke: Vec::new(),
+            step_timeout: DEFAULT_STEP_TIMEOUT,
+            output_cap: crate::process::OUTPUT_CAP,
+            hosts: Vec::new(),
+            ssh: SshSettings::default(),
+            batch_size: 1,
+        }
+    }
+
     /// One of the target's commands (`argv` from its configuration), run in its
     /// working directory with `env`, its step timeout and its output cap.
     pub fn command(&self, argv: &[String], env: Vec<(String, String)>) -> LocalCommand {
@@ -326,19 +356,14 @@ mod tests {
             address: "web-1".into(),
         };
         Target {
-            name: "web".into(),
-            working_dir: PathBuf::from("/srv/web"),
-            env: BTreeMap::new(),
-            deploy: vec!["./deploy.sh".into()],
-            rollback: vec!["./rollback.sh".into()],
-            candidate: None,
-            status: None,
             smoke: smoke.iter().map(|when| check(*when)).collect(),
-            step_timeout: Duration::from_secs(60),
-            output_cap: 1024,
             hosts: if on_hosts { vec![host] } else { Vec::new() },
-            ssh: SshSettings::default(),
-            batch_size: 1,
+            ..Target::new(
+                "web",
+                "/srv/web",
+                vec!["./deploy.sh".into()],
+                vec!["./rollback.sh".into()],
+            )
         }
     }
 

@@ -23,26 +23,16 @@ fn pipeline(c: &mut Criterion) {
         let mut state = server::open_state(dir.path()).await.expect("state opens");
         let noop = vec!["true".to_owned()];
         state.targets = Arc::new(vec![Target {
-            name: "bench".into(),
-            working_dir: dir.path().to_owned(),
-            env: Default::default(),
-            deploy: noop.clone(),
-            rollback: noop.clone(),
-            candidate: None,
-            status: None,
             smoke: vec![SmokeCheck {
                 name: "noop".into(),
                 when: SmokeWhen::Post,
-                probe: SmokeProbe::Command(noop),
+                probe: SmokeProbe::Command(noop.clone()),
                 timeout: Duration::from_secs(5),
                 retries: 0,
                 interval: Duration::ZERO,
             }],
             step_timeout: Duration::from_secs(5),
-            output_cap: app::process::OUTPUT_CAP,
-            hosts: Vec::new(),
-            ssh: Default::default(),
-            batch_size: 1,
+            ..Target::new("bench", dir.path(), noop.clone(), noop)
         }]);
         state
     });

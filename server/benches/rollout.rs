@@ -38,23 +38,15 @@ async fn run() {
         .expect("state opens");
     let noop = vec!["true".to_owned()];
     state.targets = Arc::new(vec![Target {
-        name: "fleet".into(),
-        working_dir: "/".into(),
-        env: Default::default(),
-        deploy: noop.clone(),
-        rollback: noop.clone(),
-        candidate: None,
-        status: None,
         smoke: vec![SmokeCheck {
             name: "noop".into(),
             when: SmokeWhen::Both,
-            probe: SmokeProbe::Command(noop),
+            probe: SmokeProbe::Command(noop.clone()),
             timeout: Duration::from_secs(10),
             retries: 0,
             interval: Duration::ZERO,
         }],
         step_timeout: Duration::from_secs(10),
-        output_cap: app::process::OUTPUT_CAP,
         hosts: hosts
             .hosts
             .iter()
@@ -69,7 +61,7 @@ async fn run() {
                 .filter(|_| std::env::var_os("FACTORY_BENCH_NO_REUSE").is_none()),
             ..hosts.settings.clone()
         },
-        batch_size: 1,
+        ..Target::new("fleet", "/", noop.clone(), noop)
     }]);
     let requester = support::bench_caller();
     let mut overheads = Vec::new();

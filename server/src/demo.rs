@@ -164,19 +164,15 @@ pub fn write_demo_target(data_dir: &std::path::Path) -> std::io::Result<app::tar
 /// What the demo's targets share: their scripts, and a step timeout of a minute.
 fn demo_commands() -> app::targets::Target {
     app::targets::Target {
-        name: String::new(),
-        working_dir: std::path::PathBuf::new(),
-        env: Default::default(),
-        deploy: vec!["./deploy.sh".into()],
-        rollback: vec!["./rollback.sh".into()],
         candidate: Some(vec!["./candidate.sh".into()]),
         status: Some(vec!["./status.sh".into()]),
-        smoke: Vec::new(),
         step_timeout: std::time::Duration::from_secs(60),
-        output_cap: app::process::OUTPUT_CAP,
-        hosts: Vec::new(),
-        ssh: Default::default(),
-        batch_size: 1,
+        ..app::targets::Target::new(
+            "",
+            "",
+            vec!["./deploy.sh".into()],
+            vec!["./rollback.sh".into()],
+        )
     }
 }
 

@@ -202,7 +202,10 @@ impl TargetConfig {
             candidate: self.candidate.clone(),
             status: self.status.clone(),
             smoke,
-            step_timeout: std::time::Duration::from_secs(self.step_timeout_seconds.unwrap_or(300)),
+            step_timeout: self.step_timeout_seconds.map_or(
+                app::targets::DEFAULT_STEP_TIMEOUT,
+                std::time::Duration::from_secs,
+            ),
             output_cap: self
                 .output_cap_kib
                 .map_or(app::process::OUTPUT_CAP, |kib| kib * 1024),
