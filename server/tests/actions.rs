@@ -7,7 +7,7 @@ mod common;
 use app::domain::Role;
 use app::process::RepositoryCodeSettings;
 use common::{
-    Setup, TestApp, answer, assert_contains, browser, get_html, html_text, json_of, location,
+    Sent, Setup, TestApp, answer, assert_contains, browser, get_html, html_text, json_of, location,
     spawn_demo_app, until_exists,
 };
 use reqwest::{Client, StatusCode};
@@ -634,9 +634,8 @@ async fn bad_form_posts_get_a_clear_400_and_change_nothing() {
             .post(app.url("/fn/action"))
             .header("accept", "application/json")
             .form(&form)
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         let (status, body) = json_of(response).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{form:?}");
         assert_eq!(body["field"], field);
@@ -648,9 +647,8 @@ async fn bad_form_posts_get_a_clear_400_and_change_nothing() {
         .post(app.url("/fn/action"))
         .header("accept", "application/json")
         .form(&[("item", "wi-BF-330"), ("action", "start-execution")])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     let (status, body) = json_of(unread).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"], "bad-request", "{body}");
@@ -781,9 +779,8 @@ async fn the_item_json_tells_a_script_every_action_as_the_item_page_tells_a_pers
         assert_eq!(status, StatusCode::OK, "{body}");
         let page = as_caller(format!("/items/{item}"))
             .header("accept", "text/html")
-            .send()
+            .sent()
             .await
-            .unwrap()
             .text()
             .await
             .unwrap();

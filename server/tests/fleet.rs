@@ -6,7 +6,7 @@ mod common;
 
 use app::targets::{SmokeProbe, Target};
 use common::release_host::Host;
-use common::{Setup, TestApp, json_of};
+use common::{Sent, Setup, TestApp, json_of};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use server::loopback_hosts::LoopbackHosts;
@@ -90,9 +90,8 @@ async fn deploy(app: &TestApp, version: &str) -> (StatusCode, Value) {
             .post(app.url("/api/targets/fleet/deploy"))
             .header("accept", "application/json")
             .json(&json!({ "version": version }))
-            .send()
-            .await
-            .unwrap(),
+            .sent()
+            .await,
     )
     .await
 }
@@ -321,9 +320,8 @@ async fn a_hold_set_during_a_rollout_stops_it_before_the_next_batch() {
         .put(app.url("/api/targets/fleet/hold"))
         .header("accept", "application/json")
         .json(&json!({ "reason": "incident on web-3's rack" }))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert!(held.status().is_success(), "{}", held.status());
     std::fs::write(&go, "").unwrap();
     let record = app.finished_release(id).await;
@@ -676,9 +674,8 @@ async fn two_hosts_at_a_time_then_a_rollback_of_the_whole_fleet() {
     let (status, started) = json_of(
         app.client
             .post(app.url("/api/targets/fleet/rollback"))
-            .send()
-            .await
-            .unwrap(),
+            .sent()
+            .await,
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{started}");

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Setup, assert_contains, get_html, html_text, spawn_demo_app};
+use common::{Sent, Setup, assert_contains, get_html, html_text, spawn_demo_app};
 use reqwest::StatusCode;
 use server::demo::demo_items;
 
@@ -513,9 +513,8 @@ async fn static_files_are_cached_and_text_is_compressed() {
         .client
         .get(app.url("/"))
         .header("accept-encoding", "gzip")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(html.headers()["content-encoding"], "gzip");
 
     for (path, content_type) in [
@@ -534,9 +533,8 @@ async fn static_files_are_cached_and_text_is_compressed() {
     let manifest: serde_json::Value = app
         .client
         .get(app.url("/manifest.webmanifest"))
-        .send()
+        .sent()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -552,12 +550,7 @@ async fn static_files_are_cached_and_text_is_compressed() {
 #[tokio::test]
 async fn crawlers_are_turned_away_and_pages_carry_no_hydration_leftovers() {
     let app = spawn_demo_app().await;
-    let robots = app
-        .anonymous
-        .get(app.url("/robots.txt"))
-        .send()
-        .await
-        .unwrap();
+    let robots = app.anonymous.get(app.url("/robots.txt")).sent().await;
     assert_eq!(robots.status(), StatusCode::OK);
     assert_eq!(
         robots.headers()["content-type"],

@@ -6,7 +6,7 @@ mod common;
 use app::auth::secrets::{new_api_token, token_hash};
 use app::domain::Role;
 use app::store::operators;
-use common::{DEMO_PASSWORD, browser, spawn_demo_app};
+use common::{DEMO_PASSWORD, Sent, browser, spawn_demo_app};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -50,9 +50,8 @@ async fn no_password_or_token_appears_in_the_logs() {
         .anonymous
         .get(app.url("/api/control-plane/items"))
         .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert!(response.status().is_success());
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();

@@ -4,7 +4,7 @@
 mod common;
 
 use common::release_host::Host;
-use common::{Setup, TestApp};
+use common::{Sent, Setup, TestApp};
 use reqwest::StatusCode;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -29,16 +29,14 @@ async fn scrape(app: &TestApp, client: &reqwest::Client) -> (StatusCode, String)
             "accept",
             "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
         )
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     (response.status(), response.text().await.unwrap())
 }
 
 #[tokio::test]
 async fn a_client_that_asks_for_no_openmetrics_gets_the_text_format_with_typed_counters() {
-    let host = Host::new().await;
-    host.version("1.0.0", "ok 1.0.0", &[]);
+    let host = Host::healthy(&["1.0.0"]).await;
     let app = Setup::default()
         .with(|s| {
             s.targets = vec![host.target(Duration::from_secs(20))];
@@ -80,8 +78,7 @@ async fn a_client_that_asks_for_no_openmetrics_gets_the_text_format_with_typed_c
 
 #[tokio::test]
 async fn the_counters_move_after_a_deploy_and_the_gauges_say_where_things_stand() {
-    let host = Host::new().await;
-    host.version("1.0.0", "ok 1.0.0", &[]);
+    let host = Host::healthy(&["1.0.0"]).await;
     host.version("2.0.0", "down", &[]);
     let app = Setup::default()
         .with(|s| {
@@ -188,9 +185,8 @@ async fn a_forwarded_request_is_refused_in_loopback_mode_and_a_token_is_needed_i
         .anonymous
         .get(app.url("/metrics"))
         .header("x-forwarded-for", "203.0.113.7")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(forwarded.status(), StatusCode::FORBIDDEN);
     assert!(forwarded.text().await.unwrap().contains("loopback-only"));
 
@@ -208,9 +204,8 @@ async fn a_forwarded_request_is_refused_in_loopback_mode_and_a_token_is_needed_i
         .get(app.url("/metrics"))
         .header("accept", "application/openmetrics-text")
         .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(
         response.headers()["content-type"]

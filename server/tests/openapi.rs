@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{answer, spawn_demo_app};
+use common::{Sent, answer, spawn_demo_app};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -259,9 +259,8 @@ async fn a_method_an_address_does_not_take_is_refused_in_json_with_allow() {
     let response = app
         .client
         .get(app.url("/api/control-plane/items/wi-BF-302/actions/record-history"))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(response.headers()["allow"], "POST");
     let (_, body) = common::json_of(response).await;

@@ -7,7 +7,8 @@ use app::auth::secrets::{new_api_token, token_hash};
 use app::domain::Role;
 use app::store::operators;
 use common::{
-    DEMO_PASSWORD, Setup, assert_contains, browser, get_html, json_of, location, spawn_demo_app,
+    DEMO_PASSWORD, Sent, Setup, assert_contains, browser, get_html, json_of, location,
+    spawn_demo_app,
 };
 use reqwest::StatusCode;
 
@@ -102,9 +103,8 @@ async fn the_sixth_failure_is_throttled_for_that_user_and_address_only() {
     let response = attacker
         .post(app.url("/fn/login"))
         .form(&[("username", "demo"), ("password", DEMO_PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry: u64 = response.headers()["retry-after"]
         .to_str()
@@ -225,9 +225,8 @@ async fn an_api_token_works_until_it_is_revoked() {
         .anonymous
         .get(app.url("/healthz"))
         .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(health.status(), StatusCode::OK);
 }
 
@@ -288,9 +287,8 @@ async fn a_cross_site_post_is_refused() {
             .post(app.url("/fn/logout"))
             .header("accept", "text/html")
             .header(header, value)
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         let (status, body) = json_of(response).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{header}");
         assert_eq!(body["error"], "cross-site");

@@ -8,7 +8,8 @@ mod common;
 use app::domain::Role;
 use app::process::RepositoryCodeSettings;
 use common::{
-    Setup, TestApp, answer, assert_contains, get_html, html_text, json_of, location, spawn_demo_app,
+    Sent, Setup, TestApp, answer, assert_contains, get_html, html_text, json_of, location,
+    spawn_demo_app,
 };
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
@@ -502,9 +503,8 @@ async fn a_viewer_cannot_sync_and_sees_no_refresh_button() {
     let anonymous = app
         .anonymous
         .post(app.url("/api/control-plane/sync"))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }
 

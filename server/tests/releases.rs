@@ -7,7 +7,7 @@ mod common;
 use app::domain::Role;
 use app::targets::SmokeWhen;
 use common::release_host::Host;
-use common::{Setup, TestApp, answer, json_of};
+use common::{Sent, Setup, TestApp, answer, json_of};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -89,8 +89,7 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn a_deploy_runs_its_smoke_checks_and_the_new_version_serves() {
-    let host = Host::new().await;
-    host.version("1.0.0", "ok 1.0.0", &[]);
+    let host = Host::healthy(&["1.0.0"]).await;
     let app = app_on(&host, Duration::from_secs(20)).await;
 
     let record = deployed(&app, "1.0.0").await;
@@ -139,9 +138,7 @@ async fn a_command_s_output_is_capped_and_the_cut_is_marked() {
 
 #[tokio::test]
 async fn a_failed_pre_deploy_smoke_check_aborts_and_changes_nothing() {
-    let host = Host::new().await;
-    host.version("1.0.0", "ok 1.0.0", &[]);
-    host.version("2.0.0", "ok 2.0.0", &[]);
+    let host = Host::healthy(&["1.0.0", "2.0.0"]).await;
     let app = app_on(&host, Duration::from_secs(20)).await;
     deployed(&app, "1.0.0").await;
 
@@ -160,8 +157,7 @@ async fn a_failed_pre_deploy_smoke_check_aborts_and_changes_nothing() {
 
 #[tokio::test]
 async fn a_failed_post_deploy_smoke_check_rolls_back_automatically() {
-    let host = Host::new().await;
-    host.version("1.0.0", "ok 1.0.0", &[]);
+    let host = Host::healthy(&["1.0.0"]).await;
     host.version("2.0.0", "down", &[]);
     let app = app_on(&host, Duration::from_secs(20)).await;
     deployed(&app, "1.0.0").await;
@@ -236,8 +232,7 @@ async fn a_failed_post_deploy_smoke_check_rolls_back_automatically() {
 
 #[tokio::test]
 async fn a_failed_deploy_command_rolls_back_and_a_failed_rollback_says_so() {
-    let host = Host::new().await;
-    host.version("1.0.0", "ok 1.0.0", &[]);
+    let host = Host::healthy(&["1.0.0"]).await;
     host.version("2.0.0", "ok 2.0.0", &[("fail-deploy", "")]);
     let app = app_on(&host, Duration::from_secs(20)).await;
     deployed(&app, "1.0.0").await;
@@ -298,8 +293,7 @@ async fn a_first_deploy_that_fails_has_nothing_to_roll_back_to_and_says_so() {
 
 #[tokio::test]
 async fn an_automatic_rollback_whose_smoke_check_fails_needs_a_person() {
-    let host = Host::new().await;
-    host.version("1.0.0", "ok 1.0.0", &[]);
+    let host = Host::healthy(&["1.0.0"]).await;
     host.version("2.0.0", "down", &[]);
     let app = app_on(&host, Duration::from_secs(20)).await;
     deployed(&app, "1.0.0").await;
@@ -337,9 +331,7 @@ async fn an_automatic_rollback_whose_smoke_check_fails_needs_a_person() {
 
 #[tokio::test]
 async fn a_failed_rollback_an_operator_asked_for_says_so() {
-    let host = Host::new().await;
-    host.version("1.0.0", "ok 1.0.0", &[]);
-    host.version("2.0.0", "ok 2.0.0", &[]);
+    let host = Host::healthy(&["1.0.0", "2.0.0"]).await;
     let app = app_on(&host, Duration::from_secs(20)).await;
     deployed(&app, "1.0.0").await;
     deployed(&app, "2.0.0").await;
@@ -368,9 +360,7 @@ async fn a_failed_rollback_an_operator_asked_for_says_so() {
 
 #[tokio::test]
 async fn a_deploy_s_key_used_again_for_a_rollback_is_a_conflict() {
-    let host = Host::new().await;
-    host.version("1.0.0", "ok 1.0.0", &[]);
-    host.version("2.0.0", "ok 2.0.0", &[]);
+    let host = Host::healthy(&["1.0.0", "2.0.0"]).await;
     let app = app_on(&host, Duration::from_secs(20)).await;
     deployed(&app, "1.0.0").await;
     let keyed = |path: &'static str, body: Value| {
@@ -396,9 +386,7 @@ async fn a_deploy_s_key_used_again_for_a_rollback_is_a_conflict() {
 
 #[tokio::test]
 async fn a_deploy_records_the_items_made_release_ready_since_the_last_one() {
-    let host = Host::new().await;
-    host.version("1.0.0", "ok 1.0.0", &[]);
-    host.version("1.0.1", "ok 1.0.1", &[]);
+    let host = Host::healthy(&["1.0.0", "1.0.1"]).await;
     let app = Setup::default()
         .with(|s| {
             s.targets = vec![host.target(Duration::from_secs(20))];
@@ -440,10 +428,7 @@ async fn a_deploy_records_the_items_made_release_ready_since_the_last_one() {
 
 #[tokio::test]
 async fn a_rollback_to_a_chosen_release_from_its_form_double_tapped_runs_once() {
-    let host = Host::new().await;
-    host.version("1.0.0", "ok 1.0.0", &[]);
-    host.version("2.0.0", "ok 2.0.0", &[]);
-    host.version("3.0.0", "ok 3.0.0", &[]);
+    let host = Host::healthy(&["1.0.0", "2.0.0", "3.0.0"]).await;
     let app = app_on(&host, Duration::from_secs(20)).await;
     let oldest = deployed(&app, "1.0.0").await["release"]["id"]
         .as_i64()
@@ -481,8 +466,7 @@ async fn a_rollback_to_a_chosen_release_from_its_form_double_tapped_runs_once() 
 
 #[tokio::test]
 async fn a_step_past_its_timeout_is_killed_with_its_children() {
-    let host = Host::new().await;
-    host.version("1.0.0", "ok 1.0.0", &[]);
+    let host = Host::healthy(&["1.0.0"]).await;
     // `sleep 4711` is this test's own marker process.
     host.version("2.0.0", "ok 2.0.0", &[("slow", "4711")]);
     let app = app_on(&host, Duration::from_secs(1)).await;
@@ -573,8 +557,7 @@ async fn a_double_tap_on_deploy_lands_both_taps_on_one_release() {
 /// instead of waiting for a request that no longer runs.
 #[tokio::test]
 async fn a_deploy_whose_tap_was_abandoned_still_answers_the_next_tap() {
-    let host = Host::new().await;
-    host.version("1.0.0", "ok 1.0.0", &[]);
+    let host = Host::healthy(&["1.0.0"]).await;
     let mut target = host.target(Duration::from_secs(5));
     // A slow candidate command keeps the first request busy while its client hangs up.
     target.candidate = Some(vec!["sh".into(), "-c".into(), "sleep 1; echo 1.0.0".into()]);
@@ -647,9 +630,7 @@ async fn of_fifty_concurrent_deploys_exactly_one_starts() {
 
 #[tokio::test]
 async fn a_hold_refuses_deploys_allows_rollbacks_and_ends() {
-    let host = Host::new().await;
-    host.version("1.0.0", "ok 1.0.0", &[]);
-    host.version("2.0.0", "ok 2.0.0", &[]);
+    let host = Host::healthy(&["1.0.0", "2.0.0"]).await;
     let app = app_on(&host, Duration::from_secs(20)).await;
     deployed(&app, "1.0.0").await;
     deployed(&app, "2.0.0").await;
@@ -735,8 +716,7 @@ async fn a_hold_refuses_deploys_allows_rollbacks_and_ends() {
 
 #[tokio::test]
 async fn refusals_name_their_gate_and_bad_requests_say_what_to_fix() {
-    let host = Host::new().await;
-    host.version("1.0.0", "ok 1.0.0", &[]);
+    let host = Host::healthy(&["1.0.0"]).await;
     let app = app_on(&host, Duration::from_secs(20)).await;
 
     // Nothing to roll back to yet.
@@ -829,8 +809,7 @@ async fn refusals_name_their_gate_and_bad_requests_say_what_to_fix() {
 
 #[tokio::test]
 async fn the_release_pages_deploy_hold_and_show_the_record_without_javascript() {
-    let host = Host::new().await;
-    host.version("1.0.0", "ok 1.0.0", &[]);
+    let host = Host::healthy(&["1.0.0"]).await;
     host.version("2.0.0", "down", &[]);
     let app = app_on(&host, Duration::from_secs(20)).await;
     let page = html(&app, "/releases").await;
@@ -974,9 +953,8 @@ async fn a_form_s_server_function_and_the_api_answer_one_error_shape() {
             ("version", "1.0; rm -rf /"),
             ("token", "a-form-token-0000001"),
         ])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     let (fn_status, from_fn) = json_of(response).await;
     assert_eq!(api_status, StatusCode::BAD_REQUEST, "{api}");
     assert_eq!(fn_status, api_status, "{from_fn}");

@@ -33,9 +33,8 @@ async fn record_history(app: &TestApp, client: &reqwest::Client) -> (StatusCode,
         client
             .post(app.url("/api/control-plane/items/wi-BF-302/actions/record-history"))
             .header("accept", "application/json")
-            .send()
-            .await
-            .unwrap(),
+            .sent()
+            .await,
     )
     .await
 }
@@ -56,9 +55,8 @@ async fn json_sign_in(
     }
     request
         .form(&[("username", username), ("password", password)])
-        .send()
+        .sent()
         .await
-        .unwrap()
 }
 
 /// Signs in a fresh cookie-less client and returns the session cookie it was given.
@@ -325,9 +323,8 @@ async fn parallel_wrong_passwords_are_throttled_and_the_right_one_then_waits() {
                 .post(app_url)
                 .header("accept", "application/json")
                 .form(&[("username", "vic"), ("password", "wrong password!")])
-                .send()
+                .sent()
                 .await
-                .unwrap()
                 .status()
         })
     });
@@ -423,9 +420,8 @@ async fn a_request_that_ends_after_sign_out_does_not_bring_the_session_back() {
     let signed_out = app
         .form_post(&plain, "/fn/logout", "/", &[])
         .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(signed_out.status(), StatusCode::FOUND);
     std::fs::write(&go, "").unwrap();
     // ...and the slow request ends after the sign-out.
@@ -439,9 +435,8 @@ async fn a_request_that_ends_after_sign_out_does_not_bring_the_session_back() {
         plain
             .get(app.url("/api/control-plane/items"))
             .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap(),
+            .sent()
+            .await,
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -705,13 +700,6 @@ async fn a_javascript_pull_request_url_is_a_sync_error_and_never_a_link() {
 async fn versions_dot_and_dot_dot_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let target = app::targets::Target {
-        name: "web".into(),
-        working_dir: dir.path().to_owned(),
-        env: Default::default(),
-        deploy: vec!["/bin/true".into()],
-        rollback: vec!["/bin/true".into()],
-        candidate: None,
-        status: None,
         smoke: vec![app::targets::SmokeCheck {
             name: "true".into(),
             when: app::targets::SmokeWhen::Post,
@@ -722,9 +710,12 @@ async fn versions_dot_and_dot_dot_are_refused() {
         }],
         step_timeout: Duration::from_secs(5),
         output_cap: 1024,
-        hosts: Vec::new(),
-        ssh: Default::default(),
-        batch_size: 1,
+        ..app::targets::Target::new(
+            "web",
+            dir.path(),
+            vec!["/bin/true".into()],
+            vec!["/bin/true".into()],
+        )
     };
     let app = Setup::default()
         .with(|s| {
@@ -737,9 +728,8 @@ async fn versions_dot_and_dot_dot_are_refused() {
             app.client
                 .post(app.url("/api/targets/web/deploy"))
                 .json(&serde_json::json!({ "version": version }))
-                .send()
-                .await
-                .unwrap(),
+                .sent()
+                .await,
         )
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{version}: {body}");

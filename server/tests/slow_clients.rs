@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Setup, TestApp};
+use common::{Sent, Setup, TestApp};
 use server::serve::ConnectionLimits;
 use std::net::{IpAddr, SocketAddr};
 
@@ -208,9 +208,8 @@ async fn idle_connections_beyond_the_descriptors_leave_room_for_a_release() {
         .post(format!("http://{addr}/api/targets/web/deploy"))
         .bearer_auth(&token)
         .json(&serde_json::json!({ "version": "1.0.0" }))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(deployed.status(), 202, "{:?}", deployed.text().await);
     let release: serde_json::Value = deployed.json().await.unwrap();
     let id = release["release_id"].as_i64().unwrap();

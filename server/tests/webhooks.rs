@@ -155,8 +155,7 @@ async fn app_with(host: &Host, hooks: Vec<Webhook>, retry: (Duration, u32)) -> T
 
 #[tokio::test]
 async fn a_deploy_posts_signed_started_and_succeeded_events() {
-    let host = Host::new().await;
-    host.version("1.0.0", "ok 1.0.0", &[]);
+    let host = Host::healthy(&["1.0.0"]).await;
     let receiver = receiver(0, false).await;
     let app = app_with(
         &host,
@@ -288,8 +287,7 @@ async fn slack_messages_show_what_an_operator_typed_as_text() {
 
 #[tokio::test]
 async fn a_deploy_rolled_back_posts_rolled_back_and_slack_gets_a_message() {
-    let host = Host::new().await;
-    host.version("1.0.0", "ok 1.0.0", &[]);
+    let host = Host::healthy(&["1.0.0"]).await;
     host.version("2.0.0", "down", &[]);
     let json = receiver(0, false).await;
     let slack = receiver(0, false).await;
@@ -384,8 +382,7 @@ async fn a_delivery_is_retried_with_growing_waits_until_the_receiver_takes_it() 
 
 #[tokio::test]
 async fn a_receiver_that_never_answers_slows_no_release_and_is_given_up() {
-    let host = Host::new().await;
-    host.version("1.0.0", "ok 1.0.0", &[]);
+    let host = Host::healthy(&["1.0.0"]).await;
     let receiver = receiver(0, true).await;
     let mut silent = hook(&receiver.url, WebhookFormat::Json, &release_events());
     silent.timeout = Duration::from_secs(1);

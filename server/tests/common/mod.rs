@@ -109,9 +109,8 @@ impl TestApp {
         let response = self
             .client
             .post(self.url("/api/control-plane/sync"))
-            .send()
-            .await
-            .expect("request sent");
+            .sent()
+            .await;
         let (status, body) = json_of(response).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["last_sync"].clone()
@@ -140,9 +139,8 @@ impl TestApp {
             self.client
                 .get(self.url(path))
                 .header("accept", "application/json")
-                .send()
-                .await
-                .expect("request sent"),
+                .sent()
+                .await,
         )
         .await
     }
@@ -169,9 +167,8 @@ impl TestApp {
             .header("origin", format!("http://{}", self.addr))
             .header("referer", referer)
             .form(&form)
-            .send()
+            .sent()
             .await
-            .expect("request sent")
     }
 
     /// An API POST as a script sends it: asking for JSON, with an `Idempotency-Key` when
@@ -255,10 +252,7 @@ impl TestApp {
         page: &str,
         form: &[(&str, &str)],
     ) -> Response {
-        self.form_post(client, path, page, form)
-            .send()
-            .await
-            .expect("request sent")
+        self.form_post(client, path, page, form).sent().await
     }
 
     /// The request [`TestApp::post_form`] sends, to send it another way.
@@ -335,12 +329,7 @@ impl TestApp {
 }
 
 pub async fn get_html(client: &Client, url: &str) -> Response {
-    client
-        .get(url)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("request sent")
+    client.get(url).header("accept", "text/html").sent().await
 }
 
 /// Waits until `path` exists: how a test's script says it got somewhere, so the test
@@ -358,6 +347,18 @@ pub async fn until_exists(path: &std::path::Path) {
 }
 
 /// Sends a request and reads its JSON answer.
+/// `request.sent().await`: the response, or the test fails saying the request could
+/// not be sent.
+pub trait Sent {
+    fn sent(self) -> impl std::future::Future<Output = Response>;
+}
+
+impl Sent for reqwest::RequestBuilder {
+    async fn sent(self) -> Response {
+        self.send().await.expect("request sent")
+    }
+}
+
 pub async fn answer(request: reqwest::RequestBuilder) -> (StatusCode, serde_json::Value) {
     json_of(request.send().await.expect("request sent")).await
 }

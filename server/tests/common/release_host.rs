@@ -40,6 +40,15 @@ impl Host {
         host
     }
 
+    /// A host with `versions` to deploy, each healthy (its service answers `ok VERSION`).
+    pub async fn healthy(versions: &[&str]) -> Host {
+        let host = Host::new().await;
+        for version in versions {
+            host.version(version, &format!("ok {version}"), &[]);
+        }
+        host
+    }
+
     /// A host whose scripts, releases and service live in `path` (a loopback host's
     /// working directory).
     pub async fn in_dir(path: &Path) -> Host {
@@ -90,13 +99,6 @@ impl Host {
 
     pub fn target(&self, step_timeout: Duration) -> Target {
         Target {
-            name: "web".into(),
-            working_dir: self.path().to_owned(),
-            env: Default::default(),
-            deploy: vec!["./deploy.sh".into()],
-            rollback: vec!["./rollback.sh".into()],
-            candidate: None,
-            status: None,
             smoke: vec![
                 SmokeCheck {
                     name: "ready to deploy".into(),
@@ -121,9 +123,12 @@ impl Host {
             ],
             step_timeout,
             output_cap: 4 * 1024,
-            hosts: Vec::new(),
-            ssh: Default::default(),
-            batch_size: 1,
+            ..Target::new(
+                "web",
+                self.path(),
+                vec!["./deploy.sh".into()],
+                vec!["./rollback.sh".into()],
+            )
         }
     }
 
