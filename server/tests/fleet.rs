@@ -6,7 +6,7 @@ mod common;
 
 use app::targets::{SmokeProbe, Target};
 use common::release_host::Host;
-use common::{Sent, Setup, TestApp, json_of};
+use common::{Sent, Setup, TestApp, assert_contains, json_of};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use server::loopback_hosts::LoopbackHosts;
@@ -67,9 +67,7 @@ impl Fleet {
 
     async fn app(&self, batch_size: usize) -> TestApp {
         Setup::default()
-            .with(|s| {
-                s.targets = vec![self.target(batch_size, Duration::from_secs(20))];
-            })
+            .with(|s| s.targets = vec![self.target(batch_size, Duration::from_secs(20))])
             .spawn()
             .await
     }
@@ -258,8 +256,8 @@ async fn a_rollback_that_fails_on_a_host_names_the_host_that_needs_a_person() {
         "web-2 was never moved"
     );
     assert_eq!(target["mixed"], true);
-    let page = app.get_page("/releases").await.text().await.unwrap();
-    assert!(page.contains("web-1 needs a person"), "{page}");
+    let page = app.page("/releases").await;
+    assert_contains(&page, "web-1 needs a person");
 }
 
 #[tokio::test]
@@ -290,7 +288,7 @@ async fn an_automatic_rollback_goes_on_past_a_host_it_cannot_roll_back() {
         "every moved host was tried, newest first"
     );
     let outcome = auto["release"]["outcome"].as_str().unwrap();
-    assert!(outcome.contains("on web-2"), "{outcome}");
+    assert_contains(outcome, "on web-2");
     assert!(outcome.ends_with("web-2 needs a person."), "{outcome}");
     let (_, target) = app.get_json("/api/targets/fleet").await;
     let versions: Vec<String> = target["hosts"]
@@ -335,10 +333,7 @@ async fn a_hold_set_during_a_rollout_stops_it_before_the_next_batch() {
         "web-3 was not touched: {record}"
     );
     let next_step = record["release"]["guidance"]["next_step"].as_str().unwrap();
-    assert!(
-        next_step.contains("release the hold and deploy 2.0.0 again"),
-        "{next_step}"
-    );
+    assert_contains(next_step, "release the hold and deploy 2.0.0 again");
     assert_eq!(
         fleet.serving().await,
         ["200 ok 2.0.0", "200 ok 2.0.0", "200 ok 1.0.0"],
@@ -364,13 +359,8 @@ async fn the_deploy_lock_is_held_for_the_whole_rollout() {
     let (status, refused) = deploy(&app, "1.0.0").await;
     assert_eq!(status, StatusCode::CONFLICT, "{refused}");
     assert_eq!(refused["error"], "blocked");
-    let page = app
-        .get_page(&format!("/releases/{id}"))
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert!(page.contains("2 of 3 hosts done"), "{page}");
+    let page = app.page(&format!("/releases/{id}")).await;
+    assert_contains(&page, "2 of 3 hosts done");
     std::fs::write(&go, "").unwrap();
     let record = app.finished_release(id).await;
     assert_eq!(record["release"]["status"], "succeeded");
@@ -397,7 +387,7 @@ async fn a_host_whose_key_is_not_known_is_refused_with_how_to_add_it() {
     assert_eq!(steps(&record), ["web-1 pre-smoke failed"]);
     let guidance = &record["release"]["guidance"];
     let next_step = guidance["next_step"].as_str().unwrap();
-    assert!(next_step.contains("The host key of web-1"), "{next_step}");
+    assert_contains(next_step, "The host key of web-1");
     assert!(
         next_step.contains(&format!(
             "ssh-keyscan -p {port} 127.0.0.1 >> {}",
@@ -418,16 +408,10 @@ async fn an_unreachable_host_stops_the_rollout_and_says_which() {
     fleet.version("1.0.0", "ok 1.0.0");
     let mut target = fleet.target(1, Duration::from_secs(20));
     // Nothing listens on web-3's port.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = common::unused_port();
     target.hosts[2].destination.port = Some(closed);
     let app = Setup::default()
-        .with(|s| {
-            s.targets = vec![target];
-        })
+        .with(|s| s.targets = vec![target])
         .spawn()
         .await;
 
@@ -521,9 +505,7 @@ async fn a_host_that_stops_answering_mid_step_is_named_with_what_may_still_run()
         .replace(&format!(":{upstream} "), &format!(":{relay} "));
     std::fs::write(&known_hosts, format!("{keys}\n{web_2}\n")).unwrap();
     let app = Setup::default()
-        .with(|s| {
-            s.targets = vec![target];
-        })
+        .with(|s| s.targets = vec![target])
         .spawn()
         .await;
     let id = deploy_until(&app, "1.0.0", "web-2 deploy running").await;
@@ -546,7 +528,7 @@ async fn a_host_that_stops_answering_mid_step_is_named_with_what_may_still_run()
         "the record says what happened and what may still run: {deploy_step}"
     );
     let next_step = record["release"]["guidance"]["next_step"].as_str().unwrap();
-    assert!(next_step.contains("The connection to web-2"), "{next_step}");
+    assert_contains(next_step, "The connection to web-2");
     std::fs::write(&go, "").unwrap();
 }
 
@@ -555,9 +537,7 @@ async fn a_deploy_past_its_timeout_on_a_host_is_stopped_there_and_rolled_back() 
     let fleet = Fleet::start().await;
     fleet.version("1.0.0", "ok 1.0.0");
     let app = Setup::default()
-        .with(|s| {
-            s.targets = vec![fleet.target(1, Duration::from_secs(2))];
-        })
+        .with(|s| s.targets = vec![fleet.target(1, Duration::from_secs(2))])
         .spawn()
         .await;
     deployed(&app, "1.0.0").await;
@@ -595,12 +575,7 @@ async fn a_deploy_past_its_timeout_on_a_host_is_stopped_there_and_rolled_back() 
 /// host with its own copy of the demo service.
 #[tokio::test]
 async fn the_demo_fleet_rolls_a_version_across_its_hosts_and_a_bad_one_stops_at_the_first() {
-    let app = Setup::default()
-        .with(|s| {
-            s.demo_fleet = true;
-        })
-        .spawn()
-        .await;
+    let app = Setup::default().with(|s| s.demo_fleet = true).spawn().await;
     let (status, target) = app.get_json("/api/targets/demo-fleet").await;
     assert_eq!(status, StatusCode::OK, "{target}");
     assert_eq!(target["hosts"].as_array().unwrap().len(), 3);
@@ -705,9 +680,7 @@ async fn kept_connections_of_a_data_directory_too_deep_for_sockets_leave_nothing
     // long for a socket, so a private temporary directory.
     target.ssh.control_dir = None;
     let app = Setup::default()
-        .with(|s| {
-            s.targets = vec![target];
-        })
+        .with(|s| s.targets = vec![target])
         .in_data_dir(deep.path().join("d".repeat(80)).join("data"))
         .spawn()
         .await;

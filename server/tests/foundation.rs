@@ -10,9 +10,7 @@ use server::demo::demo_items;
 #[tokio::test]
 async fn the_board_shows_every_demo_item_grouped_by_lane() {
     let app = spawn_demo_app().await;
-    let response = app.get_page("/").await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let body = response.text().await.unwrap();
+    let body = app.page("/").await;
     for item in demo_items().unwrap() {
         assert_contains(&body, &format!("href=\"/items/{}\"", item.id));
         assert_contains(&body, &html_text(&item.title));
@@ -32,7 +30,7 @@ async fn the_board_shows_every_demo_item_grouped_by_lane() {
 #[tokio::test]
 async fn lane_tabs_filter_the_board() {
     let app = spawn_demo_app().await;
-    let body = app.get_page("/?lane=review").await.text().await.unwrap();
+    let body = app.page("/?lane=review").await;
     let items = demo_items().unwrap();
     for item in &items {
         let shown = body.contains(&format!("href=\"/items/{}\"", item.id));
@@ -163,9 +161,7 @@ async fn a_long_lane_shows_five_cards_on_all_and_pages_of_25_on_its_tab() {
 #[tokio::test]
 async fn the_reference_item_page_carries_every_value_of_the_reference() {
     let app = spawn_demo_app().await;
-    let response = app.get_page("/items/wi-BF-302").await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let body = response.text().await.unwrap();
+    let body = app.page("/items/wi-BF-302").await;
     let reference = [
         "Production CI/CD resilience — smoke gates, rollback path, and release safety controls",
         "Harden live CI/CD operations for single-operator reliability.",
@@ -447,7 +443,7 @@ async fn healthz_answers_when_the_database_does() {
 #[tokio::test]
 async fn static_files_are_cached_and_text_is_compressed() {
     let app = spawn_demo_app().await;
-    let page = app.get_page("/").await.text().await.unwrap();
+    let page = app.page("/").await;
     let start = page.find("/static/factory.").expect("stylesheet linked");
     let end = start + page[start..].find('"').unwrap();
     let css_path = &page[start..end];
@@ -557,7 +553,7 @@ async fn crawlers_are_turned_away_and_pages_carry_no_hydration_leftovers() {
         "text/plain; charset=utf-8"
     );
     let text = robots.text().await.unwrap();
-    assert!(text.contains("User-agent: *\nDisallow: /\n"), "{text}");
+    assert_contains(&text, "User-agent: *\nDisallow: /\n");
 
     let signed_out = app.anonymous.get(app.url("/login")).send().await.unwrap();
     let mut pages = vec![("/login", signed_out.text().await.unwrap())];
@@ -621,12 +617,7 @@ async fn sign_in_page(app: &common::TestApp) -> String {
 
 #[tokio::test]
 async fn the_sign_in_page_of_a_new_install_says_how_to_add_the_first_operator() {
-    let new_install = Setup::default()
-        .with(|s| {
-            s.demo = false;
-        })
-        .spawn()
-        .await;
+    let new_install = Setup::default().with(|s| s.demo = false).spawn().await;
     let page = sign_in_page(&new_install).await;
     assert_contains(&page, "No operator exists yet.");
     assert_contains(&page, "<code>factory user add NAME --role admin</code>");

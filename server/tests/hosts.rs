@@ -1,6 +1,8 @@
 //! Commands on a target's hosts over real OpenSSH: `sshd` processes on loopback ports,
 //! with keys and `known_hosts` generated in the test's temporary directory.
 
+mod common;
+
 use app::process::RunEvent;
 use app::ssh::{RemoteCommand, SshFailure, SshSettings, TargetHost, run_on_host};
 use server::loopback_hosts::LoopbackHosts;
@@ -117,11 +119,7 @@ async fn an_unreachable_host_fails_at_once_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let (hosts, mut host) = one_host(dir.path()).await;
     // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::unused_port();
     host.destination.port = Some(port);
     let argv = words(&["true"]);
     let run = run_on_host(&hosts.settings, &host, &command(&argv, "/", &[]), &ignore).await;

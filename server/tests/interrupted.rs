@@ -4,9 +4,10 @@
 //! the step's output so far, and a later deploy stays live.
 
 mod common;
+use common::assert_contains;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// How long the slow deploy sleeps before it switches the live version: long enough
@@ -53,29 +54,17 @@ struct Server {
 }
 
 fn serve(site: &Site, log_name: &str) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::unused_port();
     let addr = format!("127.0.0.1:{port}");
     let log = site.data_dir.parent().unwrap().join(log_name);
-    let child = Command::new(env!("CARGO_BIN_EXE_factory"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_factory"));
+    command
         .args(["serve", "--addr", &addr, "--config"])
         .arg(&site.config)
         .arg("--data-dir")
         .arg(&site.data_dir)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(Instant::now() < deadline, "the server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        .env("RUST_LOG", "info");
+    let child = common::start_server(command, &addr, &log);
     Server { child, addr, log }
 }
 
@@ -213,10 +202,7 @@ async fn a_killed_dashboards_deploy_never_finishes_behind_the_next_release() {
     })
     .await;
     let outcome = record["release"]["outcome"].as_str().unwrap();
-    assert!(
-        outcome.contains("were still running and were stopped with SIGTERM"),
-        "{outcome}"
-    );
+    assert_contains(outcome, "were still running and were stopped with SIGTERM");
     assert!(
         deploy_step(&record)["output_so_far"]
             .as_str()
@@ -277,7 +263,7 @@ async fn a_killed_dashboards_deploy_never_finishes_behind_the_next_release() {
     assert_eq!(target["health"], "healthy", "{target}");
     assert_eq!(target["live"]["version"], "1.4.0");
     let log = std::fs::read_to_string(&server.log).unwrap();
-    assert!(log.contains("release interrupted"), "{log}");
+    assert_contains(&log, "release interrupted");
 }
 
 #[tokio::test]
@@ -301,10 +287,7 @@ async fn a_stopped_dashboard_stops_its_running_deploy_and_says_so() {
     let stopped = server.child.wait().unwrap();
     assert!(stopped.success(), "{stopped:?}");
     let log = std::fs::read_to_string(&server.log).unwrap();
-    assert!(
-        log.contains("a running release was interrupted by the shutdown"),
-        "{log}"
-    );
+    assert_contains(&log, "a running release was interrupted by the shutdown");
     drop(server);
 
     let orphan_due = slow_started + Duration::from_secs(ORPHAN_SLEEP_SECONDS + 2);
@@ -322,8 +305,8 @@ async fn a_stopped_dashboard_stops_its_running_deploy_and_says_so() {
     .await;
     assert_eq!(record["release"]["status"], "interrupted", "{record}");
     let outcome = record["release"]["outcome"].as_str().unwrap();
-    assert!(outcome.contains("the server was shut down"), "{outcome}");
-    assert!(outcome.contains("stopped with SIGTERM"), "{outcome}");
+    assert_contains(outcome, "the server was shut down");
+    assert_contains(outcome, "stopped with SIGTERM");
 }
 
 unsafe extern "C" {

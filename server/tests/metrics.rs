@@ -38,9 +38,7 @@ async fn scrape(app: &TestApp, client: &reqwest::Client) -> (StatusCode, String)
 async fn a_client_that_asks_for_no_openmetrics_gets_the_text_format_with_typed_counters() {
     let host = Host::healthy(&["1.0.0"]).await;
     let app = Setup::default()
-        .with(|s| {
-            s.targets = vec![host.target(Duration::from_secs(20))];
-        })
+        .with(|s| s.targets = vec![host.target(Duration::from_secs(20))])
         .spawn()
         .await;
     app.deployed("web", "1.0.0").await;
@@ -81,9 +79,7 @@ async fn the_counters_move_after_a_deploy_and_the_gauges_say_where_things_stand(
     let host = Host::healthy(&["1.0.0"]).await;
     host.version("2.0.0", "down", &[]);
     let app = Setup::default()
-        .with(|s| {
-            s.targets = vec![host.target(Duration::from_secs(20))];
-        })
+        .with(|s| s.targets = vec![host.target(Duration::from_secs(20))])
         .spawn()
         .await;
     let (status, before) = scrape(&app, &app.anonymous).await;
@@ -191,9 +187,7 @@ async fn a_forwarded_request_is_refused_in_loopback_mode_and_a_token_is_needed_i
     assert!(forwarded.text().await.unwrap().contains("loopback-only"));
 
     let app = Setup::default()
-        .with(|s| {
-            s.metrics_access = app::metrics::MetricsAccess::Token;
-        })
+        .with(|s| s.metrics_access = app::metrics::MetricsAccess::Token)
         .spawn()
         .await;
     let (status, body) = scrape(&app, &app.anonymous).await;

@@ -113,7 +113,7 @@ async fn the_sixth_failure_is_throttled_for_that_user_and_address_only() {
         .unwrap();
     assert!(retry > 800 && retry <= 900, "{retry}");
     let body = response.text().await.unwrap();
-    assert!(body.contains("throttled"), "{body}");
+    assert_contains(&body, "throttled");
 
     // A browser sees the same as a page with status 429.
     let response = app.sign_in(&attacker, "demo", DEMO_PASSWORD, None).await;
@@ -144,9 +144,7 @@ async fn the_session_survives_a_restart_and_sign_out_ends_it() {
     let (data_dir, dir, client) = app.stop().await;
 
     let app = Setup::default()
-        .with(|s| {
-            s.demo = false;
-        })
+        .with(|s| s.demo = false)
         .in_data_dir(data_dir.clone())
         .client(client)
         .spawn()
@@ -157,7 +155,7 @@ async fn the_session_survives_a_restart_and_sign_out_ends_it() {
         "still signed in"
     );
 
-    let response = app.post_form(&app.client, "/fn/logout", "/", &[]).await;
+    let response = app.submit("/fn/logout", "/", &[]).await;
     assert_eq!(response.status(), StatusCode::FOUND);
     assert_eq!(location(&response), "/login");
     assert_eq!(app.get_page("/").await.status(), StatusCode::SEE_OTHER);
@@ -185,7 +183,7 @@ async fn without_credentials_pages_redirect_and_the_api_answers_401() {
         let (status, body) = json_of(app.anonymous.get(app.url(path)).send().await.unwrap()).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
         assert_eq!(body["error"], "unauthenticated");
-        assert!(body["message"].as_str().unwrap().contains("Bearer"));
+        assert_contains(body["message"].as_str().unwrap(), "Bearer");
     }
     // Health stays public for load balancers and monitors.
     let health = app.anonymous.get(app.url("/healthz")).send().await.unwrap();
@@ -218,7 +216,7 @@ async fn an_api_token_works_until_it_is_revoked() {
         .unwrap();
     let (status, body) = json_of(call().await.unwrap()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(body["message"].as_str().unwrap().contains("revoked"));
+    assert_contains(body["message"].as_str().unwrap(), "revoked");
     // A revoked token is no reason to call the server down: public addresses do not
     // look at it.
     let health = app
@@ -346,7 +344,7 @@ async fn sign_ins_and_sign_outs_are_audited() {
     assert_eq!(got, expected);
 
     // The History page shows them, newest first.
-    let body = app.get_page("/history").await.text().await.unwrap();
+    let body = app.page("/history").await;
     let failed = body
         .find("state-blocked\">failed")
         .expect("the failure is listed");
@@ -409,9 +407,7 @@ async fn a_disabled_user_is_out_at_the_next_user_check() {
     {
         let dir = tempfile::tempdir().unwrap();
         let app = Setup::default()
-            .with(|s| {
-                s.user_check_interval = interval;
-            })
+            .with(|s| s.user_check_interval = interval)
             .in_data_dir(dir.path().to_owned())
             .spawn()
             .await;
@@ -460,7 +456,7 @@ async fn the_sign_in_page_says_when_secure_cookies_cannot_stick_over_plain_http(
         }
     };
     let lan = login_page("192.168.1.10:3000", "").await;
-    assert!(lan.contains("id=\"plain-http\""), "{lan}");
+    assert_contains(&lan, "id=\"plain-http\"");
     assert!(lan.contains("--insecure-cookies"));
     for (host, extra) in [
         ("127.0.0.1:3000", ""),
@@ -472,12 +468,7 @@ async fn the_sign_in_page_says_when_secure_cookies_cannot_stick_over_plain_http(
         assert!(!page.contains("id=\"plain-http\""), "{host}: {page}");
     }
     // With Secure off (the demo on loopback, --insecure-cookies) there is nothing to say.
-    let insecure = Setup::default()
-        .with(|s| {
-            s.demo = false;
-        })
-        .spawn()
-        .await;
+    let insecure = Setup::default().with(|s| s.demo = false).spawn().await;
     let page = get_html(&insecure.anonymous, &insecure.url("/login")).await;
     assert!(!page.text().await.unwrap().contains("id=\"plain-http\""));
 }

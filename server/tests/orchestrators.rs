@@ -78,9 +78,7 @@ async fn each_orchestrator_example_deploys_fails_and_rolls_back() {
         }
         let name = target.name.clone();
         let app = Setup::default()
-            .with(|s| {
-                s.targets = vec![target];
-            })
+            .with(|s| s.targets = vec![target])
             .spawn()
             .await;
         let first = app.deployed(&name, "1.0.0").await;

@@ -102,7 +102,7 @@ async fn the_demo_shows_a_drifting_item_and_a_file_that_does_not_sync_from_the_f
     let drift = &item["queue_truth"]["drift"];
     assert_eq!(drift[0]["kind"], "status-lane", "{drift}");
     let next_step = drift[0]["guidance"]["next_step"].as_str().unwrap();
-    assert!(next_step.contains("wi-BF-336.md"), "{next_step}");
+    assert_contains(next_step, "wi-BF-336.md");
     // Its item page shows the drift and what to do; Prepare release waits for it.
     let page_text = page(&app, "/items/wi-BF-336").await;
     assert_contains(&page_text, &html_text(next_step));
@@ -245,10 +245,7 @@ async fn edited_added_and_deleted_files_sync() {
     )
     .unwrap();
     app.sync().await;
-    assert_eq!(
-        drift_kinds(&app.item("wi-BF-342").await),
-        Vec::<String>::new()
-    );
+    assert!(drift_kinds(&app.item("wi-BF-342").await).is_empty());
 }
 
 #[tokio::test]
@@ -366,11 +363,9 @@ async fn a_file_that_disagrees_with_the_board_shows_drift_and_guidance() {
     assert_eq!(reopened["lifecycle"]["lane"], "done");
     assert_eq!(reopened["lifecycle"]["source"], "review");
     assert!(drift_kinds(&reopened).contains(&"lane-source".to_owned()));
-    assert!(
-        reopened["queue_truth"]["guidance"]
-            .as_str()
-            .unwrap()
-            .contains("Set lane = \"done\" in wi-BF-301.md")
+    assert_contains(
+        reopened["queue_truth"]["guidance"].as_str().unwrap(),
+        "Set lane = \"done\" in wi-BF-301.md",
     );
 }
 
@@ -418,8 +413,7 @@ async fn a_stale_snapshot_blocks_prepare_release_until_refreshed() {
 
     // Refresh on the item page: a form post without JavaScript, back to the section.
     let response = app
-        .post_form(
-            &app.client,
+        .submit(
             "/fn/sync",
             "/items/wi-BF-302",
             &[("back", "/items/wi-BF-302#queue-truth")],
@@ -434,12 +428,7 @@ async fn a_stale_snapshot_blocks_prepare_release_until_refreshed() {
 
     // Refresh never sends anyone to another site.
     let response = app
-        .post_form(
-            &app.client,
-            "/fn/sync",
-            "/",
-            &[("back", "https://elsewhere.example/")],
-        )
+        .submit("/fn/sync", "/", &[("back", "https://elsewhere.example/")])
         .await;
     assert_eq!(location(&response), "/");
 }
@@ -478,10 +467,7 @@ async fn a_changed_pull_request_is_drift_that_prepare_release_reconciles() {
     .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["outcome"], "succeeded");
-    assert_eq!(
-        drift_kinds(&app.item("wi-BF-318").await),
-        Vec::<String>::new()
-    );
+    assert!(drift_kinds(&app.item("wi-BF-318").await).is_empty());
 }
 
 #[tokio::test]
@@ -494,12 +480,7 @@ async fn a_viewer_cannot_sync_and_sees_no_refresh_button() {
     let (status, body) = post(&app, &viewer, "/api/control-plane/sync").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body["error"], "forbidden");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("factory.queue.sync")
-    );
+    assert_contains(body["message"].as_str().unwrap(), "factory.queue.sync");
     let anonymous = app
         .anonymous
         .post(app.url("/api/control-plane/sync"))

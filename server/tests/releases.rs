@@ -7,16 +7,14 @@ mod common;
 use app::domain::Role;
 use app::targets::SmokeWhen;
 use common::release_host::Host;
-use common::{Sent, Setup, TestApp, answer, json_of};
+use common::{Sent, Setup, TestApp, answer, assert_contains, json_of};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
 
 async fn app_on(host: &Host, step_timeout: Duration) -> TestApp {
     Setup::default()
-        .with(|s| {
-            s.targets = vec![host.target(step_timeout)];
-        })
+        .with(|s| s.targets = vec![host.target(step_timeout)])
         .spawn()
         .await
 }
@@ -42,7 +40,7 @@ async fn send(
 }
 
 async fn html(app: &TestApp, path: &str) -> String {
-    app.get_page(path).await.text().await.unwrap()
+    app.page(path).await
 }
 
 async fn deploy(app: &TestApp, version: &str) -> (StatusCode, Value) {
@@ -106,10 +104,7 @@ async fn a_deploy_runs_its_smoke_checks_and_the_new_version_serves() {
         ])
     );
     let deploy_output = record["steps"][1]["runs"][0]["output"].as_str().unwrap();
-    assert!(
-        deploy_output.contains("deploying 1.0.0 as release"),
-        "{deploy_output}"
-    );
+    assert_contains(deploy_output, "deploying 1.0.0 as release");
     assert_eq!(host.serving().await, "200 ok 1.0.0");
 
     let (status, target) = app.get_json("/api/targets/web").await;
@@ -146,11 +141,11 @@ async fn a_failed_pre_deploy_smoke_check_aborts_and_changes_nothing() {
     let record = deployed(&app, "2.0.0").await;
     assert_eq!(record["release"]["status"], "aborted");
     assert_eq!(steps(&record), pairs(&[("pre-smoke", "failed")]));
-    assert!(
+    assert_contains(
         record["release"]["guidance"]["safe_retry"]
             .as_str()
-            .unwrap()
-            .contains("nothing was changed")
+            .unwrap(),
+        "nothing was changed",
     );
     assert_eq!(host.serving().await, "200 ok 1.0.0");
 }
@@ -192,9 +187,9 @@ async fn a_failed_post_deploy_smoke_check_rolls_back_automatically() {
     let deploy_id = record["release"]["id"].as_i64().unwrap();
     let link = |id: i64| format!(r#"<a href="/releases/{id}">release #{id}</a>"#);
     let page = html(&app, &format!("/releases/{deploy_id}")).await;
-    assert!(page.contains(&link(auto_id)), "{page}");
+    assert_contains(&page, &link(auto_id));
     let page = html(&app, &format!("/releases/{auto_id}")).await;
-    assert!(page.contains(&link(deploy_id)), "{page}");
+    assert_contains(&page, &link(deploy_id));
     // The rolled-back deploy says why it failed and what to do next.
     let guidance = &record["release"]["guidance"];
     assert!(
@@ -226,7 +221,7 @@ async fn a_failed_post_deploy_smoke_check_rolls_back_automatically() {
         target["health"], "rolled-back",
         "the newest deploy was rolled back, though the rollback itself succeeded"
     );
-    let page = app.get_page("/releases").await.text().await.unwrap();
+    let page = app.page("/releases").await;
     assert!(page.contains("Rolled back"));
 }
 
@@ -345,7 +340,7 @@ async fn a_failed_rollback_an_operator_asked_for_says_so() {
     assert_eq!(record["release"]["status"], "rollback-failed", "{record}");
     assert_eq!(steps(&record), pairs(&[("rollback", "failed")]));
     let output = record["steps"][0]["runs"][0]["output"].as_str().unwrap();
-    assert!(output.contains("the rollback script is broken"), "{output}");
+    assert_contains(output, "the rollback script is broken");
     assert!(
         record["release"]["guidance"]["next_step"]
             .as_str()
@@ -446,7 +441,7 @@ async fn a_rollback_to_a_chosen_release_from_its_form_double_tapped_runs_once() 
         ("release_id", chosen.as_str()),
         ("token", token.as_str()),
     ];
-    let tap = || app.post_form(&app.client, "/fn/rollback", "/releases/web/rollback", &form);
+    let tap = || app.submit("/fn/rollback", "/releases/web/rollback", &form);
     let (first, second) = tokio::join!(tap(), tap());
     let landed = [common::location(&first), common::location(&second)];
     assert!(
@@ -509,7 +504,7 @@ async fn a_double_tap_on_deploy_lands_both_taps_on_one_release() {
         ("version", "1.0.0"),
         ("token", token.as_str()),
     ];
-    let tap = || app.post_form(&app.client, "/fn/deploy", "/releases/web/deploy", &form);
+    let tap = || app.submit("/fn/deploy", "/releases/web/deploy", &form);
     // Two taps at once, then a third after the first has started.
     let (first, second) = tokio::join!(tap(), tap());
     // The first release still holds the lock: only its key lands the third tap on it.
@@ -562,9 +557,7 @@ async fn a_deploy_whose_tap_was_abandoned_still_answers_the_next_tap() {
     // A slow candidate command keeps the first request busy while its client hangs up.
     target.candidate = Some(vec!["sh".into(), "-c".into(), "sleep 1; echo 1.0.0".into()]);
     let app = Setup::default()
-        .with(|s| {
-            s.targets = vec![target];
-        })
+        .with(|s| s.targets = vec![target])
         .spawn()
         .await;
     let token = form_token(&html(&app, "/releases/web/deploy").await);
@@ -583,7 +576,7 @@ async fn a_deploy_whose_tap_was_abandoned_still_answers_the_next_tap() {
         "the first tap gives up before the answer"
     );
     let second = app
-        .post_form(&app.client, "/fn/deploy", "/releases/web/deploy", &form)
+        .submit("/fn/deploy", "/releases/web/deploy", &form)
         .await;
     let landed = common::location(&second);
     let id: i64 = landed
@@ -660,11 +653,9 @@ async fn a_hold_refuses_deploys_allows_rollbacks_and_ends() {
     let (status, body) = deploy(&app, "1.0.0").await;
     assert_eq!(status, StatusCode::CONFLICT);
     common::blocking_gate(&body, "deploy-hold");
-    assert!(
-        body["guidance"]["cause"]
-            .as_str()
-            .unwrap()
-            .contains("database migration running")
+    assert_contains(
+        body["guidance"]["cause"].as_str().unwrap(),
+        "database migration running",
     );
     let (_, target) = app.get_json("/api/targets/web").await;
     assert_eq!(target["health"], "held");
@@ -707,7 +698,7 @@ async fn a_hold_refuses_deploys_allows_rollbacks_and_ends() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = send(&app, &app.client, "DELETE", "/api/targets/web/hold", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let history = app.get_page("/history").await.text().await.unwrap();
+    let history = app.page("/history").await;
     assert!(
         history.contains("release-hold"),
         "releasing a hold is recorded"
@@ -735,11 +726,9 @@ async fn refusals_name_their_gate_and_bad_requests_say_what_to_fix() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body["error"], "forbidden");
-    assert!(
-        body["guidance"]["cause"]
-            .as_str()
-            .unwrap()
-            .contains("factory.release.deploy")
+    assert_contains(
+        body["guidance"]["cause"].as_str().unwrap(),
+        "factory.release.deploy",
     );
 
     for (path, body, field) in [
@@ -787,19 +776,15 @@ async fn refusals_name_their_gate_and_bad_requests_say_what_to_fix() {
     let mut unchecked = host.target(Duration::from_secs(20));
     unchecked.smoke.retain(|check| check.when == SmokeWhen::Pre);
     let app = Setup::default()
-        .with(|s| {
-            s.targets = vec![unchecked];
-        })
+        .with(|s| s.targets = vec![unchecked])
         .spawn()
         .await;
     let (status, body) = deploy(&app, "1.0.0").await;
     assert_eq!(status, StatusCode::CONFLICT);
     common::blocking_gate(&body, "smoke");
-    assert!(
-        body["guidance"]["next_step"]
-            .as_str()
-            .unwrap()
-            .contains("[[targets.smoke]]")
+    assert_contains(
+        body["guidance"]["next_step"].as_str().unwrap(),
+        "[[targets.smoke]]",
     );
     let (status, _) = send(&app, &app.client, "POST", "/api/targets/nope/deploy", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -822,8 +807,7 @@ async fn the_release_pages_deploy_hold_and_show_the_record_without_javascript() 
     assert!(confirm.contains("smoke check health: GET"));
     // A bad version comes back to the form with a message next to the field.
     let response = app
-        .post_form(
-            &app.client,
+        .submit(
             "/fn/deploy",
             "/releases/web/deploy",
             &[
@@ -834,15 +818,14 @@ async fn the_release_pages_deploy_hold_and_show_the_record_without_javascript() 
         )
         .await;
     let back = common::location(&response);
-    assert!(back.contains("/releases/web/deploy"), "{back}");
+    assert_contains(&back, "/releases/web/deploy");
     let response = common::get_html(&app.client, &back).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body = response.text().await.unwrap();
-    assert!(body.contains("id=\"form-error\""), "{body}");
+    assert_contains(&body, "id=\"form-error\"");
     assert!(body.contains("This version cannot be deployed"));
     let response = app
-        .post_form(
-            &app.client,
+        .submit(
             "/fn/deploy",
             "/releases/web/deploy",
             &[
@@ -859,8 +842,8 @@ async fn the_release_pages_deploy_hold_and_show_the_record_without_javascript() 
         .parse()
         .expect("lands on the release");
     finished(&app, id).await;
-    let record = app.get_page(&location).await.text().await.unwrap();
-    assert!(record.contains("Deploy of 1.0.0 succeeded"), "{record}");
+    let record = app.page(&location).await;
+    assert_contains(&record, "Deploy of 1.0.0 succeeded");
     assert!(record.contains("Post-deploy smoke checks"));
     assert!(
         !record.contains("http-equiv=\"refresh\""),
@@ -873,8 +856,7 @@ async fn the_release_pages_deploy_hold_and_show_the_record_without_javascript() 
 
     // A hold from its form; the deploy button turns into its guidance.
     let response = app
-        .post_form(
-            &app.client,
+        .submit(
             "/fn/hold",
             "/releases/web/hold",
             &[
@@ -890,8 +872,7 @@ async fn the_release_pages_deploy_hold_and_show_the_record_without_javascript() 
     assert!(page.contains("quarterly audit"));
     assert!(!page.contains("href=\"/releases/web/deploy\""));
     let refused = app
-        .post_form(
-            &app.client,
+        .submit(
             "/fn/deploy",
             "/releases/web/deploy",
             &[
@@ -910,12 +891,7 @@ async fn the_release_pages_deploy_hold_and_show_the_record_without_javascript() 
         "{body}"
     );
     let response = app
-        .post_form(
-            &app.client,
-            "/fn/release-hold",
-            "/releases",
-            &[("target", "web")],
-        )
+        .submit("/fn/release-hold", "/releases", &[("target", "web")])
         .await;
     assert_eq!(common::location(&response), "/releases");
     assert!(
@@ -1051,7 +1027,7 @@ async fn holds_and_their_release_honour_an_idempotency_key() {
     let (status, _) = keyed("DELETE", "release-2", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "a new key is a new request");
 
-    let history = app.get_page("/history").await.text().await.unwrap();
+    let history = app.page("/history").await;
     assert_eq!(
         history.matches("hold · demo-web").count()
             - history.matches("release-hold · demo-web").count(),

@@ -205,7 +205,7 @@ async fn a_title_cannot_add_markup_to_the_page_head() {
         .collect();
     assert_eq!(files, ["wi-BF-344.md"], "{snapshot}");
 
-    let page = app.get_page("/items/wi-BF-330").await.text().await.unwrap();
+    let page = app.page("/items/wi-BF-330").await;
     assert!(
         !page.contains("<meta http-equiv=\"refresh\" content=\"5; url=https://evil.example"),
         "the title's markup reached the page"
@@ -281,12 +281,7 @@ async fn hostile_prompt_files_are_refused_with_their_file_and_reason() {
     );
 
     for id in ["wi-BF-302", "wi-BF-321", "wi-BF-325"] {
-        let page = app
-            .get_page(&format!("/items/{id}"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let page = app.page(&format!("/items/{id}")).await;
         assert!(!page.contains("TOP-SECRET-ENVIRONMENT"), "{id}");
         assert!(page.len() < 512 * 1024, "{id}: {} bytes", page.len());
         let (_, json) = app
@@ -449,9 +444,7 @@ async fn a_new_sign_in_on_the_same_browser_drops_the_previous_users_role() {
     // Users are re-read once a minute, as the server does by default: between reads the
     // session's copy counts.
     let app = Setup::default()
-        .with(|s| {
-            s.user_check_interval = server::startup::USER_CHECK_INTERVAL;
-        })
+        .with(|s| s.user_check_interval = server::startup::USER_CHECK_INTERVAL)
         .spawn()
         .await;
     app.add_user("vic", "vic's long password", app::domain::Role::Viewer)
@@ -461,7 +454,7 @@ async fn a_new_sign_in_on_the_same_browser_drops_the_previous_users_role() {
         .sign_in(&app.client, "vic", "vic's long password", None)
         .await;
     assert_eq!(response.status(), StatusCode::FOUND);
-    let board = app.get_page("/").await.text().await.unwrap();
+    let board = app.page("/").await;
     assert_contains(&board, "vic · viewer");
     assert!(!board.contains("demo · operator"));
     let (status, body) = record_history(&app, &app.client).await;
@@ -502,7 +495,7 @@ async fn a_viewers_refused_actions_are_one_counted_line_of_history_and_one_webho
         .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     }
-    let history = app.get_page("/history").await.text().await.unwrap();
+    let history = app.page("/history").await;
     assert_contains(
         &history,
         "50 refused action attempts by token:reader from 127.0.0.1 between",
@@ -522,12 +515,7 @@ async fn a_viewers_refused_actions_are_one_counted_line_of_history_and_one_webho
     assert_eq!(rows, 1, "one row for the run");
     // The demo's own sign-in is still on the first page of History.
     assert_contains(&history, "sign-in");
-    let deliveries = app
-        .db()
-        .await
-        .call(|conn| app::store::webhooks::recent(conn, 100))
-        .await
-        .unwrap();
+    let deliveries = app.deliveries(100).await;
     assert_eq!(
         deliveries.len(),
         1,
@@ -544,7 +532,7 @@ async fn a_flood_of_sign_ins_is_one_line_of_history_and_typed_names_are_not_show
         let response = app.sign_in(&stranger, typed, "whatever", None).await;
         assert_eq!(response.status(), StatusCode::FOUND);
     }
-    let history = app.get_page("/history").await.text().await.unwrap();
+    let history = app.page("/history").await;
     assert!(!history.contains(typed), "the typed name is on History");
     assert_contains(&history, "(unknown user)");
     assert_contains(
@@ -689,7 +677,7 @@ async fn a_javascript_pull_request_url_is_a_sync_error_and_never_a_link() {
         .unwrap_or(Value::Null);
     assert_eq!(error["field"], "pull_request_url", "{snapshot}");
     for path in ["/", "/items/wi-BF-302", "/?lane=done"] {
-        let page = app.get_page(path).await.text().await.unwrap();
+        let page = app.page(path).await;
         assert!(!page.contains("javascript:"), "{path}");
     }
 }
@@ -718,9 +706,7 @@ async fn versions_dot_and_dot_dot_are_refused() {
         )
     };
     let app = Setup::default()
-        .with(|s| {
-            s.targets = vec![target];
-        })
+        .with(|s| s.targets = vec![target])
         .spawn()
         .await;
     for version in [".", "..", "+x", "_x", "1..2", "../etc"] {
@@ -780,9 +766,7 @@ async fn the_data_directory_and_database_are_private() {
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_client_is_throttled_on_its_own() {
     let app = Setup::default()
-        .with(|s| {
-            s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
-        })
+        .with(|s| s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()])
         .spawn()
         .await;
     let attempt = |client_ip: &'static str, user: &'static str, password: &'static str| {
@@ -845,7 +829,7 @@ async fn a_short_demo_password_is_refused() {
 async fn pages_carry_no_inline_script() {
     let app = spawn_demo_app().await;
     for path in ["/", "/items/wi-BF-302", "/releases", "/history"] {
-        let page = app.get_page(path).await.text().await.unwrap();
+        let page = app.page(path).await;
         assert!(!page.contains("<script"), "{path} has a script");
     }
     let login = raw_get(app.addr, "/login", None).await.1;
@@ -1005,8 +989,8 @@ async fn without_insecure_cookies_the_session_cookie_is_secure_and_a_sign_in_rep
         .and_then(|v| v.to_str().ok())
         .unwrap()
         .to_owned();
-    assert!(set_cookie.contains("Secure"), "{set_cookie}");
-    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    assert_contains(&set_cookie, "Secure");
+    assert_contains(&set_cookie, "HttpOnly");
     let first_cookie = cookie_of(&first).unwrap();
     assert_eq!(raw_get(app.addr, "/", Some(&first_cookie)).await.0, 200);
 

@@ -9,7 +9,7 @@ use common::{Sent, Setup, TestApp};
 use server::serve::ConnectionLimits;
 use std::net::{IpAddr, SocketAddr};
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -63,9 +63,7 @@ fn limits(per_client: usize, timeout: Duration) -> ConnectionLimits {
 #[tokio::test]
 async fn half_sent_requests_from_one_client_are_capped_then_closed_and_others_are_served() {
     let app = Setup::default()
-        .with(|s| {
-            s.connections = limits(20, Duration::from_secs(1));
-        })
+        .with(|s| s.connections = limits(20, Duration::from_secs(1)))
         .spawn()
         .await;
     let mut held = Vec::new();
@@ -107,9 +105,7 @@ async fn half_sent_requests_from_one_client_are_capped_then_closed_and_others_ar
 #[tokio::test]
 async fn an_idle_kept_alive_connection_is_closed_and_a_trickling_body_is_cut_off() {
     let app = Setup::default()
-        .with(|s| {
-            s.connections = limits(64, Duration::from_secs(1));
-        })
+        .with(|s| s.connections = limits(64, Duration::from_secs(1)))
         .spawn()
         .await;
     let mut idle = connect_from("127.0.0.1", app.addr).await;
@@ -179,30 +175,18 @@ async fn idle_connections_beyond_the_descriptors_leave_room_for_a_release() {
     )
     .unwrap();
     let token = common::token_from_the_command_line(&data_dir, "operator");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::unused_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let log = dir.path().join("server.log");
-    let mut server = Command::new("prlimit")
+    let mut command = Command::new("prlimit");
+    command
         .arg("--nofile=256:256")
         .arg(env!("CARGO_BIN_EXE_factory"))
         .args(["serve", "--addr", &addr.to_string(), "--config"])
         .arg(&config)
         .arg("--data-dir")
-        .arg(&data_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "the server did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        .arg(&data_dir);
+    let mut server = common::start_server(command, &addr.to_string(), &log);
     let client = reqwest::Client::new();
     let deployed = client
         .post(format!("http://{addr}/api/targets/web/deploy"))

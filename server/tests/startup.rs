@@ -2,6 +2,9 @@
 //! (no operator yet, a target that cannot deploy), its log formats, the usual spellings
 //! of its boolean variables, and the admin commands finding the server's database.
 
+mod common;
+
+use common::assert_contains;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -75,10 +78,10 @@ fn a_new_install_says_no_operator_can_sign_in_yet_and_how_to_add_one() {
     let (child, lines) = serve(&data, None, &[]);
     stop(child);
     let log = lines.join("\n");
-    assert!(log.contains("serving the dashboard"), "{log}");
-    assert!(
-        log.contains("no operator can sign in yet: add the first with `factory user add NAME --role admin --data-dir"),
-        "{log}"
+    assert_contains(&log, "serving the dashboard");
+    assert_contains(
+        &log,
+        "no operator can sign in yet: add the first with `factory user add NAME --role admin --data-dir",
     );
 }
 
@@ -109,7 +112,7 @@ fn logs_are_one_json_object_a_line_when_asked_and_never_coloured_off_a_terminal(
     let (child, lines) = serve(&dir.path().join("text"), None, &[]);
     stop(child);
     let log = lines.join("\n");
-    assert!(log.contains(" INFO "), "{log}");
+    assert_contains(&log, " INFO ");
     assert!(
         !log.contains('\u{1b}'),
         "colour codes off a terminal: {log:?}"
@@ -170,7 +173,7 @@ fn boolean_variables_take_the_usual_spellings() {
     );
     stop(child);
     let log = lines.join("\n");
-    assert!(log.contains("maybe"), "{log}");
+    assert_contains(&log, "maybe");
     assert!(!log.contains("serving the dashboard"), "{log}");
 }
 
@@ -195,14 +198,14 @@ rollback = ["./rollback.sh"]
     let (child, lines) = serve(&dir.path().join("data"), Some(&config), &[]);
     stop(child);
     let log = lines.join("\n");
-    assert!(log.contains("serving the dashboard"), "{log}");
+    assert_contains(&log, "serving the dashboard");
     assert!(
         log.contains("target web: its working_dir") && log.contains("no-such-dir does not exist"),
         "{log}"
     );
-    assert!(
-        log.contains("target web: it has no post-deploy smoke check, so its deploys are refused"),
-        "{log}"
+    assert_contains(
+        &log,
+        "target web: it has no post-deploy smoke check, so its deploys are refused",
     );
 }
 
@@ -241,11 +244,8 @@ fn admin_commands_find_the_servers_database_through_its_configuration() {
     // A read command never creates a database, wherever it is run.
     let (ok, said) = factory(&["token", "list"], &[], &elsewhere);
     assert!(!ok, "{said}");
-    assert!(
-        said.contains("there is no database at ./data/factory.sqlite3"),
-        "{said}"
-    );
-    assert!(said.contains("--config"), "{said}");
+    assert_contains(&said, "there is no database at ./data/factory.sqlite3");
+    assert_contains(&said, "--config");
     assert!(
         !elsewhere.join("data").exists(),
         "an empty database was left behind"
@@ -269,10 +269,10 @@ fn admin_commands_find_the_servers_database_through_its_configuration() {
         &elsewhere,
     );
     assert!(ok, "{said}");
-    assert!(said.contains("ci"), "{said}");
+    assert_contains(&said, "ci");
     let (ok, said) = factory(&["user", "list", "--config", config_arg], &[], &elsewhere);
     assert!(ok, "{said}");
-    assert!(said.contains("no users yet"), "{said}");
+    assert_contains(&said, "no users yet");
 
     // A configuration that does not load is named, with its key.
     std::fs::write(&config, "[server]\ndata_dir = 3\n").unwrap();
@@ -393,11 +393,7 @@ async fn stopping_the_demo_stops_the_demo_services_it_started() {
 fn logged_run(dir: &Path, config: &Path, env: &[(&str, &str)], to_journal: bool) -> Vec<String> {
     let log = dir.join(format!("log-{}", env.len() + usize::from(to_journal)));
     let file = std::fs::File::create(&log).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::unused_port();
     let mut command = Command::new(env!("CARGO_BIN_EXE_factory"));
     command
         .args([

@@ -7,7 +7,7 @@ mod common;
 use app::webhooks::{Secret, Webhook, WebhookEvent, WebhookFormat};
 use axum::http::{HeaderMap, StatusCode};
 use common::release_host::Host;
-use common::{Setup, TestApp};
+use common::{Setup, TestApp, assert_contains};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -274,9 +274,9 @@ async fn slack_messages_show_what_an_operator_typed_as_text() {
     assert_eq!(status, reqwest::StatusCode::OK);
     let message = slack.until("the message", |r| !r.is_empty()).await[0].json();
     let text = message["text"].as_str().unwrap();
-    assert!(
-        text.contains("&lt;!channel&gt; &amp; &lt;https://evil.example|click here&gt;"),
-        "{text}"
+    assert_contains(
+        text,
+        "&lt;!channel&gt; &amp; &lt;https://evil.example|click here&gt;",
     );
     assert!(!text.contains("<!channel>"), "{text}");
     assert!(
@@ -371,9 +371,9 @@ async fn a_delivery_is_retried_with_growing_waits_until_the_receiver_takes_it() 
     assert!(first_wait >= Duration::from_millis(299), "{first_wait:?}");
     assert!(second_wait >= Duration::from_millis(599), "{second_wait:?}");
     let (_, page) = webhooks_page_of_an_admin(&app).await;
-    assert!(page.contains("hold.set · ops"), "{page}");
-    assert!(page.contains("3 tries"), "{page}");
-    assert!(page.contains(">delivered<"), "{page}");
+    assert_contains(&page, "hold.set · ops");
+    assert_contains(&page, "3 tries");
+    assert_contains(&page, ">delivered<");
     assert!(
         !page.contains(SECRET) && !page.contains("/hook"),
         "no secret, no path"
@@ -390,21 +390,11 @@ async fn a_receiver_that_never_answers_slows_no_release_and_is_given_up() {
     let record = app.deployed("web", "1.0.0").await;
     assert_eq!(record["release"]["status"], "succeeded");
     // The release ended while its first event was still waiting for an answer.
-    let pending = app
-        .db()
-        .await
-        .call(|conn| app::store::webhooks::recent(conn, 10))
-        .await
-        .unwrap();
+    let pending = app.deliveries(10).await;
     assert!(pending.iter().any(|d| d.status == "pending"), "{pending:?}");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let deliveries = app
-            .db()
-            .await
-            .call(|conn| app::store::webhooks::recent(conn, 10))
-            .await
-            .unwrap();
+        let deliveries = app.deliveries(10).await;
         if deliveries.len() == 2 && deliveries.iter().all(|d| d.status == "failed") {
             for delivery in &deliveries {
                 assert_eq!(delivery.attempts, 2);
@@ -471,26 +461,16 @@ async fn an_admin_sends_a_test_event_from_the_page_without_javascript() {
     let page = app.get_page("/webhooks").await;
     assert_eq!(page.status(), reqwest::StatusCode::NOT_FOUND);
     let refused = app
-        .post_form(
-            &app.client,
-            "/fn/webhook-test",
-            "/webhooks",
-            &[("webhook", "ops")],
-        )
+        .submit("/fn/webhook-test", "/webhooks", &[("webhook", "ops")])
         .await;
     assert!(!common::location(&refused).contains("sent"), "refused");
-    let queued = app
-        .db()
-        .await
-        .call(|conn| app::store::webhooks::recent(conn, 10))
-        .await
-        .unwrap();
+    let queued = app.deliveries(10).await;
     assert!(queued.is_empty(), "nothing was queued: {queued:?}");
 
     let (admin, page) = webhooks_page_of_an_admin(&app).await;
-    assert!(page.contains("Send a test event to ops"), "{page}");
-    assert!(page.contains("http://127.0.0.1:"), "{page}");
-    assert!(page.contains("No delivery yet"), "{page}");
+    assert_contains(&page, "Send a test event to ops");
+    assert_contains(&page, "http://127.0.0.1:");
+    assert_contains(&page, "No delivery yet");
     let sent = app
         .post_form(
             &admin,
@@ -573,6 +553,6 @@ async fn a_hold_whose_time_is_up_stands_no_more_and_its_end_is_sent() {
     let got = receiver.until("hold.expired", |r| !r.is_empty()).await;
     assert_eq!(got[0].event(), "hold.expired");
     assert_eq!(got[0].json()["hold"]["reason"], "an hour's freeze");
-    let history = app.get_page("/history").await.text().await.unwrap();
-    assert!(history.contains("hold-expired"), "{history}");
+    let history = app.page("/history").await;
+    assert_contains(&history, "hold-expired");
 }

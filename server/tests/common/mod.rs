@@ -129,6 +129,13 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
+    /// A page as the signed-in browser gets it; it must answer 200.
+    pub async fn page(&self, path: &str) -> String {
+        let response = self.get_page(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        response.text().await.expect("the page's text")
+    }
+
     /// A GET as a signed-in browser sends it.
     pub async fn get_page(&self, path: &str) -> Response {
         get_html(&self.client, &self.url(path)).await
@@ -255,6 +262,20 @@ impl TestApp {
         self.form_post(client, path, page, form).sent().await
     }
 
+    /// [`TestApp::post_form`] as the signed-in browser.
+    pub async fn submit(&self, path: &str, page: &str, form: &[(&str, &str)]) -> Response {
+        self.post_form(&self.client, path, page, form).await
+    }
+
+    /// The newest `n` webhook deliveries, queued or done, newest first.
+    pub async fn deliveries(&self, n: usize) -> Vec<app::store::webhooks::Delivery> {
+        self.db()
+            .await
+            .call(move |conn| app::store::webhooks::recent(conn, n))
+            .await
+            .expect("the deliveries are read")
+    }
+
     /// The request [`TestApp::post_form`] sends, to send it another way.
     pub fn form_post(
         &self,
@@ -376,6 +397,39 @@ pub async fn json_of(response: Response) -> (StatusCode, serde_json::Value) {
         "content type {content_type:?}"
     );
     (status, response.json().await.expect("JSON body"))
+}
+
+/// A loopback port nothing listens on (now).
+pub fn unused_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// Starts `factory serve` as `command` sets it up (it serves on `addr`), its standard
+/// error into `log`, and waits up to 30 s until `addr` takes connections.
+pub fn start_server(
+    mut command: std::process::Command,
+    addr: &str,
+    log: &std::path::Path,
+) -> std::process::Child {
+    use std::process::Stdio;
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("the log file"))
+        .spawn()
+        .expect("the server starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
 }
 
 /// A fresh data directory with the demo data, served on a free port, with a client
@@ -552,9 +606,16 @@ pub fn html_text(text: &str) -> String {
 }
 
 pub fn assert_contains(body: &str, needle: &str) {
-    assert!(
-        body.contains(needle),
-        "expected the page to contain {needle:?}"
+    assert!(body.contains(needle), "expected {needle:?} in: {body}");
+}
+
+/// A refusal's recovery guidance names `cause` and `next_step` (each in part).
+pub fn assert_guidance(body: &serde_json::Value, cause: &str, next_step: &str) {
+    let guidance = &body["guidance"];
+    assert_contains(guidance["cause"].as_str().unwrap_or_default(), cause);
+    assert_contains(
+        guidance["next_step"].as_str().unwrap_or_default(),
+        next_step,
     );
 }
 
