@@ -3,7 +3,6 @@
 //! post to.
 
 use super::login::page_caller;
-use crate::AppState;
 use crate::actions::{ActionRequest, take_action};
 use crate::auth::caller::OnceKey;
 use crate::domain::{
@@ -18,39 +17,36 @@ use leptos::server_fn::ServerFn;
 /// second post gets the first one's result.
 #[server(prefix = "/fn", endpoint = "action")]
 pub async fn run_action(item: String, action: String, token: String) -> Result<(), AppError> {
-    super::answered(
-        async {
-            let state = expect_context::<AppState>();
-            let invalid = |field: &'static str, message: &str| ServiceError::Invalid {
-                field,
-                message: message.to_owned(),
-            };
-            let id = WorkItemId::parse(&item)
-                .map_err(|_| invalid("item", "not a work-item id; open the item from the board"))?;
-            let action: Action = action
-                .parse()
-                .map_err(|_| invalid("action", "no such action; reload the page and tap again"))?;
-            checked_form_token(&token)?;
-            // A card's form carries one token for all its buttons: the key is per action.
-            let caller = page_caller(Some(OnceKey::form(&token, Some(action.as_str()))))?;
-            let request = ActionRequest {
-                item: id.clone(),
-                action,
-                caller,
-            };
-            // A refused attempt shows on the item page like any other: History keeps it.
-            let attempt = match take_action(&state, request).await {
-                Ok(result) => result.attempt,
-                Err(ServiceError::Blocked(blocked)) if blocked.attempt.is_some() => {
-                    blocked.attempt.unwrap_or_default()
-                }
-                Err(err) => return Err(err),
-            };
-            leptos_axum::redirect(&format!("/items/{id}?attempt={attempt}#result"));
-            Ok(())
-        }
-        .await,
-    )
+    super::answered(|state| async move {
+        let invalid = |field: &'static str, message: &str| ServiceError::Invalid {
+            field,
+            message: message.to_owned(),
+        };
+        let id = WorkItemId::parse(&item)
+            .map_err(|_| invalid("item", "not a work-item id; open the item from the board"))?;
+        let action: Action = action
+            .parse()
+            .map_err(|_| invalid("action", "no such action; reload the page and tap again"))?;
+        checked_form_token(&token)?;
+        // A card's form carries one token for all its buttons: the key is per action.
+        let caller = page_caller(Some(OnceKey::form(&token, Some(action.as_str()))))?;
+        let request = ActionRequest {
+            item: id.clone(),
+            action,
+            caller,
+        };
+        // A refused attempt shows on the item page like any other: History keeps it.
+        let attempt = match take_action(&state, request).await {
+            Ok(result) => result.attempt,
+            Err(ServiceError::Blocked(blocked)) if blocked.attempt.is_some() => {
+                blocked.attempt.unwrap_or_default()
+            }
+            Err(err) => return Err(err),
+        };
+        leptos_axum::redirect(&format!("/items/{id}?attempt={attempt}#result"));
+        Ok(())
+    })
+    .await
 }
 
 /// A form's one-time token: rendered as the placeholder that every answer replaces with
@@ -153,18 +149,21 @@ pub fn CardActions(
 /// Recovery guidance: cause, policy context, next step, safe retry.
 #[component]
 pub fn Guidance(guidance: RecoveryGuidance) -> impl IntoView {
-    view! {
-        <dl class="guidance">
-            <dt>"Cause"</dt>
-            <dd>{guidance.cause}</dd>
-            <dt>"Policy context"</dt>
-            <dd>{guidance.policy_context}</dd>
-            <dt>"Next step"</dt>
-            <dd>{guidance.next_step}</dd>
-            <dt>"Safe retry"</dt>
-            <dd>{guidance.safe_retry}</dd>
-        </dl>
-    }
+    guidance_list([
+        ("Cause", guidance.cause),
+        ("Policy context", guidance.policy_context),
+        ("Next step", guidance.next_step),
+        ("Safe retry", guidance.safe_retry),
+    ])
+}
+
+/// Guidance as its four named parts, in order.
+pub(super) fn guidance_list(parts: [(&'static str, String); 4]) -> impl IntoView {
+    let parts = parts
+        .into_iter()
+        .map(|(name, text)| view! { <dt>{name}</dt><dd>{text}</dd> })
+        .collect_view();
+    view! { <dl class="guidance">{parts}</dl> }
 }
 
 /// "policy gate lane-transition: pass", as the reference page writes gates.

@@ -1,6 +1,7 @@
 //! `/` — the board: work-item cards grouped by lane, with lane tabs.
 
 use super::actions::CardActions;
+use super::layout::MessageWithWay;
 use super::queue_truth::{QueueStatus, QueueTruthBadge, SyncReport};
 use super::{
     Title, app_state, current_operator, pull_request_link, query, set_status, storage_failure,
@@ -157,12 +158,7 @@ fn BoardNotice(message: String, href: String, link: &'static str) -> impl IntoVi
     view! {
         <h1>"Board"</h1>
         <section class="notice" role="alert">
-            <p>{message}</p>
-            <p>
-                <a class="button" href=href>
-                    {link}
-                </a>
-            </p>
+            <MessageWithWay message href label=link />
         </section>
     }
 }

@@ -2,6 +2,7 @@
 //! from where, with what result and which gates. `?item=ID` shows one item's history.
 
 use super::actions::{gate_lines, outcome_chip};
+use super::layout::MessageWithWay;
 use super::{Title, app_state, query, set_status, storage_failure};
 use crate::domain::WorkItemId;
 use crate::domain::{machine_time, readable_time};
@@ -34,12 +35,7 @@ async fn history(db: Db, item: Option<String>) -> AnyView {
             return view! {
                 <h1>"History"</h1>
                 <section class="notice" role="alert">
-                    <p>{message}</p>
-                    <p>
-                        <a class="button" href="/history">
-                            "Show the whole history"
-                        </a>
-                    </p>
+                    <MessageWithWay message href="/history" label="Show the whole history" />
                 </section>
             }
             .into_any();

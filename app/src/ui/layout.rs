@@ -91,12 +91,24 @@ fn notice(title: &'static str, message: String) -> impl IntoView {
         <Title text=title />
         <section class="notice">
             <h1>{title}</h1>
-            <p>{message}</p>
-            <p>
-                <a class="button" href="/">
-                    "Back to the board"
-                </a>
-            </p>
+            <MessageWithWay message href="/" label="Back to the board" />
         </section>
+    }
+}
+
+/// A message, and the button that leads on from it.
+#[component]
+pub fn MessageWithWay(
+    message: String,
+    #[prop(into)] href: String,
+    label: &'static str,
+) -> impl IntoView {
+    view! {
+        <p>{message}</p>
+        <p>
+            <a class="button" href=href>
+                {label}
+            </a>
+        </p>
     }
 }

@@ -191,15 +191,15 @@ pub async fn sign_in(
     password: String,
     next: Option<String>,
 ) -> Result<(), AppError> {
-    super::answered(sign_in_with_password(username, password, next).await)
+    super::answered(|state| sign_in_with_password(state, username, password, next)).await
 }
 
 async fn sign_in_with_password(
+    state: AppState,
     username: String,
     password: String,
     next: Option<String>,
 ) -> Result<(), ServiceError> {
-    let state = expect_context::<AppState>();
     let claimed: String = username
         .trim()
         .to_ascii_lowercase()
@@ -312,11 +312,10 @@ async fn sign_in_with_password(
 /// Ends the session and goes back to the sign-in page.
 #[server(prefix = "/fn", endpoint = "logout")]
 pub async fn sign_out() -> Result<(), AppError> {
-    super::answered(end_session().await)
+    super::answered(end_session).await
 }
 
-async fn end_session() -> Result<(), ServiceError> {
-    let state = expect_context::<AppState>();
+async fn end_session(state: AppState) -> Result<(), ServiceError> {
     let session: Session = leptos_axum::extract()
         .await
         .map_err(ServiceError::internal)?;

@@ -222,9 +222,15 @@ fn app_state() -> AppState {
     expect_context::<AppState>()
 }
 
-/// A server function's answer: see [`ServiceError::server_fn_answer`].
-pub(crate) fn answered<T>(result: Result<T, ServiceError>) -> Result<T, AppError> {
-    result.map_err(ServiceError::server_fn_answer)
+/// A server function's work over the app state, and its answer: an error becomes one in
+/// [`ServiceError::server_fn_answer`].
+pub(crate) async fn answered<T, Work>(work: impl FnOnce(AppState) -> Work) -> Result<T, AppError>
+where
+    Work: std::future::Future<Output = Result<T, ServiceError>>,
+{
+    work(app_state())
+        .await
+        .map_err(ServiceError::server_fn_answer)
 }
 
 /// Sets the response status of the page being rendered.

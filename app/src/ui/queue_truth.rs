@@ -3,7 +3,6 @@
 //! report, and the Refresh button's server function.
 
 use super::login::page_caller;
-use crate::AppState;
 use crate::auth::redirect::safe_next;
 use crate::domain::queue_truth::{
     FreshnessThresholds, NO_RECONCILIATION, age_in_words, freshness_of_age,
@@ -18,17 +17,14 @@ use leptos::server_fn::ServerFn;
 /// Syncs the work items now and goes back to the page the button was on.
 #[server(prefix = "/fn", endpoint = "sync")]
 pub async fn refresh_queue(back: String) -> Result<(), AppError> {
-    super::answered(
-        async {
-            let state = expect_context::<AppState>();
-            let caller = page_caller(None)?;
-            crate::work_item_sync::sync_for(&state, &caller).await?;
-            // The sync's report is at the top of the board; the item page shows the item's truth.
-            leptos_axum::redirect(&safe_next(Some(&back)));
-            Ok(())
-        }
-        .await,
-    )
+    super::answered(|state| async move {
+        let caller = page_caller(None)?;
+        crate::work_item_sync::sync_for(&state, &caller).await?;
+        // The sync's report is at the top of the board; the item page shows the item's truth.
+        leptos_axum::redirect(&safe_next(Some(&back)));
+        Ok(())
+    })
+    .await
 }
 
 /// The Refresh button: a plain form, so it works without JavaScript.
@@ -75,18 +71,12 @@ pub fn QueueTruthBadge(truth: QueueTruth, href: String) -> impl IntoView {
 /// What to do about a drift or a stale snapshot.
 #[component]
 fn ReconciliationView(guidance: Reconciliation) -> impl IntoView {
-    view! {
-        <dl class="guidance">
-            <dt>"What happened"</dt>
-            <dd>{guidance.what_happened}</dd>
-            <dt>"Trust"</dt>
-            <dd>{guidance.trust}</dd>
-            <dt>"Next step"</dt>
-            <dd>{guidance.next_step}</dd>
-            <dt>"Acting meanwhile"</dt>
-            <dd>{guidance.safe_to_act}</dd>
-        </dl>
-    }
+    super::actions::guidance_list([
+        ("What happened", guidance.what_happened),
+        ("Trust", guidance.trust),
+        ("Next step", guidance.next_step),
+        ("Acting meanwhile", guidance.safe_to_act),
+    ])
 }
 
 #[component]

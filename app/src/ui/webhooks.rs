@@ -18,29 +18,26 @@ const SHOWN: usize = 50;
 /// Queues a test event for one webhook; back to the page, which shows its delivery.
 #[server(prefix = "/fn", endpoint = "webhook-test")]
 pub async fn send_test_event(webhook: String) -> Result<(), AppError> {
-    super::answered(
-        async {
-            let state = expect_context::<AppState>();
-            let caller = page_caller(None)?;
-            if !caller.operator.can(Permission::OperatorsManage) {
-                return Err(ServiceError::Forbidden(Permission::OperatorsManage));
-            }
-            if !state.webhooks.hooks.iter().any(|hook| hook.name == webhook) {
-                return Err(ServiceError::Invalid {
-                    field: "webhook",
-                    message: "no webhook has this name; reload the page".into(),
-                });
-            }
-            let body = serde_json::json!({
-                "by": caller.operator.name,
-                "page": format!("{}/webhooks", state.webhooks.public_url),
-            });
-            crate::webhooks::emit(&state, WebhookEvent::Test, body, Some(&webhook)).await;
-            leptos_axum::redirect("/webhooks?sent=1");
-            Ok(())
+    super::answered(|state| async move {
+        let caller = page_caller(None)?;
+        if !caller.operator.can(Permission::OperatorsManage) {
+            return Err(ServiceError::Forbidden(Permission::OperatorsManage));
         }
-        .await,
-    )
+        if !state.webhooks.hooks.iter().any(|hook| hook.name == webhook) {
+            return Err(ServiceError::Invalid {
+                field: "webhook",
+                message: "no webhook has this name; reload the page".into(),
+            });
+        }
+        let body = serde_json::json!({
+            "by": caller.operator.name,
+            "page": format!("{}/webhooks", state.webhooks.public_url),
+        });
+        crate::webhooks::emit(&state, WebhookEvent::Test, body, Some(&webhook)).await;
+        leptos_axum::redirect("/webhooks?sent=1");
+        Ok(())
+    })
+    .await
 }
 
 /// `/webhooks`, for admins.

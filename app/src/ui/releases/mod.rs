@@ -62,16 +62,13 @@ pub async fn start_deploy(
     version: Option<String>,
     token: String,
 ) -> Result<(), AppError> {
-    super::answered(
-        async {
-            let state = expect_context::<AppState>();
-            let version = version.filter(|v| !v.trim().is_empty());
-            let who = caller(Some(&token))?;
-            let started = releases::deploy(&state, who, &target, version.as_deref()).await;
-            land(started, &target, "deploy", |id| format!("/releases/{id}"))
-        }
-        .await,
-    )
+    super::answered(|state| async move {
+        let version = version.filter(|v| !v.trim().is_empty());
+        let who = caller(Some(&token))?;
+        let started = releases::deploy(&state, who, &target, version.as_deref()).await;
+        land(started, &target, "deploy", |id| format!("/releases/{id}"))
+    })
+    .await
 }
 
 /// Starts a rollback from the confirm page.
@@ -81,15 +78,12 @@ pub async fn start_rollback(
     release_id: Option<i64>,
     token: String,
 ) -> Result<(), AppError> {
-    super::answered(
-        async {
-            let state = expect_context::<AppState>();
-            let who = caller(Some(&token))?;
-            let started = releases::rollback(&state, who, &target, release_id).await;
-            land(started, &target, "rollback", |id| format!("/releases/{id}"))
-        }
-        .await,
-    )
+    super::answered(|state| async move {
+        let who = caller(Some(&token))?;
+        let started = releases::rollback(&state, who, &target, release_id).await;
+        land(started, &target, "rollback", |id| format!("/releases/{id}"))
+    })
+    .await
 }
 
 /// Sets a hold from the confirm page.
@@ -99,32 +93,26 @@ pub async fn hold_target(
     reason: String,
     expires_in: Option<String>,
 ) -> Result<(), AppError> {
-    super::answered(
-        async {
-            let state = expect_context::<AppState>();
-            let held = releases::set_hold(
-                &state,
-                caller(None)?,
-                &target,
-                &reason,
-                expires_in.as_deref(),
-            )
-            .await;
-            land(held, &target, "hold", |_| "/releases".into())
-        }
-        .await,
-    )
+    super::answered(|state| async move {
+        let held = releases::set_hold(
+            &state,
+            caller(None)?,
+            &target,
+            &reason,
+            expires_in.as_deref(),
+        )
+        .await;
+        land(held, &target, "hold", |_| "/releases".into())
+    })
+    .await
 }
 
 /// Ends a hold.
 #[server(prefix = "/fn", endpoint = "release-hold")]
 pub async fn end_hold(target: String) -> Result<(), AppError> {
-    super::answered(
-        async {
-            let state = expect_context::<AppState>();
-            let ended = releases::release_hold(&state, caller(None)?, &target).await;
-            land(ended, &target, "hold", |_| "/releases".into())
-        }
-        .await,
-    )
+    super::answered(|state| async move {
+        let ended = releases::release_hold(&state, caller(None)?, &target).await;
+        land(ended, &target, "hold", |_| "/releases".into())
+    })
+    .await
 }
