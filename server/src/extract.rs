@@ -14,15 +14,16 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathOf<
     type Rejection = ServiceError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ServiceError> {
-        match Path::<T>::from_request_parts(parts, state).await {
-            Ok(Path(value)) => Ok(PathOf(value)),
-            Err(rejection) => Err(ServiceError::BadRequest {
-                message: format!(
-                    "{}. Write the address's segments as percent-encoded UTF-8.",
-                    rejection.body_text()
-                ),
-            }),
-        }
+        let Path(value) =
+            Path::<T>::from_request_parts(parts, state)
+                .await
+                .map_err(|rejection| {
+                    unreadable(
+                        rejection.body_text(),
+                        "Write the address's segments as percent-encoded UTF-8.",
+                    )
+                })?;
+        Ok(PathOf(value))
     }
 }
 
@@ -33,14 +34,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryOf<T> {
     type Rejection = ServiceError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ServiceError> {
-        match Query::<T>::from_request_parts(parts, state).await {
-            Ok(Query(value)) => Ok(QueryOf(value)),
-            Err(rejection) => Err(ServiceError::BadRequest {
-                message: format!(
-                    "{}. Give each parameter once, as the API's document says (GET /api/openapi.json).",
-                    rejection.body_text()
-                ),
-            }),
-        }
+        let Query(value) = Query::<T>::from_request_parts(parts, state).await.map_err(
+            |rejection| {
+                unreadable(
+                    rejection.body_text(),
+                    "Give each parameter once, as the API's document says (GET /api/openapi.json).",
+                )
+            },
+        )?;
+        Ok(QueryOf(value))
+    }
+}
+
+/// What axum could not read, and what to do about it.
+fn unreadable(what: String, what_to_do: &str) -> ServiceError {
+    ServiceError::BadRequest {
+        message: format!("{what}. {what_to_do}"),
     }
 }
