@@ -274,17 +274,17 @@ mod tests {
         let (_dir, db) = db().await;
         let runs = Arc::new(AtomicUsize::new(0));
         let slow = Duration::from_millis(150);
+        // A repeat of `key` a moment after the first, whose own work would answer false.
+        let repeat = |key: &'static str| {
+            let (db, runs) = (&db, &runs);
+            async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                once(db, keyed(key, "web", "hold"), work(runs, Ok(false), slow)).await
+            }
+        };
         let (first, second) = tokio::join!(
             once(&db, keyed("k1", "web", "hold"), work(&runs, Ok(true), slow)),
-            async {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                once(
-                    &db,
-                    keyed("k1", "web", "hold"),
-                    work(&runs, Ok(false), slow),
-                )
-                .await
-            },
+            repeat("k1"),
         );
         assert_eq!((first.unwrap(), second.unwrap()), (true, true));
         assert_eq!(runs.load(Ordering::SeqCst), 1);
@@ -296,15 +296,7 @@ mod tests {
                 keyed("k2", "web", "hold"),
                 work(&runs, Ok(true), Duration::from_millis(900))
             ),
-            async {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                once(
-                    &db,
-                    keyed("k2", "web", "hold"),
-                    work(&runs, Ok(false), slow),
-                )
-                .await
-            },
+            repeat("k2"),
         );
         assert!(first.unwrap());
         assert_eq!(second.unwrap_err().code(), "in-progress");

@@ -255,12 +255,8 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 400;
 
 /// Deletes events older than `days`: History is not kept forever. Returns how many.
 pub fn forget_older_than(conn: &Connection, days: u32) -> Result<usize, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "DELETE FROM audit_events
-             WHERE at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?1)",
-        )?
-        .execute([format!("-{days} days")])?)
+    let times = ("audit_events", "at", "%Y-%m-%dT%H:%M:%fZ");
+    super::forget_rows_older_than(conn, times, format!("-{days} days"))
 }
 
 const COLUMNS: &str =

@@ -43,6 +43,21 @@ pub enum StoreError {
 }
 
 /// What to tell people when the data directory's disk is full, with its free space now.
+/// Deletes the rows of `table` whose time `column` (as SQLite's `strftime(format)` wrote
+/// it) is older than `age`, an SQLite modifier such as `-400 days`: the one way a table
+/// forgets. Returns how many rows went.
+fn forget_rows_older_than(
+    conn: &rusqlite::Connection,
+    (table, column, format): (&str, &str, &str),
+    age: String,
+) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "DELETE FROM {table} WHERE {column} < strftime('{format}', 'now', ?1)"
+        ))?
+        .execute([age])?)
+}
+
 pub fn disk_full_message(data_dir: &str) -> String {
     let free = free_bytes(Path::new(data_dir))
         .map(|bytes| format!("{} KiB free", bytes / 1024))

@@ -82,12 +82,8 @@ pub fn release(conn: &Connection, key: &str) -> Result<(), StoreError> {
 
 /// Forgets keys older than `hours`, and claims left unanswered by a stopped server.
 pub fn forget_older_than(conn: &Connection, hours: u32) -> Result<usize, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "DELETE FROM once_requests
-             WHERE created_at < strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?1)",
-        )?
-        .execute([format!("-{hours} hours")])?)
+    let times = ("once_requests", "created_at", "%Y-%m-%dT%H:%M:%SZ");
+    super::forget_rows_older_than(conn, times, format!("-{hours} hours"))
 }
 
 #[cfg(test)]
