@@ -173,12 +173,8 @@ pub async fn run_user(command: UserCommand) -> Result<(), AdminError> {
             let name = username.clone();
             db.call(move |conn| operators::set_password_hash(conn, &name, &hash))
                 .await?;
-            let ended = end_sessions_of(&db, &username).await?;
-            audit_cli(&db, "user.passwd", username.to_string(), "done").await;
-            writeln!(
-                out,
-                "changed the password of {username}; ended {ended} session(s)"
-            )?;
+            let done = format!("changed the password of {username}");
+            end_sessions_saying(&db, &username, "user.passwd", &done, &mut out).await?;
         }
         UserCommand::Disable { name, data } => set_disabled(&data, &name, true, &mut out).await?,
         UserCommand::Enable { name, data } => set_disabled(&data, &name, false, &mut out).await?,
@@ -210,12 +206,8 @@ async fn set_disabled(
     })
     .await?;
     if disabled {
-        let ended = end_sessions_of(&db, &username).await?;
-        audit_cli(&db, "user.disable", username.to_string(), "done").await;
-        writeln!(
-            out,
-            "disabled {username}: they can no longer sign in; ended {ended} session(s)"
-        )?;
+        let done = format!("disabled {username}: they can no longer sign in");
+        end_sessions_saying(&db, &username, "user.disable", &done, out).await?;
     } else {
         audit_cli(&db, "user.enable", username.to_string(), "done").await;
         writeln!(out, "enabled {username}: they can sign in again")?;
@@ -241,6 +233,21 @@ async fn change_user(
 }
 
 /// Ends every session of a user; how many there were.
+/// Ends the user's sessions after a change (`action` in History), and says what was
+/// done and how many sessions ended.
+async fn end_sessions_saying(
+    db: &Db,
+    username: &Username,
+    action: &'static str,
+    done: &str,
+    out: &mut impl Write,
+) -> Result<(), AdminError> {
+    let ended = end_sessions_of(db, username).await?;
+    audit_cli(db, action, username.to_string(), "done").await;
+    writeln!(out, "{done}; ended {ended} session(s)")?;
+    Ok(())
+}
+
 async fn end_sessions_of(db: &Db, username: &Username) -> Result<usize, AdminError> {
     let name = username.clone();
     let user = db
