@@ -548,48 +548,32 @@ mod tests {
             output_truncated: false,
             host: None,
         };
-        let cases = [
+        // What ssh itself says when it fails: it exits 255.
+        let by_ssh = [
+            ("Host key verification failed.", SshFailure::HostKey),
             (
-                Some(255),
-                "Host key verification failed.",
-                Some(SshFailure::HostKey),
-            ),
-            (
-                Some(255),
                 "ssh: connect to host 127.0.0.1 port 2: Connection refused",
-                Some(SshFailure::Unreachable),
+                SshFailure::Unreachable,
             ),
             (
-                Some(255),
                 "deploy@10.0.0.5: Permission denied (publickey).",
-                Some(SshFailure::Authentication),
+                SshFailure::Authentication,
             ),
+            ("Timeout, server 10.0.0.5 not responding.", SshFailure::Lost),
             (
-                Some(255),
-                "Timeout, server 10.0.0.5 not responding.",
-                Some(SshFailure::Lost),
-            ),
-            (
-                Some(255),
                 "mux_client_request_session: read from master failed: Broken pipe\nConnection timed out during banner exchange",
-                Some(SshFailure::Lost),
+                SshFailure::Lost,
             ),
-            (Some(255), "", Some(SshFailure::Lost)),
-            (
-                Some(255),
-                "Bad configuration option: x",
-                Some(SshFailure::Other),
-            ),
-            (Some(1), "Permission denied", None),
-            (None, "", None),
+            ("", SshFailure::Lost),
+            ("Bad configuration option: x", SshFailure::Other),
         ];
-        for (exit_code, output, expected) in cases {
-            assert_eq!(
-                SshFailure::of(&run(exit_code, output)),
-                expected,
-                "{output:?}"
-            );
+        for (output, expected) in by_ssh {
+            let failure = SshFailure::of(&run(Some(255), output));
+            assert_eq!(failure, Some(expected), "{output:?}");
         }
+        // The command's own failure, or no exit status at all, is none of ssh's.
+        assert_eq!(SshFailure::of(&run(Some(1), "Permission denied")), None);
+        assert_eq!(SshFailure::of(&run(None, "")), None);
     }
 
     #[test]

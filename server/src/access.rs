@@ -378,12 +378,14 @@ mod tests {
     fn only_the_exact_public_paths_are_public() {
         let stylesheet = app::assets::STYLESHEET_PATH.as_str();
         let cases = [
+            // Signing in, health, metrics and the files a signed-out page needs.
             ("/login", true),
             ("/fn/login", true),
             ("/healthz", true),
             ("/metrics", true),
             ("/favicon.svg", true),
             (stylesheet, true),
+            // Nothing near them.
             ("/static/", false),
             ("/static/../history", false),
             ("/static/x/../../items/wi-BF-302", false),
@@ -399,6 +401,7 @@ mod tests {
     #[test]
     fn dot_segments_and_encoded_separators_are_found() {
         let cases = [
+            // Dot segments, plain or encoded, encoded separators and NUL.
             ("/static/../history", true),
             ("/static/./../releases", true),
             ("/static/%2e%2e/items/wi-BF-342", true),
@@ -407,6 +410,7 @@ mod tests {
             ("/a%5c..", true),
             ("/a\\b", true),
             ("/x/%00", true),
+            // Ordinary paths, dots inside a name included.
             ("/items/wi-BF-302", false),
             ("/releases/demo-web/deploy", false),
             ("/static/factory.0123.css", false),

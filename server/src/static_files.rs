@@ -183,20 +183,24 @@ mod tests {
     #[test]
     fn the_coding_follows_accept_encoding() {
         let cases = [
+            // Nothing asked, or nothing this server has: the file as it is.
             (None, Coding::Identity),
             (Some(""), Coding::Identity),
+            (Some("deflate"), Coding::Identity),
+            (Some("identity"), Coding::Identity),
+            // The best coding asked for, however it is spelled.
             (Some("gzip, deflate, br, zstd"), Coding::Brotli),
             (Some("gzip"), Coding::Gzip),
             (Some("GZIP"), Coding::Gzip),
-            (Some("deflate"), Coding::Identity),
+            (Some("gzip ; q=1.0"), Coding::Gzip),
+            // A quality of zero refuses a coding; one that does not parse counts as 1.
             (Some("br;q=0, gzip;q=0.5"), Coding::Gzip),
             (Some("br;q=0.0, gzip;q=0"), Coding::Identity),
+            (Some("br;q=nonsense, gzip"), Coding::Gzip),
+            // The wildcard stands for every coding not named.
             (Some("*"), Coding::Brotli),
             (Some("*;q=0"), Coding::Identity),
             (Some("br;q=0, *"), Coding::Gzip),
-            (Some("identity"), Coding::Identity),
-            (Some("br;q=nonsense, gzip"), Coding::Gzip),
-            (Some("gzip ; q=1.0"), Coding::Gzip),
         ];
         for (header, expected) in cases {
             assert_eq!(preferred_coding(header), expected, "{header:?}");

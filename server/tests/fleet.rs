@@ -239,9 +239,7 @@ async fn a_rollback_that_fails_on_a_host_names_the_host_that_needs_a_person() {
     std::fs::write(fleet.services[0].path().join("rollback-fails"), "").unwrap();
 
     let record = deployed(&app, "2.0.0").await;
-    let auto = app
-        .finished_release(record["release"]["related"].as_i64().unwrap())
-        .await;
+    let auto = app.its_rollback(&record).await;
     assert_eq!(auto["release"]["status"], "rollback-failed", "{auto}");
     let next_step = auto["release"]["guidance"]["next_step"].as_str().unwrap();
     assert!(
@@ -272,9 +270,7 @@ async fn an_automatic_rollback_goes_on_past_a_host_it_cannot_roll_back() {
     std::fs::write(fleet.services[1].path().join("rollback-fails"), "").unwrap();
 
     let record = deployed(&app, "2.0.0").await;
-    let auto = app
-        .finished_release(record["release"]["related"].as_i64().unwrap())
-        .await;
+    let auto = app.its_rollback(&record).await;
     assert_eq!(auto["release"]["status"], "rollback-failed", "{auto}");
     assert_eq!(
         steps(&auto),
@@ -559,9 +555,7 @@ async fn a_deploy_past_its_timeout_on_a_host_is_stopped_there_and_rolled_back() 
             .contains("[stopped on web-1"),
         "{run}"
     );
-    let auto = app
-        .finished_release(record["release"]["related"].as_i64().unwrap())
-        .await;
+    let auto = app.its_rollback(&record).await;
     assert_eq!(auto["release"]["status"], "succeeded", "{auto}");
     let left = std::process::Command::new("pgrep")
         .args(["-f", "sleep 4712"])
@@ -595,9 +589,7 @@ async fn the_demo_fleet_rolls_a_version_across_its_hosts_and_a_bad_one_stops_at_
             "web-1 post-smoke failed"
         ]
     );
-    let auto = app
-        .finished_release(bad["release"]["related"].as_i64().unwrap())
-        .await;
+    let auto = app.its_rollback(&bad).await;
     assert_eq!(auto["release"]["status"], "succeeded", "{auto}");
     assert_eq!(auto["release"]["hosts"], json!(["web-1"]));
     let (_, target) = app.get_json("/api/targets/demo-fleet").await;
@@ -654,9 +646,7 @@ async fn two_hosts_at_a_time_then_a_rollback_of_the_whole_fleet() {
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{started}");
-    let rollback = app
-        .finished_release(started["release_id"].as_i64().unwrap())
-        .await;
+    let rollback = app.finished_start(&started).await;
     assert_eq!(rollback["release"]["status"], "succeeded", "{rollback}");
     assert_eq!(rollback["release"]["version"], "1.0.0");
     assert_eq!(

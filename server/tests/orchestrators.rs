@@ -86,9 +86,7 @@ async fn each_orchestrator_example_deploys_fails_and_rolls_back() {
 
         std::fs::write(dir.path().join("fail-2.0.0"), "").unwrap();
         let failed = app.deployed(&name, "2.0.0").await;
-        let auto = app
-            .finished_release(failed["release"]["related"].as_i64().expect("a rollback"))
-            .await;
+        let auto = app.its_rollback(&failed).await;
         assert_eq!(auto["release"]["status"], "succeeded", "{name}: {auto}");
         let calls = std::fs::read_to_string(dir.path().join("calls.log")).unwrap();
         let calls: Vec<&str> = calls.lines().collect();

@@ -31,14 +31,14 @@ fn edit(app: &TestApp, id: &str, from: &str, to: &str) {
 }
 
 /// An API `POST` to `path` by `client`, with its status and JSON answer.
-async fn post(app: &TestApp, client: &Client, path: &str) -> (StatusCode, Value) {
-    json_of(client.post(app.url(path)).send().await.unwrap()).await
+/// Prepare release on `item` through the API, as the demo operator.
+async fn prepare_release(app: &TestApp, item: &str) -> (StatusCode, Value) {
+    let path = format!("/api/control-plane/items/{item}/actions/prepare-release");
+    post(app, &app.client, &path).await
 }
 
-async fn page(app: &TestApp, path: &str) -> String {
-    let response = app.get_page(path).await;
-    assert_eq!(response.status(), StatusCode::OK, "{path}");
-    response.text().await.unwrap()
+async fn post(app: &TestApp, client: &Client, path: &str) -> (StatusCode, Value) {
+    json_of(client.post(app.url(path)).send().await.unwrap()).await
 }
 
 fn drift_kinds(item: &Value) -> Vec<String> {
@@ -69,7 +69,7 @@ async fn the_demo_syncs_its_files_at_start_and_reports_the_snapshot() {
     );
 
     // The reference's Queue Truth section, word for word.
-    let body = page(&app, "/items/wi-BF-302").await;
+    let body = app.page("/items/wi-BF-302").await;
     assert_contains(&body, ">Fresh</span> (snapshot age ");
     assert_contains(&body, "Drift: </span>none.");
     assert_contains(
@@ -77,7 +77,7 @@ async fn the_demo_syncs_its_files_at_start_and_reports_the_snapshot() {
         "No reconciliation required; item truth signals are consistent.",
     );
     // The board says how fresh the queue is and what the last sync did.
-    let board = page(&app, "/").await;
+    let board = app.page("/").await;
     assert_contains(
         &board,
         "12 files read: 11 added, 0 changed, 0 removed, 1 error",
@@ -104,10 +104,10 @@ async fn the_demo_shows_a_drifting_item_and_a_file_that_does_not_sync_from_the_f
     let next_step = drift[0]["guidance"]["next_step"].as_str().unwrap();
     assert_contains(next_step, "wi-BF-336.md");
     // Its item page shows the drift and what to do; Prepare release waits for it.
-    let page_text = page(&app, "/items/wi-BF-336").await;
+    let page_text = app.page("/items/wi-BF-336").await;
     assert_contains(&page_text, &html_text(next_step));
     // The board's first line names both, each a link.
-    let board = page(&app, "/").await;
+    let board = app.page("/").await;
     assert_contains(
         &board,
         r##"<a href="/items/wi-BF-336#queue-truth">wi-BF-336 drifts</a>"##,
@@ -184,9 +184,9 @@ async fn edited_added_and_deleted_files_sync() {
     let app = spawn_demo_app().await;
     // The board is read before the sync: what it shows after is the sync's, not a
     // kept read.
-    let before = page(&app, "/?lane=backlog").await;
+    let before = app.page("/?lane=backlog").await;
     assert!(!before.contains("A new item"));
-    let all_before = page(&app, "/").await;
+    let all_before = app.page("/").await;
     assert!(!all_before.contains("Edited: "));
     edit(&app, "wi-BF-318", "title = \"", "title = \"Edited: ");
     let new_file = work_item_file(&app, "wi-BF-350");
@@ -233,10 +233,10 @@ async fn edited_added_and_deleted_files_sync() {
             .contains("restore wi-BF-342.md"),
         "{guidance}"
     );
-    let board = page(&app, "/?lane=backlog").await;
+    let board = app.page("/?lane=backlog").await;
     assert_contains(&board, "A new item");
     assert_contains(&board, "class=\"chip drift\"");
-    assert_contains(&page(&app, "/").await, "Edited: ");
+    assert_contains(&app.page("/").await, "Edited: ");
 
     // Restoring it ends the drift.
     std::fs::write(
@@ -284,19 +284,14 @@ async fn a_broken_file_is_reported_by_line_and_field_and_the_rest_syncs() {
         "{next_step}"
     );
     // The board names the file, line and field.
-    let board = page(&app, "/").await;
+    let board = app.page("/").await;
     assert_contains(&board, &format!("wi-BF-321.md line {line}, field lane"));
     assert_contains(&board, "2 work-item files were not synced</h2>");
     // wi-BF-344.md never synced: the report does not promise it an item.
     assert_contains(&board, "a new file's item appears once its file syncs");
     assert_contains(&board, "Synced anyway: ");
     // Prepare release waits for a good read.
-    let (status, answer) = post(
-        &app,
-        &app.client,
-        "/api/control-plane/items/wi-BF-321/actions/prepare-release",
-    )
-    .await;
+    let (status, answer) = prepare_release(&app, "wi-BF-321").await;
     assert_eq!(status, StatusCode::CONFLICT);
     common::blocking_gate(&answer, "queue-truth");
     assert!(
@@ -349,11 +344,11 @@ async fn a_file_that_disagrees_with_the_board_shows_drift_and_guidance() {
             "{key}"
         );
     }
-    let body = page(&app, "/items/wi-BF-318").await;
+    let body = app.page("/items/wi-BF-318").await;
     assert_contains(&body, "1 signal disagreement.");
     assert_contains(&body, "lane: Review · status: done");
     assert_contains(&body, &html_text("set status = \"in-review\""));
-    let board = page(&app, "/?lane=review").await;
+    let board = app.page("/?lane=review").await;
     assert_contains(&board, "href=\"/items/wi-BF-318#queue-truth\"");
 
     // The file reopening a done item: the board keeps it done and says so.
@@ -393,19 +388,14 @@ async fn a_stale_snapshot_blocks_prepare_release_until_refreshed() {
             .unwrap()
             >= 3600
     );
-    let board = page(&app, "/?lane=done").await;
+    let board = app.page("/?lane=done").await;
     assert_contains(&board, "class=\"chip stale\"");
     assert_contains(&board, "Synced 1h ago");
-    let body = page(&app, "/items/wi-BF-302").await;
+    let body = app.page("/items/wi-BF-302").await;
     assert_contains(&body, ">Stale</span> (snapshot age 1h)");
     assert_contains(&body, "policy gate queue-truth: blocked");
     // Tried, the action is refused by that gate, with its guidance.
-    let (status, refused) = post(
-        &app,
-        &app.client,
-        "/api/control-plane/items/wi-BF-302/actions/prepare-release",
-    )
-    .await;
+    let (status, refused) = prepare_release(&app, "wi-BF-302").await;
     assert_eq!(status, StatusCode::CONFLICT, "{refused}");
     assert_eq!(refused["error"], "blocked");
     common::blocking_gate(&refused, "queue-truth");
@@ -423,7 +413,7 @@ async fn a_stale_snapshot_blocks_prepare_release_until_refreshed() {
     assert_eq!(location(&response), "/items/wi-BF-302#queue-truth");
     let fresh = app.item("wi-BF-302").await;
     assert_eq!(fresh["queue_truth"]["freshness"], "fresh");
-    let body = page(&app, "/items/wi-BF-302").await;
+    let body = app.page("/items/wi-BF-302").await;
     assert_contains(&body, "policy gate queue-truth: pass");
 
     // Refresh never sends anyone to another site.
@@ -459,12 +449,7 @@ async fn a_changed_pull_request_is_drift_that_prepare_release_reconciles() {
         "https://github.com/SingletonTheory/build-factory-bootstrap/pull/331"
     );
     // Not a reason to wait: preparing the release validates the new pull request.
-    let (status, answer) = post(
-        &app,
-        &app.client,
-        "/api/control-plane/items/wi-BF-318/actions/prepare-release",
-    )
-    .await;
+    let (status, answer) = prepare_release(&app, "wi-BF-318").await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["outcome"], "succeeded");
     assert!(drift_kinds(&app.item("wi-BF-318").await).is_empty());

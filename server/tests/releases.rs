@@ -978,9 +978,7 @@ async fn the_demo_never_proposes_again_the_version_it_just_rolled_back() {
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let record = app
-        .finished_release(body["release_id"].as_i64().unwrap())
-        .await;
+    let record = app.finished_start(&body).await;
     assert_eq!(record["release"]["version"], "1.3.0", "{record}");
     app.shut_down_leaving_nothing().await;
 }

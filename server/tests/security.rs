@@ -983,12 +983,7 @@ async fn without_insecure_cookies_the_session_cookie_is_secure_and_a_sign_in_rep
     };
     let first = sign_in(None).await.unwrap();
     assert_eq!(first.status(), StatusCode::FOUND);
-    let set_cookie = first
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .unwrap()
-        .to_owned();
+    let set_cookie = common::header(&first, "set-cookie").unwrap();
     assert_contains(&set_cookie, "Secure");
     assert_contains(&set_cookie, "HttpOnly");
     let first_cookie = cookie_of(&first).unwrap();

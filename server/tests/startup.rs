@@ -57,6 +57,13 @@ fn serve(data_dir: &Path, config: Option<&Path>, env: &[(&str, &str)]) -> (Child
 }
 
 /// SIGTERM, as systemd stops it; the server must be gone within ten seconds.
+/// `dir/factory.toml` with `text`; its path.
+fn write_config(dir: &Path, text: impl AsRef<str>) -> std::path::PathBuf {
+    let config = dir.join("factory.toml");
+    std::fs::write(&config, text.as_ref()).expect("the configuration is written");
+    config
+}
+
 fn stop(mut child: Child) {
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -180,9 +187,8 @@ fn boolean_variables_take_the_usual_spellings() {
 #[test]
 fn a_target_that_cannot_deploy_is_named_at_start_with_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("factory.toml");
-    std::fs::write(
-        &config,
+    let config = write_config(
+        dir.path(),
         format!(
             r#"
 [[targets]]
@@ -193,8 +199,7 @@ rollback = ["./rollback.sh"]
 "#,
             dir.path().join("no-such-dir").display()
         ),
-    )
-    .unwrap();
+    );
     let (child, lines) = serve(&dir.path().join("data"), Some(&config), &[]);
     stop(child);
     let log = lines.join("\n");
@@ -233,12 +238,10 @@ fn admin_commands_find_the_servers_database_through_its_configuration() {
     let elsewhere = dir.path().join("elsewhere");
     std::fs::create_dir(&elsewhere).unwrap();
     let data = dir.path().join("server-data");
-    let config = dir.path().join("factory.toml");
-    std::fs::write(
-        &config,
+    let config = write_config(
+        dir.path(),
         format!("[server]\ndata_dir = \"{}\"\n", data.display()),
-    )
-    .unwrap();
+    );
     let config_arg = config.to_str().unwrap();
 
     // A read command never creates a database, wherever it is run.
@@ -442,12 +445,10 @@ fn logged_run(dir: &Path, config: &Path, env: &[(&str, &str)], to_journal: bool)
 fn json_logs_have_each_key_once_numbers_as_numbers_and_journal_priorities_under_systemd() {
     let dir = tempfile::tempdir().unwrap();
     // A target whose working directory is missing: the start warns about it, naming it.
-    let config = dir.path().join("factory.toml");
-    std::fs::write(
-        &config,
+    let config = write_config(
+        dir.path(),
         "[[targets]]\nname = \"web\"\nworking_dir = \"/nonexistent/web\"\ndeploy = [\"./deploy.sh\"]\nrollback = [\"./rollback.sh\"]\n\n[[targets.smoke]]\nname = \"up\"\nwhen = \"post\"\ncommand = [\"true\"]\n",
-    )
-    .unwrap();
+    );
     let lines = logged_run(
         dir.path(),
         &config,

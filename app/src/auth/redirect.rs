@@ -23,15 +23,18 @@ mod tests {
     #[test]
     fn only_same_site_paths_are_kept() {
         let cases = [
+            // A path on this site is kept.
             (None, "/"),
             (Some("/"), "/"),
             (Some("/items/wi-BF-302"), "/items/wi-BF-302"),
             (Some("/?lane=review"), "/?lane=review"),
+            // Another site, however it is spelled, leads to the board.
             (Some("https://evil.example/"), "/"),
             (Some("//evil.example/"), "/"),
             (Some("/\\evil.example/"), "/"),
-            (Some("/items\\..\\x"), "/"),
             (Some("javascript:alert(1)"), "/"),
+            // So does what is no plain path, and the sign-in page itself.
+            (Some("/items\\..\\x"), "/"),
             (Some("items"), "/"),
             (Some("/a\nb"), "/"),
             (Some("/login?next=/login"), "/"),

@@ -294,8 +294,10 @@ mod tests {
     #[test]
     fn only_http_and_https_urls_are_linkable() {
         let cases = [
+            // http and https, in any case.
             ("https://github.com/o/r/pull/7", true),
             ("HTTP://example.test/pull/7", true),
+            // Other schemes, addresses without one, and broken ones.
             ("javascript:alert(1)//pull/7", false),
             ("JavaScript:alert(1)", false),
             ("data:text/html,<b>x</b>", false),

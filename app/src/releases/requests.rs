@@ -390,11 +390,13 @@ mod tests {
     #[test]
     fn versions_name_no_other_directory() {
         let cases = [
+            // Versions as release tools write them (blanks around are trimmed).
             ("1.4.2", true),
             ("v2025.11.3-rc1", true),
             ("1.0.0+build.7", true),
             ("kill-4.0", true),
             (" 1.2.0 ", true),
+            // A directory's name or path, an option, a hidden file, blanks inside.
             (".", false),
             ("..", false),
             ("1..2", false),

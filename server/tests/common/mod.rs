@@ -204,8 +204,19 @@ impl TestApp {
         )
         .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{target} {version}: {body}");
-        self.finished_release(body["release_id"].as_i64().expect("a release id"))
-            .await
+        self.finished_start(&body).await
+    }
+
+    /// The release a start answered (`{release_id}`), once it has finished.
+    pub async fn finished_start(&self, started: &serde_json::Value) -> serde_json::Value {
+        let id = started["release_id"].as_i64().expect("a release id");
+        self.finished_release(id).await
+    }
+
+    /// The automatic rollback a release (`{release, …}`) started, once it has finished.
+    pub async fn its_rollback(&self, record: &serde_json::Value) -> serde_json::Value {
+        let id = record["release"]["related"].as_i64().expect("a rollback");
+        self.finished_release(id).await
     }
 
     /// Waits until release `id` has finished; returns `{release, steps}` as the API
@@ -380,18 +391,19 @@ impl Sent for reqwest::RequestBuilder {
     }
 }
 
+/// A response header's value, when it has one that is text.
+pub fn header(response: &Response, name: &str) -> Option<String> {
+    let value = response.headers().get(name)?;
+    value.to_str().ok().map(str::to_owned)
+}
+
 pub async fn answer(request: reqwest::RequestBuilder) -> (StatusCode, serde_json::Value) {
     json_of(request.send().await.expect("request sent")).await
 }
 
 pub async fn json_of(response: Response) -> (StatusCode, serde_json::Value) {
     let status = response.status();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let content_type = header(&response, "content-type").unwrap_or_default();
     assert!(
         content_type.starts_with("application/json"),
         "content type {content_type:?}"

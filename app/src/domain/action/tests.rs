@@ -208,43 +208,55 @@ fn the_reference_item_reads_like_the_reference() {
 #[test]
 fn guidance_is_specific_to_the_item() {
     let truth = trusted();
-    let backlog = item(Lane::Backlog, false, true);
-    let g = evaluate(
-        Action::StartExecution,
-        GateFacts::of_item(&backlog, &truth),
-        None,
-    )
-    .guidance
-    .unwrap();
-    assert!(g.next_step.contains("Backlog to Ready"), "{g:?}");
-    let g = evaluate(
-        Action::RequestReview,
-        GateFacts::of_item(&item(Lane::InProgress, false, true), &truth),
-        None,
-    )
-    .guidance
-    .unwrap();
-    assert!(g.next_step.contains("bf/t"), "names the branch: {g:?}");
-    let g = evaluate(
-        Action::RecordHistory,
-        GateFacts::of_item(&item(Lane::Review, true, false), &truth),
-        None,
-    )
-    .guidance
-    .unwrap();
-    assert!(g.next_step.contains("prompts/wi-T-1.prompt.md"), "{g:?}");
-    let g = evaluate(
-        Action::PrepareRelease,
-        GateFacts::of_item(&item(Lane::Done, true, true), &truth),
-        Some(&operator(Role::Viewer)),
-    )
-    .guidance
-    .unwrap();
-    assert!(
-        g.cause.contains("factory.work-item.prepare-release")
-            && g.next_step.contains("operator role"),
-        "{g:?}"
-    );
+    let viewer = operator(Role::Viewer);
+    // (action, the item's lane, has a branch, has a prompt, who asks) → words its cause
+    // and its next step must say.
+    let cases = [
+        (
+            Action::StartExecution,
+            Lane::Backlog,
+            false,
+            true,
+            None,
+            "",
+            "Backlog to Ready",
+        ),
+        (
+            Action::RequestReview,
+            Lane::InProgress,
+            false,
+            true,
+            None,
+            "",
+            "bf/t",
+        ),
+        (
+            Action::RecordHistory,
+            Lane::Review,
+            true,
+            false,
+            None,
+            "",
+            "prompts/wi-T-1.prompt.md",
+        ),
+        (
+            Action::PrepareRelease,
+            Lane::Done,
+            true,
+            true,
+            Some(&viewer),
+            "factory.work-item.prepare-release",
+            "operator role",
+        ),
+    ];
+    for (action, lane, branch, prompt, who, cause, next_step) in cases {
+        let item = item(lane, branch, prompt);
+        let g = evaluate(action, GateFacts::of_item(&item, &truth), who)
+            .guidance
+            .unwrap();
+        assert!(g.cause.contains(cause), "{action:?}: {g:?}");
+        assert!(g.next_step.contains(next_step), "{action:?}: {g:?}");
+    }
 }
 
 #[test]
