@@ -41,10 +41,7 @@ pub enum ServiceError {
     /// A gate (or the permission) blocks what was asked; the gates say which.
     Blocked(Box<Blocked>),
     /// A field of a form or request is invalid.
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
+    Invalid { field: &'static str, message: String },
     /// The request could not be read at all.
     BadRequest { message: String },
     /// No such thing (a work item, an action, a target, an endpoint).
@@ -91,9 +88,7 @@ fn minutes(seconds: u64) -> u64 {
 impl ServiceError {
     /// A failure inside the server, whatever its type: its detail goes to the log only.
     pub fn internal(err: impl fmt::Display) -> Self {
-        ServiceError::Internal {
-            detail: err.to_string(),
-        }
+        ServiceError::Internal { detail: err.to_string() }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -181,9 +176,7 @@ impl ServiceError {
     /// Seconds a client waits before it tries again, for the `Retry-After` header.
     pub fn retry_after_seconds(&self) -> Option<u64> {
         match self {
-            ServiceError::Throttled {
-                retry_after_seconds,
-            } => Some(*retry_after_seconds),
+            ServiceError::Throttled { retry_after_seconds } => Some(*retry_after_seconds),
             ServiceError::Busy => Some(BUSY_RETRY_SECONDS),
             _ => None,
         }
@@ -256,9 +249,7 @@ impl std::error::Error for ServiceError {}
 impl From<StoreError> for ServiceError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::DiskFull { .. } => ServiceError::DiskFull {
-                message: err.to_string(),
-            },
+            StoreError::DiskFull { .. } => ServiceError::DiskFull { message: err.to_string() },
             err => ServiceError::internal(err),
         }
     }
@@ -270,9 +261,7 @@ impl IntoResponse for ServiceError {
         self.log();
         let mut response = (self.status(), axum::Json(self.body())).into_response();
         if let Some(seconds) = self.retry_after_seconds() {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -346,52 +335,26 @@ mod tests {
     fn every_case_says_its_status_code_and_message() {
         let cases = [
             (ServiceError::SignInFailed, 401, "sign-in-failed"),
-            (
-                ServiceError::Throttled {
-                    retry_after_seconds: 61,
-                },
-                429,
-                "throttled",
-            ),
+            (ServiceError::Throttled { retry_after_seconds: 61 }, 429, "throttled"),
             (ServiceError::Busy, 503, "busy"),
             (ServiceError::Unauthenticated, 401, "unauthenticated"),
             (ServiceError::UnknownToken, 401, "unauthenticated"),
             (ServiceError::CrossSite, 403, "cross-site"),
             (ServiceError::InvalidPath, 400, "invalid-path"),
             (ServiceError::MetricsFromLoopbackOnly, 403, "loopback-only"),
+            (ServiceError::Forbidden(Permission::ReleaseDeploy), 403, "forbidden"),
             (
-                ServiceError::Forbidden(Permission::ReleaseDeploy),
-                403,
-                "forbidden",
-            ),
-            (
-                ServiceError::Invalid {
-                    field: "version",
-                    message: "too long".into(),
-                },
+                ServiceError::Invalid { field: "version", message: "too long".into() },
                 400,
                 "invalid",
             ),
+            (ServiceError::NotFound { message: "no such thing".into() }, 404, "not-found"),
             (
-                ServiceError::NotFound {
-                    message: "no such thing".into(),
-                },
-                404,
-                "not-found",
-            ),
-            (
-                ServiceError::Conflict {
-                    code: "in-progress",
-                    message: "still running".into(),
-                },
+                ServiceError::Conflict { code: "in-progress", message: "still running".into() },
                 409,
                 "in-progress",
             ),
-            (
-                ServiceError::internal("disk I/O error at /secret/path"),
-                500,
-                "internal",
-            ),
+            (ServiceError::internal("disk I/O error at /secret/path"), 500, "internal"),
         ];
         for (err, status, code) in cases {
             assert_eq!(err.status().as_u16(), status, "{err:?}");
@@ -402,10 +365,7 @@ mod tests {
             assert!(!body.message.contains("/secret/path"), "{body:?}");
         }
         assert_eq!(
-            ServiceError::Throttled {
-                retry_after_seconds: 61
-            }
-            .message(),
+            ServiceError::Throttled { retry_after_seconds: 61 }.message(),
             "Too many failed sign-ins. Try again in 2 minutes; other operators can still sign in."
         );
     }
@@ -423,10 +383,7 @@ mod tests {
         };
         let rebuilt = forged.sign_in_refusal().unwrap();
         assert!(!rebuilt.message().contains("555"));
-        let other = AppError {
-            error: "internal".into(),
-            ..forged
-        };
+        let other = AppError { error: "internal".into(), ..forged };
         assert!(other.sign_in_refusal().is_none());
     }
 }

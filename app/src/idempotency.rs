@@ -76,11 +76,7 @@ pub async fn once<T: Answer>(
 async fn claim(db: &Db, key: &str, request: &Keyed) -> Result<Option<String>, ServiceError> {
     let deadline = tokio::time::Instant::now() + request.patience;
     loop {
-        let (k, s, w) = (
-            key.to_owned(),
-            request.subject.clone(),
-            request.what.clone(),
-        );
+        let (k, s, w) = (key.to_owned(), request.subject.clone(), request.what.clone());
         match db.call(move |conn| keys::claim(conn, &k, &s, &w)).await? {
             KeyState::Claimed => return Ok(None),
             KeyState::Answered { body, .. } => return Ok(Some(body)),
@@ -117,10 +113,7 @@ fn in_progress() -> ServiceError {
 async fn settle(db: &Db, key: &str, answer: Option<(u16, String)>) {
     let key = key.to_owned();
     let stored = match answer {
-        Some((status, body)) => {
-            db.call(move |conn| keys::answer(conn, &key, status, &body))
-                .await
-        }
+        Some((status, body)) => db.call(move |conn| keys::answer(conn, &key, status, &body)).await,
         None => db.call(move |conn| keys::release(conn, &key)).await,
     };
     if let Err(err) = stored {
@@ -181,21 +174,11 @@ mod tests {
         // runs), the answers got, how many ran.
         type Case = (
             &'static str,
-            Vec<(
-                &'static str,
-                &'static str,
-                &'static str,
-                Result<bool, ServiceError>,
-            )>,
+            Vec<(&'static str, &'static str, &'static str, Result<bool, ServiceError>)>,
             Vec<Result<bool, &'static str>>,
             usize,
         );
-        let refused = || {
-            Err(ServiceError::Invalid {
-                field: "version",
-                message: "no".into(),
-            })
-        };
+        let refused = || Err(ServiceError::Invalid { field: "version", message: "no".into() });
         let cases: Vec<Case> = vec![
             (
                 "a repeat gets the first answer and does not run",
@@ -235,10 +218,7 @@ mod tests {
             ),
             (
                 "two keys are two requests",
-                vec![
-                    ("k1", "web", "hold", Ok(true)),
-                    ("k2", "web", "hold", Ok(false)),
-                ],
+                vec![("k1", "web", "hold", Ok(true)), ("k2", "web", "hold", Ok(false))],
                 vec![Ok(true), Ok(false)],
                 2,
             ),
@@ -258,13 +238,8 @@ mod tests {
         let (_dir, db) = db().await;
         let runs = Arc::new(AtomicUsize::new(0));
         for _ in 0..2 {
-            let unkeyed = Keyed {
-                key: None,
-                ..keyed("k", "web", "hold")
-            };
-            once(&db, unkeyed, work(&runs, Ok(true), quick))
-                .await
-                .unwrap();
+            let unkeyed = Keyed { key: None, ..keyed("k", "web", "hold") };
+            once(&db, unkeyed, work(&runs, Ok(true), quick)).await.unwrap();
         }
         assert_eq!(runs.load(Ordering::SeqCst), 2);
     }
@@ -312,17 +287,9 @@ mod tests {
             work(&runs, Ok(true), Duration::from_millis(100)),
         );
         // The client goes away while the request runs.
-        assert!(
-            tokio::time::timeout(Duration::from_millis(20), first)
-                .await
-                .is_err()
-        );
-        let again = once(
-            &db,
-            keyed("k1", "web", "hold"),
-            work(&runs, Ok(false), Duration::ZERO),
-        )
-        .await;
+        assert!(tokio::time::timeout(Duration::from_millis(20), first).await.is_err());
+        let again =
+            once(&db, keyed("k1", "web", "hold"), work(&runs, Ok(false), Duration::ZERO)).await;
         assert!(again.unwrap(), "the first one's answer");
         assert_eq!(runs.load(Ordering::SeqCst), 1);
     }

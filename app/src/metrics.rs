@@ -192,20 +192,13 @@ impl Default for Metrics {
             "Files the last sync could not read",
             metrics.last_sync_errors.clone(),
         );
-        registry.register(
-            "work_items",
-            "Work items by lane and freshness",
-            metrics.items.clone(),
-        );
+        registry.register("work_items", "Work items by lane and freshness", metrics.items.clone());
         registry.register(
             "work_items_drifting",
             "Work items whose signals disagree",
             metrics.drifting.clone(),
         );
-        Metrics {
-            registry,
-            ..metrics
-        }
+        Metrics { registry, ..metrics }
     }
 }
 
@@ -231,10 +224,8 @@ impl Metrics {
         }
         for webhook in state.webhooks.hooks.iter().map(|hook| &hook.name) {
             for outcome in ["delivered", "failed"] {
-                let labels = WebhookLabels {
-                    webhook: webhook.clone(),
-                    outcome: outcome.to_owned(),
-                };
+                let labels =
+                    WebhookLabels { webhook: webhook.clone(), outcome: outcome.to_owned() };
                 drop(self.webhook_deliveries.get_or_create(&labels));
             }
         }
@@ -296,9 +287,7 @@ impl Metrics {
         let (per_target, last, items, drifting) = read;
         for (target, running, held) in per_target {
             let labels = TargetLabels { target };
-            self.lock_held
-                .get_or_create(&labels)
-                .set(i64::from(running.is_some()));
+            self.lock_held.get_or_create(&labels).set(i64::from(running.is_some()));
             let age = running.map_or(0.0, |r| (now - r.started_at).as_seconds_f64().max(0.0));
             self.lock_age.get_or_create(&labels).set(age);
             self.held.get_or_create(&labels).set(i64::from(held));
@@ -405,9 +394,7 @@ pub fn prometheus_text(open_metrics: &str) -> String {
             }
         } else {
             let sample_name = line.split(['{', ' ']).next().unwrap_or_default();
-            if sample_name
-                .strip_suffix("_created")
-                .is_some_and(|family| counters.contains(family))
+            if sample_name.strip_suffix("_created").is_some_and(|family| counters.contains(family))
             {
                 continue;
             }
@@ -428,14 +415,8 @@ mod exposition_tests {
         let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
         let cases = [
             (Some(prometheus), ExpositionFormat::OpenMetrics),
-            (
-                Some("application/openmetrics-text"),
-                ExpositionFormat::OpenMetrics,
-            ),
-            (
-                Some("text/plain;version=0.0.4"),
-                ExpositionFormat::PrometheusText,
-            ),
+            (Some("application/openmetrics-text"), ExpositionFormat::OpenMetrics),
+            (Some("text/plain;version=0.0.4"), ExpositionFormat::PrometheusText),
             (Some("*/*"), ExpositionFormat::PrometheusText),
             (
                 Some("application/openmetrics-text;q=0, text/plain"),

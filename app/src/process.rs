@@ -227,13 +227,7 @@ impl Tail {
         let dropped = self.dropped || start > 0 || cut > 0;
         if dropped {
             let kib = self.cap / 1024;
-            (
-                format!(
-                    "[earlier output cut: the last {kib} KiB are kept]\n{}",
-                    &text[cut..]
-                ),
-                true,
-            )
+            (format!("[earlier output cut: the last {kib} KiB are kept]\n{}", &text[cut..]), true)
         } else {
             (text.into_owned(), false)
         }
@@ -276,13 +270,8 @@ fn process_start(pid: i32) -> Option<u64> {
 
 /// Whether process `pid` has ended: gone, or a zombie its parent has not reaped yet.
 pub fn process_has_ended(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
-        stat.rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z')
-    })
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_or(true, |stat| stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
 }
 
 /// Waits (a few seconds at most) until process `pid` has ended; whether it did.
@@ -311,10 +300,7 @@ impl ProcessGroup {
     /// The group of a child started with `process_group(0)`.
     fn of_child(pid: u32) -> Option<Self> {
         let id = i32::try_from(pid).ok()?;
-        Some(ProcessGroup {
-            id,
-            started: process_start(id)?,
-        })
+        Some(ProcessGroup { id, started: process_start(id)? })
     }
 
     /// Whether any process of this group still runs. The kernel does not hand out a pid
@@ -467,11 +453,7 @@ pub async fn run_watched(command: &LocalCommand, watch: &(dyn Fn(RunEvent) + Syn
     let mut unreported = false;
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let mut stderr = child.stderr.take().expect("stderr is piped");
-    let mut tail = Tail {
-        bytes: Vec::new(),
-        cap: command.output_cap,
-        dropped: false,
-    };
+    let mut tail = Tail { bytes: Vec::new(), cap: command.output_cap, dropped: false };
     let (mut out_buf, mut err_buf) = (vec![0u8; 8192], vec![0u8; 8192]);
     let (mut out_open, mut err_open) = (true, true);
     let mut timed_out = false;
@@ -527,10 +509,8 @@ pub async fn run_watched(command: &LocalCommand, watch: &(dyn Fn(RunEvent) + Syn
     }
     let (mut output, output_truncated) = tail.finish();
     if timed_out {
-        output.push_str(&format!(
-            "\n[stopped: no result within {} s]\n",
-            command.timeout.as_secs()
-        ));
+        output
+            .push_str(&format!("\n[stopped: no result within {} s]\n", command.timeout.as_secs()));
     }
     let exit_code = status.and_then(|s| s.code());
     CommandRun {
@@ -570,24 +550,12 @@ mod tests {
     #[tokio::test]
     async fn a_passing_command_keeps_its_output_and_runs_in_its_directory() {
         let dir = tempfile::tempdir().unwrap();
-        script(
-            dir.path(),
-            "ok.sh",
-            "echo \"in $(pwd)\"; echo \"arg=$1\"; echo oops >&2",
-        );
-        let run = run(&command(
-            dir.path(),
-            "./ok.sh 'two words'",
-            Duration::from_secs(10),
-        ))
-        .await;
+        script(dir.path(), "ok.sh", "echo \"in $(pwd)\"; echo \"arg=$1\"; echo oops >&2");
+        let run = run(&command(dir.path(), "./ok.sh 'two words'", Duration::from_secs(10))).await;
         assert!(run.passed, "{run:?}");
         assert_eq!(run.exit_code, Some(0));
         let real_dir = dir.path().canonicalize().unwrap();
-        assert!(
-            run.output.contains(&format!("in {}", real_dir.display())),
-            "{run:?}"
-        );
+        assert!(run.output.contains(&format!("in {}", real_dir.display())), "{run:?}");
         assert!(run.output.contains("arg=two words"), "{run:?}");
         assert!(run.output.contains("oops"), "stderr is kept too: {run:?}");
         assert!(run.verdict().starts_with("passed in"));
@@ -601,11 +569,7 @@ mod tests {
         assert!(!run.passed);
         assert_eq!(run.exit_code, Some(3));
         assert!(run.output.contains("lint: 2 errors"));
-        assert!(
-            run.verdict().starts_with("failed with exit code 3"),
-            "{}",
-            run.verdict()
-        );
+        assert!(run.verdict().starts_with("failed with exit code 3"), "{}", run.verdict());
     }
 
     #[tokio::test]
@@ -640,23 +604,11 @@ mod tests {
                 pid_file.display(),
             ),
         );
-        let run = run(&command(
-            dir.path(),
-            "./hang.sh",
-            Duration::from_millis(500),
-        ))
-        .await;
+        let run = run(&command(dir.path(), "./hang.sh", Duration::from_millis(500))).await;
         assert!(run.timed_out && !run.passed, "{run:?}");
-        assert!(
-            run.output.contains("started"),
-            "output before the timeout is kept"
-        );
+        assert!(run.output.contains("started"), "output before the timeout is kept");
         assert!(run.output.contains("[stopped"), "{run:?}");
-        let grandchild: i32 = std::fs::read_to_string(&pid_file)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+        let grandchild: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
         // Killed with its group: gone, or a zombie waiting to be reaped.
         assert!(
             until_ended(grandchild).await,
@@ -667,26 +619,15 @@ mod tests {
 
     #[test]
     fn output_is_shown_escaped_and_bounded_as_it_is_stored() {
-        let mut tail = Tail {
-            bytes: Vec::new(),
-            cap: 1024,
-            dropped: false,
-        };
+        let mut tail = Tail { bytes: Vec::new(), cap: 1024, dropped: false };
         tail.push(b"\x1b[31mred\x1b[0m \x07bell\r\nnext\tline\n");
         let (text, cut) = tail.finish();
-        assert_eq!(
-            text,
-            "\\u{001B}[31mred\\u{001B}[0m \\u{0007}bell\r\nnext\tline\n"
-        );
+        assert_eq!(text, "\\u{001B}[31mred\\u{001B}[0m \\u{0007}bell\r\nnext\tline\n");
         assert!(!cut);
         // Bytes that grow when shown: invalid UTF-8 (U+FFFD, 3 bytes each) and escape
         // codes (8 bytes each) are still kept within the cap.
         for byte in [0xffu8, 0x1b] {
-            let mut tail = Tail {
-                bytes: Vec::new(),
-                cap: 1024,
-                dropped: false,
-            };
+            let mut tail = Tail { bytes: Vec::new(), cap: 1024, dropped: false };
             tail.push(&vec![byte; 4096]);
             tail.push(b"END");
             let (text, cut) = tail.finish();
@@ -708,10 +649,7 @@ mod tests {
         let run = run(&command(dir.path(), "./loud.sh", Duration::from_secs(20))).await;
         assert!(run.passed);
         assert!(run.output_truncated);
-        assert!(
-            run.output
-                .starts_with("[earlier output cut: the last 64 KiB are kept]")
-        );
+        assert!(run.output.starts_with("[earlier output cut: the last 64 KiB are kept]"));
         assert!(run.output.len() <= OUTPUT_CAP + 64);
         assert!(run.output.trim_end().ends_with("LAST"));
     }
@@ -719,12 +657,7 @@ mod tests {
     #[tokio::test]
     async fn a_missing_program_is_a_failed_run_that_says_so() {
         let dir = tempfile::tempdir().unwrap();
-        let run = run(&command(
-            dir.path(),
-            "./scripts/nope.ps1",
-            Duration::from_secs(5),
-        ))
-        .await;
+        let run = run(&command(dir.path(), "./scripts/nope.ps1", Duration::from_secs(5))).await;
         assert!(!run.passed && run.exit_code.is_none());
         assert!(run.output.contains("cannot start"), "{run:?}");
     }
@@ -734,8 +667,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         script(dir.path(), "env.sh", "env");
         let mut cmd = command(dir.path(), "./env.sh", Duration::from_secs(5));
-        cmd.env
-            .push(("FACTORY_WORK_ITEM_ID".into(), "wi-T-1".into()));
+        cmd.env.push(("FACTORY_WORK_ITEM_ID".into(), "wi-T-1".into()));
         // SAFETY: the variable is set before the command starts and only read by it.
         unsafe { std::env::set_var("FACTORY_TEST_SECRET", "hunter2-secret") };
         let run = run(&cmd).await;
@@ -748,10 +680,7 @@ mod tests {
         // The default data directory is `./data`: a demo script there must run.
         let dir = tempfile::tempdir_in(".").unwrap();
         script(dir.path(), "ok.sh", "echo ran");
-        let relative = dir
-            .path()
-            .strip_prefix(std::env::current_dir().unwrap())
-            .unwrap();
+        let relative = dir.path().strip_prefix(std::env::current_dir().unwrap()).unwrap();
         assert!(relative.is_relative());
         let run = run(&command(relative, "./ok.sh", Duration::from_secs(5))).await;
         assert!(run.passed, "{run:?}");
@@ -762,11 +691,8 @@ mod tests {
     fn argument_lists_are_taken_as_they_are() {
         let dir = Path::new("/repo");
         let argv = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
-        let cmd = LocalCommand::new(
-            &argv(&["./scripts/v.sh", "--fast", "a b"]),
-            dir,
-            Duration::ZERO,
-        );
+        let cmd =
+            LocalCommand::new(&argv(&["./scripts/v.sh", "--fast", "a b"]), dir, Duration::ZERO);
         assert_eq!(cmd.program, Path::new("/repo/scripts/v.sh"));
         assert_eq!(cmd.args, ["--fast", "a b"]);
         let cmd = LocalCommand::new(&argv(&["make", "check;", "rm"]), dir, Duration::ZERO);
@@ -781,9 +707,8 @@ mod tests {
         let refused = command(dir.path(), "true", Duration::from_secs(5))
             .in_sandbox(&Sandbox::Unavailable("no bwrap".into()));
         assert_eq!(refused.unwrap_err(), "no bwrap");
-        let plain = command(dir.path(), "true", Duration::from_secs(5))
-            .in_sandbox(&Sandbox::Off)
-            .unwrap();
+        let plain =
+            command(dir.path(), "true", Duration::from_secs(5)).in_sandbox(&Sandbox::Off).unwrap();
         assert_eq!(plain.sandbox, None);
     }
 
@@ -826,10 +751,7 @@ mod tests {
         assert!(run.output.contains("repository file"), "{run:?}");
         assert!(!run.output.contains("SECRET-KEY"), "{run:?}");
         assert!(run.output.contains("No such file"), "{run:?}");
-        assert!(
-            repository.join("written-here").exists(),
-            "the repository is writable"
-        );
+        assert!(repository.join("written-here").exists(), "the repository is writable");
         assert_eq!(
             run.command,
             repository.join("look.sh").display().to_string(),

@@ -46,10 +46,7 @@ pub struct Bubblewrap {
 
 impl Default for Bubblewrap {
     fn default() -> Self {
-        Bubblewrap {
-            program: PathBuf::from("bwrap"),
-            hidden: Vec::new(),
-        }
+        Bubblewrap { program: PathBuf::from("bwrap"), hidden: Vec::new() }
     }
 }
 
@@ -110,10 +107,7 @@ impl Bubblewrap {
         // repository after the repository. A hidden directory that is the repository
         // itself (a configuration file kept in it) cannot be hidden from it.
         mounts.sort_by_key(|mount| {
-            (
-                mount.path().components().count(),
-                matches!(mount, Mount::Writable(_)),
-            )
+            (mount.path().components().count(), matches!(mount, Mount::Writable(_)))
         });
         for mount in mounts {
             let (flag, source): (&str, Option<&Path>) = match mount {
@@ -172,9 +166,7 @@ async fn try_run(bubblewrap: &Bubblewrap) -> Result<(), String> {
     let output = match tokio::time::timeout(Duration::from_secs(10), probe.output()).await {
         Err(_) => return Err(format!("{name} did not finish a trial run within 10 s")),
         Ok(Err(err)) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Err(format!(
-                "{name} is not installed (Debian: apt-get install bubblewrap)"
-            ));
+            return Err(format!("{name} is not installed (Debian: apt-get install bubblewrap)"));
         }
         Ok(Err(err)) => return Err(format!("{name} cannot be started: {err}")),
         Ok(Ok(output)) => output,
@@ -219,9 +211,7 @@ mod tests {
     use super::*;
 
     fn words(args: &[OsString]) -> Vec<String> {
-        args.iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect()
+        args.iter().map(|a| a.to_string_lossy().into_owned()).collect()
     }
 
     #[test]
@@ -249,16 +239,9 @@ mod tests {
                 .unwrap_or_else(|| panic!("{} in {args:?}", needle.display()))
         };
         assert!(position(&data) < position(&repository), "{args:?}");
-        assert!(
-            position(&repository) < position(&secret_in_repository),
-            "{args:?}"
-        );
+        assert!(position(&repository) < position(&secret_in_repository), "{args:?}");
         assert_eq!(args[position(&data) - 1], "--tmpfs");
-        assert_eq!(
-            args[position(&key) - 1],
-            "/dev/null",
-            "a file is hidden by an empty one"
-        );
+        assert_eq!(args[position(&key) - 1], "/dev/null", "a file is hidden by an empty one");
         assert!(!args.iter().any(|a| a.contains("not-there")), "{args:?}");
         assert_eq!(args.last().map(String::as_str), Some("--"));
         let chdir = args.iter().position(|a| a == "--chdir").unwrap();
@@ -275,9 +258,7 @@ mod tests {
             &[],
         )
         .await;
-        let Sandbox::Unavailable(reason) = sandbox else {
-            panic!("{sandbox:?}")
-        };
+        let Sandbox::Unavailable(reason) = sandbox else { panic!("{sandbox:?}") };
         assert!(reason.contains("apt-get install bubblewrap"), "{reason}");
         assert_eq!(set_up(Sandbox::Off, &[]).await, Sandbox::Off);
     }

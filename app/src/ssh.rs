@@ -59,22 +59,14 @@ pub fn control_dir(preferred: &Path) -> std::io::Result<ControlDir> {
     let preferred = std::path::absolute(preferred)?;
     if preferred.as_os_str().len() <= LONGEST_CONTROL_DIR {
         create_private(&preferred)?;
-        return Ok(ControlDir {
-            path: preferred,
-            temporary: false,
-        });
+        return Ok(ControlDir { path: preferred, temporary: false });
     }
     loop {
-        let dir = std::env::temp_dir().join(format!(
-            "factory-ssh-{}",
-            crate::auth::secrets::random_secret(8)
-        ));
+        let dir = std::env::temp_dir()
+            .join(format!("factory-ssh-{}", crate::auth::secrets::random_secret(8)));
         match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => {
-                return Ok(ControlDir {
-                    path: dir,
-                    temporary: true,
-                });
+                return Ok(ControlDir { path: dir, temporary: true });
             }
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(err) => return Err(err),
@@ -107,10 +99,7 @@ impl Drop for ControlDir {
 
 /// A directory readable by its owner only (an existing one is made so).
 fn create_private(dir: &Path) -> std::io::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
@@ -133,9 +122,8 @@ impl FromStr for SshDestination {
         };
         let (host, port) = if let Some(bracketed) = rest.strip_prefix('[') {
             // [2001:db8::1]:2222
-            let (host, after) = bracketed
-                .split_once(']')
-                .ok_or("an IPv6 address is written [address]:port")?;
+            let (host, after) =
+                bracketed.split_once(']').ok_or("an IPv6 address is written [address]:port")?;
             let port = match after {
                 "" => None,
                 _ => Some(after.strip_prefix(':').ok_or("write [address]:port")?),
@@ -168,9 +156,7 @@ impl FromStr for SshDestination {
         let host_ok = !host.is_empty()
             && host.len() <= 253
             && !host.starts_with('-')
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'));
+            && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'));
         if !host_ok {
             return Err(format!(
                 "{host:?} is not a host name or IP address (letters, digits, '.', '-')"
@@ -184,11 +170,7 @@ impl FromStr for SshDestination {
                     .ok_or_else(|| format!("the port {p:?} is not a number from 1 to 65535"))
             })
             .transpose()?;
-        Ok(SshDestination {
-            user: user.map(str::to_owned),
-            host: host.to_owned(),
-            port,
-        })
+        Ok(SshDestination { user: user.map(str::to_owned), host: host.to_owned(), port })
     }
 }
 
@@ -301,12 +283,7 @@ pub fn ssh_command(
 pub fn close_connection_command(settings: &SshSettings, host: &TargetHost) -> Option<LocalCommand> {
     settings.control_dir.as_ref()?;
     let mut args = ssh_options(settings, &host.destination);
-    args.extend([
-        "-O".into(),
-        "exit".into(),
-        "--".into(),
-        host.destination.host.clone(),
-    ]);
+    args.extend(["-O".into(), "exit".into(), "--".into(), host.destination.host.clone()]);
     Some(LocalCommand {
         program: "ssh".into(),
         args,
@@ -325,10 +302,7 @@ fn ssh_options(settings: &SshSettings, destination: &SshDestination) -> Vec<Stri
     let mut options = vec![
         "BatchMode=yes".to_owned(),
         "StrictHostKeyChecking=yes".to_owned(),
-        format!(
-            "ConnectTimeout={}",
-            settings.connect_timeout.as_secs().max(1)
-        ),
+        format!("ConnectTimeout={}", settings.connect_timeout.as_secs().max(1)),
         // A dead connection is noticed instead of hanging the step.
         "ServerAliveInterval=5".to_owned(),
         "ServerAliveCountMax=3".to_owned(),
@@ -492,18 +466,8 @@ mod tests {
     #[test]
     fn destinations_parse_and_print_back() {
         let cases = [
-            (
-                "deploy@web-1.example.com",
-                Some("deploy"),
-                "web-1.example.com",
-                None,
-            ),
-            (
-                "deploy@10.0.0.5:2222",
-                Some("deploy"),
-                "10.0.0.5",
-                Some(2222),
-            ),
+            ("deploy@web-1.example.com", Some("deploy"), "web-1.example.com", None),
+            ("deploy@10.0.0.5:2222", Some("deploy"), "10.0.0.5", Some(2222)),
             ("web-1", None, "web-1", None),
             ("root@[::1]:2200", Some("root"), "::1", Some(2200)),
         ];
@@ -551,14 +515,8 @@ mod tests {
         // What ssh itself says when it fails: it exits 255.
         let by_ssh = [
             ("Host key verification failed.", SshFailure::HostKey),
-            (
-                "ssh: connect to host 127.0.0.1 port 2: Connection refused",
-                SshFailure::Unreachable,
-            ),
-            (
-                "deploy@10.0.0.5: Permission denied (publickey).",
-                SshFailure::Authentication,
-            ),
+            ("ssh: connect to host 127.0.0.1 port 2: Connection refused", SshFailure::Unreachable),
+            ("deploy@10.0.0.5: Permission denied (publickey).", SshFailure::Authentication),
             ("Timeout, server 10.0.0.5 not responding.", SshFailure::Lost),
             (
                 "mux_client_request_session: read from master failed: Broken pipe\nConnection timed out during banner exchange",
@@ -607,15 +565,9 @@ mod tests {
         let deep = dir.path().join("a".repeat(60)).join("ssh");
         let elsewhere = control_dir(&deep).unwrap();
         let elsewhere_path = elsewhere.path().to_owned();
-        assert!(
-            elsewhere_path.as_os_str().len() <= LONGEST_CONTROL_DIR,
-            "{elsewhere_path:?}"
-        );
+        assert!(elsewhere_path.as_os_str().len() <= LONGEST_CONTROL_DIR, "{elsewhere_path:?}");
         use std::os::unix::fs::MetadataExt;
-        assert_eq!(
-            std::fs::metadata(&elsewhere_path).unwrap().mode() & 0o777,
-            0o700
-        );
+        assert_eq!(std::fs::metadata(&elsewhere_path).unwrap().mode() & 0o777, 0o700);
         // A socket left behind goes with the temporary directory; the preferred one stays.
         std::fs::write(elsewhere_path.join("left"), "").unwrap();
         drop((short, elsewhere));

@@ -92,26 +92,15 @@ impl Target {
         watch: &(dyn Fn(process::RunEvent) + Sync),
     ) -> CommandRun {
         let Some(on) = host else {
-            let command = LocalCommand {
-                timeout,
-                ..self.command(argv, env)
-            };
+            let command = LocalCommand { timeout, ..self.command(argv, env) };
             return process::run_watched(&command, watch).await;
         };
         let mut env = env;
         env.extend(on.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         env.push(("FACTORY_HOST".into(), on.name.clone()));
-        let dir = on
-            .working_dir
-            .clone()
-            .unwrap_or_else(|| self.working_dir.display().to_string());
-        let command = RemoteCommand {
-            argv,
-            dir: &dir,
-            env: &env,
-            timeout,
-            output_cap: self.output_cap,
-        };
+        let dir = on.working_dir.clone().unwrap_or_else(|| self.working_dir.display().to_string());
+        let command =
+            RemoteCommand { argv, dir: &dir, env: &env, timeout, output_cap: self.output_cap };
         ssh::run_on_host(&self.ssh, on, &command, watch).await
     }
 
@@ -135,17 +124,12 @@ impl Target {
 
     /// The target's own variables (`[targets.env]`).
     pub fn own_env(&self) -> Vec<(String, String)> {
-        self.env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+        self.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
     /// The smoke checks run before a deploy (`pre`) or after it and after a rollback.
     pub fn smoke_checks(&self, when: SmokeWhen) -> impl Iterator<Item = &SmokeCheck> {
-        self.smoke
-            .iter()
-            .filter(move |check| check.when == when || check.when == SmokeWhen::Both)
+        self.smoke.iter().filter(move |check| check.when == when || check.when == SmokeWhen::Both)
     }
 
     /// What would make this target's deploys fail or be refused, said at start with what
@@ -191,11 +175,7 @@ pub struct SmokeCheck {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SmokeProbe {
     /// `GET url` answers `status`, and its body contains `body_contains` if set.
-    Http {
-        url: String,
-        status: u16,
-        body_contains: Option<String>,
-    },
+    Http { url: String, status: u16, body_contains: Option<String> },
     /// The command exits 0.
     Command(Vec<String>),
 }
@@ -217,11 +197,7 @@ pub async fn run_smoke_check(
             tokio::time::sleep(check.interval).await;
         }
         let run = match &check.probe {
-            SmokeProbe::Http {
-                url,
-                status,
-                body_contains,
-            } => {
+            SmokeProbe::Http { url, status, body_contains } => {
                 let url = match host {
                     Some(host) => url.replace("{host}", &host.address),
                     None => url.clone(),
@@ -229,9 +205,7 @@ pub async fn run_smoke_check(
                 http_probe(&url, *status, body_contains.as_deref(), check.timeout).await
             }
             SmokeProbe::Command(argv) => {
-                target
-                    .run(argv, env.to_vec(), host, check.timeout, &|_| {})
-                    .await
+                target.run(argv, env.to_vec(), host, check.timeout, &|_| {}).await
             }
         };
         log.push_str(&format!(
@@ -274,11 +248,7 @@ async fn http_probe(
     let started = Instant::now();
     let outcome = tokio::time::timeout(timeout, http_get(url)).await;
     let (passed, timed_out, output) = match outcome {
-        Err(_) => (
-            false,
-            true,
-            format!("GET {url}: no answer within {} s", timeout.as_secs_f64()),
-        ),
+        Err(_) => (false, true, format!("GET {url}: no answer within {} s", timeout.as_secs_f64())),
         Ok(Err(err)) => (false, false, format!("GET {url}: {err}")),
         Ok(Ok((status, body))) => {
             let status_ok = status == expected;
@@ -384,16 +354,8 @@ mod tests {
         for (smoke, on_hosts, exists, (dir, check)) in cases {
             let warnings = target(smoke, on_hosts).start_warnings(|_| exists);
             let says = |needle: &str| warnings.iter().any(|w| w.contains(needle));
-            assert_eq!(
-                says("/srv/web does not exist"),
-                dir,
-                "{smoke:?} {warnings:?}"
-            );
-            assert_eq!(
-                says("no post-deploy smoke check"),
-                check,
-                "{smoke:?} {warnings:?}"
-            );
+            assert_eq!(says("/srv/web does not exist"), dir, "{smoke:?} {warnings:?}");
+            assert_eq!(says("no post-deploy smoke check"), check, "{smoke:?} {warnings:?}");
             assert_eq!(warnings.len(), usize::from(dir) + usize::from(check));
         }
     }

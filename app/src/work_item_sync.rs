@@ -77,10 +77,7 @@ pub async fn sync_for(
         patience: SYNC_PATIENCE,
     };
     let owned = state.clone();
-    idempotency::once(&state.db, keyed, async move {
-        Ok(sync(&owned, &trigger).await?)
-    })
-    .await
+    idempotency::once(&state.db, keyed, async move { Ok(sync(&owned, &trigger).await?) }).await
 }
 
 /// How long a repeated sync waits for the first one's snapshot.
@@ -105,12 +102,7 @@ pub async fn sync(state: &AppState, trigger: &str) -> Result<Option<SyncSnapshot
     let reader = tokio::task::spawn_blocking(move || {
         let mut send = |part| parts.send(part).is_ok();
         let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            read_source(
-                &dir,
-                &synced,
-                &repository_code.validation_commands,
-                &mut send,
-            )
+            read_source(&dir, &synced, &repository_code.validation_commands, &mut send)
         }));
         if read.is_err() {
             // What was read is applied; nothing counts as removed.
@@ -122,10 +114,8 @@ pub async fn sync(state: &AppState, trigger: &str) -> Result<Option<SyncSnapshot
         }
     });
     let trigger = trigger.to_owned();
-    let applied = state
-        .db
-        .call(move |conn| sources::apply(conn, received, &trigger, now(), started))
-        .await;
+    let applied =
+        state.db.call(move |conn| sources::apply(conn, received, &trigger, now(), started)).await;
     // The reader ends once its parts are taken, or at its next part when the apply failed.
     let _ = reader.await;
     let snapshot = applied?;
@@ -166,9 +156,7 @@ pub fn read_source(
 ) {
     // Resolved and listed before anything counts as read: a sync that could not list
     // the directory must remove nothing.
-    let listed = dir
-        .canonicalize()
-        .and_then(|root| Ok((std::fs::read_dir(dir)?, root)));
+    let listed = dir.canonicalize().and_then(|root| Ok((std::fs::read_dir(dir)?, root)));
     let (entries, root) = match listed {
         Ok(listed) => listed,
         Err(err) => {
@@ -200,10 +188,7 @@ pub fn read_source(
                 scope.spawn(move || {
                     for part in files.chunks(FILES_PER_PART) {
                         let mine = part.chunks(part.len().div_ceil(readers)).nth(reader);
-                        let read = mine
-                            .unwrap_or_default()
-                            .iter()
-                            .map(|name| source.read(name));
+                        let read = mine.unwrap_or_default().iter().map(|name| source.read(name));
                         if share.send(read.collect()).is_err() {
                             return; // the apply stopped
                         }
@@ -223,10 +208,7 @@ pub fn read_source(
                 return; // the apply stopped; the readers stop at their next share
             }
         }
-        send(SourcePart::End {
-            listed: true,
-            files_read: files.len(),
-        });
+        send(SourcePart::End { listed: true, files_read: files.len() });
     });
 }
 
@@ -240,10 +222,7 @@ fn directory_not_read(dir: &Path, message: String) -> [SourcePart; 2] {
             field: "work_items_dir".into(),
             message,
         })]),
-        SourcePart::End {
-            listed: false,
-            files_read: 0,
-        },
+        SourcePart::End { listed: false, files_read: 0 },
     ]
 }
 
@@ -415,9 +394,7 @@ fn read_opened(file: std::fs::File) -> Result<String, String> {
         ));
     }
     let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(unreadable)?;
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(unreadable)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err("grew past 1 MiB while it was read".into());
     }
@@ -441,10 +418,7 @@ fn parse(
     })?;
     let stem = name.trim_end_matches(".md");
     if item.id.as_str() != stem {
-        let line = text
-            .lines()
-            .position(|l| l.trim_start().starts_with("id"))
-            .map_or(1, |i| i + 1);
+        let line = text.lines().position(|l| l.trim_start().starts_with("id")).map_or(1, |i| i + 1);
         return Err(SyncError {
             file: name.to_owned(),
             line: Some(line),
@@ -463,11 +437,7 @@ fn parse(
         message,
     })?;
     item.prompt_context.text = prompt;
-    Ok(ReadItem {
-        file: name.to_owned(),
-        item,
-        hash,
-    })
+    Ok(ReadItem { file: name.to_owned(), item, hash })
 }
 
 /// Syncs every `interval` until the task is dropped.

@@ -22,9 +22,7 @@ fn render(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let (router, cookie) = runtime.block_on(async {
         let mut state = server::open_state(dir.path()).await.expect("state opens");
-        server::demo::ensure_demo_user(&state.db, Some(PASSWORD.into()))
-            .await
-            .expect("demo user");
+        server::demo::ensure_demo_user(&state.db, Some(PASSWORD.into())).await.expect("demo user");
         // 200 items synced from their files, as a real queue's are: fresh, no drift.
         let work_items = dir.path().join("work-items");
         common::write_work_item_files(&work_items, 200);
@@ -51,10 +49,7 @@ fn render(c: &mut Criterion) {
         // Pages need a session, as they do for a person: sign in once.
         let sign_in = Request::post("/fn/login")
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(Body::from(format!(
-                "username=demo&password={}",
-                PASSWORD.replace(' ', "+")
-            )))
+            .body(Body::from(format!("username=demo&password={}", PASSWORD.replace(' ', "+"))))
             .expect("request");
         let response = router.clone().oneshot(sign_in).await.expect("infallible");
         let cookie = response.headers()["set-cookie"]
@@ -92,20 +87,12 @@ fn render(c: &mut Criterion) {
                     .await
                     .expect("infallible");
                 assert_eq!(response.status(), StatusCode::OK);
-                response
-                    .into_body()
-                    .collect()
-                    .await
-                    .expect("body")
-                    .to_bytes()
+                response.into_body().collect().await.expect("body").to_bytes()
             })
         }
     };
-    let cards = |html: &[u8]| {
-        String::from_utf8_lossy(html)
-            .matches("<article class=\"card\">")
-            .count()
-    };
+    let cards =
+        |html: &[u8]| String::from_utf8_lossy(html).matches("<article class=\"card\">").count();
     let board = get("/");
     assert_eq!(cards(&board()), 25, "five cards in each of the five lanes");
     c.bench_function("GET / (board, 200 items)", |b| b.iter(&board));

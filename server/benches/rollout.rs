@@ -33,9 +33,7 @@ async fn run() {
     let hosts = LoopbackHosts::start(&dir.path().join("hosts"), &HOSTS)
         .await
         .expect("sshd starts (install openssh-server)");
-    let mut state = server::open_state(&dir.path().join("data"))
-        .await
-        .expect("state opens");
+    let mut state = server::open_state(&dir.path().join("data")).await.expect("state opens");
     let noop = vec!["true".to_owned()];
     state.targets = Arc::new(vec![Target {
         smoke: vec![SmokeCheck {
@@ -47,11 +45,7 @@ async fn run() {
             interval: Duration::ZERO,
         }],
         step_timeout: Duration::from_secs(10),
-        hosts: hosts
-            .hosts
-            .iter()
-            .map(|h| h.target_host("127.0.0.1"))
-            .collect(),
+        hosts: hosts.hosts.iter().map(|h| h.target_host("127.0.0.1")).collect(),
         ssh: app::ssh::SshSettings {
             // FACTORY_BENCH_NO_REUSE=1: a new connection for every command, to compare.
             control_dir: hosts
@@ -87,12 +81,7 @@ async fn run() {
             tokio::time::sleep(Duration::from_micros(500)).await;
         };
         let wall = started.elapsed();
-        assert_eq!(
-            release.status,
-            ReleaseStatus::Succeeded,
-            "{:?}",
-            release.outcome
-        );
+        assert_eq!(release.status, ReleaseStatus::Succeeded, "{:?}", release.outcome);
         let in_steps: u64 = steps.iter().filter_map(|s| s.duration_ms).sum();
         if round == 0 {
             continue;
@@ -111,10 +100,7 @@ async fn run() {
         "rolling deploy over {} loopback sshd hosts, {ROLLOUTS} rollouts after a warm-up:",
         HOSTS.len()
     );
-    println!(
-        "  wall time per rollout, median: {:.0} ms",
-        median(&mut walls)
-    );
+    println!("  wall time per rollout, median: {:.0} ms", median(&mut walls));
     let connection = if std::env::var_os("FACTORY_BENCH_NO_REUSE").is_some() {
         "a new connection"
     } else {

@@ -38,9 +38,7 @@ fn sync_files(c: &mut Criterion, runtime: &tokio::runtime::Runtime, files: usize
     };
     let fresh_state = || {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let mut state = runtime
-            .block_on(server::open_state(dir.path()))
-            .expect("state opens");
+        let mut state = runtime.block_on(server::open_state(dir.path())).expect("state opens");
         state.repository_code = common::repository_code_settings();
         state.queue_truth = settings.clone();
         (dir, state)

@@ -19,13 +19,9 @@ use tower_sessions::Session;
 /// such as `/static/` let `/static/../history` through to a page the router resolved.
 fn is_public(path: &str) -> bool {
     // `/metrics` decides itself who may scrape it (loopback, or a token).
-    matches!(
-        path,
-        "/login" | "/fn/login" | "/healthz" | "/metrics" | "/api/openapi.json"
-    ) || path == app::assets::STYLESHEET_PATH.as_str()
-        || app::assets::PUBLIC_FILES
-            .iter()
-            .any(|file| file.path == path)
+    matches!(path, "/login" | "/fn/login" | "/healthz" | "/metrics" | "/api/openapi.json")
+        || path == app::assets::STYLESHEET_PATH.as_str()
+        || app::assets::PUBLIC_FILES.iter().any(|file| file.path == path)
 }
 
 /// Whether a path holds a segment that names another place than it spells: `.` or `..`
@@ -118,10 +114,7 @@ pub async fn access(
     next: Next,
 ) -> Response {
     let state = &access.app;
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip());
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
     let client = client_address(peer, request.headers(), &state.trusted_proxies)
         .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     request.extensions_mut().insert(ClientAddr(client));
@@ -142,11 +135,7 @@ pub async fn access(
             return ServiceError::TokenOutsideApi.into_response();
         }
         let hash = token_hash(token);
-        match state
-            .db
-            .call(move |conn| operators::use_token(conn, &hash))
-            .await
-        {
+        match state.db.call(move |conn| operators::use_token(conn, &hash)).await {
             Ok(Some(token)) => Operator {
                 name: format!("token:{}", token.name),
                 role: token.role,
@@ -215,18 +204,11 @@ async fn session_operator(access: &AccessState, session: &Session) -> Option<Ope
     let interval = i64::try_from(access.user_check_interval.as_secs()).unwrap_or(i64::MAX);
     let user_id = session.get::<i64>(SESSION_USER_ID).await.ok().flatten()?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let remembered = session
-        .get::<SessionUser>(SESSION_USER)
-        .await
-        .ok()
-        .flatten();
+    let remembered = session.get::<SessionUser>(SESSION_USER).await.ok().flatten();
     let user = match remembered {
         Some(user) if now - user.checked_at < interval => user,
         _ => {
-            let stored = state
-                .db
-                .call(move |conn| operators::user_by_id(conn, user_id))
-                .await;
+            let stored = state.db.call(move |conn| operators::user_by_id(conn, user_id)).await;
             let user = match stored {
                 Ok(Some(user)) if !user.disabled => SessionUser {
                     username: user.username.to_string(),
@@ -287,20 +269,8 @@ mod tests {
             (vec![("sec-fetch-site", "none")], false),
             (vec![("sec-fetch-site", "cross-site")], true),
             (vec![("sec-fetch-site", "same-site")], true),
-            (
-                vec![
-                    ("origin", "http://127.0.0.1:3000"),
-                    ("host", "127.0.0.1:3000"),
-                ],
-                false,
-            ),
-            (
-                vec![
-                    ("origin", "https://evil.example"),
-                    ("host", "127.0.0.1:3000"),
-                ],
-                true,
-            ),
+            (vec![("origin", "http://127.0.0.1:3000"), ("host", "127.0.0.1:3000")], false),
+            (vec![("origin", "https://evil.example"), ("host", "127.0.0.1:3000")], true),
             (vec![("origin", "null"), ("host", "127.0.0.1:3000")], true),
             (vec![], false),
         ];
@@ -321,38 +291,14 @@ mod tests {
         };
         let cases = [
             // A peer that is no proxy: its headers are ignored.
-            (
-                ip("198.51.100.9"),
-                headers("x-forwarded-for", "1.1.1.1"),
-                ip("198.51.100.9"),
-            ),
-            (
-                proxy,
-                headers("x-forwarded-for", "203.0.113.7"),
-                ip("203.0.113.7"),
-            ),
+            (ip("198.51.100.9"), headers("x-forwarded-for", "1.1.1.1"), ip("198.51.100.9")),
+            (proxy, headers("x-forwarded-for", "203.0.113.7"), ip("203.0.113.7")),
             // The client wrote its own first entry: the nearest untrusted hop counts.
-            (
-                proxy,
-                headers("x-forwarded-for", "6.6.6.6, 203.0.113.7"),
-                ip("203.0.113.7"),
-            ),
-            (
-                proxy,
-                headers("x-forwarded-for", "203.0.113.7, 10.0.0.2"),
-                ip("203.0.113.7"),
-            ),
-            (
-                proxy,
-                headers("x-forwarded-for", "[2001:db8::1]:4711"),
-                ip("2001:db8::1"),
-            ),
+            (proxy, headers("x-forwarded-for", "6.6.6.6, 203.0.113.7"), ip("203.0.113.7")),
+            (proxy, headers("x-forwarded-for", "203.0.113.7, 10.0.0.2"), ip("203.0.113.7")),
+            (proxy, headers("x-forwarded-for", "[2001:db8::1]:4711"), ip("2001:db8::1")),
             // `Forwarded` is the client's own unless the proxy overwrote it: ignored.
-            (
-                proxy,
-                headers("forwarded", "for=203.0.113.8;proto=https"),
-                proxy,
-            ),
+            (proxy, headers("forwarded", "for=203.0.113.8;proto=https"), proxy),
             (
                 proxy,
                 {

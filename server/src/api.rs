@@ -69,11 +69,7 @@ pub struct QueueTruthJson {
 
 impl QueueTruthJson {
     fn new(truth: QueueTruth, source_file: Option<String>) -> Self {
-        QueueTruthJson {
-            guidance: truth.guidance_summary(),
-            truth,
-            source_file,
-        }
+        QueueTruthJson { guidance: truth.guidance_summary(), truth, source_file }
     }
 }
 
@@ -101,10 +97,7 @@ pub async fn list_items(
         .as_deref()
         .map(str::parse::<Lane>)
         .transpose()
-        .map_err(|err| ServiceError::Invalid {
-            field: "lane",
-            message: err.to_string(),
-        })?;
+        .map_err(|err| ServiceError::Invalid { field: "lane", message: err.to_string() })?;
     let limit = match query.limit.as_deref() {
         None => DEFAULT_PAGE_SIZE,
         Some(raw) => raw
@@ -119,17 +112,14 @@ pub async fn list_items(
                 ),
             })?,
     };
-    let after = query
-        .cursor
-        .as_deref()
-        .map(WorkItemId::parse)
-        .transpose()
-        .map_err(|err| ServiceError::Invalid {
+    let after = query.cursor.as_deref().map(WorkItemId::parse).transpose().map_err(|err| {
+        ServiceError::Invalid {
             field: "cursor",
             message: format!(
                 "{err}; a cursor is a work item id: follow the `next` address of the page before."
             ),
-        })?;
+        }
+    })?;
     let (total, page) = db
         .call(move |conn| {
             let tx = conn.transaction()?;
@@ -147,32 +137,19 @@ pub async fn list_items(
         .map(|item| {
             let truth = queue_truth.truth_of(&item, &item.source_facts);
             let file = item.source_facts.file.clone();
-            WithQueueTruth {
-                item,
-                queue_truth: QueueTruthJson::new(truth, file),
-            }
+            WithQueueTruth { item, queue_truth: QueueTruthJson::new(truth, file) }
         })
         .collect();
-    let next = more
-        .then(|| items.last())
-        .flatten()
-        .map(|last| next_page(lane, limit, &last.item.id));
-    Ok(Json(ItemList {
-        count: items.len(),
-        total,
-        items,
-        next,
-    }))
+    let next =
+        more.then(|| items.last()).flatten().map(|last| next_page(lane, limit, &last.item.id));
+    Ok(Json(ItemList { count: items.len(), total, items, next }))
 }
 
 /// The address of the page after `last`, keeping the lane and the limit.
 fn next_page(lane: Option<Lane>, limit: usize, last: &WorkItemId) -> String {
     // Work item ids are letters, digits, `-`, `_` and `.` (WorkItemId::parse): nothing
     // in them needs percent-encoding.
-    let mut next = format!(
-        "/api/control-plane/items?limit={limit}&cursor={}",
-        last.as_str()
-    );
+    let mut next = format!("/api/control-plane/items?limit={limit}&cursor={}", last.as_str());
     if let Some(lane) = lane {
         next.push_str("&lane=");
         next.push_str(lane.as_str());
@@ -227,11 +204,7 @@ pub async fn get_item(
         .into_iter()
         .map(|view| view.described(&item.id))
         .collect();
-    Ok(Json(ItemDetail {
-        queue_truth: QueueTruthJson::new(truth, facts.file),
-        item,
-        actions,
-    }))
+    Ok(Json(ItemDetail { queue_truth: QueueTruthJson::new(truth, facts.file), item, actions }))
 }
 
 /// The last sync, as `GET` and `POST /api/control-plane/sync` answer.
@@ -321,11 +294,7 @@ pub async fn run_action(
     })?;
     // An id that cannot be one gets the words of an id no item has.
     let id = WorkItemId::parse(&raw_id).map_err(|_| no_such_item(&raw_id))?;
-    let request = ActionRequest {
-        item: id,
-        action,
-        caller,
-    };
+    let request = ActionRequest { item: id, action, caller };
     Ok(Json(take_action(&state, request).await?))
 }
 
@@ -366,12 +335,7 @@ pub async fn healthz(State(db): State<Db>) -> Response {
     let version = app::VERSION;
     match db.ping().await {
         Ok(()) => match db.writes_failing().await {
-            None => Json(Health {
-                status: "ok",
-                version,
-                reason: None,
-            })
-            .into_response(),
+            None => Json(Health { status: "ok", version, reason: None }).into_response(),
             // Pages still read; nothing can be saved. Anyone may read this answer: it
             // says what, and the log (and signed-in operators' answers) say where.
             Some(reason) => {
@@ -436,9 +400,7 @@ pub async fn metrics(
         return err.into_response();
     }
     let format = app::metrics::ExpositionFormat::negotiate(
-        headers
-            .get(axum::http::header::ACCEPT)
-            .and_then(|v| v.to_str().ok()),
+        headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()),
     );
     match state.metrics.render(&state).await {
         Ok(text) => (

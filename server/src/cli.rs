@@ -16,13 +16,7 @@ pub struct Cli {
 
     /// How log lines are written to standard error: `text` (coloured only on a terminal)
     /// or `json` (one JSON object a line, for a log shipper).
-    #[arg(
-        long,
-        global = true,
-        env = "FACTORY_LOG_FORMAT",
-        value_enum,
-        default_value_t
-    )]
+    #[arg(long, global = true, env = "FACTORY_LOG_FORMAT", value_enum, default_value_t)]
     pub log_format: LogFormat,
 }
 
@@ -177,8 +171,7 @@ pub enum TokenCommand {
 }
 
 fn parse_role(raw: &str) -> Result<Role, String> {
-    raw.parse()
-        .map_err(|err: app::domain::OperatorError| err.to_string())
+    raw.parse().map_err(|err: app::domain::OperatorError| err.to_string())
 }
 
 #[derive(Debug, Args)]
@@ -254,10 +247,7 @@ mod tests {
         let cli = Cli::try_parse_from(["factory", "user", "add", "alice", "--role", "admin"]);
         assert!(matches!(
             cli.unwrap().command,
-            Command::User(UserCommand::Add {
-                role: Role::Admin,
-                ..
-            })
+            Command::User(UserCommand::Add { role: Role::Admin, .. })
         ));
         let err = Cli::try_parse_from(["factory", "token", "create", "ci", "--role", "root"])
             .unwrap_err();

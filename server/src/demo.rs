@@ -9,21 +9,13 @@ use app::store::{Db, StoreError};
 
 macro_rules! demo_item {
     ($id:literal) => {
-        (
-            concat!($id, ".md"),
-            include_str!(concat!("../demo/work-items/", $id, ".md")),
-            None,
-        )
+        (concat!($id, ".md"), include_str!(concat!("../demo/work-items/", $id, ".md")), None)
     };
     ($id:literal, prompt) => {
         (
             concat!($id, ".md"),
             include_str!(concat!("../demo/work-items/", $id, ".md")),
-            Some(include_str!(concat!(
-                "../demo/work-items/prompts/",
-                $id,
-                ".prompt.md"
-            ))),
+            Some(include_str!(concat!("../demo/work-items/prompts/", $id, ".prompt.md"))),
         )
     };
 }
@@ -45,18 +37,13 @@ const DEMO_FILES: &[(&str, &str, Option<&str>)] = &[
 
 /// A demo file that does not sync (its lane is no lane), so that a newcomer sees the
 /// sync report name a broken file by line and field. Not an item: it never parses.
-const DEMO_BROKEN_FILE: (&str, &str) = (
-    "wi-BF-344.md",
-    include_str!("../demo/work-items/wi-BF-344.md"),
-);
+const DEMO_BROKEN_FILE: (&str, &str) =
+    ("wi-BF-344.md", include_str!("../demo/work-items/wi-BF-344.md"));
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
     #[error("demo file {file}: {source}")]
-    File {
-        file: &'static str,
-        source: WorkItemFileError,
-    },
+    File { file: &'static str, source: WorkItemFileError },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("FACTORY_DEMO_PASSWORD: {0}")]
@@ -122,10 +109,7 @@ pub const DEMO_TARGET_DIR: &str = "demo-target";
 const DEMO_TARGET_SCRIPTS: &[(&str, &str)] = &[
     ("deploy.sh", include_str!("../demo/target/deploy.sh")),
     ("rollback.sh", include_str!("../demo/target/rollback.sh")),
-    (
-        "ensure-service.sh",
-        include_str!("../demo/target/ensure-service.sh"),
-    ),
+    ("ensure-service.sh", include_str!("../demo/target/ensure-service.sh")),
     ("candidate.sh", include_str!("../demo/target/candidate.sh")),
     ("preflight.sh", include_str!("../demo/target/preflight.sh")),
     ("status.sh", include_str!("../demo/target/status.sh")),
@@ -188,12 +172,7 @@ fn demo_smoke_checks(health: app::targets::SmokeProbe) -> Vec<app::targets::Smok
         interval: std::time::Duration::from_millis(500),
     };
     vec![
-        check(
-            "preflight",
-            SmokeWhen::Pre,
-            SmokeProbe::Command(vec!["./preflight.sh".into()]),
-            0,
-        ),
+        check("preflight", SmokeWhen::Pre, SmokeProbe::Command(vec!["./preflight.sh".into()]), 0),
         check("health", SmokeWhen::Post, health, 2),
     ]
 }
@@ -222,15 +201,12 @@ fn write_demo_host(root: &std::path::Path) -> std::io::Result<u16> {
         )?;
     }
     let port_file = root.join("port");
-    if let Some(port) = std::fs::read_to_string(&port_file)
-        .ok()
-        .and_then(|p| p.trim().parse::<u16>().ok())
+    if let Some(port) =
+        std::fs::read_to_string(&port_file).ok().and_then(|p| p.trim().parse::<u16>().ok())
     {
         return Ok(port);
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     std::fs::write(&port_file, port.to_string())?;
     Ok(port)
 }
@@ -253,9 +229,7 @@ pub async fn start_demo_fleet(
         let port =
             write_demo_host(&host.dir).map_err(|err| format!("{}: {err}", host.dir.display()))?;
         let mut target_host = host.target_host(&format!("127.0.0.1:{port}"));
-        target_host
-            .env
-            .insert("DEMO_PORT".to_owned(), port.to_string());
+        target_host.env.insert("DEMO_PORT".to_owned(), port.to_string());
         hosts.push(target_host);
     }
     let target = Target {
@@ -284,10 +258,7 @@ pub fn stop_demo_services(data_dir: &std::path::Path) -> usize {
         return 0;
     };
     let mut pid_files = Vec::new();
-    let mut dirs = vec![
-        (data_dir.join(DEMO_TARGET_DIR), 0),
-        (data_dir.join(DEMO_FLEET_DIR), 0),
-    ];
+    let mut dirs = vec![(data_dir.join(DEMO_TARGET_DIR), 0), (data_dir.join(DEMO_FLEET_DIR), 0)];
     while let Some((dir, depth)) = dirs.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
@@ -336,11 +307,7 @@ pub async fn ensure_demo_user(
 ) -> Result<Option<String>, DemoError> {
     let name = Username::parse(DEMO_USER).expect("the demo username is valid");
     let lookup = name.clone();
-    if db
-        .call(move |conn| operators::user_by_name(conn, &lookup))
-        .await?
-        .is_some()
-    {
+    if db.call(move |conn| operators::user_by_name(conn, &lookup)).await?.is_some() {
         return Ok(None);
     }
     let (password, generated) = match password {
@@ -372,11 +339,7 @@ pub async fn ensure_demo_user(
 /// attempt changes nothing). (minutes ago, item, action); the sign-in comes first.
 const DEMO_HISTORY: &[(i64, &str, app::domain::Action)] = &[
     (26 * 60 - 5, "wi-BF-340", app::domain::Action::RequestReview),
-    (
-        26 * 60 - 9,
-        "wi-BF-327",
-        app::domain::Action::PrepareRelease,
-    ),
+    (26 * 60 - 9, "wi-BF-327", app::domain::Action::PrepareRelease),
 ];
 const DEMO_SIGN_IN_MINUTES_AGO: i64 = 26 * 60;
 
@@ -391,10 +354,7 @@ pub async fn seed_demo_history(state: &app::AppState) -> Result<(), app::error::
         .db
         .call(move |conn| {
             let empty = audit::is_empty(conn)?;
-            Ok(empty
-                .then(|| operators::user_by_name(conn, &name))
-                .transpose()?
-                .flatten())
+            Ok(empty.then(|| operators::user_by_name(conn, &name)).transpose()?.flatten())
         })
         .await?;
     let Some(user) = found.filter(|user| !user.disabled) else {
@@ -408,10 +368,7 @@ pub async fn seed_demo_history(state: &app::AppState) -> Result<(), app::error::
         client: Some(client.clone()),
         ..NewAuditEvent::default()
     };
-    let mut dated = vec![(
-        audit::save(&state.db, sign_in).await?,
-        DEMO_SIGN_IN_MINUTES_AGO,
-    )];
+    let mut dated = vec![(audit::save(&state.db, sign_in).await?, DEMO_SIGN_IN_MINUTES_AGO)];
     let caller = Caller {
         operator: Operator {
             name: user.username.to_string(),
@@ -448,10 +405,7 @@ mod tests {
         assert!(items.len() >= 9);
         let lanes: BTreeSet<Lane> = items.iter().map(|i| i.lifecycle.lane).collect();
         assert_eq!(lanes.len(), Lane::ALL.len());
-        let types: BTreeSet<&str> = items
-            .iter()
-            .map(|i| i.lifecycle.work_type.as_str())
-            .collect();
+        let types: BTreeSet<&str> = items.iter().map(|i| i.lifecycle.work_type.as_str()).collect();
         assert!(types.len() >= 4, "{types:?}");
         for item in &items {
             let file_id = item.id.as_str();

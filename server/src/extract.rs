@@ -15,14 +15,12 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathOf<
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ServiceError> {
         let Path(value) =
-            Path::<T>::from_request_parts(parts, state)
-                .await
-                .map_err(|rejection| {
-                    unreadable(
-                        rejection.body_text(),
-                        "Write the address's segments as percent-encoded UTF-8.",
-                    )
-                })?;
+            Path::<T>::from_request_parts(parts, state).await.map_err(|rejection| {
+                unreadable(
+                    rejection.body_text(),
+                    "Write the address's segments as percent-encoded UTF-8.",
+                )
+            })?;
         Ok(PathOf(value))
     }
 }
@@ -34,21 +32,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryOf<T> {
     type Rejection = ServiceError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ServiceError> {
-        let Query(value) = Query::<T>::from_request_parts(parts, state).await.map_err(
-            |rejection| {
+        let Query(value) =
+            Query::<T>::from_request_parts(parts, state).await.map_err(|rejection| {
                 unreadable(
                     rejection.body_text(),
                     "Give each parameter once, as the API's document says (GET /api/openapi.json).",
                 )
-            },
-        )?;
+            })?;
         Ok(QueryOf(value))
     }
 }
 
 /// What axum could not read, and what to do about it.
 fn unreadable(what: String, what_to_do: &str) -> ServiceError {
-    ServiceError::BadRequest {
-        message: format!("{what}. {what_to_do}"),
-    }
+    ServiceError::BadRequest { message: format!("{what}. {what_to_do}") }
 }

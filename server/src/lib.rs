@@ -34,10 +34,7 @@ pub const SESSION_KEY_FILE: &str = "session.key";
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot create the data directory {path}: {source}")]
-    DataDir {
-        path: String,
-        source: std::io::Error,
-    },
+    DataDir { path: String, source: std::io::Error },
     #[error("cannot open the database {path}: {source}")]
     Database { path: String, source: StoreError },
     #[error(transparent)]
@@ -47,18 +44,13 @@ pub enum StartError {
     #[error("the session key {path}: {message}")]
     SessionKey { path: String, message: String },
     #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: String,
-        source: std::io::Error,
-    },
+    Listen { addr: String, source: std::io::Error },
 }
 
 /// Opens (creating if needed) the data directory and its database, applying migrations.
 pub async fn open_database(data_dir: &Path) -> Result<Db, StartError> {
-    create_private_dir(data_dir).map_err(|source| StartError::DataDir {
-        path: data_dir.display().to_string(),
-        source,
-    })?;
+    create_private_dir(data_dir)
+        .map_err(|source| StartError::DataDir { path: data_dir.display().to_string(), source })?;
     let path = data_dir.join(DATABASE_FILE);
     // SQLite creates the database with the umask's mode (0644) and its -wal and -shm
     // files with the database's: the file is made first, readable by its owner only.
@@ -66,20 +58,14 @@ pub async fn open_database(data_dir: &Path) -> Result<Db, StartError> {
         Ok(()) => {}
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(source) => {
-            return Err(StartError::DataDir {
-                path: path.display().to_string(),
-                source,
-            });
+            return Err(StartError::DataDir { path: path.display().to_string(), source });
         }
     }
     warn_if_others_can_read(data_dir);
     warn_if_others_can_read(&path);
     let (db, report) = Db::open(&path)
         .await
-        .map_err(|source| StartError::Database {
-            path: path.display().to_string(),
-            source,
-        })?;
+        .map_err(|source| StartError::Database { path: path.display().to_string(), source })?;
     tracing::info!(
         database = %path.display(),
         applied = report.applied(),
@@ -92,9 +78,7 @@ pub async fn open_database(data_dir: &Path) -> Result<Db, StartError> {
 /// A state over the data directory's database with nothing configured: for the
 /// command-line tools, the benchmarks and tests that read or write the database.
 pub async fn open_state(data_dir: &Path) -> Result<AppState, StartError> {
-    Ok(AppState::new(SharedState::new(
-        open_database(data_dir).await?,
-    )))
+    Ok(AppState::new(SharedState::new(open_database(data_dir).await?)))
 }
 
 /// A second connection to the database file for the session store, with its table
@@ -107,9 +91,8 @@ pub async fn open_session_connection(
         path: path.display().to_string(),
         source: StoreError::Sessions(err),
     };
-    let conn = tokio_rusqlite::Connection::open(&path)
-        .await
-        .map_err(|err| failed(err.to_string()))?;
+    let conn =
+        tokio_rusqlite::Connection::open(&path).await.map_err(|err| failed(err.to_string()))?;
     conn.call(|conn| {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "synchronous", "NORMAL")
@@ -127,10 +110,8 @@ pub async fn open_session_connection(
 /// owner only) at first start.
 pub fn load_session_key(data_dir: &Path) -> Result<Key, StartError> {
     let path = data_dir.join(SESSION_KEY_FILE);
-    let problem = |message: String| StartError::SessionKey {
-        path: path.display().to_string(),
-        message,
-    };
+    let problem =
+        |message: String| StartError::SessionKey { path: path.display().to_string(), message };
     match std::fs::read(&path) {
         Ok(bytes) => Key::try_from(bytes.as_slice()).map_err(|_| {
             problem("is not a valid key (64 bytes expected); delete it to make a new one, which signs everyone out".into())

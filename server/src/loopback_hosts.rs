@@ -140,25 +140,12 @@ fn privilege_separation_dir() -> Result<(), String> {
 
 fn keygen(path: &Path) -> Result<(), String> {
     let status = std::process::Command::new("ssh-keygen")
-        .args([
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            "factory-loopback",
-            "-f",
-        ])
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "factory-loopback", "-f"])
         .arg(path)
         .stdin(std::process::Stdio::null())
         .status()
         .map_err(|err| format!("ssh-keygen cannot run (install openssh-client): {err}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("ssh-keygen failed for {}", path.display()))
-    }
+    if status.success() { Ok(()) } else { Err(format!("ssh-keygen failed for {}", path.display())) }
 }
 
 fn copy_private(from: &Path, to: &Path) -> Result<(), String> {
@@ -218,10 +205,7 @@ async fn start_sshd(
             if let Ok(Some(_)) = child.try_wait() {
                 break;
             }
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
                 return Ok((child, port));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -69,9 +69,9 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await.map_err(Into::into),
             Command::User(command) => operators_cli::run_user(command).await.map_err(Into::into),
             Command::Token(command) => operators_cli::run_token(command).await.map_err(Into::into),
-            Command::Session(command) => operators_cli::run_session(command)
-                .await
-                .map_err(Into::into),
+            Command::Session(command) => {
+                operators_cli::run_session(command).await.map_err(Into::into)
+            }
         }
     });
     match result {

@@ -85,9 +85,7 @@ impl Modify for CommonAnswers {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "An API token from `factory token create NAME --role ROLE`.",
-                    ))
+                    .description(Some("An API token from `factory token create NAME --role ROLE`."))
                     .build(),
             ),
         );
@@ -136,10 +134,7 @@ fn add_common_answers(operation: &mut Operation, mutating: bool) {
         ),
     ];
     if !public {
-        answers.push((
-            "429",
-            "Too many requests (`throttled`, with `Retry-After`).",
-        ));
+        answers.push(("429", "Too many requests (`throttled`, with `Retry-After`)."));
     }
     if mutating {
         answers.push((
@@ -148,22 +143,16 @@ fn add_common_answers(operation: &mut Operation, mutating: bool) {
         ));
     }
     for (status, description) in answers {
-        operation
-            .responses
-            .responses
-            .entry(status.to_owned())
-            .or_insert_with(|| {
-                let mut answer = ResponseBuilder::new().description(description).content(
-                    "application/json",
-                    ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name(AppError::name())))
-                        .build(),
-                );
-                if matches!(status, "429" | "503") {
-                    answer = answer.header("Retry-After", retry_after());
-                }
-                answer.build().into()
-            });
+        operation.responses.responses.entry(status.to_owned()).or_insert_with(|| {
+            let mut answer = ResponseBuilder::new().description(description).content(
+                "application/json",
+                ContentBuilder::new().schema(Some(Ref::from_schema_name(AppError::name()))).build(),
+            );
+            if matches!(status, "429" | "503") {
+                answer = answer.header("Retry-After", retry_after());
+            }
+            answer.build().into()
+        });
     }
 }
 
@@ -193,11 +182,7 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     responses((status = 200, description = "The OpenAPI 3.1 document.", content_type = "application/json", body = Object)),
 )]
 pub async fn openapi_document() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        DOCUMENT.as_str(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/json")], DOCUMENT.as_str()).into_response()
 }
 
 /// The document as a value, for tests and tools.

@@ -116,8 +116,7 @@ pub async fn run_user(command: UserCommand) -> Result<(), AdminError> {
             let db = open(&data, true).await?;
             let hash = hash_off_thread(password).await;
             let name = username.clone();
-            db.call(move |conn| Ok(operators::add_user(conn, &name, &hash, role)))
-                .await??;
+            db.call(move |conn| Ok(operators::add_user(conn, &name, &hash, role))).await??;
             audit_cli(&db, "user.add", format!("{username} ({role})"), "done").await;
             writeln!(out, "added {username} with the role {role}")?;
         }
@@ -125,10 +124,7 @@ pub async fn run_user(command: UserCommand) -> Result<(), AdminError> {
             let db = open(&data, false).await?;
             let users = db.call(|conn| operators::list_users(conn)).await?;
             if users.is_empty() {
-                writeln!(
-                    out,
-                    "no users yet: add one with `factory user add NAME --role admin`"
-                )?;
+                writeln!(out, "no users yet: add one with `factory user add NAME --role admin`")?;
             }
             // Padded as strings: the names' own Display does not pad.
             let width = users
@@ -138,17 +134,11 @@ pub async fn run_user(command: UserCommand) -> Result<(), AdminError> {
                 .unwrap_or(0)
                 .max("USER".len());
             if !users.is_empty() {
-                writeln!(
-                    out,
-                    "{:<width$}  {:<8}  {:<8}  LAST SIGN-IN",
-                    "USER", "ROLE", "STATE"
-                )?;
+                writeln!(out, "{:<width$}  {:<8}  {:<8}  LAST SIGN-IN", "USER", "ROLE", "STATE")?;
             }
             for user in users {
                 let state = if user.disabled { "disabled" } else { "active" };
-                let last = user
-                    .last_sign_in_at
-                    .map_or("never signed in".into(), machine_time);
+                let last = user.last_sign_in_at.map_or("never signed in".into(), machine_time);
                 writeln!(
                     out,
                     "{:<width$}  {:<8}  {:<8}  {last}",
@@ -162,27 +152,21 @@ pub async fn run_user(command: UserCommand) -> Result<(), AdminError> {
             let username = Username::parse(&name)?;
             let db = open(&data, false).await?;
             let lookup = username.clone();
-            if db
-                .call(move |c| operators::user_by_name(c, &lookup))
-                .await?
-                .is_none()
-            {
+            if db.call(move |c| operators::user_by_name(c, &lookup)).await?.is_none() {
                 return Err(no_such_user(&username));
             }
             let hash = hash_off_thread(read_new_password()?).await;
             let name = username.clone();
-            db.call(move |conn| operators::set_password_hash(conn, &name, &hash))
-                .await?;
+            db.call(move |conn| operators::set_password_hash(conn, &name, &hash)).await?;
             let done = format!("changed the password of {username}");
             end_sessions_saying(&db, &username, "user.passwd", &done, &mut out).await?;
         }
         UserCommand::Disable { name, data } => set_disabled(&data, &name, true, &mut out).await?,
         UserCommand::Enable { name, data } => set_disabled(&data, &name, false, &mut out).await?,
         UserCommand::Role { name, role, data } => {
-            let (db, username) = change_user(&data, &name, move |c, user| {
-                operators::set_role(c, user, role)
-            })
-            .await?;
+            let (db, username) =
+                change_user(&data, &name, move |c, user| operators::set_role(c, user, role))
+                    .await?;
             audit_cli(&db, "user.role", format!("{username} ({role})"), "done").await;
             writeln!(
                 out,
@@ -201,10 +185,8 @@ async fn set_disabled(
     disabled: bool,
     out: &mut impl Write,
 ) -> Result<(), AdminError> {
-    let (db, username) = change_user(data, name, move |c, user| {
-        operators::set_disabled(c, user, disabled)
-    })
-    .await?;
+    let (db, username) =
+        change_user(data, name, move |c, user| operators::set_disabled(c, user, disabled)).await?;
     if disabled {
         let done = format!("disabled {username}: they can no longer sign in");
         end_sessions_saying(&db, &username, "user.disable", &done, out).await?;
@@ -254,9 +236,7 @@ async fn end_sessions_of(db: &Db, username: &Username) -> Result<usize, AdminErr
         .call(move |conn| operators::user_by_name(conn, &name))
         .await?
         .ok_or_else(|| no_such_user(username))?;
-    Ok(db
-        .call(move |conn| Ok(sessions::end_for_user(conn, user.id)?))
-        .await?)
+    Ok(db.call(move |conn| Ok(sessions::end_for_user(conn, user.id)?)).await?)
 }
 
 pub async fn run_session(command: SessionCommand) -> Result<(), AdminError> {
@@ -282,21 +262,13 @@ pub async fn run_session(command: SessionCommand) -> Result<(), AdminError> {
                 (_, Some(name)) => {
                     let username = Username::parse(&name)?;
                     let ended = end_sessions_of(&db, &username).await?;
-                    audit_cli(
-                        &db,
-                        "session.end",
-                        format!("every session of {username}"),
-                        "done",
-                    )
-                    .await;
+                    audit_cli(&db, "session.end", format!("every session of {username}"), "done")
+                        .await;
                     writeln!(out, "ended {ended} session(s) of {username}")?;
                 }
                 (Some(handle), None) => {
                     let wanted = handle.clone();
-                    if !db
-                        .call(move |conn| Ok(sessions::end(conn, &wanted)?))
-                        .await?
-                    {
+                    if !db.call(move |conn| Ok(sessions::end(conn, &wanted)?)).await? {
                         return Err(AdminError::Refused(format!(
                             "no session has the handle {handle}; `factory session list` shows them"
                         )));
@@ -335,14 +307,10 @@ pub async fn run_token(command: TokenCommand) -> Result<(), AdminError> {
             let token = new_api_token();
             let hash = token_hash(&token);
             let stored_name = name.clone();
-            let id = db
-                .call(move |conn| operators::add_token(conn, &stored_name, role, &hash))
-                .await?;
+            let id =
+                db.call(move |conn| operators::add_token(conn, &stored_name, role, &hash)).await?;
             audit_cli(&db, "token.create", format!("{id} {name} ({role})"), "done").await;
-            writeln!(
-                out,
-                "token {id} ({name}, role {role}) — shown this once, store it now:"
-            )?;
+            writeln!(out, "token {id} ({name}, role {role}) — shown this once, store it now:")?;
             writeln!(out, "{token}")?;
             writeln!(out, "use it as: Authorization: Bearer <token>")?;
         }
@@ -367,10 +335,7 @@ pub async fn run_token(command: TokenCommand) -> Result<(), AdminError> {
         }
         TokenCommand::Revoke { id, data } => {
             let db = open(&data, false).await?;
-            if !db
-                .call(move |conn| operators::revoke_token(conn, id))
-                .await?
-            {
+            if !db.call(move |conn| operators::revoke_token(conn, id)).await? {
                 return Err(AdminError::Refused(format!(
                     "no live token has the id {id}; `factory token list` shows them"
                 )));

@@ -25,12 +25,12 @@ fn body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, ServiceError>
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice::<Option<T>>(bytes)
-        .map(Option::unwrap_or_default)
-        .map_err(|err| ServiceError::Invalid {
+    serde_json::from_slice::<Option<T>>(bytes).map(Option::unwrap_or_default).map_err(|err| {
+        ServiceError::Invalid {
             field: field_named(&err.to_string()),
             message: format!("the body must be a JSON object as the README shows: {err}"),
-        })
+        }
+    })
 }
 
 /// The field a body's error is about ("missing field `reason`"), as the form names it;
@@ -41,9 +41,7 @@ fn field_named(message: &str) -> &'static str {
         .split('`')
         .nth(1)
         .filter(|_| message.starts_with("missing field") || message.starts_with("unknown field"));
-    named
-        .and_then(|name| FIELDS.into_iter().find(|field| *field == name))
-        .unwrap_or("body")
+    named.and_then(|name| FIELDS.into_iter().find(|field| *field == name)).unwrap_or("body")
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -61,10 +59,7 @@ pub struct TargetList {
 )]
 pub async fn list_targets(State(state): State<AppState>) -> Result<Json<TargetList>, ServiceError> {
     let targets = releases::statuses(&state).await?;
-    Ok(Json(TargetList {
-        count: targets.len(),
-        targets,
-    }))
+    Ok(Json(TargetList { count: targets.len(), targets }))
 }
 
 /// One deploy target's status: its status word, live and running release, hold, the last
@@ -92,10 +87,7 @@ pub async fn get_target(
 pub struct DeployBody {
     /// The version to deploy: 1 to 64 letters, digits, `.`, `-`, `_` or `+`, starting
     /// with a letter or digit, without `..`.
-    #[schema(
-        pattern = "^(?!.*\\.\\.)[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$",
-        max_length = 64
-    )]
+    #[schema(pattern = "^(?!.*\\.\\.)[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$", max_length = 64)]
     version: Option<String>,
 }
 
@@ -144,9 +136,7 @@ pub async fn deploy(
     bytes: Bytes,
 ) -> Result<Response, ServiceError> {
     let DeployBody { version } = body(&bytes)?;
-    Ok(started(
-        releases::deploy(&state, who, &target, version.as_deref()).await?,
-    ))
+    Ok(started(releases::deploy(&state, who, &target, version.as_deref()).await?))
 }
 
 /// A rollback's body; without one, the rollback returns to the previous successful release.
@@ -180,9 +170,7 @@ pub async fn rollback(
     bytes: Bytes,
 ) -> Result<Response, ServiceError> {
     let RollbackBody { release_id } = body(&bytes)?;
-    Ok(started(
-        releases::rollback(&state, who, &target, release_id).await?,
-    ))
+    Ok(started(releases::rollback(&state, who, &target, release_id).await?))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -250,9 +238,7 @@ pub async fn release_hold(
     if releases::release_hold(&state, who, &target).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
-        Err(ServiceError::NotFound {
-            message: format!("{target} has no hold to release."),
-        })
+        Err(ServiceError::NotFound { message: format!("{target} has no hold to release.") })
     }
 }
 
@@ -280,10 +266,7 @@ pub async fn list_releases(
 ) -> Result<Json<ReleaseList>, ServiceError> {
     let target = releases::find_target(&targets, &target)?.name.clone();
     let releases = db.call(move |conn| store::list(conn, &target, 50)).await?;
-    Ok(Json(ReleaseList {
-        count: releases.len(),
-        releases,
-    }))
+    Ok(Json(ReleaseList { count: releases.len(), releases }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -317,15 +300,9 @@ pub async fn get_release(
         ),
     };
     let id: i64 = raw_id.parse().map_err(|_| not_found())?;
-    let (release, steps) = db
-        .call(move |conn| store::get(conn, id))
-        .await?
-        .ok_or_else(not_found)?;
+    let (release, steps) =
+        db.call(move |conn| store::get(conn, id)).await?.ok_or_else(not_found)?;
     // A target on many hosts: each host's newest step, and whether it is done.
     let hosts = app::domain::release::host_progress(&release, &steps);
-    Ok(Json(ReleaseDetail {
-        release,
-        steps,
-        hosts,
-    }))
+    Ok(Json(ReleaseDetail { release, steps, hosts }))
 }

@@ -92,11 +92,7 @@ where
 {
     // Only this file's constants reach here, and every standard method has a filter.
     let filter = MethodFilter::try_from(method.clone()).expect("a standard HTTP method");
-    MachineRoute {
-        method,
-        path,
-        handler: on(filter, handler),
-    }
+    MachineRoute { method, path, handler: on(filter, handler) }
 }
 
 /// Every route for machines, each with its method. The OpenAPI document
@@ -108,32 +104,16 @@ pub fn machine_routes() -> Vec<MachineRoute> {
         machine_route(M::GET, "/api/openapi.json", openapi::openapi_document),
         machine_route(M::GET, "/api/control-plane/items", api::list_items),
         machine_route(M::GET, "/api/control-plane/items/{id}", api::get_item),
-        machine_route(
-            M::POST,
-            "/api/control-plane/items/{id}/actions/{action}",
-            api::run_action,
-        ),
+        machine_route(M::POST, "/api/control-plane/items/{id}/actions/{action}", api::run_action),
         machine_route(M::GET, "/api/control-plane/sync", api::last_sync),
         machine_route(M::POST, "/api/control-plane/sync", api::sync_now),
         machine_route(M::GET, "/api/targets", release_api::list_targets),
         machine_route(M::GET, "/api/targets/{target}", release_api::get_target),
         machine_route(M::POST, "/api/targets/{target}/deploy", release_api::deploy),
-        machine_route(
-            M::POST,
-            "/api/targets/{target}/rollback",
-            release_api::rollback,
-        ),
+        machine_route(M::POST, "/api/targets/{target}/rollback", release_api::rollback),
         machine_route(M::PUT, "/api/targets/{target}/hold", release_api::set_hold),
-        machine_route(
-            M::DELETE,
-            "/api/targets/{target}/hold",
-            release_api::release_hold,
-        ),
-        machine_route(
-            M::GET,
-            "/api/targets/{target}/releases",
-            release_api::list_releases,
-        ),
+        machine_route(M::DELETE, "/api/targets/{target}/hold", release_api::release_hold),
+        machine_route(M::GET, "/api/targets/{target}/releases", release_api::list_releases),
         machine_route(M::GET, "/api/releases/{id}", release_api::get_release),
         machine_route(M::GET, "/healthz", api::healthz),
         machine_route(M::GET, "/metrics", api::metrics),
@@ -141,10 +121,8 @@ pub fn machine_routes() -> Vec<MachineRoute> {
 }
 
 pub fn router(state: AppState, sessions: SessionSettings) -> Router {
-    let session_store = SessionStoreFront::new(
-        SessionCache::new(SESSIONS_CACHED),
-        sessions.connection.clone(),
-    );
+    let session_store =
+        SessionStoreFront::new(SessionCache::new(SESSIONS_CACHED), sessions.connection.clone());
     let idle = time::Duration::try_from(sessions.idle_timeout).unwrap_or(time::Duration::HOUR);
     let session_layer = SessionManagerLayer::new(session_store)
         .with_name("factory_session")
@@ -197,10 +175,7 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
             access::access,
         ))
         .layer(session_layer)
-        .layer(header(
-            header::CONTENT_SECURITY_POLICY,
-            CONTENT_SECURITY_POLICY,
-        ))
+        .layer(header(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         // Not no-referrer: a form post without JavaScript needs the Referer to come back
         // to its page with the error.

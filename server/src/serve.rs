@@ -55,20 +55,14 @@ const RESERVED_DESCRIPTORS: u64 = 128;
 /// How many of `wanted` connections fit beside the reserve of descriptors, after raising
 /// this process's soft descriptor limit to its hard one (which needs no privilege).
 pub fn fit_to_descriptors(wanted: usize) -> usize {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit/setrlimit write and read only the struct passed.
     let soft = unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
             return wanted;
         }
         if limit.rlim_cur < limit.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: limit.rlim_max,
-                rlim_max: limit.rlim_max,
-            };
+            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
             if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
                 limit.rlim_cur = limit.rlim_max;
             }
@@ -125,10 +119,7 @@ fn admit(
     }
     connections.total += 1;
     *connections.per_client.entry(client).or_insert(0) += 1;
-    Some(Admitted {
-        open: open.clone(),
-        client,
-    })
+    Some(Admitted { open: open.clone(), client })
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves; then stops accepting, lets
@@ -145,9 +136,7 @@ pub async fn serve(
     let open = Arc::new(Mutex::new(OpenConnections::default()));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .keep_alive(true);
+    http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).keep_alive(true);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut accept_failures = 0u32;
     loop {
@@ -190,10 +179,7 @@ pub async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(drain, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
         tracing::warn!(
             "requests still running after {} s were cut off by the stop",
             drain.as_secs()
@@ -212,11 +198,7 @@ struct DeadlineBody {
 
 impl DeadlineBody {
     fn new(body: Incoming, timeout: Duration) -> Self {
-        DeadlineBody {
-            body,
-            timeout,
-            deadline: None,
-        }
+        DeadlineBody { body, timeout, deadline: None }
     }
 }
 
@@ -234,15 +216,11 @@ impl http_body::Body for DeadlineBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
         let timeout = self.timeout;
-        let deadline = self
-            .deadline
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        let deadline = self.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
         if deadline.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Some(Err(Box::new(BodyTooSlow(timeout.as_secs())))));
         }
-        Pin::new(&mut self.body)
-            .poll_frame(cx)
-            .map_err(axum::BoxError::from)
+        Pin::new(&mut self.body).poll_frame(cx).map_err(axum::BoxError::from)
     }
 
     fn is_end_stream(&self) -> bool {
@@ -266,27 +244,15 @@ mod tests {
             ..ConnectionLimits::default()
         };
         let open = Arc::new(Mutex::new(OpenConnections::default()));
-        let (a, b, proxy): (IpAddr, IpAddr, IpAddr) = (
-            "10.0.0.1".parse().unwrap(),
-            "10.0.0.2".parse().unwrap(),
-            "10.0.0.9".parse().unwrap(),
-        );
+        let (a, b, proxy): (IpAddr, IpAddr, IpAddr) =
+            ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap(), "10.0.0.9".parse().unwrap());
         let first = admit(&open, a, &limits, &[]).expect("first");
         let _second = admit(&open, a, &limits, &[]).expect("second");
-        assert!(
-            admit(&open, a, &limits, &[]).is_none(),
-            "a third from one client"
-        );
+        assert!(admit(&open, a, &limits, &[]).is_none(), "a third from one client");
         let _other = admit(&open, b, &limits, &[]).expect("another client");
-        assert!(
-            admit(&open, b, &limits, &[]).is_none(),
-            "the total is reached"
-        );
+        assert!(admit(&open, b, &limits, &[]).is_none(), "the total is reached");
         drop(first);
-        assert!(
-            admit(&open, a, &limits, &[]).is_some(),
-            "a closed one is given back"
-        );
+        assert!(admit(&open, a, &limits, &[]).is_some(), "a closed one is given back");
         let open = Arc::new(Mutex::new(OpenConnections::default()));
         let held: Vec<_> = (0..3)
             .map(|_| admit(&open, proxy, &limits, &[proxy]).expect("a trusted proxy"))
@@ -298,10 +264,7 @@ mod tests {
     fn the_busy_answer_is_well_formed() {
         let text = std::str::from_utf8(BUSY).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        assert!(
-            head.contains(&format!("content-length: {}", body.len())),
-            "{head}"
-        );
+        assert!(head.contains(&format!("content-length: {}", body.len())), "{head}");
         let json: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(json["error"], "busy");
         assert_eq!(json["retry_after_seconds"], 5);

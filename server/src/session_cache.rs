@@ -37,16 +37,11 @@ pub struct SessionCache {
 
 impl SessionCache {
     pub fn new(capacity: usize) -> Self {
-        SessionCache {
-            capacity,
-            records: Arc::default(),
-        }
+        SessionCache { capacity, records: Arc::default() }
     }
 
     fn records(&self) -> std::sync::MutexGuard<'_, HashMap<Id, Record>> {
-        self.records
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.records.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn keep(&self, record: &Record) {
@@ -104,18 +99,12 @@ impl SessionStoreFront {
     async fn notice_sessions_ended_elsewhere(&self) -> session_store::Result<()> {
         {
             let ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
-            if ended
-                .0
-                .is_some_and(|at| at.elapsed() < ENDED_CHECK_INTERVAL)
-            {
+            if ended.0.is_some_and(|at| at.elapsed() < ENDED_CHECK_INTERVAL) {
                 return Ok(());
             }
         }
-        let count = self
-            .connection
-            .call(|conn| sessions::ended_count(conn))
-            .await
-            .map_err(backend)?;
+        let count =
+            self.connection.call(|conn| sessions::ended_count(conn)).await.map_err(backend)?;
         let mut ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
         if ended.0.is_some() && ended.1 != count {
             self.cache.clear();
@@ -138,11 +127,7 @@ impl SessionStore for SessionStoreFront {
         let _write = self.writes.lock().await;
         let saved = {
             let record = record.clone();
-            match self
-                .connection
-                .call(move |conn| sessions::save_existing(conn, &record))
-                .await
-            {
+            match self.connection.call(move |conn| sessions::save_existing(conn, &record)).await {
                 Ok(saved) => saved,
                 // A page that only read must not fail because its session's expiry
                 // could not be pushed on: the disk is full, /healthz says so.
@@ -241,11 +226,7 @@ mod tests {
         cache.save(&expired).await.unwrap();
         assert_eq!(cache.load(&live.id).await.unwrap(), Some(live.clone()));
         assert_eq!(cache.load(&expired.id).await.unwrap(), None);
-        assert_eq!(
-            cache.records().len(),
-            1,
-            "the expired one was dropped when read"
-        );
+        assert_eq!(cache.records().len(), 1, "the expired one was dropped when read");
         cache.delete(&live.id).await.unwrap();
         assert_eq!(cache.load(&live.id).await.unwrap(), None);
     }

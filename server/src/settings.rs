@@ -65,10 +65,7 @@ impl Settings {
         // What the file's own check could not say until now, naming the file.
         let invalid = |detail| {
             StartError::Config(crate::config::ConfigError::Invalid {
-                path: args
-                    .config
-                    .as_ref()
-                    .map_or_else(String::new, |p| p.display().to_string()),
+                path: args.config.as_ref().map_or_else(String::new, |p| p.display().to_string()),
                 detail,
             })
         };
@@ -85,9 +82,7 @@ impl Settings {
         Ok(Settings {
             demo: args.demo,
             demo_fleet: !args.no_demo_fleet,
-            demo_password: std::env::var("FACTORY_DEMO_PASSWORD")
-                .ok()
-                .filter(|p| !p.is_empty()),
+            demo_password: std::env::var("FACTORY_DEMO_PASSWORD").ok().filter(|p| !p.is_empty()),
             repository_code: config.factory.repository_code_settings(),
             config_file: args.config.clone(),
             queue_truth: config.queue_truth.clone(),
@@ -101,9 +96,7 @@ impl Settings {
             idle_timeout: config
                 .sessions
                 .idle_timeout_minutes
-                .map_or(defaults.idle_timeout, |minutes| {
-                    Duration::from_secs(60 * minutes)
-                }),
+                .map_or(defaults.idle_timeout, |minutes| Duration::from_secs(60 * minutes)),
             connections: config.server.connection_limits(),
             ..defaults
         })

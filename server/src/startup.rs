@@ -44,11 +44,7 @@ const WEBHOOK_DELIVERIES_KEPT_DAYS: u32 = 30;
 /// A new install starts with no user: the sign-in page says so too, but the person who
 /// started the server reads this first.
 async fn warn_when_no_one_can_sign_in(state: &AppState, data_dir: &std::path::Path) {
-    match state
-        .db
-        .call(|conn| app::store::operators::active_users(conn))
-        .await
-    {
+    match state.db.call(|conn| app::store::operators::active_users(conn)).await {
         Ok(0) => tracing::warn!(
             "no operator can sign in yet: add the first with `factory user add NAME --role admin --data-dir {}`",
             data_dir.display()
@@ -60,10 +56,7 @@ async fn warn_when_no_one_can_sign_in(state: &AppState, data_dir: &std::path::Pa
 
 /// Listens on `addr`; the address it got (a port of 0 asks for a free one).
 async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), StartError> {
-    let failed = |source| StartError::Listen {
-        addr: addr.to_string(),
-        source,
-    };
+    let failed = |source| StartError::Listen { addr: addr.to_string(), source };
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(failed)?;
     let bound = listener.local_addr().map_err(failed)?;
     Ok((listener, bound))
@@ -107,17 +100,12 @@ fn keep_ssh_connections(
     data_dir: &std::path::Path,
     targets: &mut [Target],
 ) -> Result<Option<app::ssh::ControlDir>, StartError> {
-    if !targets
-        .iter()
-        .any(|t| !t.hosts.is_empty() && t.ssh.control_dir.is_none())
-    {
+    if !targets.iter().any(|t| !t.hosts.is_empty() && t.ssh.control_dir.is_none()) {
         return Ok(None);
     }
     let preferred = data_dir.join(SSH_CONNECTIONS_DIR);
-    let dir = app::ssh::control_dir(&preferred).map_err(|source| StartError::DataDir {
-        path: preferred.display().to_string(),
-        source,
-    })?;
+    let dir = app::ssh::control_dir(&preferred)
+        .map_err(|source| StartError::DataDir { path: preferred.display().to_string(), source })?;
     for target in targets.iter_mut().filter(|t| t.ssh.control_dir.is_none()) {
         target.ssh.control_dir = Some(dir.path().to_owned());
     }
@@ -172,11 +160,7 @@ fn fitted_connections(wanted: crate::serve::ConnectionLimits) -> crate::serve::C
 fn secrets_of(data_dir: &Path, config_file: Option<&Path>, targets: &[Target]) -> Vec<PathBuf> {
     let mut secrets = vec![data_dir.to_owned()];
     if let Some(dir) = config_file.and_then(Path::parent) {
-        secrets.push(if dir.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            dir.to_owned()
-        });
+        secrets.push(if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir.to_owned() });
     }
     for target in targets {
         secrets.extend(target.ssh.identity_file.clone());
@@ -216,9 +200,7 @@ impl Application {
                 tracing::warn!(target = %target.name, "target {}: {warning}", target.name);
             }
         }
-        let queue_truth = settings
-            .queue_truth
-            .settings(repository_code.repository_dir.as_deref());
+        let queue_truth = settings.queue_truth.settings(repository_code.repository_dir.as_deref());
         if settings.demo
             && queue_truth.work_items_dir.as_deref()
                 == Some(&data_dir.join(demo::DEMO_FACTORY_DIR).join("work-items"))
@@ -259,13 +241,8 @@ impl Application {
         });
         state.metrics.start_at_zero(&state);
         // Pages show the item data of this first sync; a failed read is in its report.
-        app::work_item_sync::sync(&state, "start")
-            .await
-            .map_err(database_failed)?;
-        for release in app::releases::recover_interrupted(&state)
-            .await
-            .map_err(database_failed)?
-        {
+        app::work_item_sync::sync(&state, "start").await.map_err(database_failed)?;
+        for release in app::releases::recover_interrupted(&state).await.map_err(database_failed)? {
             tracing::warn!(
                 release = release.id,
                 target = %release.target,
@@ -380,10 +357,7 @@ impl Application {
         if let Some(mut hosts) = demo_hosts {
             hosts.stop().await;
         }
-        served.map_err(|source| StartError::Listen {
-            addr: addr.to_string(),
-            source,
-        })?;
+        served.map_err(|source| StartError::Listen { addr: addr.to_string(), source })?;
         tracing::info!("stopped");
         Ok(())
     }
@@ -449,10 +423,8 @@ async fn prune_hourly(state: AppState) {
     let mut hourly = tokio::time::interval(Duration::from_secs(3600));
     loop {
         hourly.tick().await;
-        if let Err(err) = state
-            .db
-            .call(|conn| app::store::once_requests::forget_older_than(conn, 24))
-            .await
+        if let Err(err) =
+            state.db.call(|conn| app::store::once_requests::forget_older_than(conn, 24)).await
         {
             tracing::warn!(error = %err, "cannot forget old action requests");
         }

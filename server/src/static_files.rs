@@ -94,9 +94,7 @@ fn brotli_of(bytes: &[u8]) -> Vec<u8> {
 /// The smallest brotli window (`lgwin`, 10 to 24) that holds `len` bytes: a window is
 /// 2^lgwin − 16 bytes.
 fn window_bits(len: usize) -> u32 {
-    (10..24)
-        .find(|bits| (1usize << bits) - 16 >= len)
-        .unwrap_or(24)
+    (10..24).find(|bits| (1usize << bits) - 16 >= len).unwrap_or(24)
 }
 
 fn gzip_of(bytes: &[u8]) -> Vec<u8> {
@@ -112,9 +110,7 @@ pub fn prepare() {
 }
 
 async fn stylesheet(headers: HeaderMap) -> axum::response::Response {
-    let accepted = headers
-        .get(ACCEPT_ENCODING)
-        .and_then(|value| value.to_str().ok());
+    let accepted = headers.get(ACCEPT_ENCODING).and_then(|value| value.to_str().ok());
     let compressed = &*COMPRESSED_STYLESHEET;
     let (coding, body): (Coding, &'static [u8]) = match preferred_coding(accepted) {
         Coding::Brotli => (Coding::Brotli, &compressed.brotli),
@@ -132,10 +128,9 @@ async fn stylesheet(headers: HeaderMap) -> axum::response::Response {
         .into_response();
     if coding != Coding::Identity {
         // With its Content-Encoding set, the compression layer leaves the body alone.
-        response.headers_mut().insert(
-            CONTENT_ENCODING,
-            axum::http::HeaderValue::from_static(coding.token()),
-        );
+        response
+            .headers_mut()
+            .insert(CONTENT_ENCODING, axum::http::HeaderValue::from_static(coding.token()));
     }
     response
 }
@@ -147,10 +142,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
             router.route(
                 file.path,
                 get(move || async move {
-                    (
-                        [(CONTENT_TYPE, file.content_type), (CACHE_CONTROL, ONE_DAY)],
-                        file.bytes,
-                    )
+                    ([(CONTENT_TYPE, file.content_type), (CACHE_CONTROL, ONE_DAY)], file.bytes)
                         .into_response()
                 }),
             )

@@ -79,14 +79,7 @@ async fn a_phone_without_javascript_moves_an_item_from_ready_to_review() {
     let browser = &app.client;
 
     // From the card on the board.
-    let landed = tap(
-        &app,
-        browser,
-        "/?lane=ready",
-        "wi-BF-330",
-        "start-execution",
-    )
-    .await;
+    let landed = tap(&app, browser, "/?lane=ready", "wi-BF-330", "start-execution").await;
     assert!(
         landed.starts_with("/items/wi-BF-330?attempt=") && landed.ends_with("#result"),
         "{landed}"
@@ -100,20 +93,10 @@ async fn a_phone_without_javascript_moves_an_item_from_ready_to_review() {
     // The board read before the tap shows the move at once.
     let ready = page(&app, browser, "/?lane=ready").await;
     assert!(!ready.contains("/items/wi-BF-330\""), "{ready}");
-    assert_contains(
-        &page(&app, browser, "/?lane=in-progress").await,
-        "/items/wi-BF-330\"",
-    );
+    assert_contains(&page(&app, browser, "/?lane=in-progress").await, "/items/wi-BF-330\"");
 
     // From the item page.
-    let landed = tap(
-        &app,
-        browser,
-        "/items/wi-BF-330",
-        "wi-BF-330",
-        "request-review",
-    )
-    .await;
+    let landed = tap(&app, browser, "/items/wi-BF-330", "wi-BF-330", "request-review").await;
     let body = page(&app, browser, &landed).await;
     assert_contains(&body, "Request review: Done");
     assert_eq!(lane_of(&app, "wi-BF-330").await, "review");
@@ -141,23 +124,14 @@ async fn a_phone_without_javascript_moves_an_item_from_ready_to_review() {
     let file = app.data_dir.join("demo-factory/work-items/wi-BF-330.md");
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, text.replace("lane = \"ready\"", "lane = \"review\"")).unwrap();
-    let response = app
-        .post_form(
-            browser,
-            "/fn/sync",
-            "/?lane=review",
-            &[("back", "/?lane=review")],
-        )
-        .await;
+    let response =
+        app.post_form(browser, "/fn/sync", "/?lane=review", &[("back", "/?lane=review")]).await;
     assert_eq!(response.status(), StatusCode::FOUND);
     assert_eq!(location(&response), "/?lane=review");
     let board = page(&app, browser, "/?lane=review").await;
     assert!(form_token(&board, "wi-BF-330", "prepare-release").is_some());
     let item = app.item("wi-BF-330").await;
-    assert_eq!(
-        item["lifecycle"]["status"], "review-requested",
-        "the board's status stays"
-    );
+    assert_eq!(item["lifecycle"]["status"], "review-requested", "the board's status stays");
     assert_eq!(item["queue_truth"]["drift"], serde_json::json!([]));
 }
 
@@ -180,9 +154,7 @@ async fn the_reference_item_shows_its_blocked_actions_with_guidance_on_its_card(
     // The full guidance is one tap away, on the item page.
     assert_contains(card, "href=\"/items/wi-BF-302#action-start-execution\"");
     let item = page(&app, &app.client, "/items/wi-BF-302").await;
-    let start = item
-        .find("id=\"action-start-execution\"")
-        .expect("the anchor");
+    let start = item.find("id=\"action-start-execution\"").expect("the anchor");
     assert_contains(
         &item[start..],
         &html_text(
@@ -199,10 +171,7 @@ async fn the_api_answers_200_409_404_and_401_with_the_documented_shape() {
     assert_eq!(status, StatusCode::CONFLICT);
     // The one refusal: the same shape as a blocked release's.
     assert_eq!(body["error"], "blocked");
-    assert_contains(
-        body["message"].as_str().unwrap(),
-        "Start execution blocked: ",
-    );
+    assert_contains(body["message"].as_str().unwrap(), "Start execution blocked: ");
     let attempt = body["attempt"].as_i64().unwrap();
     let history = page(&app, &app.client, "/history?item=wi-BF-302").await;
     assert_contains(&history, &format!("id=\"event-{attempt}\""));
@@ -220,10 +189,7 @@ async fn the_api_answers_200_409_404_and_401_with_the_documented_shape() {
     let mut keys: Vec<_> = guidance.keys().map(String::as_str).collect();
     keys.sort_unstable();
     assert_eq!(keys, ["cause", "next_step", "policy_context", "safe_retry"]);
-    assert_eq!(
-        guidance["safe_retry"],
-        "Do not retry Start execution on a done item."
-    );
+    assert_eq!(guidance["safe_retry"], "Do not retry Start execution on a done item.");
 
     let (status, body) = act(&app, "wi-BF-302", "record-history", None).await;
     assert_eq!(status, StatusCode::OK);
@@ -287,11 +253,7 @@ async fn a_double_tap_acts_once_and_both_taps_see_the_same_result() {
     let app = spawn_demo_app().await;
     let html = page(&app, &app.client, "/?lane=ready").await;
     let token = form_token(&html, "wi-BF-330", "start-execution").unwrap();
-    let form = [
-        ("item", "wi-BF-330"),
-        ("action", "start-execution"),
-        ("token", token.as_str()),
-    ];
+    let form = [("item", "wi-BF-330"), ("action", "start-execution"), ("token", token.as_str())];
     // Both taps in flight at once, as a fast double tap sends them.
     let (first, second) = tokio::join!(
         app.submit("/fn/action", "/?lane=ready", &form),
@@ -305,11 +267,7 @@ async fn a_double_tap_acts_once_and_both_taps_see_the_same_result() {
     assert_eq!(location(&third), location(&first));
 
     let history = page(&app, &app.client, "/history?item=wi-BF-330").await;
-    assert_eq!(
-        history.matches("start-execution").count(),
-        1,
-        "one attempt recorded"
-    );
+    assert_eq!(history.matches("start-execution").count(), 1, "one attempt recorded");
 }
 
 #[tokio::test]
@@ -355,11 +313,7 @@ async fn of_concurrent_requests_for_one_transition_exactly_one_wins() {
 /// scripts: one passes, one fails, one hangs past the timeout, one passes slowly.
 async fn app_with_validation_scripts() -> (TestApp, tempfile::TempDir) {
     let repo = tempfile::tempdir().unwrap();
-    script(
-        repo.path(),
-        "pass.sh",
-        "echo \"checks for $FACTORY_WORK_ITEM_ID\"; echo all green",
-    );
+    script(repo.path(), "pass.sh", "echo \"checks for $FACTORY_WORK_ITEM_ID\"; echo all green");
     script(repo.path(), "fail.sh", "echo 'lint: 2 errors' >&2; exit 3");
     script(repo.path(), "hang.sh", "echo started; sleep 60");
     script(repo.path(), "slow.sh", "sleep 0.6; echo slow but green");
@@ -388,23 +342,13 @@ async fn prepare_release_runs_the_validation_command_for_real() {
     let (app, _repo) = app_with_validation_scripts().await;
 
     app.set_validation_command("wi-BF-321", "./pass.sh").await;
-    let landed = tap(
-        &app,
-        &app.client,
-        "/items/wi-BF-321",
-        "wi-BF-321",
-        "prepare-release",
-    )
-    .await;
+    let landed = tap(&app, &app.client, "/items/wi-BF-321", "wi-BF-321", "prepare-release").await;
     let body = page(&app, &app.client, &landed).await;
     assert_contains(&body, "Prepare release: Done");
     assert_contains(&body, "checks for wi-BF-321");
     let item = page(&app, &app.client, "/items/wi-BF-321").await;
     assert_contains(&item, "Release-ready");
-    assert_eq!(
-        app.item("wi-BF-321").await["lifecycle"]["status"],
-        "release-ready"
-    );
+    assert_eq!(app.item("wi-BF-321").await["lifecycle"]["status"], "release-ready");
 
     app.set_validation_command("wi-BF-321", "./fail.sh").await;
     let (status, body) = act(&app, "wi-BF-321", "prepare-release", None).await;
@@ -412,14 +356,8 @@ async fn prepare_release_runs_the_validation_command_for_real() {
     assert_eq!(body["outcome"], "failed");
     assert_eq!(body["validation"]["passed"], false);
     assert_eq!(body["validation"]["exit_code"], 3);
-    assert_contains(
-        body["validation"]["output"].as_str().unwrap(),
-        "lint: 2 errors",
-    );
-    assert_contains(
-        body["guidance"]["next_step"].as_str().unwrap(),
-        "fix the failing checks",
-    );
+    assert_contains(body["validation"]["output"].as_str().unwrap(), "lint: 2 errors");
+    assert_contains(body["guidance"]["next_step"].as_str().unwrap(), "fix the failing checks");
     let item = page(&app, &app.client, "/items/wi-BF-321").await;
     assert_contains(&item, "Not release-ready");
     assert_contains(&item, "lint: 2 errors");
@@ -430,10 +368,7 @@ async fn prepare_release_runs_the_validation_command_for_real() {
     assert_eq!(body["outcome"], "failed");
     assert_eq!(body["validation"]["timed_out"], true);
     assert_contains(body["validation"]["output"].as_str().unwrap(), "started");
-    assert_contains(
-        body["guidance"]["next_step"].as_str().unwrap(),
-        "validation_timeout_seconds",
-    );
+    assert_contains(body["guidance"]["next_step"].as_str().unwrap(), "validation_timeout_seconds");
 
     let history = page(&app, &app.client, "/history?item=wi-BF-321").await;
     assert_eq!(history.matches("prepare-release").count(), 3);
@@ -459,10 +394,7 @@ async fn an_action_whose_client_hung_up_still_ends_and_answers_its_retry() {
     let (status, body) = act(&app, "wi-BF-321", "prepare-release", Some("hung-up-1")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["outcome"], "succeeded", "{body}");
-    assert_contains(
-        body["validation"]["output"].as_str().unwrap(),
-        "slow but green",
-    );
+    assert_contains(body["validation"]["output"].as_str().unwrap(), "slow but green");
     let history = page(&app, &app.client, "/history?item=wi-BF-321").await;
     assert_eq!(history.matches("prepare-release").count(), 1, "ran once");
 }
@@ -471,11 +403,7 @@ async fn an_action_whose_client_hung_up_still_ends_and_answers_its_retry() {
 async fn a_second_prepare_release_while_one_runs_is_blocked_with_guidance() {
     let repo = tempfile::tempdir().unwrap();
     // Says it started (a file appears), then takes its time, well within its timeout.
-    script(
-        repo.path(),
-        "marked.sh",
-        "touch started; sleep 1; echo marked and green",
-    );
+    script(repo.path(), "marked.sh", "touch started; sleep 1; echo marked and green");
     let app = Setup::default()
         .with(|s| {
             s.repository_code = RepositoryCodeSettings {
@@ -497,16 +425,10 @@ async fn a_second_prepare_release_while_one_runs_is_blocked_with_guidance() {
     let (status, second) = act(&app, "wi-BF-321", "prepare-release", None).await;
     assert_eq!(status, StatusCode::CONFLICT, "{second}");
     assert_eq!(second["error"], "blocked");
-    assert_contains(
-        second["guidance"]["cause"].as_str().unwrap(),
-        "is already running",
-    );
+    assert_contains(second["guidance"]["cause"].as_str().unwrap(), "is already running");
     let (status, first) = first.await.unwrap();
     assert_eq!(status, StatusCode::OK, "{first}");
-    assert_contains(
-        first["validation"]["output"].as_str().unwrap(),
-        "marked and green",
-    );
+    assert_contains(first["validation"]["output"].as_str().unwrap(), "marked and green");
 }
 
 #[tokio::test]
@@ -516,11 +438,8 @@ async fn without_a_factory_repository_prepare_release_says_which_key_to_set() {
     let app = Setup::default()
         .with(|s| {
             s.demo = false;
-            s.queue_truth.work_items_dir = Some(
-                data_dir
-                    .join(server::demo::DEMO_FACTORY_DIR)
-                    .join("work-items"),
-            );
+            s.queue_truth.work_items_dir =
+                Some(data_dir.join(server::demo::DEMO_FACTORY_DIR).join("work-items"));
             s.repository_code = RepositoryCodeSettings {
                 validation_commands: common::validation_commands(&[
                     server::demo::DEMO_VALIDATION_COMMAND,
@@ -549,10 +468,7 @@ async fn start_execution_hands_the_item_to_the_executor_and_a_failed_handoff_goe
     let executor = script(
         repo.path(),
         "executor.sh",
-        &format!(
-            "echo \"$@\" >> {calls}; cat >> {calls}; echo queued it",
-            calls = calls.display()
-        ),
+        &format!("echo \"$@\" >> {calls}; cat >> {calls}; echo queued it", calls = calls.display()),
     );
     let app = Setup::default()
         .with(|s| {
@@ -569,10 +485,7 @@ async fn start_execution_hands_the_item_to_the_executor_and_a_failed_handoff_goe
     assert_eq!(body["executor"]["passed"], true);
     let calls = std::fs::read_to_string(&calls).unwrap();
     let (arguments, prompt) = calls.split_once('\n').unwrap();
-    assert_eq!(
-        arguments, "--queue wi-BF-330",
-        "the item's id, never a path from its file"
-    );
+    assert_eq!(arguments, "--queue wi-BF-330", "the item's id, never a path from its file");
     let synced_prompt = app.item("wi-BF-330").await["prompt_context"]["text"].clone();
     assert_eq!(
         prompt.trim(),
@@ -586,10 +499,7 @@ async fn start_execution_hands_the_item_to_the_executor_and_a_failed_handoff_goe
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["outcome"], "failed");
     assert_eq!(body["lane"], "ready");
-    assert_contains(
-        body["executor"]["output"].as_str().unwrap(),
-        "queue is full",
-    );
+    assert_contains(body["executor"]["output"].as_str().unwrap(), "queue is full");
     let item = app.item("wi-BF-333").await;
     assert_eq!(item["lifecycle"]["lane"], "ready");
     assert_eq!(item["lifecycle"]["status"], "handoff-failed");
@@ -600,11 +510,7 @@ async fn bad_form_posts_get_a_clear_400_and_change_nothing() {
     let app = spawn_demo_app().await;
     for (form, field) in [
         (
-            vec![
-                ("item", "wi-BF-330"),
-                ("action", "deploy"),
-                ("token", "0123456789abcdefXYZ"),
-            ],
+            vec![("item", "wi-BF-330"), ("action", "deploy"), ("token", "0123456789abcdefXYZ")],
             "action",
         ),
         (
@@ -615,14 +521,7 @@ async fn bad_form_posts_get_a_clear_400_and_change_nothing() {
             ],
             "item",
         ),
-        (
-            vec![
-                ("item", "wi-BF-330"),
-                ("action", "start-execution"),
-                ("token", "short"),
-            ],
-            "token",
-        ),
+        (vec![("item", "wi-BF-330"), ("action", "start-execution"), ("token", "short")], "token"),
     ] {
         let response = app
             .client
@@ -664,10 +563,7 @@ async fn the_history_page_lists_attempts_with_gates_and_filters_by_item() {
 
     let one = page(&app, &app.client, "/history?item=wi-BF-302").await;
     assert_contains(&one, "only wi-BF-302");
-    assert!(
-        !one.contains("/items/wi-BF-330\">"),
-        "only the asked-for item"
-    );
+    assert!(!one.contains("/items/wi-BF-330\">"), "only the asked-for item");
     assert!(!one.contains(">sign-in<"), "no other events");
 
     let item = page(&app, &app.client, "/items/wi-BF-302").await;
@@ -723,11 +619,7 @@ async fn a_fresh_demo_history_starts_with_yesterdays_sign_in_and_blocked_attempt
 
     // A restart finds a History that is not empty and adds nothing to it.
     let (data_dir, _keep, client) = app.stop().await;
-    let again = Setup::default()
-        .in_data_dir(data_dir)
-        .client(client)
-        .spawn()
-        .await;
+    let again = Setup::default().in_data_dir(data_dir).client(client).spawn().await;
     let db = again.db().await;
     let count: i64 = db
         .call(|conn| {
@@ -757,14 +649,8 @@ fn action_section<'a>(page: &'a str, identity: &str) -> &'a str {
 #[tokio::test]
 async fn the_item_json_tells_a_script_every_action_as_the_item_page_tells_a_person() {
     let app = spawn_demo_app().await;
-    let viewer = app
-        .browser_signed_in_as("reader", app::domain::Role::Viewer)
-        .await;
-    for (item, as_viewer) in [
-        ("wi-BF-302", false),
-        ("wi-BF-330", false),
-        ("wi-BF-302", true),
-    ] {
+    let viewer = app.browser_signed_in_as("reader", app::domain::Role::Viewer).await;
+    for (item, as_viewer) in [("wi-BF-302", false), ("wi-BF-330", false), ("wi-BF-302", true)] {
         // The same operator reads both: the demo operator, or a viewer.
         let as_caller = |path: String| {
             let browser = if as_viewer { &viewer } else { &app.client };
@@ -781,22 +667,13 @@ async fn the_item_json_tells_a_script_every_action_as_the_item_page_tells_a_pers
             .unwrap();
 
         let actions = body["actions"].as_array().expect("actions");
-        let identities: Vec<&str> = actions
-            .iter()
-            .map(|a| a["identity"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            identities,
-            app::domain::Action::ALL.map(|a| a.as_str()),
-            "{item}"
-        );
+        let identities: Vec<&str> =
+            actions.iter().map(|a| a["identity"].as_str().unwrap()).collect();
+        assert_eq!(identities, app::domain::Action::ALL.map(|a| a.as_str()), "{item}");
         // The page shows them in the same order.
         let positions: Vec<usize> = identities
             .iter()
-            .map(|id| {
-                page.find(&format!(r#"id="action-{id}""#))
-                    .expect("on the page")
-            })
+            .map(|id| page.find(&format!(r#"id="action-{id}""#)).expect("on the page"))
             .collect();
         assert!(positions.is_sorted(), "{item}: {positions:?}");
 
@@ -810,10 +687,7 @@ async fn the_item_json_tells_a_script_every_action_as_the_item_page_tells_a_pers
                 section,
                 &format!("permission: {}", action["permission"].as_str().unwrap()),
             );
-            assert_contains(
-                section,
-                &format!("POST {}", action["endpoint"].as_str().unwrap()),
-            );
+            assert_contains(section, &format!("POST {}", action["endpoint"].as_str().unwrap()));
             assert_eq!(
                 action["endpoint"],
                 format!("/api/control-plane/items/{item}/actions/{identity}")
@@ -845,10 +719,8 @@ async fn the_item_json_tells_a_script_every_action_as_the_item_page_tells_a_pers
         }
         if !as_viewer && item == "wi-BF-302" {
             // The reference item: done, with a PR: two enabled, two blocked.
-            let enabled: Vec<bool> = actions
-                .iter()
-                .map(|a| a["enabled"].as_bool().unwrap())
-                .collect();
+            let enabled: Vec<bool> =
+                actions.iter().map(|a| a["enabled"].as_bool().unwrap()).collect();
             assert_eq!(enabled, [false, false, true, true]);
         }
     }

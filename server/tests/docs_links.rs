@@ -5,10 +5,7 @@
 use std::path::{Path, PathBuf};
 
 fn repository() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the workspace")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace").to_path_buf()
 }
 
 fn markdown_files(root: &Path) -> Vec<PathBuf> {
@@ -34,13 +31,7 @@ fn link_targets(text: &str) -> Vec<String> {
     while let Some(at) = rest.find("](") {
         rest = &rest[at + 2..];
         if let Some(end) = rest.find(')') {
-            targets.push(
-                rest[..end]
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or("")
-                    .to_owned(),
-            );
+            targets.push(rest[..end].split_whitespace().next().unwrap_or("").to_owned());
         }
     }
     for attribute in ["src=\"", "href=\""] {
@@ -80,33 +71,22 @@ fn every_image_and_relative_link_in_the_docs_points_at_a_file_in_the_repository(
             let path = target.split('#').next().unwrap_or_default();
             let resolved = file.parent().unwrap().join(path);
             checked += 1;
-            let inside = resolved
-                .canonicalize()
-                .is_ok_and(|real| real.starts_with(&root));
+            let inside = resolved.canonicalize().is_ok_and(|real| real.starts_with(&root));
             if !inside {
-                broken.push(format!(
-                    "{}: {target}",
-                    file.strip_prefix(&root).unwrap().display()
-                ));
+                broken.push(format!("{}: {target}", file.strip_prefix(&root).unwrap().display()));
             }
         }
     }
     assert!(checked > 20, "only {checked} links found");
-    assert_eq!(
-        broken,
-        Vec::<String>::new(),
-        "links to no file of the repository"
-    );
+    assert_eq!(broken, Vec::<String>::new(), "links to no file of the repository");
 }
 
 #[test]
 fn the_readme_images_are_committed_not_ignored() {
     let root = repository();
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let images: Vec<String> = link_targets(&readme)
-        .into_iter()
-        .filter(|target| target.ends_with(".png"))
-        .collect();
+    let images: Vec<String> =
+        link_targets(&readme).into_iter().filter(|target| target.ends_with(".png")).collect();
     assert!(images.len() >= 2, "{images:?}");
     // `git check-ignore` exits 0 for an ignored path: a fresh clone would not have it.
     for image in images {

@@ -24,18 +24,12 @@ struct Fleet {
 impl Fleet {
     async fn start() -> Fleet {
         let dir = tempfile::tempdir().unwrap();
-        let ssh = LoopbackHosts::start(&dir.path().join("hosts"), &NAMES)
-            .await
-            .unwrap();
+        let ssh = LoopbackHosts::start(&dir.path().join("hosts"), &NAMES).await.unwrap();
         let mut services = Vec::new();
         for host in &ssh.hosts {
             services.push(Host::in_dir(&host.dir).await);
         }
-        Fleet {
-            services,
-            ssh,
-            _dir: dir,
-        }
+        Fleet { services, ssh, _dir: dir }
     }
 
     /// A version on every host, answering `health`.
@@ -122,13 +116,8 @@ fn steps(record: &Value) -> Vec<String> {
         .unwrap()
         .iter()
         .map(|s| {
-            format!(
-                "{} {} {}",
-                s["host"].as_str().unwrap_or("-"),
-                s["step"],
-                s["status"]
-            )
-            .replace('"', "")
+            format!("{} {} {}", s["host"].as_str().unwrap_or("-"), s["step"], s["status"])
+                .replace('"', "")
         })
         .collect()
 }
@@ -151,13 +140,7 @@ async fn a_rolling_deploy_moves_three_hosts_one_at_a_time() {
     }
     assert_eq!(steps(&record), expected);
     let deploy_run = &record["steps"][1]["runs"][0];
-    assert!(
-        deploy_run["command"]
-            .as_str()
-            .unwrap()
-            .starts_with("on web-1: "),
-        "{deploy_run}"
-    );
+    assert!(deploy_run["command"].as_str().unwrap().starts_with("on web-1: "), "{deploy_run}");
     assert_eq!(fleet.serving().await, vec!["200 ok 1.0.0"; 3]);
     assert_eq!(
         record["release"]["host_versions"],
@@ -195,16 +178,10 @@ async fn a_failure_on_the_second_host_rolls_back_the_first_and_leaves_the_third_
             "web-2 deploy failed",
         ]
     );
-    let auto_id = record["release"]["related"]
-        .as_i64()
-        .expect("a rollback ran");
+    let auto_id = record["release"]["related"].as_i64().expect("a rollback ran");
     let auto = app.finished_release(auto_id).await;
     assert_eq!(auto["release"]["status"], "succeeded", "{auto}");
-    assert_eq!(
-        auto["release"]["hosts"],
-        json!(["web-2", "web-1"]),
-        "newest first"
-    );
+    assert_eq!(auto["release"]["hosts"], json!(["web-2", "web-1"]), "newest first");
     assert_eq!(
         steps(&auto),
         [
@@ -215,9 +192,7 @@ async fn a_failure_on_the_second_host_rolls_back_the_first_and_leaves_the_third_
         ]
     );
     assert_eq!(fleet.serving().await, vec!["200 ok 1.0.0"; 3]);
-    let (_, record) = app
-        .get_json(&format!("/api/releases/{}", record["release"]["id"]))
-        .await;
+    let (_, record) = app.get_json(&format!("/api/releases/{}", record["release"]["id"])).await;
     assert_eq!(record["release"]["status"], "rolled-back");
     assert_eq!(
         auto["release"]["host_versions"],
@@ -242,17 +217,11 @@ async fn a_rollback_that_fails_on_a_host_names_the_host_that_needs_a_person() {
     let auto = app.its_rollback(&record).await;
     assert_eq!(auto["release"]["status"], "rollback-failed", "{auto}");
     let next_step = auto["release"]["guidance"]["next_step"].as_str().unwrap();
-    assert!(
-        next_step.starts_with("web-1 needs a person."),
-        "{next_step}"
-    );
+    assert!(next_step.starts_with("web-1 needs a person."), "{next_step}");
     let (_, target) = app.get_json("/api/targets/fleet").await;
     assert_eq!(target["health"], "failed");
     assert_eq!(target["hosts"][0]["needs_person"], true);
-    assert_eq!(
-        target["hosts"][1]["version"], "1.0.0",
-        "web-2 was never moved"
-    );
+    assert_eq!(target["hosts"][1]["version"], "1.0.0", "web-2 was never moved");
     assert_eq!(target["mixed"], true);
     let page = app.page("/releases").await;
     assert_contains(&page, "web-1 needs a person");
@@ -293,11 +262,7 @@ async fn an_automatic_rollback_goes_on_past_a_host_it_cannot_roll_back() {
         .iter()
         .map(|h| format!("{} {} {}", h["host"], h["version"], h["needs_person"]).replace('"', ""))
         .collect();
-    assert_eq!(
-        versions,
-        ["web-1 1.0.0 false", "web-2 null true", "web-3 1.0.0 false"],
-        "{target}"
-    );
+    assert_eq!(versions, ["web-1 1.0.0 false", "web-2 null true", "web-3 1.0.0 false"], "{target}");
 }
 
 #[tokio::test]
@@ -344,12 +309,7 @@ async fn the_deploy_lock_is_held_for_the_whole_rollout() {
     // web-3's deploy waits for the test.
     let go = fleet.services[2].gated_version("1.0.0", "ok 1.0.0");
     let app = fleet.app(1).await;
-    assert!(
-        fleet.services[2]
-            .path()
-            .join("releases/1.0.0/wait-for")
-            .exists()
-    );
+    assert!(fleet.services[2].path().join("releases/1.0.0/wait-for").exists());
     // Wait until web-3's deploy runs: web-1 and web-2 are done.
     let id = deploy_until(&app, "1.0.0", "web-3 deploy running").await;
     let (status, refused) = deploy(&app, "1.0.0").await;
@@ -385,17 +345,11 @@ async fn a_host_whose_key_is_not_known_is_refused_with_how_to_add_it() {
     let next_step = guidance["next_step"].as_str().unwrap();
     assert_contains(next_step, "The host key of web-1");
     assert!(
-        next_step.contains(&format!(
-            "ssh-keyscan -p {port} 127.0.0.1 >> {}",
-            known_hosts.display()
-        )),
+        next_step
+            .contains(&format!("ssh-keyscan -p {port} 127.0.0.1 >> {}", known_hosts.display())),
         "{next_step}"
     );
-    assert_eq!(
-        fleet.serving().await,
-        vec!["404 no release"; 3],
-        "nothing moved"
-    );
+    assert_eq!(fleet.serving().await, vec!["404 no release"; 3], "nothing moved");
 }
 
 #[tokio::test]
@@ -406,10 +360,7 @@ async fn an_unreachable_host_stops_the_rollout_and_says_which() {
     // Nothing listens on web-3's port.
     let closed = common::unused_port();
     target.hosts[2].destination.port = Some(closed);
-    let app = Setup::default()
-        .with(|s| s.targets = vec![target])
-        .spawn()
-        .await;
+    let app = Setup::default().with(|s| s.targets = vec![target]).spawn().await;
 
     let record = deployed(&app, "1.0.0").await;
     // The first rollout has nothing to go back to: it stops, and says so.
@@ -424,10 +375,7 @@ async fn an_unreachable_host_stops_the_rollout_and_says_which() {
     let (_, target) = app.get_json("/api/targets/fleet").await;
     assert_eq!(target["mixed"], true);
     assert_eq!(target["hosts"][2]["version"], Value::Null);
-    assert_eq!(
-        target["hosts_on_live"], 0,
-        "nothing succeeded, so nothing is live"
-    );
+    assert_eq!(target["hosts_on_live"], 0, "nothing succeeded, so nothing is live");
 }
 
 /// Passes bytes from `from` to `to` until either closes; once `frozen`, swallows them.
@@ -500,10 +448,7 @@ async fn a_host_that_stops_answering_mid_step_is_named_with_what_may_still_run()
         .unwrap()
         .replace(&format!(":{upstream} "), &format!(":{relay} "));
     std::fs::write(&known_hosts, format!("{keys}\n{web_2}\n")).unwrap();
-    let app = Setup::default()
-        .with(|s| s.targets = vec![target])
-        .spawn()
-        .await;
+    let app = Setup::default().with(|s| s.targets = vec![target]).spawn().await;
     let id = deploy_until(&app, "1.0.0", "web-2 deploy running").await;
     frozen.store(true, std::sync::atomic::Ordering::SeqCst);
     let record = app.finished_release(id).await;
@@ -515,9 +460,7 @@ async fn a_host_that_stops_answering_mid_step_is_named_with_what_may_still_run()
         .unwrap()
         .clone();
     assert_eq!(deploy_step["status"], "failed", "{record}");
-    let output = deploy_step["runs"][0]["output"]
-        .as_str()
-        .unwrap_or_default();
+    let output = deploy_step["runs"][0]["output"].as_str().unwrap_or_default();
     assert!(
         output.contains("ssh lost the connection to web-2 during the step")
             && output.contains("may still be running there"),
@@ -542,25 +485,13 @@ async fn a_deploy_past_its_timeout_on_a_host_is_stopped_there_and_rolled_back() 
     fleet.services[0].version("2.0.0", "ok 2.0.0", &[("slow", "4712")]);
 
     let record = deployed(&app, "2.0.0").await;
-    assert_eq!(
-        steps(&record),
-        ["web-1 pre-smoke passed", "web-1 deploy failed"]
-    );
+    assert_eq!(steps(&record), ["web-1 pre-smoke passed", "web-1 deploy failed"]);
     let run = &record["steps"][1]["runs"][0];
     assert_eq!(run["timed_out"], true, "{run}");
-    assert!(
-        run["output"]
-            .as_str()
-            .unwrap()
-            .contains("[stopped on web-1"),
-        "{run}"
-    );
+    assert!(run["output"].as_str().unwrap().contains("[stopped on web-1"), "{run}");
     let auto = app.its_rollback(&record).await;
     assert_eq!(auto["release"]["status"], "succeeded", "{auto}");
-    let left = std::process::Command::new("pgrep")
-        .args(["-f", "sleep 4712"])
-        .output()
-        .unwrap();
+    let left = std::process::Command::new("pgrep").args(["-f", "sleep 4712"]).output().unwrap();
     assert!(left.stdout.is_empty(), "nothing is left on the host");
     assert_eq!(fleet.serving().await, vec!["200 ok 1.0.0"; 3]);
 }
@@ -583,11 +514,7 @@ async fn the_demo_fleet_rolls_a_version_across_its_hosts_and_a_bad_one_stops_at_
     let bad = app.deployed("demo-fleet", "1.2.0").await;
     assert_eq!(
         steps(&bad),
-        [
-            "web-1 pre-smoke passed",
-            "web-1 deploy passed",
-            "web-1 post-smoke failed"
-        ]
+        ["web-1 pre-smoke passed", "web-1 deploy passed", "web-1 post-smoke failed"]
     );
     let auto = app.its_rollback(&bad).await;
     assert_eq!(auto["release"]["status"], "succeeded", "{auto}");
@@ -613,47 +540,29 @@ async fn two_hosts_at_a_time_then_a_rollback_of_the_whole_fleet() {
     let steps = steps(&record);
     let (first, second) = steps.split_at(6);
     for (position, step) in ["pre-smoke", "deploy", "post-smoke"].iter().enumerate() {
-        let mut batch: Vec<&str> = first[position * 2..position * 2 + 2]
-            .iter()
-            .map(String::as_str)
-            .collect();
+        let mut batch: Vec<&str> =
+            first[position * 2..position * 2 + 2].iter().map(String::as_str).collect();
         batch.sort();
         assert_eq!(
             batch,
-            [
-                format!("web-1 {step} passed"),
-                format!("web-2 {step} passed")
-            ],
+            [format!("web-1 {step} passed"), format!("web-2 {step} passed")],
             "{steps:?}"
         );
     }
     assert_eq!(
         second,
-        [
-            "web-3 pre-smoke passed",
-            "web-3 deploy passed",
-            "web-3 post-smoke passed"
-        ]
+        ["web-3 pre-smoke passed", "web-3 deploy passed", "web-3 post-smoke passed"]
     );
     assert_eq!(fleet.serving().await, vec!["200 ok 2.0.0"; 3]);
 
     // An operator's rollback moves every host back, in batches too.
-    let (status, started) = json_of(
-        app.client
-            .post(app.url("/api/targets/fleet/rollback"))
-            .sent()
-            .await,
-    )
-    .await;
+    let (status, started) =
+        json_of(app.client.post(app.url("/api/targets/fleet/rollback")).sent().await).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{started}");
     let rollback = app.finished_start(&started).await;
     assert_eq!(rollback["release"]["status"], "succeeded", "{rollback}");
     assert_eq!(rollback["release"]["version"], "1.0.0");
-    assert_eq!(
-        rollback["steps"].as_array().unwrap().len(),
-        6,
-        "rollback and smoke on each"
-    );
+    assert_eq!(rollback["steps"].as_array().unwrap().len(), 6, "rollback and smoke on each");
     assert_eq!(fleet.serving().await, vec!["200 ok 1.0.0"; 3]);
     let (_, target) = app.get_json("/api/targets/fleet").await;
     assert_eq!(target["live"]["version"], "1.0.0");

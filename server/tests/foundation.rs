@@ -81,53 +81,29 @@ async fn a_long_lane_shows_five_cards_on_all_and_pages_of_25_on_its_tab() {
     };
     let (status, all) = page("/").await;
     assert_eq!(status, StatusCode::OK);
-    assert_contains(
-        &all,
-        "href=\"/?lane=ready\">Ready<span class=\"count\">57</span>",
-    );
+    assert_contains(&all, "href=\"/?lane=ready\">Ready<span class=\"count\">57</span>");
     assert_contains(
         &all,
         "href=\"/?lane=ready\" class=\"button secondary\">Show all 57 in Ready</a>",
     );
     let shown = card_ids(&all);
+    assert_eq!(shown.len(), 5 + 9, "five Ready cards and the other nine demo items");
     assert_eq!(
-        shown.len(),
-        5 + 9,
-        "five Ready cards and the other nine demo items"
-    );
-    assert_eq!(
-        shown
-            .iter()
-            .filter(|id| ready.contains(id))
-            .cloned()
-            .collect::<Vec<_>>(),
+        shown.iter().filter(|id| ready.contains(id)).cloned().collect::<Vec<_>>(),
         ready[..5]
     );
-    assert!(
-        !all.contains("Show all 2 in"),
-        "lanes that fit show no link"
-    );
+    assert!(!all.contains("Show all 2 in"), "lanes that fit show no link");
 
     let mut paged = Vec::new();
     for (path, from, next, previous) in [
-        (
-            "/?lane=ready",
-            "1–25 of 57 · page 1 of 3",
-            Some("/?lane=ready&amp;page=2"),
-            None,
-        ),
+        ("/?lane=ready", "1–25 of 57 · page 1 of 3", Some("/?lane=ready&amp;page=2"), None),
         (
             "/?lane=ready&page=2",
             "26–50 of 57 · page 2 of 3",
             Some("/?lane=ready&amp;page=3"),
             Some("/?lane=ready\""),
         ),
-        (
-            "/?lane=ready&page=3",
-            "51–57 of 57 · page 3 of 3",
-            None,
-            Some("/?lane=ready&amp;page=2"),
-        ),
+        ("/?lane=ready&page=3", "51–57 of 57 · page 3 of 3", None, Some("/?lane=ready&amp;page=2")),
     ] {
         let (status, body) = page(path).await;
         assert_eq!(status, StatusCode::OK, "{path}");
@@ -138,20 +114,14 @@ async fn a_long_lane_shows_five_cards_on_all_and_pages_of_25_on_its_tab() {
             assert_contains(&body, &format!("href=\"{link}"));
         }
         // Refresh comes back to this very page.
-        assert_contains(
-            &body,
-            &format!("name=\"back\" value=\"{}\"", path.replace('&', "&amp;")),
-        );
+        assert_contains(&body, &format!("name=\"back\" value=\"{}\"", path.replace('&', "&amp;")));
         paged.extend(card_ids(&body));
     }
     assert_eq!(paged, ready, "every Ready item once, in board order");
 
     let (status, body) = page("/?lane=ready&page=4").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_contains(
-        &body,
-        "Ready has 57 work items on 3 pages; there is no page 4.",
-    );
+    assert_contains(&body, "Ready has 57 work items on 3 pages; there is no page 4.");
     assert_contains(&body, "href=\"/?lane=ready&amp;page=3\"");
     let (status, body) = page("/?lane=ready&page=zero").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -278,22 +248,11 @@ async fn the_api_lists_items_with_an_optional_lane() {
             }
         })
     );
-    assert!(
-        card["queue_truth"]["snapshot_age_seconds"]
-            .as_u64()
-            .unwrap()
-            < 60
-    );
+    assert!(card["queue_truth"]["snapshot_age_seconds"].as_u64().unwrap() < 60);
 
     let (status, done) = app.get_json("/api/control-plane/items?lane=done").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        done["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|i| i["lane"] == "done")
-    );
+    assert!(done["items"].as_array().unwrap().iter().all(|i| i["lane"] == "done"));
     assert!(done["count"].as_u64().unwrap() >= 1);
 
     let (status, bad) = app.get_json("/api/control-plane/items?lane=doing").await;
@@ -319,11 +278,7 @@ async fn the_api_pages_items_in_id_order_by_their_next_address() {
     sorted.sort();
     assert_eq!(all, sorted, "id order");
     assert_eq!(whole["total"], all.len());
-    assert_eq!(
-        whole["next"],
-        serde_json::Value::Null,
-        "one page holds the demo"
-    );
+    assert_eq!(whole["next"], serde_json::Value::Null, "one page holds the demo");
 
     // Pages of 4 follow each other by `next` to the same items, none twice.
     let mut walked = Vec::new();
@@ -339,16 +294,11 @@ async fn the_api_pages_items_in_id_order_by_their_next_address() {
     assert_eq!(walked, all);
 
     // A lane keeps its filter and its limit from page to page.
-    let (_, done) = app
-        .get_json("/api/control-plane/items?lane=done&limit=1")
-        .await;
+    let (_, done) = app.get_json("/api/control-plane/items?lane=done&limit=1").await;
     assert_eq!(done["count"], 1);
     assert_eq!(done["total"], 2);
     let next = done["next"].as_str().unwrap();
-    assert!(
-        next.contains("lane=done") && next.contains("limit=1"),
-        "{next}"
-    );
+    assert!(next.contains("lane=done") && next.contains("limit=1"), "{next}");
     let (_, last) = app.get_json(next).await;
     assert_eq!(last["items"][0]["lane"], "done");
     assert_eq!(last["next"], serde_json::Value::Null);
@@ -363,9 +313,7 @@ async fn the_api_pages_items_in_id_order_by_their_next_address() {
         ("cursor=../etc", "cursor"),
         ("cursor=", "cursor"),
     ] {
-        let (status, bad) = app
-            .get_json(&format!("/api/control-plane/items?{query}"))
-            .await;
+        let (status, bad) = app.get_json(&format!("/api/control-plane/items?{query}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
         assert_eq!(bad["field"], field, "{query}");
         assert!(
@@ -404,10 +352,7 @@ async fn the_api_returns_one_whole_item_or_a_404() {
         assert_eq!(lifecycle[key], value, "lifecycle.{key}");
     }
     assert_eq!(lifecycle["done_criteria"].as_array().unwrap().len(), 27);
-    assert_eq!(
-        item["prompt_context"]["path"],
-        "./work-items/prompts/wi-BF-302.prompt.md"
-    );
+    assert_eq!(item["prompt_context"]["path"], "./work-items/prompts/wi-BF-302.prompt.md");
     assert!(
         item["prompt_context"]["text"]
             .as_str()
@@ -420,10 +365,7 @@ async fn the_api_returns_one_whole_item_or_a_404() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid-path");
 
-    for path in [
-        "/api/control-plane/items/wi-NOPE-1",
-        "/api/control-plane/no-such-endpoint",
-    ] {
+    for path in ["/api/control-plane/items/wi-NOPE-1", "/api/control-plane/no-such-endpoint"] {
         let (status, body) = app.get_json(path).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(body["error"], "not-found", "{path}");
@@ -468,12 +410,7 @@ async fn static_files_are_cached_and_text_is_compressed() {
         assert_eq!(css.status(), StatusCode::OK, "{accept:?}");
         assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
         assert_eq!(css.headers()["vary"], "accept-encoding", "{accept:?}");
-        assert!(
-            css.headers()["cache-control"]
-                .to_str()
-                .unwrap()
-                .contains("immutable")
-        );
+        assert!(css.headers()["cache-control"].to_str().unwrap().contains("immutable"));
         assert_eq!(
             css.headers()
                 .get_all("content-encoding")
@@ -505,12 +442,7 @@ async fn static_files_are_cached_and_text_is_compressed() {
         assert_eq!(text, app::assets::STYLESHEET, "{accept:?}");
     }
 
-    let html = app
-        .client
-        .get(app.url("/"))
-        .header("accept-encoding", "gzip")
-        .sent()
-        .await;
+    let html = app.client.get(app.url("/")).header("accept-encoding", "gzip").sent().await;
     assert_eq!(html.headers()["content-encoding"], "gzip");
 
     for (path, content_type) in [
@@ -526,14 +458,8 @@ async fn static_files_are_cached_and_text_is_compressed() {
         assert_eq!(response.headers()["content-type"], content_type, "{path}");
         assert!(response.headers().contains_key("cache-control"), "{path}");
     }
-    let manifest: serde_json::Value = app
-        .client
-        .get(app.url("/manifest.webmanifest"))
-        .sent()
-        .await
-        .json()
-        .await
-        .unwrap();
+    let manifest: serde_json::Value =
+        app.client.get(app.url("/manifest.webmanifest")).sent().await.json().await.unwrap();
     let sizes: Vec<_> = manifest["icons"]
         .as_array()
         .unwrap()
@@ -548,22 +474,13 @@ async fn crawlers_are_turned_away_and_pages_carry_no_hydration_leftovers() {
     let app = spawn_demo_app().await;
     let robots = app.anonymous.get(app.url("/robots.txt")).sent().await;
     assert_eq!(robots.status(), StatusCode::OK);
-    assert_eq!(
-        robots.headers()["content-type"],
-        "text/plain; charset=utf-8"
-    );
+    assert_eq!(robots.headers()["content-type"], "text/plain; charset=utf-8");
     let text = robots.text().await.unwrap();
     assert_contains(&text, "User-agent: *\nDisallow: /\n");
 
     let signed_out = app.anonymous.get(app.url("/login")).send().await.unwrap();
     let mut pages = vec![("/login", signed_out.text().await.unwrap())];
-    for path in [
-        "/",
-        "/items/wi-BF-302",
-        "/releases",
-        "/history",
-        "/?lane=review",
-    ] {
+    for path in ["/", "/items/wi-BF-302", "/releases", "/history", "/?lane=review"] {
         let page = get_html(&app.client, &app.url(path)).await;
         assert_eq!(page.status(), StatusCode::OK, "{path}");
         pages.push((path, page.text().await.unwrap()));

@@ -11,13 +11,7 @@ use std::time::Duration;
 fn ignore(_: RunEvent) {}
 
 fn command<'a>(argv: &'a [String], dir: &'a str, env: &'a [(String, String)]) -> RemoteCommand<'a> {
-    RemoteCommand {
-        argv,
-        dir,
-        env,
-        timeout: Duration::from_secs(20),
-        output_cap: 64 * 1024,
-    }
+    RemoteCommand { argv, dir, env, timeout: Duration::from_secs(20), output_cap: 64 * 1024 }
 }
 
 fn words(list: &[&str]) -> Vec<String> {
@@ -59,11 +53,7 @@ async fn no_argument_is_interpreted_by_the_remote_shell() {
     let expected: String = hostile.iter().map(|word| format!("[{word}]\n")).collect();
     assert_eq!(run.output, expected);
     assert!(!planted.exists(), "nothing ran on the host's shell");
-    assert!(
-        run.command.starts_with("on web-1: printf"),
-        "{}",
-        run.command
-    );
+    assert!(run.command.starts_with("on web-1: printf"), "{}", run.command);
 }
 
 #[tokio::test]
@@ -76,13 +66,7 @@ async fn a_command_gets_its_variables_and_runs_in_the_host_s_directory() {
         ("FACTORY_VERSION".to_owned(), "2.0 beta's".to_owned()),
         ("FACTORY_HOST".to_owned(), "web-1".to_owned()),
     ];
-    let run = run_on_host(
-        &hosts.settings,
-        &host,
-        &command(&argv, &work, &env),
-        &ignore,
-    )
-    .await;
+    let run = run_on_host(&hosts.settings, &host, &command(&argv, &work, &env), &ignore).await;
     assert!(run.passed, "{run:?}");
     assert_eq!(run.output, format!("{work}\n2.0 beta's|web-1\n"));
 }
@@ -93,10 +77,7 @@ async fn an_unknown_host_key_is_refused_with_how_to_add_it() {
     let (hosts, host) = one_host(dir.path()).await;
     let empty = dir.path().join("empty_known_hosts");
     std::fs::write(&empty, "").unwrap();
-    let settings = SshSettings {
-        known_hosts: Some(empty),
-        ..hosts.settings.clone()
-    };
+    let settings = SshSettings { known_hosts: Some(empty), ..hosts.settings.clone() };
     let planted = dir.path().join("ran");
     let argv = words(&["touch", planted.to_str().unwrap()]);
     let run = run_on_host(&settings, &host, &command(&argv, "/", &[]), &ignore).await;
@@ -105,13 +86,7 @@ async fn an_unknown_host_key_is_refused_with_how_to_add_it() {
     let failure = SshFailure::of(&run).expect("ssh itself failed");
     assert_eq!(failure, SshFailure::HostKey, "{run:?}");
     let next = failure.next_step(&host, &settings);
-    assert!(
-        next.contains(&format!(
-            "ssh-keyscan -p {}",
-            host.destination.port.unwrap()
-        )),
-        "{next}"
-    );
+    assert!(next.contains(&format!("ssh-keyscan -p {}", host.destination.port.unwrap())), "{next}");
 }
 
 #[tokio::test]
@@ -124,11 +99,7 @@ async fn an_unreachable_host_fails_at_once_and_says_so() {
     let argv = words(&["true"]);
     let run = run_on_host(&hosts.settings, &host, &command(&argv, "/", &[]), &ignore).await;
     assert!(!run.passed);
-    assert_eq!(
-        SshFailure::of(&run),
-        Some(SshFailure::Unreachable),
-        "{run:?}"
-    );
+    assert_eq!(SshFailure::of(&run), Some(SshFailure::Unreachable), "{run:?}");
 }
 
 #[tokio::test]
@@ -147,20 +118,13 @@ async fn a_remote_step_past_its_timeout_is_stopped_on_the_host() {
     let run = run_on_host(
         &hosts.settings,
         &host,
-        &RemoteCommand {
-            timeout: Duration::from_millis(700),
-            ..command(&argv, "/", &[])
-        },
+        &RemoteCommand { timeout: Duration::from_millis(700), ..command(&argv, "/", &[]) },
         &ignore,
     )
     .await;
     assert!(run.timed_out && !run.passed, "{run:?}");
     assert!(run.output.contains("[stopped on web-1"), "{run:?}");
-    let pid: i32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     assert!(
         app::process::until_ended(pid).await,
         "the remote process {pid} was stopped with its group"

@@ -38,13 +38,7 @@ fn site() -> Site {
     let config = dir.path().join("factory.toml");
     std::fs::write(&config, target).unwrap();
     let token = common::token_from_the_command_line(&data_dir, "operator");
-    Site {
-        _dir: dir,
-        data_dir,
-        target_dir,
-        config,
-        token,
-    }
+    Site { _dir: dir, data_dir, target_dir, config, token }
 }
 
 struct Server {
@@ -95,9 +89,7 @@ async fn api(
 
 /// `GET /api/targets/web`.
 async fn web_target(site: &Site, server: &Server) -> serde_json::Value {
-    api(site, server, reqwest::Method::GET, "/api/targets/web", None)
-        .await
-        .1
+    api(site, server, reqwest::Method::GET, "/api/targets/web", None).await.1
 }
 
 /// Polls the release until `done` holds of it.
@@ -110,14 +102,8 @@ async fn wait_for_release(
 ) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (_, record) = api(
-            site,
-            server,
-            reqwest::Method::GET,
-            &format!("/api/releases/{id}"),
-            None,
-        )
-        .await;
+        let (_, record) =
+            api(site, server, reqwest::Method::GET, &format!("/api/releases/{id}"), None).await;
         if done(&record) {
             return record;
         }
@@ -147,10 +133,7 @@ fn deploy_step(record: &serde_json::Value) -> &serde_json::Value {
 }
 
 fn live(site: &Site) -> String {
-    std::fs::read_to_string(site.target_dir.join("live"))
-        .unwrap_or_default()
-        .trim()
-        .to_owned()
+    std::fs::read_to_string(site.target_dir.join("live")).unwrap_or_default().trim().to_owned()
 }
 
 #[tokio::test]
@@ -167,17 +150,11 @@ async fn a_killed_dashboards_deploy_never_finishes_behind_the_next_release() {
     // The slow deploy starts, and its output so far is kept while it runs.
     let slow_started = Instant::now();
     let slow = deploy(&site, &server, "slow-4.0").await;
-    wait_for_release(
-        &site,
-        &server,
-        slow,
-        "the deploy step's output so far",
-        |r| {
-            deploy_step(r)["output_so_far"]
-                .as_str()
-                .is_some_and(|output| output.contains("deploying slow-4.0"))
-        },
-    )
+    wait_for_release(&site, &server, slow, "the deploy step's output so far", |r| {
+        deploy_step(r)["output_so_far"]
+            .as_str()
+            .is_some_and(|output| output.contains("deploying slow-4.0"))
+    })
     .await;
 
     // The dashboard dies; its deploy script lives on in its own process group.
@@ -212,19 +189,10 @@ async fn a_killed_dashboards_deploy_never_finishes_behind_the_next_release() {
     assert_eq!(record["release"]["current_step"], "deploy");
     let guidance = &record["release"]["guidance"];
     let next_step = guidance["next_step"].as_str().unwrap();
+    assert!(next_step.contains("is not known until a check passes"), "{guidance}");
+    assert!(next_step.contains("check the service on the host"), "{guidance}");
     assert!(
-        next_step.contains("is not known until a check passes"),
-        "{guidance}"
-    );
-    assert!(
-        next_step.contains("check the service on the host"),
-        "{guidance}"
-    );
-    assert!(
-        guidance["safe_retry"]
-            .as_str()
-            .unwrap()
-            .contains("Safe to start the next deploy"),
+        guidance["safe_retry"].as_str().unwrap().contains("Safe to start the next deploy"),
         "{guidance}"
     );
     let target = web_target(&site, &server).await;
@@ -238,10 +206,7 @@ async fn a_killed_dashboards_deploy_never_finishes_behind_the_next_release() {
             break;
         }
         assert_eq!(target["health"], "interrupted", "{target}");
-        assert!(
-            Instant::now() < deadline,
-            "the check never passed: {target}"
-        );
+        assert!(Instant::now() < deadline, "the check never passed: {target}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -254,11 +219,7 @@ async fn a_killed_dashboards_deploy_never_finishes_behind_the_next_release() {
     .await;
     let orphan_due = slow_started + Duration::from_secs(ORPHAN_SLEEP_SECONDS + 2);
     tokio::time::sleep(orphan_due.saturating_duration_since(Instant::now())).await;
-    assert_eq!(
-        live(&site),
-        "1.4.0",
-        "the killed server's deploy finished after all"
-    );
+    assert_eq!(live(&site), "1.4.0", "the killed server's deploy finished after all");
     let target = web_target(&site, &server).await;
     assert_eq!(target["health"], "healthy", "{target}");
     assert_eq!(target["live"]["version"], "1.4.0");
@@ -295,14 +256,8 @@ async fn a_stopped_dashboard_stops_its_running_deploy_and_says_so() {
     assert_eq!(live(&site), "", "the stopped server's deploy went on");
 
     let server = serve(&site, "second.log");
-    let (_, record) = api(
-        &site,
-        &server,
-        reqwest::Method::GET,
-        &format!("/api/releases/{slow}"),
-        None,
-    )
-    .await;
+    let (_, record) =
+        api(&site, &server, reqwest::Method::GET, &format!("/api/releases/{slow}"), None).await;
     assert_eq!(record["release"]["status"], "interrupted", "{record}");
     let outcome = record["release"]["outcome"].as_str().unwrap();
     assert_contains(outcome, "the server was shut down");
@@ -335,20 +290,8 @@ async fn a_rollout_cut_by_a_killed_dashboard_reads_interrupted_host_by_host() {
     let go = services[1].gated_version("1.0.0", "ok 1.0.0");
     let mut config = format!(
         "[[targets]]\nname = \"web\"\nworking_dir = \"/\"\ndeploy = [\"./deploy.sh\"]\nrollback = [\"./rollback.sh\"]\n\n[targets.ssh]\nidentity_file = {:?}\nknown_hosts = {:?}\n\n[[targets.smoke]]\nname = \"health\"\nwhen = \"post\"\nurl = \"http://{{host}}/healthz\"\nbody_contains = \"ok\"\n",
-        hosts
-            .settings
-            .identity_file
-            .as_ref()
-            .unwrap()
-            .display()
-            .to_string(),
-        hosts
-            .settings
-            .known_hosts
-            .as_ref()
-            .unwrap()
-            .display()
-            .to_string(),
+        hosts.settings.identity_file.as_ref().unwrap().display().to_string(),
+        hosts.settings.known_hosts.as_ref().unwrap().display().to_string(),
     );
     for (host, service) in hosts.hosts.iter().zip(&services) {
         config.push_str(&format!(
@@ -392,19 +335,11 @@ async fn a_rollout_cut_by_a_killed_dashboard_reads_interrupted_host_by_host() {
         .collect();
     assert_eq!(
         hosts_now,
-        [
-            "web-1 post-smoke passed true",
-            "web-2 deploy failed false",
-            "web-3 null null false",
-        ],
+        ["web-1 post-smoke passed true", "web-2 deploy failed false", "web-3 null null false",],
         "{record}"
     );
     let target = web_target(&site, &server).await;
-    assert_eq!(
-        target["running"],
-        serde_json::Value::Null,
-        "the lock is free"
-    );
+    assert_eq!(target["running"], serde_json::Value::Null, "the lock is free");
     assert_eq!(target["health"], "interrupted");
     assert_eq!(target["hosts"][0]["version"], "1.0.0");
     // web-2's deploy, let go now, died with the dashboard's connection: it never
@@ -414,8 +349,5 @@ async fn a_rollout_cut_by_a_killed_dashboard_reads_interrupted_host_by_host() {
         !hosts.hosts[1].dir.join("current").exists(),
         "web-2's deploy went on after the dashboard was killed"
     );
-    assert!(
-        hosts.hosts[0].dir.join("current").exists(),
-        "web-1 was deployed"
-    );
+    assert!(hosts.hosts[0].dir.join("current").exists(), "web-1 was deployed");
 }

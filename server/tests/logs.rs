@@ -35,23 +35,14 @@ async fn no_password_or_token_appears_in_the_logs() {
     let app = spawn_demo_app().await;
     let wrong = "a wrong password of some length";
     app.sign_in(&browser(None), "demo", wrong, None).await;
-    app.sign_in(&browser(None), "demo", DEMO_PASSWORD, None)
-        .await;
+    app.sign_in(&browser(None), "demo", DEMO_PASSWORD, None).await;
 
     let token = new_api_token();
     let hash = token_hash(&token);
     let state = server::open_state(&app.data_dir).await.unwrap();
-    state
-        .db
-        .call(move |conn| operators::add_token(conn, "ci", Role::Viewer, &hash))
-        .await
-        .unwrap();
-    let response = app
-        .anonymous
-        .get(app.url("/api/control-plane/items"))
-        .bearer_auth(&token)
-        .sent()
-        .await;
+    state.db.call(move |conn| operators::add_token(conn, "ci", Role::Viewer, &hash)).await.unwrap();
+    let response =
+        app.anonymous.get(app.url("/api/control-plane/items")).bearer_auth(&token).sent().await;
     assert!(response.status().is_success());
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();

@@ -44,19 +44,13 @@ async fn a_client_that_asks_for_no_openmetrics_gets_the_text_format_with_typed_c
     app.deployed("web", "1.0.0").await;
     let response = app.anonymous.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        response.headers()["content-type"],
-        "text/plain; version=0.0.4; charset=utf-8"
-    );
+    assert_eq!(response.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8");
     let text = response.text().await.unwrap();
     assert!(!text.contains("# EOF"), "no OpenMetrics end marker");
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
         .expect("a Prometheus text-format parser reads it");
-    let releases: Vec<_> = scrape
-        .samples
-        .iter()
-        .filter(|sample| sample.metric == "factory_releases_total")
-        .collect();
+    let releases: Vec<_> =
+        scrape.samples.iter().filter(|sample| sample.metric == "factory_releases_total").collect();
     assert!(!releases.is_empty(), "{text}");
     for sample in releases {
         assert!(
@@ -65,11 +59,8 @@ async fn a_client_that_asks_for_no_openmetrics_gets_the_text_format_with_typed_c
         );
     }
     assert!(
-        scrape
-            .samples
-            .iter()
-            .any(|s| s.metric == "factory_deploy_lock_held"
-                && matches!(s.value, prometheus_parse::Value::Gauge(_))),
+        scrape.samples.iter().any(|s| s.metric == "factory_deploy_lock_held"
+            && matches!(s.value, prometheus_parse::Value::Gauge(_))),
         "{text}"
     );
 }
@@ -83,16 +74,9 @@ async fn the_counters_move_after_a_deploy_and_the_gauges_say_where_things_stand(
         .spawn()
         .await;
     let (status, before) = scrape(&app, &app.anonymous).await;
-    assert_eq!(
-        status,
-        StatusCode::OK,
-        "from loopback, no token needed: {before}"
-    );
+    assert_eq!(status, StatusCode::OK, "from loopback, no token needed: {before}");
     let before = parse(&before);
-    assert_eq!(
-        before.get(r#"factory_deploy_lock_held{target="web"}"#),
-        Some(&0.0)
-    );
+    assert_eq!(before.get(r#"factory_deploy_lock_held{target="web"}"#), Some(&0.0));
     // Every release counter is there at zero from the start, so an alert on its increase
     // sees the first failure after a restart.
     assert_eq!(
@@ -115,21 +99,14 @@ async fn the_counters_move_after_a_deploy_and_the_gauges_say_where_things_stand(
     let mut text = String::new();
     for _ in 0..100 {
         text = scrape(&app, &app.anonymous).await.1;
-        if parse(&text)
-            .get(rolled_back)
-            .is_some_and(|count| *count >= 1.0)
-        {
+        if parse(&text).get(rolled_back).is_some_and(|count| *count >= 1.0) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let after = parse(&text);
-    let sample = |series: &str| {
-        after
-            .get(series)
-            .copied()
-            .unwrap_or_else(|| panic!("{series} in {text}"))
-    };
+    let sample =
+        |series: &str| after.get(series).copied().unwrap_or_else(|| panic!("{series} in {text}"));
     assert_eq!(
         sample(r#"factory_releases_total{target="web",kind="deploy",outcome="succeeded"}"#),
         1.0
@@ -154,11 +131,8 @@ async fn the_counters_move_after_a_deploy_and_the_gauges_say_where_things_stand(
     assert_eq!(sample(r#"factory_hold_active{target="web"}"#), 0.0);
     // The demo's one drifting item, wi-BF-336.
     assert_eq!(sample("factory_work_items_drifting"), 1.0);
-    let items: f64 = after
-        .iter()
-        .filter(|(k, _)| k.starts_with("factory_work_items{"))
-        .map(|(_, v)| v)
-        .sum();
+    let items: f64 =
+        after.iter().filter(|(k, _)| k.starts_with("factory_work_items{")).map(|(_, v)| v).sum();
     assert_eq!(items, 11.0, "every demo item, by lane and freshness");
     assert!(
         sample(

@@ -94,10 +94,7 @@ async fn the_document_names_its_schemas_auth_schemes_error_shape_and_idempotency
         let name = target
             .strip_prefix("#/components/schemas/")
             .unwrap_or_else(|| panic!("{target} is not a schema reference"));
-        assert!(
-            doc["components"]["schemas"][name].is_object(),
-            "{target} does not resolve"
-        );
+        assert!(doc["components"]["schemas"][name].is_object(), "{target} does not resolve");
     }
 
     let schemes = &doc["components"]["securitySchemes"];
@@ -106,10 +103,7 @@ async fn the_document_names_its_schemas_auth_schemes_error_shape_and_idempotency
     assert_eq!(schemes["session"]["type"], "apiKey");
     assert_eq!(schemes["session"]["in"], "cookie");
     assert_eq!(schemes["session"]["name"], "factory_session");
-    assert_eq!(
-        doc["security"],
-        json!([{ "bearer": [] }, { "session": [] }])
-    );
+    assert_eq!(doc["security"], json!([{ "bearer": [] }, { "session": [] }]));
     // Anyone may read health and this document.
     assert_eq!(doc["paths"]["/healthz"]["get"]["security"], json!([{}]));
 
@@ -131,12 +125,8 @@ async fn the_document_names_its_schemas_auth_schemes_error_shape_and_idempotency
     }
     // One refusal: a blocked action and a blocked release answer the same schema.
     let action = &doc["paths"]["/api/control-plane/items/{id}/actions/{action}"]["post"];
-    for (operation, status) in [
-        (deploy, "409"),
-        (deploy, "403"),
-        (action, "409"),
-        (action, "403"),
-    ] {
+    for (operation, status) in [(deploy, "409"), (deploy, "403"), (action, "409"), (action, "403")]
+    {
         assert_eq!(
             operation["responses"][status]["content"]["application/json"]["schema"]["$ref"],
             "#/components/schemas/AppError",
@@ -152,9 +142,7 @@ async fn the_document_names_its_schemas_auth_schemes_error_shape_and_idempotency
         ("delete", "/api/targets/{target}/hold"),
         ("post", "/api/control-plane/sync"),
     ] {
-        let parameters = doc["paths"][path][method]["parameters"]
-            .as_array()
-            .expect("parameters");
+        let parameters = doc["paths"][path][method]["parameters"].as_array().expect("parameters");
         let key = parameters
             .iter()
             .find(|p| p["name"] == "Idempotency-Key")
@@ -187,18 +175,14 @@ async fn every_documented_operation_answers_a_documented_status() {
 
     for (method, path) in operations(&doc) {
         let url = app.url(&concrete(&path));
-        let mut request = app
-            .client
-            .request(Method::from_bytes(method.as_bytes()).unwrap(), &url);
+        let mut request = app.client.request(Method::from_bytes(method.as_bytes()).unwrap(), &url);
         if method == "PUT" {
             request = request.json(&json!({ "reason": "again", "expires_in": "1h" }));
         }
         let response = request.send().await.expect("request sent");
         let status = response.status().as_u16().to_string();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned());
+        let content_type =
+            response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
         let body = response.text().await.unwrap();
         let operation = &doc["paths"][&path][method.to_lowercase()];
         let documented = &operation["responses"][&status];
@@ -235,21 +219,11 @@ async fn unreadable_paths_and_queries_are_refused_in_json() {
         // A parameter given twice.
         "/api/control-plane/items?lane=null&lane=null",
     ] {
-        let method = if path.contains("/actions/") {
-            Method::POST
-        } else {
-            Method::GET
-        };
+        let method = if path.contains("/actions/") { Method::POST } else { Method::GET };
         let (status, body) = answer(app.client.request(method, app.url(path))).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
         assert_eq!(body["error"], "bad-request", "{path}: {body}");
-        assert!(
-            body["message"]
-                .as_str()
-                .unwrap()
-                .contains("could not be read"),
-            "{body}"
-        );
+        assert!(body["message"].as_str().unwrap().contains("could not be read"), "{body}");
     }
 }
 
@@ -265,13 +239,7 @@ async fn a_method_an_address_does_not_take_is_refused_in_json_with_allow() {
     assert_eq!(response.headers()["allow"], "POST");
     let (_, body) = common::json_of(response).await;
     assert_eq!(body["error"], "method-not-allowed", "{body}");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("GET /api/openapi.json"),
-        "{body}"
-    );
+    assert!(body["message"].as_str().unwrap().contains("GET /api/openapi.json"), "{body}");
 }
 
 #[tokio::test]
@@ -286,10 +254,7 @@ async fn a_null_body_is_no_body_as_the_document_says() {
             .header("content-type", "application/json")
             .body(body)
     };
-    for path in [
-        "/api/targets/{target}/deploy",
-        "/api/targets/{target}/rollback",
-    ] {
+    for path in ["/api/targets/{target}/deploy", "/api/targets/{target}/rollback"] {
         let schema =
             &doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"];
         assert_eq!(schema["oneOf"][0]["type"], "null", "{path}: {schema}");
@@ -299,10 +264,7 @@ async fn a_null_body_is_no_body_as_the_document_says() {
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let id = body["release_id"].as_i64().unwrap();
     let record = app.finished_release(id).await;
-    assert_eq!(
-        record["release"]["version"], "1.0.0",
-        "the candidate, as without a body: {record}"
-    );
+    assert_eq!(record["release"]["version"], "1.0.0", "the candidate, as without a body: {record}");
     // Nothing earlier to go back to: refused by its gate, not for its body.
     let (status, body) = answer(post("/api/targets/demo-web/rollback", "null")).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");

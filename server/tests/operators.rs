@@ -29,20 +29,12 @@ async fn signing_in_sets_a_safe_cookie_and_goes_back_to_the_page_asked_for() {
     assert_contains(&body, "autocomplete=\"current-password\"");
     assert_contains(&body, "name=\"next\" value=\"/items/wi-BF-302\"");
 
-    let response = app
-        .sign_in(&visitor, "demo", DEMO_PASSWORD, Some("/items/wi-BF-302"))
-        .await;
+    let response = app.sign_in(&visitor, "demo", DEMO_PASSWORD, Some("/items/wi-BF-302")).await;
     assert_eq!(response.status(), StatusCode::FOUND);
     assert_eq!(location(&response), "/items/wi-BF-302");
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.starts_with("factory_session="), "{cookie}");
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
-        "{cookie}"
-    );
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
 
     let page = get_html(&visitor, &app.url("/items/wi-BF-302")).await;
     assert_eq!(page.status(), StatusCode::OK);
@@ -52,14 +44,8 @@ async fn signing_in_sets_a_safe_cookie_and_goes_back_to_the_page_asked_for() {
 #[tokio::test]
 async fn an_open_redirect_in_next_is_ignored() {
     let app = spawn_demo_app().await;
-    for next in [
-        "//evil.example/",
-        "https://evil.example/",
-        "/\\evil.example",
-    ] {
-        let response = app
-            .sign_in(&browser(None), "demo", DEMO_PASSWORD, Some(next))
-            .await;
+    for next in ["//evil.example/", "https://evil.example/", "/\\evil.example"] {
+        let response = app.sign_in(&browser(None), "demo", DEMO_PASSWORD, Some(next)).await;
         assert_eq!(response.status(), StatusCode::FOUND);
         assert_eq!(location(&response), "/", "{next}");
     }
@@ -94,9 +80,7 @@ async fn the_sixth_failure_is_throttled_for_that_user_and_address_only() {
     let app = spawn_demo_app().await;
     let attacker = browser(None);
     for _ in 0..5 {
-        let response = app
-            .sign_in(&attacker, "demo", "not the password", None)
-            .await;
+        let response = app.sign_in(&attacker, "demo", "not the password", None).await;
         assert_eq!(response.status(), StatusCode::FOUND);
     }
     // An API client is told 429 with Retry-After.
@@ -106,11 +90,7 @@ async fn the_sixth_failure_is_throttled_for_that_user_and_address_only() {
         .sent()
         .await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = response.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry > 800 && retry <= 900, "{retry}");
     let body = response.text().await.unwrap();
     assert_contains(&body, "throttled");
@@ -129,11 +109,8 @@ async fn the_sixth_failure_is_throttled_for_that_user_and_address_only() {
     let elsewhere = browser(Some("127.0.0.2".parse().unwrap()));
     let response = app.sign_in(&elsewhere, "demo", DEMO_PASSWORD, None).await;
     assert_eq!(location(&response), "/");
-    app.add_user("other", "another long password", Role::Viewer)
-        .await;
-    let response = app
-        .sign_in(&elsewhere, "other", "another long password", None)
-        .await;
+    app.add_user("other", "another long password", Role::Viewer).await;
+    let response = app.sign_in(&elsewhere, "other", "another long password", None).await;
     assert_eq!(location(&response), "/");
 }
 
@@ -149,11 +126,7 @@ async fn the_session_survives_a_restart_and_sign_out_ends_it() {
         .client(client)
         .spawn()
         .await;
-    assert_eq!(
-        app.get_page("/").await.status(),
-        StatusCode::OK,
-        "still signed in"
-    );
+    assert_eq!(app.get_page("/").await.status(), StatusCode::OK, "still signed in");
 
     let response = app.submit("/fn/logout", "/", &[]).await;
     assert_eq!(response.status(), StatusCode::FOUND);
@@ -165,21 +138,12 @@ async fn the_session_survives_a_restart_and_sign_out_ends_it() {
 #[tokio::test]
 async fn without_credentials_pages_redirect_and_the_api_answers_401() {
     let app = spawn_demo_app().await;
-    for path in [
-        "/",
-        "/items/wi-BF-302",
-        "/releases",
-        "/history",
-        "/no-such-page",
-    ] {
+    for path in ["/", "/items/wi-BF-302", "/releases", "/history", "/no-such-page"] {
         let response = get_html(&app.anonymous, &app.url(path)).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
         assert!(location(&response).starts_with("/login"), "{path}");
     }
-    for path in [
-        "/api/control-plane/items",
-        "/api/control-plane/items/wi-BF-302",
-    ] {
+    for path in ["/api/control-plane/items", "/api/control-plane/items/wi-BF-302"] {
         let (status, body) = json_of(app.anonymous.get(app.url(path)).send().await.unwrap()).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
         assert_eq!(body["error"], "unauthenticated");
@@ -202,29 +166,15 @@ async fn an_api_token_works_until_it_is_revoked() {
         .await
         .unwrap();
 
-    let call = || {
-        app.anonymous
-            .get(app.url("/api/control-plane/items"))
-            .bearer_auth(&token)
-            .send()
-    };
+    let call = || app.anonymous.get(app.url("/api/control-plane/items")).bearer_auth(&token).send();
     assert_eq!(call().await.unwrap().status(), StatusCode::OK);
-    state
-        .db
-        .call(move |conn| operators::revoke_token(conn, id))
-        .await
-        .unwrap();
+    state.db.call(move |conn| operators::revoke_token(conn, id)).await.unwrap();
     let (status, body) = json_of(call().await.unwrap()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_contains(body["message"].as_str().unwrap(), "revoked");
     // A revoked token is no reason to call the server down: public addresses do not
     // look at it.
-    let health = app
-        .anonymous
-        .get(app.url("/healthz"))
-        .bearer_auth(&token)
-        .sent()
-        .await;
+    let health = app.anonymous.get(app.url("/healthz")).bearer_auth(&token).sent().await;
     assert_eq!(health.status(), StatusCode::OK);
 }
 
@@ -233,24 +183,12 @@ async fn an_api_token_reads_and_drives_the_api_only_never_pages_or_their_forms()
     let app = spawn_demo_app().await;
     let token = app.token("ci", Role::Admin).await;
     let with_token = |request: reqwest::RequestBuilder| request.bearer_auth(&token).send();
-    let api = with_token(app.anonymous.get(app.url("/api/control-plane/items")))
-        .await
-        .unwrap();
+    let api = with_token(app.anonymous.get(app.url("/api/control-plane/items"))).await.unwrap();
     assert_eq!(api.status(), StatusCode::OK);
-    for path in [
-        "/",
-        "/items/wi-BF-302",
-        "/history",
-        "/releases",
-        "/webhooks",
-    ] {
-        let page = with_token(
-            app.anonymous
-                .get(app.url(path))
-                .header("accept", "text/html"),
-        )
-        .await
-        .unwrap();
+    for path in ["/", "/items/wi-BF-302", "/history", "/releases", "/webhooks"] {
+        let page = with_token(app.anonymous.get(app.url(path)).header("accept", "text/html"))
+            .await
+            .unwrap();
         let (status, body) = json_of(page).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
         assert_eq!(body["error"], "token-outside-api", "{path}");
@@ -267,19 +205,13 @@ async fn an_api_token_reads_and_drives_the_api_only_never_pages_or_their_forms()
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["error"], "token-outside-api");
     let (_, item) = app.get_json("/api/control-plane/items/wi-BF-330").await;
-    assert_eq!(
-        item["lifecycle"]["lane"], "ready",
-        "the form changed nothing"
-    );
+    assert_eq!(item["lifecycle"]["lane"], "ready", "the form changed nothing");
 }
 
 #[tokio::test]
 async fn a_cross_site_post_is_refused() {
     let app = spawn_demo_app().await;
-    for (header, value) in [
-        ("origin", "https://evil.example"),
-        ("sec-fetch-site", "cross-site"),
-    ] {
+    for (header, value) in [("origin", "https://evil.example"), ("sec-fetch-site", "cross-site")] {
         let response = app
             .client
             .post(app.url("/fn/logout"))
@@ -311,8 +243,7 @@ async fn every_response_carries_the_security_headers() {
 #[tokio::test]
 async fn sign_ins_and_sign_outs_are_audited() {
     let app = spawn_demo_app().await;
-    app.sign_in(&browser(None), "demo", "wrong password!", None)
-        .await;
+    app.sign_in(&browser(None), "demo", "wrong password!", None).await;
     // A second browser signs in and out.
     let other = browser(None);
     let response = app.sign_in(&other, "demo", DEMO_PASSWORD, None).await;
@@ -345,14 +276,9 @@ async fn sign_ins_and_sign_outs_are_audited() {
 
     // The History page shows them, newest first.
     let body = app.page("/history").await;
-    let failed = body
-        .find("state-blocked\">failed")
-        .expect("the failure is listed");
+    let failed = body.find("state-blocked\">failed").expect("the failure is listed");
     let signed_out = body.find("sign-out").expect("the sign-out is listed");
-    assert!(
-        body.contains("state-enabled\">succeeded"),
-        "the successes are listed"
-    );
+    assert!(body.contains("state-enabled\">succeeded"), "the successes are listed");
     assert!(signed_out < failed, "newest first");
     assert_contains(&body, " · demo from 127.0.0.1");
 }
@@ -360,19 +286,14 @@ async fn sign_ins_and_sign_outs_are_audited() {
 #[tokio::test]
 async fn a_viewer_sees_every_action_blocked_by_permission_with_guidance() {
     let app = spawn_demo_app().await;
-    app.add_user("vera", "viewer long password", Role::Viewer)
-        .await;
+    app.add_user("vera", "viewer long password", Role::Viewer).await;
     let viewer = browser(None);
-    app.sign_in(&viewer, "vera", "viewer long password", None)
-        .await;
+    app.sign_in(&viewer, "vera", "viewer long password", None).await;
     let page = get_html(&viewer, &app.url("/items/wi-BF-302")).await;
     assert_eq!(page.status(), StatusCode::OK);
     let body = page.text().await.unwrap();
     assert_contains(&body, "vera · viewer");
-    assert!(
-        !body.contains("state-enabled"),
-        "nothing is enabled for a viewer"
-    );
+    assert!(!body.contains("state-enabled"), "nothing is enabled for a viewer");
     assert_contains(
         &body,
         "policy gate permission: blocked (vera (viewer) lacks the permission factory.work-item.prepare-release.)",
@@ -389,11 +310,9 @@ async fn a_crafted_error_link_cannot_put_its_text_on_the_sign_in_page() {
     let app = spawn_demo_app().await;
     let forged = r#"{"error":"bad-request","message":"Call +1 555 0100 to restore access"}"#;
     let encoded = base64::engine::general_purpose::URL_SAFE.encode(forged);
-    let page = get_html(
-        &browser(None),
-        &app.url(&format!("/login?__path=/fn/login&__err={encoded}")),
-    )
-    .await;
+    let page =
+        get_html(&browser(None), &app.url(&format!("/login?__path=/fn/login&__err={encoded}")))
+            .await;
     let body = page.text().await.unwrap();
     assert!(!body.contains("555"), "the forged text is not shown");
     assert_contains(&body, "Signing in did not work. Try again.");
@@ -414,22 +333,12 @@ async fn a_disabled_user_is_out_at_the_next_user_check() {
         assert_eq!(app.get_page("/").await.status(), StatusCode::OK);
         let state = server::open_state(&app.data_dir).await.unwrap();
         let name = app::domain::Username::parse("demo").unwrap();
-        state
-            .db
-            .call(move |conn| operators::set_disabled(conn, &name, true))
-            .await
-            .unwrap();
+        state.db.call(move |conn| operators::set_disabled(conn, &name, true)).await.unwrap();
         let status = app.get_page("/").await.status();
-        let expected = if still_in_until_check {
-            StatusCode::OK
-        } else {
-            StatusCode::SEE_OTHER
-        };
+        let expected = if still_in_until_check { StatusCode::OK } else { StatusCode::SEE_OTHER };
         assert_eq!(status, expected, "check every {interval:?}");
         // Signing in again is refused either way.
-        let response = app
-            .sign_in(&browser(None), "demo", DEMO_PASSWORD, None)
-            .await;
+        let response = app.sign_in(&browser(None), "demo", DEMO_PASSWORD, None).await;
         assert!(location(&response).contains("__err="));
     }
 }
@@ -438,10 +347,7 @@ async fn a_disabled_user_is_out_at_the_next_user_check() {
 async fn the_sign_in_page_says_when_secure_cookies_cannot_stick_over_plain_http() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // Secure cookies, as `factory serve` without --insecure-cookies sets them.
-    let app = Setup::default()
-        .without_demo_with_secure_cookies()
-        .spawn()
-        .await;
+    let app = Setup::default().without_demo_with_secure_cookies().spawn().await;
     let login_page = |host: &'static str, extra: &'static str| {
         let addr = app.addr;
         async move {

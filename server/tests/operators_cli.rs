@@ -16,12 +16,7 @@ fn factory(data_dir: &Path, args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("factory starts");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().expect("factory finishes")
 }
 
@@ -38,25 +33,15 @@ const PASSWORD: &str = "correct horse battery staple";
 #[test]
 fn users_are_added_listed_changed_and_disabled_with_argon2id_hashes() {
     let dir = tempfile::tempdir().unwrap();
-    let add = factory(
-        dir.path(),
-        &["user", "add", "Alice", "--role", "admin"],
-        &format!("{PASSWORD}\n"),
-    );
+    let add =
+        factory(dir.path(), &["user", "add", "Alice", "--role", "admin"], &format!("{PASSWORD}\n"));
     assert!(add.status.success(), "{}", text(&add));
     assert!(text(&add).contains("added alice with the role admin"));
-    assert!(
-        !text(&add).contains(PASSWORD),
-        "the password never reaches the output"
-    );
+    assert!(!text(&add).contains(PASSWORD), "the password never reaches the output");
 
     let conn = rusqlite::Connection::open(dir.path().join(server::DATABASE_FILE)).unwrap();
     let hash: String = conn
-        .query_row(
-            "SELECT password_hash FROM users WHERE username = 'alice'",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT password_hash FROM users WHERE username = 'alice'", [], |r| r.get(0))
         .unwrap();
     assert!(hash.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{hash}");
 
@@ -68,26 +53,14 @@ fn users_are_added_listed_changed_and_disabled_with_argon2id_hashes() {
     assert!(!again.status.success());
     assert!(text(&again).contains("already exists"));
 
-    let short = factory(
-        dir.path(),
-        &["user", "add", "bob", "--role", "viewer"],
-        "short\n",
-    );
+    let short = factory(dir.path(), &["user", "add", "bob", "--role", "viewer"], "short\n");
     assert!(!short.status.success());
     assert!(text(&short).contains("at least 12 characters"));
 
-    let passwd = factory(
-        dir.path(),
-        &["user", "passwd", "alice"],
-        "another long passphrase\n",
-    );
+    let passwd = factory(dir.path(), &["user", "passwd", "alice"], "another long passphrase\n");
     assert!(passwd.status.success(), "{}", text(&passwd));
     let new_hash: String = conn
-        .query_row(
-            "SELECT password_hash FROM users WHERE username = 'alice'",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT password_hash FROM users WHERE username = 'alice'", [], |r| r.get(0))
         .unwrap();
     assert_ne!(new_hash, hash);
 
@@ -115,28 +88,17 @@ fn users_are_added_listed_changed_and_disabled_with_argon2id_hashes() {
 fn a_user_is_re_enabled_and_given_another_role_and_the_list_aligns() {
     let dir = tempfile::tempdir().unwrap();
     for (name, role) in [("al", "viewer"), ("a-much-longer-name", "admin")] {
-        let add = factory(
-            dir.path(),
-            &["user", "add", name, "--role", role],
-            &format!("{PASSWORD}\n"),
-        );
+        let add =
+            factory(dir.path(), &["user", "add", name, "--role", role], &format!("{PASSWORD}\n"));
         assert!(add.status.success(), "{}", text(&add));
     }
-    assert!(
-        factory(dir.path(), &["user", "disable", "al"], "")
-            .status
-            .success()
-    );
+    assert!(factory(dir.path(), &["user", "disable", "al"], "").status.success());
     let enable = factory(dir.path(), &["user", "enable", "al"], "");
     assert!(enable.status.success(), "{}", text(&enable));
     assert!(text(&enable).contains("enabled al: they can sign in again"));
     let role = factory(dir.path(), &["user", "role", "al", "operator"], "");
     assert!(role.status.success(), "{}", text(&role));
-    assert!(
-        text(&role).contains("al is now operator"),
-        "{}",
-        text(&role)
-    );
+    assert!(text(&role).contains("al is now operator"), "{}", text(&role));
     let wrong = factory(dir.path(), &["user", "role", "al", "root"], "");
     assert!(!wrong.status.success());
     let nobody = factory(dir.path(), &["user", "enable", "nobody"], "");
@@ -153,21 +115,13 @@ fn a_user_is_re_enabled_and_given_another_role_and_the_list_aligns() {
     assert_eq!(column(lines[0], "ROLE"), column(al, "operator"), "{listed}");
     let long = lines.iter().find(|l| l.starts_with("a-much")).unwrap();
     assert_eq!(column(lines[0], "ROLE"), column(long, "admin"), "{listed}");
-    assert_eq!(
-        column(lines[0], "STATE"),
-        column(long, "active"),
-        "{listed}"
-    );
+    assert_eq!(column(lines[0], "STATE"), column(long, "active"), "{listed}");
 }
 
 #[test]
 fn tokens_are_printed_once_stored_hashed_and_revoked() {
     let dir = tempfile::tempdir().unwrap();
-    let create = factory(
-        dir.path(),
-        &["token", "create", "ci-deploy", "--role", "operator"],
-        "",
-    );
+    let create = factory(dir.path(), &["token", "create", "ci-deploy", "--role", "operator"], "");
     assert!(create.status.success(), "{}", text(&create));
     let stdout = String::from_utf8_lossy(&create.stdout);
     let token = stdout
@@ -175,15 +129,11 @@ fn tokens_are_printed_once_stored_hashed_and_revoked() {
         .find(|word| word.starts_with("bf_"))
         .expect("the token is printed")
         .to_owned();
-    assert!(
-        !String::from_utf8_lossy(&create.stderr).contains(&token),
-        "not logged"
-    );
+    assert!(!String::from_utf8_lossy(&create.stderr).contains(&token), "not logged");
 
     let conn = rusqlite::Connection::open(dir.path().join(server::DATABASE_FILE)).unwrap();
-    let stored: String = conn
-        .query_row("SELECT token_hash FROM api_tokens", [], |r| r.get(0))
-        .unwrap();
+    let stored: String =
+        conn.query_row("SELECT token_hash FROM api_tokens", [], |r| r.get(0)).unwrap();
     assert_eq!(stored, app::auth::secrets::token_hash(&token));
     assert!(!stored.contains(&token));
 
@@ -209,21 +159,15 @@ fn root_is_refused_on_a_data_directory_the_service_owns() {
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
     std::os::unix::fs::chown(&data, Some(65534), Some(65534)).unwrap();
-    let add = factory(
-        &data,
-        &["user", "add", "root-made", "--role", "admin"],
-        &format!("{PASSWORD}\n"),
-    );
+    let add =
+        factory(&data, &["user", "add", "root-made", "--role", "admin"], &format!("{PASSWORD}\n"));
     assert!(!add.status.success(), "{}", text(&add));
     assert!(
         text(&add).contains("belongs to user id 65534") && text(&add).contains("sudo -u '#65534'"),
         "{}",
         text(&add)
     );
-    assert!(
-        std::fs::read_dir(&data).unwrap().next().is_none(),
-        "nothing was written"
-    );
+    assert!(std::fs::read_dir(&data).unwrap().next().is_none(), "nothing was written");
 }
 
 unsafe extern "C" {

@@ -33,9 +33,7 @@ const TOOLS: [&str; 3] = ["kamal", "ansible-playbook", "kubectl"];
 fn examples() -> Vec<String> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/releases.md");
     let text = std::fs::read_to_string(path).unwrap();
-    let section = &text[text
-        .find("### Targets an orchestrator rolls out")
-        .expect("the section")..];
+    let section = &text[text.find("### Targets an orchestrator rolls out").expect("the section")..];
     section
         .split("```toml\n")
         .skip(1)
@@ -50,10 +48,7 @@ async fn each_orchestrator_example_deploys_fails_and_rolls_back() {
     for example in examples {
         let config = Config::parse(&example).unwrap_or_else(|err| panic!("{err}\n{example}"));
         let mut target = config.targets().unwrap().remove(0);
-        assert!(
-            target.hosts.is_empty(),
-            "the orchestrator rolls, not the dashboard"
-        );
+        assert!(target.hosts.is_empty(), "the orchestrator rolls, not the dashboard");
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("bin")).unwrap();
         for tool in TOOLS {
@@ -77,10 +72,7 @@ async fn each_orchestrator_example_deploys_fails_and_rolls_back() {
             }
         }
         let name = target.name.clone();
-        let app = Setup::default()
-            .with(|s| s.targets = vec![target])
-            .spawn()
-            .await;
+        let app = Setup::default().with(|s| s.targets = vec![target]).spawn().await;
         let first = app.deployed(&name, "1.0.0").await;
         assert_eq!(first["release"]["status"], "succeeded", "{name}: {first}");
 
@@ -111,12 +103,8 @@ async fn each_orchestrator_example_deploys_fails_and_rolls_back() {
             other => panic!("an example nobody expected: {other}"),
         };
         assert_eq!(calls, expected, "{name}");
-        let serving = reqwest::get(format!("{service}/healthz"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let serving =
+            reqwest::get(format!("{service}/healthz")).await.unwrap().text().await.unwrap();
         assert_eq!(serving.trim(), "ok 1.0.0", "{name}");
     }
 }

@@ -18,8 +18,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 fn work_item_file(app: &TestApp, id: &str) -> PathBuf {
-    app.data_dir
-        .join(format!("demo-factory/work-items/{id}.md"))
+    app.data_dir.join(format!("demo-factory/work-items/{id}.md"))
 }
 
 /// Replaces `from` by `to` in an item's file, as a newcomer's editor would.
@@ -72,16 +71,10 @@ async fn the_demo_syncs_its_files_at_start_and_reports_the_snapshot() {
     let body = app.page("/items/wi-BF-302").await;
     assert_contains(&body, ">Fresh</span> (snapshot age ");
     assert_contains(&body, "Drift: </span>none.");
-    assert_contains(
-        &body,
-        "No reconciliation required; item truth signals are consistent.",
-    );
+    assert_contains(&body, "No reconciliation required; item truth signals are consistent.");
     // The board says how fresh the queue is and what the last sync did.
     let board = app.page("/").await;
-    assert_contains(
-        &board,
-        "12 files read: 11 added, 0 changed, 0 removed, 1 error",
-    );
+    assert_contains(&board, "12 files read: 11 added, 0 changed, 0 removed, 1 error");
     assert_contains(&board, "wi-BF-344.md line 6, field lane");
     assert_contains(&board, "action=\"/fn/sync\"");
 
@@ -108,14 +101,8 @@ async fn the_demo_shows_a_drifting_item_and_a_file_that_does_not_sync_from_the_f
     assert_contains(&page_text, &html_text(next_step));
     // The board's first line names both, each a link.
     let board = app.page("/").await;
-    assert_contains(
-        &board,
-        r##"<a href="/items/wi-BF-336#queue-truth">wi-BF-336 drifts</a>"##,
-    );
-    assert_contains(
-        &board,
-        r##"<a href="#sync-errors">1 work-item file did not sync</a>"##,
-    );
+    assert_contains(&board, r##"<a href="/items/wi-BF-336#queue-truth">wi-BF-336 drifts</a>"##);
+    assert_contains(&board, r##"<a href="#sync-errors">1 work-item file did not sync</a>"##);
     // Every other demo item agrees with its file: the journeys that use them see no drift.
     let (_, items) = app.get_json("/api/control-plane/items").await;
     let drifting: Vec<&str> = items["items"]
@@ -133,31 +120,18 @@ async fn an_edit_that_keeps_size_and_modification_time_or_only_touches_the_promp
     let app = spawn_demo_app().await;
     // A sync of unchanged files parses none again and changes nothing.
     let unchanged = app.sync().await;
-    assert_eq!(
-        (&unchanged["changed"], &unchanged["added"]),
-        (&json!(0), &json!(0))
-    );
+    assert_eq!((&unchanged["changed"], &unchanged["added"]), (&json!(0), &json!(0)));
 
     // Same length, same modification time: a content hash still sees it.
     let path = work_item_file(&app, "wi-BF-330");
     let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
     let before = std::fs::metadata(&path).unwrap().len();
     edit(&app, "wi-BF-330", "Smoke check fails", "Smoke check FAILS");
-    std::fs::File::options()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_modified(modified)
-        .unwrap();
+    std::fs::File::options().write(true).open(&path).unwrap().set_modified(modified).unwrap();
     assert_eq!(std::fs::metadata(&path).unwrap().len(), before);
-    assert_eq!(
-        std::fs::metadata(&path).unwrap().modified().unwrap(),
-        modified
-    );
+    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), modified);
     // And a prompt edited without its work-item file.
-    let prompt = app
-        .data_dir
-        .join("demo-factory/work-items/prompts/wi-BF-302.prompt.md");
+    let prompt = app.data_dir.join("demo-factory/work-items/prompts/wi-BF-302.prompt.md");
     let mut text = std::fs::read_to_string(&prompt).unwrap();
     text.push_str("\nAlso check the release notes.");
     std::fs::write(&prompt, text).unwrap();
@@ -166,10 +140,7 @@ async fn an_edit_that_keeps_size_and_modification_time_or_only_touches_the_promp
     assert_eq!(snapshot["changed"], 2, "{snapshot}");
     assert_eq!(snapshot["files_read"], 12);
     assert!(
-        app.item("wi-BF-330").await["title"]
-            .as_str()
-            .unwrap()
-            .starts_with("Smoke check FAILS")
+        app.item("wi-BF-330").await["title"].as_str().unwrap().starts_with("Smoke check FAILS")
     );
     assert!(
         app.item("wi-BF-302").await["prompt_context"]["text"]
@@ -200,39 +171,21 @@ async fn edited_added_and_deleted_files_sync() {
     let snapshot = app.sync().await;
     assert_eq!(snapshot["files_read"], 12);
     assert_eq!(
-        (
-            &snapshot["added"],
-            &snapshot["changed"],
-            &snapshot["removed"]
-        ),
+        (&snapshot["added"], &snapshot["changed"], &snapshot["removed"]),
         (&json!(1), &json!(1), &json!(1))
     );
 
-    assert!(
-        app.item("wi-BF-318").await["title"]
-            .as_str()
-            .unwrap()
-            .starts_with("Edited: ")
-    );
+    assert!(app.item("wi-BF-318").await["title"].as_str().unwrap().starts_with("Edited: "));
     let added = app.item("wi-BF-350").await;
     assert_eq!(added["lifecycle"]["lane"], "backlog");
-    assert_eq!(
-        added["lifecycle"]["state"], "open",
-        "a missing state is derived"
-    );
+    assert_eq!(added["lifecycle"]["state"], "open", "a missing state is derived");
     assert_eq!(added["summary"], "Found in the field.");
 
     // A deleted file's item stays, with its history, and says it is gone.
     let gone = app.item("wi-BF-342").await;
     assert_eq!(drift_kinds(&gone), ["removed-from-source"]);
     let guidance = &gone["queue_truth"]["drift"][0]["guidance"];
-    assert!(
-        guidance["next_step"]
-            .as_str()
-            .unwrap()
-            .contains("restore wi-BF-342.md"),
-        "{guidance}"
-    );
+    assert!(guidance["next_step"].as_str().unwrap().contains("restore wi-BF-342.md"), "{guidance}");
     let board = app.page("/?lane=backlog").await;
     assert_contains(&board, "A new item");
     assert_contains(&board, "class=\"chip drift\"");
@@ -276,13 +229,8 @@ async fn a_broken_file_is_reported_by_line_and_field_and_the_rest_syncs() {
     let broken = app.item("wi-BF-321").await;
     assert_eq!(broken["title"], title_before);
     assert_eq!(broken["queue_truth"]["freshness"], "stale");
-    let next_step = broken["queue_truth"]["stale"]["next_step"]
-        .as_str()
-        .unwrap();
-    assert!(
-        next_step.starts_with(&format!("Fix wi-BF-321.md (line {line}: lane:")),
-        "{next_step}"
-    );
+    let next_step = broken["queue_truth"]["stale"]["next_step"].as_str().unwrap();
+    assert!(next_step.starts_with(&format!("Fix wi-BF-321.md (line {line}: lane:")), "{next_step}");
     // The board names the file, line and field.
     let board = app.page("/").await;
     assert_contains(&board, &format!("wi-BF-321.md line {line}, field lane"));
@@ -295,41 +243,25 @@ async fn a_broken_file_is_reported_by_line_and_field_and_the_rest_syncs() {
     assert_eq!(status, StatusCode::CONFLICT);
     common::blocking_gate(&answer, "queue-truth");
     assert!(
-        answer["guidance"]["next_step"]
-            .as_str()
-            .unwrap()
-            .starts_with("Fix wi-BF-321.md"),
+        answer["guidance"]["next_step"].as_str().unwrap().starts_with("Fix wi-BF-321.md"),
         "{answer}"
     );
 
     // Fixed, it syncs and is fresh again.
     edit(&app, "wi-BF-321", "lane = \"doing\"", "lane = \"review\"");
     let snapshot = app.sync().await;
-    assert_eq!(
-        snapshot["errors"][0]["file"], "wi-BF-344.md",
-        "only the demo's own"
-    );
+    assert_eq!(snapshot["errors"][0]["file"], "wi-BF-344.md", "only the demo's own");
     assert_eq!(snapshot["errors"].as_array().unwrap().len(), 1);
     let fixed = app.item("wi-BF-321").await;
     assert_eq!(fixed["queue_truth"]["freshness"], "fresh");
-    assert!(
-        fixed["title"]
-            .as_str()
-            .unwrap()
-            .starts_with("Never shown: ")
-    );
+    assert!(fixed["title"].as_str().unwrap().starts_with("Never shown: "));
 }
 
 #[tokio::test]
 async fn a_file_that_disagrees_with_the_board_shows_drift_and_guidance() {
     let app = spawn_demo_app().await;
     // The status says done while the lane stays in review.
-    edit(
-        &app,
-        "wi-BF-318",
-        "status = \"in-review\"",
-        "status = \"done\"",
-    );
+    edit(&app, "wi-BF-318", "status = \"in-review\"", "status = \"done\"");
     app.sync().await;
     let drifting = app.item("wi-BF-318").await;
     assert_eq!(drift_kinds(&drifting), ["status-lane"]);
@@ -339,10 +271,7 @@ async fn a_file_that_disagrees_with_the_board_shows_drift_and_guidance() {
         json!([{"signal": "lane", "value": "Review"}, {"signal": "status", "value": "done"}])
     );
     for key in ["what_happened", "trust", "next_step", "safe_to_act"] {
-        assert!(
-            !drift["guidance"][key].as_str().unwrap().is_empty(),
-            "{key}"
-        );
+        assert!(!drift["guidance"][key].as_str().unwrap().is_empty(), "{key}");
     }
     let body = app.page("/items/wi-BF-318").await;
     assert_contains(&body, "1 signal disagreement.");
@@ -372,22 +301,14 @@ async fn a_stale_snapshot_blocks_prepare_release_until_refreshed() {
         .await
         .call(|conn| {
             conn.execute("UPDATE work_item_sources SET read_at = read_at - 3600", [])?;
-            conn.execute(
-                "UPDATE sync_snapshots SET started_at = started_at - 3600",
-                [],
-            )?;
+            conn.execute("UPDATE sync_snapshots SET started_at = started_at - 3600", [])?;
             Ok(())
         })
         .await
         .unwrap();
     let stale = app.item("wi-BF-302").await;
     assert_eq!(stale["queue_truth"]["freshness"], "stale");
-    assert!(
-        stale["queue_truth"]["snapshot_age_seconds"]
-            .as_u64()
-            .unwrap()
-            >= 3600
-    );
+    assert!(stale["queue_truth"]["snapshot_age_seconds"].as_u64().unwrap() >= 3600);
     let board = app.page("/?lane=done").await;
     assert_contains(&board, "class=\"chip stale\"");
     assert_contains(&board, "Synced 1h ago");
@@ -403,11 +324,7 @@ async fn a_stale_snapshot_blocks_prepare_release_until_refreshed() {
 
     // Refresh on the item page: a form post without JavaScript, back to the section.
     let response = app
-        .submit(
-            "/fn/sync",
-            "/items/wi-BF-302",
-            &[("back", "/items/wi-BF-302#queue-truth")],
-        )
+        .submit("/fn/sync", "/items/wi-BF-302", &[("back", "/items/wi-BF-302#queue-truth")])
         .await;
     assert_eq!(response.status(), StatusCode::FOUND);
     assert_eq!(location(&response), "/items/wi-BF-302#queue-truth");
@@ -417,9 +334,7 @@ async fn a_stale_snapshot_blocks_prepare_release_until_refreshed() {
     assert_contains(&body, "policy gate queue-truth: pass");
 
     // Refresh never sends anyone to another site.
-    let response = app
-        .submit("/fn/sync", "/", &[("back", "https://elsewhere.example/")])
-        .await;
+    let response = app.submit("/fn/sync", "/", &[("back", "https://elsewhere.example/")]).await;
     assert_eq!(location(&response), "/");
 }
 
@@ -466,11 +381,7 @@ async fn a_viewer_cannot_sync_and_sees_no_refresh_button() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body["error"], "forbidden");
     assert_contains(body["message"].as_str().unwrap(), "factory.queue.sync");
-    let anonymous = app
-        .anonymous
-        .post(app.url("/api/control-plane/sync"))
-        .sent()
-        .await;
+    let anonymous = app.anonymous.post(app.url("/api/control-plane/sync")).sent().await;
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -481,10 +392,7 @@ async fn edits_to_the_demo_files_survive_a_restart() {
     let (data_dir, dir, _) = app.stop().await;
     let app = Setup::default().in_data_dir(data_dir.clone()).spawn().await;
     assert!(
-        app.item("wi-BF-318").await["title"]
-            .as_str()
-            .unwrap()
-            .starts_with("Kept: "),
+        app.item("wi-BF-318").await["title"].as_str().unwrap().starts_with("Kept: "),
         "the start-up sync read the edited file, not a fresh copy of the demo"
     );
     drop(dir);
@@ -516,10 +424,7 @@ async fn a_sync_that_cannot_read_the_directory_removes_nothing() {
     assert_eq!(errors.len(), 1, "{snapshot}");
     assert_eq!(errors[0]["file"], "wi-BF-344.md");
     assert_eq!(snapshot["removed"], 0);
-    assert_eq!(
-        app.get_json("/api/control-plane/items").await.1["count"],
-        11
-    );
+    assert_eq!(app.get_json("/api/control-plane/items").await.1["count"], 11);
 }
 
 /// A sync waits while another runs: two never read and apply the files at once, so an
@@ -540,16 +445,9 @@ async fn a_sync_waits_for_the_one_running() {
         }
     })
     .await;
-    assert!(
-        early.is_err(),
-        "the second sync did not run beside the first"
-    );
+    assert!(early.is_err(), "the second sync did not run beside the first");
     let (_, last) = app.get_json("/api/control-plane/sync").await;
-    assert_eq!(
-        last["last_sync"]["id"].as_i64(),
-        Some(before),
-        "nothing was applied"
-    );
+    assert_eq!(last["last_sync"]["id"].as_i64(), Some(before), "nothing was applied");
 
     drop(running);
     let (status, answer) = json_of(waiting.await.unwrap()).await;
@@ -567,8 +465,5 @@ async fn a_sync_with_an_idempotency_key_answers_its_first_snapshot() {
     let (_, again) = sync("sync-1").await;
     assert_eq!(again["last_sync"]["id"], first["last_sync"]["id"]);
     let (_, fresh) = sync("sync-2").await;
-    assert!(
-        fresh["last_sync"]["id"].as_i64() > first["last_sync"]["id"].as_i64(),
-        "{fresh}"
-    );
+    assert!(fresh["last_sync"]["id"].as_i64() > first["last_sync"]["id"].as_i64(), "{fresh}");
 }

@@ -13,10 +13,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 async fn app_on(host: &Host, step_timeout: Duration) -> TestApp {
-    Setup::default()
-        .with(|s| s.targets = vec![host.target(step_timeout)])
-        .spawn()
-        .await
+    Setup::default().with(|s| s.targets = vec![host.target(step_timeout)]).spawn().await
 }
 
 async fn send(
@@ -26,9 +23,8 @@ async fn send(
     path: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut request = client
-        .request(method.parse().unwrap(), app.url(path))
-        .header("accept", "application/json");
+    let mut request =
+        client.request(method.parse().unwrap(), app.url(path)).header("accept", "application/json");
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -44,14 +40,8 @@ async fn html(app: &TestApp, path: &str) -> String {
 }
 
 async fn deploy(app: &TestApp, version: &str) -> (StatusCode, Value) {
-    send(
-        app,
-        &app.client,
-        "POST",
-        "/api/targets/web/deploy",
-        Some(json!({ "version": version })),
-    )
-    .await
+    send(app, &app.client, "POST", "/api/targets/web/deploy", Some(json!({ "version": version })))
+        .await
 }
 
 /// Waits until the release has finished; returns `{release, steps}`.
@@ -70,19 +60,12 @@ fn steps(record: &Value) -> Vec<(String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| {
-            (
-                s["step"].as_str().unwrap().to_owned(),
-                s["status"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|s| (s["step"].as_str().unwrap().to_owned(), s["status"].as_str().unwrap().to_owned()))
         .collect()
 }
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
+    list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
 }
 
 #[tokio::test]
@@ -97,11 +80,7 @@ async fn a_deploy_runs_its_smoke_checks_and_the_new_version_serves() {
     assert_eq!(record["release"]["started_via"], "api");
     assert_eq!(
         steps(&record),
-        pairs(&[
-            ("pre-smoke", "passed"),
-            ("deploy", "passed"),
-            ("post-smoke", "passed")
-        ])
+        pairs(&[("pre-smoke", "passed"), ("deploy", "passed"), ("post-smoke", "passed")])
     );
     let deploy_output = record["steps"][1]["runs"][0]["output"].as_str().unwrap();
     assert_contains(deploy_output, "deploying 1.0.0 as release");
@@ -123,10 +102,7 @@ async fn a_command_s_output_is_capped_and_the_cut_is_marked() {
     let run = &record["steps"][1]["runs"][0];
     let output = run["output"].as_str().unwrap();
     assert_eq!(run["output_truncated"], true);
-    assert!(
-        output.starts_with("[earlier output cut: the last 4 KiB are kept]"),
-        "{output}"
-    );
+    assert!(output.starts_with("[earlier output cut: the last 4 KiB are kept]"), "{output}");
     assert!(output.len() < 4 * 1024 + 100);
     assert!(output.contains("now serving 1.0.0"), "the end is kept");
 }
@@ -142,9 +118,7 @@ async fn a_failed_pre_deploy_smoke_check_aborts_and_changes_nothing() {
     assert_eq!(record["release"]["status"], "aborted");
     assert_eq!(steps(&record), pairs(&[("pre-smoke", "failed")]));
     assert_contains(
-        record["release"]["guidance"]["safe_retry"]
-            .as_str()
-            .unwrap(),
+        record["release"]["guidance"]["safe_retry"].as_str().unwrap(),
         "nothing was changed",
     );
     assert_eq!(host.serving().await, "200 ok 1.0.0");
@@ -160,28 +134,17 @@ async fn a_failed_post_deploy_smoke_check_rolls_back_automatically() {
     let record = deployed(&app, "2.0.0").await;
     assert_eq!(
         steps(&record),
-        pairs(&[
-            ("pre-smoke", "passed"),
-            ("deploy", "passed"),
-            ("post-smoke", "failed")
-        ])
+        pairs(&[("pre-smoke", "passed"), ("deploy", "passed"), ("post-smoke", "failed")])
     );
     let smoke = record["steps"][2]["runs"][0]["output"].as_str().unwrap();
     assert!(smoke.contains("try 2 of 2"), "retried: {smoke}");
-    let auto_id = record["release"]["related"]
-        .as_i64()
-        .expect("an automatic rollback");
+    let auto_id = record["release"]["related"].as_i64().expect("an automatic rollback");
     let auto = finished(&app, auto_id).await;
     assert_eq!(auto["release"]["kind"], "automatic-rollback");
     assert_eq!(auto["release"]["version"], "1.0.0");
     assert_eq!(auto["release"]["status"], "succeeded");
-    assert_eq!(
-        steps(&auto),
-        pairs(&[("rollback", "passed"), ("rollback-smoke", "passed")])
-    );
-    let (_, record) = app
-        .get_json(&format!("/api/releases/{}", record["release"]["id"]))
-        .await;
+    assert_eq!(steps(&auto), pairs(&[("rollback", "passed"), ("rollback-smoke", "passed")]));
+    let (_, record) = app.get_json(&format!("/api/releases/{}", record["release"]["id"])).await;
     assert_eq!(record["release"]["status"], "rolled-back");
     // Each one's page links to the other.
     let deploy_id = record["release"]["id"].as_i64().unwrap();
@@ -193,25 +156,16 @@ async fn a_failed_post_deploy_smoke_check_rolls_back_automatically() {
     // The rolled-back deploy says why it failed and what to do next.
     let guidance = &record["release"]["guidance"];
     assert!(
-        guidance["cause"]
-            .as_str()
-            .unwrap()
-            .starts_with("Post-deploy smoke checks failed:"),
+        guidance["cause"].as_str().unwrap().starts_with("Post-deploy smoke checks failed:"),
         "{guidance}"
     );
     // ... and why the check failed, not only that it did.
     assert!(
-        guidance["cause"]
-            .as_str()
-            .unwrap()
-            .contains(r#"(200 (expected 200); body lacks "ok")"#),
+        guidance["cause"].as_str().unwrap().contains(r#"(200 (expected 200); body lacks "ok")"#),
         "{guidance}"
     );
     assert!(
-        guidance["safe_retry"]
-            .as_str()
-            .unwrap()
-            .starts_with("Do not deploy 2.0.0 again unchanged"),
+        guidance["safe_retry"].as_str().unwrap().starts_with("Do not deploy 2.0.0 again unchanged"),
         "{guidance}"
     );
     assert_eq!(host.serving().await, "200 ok 1.0.0");
@@ -233,10 +187,7 @@ async fn a_failed_deploy_command_rolls_back_and_a_failed_rollback_says_so() {
     deployed(&app, "1.0.0").await;
 
     let record = deployed(&app, "2.0.0").await;
-    assert_eq!(
-        steps(&record),
-        pairs(&[("pre-smoke", "passed"), ("deploy", "failed")])
-    );
+    assert_eq!(steps(&record), pairs(&[("pre-smoke", "passed"), ("deploy", "failed")]));
     let auto = finished(&app, record["release"]["related"].as_i64().unwrap()).await;
     assert_eq!(auto["release"]["status"], "succeeded");
     assert_eq!(host.serving().await, "200 ok 1.0.0");
@@ -247,13 +198,7 @@ async fn a_failed_deploy_command_rolls_back_and_a_failed_rollback_says_so() {
     let auto = finished(&app, record["release"]["related"].as_i64().unwrap()).await;
     assert_eq!(auto["release"]["status"], "rollback-failed");
     let guidance = &auto["release"]["guidance"];
-    assert!(
-        guidance["next_step"]
-            .as_str()
-            .unwrap()
-            .contains("on the host"),
-        "{guidance}"
-    );
+    assert!(guidance["next_step"].as_str().unwrap().contains("on the host"), "{guidance}");
     let (_, target) = app.get_json("/api/targets/web").await;
     assert_eq!(target["health"], "failed");
     assert_eq!(target["running"], Value::Null, "the lock is free");
@@ -267,19 +212,10 @@ async fn a_first_deploy_that_fails_has_nothing_to_roll_back_to_and_says_so() {
 
     let record = deployed(&app, "1.0.0").await;
     assert_eq!(record["release"]["status"], "failed", "{record}");
-    assert_eq!(
-        steps(&record),
-        pairs(&[("pre-smoke", "passed"), ("deploy", "failed")])
-    );
+    assert_eq!(steps(&record), pairs(&[("pre-smoke", "passed"), ("deploy", "failed")]));
     assert_eq!(record["release"]["related"], Value::Null, "no rollback ran");
     let guidance = &record["release"]["guidance"];
-    assert!(
-        guidance["cause"]
-            .as_str()
-            .unwrap()
-            .starts_with("Deploy command failed"),
-        "{guidance}"
-    );
+    assert!(guidance["cause"].as_str().unwrap().starts_with("Deploy command failed"), "{guidance}");
     let (_, target) = app.get_json("/api/targets/web").await;
     assert_eq!(target["health"], "failed");
     assert_eq!(target["live"], Value::Null, "nothing ever went live");
@@ -296,27 +232,18 @@ async fn an_automatic_rollback_whose_smoke_check_fails_needs_a_person() {
     std::fs::write(host.path().join("releases/1.0.0/healthz"), "down too").unwrap();
 
     let record = deployed(&app, "2.0.0").await;
-    let auto_id = record["release"]["related"]
-        .as_i64()
-        .expect("a rollback ran");
+    let auto_id = record["release"]["related"].as_i64().expect("a rollback ran");
     let auto = finished(&app, auto_id).await;
     assert_eq!(auto["release"]["kind"], "automatic-rollback");
     assert_eq!(auto["release"]["status"], "rollback-failed", "{auto}");
-    assert_eq!(
-        steps(&auto),
-        pairs(&[("rollback", "passed"), ("rollback-smoke", "failed")])
-    );
-    let (_, record) = app
-        .get_json(&format!("/api/releases/{}", record["release"]["id"]))
-        .await;
+    assert_eq!(steps(&auto), pairs(&[("rollback", "passed"), ("rollback-smoke", "failed")]));
+    let (_, record) = app.get_json(&format!("/api/releases/{}", record["release"]["id"])).await;
     assert_eq!(record["release"]["status"], "failed", "{record}");
     assert!(
         record["release"]["outcome"]
             .as_str()
             .unwrap()
-            .contains(&format!(
-                "The automatic rollback, release #{auto_id}, failed"
-            )),
+            .contains(&format!("The automatic rollback, release #{auto_id}, failed")),
         "{record}"
     );
     let (_, target) = app.get_json("/api/targets/web").await;
@@ -342,10 +269,7 @@ async fn a_failed_rollback_an_operator_asked_for_says_so() {
     let output = record["steps"][0]["runs"][0]["output"].as_str().unwrap();
     assert_contains(output, "the rollback script is broken");
     assert!(
-        record["release"]["guidance"]["next_step"]
-            .as_str()
-            .unwrap()
-            .contains("on the host"),
+        record["release"]["guidance"]["next_step"].as_str().unwrap().contains("on the host"),
         "{record}"
     );
     assert_eq!(host.serving().await, "200 ok 2.0.0", "nothing was switched");
@@ -369,10 +293,7 @@ async fn a_deploy_s_key_used_again_for_a_rollback_is_a_conflict() {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"], "idempotency-key-reused");
     assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("was used for deploy of 2.0.0 of web"),
+        body["message"].as_str().unwrap().contains("was used for deploy of 2.0.0 of web"),
         "{body}"
     );
     let (_, releases) = app.get_json("/api/targets/web/releases").await;
@@ -393,8 +314,7 @@ async fn a_deploy_records_the_items_made_release_ready_since_the_last_one() {
         })
         .spawn()
         .await;
-    app.set_validation_command("wi-BF-321", "./precheck.sh")
-        .await;
+    app.set_validation_command("wi-BF-321", "./precheck.sh").await;
     let (status, body) = send(
         &app,
         &app.client,
@@ -403,11 +323,7 @@ async fn a_deploy_records_the_items_made_release_ready_since_the_last_one() {
         None,
     )
     .await;
-    assert_eq!(
-        (status, &body["outcome"]),
-        (StatusCode::OK, &json!("succeeded")),
-        "{body}"
-    );
+    assert_eq!((status, &body["outcome"]), (StatusCode::OK, &json!("succeeded")), "{body}");
 
     let first = deployed(&app, "1.0.0").await;
     assert_eq!(first["release"]["shipped_items"], json!(["wi-BF-321"]));
@@ -425,9 +341,7 @@ async fn a_deploy_records_the_items_made_release_ready_since_the_last_one() {
 async fn a_rollback_to_a_chosen_release_from_its_form_double_tapped_runs_once() {
     let host = Host::healthy(&["1.0.0", "2.0.0", "3.0.0"]).await;
     let app = app_on(&host, Duration::from_secs(20)).await;
-    let oldest = deployed(&app, "1.0.0").await["release"]["id"]
-        .as_i64()
-        .unwrap();
+    let oldest = deployed(&app, "1.0.0").await["release"]["id"].as_i64().unwrap();
     deployed(&app, "2.0.0").await;
     deployed(&app, "3.0.0").await;
 
@@ -436,18 +350,11 @@ async fn a_rollback_to_a_chosen_release_from_its_form_double_tapped_runs_once() 
     assert!(confirm.contains(&choice), "1.0.0 is offered: {confirm}");
     let token = form_token(&confirm);
     let chosen = oldest.to_string();
-    let form = [
-        ("target", "web"),
-        ("release_id", chosen.as_str()),
-        ("token", token.as_str()),
-    ];
+    let form = [("target", "web"), ("release_id", chosen.as_str()), ("token", token.as_str())];
     let tap = || app.submit("/fn/rollback", "/releases/web/rollback", &form);
     let (first, second) = tokio::join!(tap(), tap());
     let landed = [common::location(&first), common::location(&second)];
-    assert!(
-        landed[0].starts_with("/releases/") && !landed[0].contains("refused"),
-        "{landed:?}"
-    );
+    assert!(landed[0].starts_with("/releases/") && !landed[0].contains("refused"), "{landed:?}");
     assert_eq!(landed[1], landed[0], "both taps land on one rollback");
     let id: i64 = landed[0].trim_start_matches("/releases/").parse().unwrap();
     let record = finished(&app, id).await;
@@ -468,15 +375,9 @@ async fn a_step_past_its_timeout_is_killed_with_its_children() {
     deployed(&app, "1.0.0").await;
 
     let record = deployed(&app, "2.0.0").await;
-    assert_eq!(
-        steps(&record),
-        pairs(&[("pre-smoke", "passed"), ("deploy", "failed")])
-    );
+    assert_eq!(steps(&record), pairs(&[("pre-smoke", "passed"), ("deploy", "failed")]));
     assert_eq!(record["steps"][1]["runs"][0]["timed_out"], true);
-    let left = std::process::Command::new("pgrep")
-        .args(["-f", "sleep 4711"])
-        .output()
-        .unwrap();
+    let left = std::process::Command::new("pgrep").args(["-f", "sleep 4711"]).output().unwrap();
     assert!(
         left.stdout.is_empty(),
         "no process is left: {:?}",
@@ -499,35 +400,21 @@ async fn a_double_tap_on_deploy_lands_both_taps_on_one_release() {
     let app = app_on(&host, Duration::from_secs(20)).await;
     let confirm = html(&app, "/releases/web/deploy").await;
     let token = form_token(&confirm);
-    let form = [
-        ("target", "web"),
-        ("version", "1.0.0"),
-        ("token", token.as_str()),
-    ];
+    let form = [("target", "web"), ("version", "1.0.0"), ("token", token.as_str())];
     let tap = || app.submit("/fn/deploy", "/releases/web/deploy", &form);
     // Two taps at once, then a third after the first has started.
     let (first, second) = tokio::join!(tap(), tap());
     // The first release still holds the lock: only its key lands the third tap on it.
     let third = tap().await;
     std::fs::write(&go, "").unwrap();
-    let landed: Vec<String> = [first, second, third]
-        .iter()
-        .map(common::location)
-        .collect();
-    assert!(
-        landed[0].starts_with("/releases/") && !landed[0].contains("refused"),
-        "{landed:?}"
-    );
+    let landed: Vec<String> = [first, second, third].iter().map(common::location).collect();
+    assert!(landed[0].starts_with("/releases/") && !landed[0].contains("refused"), "{landed:?}");
     assert_eq!(landed[1], landed[0], "{landed:?}");
     assert_eq!(landed[2], landed[0], "{landed:?}");
     let id: i64 = landed[0].trim_start_matches("/releases/").parse().unwrap();
     finished(&app, id).await;
     let (_, releases) = app.get_json("/api/targets/web/releases").await;
-    assert_eq!(
-        releases["releases"].as_array().unwrap().len(),
-        1,
-        "{releases}"
-    );
+    assert_eq!(releases["releases"].as_array().unwrap().len(), 1, "{releases}");
 
     // The API's Idempotency-Key does the same for scripts; a new key deploys anew.
     let keyed = |key: &'static str| {
@@ -539,10 +426,7 @@ async fn a_double_tap_on_deploy_lands_both_taps_on_one_release() {
     let (status, a) = keyed("retry-1").await;
     assert_eq!(status, StatusCode::ACCEPTED, "{a}");
     let (status, b) = keyed("retry-1").await;
-    assert_eq!(
-        (status, &b["release_id"]),
-        (StatusCode::ACCEPTED, &a["release_id"])
-    );
+    assert_eq!((status, &b["release_id"]), (StatusCode::ACCEPTED, &a["release_id"]));
     assert_ne!(a["release_id"].as_i64(), Some(id));
     finished(&app, a["release_id"].as_i64().unwrap()).await;
 }
@@ -556,28 +440,16 @@ async fn a_deploy_whose_tap_was_abandoned_still_answers_the_next_tap() {
     let mut target = host.target(Duration::from_secs(5));
     // A slow candidate command keeps the first request busy while its client hangs up.
     target.candidate = Some(vec!["sh".into(), "-c".into(), "sleep 1; echo 1.0.0".into()]);
-    let app = Setup::default()
-        .with(|s| s.targets = vec![target])
-        .spawn()
-        .await;
+    let app = Setup::default().with(|s| s.targets = vec![target]).spawn().await;
     let token = form_token(&html(&app, "/releases/web/deploy").await);
-    let form = [
-        ("target", "web"),
-        ("version", ""),
-        ("token", token.as_str()),
-    ];
+    let form = [("target", "web"), ("version", ""), ("token", token.as_str())];
     let abandoned = app
         .form_post(&app.client, "/fn/deploy", "/releases/web/deploy", &form)
         .timeout(Duration::from_millis(300))
         .send()
         .await;
-    assert!(
-        abandoned.is_err(),
-        "the first tap gives up before the answer"
-    );
-    let second = app
-        .submit("/fn/deploy", "/releases/web/deploy", &form)
-        .await;
+    assert!(abandoned.is_err(), "the first tap gives up before the answer");
+    let second = app.submit("/fn/deploy", "/releases/web/deploy", &form).await;
     let landed = common::location(&second);
     let id: i64 = landed
         .strip_prefix("/releases/")
@@ -585,11 +457,7 @@ async fn a_deploy_whose_tap_was_abandoned_still_answers_the_next_tap() {
         .unwrap_or_else(|| panic!("the second tap lands on the release: {landed}"));
     assert_eq!(finished(&app, id).await["release"]["version"], "1.0.0");
     let (_, releases) = app.get_json("/api/targets/web/releases").await;
-    assert_eq!(
-        releases["releases"].as_array().unwrap().len(),
-        1,
-        "{releases}"
-    );
+    assert_eq!(releases["releases"].as_array().unwrap().len(), 1, "{releases}");
 }
 
 #[tokio::test]
@@ -600,10 +468,7 @@ async fn of_fifty_concurrent_deploys_exactly_one_starts() {
     let app = app_on(&host, Duration::from_secs(20)).await;
     let answers = futures::future::join_all((0..50).map(|_| deploy(&app, "1.0.0"))).await;
     std::fs::write(&go, "").unwrap();
-    let started: Vec<_> = answers
-        .iter()
-        .filter(|(s, _)| *s == StatusCode::ACCEPTED)
-        .collect();
+    let started: Vec<_> = answers.iter().filter(|(s, _)| *s == StatusCode::ACCEPTED).collect();
     assert_eq!(started.len(), 1, "{answers:?}");
     let id = started[0].1["release_id"].as_i64().unwrap();
     for (status, body) in answers.iter().filter(|(s, _)| *s != StatusCode::ACCEPTED) {
@@ -612,9 +477,7 @@ async fn of_fifty_concurrent_deploys_exactly_one_starts() {
         common::blocking_gate(body, "deploy-lock");
         let cause = body["guidance"]["cause"].as_str().unwrap();
         assert!(
-            cause.starts_with(&format!(
-                "Release #{id} (deploy of 1.0.0) is running on web"
-            )),
+            cause.starts_with(&format!("Release #{id} (deploy of 1.0.0) is running on web")),
             "{cause}"
         );
     }
@@ -628,14 +491,8 @@ async fn a_hold_refuses_deploys_allows_rollbacks_and_ends() {
     deployed(&app, "1.0.0").await;
     deployed(&app, "2.0.0").await;
 
-    let (status, body) = send(
-        &app,
-        &app.client,
-        "PUT",
-        "/api/targets/web/hold",
-        Some(json!({"reason": ""})),
-    )
-    .await;
+    let (status, body) =
+        send(&app, &app.client, "PUT", "/api/targets/web/hold", Some(json!({"reason": ""}))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["field"], "reason");
     let (status, hold) = send(
@@ -653,10 +510,7 @@ async fn a_hold_refuses_deploys_allows_rollbacks_and_ends() {
     let (status, body) = deploy(&app, "1.0.0").await;
     assert_eq!(status, StatusCode::CONFLICT);
     common::blocking_gate(&body, "deploy-hold");
-    assert_contains(
-        body["guidance"]["cause"].as_str().unwrap(),
-        "database migration running",
-    );
+    assert_contains(body["guidance"]["cause"].as_str().unwrap(), "database migration running");
     let (_, target) = app.get_json("/api/targets/web").await;
     assert_eq!(target["health"], "held");
 
@@ -680,29 +534,17 @@ async fn a_hold_refuses_deploys_allows_rollbacks_and_ends() {
         .unwrap();
     let (_, target) = app.get_json("/api/targets/web").await;
     assert_eq!(target["hold"], Value::Null);
-    assert_eq!(
-        deployed(&app, "2.0.0").await["release"]["status"],
-        "succeeded"
-    );
+    assert_eq!(deployed(&app, "2.0.0").await["release"]["status"], "succeeded");
 
     // Set and released by hand.
-    send(
-        &app,
-        &app.client,
-        "PUT",
-        "/api/targets/web/hold",
-        Some(json!({"reason": "freeze"})),
-    )
-    .await;
+    send(&app, &app.client, "PUT", "/api/targets/web/hold", Some(json!({"reason": "freeze"})))
+        .await;
     let (status, _) = send(&app, &app.client, "DELETE", "/api/targets/web/hold", None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = send(&app, &app.client, "DELETE", "/api/targets/web/hold", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let history = app.page("/history").await;
-    assert!(
-        history.contains("release-hold"),
-        "releasing a hold is recorded"
-    );
+    assert!(history.contains("release-hold"), "releasing a hold is recorded");
 }
 
 #[tokio::test]
@@ -716,55 +558,23 @@ async fn refusals_name_their_gate_and_bad_requests_say_what_to_fix() {
     common::blocking_gate(&body, "rollback-target");
 
     let viewer = app.browser_signed_in_as("vic", Role::Viewer).await;
-    let (status, body) = send(
-        &app,
-        &viewer,
-        "POST",
-        "/api/targets/web/deploy",
-        Some(json!({"version": "1.0.0"})),
-    )
-    .await;
+    let (status, body) =
+        send(&app, &viewer, "POST", "/api/targets/web/deploy", Some(json!({"version": "1.0.0"})))
+            .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body["error"], "forbidden");
-    assert_contains(
-        body["guidance"]["cause"].as_str().unwrap(),
-        "factory.release.deploy",
-    );
+    assert_contains(body["guidance"]["cause"].as_str().unwrap(), "factory.release.deploy");
 
     for (path, body, field) in [
-        (
-            "/api/targets/web/deploy",
-            json!({"version": "1.0; rm -rf /"}),
-            "version",
-        ),
-        (
-            "/api/targets/web/deploy",
-            json!({"versoin": "1.0.0"}),
-            "body",
-        ),
+        ("/api/targets/web/deploy", json!({"version": "1.0; rm -rf /"}), "version"),
+        ("/api/targets/web/deploy", json!({"versoin": "1.0.0"}), "body"),
         ("/api/targets/web/deploy", json!({}), "version"),
-        (
-            "/api/targets/web/rollback",
-            json!({"release_id": 999}),
-            "release_id",
-        ),
-        (
-            "/api/targets/web/hold",
-            json!({"reason": "x", "expires_in": "2h"}),
-            "expires_in",
-        ),
+        ("/api/targets/web/rollback", json!({"release_id": 999}), "release_id"),
+        ("/api/targets/web/hold", json!({"reason": "x", "expires_in": "2h"}), "expires_in"),
         // A hold without its reason names the field it lacks.
-        (
-            "/api/targets/web/hold",
-            json!({"expires_in": "1h"}),
-            "reason",
-        ),
+        ("/api/targets/web/hold", json!({"expires_in": "1h"}), "reason"),
     ] {
-        let method = if path.ends_with("hold") {
-            "PUT"
-        } else {
-            "POST"
-        };
+        let method = if path.ends_with("hold") { "PUT" } else { "POST" };
         let (status, answer) = send(&app, &app.client, method, path, Some(body.clone())).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body} → {answer}");
         assert_eq!(answer["field"], field, "{body}");
@@ -775,17 +585,11 @@ async fn refusals_name_their_gate_and_bad_requests_say_what_to_fix() {
     // A target without a post-deploy smoke check is never deployed: the smoke gate.
     let mut unchecked = host.target(Duration::from_secs(20));
     unchecked.smoke.retain(|check| check.when == SmokeWhen::Pre);
-    let app = Setup::default()
-        .with(|s| s.targets = vec![unchecked])
-        .spawn()
-        .await;
+    let app = Setup::default().with(|s| s.targets = vec![unchecked]).spawn().await;
     let (status, body) = deploy(&app, "1.0.0").await;
     assert_eq!(status, StatusCode::CONFLICT);
     common::blocking_gate(&body, "smoke");
-    assert_contains(
-        body["guidance"]["next_step"].as_str().unwrap(),
-        "[[targets.smoke]]",
-    );
+    assert_contains(body["guidance"]["next_step"].as_str().unwrap(), "[[targets.smoke]]");
     let (status, _) = send(&app, &app.client, "POST", "/api/targets/nope/deploy", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = app.get_json("/api/releases/12345").await;
@@ -810,11 +614,7 @@ async fn the_release_pages_deploy_hold_and_show_the_record_without_javascript() 
         .submit(
             "/fn/deploy",
             "/releases/web/deploy",
-            &[
-                ("target", "web"),
-                ("version", "1.0; rm -rf /"),
-                ("token", "a-form-token-0000001"),
-            ],
+            &[("target", "web"), ("version", "1.0; rm -rf /"), ("token", "a-form-token-0000001")],
         )
         .await;
     let back = common::location(&response);
@@ -828,27 +628,17 @@ async fn the_release_pages_deploy_hold_and_show_the_record_without_javascript() 
         .submit(
             "/fn/deploy",
             "/releases/web/deploy",
-            &[
-                ("target", "web"),
-                ("version", "1.0.0"),
-                ("token", &form_token(&confirm)),
-            ],
+            &[("target", "web"), ("version", "1.0.0"), ("token", &form_token(&confirm))],
         )
         .await;
     assert_eq!(response.status(), StatusCode::FOUND);
     let location = common::location(&response);
-    let id: i64 = location
-        .trim_start_matches("/releases/")
-        .parse()
-        .expect("lands on the release");
+    let id: i64 = location.trim_start_matches("/releases/").parse().expect("lands on the release");
     finished(&app, id).await;
     let record = app.page(&location).await;
     assert_contains(&record, "Deploy of 1.0.0 succeeded");
     assert!(record.contains("Post-deploy smoke checks"));
-    assert!(
-        !record.contains("http-equiv=\"refresh\""),
-        "a finished release does not refresh"
-    );
+    assert!(!record.contains("http-equiv=\"refresh\""), "a finished release does not refresh");
     let page = html(&app, "/releases").await;
     assert!(page.contains("Healthy"));
     assert!(page.contains("Live: 1.0.0"));
@@ -859,11 +649,7 @@ async fn the_release_pages_deploy_hold_and_show_the_record_without_javascript() 
         .submit(
             "/fn/hold",
             "/releases/web/hold",
-            &[
-                ("target", "web"),
-                ("reason", "quarterly audit"),
-                ("expires_in", "1h"),
-            ],
+            &[("target", "web"), ("reason", "quarterly audit"), ("expires_in", "1h")],
         )
         .await;
     assert_eq!(common::location(&response), "/releases");
@@ -875,38 +661,21 @@ async fn the_release_pages_deploy_hold_and_show_the_record_without_javascript() 
         .submit(
             "/fn/deploy",
             "/releases/web/deploy",
-            &[
-                ("target", "web"),
-                ("version", "1.0.0"),
-                ("token", "a-form-token-0000002"),
-            ],
+            &[("target", "web"), ("version", "1.0.0"), ("token", "a-form-token-0000002")],
         )
         .await;
     assert_eq!(common::location(&refused), "/releases/web/deploy?refused=1");
     let response = app.get_page("/releases/web/deploy?refused=1").await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
     let body = response.text().await.unwrap();
-    assert!(
-        body.contains("Deploy was refused") && body.contains("quarterly audit"),
-        "{body}"
-    );
-    let response = app
-        .submit("/fn/release-hold", "/releases", &[("target", "web")])
-        .await;
+    assert!(body.contains("Deploy was refused") && body.contains("quarterly audit"), "{body}");
+    let response = app.submit("/fn/release-hold", "/releases", &[("target", "web")]).await;
     assert_eq!(common::location(&response), "/releases");
-    assert!(
-        html(&app, "/releases")
-            .await
-            .contains("href=\"/releases/web/deploy\"")
-    );
+    assert!(html(&app, "/releases").await.contains("href=\"/releases/web/deploy\""));
 
     // A viewer sees the status without buttons.
     let viewer = app.browser_signed_in_as("vee", Role::Viewer).await;
-    let page = common::get_html(&viewer, &app.url("/releases"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = common::get_html(&viewer, &app.url("/releases")).await.text().await.unwrap();
     assert!(page.contains("Healthy"));
     assert!(!page.contains("href=\"/releases/web/deploy\""));
     assert!(page.contains("lacks the permission factory.release.deploy"));
@@ -924,11 +693,7 @@ async fn a_form_s_server_function_and_the_api_answer_one_error_shape() {
         .post(app.url("/fn/deploy"))
         .header("accept", "application/json")
         .header("origin", app.url(""))
-        .form(&[
-            ("target", "web"),
-            ("version", "1.0; rm -rf /"),
-            ("token", "a-form-token-0000001"),
-        ])
+        .form(&[("target", "web"), ("version", "1.0; rm -rf /"), ("token", "a-form-token-0000001")])
         .sent()
         .await;
     let (fn_status, from_fn) = json_of(response).await;
@@ -972,11 +737,9 @@ async fn the_demo_never_proposes_again_the_version_it_just_rolled_back() {
     let failed = app.deployed("demo-web", "1.2.0").await;
     assert_eq!(failed["release"]["status"], "rolled-back", "{failed}");
     // Deploy with no version takes the demo's candidate: the next one, not 1.2.0 again.
-    let (status, body) = answer(
-        app.api_post(&app.client, "/api/targets/demo-web/deploy", None)
-            .json(&json!({})),
-    )
-    .await;
+    let (status, body) =
+        answer(app.api_post(&app.client, "/api/targets/demo-web/deploy", None).json(&json!({})))
+            .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let record = app.finished_start(&body).await;
     assert_eq!(record["release"]["version"], "1.3.0", "{record}");
@@ -989,10 +752,7 @@ async fn holds_and_their_release_honour_an_idempotency_key() {
     let keyed = |method: &str, key: &str, body: Option<Value>| {
         let mut request = app
             .client
-            .request(
-                method.parse().unwrap(),
-                app.url("/api/targets/demo-web/hold"),
-            )
+            .request(method.parse().unwrap(), app.url("/api/targets/demo-web/hold"))
             .header("accept", "application/json")
             .header("idempotency-key", key);
         if let Some(body) = body {
@@ -1017,11 +777,7 @@ async fn holds_and_their_release_honour_an_idempotency_key() {
     let (status, _) = keyed("DELETE", "release-1", None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = keyed("DELETE", "release-1", None).await;
-    assert_eq!(
-        status,
-        StatusCode::NO_CONTENT,
-        "a repeat gets the first answer"
-    );
+    assert_eq!(status, StatusCode::NO_CONTENT, "a repeat gets the first answer");
     let (status, _) = keyed("DELETE", "release-2", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "a new key is a new request");
 
@@ -1032,9 +788,5 @@ async fn holds_and_their_release_honour_an_idempotency_key() {
         1,
         "one hold recorded"
     );
-    assert_eq!(
-        history.matches("release-hold · demo-web").count(),
-        1,
-        "one release recorded"
-    );
+    assert_eq!(history.matches("release-hold · demo-web").count(), 1, "one release recorded");
 }

@@ -51,11 +51,8 @@ fn hostile_repository() -> tempfile::TempDir {
         ("wi-EVIL-5", "\"validate; ./work-items/run.sh\""),
     ];
     for (id, command) in files {
-        std::fs::write(
-            items.join(format!("{id}.md")),
-            work_item(id, "Hostile", "review", command),
-        )
-        .unwrap();
+        std::fs::write(items.join(format!("{id}.md")), work_item(id, "Hostile", "review", command))
+            .unwrap();
     }
     // A title of a megabyte, and one that reads backwards from its middle.
     std::fs::write(
@@ -103,13 +100,7 @@ async fn a_work_item_file_can_name_a_configured_command_and_nothing_else() {
     let (status, sync) = app.get_json("/api/control-plane/sync").await;
     assert_eq!(status, StatusCode::OK);
     let errors = sync["last_sync"]["errors"].as_array().unwrap();
-    for file in [
-        "wi-EVIL-1.md",
-        "wi-EVIL-2.md",
-        "wi-EVIL-3.md",
-        "wi-EVIL-4.md",
-        "wi-EVIL-5.md",
-    ] {
+    for file in ["wi-EVIL-1.md", "wi-EVIL-2.md", "wi-EVIL-3.md", "wi-EVIL-4.md", "wi-EVIL-5.md"] {
         let error = errors
             .iter()
             .find(|e| e["file"] == file)
@@ -121,37 +112,24 @@ async fn a_work_item_file_can_name_a_configured_command_and_nothing_else() {
             "is not one of the validation commands configured under [factory.validation_commands]",
         );
         let id = file.trim_end_matches(".md");
-        let (status, _) = app
-            .get_json(&format!("/api/control-plane/items/{id}"))
-            .await;
+        let (status, _) = app.get_json(&format!("/api/control-plane/items/{id}")).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{id} did not sync");
     }
     let big = errors.iter().find(|e| e["file"] == "wi-BIG-1.md").unwrap();
     assert_eq!(big["field"], "title", "{big}");
-    assert_contains(
-        big["message"].as_str().unwrap(),
-        "title may have at most 200",
-    );
+    assert_contains(big["message"].as_str().unwrap(), "title may have at most 200");
 
     // The other items synced, and the good one runs the configured command.
     let (status, body) = prepare_release(&app, "wi-OK-1").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["validation"]["passed"], true, "{body}");
-    assert_contains(
-        body["validation"]["output"].as_str().unwrap(),
-        "configured validation ran",
-    );
+    assert_contains(body["validation"]["output"].as_str().unwrap(), "configured validation ran");
 
     // An item whose file turns hostile keeps its last good data, and Prepare release
     // waits for the file to be fixed.
     std::fs::write(
         repo.path().join("work-items/wi-OK-1.md"),
-        work_item(
-            "wi-OK-1",
-            "Hostile now",
-            "review",
-            "\"./work-items/run.sh\"",
-        ),
+        work_item("wi-OK-1", "Hostile now", "review", "\"./work-items/run.sh\""),
     )
     .unwrap();
     let sync = app.sync().await;
@@ -169,10 +147,7 @@ async fn a_work_item_file_can_name_a_configured_command_and_nothing_else() {
     assert_contains(gate["reason"].as_str().unwrap(), "validation_command");
     let (_, item) = app.get_json("/api/control-plane/items/wi-OK-1").await;
     assert_eq!(item["execution_context"]["validation_command"], "validate");
-    assert!(
-        !repo.path().join("hostile-code-ran").exists(),
-        "no hostile command ran"
-    );
+    assert!(!repo.path().join("hostile-code-ran").exists(), "no hostile command ran");
 }
 
 #[tokio::test]
@@ -181,10 +156,7 @@ async fn hidden_and_direction_changing_characters_are_shown_escaped() {
     let app = app_over(repo.path(), RepositoryCodeSettings::default()).await;
     for path in ["/items/wi-BIDI-1", "/?lane=review"] {
         let page = app.page(path).await;
-        assert_contains(
-            &page,
-            "Fix login \\u{202E}exe.txt\\u{202C} and \\u{200B}more",
-        );
+        assert_contains(&page, "Fix login \\u{202E}exe.txt\\u{202C} and \\u{200B}more");
         assert!(
             !page.contains('\u{202E}') && !page.contains('\u{200B}'),
             "{path} shows no raw override"
@@ -192,10 +164,7 @@ async fn hidden_and_direction_changing_characters_are_shown_escaped() {
     }
     // The API gives the title as the file has it: a client decides how to show it.
     let (_, item) = app.get_json("/api/control-plane/items/wi-BIDI-1").await;
-    assert_eq!(
-        item["title"],
-        "Fix login \u{202E}exe.txt\u{202C} and \u{200B}more"
-    );
+    assert_eq!(item["title"], "Fix login \u{202E}exe.txt\u{202C} and \u{200B}more");
 }
 
 /// A validation command that tries to reach each of the dashboard's secrets and says
@@ -224,10 +193,7 @@ try ssh-connection python3 -c 'import socket, sys; s = socket.socket(socket.AF_U
 
 /// Runs [`attacker`] as wi-OK-1's validation command in `sandbox`; its output.
 async fn attack(repo: &Path, config_file: &Path, sandbox: app::sandbox::Sandbox) -> String {
-    let settings = RepositoryCodeSettings {
-        sandbox,
-        ..RepositoryCodeSettings::default()
-    };
+    let settings = RepositoryCodeSettings { sandbox, ..RepositoryCodeSettings::default() };
     let app = setup_over(repo, "./attack.sh", settings)
         .with(|s| s.config_file = Some(config_file.to_owned()))
         .spawn()
@@ -248,36 +214,22 @@ async fn repository_code_cannot_reach_the_dashboards_secrets() {
     let etc = tempfile::tempdir().unwrap();
     std::fs::write(etc.path().join("factory.toml"), "# secrets").unwrap();
     std::fs::write(etc.path().join("deploy_key"), "PRIVATE KEY").unwrap();
-    std::fs::set_permissions(
-        etc.path().join("deploy_key"),
-        std::fs::Permissions::from_mode(0o600),
-    )
-    .unwrap();
+    std::fs::set_permissions(etc.path().join("deploy_key"), std::fs::Permissions::from_mode(0o600))
+        .unwrap();
     let config_file = etc.path().join("factory.toml");
     let secrets = |sandbox| attack(repo.path(), &config_file, sandbox);
     let sandboxed = secrets(app::sandbox::Sandbox::default()).await;
     assert_contains(&sandboxed, "REACHED repository");
-    for secret in [
-        "session-key",
-        "database",
-        "deploy-key",
-        "configuration",
-        "environment",
-        "ssh-connection",
-    ] {
+    for secret in
+        ["session-key", "database", "deploy-key", "configuration", "environment", "ssh-connection"]
+    {
         assert_contains(&sandboxed, &format!("DENIED {secret}"));
     }
 
     // Without the sandbox (the configuration's explicit `sandbox = "none"`) the same
     // script reaches them: the test sees what the sandbox stops.
     let unsandboxed = secrets(app::sandbox::Sandbox::Off).await;
-    for secret in [
-        "session-key",
-        "database",
-        "deploy-key",
-        "environment",
-        "ssh-connection",
-    ] {
+    for secret in ["session-key", "database", "deploy-key", "environment", "ssh-connection"] {
         assert_contains(&unsandboxed, &format!("REACHED {secret}"));
     }
 }
@@ -285,11 +237,7 @@ async fn repository_code_cannot_reach_the_dashboards_secrets() {
 #[tokio::test]
 async fn without_a_sandbox_repository_code_is_refused_with_guidance() {
     let repo = hostile_repository();
-    script(
-        repo.path(),
-        "validate.sh",
-        &format!("touch {}", repo.path().join("ran").display()),
-    );
+    script(repo.path(), "validate.sh", &format!("touch {}", repo.path().join("ran").display()));
     let app = app_over(
         repo.path(),
         RepositoryCodeSettings {

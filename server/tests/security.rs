@@ -47,24 +47,17 @@ async fn json_sign_in(
     password: &str,
     forwarded_for: Option<&str>,
 ) -> reqwest::Response {
-    let mut request = browser(None)
-        .post(app.url("/fn/login"))
-        .header("accept", "application/json");
+    let mut request = browser(None).post(app.url("/fn/login")).header("accept", "application/json");
     if let Some(addr) = forwarded_for {
         request = request.header("x-forwarded-for", addr);
     }
-    request
-        .form(&[("username", username), ("password", password)])
-        .sent()
-        .await
+    request.form(&[("username", username), ("password", password)]).sent().await
 }
 
 /// Signs in a fresh cookie-less client and returns the session cookie it was given.
 async fn signed_in_cookie(app: &TestApp, name: &str, password: &str) -> String {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let response = app.sign_in(&client, name, password, None).await;
     assert_eq!(response.status(), StatusCode::FOUND, "{name} signs in");
     cookie_of(&response).expect("a session cookie")
@@ -120,9 +113,8 @@ impl Paths {
     /// up often.
     fn path(&mut self) -> String {
         const PUBLIC: &[&str] = &["static", "favicon.svg", "login", "healthz", "icons", "fn"];
-        const DOTS: &[&str] = &[
-            "..", ".", "%2e%2e", "%2E%2E", "%2e.", ".%2E", "%2e", "..%2f", "..%5c", "",
-        ];
+        const DOTS: &[&str] =
+            &["..", ".", "%2e%2e", "%2E%2E", "%2e.", ".%2E", "%2e", "..%2f", "..%5c", ""];
         const PAGES: &[&str] = &[
             "history",
             "releases",
@@ -188,11 +180,7 @@ async fn a_title_cannot_add_markup_to_the_page_head() {
     let app = spawn_demo_app().await;
     let file = work_items_dir(&app).join("wi-BF-330.md");
     let text = std::fs::read_to_string(&file).unwrap();
-    let title_line = text
-        .lines()
-        .find(|l| l.starts_with("title = "))
-        .unwrap()
-        .to_owned();
+    let title_line = text.lines().find(|l| l.starts_with("title = ")).unwrap().to_owned();
     let hostile = r#"title = "Fix</title><meta http-equiv=\"refresh\" content=\"5; url=https://evil.example/p\">""#;
     std::fs::write(&file, text.replace(&title_line, hostile)).unwrap();
     let snapshot = app.sync().await;
@@ -210,10 +198,7 @@ async fn a_title_cannot_add_markup_to_the_page_head() {
         !page.contains("<meta http-equiv=\"refresh\" content=\"5; url=https://evil.example"),
         "the title's markup reached the page"
     );
-    assert_contains(
-        &page,
-        "<title>wi-BF-330 · Fix&lt;/title&gt;&lt;meta http-equiv=\"refresh\"",
-    );
+    assert_contains(&page, "<title>wi-BF-330 · Fix&lt;/title&gt;&lt;meta http-equiv=\"refresh\"");
     assert_eq!(page.matches("<title>").count(), 1);
 }
 
@@ -233,16 +218,9 @@ async fn hostile_prompt_files_are_refused_with_their_file_and_reason() {
     std::os::unix::fs::symlink(&secret, &link).unwrap();
     let fifo = prompts.join("wi-BF-321.prompt.md");
     let _ = std::fs::remove_file(&fifo);
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
     assert!(made.success());
-    std::fs::write(
-        prompts.join("wi-BF-325.prompt.md"),
-        "x".repeat(2 * 1024 * 1024),
-    )
-    .unwrap();
+    std::fs::write(prompts.join("wi-BF-325.prompt.md"), "x".repeat(2 * 1024 * 1024)).unwrap();
     // A link that stays inside the directory is followed.
     std::fs::write(prompts.join("shared.txt"), "A prompt kept once.").unwrap();
     let inside = prompts.join("wi-BF-327.prompt.md");
@@ -250,9 +228,8 @@ async fn hostile_prompt_files_are_refused_with_their_file_and_reason() {
     std::os::unix::fs::symlink("shared.txt", &inside).unwrap();
 
     // The sync ends (a FIFO once made it hang) and names each refused file.
-    let snapshot = tokio::time::timeout(Duration::from_secs(20), app.sync())
-        .await
-        .expect("the sync ends");
+    let snapshot =
+        tokio::time::timeout(Duration::from_secs(20), app.sync()).await.expect("the sync ends");
     let errors = snapshot["errors"].as_array().unwrap();
     let error_of = |file: &str| {
         errors
@@ -267,33 +244,19 @@ async fn hostile_prompt_files_are_refused_with_their_file_and_reason() {
         link_error["message"].as_str().unwrap(),
         "prompts/wi-BF-302.prompt.md leads outside the work-items directory",
     );
-    assert_contains(
-        error_of("wi-BF-321.md")["message"].as_str().unwrap(),
-        "is not a regular file",
-    );
-    assert_contains(
-        error_of("wi-BF-325.md")["message"].as_str().unwrap(),
-        "at most 1 MiB",
-    );
-    assert!(
-        errors.iter().all(|e| e["file"] != "wi-BF-327.md"),
-        "{errors:?}"
-    );
+    assert_contains(error_of("wi-BF-321.md")["message"].as_str().unwrap(), "is not a regular file");
+    assert_contains(error_of("wi-BF-325.md")["message"].as_str().unwrap(), "at most 1 MiB");
+    assert!(errors.iter().all(|e| e["file"] != "wi-BF-327.md"), "{errors:?}");
 
     for id in ["wi-BF-302", "wi-BF-321", "wi-BF-325"] {
         let page = app.page(&format!("/items/{id}")).await;
         assert!(!page.contains("TOP-SECRET-ENVIRONMENT"), "{id}");
         assert!(page.len() < 512 * 1024, "{id}: {} bytes", page.len());
-        let (_, json) = app
-            .get_json(&format!("/api/control-plane/items/{id}"))
-            .await;
+        let (_, json) = app.get_json(&format!("/api/control-plane/items/{id}")).await;
         assert!(!json.to_string().contains("TOP-SECRET-ENVIRONMENT"), "{id}");
     }
     let (_, followed) = app.get_json("/api/control-plane/items/wi-BF-327").await;
-    assert_eq!(
-        followed["prompt_context"]["text"], "A prompt kept once.",
-        "{followed}"
-    );
+    assert_eq!(followed["prompt_context"]["text"], "A prompt kept once.", "{followed}");
 
     // A work-item file that is a link out of the directory is refused the same way.
     std::os::unix::fs::symlink(&secret, work_items_dir(&app).join("wi-BF-999.md")).unwrap();
@@ -308,8 +271,7 @@ async fn hostile_prompt_files_are_refused_with_their_file_and_reason() {
 #[tokio::test]
 async fn parallel_wrong_passwords_are_throttled_and_the_right_one_then_waits() {
     let app = spawn_demo_app().await;
-    app.add_user("vic", "vic's long password", app::domain::Role::Viewer)
-        .await;
+    app.add_user("vic", "vic's long password", app::domain::Role::Viewer).await;
     let attempts = (0..40).map(|_| {
         let client = browser(None);
         let app_url = app.url("/fn/login");
@@ -323,15 +285,9 @@ async fn parallel_wrong_passwords_are_throttled_and_the_right_one_then_waits() {
                 .status()
         })
     });
-    let statuses: Vec<StatusCode> = futures::future::join_all(attempts)
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
-    let mut wrong = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::UNAUTHORIZED)
-        .count();
+    let statuses: Vec<StatusCode> =
+        futures::future::join_all(attempts).await.into_iter().map(Result::unwrap).collect();
+    let mut wrong = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
     assert!(wrong <= 5, "{wrong} passwords were checked: {statuses:?}");
     assert!(
         statuses.iter().all(|s| matches!(
@@ -346,9 +302,7 @@ async fn parallel_wrong_passwords_are_throttled_and_the_right_one_then_waits() {
     // one at a time, the attempts left are checked until five in all were.
     let mut throttled = false;
     for _ in 0..10 {
-        let status = json_sign_in(&app, "vic", "wrong password!", None)
-            .await
-            .status();
+        let status = json_sign_in(&app, "vic", "wrong password!", None).await.status();
         match status {
             StatusCode::UNAUTHORIZED => wrong += 1,
             StatusCode::TOO_MANY_REQUESTS => {
@@ -395,28 +349,19 @@ async fn a_request_that_ends_after_sign_out_does_not_bring_the_session_back() {
         .await;
     app.set_validation_command("wi-BF-321", "./slow.sh").await;
     let cookie = signed_in_cookie(&app, "demo", DEMO_PASSWORD).await;
-    let plain = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let plain =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
 
     // A slow request starts with the session...
     let slow = tokio::spawn(
-        app.api_post(
-            &plain,
-            "/api/control-plane/items/wi-BF-321/actions/prepare-release",
-            None,
-        )
-        .header("cookie", &cookie)
-        .send(),
+        app.api_post(&plain, "/api/control-plane/items/wi-BF-321/actions/prepare-release", None)
+            .header("cookie", &cookie)
+            .send(),
     );
     until_exists(&started).await;
     // ...the operator signs out while it runs...
-    let signed_out = app
-        .form_post(&plain, "/fn/logout", "/", &[])
-        .header("cookie", &cookie)
-        .sent()
-        .await;
+    let signed_out =
+        app.form_post(&plain, "/fn/logout", "/", &[]).header("cookie", &cookie).sent().await;
     assert_eq!(signed_out.status(), StatusCode::FOUND);
     std::fs::write(&go, "").unwrap();
     // ...and the slow request ends after the sign-out.
@@ -427,11 +372,7 @@ async fn a_request_that_ends_after_sign_out_does_not_bring_the_session_back() {
         assert_eq!(status, 303, "{path} with the old cookie: {response}");
     }
     let (status, _) = json_of(
-        plain
-            .get(app.url("/api/control-plane/items"))
-            .header("cookie", &cookie)
-            .sent()
-            .await,
+        plain.get(app.url("/api/control-plane/items")).header("cookie", &cookie).sent().await,
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -447,12 +388,9 @@ async fn a_new_sign_in_on_the_same_browser_drops_the_previous_users_role() {
         .with(|s| s.user_check_interval = server::startup::USER_CHECK_INTERVAL)
         .spawn()
         .await;
-    app.add_user("vic", "vic's long password", app::domain::Role::Viewer)
-        .await;
+    app.add_user("vic", "vic's long password", app::domain::Role::Viewer).await;
     // app.client is signed in as demo (operator); the same browser signs in as vic.
-    let response = app
-        .sign_in(&app.client, "vic", "vic's long password", None)
-        .await;
+    let response = app.sign_in(&app.client, "vic", "vic's long password", None).await;
     assert_eq!(response.status(), StatusCode::FOUND);
     let board = app.page("/").await;
     assert_contains(&board, "vic · viewer");
@@ -496,10 +434,7 @@ async fn a_viewers_refused_actions_are_one_counted_line_of_history_and_one_webho
         assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     }
     let history = app.page("/history").await;
-    assert_contains(
-        &history,
-        "50 refused action attempts by token:reader from 127.0.0.1 between",
-    );
+    assert_contains(&history, "50 refused action attempts by token:reader from 127.0.0.1 between");
     let rows: i64 = app
         .db()
         .await
@@ -516,11 +451,7 @@ async fn a_viewers_refused_actions_are_one_counted_line_of_history_and_one_webho
     // The demo's own sign-in is still on the first page of History.
     assert_contains(&history, "sign-in");
     let deliveries = app.deliveries(100).await;
-    assert_eq!(
-        deliveries.len(),
-        1,
-        "one action.blocked for the run: {deliveries:?}"
-    );
+    assert_eq!(deliveries.len(), 1, "one action.blocked for the run: {deliveries:?}");
 }
 
 #[tokio::test]
@@ -555,16 +486,9 @@ async fn a_flood_of_sign_ins_is_one_line_of_history_and_typed_names_are_not_show
     // The demo's own sign-in, five failures, one row for the refusals (and not the demo
     // History's sign-in of the day before).
     assert_eq!(rows, 7);
-    let kept = app
-        .db()
-        .await
-        .call(|conn| app::store::audit::forget_older_than(conn, 1))
-        .await
-        .unwrap();
-    assert_eq!(
-        kept, 3,
-        "only the demo History's three events of the day before are a day old"
-    );
+    let kept =
+        app.db().await.call(|conn| app::store::audit::forget_older_than(conn, 1)).await.unwrap();
+    assert_eq!(kept, 3, "only the demo History's three events of the day before are a day old");
 }
 
 // 8. A changed password ends the user's sessions.
@@ -572,8 +496,7 @@ async fn a_flood_of_sign_ins_is_one_line_of_history_and_typed_names_are_not_show
 #[tokio::test]
 async fn a_changed_password_or_a_disabled_user_ends_their_sessions_at_once() {
     let app = spawn_demo_app().await;
-    app.add_user("vic", "vic's long password", app::domain::Role::Viewer)
-        .await;
+    app.add_user("vic", "vic's long password", app::domain::Role::Viewer).await;
     let vic = signed_in_cookie(&app, "vic", "vic's long password").await;
     let other = signed_in_cookie(&app, "demo", DEMO_PASSWORD).await;
     assert_eq!(raw_get(app.addr, "/", Some(&vic)).await.0, 200);
@@ -586,18 +509,10 @@ async fn a_changed_password_or_a_disabled_user_ends_their_sessions_at_once() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    passwd
-        .stdin
-        .as_ref()
-        .unwrap()
-        .write_all(b"a brand new long password\n")
-        .unwrap();
+    passwd.stdin.as_ref().unwrap().write_all(b"a brand new long password\n").unwrap();
     let output = passwd.wait_with_output().unwrap();
     assert!(output.status.success());
-    assert_contains(
-        &String::from_utf8_lossy(&output.stdout),
-        "ended 1 session(s)",
-    );
+    assert_contains(&String::from_utf8_lossy(&output.stdout), "ended 1 session(s)");
 
     // The server keeps sessions in memory; it notices within a second.
     tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -643,11 +558,7 @@ async fn idempotency_keys_belong_to_one_token_whatever_its_name() {
     let (status, body) = act(viewer.clone()).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     let (status, body) = act(admin).await;
-    assert_eq!(
-        status,
-        StatusCode::OK,
-        "the admin's own request ran: {body}"
-    );
+    assert_eq!(status, StatusCode::OK, "the admin's own request ran: {body}");
     let (status, _) = act(viewer).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
@@ -705,10 +616,7 @@ async fn versions_dot_and_dot_dot_are_refused() {
             vec!["/bin/true".into()],
         )
     };
-    let app = Setup::default()
-        .with(|s| s.targets = vec![target])
-        .spawn()
-        .await;
+    let app = Setup::default().with(|s| s.targets = vec![target]).spawn().await;
     for version in [".", "..", "+x", "_x", "1..2", "../etc"] {
         let (status, body) = json_of(
             app.client
@@ -726,12 +634,8 @@ async fn versions_dot_and_dot_dot_are_refused() {
     // a conflict, never a replay of the first release.
     let deploy = |version: &'static str| {
         answer(
-            app.api_post(
-                &app.client,
-                "/api/targets/web/deploy",
-                Some("release-key-1"),
-            )
-            .json(&serde_json::json!({ "version": version })),
+            app.api_post(&app.client, "/api/targets/web/deploy", Some("release-key-1"))
+                .json(&serde_json::json!({ "version": version })),
         )
     };
     let (status, first) = deploy("4.0.0").await;
@@ -771,11 +675,7 @@ async fn behind_a_trusted_proxy_each_client_is_throttled_on_its_own() {
         .await;
     let attempt = |client_ip: &'static str, user: &'static str, password: &'static str| {
         let app = &app;
-        async move {
-            json_sign_in(app, user, password, Some(client_ip))
-                .await
-                .status()
-        }
+        async move { json_sign_in(app, user, password, Some(client_ip)).await.status() }
     };
     for _ in 0..5 {
         assert_eq!(
@@ -788,10 +688,7 @@ async fn behind_a_trusted_proxy_each_client_is_throttled_on_its_own() {
         StatusCode::TOO_MANY_REQUESTS
     );
     // Another client behind the same proxy signs in.
-    assert_eq!(
-        attempt("203.0.113.2", "demo", DEMO_PASSWORD).await,
-        StatusCode::OK
-    );
+    assert_eq!(attempt("203.0.113.2", "demo", DEMO_PASSWORD).await, StatusCode::OK);
 
     // Without trusting the proxy, the header is ignored: every request is the proxy's,
     // and the proxy's address reaches its limit for all the names together.
@@ -799,14 +696,11 @@ async fn behind_a_trusted_proxy_each_client_is_throttled_on_its_own() {
     for i in 0..app::auth::throttle::MAX_FAILURES_PER_ADDRESS {
         let ip = format!("203.0.113.{}", i + 1);
         let user = format!("nobody{i}");
-        let status = json_sign_in(&plain, &user, "wrong password", Some(&ip))
-            .await
-            .status();
+        let status = json_sign_in(&plain, &user, "wrong password", Some(&ip)).await.status();
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    let status = json_sign_in(&plain, "other", "wrong password", Some("203.0.113.6"))
-        .await
-        .status();
+    let status =
+        json_sign_in(&plain, "other", "wrong password", Some("203.0.113.6")).await.status();
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }
 
@@ -816,9 +710,7 @@ async fn behind_a_trusted_proxy_each_client_is_throttled_on_its_own() {
 async fn a_short_demo_password_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let state = server::open_state(dir.path()).await.unwrap();
-    let err = server::demo::ensure_demo_user(&state.db, Some("12345".into()))
-        .await
-        .unwrap_err();
+    let err = server::demo::ensure_demo_user(&state.db, Some("12345".into())).await.unwrap_err();
     assert_contains(&err.to_string(), "FACTORY_DEMO_PASSWORD");
     assert_contains(&err.to_string(), "too short");
 }
@@ -853,10 +745,7 @@ async fn fill_the_disk(app: &TestApp) {
             // have left, in ever smaller rows.
             let mut n = 0;
             for size in [4096_i64, 1024, 256, 64, 16, 1] {
-                while conn
-                    .execute("INSERT INTO filler VALUES (zeroblob(?1))", [size])
-                    .is_ok()
-                {}
+                while conn.execute("INSERT INTO filler VALUES (zeroblob(?1))", [size]).is_ok() {}
                 while conn
                     .execute(
                         "INSERT INTO audit_events (actor, action, outcome, detail)
@@ -904,8 +793,7 @@ async fn a_full_disk_is_named_with_what_to_do_and_nothing_is_lost() {
     assert_eq!(status, StatusCode::OK);
     let items_before = app.get_json("/api/control-plane/items").await.1["count"].clone();
     // vic has never signed in: a sign-in writes the time into vic's row, which grows.
-    app.add_user("vic", "vic's long password", app::domain::Role::Viewer)
-        .await;
+    app.add_user("vic", "vic's long password", app::domain::Role::Viewer).await;
     fill_the_disk(&app).await;
 
     // An action over the API: 503 with what is wrong and what to do.
@@ -923,10 +811,7 @@ async fn a_full_disk_is_named_with_what_to_do_and_nothing_is_lost() {
     assert_eq!(health["status"], "degraded");
     assert_contains(health["reason"].as_str().unwrap(), "The disk is full");
     assert!(
-        !health["reason"]
-            .as_str()
-            .unwrap()
-            .contains(&app.data_dir.display().to_string()),
+        !health["reason"].as_str().unwrap().contains(&app.data_dir.display().to_string()),
         "the public health check does not name the data directory: {health}"
     );
 
@@ -942,10 +827,7 @@ async fn a_full_disk_is_named_with_what_to_do_and_nothing_is_lost() {
     free_the_disk(&app).await;
     let (status, health) = app.get_json("/healthz").await;
     assert_eq!(status, StatusCode::OK, "{health}");
-    assert_eq!(
-        app.get_json("/api/control-plane/items").await.1["count"],
-        items_before
-    );
+    assert_eq!(app.get_json("/api/control-plane/items").await.1["count"], items_before);
     let (status, _) = record_history(&app, &app.client).await;
     assert_eq!(status, StatusCode::OK);
     let integrity: String = app
@@ -961,16 +843,10 @@ async fn a_full_disk_is_named_with_what_to_do_and_nothing_is_lost() {
 
 #[tokio::test]
 async fn without_insecure_cookies_the_session_cookie_is_secure_and_a_sign_in_replaces_it() {
-    let app = Setup::default()
-        .without_demo_with_secure_cookies()
-        .spawn()
-        .await;
-    app.add_user("ada", "ada's long password", app::domain::Role::Operator)
-        .await;
-    let plain = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let app = Setup::default().without_demo_with_secure_cookies().spawn().await;
+    app.add_user("ada", "ada's long password", app::domain::Role::Operator).await;
+    let plain =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let sign_in = |cookie: Option<String>| {
         let mut request = plain
             .post(app.url("/fn/login"))

@@ -17,9 +17,7 @@ use tokio::net::{TcpSocket, TcpStream};
 /// A connection from `from` (a loopback address) to `to`.
 async fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
     let socket = TcpSocket::new_v4().unwrap();
-    socket
-        .bind(SocketAddr::new(from.parse::<IpAddr>().unwrap(), 0))
-        .unwrap();
+    socket.bind(SocketAddr::new(from.parse::<IpAddr>().unwrap(), 0)).unwrap();
     socket.connect(to).await.unwrap()
 }
 
@@ -46,9 +44,7 @@ async fn healthz_from(from: &str, app: &TestApp) -> String {
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: dashboard\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
-    read_within(&mut stream, Duration::from_secs(5))
-        .await
-        .expect("an answer")
+    read_within(&mut stream, Duration::from_secs(5)).await.expect("an answer")
 }
 
 fn limits(per_client: usize, timeout: Duration) -> ConnectionLimits {
@@ -62,17 +58,12 @@ fn limits(per_client: usize, timeout: Duration) -> ConnectionLimits {
 
 #[tokio::test]
 async fn half_sent_requests_from_one_client_are_capped_then_closed_and_others_are_served() {
-    let app = Setup::default()
-        .with(|s| s.connections = limits(20, Duration::from_secs(1)))
-        .spawn()
-        .await;
+    let app =
+        Setup::default().with(|s| s.connections = limits(20, Duration::from_secs(1))).spawn().await;
     let mut held = Vec::new();
     for _ in 0..60 {
         let mut stream = connect_from("127.0.0.1", app.addr).await;
-        stream
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: dashboard\r\nX-Slow: ")
-            .await
-            .unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: dashboard\r\nX-Slow: ").await.unwrap();
         held.push(stream);
     }
     // The twenty-first on are answered at once, and closed.
@@ -83,10 +74,7 @@ async fn half_sent_requests_from_one_client_are_capped_then_closed_and_others_ar
             busy += 1;
         }
     }
-    assert_eq!(
-        busy, 40,
-        "every connection over the client's cap is told it is busy"
-    );
+    assert_eq!(busy, 40, "every connection over the client's cap is told it is busy");
     // Another client is served while they hang.
     let started = Instant::now();
     let answer = healthz_from("127.0.0.2", &app).await;
@@ -104,14 +92,10 @@ async fn half_sent_requests_from_one_client_are_capped_then_closed_and_others_ar
 
 #[tokio::test]
 async fn an_idle_kept_alive_connection_is_closed_and_a_trickling_body_is_cut_off() {
-    let app = Setup::default()
-        .with(|s| s.connections = limits(64, Duration::from_secs(1)))
-        .spawn()
-        .await;
+    let app =
+        Setup::default().with(|s| s.connections = limits(64, Duration::from_secs(1))).spawn().await;
     let mut idle = connect_from("127.0.0.1", app.addr).await;
-    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: dashboard\r\n\r\n")
-        .await
-        .unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: dashboard\r\n\r\n").await.unwrap();
     let mut buf = [0u8; 4096];
     let n = idle.read(&mut buf).await.unwrap();
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "served, kept alive");
@@ -140,15 +124,8 @@ async fn an_idle_kept_alive_connection_is_closed_and_a_trickling_body_is_cut_off
         }
     }
     let answer = answer.expect("the trickling body is cut off");
-    assert!(
-        answer.is_empty() || answer.starts_with("HTTP/1.1 4"),
-        "closed, or a 4xx: {answer}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 4"), "closed, or a 4xx: {answer}");
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
     let answer = healthz_from("127.0.0.2", &app).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
@@ -169,11 +146,8 @@ async fn idle_connections_beyond_the_descriptors_leave_room_for_a_release() {
         &format!("while [ ! -e {} ]; do sleep 0.05; done", flooded.display()),
     );
     let config = dir.path().join("factory.toml");
-    std::fs::write(
-        &config,
-        format!("[server]\nmax_connections_per_client = 100\n\n{target}"),
-    )
-    .unwrap();
+    std::fs::write(&config, format!("[server]\nmax_connections_per_client = 100\n\n{target}"))
+        .unwrap();
     let token = common::token_from_the_command_line(&data_dir, "operator");
     let port = common::unused_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -209,27 +183,17 @@ async fn idle_connections_beyond_the_descriptors_leave_room_for_a_release() {
     }
     // A newcomer is told at once that the server is busy, not left hanging.
     let mut newcomer = connect_from("127.0.0.6", addr).await;
-    let _ = newcomer
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await;
+    let _ = newcomer.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
     let answer = read_within(&mut newcomer, Duration::from_secs(2)).await;
-    assert!(
-        answer
-            .as_deref()
-            .is_some_and(|a| a.starts_with("HTTP/1.1 503")),
-        "{answer:?}"
-    );
+    assert!(answer.as_deref().is_some_and(|a| a.starts_with("HTTP/1.1 503")), "{answer:?}");
     std::fs::write(&flooded, "").unwrap();
     // The release's steps still spawn; once the half-sent requests time out, the API
     // answers again.
     let mut status = serde_json::Value::Null;
     let deadline = Instant::now() + Duration::from_secs(40);
     while Instant::now() < deadline {
-        let answer = client
-            .get(format!("http://{addr}/api/releases/{id}"))
-            .bearer_auth(&token)
-            .send()
-            .await;
+        let answer =
+            client.get(format!("http://{addr}/api/releases/{id}")).bearer_auth(&token).send().await;
         if let Ok(answer) = answer
             && answer.status() == 200
         {
@@ -250,8 +214,5 @@ async fn idle_connections_beyond_the_descriptors_leave_room_for_a_release() {
         "the release's steps ran: {}",
         std::fs::read_to_string(&log).unwrap_or_default()
     );
-    assert_eq!(
-        std::fs::read_to_string(web.join("live")).unwrap().trim(),
-        "1.0.0"
-    );
+    assert_eq!(std::fs::read_to_string(web.join("live")).unwrap().trim(), "1.0.0");
 }

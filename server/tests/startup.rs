@@ -95,11 +95,7 @@ fn a_new_install_says_no_operator_can_sign_in_yet_and_how_to_add_one() {
 #[test]
 fn logs_are_one_json_object_a_line_when_asked_and_never_coloured_off_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
-    let (child, lines) = serve(
-        &dir.path().join("json"),
-        None,
-        &[("FACTORY_LOG_FORMAT", "json")],
-    );
+    let (child, lines) = serve(&dir.path().join("json"), None, &[("FACTORY_LOG_FORMAT", "json")]);
     stop(child);
     assert!(lines.len() >= 2, "{lines:?}");
     for line in &lines {
@@ -120,10 +116,7 @@ fn logs_are_one_json_object_a_line_when_asked_and_never_coloured_off_a_terminal(
     stop(child);
     let log = lines.join("\n");
     assert_contains(&log, " INFO ");
-    assert!(
-        !log.contains('\u{1b}'),
-        "colour codes off a terminal: {log:?}"
-    );
+    assert!(!log.contains('\u{1b}'), "colour codes off a terminal: {log:?}");
 
     let mut unknown = Command::new(env!("CARGO_BIN_EXE_factory"))
         .args(["user", "list"])
@@ -132,12 +125,7 @@ fn logs_are_one_json_object_a_line_when_asked_and_never_coloured_off_a_terminal(
         .spawn()
         .unwrap();
     let mut said = String::new();
-    unknown
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut said)
-        .unwrap();
+    unknown.stderr.take().unwrap().read_to_string(&mut said).unwrap();
     assert!(!unknown.wait().unwrap().success());
     assert!(said.contains("xml") && said.contains("json"), "{said}");
 }
@@ -163,21 +151,14 @@ fn boolean_variables_take_the_usual_spellings() {
         assert!(!log.contains("demo fleet started"), "{yes}: {log}");
     }
     for (i, no) in ["0", "no", "off", "false"].into_iter().enumerate() {
-        let (child, lines) = serve(
-            &dir.path().join(format!("no-{i}")),
-            None,
-            &[("FACTORY_DEMO", no)],
-        );
+        let (child, lines) =
+            serve(&dir.path().join(format!("no-{i}")), None, &[("FACTORY_DEMO", no)]);
         stop(child);
         let log = lines.join("\n");
         assert!(log.contains("serving the dashboard"), "{no}: {log}");
         assert!(!log.contains("demo mode"), "{no}: {log}");
     }
-    let (child, lines) = serve(
-        &dir.path().join("maybe"),
-        None,
-        &[("FACTORY_DEMO", "maybe")],
-    );
+    let (child, lines) = serve(&dir.path().join("maybe"), None, &[("FACTORY_DEMO", "maybe")]);
     stop(child);
     let log = lines.join("\n");
     assert_contains(&log, "maybe");
@@ -238,10 +219,7 @@ fn admin_commands_find_the_servers_database_through_its_configuration() {
     let elsewhere = dir.path().join("elsewhere");
     std::fs::create_dir(&elsewhere).unwrap();
     let data = dir.path().join("server-data");
-    let config = write_config(
-        dir.path(),
-        format!("[server]\ndata_dir = \"{}\"\n", data.display()),
-    );
+    let config = write_config(dir.path(), format!("[server]\ndata_dir = \"{}\"\n", data.display()));
     let config_arg = config.to_str().unwrap();
 
     // A read command never creates a database, wherever it is run.
@@ -249,16 +227,11 @@ fn admin_commands_find_the_servers_database_through_its_configuration() {
     assert!(!ok, "{said}");
     assert_contains(&said, "there is no database at ./data/factory.sqlite3");
     assert_contains(&said, "--config");
-    assert!(
-        !elsewhere.join("data").exists(),
-        "an empty database was left behind"
-    );
+    assert!(!elsewhere.join("data").exists(), "an empty database was left behind");
 
     // A token made with --config lands in the server's data directory...
     let (ok, said) = factory(
-        &[
-            "token", "create", "ci", "--role", "viewer", "--config", config_arg,
-        ],
+        &["token", "create", "ci", "--role", "viewer", "--config", config_arg],
         &[],
         &elsewhere,
     );
@@ -266,11 +239,7 @@ fn admin_commands_find_the_servers_database_through_its_configuration() {
     assert!(data.join("factory.sqlite3").exists());
     assert!(!elsewhere.join("data").exists());
     // ...and FACTORY_CONFIG finds it too.
-    let (ok, said) = factory(
-        &["token", "list"],
-        &[("FACTORY_CONFIG", config_arg)],
-        &elsewhere,
-    );
+    let (ok, said) = factory(&["token", "list"], &[("FACTORY_CONFIG", config_arg)], &elsewhere);
     assert!(ok, "{said}");
     assert_contains(&said, "ci");
     let (ok, said) = factory(&["user", "list", "--config", config_arg], &[], &elsewhere);
@@ -281,10 +250,7 @@ fn admin_commands_find_the_servers_database_through_its_configuration() {
     std::fs::write(&config, "[server]\ndata_dir = 3\n").unwrap();
     let (ok, said) = factory(&["user", "list", "--config", config_arg], &[], &elsewhere);
     assert!(!ok);
-    assert!(
-        said.contains("factory.toml") && said.contains("data_dir"),
-        "{said}"
-    );
+    assert!(said.contains("factory.toml") && said.contains("data_dir"), "{said}");
 
     // The admin needs only the data directory: a webhook whose secret's variable is set
     // only in the service's environment does not stop the command.
@@ -304,10 +270,7 @@ fn admin_commands_find_the_servers_database_through_its_configuration() {
     std::fs::write(&config, "[factory]\nrepository_dir = \"/srv/factory\"\n").unwrap();
     let (ok, said) = factory(&["user", "list", "--config", config_arg], &[], &elsewhere);
     assert!(!ok, "{said}");
-    assert!(
-        said.contains("names no `data_dir`") && said.contains("--data-dir"),
-        "{said}"
-    );
+    assert!(said.contains("names no `data_dir`") && said.contains("--data-dir"), "{said}");
     assert!(!elsewhere.join("data").exists(), "nothing was created");
 }
 
@@ -316,14 +279,7 @@ async fn stopping_the_demo_stops_the_demo_services_it_started() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let created = Command::new(env!("CARGO_BIN_EXE_factory"))
-        .args([
-            "token",
-            "create",
-            "test",
-            "--role",
-            "operator",
-            "--data-dir",
-        ])
+        .args(["token", "create", "test", "--role", "operator", "--data-dir"])
         .arg(&data)
         .output()
         .unwrap();
@@ -399,12 +355,7 @@ fn logged_run(dir: &Path, config: &Path, env: &[(&str, &str)], to_journal: bool)
     let port = common::unused_port();
     let mut command = Command::new(env!("CARGO_BIN_EXE_factory"));
     command
-        .args([
-            "serve",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(dir.join("data"))
         .arg("--config")
         .arg(config)
@@ -434,11 +385,7 @@ fn logged_run(dir: &Path, config: &Path, env: &[(&str, &str)], to_journal: bool)
         std::thread::sleep(Duration::from_millis(50));
     }
     stop(child);
-    std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    std::fs::read_to_string(&log).unwrap().lines().map(str::to_owned).collect()
 }
 
 #[test]
@@ -449,12 +396,7 @@ fn json_logs_have_each_key_once_numbers_as_numbers_and_journal_priorities_under_
         dir.path(),
         "[[targets]]\nname = \"web\"\nworking_dir = \"/nonexistent/web\"\ndeploy = [\"./deploy.sh\"]\nrollback = [\"./rollback.sh\"]\n\n[[targets.smoke]]\nname = \"up\"\nwhen = \"post\"\ncommand = [\"true\"]\n",
     );
-    let lines = logged_run(
-        dir.path(),
-        &config,
-        &[("FACTORY_LOG_FORMAT", "json")],
-        false,
-    );
+    let lines = logged_run(dir.path(), &config, &[("FACTORY_LOG_FORMAT", "json")], false);
     for line in &lines {
         let object: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|err| panic!("{err}: {line}"));
@@ -468,10 +410,7 @@ fn json_logs_have_each_key_once_numbers_as_numbers_and_journal_priorities_under_
         .find(|line| line.contains("working_dir"))
         .unwrap_or_else(|| panic!("the target's warning: {lines:?}"));
     let warning: serde_json::Value = serde_json::from_str(warning).unwrap();
-    assert_eq!(
-        warning["target"], "web",
-        "the deploy target is kept: {warning}"
-    );
+    assert_eq!(warning["target"], "web", "the deploy target is kept: {warning}");
     let response = lines
         .iter()
         .find(|line| line.contains("finished processing request"))
@@ -483,16 +422,7 @@ fn json_logs_have_each_key_once_numbers_as_numbers_and_journal_priorities_under_
     // Under systemd (standard error is the journal's stream), each line starts with its
     // syslog priority; text lines too.
     let journal = logged_run(dir.path(), &config, &[], true);
-    assert!(
-        journal.iter().all(|line| line.starts_with('<')),
-        "{journal:?}"
-    );
-    assert!(
-        journal.iter().any(|line| line.starts_with("<4>")),
-        "a warning: {journal:?}"
-    );
-    assert!(
-        journal.iter().any(|line| line.starts_with("<6>")),
-        "info: {journal:?}"
-    );
+    assert!(journal.iter().all(|line| line.starts_with('<')), "{journal:?}");
+    assert!(journal.iter().any(|line| line.starts_with("<4>")), "a warning: {journal:?}");
+    assert!(journal.iter().any(|line| line.starts_with("<6>")), "info: {journal:?}");
 }

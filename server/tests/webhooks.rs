@@ -56,11 +56,7 @@ fn receiver_on(listener: tokio::net::TcpListener, failures: usize, hang: bool) -
             async move {
                 let count = {
                     let mut seen = seen.lock().unwrap();
-                    seen.push(Received {
-                        at: Instant::now(),
-                        headers,
-                        body,
-                    });
+                    seen.push(Received { at: Instant::now(), headers, body });
                     seen.len()
                 };
                 if hang {
@@ -110,14 +106,8 @@ fn hook(url: &str, format: WebhookFormat, events: &[WebhookEvent]) -> Webhook {
 
 /// `/webhooks` as an admin sees it, and the admin's browser.
 async fn webhooks_page_of_an_admin(app: &TestApp) -> (reqwest::Client, String) {
-    let admin = app
-        .browser_signed_in_as("ada", app::domain::Role::Admin)
-        .await;
-    let page = common::get_html(&admin, &app.url("/webhooks"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let admin = app.browser_signed_in_as("ada", app::domain::Role::Admin).await;
+    let page = common::get_html(&admin, &app.url("/webhooks")).await.text().await.unwrap();
     (admin, page)
 }
 
@@ -133,12 +123,7 @@ fn verified(received: &Received) -> bool {
     let signature = received.headers["x-factory-signature"].to_str().unwrap();
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
     mac.update(format!("{timestamp}.{delivery}.{}", received.body).as_bytes());
-    let expected: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let expected: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
     signature == format!("sha256={expected}")
 }
 
@@ -165,9 +150,7 @@ async fn a_deploy_posts_signed_started_and_succeeded_events() {
     .await;
     let record = app.deployed("web", "1.0.0").await;
     let id = record["release"]["id"].as_i64().unwrap();
-    let got = receiver
-        .until("started and succeeded", |r| r.len() >= 2)
-        .await;
+    let got = receiver.until("started and succeeded", |r| r.len() >= 2).await;
     let events: Vec<String> = got.iter().map(Received::event).collect();
     assert_eq!(events, ["release.started", "release.succeeded"]);
     for received in &got {
@@ -181,19 +164,14 @@ async fn a_deploy_posts_signed_started_and_succeeded_events() {
     assert_eq!(body["release"]["version"], "1.0.0");
     assert_eq!(body["release"]["started_by"], "demo");
     assert_eq!(body["release"]["status"], "succeeded");
-    assert_eq!(
-        body["release"]["page"],
-        format!("http://{}/releases/{id}", app.addr)
-    );
+    assert_eq!(body["release"]["page"], format!("http://{}/releases/{id}", app.addr));
     // A body changed on the way no longer verifies, nor a delivery id changed to slip
     // a replay past a receiver's de-duplication.
     let mut forged = got[1].clone();
     forged.body = forged.body.replace("1.0.0", "6.6.6");
     assert!(!verified(&forged));
     let mut replayed = got[1].clone();
-    replayed
-        .headers
-        .insert("x-factory-delivery", "999999".parse().unwrap());
+    replayed.headers.insert("x-factory-delivery", "999999".parse().unwrap());
     assert!(!verified(&replayed));
 }
 
@@ -229,27 +207,14 @@ async fn a_receiver_that_hangs_holds_back_no_other_webhook() {
             .json(&serde_json::json!({ "reason": "freeze" }))
             .send()
     };
-    assert!(
-        hold(reqwest::Method::PUT)
-            .await
-            .unwrap()
-            .status()
-            .is_success()
-    );
-    hanging
-        .until("the stuck receiver got the first", |r| !r.is_empty())
-        .await;
-    quick
-        .until("the quick receiver got the first", |r| !r.is_empty())
-        .await;
+    assert!(hold(reqwest::Method::PUT).await.unwrap().status().is_success());
+    hanging.until("the stuck receiver got the first", |r| !r.is_empty()).await;
+    quick.until("the quick receiver got the first", |r| !r.is_empty()).await;
     let released = Instant::now();
     let answer = hold(reqwest::Method::DELETE).await.unwrap();
     assert!(answer.status().is_success(), "{}", answer.status());
-    let got = quick
-        .until("the second event, while the other receiver hangs", |r| {
-            r.len() >= 2
-        })
-        .await;
+    let got =
+        quick.until("the second event, while the other receiver hangs", |r| r.len() >= 2).await;
     assert_eq!(got[1].event(), "hold.released");
     assert!(
         released.elapsed() < Duration::from_secs(5),
@@ -274,15 +239,9 @@ async fn slack_messages_show_what_an_operator_typed_as_text() {
     assert_eq!(status, reqwest::StatusCode::OK);
     let message = slack.until("the message", |r| !r.is_empty()).await[0].json();
     let text = message["text"].as_str().unwrap();
-    assert_contains(
-        text,
-        "&lt;!channel&gt; &amp; &lt;https://evil.example|click here&gt;",
-    );
+    assert_contains(text, "&lt;!channel&gt; &amp; &lt;https://evil.example|click here&gt;");
     assert!(!text.contains("<!channel>"), "{text}");
-    assert!(
-        text.ends_with("/releases|Open>"),
-        "the page link is markup: {text}"
-    );
+    assert!(text.ends_with("/releases|Open>"), "the page link is markup: {text}");
 }
 
 #[tokio::test]
@@ -291,19 +250,12 @@ async fn a_deploy_rolled_back_posts_rolled_back_and_slack_gets_a_message() {
     host.version("2.0.0", "down", &[]);
     let json = receiver(0, false).await;
     let slack = receiver(0, false).await;
-    let mut slack_hook = hook(
-        &slack.url,
-        WebhookFormat::Slack,
-        &[WebhookEvent::ReleaseRolledBack],
-    );
+    let mut slack_hook = hook(&slack.url, WebhookFormat::Slack, &[WebhookEvent::ReleaseRolledBack]);
     slack_hook.name = "channel".into();
     slack_hook.secret = None;
     let app = app_with(
         &host,
-        vec![
-            hook(&json.url, WebhookFormat::Json, &release_events()),
-            slack_hook,
-        ],
+        vec![hook(&json.url, WebhookFormat::Json, &release_events()), slack_hook],
         (Duration::from_millis(200), 8),
     )
     .await;
@@ -311,19 +263,12 @@ async fn a_deploy_rolled_back_posts_rolled_back_and_slack_gets_a_message() {
     let deploy = app.deployed("web", "2.0.0").await;
     let deploy_id = deploy["release"]["id"].as_i64().unwrap();
     let got = json
-        .until("the rollback's events", |r| {
-            r.iter().any(|r| r.event() == "release.rolled-back")
-        })
+        .until("the rollback's events", |r| r.iter().any(|r| r.event() == "release.rolled-back"))
         .await;
     let events: Vec<String> = got.iter().map(Received::event).collect();
     assert_eq!(
         events[2..],
-        [
-            "release.started",
-            "release.started",
-            "release.succeeded",
-            "release.rolled-back"
-        ],
+        ["release.started", "release.started", "release.succeeded", "release.rolled-back"],
         "the deploy, its automatic rollback, the rollback's success, the deploy undone"
     );
     let rolled_back = got.last().unwrap().json();
@@ -344,11 +289,7 @@ async fn a_delivery_is_retried_with_growing_waits_until_the_receiver_takes_it() 
     let receiver = receiver(2, false).await;
     let app = app_with(
         &host,
-        vec![hook(
-            &receiver.url,
-            WebhookFormat::Json,
-            &[WebhookEvent::HoldSet],
-        )],
+        vec![hook(&receiver.url, WebhookFormat::Json, &[WebhookEvent::HoldSet])],
         (Duration::from_millis(300), 8),
     )
     .await;
@@ -361,10 +302,7 @@ async fn a_delivery_is_retried_with_growing_waits_until_the_receiver_takes_it() 
     assert_eq!(status, reqwest::StatusCode::OK);
     let got = receiver.until("three tries", |r| r.len() >= 3).await;
     assert!(got.iter().all(verified));
-    assert!(
-        got.iter().all(|r| r.body == got[0].body),
-        "the same event each time"
-    );
+    assert!(got.iter().all(|r| r.body == got[0].body), "the same event each time");
     let (first_wait, second_wait) = (got[1].at - got[0].at, got[2].at - got[1].at);
     // The queue keeps its times in whole milliseconds of the wall clock: a wait can come
     // out a fraction of a millisecond short of its figure.
@@ -374,10 +312,7 @@ async fn a_delivery_is_retried_with_growing_waits_until_the_receiver_takes_it() 
     assert_contains(&page, "hold.set · ops");
     assert_contains(&page, "3 tries");
     assert_contains(&page, ">delivered<");
-    assert!(
-        !page.contains(SECRET) && !page.contains("/hook"),
-        "no secret, no path"
-    );
+    assert!(!page.contains(SECRET) && !page.contains("/hook"), "no secret, no path");
 }
 
 #[tokio::test]
@@ -460,9 +395,7 @@ async fn an_admin_sends_a_test_event_from_the_page_without_javascript() {
     // The demo operator is no admin: no page, no test event.
     let page = app.get_page("/webhooks").await;
     assert_eq!(page.status(), reqwest::StatusCode::NOT_FOUND);
-    let refused = app
-        .submit("/fn/webhook-test", "/webhooks", &[("webhook", "ops")])
-        .await;
+    let refused = app.submit("/fn/webhook-test", "/webhooks", &[("webhook", "ops")]).await;
     assert!(!common::location(&refused).contains("sent"), "refused");
     let queued = app.deliveries(10).await;
     assert!(queued.is_empty(), "nothing was queued: {queued:?}");
@@ -471,37 +404,16 @@ async fn an_admin_sends_a_test_event_from_the_page_without_javascript() {
     assert_contains(&page, "Send a test event to ops");
     assert_contains(&page, "http://127.0.0.1:");
     assert_contains(&page, "No delivery yet");
-    let sent = app
-        .post_form(
-            &admin,
-            "/fn/webhook-test",
-            "/webhooks",
-            &[("webhook", "ops")],
-        )
-        .await;
+    let sent = app.post_form(&admin, "/fn/webhook-test", "/webhooks", &[("webhook", "ops")]).await;
     assert_eq!(common::location(&sent), "/webhooks?sent=1");
     let got = receiver.until("the test event", |r| !r.is_empty()).await;
     assert_eq!(got[0].event(), "test");
     assert_eq!(got[0].headers["title"], "factory: test");
-    assert!(
-        got[0].body.contains("this webhook works"),
-        "{}",
-        got[0].body
-    );
-    assert!(
-        got[0].headers.get("x-factory-signature").is_none(),
-        "no secret, no signature"
-    );
-    let page = common::get_html(&admin, &app.url("/webhooks"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    assert!(got[0].body.contains("this webhook works"), "{}", got[0].body);
+    assert!(got[0].headers.get("x-factory-signature").is_none(), "no secret, no signature");
+    let page = common::get_html(&admin, &app.url("/webhooks")).await.text().await.unwrap();
     assert!(!page.contains("No delivery yet"), "{page}");
-    assert!(
-        page.contains("<ol class=\"releases\">"),
-        "the delivery is listed: {page}"
-    );
+    assert!(page.contains("<ol class=\"releases\">"), "the delivery is listed: {page}");
 }
 
 #[tokio::test]
@@ -513,11 +425,8 @@ async fn a_hold_whose_time_is_up_stands_no_more_and_its_end_is_sent() {
         Setup::default()
             .with(|s| {
                 s.targets = vec![host.target(Duration::from_secs(20))];
-                s.webhooks = vec![hook(
-                    &receiver.url,
-                    WebhookFormat::Json,
-                    &[WebhookEvent::HoldExpired],
-                )];
+                s.webhooks =
+                    vec![hook(&receiver.url, WebhookFormat::Json, &[WebhookEvent::HoldExpired])];
             })
             .in_data_dir(dir.path().join("data"))
     };
@@ -542,11 +451,7 @@ async fn a_hold_whose_time_is_up_stands_no_more_and_its_end_is_sent() {
         .await
         .unwrap();
     let (_, target) = app.get_json("/api/targets/web").await;
-    assert_eq!(
-        target["hold"],
-        Value::Null,
-        "the hold stands no more: {target}"
-    );
+    assert_eq!(target["hold"], Value::Null, "the hold stands no more: {target}");
     // The expiry task ends it at its next round (at once after a start) and says so.
     let (_, _, client) = app.stop().await;
     let app = setup().client(client).spawn().await;

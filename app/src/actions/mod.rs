@@ -65,12 +65,7 @@ pub async fn take_action(
             + Duration::from_secs(30),
     };
     let owned = state.clone();
-    idempotency::once(
-        &state.db,
-        keyed,
-        async move { attempt(&owned, &request).await },
-    )
-    .await
+    idempotency::once(&state.db, keyed, async move { attempt(&owned, &request).await }).await
 }
 
 /// A repeat of an action gets its result with the status it was sent with.
@@ -92,11 +87,8 @@ enum Decision {
 }
 
 async fn attempt(state: &AppState, request: &ActionRequest) -> Result<ActionResult, ServiceError> {
-    let (id, action, operator) = (
-        request.item.clone(),
-        request.action,
-        request.caller.operator.clone(),
-    );
+    let (id, action, operator) =
+        (request.item.clone(), request.action, request.caller.operator.clone());
     // Deciding and changing happen in one call on the database thread, which runs one
     // call at a time: of two requests for the same move, the second sees the first's
     // result and is blocked by the lane-transition gate.
@@ -185,13 +177,8 @@ async fn attempt(state: &AppState, request: &ActionRequest) -> Result<ActionResu
             "guidance": result.guidance,
             "page": format!("{}/items/{}", state.webhooks.public_url, result.item),
         });
-        crate::webhooks::emit(
-            state,
-            crate::webhooks::WebhookEvent::ActionBlocked,
-            body,
-            None,
-        )
-        .await;
+        crate::webhooks::emit(state, crate::webhooks::WebhookEvent::ActionBlocked, body, None)
+            .await;
     }
     if result.blocked {
         return Err(refusal(result));
@@ -236,16 +223,11 @@ pub async fn record_blocked_attempt(
     state: &AppState,
     request: &ActionRequest,
 ) -> Result<Option<ActionResult>, ServiceError> {
-    let (id, action, operator) = (
-        request.item.clone(),
-        request.action,
-        request.caller.operator.clone(),
-    );
+    let (id, action, operator) =
+        (request.item.clone(), request.action, request.caller.operator.clone());
     let (thresholds, now) = (state.queue_truth.thresholds, work_item_sync::now());
-    let found = state
-        .db
-        .call(move |conn| evaluated(conn, &id, action, &operator, thresholds, now))
-        .await?;
+    let found =
+        state.db.call(move |conn| evaluated(conn, &id, action, &operator, thresholds, now)).await?;
     let Some((item, _, view)) = found.filter(|(_, _, view)| !view.enabled) else {
         return Ok(None);
     };
@@ -285,21 +267,11 @@ fn blocked(item: &WorkItem, mut view: ActionView) -> ActionResult {
             .find(|g| g.name == crate::domain::GateName::Permission)
             .and_then(|g| g.guidance().cloned());
     }
-    let cause = view
-        .guidance
-        .as_ref()
-        .map(|g| g.cause.clone())
-        .unwrap_or_default();
+    let cause = view.guidance.as_ref().map(|g| g.cause.clone()).unwrap_or_default();
     let (outcome, message) = if refused {
-        (
-            Outcome::Refused,
-            format!("{} refused: {cause}", view.action.label()),
-        )
+        (Outcome::Refused, format!("{} refused: {cause}", view.action.label()))
     } else {
-        (
-            Outcome::Blocked,
-            format!("{} blocked: {cause}", view.action.label()),
-        )
+        (Outcome::Blocked, format!("{} blocked: {cause}", view.action.label()))
     };
     base(item, view, outcome, message)
 }

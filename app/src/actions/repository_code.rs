@@ -53,13 +53,7 @@ pub(super) async fn hand_off(
     state
         .db
         .call(move |conn| {
-            work_items::move_lane(
-                conn,
-                &id,
-                Lane::InProgress,
-                Lane::Ready,
-                status::HANDOFF_FAILED,
-            )
+            work_items::move_lane(conn, &id, Lane::InProgress, Lane::Ready, status::HANDOFF_FAILED)
         })
         .await?;
     item.lifecycle.lane = Lane::Ready;
@@ -92,12 +86,7 @@ fn command_to_validate(
     state: &AppState,
     item: &WorkItem,
 ) -> Result<LocalCommand, Box<NothingToRun>> {
-    let nothing = |guidance| {
-        Box::new(NothingToRun {
-            guidance,
-            refused: None,
-        })
-    };
+    let nothing = |guidance| Box::new(NothingToRun { guidance, refused: None });
     let label = Action::PrepareRelease.label();
     let Some(name) = &item.execution_context.validation_command else {
         return Err(nothing(RecoveryGuidance {
@@ -136,14 +125,12 @@ fn command_to_validate(
     };
     let mut command = LocalCommand::new(argv, dir, state.repository_code.validation_timeout);
     command.env = item_env(item);
-    command
-        .in_sandbox(&state.repository_code.sandbox)
-        .map_err(|reason| {
-            Box::new(NothingToRun {
-                guidance: sandbox::refusal_guidance(label, &reason),
-                refused: Some(sandbox::refused_run(argv, &reason)),
-            })
+    command.in_sandbox(&state.repository_code.sandbox).map_err(|reason| {
+        Box::new(NothingToRun {
+            guidance: sandbox::refusal_guidance(label, &reason),
+            refused: Some(sandbox::refused_run(argv, &reason)),
         })
+    })
 }
 
 /// Variables a host command gets about the item it runs for.
@@ -187,10 +174,8 @@ pub(super) async fn validate(
         }
     };
     let already_running = {
-        let mut running = state
-            .validations_running
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut running =
+            state.validations_running.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         !running.insert(item.id.clone())
     };
     if already_running {
@@ -209,22 +194,12 @@ pub(super) async fn validate(
             &item,
             view,
             Outcome::Blocked,
-            format!(
-                "{label} blocked: a validation run for {} is already running.",
-                item.id
-            ),
+            format!("{label} blocked: a validation run for {} is already running.", item.id),
         ));
     }
-    let _guard = RunningGuard {
-        state,
-        id: item.id.clone(),
-    };
+    let _guard = RunningGuard { state, id: item.id.clone() };
     let run = process::run(&command).await;
-    let new_status = if run.passed {
-        status::RELEASE_READY
-    } else {
-        status::VALIDATION_FAILED
-    };
+    let new_status = if run.passed { status::RELEASE_READY } else { status::VALIDATION_FAILED };
     let id = item.id.clone();
     state
         .db
@@ -237,11 +212,7 @@ pub(super) async fn validate(
         .await?;
     item.lifecycle.status = new_status.to_owned();
     let mut result = if run.passed {
-        let message = format!(
-            "Validation {}: {} is release-ready.",
-            run.verdict(),
-            item.id
-        );
+        let message = format!("Validation {}: {} is release-ready.", run.verdict(), item.id);
         succeeded(&item, view, message)
     } else {
         let guidance = RecoveryGuidance {

@@ -62,11 +62,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ServiceError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let operator = parts
-            .extensions
-            .get::<Operator>()
-            .cloned()
-            .ok_or(ServiceError::Unauthenticated)?;
+        let operator =
+            parts.extensions.get::<Operator>().cloned().ok_or(ServiceError::Unauthenticated)?;
         let once_key = match parts.headers.get("idempotency-key") {
             None => None,
             Some(value) => Some(
@@ -86,12 +83,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .extensions
             .get::<ClientAddr>()
             .map_or_else(|| "unknown".to_owned(), |addr| addr.0.clone());
-        Ok(Caller {
-            operator,
-            via: Via::Api,
-            client,
-            once_key,
-        })
+        Ok(Caller { operator, via: Via::Api, client, once_key })
     }
 }
 
@@ -102,10 +94,7 @@ mod tests {
     #[test]
     fn api_keys_are_scoped_by_credential_and_checked() {
         let token = |id| Credential::Token { token_id: id };
-        assert_eq!(
-            OnceKey::api(&token(1), "k-1").map(|k| k.0),
-            Some("api:token-1:k-1".to_owned())
-        );
+        assert_eq!(OnceKey::api(&token(1), "k-1").map(|k| k.0), Some("api:token-1:k-1".to_owned()));
         assert_ne!(OnceKey::api(&token(1), "k"), OnceKey::api(&token(2), "k"));
         assert_ne!(
             OnceKey::api(&token(1), "k"),
@@ -114,10 +103,7 @@ mod tests {
         for bad in ["", "has space", "é", &"x".repeat(MAX_IDEMPOTENCY_KEY + 1)] {
             assert_eq!(OnceKey::api(&token(1), bad), None, "{bad:?}");
         }
-        assert_eq!(
-            OnceKey::form("t", Some("record-history")).0,
-            "form:t:record-history"
-        );
+        assert_eq!(OnceKey::form("t", Some("record-history")).0, "form:t:record-history");
         assert_eq!(OnceKey::form("t", None).0, "form:t");
     }
 }

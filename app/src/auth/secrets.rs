@@ -67,10 +67,7 @@ pub fn new_api_token() -> String {
 /// The stored form of an API token. Tokens carry 256 random bits, so a fast hash is
 /// enough: nobody can guess one to test against it.
 pub fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -84,11 +81,7 @@ mod tests {
         assert!(verify_password("correct horse battery staple", &hash));
         assert!(!verify_password("correct horse battery stable", &hash));
         assert!(!verify_password("anything", "not a hash"));
-        assert_ne!(
-            hash,
-            hash_password("correct horse battery staple"),
-            "salted"
-        );
+        assert_ne!(hash, hash_password("correct horse battery staple"), "salted");
     }
 
     #[test]
@@ -100,14 +93,9 @@ mod tests {
             Params::new(19 * 1024, 2, 1, None).unwrap(),
         );
         let salt = SaltString::encode_b64(&[7u8; 16]).unwrap();
-        let hash = earlier
-            .hash_password(b"correct horse battery staple", &salt)
-            .unwrap()
-            .to_string();
-        assert!(
-            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-            "{hash}"
-        );
+        let hash =
+            earlier.hash_password(b"correct horse battery staple", &salt).unwrap().to_string();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
         assert!(verify_password("correct horse battery staple", &hash));
         assert!(!verify_password("correct horse battery stable", &hash));
     }

@@ -79,11 +79,9 @@ impl Action {
         match self {
             Action::StartExecution => &[ItemGate::LaneTransition, ItemGate::ContextVisibility],
             Action::RequestReview => &[ItemGate::LaneTransition, ItemGate::PullRequest],
-            Action::PrepareRelease => &[
-                ItemGate::LaneEligibility,
-                ItemGate::PullRequest,
-                ItemGate::QueueTruth,
-            ],
+            Action::PrepareRelease => {
+                &[ItemGate::LaneEligibility, ItemGate::PullRequest, ItemGate::QueueTruth]
+            }
             Action::RecordHistory => &[ItemGate::ContextVisibility],
         }
     }
@@ -177,10 +175,7 @@ impl<'a> GateFacts<'a> {
 
 /// Evaluates every action for an item and, when known, the operator.
 pub fn evaluate_all(facts: GateFacts<'_>, operator: Option<&Operator>) -> Vec<ActionView> {
-    Action::ALL
-        .into_iter()
-        .map(|action| evaluate(action, facts, operator))
-        .collect()
+    Action::ALL.into_iter().map(|action| evaluate(action, facts, operator)).collect()
 }
 
 /// Evaluates one action's gates, in order, then the operator's permission.
@@ -197,12 +192,7 @@ pub fn evaluate(action: Action, item: GateFacts<'_>, operator: Option<&Operator>
         gates.push(permission_gate(action, operator));
     }
     let guidance = gates.iter().find_map(|gate| gate.guidance.clone());
-    ActionView {
-        action,
-        enabled: guidance.is_none(),
-        gates,
-        guidance,
-    }
+    ActionView { action, enabled: guidance.is_none(), gates, guidance }
 }
 
 /// Each action with why it is blocked, in a few words for a card (`None` when it is
@@ -216,17 +206,11 @@ pub fn card_causes(
 }
 
 fn card_cause(action: Action, item: &GateFacts<'_>, operator: Option<&Operator>) -> Option<String> {
-    if let Some(blocker) = action
-        .gates()
-        .iter()
-        .find_map(|&gate| blocker(gate, action, item))
-    {
+    if let Some(blocker) = action.gates().iter().find_map(|&gate| blocker(gate, action, item)) {
         return Some(blocker.brief(action, item));
     }
     let permission = action.permission();
-    operator
-        .filter(|operator| !operator.can(permission))
-        .map(|_| permission_brief(permission))
+    operator.filter(|operator| !operator.can(permission)).map(|_| permission_brief(permission))
 }
 
 /// Why a work-item gate blocks an action, decided before a word of it is written.
@@ -278,10 +262,7 @@ fn blocker<'a>(gate: ItemGate, action: Action, item: &GateFacts<'a>) -> Option<B
         ItemGate::LaneEligibility => {
             (!matches!(lane, Lane::Review | Lane::Done)).then_some(Blocker::NotUnderReview)
         }
-        ItemGate::PullRequest => item
-            .pull_request_url
-            .is_none()
-            .then_some(Blocker::NoPullRequest),
+        ItemGate::PullRequest => item.pull_request_url.is_none().then_some(Blocker::NoPullRequest),
         ItemGate::ContextVisibility => (!item.has_prompt).then_some(Blocker::NoPromptContext),
         ItemGate::QueueTruth => item.queue_truth.blocking().map(Blocker::UntrustedQueue),
     }
@@ -304,17 +285,14 @@ impl Blocker<'_> {
             Blocker::NotUnderReview => format!("Only in Review or Done; this item is in {lane}."),
             Blocker::NoPullRequest => "No pull request yet.".to_owned(),
             Blocker::NoPromptContext => "No prompt context yet.".to_owned(),
-            Blocker::UntrustedQueue(_) => match item
-                .queue_truth
-                .drift
-                .iter()
-                .find(|d| d.kind.blocks_release())
-            {
-                Some(drift) if item.queue_truth.stale.is_none() => {
-                    format!("Its signals disagree ({}).", drift.kind.as_str())
+            Blocker::UntrustedQueue(_) => {
+                match item.queue_truth.drift.iter().find(|d| d.kind.blocks_release()) {
+                    Some(drift) if item.queue_truth.stale.is_none() => {
+                        format!("Its signals disagree ({}).", drift.kind.as_str())
+                    }
+                    _ => "Its data is stale.".to_owned(),
                 }
-                _ => "Its data is stale.".to_owned(),
-            },
+            }
         }
     }
 
@@ -412,10 +390,7 @@ impl Blocker<'_> {
 
 /// A done item's lane-transition cause, as the reference writes it.
 fn closed_cause(action: Action) -> String {
-    format!(
-        "Done items stay closed; {} cannot move them backward.",
-        action.label()
-    )
+    format!("Done items stay closed; {} cannot move them backward.", action.label())
 }
 
 fn permission_gate(action: Action, operator: &Operator) -> GateEvaluation {

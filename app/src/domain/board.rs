@@ -48,11 +48,7 @@ pub enum CardsShown {
     /// The first `per_lane` cards of every lane.
     FirstOfEachLane { per_lane: usize },
     /// At most `limit` cards of `lane` from the `offset`-th.
-    LanePage {
-        lane: Lane,
-        limit: usize,
-        offset: usize,
-    },
+    LanePage { lane: Lane, limit: usize, offset: usize },
 }
 
 impl BoardView {
@@ -83,9 +79,7 @@ impl BoardView {
     /// The cards this view shows.
     pub fn cards(self) -> CardsShown {
         match self {
-            BoardView::All => CardsShown::FirstOfEachLane {
-                per_lane: ALL_TAB_CARDS_PER_LANE,
-            },
+            BoardView::All => CardsShown::FirstOfEachLane { per_lane: ALL_TAB_CARDS_PER_LANE },
             BoardView::Lane { lane, page } => CardsShown::LanePage {
                 lane,
                 limit: LANE_PAGE_CARDS,
@@ -134,11 +128,7 @@ pub enum Attention {
     /// Work-item files the last sync could not read.
     SyncErrors(usize),
     /// A target whose last release failed, was rolled back or was interrupted.
-    Release {
-        target: String,
-        health: TargetHealth,
-        release: Option<i64>,
-    },
+    Release { target: String, health: TargetHealth, release: Option<i64> },
     /// A hold that ends within the hour, in whole minutes (at least 1).
     HoldEnding { target: String, minutes: i64 },
 }
@@ -223,9 +213,7 @@ impl Attention {
             Attention::Drifting(id) => format!("/items/{id}#queue-truth"),
             Attention::StaleData => "#queue-status".to_owned(),
             Attention::SyncErrors(_) => "#sync-errors".to_owned(),
-            Attention::Release {
-                release: Some(id), ..
-            } => format!("/releases/{id}"),
+            Attention::Release { release: Some(id), .. } => format!("/releases/{id}"),
             Attention::Release { target, .. } | Attention::HoldEnding { target, .. } => {
                 format!("/releases#target-{target}")
             }
@@ -239,50 +227,20 @@ mod tests {
 
     #[test]
     fn query_parameters_name_a_view_or_say_what_is_wrong() {
-        let review = |page| BoardView::Lane {
-            lane: Lane::Review,
-            page,
-        };
+        let review = |page| BoardView::Lane { lane: Lane::Review, page };
         type Case<'a> = (Option<&'a str>, Option<&'a str>, Result<BoardView, &'a str>);
         let cases: &[Case] = &[
             (None, None, Ok(BoardView::All)),
             (None, Some("7"), Ok(BoardView::All)),
             (Some("review"), None, Ok(review(1))),
-            (
-                Some("In progress"),
-                None,
-                Ok(BoardView::Lane {
-                    lane: Lane::InProgress,
-                    page: 1,
-                }),
-            ),
+            (Some("In progress"), None, Ok(BoardView::Lane { lane: Lane::InProgress, page: 1 })),
             (Some("review"), Some("2"), Ok(review(2))),
             (Some("review"), Some(" 3 "), Ok(review(3))),
-            (
-                Some("review"),
-                Some("0"),
-                Err("page \"0\" is not a page number"),
-            ),
-            (
-                Some("review"),
-                Some("-1"),
-                Err("page \"-1\" is not a page number"),
-            ),
-            (
-                Some("review"),
-                Some("two"),
-                Err("page \"two\" is not a page number"),
-            ),
-            (
-                Some("review"),
-                Some(""),
-                Err("page \"\" is not a page number"),
-            ),
-            (
-                Some("nowhere"),
-                Some("2"),
-                Err("lane \"nowhere\" is not a lane"),
-            ),
+            (Some("review"), Some("0"), Err("page \"0\" is not a page number")),
+            (Some("review"), Some("-1"), Err("page \"-1\" is not a page number")),
+            (Some("review"), Some("two"), Err("page \"two\" is not a page number")),
+            (Some("review"), Some(""), Err("page \"\" is not a page number")),
+            (Some("nowhere"), Some("2"), Err("lane \"nowhere\" is not a lane")),
         ];
         for (lane, page, expected) in cases {
             let got = BoardView::parse(*lane, *page);
@@ -298,15 +256,8 @@ mod tests {
 
     #[test]
     fn each_view_shows_its_window_of_each_lane() {
-        let done = |page| BoardView::Lane {
-            lane: Lane::Done,
-            page,
-        };
-        let done_page = |limit, offset| CardsShown::LanePage {
-            lane: Lane::Done,
-            limit,
-            offset,
-        };
+        let done = |page| BoardView::Lane { lane: Lane::Done, page };
+        let done_page = |limit, offset| CardsShown::LanePage { lane: Lane::Done, limit, offset };
         let cases = [
             (BoardView::All, CardsShown::FirstOfEachLane { per_lane: 5 }),
             (done(1), done_page(25, 0)),
@@ -323,10 +274,7 @@ mod tests {
         for (count, pages) in [(0, 1), (1, 1), (25, 1), (26, 2), (50, 2), (51, 3), (200, 8)] {
             assert_eq!(lane_pages(count), pages, "{count} items");
         }
-        let page = |page| BoardView::Lane {
-            lane: Lane::Ready,
-            page,
-        };
+        let page = |page| BoardView::Lane { lane: Lane::Ready, page };
         assert!(page(1).exists(0));
         assert!(page(2).exists(26));
         assert!(!page(3).exists(50));
@@ -336,10 +284,7 @@ mod tests {
     #[test]
     fn a_view_links_back_to_itself() {
         assert_eq!(BoardView::All.href(), "/");
-        let page = |page| BoardView::Lane {
-            lane: Lane::InProgress,
-            page,
-        };
+        let page = |page| BoardView::Lane { lane: Lane::InProgress, page };
         assert_eq!(page(1).href(), "/?lane=in-progress");
         assert_eq!(page(4).href(), "/?lane=in-progress&page=4");
     }
@@ -358,26 +303,11 @@ mod tests {
         };
         let id = |raw: &str| WorkItemId::parse(raw).unwrap();
         // (targets, freshness, sync errors, drifting) → the texts, in order
-        type Case = (
-            Vec<TargetGlance>,
-            Freshness,
-            usize,
-            Vec<WorkItemId>,
-            Vec<&'static str>,
-        );
+        type Case = (Vec<TargetGlance>, Freshness, usize, Vec<WorkItemId>, Vec<&'static str>);
         let cases: Vec<Case> = vec![
+            (vec![target("web", Healthy, None)], Freshness::Fresh, 0, vec![], vec![]),
             (
-                vec![target("web", Healthy, None)],
-                Freshness::Fresh,
-                0,
-                vec![],
-                vec![],
-            ),
-            (
-                vec![
-                    target("web", Held, Some(90)),
-                    target("api", Deploying, None),
-                ],
+                vec![target("web", Held, Some(90)), target("api", Deploying, None)],
                 Freshness::Aging,
                 0,
                 vec![],
@@ -410,10 +340,7 @@ mod tests {
                 Freshness::Fresh,
                 1,
                 vec![],
-                vec![
-                    "the hold on web ends in 1 min",
-                    "1 work-item file did not sync",
-                ],
+                vec!["the hold on web ends in 1 min", "1 work-item file did not sync"],
             ),
         ];
         for (targets, freshness, errors, drifting, expected) in cases {
@@ -421,21 +348,11 @@ mod tests {
             let texts: Vec<String> = found.iter().map(Attention::text).collect();
             assert_eq!(texts, expected);
         }
-        assert_eq!(
-            Attention::Drifting(id("wi-1")).href(),
-            "/items/wi-1#queue-truth"
-        );
+        assert_eq!(Attention::Drifting(id("wi-1")).href(), "/items/wi-1#queue-truth");
         assert_eq!(Attention::StaleData.href(), "#queue-status");
-        let release = Attention::Release {
-            target: "web".into(),
-            health: Failed,
-            release: Some(7),
-        };
+        let release = Attention::Release { target: "web".into(), health: Failed, release: Some(7) };
         assert_eq!(release.href(), "/releases/7");
-        let hold = Attention::HoldEnding {
-            target: "web".into(),
-            minutes: 5,
-        };
+        let hold = Attention::HoldEnding { target: "web".into(), minutes: 5 };
         assert_eq!(hold.href(), "/releases#target-web");
     }
 }

@@ -166,18 +166,11 @@ impl GateEvaluation {
 
 /// Whether the permission gate is among the blocked ones.
 pub(crate) fn permission_blocked(gates: &[GateEvaluation]) -> bool {
-    gates
-        .iter()
-        .any(|g| g.name == GateName::Permission && g.result == GateResult::Blocked)
+    gates.iter().any(|g| g.name == GateName::Permission && g.result == GateResult::Blocked)
 }
 
 pub(crate) fn pass(name: impl Into<GateName>) -> GateEvaluation {
-    GateEvaluation {
-        name: name.into(),
-        result: GateResult::Pass,
-        reason: None,
-        guidance: None,
-    }
+    GateEvaluation { name: name.into(), result: GateResult::Pass, reason: None, guidance: None }
 }
 
 pub(crate) fn blocked(name: impl Into<GateName>, guidance: RecoveryGuidance) -> GateEvaluation {
@@ -195,12 +188,7 @@ pub(crate) fn guidance(
     next: String,
     retry: String,
 ) -> RecoveryGuidance {
-    RecoveryGuidance {
-        cause,
-        policy_context: policy,
-        next_step: next,
-        safe_retry: retry,
-    }
+    RecoveryGuidance { cause, policy_context: policy, next_step: next, safe_retry: retry }
 }
 
 /// The operator's permission for something labelled `label`, as a gate.
@@ -216,10 +204,7 @@ pub(crate) fn permission_gate_for(
     blocked(
         GateName::Permission,
         guidance(
-            format!(
-                "{} ({}) lacks the permission {permission}.",
-                operator.name, operator.role
-            ),
+            format!("{} ({}) lacks the permission {permission}.", operator.name, operator.role),
             format!(
                 "{label} needs {permission}, which the {role} role holds; every action is attributable to someone allowed to take it."
             ),

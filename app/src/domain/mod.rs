@@ -32,8 +32,7 @@ pub use work_item_file::{WorkItemFileError, parse_work_item_file};
 
 /// A moment as machines read it (RFC 3339), for `<time datetime>`.
 pub fn machine_time(at: time::OffsetDateTime) -> String {
-    at.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 /// A moment as people read it: "2026-11-26 03:12:45 UTC".

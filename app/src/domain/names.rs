@@ -90,9 +90,7 @@ pub(crate) use machine_names;
 /// or digit — safe in a URL path segment, a file name and a log line.
 pub fn is_plain_name(name: &str) -> bool {
     let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-    name.chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric())
+    name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && name.len() <= 64
         && name.chars().all(valid_char)
 }
@@ -163,10 +161,7 @@ mod tests {
                 known: vec!["red", "dark-blue"],
             }
         );
-        assert_eq!(
-            err.to_string(),
-            "\"Dark-Blue\" is no colour: use red, dark-blue"
-        );
+        assert_eq!(err.to_string(), "\"Dark-Blue\" is no colour: use red, dark-blue");
         assert!(serde_json::from_str::<Colour>("\"green\"").is_err());
     }
 }

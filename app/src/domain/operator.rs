@@ -75,10 +75,7 @@ impl Role {
 
     /// The least role that holds `permission`, for recovery guidance.
     pub fn least_with(permission: Permission) -> Role {
-        Role::ALL
-            .into_iter()
-            .find(|role| role.has(permission))
-            .unwrap_or(Role::Admin)
+        Role::ALL.into_iter().find(|role| role.has(permission)).unwrap_or(Role::Admin)
     }
 }
 
@@ -131,9 +128,7 @@ impl Username {
         if super::names::is_plain_name(&name) {
             Ok(Self(name))
         } else {
-            Err(OperatorError::InvalidUsername(
-                raw.chars().take(80).collect(),
-            ))
+            Err(OperatorError::InvalidUsername(raw.chars().take(80).collect()))
         }
     }
 }
@@ -210,10 +205,7 @@ mod tests {
     #[test]
     fn permissions_serialise_as_their_strings() {
         for permission in Permission::ALL {
-            assert_eq!(
-                serde_json::to_value(permission).unwrap(),
-                permission.as_str()
-            );
+            assert_eq!(serde_json::to_value(permission).unwrap(), permission.as_str());
         }
     }
 
@@ -245,10 +237,7 @@ mod tests {
 
     #[test]
     fn password_policy() {
-        assert_eq!(
-            check_new_password("short"),
-            Err(OperatorError::PasswordTooShort)
-        );
+        assert_eq!(check_new_password("short"), Err(OperatorError::PasswordTooShort));
         assert_eq!(check_new_password("correct horse battery"), Ok(()));
         assert_eq!(
             check_new_password(&"x".repeat(MAX_PASSWORD_BYTES + 1)),

@@ -46,10 +46,7 @@ impl Default for FreshnessThresholds {
     /// Two minutes and fifteen minutes: with the default sync every minute, a fresh item
     /// never ages unless syncing stops.
     fn default() -> Self {
-        FreshnessThresholds {
-            aging_after_seconds: 120,
-            stale_after_seconds: 900,
-        }
+        FreshnessThresholds { aging_after_seconds: 120, stale_after_seconds: 900 }
     }
 }
 
@@ -265,12 +262,9 @@ pub struct QueueTruth {
 impl QueueTruth {
     /// What blocks Prepare release: staleness first, then the first drift that blocks.
     pub fn blocking(&self) -> Option<&Reconciliation> {
-        self.stale.as_ref().or_else(|| {
-            self.drift
-                .iter()
-                .find(|d| d.kind.blocks_release())
-                .map(|d| &d.guidance)
-        })
+        self.stale
+            .as_ref()
+            .or_else(|| self.drift.iter().find(|d| d.kind.blocks_release()).map(|d| &d.guidance))
     }
 
     /// "snapshot age 42s", or "never synced".
@@ -283,11 +277,7 @@ impl QueueTruth {
 
     /// One line for API clients: the reference's text, or the first thing to do.
     pub fn guidance_summary(&self) -> String {
-        match self
-            .stale
-            .as_ref()
-            .or(self.drift.first().map(|d| &d.guidance))
-        {
+        match self.stale.as_ref().or(self.drift.first().map(|d| &d.guidance)) {
             None => NO_RECONCILIATION.to_owned(),
             Some(first) => first.next_step.clone(),
         }
@@ -307,19 +297,11 @@ pub fn evaluate(
         (Some(age), None) => freshness_of_age(age, thresholds),
     };
     let stale = (freshness == Freshness::Stale).then(|| stale_guidance(signals, facts, age));
-    QueueTruth {
-        freshness,
-        snapshot_age_seconds: age,
-        drift: drift(signals, facts, now),
-        stale,
-    }
+    QueueTruth { freshness, snapshot_age_seconds: age, drift: drift(signals, facts, now), stale }
 }
 
 fn file_of(signals: TruthSignals<'_>, facts: &SourceFacts) -> String {
-    facts
-        .file
-        .clone()
-        .unwrap_or_else(|| format!("{}.md", signals.id))
+    facts.file.clone().unwrap_or_else(|| format!("{}.md", signals.id))
 }
 
 fn stale_guidance(
@@ -329,10 +311,7 @@ fn stale_guidance(
 ) -> Reconciliation {
     let id = signals.id;
     let file = file_of(signals, facts);
-    let when = age.map_or_else(
-        || "never".to_owned(),
-        |a| format!("{} ago", age_in_words(a)),
-    );
+    let when = age.map_or_else(|| "never".to_owned(), |a| format!("{} ago", age_in_words(a)));
     let blocked = "Reading is safe; Prepare release waits for a fresh snapshot.".to_owned();
     match (&facts.file_error, age) {
         (Some(error), _) => Reconciliation {
@@ -368,18 +347,13 @@ fn stale_guidance(
 }
 
 fn signal(signal: &'static str, value: impl Into<String>) -> SignalValue {
-    SignalValue {
-        signal,
-        value: value.into(),
-    }
+    SignalValue { signal, value: value.into() }
 }
 
 /// Every drift of the item, in a fixed order.
 pub fn drift(signals: TruthSignals<'_>, facts: &SourceFacts, now: i64) -> Vec<Drift> {
     let mut found = Vec::new();
-    let TruthSignals {
-        id, lane, source, ..
-    } = signals;
+    let TruthSignals { id, lane, source, .. } = signals;
     let file = file_of(signals, facts);
     if let Some(removed_at) = facts.removed_at {
         found.push(Drift {
@@ -406,11 +380,7 @@ pub fn drift(signals: TruthSignals<'_>, facts: &SourceFacts, now: i64) -> Vec<Dr
     if let Some(lanes) = lanes_for_status(status)
         && !lanes.contains(&lane)
     {
-        let fits = lanes
-            .iter()
-            .map(|l| l.label())
-            .collect::<Vec<_>>()
-            .join(" or ");
+        let fits = lanes.iter().map(|l| l.label()).collect::<Vec<_>>().join(" or ");
         let suggested = status_for_lane(lane);
         found.push(Drift {
             kind: DriftKind::StatusLane,

@@ -168,12 +168,7 @@ pub struct Batch {
 }
 
 impl Batch {
-    pub const ONLY: Batch = Batch {
-        index: 0,
-        count: 1,
-        earlier_failed: false,
-        hold_stands: false,
-    };
+    pub const ONLY: Batch = Batch { index: 0, count: 1, earlier_failed: false, hold_stands: false };
 
     fn is_last(self) -> bool {
         self.index + 1 >= self.count
@@ -190,11 +185,8 @@ pub fn after(
     can_roll_back: bool,
     batch: Batch,
 ) -> Next {
-    let healthy = if batch.is_last() {
-        Next::Finish(ReleaseStatus::Succeeded)
-    } else {
-        Next::NextBatch
-    };
+    let healthy =
+        if batch.is_last() { Next::Finish(ReleaseStatus::Succeeded) } else { Next::NextBatch };
     match (kind, step, passed) {
         (ReleaseKind::Deploy, Step::PreSmoke, true) => Next::Run(Step::Deploy),
         // Nothing changed yet: on the first batch the release aborts; on a later one the
@@ -226,11 +218,7 @@ pub fn after(
 /// How many of a release's hosts a failed deploy has moved: every host of the batches
 /// before `batch`, and those of `batch` itself once its deploy command ran.
 pub fn moved_hosts(step: Step, batch: Batch, batch_size: usize, hosts: usize) -> usize {
-    let through = if step == Step::PreSmoke {
-        batch.index
-    } else {
-        batch.index + 1
-    };
+    let through = if step == Step::PreSmoke { batch.index } else { batch.index + 1 };
     (through * batch_size).min(hosts)
 }
 

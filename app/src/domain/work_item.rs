@@ -63,13 +63,8 @@ pub enum Lane {
 
 impl Lane {
     /// Board order, left to right.
-    pub const ALL: [Lane; 5] = [
-        Lane::Backlog,
-        Lane::Ready,
-        Lane::InProgress,
-        Lane::Review,
-        Lane::Done,
-    ];
+    pub const ALL: [Lane; 5] =
+        [Lane::Backlog, Lane::Ready, Lane::InProgress, Lane::Review, Lane::Done];
 
     /// The machine name used in URLs, the API and work-item files.
     pub fn as_str(self) -> &'static str {
@@ -136,8 +131,7 @@ impl ExecutionContext {
 /// text, never linked.
 pub fn linkable_url(url: &str) -> Option<&str> {
     let scheme_ok = ["http://", "https://"].iter().any(|scheme| {
-        url.get(..scheme.len())
-            .is_some_and(|start| start.eq_ignore_ascii_case(scheme))
+        url.get(..scheme.len()).is_some_and(|start| start.eq_ignore_ascii_case(scheme))
     });
     let clean = !url.chars().any(|c| c.is_whitespace() || c.is_control());
     (scheme_ok && clean && url.len() > "https://".len()).then_some(url)
@@ -145,11 +139,7 @@ pub fn linkable_url(url: &str) -> Option<&str> {
 
 /// "PR #324" when the URL ends in the pull request's number, else "Pull request".
 pub fn pull_request_label(url: &str) -> String {
-    let last = url
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or_default();
+    let last = url.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
     if !last.is_empty() && last.chars().all(|c| c.is_ascii_digit()) {
         format!("PR #{last}")
     } else {
@@ -198,10 +188,7 @@ pub struct WorkItem {
 impl WorkItem {
     /// Checks what the type system cannot: required text is present.
     pub fn validate(&self) -> Result<(), WorkItemError> {
-        let required = [
-            ("title", &self.title),
-            ("work_type", &self.lifecycle.work_type),
-        ];
+        let required = [("title", &self.title), ("work_type", &self.lifecycle.work_type)];
         for (field, value) in required {
             if value.trim().is_empty() {
                 return Err(WorkItemError::Empty { field });
@@ -285,10 +272,7 @@ mod tests {
 
     #[test]
     fn lane_serialises_as_its_machine_name() {
-        assert_eq!(
-            serde_json::to_string(&Lane::InProgress).unwrap(),
-            "\"in-progress\""
-        );
+        assert_eq!(serde_json::to_string(&Lane::InProgress).unwrap(), "\"in-progress\"");
     }
 
     #[test]
@@ -324,10 +308,7 @@ mod tests {
                 Some("PR #324"),
             ),
             (Some("https://example.test/pull/7/"), Some("PR #7")),
-            (
-                Some("https://example.test/merge-requests/new"),
-                Some("Pull request"),
-            ),
+            (Some("https://example.test/merge-requests/new"), Some("Pull request")),
             (None, None),
         ];
         for (url, label) in cases {

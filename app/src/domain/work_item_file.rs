@@ -56,10 +56,7 @@ pub const FIELD_LIMITS: &[(&str, usize)] = &[
 pub const MAX_DONE_CRITERIA: usize = 100;
 
 fn limit_of(field: &str) -> usize {
-    FIELD_LIMITS
-        .iter()
-        .find(|(name, _)| *name == field)
-        .map_or(usize::MAX, |(_, limit)| *limit)
+    FIELD_LIMITS.iter().find(|(name, _)| *name == field).map_or(usize::MAX, |(_, limit)| *limit)
 }
 
 /// Parses one work-item file. `prompt_text` is the content of its prompt file, if any.
@@ -73,10 +70,7 @@ pub fn parse_work_item_file(
     let (front, body, front_len) = split_front_matter(text)?;
     let fields = front_matter(&front)?;
     let invalid = |key: &str, message: String| WorkItemFileError {
-        line: front
-            .lines()
-            .position(|l| l.trim_start().starts_with(key))
-            .map_or(1, |i| i + 2),
+        line: front.lines().position(|l| l.trim_start().starts_with(key)).map_or(1, |i| i + 2),
         field: key.into(),
         message,
     };
@@ -88,10 +82,8 @@ pub fn parse_work_item_file(
         field: "summary".into(),
         message: format!("the text after the front matter {message}"),
     })?;
-    let lane: Lane = fields
-        .lane
-        .parse()
-        .map_err(|e: super::WorkItemError| invalid("lane", e.to_string()))?;
+    let lane: Lane =
+        fields.lane.parse().map_err(|e: super::WorkItemError| invalid("lane", e.to_string()))?;
     for (key, value) in [("title", &fields.title), ("work_type", &fields.work_type)] {
         if value.trim().is_empty() {
             return Err(invalid(key, "must not be empty".into()));
@@ -126,10 +118,7 @@ pub fn parse_work_item_file(
                 .unwrap_or_else(|| super::queue_truth::derived_state(lane).to_owned()),
             done_criteria: fields.done_criteria,
         },
-        prompt_context: PromptContext {
-            path: references.prompt_path,
-            text: prompt_text,
-        },
+        prompt_context: PromptContext { path: references.prompt_path, text: prompt_text },
     })
 }
 
@@ -170,11 +159,7 @@ fn front_matter(front: &str) -> Result<FrontMatter, WorkItemFileError> {
             .and_then(|index| key_on_line(front, index))
             .or_else(|| field_named_in(&message))
             .unwrap_or_else(|| "front matter".into());
-        WorkItemFileError {
-            line,
-            field,
-            message,
-        }
+        WorkItemFileError { line, field, message }
     })
 }
 
@@ -198,10 +183,7 @@ fn check_limits(
         let Some(value) = value else { continue };
         check_length(key, value).map_err(|message| invalid(key, message))?;
         if value.chars().any(char::is_control) {
-            return Err(invalid(
-                key,
-                "must be one line, without control characters".into(),
-            ));
+            return Err(invalid(key, "must be one line, without control characters".into()));
         }
     }
     if fields.done_criteria.len() > MAX_DONE_CRITERIA {
@@ -261,16 +243,9 @@ fn references(
     if let Some(url) = &pull_request_url
         && super::work_item::linkable_url(url).is_none()
     {
-        return Err(invalid(
-            "pull_request_url",
-            "must be an http:// or https:// address".into(),
-        ));
+        return Err(invalid("pull_request_url", "must be an http:// or https:// address".into()));
     }
-    Ok(References {
-        pull_request_url,
-        prompt_path,
-        validation_command,
-    })
+    Ok(References { pull_request_url, prompt_path, validation_command })
 }
 
 /// `Err("is N characters long; at most M are kept")` when `value` is over its field's limit.
@@ -284,9 +259,7 @@ fn check_length(field: &str, value: &str) -> Result<(), String> {
     if chars <= limit {
         return Ok(());
     }
-    Err(format!(
-        "is {chars} characters long; {field} may have at most {limit}"
-    ))
+    Err(format!("is {chars} characters long; {field} may have at most {limit}"))
 }
 
 /// serde names the field in messages such as "missing field `title`".
@@ -334,16 +307,10 @@ The summary.
         assert_eq!(item.id.as_str(), "wi-BF-9");
         assert_eq!(item.summary, "The summary.");
         assert_eq!(item.lifecycle.lane, Lane::Review);
-        assert_eq!(
-            item.lifecycle.source, "review",
-            "the file's lane is the source"
-        );
+        assert_eq!(item.lifecycle.source, "review", "the file's lane is the source");
         let without_state = GOOD.replace("state = \"open\"\n", "");
         let derived = parse_work_item_file(&without_state, None, &configured).unwrap();
-        assert_eq!(
-            derived.lifecycle.state, "active",
-            "a missing state is derived"
-        );
+        assert_eq!(derived.lifecycle.state, "active", "a missing state is derived");
         assert_eq!(item.lifecycle.done_criteria, ["one", "two"]);
         assert_eq!(item.execution_context.branch, None);
         assert_eq!(item.prompt_context.text.as_deref(), Some("Prompt."));
@@ -353,42 +320,17 @@ The summary.
     fn malformed_files_name_line_and_field() {
         let cases: [(&str, String, usize, &str); 12] = [
             ("no front matter", "hello".into(), 1, "front matter"),
-            (
-                "unclosed block",
-                "+++\nid = \"x\"\n".into(),
-                1,
-                "front matter",
-            ),
-            (
-                "bad lane",
-                GOOD.replace("lane = \"review\"", "lane = \"doing\""),
-                4,
-                "lane",
-            ),
-            (
-                "bad id",
-                GOOD.replace("id = \"wi-BF-9\"", "id = \"wi BF 9\""),
-                2,
-                "id",
-            ),
-            (
-                "missing title",
-                GOOD.replace("title = \"A title\"\n", ""),
-                1,
-                "title",
-            ),
+            ("unclosed block", "+++\nid = \"x\"\n".into(), 1, "front matter"),
+            ("bad lane", GOOD.replace("lane = \"review\"", "lane = \"doing\""), 4, "lane"),
+            ("bad id", GOOD.replace("id = \"wi-BF-9\"", "id = \"wi BF 9\""), 2, "id"),
+            ("missing title", GOOD.replace("title = \"A title\"\n", ""), 1, "title"),
             (
                 "wrong type",
                 GOOD.replace("done_criteria = [\"one\", \"two\"]", "done_criteria = 3"),
                 10,
                 "done_criteria",
             ),
-            (
-                "unknown key",
-                GOOD.replace("state = \"open\"", "stat = \"open\""),
-                7,
-                "stat",
-            ),
+            ("unknown key", GOOD.replace("state = \"open\"", "stat = \"open\""), 7, "stat"),
             (
                 "unterminated string",
                 GOOD.replace("title = \"A title\"", "title = \"A title"),
@@ -413,20 +355,11 @@ The summary.
                 11,
                 "prompt_path",
             ),
-            (
-                "a key twice",
-                GOOD.replace("status = \"in-review\"", "lane = \"done\""),
-                6,
-                "lane",
-            ),
+            ("a key twice", GOOD.replace("status = \"in-review\"", "lane = \"done\""), 6, "lane"),
         ];
         for (name, text, line, field) in cases.into_iter().chain(hostile_files()) {
             let err = parse_work_item_file(&text, None, &configured).expect_err(name);
-            assert_eq!(
-                (err.line, err.field.as_str()),
-                (line, field),
-                "{name}: {err}"
-            );
+            assert_eq!((err.line, err.field.as_str()), (line, field), "{name}: {err}");
         }
     }
 
@@ -441,18 +374,8 @@ The summary.
         };
         let long = |n: usize| "x".repeat(n);
         vec![
-            (
-                "a shell",
-                command("\"sh -c 'cat data/session.key'\""),
-                8,
-                "validation_command",
-            ),
-            (
-                "a program by path",
-                command("\"/bin/sh\""),
-                8,
-                "validation_command",
-            ),
+            ("a shell", command("\"sh -c 'cat data/session.key'\""), 8, "validation_command"),
+            ("a program by path", command("\"/bin/sh\""), 8, "validation_command"),
             (
                 "a climb out of the repository",
                 command("\"./../../../../bin/sh\""),
@@ -477,30 +400,10 @@ The summary.
                 8,
                 "validation_command",
             ),
-            (
-                "a title of a megabyte",
-                GOOD.replace("A title", &long(1 << 20)),
-                3,
-                "title",
-            ),
-            (
-                "a title over the limit",
-                GOOD.replace("A title", &long(201)),
-                3,
-                "title",
-            ),
-            (
-                "a title of two lines",
-                GOOD.replace("A title", "one\\ntwo"),
-                3,
-                "title",
-            ),
-            (
-                "a huge status",
-                GOOD.replace("in-review", &long(65)),
-                6,
-                "status",
-            ),
+            ("a title of a megabyte", GOOD.replace("A title", &long(1 << 20)), 3, "title"),
+            ("a title over the limit", GOOD.replace("A title", &long(201)), 3, "title"),
+            ("a title of two lines", GOOD.replace("A title", "one\\ntwo"), 3, "title"),
+            ("a huge status", GOOD.replace("in-review", &long(65)), 6, "status"),
             (
                 "a huge criterion",
                 GOOD.replace("\"one\"", &format!("\"{}\"", long(501))),
@@ -509,19 +412,11 @@ The summary.
             ),
             (
                 "too many criteria",
-                GOOD.replace(
-                    "[\"one\", \"two\"]",
-                    &format!("[{}]", vec!["\"c\""; 101].join(", ")),
-                ),
+                GOOD.replace("[\"one\", \"two\"]", &format!("[{}]", vec!["\"c\""; 101].join(", "))),
                 10,
                 "done_criteria",
             ),
-            (
-                "a huge summary",
-                GOOD.replace("The summary.", &long(16 * 1024 + 1)),
-                14,
-                "summary",
-            ),
+            ("a huge summary", GOOD.replace("The summary.", &long(16 * 1024 + 1)), 14, "summary"),
         ]
     }
 
@@ -537,10 +432,9 @@ The summary.
         let doc = include_str!("../../../docs/work-item-files.md");
         let start = doc.find("```markdown\n").expect("the example") + "```markdown\n".len();
         let example = &doc[start..start + doc[start..].find("```").unwrap()];
-        let item = parse_work_item_file(example, None, &|name| {
-            name == "./scripts/validate-local.ps1"
-        })
-        .expect("the documented example parses");
+        let item =
+            parse_work_item_file(example, None, &|name| name == "./scripts/validate-local.ps1")
+                .expect("the documented example parses");
         assert_eq!(item.id.as_str(), "wi-BF-302");
         assert_eq!(item.lifecycle.done_criteria.len(), 27);
     }

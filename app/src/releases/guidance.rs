@@ -115,9 +115,7 @@ pub(super) fn ending(
 pub fn interrupted_guidance(release: &ReleaseRecord) -> RecoveryGuidance {
     let step = release
         .current_step
-        .map_or("before its first step".to_owned(), |s| {
-            s.label().to_lowercase()
-        });
+        .map_or("before its first step".to_owned(), |s| s.label().to_lowercase());
     RecoveryGuidance {
         cause: format!(
             "The server stopped while release #{} ({} of {}) was at {step}.",

@@ -44,10 +44,7 @@ pub async fn set_hold(
         key: requester.once_key.clone(),
         subject: target.clone(),
         // The same key with another reason or expiry is another request.
-        what: format!(
-            "hold ({reason}; {})",
-            expires_in.unwrap_or("until-released")
-        ),
+        what: format!("hold ({reason}; {})", expires_in.unwrap_or("until-released")),
         patience: HOLD_PATIENCE,
     };
     let owned = state.clone();
@@ -65,11 +62,8 @@ async fn hold_now(
     expires: Option<u64>,
 ) -> Result<Hold, ServiceError> {
     refuse_unless_enabled(state, &requester, ReleaseControl::Hold, "hold", &target).await?;
-    let (name, reason_owned, by) = (
-        target.clone(),
-        reason.clone(),
-        requester.operator.name.clone(),
-    );
+    let (name, reason_owned, by) =
+        (target.clone(), reason.clone(), requester.operator.name.clone());
     let hold = state
         .db
         .call(move |conn| crate::store::holds::set_hold(conn, &name, &reason_owned, &by, expires))
@@ -94,9 +88,11 @@ pub async fn release_hold(
         patience: HOLD_PATIENCE,
     };
     let owned = state.clone();
-    idempotency::once(&state.db, keyed, async move {
-        release_hold_now(&owned, requester, target).await
-    })
+    idempotency::once(
+        &state.db,
+        keyed,
+        async move { release_hold_now(&owned, requester, target).await },
+    )
     .await
 }
 
@@ -105,29 +101,11 @@ async fn release_hold_now(
     requester: Caller,
     target: String,
 ) -> Result<bool, ServiceError> {
-    refuse_unless_enabled(
-        state,
-        &requester,
-        ReleaseControl::Hold,
-        "release-hold",
-        &target,
-    )
-    .await?;
+    refuse_unless_enabled(state, &requester, ReleaseControl::Hold, "release-hold", &target).await?;
     let name = target.clone();
-    let ended = state
-        .db
-        .call(move |conn| crate::store::holds::release_hold(conn, &name))
-        .await?;
+    let ended = state.db.call(move |conn| crate::store::holds::release_hold(conn, &name)).await?;
     if ended {
-        audit_event(
-            state,
-            &requester,
-            "release-hold",
-            &target,
-            "succeeded",
-            String::new(),
-        )
-        .await;
+        audit_event(state, &requester, "release-hold", &target, "succeeded", String::new()).await;
         let body = serde_json::json!({
             "target": target,
             "released_by": requester.operator.name,
@@ -146,11 +124,7 @@ pub async fn expire_holds_forever(state: AppState) {
     let mut every = tokio::time::interval(EXPIRY_CHECK_INTERVAL);
     loop {
         every.tick().await;
-        let expired = match state
-            .db
-            .call(|conn| crate::store::holds::expire(conn))
-            .await
-        {
+        let expired = match state.db.call(|conn| crate::store::holds::expire(conn)).await {
             Ok(expired) => expired,
             Err(err) => {
                 tracing::warn!(error = %err, "cannot end expired holds");

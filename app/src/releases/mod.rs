@@ -53,10 +53,8 @@ fn refused(
     view: ControlView,
     attempt: Option<i64>,
 ) -> ServiceError {
-    let cause = view
-        .guidance
-        .as_ref()
-        .map_or_else(|| "a gate blocks it".to_owned(), |g| g.cause.clone());
+    let cause =
+        view.guidance.as_ref().map_or_else(|| "a gate blocks it".to_owned(), |g| g.cause.clone());
     ServiceError::Blocked(Box::new(Blocked {
         message: format!("{} of {target} is blocked: {cause}", control.label()),
         forbidden: view.refused(),
@@ -67,14 +65,11 @@ fn refused(
 }
 
 pub fn find_target<'a>(targets: &'a [Target], name: &str) -> Result<&'a Target, ServiceError> {
-    targets
-        .iter()
-        .find(|target| target.name == name)
-        .ok_or_else(|| ServiceError::NotFound {
-            message: format!(
-                "There is no target {name:?}: the release page and GET /api/targets list the targets."
-            ),
-        })
+    targets.iter().find(|target| target.name == name).ok_or_else(|| ServiceError::NotFound {
+        message: format!(
+            "There is no target {name:?}: the release page and GET /api/targets list the targets."
+        ),
+    })
 }
 
 /// Tells of release `id` as stored now: once it ended the metrics count it, and webhooks

@@ -47,16 +47,9 @@ async fn pipeline(
         can_roll_back: replaced.is_some(),
     };
     // What the commands are told the previous version is: the live release's.
-    let previous_version = replaced
-        .as_ref()
-        .map(|live| live.version.clone())
-        .unwrap_or_default();
-    let steps = RecordedSteps {
-        state,
-        target,
-        release: &release,
-        previous_version: &previous_version,
-    };
+    let previous_version = replaced.as_ref().map(|live| live.version.clone()).unwrap_or_default();
+    let steps =
+        RecordedSteps { state, target, release: &release, previous_version: &previous_version };
     match (drive(&plan, &steps).await?, replaced) {
         (Ended::Stopped, _) => Ok(()),
         (Ended::RollBack { step, moved, runs }, Some(back_to)) => {
@@ -64,12 +57,8 @@ async fn pipeline(
             let auto =
                 start_automatic_rollback(state, target, &release, back_to, step, &plan, &runs)
                     .await?;
-            let steps = RecordedSteps {
-                state,
-                target,
-                release: &auto,
-                previous_version: &release.version,
-            };
+            let steps =
+                RecordedSteps { state, target, release: &auto, previous_version: &release.version };
             match drive(&plan, &steps).await? {
                 Ended::Stopped => Ok(()),
                 ended => finish(state, target, &auto, ended).await,
@@ -93,31 +82,18 @@ impl StepRunner for RecordedSteps<'_> {
 
     async fn run(&self, step: Step, host: Option<&str>) -> Result<Vec<CommandRun>, StoreError> {
         let host = host.and_then(|name| self.target.hosts.iter().find(|h| h.name == name));
-        run_host_step(
-            self.state,
-            self.target,
-            self.release,
-            step,
-            host,
-            self.previous_version,
-        )
-        .await
+        run_host_step(self.state, self.target, self.release, step, host, self.previous_version)
+            .await
     }
 
     async fn hold(&self) -> Result<Option<Hold>, StoreError> {
         let name = self.target.name.clone();
-        self.state
-            .db
-            .call(move |conn| crate::store::holds::hold(conn, &name))
-            .await
+        self.state.db.call(move |conn| crate::store::holds::hold(conn, &name)).await
     }
 
     async fn still_running(&self) -> Result<bool, StoreError> {
         let id = self.release.id;
-        self.state
-            .db
-            .call(move |conn| store::is_running(conn, id))
-            .await
+        self.state.db.call(move |conn| store::is_running(conn, id)).await
     }
 }
 
@@ -139,12 +115,8 @@ async fn start_automatic_rollback(
     let deploy_record = release.clone();
     // The hosts the deploy moved go back, newest first (none named: this machine).
     let moved: Vec<String> = plan.hosts.iter().flatten().cloned().collect();
-    let (name, started_by, via, deploy_id) = (
-        target.name.clone(),
-        release.started_by.clone(),
-        release.started_via,
-        release.id,
-    );
+    let (name, started_by, via, deploy_id) =
+        (target.name.clone(), release.started_by.clone(), release.started_via, release.id);
     let auto = state
         .db
         .call(move |conn| {
@@ -204,11 +176,8 @@ fn undone_deploy(
             } else {
                 format!("The automatic rollback, release #{id}, failed: the target needs a person.")
             };
-            let deploy_status = if undone {
-                ReleaseStatus::RolledBack
-            } else {
-                ReleaseStatus::Failed
-            };
+            let deploy_status =
+                if undone { ReleaseStatus::RolledBack } else { ReleaseStatus::Failed };
             Some((deploy, deploy_status, text))
         }
         _ => None,
@@ -223,15 +192,7 @@ async fn finish(
     release: &ReleaseRecord,
     ended: Ended,
 ) -> Result<(), StoreError> {
-    let Ended::Finished {
-        status,
-        step,
-        batch,
-        moved,
-        runs,
-        hold,
-    } = ended
-    else {
+    let Ended::Finished { status, step, batch, moved, runs, hold } = ended else {
         return Err(StoreError::InvalidRow(format!(
             "release #{} did not finish by itself",
             release.id
@@ -310,10 +271,8 @@ async fn run_host_step(
     let id = release.id;
     let host_name = host.map(|h| h.name.clone());
     let at = host_name.clone();
-    let position = state
-        .db
-        .call(move |conn| store::begin_step(conn, id, step, at.as_deref()))
-        .await?;
+    let position =
+        state.db.call(move |conn| store::begin_step(conn, id, step, at.as_deref())).await?;
     let started = Instant::now();
     let (events, recorder) = record_step_events(state, id, position);
     let watch = move |event: RunEvent| {
@@ -368,18 +327,12 @@ async fn leave_hosts(
     if target.hosts.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
-    let stranded = matches!(
-        status,
-        ReleaseStatus::Failed | ReleaseStatus::RollbackFailed
-    );
+    let stranded = matches!(status, ReleaseStatus::Failed | ReleaseStatus::RollbackFailed);
     let failed_on: Vec<String> = release
         .hosts
         .iter()
         .filter(|host| {
-            stranded
-                && runs
-                    .iter()
-                    .any(|run| !run.passed && run.host.as_ref() == Some(*host))
+            stranded && runs.iter().any(|run| !run.passed && run.host.as_ref() == Some(*host))
         })
         .cloned()
         .collect();
@@ -418,10 +371,7 @@ fn ssh_advice(target: &Target, runs: &[CommandRun]) -> String {
         .filter(|run| !run.passed)
         .find_map(|run| {
             let failure = crate::ssh::SshFailure::of(run)?;
-            let host = target
-                .hosts
-                .iter()
-                .find(|host| run.host.as_ref() == Some(&host.name))?;
+            let host = target.hosts.iter().find(|host| run.host.as_ref() == Some(&host.name))?;
             Some(failure.next_step(host, &target.ssh))
         })
         .unwrap_or_default()
@@ -450,14 +400,8 @@ fn release_env(
     env.push(("FACTORY_RELEASE_ID".into(), release.id.to_string()));
     env.push(("FACTORY_TARGET".into(), target.name.clone()));
     env.push(("FACTORY_VERSION".into(), release.version.clone()));
-    env.push((
-        "FACTORY_COMMIT".into(),
-        release.commit.clone().unwrap_or_default(),
-    ));
-    env.push((
-        "FACTORY_PREVIOUS_VERSION".into(),
-        previous_version.to_owned(),
-    ));
+    env.push(("FACTORY_COMMIT".into(), release.commit.clone().unwrap_or_default()));
+    env.push(("FACTORY_PREVIOUS_VERSION".into(), previous_version.to_owned()));
     env
 }
 
@@ -468,10 +412,7 @@ fn record_step_events(
     state: &AppState,
     release: i64,
     position: i64,
-) -> (
-    tokio::sync::mpsc::UnboundedSender<RunEvent>,
-    tokio::task::JoinHandle<()>,
-) {
+) -> (tokio::sync::mpsc::UnboundedSender<RunEvent>, tokio::task::JoinHandle<()>) {
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel::<RunEvent>();
     let db = state.db.clone();
     let recorder = tokio::spawn(async move {
@@ -510,17 +451,9 @@ async fn run_step(
     let timeout = target.step_timeout;
     match step {
         Step::Deploy => vec![target.run(&target.deploy, env, host, timeout, watch).await],
-        Step::Rollback => vec![
-            target
-                .run(&target.rollback, env, host, timeout, watch)
-                .await,
-        ],
+        Step::Rollback => vec![target.run(&target.rollback, env, host, timeout, watch).await],
         Step::PreSmoke | Step::PostSmoke | Step::RollbackSmoke => {
-            let when = if step == Step::PreSmoke {
-                SmokeWhen::Pre
-            } else {
-                SmokeWhen::Post
-            };
+            let when = if step == Step::PreSmoke { SmokeWhen::Pre } else { SmokeWhen::Post };
             let on = host.map_or(String::new(), |h| format!("on {}: ", h.name));
             let mut runs = Vec::new();
             for check in target.smoke_checks(when) {

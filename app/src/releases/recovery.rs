@@ -16,17 +16,11 @@ async fn interrupt_locked(
     why: &str,
 ) -> Result<Vec<ReleaseRecord>, StoreError> {
     let owner = state.instance.clone();
-    let locked = state
-        .db
-        .call(move |conn| store::locked_releases(conn, &owner, dead))
-        .await?;
+    let locked = state.db.call(move |conn| store::locked_releases(conn, &owner, dead)).await?;
     let mut interrupted = Vec::new();
     for store::RunningRelease { release, processes } in locked {
         let id = release.id;
-        state
-            .db
-            .call(move |conn| store::begin_interrupt(conn, id))
-            .await?;
+        state.db.call(move |conn| store::begin_interrupt(conn, id)).await?;
         let stops =
             futures::future::join_all(processes.iter().map(|group| group.stop(STOP_GRACE))).await;
         let stopped = if processes.is_empty() {
@@ -38,17 +32,12 @@ async fn interrupt_locked(
                 .map(|(group, stopped)| stop_sentence(Some(*group), Some(stopped)))
                 .collect()
         };
-        let step = release
-            .current_step
-            .map_or("before its first step", Step::label);
+        let step = release.current_step.map_or("before its first step", Step::label);
         let outcome = format!("Interrupted: {why} during {step}.{stopped}");
         let guidance = interrupted_guidance(&release);
         tracing::warn!(target = %release.target, release = release.id, version = %release.version, %outcome, "release interrupted");
         let record = release.clone();
-        state
-            .db
-            .call(move |conn| store::interrupt(conn, &record, &outcome, &guidance))
-            .await?;
+        state.db.call(move |conn| store::interrupt(conn, &record, &outcome, &guidance)).await?;
         announce(state, id, None).await;
         interrupted.push(release);
     }
@@ -76,11 +65,7 @@ pub async fn check_target(state: &AppState, target: &Target) -> Result<bool, Sto
     let mut env = target.own_env();
     env.push(("FACTORY_TARGET".to_owned(), target.name.clone()));
     let name = target.name.clone();
-    let live = state
-        .db
-        .call(move |conn| store::live(conn, &name))
-        .await?
-        .map(|r| r.version);
+    let live = state.db.call(move |conn| store::live(conn, &name)).await?.map(|r| r.version);
     let mut failure = None;
     // Every host of the target (or this one), each checked the same way.
     'hosts: for host in target.hosts_named(&target.host_names()) {
@@ -93,9 +78,7 @@ pub async fn check_target(state: &AppState, target: &Target) -> Result<bool, Sto
             }
         }
         if let Some(argv) = &target.status {
-            let run = target
-                .run(argv, env.clone(), host, target.step_timeout, &|_| {})
-                .await;
+            let run = target.run(argv, env.clone(), host, target.step_timeout, &|_| {}).await;
             let reported = run.output.split_whitespace().next().map(str::to_owned);
             failure = match (run.passed, reported, &live) {
                 (false, _, _) => Some(format!("the status command{on} {}", run.verdict())),
@@ -113,10 +96,7 @@ pub async fn check_target(state: &AppState, target: &Target) -> Result<bool, Sto
     let passed = failure.is_none();
     let result = failure.unwrap_or_else(|| "passed".into());
     let name = target.name.clone();
-    state
-        .db
-        .call(move |conn| store::record_check(conn, &name, passed, &result))
-        .await?;
+    state.db.call(move |conn| store::record_check(conn, &name, passed, &result)).await?;
     if passed {
         tracing::info!(target = %target.name, "the target's check passed: its live version is known again");
     }
@@ -133,10 +113,7 @@ pub async fn check_until_known(state: AppState) {
             let found = state
                 .db
                 .call(move |conn| {
-                    Ok((
-                        store::needed_check(conn, &name)?,
-                        store::running(conn, &name)?,
-                    ))
+                    Ok((store::needed_check(conn, &name)?, store::running(conn, &name)?))
                 })
                 .await;
             match found {

@@ -100,12 +100,13 @@ async fn once_per_key(
         // A repeat waits at most as long as the first one's candidate command may take.
         patience: find_target(&state.targets, target_name)?.step_timeout + Duration::from_secs(30),
     };
-    let started = idempotency::once(&state.db, keyed, async move {
-        Ok(Started {
-            release_id: start.await?,
-        })
-    })
-    .await?;
+    let started =
+        idempotency::once(
+            &state.db,
+            keyed,
+            async move { Ok(Started { release_id: start.await? }) },
+        )
+        .await?;
     Ok(started.release_id)
 }
 
@@ -118,12 +119,8 @@ pub async fn deploy(
     version: Option<&str>,
 ) -> Result<i64, ServiceError> {
     let what = format!("deploy of {}", version.unwrap_or("the candidate"));
-    let (owned, by, target, version) = (
-        state.clone(),
-        requester.clone(),
-        target_name.to_owned(),
-        version.map(str::to_owned),
-    );
+    let (owned, by, target, version) =
+        (state.clone(), requester.clone(), target_name.to_owned(), version.map(str::to_owned));
     let start = async move { deploy_now(&owned, by, &target, version.as_deref()).await };
     once_per_key(state, &requester, target_name, what, start).await
 }
@@ -137,28 +134,13 @@ async fn deploy_now(
     let target = find_target(&state.targets, target_name)?.clone();
     // Check the gates before running the candidate command, so a refused deploy costs
     // nothing; they are checked again when the lock is taken.
-    refuse_unless_enabled(
-        state,
-        &requester,
-        ReleaseControl::Deploy,
-        "deploy",
-        &target.name,
-    )
-    .await?;
+    refuse_unless_enabled(state, &requester, ReleaseControl::Deploy, "deploy", &target.name)
+        .await?;
     let (version, commit) = match version {
         Some(raw) => (check_version(raw)?, None),
         None => candidate(&target).await?,
     };
-    start(
-        state,
-        requester,
-        target,
-        ReleaseKind::Deploy,
-        version,
-        commit,
-        None,
-    )
-    .await
+    start(state, requester, target, ReleaseKind::Deploy, version, commit, None).await
 }
 
 /// Starts a rollback to `release_id` (or the previous successful release).
@@ -188,10 +170,8 @@ async fn rollback_now(
         None => None,
         Some(id) => {
             let name = target.name.clone();
-            let candidates = state
-                .db
-                .call(move |conn| store::rollback_candidates(conn, &name))
-                .await?;
+            let candidates =
+                state.db.call(move |conn| store::rollback_candidates(conn, &name)).await?;
             let chosen = candidates.into_iter().find(|r| r.id == id);
             if chosen.is_none() {
                 return Err(ServiceError::Invalid {
@@ -205,16 +185,7 @@ async fn rollback_now(
             chosen
         }
     };
-    start(
-        state,
-        requester,
-        target,
-        ReleaseKind::Rollback,
-        String::new(),
-        None,
-        to,
-    )
-    .await
+    start(state, requester, target, ReleaseKind::Rollback, String::new(), None, to).await
 }
 
 /// The control's gates as they stand now: refused (and recorded in History) when one
@@ -243,11 +214,7 @@ async fn refuse(
     view: ControlView,
 ) -> ServiceError {
     let outcome = if view.refused() { "refused" } else { "blocked" };
-    let cause = view
-        .guidance
-        .as_ref()
-        .map(|g| g.cause.clone())
-        .unwrap_or_default();
+    let cause = view.guidance.as_ref().map(|g| g.cause.clone()).unwrap_or_default();
     tracing::warn!(target, action, by = %requester.operator.name, outcome, %cause, "release request refused");
     let attempt = audit_event(state, requester, action, target, outcome, cause).await;
     refused(control, target, view, attempt)

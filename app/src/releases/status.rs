@@ -85,9 +85,7 @@ pub(super) fn status_in(
         .iter()
         .filter(|h| h.version.is_some() && h.version.as_deref() == live_version)
         .count();
-    let mixed = hosts
-        .iter()
-        .any(|h| h.version.is_none() || h.version != hosts[0].version)
+    let mixed = hosts.iter().any(|h| h.version.is_none() || h.version != hosts[0].version)
         && hosts.iter().any(|h| h.version.is_some());
     let health = crate::domain::release::target_health(crate::domain::release::HealthFacts {
         running: running.is_some(),

@@ -72,11 +72,7 @@ pub fn record(conn: &Connection, event: &NewAuditEvent) -> Result<i64, StoreErro
 
 /// True when nothing has been recorded yet.
 pub fn is_empty(conn: &Connection) -> Result<bool, StoreError> {
-    Ok(conn.query_row(
-        "SELECT NOT EXISTS (SELECT 1 FROM audit_events)",
-        [],
-        |row| row.get(0),
-    )?)
+    Ok(conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM audit_events)", [], |row| row.get(0))?)
 }
 
 /// Dates recorded events back: (event id, minutes before now). Only the demo's History,
@@ -132,10 +128,7 @@ pub fn record_refused_action(
     window: std::time::Duration,
 ) -> Result<(i64, bool), StoreError> {
     let newest = event.detail.clone().unwrap_or_default();
-    let (actor, client) = (
-        event.actor.clone(),
-        event.client.clone().unwrap_or_default(),
-    );
+    let (actor, client) = (event.actor.clone(), event.client.clone().unwrap_or_default());
     record_counted(conn, event, RunOf::AnyAction, window, |run| {
         format!(
             "{} by {actor} from {client} {}; the newest: {newest}",
@@ -202,22 +195,16 @@ fn record_counted(
                AND at >= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?5)
              ORDER BY id DESC LIMIT 1",
         )?
-        .query_row(
-            params![event.outcome, event.actor, event.client, action, since],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )
+        .query_row(params![event.outcome, event.actor, event.client, action, since], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
         .optional()?;
-    let now: String = tx.query_row("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", [], |row| {
-        row.get(0)
-    })?;
+    let now: String =
+        tx.query_row("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')", [], |row| row.get(0))?;
     let now_at: time::OffsetDateTime = tx.query_row("SELECT ?1", [&now], |row| row.get(0))?;
     let recorded = match run {
         Some((id, first, repeats)) => {
-            let detail = describe(&Run {
-                count: repeats + 1,
-                first,
-                last: now_at,
-            });
+            let detail = describe(&Run { count: repeats + 1, first, last: now_at });
             tx.prepare_cached(
                 "UPDATE audit_events SET repeats = repeats + 1, last_at = ?2, detail = ?3,
                      action = ?4, work_item_id = ?5, result = ?6
@@ -234,15 +221,8 @@ fn record_counted(
             (id, false)
         }
         None => {
-            let detail = describe(&Run {
-                count: 1,
-                first: now_at,
-                last: now_at,
-            });
-            let event = NewAuditEvent {
-                detail: Some(detail),
-                ..event.clone()
-            };
+            let detail = describe(&Run { count: 1, first: now_at, last: now_at });
+            let event = NewAuditEvent { detail: Some(detail), ..event.clone() };
             (record(&tx, &event)?, true)
         }
     };
@@ -279,10 +259,7 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<AuditEvent> {
         // The attempt's id is its event's, known only once the event was stored.
         result: result
             .and_then(|json| serde_json::from_str::<ActionResult>(&json).ok())
-            .map(|result| ActionResult {
-                attempt: id,
-                ..result
-            }),
+            .map(|result| ActionResult { attempt: id, ..result }),
     })
 }
 

@@ -42,20 +42,13 @@ pub fn read(conn: &mut Connection, shown: CardsShown) -> Result<BoardRead, Store
             }
             lanes.into()
         }
-        CardsShown::LanePage {
-            lane,
-            limit,
-            offset,
-        } => vec![(lane, work_items::lane_summaries(&tx, lane, limit, offset)?)],
+        CardsShown::LanePage { lane, limit, offset } => {
+            vec![(lane, work_items::lane_summaries(&tx, lane, limit, offset)?)]
+        }
     };
     let last_sync = sources::last_snapshot(&tx)?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let drifting = work_items::drifting(&tx, now)?;
     tx.commit()?;
-    Ok(BoardRead {
-        counts,
-        lanes,
-        last_sync,
-        drifting,
-    })
+    Ok(BoardRead { counts, lanes, last_sync, drifting })
 }

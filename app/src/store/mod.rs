@@ -117,14 +117,10 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0006_once_requests.sql")),
         M::up(include_str!("../../../migrations/0007_audit_repeats.sql")),
         M::up(include_str!("../../../migrations/0008_sessions_ended.sql")),
-        M::up(include_str!(
-            "../../../migrations/0009_release_processes.sql"
-        )),
+        M::up(include_str!("../../../migrations/0009_release_processes.sql")),
         M::up(include_str!("../../../migrations/0010_release_hosts.sql")),
         M::up(include_str!("../../../migrations/0011_webhooks.sql")),
-        M::up(include_str!(
-            "../../../migrations/0012_done_newest_first.sql"
-        )),
+        M::up(include_str!("../../../migrations/0012_done_newest_first.sql")),
     ])
 }
 
@@ -163,10 +159,8 @@ impl Db {
     /// timeout, and applies the migrations that are not applied yet.
     pub async fn open(path: &Path) -> Result<(Self, MigrationReport), StoreError> {
         let conn = tokio_rusqlite::Connection::open(path).await?;
-        let data_dir = path
-            .parent()
-            .filter(|dir| !dir.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let data_dir =
+            path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let db = Db {
             conn,
             commits: Arc::default(),
@@ -194,10 +188,7 @@ impl Db {
                 let version_before = schema_version(conn)?;
                 migrations.to_latest(conn)?;
                 let version_after = schema_version(conn)?;
-                Ok(MigrationReport {
-                    version_before,
-                    version_after,
-                })
+                Ok(MigrationReport { version_before, version_after })
             })
             .await?;
         Ok((db, report))
@@ -218,9 +209,7 @@ impl Db {
                 if err.is_disk_full() {
                     self.disk_full.store(true, Ordering::Release);
                     tracing::error!(data_dir = %self.data_dir, "a write failed: the disk is full");
-                    return Err(StoreError::DiskFull {
-                        data_dir: self.data_dir.to_string(),
-                    });
+                    return Err(StoreError::DiskFull { data_dir: self.data_dir.to_string() });
                 }
                 Err(err)
             }
@@ -237,10 +226,7 @@ impl Db {
         let probe = self
             .call(|conn| {
                 let tx = conn.transaction()?;
-                tx.execute(
-                    "INSERT INTO write_probe (bytes) VALUES (zeroblob(8192))",
-                    [],
-                )?;
+                tx.execute("INSERT INTO write_probe (bytes) VALUES (zeroblob(8192))", [])?;
                 tx.execute("DELETE FROM write_probe", [])?;
                 tx.commit()?;
                 Ok(())
@@ -288,9 +274,7 @@ pub(crate) async fn scratch_db() -> (tempfile::TempDir, Db) {
 /// Writes `x` into `scratch` and commits.
 #[cfg(test)]
 pub(crate) async fn scratch_insert(db: &Db, x: i64) {
-    db.call(move |c| Ok(c.execute("INSERT INTO scratch VALUES (?1)", [x])?))
-        .await
-        .unwrap();
+    db.call(move |c| Ok(c.execute("INSERT INTO scratch VALUES (?1)", [x])?)).await.unwrap();
 }
 
 /// Writes into `scratch` and rolls the write back.

@@ -43,20 +43,14 @@ pub fn claim(
         .prepare_cached(
             "SELECT subject, request, http_status, body FROM once_requests WHERE key = ?1",
         )?
-        .query_row([key], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-        })?;
+        .query_row([key], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))?;
     if stored_subject != subject || stored_request != request {
-        return Ok(KeyState::Mismatch {
-            subject: stored_subject,
-            request: stored_request,
-        });
+        return Ok(KeyState::Mismatch { subject: stored_subject, request: stored_request });
     }
     Ok(match (status, body) {
-        (Some(status), Some(body)) => KeyState::Answered {
-            http_status: u16::try_from(status).unwrap_or(500),
-            body,
-        },
+        (Some(status), Some(body)) => {
+            KeyState::Answered { http_status: u16::try_from(status).unwrap_or(500), body }
+        }
         _ => KeyState::Running,
     })
 }
@@ -106,14 +100,7 @@ mod tests {
                 let released = claim(conn, "form:def", item, "record-history")?;
                 release(conn, "form:def")?;
                 let again = claim(conn, "form:def", item, "record-history")?;
-                Ok(vec![
-                    first,
-                    while_running,
-                    after,
-                    elsewhere,
-                    released,
-                    again,
-                ])
+                Ok(vec![first, while_running, after, elsewhere, released, again])
             })
             .await
             .unwrap();
@@ -122,14 +109,8 @@ mod tests {
             [
                 KeyState::Claimed,
                 KeyState::Running,
-                KeyState::Answered {
-                    http_status: 409,
-                    body: "{\"blocked\":true}".into()
-                },
-                KeyState::Mismatch {
-                    subject: "wi-T-1".into(),
-                    request: "request-review".into()
-                },
+                KeyState::Answered { http_status: 409, body: "{\"blocked\":true}".into() },
+                KeyState::Mismatch { subject: "wi-T-1".into(), request: "request-review".into() },
                 KeyState::Claimed,
                 KeyState::Claimed,
             ]

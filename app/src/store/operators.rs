@@ -53,8 +53,7 @@ pub enum OperatorStoreError {
 }
 
 fn parse_role(raw: String) -> Result<Role, StoreError> {
-    raw.parse()
-        .map_err(|err: crate::domain::OperatorError| StoreError::InvalidRow(err.to_string()))
+    raw.parse().map_err(|err: crate::domain::OperatorError| StoreError::InvalidRow(err.to_string()))
 }
 
 pub fn add_user(
@@ -99,12 +98,10 @@ fn user_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<User, Store
 }
 
 pub fn user_by_name(conn: &Connection, username: &Username) -> Result<Option<User>, StoreError> {
-    conn.prepare_cached(&format!(
-        "SELECT {USER_COLUMNS} FROM users WHERE username = ?1"
-    ))?
-    .query_row([username.as_str()], user_from_row)
-    .optional()?
-    .transpose()
+    conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1"))?
+        .query_row([username.as_str()], user_from_row)
+        .optional()?
+        .transpose()
 }
 
 pub fn user_by_id(conn: &Connection, id: i64) -> Result<Option<User>, StoreError> {
@@ -122,9 +119,7 @@ pub fn active_users(conn: &Connection) -> Result<i64, StoreError> {
 }
 
 pub fn list_users(conn: &Connection) -> Result<Vec<User>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {USER_COLUMNS} FROM users ORDER BY username"
-    ))?;
+    let mut stmt = conn.prepare(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY username"))?;
     let rows = stmt.query_map([], user_from_row)?;
     rows.map(|row| row?).collect()
 }

@@ -28,13 +28,7 @@ struct Kept<K, V> {
 
 impl<K: Eq + Hash, V> ReadCache<K, V> {
     pub fn new(capacity: usize) -> Self {
-        ReadCache {
-            capacity,
-            kept: Mutex::new(Kept {
-                commits: 0,
-                reads: HashMap::new(),
-            }),
-        }
+        ReadCache { capacity, kept: Mutex::new(Kept { commits: 0, reads: HashMap::new() }) }
     }
 
     /// The read of `key` made since the last commit, or `read` run now on the
@@ -56,20 +50,12 @@ impl<K: Eq + Hash, V> ReadCache<K, V> {
     }
 
     fn kept(&self, commits: u64, key: &K) -> Option<Arc<V>> {
-        let kept = self
-            .kept
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        (kept.commits == commits)
-            .then(|| kept.reads.get(key).cloned())
-            .flatten()
+        let kept = self.kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        (kept.commits == commits).then(|| kept.reads.get(key).cloned()).flatten()
     }
 
     fn keep(&self, commits: u64, key: K, value: Arc<V>) {
-        let mut kept = self
-            .kept
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut kept = self.kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if commits > kept.commits {
             kept.commits = commits;
             kept.reads.clear();

@@ -63,19 +63,13 @@ pub fn states(
 ) -> Result<Vec<HostState>, StoreError> {
     let mut known: BTreeMap<String, (Option<String>, bool)> = conn
         .prepare_cached("SELECT host, version, needs_person FROM target_hosts WHERE target = ?1")?
-        .query_map([target], |row| {
-            Ok((row.get(0)?, (row.get(1)?, row.get(2)?)))
-        })?
+        .query_map([target], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))?
         .collect::<Result<_, _>>()?;
     Ok(hosts
         .iter()
         .map(|host| {
             let (version, needs_person) = known.remove(host).unwrap_or((None, false));
-            HostState {
-                host: host.clone(),
-                version,
-                needs_person,
-            }
+            HostState { host: host.clone(), version, needs_person }
         })
         .collect())
 }
@@ -86,16 +80,11 @@ pub fn record_at_end(
     release: i64,
     states: &[HostState],
 ) -> Result<(), StoreError> {
-    let versions: BTreeMap<&str, Option<&str>> = states
-        .iter()
-        .map(|state| (state.host.as_str(), state.version.as_deref()))
-        .collect();
+    let versions: BTreeMap<&str, Option<&str>> =
+        states.iter().map(|state| (state.host.as_str(), state.version.as_deref())).collect();
     conn.execute(
         "UPDATE releases SET host_versions = ?2 WHERE id = ?1",
-        params![
-            release,
-            serde_json::to_string(&versions).expect("versions serialise")
-        ],
+        params![release, serde_json::to_string(&versions).expect("versions serialise")],
     )?;
     Ok(())
 }

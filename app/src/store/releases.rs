@@ -106,10 +106,7 @@ pub fn start_under_lock(
         params![release.target, id],
     )?;
     if let Some(related) = release.related {
-        tx.execute(
-            "UPDATE releases SET related = ?2 WHERE id = ?1",
-            params![related, id],
-        )?;
+        tx.execute("UPDATE releases SET related = ?2 WHERE id = ?1", params![related, id])?;
     }
     tx.commit()?;
     Ok(id)
@@ -190,12 +187,7 @@ pub fn finish_step(
         params![
             release,
             position,
-            if passed {
-                StepStatus::Passed
-            } else {
-                StepStatus::Failed
-            }
-            .as_str(),
+            if passed { StepStatus::Passed } else { StepStatus::Failed }.as_str(),
             duration_ms as i64,
             serde_json::to_string(runs).expect("runs serialise"),
         ],
@@ -266,10 +258,7 @@ pub fn locked_releases(
                      ORDER BY position",
                 )?
                 .query_map([release.id], |row| {
-                    Ok(ProcessGroup {
-                        id: row.get(0)?,
-                        started: row.get::<_, i64>(1)? as u64,
-                    })
+                    Ok(ProcessGroup { id: row.get(0)?, started: row.get::<_, i64>(1)? as u64 })
                 })?
                 .collect::<Result<_, _>>()?;
             Ok(RunningRelease { release, processes })
@@ -322,22 +311,14 @@ pub fn interrupt(
          WHERE release_id = ?1 AND status = 'running'",
         [release.id],
     )?;
-    let step = release
-        .current_step
-        .map_or("before its first step", Step::label);
+    let step = release.current_step.map_or("before its first step", Step::label);
     tx.execute(
         "INSERT INTO target_checks (target, reason) VALUES (?1, ?2)
          ON CONFLICT (target) DO UPDATE SET reason = excluded.reason,
              needed_since = excluded.needed_since, last_checked = NULL, last_result = NULL",
-        params![
-            release.target,
-            format!("release #{} was interrupted during {step}", release.id)
-        ],
+        params![release.target, format!("release #{} was interrupted during {step}", release.id)],
     )?;
-    tx.execute(
-        "DELETE FROM deploy_locks WHERE release_id = ?1",
-        [release.id],
-    )?;
+    tx.execute("DELETE FROM deploy_locks WHERE release_id = ?1", [release.id])?;
     tx.commit()?;
     Ok(())
 }
@@ -488,9 +469,7 @@ pub fn list(
     limit: usize,
 ) -> Result<Vec<ReleaseRecord>, StoreError> {
     Ok(conn
-        .prepare_cached(&format!(
-            "{COLUMNS} WHERE target = ?1 ORDER BY id DESC LIMIT ?2"
-        ))?
+        .prepare_cached(&format!("{COLUMNS} WHERE target = ?1 ORDER BY id DESC LIMIT ?2"))?
         .query_map(params![target, limit as i64], release_from_row)?
         .collect::<Result<_, _>>()?)
 }

@@ -46,20 +46,13 @@ fn stored(
     if !table_exists(conn)? {
         return Ok(Vec::new());
     }
-    let since = if unexpired_only {
-        time::OffsetDateTime::now_utc().unix_timestamp()
-    } else {
-        i64::MIN
-    };
+    let since =
+        if unexpired_only { time::OffsetDateTime::now_utc().unix_timestamp() } else { i64::MIN };
     let mut statement = conn.prepare(&format!(
         "SELECT id, data, expiry_date FROM {TABLE} WHERE expiry_date > ?1 ORDER BY expiry_date"
     ))?;
     let rows = statement.query_map([since], |row| {
-        Ok((
-            row.get::<_, String>(0)?,
-            row.get::<_, Vec<u8>>(1)?,
-            row.get::<_, i64>(2)?,
-        ))
+        Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?, row.get::<_, i64>(2)?))
     })?;
     rows.map(|row| {
         let (id, data, expires_at) = row?;
@@ -67,9 +60,7 @@ fn stored(
         let data = record.as_ref().map(|record| &record.data);
         let session = StoredSession {
             handle: handle_of(&id),
-            user_id: data
-                .and_then(|data| data.get(SESSION_USER_ID))
-                .and_then(|v| v.as_i64()),
+            user_id: data.and_then(|data| data.get(SESSION_USER_ID)).and_then(|v| v.as_i64()),
             username: data
                 .and_then(|data| data.get("user"))
                 .and_then(|user| user.get("username"))
@@ -84,10 +75,7 @@ fn stored(
 
 /// Every unexpired session, soonest to expire first.
 pub fn list(conn: &Connection) -> rusqlite::Result<Vec<StoredSession>> {
-    Ok(stored(conn, true)?
-        .into_iter()
-        .map(|(_, session)| session)
-        .collect())
+    Ok(stored(conn, true)?.into_iter().map(|(_, session)| session).collect())
 }
 
 /// Ends every session of a user; returns how many.
@@ -119,9 +107,7 @@ fn end_where(conn: &Connection, ends: impl Fn(&StoredSession) -> bool) -> rusqli
 /// server's sessions in memory may name sessions that are gone.
 pub fn ended_count(conn: &Connection) -> rusqlite::Result<i64> {
     Ok(conn
-        .query_row("SELECT count FROM sessions_ended WHERE id = 1", [], |row| {
-            row.get(0)
-        })
+        .query_row("SELECT count FROM sessions_ended WHERE id = 1", [], |row| row.get(0))
         .optional()?
         .unwrap_or(0))
 }
@@ -134,11 +120,7 @@ pub fn save_existing(conn: &Connection, record: &Record) -> rusqlite::Result<boo
         .map_err(|err| rusqlite::Error::ToSqlConversionFailure(Box::new(err)))?;
     let updated = conn.execute(
         &format!("UPDATE {TABLE} SET data = ?2, expiry_date = ?3 WHERE id = ?1"),
-        params![
-            record.id.to_string(),
-            data,
-            record.expiry_date.unix_timestamp()
-        ],
+        params![record.id.to_string(), data, record.expiry_date.unix_timestamp()],
     )?;
     Ok(updated > 0)
 }

@@ -170,11 +170,7 @@ pub fn apply(
     // Without `End` the reading stopped part way: what it read is applied, nothing is
     // removed.
     let (listed, files_read) = end.unwrap_or((false, seen_files.len()));
-    let removed = if listed {
-        mark_removed(&tx, &seen_files, now)?
-    } else {
-        0
-    };
+    let removed = if listed { mark_removed(&tx, &seen_files, now)? } else { 0 };
     let errors_json = serde_json::to_string(&errors).unwrap_or_else(|_| "[]".into());
     let duration_ms = started.elapsed().as_millis() as i64;
     tx.execute(
@@ -413,25 +409,15 @@ mod tests {
         let files_read = items.len();
         [
             SourcePart::Files(
-                items
-                    .into_iter()
-                    .map(|item| FileRead::Parsed(Box::new(item)))
-                    .collect(),
+                items.into_iter().map(|item| FileRead::Parsed(Box::new(item))).collect(),
             ),
-            SourcePart::End {
-                listed: true,
-                files_read,
-            },
+            SourcePart::End { listed: true, files_read },
         ]
     }
 
     /// Each step: what the file says, an optional lane move by an action before the sync,
     /// and the lane, status and state the board has after it.
-    type Step = (
-        ReadItem,
-        Option<(Lane, Lane)>,
-        (&'static str, &'static str, &'static str),
-    );
+    type Step = (ReadItem, Option<(Lane, Lane)>, (&'static str, &'static str, &'static str));
 
     #[tokio::test]
     async fn a_sync_applies_only_what_the_file_changed() {
@@ -440,11 +426,7 @@ mod tests {
         let id = WorkItemId::parse("wi-T-1").unwrap();
         let steps: [Step; 6] = [
             // New: the file's values.
-            (
-                file("ready", "ready", "A"),
-                None,
-                ("ready", "ready", "open"),
-            ),
+            (file("ready", "ready", "A"), None, ("ready", "ready", "open")),
             // An action moves it; the file's title changes: the move stays.
             (
                 file("ready", "ready", "B"),
@@ -452,17 +434,9 @@ mod tests {
                 ("in-progress", "queued", "active"),
             ),
             // The file changes its status only: that applies, the lane stays.
-            (
-                file("ready", "executing", "B"),
-                None,
-                ("in-progress", "executing", "active"),
-            ),
+            (file("ready", "executing", "B"), None, ("in-progress", "executing", "active")),
             // The file moves the lane: it applies.
-            (
-                file("review", "executing", "B"),
-                None,
-                ("review", "executing", "active"),
-            ),
+            (file("review", "executing", "B"), None, ("review", "executing", "active")),
             (file("done", "done", "B"), None, ("done", "done", "done")),
             // A done item never moves back.
             (file("ready", "ready", "B"), None, ("done", "ready", "done")),
@@ -482,11 +456,7 @@ mod tests {
                         std::time::Instant::now(),
                     )?;
                     let item = work_items::get(conn, &id2)?.unwrap();
-                    Ok((
-                        item.lifecycle.lane,
-                        item.lifecycle.status,
-                        item.lifecycle.state,
-                    ))
+                    Ok((item.lifecycle.lane, item.lifecycle.status, item.lifecycle.state))
                 })
                 .await
                 .unwrap();
@@ -502,10 +472,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(snapshot.removed, 1);
-        let facts = db
-            .call(move |conn| work_items::source_facts(conn, &id))
-            .await
-            .unwrap();
+        let facts = db.call(move |conn| work_items::source_facts(conn, &id)).await.unwrap();
         assert_eq!(facts.removed_at, Some(2000));
         assert_eq!(facts.read_at, Some(1005), "the last good read stays");
     }

@@ -82,13 +82,7 @@ pub fn move_lane(
                  updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
              WHERE id = ?1 AND lane = ?2",
         )?
-        .execute(params![
-            id.as_str(),
-            from.as_str(),
-            to.as_str(),
-            status,
-            derived_state(to)
-        ])?;
+        .execute(params![id.as_str(), from.as_str(), to.as_str(), status, derived_state(to)])?;
     Ok(changed == 1)
 }
 
@@ -150,10 +144,8 @@ pub fn lane_summaries(
     offset: usize,
 ) -> Result<Vec<WorkItemSummary>, StoreError> {
     // SQLite's integers are signed: a window past its range is past every row.
-    let (limit, offset) = (
-        i64::try_from(limit).unwrap_or(i64::MAX),
-        i64::try_from(offset).unwrap_or(i64::MAX),
-    );
+    let (limit, offset) =
+        (i64::try_from(limit).unwrap_or(i64::MAX), i64::try_from(offset).unwrap_or(i64::MAX));
     // The numbers are written into the statement: a bound LIMIT makes SQLite prepare the
     // statement again at every run (it could change the plan), which was 1 ms a board.
     summaries(
@@ -265,13 +257,11 @@ pub fn drifting(conn: &Connection, now: i64) -> Result<Vec<WorkItemId>, StoreErr
 /// A row of `SELECT {SUMMARY_COLUMNS}`. The outer `Result` is SQLite's, the inner one
 /// whether the id and lane are valid.
 fn summary_of(row: &Row<'_>) -> rusqlite::Result<Result<WorkItemSummary, StoreError>> {
-    let (id, lane) = match (
-        parse_id(&row.get::<_, String>(0)?),
-        parse_lane(&row.get::<_, String>(2)?),
-    ) {
-        (Ok(id), Ok(lane)) => (id, lane),
-        (Err(err), _) | (_, Err(err)) => return Ok(Err(err)),
-    };
+    let (id, lane) =
+        match (parse_id(&row.get::<_, String>(0)?), parse_lane(&row.get::<_, String>(2)?)) {
+            (Ok(id), Ok(lane)) => (id, lane),
+            (Err(err), _) | (_, Err(err)) => return Ok(Err(err)),
+        };
     Ok(Ok(WorkItemSummary {
         id,
         title: row.get(1)?,
@@ -297,10 +287,8 @@ fn source_facts_from(row: &Row<'_>, first: usize) -> rusqlite::Result<SourceFact
         read_at: row.get(first + 1)?,
         file_error: row.get(first + 2)?,
         removed_at: row.get(first + 3)?,
-        pull_request_change: changed_at.map(|at| PullRequestChange {
-            before: row.get(first + 4).ok().flatten(),
-            at,
-        }),
+        pull_request_change: changed_at
+            .map(|at| PullRequestChange { before: row.get(first + 4).ok().flatten(), at }),
     })
 }
 
@@ -323,19 +311,15 @@ pub fn get(conn: &Connection, id: &WorkItemId) -> Result<Option<WorkItem>, Store
                 work_type, source, status, state, prompt_path, prompt_text
          FROM work_items WHERE id = ?1",
     )?;
-    let Some(mut item) = stmt
-        .query_row([id.as_str()], item_from_row)
-        .optional()?
-        .transpose()?
+    let Some(mut item) = stmt.query_row([id.as_str()], item_from_row).optional()?.transpose()?
     else {
         return Ok(None);
     };
     let mut criteria = conn.prepare_cached(
         "SELECT criterion FROM work_item_done_criteria WHERE work_item_id = ?1 ORDER BY position",
     )?;
-    item.lifecycle.done_criteria = criteria
-        .query_map([id.as_str()], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
+    item.lifecycle.done_criteria =
+        criteria.query_map([id.as_str()], |row| row.get(0))?.collect::<Result<_, _>>()?;
     Ok(Some(item))
 }
 
@@ -365,10 +349,7 @@ fn item_from_row(row: &Row<'_>) -> rusqlite::Result<Result<WorkItem, StoreError>
             state: row.get(10)?,
             done_criteria: Vec::new(),
         },
-        prompt_context: PromptContext {
-            path: row.get(11)?,
-            text: row.get(12)?,
-        },
+        prompt_context: PromptContext { path: row.get(11)?, text: row.get(12)? },
     }))
 }
 
@@ -377,8 +358,7 @@ fn parse_id(raw: &str) -> Result<WorkItemId, StoreError> {
 }
 
 pub(crate) fn parse_lane(raw: &str) -> Result<Lane, StoreError> {
-    raw.parse()
-        .map_err(|err: crate::domain::WorkItemError| StoreError::InvalidRow(err.to_string()))
+    raw.parse().map_err(|err: crate::domain::WorkItemError| StoreError::InvalidRow(err.to_string()))
 }
 
 #[cfg(test)]
@@ -442,10 +422,7 @@ mod tests {
         );
         assert_eq!(all[1].branch.as_deref(), Some("bf/branch"));
 
-        let review = db
-            .call(|c| lane_summaries(c, Lane::Review, 100, 0))
-            .await
-            .unwrap();
+        let review = db.call(|c| lane_summaries(c, Lane::Review, 100, 0)).await.unwrap();
         assert_eq!(review.len(), 1);
         let counts = db.call(|c| lane_counts(c)).await.unwrap();
         assert_eq!(counts.iter().sum::<usize>(), 2);
@@ -453,10 +430,8 @@ mod tests {
         let window = |offset| db.call(move |c| lane_summaries(c, Lane::Review, 1, offset));
         assert_eq!(window(0).await.unwrap(), review);
         assert_eq!(window(1).await.unwrap(), []);
-        let far = db
-            .call(|c| lane_summaries(c, Lane::Review, usize::MAX, usize::MAX))
-            .await
-            .unwrap();
+        let far =
+            db.call(|c| lane_summaries(c, Lane::Review, usize::MAX, usize::MAX)).await.unwrap();
         assert_eq!(far, [], "a window past SQLite's integers is past every row");
         let firsts = db.call(|c| first_of_each_lane(c, 1)).await.unwrap();
         assert_eq!(firsts, all, "one item in each of two lanes");
@@ -498,24 +473,11 @@ mod tests {
         .await
         .unwrap();
         let ids = |items: Vec<WorkItemSummary>| {
-            items
-                .into_iter()
-                .map(|s| s.id.as_str().to_owned())
-                .collect::<Vec<_>>()
+            items.into_iter().map(|s| s.id.as_str().to_owned()).collect::<Vec<_>>()
         };
-        let done = db
-            .call(|c| lane_summaries(c, Lane::Done, 10, 0))
-            .await
-            .unwrap();
-        assert_eq!(
-            ids(done),
-            ["wi-D-2", "wi-D-3", "wi-D-1"],
-            "newest first, then id"
-        );
-        let second = db
-            .call(|c| lane_summaries(c, Lane::Done, 2, 1))
-            .await
-            .unwrap();
+        let done = db.call(|c| lane_summaries(c, Lane::Done, 10, 0)).await.unwrap();
+        assert_eq!(ids(done), ["wi-D-2", "wi-D-3", "wi-D-1"], "newest first, then id");
+        let second = db.call(|c| lane_summaries(c, Lane::Done, 2, 1)).await.unwrap();
         assert_eq!(ids(second), ["wi-D-3", "wi-D-1"]);
         let firsts = db.call(|c| first_of_each_lane(c, 1)).await.unwrap();
         assert_eq!(ids(firsts), ["wi-R-1", "wi-D-2"]);
@@ -527,27 +489,15 @@ mod tests {
                 page_after(c, lane, after.as_ref(), limit)
             })
         };
-        assert_eq!(
-            ids(page(None, None, 2).await.unwrap()),
-            ["wi-D-1", "wi-D-2"]
-        );
-        assert_eq!(
-            ids(page(None, Some("wi-D-2"), 2).await.unwrap()),
-            ["wi-D-3", "wi-R-1"]
-        );
-        assert_eq!(
-            ids(page(None, Some("wi-R-1"), 2).await.unwrap()),
-            Vec::<String>::new()
-        );
+        assert_eq!(ids(page(None, None, 2).await.unwrap()), ["wi-D-1", "wi-D-2"]);
+        assert_eq!(ids(page(None, Some("wi-D-2"), 2).await.unwrap()), ["wi-D-3", "wi-R-1"]);
+        assert_eq!(ids(page(None, Some("wi-R-1"), 2).await.unwrap()), Vec::<String>::new());
         assert_eq!(
             ids(page(Some(Lane::Done), Some("wi-D-1"), 5).await.unwrap()),
             ["wi-D-2", "wi-D-3"]
         );
         // A cursor need not be an item that still exists: the page starts after it.
-        assert_eq!(
-            ids(page(Some(Lane::Ready), Some("wi-A-9"), 5).await.unwrap()),
-            ["wi-R-1"]
-        );
+        assert_eq!(ids(page(Some(Lane::Ready), Some("wi-A-9"), 5).await.unwrap()), ["wi-R-1"]);
         assert_eq!(db.call(|c| count_in(c, Some(Lane::Done))).await.unwrap(), 3);
         assert_eq!(db.call(|c| count_in(c, None)).await.unwrap(), 4);
 

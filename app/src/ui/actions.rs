@@ -30,11 +30,7 @@ pub async fn run_action(item: String, action: String, token: String) -> Result<(
         checked_form_token(&token)?;
         // A card's form carries one token for all its buttons: the key is per action.
         let caller = page_caller(Some(OnceKey::form(&token, Some(action.as_str()))))?;
-        let request = ActionRequest {
-            item: id.clone(),
-            action,
-            caller,
-        };
+        let request = ActionRequest { item: id.clone(), action, caller };
         // A refused attempt shows on the item page like any other: History keeps it.
         let attempt = match take_action(&state, request).await {
             Ok(result) => result.attempt,
@@ -58,9 +54,7 @@ pub(super) fn form_token() -> &'static str {
 /// A one-time token as a form posts it: 16 to 64 URL-safe characters, else a 400.
 pub(super) fn checked_form_token(token: &str) -> Result<(), ServiceError> {
     let well_formed = (16..=64).contains(&token.len())
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if well_formed {
         return Ok(());
     }
@@ -104,11 +98,8 @@ pub fn CardActions(
     /// Each action with why it is blocked; `None` when it is enabled.
     causes: [(Action, Option<String>); 4],
 ) -> impl IntoView {
-    let enabled: Vec<Action> = causes
-        .iter()
-        .filter(|(_, cause)| cause.is_none())
-        .map(|(action, _)| *action)
-        .collect();
+    let enabled: Vec<Action> =
+        causes.iter().filter(|(_, cause)| cause.is_none()).map(|(action, _)| *action).collect();
     let blocked: Vec<_> = causes
         .into_iter()
         .filter_map(|(action, cause)| {
@@ -193,11 +184,7 @@ pub fn outcome_chip(outcome: &str) -> &'static str {
 /// A host command's run: verdict, command, and its output folded.
 #[component]
 pub fn CommandRunView(run: CommandRun, label: &'static str) -> impl IntoView {
-    let summary = if run.output_truncated {
-        "Output (the last 64 KiB)"
-    } else {
-        "Output"
-    };
+    let summary = if run.output_truncated { "Output (the last 64 KiB)" } else { "Output" };
     let open = !run.passed;
     view! {
         <div class="command-run">

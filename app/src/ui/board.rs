@@ -47,9 +47,7 @@ async fn board(
     };
     let loaded = state
         .board_reads
-        .get_or_read(&state.db, view.cards(), move |conn| {
-            store::board::read(conn, view.cards())
-        })
+        .get_or_read(&state.db, view.cards(), move |conn| store::board::read(conn, view.cards()))
         .await;
     let read = match loaded {
         Ok(read) => read,
@@ -75,12 +73,7 @@ async fn board(
         Ok(statuses) => statuses,
         Err(err) => return Either::Left(storage_failure(err)),
     };
-    let BoardRead {
-        counts,
-        lanes,
-        last_sync,
-        drifting,
-    } = BoardRead::clone(&read);
+    let BoardRead { counts, lanes, last_sync, drifting } = BoardRead::clone(&read);
     let thresholds = state.queue_truth.thresholds;
     let glance = view! { <Glance targets last_sync=last_sync.clone() drifting thresholds /> };
     // Not erased into an `AnyView`: erasing copies the whole view tree (`into_owned`).
@@ -176,9 +169,7 @@ fn Board(
 ) -> impl IntoView {
     let total: usize = counts.iter().sum();
     let now = now();
-    let can_sync = operator
-        .as_ref()
-        .is_some_and(|o| o.can(Permission::QueueSync));
+    let can_sync = operator.as_ref().is_some_and(|o| o.can(Permission::QueueSync));
     let tab = |href: String, label: &'static str, count: usize, current: bool| {
         view! {
             <a href=href aria-current=current.then_some("page")>
@@ -187,16 +178,12 @@ fn Board(
             </a>
         }
     };
-    let tabs = std::iter::once(tab("/".into(), "All", total, view == BoardView::All))
-        .chain(Lane::ALL.into_iter().map(|l| {
-            tab(
-                lane_href(l, 1),
-                l.label(),
-                counts[l as usize],
-                view.lane() == Some(l),
-            )
-        }))
-        .collect_view();
+    let tabs =
+        std::iter::once(tab("/".into(), "All", total, view == BoardView::All))
+            .chain(Lane::ALL.into_iter().map(|l| {
+                tab(lane_href(l, 1), l.label(), counts[l as usize], view.lane() == Some(l))
+            }))
+            .collect_view();
     let sections = lanes
         .into_iter()
         .map(|(lane, items)| {

@@ -23,10 +23,7 @@ pub(super) async fn page() -> impl IntoView {
 }
 
 async fn history(db: Db, item: Option<String>) -> AnyView {
-    let item = match item
-        .filter(|raw| !raw.is_empty())
-        .map(|raw| WorkItemId::parse(&raw))
-    {
+    let item = match item.filter(|raw| !raw.is_empty()).map(|raw| WorkItemId::parse(&raw)) {
         None => None,
         Some(Ok(id)) => Some(id),
         Some(Err(err)) => {
@@ -42,10 +39,7 @@ async fn history(db: Db, item: Option<String>) -> AnyView {
         }
     };
     let filter = item.clone();
-    match db
-        .call(move |conn| audit::newest(conn, SHOWN, filter.as_ref()))
-        .await
-    {
+    match db.call(move |conn| audit::newest(conn, SHOWN, filter.as_ref())).await {
         Ok(events) => view! { <History events item /> }.into_any(),
         Err(err) => storage_failure(err),
     }
@@ -91,15 +85,9 @@ fn Event(event: AuditEvent) -> impl IntoView {
         }
     });
     let when = readable_time(event.at);
-    let from = event
-        .client
-        .map(|client| format!(" from {client}"))
-        .unwrap_or_default();
+    let from = event.client.map(|client| format!(" from {client}")).unwrap_or_default();
     let gates = event.result.map(|result| {
-        gate_lines(&result.gates)
-            .into_iter()
-            .map(|line| view! { <li>{line}</li> })
-            .collect_view()
+        gate_lines(&result.gates).into_iter().map(|line| view! { <li>{line}</li> }).collect_view()
     });
     view! {
         <li class="event" id=format!("event-{}", event.id)>

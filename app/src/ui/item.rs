@@ -50,15 +50,7 @@ async fn item_page(state: AppState, raw_id: String, attempt: Option<i64>) -> Any
                 .and_then(|event| event.result.map(|result| (result, event.at, event.actor)));
             let snapshots = history_snapshots::snapshot_summary(conn, &id)?;
             let source = work_items::source_facts(conn, &id)?;
-            Ok(Some((
-                item,
-                ItemRecords {
-                    attempt,
-                    last_release_check,
-                    snapshots,
-                    source,
-                },
-            )))
+            Ok(Some((item, ItemRecords { attempt, last_release_check, snapshots, source })))
         })
         .await;
     match loaded {
@@ -108,14 +100,8 @@ fn WorkItemPage(
         ),
         _ => "No history snapshot recorded yet.".to_owned(),
     };
-    let WorkItem {
-        id,
-        title,
-        summary,
-        execution_context: exec,
-        lifecycle,
-        prompt_context: prompt,
-    } = item;
+    let WorkItem { id, title, summary, execution_context: exec, lifecycle, prompt_context: prompt } =
+        item;
     let criteria_count = lifecycle.done_criteria.len();
     // Text from the item's file, with its hidden characters shown.
     let title = shown(&title).into_owned();
@@ -295,14 +281,11 @@ fn ActionDetail(view: ActionView, item: WorkItemId) -> impl IntoView {
     } else {
         ("Blocked", "chip state-blocked")
     };
-    let gates = gate_lines(&view.gates)
-        .into_iter()
-        .map(|line| view! { <li>{line}</li> })
-        .collect_view();
+    let gates =
+        gate_lines(&view.gates).into_iter().map(|line| view! { <li>{line}</li> }).collect_view();
     let endpoint = format!("POST {}", action.endpoint(&item));
-    let button = view
-        .enabled
-        .then(|| view! { <ActionButtons item=item.clone() actions=vec![action] /> });
+    let button =
+        view.enabled.then(|| view! { <ActionButtons item=item.clone() actions=vec![action] /> });
     view! {
         <li class="action" id=format!("action-{}", action.as_str())>
             <div class="action-head">

@@ -44,13 +44,7 @@ impl KeptPage {
         headers: HeaderMap,
         html: String,
     ) -> Self {
-        KeptPage {
-            commits,
-            second,
-            status,
-            headers,
-            html,
-        }
+        KeptPage { commits, second, status, headers, html }
     }
 
     /// The page as one view gets it: each form with a token of its own.
@@ -80,23 +74,14 @@ pub struct KeptPages {
 impl KeptPages {
     /// The page kept for `key`, if it was rendered at this commit count and second.
     pub fn get(&self, key: &PageKey, commits: u64, second: i64) -> Option<Arc<KeptPage>> {
-        let pages = self
-            .pages
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        pages
-            .get(key)
-            .filter(|page| page.commits == commits && page.second == second)
-            .cloned()
+        let pages = self.pages.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        pages.get(key).filter(|page| page.commits == commits && page.second == second).cloned()
     }
 
     /// Keeps `page` for `key`, in place of any earlier one; when full, pages of earlier
     /// seconds or writes go first, then all.
     pub fn keep(&self, key: PageKey, page: Arc<KeptPage>) {
-        let mut pages = self
-            .pages
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut pages = self.pages.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if pages.len() >= KEPT && !pages.contains_key(&key) {
             pages.retain(|_, kept| kept.commits == page.commits && kept.second == page.second);
             if pages.len() >= KEPT {
@@ -112,13 +97,7 @@ mod tests {
     use super::*;
 
     fn page(commits: u64, second: i64, html: &str) -> Arc<KeptPage> {
-        Arc::new(KeptPage::new(
-            commits,
-            second,
-            StatusCode::OK,
-            HeaderMap::new(),
-            html.to_owned(),
-        ))
+        Arc::new(KeptPage::new(commits, second, StatusCode::OK, HeaderMap::new(), html.to_owned()))
     }
 
     fn key(address: &str) -> PageKey {
@@ -147,15 +126,9 @@ mod tests {
         assert!(kept.get(&key("/"), 2, 100).is_some());
         assert!(kept.get(&key("/items/wi-A-0"), 1, 100).is_none());
         for n in 0..KEPT {
-            kept.keep(
-                key(&format!("/history?item=wi-A-{n}")),
-                page(2, 100, "same"),
-            );
+            kept.keep(key(&format!("/history?item=wi-A-{n}")), page(2, 100, "same"));
         }
-        assert!(
-            kept.pages.lock().unwrap().len() <= KEPT,
-            "never more than {KEPT}"
-        );
+        assert!(kept.pages.lock().unwrap().len() <= KEPT, "never more than {KEPT}");
     }
 
     #[tokio::test]
@@ -166,9 +139,7 @@ mod tests {
         );
         let kept = page(1, 1, &html);
         async fn tokens(response: Response, placeholder: &str) -> Vec<String> {
-            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-                .await
-                .unwrap();
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
             let body = String::from_utf8(body.to_vec()).unwrap();
             assert!(!body.contains(placeholder), "{body}");
             body.split("value=\"")

@@ -7,9 +7,7 @@ use leptos::prelude::*;
 /// Generic rather than a component with `Children`: boxing the page into an `AnyView`
 /// would copy its whole view tree.
 pub fn layout(page: impl IntoView) -> impl IntoView {
-    let path = use_context::<Parts>()
-        .map(|parts| parts.uri.path().to_owned())
-        .unwrap_or_default();
+    let path = use_context::<Parts>().map(|parts| parts.uri.path().to_owned()).unwrap_or_default();
     let operator = super::current_operator();
     let current = |href: &str| {
         let here = if href == "/" {

@@ -39,15 +39,10 @@ fn reached_over_plain_http() -> bool {
     let name = host
         .strip_prefix('[')
         .and_then(|rest| rest.split(']').next())
-        .unwrap_or_else(|| {
-            host.rsplit_once(':')
-                .map_or(host.as_str(), |(name, _)| name)
-        });
+        .unwrap_or_else(|| host.rsplit_once(':').map_or(host.as_str(), |(name, _)| name));
     !(name == "localhost"
         || name.ends_with(".localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback()))
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()))
 }
 
 /// `/login`
@@ -70,10 +65,9 @@ fn LoginPage(no_operator_yet: bool) -> impl IntoView {
     let refusal = error.as_ref().and_then(AppError::sign_in_refusal);
     if let Some(refusal) = &refusal {
         set_status(refusal.status());
-        if let (Some(seconds), Some(response)) = (
-            refusal.retry_after_seconds(),
-            use_context::<leptos_axum::ResponseOptions>(),
-        ) {
+        if let (Some(seconds), Some(response)) =
+            (refusal.retry_after_seconds(), use_context::<leptos_axum::ResponseOptions>())
+        {
             response.insert_header(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
     } else if error.as_ref().is_some_and(|err| &*err.error == "disk-full") {
@@ -200,12 +194,7 @@ async fn sign_in_with_password(
     password: String,
     next: Option<String>,
 ) -> Result<(), ServiceError> {
-    let claimed: String = username
-        .trim()
-        .to_ascii_lowercase()
-        .chars()
-        .take(64)
-        .collect();
+    let claimed: String = username.trim().to_ascii_lowercase().chars().take(64).collect();
     let client = client_addr();
     let keys = crate::auth::throttle::sign_in_keys(&claimed, &client);
     let throttle = &state.sign_in_throttle;
@@ -230,9 +219,7 @@ async fn sign_in_with_password(
             if let Err(err) = recorded {
                 tracing::error!(error = %err, "cannot record a refused sign-in");
             }
-            return Err(ServiceError::Throttled {
-                retry_after_seconds: wait.as_secs().max(1),
-            });
+            return Err(ServiceError::Throttled { retry_after_seconds: wait.as_secs().max(1) });
         }
         Err(Refused::Busy) => return Err(ServiceError::Busy),
     };
@@ -248,11 +235,7 @@ async fn sign_in_with_password(
     let known_name = user.as_ref().map(|user| user.username.to_string());
     // Unknown, disabled and wrong all cost one argon2 verification and read the same.
     let verified = tokio::task::spawn_blocking(move || {
-        let password = if password.len() > MAX_PASSWORD_BYTES {
-            ""
-        } else {
-            password.as_str()
-        };
+        let password = if password.len() > MAX_PASSWORD_BYTES { "" } else { password.as_str() };
         match user {
             Some(user) if !user.disabled && verify_password(password, &user.password_hash) => {
                 Some(user)
@@ -273,13 +256,8 @@ async fn sign_in_with_password(
     let Some(user) = verified else {
         // The attempt stays counted. A name that is no user is not written down: it may
         // be a password typed into the wrong field.
-        record(
-            &state,
-            known_name.unwrap_or_else(|| UNKNOWN_USER.to_owned()),
-            "sign-in",
-            "failed",
-        )
-        .await;
+        record(&state, known_name.unwrap_or_else(|| UNKNOWN_USER.to_owned()), "sign-in", "failed")
+            .await;
         return Err(ServiceError::SignInFailed);
     };
     throttle.succeeded(attempt, &keys);
@@ -292,18 +270,13 @@ async fn sign_in_with_password(
         .call(move |conn| operators::record_sign_in(conn, user_id))
         .await
         .map_err(ServiceError::from)?;
-    let session: Session = leptos_axum::extract()
-        .await
-        .map_err(ServiceError::internal)?;
+    let session: Session = leptos_axum::extract().await.map_err(ServiceError::internal)?;
     // Nothing of an earlier sign-in on this browser survives (its user's name and role
     // are kept in the session between checks), and a new session id, so an id planted
     // before it is worth nothing.
     session.clear().await;
     session.cycle_id().await.map_err(ServiceError::internal)?;
-    session
-        .insert(SESSION_USER_ID, user.id)
-        .await
-        .map_err(ServiceError::internal)?;
+    session.insert(SESSION_USER_ID, user.id).await.map_err(ServiceError::internal)?;
     record(&state, user.username.to_string(), "sign-in", "succeeded").await;
     leptos_axum::redirect(&safe_next(next.as_deref()));
     Ok(())
@@ -316,9 +289,7 @@ pub async fn sign_out() -> Result<(), AppError> {
 }
 
 async fn end_session(state: AppState) -> Result<(), ServiceError> {
-    let session: Session = leptos_axum::extract()
-        .await
-        .map_err(ServiceError::internal)?;
+    let session: Session = leptos_axum::extract().await.map_err(ServiceError::internal)?;
     if let Some(operator) = current_operator() {
         record(&state, operator.name, "sign-out", "succeeded").await;
     }

@@ -43,10 +43,7 @@ struct HeadParts {
 impl Head {
     fn with(f: impl FnOnce(&mut HeadParts)) {
         if let Some(head) = use_context::<Head>() {
-            f(&mut head
-                .0
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()));
+            f(&mut head.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
         }
     }
 }
@@ -90,16 +87,12 @@ where
         .extensions
         .get::<crate::domain::Operator>()
         .map(|operator| format!("{} {}", operator.name, operator.role));
-    let key = viewer
-        .filter(|_| keep == Keep::ForItsSecond)
-        .map(|viewer| (parts.uri.to_string(), viewer));
+    let key =
+        viewer.filter(|_| keep == Keep::ForItsSecond).map(|viewer| (parts.uri.to_string(), viewer));
     // Read before rendering: a write while it renders makes the page older than its count
     // says, so the next view renders again, never a stale page.
     let (commits, second) = (state.db.commits(), crate::work_item_sync::now());
-    if let Some(page) = key
-        .as_ref()
-        .and_then(|key| state.kept_pages.get(key, commits, second))
-    {
+    if let Some(page) = key.as_ref().and_then(|key| state.kept_pages.get(key, commits, second)) {
         return page.answer();
     }
     let kept_pages = state.kept_pages.clone();
@@ -124,10 +117,7 @@ where
     });
     owner.unset_with_forced_cleanup();
     let (status, headers) = {
-        let parts = response
-            .0
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let parts = response.0.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         (parts.status.unwrap_or_default(), parts.headers.clone())
     };
     let page = std::sync::Arc::new(kept::KeptPage::new(commits, second, status, headers, html));
@@ -142,12 +132,7 @@ where
 fn server_action_error(parts: &Parts) -> Option<(String, String)> {
     let query = parts.uri.query()?;
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).ok()?;
-    let find = |name: &str| {
-        pairs
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, v)| v.clone())
-    };
+    let find = |name: &str| pairs.iter().find(|(key, _)| key == name).map(|(_, v)| v.clone());
     Some((find("__path")?, find("__err")?))
 }
 
@@ -155,23 +140,14 @@ fn server_action_error(parts: &Parts) -> Option<(String, String)> {
 fn query(name: &str) -> Option<String> {
     let parts = use_context::<Parts>()?;
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(parts.uri.query()?).ok()?;
-    pairs
-        .into_iter()
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value)
+    pairs.into_iter().find(|(key, _)| key == name).map(|(_, value)| value)
 }
 
 /// The page's whole document: its head, and its body as Leptos rendered it, without the
 /// separators.
 fn document(head: &Head, body: &str) -> String {
-    let head = head
-        .0
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let title = format!(
-        "{} · Build Factory",
-        head.title.as_deref().unwrap_or("Build Factory")
-    );
+    let head = head.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let title = format!("{} · Build Factory", head.title.as_deref().unwrap_or("Build Factory"));
     let refresh = head.refresh_seconds.map_or_else(String::new, |seconds| {
         view! { <meta http-equiv="refresh" content=seconds.to_string() /> }.to_html()
     });
@@ -228,9 +204,7 @@ pub(crate) async fn answered<T, Work>(work: impl FnOnce(AppState) -> Work) -> Re
 where
     Work: std::future::Future<Output = Result<T, ServiceError>>,
 {
-    work(app_state())
-        .await
-        .map_err(ServiceError::server_fn_answer)
+    work(app_state()).await.map_err(ServiceError::server_fn_answer)
 }
 
 /// Sets the response status of the page being rendered.

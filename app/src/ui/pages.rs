@@ -11,9 +11,7 @@ use axum::response::Response;
 /// that is not UTF-8 reads as U+FFFD, so any address renders a page that names it.
 fn segment(parts: &Parts, n: usize) -> String {
     let raw = parts.uri.path().split('/').filter(|s| !s.is_empty()).nth(n);
-    percent_encoding::percent_decode_str(raw.unwrap_or_default())
-        .decode_utf8_lossy()
-        .into_owned()
+    percent_encoding::percent_decode_str(raw.unwrap_or_default()).decode_utf8_lossy().into_owned()
 }
 
 pub async fn login(State(state): State<AppState>, parts: Parts) -> Response {
@@ -35,31 +33,20 @@ pub async fn history(State(state): State<AppState>, parts: Parts) -> Response {
 }
 
 pub async fn releases(State(state): State<AppState>, parts: Parts) -> Response {
-    render_page(
-        state,
-        parts,
-        Keep::ForItsSecond,
-        super::releases::status_page,
-    )
-    .await
+    render_page(state, parts, Keep::ForItsSecond, super::releases::status_page).await
 }
 
 /// `/releases/{id}`
 pub async fn release(State(state): State<AppState>, parts: Parts) -> Response {
     let id = segment(&parts, 1);
-    render_page(state, parts, Keep::ForItsSecond, || {
-        super::releases::release_page(id)
-    })
-    .await
+    render_page(state, parts, Keep::ForItsSecond, || super::releases::release_page(id)).await
 }
 
 /// `/releases/{target}/{control}`
 pub async fn confirm(State(state): State<AppState>, parts: Parts) -> Response {
     let (target, control) = (segment(&parts, 1), segment(&parts, 2));
-    render_page(state, parts, Keep::ForItsSecond, || {
-        super::releases::confirm_page(target, control)
-    })
-    .await
+    render_page(state, parts, Keep::ForItsSecond, || super::releases::confirm_page(target, control))
+        .await
 }
 
 pub async fn webhooks(State(state): State<AppState>, parts: Parts) -> Response {
@@ -68,10 +55,7 @@ pub async fn webhooks(State(state): State<AppState>, parts: Parts) -> Response {
 
 /// Any address no page or file has.
 pub async fn not_found(State(state): State<AppState>, parts: Parts) -> Response {
-    render_page(state, parts, Keep::ForItsSecond, || async {
-        view_not_found()
-    })
-    .await
+    render_page(state, parts, Keep::ForItsSecond, || async { view_not_found() }).await
 }
 
 fn view_not_found() -> impl leptos::IntoView {

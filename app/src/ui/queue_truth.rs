@@ -157,17 +157,11 @@ pub fn queue_freshness(
     let Some(last) = last else {
         return Freshness::Stale;
     };
-    let unreadable = last
-        .errors
-        .iter()
-        .any(|e| e.line.is_none() && e.field == "work_items_dir");
+    let unreadable = last.errors.iter().any(|e| e.line.is_none() && e.field == "work_items_dir");
     if unreadable {
         return Freshness::Stale;
     }
-    freshness_of_age(
-        now.saturating_sub(last.started_at).max(0) as u64,
-        thresholds,
-    )
+    freshness_of_age(now.saturating_sub(last.started_at).max(0) as u64, thresholds)
 }
 
 /// The board's header line: the queue's freshness, the last sync's result and the Refresh

@@ -101,17 +101,8 @@ async fn webhooks_page(state: AppState, sent: bool) -> AnyView {
 
 #[component]
 fn WebhookCard(hook: Webhook) -> impl IntoView {
-    let events = hook
-        .events
-        .iter()
-        .map(|event| event.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let signed = if hook.secret.is_some() {
-        "signed (X-Factory-Signature)"
-    } else {
-        "not signed"
-    };
+    let events = hook.events.iter().map(|event| event.as_str()).collect::<Vec<_>>().join(", ");
+    let signed = if hook.secret.is_some() { "signed (X-Factory-Signature)" } else { "not signed" };
     view! {
         <li class="card">
             <h2>{hook.name.clone()}</h2>
@@ -134,11 +125,7 @@ fn DeliveryRow(delivery: Delivery) -> impl IntoView {
         "failed" => "chip state-blocked",
         _ => "chip",
     };
-    let tries = if delivery.attempts == 1 {
-        "try"
-    } else {
-        "tries"
-    };
+    let tries = if delivery.attempts == 1 { "try" } else { "tries" };
     let detail = format!(
         " {} · {} · {} · {} {tries}",
         delivery.event,

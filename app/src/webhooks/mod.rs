@@ -112,9 +112,7 @@ impl WebhookSettings {
     /// The wait after try `attempt` (1 for the first): `first_retry`, doubling, at most an
     /// hour.
     pub fn retry_after(&self, attempt: u32) -> Duration {
-        let doubled = self
-            .first_retry
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+        let doubled = self.first_retry.saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
         doubled.min(Duration::from_secs(3600))
     }
 }
@@ -153,10 +151,7 @@ pub async fn emit(
         .call(move |conn| store::enqueue(conn, &hooks, event.as_str(), &payload, now_ms()))
         .await;
     match queued {
-        Ok(_) => state
-            .webhooks
-            .queued
-            .send_modify(|count| *count = count.wrapping_add(1)),
+        Ok(_) => state.webhooks.queued.send_modify(|count| *count = count.wrapping_add(1)),
         Err(err) => {
             tracing::error!(error = %err, event = event.as_str(), "a webhook event could not be queued")
         }
@@ -214,17 +209,8 @@ pub async fn deliver_forever(state: AppState) {
             return;
         }
     };
-    let names: Vec<String> = state
-        .webhooks
-        .hooks
-        .iter()
-        .map(|h| h.name.clone())
-        .collect();
-    match state
-        .db
-        .call(move |conn| store::fail_unconfigured(conn, &names))
-        .await
-    {
+    let names: Vec<String> = state.webhooks.hooks.iter().map(|h| h.name.clone()).collect();
+    match state.db.call(move |conn| store::fail_unconfigured(conn, &names)).await {
         Ok(0) => {}
         Ok(failed) => tracing::warn!(
             failed,
@@ -261,21 +247,14 @@ async fn deliver_queue(state: AppState, client: reqwest::Client, webhook: String
             });
         let busy = !taken.is_empty();
         futures::future::join_all(
-            taken
-                .into_iter()
-                .map(|delivery| send::deliver(&state, &client, delivery)),
+            taken.into_iter().map(|delivery| send::deliver(&state, &client, delivery)),
         )
         .await;
         if busy {
             continue;
         }
         let name = webhook.clone();
-        let next = state
-            .db
-            .call(move |conn| store::next_due(conn, &name))
-            .await
-            .ok()
-            .flatten();
+        let next = state.db.call(move |conn| store::next_due(conn, &name)).await.ok().flatten();
         let wait = next.map_or(60_000, |due| (due - now_ms()).clamp(0, 60_000));
         tokio::select! {
             changed = queued.changed() => {
@@ -294,17 +273,10 @@ mod tests {
 
     #[test]
     fn retries_double_from_the_first_wait_up_to_an_hour() {
-        let settings = WebhookSettings {
-            first_retry: Duration::from_secs(5),
-            ..WebhookSettings::default()
-        };
-        let waits: Vec<u64> = (1..=12)
-            .map(|a| settings.retry_after(a).as_secs())
-            .collect();
-        assert_eq!(
-            waits,
-            [5, 10, 20, 40, 80, 160, 320, 640, 1280, 2560, 3600, 3600]
-        );
+        let settings =
+            WebhookSettings { first_retry: Duration::from_secs(5), ..WebhookSettings::default() };
+        let waits: Vec<u64> = (1..=12).map(|a| settings.retry_after(a).as_secs()).collect();
+        assert_eq!(waits, [5, 10, 20, 40, 80, 160, 320, 640, 1280, 2560, 3600, 3600]);
     }
 
     #[test]

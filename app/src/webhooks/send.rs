@@ -31,10 +31,7 @@ pub fn summary(payload: &Value) -> String {
             release["id"]
         )
     };
-    let outcome = release["outcome"]
-        .as_str()
-        .map(|text| format!(": {text}"))
-        .unwrap_or_default();
+    let outcome = release["outcome"].as_str().map(|text| format!(": {text}")).unwrap_or_default();
     let hold = &payload["hold"];
     match event {
         "release.started" => format!(
@@ -56,9 +53,7 @@ pub fn summary(payload: &Value) -> String {
         "action.blocked" => format!(
             "{}: {}",
             payload["item"].as_str().unwrap_or("a work item"),
-            payload["message"]
-                .as_str()
-                .unwrap_or("an action was blocked")
+            payload["message"].as_str().unwrap_or("an action was blocked")
         ),
         _ => "A test event from the Build Factory control plane: this webhook works.".into(),
     }
@@ -66,19 +61,12 @@ pub fn summary(payload: &Value) -> String {
 
 /// The page an event is about, if any.
 fn page(payload: &Value) -> Option<&str> {
-    payload["release"]["page"]
-        .as_str()
-        .or(payload["page"].as_str())
+    payload["release"]["page"].as_str().or(payload["page"].as_str())
 }
 
 /// Sends one delivery and records how it went; a failure's text never holds the URL.
 pub(super) async fn deliver(state: &AppState, client: &reqwest::Client, delivery: store::Delivery) {
-    let Some(hook) = state
-        .webhooks
-        .hooks
-        .iter()
-        .find(|hook| hook.name == delivery.webhook)
-    else {
+    let Some(hook) = state.webhooks.hooks.iter().find(|hook| hook.name == delivery.webhook) else {
         let id = delivery.id;
         let _ = state
             .db
@@ -178,10 +166,7 @@ fn request(
                 Some(page) => format!("{text} <{}|Open>", slack_escaped(page)),
                 None => text,
             };
-            (
-                serde_json::json!({ "text": text }).to_string(),
-                "application/json",
-            )
+            (serde_json::json!({ "text": text }).to_string(), "application/json")
         }
         WebhookFormat::Ntfy => (text.clone(), "text/plain; charset=utf-8"),
     };
@@ -214,9 +199,7 @@ fn request(
 
 /// Text for a Slack message: `&`, `<` and `>` escaped, as Slack asks.
 pub fn slack_escaped(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// ntfy's title header: printable ASCII only.

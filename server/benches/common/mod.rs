@@ -19,16 +19,8 @@ pub fn write_work_item_files(dir: &Path, count: usize) {
             .replacen("id = \"wi-BF-302\"", &format!("id = \"{id}\""), 1)
             .replacen("title = \"", &format!("title = \"Load item {n}: "), 1)
             .replacen("lane = \"done\"", &format!("lane = \"{}\"", lanes[lane]), 1)
-            .replacen(
-                "status = \"done\"",
-                &format!("status = \"{}\"", statuses[lane]),
-                1,
-            )
-            .replacen(
-                "state = \"done\"",
-                &format!("state = \"{}\"", states[lane]),
-                1,
-            );
+            .replacen("status = \"done\"", &format!("status = \"{}\"", statuses[lane]), 1)
+            .replacen("state = \"done\"", &format!("state = \"{}\"", states[lane]), 1);
         std::fs::write(dir.join(format!("{id}.md")), text).expect("work-item file");
         std::fs::write(dir.join(format!("prompts/{id}.prompt.md")), prompt).expect("prompt");
     }
@@ -38,7 +30,6 @@ pub fn write_work_item_files(dir: &Path, count: usize) {
 /// server's `[factory.validation_commands]` does: without it, every file is a sync error.
 pub fn repository_code_settings() -> std::sync::Arc<app::process::RepositoryCodeSettings> {
     let mut host = app::process::RepositoryCodeSettings::default();
-    host.validation_commands
-        .add_if_missing("./scripts/validate-local.ps1", vec!["true".into()]);
+    host.validation_commands.add_if_missing("./scripts/validate-local.ps1", vec!["true".into()]);
     std::sync::Arc::new(host)
 }

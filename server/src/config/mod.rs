@@ -42,12 +42,9 @@ pub struct MetricsConfig {
 
 impl MetricsConfig {
     pub fn access(&self) -> Result<app::metrics::MetricsAccess, String> {
-        self.access
-            .as_deref()
-            .map_or(Ok(app::metrics::MetricsAccess::Loopback), |raw| {
-                raw.parse()
-                    .map_err(|err| format!("key `access` in [metrics]: {err}"))
-            })
+        self.access.as_deref().map_or(Ok(app::metrics::MetricsAccess::Loopback), |raw| {
+            raw.parse().map_err(|err| format!("key `access` in [metrics]: {err}"))
+        })
     }
 }
 
@@ -109,9 +106,7 @@ impl FactoryConfig {
     /// Rules TOML types cannot say; the message names the key.
     fn check(&self) -> Result<(), String> {
         if let Some(executor) = &self.executor
-            && executor
-                .first()
-                .is_none_or(|program| program.trim().is_empty())
+            && executor.first().is_none_or(|program| program.trim().is_empty())
         {
             return Err(
                 "key `executor` in [factory]: name a program first, e.g. [\"/usr/local/bin/factory-executor\", \"--queue\"]".into(),
@@ -138,10 +133,7 @@ impl FactoryConfig {
             }
         }
         for (key, value) in [
-            (
-                "validation_timeout_seconds",
-                self.validation_timeout_seconds,
-            ),
+            ("validation_timeout_seconds", self.validation_timeout_seconds),
             ("executor_timeout_seconds", self.executor_timeout_seconds),
         ] {
             in_range(&format!("key `{key}` in [factory]"), value, LONGEST_STEP)?;
@@ -156,9 +148,7 @@ const NO_SANDBOX: &str = "none";
 /// A name work-item files can write and pages can show as it is.
 fn valid_command_name(name: &str) -> bool {
     (1..=128).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./+".contains(&b))
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./+".contains(&b))
 }
 
 /// Where work items are synced from, how often, and when they count as stale.
@@ -205,21 +195,9 @@ impl QueueTruthConfig {
     /// Rules TOML types cannot say; the message names the key.
     fn check(&self) -> Result<(), String> {
         let key = |k: &str| format!("key `{k}` in [queue_truth]");
-        in_range(
-            &key("sync_interval_seconds"),
-            self.sync_interval_seconds,
-            LONGEST_STEP,
-        )?;
-        in_range(
-            &key("aging_after_seconds"),
-            self.aging_after_seconds,
-            LONGEST_AGE,
-        )?;
-        in_range(
-            &key("stale_after_seconds"),
-            self.stale_after_seconds,
-            LONGEST_AGE,
-        )?;
+        in_range(&key("sync_interval_seconds"), self.sync_interval_seconds, LONGEST_STEP)?;
+        in_range(&key("aging_after_seconds"), self.aging_after_seconds, LONGEST_AGE)?;
+        in_range(&key("stale_after_seconds"), self.stale_after_seconds, LONGEST_AGE)?;
         let settings = self.settings(None);
         let t = settings.thresholds;
         if t.stale_after_seconds <= t.aging_after_seconds {
@@ -277,9 +255,7 @@ impl ServerConfig {
         let defaults = crate::serve::ConnectionLimits::default();
         crate::serve::ConnectionLimits {
             max_connections: self.max_connections.unwrap_or(defaults.max_connections),
-            max_per_client: self
-                .max_connections_per_client
-                .unwrap_or(defaults.max_per_client),
+            max_per_client: self.max_connections_per_client.unwrap_or(defaults.max_per_client),
             ..defaults
         }
     }
@@ -288,10 +264,7 @@ impl ServerConfig {
     fn check(&self) -> Result<(), String> {
         for (key, value) in [
             ("max_connections", self.max_connections),
-            (
-                "max_connections_per_client",
-                self.max_connections_per_client,
-            ),
+            ("max_connections_per_client", self.max_connections_per_client),
         ] {
             if let Some(value) = value
                 && !(1..=1_000_000).contains(&value)
@@ -329,10 +302,7 @@ pub(crate) fn in_range(key: &str, value: Option<u64>, most: u64) -> Result<(), S
 /// table the message names (`in [queue_truth]`, `of [[targets]] #2`); a key the file does
 /// not set (a default that a set key contradicts) has no line.
 fn with_line(text: &str, message: String) -> String {
-    let Some(key) = message
-        .strip_prefix("key `")
-        .and_then(|rest| rest.split('`').next())
-    else {
+    let Some(key) = message.strip_prefix("key `").and_then(|rest| rest.split('`').next()) else {
         return message;
     };
     let Some((head, tail)) = message.split_once(": ") else {
@@ -343,11 +313,7 @@ fn with_line(text: &str, message: String) -> String {
     let region = if let Some((kind, number)) =
         ["[[targets]]", "[[webhooks]]"].iter().find_map(|kind| {
             let after = head.split(&format!("of {kind} #")).nth(1)?;
-            let number: usize = after
-                .split(|c: char| !c.is_ascii_digit())
-                .next()?
-                .parse()
-                .ok()?;
+            let number: usize = after.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()?;
             Some((*kind, number))
         }) {
         let starts: Vec<usize> = lines
@@ -357,36 +323,26 @@ fn with_line(text: &str, message: String) -> String {
             .map(|(i, _)| i)
             .collect();
         starts.get(number.saturating_sub(1)).map(|&start| {
-            let end = starts
-                .iter()
-                .copied()
-                .find(|&s| s > start)
-                .unwrap_or(lines.len());
+            let end = starts.iter().copied().find(|&s| s > start).unwrap_or(lines.len());
             (start, end)
         })
     } else if let Some(table) = head.split(" in [").nth(1).and_then(|t| t.split(']').next()) {
         let header = format!("[{table}]");
-        lines
-            .iter()
-            .position(|line| line.trim() == header)
-            .map(|start| {
-                let end = lines
-                    .iter()
-                    .enumerate()
-                    .skip(start + 1)
-                    .find(|(_, line)| line.trim_start().starts_with('['))
-                    .map_or(lines.len(), |(i, _)| i);
-                (start, end)
-            })
+        lines.iter().position(|line| line.trim() == header).map(|start| {
+            let end = lines
+                .iter()
+                .enumerate()
+                .skip(start + 1)
+                .find(|(_, line)| line.trim_start().starts_with('['))
+                .map_or(lines.len(), |(i, _)| i);
+            (start, end)
+        })
     } else {
         Some((0, lines.len()))
     };
     let found = region.and_then(|(start, end)| {
         (start..end).find(|&i| {
-            lines[i]
-                .split('=')
-                .next()
-                .is_some_and(|k| k.trim() == key && lines[i].contains('='))
+            lines[i].split('=').next().is_some_and(|k| k.trim() == key && lines[i].contains('='))
         })
     });
     match found {
@@ -399,10 +355,7 @@ fn with_line(text: &str, message: String) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read the configuration file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("invalid configuration in {path}: {detail}")]
     Invalid { path: String, detail: String },
 }
@@ -412,45 +365,33 @@ impl Config {
     /// rest of the file is not checked, so a webhook secret's variable that is set only
     /// in the service's environment does not stop an admin's command.
     pub fn data_dir_of(path: &Path) -> Result<Option<PathBuf>, ConfigError> {
-        let invalid = |detail: String| ConfigError::Invalid {
-            path: path.display().to_string(),
-            detail,
-        };
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let invalid =
+            |detail: String| ConfigError::Invalid { path: path.display().to_string(), detail };
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
         let table: toml::Table =
             toml::from_str(&text).map_err(|err| invalid(err.message().to_owned()))?;
-        match table
-            .get("server")
-            .and_then(|server| server.get("data_dir"))
-        {
+        match table.get("server").and_then(|server| server.get("data_dir")) {
             None => Ok(None),
             Some(toml::Value::String(dir)) => Ok(Some(PathBuf::from(dir))),
-            Some(_) => Err(invalid(
-                "key `data_dir` in [server]: must be a path, as a string".into(),
-            )),
+            Some(_) => {
+                Err(invalid("key `data_dir` in [server]: must be a path, as a string".into()))
+            }
         }
     }
 
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::parse(&text).map_err(|detail| ConfigError::Invalid {
-            path: path.display().to_string(),
-            detail,
-        })
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        Self::parse(&text)
+            .map_err(|detail| ConfigError::Invalid { path: path.display().to_string(), detail })
     }
 
     /// Parses the file's text; the error says which key is wrong, on which line.
     pub fn parse(text: &str) -> Result<Self, String> {
         let config: Config = toml::from_str(text).map_err(|err| {
-            let line = err
-                .span()
-                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            let line =
+                err.span().map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
             // The key of the line, or the one the message names (an unknown table).
             let key = line
                 .and_then(|l| text.lines().nth(l - 1))
@@ -491,16 +432,12 @@ impl Config {
 
     /// The webhooks; the error names the key and the webhook.
     pub fn webhooks(&self) -> Result<Vec<app::webhooks::Webhook>, String> {
-        each_named_once("webhooks", &self.webhooks, WebhookConfig::to_webhook, |h| {
-            &h.name
-        })
+        each_named_once("webhooks", &self.webhooks, WebhookConfig::to_webhook, |h| &h.name)
     }
 
     /// The deploy targets; the error names the key and the target.
     pub fn targets(&self) -> Result<Vec<app::targets::Target>, String> {
-        each_named_once("targets", &self.targets, TargetConfig::to_target, |t| {
-            &t.name
-        })
+        each_named_once("targets", &self.targets, TargetConfig::to_target, |t| &t.name)
     }
 }
 
@@ -514,10 +451,7 @@ fn each_named_once<C, T>(
     let mut read_so_far: Vec<T> = Vec::new();
     for (index, config) in configs.iter().enumerate() {
         let entry = read(config, index)?;
-        if read_so_far
-            .iter()
-            .any(|earlier| name(earlier) == name(&entry))
-        {
+        if read_so_far.iter().any(|earlier| name(earlier) == name(&entry)) {
             return Err(format!(
                 "key `name` of [[{table}]] #{}: the name {:?} is used twice",
                 index + 1,
@@ -555,19 +489,13 @@ mod tests {
         assert_eq!(config.sessions.idle_timeout_minutes, Some(720));
         assert_eq!(config.sessions.secure_cookies, Some(true));
         let host = config.factory.repository_code_settings();
-        assert_eq!(
-            host.repository_dir,
-            Some(PathBuf::from("/srv/build-factory"))
-        );
+        assert_eq!(host.repository_dir, Some(PathBuf::from("/srv/build-factory")));
         assert_eq!(host.executor, None, "the example leaves the executor out");
         assert_eq!(
             host.validation_commands.get("quick"),
             Some(&["./scripts/validate.sh".to_owned(), "--fast".to_owned()][..])
         );
-        assert!(
-            host.validation_commands
-                .contains("./scripts/validate-local.ps1")
-        );
+        assert!(host.validation_commands.contains("./scripts/validate-local.ps1"));
         assert!(matches!(host.sandbox, app::sandbox::Sandbox::Bubblewrap(_)));
         assert_eq!(host.validation_timeout.as_secs(), 600);
         assert_eq!(host.executor_timeout.as_secs(), 60);
@@ -580,19 +508,13 @@ mod tests {
         assert_eq!(queue.sync_interval.as_secs(), 60);
         assert_eq!(queue.thresholds.aging_after_seconds, 120);
         assert_eq!(queue.thresholds.stale_after_seconds, 900);
-        assert_eq!(
-            config.metrics.access(),
-            Ok(app::metrics::MetricsAccess::Loopback)
-        );
+        assert_eq!(config.metrics.access(), Ok(app::metrics::MetricsAccess::Loopback));
         let targets = config.targets().unwrap();
         assert_eq!(targets.len(), 1);
         let web = &targets[0];
         assert_eq!(web.name, "web");
         assert_eq!(web.deploy, ["./bin/deploy", "--atomic"]);
-        assert_eq!(
-            web.env.get("APP_ENV").map(String::as_str),
-            Some("production")
-        );
+        assert_eq!(web.env.get("APP_ENV").map(String::as_str), Some("production"));
         assert_eq!(web.step_timeout.as_secs(), 300);
         assert_eq!(web.output_cap, 128 * 1024);
         assert_eq!(web.smoke.len(), 2);
@@ -608,18 +530,9 @@ mod tests {
             )
         };
         let cases = [
-            (
-                target("").replace("\"web\"", "\"Web App\""),
-                "key `name` of [[targets]] #1",
-            ),
-            (
-                target("").replace("[\"./d\"]", "[]"),
-                "key `deploy` of [[targets]] #1 (\"web\")",
-            ),
-            (
-                format!("{}{}", target(""), target("")),
-                "the name \"web\" is used twice",
-            ),
+            (target("").replace("\"web\"", "\"Web App\""), "key `name` of [[targets]] #1"),
+            (target("").replace("[\"./d\"]", "[]"), "key `deploy` of [[targets]] #1 (\"web\")"),
+            (format!("{}{}", target(""), target("")), "the name \"web\" is used twice"),
             (
                 target("[[targets.smoke]]\nname = \"h\"\nurl = \"ftp://x/\"\n"),
                 "key `url` of [[targets]] #1 (\"web\") in its smoke check \"h\" (line 8): an http:// or https:// address",
@@ -628,10 +541,7 @@ mod tests {
                 target("[[targets.smoke]]\nname = \"h\"\n"),
                 "give either url (an HTTP check) or command",
             ),
-            (
-                target("step_timeout_seconds = 0\n"),
-                "key `step_timeout_seconds`",
-            ),
+            (target("step_timeout_seconds = 0\n"), "key `step_timeout_seconds`"),
             (
                 target("step_timeout_seconds = 18446744073709551615\n"),
                 "key `step_timeout_seconds` of [[targets]] #1 (\"web\"): must be at most 604800",
@@ -681,17 +591,14 @@ mod tests {
     fn the_example_s_target_on_many_hosts_loads_when_uncommented() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/factory.example.toml");
         let text = std::fs::read_to_string(path).unwrap();
-        let start = text
-            .find("# [[targets]]\n# name = \"fleet\"")
-            .expect("the example has a fleet");
+        let start =
+            text.find("# [[targets]]\n# name = \"fleet\"").expect("the example has a fleet");
         let dir = tempfile::tempdir().unwrap();
         let (key, known) = (dir.path().join("key"), dir.path().join("known_hosts"));
         std::fs::write(&key, "").unwrap();
         std::fs::write(&known, "").unwrap();
         // Up to the next table that is not commented out.
-        let end = text[start..]
-            .find("\n[")
-            .map_or(text.len(), |end| start + end);
+        let end = text[start..].find("\n[").map_or(text.len(), |end| start + end);
         let fleet: String = text[start..end]
             .lines()
             .filter_map(|line| line.strip_prefix("# ").or(line.strip_prefix("#")))
@@ -720,9 +627,7 @@ mod tests {
     fn the_example_s_webhooks_load_when_uncommented() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/factory.example.toml");
         let text = std::fs::read_to_string(path).unwrap();
-        let start = text
-            .find("# [[webhooks]]")
-            .expect("the example has webhooks");
+        let start = text.find("# [[webhooks]]").expect("the example has webhooks");
         let dir = tempfile::tempdir().unwrap();
         let secret = dir.path().join("secret");
         std::fs::write(&secret, "s3cret\n").unwrap();
@@ -817,10 +722,7 @@ mod tests {
                 "[factory]\nvalidation_timeout_seconds = 0\n",
                 "key `validation_timeout_seconds` in [factory]",
             ),
-            (
-                "[factory]\nrepository = \"/x\"\n",
-                "key `repository` (line 2)",
-            ),
+            ("[factory]\nrepository = \"/x\"\n", "key `repository` (line 2)"),
             (
                 "[queue_truth]\nsync_interval_seconds = 0\n",
                 "key `sync_interval_seconds` in [queue_truth]",
@@ -845,10 +747,7 @@ mod tests {
                 "[[targets]]\nname = \"web\"\nworking_dir = \"/srv\"\ndeploy = [\"d\"]\nrollback = [\"r\"]\n\n[[targets]]\nname = \"web\"\nworking_dir = \"/srv\"\ndeploy = [\"d\"]\nrollback = [\"r\"]\n",
                 "key `name` of [[targets]] #2 (line 8): the name \"web\" is used twice",
             ),
-            (
-                "[queue_truth]\nwork_items = \"/x\"\n",
-                "key `work_items` (line 2)",
-            ),
+            ("[queue_truth]\nwork_items = \"/x\"\n", "key `work_items` (line 2)"),
             // Absurd numbers are refused, never overflow a clock.
             (
                 "[factory]\nexecutor_timeout_seconds = 18446744073709551615\n",
@@ -862,10 +761,7 @@ mod tests {
                 "[queue_truth]\naging_after_seconds = 18446744073709551615\n",
                 "key `aging_after_seconds` in [queue_truth]: must be at most",
             ),
-            (
-                "[server]\ntrusted_proxies = [\"proxy.example\"]\n",
-                "key `trusted_proxies` (line 2)",
-            ),
+            ("[server]\ntrusted_proxies = [\"proxy.example\"]\n", "key `trusted_proxies` (line 2)"),
         ];
         for (text, expected) in cases {
             let err = Config::parse(text).unwrap_err();

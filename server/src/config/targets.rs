@@ -92,9 +92,7 @@ fn env_name_ok(name: &str) -> bool {
 pub(super) fn url_name_ok(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 40
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -121,18 +119,9 @@ impl TargetConfig {
     /// The target as the release runner uses it; the error names the key.
     pub(super) fn to_target(&self, index: usize) -> Result<app::targets::Target, String> {
         use app::targets::{SmokeProbe, Target};
-        let at = |key: &str| {
-            format!(
-                "key `{key}` of [[targets]] #{} ({:?})",
-                index + 1,
-                self.name
-            )
-        };
+        let at = |key: &str| format!("key `{key}` of [[targets]] #{} ({:?})", index + 1, self.name);
         if !url_name_ok(&self.name) {
-            return Err(format!(
-                "{}: use 1 to 40 lowercase letters, digits and '-'",
-                at("name")
-            ));
+            return Err(format!("{}: use 1 to 40 lowercase letters, digits and '-'", at("name")));
         }
         for (key, argv) in [
             ("deploy", Some(&self.deploy)),
@@ -143,23 +132,13 @@ impl TargetConfig {
             if let Some(argv) = argv
                 && argv.first().is_none_or(|p| p.trim().is_empty())
             {
-                return Err(format!(
-                    "{}: name a program first, e.g. [\"./deploy.sh\"]",
-                    at(key)
-                ));
+                return Err(format!("{}: name a program first, e.g. [\"./deploy.sh\"]", at(key)));
             }
         }
-        if self
-            .output_cap_kib
-            .is_some_and(|kib| !(1..=16 * 1024).contains(&kib))
-        {
+        if self.output_cap_kib.is_some_and(|kib| !(1..=16 * 1024).contains(&kib)) {
             return Err(format!("{}: between 1 and 16384 KiB", at("output_cap_kib")));
         }
-        in_range(
-            &at("step_timeout_seconds"),
-            self.step_timeout_seconds,
-            LONGEST_STEP,
-        )?;
+        in_range(&at("step_timeout_seconds"), self.step_timeout_seconds, LONGEST_STEP)?;
         let smoke = self
             .smoke
             .iter()
@@ -202,13 +181,10 @@ impl TargetConfig {
             candidate: self.candidate.clone(),
             status: self.status.clone(),
             smoke,
-            step_timeout: self.step_timeout_seconds.map_or(
-                app::targets::DEFAULT_STEP_TIMEOUT,
-                std::time::Duration::from_secs,
-            ),
-            output_cap: self
-                .output_cap_kib
-                .map_or(app::process::OUTPUT_CAP, |kib| kib * 1024),
+            step_timeout: self
+                .step_timeout_seconds
+                .map_or(app::targets::DEFAULT_STEP_TIMEOUT, std::time::Duration::from_secs),
+            output_cap: self.output_cap_kib.map_or(app::process::OUTPUT_CAP, |kib| kib * 1024),
             hosts,
             ssh: self.ssh.settings(&at)?,
             batch_size,
@@ -228,20 +204,15 @@ impl TargetConfig {
             if hosts.iter().any(|h| h.name == host.name) {
                 return Err(format!("{}: the name is used twice", key("name")));
             }
-            let destination: app::ssh::SshDestination = host
-                .ssh
-                .parse()
-                .map_err(|err| format!("{}: {err}", key("ssh")))?;
+            let destination: app::ssh::SshDestination =
+                host.ssh.parse().map_err(|err| format!("{}: {err}", key("ssh")))?;
             if let Some((name, _)) = host.env.iter().find(|(name, _)| !env_name_ok(name)) {
                 return Err(format!(
                     "{}: {name:?} is no variable name (letters, digits and '_')",
                     key("env")
                 ));
             }
-            let address = host
-                .address
-                .clone()
-                .unwrap_or_else(|| destination.host.clone());
+            let address = host.address.clone().unwrap_or_else(|| destination.host.clone());
             if address.is_empty() || address.contains(['/', '?', '#', '@', ' ']) {
                 return Err(format!(
                     "{}: a host and an optional port, such as 10.0.0.5:8080",
@@ -290,11 +261,7 @@ impl SmokeConfig {
             }
         };
         in_range(&key("timeout_seconds"), self.timeout_seconds, LONGEST_STEP)?;
-        in_range(
-            &key("interval_seconds"),
-            self.interval_seconds,
-            LONGEST_STEP,
-        )?;
+        in_range(&key("interval_seconds"), self.interval_seconds, LONGEST_STEP)?;
         if self.retries.is_some_and(|retries| retries > MOST_RETRIES) {
             return Err(format!("{}: at most {MOST_RETRIES}", key("retries")));
         }
@@ -311,10 +278,9 @@ impl SmokeConfig {
 
 impl SshConfig {
     fn settings(&self, at: &dyn Fn(&str) -> String) -> Result<app::ssh::SshSettings, String> {
-        for (key, file) in [
-            ("identity_file", &self.identity_file),
-            ("known_hosts", &self.known_hosts),
-        ] {
+        for (key, file) in
+            [("identity_file", &self.identity_file), ("known_hosts", &self.known_hosts)]
+        {
             if let Some(file) = file
                 && !file.is_file()
             {

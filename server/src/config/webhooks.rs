@@ -26,18 +26,10 @@ pub struct WebhookConfig {
 
 impl WebhookConfig {
     pub(super) fn to_webhook(&self, index: usize) -> Result<Webhook, String> {
-        let at = |key: &str| {
-            format!(
-                "key `{key}` of [[webhooks]] #{} ({:?})",
-                index + 1,
-                self.name
-            )
-        };
+        let at =
+            |key: &str| format!("key `{key}` of [[webhooks]] #{} ({:?})", index + 1, self.name);
         if !super::targets::url_name_ok(&self.name) {
-            return Err(format!(
-                "{}: use 1 to 40 lowercase letters, digits and '-'",
-                at("name")
-            ));
+            return Err(format!("{}: use 1 to 40 lowercase letters, digits and '-'", at("name")));
         }
         let host = self
             .url
@@ -46,26 +38,20 @@ impl WebhookConfig {
             .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default())
             .filter(|host| !host.is_empty());
         if host.is_none() || self.url.chars().any(char::is_whitespace) {
-            return Err(format!(
-                "{}: an http:// or https:// address with a host",
-                at("url")
-            ));
+            return Err(format!("{}: an http:// or https:// address with a host", at("url")));
         }
         let events = match &self.events {
             None => DEFAULT_EVENTS.to_vec(),
             Some(names) => names
                 .iter()
                 .map(|name| {
-                    name.parse::<WebhookEvent>()
-                        .map_err(|err| format!("{}: {err}", at("events")))
+                    name.parse::<WebhookEvent>().map_err(|err| format!("{}: {err}", at("events")))
                 })
                 .collect::<Result<_, _>>()?,
         };
         let format = match &self.format {
             None => WebhookFormat::Json,
-            Some(raw) => raw
-                .parse()
-                .map_err(|err| format!("{}: {err}", at("format")))?,
+            Some(raw) => raw.parse().map_err(|err| format!("{}: {err}", at("format")))?,
         };
         let secret = match (&self.secret_env, &self.secret_file) {
             (Some(_), Some(_)) => {
@@ -89,11 +75,7 @@ impl WebhookConfig {
                     .map_err(|err| format!("{}: {}: {err}", at("secret_file"), file.display()))?;
                 let first = text.lines().next().unwrap_or_default().trim();
                 if first.is_empty() {
-                    return Err(format!(
-                        "{}: {} is empty",
-                        at("secret_file"),
-                        file.display()
-                    ));
+                    return Err(format!("{}: {} is empty", at("secret_file"), file.display()));
                 }
                 Some(Secret::new(first))
             }

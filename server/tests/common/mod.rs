@@ -16,10 +16,7 @@ use tokio::task::JoinHandle;
 /// them: `./pass.sh` runs `./pass.sh` in the repository.
 pub fn validation_commands(programs: &[&str]) -> app::process::ValidationCommands {
     app::process::ValidationCommands::new(
-        programs
-            .iter()
-            .map(|program| (program.to_string(), vec![program.to_string()]))
-            .collect(),
+        programs.iter().map(|program| (program.to_string(), vec![program.to_string()])).collect(),
     )
 }
 
@@ -45,11 +42,7 @@ pub fn live_file_target(working_dir: &std::path::Path, deploy_body: &str) -> Str
         "deploy.sh",
         &strict(&format!("{deploy_body}\necho \"$FACTORY_VERSION\" > live")),
     );
-    script(
-        working_dir,
-        "rollback.sh",
-        &strict("echo \"$FACTORY_VERSION\" > live"),
-    );
+    script(working_dir, "rollback.sh", &strict("echo \"$FACTORY_VERSION\" > live"));
     script(working_dir, "check.sh", &strict("test -f live"));
     format!(
         "[[targets]]\nname = \"web\"\nworking_dir = {:?}\ndeploy = [\"./deploy.sh\"]\nrollback = [\"./rollback.sh\"]\n\n[[targets.smoke]]\nname = \"live file\"\nwhen = \"post\"\ncommand = [\"./check.sh\"]\n",
@@ -94,9 +87,7 @@ pub struct TestApp {
 /// A client with a cookie jar that does not follow redirects, optionally from another
 /// loopback address (127.0.0.2, …) so throttling sees a different client.
 pub fn browser(from: Option<IpAddr>) -> Client {
-    let mut builder = Client::builder()
-        .redirect(redirect::Policy::none())
-        .cookie_store(true);
+    let mut builder = Client::builder().redirect(redirect::Policy::none()).cookie_store(true);
     if let Some(ip) = from {
         builder = builder.local_address(ip);
     }
@@ -106,11 +97,7 @@ pub fn browser(from: Option<IpAddr>) -> Client {
 impl TestApp {
     /// `POST /api/control-plane/sync` as the demo operator: the new snapshot.
     pub async fn sync(&self) -> serde_json::Value {
-        let response = self
-            .client
-            .post(self.url("/api/control-plane/sync"))
-            .sent()
-            .await;
+        let response = self.client.post(self.url("/api/control-plane/sync")).sent().await;
         let (status, body) = json_of(response).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["last_sync"].clone()
@@ -118,9 +105,7 @@ impl TestApp {
 
     /// `GET /api/control-plane/items/{id}`, which must answer 200: the whole item.
     pub async fn item(&self, id: &str) -> serde_json::Value {
-        let (status, body) = self
-            .get_json(&format!("/api/control-plane/items/{id}"))
-            .await;
+        let (status, body) = self.get_json(&format!("/api/control-plane/items/{id}")).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }
@@ -142,14 +127,8 @@ impl TestApp {
     }
 
     pub async fn get_json(&self, path: &str) -> (StatusCode, serde_json::Value) {
-        json_of(
-            self.client
-                .get(self.url(path))
-                .header("accept", "application/json")
-                .sent()
-                .await,
-        )
-        .await
+        json_of(self.client.get(self.url(path)).header("accept", "application/json").sent().await)
+            .await
     }
 
     /// Posts the sign-in form as a browser without JavaScript does.
@@ -186,9 +165,7 @@ impl TestApp {
         path: &str,
         key: Option<&str>,
     ) -> reqwest::RequestBuilder {
-        let request = client
-            .post(self.url(path))
-            .header("accept", "application/json");
+        let request = client.post(self.url(path)).header("accept", "application/json");
         match key {
             Some(key) => request.header("idempotency-key", key),
             None => request,
@@ -305,11 +282,7 @@ impl TestApp {
 
     /// A second connection to the app's database, as another process would open it.
     pub async fn db(&self) -> app::store::Db {
-        server::open_state(&self.data_dir)
-            .await
-            .expect("the database opens")
-            .db
-            .clone()
+        server::open_state(&self.data_dir).await.expect("the database opens").db.clone()
     }
 
     /// Adds a user straight to the app's database.
@@ -369,11 +342,7 @@ pub async fn get_html(client: &Client, url: &str) -> Response {
 pub async fn until_exists(path: &std::path::Path) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !path.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
+        assert!(std::time::Instant::now() < deadline, "{} never appeared", path.display());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -404,10 +373,7 @@ pub async fn answer(request: reqwest::RequestBuilder) -> (StatusCode, serde_json
 pub async fn json_of(response: Response) -> (StatusCode, serde_json::Value) {
     let status = response.status();
     let content_type = header(&response, "content-type").unwrap_or_default();
-    assert!(
-        content_type.starts_with("application/json"),
-        "content type {content_type:?}"
-    );
+    assert!(content_type.starts_with("application/json"), "content type {content_type:?}");
     (status, response.json().await.expect("JSON body"))
 }
 
@@ -435,10 +401,7 @@ pub fn start_server(
         .expect("the server starts");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(addr).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the server did not start"
-        );
+        assert!(std::time::Instant::now() < deadline, "the server did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
     child
@@ -478,11 +441,7 @@ impl Default for Setup {
         settings.insecure_cookies = true;
         settings.webhook_first_retry = Duration::from_millis(200);
         settings.webhook_attempts = 8;
-        Setup {
-            settings,
-            client: None,
-            temporary: Some(temporary),
-        }
+        Setup { settings, client: None, temporary: Some(temporary) }
     }
 }
 
@@ -517,27 +476,19 @@ impl Setup {
     /// Starts the app on 127.0.0.1 and a free port; a demo app's client is signed in as
     /// the demo operator.
     pub async fn spawn(self) -> TestApp {
-        let Setup {
-            mut settings,
-            client,
-            temporary,
-        } = self;
+        let Setup { mut settings, client, temporary } = self;
         let data_dir = settings.data_dir.clone();
         // A demo app with its own repository still syncs the demo's work-item files.
         if settings.demo
             && settings.repository_code.repository_dir.is_some()
             && settings.queue_truth.work_items_dir.is_none()
         {
-            settings.queue_truth.work_items_dir = Some(
-                data_dir
-                    .join(server::demo::DEMO_FACTORY_DIR)
-                    .join("work-items"),
-            );
+            settings.queue_truth.work_items_dir =
+                Some(data_dir.join(server::demo::DEMO_FACTORY_DIR).join("work-items"));
         }
         let demo = settings.demo;
-        let application = server::startup::Application::build(settings)
-            .await
-            .expect("the app starts");
+        let application =
+            server::startup::Application::build(settings).await.expect("the app starts");
         let addr = application.addr();
         let state = application.state().clone();
         let (shutdown, stop_signal) = tokio::sync::oneshot::channel::<()>();
@@ -561,11 +512,7 @@ impl Setup {
         };
         if demo && get_html(&app.client, &app.url("/")).await.status() != StatusCode::OK {
             let response = app.sign_in(&app.client, "demo", DEMO_PASSWORD, None).await;
-            assert_eq!(
-                response.status(),
-                StatusCode::FOUND,
-                "the demo user signs in"
-            );
+            assert_eq!(response.status(), StatusCode::FOUND, "the demo user signs in");
         }
         app
     }
@@ -579,10 +526,7 @@ pub fn processes_under(dir: &std::path::Path) -> Vec<String> {
     let mut left = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        else {
+        let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else {
             continue;
         };
         let cmdline = std::fs::read(entry.path().join("cmdline"))
@@ -612,9 +556,7 @@ pub async fn processes_left_under(dir: &std::path::Path) -> Vec<String> {
 
 /// The text as the page shows it: Leptos escapes `&`, `<` and `>` in text nodes.
 pub fn html_text(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 pub fn assert_contains(body: &str, needle: &str) {
@@ -625,45 +567,28 @@ pub fn assert_contains(body: &str, needle: &str) {
 pub fn assert_guidance(body: &serde_json::Value, cause: &str, next_step: &str) {
     let guidance = &body["guidance"];
     assert_contains(guidance["cause"].as_str().unwrap_or_default(), cause);
-    assert_contains(
-        guidance["next_step"].as_str().unwrap_or_default(),
-        next_step,
-    );
+    assert_contains(guidance["next_step"].as_str().unwrap_or_default(), next_step);
 }
 
 /// Sends `GET path` exactly as written (no dot segment resolved, nothing encoded, as
 /// `curl --path-as-is` does) and returns the status code and the whole response.
 pub async fn raw_get(addr: SocketAddr, path: &str, cookie: Option<&str>) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("the server accepts");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("the server accepts");
     let cookie = cookie.map_or(String::new(), |c| format!("Cookie: {c}\r\n"));
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/html\r\n{cookie}Connection: close\r\n\r\n"
     );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .expect("request sent");
+    stream.write_all(request.as_bytes()).await.expect("request sent");
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response).await;
     let response = String::from_utf8_lossy(&response).into_owned();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
+    let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
     (status, response)
 }
 
 pub fn location(response: &Response) -> String {
-    response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
+    response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
 }
 
 /// The gate named `name` of a refusal's body (the one refusal: an action's or a

@@ -56,10 +56,7 @@ impl Host {
         for (name, body) in [
             ("deploy.sh", DEPLOY),
             ("rollback.sh", ROLLBACK),
-            (
-                "precheck.sh",
-                "test -f ok-to-deploy || { echo 'ok-to-deploy is missing'; exit 1; }",
-            ),
+            ("precheck.sh", "test -f ok-to-deploy || { echo 'ok-to-deploy is missing'; exit 1; }"),
         ] {
             let path = dir.join(name);
             std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
@@ -67,11 +64,7 @@ impl Host {
         }
         std::fs::write(dir.join("ok-to-deploy"), "").unwrap();
         let service = serve_current(dir.to_owned()).await;
-        Host {
-            dir: None,
-            path: dir.to_owned(),
-            service,
-        }
+        Host { dir: None, path: dir.to_owned(), service }
     }
 
     pub fn path(&self) -> &Path {
@@ -134,14 +127,8 @@ impl Host {
 
     /// What the service serves now.
     pub async fn serving(&self) -> String {
-        let response = reqwest::get(format!("{}/healthz", self.service))
-            .await
-            .unwrap();
-        format!(
-            "{} {}",
-            response.status().as_u16(),
-            response.text().await.unwrap()
-        )
+        let response = reqwest::get(format!("{}/healthz", self.service)).await.unwrap();
+        format!("{} {}", response.status().as_u16(), response.text().await.unwrap())
     }
 }
 

@@ -56,38 +56,22 @@ fn truths() -> Vec<(QueueTruth, bool)> {
     };
     let t = queue_truth::FreshnessThresholds::default();
     let pr_changed = SourceFacts {
-        pull_request_change: Some(PullRequestChange {
-            before: None,
-            at: 1000,
-        }),
+        pull_request_change: Some(PullRequestChange { before: None, at: 1000 }),
         ..synced.clone()
     };
     vec![
         (trusted(), false),
         // Stale: read an hour ago.
-        (
-            queue_truth::evaluate(signals(Lane::Review, "review"), &synced, t, 4600),
-            true,
-        ),
+        (queue_truth::evaluate(signals(Lane::Review, "review"), &synced, t, 4600), true),
         // Drift between the board and the file.
-        (
-            queue_truth::evaluate(signals(Lane::Review, "ready"), &synced, t, 1000),
-            true,
-        ),
+        (queue_truth::evaluate(signals(Lane::Review, "ready"), &synced, t, 1000), true),
         // A changed pull request: Prepare release is how to reconcile it.
-        (
-            queue_truth::evaluate(signals(Lane::Review, "review"), &pr_changed, t, 1000),
-            false,
-        ),
+        (queue_truth::evaluate(signals(Lane::Review, "review"), &pr_changed, t, 1000), false),
     ]
 }
 
 fn operator(role: Role) -> Operator {
-    Operator {
-        name: "op".into(),
-        role,
-        credential: Credential::Session { user_id: 1 },
-    }
+    Operator { name: "op".into(), role, credential: Credential::Session { user_id: 1 } }
 }
 
 /// The rule table, written out independently of the implementation.
@@ -145,10 +129,8 @@ fn every_lane_action_pr_prompt_and_role() {
                                     assert!(part.len() > 10, "{case}: {g:?}");
                                 }
                             }
-                            let blocked = view
-                                .gates
-                                .iter()
-                                .filter(|g| g.result == GateResult::Blocked);
+                            let blocked =
+                                view.gates.iter().filter(|g| g.result == GateResult::Blocked);
                             assert_eq!(blocked.count() == 0, view.enabled, "{case}");
                         }
                     }
@@ -163,14 +145,8 @@ fn the_reference_item_reads_like_the_reference() {
     // wi-BF-302: done, with a PR and a prompt, seen by an operator.
     let done = item(Lane::Done, true, true);
     let truth = trusted();
-    let views = evaluate_all(
-        GateFacts::of_item(&done, &truth),
-        Some(&operator(Role::Operator)),
-    );
-    let enabled: Vec<_> = views
-        .iter()
-        .map(|v| (v.action.as_str(), v.enabled))
-        .collect();
+    let views = evaluate_all(GateFacts::of_item(&done, &truth), Some(&operator(Role::Operator)));
+    let enabled: Vec<_> = views.iter().map(|v| (v.action.as_str(), v.enabled)).collect();
     assert_eq!(
         enabled,
         [
@@ -181,10 +157,7 @@ fn the_reference_item_reads_like_the_reference() {
         ]
     );
     let g = views[0].guidance.as_ref().unwrap();
-    assert_eq!(
-        g.cause,
-        "Done items stay closed; Start execution cannot move them backward."
-    );
+    assert_eq!(g.cause, "Done items stay closed; Start execution cannot move them backward.");
     assert_eq!(
         g.policy_context,
         "Lane transition policy blocks Start execution when the item is already Done."
@@ -212,33 +185,9 @@ fn guidance_is_specific_to_the_item() {
     // (action, the item's lane, has a branch, has a prompt, who asks) → words its cause
     // and its next step must say.
     let cases = [
-        (
-            Action::StartExecution,
-            Lane::Backlog,
-            false,
-            true,
-            None,
-            "",
-            "Backlog to Ready",
-        ),
-        (
-            Action::RequestReview,
-            Lane::InProgress,
-            false,
-            true,
-            None,
-            "",
-            "bf/t",
-        ),
-        (
-            Action::RecordHistory,
-            Lane::Review,
-            true,
-            false,
-            None,
-            "",
-            "prompts/wi-T-1.prompt.md",
-        ),
+        (Action::StartExecution, Lane::Backlog, false, true, None, "", "Backlog to Ready"),
+        (Action::RequestReview, Lane::InProgress, false, true, None, "", "bf/t"),
+        (Action::RecordHistory, Lane::Review, true, false, None, "", "prompts/wi-T-1.prompt.md"),
         (
             Action::PrepareRelease,
             Lane::Done,
@@ -251,9 +200,7 @@ fn guidance_is_specific_to_the_item() {
     ];
     for (action, lane, branch, prompt, who, cause, next_step) in cases {
         let item = item(lane, branch, prompt);
-        let g = evaluate(action, GateFacts::of_item(&item, &truth), who)
-            .guidance
-            .unwrap();
+        let g = evaluate(action, GateFacts::of_item(&item, &truth), who).guidance.unwrap();
         assert!(g.cause.contains(cause), "{action:?}: {g:?}");
         assert!(g.next_step.contains(next_step), "{action:?}: {g:?}");
     }
@@ -268,11 +215,7 @@ fn the_queue_truth_gate_carries_the_reconciliation() {
         GateFacts::of_item(&item, &stale),
         Some(&operator(Role::Operator)),
     );
-    let gate = view
-        .gates
-        .iter()
-        .find(|g| g.name == ItemGate::QueueTruth)
-        .unwrap();
+    let gate = view.gates.iter().find(|g| g.name == ItemGate::QueueTruth).unwrap();
     assert_eq!(gate.result, GateResult::Blocked);
     let g = view.guidance.unwrap();
     assert!(g.cause.contains("read 1h ago"), "{g:?}");
@@ -342,14 +285,7 @@ fn cards_give_each_cause_in_a_few_words() {
             Role::Operator,
             "No pull request yet.",
         ),
-        (
-            Action::PrepareRelease,
-            Lane::Review,
-            true,
-            &stale,
-            Role::Operator,
-            "Its data is stale.",
-        ),
+        (Action::PrepareRelease, Lane::Review, true, &stale, Role::Operator, "Its data is stale."),
         (
             Action::PrepareRelease,
             Lane::Review,
@@ -376,9 +312,7 @@ fn cards_give_each_cause_in_a_few_words() {
     let no_prompt = item(Lane::Review, true, false);
     let causes = card_causes(GateFacts::of_item(&no_prompt, &trusted), None);
     assert_eq!(
-        causes
-            .clone()
-            .map(|(action, cause)| (action, cause.is_some())),
+        causes.clone().map(|(action, cause)| (action, cause.is_some())),
         [
             (Action::StartExecution, true),
             (Action::RequestReview, true),
@@ -406,11 +340,8 @@ fn the_documented_gates_are_the_gates() {
             .find(|line| line.starts_with(&format!("| `{}` |", action.as_str())))
             .unwrap_or_else(|| panic!("docs/actions.md has a row for {}", action.as_str()));
         let documented = row.trim_end_matches('|').rsplit('|').next().unwrap().trim();
-        let gates: Vec<&str> = action
-            .gates()
-            .iter()
-            .map(|gate| GateName::Item(*gate).as_str())
-            .collect();
+        let gates: Vec<&str> =
+            action.gates().iter().map(|gate| GateName::Item(*gate).as_str()).collect();
         assert_eq!(documented, gates.join(", "), "{}", action.as_str());
     }
 }

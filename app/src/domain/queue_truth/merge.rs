@@ -36,11 +36,7 @@ pub fn merge(current: &Current, file_item: &WorkItem) -> WorkItem {
     let file_changed = |base_value: Option<&str>, file_value: &str| base_value != Some(file_value);
     let lane_changed = file_changed(base.map(|b| b.lane.as_str()), file.lane.as_str());
     let reopens = lane_changed && current.lane == Lane::Done && file.lane != Lane::Done;
-    merged.lifecycle.lane = if lane_changed && !reopens {
-        file.lane
-    } else {
-        current.lane
-    };
+    merged.lifecycle.lane = if lane_changed && !reopens { file.lane } else { current.lane };
     if !file_changed(base.map(|b| b.status.as_str()), &file.status) {
         merged.lifecycle.status = current.status.clone();
     }
@@ -75,9 +71,8 @@ mod tests {
     use crate::domain::parse_work_item_file;
 
     fn file(lane: &str, status: &str, state: &str, pull_request: Option<&str>) -> WorkItem {
-        let pull_request = pull_request
-            .map(|url| format!("pull_request_url = \"{url}\"\n"))
-            .unwrap_or_default();
+        let pull_request =
+            pull_request.map(|url| format!("pull_request_url = \"{url}\"\n")).unwrap_or_default();
         let text = format!(
             "+++\nid = \"wi-T-1\"\ntitle = \"T\"\nlane = \"{lane}\"\nwork_type = \"bug\"\nstatus = \"{status}\"\nstate = \"{state}\"\n{pull_request}+++\nSummary.\n"
         );
@@ -189,19 +184,12 @@ mod tests {
     #[test]
     fn a_pull_request_change_is_kept_until_the_file_goes_back() {
         let pr = |n: u32| format!("https://git.example/pr/{n}");
-        let mut current = board(
-            Lane::Review,
-            "review",
-            "active",
-            Some(("review", "review", "active")),
-        );
+        let mut current =
+            board(Lane::Review, "review", "active", Some(("review", "review", "active")));
         current.pull_request_url = Some(pr(1));
         // The file names another pull request: a change from #1, now.
-        let changed = pull_request_change(
-            &current,
-            &file("review", "review", "active", Some(&pr(2))),
-            50,
-        );
+        let changed =
+            pull_request_change(&current, &file("review", "review", "active", Some(&pr(2))), 50);
         assert_eq!(changed, Some((Some(pr(1)), 50)));
         // It stands while the file names #2 (or a third): the first change's time stays.
         let snapshot = current.last_snapshot.as_mut().unwrap();
@@ -217,11 +205,8 @@ mod tests {
             assert_eq!(kept, Some((Some(pr(1)), 50)), "#{n}");
         }
         // Back to #1: no change to keep.
-        let back = pull_request_change(
-            &current,
-            &file("review", "review", "active", Some(&pr(1))),
-            90,
-        );
+        let back =
+            pull_request_change(&current, &file("review", "review", "active", Some(&pr(1))), 90);
         assert_eq!(back, None);
         // No snapshot yet: nothing to compare with.
         let new = board(Lane::Ready, "ready", "open", None);

@@ -33,10 +33,7 @@ fn signals<'a>(
 
 #[test]
 fn freshness_follows_the_thresholds() {
-    let t = FreshnessThresholds {
-        aging_after_seconds: 120,
-        stale_after_seconds: 900,
-    };
+    let t = FreshnessThresholds { aging_after_seconds: 120, stale_after_seconds: 900 };
     for (age, expected) in [
         (0, Freshness::Fresh),
         (119, Freshness::Fresh),
@@ -54,10 +51,7 @@ fn freshness_follows_the_thresholds() {
         (synced(1000), Freshness::Stale),
         // A broken file is stale at once, however recent its last good read.
         (
-            SourceFacts {
-                file_error: Some("line 3: lane: bad".into()),
-                ..synced(0)
-            },
+            SourceFacts { file_error: Some("line 3: lane: bad".into()), ..synced(0) },
             Freshness::Stale,
         ),
         // Never read from a source.
@@ -65,12 +59,7 @@ fn freshness_follows_the_thresholds() {
         // A clock behind the snapshot counts as age 0, not as a huge number.
         (synced(-30), Freshness::Fresh),
     ] {
-        let truth = evaluate(
-            signals(&id, Lane::Ready, "ready", "ready", "open"),
-            &facts,
-            t,
-            NOW,
-        );
+        let truth = evaluate(signals(&id, Lane::Ready, "ready", "ready", "open"), &facts, t, NOW);
         assert_eq!(truth.freshness, expected, "{facts:?}");
         assert_eq!(truth.stale.is_some(), expected == Freshness::Stale);
     }
@@ -143,10 +132,7 @@ fn every_drift_rule() {
         }),
         ..synced(0)
     };
-    let removed = SourceFacts {
-        removed_at: Some(NOW - 30),
-        ..synced(0)
-    };
+    let removed = SourceFacts { removed_at: Some(NOW - 30), ..synced(0) };
     let cases: Vec<DriftCase> = vec![
         // The board moved ahead of the file.
         (
@@ -239,11 +225,7 @@ fn every_drift_rule() {
             "executing",
             "open",
             synced(0),
-            vec![
-                DriftKind::LaneSource,
-                DriftKind::StatusLane,
-                DriftKind::StateLane,
-            ],
+            vec![DriftKind::LaneSource, DriftKind::StatusLane, DriftKind::StateLane],
             "lane: Done · source: ready",
             "done items stay closed",
         ),
@@ -258,16 +240,9 @@ fn every_drift_rule() {
         let got: Vec<DriftKind> = truth.drift.iter().map(|d| d.kind).collect();
         assert_eq!(got, kinds, "{lane:?} {source} {status} {state}");
         let first = &truth.drift[0];
-        assert!(
-            first.signals_text().contains(first_signals),
-            "{}",
-            first.signals_text()
-        );
+        assert!(first.signals_text().contains(first_signals), "{}", first.signals_text());
         let g = &first.guidance;
-        let all = format!(
-            "{} {} {} {}",
-            g.what_happened, g.trust, g.next_step, g.safe_to_act
-        );
+        let all = format!("{} {} {} {}", g.what_happened, g.trust, g.next_step, g.safe_to_act);
         assert!(all.contains(guidance_word), "{all}");
         assert!(
             [&g.what_happened, &g.trust, &g.next_step, &g.safe_to_act]
@@ -294,45 +269,21 @@ fn stale_guidance_says_why() {
     };
     let truth = evaluate(s, &broken, t, NOW);
     let why = truth.blocking().expect("stale blocks");
-    assert!(
-        why.next_step.contains("Fix wi-T-1.md (line 4: lane:"),
-        "{}",
-        why.next_step
-    );
+    assert!(why.next_step.contains("Fix wi-T-1.md (line 4: lane:"), "{}", why.next_step);
     let never = evaluate(s, &SourceFacts::default(), t, NOW);
-    assert!(
-        never
-            .stale
-            .as_ref()
-            .unwrap()
-            .what_happened
-            .contains("never read")
-    );
+    assert!(never.stale.as_ref().unwrap().what_happened.contains("never read"));
     assert_eq!(never.age_text(), "never synced");
     let old = evaluate(s, &synced(3600), t, NOW);
-    assert!(
-        old.stale
-            .as_ref()
-            .unwrap()
-            .what_happened
-            .contains("read 1h ago")
-    );
+    assert!(old.stale.as_ref().unwrap().what_happened.contains("read 1h ago"));
     assert!(old.stale.as_ref().unwrap().next_step.contains("Refresh"));
 }
 
 #[test]
 fn status_vocabulary() {
     assert_eq!(lanes_for_status("Executing"), Some(&[Lane::InProgress][..]));
-    assert_eq!(
-        lanes_for_status("release-ready"),
-        Some(&[Lane::Review, Lane::Done][..])
-    );
+    assert_eq!(lanes_for_status("release-ready"), Some(&[Lane::Review, Lane::Done][..]));
     assert_eq!(lanes_for_status("anything else"), None);
     for lane in Lane::ALL {
-        assert!(
-            lanes_for_status(status_for_lane(lane))
-                .unwrap()
-                .contains(&lane)
-        );
+        assert!(lanes_for_status(status_for_lane(lane)).unwrap().contains(&lane));
     }
 }

@@ -30,10 +30,7 @@ impl StepRunner for Scripted {
 
     async fn run(&self, step: Step, host: Option<&str>) -> Result<Vec<CommandRun>, Self::Error> {
         let name = host.unwrap_or("here");
-        self.calls
-            .lock()
-            .unwrap()
-            .push(format!("{}@{name}", step.as_str()));
+        self.calls.lock().unwrap().push(format!("{}@{name}", step.as_str()));
         if self.script.stop_during == Some((step, name)) {
             self.stopped.store(true, Ordering::SeqCst);
         }
@@ -43,19 +40,12 @@ impl StepRunner for Scripted {
             run.output = "ssh: connect to host 127.0.0.1 port 2203: Connection refused".into();
             return Ok(vec![run]);
         }
-        Ok(vec![run_on(
-            host,
-            !self.script.fails.contains(&(step, name)),
-        )])
+        Ok(vec![run_on(host, !self.script.fails.contains(&(step, name)))])
     }
 
     async fn hold(&self) -> Result<Option<Hold>, Self::Error> {
         let passed = self.batches_passed.fetch_add(1, Ordering::SeqCst) + 1;
-        Ok(self
-            .script
-            .hold_from_batch
-            .is_some_and(|first| passed >= first)
-            .then(a_hold))
+        Ok(self.script.hold_from_batch.is_some_and(|first| passed >= first).then(a_hold))
     }
 
     async fn still_running(&self) -> Result<bool, Self::Error> {
@@ -79,10 +69,7 @@ fn deploy(
     };
     let mut plan = Some(Plan {
         kind: ReleaseKind::Deploy,
-        hosts: hosts
-            .iter()
-            .map(|host| (*host != "here").then(|| (*host).to_owned()))
-            .collect(),
+        hosts: hosts.iter().map(|host| (*host != "here").then(|| (*host).to_owned())).collect(),
         batch_size,
         can_roll_back,
     });
@@ -97,14 +84,7 @@ fn deploy(
                 .join(",")
         };
         ends.push(match block_on(drive(&now, &runner)).unwrap() {
-            Ended::Finished {
-                status,
-                step,
-                moved,
-                runs,
-                hold,
-                ..
-            } => format!(
+            Ended::Finished { status, step, moved, runs, hold, .. } => format!(
                 "{kind}:{status} at {} moved {moved} failed [{}]{}",
                 step.as_str(),
                 failed_on(&runs),
@@ -174,10 +154,7 @@ fn a_rollout_moves_its_hosts_in_order_and_sends_the_moved_ones_back_when_one_fai
             THREE,
             1,
             true,
-            Script {
-                fails: &[(PostSmoke, "web-2")],
-                ..Script::default()
-            },
+            Script { fails: &[(PostSmoke, "web-2")], ..Script::default() },
             "pre-smoke@web-1 deploy@web-1 post-smoke@web-1 pre-smoke@web-2 deploy@web-2 post-smoke@web-2 rollback@web-2 rollback-smoke@web-2 rollback@web-1 rollback-smoke@web-1",
             &[
                 "deploy:roll-back 2 after post-smoke failed [web-2]",
@@ -189,10 +166,7 @@ fn a_rollout_moves_its_hosts_in_order_and_sends_the_moved_ones_back_when_one_fai
             THREE,
             1,
             true,
-            Script {
-                unreachable: &["web-2"],
-                ..Script::default()
-            },
+            Script { unreachable: &["web-2"], ..Script::default() },
             "pre-smoke@web-1 deploy@web-1 post-smoke@web-1 pre-smoke@web-2 rollback@web-1 rollback-smoke@web-1",
             &[
                 "deploy:roll-back 1 after pre-smoke failed [web-2]",
@@ -204,10 +178,7 @@ fn a_rollout_moves_its_hosts_in_order_and_sends_the_moved_ones_back_when_one_fai
             THREE,
             1,
             true,
-            Script {
-                fails: &[(PreSmoke, "web-3")],
-                ..Script::default()
-            },
+            Script { fails: &[(PreSmoke, "web-3")], ..Script::default() },
             "pre-smoke@web-1 deploy@web-1 post-smoke@web-1 pre-smoke@web-2 deploy@web-2 post-smoke@web-2 pre-smoke@web-3 rollback@web-2 rollback-smoke@web-2 rollback@web-1 rollback-smoke@web-1",
             &[
                 "deploy:roll-back 2 after pre-smoke failed [web-3]",
@@ -219,10 +190,7 @@ fn a_rollout_moves_its_hosts_in_order_and_sends_the_moved_ones_back_when_one_fai
             THREE,
             1,
             true,
-            Script {
-                unreachable: &["web-1"],
-                ..Script::default()
-            },
+            Script { unreachable: &["web-1"], ..Script::default() },
             "pre-smoke@web-1",
             &["deploy:aborted at pre-smoke moved 0 failed [web-1]"],
         ),
@@ -231,10 +199,7 @@ fn a_rollout_moves_its_hosts_in_order_and_sends_the_moved_ones_back_when_one_fai
             &["web-1", "web-2", "web-3", "web-4"],
             2,
             true,
-            Script {
-                fails: &[(Deploy, "web-4")],
-                ..Script::default()
-            },
+            Script { fails: &[(Deploy, "web-4")], ..Script::default() },
             "pre-smoke@web-1 pre-smoke@web-2 deploy@web-1 deploy@web-2 post-smoke@web-1 post-smoke@web-2 pre-smoke@web-3 pre-smoke@web-4 deploy@web-3 deploy@web-4 rollback@web-4 rollback-smoke@web-4 rollback@web-3 rollback-smoke@web-3 rollback@web-2 rollback-smoke@web-2 rollback@web-1 rollback-smoke@web-1",
             &[
                 "deploy:roll-back 4 after deploy failed [web-4]",
@@ -246,10 +211,7 @@ fn a_rollout_moves_its_hosts_in_order_and_sends_the_moved_ones_back_when_one_fai
             THREE,
             1,
             false,
-            Script {
-                fails: &[(Deploy, "web-1")],
-                ..Script::default()
-            },
+            Script { fails: &[(Deploy, "web-1")], ..Script::default() },
             "pre-smoke@web-1 deploy@web-1",
             &["deploy:failed at deploy moved 1 failed [web-1]"],
         ),
@@ -265,10 +227,7 @@ fn a_rollback_that_fails_on_one_host_goes_on_with_the_others() {
             THREE,
             1,
             true,
-            Script {
-                fails: &[(PostSmoke, "web-3"), (Rollback, "web-2")],
-                ..Script::default()
-            },
+            Script { fails: &[(PostSmoke, "web-3"), (Rollback, "web-2")], ..Script::default() },
             "pre-smoke@web-1 deploy@web-1 post-smoke@web-1 pre-smoke@web-2 deploy@web-2 post-smoke@web-2 pre-smoke@web-3 deploy@web-3 post-smoke@web-3 rollback@web-3 rollback-smoke@web-3 rollback@web-2 rollback@web-1 rollback-smoke@web-1",
             &[
                 "deploy:roll-back 3 after post-smoke failed [web-3]",
@@ -280,10 +239,7 @@ fn a_rollback_that_fails_on_one_host_goes_on_with_the_others() {
             THREE,
             1,
             true,
-            Script {
-                fails: &[(Deploy, "web-2"), (RollbackSmoke, "web-1")],
-                ..Script::default()
-            },
+            Script { fails: &[(Deploy, "web-2"), (RollbackSmoke, "web-1")], ..Script::default() },
             "pre-smoke@web-1 deploy@web-1 post-smoke@web-1 pre-smoke@web-2 deploy@web-2 rollback@web-2 rollback-smoke@web-2 rollback@web-1 rollback-smoke@web-1",
             &[
                 "deploy:roll-back 2 after deploy failed [web-2]",
@@ -302,10 +258,7 @@ fn holds_and_stops_end_a_rollout_between_or_during_its_steps() {
             THREE,
             1,
             true,
-            Script {
-                hold_from_batch: Some(1),
-                ..Script::default()
-            },
+            Script { hold_from_batch: Some(1), ..Script::default() },
             "pre-smoke@web-1 deploy@web-1 post-smoke@web-1",
             &["deploy:interrupted at post-smoke moved 1 failed [] held"],
         ),
@@ -314,10 +267,7 @@ fn holds_and_stops_end_a_rollout_between_or_during_its_steps() {
             THREE,
             1,
             true,
-            Script {
-                hold_from_batch: Some(3),
-                ..Script::default()
-            },
+            Script { hold_from_batch: Some(3), ..Script::default() },
             HEALTHY_THREE,
             &["deploy:succeeded at post-smoke moved 3 failed [] held"],
         ),
@@ -342,10 +292,7 @@ fn holds_and_stops_end_a_rollout_between_or_during_its_steps() {
             THREE,
             1,
             true,
-            Script {
-                stop_during: Some((Deploy, "web-2")),
-                ..Script::default()
-            },
+            Script { stop_during: Some((Deploy, "web-2")), ..Script::default() },
             "pre-smoke@web-1 deploy@web-1 post-smoke@web-1 pre-smoke@web-2 deploy@web-2",
             &["deploy:stopped"],
         ),
@@ -360,10 +307,7 @@ fn holds_and_stops_end_a_rollout_between_or_during_its_steps() {
                 ..Script::default()
             },
             "pre-smoke@web-1 deploy@web-1 post-smoke@web-1 pre-smoke@web-2 deploy@web-2 post-smoke@web-2 rollback@web-2",
-            &[
-                "deploy:roll-back 2 after post-smoke failed [web-2]",
-                "automatic-rollback:stopped",
-            ],
+            &["deploy:roll-back 2 after post-smoke failed [web-2]", "automatic-rollback:stopped"],
         ),
     ]);
 }
@@ -371,10 +315,7 @@ fn holds_and_stops_end_a_rollout_between_or_during_its_steps() {
 #[test]
 fn a_failed_run_keeps_its_host_and_what_ssh_said() {
     let runner = Scripted {
-        script: Script {
-            unreachable: &["web-2"],
-            ..Script::default()
-        },
+        script: Script { unreachable: &["web-2"], ..Script::default() },
         calls: Mutex::new(Vec::new()),
         batches_passed: AtomicUsize::new(0),
         stopped: AtomicBool::new(false),

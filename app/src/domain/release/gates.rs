@@ -101,12 +101,7 @@ pub fn evaluate_control(
         ));
     }
     let guidance = gates.iter().find_map(|g| g.guidance().cloned());
-    ControlView {
-        control,
-        enabled: guidance.is_none(),
-        gates,
-        guidance,
-    }
+    ControlView { control, enabled: guidance.is_none(), gates, guidance }
 }
 
 fn lock_gate(control: ReleaseControl, facts: &TargetFacts<'_>) -> GateEvaluation {
@@ -144,9 +139,7 @@ fn hold_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
     };
     let until = hold
         .expires_at
-        .map_or("until it is released".to_owned(), |at| {
-            format!("until {}", readable_time(at))
-        });
+        .map_or("until it is released".to_owned(), |at| format!("until {}", readable_time(at)));
     blocked(
         ReleaseGate::DeployHold,
         guidance(

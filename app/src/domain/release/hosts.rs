@@ -24,9 +24,7 @@ pub fn host_progress(release: &ReleaseRecord, steps: &[StepRecord]) -> Vec<HostP
         .hosts
         .iter()
         .map(|host| {
-            let mine = steps
-                .iter()
-                .filter(|step| step.host.as_deref() == Some(host.as_str()));
+            let mine = steps.iter().filter(|step| step.host.as_deref() == Some(host.as_str()));
             let newest = mine.clone().max_by_key(|step| step.position);
             HostProgress {
                 host: host.clone(),

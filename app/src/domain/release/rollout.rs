@@ -28,11 +28,7 @@ impl Plan {
     pub fn automatic_rollback(&self, moved: usize) -> Plan {
         Plan {
             kind: ReleaseKind::AutomaticRollback,
-            hosts: self.hosts[..moved.min(self.hosts.len())]
-                .iter()
-                .rev()
-                .cloned()
-                .collect(),
+            hosts: self.hosts[..moved.min(self.hosts.len())].iter().rev().cloned().collect(),
             batch_size: 1,
             can_roll_back: false,
         }
@@ -87,11 +83,7 @@ pub enum Ended {
     },
     /// A deploy failed at `step` after moving its first `moved` hosts: they go back, by
     /// the plan [`Plan::automatic_rollback`] gives.
-    RollBack {
-        step: Step,
-        moved: usize,
-        runs: Vec<CommandRun>,
-    },
+    RollBack { step: Step, moved: usize, runs: Vec<CommandRun> },
     /// Something else ended the release while a step ran (a graceful stop): its record
     /// is not the driver's to write.
     Stopped,
@@ -105,9 +97,7 @@ pub async fn drive<R: StepRunner>(plan: &Plan, runner: &R) -> Result<Ended, R::E
     let mut earlier_failures: Vec<CommandRun> = Vec::new();
     loop {
         let runs: Vec<CommandRun> = futures::future::try_join_all(
-            plan.batch_hosts(index)
-                .iter()
-                .map(|host| runner.run(step, host.as_deref())),
+            plan.batch_hosts(index).iter().map(|host| runner.run(step, host.as_deref())),
         )
         .await?
         .into_iter()

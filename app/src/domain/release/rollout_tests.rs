@@ -37,22 +37,14 @@ impl StepRunner for ByBatch {
     type Error = std::convert::Infallible;
 
     async fn run(&self, step: Step, host: Option<&str>) -> Result<Vec<CommandRun>, Self::Error> {
-        let position = self
-            .plan
-            .hosts
-            .iter()
-            .position(|h| h.as_deref() == host)
-            .expect("a host of the plan");
+        let position =
+            self.plan.hosts.iter().position(|h| h.as_deref() == host).expect("a host of the plan");
         let batch_size = self.plan.batch_size;
         let mut walked = self.walked.lock().unwrap();
         // The batch's first host takes the step's outcome; the others share it.
         if position % batch_size == 0 {
-            let passed = self
-                .outcomes
-                .lock()
-                .unwrap()
-                .pop_front()
-                .expect("an outcome for every step run");
+            let passed =
+                self.outcomes.lock().unwrap().pop_front().expect("an outcome for every step run");
             let batches = self.plan.hosts.len().div_ceil(batch_size);
             walked.0.push(if batches > 1 {
                 format!("{}#{}", step.as_str(), position / batch_size + 1)
@@ -66,10 +58,7 @@ impl StepRunner for ByBatch {
 
     async fn hold(&self) -> Result<Option<Hold>, Self::Error> {
         let batch = self.walked.lock().unwrap().2;
-        Ok(self
-            .held_from_batch
-            .is_some_and(|first| batch + 1 >= first)
-            .then(a_hold))
+        Ok(self.held_from_batch.is_some_and(|first| batch + 1 >= first).then(a_hold))
     }
 
     async fn still_running(&self) -> Result<bool, Self::Error> {
@@ -127,15 +116,7 @@ fn outcomes(written: &str) -> Vec<bool> {
 fn every_path_of_a_rolling_release_across_batches() {
     // (what happens, hosts, batch size, can roll back, each step's outcome, the steps
     // run, the ends).
-    type Case = (
-        &'static str,
-        usize,
-        usize,
-        bool,
-        &'static str,
-        &'static str,
-        &'static str,
-    );
+    type Case = (&'static str, usize, usize, bool, &'static str, &'static str, &'static str);
     let three_healthy = "pre-smoke#1 deploy#1 post-smoke#1 pre-smoke#2 deploy#2 post-smoke#2 pre-smoke#3 deploy#3 post-smoke#3";
     let cases: [Case; 8] = [
         (
@@ -212,13 +193,8 @@ fn every_path_of_a_rolling_release_across_batches() {
         ),
     ];
     for (name, hosts, batch_size, can_roll_back, run, steps, ends) in cases {
-        let (got_steps, got_ends) = walk_hosts(
-            ReleaseKind::Deploy,
-            &outcomes(run),
-            can_roll_back,
-            hosts,
-            batch_size,
-        );
+        let (got_steps, got_ends) =
+            walk_hosts(ReleaseKind::Deploy, &outcomes(run), can_roll_back, hosts, batch_size);
         assert_eq!(got_steps.join(" "), steps, "{name}");
         assert_eq!(got_ends.join(" "), ends, "{name}");
     }
@@ -238,36 +214,17 @@ fn a_hold_set_during_a_rollout_stops_it_before_its_next_batch_and_never_a_rollba
     let (steps, ends) = walk_held(ReleaseKind::Deploy, &[true; 6], true, 3, 1, Some(2));
     assert_eq!(
         steps,
-        [
-            "pre-smoke#1",
-            "deploy#1",
-            "post-smoke#1",
-            "pre-smoke#2",
-            "deploy#2",
-            "post-smoke#2"
-        ]
+        ["pre-smoke#1", "deploy#1", "post-smoke#1", "pre-smoke#2", "deploy#2", "post-smoke#2"]
     );
     assert_eq!(ends, ["deploy:interrupted"]);
     // Set during the last batch: nothing is left to stop.
     let (_, ends) = walk_held(ReleaseKind::Deploy, &[true; 6], true, 2, 1, Some(2));
     assert_eq!(ends, ["deploy:succeeded"]);
     // A failure under the hold still rolls back, and the rollback goes on under it.
-    let (steps, ends) = walk_held(
-        ReleaseKind::Deploy,
-        &[true, false, true, true],
-        true,
-        3,
-        1,
-        Some(1),
-    );
-    assert_eq!(
-        steps,
-        ["pre-smoke#1", "deploy#1", "rollback", "rollback-smoke"]
-    );
-    assert_eq!(
-        ends,
-        ["deploy:rolling-back-1", "automatic-rollback:succeeded"]
-    );
+    let (steps, ends) =
+        walk_held(ReleaseKind::Deploy, &[true, false, true, true], true, 3, 1, Some(1));
+    assert_eq!(steps, ["pre-smoke#1", "deploy#1", "rollback", "rollback-smoke"]);
+    assert_eq!(ends, ["deploy:rolling-back-1", "automatic-rollback:succeeded"]);
     let (steps, ends) = walk_held(ReleaseKind::Rollback, &[true; 4], true, 2, 1, Some(1));
     assert_eq!(steps.len(), 4, "{steps:?}");
     assert_eq!(ends, ["rollback:succeeded"]);

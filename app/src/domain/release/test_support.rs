@@ -30,8 +30,5 @@ pub(super) fn a_hold() -> Hold {
 
 /// Waits for `future` on a runtime of its own: the driver's tests need no other.
 pub(super) fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("a runtime")
-        .block_on(future)
+    tokio::runtime::Builder::new_current_thread().build().expect("a runtime").block_on(future)
 }

@@ -5,10 +5,7 @@ use crate::domain::operator::Operator;
 fn walk(kind: ReleaseKind, outcomes: &[bool], can_roll_back: bool) -> (Vec<Step>, Vec<String>) {
     let (steps, ends) = walk_hosts(kind, outcomes, can_roll_back, 1, 1);
     let steps = steps.iter().map(|s| s.parse().unwrap()).collect();
-    let ends = ends
-        .into_iter()
-        .map(|end| end.replace("rolling-back-1", "rolling-back"))
-        .collect();
+    let ends = ends.into_iter().map(|end| end.replace("rolling-back-1", "rolling-back")).collect();
     (steps, ends)
 }
 
@@ -27,13 +24,7 @@ fn every_path_through_the_pipeline() {
             &["deploy:succeeded"],
         ),
         // A failed pre-deploy smoke check changes nothing.
-        (
-            ReleaseKind::Deploy,
-            &[false],
-            true,
-            &[PreSmoke],
-            &["deploy:aborted"],
-        ),
+        (ReleaseKind::Deploy, &[false], true, &[PreSmoke], &["deploy:aborted"]),
         // A failed deploy command rolls back automatically.
         (
             ReleaseKind::Deploy,
@@ -66,13 +57,7 @@ fn every_path_through_the_pipeline() {
             &["deploy:rolling-back", "automatic-rollback:rollback-failed"],
         ),
         // The first deploy of a target has nothing to roll back to.
-        (
-            ReleaseKind::Deploy,
-            &[true, false],
-            false,
-            &[PreSmoke, Deploy],
-            &["deploy:failed"],
-        ),
+        (ReleaseKind::Deploy, &[true, false], false, &[PreSmoke, Deploy], &["deploy:failed"]),
         (
             ReleaseKind::Deploy,
             &[true, true, false],
@@ -88,13 +73,7 @@ fn every_path_through_the_pipeline() {
             &[Rollback, RollbackSmoke],
             &["rollback:succeeded"],
         ),
-        (
-            ReleaseKind::Rollback,
-            &[false],
-            true,
-            &[Rollback],
-            &["rollback:rollback-failed"],
-        ),
+        (ReleaseKind::Rollback, &[false], true, &[Rollback], &["rollback:rollback-failed"]),
         (
             ReleaseKind::Rollback,
             &[true, false],
@@ -122,31 +101,15 @@ fn an_automatic_rollback_is_told_by_the_deploy_it_undid() {
     use ReleaseStatus::*;
     type NewestFirst = &'static [(ReleaseKind, ReleaseStatus)];
     let cases: [(NewestFirst, Option<ReleaseStatus>); 6] = [
-        (
-            &[(AutomaticRollback, Succeeded), (Deploy, RolledBack)],
-            Some(RolledBack),
-        ),
-        (
-            &[(AutomaticRollback, RollbackFailed), (Deploy, Failed)],
-            Some(Failed),
-        ),
-        (
-            &[(AutomaticRollback, Interrupted), (Deploy, Failed)],
-            Some(Interrupted),
-        ),
-        (
-            &[(Rollback, Succeeded), (Deploy, RolledBack)],
-            Some(Succeeded),
-        ),
+        (&[(AutomaticRollback, Succeeded), (Deploy, RolledBack)], Some(RolledBack)),
+        (&[(AutomaticRollback, RollbackFailed), (Deploy, Failed)], Some(Failed)),
+        (&[(AutomaticRollback, Interrupted), (Deploy, Failed)], Some(Interrupted)),
+        (&[(Rollback, Succeeded), (Deploy, RolledBack)], Some(Succeeded)),
         (&[(Deploy, Succeeded)], Some(Succeeded)),
         (&[], None),
     ];
     for (newest_first, expected) in cases {
-        assert_eq!(
-            telling_status(newest_first.iter().copied()),
-            expected,
-            "{newest_first:?}"
-        );
+        assert_eq!(telling_status(newest_first.iter().copied()), expected, "{newest_first:?}");
     }
 }
 
@@ -229,11 +192,7 @@ fn the_release_gates_over_lock_hold_smoke_rollback_target_and_role() {
         set_at: time::macros::datetime!(2026-11-26 02:00 UTC),
         expires_at: None,
     };
-    for control in [
-        ReleaseControl::Deploy,
-        ReleaseControl::Rollback,
-        ReleaseControl::Hold,
-    ] {
+    for control in [ReleaseControl::Deploy, ReleaseControl::Rollback, ReleaseControl::Hold] {
         for locked in [false, true] {
             for held in [false, true] {
                 for smoke_gated in [false, true] {
@@ -327,25 +286,13 @@ fn a_host_is_done_once_its_last_step_passed() {
         step(4, "web-2", Step::Deploy, StepStatus::Running),
     ];
     let progress = host_progress(&release, &steps);
-    let seen: Vec<_> = progress
-        .iter()
-        .map(|p| (p.host.as_str(), p.step, p.status, p.done))
-        .collect();
+    let seen: Vec<_> =
+        progress.iter().map(|p| (p.host.as_str(), p.step, p.status, p.done)).collect();
     assert_eq!(
         seen,
         [
-            (
-                "web-1",
-                Some(Step::PostSmoke),
-                Some(StepStatus::Passed),
-                true
-            ),
-            (
-                "web-2",
-                Some(Step::Deploy),
-                Some(StepStatus::Running),
-                false
-            ),
+            ("web-1", Some(Step::PostSmoke), Some(StepStatus::Passed), true),
+            ("web-2", Some(Step::Deploy), Some(StepStatus::Running), false),
             ("web-3", None, None, false),
         ]
     );

@@ -13,16 +13,10 @@ pub async fn page(target: String, control: String) -> AnyView {
         .get_untracked()
         .and_then(Result::err)
         .or_else(|| {
-            ServerAction::<StartRollback>::new()
-                .value()
-                .get_untracked()
-                .and_then(Result::err)
+            ServerAction::<StartRollback>::new().value().get_untracked().and_then(Result::err)
         })
         .or_else(|| {
-            ServerAction::<HoldTarget>::new()
-                .value()
-                .get_untracked()
-                .and_then(Result::err)
+            ServerAction::<HoldTarget>::new().value().get_untracked().and_then(Result::err)
         });
     let form_error = error.map(|err| form_error_text(&err));
     confirm_page(state, operator, target, control, refused, form_error).await
@@ -49,17 +43,10 @@ fn smoke_lines(target: &Target, when: SmokeWhen) -> Vec<String> {
     target
         .smoke_checks(when)
         .map(|check| match &check.probe {
-            SmokeProbe::Http {
-                url,
-                status,
-                body_contains,
-            } => format!(
+            SmokeProbe::Http { url, status, body_contains } => format!(
                 "smoke check {}: GET {url} answers {status}{}",
                 check.name,
-                body_contains
-                    .as_deref()
-                    .map(|t| format!(" containing {t:?}"))
-                    .unwrap_or_default()
+                body_contains.as_deref().map(|t| format!(" containing {t:?}")).unwrap_or_default()
             ),
             SmokeProbe::Command(argv) => format!("smoke check {}: {}", check.name, argv.join(" ")),
         })
@@ -87,11 +74,7 @@ async fn confirm_page(
     };
     let candidates = if control == ReleaseControl::Rollback {
         let name = target.name.clone();
-        match state
-            .db
-            .call(move |conn| store::rollback_candidates(conn, &name))
-            .await
-        {
+        match state.db.call(move |conn| store::rollback_candidates(conn, &name)).await {
             Ok(list) => list,
             Err(err) => return storage_failure(err),
         }
@@ -112,10 +95,7 @@ async fn confirm_page(
             </p>
         }
     });
-    let live = status
-        .live
-        .as_ref()
-        .map_or("nothing live".to_owned(), |r| r.version.clone());
+    let live = status.live.as_ref().map_or("nothing live".to_owned(), |r| r.version.clone());
     let title = format!("{} {}", control.label(), target.name);
     let will_run: Vec<String> = match control {
         ReleaseControl::Deploy => smoke_lines(&target, SmokeWhen::Pre)
@@ -147,14 +127,9 @@ async fn confirm_page(
         .chain(will_run)
         .collect(),
     };
-    let will_run = will_run
-        .into_iter()
-        .map(|line| view! { <li>{line}</li> })
-        .collect_view();
-    let gates = gate_lines(&view.gates)
-        .into_iter()
-        .map(|line| view! { <li>{line}</li> })
-        .collect_view();
+    let will_run = will_run.into_iter().map(|line| view! { <li>{line}</li> }).collect_view();
+    let gates =
+        gate_lines(&view.gates).into_iter().map(|line| view! { <li>{line}</li> }).collect_view();
     let form = match (view.enabled, control) {
         (false, _) => None,
         (true, ReleaseControl::Deploy) => {

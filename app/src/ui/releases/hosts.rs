@@ -13,10 +13,7 @@ pub(super) fn TargetHosts(status: TargetStatus) -> impl IntoView {
     }
     let total = status.hosts.len();
     let summary = match &status.live {
-        Some(live) => format!(
-            "Hosts: {} of {total} on {}",
-            status.hosts_on_live, live.version
-        ),
+        Some(live) => format!("Hosts: {} of {total} on {}", status.hosts_on_live, live.version),
         None => format!("Hosts: {total}, none on a successful release yet"),
     };
     let mixed = status.mixed.then(|| {
@@ -61,33 +58,26 @@ pub(super) fn ReleaseHosts(release: ReleaseRecord, steps: Vec<StepRecord>) -> im
     let at_end = release.host_versions.clone().unwrap_or_default();
     let hosts = progress
         .into_iter()
-        .map(
-            |HostProgress {
-                 host, step, status, ..
-             }| {
-                let (word, class) = match status {
-                    Some(StepStatus::Passed) => ("passed", "chip state-enabled"),
-                    Some(StepStatus::Failed) => ("failed", "chip state-blocked"),
-                    Some(StepStatus::Running) => ("running", "chip"),
-                    None => ("not started", "chip"),
-                };
-                let at = step.map_or(String::new(), |step| format!("{}: ", step.label()));
-                let ended_on = at_end.get(&host).map(|version| {
-                    format!(
-                        " · at the end on {}",
-                        version.as_deref().unwrap_or("a version not known")
-                    )
-                });
-                view! {
-                    <li>
-                        <strong>{host}</strong>
-                        {format!(" · {at}")}
-                        <span class=class>{word}</span>
-                        {ended_on}
-                    </li>
-                }
-            },
-        )
+        .map(|HostProgress { host, step, status, .. }| {
+            let (word, class) = match status {
+                Some(StepStatus::Passed) => ("passed", "chip state-enabled"),
+                Some(StepStatus::Failed) => ("failed", "chip state-blocked"),
+                Some(StepStatus::Running) => ("running", "chip"),
+                None => ("not started", "chip"),
+            };
+            let at = step.map_or(String::new(), |step| format!("{}: ", step.label()));
+            let ended_on = at_end.get(&host).map(|version| {
+                format!(" · at the end on {}", version.as_deref().unwrap_or("a version not known"))
+            });
+            view! {
+                <li>
+                    <strong>{host}</strong>
+                    {format!(" · {at}")}
+                    <span class=class>{word}</span>
+                    {ended_on}
+                </li>
+            }
+        })
         .collect_view();
     Some(view! {
         <h2>"Hosts"</h2>

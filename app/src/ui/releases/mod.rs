@@ -94,14 +94,9 @@ pub async fn hold_target(
     expires_in: Option<String>,
 ) -> Result<(), AppError> {
     super::answered(|state| async move {
-        let held = releases::set_hold(
-            &state,
-            caller(None)?,
-            &target,
-            &reason,
-            expires_in.as_deref(),
-        )
-        .await;
+        let held =
+            releases::set_hold(&state, caller(None)?, &target, &reason, expires_in.as_deref())
+                .await;
         land(held, &target, "hold", |_| "/releases".into())
     })
     .await

@@ -69,14 +69,7 @@ fn ReleaseRecordView(
         ("Target", release.target.clone().into_any()),
         ("Kind", release.kind.label().into_any()),
         ("Version", release.version.clone().into_any()),
-        (
-            "Commit",
-            release
-                .commit
-                .clone()
-                .unwrap_or_else(|| "none".into())
-                .into_any(),
-        ),
+        ("Commit", release.commit.clone().unwrap_or_else(|| "none".into()).into_any()),
         ("Replaced", release_link(release.replaces, "nothing")),
         ("Related", release_link(release.related, "none")),
         (
@@ -85,21 +78,11 @@ fn ReleaseRecordView(
                 "{} by {} (from the {})",
                 readable_time(release.started_at),
                 release.started_by,
-                if release.started_via == Via::Api {
-                    "API"
-                } else {
-                    "page"
-                }
+                if release.started_via == Via::Api { "API" } else { "page" }
             )
             .into_any(),
         ),
-        (
-            "Finished",
-            release
-                .finished_at
-                .map_or("still running".into(), readable_time)
-                .into_any(),
-        ),
+        ("Finished", release.finished_at.map_or("still running".into(), readable_time).into_any()),
         (
             "Shipped items",
             if release.shipped_items.is_empty() {

@@ -30,10 +30,7 @@ async fn releases_page(state: AppState, operator: Option<Operator>) -> AnyView {
             let interrupted = statuses
                 .iter()
                 .filter_map(|s| {
-                    s.recent
-                        .first()
-                        .filter(|r| r.status == ReleaseStatus::Interrupted)
-                        .cloned()
+                    s.recent.first().filter(|r| r.status == ReleaseStatus::Interrupted).cloned()
                 })
                 .collect::<Vec<_>>();
             view! {
@@ -57,10 +54,7 @@ async fn releases_page(state: AppState, operator: Option<Operator>) -> AnyView {
 
 #[component]
 fn InterruptedBanner(release: ReleaseRecord) -> impl IntoView {
-    let title = format!(
-        "{}: release #{} was interrupted",
-        release.target, release.id
-    );
+    let title = format!("{}: release #{} was interrupted", release.target, release.id);
     view! {
         <section class="result result-blocked" role="alert">
             <h2>{title}</h2>
@@ -75,9 +69,7 @@ fn InterruptedBanner(release: ReleaseRecord) -> impl IntoView {
 
 /// "3 min ago" style.
 fn age(then: time::OffsetDateTime) -> String {
-    let seconds = (time::OffsetDateTime::now_utc() - then)
-        .whole_seconds()
-        .max(0);
+    let seconds = (time::OffsetDateTime::now_utc() - then).whole_seconds().max(0);
     match seconds {
         0..60 => format!("{seconds} s ago"),
         60..3600 => format!("{} min ago", seconds / 60),
@@ -96,23 +88,20 @@ pub(super) fn status_chip(status: ReleaseStatus) -> &'static str {
 
 #[component]
 fn TargetSection(status: TargetStatus, operator: Option<Operator>) -> impl IntoView {
-    let controls: Vec<ControlView> = [
-        ReleaseControl::Deploy,
-        ReleaseControl::Rollback,
-        ReleaseControl::Hold,
-    ]
-    .into_iter()
-    .map(|control| evaluate_control(control, status.facts(), operator.as_ref()))
-    .collect();
+    let controls: Vec<ControlView> =
+        [ReleaseControl::Deploy, ReleaseControl::Rollback, ReleaseControl::Hold]
+            .into_iter()
+            .map(|control| evaluate_control(control, status.facts(), operator.as_ref()))
+            .collect();
     let name = status.name.clone();
     let heading_id = format!("target-{name}");
     let labelled = heading_id.clone();
     let health_class = format!("health health-{}", status.health.as_str());
     let live = match (&status.live, &status.needs_check) {
         (live, Some(check)) => {
-            let recorded = live.as_ref().map_or("nothing".to_owned(), |r| {
-                format!("{} (release #{})", r.version, r.id)
-            });
+            let recorded = live
+                .as_ref()
+                .map_or("nothing".to_owned(), |r| format!("{} (release #{})", r.version, r.id));
             let last = check.last_result.as_deref().map_or(
                 " A check (its post-deploy smoke checks) is running.".to_owned(),
                 |result| format!(" The last check failed: {result}. It is tried again every 30 s."),
@@ -165,11 +154,8 @@ fn TargetSection(status: TargetStatus, operator: Option<Operator>) -> impl IntoV
     });
     let running = status.running.clone().map(|running| {
         let step = running.current_step.map_or("starting", |s| s.label());
-        let text = format!(
-            "{} of {} running, now at: {step}",
-            running.kind.label(),
-            running.version
-        );
+        let text =
+            format!("{} of {} running, now at: {step}", running.kind.label(), running.version);
         view! {
             <p class="running">
                 <a href=format!("/releases/{}", running.id)>{format!("Release #{}", running.id)}</a>
@@ -178,14 +164,11 @@ fn TargetSection(status: TargetStatus, operator: Option<Operator>) -> impl IntoV
         }
     });
     let hold = status.hold.clone().map(|hold| {
-        let until = hold.expires_at.map_or("until released".to_owned(), |at| {
-            format!("until {}", readable_time(at))
-        });
-        let text = format!(
-            "Held by {} since {} ({until}): ",
-            hold.set_by,
-            readable_time(hold.set_at)
-        );
+        let until = hold
+            .expires_at
+            .map_or("until released".to_owned(), |at| format!("until {}", readable_time(at)));
+        let text =
+            format!("Held by {} since {} ({until}): ", hold.set_by, readable_time(hold.set_at));
         let target = hold.target.clone();
         let can_release = controls[2].enabled;
         view! {
