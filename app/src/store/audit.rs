@@ -244,23 +244,15 @@ const COLUMNS: &str =
      FROM audit_events";
 
 fn event_from_row(row: &Row<'_>) -> rusqlite::Result<AuditEvent> {
-    let id: i64 = row.get(0)?;
-    let result: Option<String> = row.get(9)?;
-    Ok(AuditEvent {
-        id,
-        at: row.get(1)?,
-        actor: row.get(2)?,
-        action: row.get(3)?,
-        subject: row.get(4)?,
-        outcome: row.get(5)?,
-        client: row.get(6)?,
-        detail: row.get(7)?,
-        work_item_id: row.get(8)?,
-        // The attempt's id is its event's, known only once the event was stored.
-        result: result
-            .and_then(|json| serde_json::from_str::<ActionResult>(&json).ok())
-            .map(|result| ActionResult { attempt: id, ..result }),
-    })
+    let id: i64 = row.get("id")?;
+    let result: Option<String> = row.get("result")?;
+    // The attempt's id is its event's, known only once the event was stored.
+    let result = result
+        .and_then(|json| serde_json::from_str::<ActionResult>(&json).ok())
+        .map(|result| ActionResult { attempt: id, ..result });
+    Ok(super::from_columns!(row => AuditEvent {
+        at, actor, action, subject, outcome, client, detail, work_item_id,
+    } and { id: id, result: result }))
 }
 
 /// The newest events first, optionally only those of one work item.

@@ -7,13 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 const COLUMNS: &str = "SELECT target, reason, set_by, set_at, expires_at FROM holds";
 
 fn hold_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Hold> {
-    Ok(Hold {
-        target: row.get(0)?,
-        reason: row.get(1)?,
-        set_by: row.get(2)?,
-        set_at: row.get(3)?,
-        expires_at: row.get(4)?,
-    })
+    Ok(super::from_columns!(row => Hold { target, reason, set_by, set_at, expires_at }))
 }
 
 /// The hold standing on a target: one whose time is up stands no more, even before

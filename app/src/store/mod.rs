@@ -43,6 +43,20 @@ pub enum StoreError {
 }
 
 /// What to tell people when the data directory's disk is full, with its free space now.
+/// `from_columns!(row => Hold { target, reason, … } and { computed: value, … })`: a struct
+/// whose fields are read from the row's columns of the same names, so a `SELECT` that
+/// lists its columns in another order cannot shift them; `and { … }` gives the fields
+/// that are not columns.
+macro_rules! from_columns {
+    ($row:ident => $ty:ident { $($field:ident),* $(,)? } $(and { $($other:ident: $value:expr),* $(,)? })?) => {
+        $ty {
+            $($field: $row.get(stringify!($field))?,)*
+            $($($other: $value,)*)?
+        }
+    };
+}
+pub(crate) use from_columns;
+
 /// Deletes the rows of `table` whose time `column` (as SQLite's `strftime(format)` wrote
 /// it) is older than `age`, an SQLite modifier such as `-400 days`: the one way a table
 /// forgets. Returns how many rows went.

@@ -79,22 +79,16 @@ const USER_COLUMNS: &str =
 /// Maps a row to a user. The outer `Result` is SQLite's, the inner one says whether the
 /// stored values are still valid domain values.
 fn user_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<User, StoreError>> {
-    let username: String = row.get(1)?;
-    let role: String = row.get(3)?;
+    let username: String = row.get("username")?;
+    let role: String = row.get("role")?;
     let (username, role) = match (Username::parse(&username), parse_role(role)) {
         (Ok(username), Ok(role)) => (username, role),
         (Err(err), _) => return Ok(Err(StoreError::InvalidRow(err.to_string()))),
         (_, Err(err)) => return Ok(Err(err)),
     };
-    Ok(Ok(User {
-        id: row.get(0)?,
-        username,
-        password_hash: row.get(2)?,
-        role,
-        disabled: row.get(4)?,
-        created_at: row.get(5)?,
-        last_sign_in_at: row.get(6)?,
-    }))
+    Ok(Ok(super::from_columns!(row => User {
+        id, password_hash, disabled, created_at, last_sign_in_at,
+    } and { username: username, role: role })))
 }
 
 pub fn user_by_name(conn: &Connection, username: &Username) -> Result<Option<User>, StoreError> {

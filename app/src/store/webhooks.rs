@@ -26,18 +26,10 @@ const COLUMNS: &str = "SELECT id, webhook, event, payload, status, attempts, nex
         last_status, last_error, created_at FROM webhook_deliveries";
 
 fn delivery_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
-    Ok(Delivery {
-        id: row.get(0)?,
-        webhook: row.get(1)?,
-        event: row.get(2)?,
-        payload: row.get(3)?,
-        status: row.get(4)?,
-        attempts: row.get(5)?,
-        next_attempt_at: row.get(6)?,
-        last_status: row.get(7)?,
-        last_error: row.get(8)?,
-        created_at: row.get(9)?,
-    })
+    Ok(super::from_columns!(row => Delivery {
+        id, webhook, event, payload, status, attempts, next_attempt_at, last_status,
+        last_error, created_at,
+    }))
 }
 
 /// Queues `payload` for each of `webhooks`, due at once; returns how many.
