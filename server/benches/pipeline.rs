@@ -8,7 +8,7 @@ mod support;
 use app::domain::release::ReleaseStatus;
 use app::releases;
 use app::store::releases as store;
-use app::targets::{SmokeCheck, SmokeProbe, SmokeWhen, Target};
+use app::targets::SmokeWhen;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,19 +21,9 @@ fn pipeline(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let state = runtime.block_on(async {
         let mut state = server::open_state(dir.path()).await.expect("state opens");
-        let noop = vec!["true".to_owned()];
-        state.targets = Arc::new(vec![Target {
-            smoke: vec![SmokeCheck {
-                name: "noop".into(),
-                when: SmokeWhen::Post,
-                probe: SmokeProbe::Command(noop.clone()),
-                timeout: Duration::from_secs(5),
-                retries: 0,
-                interval: Duration::ZERO,
-            }],
-            step_timeout: Duration::from_secs(5),
-            ..Target::new("bench", dir.path(), noop.clone(), noop)
-        }]);
+        let target =
+            support::noop_target("bench", dir.path(), SmokeWhen::Post, Duration::from_secs(5));
+        state.targets = Arc::new(vec![target]);
         state
     });
     let requester = support::bench_caller();

@@ -12,7 +12,7 @@ mod support;
 use app::domain::release::ReleaseStatus;
 use app::releases;
 use app::store::releases as store;
-use app::targets::{SmokeCheck, SmokeProbe, SmokeWhen, Target};
+use app::targets::{SmokeWhen, Target};
 use server::loopback_hosts::LoopbackHosts;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,17 +34,9 @@ async fn run() {
         .await
         .expect("sshd starts (install openssh-server)");
     let mut state = server::open_state(&dir.path().join("data")).await.expect("state opens");
-    let noop = vec!["true".to_owned()];
+    let noop_target =
+        support::noop_target("fleet", "/".as_ref(), SmokeWhen::Both, Duration::from_secs(10));
     state.targets = Arc::new(vec![Target {
-        smoke: vec![SmokeCheck {
-            name: "noop".into(),
-            when: SmokeWhen::Both,
-            probe: SmokeProbe::Command(noop.clone()),
-            timeout: Duration::from_secs(10),
-            retries: 0,
-            interval: Duration::ZERO,
-        }],
-        step_timeout: Duration::from_secs(10),
         hosts: hosts.hosts.iter().map(|h| h.target_host("127.0.0.1")).collect(),
         ssh: app::ssh::SshSettings {
             // FACTORY_BENCH_NO_REUSE=1: a new connection for every command, to compare.
@@ -55,7 +47,7 @@ async fn run() {
                 .filter(|_| std::env::var_os("FACTORY_BENCH_NO_REUSE").is_none()),
             ..hosts.settings.clone()
         },
-        ..Target::new("fleet", "/", noop.clone(), noop)
+        ..noop_target
     }]);
     let requester = support::bench_caller();
     let mut overheads = Vec::new();
