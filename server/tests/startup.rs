@@ -304,27 +304,14 @@ async fn stopping_the_demo_stops_the_demo_services_it_started() {
         .trim()
         .to_owned();
     let client = reqwest::Client::new();
-    let started: serde_json::Value = client
-        .post(format!("{serving}/api/targets/demo-web/deploy"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({ "version": "1.1.0" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let deploy = client.post(format!("{serving}/api/targets/demo-web/deploy"));
+    let (_, started) =
+        common::answer(deploy.bearer_auth(&token).json(&serde_json::json!({ "version": "1.1.0" })))
+            .await;
     let id = started["release_id"].as_i64().expect("a release");
     loop {
-        let record: serde_json::Value = client
-            .get(format!("{serving}/api/releases/{id}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let release = client.get(format!("{serving}/api/releases/{id}"));
+        let (_, record) = common::answer(release.bearer_auth(&token)).await;
         if record["release"]["status"] != "running" {
             assert_eq!(record["release"]["status"], "succeeded", "{record}");
             break;
