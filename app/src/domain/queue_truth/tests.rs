@@ -122,18 +122,41 @@ type DriftCase = (
     &'static str,
 );
 
-#[test]
-fn every_drift_rule() {
+/// Each case's drift kinds, its first drift's signals, and guidance that has all four
+/// parts, says `guidance_word` and blocks Prepare release unless the pull request changed.
+fn check_drift(cases: Vec<DriftCase>) {
     let id = id();
-    let pr_changed = SourceFacts {
-        pull_request_change: Some(PullRequestChange {
-            before: Some("https://example.test/pull/1".into()),
-            at: NOW - 60,
-        }),
-        ..synced(0)
-    };
-    let removed = SourceFacts { removed_at: Some(NOW - 30), ..synced(0) };
-    let cases: Vec<DriftCase> = vec![
+    for (lane, source, status, state, facts, kinds, first_signals, guidance_word) in cases {
+        let truth = evaluate(
+            signals(&id, lane, source, status, state),
+            &facts,
+            FreshnessThresholds::default(),
+            NOW,
+        );
+        let got: Vec<DriftKind> = truth.drift.iter().map(|d| d.kind).collect();
+        assert_eq!(got, kinds, "{lane:?} {source} {status} {state}");
+        let first = &truth.drift[0];
+        assert!(first.signals_text().contains(first_signals), "{}", first.signals_text());
+        let g = &first.guidance;
+        let all = format!("{} {} {} {}", g.what_happened, g.trust, g.next_step, g.safe_to_act);
+        assert!(all.contains(guidance_word), "{all}");
+        assert!(
+            [&g.what_happened, &g.trust, &g.next_step, &g.safe_to_act]
+                .iter()
+                .all(|t| !t.is_empty())
+        );
+        assert_ne!(truth.guidance_summary(), NO_RECONCILIATION);
+        assert_eq!(
+            truth.blocking().is_some(),
+            kinds.iter().any(|k| k.blocks_release()),
+            "only a changed pull request lets Prepare release run"
+        );
+    }
+}
+
+#[test]
+fn the_board_and_its_file_disagree() {
+    check_drift(vec![
         // The board moved ahead of the file.
         (
             Lane::InProgress,
@@ -198,6 +221,31 @@ fn every_drift_rule() {
             "lane: Backlog · state: done",
             "state = \"open\"",
         ),
+        // Several at once, in a fixed order.
+        (
+            Lane::Done,
+            "ready",
+            "executing",
+            "open",
+            synced(0),
+            vec![DriftKind::LaneSource, DriftKind::StatusLane, DriftKind::StateLane],
+            "lane: Done · source: ready",
+            "done items stay closed",
+        ),
+    ]);
+}
+
+#[test]
+fn the_file_went_or_its_pull_request_changed() {
+    let pr_changed = SourceFacts {
+        pull_request_change: Some(PullRequestChange {
+            before: Some("https://example.test/pull/1".into()),
+            at: NOW - 60,
+        }),
+        ..synced(0)
+    };
+    let removed = SourceFacts { removed_at: Some(NOW - 30), ..synced(0) };
+    check_drift(vec![
         (
             Lane::Review,
             "review",
@@ -218,44 +266,7 @@ fn every_drift_rule() {
             "pull request before: https://example.test/pull/1 · pull request: https://example.test/pull/2",
             "Prepare release",
         ),
-        // Several at once, in a fixed order.
-        (
-            Lane::Done,
-            "ready",
-            "executing",
-            "open",
-            synced(0),
-            vec![DriftKind::LaneSource, DriftKind::StatusLane, DriftKind::StateLane],
-            "lane: Done · source: ready",
-            "done items stay closed",
-        ),
-    ];
-    for (lane, source, status, state, facts, kinds, first_signals, guidance_word) in cases {
-        let truth = evaluate(
-            signals(&id, lane, source, status, state),
-            &facts,
-            FreshnessThresholds::default(),
-            NOW,
-        );
-        let got: Vec<DriftKind> = truth.drift.iter().map(|d| d.kind).collect();
-        assert_eq!(got, kinds, "{lane:?} {source} {status} {state}");
-        let first = &truth.drift[0];
-        assert!(first.signals_text().contains(first_signals), "{}", first.signals_text());
-        let g = &first.guidance;
-        let all = format!("{} {} {} {}", g.what_happened, g.trust, g.next_step, g.safe_to_act);
-        assert!(all.contains(guidance_word), "{all}");
-        assert!(
-            [&g.what_happened, &g.trust, &g.next_step, &g.safe_to_act]
-                .iter()
-                .all(|t| !t.is_empty())
-        );
-        assert_ne!(truth.guidance_summary(), NO_RECONCILIATION);
-        assert_eq!(
-            truth.blocking().is_some(),
-            kinds.iter().any(|k| k.blocks_release()),
-            "only a changed pull request lets Prepare release run"
-        );
-    }
+    ]);
 }
 
 #[test]
