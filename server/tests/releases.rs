@@ -735,6 +735,11 @@ async fn the_demo_never_proposes_again_the_version_it_just_rolled_back() {
         assert_eq!(record["release"]["status"], "succeeded", "{record}");
     }
     let failed = app.deployed("demo-web", "1.2.0").await;
+    // The deploy reads failed while its automatic rollback runs, rolled-back once it ended.
+    let rollback = app.its_rollback(&failed).await;
+    assert_eq!(rollback["release"]["status"], "succeeded", "{rollback}");
+    let id = failed["release"]["id"].as_i64().unwrap();
+    let failed = app.finished_release(id).await;
     assert_eq!(failed["release"]["status"], "rolled-back", "{failed}");
     // Deploy with no version takes the demo's candidate: the next one, not 1.2.0 again.
     let (status, body) =
