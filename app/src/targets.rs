@@ -38,6 +38,8 @@ pub struct Target {
     pub ssh: SshSettings,
     /// How many hosts a release moves at a time (rolling); at least 1.
     pub batch_size: usize,
+    /// Recurring times when the target takes no deploys.
+    pub freeze_windows: Vec<crate::domain::release::freeze::FreezeWindow>,
 }
 
 /// How long a step may run when the configuration does not say.
@@ -68,6 +70,7 @@ impl Target {
             hosts: Vec::new(),
             ssh: SshSettings::default(),
             batch_size: 1,
+            freeze_windows: Vec::new(),
         }
     }
 

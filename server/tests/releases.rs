@@ -795,3 +795,85 @@ async fn holds_and_their_release_honour_an_idempotency_key() {
     );
     assert_eq!(history.matches("release-hold · demo-web").count(), 1, "one release recorded");
 }
+
+/// `host`'s target with one freeze window, written as the configuration would.
+fn frozen_target(host: &Host, from: &str, until: &str) -> app::targets::Target {
+    let window = app::domain::release::freeze::FreezeWindow::new(
+        "always-on-sunday",
+        "Europe/Berlin",
+        from,
+        until,
+        "the release train rests",
+    )
+    .unwrap();
+    app::targets::Target { freeze_windows: vec![window], ..host.target(Duration::from_secs(20)) }
+}
+
+#[tokio::test]
+async fn inside_a_freeze_window_deploys_are_refused_and_rollback_and_hold_stay_allowed() {
+    let host = Host::healthy(&["1.0.0", "2.0.0", "3.0.0"]).await;
+    let app = app_on(&host, Duration::from_secs(20)).await;
+    deployed(&app, "1.0.0").await;
+    deployed(&app, "2.0.0").await;
+    let (data_dir, _dir, client) = app.stop().await;
+
+    // Restarted with a window that spans the whole week: it is always in force.
+    let app = Setup::default()
+        .in_data_dir(data_dir)
+        .client(client)
+        .with(|s| s.targets = vec![frozen_target(&host, "sun 00:00", "sun 00:00")])
+        .spawn()
+        .await;
+    let (_, target) = app.get_json("/api/targets/web").await;
+    assert_eq!(target["freeze"]["active"], true, "{target}");
+    assert_eq!(target["freeze"]["window"], "always-on-sunday");
+    assert_eq!(target["freeze"]["time_zone"], "Europe/Berlin");
+
+    let (status, body) = deploy(&app, "3.0.0").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    common::blocking_gate(&body, "freeze-window");
+    let cause = body["guidance"]["cause"].as_str().unwrap();
+    assert_contains(
+        cause,
+        "web is inside its freeze window \"always-on-sunday\" (the release train rests) since Sun ",
+    );
+    assert_contains(cause, " 00:00 Europe/Berlin (");
+    assert_contains(body["guidance"]["next_step"].as_str().unwrap(), "roll back now");
+
+    // Rollback and hold stay allowed.
+    let (status, started) =
+        send(&app, &app.client, "POST", "/api/targets/web/rollback", None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let rollback = app.finished_start(&started).await;
+    assert_eq!(rollback["release"]["status"], "succeeded", "{rollback}");
+    let hold = json!({ "reason": "audit" });
+    let (status, body) = send(&app, &app.client, "PUT", "/api/targets/web/hold", Some(hold)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let page = app.page("/releases").await;
+    assert_contains(&page, "Freeze window: no deploys.");
+    assert_contains(&page, "\"always-on-sunday\" (the release train rests)");
+    // History keeps the refused deploy with its cause.
+    let history = app.page("/history").await;
+    assert_contains(&history, "web is inside its freeze window");
+}
+
+#[tokio::test]
+async fn the_next_freeze_window_is_shown_and_blocks_nothing_yet() {
+    let host = Host::healthy(&["1.0.0"]).await;
+    // A daily window that starts two hours from now, on Berlin's clock.
+    let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::get("Europe/Berlin").unwrap());
+    let clock = |hours: i64| now.checked_add(jiff::SignedDuration::from_hours(hours)).unwrap();
+    let (from, until) =
+        (clock(2).strftime("%H:%M").to_string(), clock(3).strftime("%H:%M").to_string());
+    let app = Setup::default()
+        .with(|s| s.targets = vec![frozen_target(&host, &from, &until)])
+        .spawn()
+        .await;
+    let (_, target) = app.get_json("/api/targets/web").await;
+    assert_eq!(target["freeze"]["active"], false, "{target}");
+    let page = app.page("/releases").await;
+    assert_contains(&page, "Next freeze window: ");
+    assert_contains(&page, &format!("{from} Europe/Berlin ("));
+    deployed(&app, "1.0.0").await;
+}

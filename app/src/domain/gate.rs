@@ -29,6 +29,8 @@ pub enum ReleaseGate {
     Smoke,
     /// There is an earlier successful release to roll back to.
     RollbackTarget,
+    /// The target is outside its freeze windows.
+    FreezeWindow,
 }
 
 /// Any gate, as results, the API and History name it.
@@ -41,7 +43,7 @@ pub enum GateName {
 }
 
 impl GateName {
-    pub const ALL: [GateName; 10] = [
+    pub const ALL: [GateName; 11] = [
         GateName::Item(ItemGate::LaneTransition),
         GateName::Item(ItemGate::LaneEligibility),
         GateName::Item(ItemGate::PullRequest),
@@ -52,6 +54,7 @@ impl GateName {
         GateName::Release(ReleaseGate::DeployHold),
         GateName::Release(ReleaseGate::Smoke),
         GateName::Release(ReleaseGate::RollbackTarget),
+        GateName::Release(ReleaseGate::FreezeWindow),
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +69,7 @@ impl GateName {
             GateName::Release(ReleaseGate::DeployHold) => "deploy-hold",
             GateName::Release(ReleaseGate::Smoke) => "smoke",
             GateName::Release(ReleaseGate::RollbackTarget) => "rollback-target",
+            GateName::Release(ReleaseGate::FreezeWindow) => "freeze-window",
         }
     }
 }

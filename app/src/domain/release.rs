@@ -8,6 +8,7 @@ use super::operator::Via;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+pub mod freeze;
 mod gates;
 mod hosts;
 pub mod rollout;

@@ -1,6 +1,7 @@
 //! The release status of each target, as the release page and the API read it.
 
 use super::*;
+use crate::domain::release::freeze::{FreezeView, FreezeWindow};
 
 /// Everything the release page and the API show of a target.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -25,6 +26,9 @@ pub struct TargetStatus {
     pub hosts_on_live: usize,
     /// The hosts are not all on one known version.
     pub mixed: bool,
+    /// The freeze window in force now (`active`), or else the next one; `None` for a
+    /// target without windows.
+    pub freeze: Option<FreezeView>,
 }
 
 /// What the status read needs of a target's configuration.
@@ -33,6 +37,7 @@ pub(super) struct TargetShape {
     pub name: String,
     pub smoke_gated: bool,
     pub hosts: Vec<String>,
+    pub freeze_windows: Vec<FreezeWindow>,
 }
 
 impl TargetShape {
@@ -41,6 +46,7 @@ impl TargetShape {
             name: target.name.clone(),
             smoke_gated: is_smoke_gated(target),
             hosts: target.host_names(),
+            freeze_windows: target.freeze_windows.clone(),
         }
     }
 }
@@ -60,6 +66,7 @@ impl TargetStatus {
             hold: self.hold.as_ref(),
             smoke_gated: self.smoke_gated,
             rollback_to: self.rollback_to.as_ref(),
+            freeze: self.freeze.as_ref(),
         }
     }
 }
@@ -109,7 +116,15 @@ pub(super) fn status_in(
         hosts,
         hosts_on_live,
         mixed,
+        freeze: FreezeView::at(&target.freeze_windows, time::OffsetDateTime::now_utc()),
     })
+}
+
+/// A status read earlier with its freeze as of now: a window opens or closes with the
+/// clock, not with a write.
+fn frozen_as_of_now(mut status: TargetStatus, target: &Target) -> TargetStatus {
+    status.freeze = FreezeView::at(&target.freeze_windows, time::OffsetDateTime::now_utc());
+    status
 }
 
 /// The status of every configured target, in configuration order: read once after each
@@ -122,7 +137,7 @@ pub async fn statuses(state: &AppState) -> Result<Vec<TargetStatus>, StoreError>
             targets.iter().map(|t| status_in(conn, t)).collect()
         })
         .await?;
-    Ok(Vec::clone(&kept))
+    Ok(kept.iter().zip(state.targets.iter()).map(|(s, t)| frozen_as_of_now(s.clone(), t)).collect())
 }
 
 pub async fn status(state: &AppState, name: &str) -> Result<TargetStatus, ServiceError> {

@@ -522,6 +522,13 @@ mod tests {
         assert_eq!(web.smoke_checks(app::targets::SmokeWhen::Pre).count(), 1);
     }
 
+    /// A `[[targets.freeze_windows]]` named weekend.
+    fn freeze(zone: &str, from: &str, until: &str) -> String {
+        format!(
+            "[[targets.freeze_windows]]\nname = \"weekend\"\ntime_zone = {zone}\nfrom = {from}\nuntil = {until}\n"
+        )
+    }
+
     #[test]
     fn target_errors_name_the_key_and_the_target() {
         let target = |extra: &str| {
@@ -580,6 +587,22 @@ mod tests {
                 "key `env` of [[targets]] #1 (\"web\") in its host #1 (\"a\")",
             ),
             (target("output_cap_kib = 0\n"), "key `output_cap_kib`"),
+            (
+                target(&freeze("\"Berlin\"", "\"fri 18:00\"", "\"mon 08:00\"")),
+                "key `time_zone` of [[targets]] #1 (\"web\") in its freeze window #1 (\"weekend\"): \"Berlin\" is no IANA time zone",
+            ),
+            (
+                target(&freeze("\"UTC\"", "\"fri 25:00\"", "\"mon 08:00\"")),
+                "key `from` of [[targets]] #1 (\"web\") in its freeze window #1 (\"weekend\"): \"fri 25:00\"",
+            ),
+            (
+                target(&freeze("\"UTC\"", "\"fri 18:00\"", "\"monday 08:00\"")),
+                "key `until` of [[targets]] #1 (\"web\") in its freeze window #1 (\"weekend\"): \"monday 08:00\": the day is one of",
+            ),
+            (
+                target(&format!("{0}{0}", freeze("\"UTC\"", "\"18:00\"", "\"06:00\""))),
+                "in its freeze window #2 (\"weekend\"): use 1 to 40 lowercase letters, digits and '-', once per target",
+            ),
         ];
         for (text, expected) in cases {
             let err = Config::parse(&text).unwrap_err();

@@ -32,6 +32,24 @@ pub struct TargetConfig {
     pub ssh: SshConfig,
     /// Hosts moved at a time (default 1).
     pub batch_size: Option<usize>,
+    /// Recurring times when the target takes no deploys.
+    #[serde(default)]
+    pub freeze_windows: Vec<FreezeWindowConfig>,
+}
+
+/// `[[targets.freeze_windows]]`: deploys are refused from `from` until `until`, on the
+/// clock of `time_zone`, each day (`"18:00"`) or each week (`"fri 18:00"`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeWindowConfig {
+    pub name: String,
+    /// An IANA time zone, such as `Europe/Berlin` or `UTC`.
+    pub time_zone: String,
+    pub from: String,
+    pub until: String,
+    /// Said in the refusal (default: none).
+    #[serde(default)]
+    pub reason: String,
 }
 
 /// `[[targets.hosts]]`: one host of a target.
@@ -188,7 +206,48 @@ impl TargetConfig {
             hosts,
             ssh: self.ssh.settings(&at)?,
             batch_size,
+            freeze_windows: self.freeze_windows(&at)?,
         })
+    }
+
+    fn freeze_windows(
+        &self,
+        at: &dyn Fn(&str) -> String,
+    ) -> Result<Vec<app::domain::release::freeze::FreezeWindow>, String> {
+        let mut windows: Vec<app::domain::release::freeze::FreezeWindow> = Vec::new();
+        for (index, window) in self.freeze_windows.iter().enumerate() {
+            let key = |k: &str| {
+                format!("{} in its freeze window #{} ({:?})", at(k), index + 1, window.name)
+            };
+            if !url_name_ok(&window.name) || windows.iter().any(|w| w.name == window.name) {
+                return Err(format!(
+                    "{}: use 1 to 40 lowercase letters, digits and '-', once per target",
+                    key("name")
+                ));
+            }
+            if window.reason.chars().count() > 200 {
+                return Err(format!("{}: at most 200 characters", key("reason")));
+            }
+            let made = app::domain::release::freeze::FreezeWindow::new(
+                &window.name,
+                &window.time_zone,
+                &window.from,
+                &window.until,
+                &window.reason,
+            );
+            // The error names what it read wrong; the key is the field it came from.
+            windows.push(made.map_err(|why| {
+                let field = if why.contains("time zone") {
+                    "time_zone"
+                } else if why.starts_with(&format!("{:?}", window.until)) {
+                    "until"
+                } else {
+                    "from"
+                };
+                format!("{}: {why}", key(field))
+            })?);
+        }
+        Ok(windows)
     }
 
     fn hosts(&self, at: &dyn Fn(&str) -> String) -> Result<Vec<app::ssh::TargetHost>, String> {

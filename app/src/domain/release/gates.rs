@@ -57,6 +57,8 @@ pub struct TargetFacts<'a> {
     pub smoke_gated: bool,
     /// Where a rollback would go.
     pub rollback_to: Option<&'a ReleaseRecord>,
+    /// The freeze window in force now, if one is.
+    pub freeze: Option<&'a super::freeze::FreezeView>,
 }
 
 /// A control evaluated for a target: enabled, or blocked with its gates and guidance.
@@ -88,6 +90,7 @@ pub fn evaluate_control(
     }
     if control == ReleaseControl::Deploy {
         gates.push(hold_gate(&facts));
+        gates.push(freeze_gate(&facts));
         gates.push(smoke_gate(&facts));
     }
     if control == ReleaseControl::Rollback {
@@ -153,6 +156,30 @@ fn hold_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
             format!("A hold stops every deploy to {} {until}; rollbacks stay allowed.", facts.target),
             "Ask the person who set the hold whether it can end, then release it on the releases page; or roll back if the live release is the problem.".to_owned(),
             "Safe to retry the deploy once the hold is released or has expired.".to_owned(),
+        ),
+    )
+}
+
+fn freeze_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
+    let Some(freeze) = facts.freeze.filter(|freeze| freeze.active) else {
+        return pass(ReleaseGate::FreezeWindow);
+    };
+    let end = freeze.clock(freeze.ends_at);
+    blocked(
+        ReleaseGate::FreezeWindow,
+        guidance(
+            format!(
+                "{} is inside its freeze window {} since {}, until {end}.",
+                facts.target,
+                freeze.named(),
+                freeze.clock(freeze.starts_at)
+            ),
+            format!(
+                "No deploy reaches {} inside a freeze window, from the page or the API; rollbacks and holds stay allowed.",
+                facts.target
+            ),
+            format!("Deploy after {end}; if the live release is broken, roll back now."),
+            format!("Safe to retry the deploy after {end}."),
         ),
     )
 }

@@ -192,9 +192,10 @@ fn the_release_gates_over_lock_hold_smoke_rollback_target_and_role() {
         set_at: time::macros::datetime!(2026-11-26 02:00 UTC),
         expires_at: None,
     };
+    let freeze = weekend_freeze();
     for control in [ReleaseControl::Deploy, ReleaseControl::Rollback, ReleaseControl::Hold] {
         for locked in [false, true] {
-            for held in [false, true] {
+            for (held, frozen) in [(false, false), (true, false), (false, true), (true, true)] {
                 for smoke_gated in [false, true] {
                     for can_roll_back in [false, true] {
                         for role in Role::ALL {
@@ -209,16 +210,19 @@ fn the_release_gates_over_lock_hold_smoke_rollback_target_and_role() {
                                 hold: held.then_some(&hold),
                                 smoke_gated,
                                 rollback_to: can_roll_back.then_some(&earlier),
+                                freeze: frozen.then_some(&freeze),
                             };
                             let view = evaluate_control(control, facts, Some(&operator));
                             let expected = role >= Role::Operator
                                 && match control {
-                                    ReleaseControl::Deploy => !locked && !held && smoke_gated,
+                                    ReleaseControl::Deploy => {
+                                        !locked && !held && !frozen && smoke_gated
+                                    }
                                     ReleaseControl::Rollback => !locked && can_roll_back,
                                     ReleaseControl::Hold => true,
                                 };
                             let case = format!(
-                                "{control:?} locked={locked} held={held} smoke={smoke_gated} back={can_roll_back} {role:?}"
+                                "{control:?} locked={locked} held={held} frozen={frozen} smoke={smoke_gated} back={can_roll_back} {role:?}"
                             );
                             assert_eq!(view.enabled, expected, "{case}");
                             assert_eq!(view.guidance.is_none(), view.enabled, "{case}");
@@ -236,6 +240,7 @@ fn the_release_gates_over_lock_hold_smoke_rollback_target_and_role() {
             hold: None,
             smoke_gated: true,
             rollback_to: None,
+            freeze: None,
         },
         None,
     );
@@ -244,6 +249,46 @@ fn the_release_gates_over_lock_hold_smoke_rollback_target_and_role() {
         g.cause,
         "Release #7 (deploy of 1.2.0) is running on web, now at: Post-deploy smoke checks."
     );
+}
+
+/// The weekend window of Europe/Berlin over the spring change, in force.
+fn weekend_freeze() -> super::freeze::FreezeView {
+    super::freeze::FreezeView {
+        window: "weekend".into(),
+        reason: "no deploys over the weekend".into(),
+        time_zone: "Europe/Berlin".into(),
+        starts_at: time::macros::datetime!(2026-03-27 17:00 UTC),
+        ends_at: time::macros::datetime!(2026-03-30 06:00 UTC),
+        active: true,
+    }
+}
+
+#[test]
+fn a_freeze_says_its_window_and_when_it_ends_on_its_clock_and_in_utc() {
+    let freeze = weekend_freeze();
+    let facts = TargetFacts {
+        target: "web",
+        running: None,
+        hold: None,
+        smoke_gated: true,
+        rollback_to: None,
+        freeze: Some(&freeze),
+    };
+    let view = evaluate_control(ReleaseControl::Deploy, facts, None);
+    let g = view.guidance.expect("blocked");
+    assert_eq!(
+        g.cause,
+        "web is inside its freeze window \"weekend\" (no deploys over the weekend) since Fri 27 Mar 18:00 Europe/Berlin (Fri 27 Mar 17:00 UTC), until Mon 30 Mar 08:00 Europe/Berlin (Mon 30 Mar 06:00 UTC)."
+    );
+    assert!(g.policy_context.contains("rollbacks and holds stay allowed"), "{g:?}");
+    assert_eq!(
+        g.next_step,
+        "Deploy after Mon 30 Mar 08:00 Europe/Berlin (Mon 30 Mar 06:00 UTC); if the live release is broken, roll back now."
+    );
+    // The next window, not yet in force, blocks nothing.
+    let next = super::freeze::FreezeView { active: false, ..freeze.clone() };
+    let facts = TargetFacts { freeze: Some(&next), ..facts };
+    assert!(evaluate_control(ReleaseControl::Deploy, facts, None).enabled);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use super::hosts::TargetHosts;
 use super::*;
+use crate::domain::release::freeze::FreezeView;
 
 /// `/releases`
 pub async fn page() -> impl IntoView {
@@ -192,6 +193,7 @@ fn TargetSection(status: TargetStatus, operator: Option<Operator>) -> impl IntoV
             </div>
         }
     });
+    let freeze = status.freeze.clone().map(|freeze| view! { <FreezeLine freeze /> });
     let recent = status
         .recent
         .iter()
@@ -228,6 +230,7 @@ fn TargetSection(status: TargetStatus, operator: Option<Operator>) -> impl IntoV
             {last_smoke}
             {running}
             {hold}
+            {freeze}
             <ul class="card-actions" aria-label="Release controls">
                 {buttons}
             </ul>
@@ -271,5 +274,28 @@ fn ControlButton(target: String, view: ControlView) -> impl IntoView {
             }
             .into_any()
         }
+    }
+}
+
+/// The freeze window in force (deploys wait until it ends), or the next one, in the
+/// window's own time zone and in UTC.
+#[component]
+fn FreezeLine(freeze: FreezeView) -> impl IntoView {
+    let span = format!("{} until {}", freeze.clock(freeze.starts_at), freeze.clock(freeze.ends_at));
+    let (class, heading) = if freeze.active {
+        ("hold-banner", "Freeze window: no deploys. ")
+    } else {
+        ("freeze-next", "Next freeze window: ")
+    };
+    view! {
+        <div class=class role="status">
+            <p>
+                <strong>{heading}</strong>
+                {freeze.named()}
+                ", "
+                {span}
+                "."
+            </p>
+        </div>
     }
 }
