@@ -29,9 +29,14 @@ fn pipeline(c: &mut Criterion) {
     let requester = support::bench_caller();
     let deploy_to_the_end = || {
         runtime.block_on(async {
-            let id = releases::deploy(&state, requester.clone(), "bench", Some("1.0.0"))
-                .await
-                .expect("started, neither refused nor failed");
+            let id = releases::deploy(
+                &state,
+                requester.clone(),
+                "bench",
+                releases::DeployRequest { version: Some("1.0.0".into()), break_glass: None },
+            )
+            .await
+            .expect("started, neither refused nor failed");
             // The pipeline runs in the background: wait for its recorded end.
             loop {
                 let done = state

@@ -57,9 +57,14 @@ async fn run() {
     for round in 0..=ROLLOUTS {
         let started = Instant::now();
         let version = format!("1.0.{round}");
-        let id = releases::deploy(&state, requester.clone(), "fleet", Some(&version))
-            .await
-            .expect("started");
+        let id = releases::deploy(
+            &state,
+            requester.clone(),
+            "fleet",
+            releases::DeployRequest { version: Some(version.clone()), break_glass: None },
+        )
+        .await
+        .expect("started");
         let (release, steps) = loop {
             let (release, steps) = state
                 .db

@@ -89,6 +89,11 @@ pub struct DeployBody {
     /// with a letter or digit, without `..`.
     #[schema(pattern = "^(?!.*\\.\\.)[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$", max_length = 64)]
     version: Option<String>,
+    /// Inside a freeze window: why this deploy cannot wait (1 to 500 characters). It goes
+    /// ahead once, needs `factory.release.break-glass`, is recorded in History and
+    /// announced (`freeze.broken`). Outside a window the deploy runs as any other.
+    #[schema(min_length = 1, max_length = 500)]
+    break_glass: Option<String>,
 }
 
 /// A release that started: it runs in the background.
@@ -114,8 +119,8 @@ fn started(id: i64) -> Response {
 }
 
 /// Deploys a version to a target: 202 with the release id when it starts, 409/403 with
-/// the gates (`deploy-lock`, `deploy-hold`, `smoke`, `permission`) and guidance when
-/// refused.
+/// the gates (`deploy-lock`, `deploy-hold`, `freeze-window`, `smoke`, `permission`) and
+/// guidance when refused.
 #[utoipa::path(
     post,
     path = "/api/targets/{target}/deploy",
@@ -135,8 +140,9 @@ pub async fn deploy(
     who: Caller,
     bytes: Bytes,
 ) -> Result<Response, ServiceError> {
-    let DeployBody { version } = body(&bytes)?;
-    Ok(started(releases::deploy(&state, who, &target, version.as_deref()).await?))
+    let DeployBody { version, break_glass } = body(&bytes)?;
+    let request = releases::DeployRequest { version, break_glass };
+    Ok(started(releases::deploy(&state, who, &target, request).await?))
 }
 
 /// A rollback's body; without one, the rollback returns to the previous successful release.

@@ -877,3 +877,52 @@ async fn the_next_freeze_window_is_shown_and_blocks_nothing_yet() {
     assert_contains(&page, &format!("{from} Europe/Berlin ("));
     deployed(&app, "1.0.0").await;
 }
+
+#[tokio::test]
+async fn breaking_the_glass_deploys_once_inside_a_window_with_its_reason_on_record() {
+    let host = Host::healthy(&["1.0.0", "2.0.0"]).await;
+    let app = Setup::default()
+        .with(|s| s.targets = vec![frozen_target(&host, "sun 00:00", "sun 00:00")])
+        .spawn()
+        .await;
+    let deploy_path = "/api/targets/web/deploy";
+    // A reason is required, and named when missing.
+    let blank = json!({ "version": "1.0.0", "break_glass": "  " });
+    let (status, body) = send(&app, &app.client, "POST", deploy_path, Some(blank)).await;
+    assert_eq!(
+        (status, &body["field"]),
+        (StatusCode::BAD_REQUEST, &json!("break_glass")),
+        "{body}"
+    );
+
+    let glass =
+        json!({ "version": "1.0.0", "break_glass": "the checkout is down; 1.0.0 fixes it" });
+    let (status, started) = send(&app, &app.client, "POST", deploy_path, Some(glass)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    assert_eq!(app.finished_start(&started).await["release"]["status"], "succeeded");
+    let history = app.page("/history").await;
+    assert_contains(&history, "break-glass · web");
+    assert_contains(&history, "inside the freeze window \"always-on-sunday\"");
+    assert_contains(&history, "the checkout is down; 1.0.0 fixes it");
+
+    // The glass breaks for one deploy: the next one is refused again.
+    let (status, body) = deploy(&app, "2.0.0").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    common::blocking_gate(&body, "freeze-window");
+
+    // Without JavaScript: the confirm page offers it as a form of its own.
+    let page = app.page("/releases/web/deploy").await;
+    assert_contains(&page, "Break the glass and deploy to web");
+    let token = form_token(&page);
+    let form = [
+        ("target", "web"),
+        ("version", "2.0.0"),
+        ("token", token.as_str()),
+        ("break_glass", "a second fix"),
+    ];
+    let response = app.submit("/fn/deploy", "/releases/web/deploy", &form).await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let landed = common::location(&response);
+    let id: i64 = landed.trim_start_matches("/releases/").parse().expect("the release's page");
+    assert_eq!(app.finished_release(id).await["release"]["version"], "2.0.0");
+}

@@ -461,3 +461,48 @@ async fn a_hold_whose_time_is_up_stands_no_more_and_its_end_is_sent() {
     let history = app.page("/history").await;
     assert_contains(&history, "hold-expired");
 }
+
+#[tokio::test]
+async fn a_deploy_that_breaks_the_glass_of_a_freeze_window_is_announced() {
+    let host = Host::healthy(&["1.0.0"]).await;
+    let receiver = receiver(0, false).await;
+    let window = app::domain::release::freeze::FreezeWindow::new(
+        "all-week",
+        "UTC",
+        "mon 00:00",
+        "mon 00:00",
+        "",
+    )
+    .unwrap();
+    let target = app::targets::Target {
+        freeze_windows: vec![window],
+        ..host.target(Duration::from_secs(20))
+    };
+    let hook = hook(&receiver.url, WebhookFormat::Slack, &release_events());
+    let app = Setup::default()
+        .with(|s| {
+            s.targets = vec![target];
+            s.webhooks = vec![hook];
+        })
+        .spawn()
+        .await;
+    let (status, started) = common::answer(
+        app.client
+            .post(app.url("/api/targets/web/deploy"))
+            .json(&serde_json::json!({ "version": "1.0.0", "break_glass": "<!channel> hotfix" })),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{started}");
+    let got =
+        receiver.until("freeze.broken", |r| r.iter().any(|r| r.event() == "freeze.broken")).await;
+    let broken = got.iter().find(|r| r.event() == "freeze.broken").unwrap();
+    let text = broken.json()["text"].as_str().unwrap().to_owned();
+    assert!(
+        text.starts_with(
+            "🔨 web: demo broke the glass of the freeze window all-week for release #"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("&lt;!channel&gt; hotfix"), "the reason is text, never markup: {text}");
+    assert!(verified(broken));
+}

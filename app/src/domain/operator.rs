@@ -15,6 +15,8 @@ pub enum Permission {
     ReleaseDeploy,
     ReleaseRollback,
     ReleaseHold,
+    /// Deploy once inside a freeze window, with a reason ("break the glass").
+    ReleaseBreakGlass,
     /// Sync work items from the factory repository now (Refresh).
     QueueSync,
     /// Add, change and disable users; create and revoke API tokens.
@@ -33,6 +35,7 @@ machine_names!(
         ReleaseDeploy => "factory.release.deploy",
         ReleaseRollback => "factory.release.rollback",
         ReleaseHold => "factory.release.hold",
+        ReleaseBreakGlass => "factory.release.break-glass",
         QueueSync => "factory.queue.sync",
         OperatorsManage => "factory.operators.manage",
         MetricsRead => "factory.metrics.read",

@@ -61,7 +61,7 @@ async fn hold_now(
     reason: String,
     expires: Option<u64>,
 ) -> Result<Hold, ServiceError> {
-    refuse_unless_enabled(state, &requester, ReleaseControl::Hold, "hold", &target).await?;
+    refuse_unless_enabled(state, &requester, ReleaseControl::Hold, "hold", &target, false).await?;
     let (name, reason_owned, by) =
         (target.clone(), reason.clone(), requester.operator.name.clone());
     let hold = state
@@ -101,7 +101,8 @@ async fn release_hold_now(
     requester: Caller,
     target: String,
 ) -> Result<bool, ServiceError> {
-    refuse_unless_enabled(state, &requester, ReleaseControl::Hold, "release-hold", &target).await?;
+    refuse_unless_enabled(state, &requester, ReleaseControl::Hold, "release-hold", &target, false)
+        .await?;
     let name = target.clone();
     let ended = state.db.call(move |conn| crate::store::holds::release_hold(conn, &name)).await?;
     if ended {

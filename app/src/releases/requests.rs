@@ -2,6 +2,8 @@
 //! and the start of the pipeline in the background.
 
 use super::*;
+use crate::domain::release::TargetFacts;
+use crate::domain::release::freeze::FreezeView;
 use crate::idempotency::{self, Keyed};
 use serde::{Deserialize, Serialize};
 
@@ -68,7 +70,8 @@ async fn candidate(target: &Target) -> Result<(String, Option<String>), ServiceE
 /// What a start decided, in one call on the database thread.
 enum Start {
     Refused(ControlView),
-    Started(i64, Option<Box<ReleaseRecord>>),
+    /// The release, the one it replaces, and the freeze window it broke the glass of.
+    Started(i64, Option<Box<ReleaseRecord>>, Option<Box<FreezeView>>),
 }
 
 /// A started release, as a repeat of its request is told.
@@ -110,37 +113,77 @@ async fn once_per_key(
     Ok(started.release_id)
 }
 
-/// Starts a deploy of `version` (or the candidate's) and returns its release id at once;
-/// the pipeline runs in the background.
+/// What a deploy asks for: a version (else the candidate command's), and, inside a freeze
+/// window, the reason to break the glass.
+#[derive(Debug, Clone, Default)]
+pub struct DeployRequest {
+    pub version: Option<String>,
+    pub break_glass: Option<String>,
+}
+
+/// Starts a deploy and returns its release id at once; the pipeline runs in the
+/// background.
 pub async fn deploy(
     state: &AppState,
     requester: Caller,
     target_name: &str,
-    version: Option<&str>,
+    request: DeployRequest,
 ) -> Result<i64, ServiceError> {
-    let what = format!("deploy of {}", version.unwrap_or("the candidate"));
-    let (owned, by, target, version) =
-        (state.clone(), requester.clone(), target_name.to_owned(), version.map(str::to_owned));
-    let start = async move { deploy_now(&owned, by, &target, version.as_deref()).await };
+    let break_glass = request.break_glass.as_deref().map(check_break_glass_reason).transpose()?;
+    let what = format!(
+        "deploy of {}{}",
+        request.version.as_deref().unwrap_or("the candidate"),
+        break_glass
+            .as_deref()
+            .map(|why| format!(", breaking the glass: {why}"))
+            .unwrap_or_default()
+    );
+    let (owned, by, target) = (state.clone(), requester.clone(), target_name.to_owned());
+    let request = DeployRequest { break_glass, ..request };
+    let start = async move { deploy_now(&owned, by, &target, request).await };
     once_per_key(state, &requester, target_name, what, start).await
+}
+
+/// A break-glass reason: 1 to 500 characters, said in History and the announcement.
+fn check_break_glass_reason(raw: &str) -> Result<String, ServiceError> {
+    let reason = raw.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ServiceError::Invalid {
+            field: "break_glass",
+            message: "Say why this deploy cannot wait for the freeze window to end, in 1 to 500 characters.".into(),
+        });
+    }
+    Ok(reason.to_owned())
 }
 
 async fn deploy_now(
     state: &AppState,
     requester: Caller,
     target_name: &str,
-    version: Option<&str>,
+    request: DeployRequest,
 ) -> Result<i64, ServiceError> {
     let target = find_target(&state.targets, target_name)?.clone();
+    let breaking_glass = request.break_glass.is_some();
     // Check the gates before running the candidate command, so a refused deploy costs
     // nothing; they are checked again when the lock is taken.
-    refuse_unless_enabled(state, &requester, ReleaseControl::Deploy, "deploy", &target.name)
+    let control = ReleaseControl::Deploy;
+    refuse_unless_enabled(state, &requester, control, "deploy", &target.name, breaking_glass)
         .await?;
-    let (version, commit) = match version {
+    let (version, commit) = match request.version.as_deref() {
         Some(raw) => (check_version(raw)?, None),
         None => candidate(&target).await?,
     };
-    start(state, requester, target, ReleaseKind::Deploy, version, commit, None).await
+    let release = NewVersion { kind: ReleaseKind::Deploy, version, commit, rollback_to: None };
+    start(state, requester, target, release, request.break_glass).await
+}
+
+/// What a release ships: a deploy's version and commit, or the release a rollback goes
+/// back to.
+struct NewVersion {
+    kind: ReleaseKind,
+    version: String,
+    commit: Option<String>,
+    rollback_to: Option<ReleaseRecord>,
 }
 
 /// Starts a rollback to `release_id` (or the previous successful release).
@@ -185,7 +228,13 @@ async fn rollback_now(
             chosen
         }
     };
-    start(state, requester, target, ReleaseKind::Rollback, String::new(), None, to).await
+    let release = NewVersion {
+        kind: ReleaseKind::Rollback,
+        version: String::new(),
+        commit: None,
+        rollback_to: to,
+    };
+    start(state, requester, target, release, None).await
 }
 
 /// The control's gates as they stand now: refused (and recorded in History) when one
@@ -196,9 +245,11 @@ pub(super) async fn refuse_unless_enabled(
     control: ReleaseControl,
     action: &'static str,
     target: &str,
+    breaking_glass: bool,
 ) -> Result<(), ServiceError> {
     let now = status(state, target).await?;
-    let view = evaluate_control(control, now.facts(), Some(&requester.operator));
+    let facts = TargetFacts { breaking_glass, ..now.facts() };
+    let view = evaluate_control(control, facts, Some(&requester.operator));
     if view.enabled {
         return Ok(());
     }
@@ -235,6 +286,8 @@ struct NewStart {
     rollback_to: Option<ReleaseRecord>,
     /// A deploy and an operator's rollback move every host of the target, in order.
     hosts: Vec<String>,
+    /// The deploy breaks the glass of a freeze window in force.
+    breaking_glass: bool,
 }
 
 /// Checks the gates and takes the deploy lock, in one call on the database thread: of
@@ -252,9 +305,10 @@ fn decide_start(conn: &mut rusqlite::Connection, start: NewStart) -> Result<Star
         commit,
         rollback_to,
         hosts,
+        breaking_glass,
     } = start;
     let status = status_in(conn, &shape)?;
-    let mut facts = status.facts();
+    let mut facts = TargetFacts { breaking_glass, ..status.facts() };
     if rollback_to.is_some() {
         facts.rollback_to = rollback_to.as_ref();
     }
@@ -287,8 +341,9 @@ fn decide_start(conn: &mut rusqlite::Connection, start: NewStart) -> Result<Star
         },
         &owner,
     )?;
+    let broken = facts.breaks_a_freeze().then(|| status.freeze.clone().map(Box::new)).flatten();
     Ok(match started {
-        Ok(id) => Start::Started(id, status.live.map(Box::new)),
+        Ok(id) => Start::Started(id, status.live.map(Box::new), broken),
         Err(holder) => {
             // Lost a race for the lock: the gates now say who holds it.
             let mut facts = status.facts();
@@ -302,11 +357,10 @@ async fn start(
     state: &AppState,
     requester: Caller,
     target: Target,
-    kind: ReleaseKind,
-    version: String,
-    commit: Option<String>,
-    rollback_to: Option<ReleaseRecord>,
+    release: NewVersion,
+    break_glass: Option<String>,
 ) -> Result<i64, ServiceError> {
+    let NewVersion { kind, version, commit, rollback_to } = release;
     let control = match kind {
         ReleaseKind::Deploy => ReleaseControl::Deploy,
         _ => ReleaseControl::Rollback,
@@ -323,6 +377,7 @@ async fn start(
         commit,
         rollback_to,
         hosts: target.host_names(),
+        breaking_glass: break_glass.is_some(),
     };
     let decided = state.db.call(move |conn| decide_start(conn, new)).await?;
     let action = control.as_str();
@@ -330,7 +385,10 @@ async fn start(
         Start::Refused(view) => {
             Err(refuse(state, &requester, control, action, &target.name, view).await)
         }
-        Start::Started(id, live) => {
+        Start::Started(id, live, broken) => {
+            if let (Some(window), Some(reason)) = (broken, break_glass) {
+                broke_the_glass(state, &requester, &target.name, id, &window, reason).await;
+            }
             audit_event(
                 state,
                 &requester,
@@ -348,6 +406,31 @@ async fn start(
             Ok(id)
         }
     }
+}
+
+/// Records and announces a deploy that went ahead inside a freeze window.
+async fn broke_the_glass(
+    state: &AppState,
+    requester: &Caller,
+    target: &str,
+    release: i64,
+    window: &FreezeView,
+    reason: String,
+) {
+    let detail = format!(
+        "release #{release} inside the freeze window {} (until {}): {reason}",
+        window.named(),
+        window.clock(window.ends_at)
+    );
+    tracing::warn!(target, release, by = %requester.operator.name, %reason, "a deploy broke the glass of a freeze window");
+    audit_event(state, requester, "break-glass", target, "succeeded", detail).await;
+    let body = serde_json::json!({
+        "target": target,
+        "break_glass": { "by": requester.operator.name, "reason": reason, "release_id": release },
+        "freeze": window,
+        "page": format!("{}/releases/{release}", state.webhooks.public_url),
+    });
+    crate::webhooks::emit(state, WebhookEvent::FreezeBroken, body, None).await;
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ pub enum WebhookEvent {
     HoldSet,
     HoldReleased,
     HoldExpired,
+    /// A deploy went ahead inside a freeze window, with a reason.
+    FreezeBroken,
     /// A work-item action a gate blocked (opt-in: it can be frequent).
     ActionBlocked,
     /// Sent from the webhooks page to one webhook.
@@ -32,13 +34,14 @@ machine_names!(
         HoldSet => "hold.set",
         HoldReleased => "hold.released",
         HoldExpired => "hold.expired",
+        FreezeBroken => "freeze.broken",
         ActionBlocked => "action.blocked",
         Test => "test",
     }
 );
 
 /// What a webhook gets when its configuration names no events.
-pub const DEFAULT_EVENTS: [WebhookEvent; 8] = [
+pub const DEFAULT_EVENTS: [WebhookEvent; 9] = [
     WebhookEvent::ReleaseStarted,
     WebhookEvent::ReleaseSucceeded,
     WebhookEvent::ReleaseFailed,
@@ -47,6 +50,7 @@ pub const DEFAULT_EVENTS: [WebhookEvent; 8] = [
     WebhookEvent::HoldSet,
     WebhookEvent::HoldReleased,
     WebhookEvent::HoldExpired,
+    WebhookEvent::FreezeBroken,
 ];
 
 impl WebhookEvent {
@@ -70,6 +74,7 @@ impl WebhookEvent {
             WebhookEvent::ReleaseFailed
                 | WebhookEvent::ReleaseRolledBack
                 | WebhookEvent::ReleaseInterrupted
+                | WebhookEvent::FreezeBroken
         )
     }
 }

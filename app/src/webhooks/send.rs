@@ -49,6 +49,13 @@ pub fn summary(payload: &Value) -> String {
             hold["reason"].as_str().unwrap_or("")
         ),
         "hold.released" => format!("▶️ The hold on {target} was released"),
+        "freeze.broken" => format!(
+            "🔨 {target}: {} broke the glass of the freeze window {} for release #{}: {}",
+            payload["break_glass"]["by"].as_str().unwrap_or("?"),
+            payload["freeze"]["window"].as_str().unwrap_or("?"),
+            payload["break_glass"]["release_id"],
+            payload["break_glass"]["reason"].as_str().unwrap_or("")
+        ),
         "hold.expired" => format!("▶️ The hold on {target} expired"),
         "action.blocked" => format!(
             "{}: {}",

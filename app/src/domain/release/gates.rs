@@ -59,6 +59,16 @@ pub struct TargetFacts<'a> {
     pub rollback_to: Option<&'a ReleaseRecord>,
     /// The freeze window in force now, if one is.
     pub freeze: Option<&'a super::freeze::FreezeView>,
+    /// The deploy asks to break the glass: to go ahead inside a freeze window, with a
+    /// reason, which needs `factory.release.break-glass`.
+    pub breaking_glass: bool,
+}
+
+impl TargetFacts<'_> {
+    /// A deploy that breaks the glass of the window in force.
+    pub fn breaks_a_freeze(&self) -> bool {
+        self.breaking_glass && self.freeze.is_some_and(|freeze| freeze.active)
+    }
 }
 
 /// A control evaluated for a target: enabled, or blocked with its gates and guidance.
@@ -102,6 +112,13 @@ pub fn evaluate_control(
             control.permission(),
             operator,
         ));
+        if control == ReleaseControl::Deploy && facts.breaks_a_freeze() {
+            gates.push(permission_gate_for(
+                &format!("Breaking the glass of {}'s freeze window", facts.target),
+                Permission::ReleaseBreakGlass,
+                operator,
+            ));
+        }
     }
     let guidance = gates.iter().find_map(|g| g.guidance().cloned());
     ControlView { control, enabled: guidance.is_none(), gates, guidance }
@@ -161,7 +178,7 @@ fn hold_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
 }
 
 fn freeze_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
-    let Some(freeze) = facts.freeze.filter(|freeze| freeze.active) else {
+    let Some(freeze) = facts.freeze.filter(|freeze| freeze.active && !facts.breaking_glass) else {
         return pass(ReleaseGate::FreezeWindow);
     };
     let end = freeze.clock(freeze.ends_at);
@@ -178,7 +195,9 @@ fn freeze_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
                 "No deploy reaches {} inside a freeze window, from the page or the API; rollbacks and holds stay allowed.",
                 facts.target
             ),
-            format!("Deploy after {end}; if the live release is broken, roll back now."),
+            format!(
+                "Deploy after {end}; if the live release is broken, roll back now. A deploy that cannot wait may break the glass, once, with a reason (factory.release.break-glass); it is recorded and announced."
+            ),
             format!("Safe to retry the deploy after {end}."),
         ),
     )

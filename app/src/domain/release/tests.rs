@@ -211,6 +211,7 @@ fn the_release_gates_over_lock_hold_smoke_rollback_target_and_role() {
                                 smoke_gated,
                                 rollback_to: can_roll_back.then_some(&earlier),
                                 freeze: frozen.then_some(&freeze),
+                                breaking_glass: false,
                             };
                             let view = evaluate_control(control, facts, Some(&operator));
                             let expected = role >= Role::Operator
@@ -241,6 +242,7 @@ fn the_release_gates_over_lock_hold_smoke_rollback_target_and_role() {
             smoke_gated: true,
             rollback_to: None,
             freeze: None,
+            breaking_glass: false,
         },
         None,
     );
@@ -273,6 +275,7 @@ fn a_freeze_says_its_window_and_when_it_ends_on_its_clock_and_in_utc() {
         smoke_gated: true,
         rollback_to: None,
         freeze: Some(&freeze),
+        breaking_glass: false,
     };
     let view = evaluate_control(ReleaseControl::Deploy, facts, None);
     let g = view.guidance.expect("blocked");
@@ -283,8 +286,23 @@ fn a_freeze_says_its_window_and_when_it_ends_on_its_clock_and_in_utc() {
     assert!(g.policy_context.contains("rollbacks and holds stay allowed"), "{g:?}");
     assert_eq!(
         g.next_step,
-        "Deploy after Mon 30 Mar 08:00 Europe/Berlin (Mon 30 Mar 06:00 UTC); if the live release is broken, roll back now."
+        "Deploy after Mon 30 Mar 08:00 Europe/Berlin (Mon 30 Mar 06:00 UTC); if the live release is broken, roll back now. A deploy that cannot wait may break the glass, once, with a reason (factory.release.break-glass); it is recorded and announced."
     );
+    // Breaking the glass passes the window, and needs its permission.
+    let breaking = TargetFacts { breaking_glass: true, ..facts };
+    let viewer = Operator {
+        name: "vera".into(),
+        role: crate::domain::Role::Viewer,
+        credential: crate::domain::Credential::Session { user_id: 2 },
+    };
+    let operator = Operator { role: crate::domain::Role::Operator, ..viewer.clone() };
+    assert!(evaluate_control(ReleaseControl::Deploy, breaking, Some(&operator)).enabled);
+    let refused = evaluate_control(ReleaseControl::Deploy, breaking, Some(&viewer));
+    assert!(refused.refused());
+    let says_the_right = |g: &crate::domain::GateEvaluation| {
+        g.reason.as_deref().is_some_and(|r| r.contains("factory.release.break-glass"))
+    };
+    assert!(refused.gates.iter().any(says_the_right), "{refused:?}");
     // The next window, not yet in force, blocks nothing.
     let next = super::freeze::FreezeView { active: false, ..freeze.clone() };
     let facts = TargetFacts { freeze: Some(&next), ..facts };

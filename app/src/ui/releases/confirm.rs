@@ -1,6 +1,7 @@
 //! `/releases/{target}/{control}`: the confirm step of Deploy, Rollback and Hold.
 
 use super::*;
+use crate::domain::release::TargetFacts;
 
 /// `/releases/{target}/{control}`: from → to, what will run, and the button that does it.
 pub async fn page(target: String, control: String) -> AnyView {
@@ -32,6 +33,9 @@ fn form_error_text(error: &AppError) -> &'static str {
             }
             "reason" => "Say why deploys must stop, in 1 to 500 characters.",
             "expires_in" => "Choose 1 hour, 4 hours, 24 hours or until released.",
+            "break_glass" => {
+                "Say why this deploy cannot wait for the freeze window to end, in 1 to 500 characters."
+            }
             "release_id" => "Pick one of the earlier releases listed.",
             _ => "The form could not be read. Reload the page and try again.",
         },
@@ -82,6 +86,14 @@ async fn confirm_page(
         Vec::new()
     };
     let view = evaluate_control(control, status.facts(), operator.as_ref());
+    // Inside a freeze window, a deploy this operator may break the glass for.
+    let glass = (control == ReleaseControl::Deploy && !view.enabled)
+        .then(|| {
+            let facts = TargetFacts { breaking_glass: true, ..status.facts() };
+            evaluate_control(control, facts, operator.as_ref())
+        })
+        .filter(|glass| glass.enabled)
+        .map(|_| view! { <BreakGlass target=target.name.clone() /> });
     if refused && !view.enabled {
         set_status(axum::http::StatusCode::CONFLICT);
     }
@@ -238,10 +250,35 @@ async fn confirm_page(
         </section>
         {form_error}
         {form}
+        {glass}
         <ul class="action-meta">{gates}</ul>
         <p>
             <a href="/releases">"← Back to releases"</a>
         </p>
     }
     .into_any()
+}
+
+/// Deploy once inside a freeze window, with a reason.
+#[component]
+fn BreakGlass(target: String) -> impl IntoView {
+    view! {
+        <section class="break-glass" aria-labelledby="break-glass">
+            <h2 id="break-glass">"Break the glass"</h2>
+            <p>
+                "Deploy once inside the freeze window. Your reason is kept in History and announced to the webhooks."
+            </p>
+            <form method="post" action=StartDeploy::PATH class="stack">
+                <input type="hidden" name="target" value=target.clone() />
+                <input type="hidden" name="token" value=form_token() />
+                <label for="version">"Version"</label>
+                <input id="version" name="version" autocapitalize="none" spellcheck="false" />
+                <label for="break_glass">"Why can it not wait?"</label>
+                <textarea id="break_glass" name="break_glass" required maxlength="500" rows="3"></textarea>
+                <button type="submit" class="button">
+                    {format!("Break the glass and deploy to {target}")}
+                </button>
+            </form>
+        </section>
+    }
 }

@@ -61,11 +61,13 @@ pub async fn start_deploy(
     target: String,
     version: Option<String>,
     token: String,
+    break_glass: Option<String>,
 ) -> Result<(), AppError> {
     super::answered(|state| async move {
         let version = version.filter(|v| !v.trim().is_empty());
         let who = caller(Some(&token))?;
-        let started = releases::deploy(&state, who, &target, version.as_deref()).await;
+        let request = releases::DeployRequest { version, break_glass };
+        let started = releases::deploy(&state, who, &target, request).await;
         land(started, &target, "deploy", |id| format!("/releases/{id}"))
     })
     .await
