@@ -418,7 +418,7 @@ async fn broke_the_glass(
     reason: String,
 ) {
     let detail = format!(
-        "release #{release} inside the freeze window {} (until {}): {reason}",
+        "release #{release} inside the freeze window {}, until {}: {reason}",
         window.named(),
         window.clock(window.ends_at)
     );

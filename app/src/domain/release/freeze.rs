@@ -185,8 +185,11 @@ impl FreezeView {
         let on = |zone: TimeZone| at.to_zoned(zone).strftime("%a %-d %b %H:%M").to_string();
         let utc = on(TimeZone::UTC);
         match TimeZone::get(&self.time_zone) {
-            Ok(zone) => format!("{} {} ({utc} UTC)", on(zone), self.time_zone),
-            Err(_) => format!("{utc} UTC"),
+            Ok(zone) if on(zone.clone()) != utc => {
+                format!("{} {} ({utc} UTC)", on(zone), self.time_zone)
+            }
+            // A window in UTC (or a zone at UTC's offset then) says it once.
+            _ => format!("{utc} UTC"),
         }
     }
 

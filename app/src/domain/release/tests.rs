@@ -303,6 +303,9 @@ fn a_freeze_says_its_window_and_when_it_ends_on_its_clock_and_in_utc() {
         g.reason.as_deref().is_some_and(|r| r.contains("factory.release.break-glass"))
     };
     assert!(refused.gates.iter().any(says_the_right), "{refused:?}");
+    // A window in UTC says its times once.
+    let in_utc = super::freeze::FreezeView { time_zone: "UTC".into(), ..freeze.clone() };
+    assert_eq!(in_utc.clock(in_utc.ends_at), "Mon 30 Mar 06:00 UTC");
     // The next window, not yet in force, blocks nothing.
     let next = super::freeze::FreezeView { active: false, ..freeze.clone() };
     let facts = TargetFacts { freeze: Some(&next), ..facts };
