@@ -40,6 +40,11 @@ pub struct Target {
     pub batch_size: usize,
     /// Recurring times when the target takes no deploys.
     pub freeze_windows: Vec<crate::domain::release::freeze::FreezeWindow>,
+    /// The targets a version must be verified on before it deploys here.
+    pub promotes_from: Vec<String>,
+    /// How long a release must stay live here, with no rollback, to count as verified
+    /// for the targets that promote from this one.
+    pub soak: Duration,
 }
 
 /// How long a step may run when the configuration does not say.
@@ -71,6 +76,8 @@ impl Target {
             ssh: SshSettings::default(),
             batch_size: 1,
             freeze_windows: Vec::new(),
+            promotes_from: Vec::new(),
+            soak: Duration::ZERO,
         }
     }
 

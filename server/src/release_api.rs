@@ -119,7 +119,8 @@ fn started(id: i64) -> Response {
 }
 
 /// Deploys a version to a target: 202 with the release id when it starts, 409/403 with
-/// the gates (`deploy-lock`, `deploy-hold`, `freeze-window`, `smoke`, `permission`) and
+/// the gates (`deploy-lock`, `deploy-hold`, `freeze-window`, `promotion`, `smoke`,
+/// `permission`) and
 /// guidance when refused.
 #[utoipa::path(
     post,

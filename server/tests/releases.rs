@@ -7,7 +7,7 @@ mod common;
 use app::domain::Role;
 use app::targets::SmokeWhen;
 use common::release_host::Host;
-use common::{Sent, Setup, TestApp, answer, assert_contains, json_of};
+use common::{Sent, Setup, TestApp, answer, assert_contains, assert_guidance, json_of};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -664,8 +664,9 @@ async fn the_release_pages_deploy_hold_and_show_the_record_without_javascript() 
             &[("target", "web"), ("version", "1.0.0"), ("token", "a-form-token-0000002")],
         )
         .await;
-    assert_eq!(common::location(&refused), "/releases/web/deploy?refused=1");
-    let response = app.get_page("/releases/web/deploy?refused=1").await;
+    let landed = common::location(&refused);
+    assert!(landed.starts_with("/releases/web/deploy?refused="), "{landed}");
+    let response = app.get_page(&landed).await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
     let body = response.text().await.unwrap();
     assert!(body.contains("Deploy was refused") && body.contains("quarterly audit"), "{body}");
@@ -925,4 +926,94 @@ async fn breaking_the_glass_deploys_once_inside_a_window_with_its_reason_on_reco
     let landed = common::location(&response);
     let id: i64 = landed.trim_start_matches("/releases/").parse().expect("the release's page");
     assert_eq!(app.finished_release(id).await["release"]["version"], "2.0.0");
+}
+
+/// staging (with `soak`) → production: production takes only versions verified on
+/// staging.
+async fn staging_to_production(staging: &Host, production: &Host, soak: Duration) -> TestApp {
+    let staging = app::targets::Target {
+        name: "staging".into(),
+        soak,
+        ..staging.target(Duration::from_secs(20))
+    };
+    let production = app::targets::Target {
+        name: "production".into(),
+        promotes_from: vec!["staging".into()],
+        ..production.target(Duration::from_secs(20))
+    };
+    Setup::default().with(|s| s.targets = vec![staging, production]).spawn().await
+}
+
+async fn deploy_to(app: &TestApp, target: &str, version: &str) -> (StatusCode, Value) {
+    let path = format!("/api/targets/{target}/deploy");
+    send(app, &app.client, "POST", &path, Some(json!({ "version": version }))).await
+}
+
+#[tokio::test]
+async fn production_takes_only_versions_verified_on_staging_and_a_rollback_revokes_at_once() {
+    let versions = ["1.0.0", "2.0.0", "3.0.0"];
+    let (staging, production) = (Host::healthy(&versions).await, Host::healthy(&versions).await);
+    let app = staging_to_production(&staging, &production, Duration::ZERO).await;
+
+    let (status, body) = deploy_to(&app, "production", "2.0.0").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    common::blocking_gate(&body, "promotion");
+    assert_guidance(
+        &body,
+        "2.0.0 is not verified on staging: 2.0.0 was never deployed to staging.",
+        "Deploy 2.0.0 to staging and let it pass its checks and soak there first",
+    );
+
+    assert_eq!(app.deployed("staging", "2.0.0").await["release"]["status"], "succeeded");
+    assert_eq!(app.deployed("production", "2.0.0").await["release"]["status"], "succeeded");
+
+    // 3.0.0 on staging, then an operator's rollback away from it: no longer verified.
+    assert_eq!(app.deployed("staging", "3.0.0").await["release"]["status"], "succeeded");
+    let (status, started) =
+        send(&app, &app.client, "POST", "/api/targets/staging/rollback", None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let rollback = app.finished_start(&started).await;
+    let (status, body) = deploy_to(&app, "production", "3.0.0").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let revoked = format!(
+        "3.0.0 is not verified on staging: staging was rolled back away from 3.0.0 (release #{}).",
+        rollback["release"]["id"]
+    );
+    assert_guidance(&body, &revoked, "Deploy 3.0.0 to staging");
+    assert_eq!(production.serving().await, "200 ok 2.0.0");
+
+    // From the page without JavaScript: the confirm page says why, though the gates as
+    // they stand without a version pass.
+    let page = app.page("/releases/production/deploy").await;
+    let form = [("target", "production"), ("version", "3.0.0"), ("token", &form_token(&page))];
+    let refused = app.submit("/fn/deploy", "/releases/production/deploy", &form).await;
+    let landed = common::location(&refused);
+    let response = app.get_page(&landed).await;
+    assert_eq!(response.status(), StatusCode::CONFLICT, "{landed}");
+    let page = response.text().await.unwrap();
+    assert_contains(&page, "Deploy was refused");
+    assert_contains(
+        &page,
+        "3.0.0 is not verified on staging: staging was rolled back away from 3.0.0",
+    );
+    // Another target's or a made-up refusal id says nothing.
+    let response = app.get_page("/releases/production/deploy?refused=1").await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_version_still_soaking_upstream_says_when_it_unlocks() {
+    let (staging, production) = (Host::healthy(&["1.0.0"]).await, Host::healthy(&["1.0.0"]).await);
+    let app = staging_to_production(&staging, &production, Duration::from_secs(30 * 60)).await;
+    let record = app.deployed("staging", "1.0.0").await;
+    let (status, body) = deploy_to(&app, "production", "1.0.0").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_guidance(&body, "1.0.0 has soaked on staging for 0 of 30 min", "Wait until ");
+    let ended: time::OffsetDateTime = time::OffsetDateTime::parse(
+        record["release"]["finished_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let unlocks = app::domain::readable_time(ended + time::Duration::minutes(30));
+    assert_contains(body["guidance"]["safe_retry"].as_str().unwrap(), &unlocks);
 }

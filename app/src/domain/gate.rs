@@ -31,6 +31,8 @@ pub enum ReleaseGate {
     RollbackTarget,
     /// The target is outside its freeze windows.
     FreezeWindow,
+    /// The version is verified on every target this one promotes from.
+    Promotion,
 }
 
 /// Any gate, as results, the API and History name it.
@@ -43,7 +45,7 @@ pub enum GateName {
 }
 
 impl GateName {
-    pub const ALL: [GateName; 11] = [
+    pub const ALL: [GateName; 12] = [
         GateName::Item(ItemGate::LaneTransition),
         GateName::Item(ItemGate::LaneEligibility),
         GateName::Item(ItemGate::PullRequest),
@@ -55,6 +57,7 @@ impl GateName {
         GateName::Release(ReleaseGate::Smoke),
         GateName::Release(ReleaseGate::RollbackTarget),
         GateName::Release(ReleaseGate::FreezeWindow),
+        GateName::Release(ReleaseGate::Promotion),
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +73,7 @@ impl GateName {
             GateName::Release(ReleaseGate::Smoke) => "smoke",
             GateName::Release(ReleaseGate::RollbackTarget) => "rollback-target",
             GateName::Release(ReleaseGate::FreezeWindow) => "freeze-window",
+            GateName::Release(ReleaseGate::Promotion) => "promotion",
         }
     }
 }

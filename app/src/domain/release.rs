@@ -11,8 +11,9 @@ use time::OffsetDateTime;
 pub mod freeze;
 mod gates;
 mod hosts;
+pub mod promotion;
 pub mod rollout;
-pub use gates::{ControlView, ReleaseControl, TargetFacts, evaluate_control};
+pub use gates::{ControlView, ReleaseControl, TargetFacts, Upstream, evaluate_control};
 pub use hosts::{HostProgress, host_progress};
 
 /// What a release does.

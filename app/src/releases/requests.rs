@@ -2,8 +2,8 @@
 //! and the start of the pipeline in the background.
 
 use super::*;
-use crate::domain::release::TargetFacts;
 use crate::domain::release::freeze::FreezeView;
+use crate::domain::release::{TargetFacts, Upstream, promotion};
 use crate::idempotency::{self, Keyed};
 use serde::{Deserialize, Serialize};
 
@@ -288,6 +288,8 @@ struct NewStart {
     hosts: Vec<String>,
     /// The deploy breaks the glass of a freeze window in force.
     breaking_glass: bool,
+    /// The targets a deploy's version must be verified on, each with its soak time.
+    promotes_from: Vec<(String, Duration)>,
 }
 
 /// Checks the gates and takes the deploy lock, in one call on the database thread: of
@@ -306,9 +308,14 @@ fn decide_start(conn: &mut rusqlite::Connection, start: NewStart) -> Result<Star
         rollback_to,
         hosts,
         breaking_glass,
+        promotes_from,
     } = start;
     let status = status_in(conn, &shape)?;
-    let mut facts = TargetFacts { breaking_glass, ..status.facts() };
+    let promotion = match kind {
+        ReleaseKind::Deploy => upstream_evidence(conn, &version, &promotes_from)?,
+        _ => Vec::new(),
+    };
+    let mut facts = TargetFacts { breaking_glass, promotion: &promotion, ..status.facts() };
     if rollback_to.is_some() {
         facts.rollback_to = rollback_to.as_ref();
     }
@@ -353,6 +360,27 @@ fn decide_start(conn: &mut rusqlite::Connection, start: NewStart) -> Result<Star
     })
 }
 
+/// What each upstream target's records say of `version` now.
+fn upstream_evidence(
+    conn: &rusqlite::Connection,
+    version: &str,
+    promotes_from: &[(String, Duration)],
+) -> Result<Vec<Upstream>, StoreError> {
+    let now = time::OffsetDateTime::now_utc();
+    promotes_from
+        .iter()
+        .map(|(upstream, soak)| {
+            let history = store::list(conn, upstream, UPSTREAM_RECORDS)?;
+            let soak = time::Duration::try_from(*soak).unwrap_or(time::Duration::ZERO);
+            let evidence = promotion::evidence(version, upstream, &history, soak, now);
+            Ok(Upstream { target: upstream.clone(), version: version.to_owned(), evidence })
+        })
+        .collect()
+}
+
+/// How many of an upstream target's newest releases the promotion rule reads.
+const UPSTREAM_RECORDS: usize = 500;
+
 async fn start(
     state: &AppState,
     requester: Caller,
@@ -378,6 +406,14 @@ async fn start(
         rollback_to,
         hosts: target.host_names(),
         breaking_glass: break_glass.is_some(),
+        promotes_from: target
+            .promotes_from
+            .iter()
+            .map(|name| {
+                let soak = find_target(&state.targets, name).map_or(Duration::ZERO, |t| t.soak);
+                (name.clone(), soak)
+            })
+            .collect(),
     };
     let decided = state.db.call(move |conn| decide_start(conn, new)).await?;
     let action = control.as_str();

@@ -68,6 +68,7 @@ impl TargetStatus {
             rollback_to: self.rollback_to.as_ref(),
             freeze: self.freeze.as_ref(),
             breaking_glass: false,
+            promotion: &[],
         }
     }
 }

@@ -289,6 +289,24 @@ pub fn attempt(
         .optional()?)
 }
 
+/// A refused release request on `target` (`action`: deploy, rollback, hold), by its
+/// History id: what the confirm page says after a refusal the gates as they stand now do
+/// not show (a version not verified upstream).
+pub fn refused_release(
+    conn: &Connection,
+    id: i64,
+    target: &str,
+    action: &str,
+) -> Result<Option<AuditEvent>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "{COLUMNS} WHERE id = ?1 AND subject = ?2 AND action = ?3
+             AND outcome IN ('blocked', 'refused')"
+        ))?
+        .query_row(params![id, target, action], event_from_row)
+        .optional()?)
+}
+
 /// The newest attempt of `action` on the item that ran (succeeded or failed).
 pub fn latest_run(
     conn: &Connection,

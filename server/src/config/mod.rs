@@ -437,8 +437,49 @@ impl Config {
 
     /// The deploy targets; the error names the key and the target.
     pub fn targets(&self) -> Result<Vec<app::targets::Target>, String> {
-        each_named_once("targets", &self.targets, TargetConfig::to_target, |t| &t.name)
+        let targets =
+            each_named_once("targets", &self.targets, TargetConfig::to_target, |t| &t.name)?;
+        promotions_checked(&targets)?;
+        Ok(targets)
     }
+}
+
+/// Each target promotes from other targets that exist, and no chain of promotions comes
+/// back to where it started.
+fn promotions_checked(targets: &[app::targets::Target]) -> Result<(), String> {
+    let at = |index: usize, name: &str| {
+        format!("key `promotes_from` of [[targets]] #{} ({name:?})", index + 1)
+    };
+    for (index, target) in targets.iter().enumerate() {
+        for upstream in &target.promotes_from {
+            if upstream == &target.name || !targets.iter().any(|t| &t.name == upstream) {
+                return Err(format!(
+                    "{}: {upstream:?} is no other target; name targets of this file",
+                    at(index, &target.name)
+                ));
+            }
+        }
+        // Walk upstream from this target: meeting it again is a loop.
+        let mut seen = vec![target.name.as_str()];
+        let mut next: Vec<&str> = target.promotes_from.iter().map(String::as_str).collect();
+        while let Some(name) = next.pop() {
+            if name == target.name {
+                return Err(format!(
+                    "{}: promotions go round in a loop back to {:?}",
+                    at(index, &target.name),
+                    target.name
+                ));
+            }
+            if !seen.contains(&name) {
+                seen.push(name);
+                let upstream = targets.iter().find(|t| t.name == name);
+                next.extend(
+                    upstream.into_iter().flat_map(|t| t.promotes_from.iter().map(String::as_str)),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Each `[[table]]` entry read by `read`, refusing a name given twice.
@@ -598,6 +639,27 @@ mod tests {
             (
                 target(&freeze("\"UTC\"", "\"fri 18:00\"", "\"monday 08:00\"")),
                 "key `until` of [[targets]] #1 (\"web\") in its freeze window #1 (\"weekend\"): \"monday 08:00\": the day is one of",
+            ),
+            (
+                target("promotes_from = [\"staging\"]\n"),
+                "key `promotes_from` of [[targets]] #1 (\"web\"): \"staging\" is no other target",
+            ),
+            (
+                target("promotes_from = [\"web\"]\n"),
+                "key `promotes_from` of [[targets]] #1 (\"web\"): \"web\" is no other target",
+            ),
+            (
+                format!(
+                    "{}{}",
+                    target("promotes_from = [\"api\"]\n"),
+                    target("promotes_from = [\"web\"]\n")
+                        .replace("\"web\"\nworking", "\"api\"\nworking")
+                ),
+                "promotions go round in a loop back to \"web\"",
+            ),
+            (
+                target("soak_minutes = 99999\n"),
+                "key `soak_minutes` of [[targets]] #1 (\"web\"): must be at most 43200",
             ),
             (
                 target(&format!("{0}{0}", freeze("\"UTC\"", "\"18:00\"", "\"06:00\""))),

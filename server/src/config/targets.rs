@@ -35,6 +35,12 @@ pub struct TargetConfig {
     /// Recurring times when the target takes no deploys.
     #[serde(default)]
     pub freeze_windows: Vec<FreezeWindowConfig>,
+    /// The targets a version must be verified on before it deploys here.
+    #[serde(default)]
+    pub promotes_from: Vec<String>,
+    /// Minutes a release must stay live here, with no rollback, to count as verified for
+    /// the targets that promote from this one (default 0).
+    pub soak_minutes: Option<u64>,
 }
 
 /// `[[targets.freeze_windows]]`: deploys are refused from `from` until `until`, on the
@@ -157,6 +163,8 @@ impl TargetConfig {
             return Err(format!("{}: between 1 and 16384 KiB", at("output_cap_kib")));
         }
         in_range(&at("step_timeout_seconds"), self.step_timeout_seconds, LONGEST_STEP)?;
+        // Zero is no soak; at most 30 days.
+        in_range(&at("soak_minutes"), self.soak_minutes.filter(|m| *m > 0), 30 * 24 * 60)?;
         let smoke = self
             .smoke
             .iter()
@@ -207,6 +215,8 @@ impl TargetConfig {
             ssh: self.ssh.settings(&at)?,
             batch_size,
             freeze_windows: self.freeze_windows(&at)?,
+            promotes_from: self.promotes_from.clone(),
+            soak: std::time::Duration::from_secs(60 * self.soak_minutes.unwrap_or(0)),
         })
     }
 

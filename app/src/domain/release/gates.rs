@@ -62,6 +62,17 @@ pub struct TargetFacts<'a> {
     /// The deploy asks to break the glass: to go ahead inside a freeze window, with a
     /// reason, which needs `factory.release.break-glass`.
     pub breaking_glass: bool,
+    /// For a deploy of a known version to a target that promotes from others: what each
+    /// upstream target says of it. Empty: nothing to check.
+    pub promotion: &'a [Upstream],
+}
+
+/// What an upstream target says of the version a deploy would ship.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub target: String,
+    pub version: String,
+    pub evidence: super::promotion::Evidence,
 }
 
 impl TargetFacts<'_> {
@@ -101,6 +112,7 @@ pub fn evaluate_control(
     if control == ReleaseControl::Deploy {
         gates.push(hold_gate(&facts));
         gates.push(freeze_gate(&facts));
+        gates.push(promotion_gate(&facts));
         gates.push(smoke_gate(&facts));
     }
     if control == ReleaseControl::Rollback {
@@ -199,6 +211,49 @@ fn freeze_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
                 "Deploy after {end}; if the live release is broken, roll back now. A deploy that cannot wait may break the glass, once, with a reason (factory.release.break-glass); it is recorded and announced."
             ),
             format!("Safe to retry the deploy after {end}."),
+        ),
+    )
+}
+
+fn promotion_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
+    use super::promotion::Evidence;
+    let missing = facts.promotion.iter().find_map(|upstream| match &upstream.evidence {
+        Evidence::Verified { .. } => None,
+        Evidence::Missing { what, unlocks_at } => Some((upstream, what, *unlocks_at)),
+    });
+    let Some((upstream, what, unlocks_at)) = missing else {
+        return pass(ReleaseGate::Promotion);
+    };
+    let from: Vec<&str> = facts.promotion.iter().map(|u| u.target.as_str()).collect();
+    let version = &upstream.version;
+    let (next_step, retry) = match unlocks_at {
+        Some(at) => (
+            format!(
+                "Wait until {} for {version} to finish its soak on {}, then deploy it here.",
+                readable_time(at),
+                upstream.target
+            ),
+            format!("Safe to retry from {}.", readable_time(at)),
+        ),
+        None => (
+            format!(
+                "Deploy {version} to {} and let it pass its checks and soak there first; or deploy here a version {} has verified.",
+                upstream.target, upstream.target
+            ),
+            format!("Safe to retry once {version} is verified on {}.", upstream.target),
+        ),
+    };
+    blocked(
+        ReleaseGate::Promotion,
+        guidance(
+            format!("{version} is not verified on {}: {what}.", upstream.target),
+            format!(
+                "{} takes only versions verified on {}: deployed there, its post-deploy smoke passed, live for the soak time with no rollback.",
+                facts.target,
+                from.join(" and ")
+            ),
+            next_step,
+            retry,
         ),
     )
 }

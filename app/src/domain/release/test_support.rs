@@ -18,6 +18,34 @@ pub(super) fn run_on(host: Option<&str>, passed: bool) -> CommandRun {
     }
 }
 
+/// A deploy of `version` on web, started at `started_at`, running, with nothing else set.
+pub(super) fn a_release(
+    id: i64,
+    version: &str,
+    started_at: OffsetDateTime,
+) -> super::ReleaseRecord {
+    super::ReleaseRecord {
+        id,
+        target: "web".into(),
+        kind: super::ReleaseKind::Deploy,
+        version: version.into(),
+        commit: None,
+        replaces: None,
+        related: None,
+        started_by: "op".into(),
+        started_via: crate::domain::operator::Via::Page,
+        status: super::ReleaseStatus::Running,
+        current_step: None,
+        started_at,
+        finished_at: None,
+        outcome: None,
+        guidance: None,
+        shipped_items: vec![],
+        hosts: vec![],
+        host_versions: None,
+    }
+}
+
 pub(super) fn a_hold() -> Hold {
     Hold {
         target: "web".into(),

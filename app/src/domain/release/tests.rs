@@ -158,26 +158,8 @@ fn the_status_word_follows_precedence() {
 }
 
 fn record(id: i64, version: &str, step: Option<Step>) -> ReleaseRecord {
-    ReleaseRecord {
-        id,
-        target: "web".into(),
-        kind: ReleaseKind::Deploy,
-        version: version.into(),
-        commit: None,
-        replaces: None,
-        related: None,
-        started_by: "op".into(),
-        started_via: Via::Page,
-        status: ReleaseStatus::Running,
-        current_step: step,
-        started_at: time::macros::datetime!(2026-11-26 03:00 UTC),
-        finished_at: None,
-        outcome: None,
-        guidance: None,
-        shipped_items: vec![],
-        hosts: vec![],
-        host_versions: None,
-    }
+    let started = time::macros::datetime!(2026-11-26 03:00 UTC);
+    ReleaseRecord { current_step: step, ..super::test_support::a_release(id, version, started) }
 }
 
 #[test]
@@ -212,6 +194,7 @@ fn the_release_gates_over_lock_hold_smoke_rollback_target_and_role() {
                                 rollback_to: can_roll_back.then_some(&earlier),
                                 freeze: frozen.then_some(&freeze),
                                 breaking_glass: false,
+                                promotion: &[],
                             };
                             let view = evaluate_control(control, facts, Some(&operator));
                             let expected = role >= Role::Operator
@@ -243,6 +226,7 @@ fn the_release_gates_over_lock_hold_smoke_rollback_target_and_role() {
             rollback_to: None,
             freeze: None,
             breaking_glass: false,
+            promotion: &[],
         },
         None,
     );
@@ -276,6 +260,7 @@ fn a_freeze_says_its_window_and_when_it_ends_on_its_clock_and_in_utc() {
         rollback_to: None,
         freeze: Some(&freeze),
         breaking_glass: false,
+        promotion: &[],
     };
     let view = evaluate_control(ReleaseControl::Deploy, facts, None);
     let g = view.guidance.expect("blocked");
@@ -365,4 +350,55 @@ fn a_host_is_done_once_its_last_step_passed() {
     // A rollback's hosts are done after their smoke check.
     release.kind = ReleaseKind::AutomaticRollback;
     assert!(!host_progress(&release, &steps)[0].done);
+}
+
+#[test]
+fn a_version_not_verified_upstream_is_refused_naming_the_target_what_is_missing_and_when() {
+    use super::promotion::Evidence;
+    let at = time::macros::datetime!(2026-12-01 10:41 UTC);
+    let upstream = |target: &str, evidence| Upstream {
+        target: target.into(),
+        version: "2.0.0".into(),
+        evidence,
+    };
+    let soaking = Evidence::Missing {
+        what: "2.0.0 has soaked on staging for 9 of 30 min".into(),
+        unlocks_at: Some(at),
+    };
+    let verified = Evidence::Verified { since: at };
+    let facts = |promotion| TargetFacts {
+        target: "production",
+        running: None,
+        hold: None,
+        smoke_gated: true,
+        rollback_to: None,
+        freeze: None,
+        breaking_glass: false,
+        promotion,
+    };
+    let promotion = [upstream("qa", verified.clone()), upstream("staging", soaking)];
+    let view = evaluate_control(ReleaseControl::Deploy, facts(&promotion), None);
+    let g = view.guidance.expect("blocked");
+    assert_eq!(
+        g.cause,
+        "2.0.0 is not verified on staging: 2.0.0 has soaked on staging for 9 of 30 min."
+    );
+    assert_eq!(
+        g.policy_context,
+        "production takes only versions verified on qa and staging: deployed there, its post-deploy smoke passed, live for the soak time with no rollback."
+    );
+    assert_eq!(
+        g.next_step,
+        "Wait until 2026-12-01 10:41:00 UTC for 2.0.0 to finish its soak on staging, then deploy it here."
+    );
+    let gone = Evidence::Missing {
+        what: "staging was rolled back away from 2.0.0 (release #3)".into(),
+        unlocks_at: None,
+    };
+    let promotion = [upstream("staging", gone)];
+    let g = evaluate_control(ReleaseControl::Deploy, facts(&promotion), None).guidance.unwrap();
+    assert!(g.next_step.starts_with("Deploy 2.0.0 to staging and let it pass"), "{g:?}");
+    // Verified everywhere: the gate passes; a rollback never asks.
+    let promotion = [upstream("qa", verified.clone()), upstream("staging", verified)];
+    assert!(evaluate_control(ReleaseControl::Deploy, facts(&promotion), None).enabled);
 }

@@ -2,12 +2,13 @@
 
 use super::*;
 use crate::domain::release::TargetFacts;
+use crate::store::audit;
 
 /// `/releases/{target}/{control}`: from → to, what will run, and the button that does it.
 pub async fn page(target: String, control: String) -> AnyView {
     let state = app_state();
     let operator = current_operator();
-    let refused = query("refused").is_some();
+    let refused = query("refused").map(|raw| raw.parse::<i64>().unwrap_or(0));
     // A form post without JavaScript comes back with its error in the URL.
     let error = ServerAction::<StartDeploy>::new()
         .value()
@@ -62,7 +63,7 @@ async fn confirm_page(
     operator: Option<Operator>,
     target_name: String,
     control: String,
-    refused: bool,
+    refused: Option<i64>,
     form_error: Option<&'static str>,
 ) -> AnyView {
     let Ok(control) = control.parse::<ReleaseControl>() else {
@@ -94,7 +95,20 @@ async fn confirm_page(
         })
         .filter(|glass| glass.enabled)
         .map(|_| view! { <BreakGlass target=target.name.clone() /> });
-    if refused && !view.enabled {
+    // A refusal that the gates as they stand now do not show: its History entry says why.
+    let refusal = match refused.filter(|id| *id > 0 && view.enabled) {
+        Some(id) => {
+            let (name, action) = (target.name.clone(), control.as_str());
+            let found =
+                state.db.call(move |conn| audit::refused_release(conn, id, &name, action)).await;
+            match found {
+                Ok(event) => event.and_then(|event| event.detail),
+                Err(err) => return storage_failure(err),
+            }
+        }
+        None => None,
+    };
+    if refused.is_some() && (!view.enabled || refusal.is_some()) {
         set_status(axum::http::StatusCode::CONFLICT);
     }
     if form_error.is_some() {
@@ -228,7 +242,7 @@ async fn confirm_page(
         ),
     };
     let blocked = view.guidance.clone().map(|guidance| {
-        let heading = if refused {
+        let heading = if refused.is_some() {
             format!("{} was refused", control.label())
         } else {
             format!("{} is blocked", control.label())
@@ -240,10 +254,20 @@ async fn confirm_page(
             </section>
         }
     });
+    let refusal = refusal.map(|cause| {
+        view! {
+            <section class="result result-blocked" role="alert">
+                <h2>{format!("{} was refused", control.label())}</h2>
+                <p>{cause}</p>
+                <p class="muted">"The refusal is in History. Fix what it names, then try again."</p>
+            </section>
+        }
+    });
     view! {
         <Title text=title.clone() />
         <h1>{title}</h1>
         {blocked}
+        {refusal}
         <section aria-labelledby="will-run">
             <h2 id="will-run">"What will run"</h2>
             <ol class="will-run">{will_run}</ol>

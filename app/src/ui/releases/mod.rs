@@ -47,7 +47,11 @@ fn land<T>(
 ) -> Result<(), ServiceError> {
     let to = match result {
         Ok(done) => then(done),
-        Err(ServiceError::Blocked(_)) => format!("/releases/{target}/{control}?refused=1"),
+        // The refusal's History entry: the confirm page says why even when the gates as
+        // they stand now pass (a version not verified upstream).
+        Err(ServiceError::Blocked(blocked)) => {
+            format!("/releases/{target}/{control}?refused={}", blocked.attempt.unwrap_or(0))
+        }
         Err(err) => return Err(err),
     };
     leptos_axum::redirect(&to);

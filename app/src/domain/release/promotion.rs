@@ -1,0 +1,80 @@
+//! Promotion: a target that promotes from others (staging → production) takes a version
+//! only once it is verified on each of them. Verified, on a target: its newest deploy
+//! there succeeded (post-deploy smoke passed), it stayed live for the target's soak
+//! time, and no rollback went away from it. The rule reads the upstream target's release
+//! records as they are now, at every request, so evidence is never kept past a failed
+//! re-deploy of the version or a rollback away from it (Kargo's akuity/kargo#7032 and
+//! PR#5128 are the bugs this avoids).
+
+use super::{ReleaseKind, ReleaseRecord, ReleaseStatus};
+use time::{Duration, OffsetDateTime};
+
+/// What one upstream target says of a version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Evidence {
+    /// Verified since this moment (its deploy's end plus the soak time).
+    Verified { since: OffsetDateTime },
+    /// Not verified: what is missing, and when it unlocks by itself (a soak under way).
+    Missing { what: String, unlocks_at: Option<OffsetDateTime> },
+}
+
+/// `version` on `upstream`, from its release records (any order) and its soak time.
+pub fn evidence(
+    version: &str,
+    upstream: &str,
+    history: &[ReleaseRecord],
+    soak: Duration,
+    now: OffsetDateTime,
+) -> Evidence {
+    let missing = |what: String| Evidence::Missing { what, unlocks_at: None };
+    let deploys_of_it =
+        history.iter().filter(|r| r.kind == ReleaseKind::Deploy && r.version == version);
+    let Some(deploy) = deploys_of_it.max_by_key(|r| r.id) else {
+        return missing(format!("{version} was never deployed to {upstream}"));
+    };
+    let Some(ended) = deploy.finished_at.filter(|_| deploy.status != ReleaseStatus::Running) else {
+        return missing(format!(
+            "{version} is being deployed to {upstream} now (release #{})",
+            deploy.id
+        ));
+    };
+    if deploy.status != ReleaseStatus::Succeeded {
+        return missing(format!(
+            "the last deploy of {version} to {upstream} (release #{}) ended {}",
+            deploy.id,
+            deploy.status.label().to_lowercase()
+        ));
+    }
+    // What replaced it, if anything: the release that started while it was live.
+    let replaced_by = history.iter().filter(|r| r.replaces == Some(deploy.id)).min_by_key(|r| r.id);
+    if let Some(rollback) = replaced_by.filter(|r| r.kind != ReleaseKind::Deploy) {
+        return missing(format!(
+            "{upstream} was rolled back away from {version} (release #{})",
+            rollback.id
+        ));
+    }
+    let verified_at = ended + soak;
+    let live_until = replaced_by.map_or(now, |next| next.started_at);
+    if live_until >= verified_at {
+        return Evidence::Verified { since: verified_at };
+    }
+    let live = whole_minutes(live_until - ended);
+    let soak_minutes = whole_minutes(soak);
+    match replaced_by {
+        None => Evidence::Missing {
+            what: format!("{version} has soaked on {upstream} for {live} of {soak_minutes} min"),
+            unlocks_at: Some(verified_at),
+        },
+        Some(next) => missing(format!(
+            "{version} was live on {upstream} for {live} of its {soak_minutes} min soak before release #{} replaced it",
+            next.id
+        )),
+    }
+}
+
+fn whole_minutes(span: Duration) -> i64 {
+    span.whole_minutes().max(0)
+}
+
+#[cfg(test)]
+mod tests;

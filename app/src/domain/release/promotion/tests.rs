@@ -1,0 +1,125 @@
+use super::*;
+use ReleaseKind::{AutomaticRollback, Deploy, Rollback};
+use ReleaseStatus::{Failed, RolledBack, Running, Succeeded};
+
+const T0: OffsetDateTime = time::macros::datetime!(2026-12-01 10:00 UTC);
+
+/// Release `id` on staging: started `at` minutes after T0, ended a minute later unless
+/// running, replacing release `replaces`.
+fn release(
+    id: i64,
+    kind: ReleaseKind,
+    version: &str,
+    status: ReleaseStatus,
+    at: i64,
+    replaces: Option<i64>,
+) -> ReleaseRecord {
+    let started_at = T0 + Duration::minutes(at);
+    ReleaseRecord {
+        target: "staging".into(),
+        kind,
+        replaces,
+        status,
+        finished_at: (status != Running).then(|| T0 + Duration::minutes(at + 1)),
+        ..crate::domain::release::test_support::a_release(id, version, started_at)
+    }
+}
+
+#[test]
+fn a_version_is_verified_upstream_once_deployed_smoke_passed_and_soaked_without_rollback() {
+    let good = release(1, Deploy, "1.0.0", Succeeded, 0, None);
+    let two = release(2, Deploy, "2.0.0", Succeeded, 10, Some(1));
+    // (history, soak minutes, now in minutes after T0) → verified since (minutes), or
+    // what is missing and when it unlocks (minutes).
+    type Expected = Result<i64, (&'static str, Option<i64>)>;
+    let cases: Vec<(&str, Vec<ReleaseRecord>, i64, i64, Expected)> = vec![
+        ("never deployed", vec![], 0, 5, Err(("2.0.0 was never deployed to staging", None))),
+        ("deployed, no soak asked", vec![good.clone(), two.clone()], 0, 20, Ok(11)),
+        (
+            "soaking: unlocks when its soak is over",
+            vec![good.clone(), two.clone()],
+            30,
+            20,
+            Err(("2.0.0 has soaked on staging for 9 of 30 min", Some(41))),
+        ),
+        ("soaked", vec![good.clone(), two.clone()], 30, 41, Ok(41)),
+        (
+            "still deploying",
+            vec![good.clone(), release(2, Deploy, "2.0.0", Running, 10, Some(1))],
+            0,
+            20,
+            Err(("2.0.0 is being deployed to staging now (release #2)", None)),
+        ),
+        (
+            "its smoke failed: rolled back by itself",
+            vec![
+                good.clone(),
+                release(2, Deploy, "2.0.0", RolledBack, 10, Some(1)),
+                release(3, AutomaticRollback, "1.0.0", Succeeded, 11, Some(2)),
+            ],
+            0,
+            20,
+            Err(("the last deploy of 2.0.0 to staging (release #2) ended rolled back", None)),
+        ),
+        (
+            "verified once, then a re-deploy of it failed: no longer verified",
+            vec![good.clone(), two.clone(), release(3, Deploy, "2.0.0", Failed, 60, Some(2))],
+            0,
+            90,
+            Err(("the last deploy of 2.0.0 to staging (release #3) ended failed", None)),
+        ),
+        (
+            "an operator rolled back away from it",
+            vec![good.clone(), two.clone(), release(3, Rollback, "1.0.0", Succeeded, 50, Some(2))],
+            30,
+            90,
+            Err(("staging was rolled back away from 2.0.0 (release #3)", None)),
+        ),
+        (
+            "a newer version replaced it after its soak: still verified",
+            vec![good.clone(), two.clone(), release(3, Deploy, "3.0.0", Succeeded, 60, Some(2))],
+            30,
+            90,
+            Ok(41),
+        ),
+        (
+            "a newer version replaced it before its soak ended",
+            vec![good.clone(), two.clone(), release(3, Deploy, "3.0.0", Succeeded, 20, Some(2))],
+            30,
+            90,
+            Err((
+                "2.0.0 was live on staging for 9 of its 30 min soak before release #3 replaced it",
+                None,
+            )),
+        ),
+        (
+            "a later deploy's own automatic rollback is no rollback away from it",
+            vec![
+                good.clone(),
+                two.clone(),
+                release(3, Deploy, "3.0.0", RolledBack, 60, Some(2)),
+                release(4, AutomaticRollback, "2.0.0", Succeeded, 61, Some(3)),
+            ],
+            30,
+            90,
+            Ok(41),
+        ),
+    ];
+    for (case, history, soak, now, expected) in cases {
+        let got = evidence(
+            "2.0.0",
+            "staging",
+            &history,
+            Duration::minutes(soak),
+            T0 + Duration::minutes(now),
+        );
+        let expected = match expected {
+            Ok(since) => Evidence::Verified { since: T0 + Duration::minutes(since) },
+            Err((what, unlocks)) => Evidence::Missing {
+                what: what.to_owned(),
+                unlocks_at: unlocks.map(|m| T0 + Duration::minutes(m)),
+            },
+        };
+        assert_eq!(got, expected, "{case}");
+    }
+}
