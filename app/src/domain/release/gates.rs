@@ -112,7 +112,10 @@ pub fn evaluate_control(
     if control == ReleaseControl::Deploy {
         gates.push(hold_gate(&facts));
         gates.push(freeze_gate(&facts));
-        gates.push(promotion_gate(&facts));
+        // Only a deploy of a known version to a target that promotes from others asks.
+        if !facts.promotion.is_empty() {
+            gates.push(promotion_gate(&facts));
+        }
         gates.push(smoke_gate(&facts));
     }
     if control == ReleaseControl::Rollback {

@@ -62,7 +62,10 @@ pub fn evidence(
     let soak_minutes = whole_minutes(soak);
     match replaced_by {
         None => Evidence::Missing {
-            what: format!("{version} has soaked on {upstream} for {live} of {soak_minutes} min"),
+            what: format!(
+                "{version} has soaked on {upstream} for {live} of {soak_minutes} min, until {}",
+                super::super::readable_time(verified_at)
+            ),
             unlocks_at: Some(verified_at),
         },
         Some(next) => missing(format!(

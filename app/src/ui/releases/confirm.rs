@@ -44,6 +44,16 @@ fn form_error_text(error: &AppError) -> &'static str {
     }
 }
 
+/// For a target that promotes from others: the check before anything runs.
+fn promotion_line(target: &Target) -> Option<String> {
+    (!target.promotes_from.is_empty()).then(|| {
+        format!(
+            "first, the version must be verified on {} (deployed there, its smoke passed, soaked, not rolled back away from)",
+            target.promotes_from.join(" and ")
+        )
+    })
+}
+
 fn smoke_lines(target: &Target, when: SmokeWhen) -> Vec<String> {
     target
         .smoke_checks(when)
@@ -124,8 +134,9 @@ async fn confirm_page(
     let live = status.live.as_ref().map_or("nothing live".to_owned(), |r| r.version.clone());
     let title = format!("{} {}", control.label(), target.name);
     let will_run: Vec<String> = match control {
-        ReleaseControl::Deploy => smoke_lines(&target, SmokeWhen::Pre)
+        ReleaseControl::Deploy => promotion_line(&target)
             .into_iter()
+            .chain(smoke_lines(&target, SmokeWhen::Pre))
             .chain(std::iter::once(format!("deploy: {}", target.deploy.join(" "))))
             .chain(smoke_lines(&target, SmokeWhen::Post))
             .chain(std::iter::once(

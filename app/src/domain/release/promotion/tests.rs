@@ -40,7 +40,10 @@ fn a_version_is_verified_upstream_once_deployed_smoke_passed_and_soaked_without_
             vec![good.clone(), two.clone()],
             30,
             20,
-            Err(("2.0.0 has soaked on staging for 9 of 30 min", Some(41))),
+            Err((
+                "2.0.0 has soaked on staging for 9 of 30 min, until 2026-12-01 10:41:00 UTC",
+                Some(41),
+            )),
         ),
         ("soaked", vec![good.clone(), two.clone()], 30, 41, Ok(41)),
         (
