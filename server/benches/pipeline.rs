@@ -33,7 +33,11 @@ fn pipeline(c: &mut Criterion) {
                 &state,
                 requester.clone(),
                 "bench",
-                releases::DeployRequest { version: Some("1.0.0".into()), break_glass: None },
+                releases::DeployRequest {
+                    version: Some("1.0.0".into()),
+                    break_glass: None,
+                    promote: false,
+                },
             )
             .await
             .expect("started, neither refused nor failed");

@@ -61,7 +61,11 @@ async fn run() {
             &state,
             requester.clone(),
             "fleet",
-            releases::DeployRequest { version: Some(version.clone()), break_glass: None },
+            releases::DeployRequest {
+                version: Some(version.clone()),
+                break_glass: None,
+                promote: false,
+            },
         )
         .await
         .expect("started");

@@ -94,6 +94,9 @@ pub struct DeployBody {
     /// announced (`freeze.broken`). Outside a window the deploy runs as any other.
     #[schema(min_length = 1, max_length = 500)]
     break_glass: Option<String>,
+    /// `true`: ship the newest version verified on every target this one promotes from,
+    /// with its commit (without `version`).
+    promote: Option<bool>,
 }
 
 /// A release that started: it runs in the background.
@@ -141,8 +144,9 @@ pub async fn deploy(
     who: Caller,
     bytes: Bytes,
 ) -> Result<Response, ServiceError> {
-    let DeployBody { version, break_glass } = body(&bytes)?;
-    let request = releases::DeployRequest { version, break_glass };
+    let DeployBody { version, break_glass, promote } = body(&bytes)?;
+    let promote = promote.unwrap_or(false);
+    let request = releases::DeployRequest { version, break_glass, promote };
     Ok(started(releases::deploy(&state, who, &target, request).await?))
 }
 

@@ -965,7 +965,17 @@ async fn production_takes_only_versions_verified_on_staging_and_a_rollback_revok
     );
 
     assert_eq!(app.deployed("staging", "2.0.0").await["release"]["status"], "succeeded");
-    assert_eq!(app.deployed("production", "2.0.0").await["release"]["status"], "succeeded");
+    // Promote ships the version verified on staging; naming a version beside it is refused.
+    let path = "/api/targets/production/deploy";
+    let both = json!({ "promote": true, "version": "2.0.0" });
+    let (status, body) = send(&app, &app.client, "POST", path, Some(both)).await;
+    assert_eq!((status, &body["field"]), (StatusCode::BAD_REQUEST, &json!("promote")), "{body}");
+    let (status, started) =
+        send(&app, &app.client, "POST", path, Some(json!({ "promote": true }))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let promoted = app.finished_start(&started).await;
+    assert_eq!(promoted["release"]["version"], "2.0.0", "{promoted}");
+    assert_eq!(promoted["release"]["status"], "succeeded", "{promoted}");
 
     // 3.0.0 on staging, then an operator's rollback away from it: no longer verified.
     assert_eq!(app.deployed("staging", "3.0.0").await["release"]["status"], "succeeded");
@@ -999,6 +1009,15 @@ async fn production_takes_only_versions_verified_on_staging_and_a_rollback_revok
     // Another target's or a made-up refusal id says nothing.
     let response = app.get_page("/releases/production/deploy?refused=1").await;
     assert_eq!(response.status(), StatusCode::OK);
+
+    // The page's Promote offers 2.0.0, still verified: 3.0.0's evidence is gone.
+    let page = app.page("/releases/production/deploy").await;
+    assert_contains(&page, "Verified on staging: 2.0.0.");
+    let form = [("target", "production"), ("promote", "1"), ("token", &form_token(&page))];
+    let response = app.submit("/fn/deploy", "/releases/production/deploy", &form).await;
+    let landed = common::location(&response);
+    let id: i64 = landed.trim_start_matches("/releases/").parse().expect("the release's page");
+    assert_eq!(app.finished_release(id).await["release"]["version"], "2.0.0");
 }
 
 #[tokio::test]

@@ -119,6 +119,9 @@ async fn once_per_key(
 pub struct DeployRequest {
     pub version: Option<String>,
     pub break_glass: Option<String>,
+    /// Ship the newest version verified on every target this one promotes from, with
+    /// its commit, instead of a version given or the candidate's.
+    pub promote: bool,
 }
 
 /// Starts a deploy and returns its release id at once; the pipeline runs in the
@@ -132,7 +135,11 @@ pub async fn deploy(
     let break_glass = request.break_glass.as_deref().map(check_break_glass_reason).transpose()?;
     let what = format!(
         "deploy of {}{}",
-        request.version.as_deref().unwrap_or("the candidate"),
+        match (&request.version, request.promote) {
+            (_, true) => "the version verified upstream",
+            (Some(version), false) => version.as_str(),
+            (None, false) => "the candidate",
+        },
         break_glass
             .as_deref()
             .map(|why| format!(", breaking the glass: {why}"))
@@ -169,9 +176,16 @@ async fn deploy_now(
     let control = ReleaseControl::Deploy;
     refuse_unless_enabled(state, &requester, control, "deploy", &target.name, breaking_glass)
         .await?;
-    let (version, commit) = match request.version.as_deref() {
-        Some(raw) => (check_version(raw)?, None),
-        None => candidate(&target).await?,
+    let (version, commit) = match (request.version.as_deref(), request.promote) {
+        (Some(_), true) => {
+            return Err(ServiceError::Invalid {
+                field: "promote",
+                message: "Promote ships the version verified upstream: leave the version out, or deploy the version without promote.".into(),
+            });
+        }
+        (None, true) => promotable_now(state, &target).await?,
+        (Some(raw), false) => (check_version(raw)?, None),
+        (None, false) => candidate(&target).await?,
     };
     let release = NewVersion { kind: ReleaseKind::Deploy, version, commit, rollback_to: None };
     start(state, requester, target, release, request.break_glass).await
@@ -360,6 +374,65 @@ fn decide_start(conn: &mut rusqlite::Connection, start: NewStart) -> Result<Star
     })
 }
 
+/// The newest version, with its commit, verified on every target `target` promotes from.
+async fn promotable_now(
+    state: &AppState,
+    target: &Target,
+) -> Result<(String, Option<String>), ServiceError> {
+    if target.promotes_from.is_empty() {
+        return Err(ServiceError::Invalid {
+            field: "promote",
+            message: format!("{} promotes from no target: deploy a version instead.", target.name),
+        });
+    }
+    promotable(state, target).await?.ok_or_else(|| ServiceError::Invalid {
+        field: "promote",
+        message: format!(
+            "No version is verified on {} yet: deploy one there and let it pass and soak first.",
+            target.promotes_from.join(" and ")
+        ),
+    })
+}
+
+/// What **Promote** would ship to `target` now: the newest version verified on every
+/// target it promotes from, with its commit; `None` when none is (or it promotes from
+/// none).
+pub async fn promotable(
+    state: &AppState,
+    target: &Target,
+) -> Result<Option<(String, Option<String>)>, ServiceError> {
+    let upstreams = upstream_soaks(state, target);
+    if upstreams.is_empty() {
+        return Ok(None);
+    }
+    let found = state
+        .db
+        .call(move |conn| {
+            let histories = upstreams
+                .into_iter()
+                .map(|(name, soak)| {
+                    let history = store::list(conn, &name, UPSTREAM_RECORDS)?;
+                    Ok((name, history, time::Duration::try_from(soak).unwrap_or_default()))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Ok(promotion::promotable(&histories, time::OffsetDateTime::now_utc()))
+        })
+        .await?;
+    Ok(found)
+}
+
+/// The targets `target` promotes from, each with its soak time.
+fn upstream_soaks(state: &AppState, target: &Target) -> Vec<(String, Duration)> {
+    target
+        .promotes_from
+        .iter()
+        .map(|name| {
+            let soak = find_target(&state.targets, name).map_or(Duration::ZERO, |t| t.soak);
+            (name.clone(), soak)
+        })
+        .collect()
+}
+
 /// What each upstream target's records say of `version` now.
 fn upstream_evidence(
     conn: &rusqlite::Connection,
@@ -406,14 +479,7 @@ async fn start(
         rollback_to,
         hosts: target.host_names(),
         breaking_glass: break_glass.is_some(),
-        promotes_from: target
-            .promotes_from
-            .iter()
-            .map(|name| {
-                let soak = find_target(&state.targets, name).map_or(Duration::ZERO, |t| t.soak);
-                (name.clone(), soak)
-            })
-            .collect(),
+        promotes_from: upstream_soaks(state, &target),
     };
     let decided = state.db.call(move |conn| decide_start(conn, new)).await?;
     let action = control.as_str();

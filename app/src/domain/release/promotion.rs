@@ -81,3 +81,27 @@ fn whole_minutes(span: Duration) -> i64 {
 
 #[cfg(test)]
 mod tests;
+
+/// The newest version verified on every upstream target, with the commit its deploy to
+/// the first of them shipped: what **Promote** deploys, never simply the latest.
+/// `upstreams`: each target's name, its release records and its soak time.
+pub fn promotable(
+    upstreams: &[(String, Vec<ReleaseRecord>, Duration)],
+    now: OffsetDateTime,
+) -> Option<(String, Option<String>)> {
+    let (_, first_history, _) = upstreams.first()?;
+    let mut candidates: Vec<&ReleaseRecord> = first_history
+        .iter()
+        .filter(|r| r.kind == ReleaseKind::Deploy && r.status == ReleaseStatus::Succeeded)
+        .collect();
+    candidates.sort_by_key(|r| std::cmp::Reverse(r.id));
+    candidates.into_iter().find_map(|deploy| {
+        let verified_everywhere = upstreams.iter().all(|(name, history, soak)| {
+            matches!(
+                evidence(&deploy.version, name, history, *soak, now),
+                Evidence::Verified { .. }
+            )
+        });
+        verified_everywhere.then(|| (deploy.version.clone(), deploy.commit.clone()))
+    })
+}

@@ -44,6 +44,38 @@ fn form_error_text(error: &AppError) -> &'static str {
     }
 }
 
+/// For a target that promotes from others: **Promote** ships exactly the version (and
+/// commit) verified on them, or says that none is yet.
+fn promote_form(target: &Target, promotable: Option<(String, Option<String>)>) -> Option<AnyView> {
+    if target.promotes_from.is_empty() {
+        return None;
+    }
+    let from = target.promotes_from.join(" and ");
+    let Some((version, commit)) = promotable else {
+        let none = format!("No version is verified on {from} yet: deploy one there first.");
+        return Some(view! { <p class="notice">{none}</p> }.into_any());
+    };
+    let verified = match commit {
+        Some(commit) => format!("Verified on {from}: {version} (commit {commit})."),
+        None => format!("Verified on {from}: {version}."),
+    };
+    Some(
+        view! {
+            <form method="post" action=StartDeploy::PATH class="stack">
+                <input type="hidden" name="target" value=target.name.clone() />
+                <input type="hidden" name="token" value=form_token() />
+                <input type="hidden" name="promote" value="1" />
+                <p>{verified}</p>
+                <button type="submit" class="button">
+                    {format!("Promote {version} to {}", target.name)}
+                </button>
+            </form>
+            <p class="muted">"Or deploy a version by name:"</p>
+        }
+        .into_any(),
+    )
+}
+
 /// For a target that promotes from others: the check before anything runs.
 fn promotion_line(target: &Target) -> Option<String> {
     (!target.promotes_from.is_empty()).then(|| {
@@ -86,6 +118,13 @@ async fn confirm_page(
     let status = match releases::status(&state, &target.name).await {
         Ok(status) => status,
         Err(err) => return storage_failure(err),
+    };
+    let promotable = match control {
+        ReleaseControl::Deploy => match releases::promotable(&state, &target).await {
+            Ok(found) => found,
+            Err(err) => return storage_failure(err),
+        },
+        _ => None,
     };
     let candidates = if control == ReleaseControl::Rollback {
         let name = target.name.clone();
@@ -176,8 +215,10 @@ async fn confirm_page(
                 "for example 1.4.2"
             };
             let hint = format!("Deploying onto {} (now {live}).", target.name);
+            let promote = promote_form(&target, promotable.clone());
             Some(
                 view! {
+                    {promote}
                     <form method="post" action=StartDeploy::PATH class="stack">
                         <input type="hidden" name="target" value=target.name.clone() />
                         <input type="hidden" name="token" value=form_token() />

@@ -66,11 +66,13 @@ pub async fn start_deploy(
     version: Option<String>,
     token: String,
     break_glass: Option<String>,
+    promote: Option<String>,
 ) -> Result<(), AppError> {
     super::answered(|state| async move {
         let version = version.filter(|v| !v.trim().is_empty());
         let who = caller(Some(&token))?;
-        let request = releases::DeployRequest { version, break_glass };
+        let promote = promote.is_some();
+        let request = releases::DeployRequest { version, break_glass, promote };
         let started = releases::deploy(&state, who, &target, request).await;
         land(started, &target, "deploy", |id| format!("/releases/{id}"))
     })

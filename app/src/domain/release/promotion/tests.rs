@@ -126,3 +126,37 @@ fn a_version_is_verified_upstream_once_deployed_smoke_passed_and_soaked_without_
         assert_eq!(got, expected, "{case}");
     }
 }
+
+#[test]
+fn promote_ships_the_newest_version_verified_everywhere_with_its_commit() {
+    let with_commit = |mut r: ReleaseRecord, commit: &str| {
+        r.commit = Some(commit.into());
+        r
+    };
+    let staging = vec![
+        with_commit(release(1, Deploy, "1.0.0", Succeeded, 0, None), "aaa"),
+        with_commit(release(2, Deploy, "2.0.0", Succeeded, 40, Some(1)), "bbb"),
+        // The latest, still soaking: not what Promote ships.
+        with_commit(release(3, Deploy, "3.0.0", Succeeded, 90, Some(2)), "ccc"),
+    ];
+    let qa = vec![
+        release(1, Deploy, "2.0.0", Succeeded, 0, None),
+        release(2, Deploy, "1.0.0", Succeeded, 5, Some(1)),
+    ];
+    let soak = Duration::minutes(30);
+    let now = T0 + Duration::minutes(100);
+    let upstream =
+        |name: &str, history: &Vec<ReleaseRecord>| (name.to_owned(), history.clone(), soak);
+    // staging alone: 2.0.0 soaked 49 min before 3.0.0 replaced it; 3.0.0 only 9 so far.
+    assert_eq!(
+        promotable(&[upstream("staging", &staging)], now),
+        Some(("2.0.0".into(), Some("bbb".into())))
+    );
+    // staging and qa: qa replaced 2.0.0 after 4 min, so only 1.0.0 is verified on both.
+    assert_eq!(
+        promotable(&[upstream("staging", &staging), upstream("qa", &qa)], now),
+        Some(("1.0.0".into(), Some("aaa".into())))
+    );
+    assert_eq!(promotable(&[upstream("staging", &vec![])], now), None);
+    assert_eq!(promotable(&[], now), None);
+}
