@@ -1011,6 +1011,9 @@ async fn production_takes_only_versions_verified_on_staging_and_a_rollback_revok
     assert_eq!(response.status(), StatusCode::OK);
 
     // The page's Promote offers 2.0.0, still verified: 3.0.0's evidence is gone.
+    let releases = app.page("/releases").await;
+    assert_contains(&releases, "Promotes from staging: 2.0.0 is verified there.");
+    assert_contains(&releases, "href=\"/releases/production/deploy\">Promote 2.0.0</a>");
     let page = app.page("/releases/production/deploy").await;
     assert_contains(&page, "Verified on staging: 2.0.0.");
     let form = [("target", "production"), ("promote", "1"), ("token", &form_token(&page))];
@@ -1035,4 +1038,8 @@ async fn a_version_still_soaking_upstream_says_when_it_unlocks() {
     .unwrap();
     let unlocks = app::domain::readable_time(ended + time::Duration::minutes(30));
     assert_contains(body["guidance"]["safe_retry"].as_str().unwrap(), &unlocks);
+    let releases = app.page("/releases").await;
+    assert_contains(&releases, "Promotes from staging: no version is verified there yet.");
+    let confirm = app.page("/releases/production/deploy").await;
+    assert_contains(&confirm, "No version is verified on staging yet: deploy one there first.");
 }

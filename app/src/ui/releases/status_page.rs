@@ -26,31 +26,47 @@ async fn releases_page(state: AppState, operator: Option<Operator>) -> AnyView {
         }
         .into_any();
     }
-    match releases::statuses(&state).await {
-        Ok(statuses) => {
-            let interrupted = statuses
-                .iter()
-                .filter_map(|s| {
-                    s.recent.first().filter(|r| r.status == ReleaseStatus::Interrupted).cloned()
-                })
-                .collect::<Vec<_>>();
-            view! {
-                <div class="page-head">
-                    <h1>"Releases"</h1>
-                </div>
-                {interrupted
-                    .into_iter()
-                    .map(|release| view! { <InterruptedBanner release /> })
-                    .collect_view()}
-                {statuses
-                    .into_iter()
-                    .map(|status| view! { <TargetSection status operator=operator.clone() /> })
-                    .collect_view()}
-            }
-            .into_any()
+    let statuses = match releases::statuses(&state).await {
+        Ok(statuses) => statuses,
+        Err(err) => return storage_failure(err),
+    };
+    // What Promote would ship to each target that promotes from others.
+    let mut promotions = Vec::new();
+    for target in state.targets.iter() {
+        if target.promotes_from.is_empty() {
+            promotions.push(None);
+            continue;
         }
-        Err(err) => storage_failure(err),
+        match releases::promotable(&state, target).await {
+            Ok(found) => {
+                promotions.push(Some(Promotion { from: target.promotes_from.join(" and "), found }))
+            }
+            Err(err) => return storage_failure(err),
+        }
     }
+    let interrupted = statuses
+        .iter()
+        .filter_map(|s| {
+            s.recent.first().filter(|r| r.status == ReleaseStatus::Interrupted).cloned()
+        })
+        .collect::<Vec<_>>();
+    view! {
+        <div class="page-head">
+            <h1>"Releases"</h1>
+        </div>
+        {interrupted
+            .into_iter()
+            .map(|release| view! { <InterruptedBanner release /> })
+            .collect_view()}
+        {statuses
+            .into_iter()
+            .zip(promotions)
+            .map(|(status, promotion)| {
+                view! { <TargetSection status operator=operator.clone() promotion /> }
+            })
+            .collect_view()}
+    }
+    .into_any()
 }
 
 #[component]
@@ -87,8 +103,19 @@ pub(super) fn status_chip(status: ReleaseStatus) -> &'static str {
     }
 }
 
+/// Where a promoting target stands: the version Promote would ship, if any.
+#[derive(Debug, Clone)]
+struct Promotion {
+    from: String,
+    found: Option<(String, Option<String>)>,
+}
+
 #[component]
-fn TargetSection(status: TargetStatus, operator: Option<Operator>) -> impl IntoView {
+fn TargetSection(
+    status: TargetStatus,
+    operator: Option<Operator>,
+    promotion: Option<Promotion>,
+) -> impl IntoView {
     let controls: Vec<ControlView> =
         [ReleaseControl::Deploy, ReleaseControl::Rollback, ReleaseControl::Hold]
             .into_iter()
@@ -194,6 +221,18 @@ fn TargetSection(status: TargetStatus, operator: Option<Operator>) -> impl IntoV
         }
     });
     let freeze = status.freeze.clone().map(|freeze| view! { <FreezeLine freeze /> });
+    let promotion = promotion.map(|Promotion { from, found }| {
+        let text = match &found {
+            Some((version, _)) => format!("Promotes from {from}: {version} is verified there. "),
+            None => format!("Promotes from {from}: no version is verified there yet."),
+        };
+        let promote = found.filter(|_| controls[0].enabled).map(|(version, _)| {
+            view! {
+                <a href=format!("/releases/{}/deploy", status.name)>{format!("Promote {version}")}</a>
+            }
+        });
+        view! { <p class="promotion">{text} {promote}</p> }
+    });
     let recent = status
         .recent
         .iter()
@@ -231,6 +270,7 @@ fn TargetSection(status: TargetStatus, operator: Option<Operator>) -> impl IntoV
             {running}
             {hold}
             {freeze}
+            {promotion}
             <ul class="card-actions" aria-label="Release controls">
                 {buttons}
             </ul>
