@@ -3,6 +3,7 @@
 use crate::extract::PathOf;
 use crate::openapi::IdempotencyKey;
 use app::AppState;
+use app::domain::release::promotion::BlockedVersion;
 use app::domain::release::{Hold, HostProgress, ReleaseRecord, ReleaseStatus, StepRecord};
 use app::error::{AppError, ServiceError};
 use app::releases::{self, Caller, TargetStatus};
@@ -182,6 +183,43 @@ pub async fn rollback(
 ) -> Result<Response, ServiceError> {
     let RollbackBody { release_id } = body(&bytes)?;
     Ok(started(releases::rollback(&state, who, &target, release_id).await?))
+}
+
+/// Why a version is blocked.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlockBody {
+    /// Why no target should take this version: 1 to 500 characters, not only white space.
+    #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
+    reason: String,
+}
+
+/// Blocks a version on a target ("Block this version"): it no longer counts as verified
+/// there, so no target that promotes from this one takes it, and Promote passes over it.
+/// Blocking it again keeps the first block.
+#[utoipa::path(
+    post,
+    path = "/api/targets/{target}/versions/{version}/block",
+    tag = "releases",
+    params(
+        ("target" = String, Path, description = "The target's name."),
+        ("version" = String, Path, description = "The version to block, such as `2.0.0`."),
+    ),
+    request_body = BlockBody,
+    responses(
+        (status = 200, description = "The block.", body = BlockedVersion),
+        (status = 403, description = "The caller lacks `factory.release.hold`.", body = AppError),
+        (status = 404, description = "No target has this name.", body = AppError),
+    ),
+)]
+pub async fn block_version(
+    State(state): State<AppState>,
+    PathOf((target, version)): PathOf<(String, String)>,
+    who: Caller,
+    bytes: Bytes,
+) -> Result<Json<BlockedVersion>, ServiceError> {
+    let BlockBody { reason } = body(&bytes)?;
+    Ok(Json(releases::block_version(&state, who, &target, &version, &reason).await?))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -113,6 +113,11 @@ pub fn machine_routes() -> Vec<MachineRoute> {
         machine_route(M::POST, "/api/targets/{target}/rollback", release_api::rollback),
         machine_route(M::PUT, "/api/targets/{target}/hold", release_api::set_hold),
         machine_route(M::DELETE, "/api/targets/{target}/hold", release_api::release_hold),
+        machine_route(
+            M::POST,
+            "/api/targets/{target}/versions/{version}/block",
+            release_api::block_version,
+        ),
         machine_route(M::GET, "/api/targets/{target}/releases", release_api::list_releases),
         machine_route(M::GET, "/api/releases/{id}", release_api::get_release),
         machine_route(M::GET, "/healthz", api::healthz),

@@ -1021,6 +1021,30 @@ async fn production_takes_only_versions_verified_on_staging_and_a_rollback_revok
     let landed = common::location(&response);
     let id: i64 = landed.trim_start_matches("/releases/").parse().expect("the release's page");
     assert_eq!(app.finished_release(id).await["release"]["version"], "2.0.0");
+
+    // Block this version: 2.0.0 is taken back on staging, and production no longer takes it.
+    let block = "/api/targets/staging/versions/2.0.0/block";
+    let (status, body) =
+        send(&app, &app.client, "POST", block, Some(json!({ "reason": " " }))).await;
+    assert_eq!((status, &body["field"]), (StatusCode::BAD_REQUEST, &json!("reason")), "{body}");
+    let reason = json!({ "reason": "corrupts invoices" });
+    let (status, blocked) = send(&app, &app.client, "POST", block, Some(reason)).await;
+    assert_eq!(status, StatusCode::OK, "{blocked}");
+    assert_eq!((&blocked["version"], &blocked["blocked_by"]), (&json!("2.0.0"), &json!("demo")));
+    let (status, body) = deploy_to(&app, "production", "2.0.0").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_guidance(
+        &body,
+        "2.0.0 is not verified on staging: 2.0.0 was blocked on staging by demo: corrupts invoices.",
+        "Deploy 2.0.0 to staging",
+    );
+    let releases = app.page("/releases").await;
+    // 3.0.0 was rolled back away from, 2.0.0 is blocked: nothing left to promote.
+    assert_contains(&releases, "Promotes from staging: no version is verified there yet.");
+    assert_contains(&app.page("/history").await, "block-version · staging");
+    let viewer = app.browser_signed_in_as("vicky", Role::Viewer).await;
+    let (status, _) = send(&app, &viewer, "POST", block, Some(json!({ "reason": "x" }))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
@@ -1042,4 +1066,23 @@ async fn a_version_still_soaking_upstream_says_when_it_unlocks() {
     assert_contains(&releases, "Promotes from staging: no version is verified there yet.");
     let confirm = app.page("/releases/production/deploy").await;
     assert_contains(&confirm, "No version is verified on staging yet: deploy one there first.");
+
+    // Block this version from its release's page, without JavaScript.
+    let id = record["release"]["id"].as_i64().unwrap();
+    let page = app.page(&format!("/releases/{id}")).await;
+    assert_contains(&page, "Block 1.0.0 on staging");
+    let id_text = id.to_string();
+    let form = [
+        ("release", id_text.as_str()),
+        ("target", "staging"),
+        ("version", "1.0.0"),
+        ("reason", "leaks memory"),
+    ];
+    let response = app.submit("/fn/block-version", &format!("/releases/{id}"), &form).await;
+    assert_eq!(common::location(&response), format!("/releases/{id}"));
+    let page = app.page(&format!("/releases/{id}")).await;
+    assert_contains(&page, "1.0.0 is blocked on staging.");
+    assert_contains(&page, "demo blocked it at ");
+    let (_, body) = deploy_to(&app, "production", "1.0.0").await;
+    assert_guidance(&body, "1.0.0 was blocked on staging by demo: leaks memory", "Deploy 1.0.0");
 }

@@ -32,13 +32,7 @@ pub async fn set_hold(
     expires_in: Option<&str>,
 ) -> Result<Hold, ServiceError> {
     let target = find_target(&state.targets, target_name)?.name.clone();
-    let reason = reason.trim().to_owned();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ServiceError::Invalid {
-            field: "reason",
-            message: "say why deploys must stop, in 1 to 500 characters".into(),
-        });
-    }
+    let reason = checked_reason(reason, "reason", "Say why deploys must stop")?;
     let expires = parse_hold_expiry(expires_in)?;
     let keyed = Keyed {
         key: requester.once_key.clone(),

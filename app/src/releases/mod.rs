@@ -3,8 +3,9 @@
 //! pipeline's order comes from `domain::release::after`. A module per job: `status` (the
 //! read model), `requests` (validation, keys, lock, start), `pipeline` (steps, smoke
 //! checks, automatic rollback), `guidance` (the texts), `recovery` (interrupted releases),
-//! `holds`.
+//! `holds`, `blocks` (Block this version).
 
+mod blocks;
 mod guidance;
 mod holds;
 mod pipeline;
@@ -12,6 +13,7 @@ mod recovery;
 mod requests;
 mod status;
 
+pub use blocks::block_version;
 pub use guidance::interrupted_guidance;
 pub use holds::{
     EXPIRY_CHECK_INTERVAL, expire_holds_forever, parse_hold_expiry, release_hold, set_hold,
@@ -95,6 +97,19 @@ fn is_smoke_gated(target: &Target) -> bool {
 
 /// Records a release request in History; returns its entry, `None` when it could not be
 /// saved (logged: the loss must not fail what it records).
+/// Why a person did something (a hold, a block, a break-glass deploy): 1 to 500
+/// characters once trimmed; `ask` says what to write, next to `field`.
+fn checked_reason(raw: &str, field: &'static str, ask: &str) -> Result<String, ServiceError> {
+    let reason = raw.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ServiceError::Invalid {
+            field,
+            message: format!("{ask}, in 1 to 500 characters."),
+        });
+    }
+    Ok(reason.to_owned())
+}
+
 async fn audit_event(
     state: &AppState,
     requester: &Caller,

@@ -151,16 +151,10 @@ pub async fn deploy(
     once_per_key(state, &requester, target_name, what, start).await
 }
 
-/// A break-glass reason: 1 to 500 characters, said in History and the announcement.
+/// A break-glass reason, said in History and the announcement.
 fn check_break_glass_reason(raw: &str) -> Result<String, ServiceError> {
-    let reason = raw.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ServiceError::Invalid {
-            field: "break_glass",
-            message: "Say why this deploy cannot wait for the freeze window to end, in 1 to 500 characters.".into(),
-        });
-    }
-    Ok(reason.to_owned())
+    let ask = "Say why this deploy cannot wait for the freeze window to end";
+    checked_reason(raw, "break_glass", ask)
 }
 
 async fn deploy_now(
@@ -408,14 +402,8 @@ pub async fn promotable(
     let found = state
         .db
         .call(move |conn| {
-            let histories = upstreams
-                .into_iter()
-                .map(|(name, soak)| {
-                    let history = store::list(conn, &name, UPSTREAM_RECORDS)?;
-                    Ok((name, history, time::Duration::try_from(soak).unwrap_or_default()))
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            Ok(promotion::promotable(&histories, time::OffsetDateTime::now_utc()))
+            let records = upstream_records(conn, &upstreams)?;
+            Ok(promotion::promotable(&records, time::OffsetDateTime::now_utc()))
         })
         .await?;
     Ok(found)
@@ -440,13 +428,29 @@ fn upstream_evidence(
     promotes_from: &[(String, Duration)],
 ) -> Result<Vec<Upstream>, StoreError> {
     let now = time::OffsetDateTime::now_utc();
+    upstream_records(conn, promotes_from)?
+        .iter()
+        .map(|records| {
+            let evidence = promotion::evidence(version, records, now);
+            Ok(Upstream { target: records.target.clone(), version: version.to_owned(), evidence })
+        })
+        .collect()
+}
+
+/// Each upstream target's records, as the promotion rule reads them.
+fn upstream_records(
+    conn: &rusqlite::Connection,
+    promotes_from: &[(String, Duration)],
+) -> Result<Vec<promotion::UpstreamRecords>, StoreError> {
     promotes_from
         .iter()
         .map(|(upstream, soak)| {
-            let history = store::list(conn, upstream, UPSTREAM_RECORDS)?;
-            let soak = time::Duration::try_from(*soak).unwrap_or(time::Duration::ZERO);
-            let evidence = promotion::evidence(version, upstream, &history, soak, now);
-            Ok(Upstream { target: upstream.clone(), version: version.to_owned(), evidence })
+            Ok(promotion::UpstreamRecords {
+                target: upstream.clone(),
+                history: store::list(conn, upstream, UPSTREAM_RECORDS)?,
+                soak: time::Duration::try_from(*soak).unwrap_or(time::Duration::ZERO),
+                blocked: crate::store::blocked_versions::of_target(conn, upstream)?,
+            })
         })
         .collect()
 }

@@ -4,6 +4,7 @@
 //! ever blocks on SQLite.
 
 pub mod audit;
+pub mod blocked_versions;
 pub mod board;
 pub mod history_snapshots;
 pub mod holds;
@@ -135,6 +136,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0010_release_hosts.sql")),
         M::up(include_str!("../../../migrations/0011_webhooks.sql")),
         M::up(include_str!("../../../migrations/0012_done_newest_first.sql")),
+        M::up(include_str!("../../../migrations/0013_blocked_versions.sql")),
     ])
 }
 

@@ -9,6 +9,27 @@
 use super::{ReleaseKind, ReleaseRecord, ReleaseStatus};
 use time::{Duration, OffsetDateTime};
 
+/// A version an operator took back on a target ("Block this version").
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct BlockedVersion {
+    pub target: String,
+    pub version: String,
+    pub reason: String,
+    pub blocked_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub blocked_at: OffsetDateTime,
+}
+
+/// An upstream target as the rule reads it: its release records (any order), its soak
+/// time, and the versions blocked on it.
+#[derive(Debug, Clone)]
+pub struct UpstreamRecords {
+    pub target: String,
+    pub history: Vec<ReleaseRecord>,
+    pub soak: Duration,
+    pub blocked: Vec<BlockedVersion>,
+}
+
 /// What one upstream target says of a version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Evidence {
@@ -18,15 +39,16 @@ pub enum Evidence {
     Missing { what: String, unlocks_at: Option<OffsetDateTime> },
 }
 
-/// `version` on `upstream`, from its release records (any order) and its soak time.
-pub fn evidence(
-    version: &str,
-    upstream: &str,
-    history: &[ReleaseRecord],
-    soak: Duration,
-    now: OffsetDateTime,
-) -> Evidence {
+/// `version` on the upstream target, from its records.
+pub fn evidence(version: &str, records: &UpstreamRecords, now: OffsetDateTime) -> Evidence {
+    let UpstreamRecords { target: upstream, history, soak, blocked } = records;
     let missing = |what: String| Evidence::Missing { what, unlocks_at: None };
+    if let Some(block) = blocked.iter().find(|b| b.version == version) {
+        return missing(format!(
+            "{version} was blocked on {upstream} by {}: {}",
+            block.blocked_by, block.reason
+        ));
+    }
     let deploys_of_it =
         history.iter().filter(|r| r.kind == ReleaseKind::Deploy && r.version == version);
     let Some(deploy) = deploys_of_it.max_by_key(|r| r.id) else {
@@ -53,13 +75,13 @@ pub fn evidence(
             rollback.id
         ));
     }
-    let verified_at = ended + soak;
+    let verified_at = ended + *soak;
     let live_until = replaced_by.map_or(now, |next| next.started_at);
     if live_until >= verified_at {
         return Evidence::Verified { since: verified_at };
     }
     let live = whole_minutes(live_until - ended);
-    let soak_minutes = whole_minutes(soak);
+    let soak_minutes = whole_minutes(*soak);
     match replaced_by {
         None => Evidence::Missing {
             what: format!(
@@ -84,23 +106,20 @@ mod tests;
 
 /// The newest version verified on every upstream target, with the commit its deploy to
 /// the first of them shipped: what **Promote** deploys, never simply the latest.
-/// `upstreams`: each target's name, its release records and its soak time.
 pub fn promotable(
-    upstreams: &[(String, Vec<ReleaseRecord>, Duration)],
+    upstreams: &[UpstreamRecords],
     now: OffsetDateTime,
 ) -> Option<(String, Option<String>)> {
-    let (_, first_history, _) = upstreams.first()?;
-    let mut candidates: Vec<&ReleaseRecord> = first_history
+    let mut candidates: Vec<&ReleaseRecord> = upstreams
+        .first()?
+        .history
         .iter()
         .filter(|r| r.kind == ReleaseKind::Deploy && r.status == ReleaseStatus::Succeeded)
         .collect();
     candidates.sort_by_key(|r| std::cmp::Reverse(r.id));
     candidates.into_iter().find_map(|deploy| {
-        let verified_everywhere = upstreams.iter().all(|(name, history, soak)| {
-            matches!(
-                evidence(&deploy.version, name, history, *soak, now),
-                Evidence::Verified { .. }
-            )
+        let verified_everywhere = upstreams.iter().all(|upstream| {
+            matches!(evidence(&deploy.version, upstream, now), Evidence::Verified { .. })
         });
         verified_everywhere.then(|| (deploy.version.clone(), deploy.commit.clone()))
     })

@@ -276,8 +276,7 @@ async fn confirm_page(
             view! {
                 <form method="post" action=HoldTarget::PATH class="stack">
                     <input type="hidden" name="target" value=target.name.clone() />
-                    <label for="reason">"Why must deploys stop?"</label>
-                    <textarea id="reason" name="reason" required maxlength="500" rows="3"></textarea>
+                    <ReasonInput id="reason" name="reason" label="Why must deploys stop?".into() />
                     <label for="expires_in">"For how long"</label>
                     <select id="expires_in" name="expires_in">
                         <option value="1h">"1 hour"</option>
@@ -349,8 +348,7 @@ fn BreakGlass(target: String) -> impl IntoView {
                 <input type="hidden" name="token" value=form_token() />
                 <label for="version">"Version"</label>
                 <input id="version" name="version" autocapitalize="none" spellcheck="false" />
-                <label for="break_glass">"Why can it not wait?"</label>
-                <textarea id="break_glass" name="break_glass" required maxlength="500" rows="3"></textarea>
+                <ReasonInput id="break_glass" name="break_glass" label="Why can it not wait?".into() />
                 <button type="submit" class="button">
                     {format!("Break the glass and deploy to {target}")}
                 </button>

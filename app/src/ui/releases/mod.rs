@@ -79,6 +79,31 @@ pub async fn start_deploy(
     .await
 }
 
+/// A reason a person must give (1 to 500 characters), with its label.
+#[component]
+fn ReasonInput(id: &'static str, name: &'static str, label: String) -> impl IntoView {
+    view! {
+        <label for=id>{label}</label>
+        <textarea id=id name=name required maxlength="500" rows="3"></textarea>
+    }
+}
+
+/// Blocks a version from its release's page; back to that page, which shows the block.
+#[server(prefix = "/fn", endpoint = "block-version")]
+pub async fn block_version(
+    release: i64,
+    target: String,
+    version: String,
+    reason: String,
+) -> Result<(), AppError> {
+    super::answered(|state| async move {
+        releases::block_version(&state, caller(None)?, &target, &version, &reason).await?;
+        leptos_axum::redirect(&format!("/releases/{release}"));
+        Ok(())
+    })
+    .await
+}
+
 /// Starts a rollback from the confirm page.
 #[server(prefix = "/fn", endpoint = "rollback")]
 pub async fn start_rollback(

@@ -3,6 +3,8 @@
 use super::hosts::ReleaseHosts;
 use super::*;
 use crate::domain::Via;
+use crate::domain::operator::Permission;
+use crate::domain::release::promotion::BlockedVersion;
 use crate::domain::release::{ReleaseKind, StepStatus};
 
 /// `/releases/{id}`: the record of one release.
@@ -30,15 +32,85 @@ async fn release_page(state: AppState, raw: String) -> AnyView {
                     .is_some_and(|(rollback, _)| rollback.status == ReleaseStatus::Running),
                 _ => false,
             };
-            Ok(Some((release, steps, undoing)))
+            let blocked = crate::store::blocked_versions::of_target(conn, &release.target)?
+                .into_iter()
+                .find(|b| b.version == release.version);
+            Ok(Some((release, steps, undoing, blocked)))
         })
         .await;
+    let may_block = current_operator().is_some_and(|o| o.can(Permission::ReleaseHold));
     match loaded {
-        Ok(Some((release, steps, undoing))) => {
-            view! { <ReleaseRecordView release steps undoing /> }.into_any()
+        Ok(Some((release, steps, undoing, blocked))) => {
+            let block = BlockLine::of(&release, blocked, may_block);
+            view! { <ReleaseRecordView release steps undoing block /> }.into_any()
         }
         Ok(None) => not_found(),
         Err(err) => storage_failure(err),
+    }
+}
+
+/// Block this version, on the record of a deploy that succeeded: the block, or its form.
+enum BlockLine {
+    Blocked(BlockedVersion),
+    Form { release: i64, target: String, version: String },
+    Nothing,
+}
+
+impl BlockLine {
+    fn of(release: &ReleaseRecord, blocked: Option<BlockedVersion>, may_block: bool) -> BlockLine {
+        let succeeded =
+            release.kind == ReleaseKind::Deploy && release.status == ReleaseStatus::Succeeded;
+        match blocked {
+            Some(blocked) => BlockLine::Blocked(blocked),
+            None if succeeded && may_block => BlockLine::Form {
+                release: release.id,
+                target: release.target.clone(),
+                version: release.version.clone(),
+            },
+            None => BlockLine::Nothing,
+        }
+    }
+
+    fn view(self) -> Option<AnyView> {
+        match self {
+            BlockLine::Nothing => None,
+            BlockLine::Blocked(b) => Some(
+                view! {
+                    <p class="hold-banner" role="status">
+                        <strong>{format!("{} is blocked on {}. ", b.version, b.target)}</strong>
+                        {format!(
+                            "{} blocked it at {}: {} No target that promotes from {} takes it.",
+                            b.blocked_by,
+                            readable_time(b.blocked_at),
+                            b.reason,
+                            b.target
+                        )}
+                    </p>
+                }
+                .into_any(),
+            ),
+            BlockLine::Form { release, target, version } => Some(
+                view! {
+                    <details class="fold">
+                        <summary>"Block this version"</summary>
+                        <form method="post" action=BlockVersion::PATH class="stack">
+                            <input type="hidden" name="release" value=release.to_string() />
+                            <input type="hidden" name="target" value=target.clone() />
+                            <input type="hidden" name="version" value=version.clone() />
+                            <ReasonInput
+                                id="block-reason"
+                                name="reason"
+                                label=format!("Why should no target take {version}?")
+                            />
+                            <button type="submit" class="button secondary">
+                                {format!("Block {version} on {target}")}
+                            </button>
+                        </form>
+                    </details>
+                }
+                .into_any(),
+            ),
+        }
     }
 }
 
@@ -48,7 +120,9 @@ fn ReleaseRecordView(
     steps: Vec<StepRecord>,
     /// Its automatic rollback still runs: the page keeps refreshing until that ends.
     undoing: bool,
+    block: BlockLine,
 ) -> impl IntoView {
+    let block = block.view();
     let running = release.status == ReleaseStatus::Running;
     let refreshing = running || undoing;
     let title = format!(
@@ -176,6 +250,7 @@ fn ReleaseRecordView(
                 }
             })}
         <dl class="facts-list">{facts}</dl>
+        {block}
         <ReleaseHosts release=release.clone() steps=steps_for_hosts />
         <h2>"Steps"</h2>
         <ol class="actions">{steps}</ol>

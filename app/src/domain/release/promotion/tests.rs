@@ -25,6 +25,10 @@ fn release(
     }
 }
 
+fn upstream(target: &str, history: Vec<ReleaseRecord>, soak: Duration) -> UpstreamRecords {
+    UpstreamRecords { target: target.into(), history, soak, blocked: vec![] }
+}
+
 #[test]
 fn a_version_is_verified_upstream_once_deployed_smoke_passed_and_soaked_without_rollback() {
     let good = release(1, Deploy, "1.0.0", Succeeded, 0, None);
@@ -109,13 +113,8 @@ fn a_version_is_verified_upstream_once_deployed_smoke_passed_and_soaked_without_
         ),
     ];
     for (case, history, soak, now, expected) in cases {
-        let got = evidence(
-            "2.0.0",
-            "staging",
-            &history,
-            Duration::minutes(soak),
-            T0 + Duration::minutes(now),
-        );
+        let records = upstream("staging", history, Duration::minutes(soak));
+        let got = evidence("2.0.0", &records, T0 + Duration::minutes(now));
         let expected = match expected {
             Ok(since) => Evidence::Verified { since: T0 + Duration::minutes(since) },
             Err((what, unlocks)) => Evidence::Missing {
@@ -145,8 +144,7 @@ fn promote_ships_the_newest_version_verified_everywhere_with_its_commit() {
     ];
     let soak = Duration::minutes(30);
     let now = T0 + Duration::minutes(100);
-    let upstream =
-        |name: &str, history: &Vec<ReleaseRecord>| (name.to_owned(), history.clone(), soak);
+    let upstream = |name: &str, history: &Vec<ReleaseRecord>| upstream(name, history.clone(), soak);
     // staging alone: 2.0.0 soaked 49 min before 3.0.0 replaced it; 3.0.0 only 9 so far.
     assert_eq!(
         promotable(&[upstream("staging", &staging)], now),
@@ -159,4 +157,30 @@ fn promote_ships_the_newest_version_verified_everywhere_with_its_commit() {
     );
     assert_eq!(promotable(&[upstream("staging", &vec![])], now), None);
     assert_eq!(promotable(&[], now), None);
+}
+
+#[test]
+fn a_blocked_version_is_verified_nowhere_downstream_and_promote_passes_over_it() {
+    let history = vec![
+        release(1, Deploy, "1.0.0", Succeeded, 0, None),
+        release(2, Deploy, "2.0.0", Succeeded, 10, Some(1)),
+    ];
+    let mut staging = upstream("staging", history, Duration::ZERO);
+    staging.blocked.push(BlockedVersion {
+        target: "staging".into(),
+        version: "2.0.0".into(),
+        reason: "corrupts invoices".into(),
+        blocked_by: "ann".into(),
+        blocked_at: T0 + Duration::minutes(20),
+    });
+    let now = T0 + Duration::minutes(30);
+    assert_eq!(
+        evidence("2.0.0", &staging, now),
+        Evidence::Missing {
+            what: "2.0.0 was blocked on staging by ann: corrupts invoices".into(),
+            unlocks_at: None
+        }
+    );
+    assert!(matches!(evidence("1.0.0", &staging, now), Evidence::Verified { .. }));
+    assert_eq!(promotable(&[staging], now), Some(("1.0.0".into(), None)));
 }
