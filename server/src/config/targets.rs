@@ -245,17 +245,7 @@ impl TargetConfig {
                 &window.until,
                 &window.reason,
             );
-            // The error names what it read wrong; the key is the field it came from.
-            windows.push(made.map_err(|why| {
-                let field = if why.contains("time zone") {
-                    "time_zone"
-                } else if why.starts_with(&format!("{:?}", window.until)) {
-                    "until"
-                } else {
-                    "from"
-                };
-                format!("{}: {why}", key(field))
-            })?);
+            windows.push(made.map_err(|(field, why)| format!("{}: {why}", key(field)))?);
         }
         Ok(windows)
     }

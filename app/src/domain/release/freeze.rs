@@ -85,24 +85,26 @@ impl Occurrence {
 }
 
 impl FreezeWindow {
-    /// Checks that `from` and `until` are both daily or both weekly.
+    /// Checks that `from` and `until` are both daily or both weekly. The error names the
+    /// field it is about (`time_zone`, `from` or `until`) and what is wrong with it.
     pub fn new(
         name: &str,
         zone: &str,
         from: &str,
         until: &str,
         reason: &str,
-    ) -> Result<FreezeWindow, String> {
+    ) -> Result<FreezeWindow, (&'static str, String)> {
         let zone = TimeZone::get(zone).map_err(|_| {
-            format!(
+            let why = format!(
                 "{zone:?} is no IANA time zone: use a name such as \"Europe/Berlin\" or \"UTC\""
-            )
+            );
+            ("time_zone", why)
         })?;
-        let (from, until) = (Moment::parse(from)?, Moment::parse(until)?);
-        if matches!((from, until), (Moment::Daily(_), Moment::Weekly(..)))
-            || matches!((from, until), (Moment::Weekly(..), Moment::Daily(_)))
-        {
-            return Err("`from` and `until` both name a day of the week, or neither does".into());
+        let from = Moment::parse(from).map_err(|why| ("from", why))?;
+        let until = Moment::parse(until).map_err(|why| ("until", why))?;
+        if matches!(from, Moment::Daily(_)) != matches!(until, Moment::Daily(_)) {
+            let why = "`from` and `until` both name a day of the week, or neither does";
+            return Err(("until", why.into()));
         }
         Ok(FreezeWindow { name: name.to_owned(), zone, from, until, reason: reason.to_owned() })
     }

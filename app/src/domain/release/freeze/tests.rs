@@ -99,6 +99,7 @@ fn windows_are_written_as_clock_times_in_a_named_zone() {
         ("UTC", "friday 18:00", "mon 08:00", Some("the day is one of")),
         ("UTC", "fri", "mon 08:00", Some("HH:MM")),
         ("UTC", "fri 18:00", "08:00", Some("both name a day of the week")),
+        ("UTC", "fri 18:00", "8:00", Some("HH:MM")),
         ("UTC", "fri 18:00 now", "mon 08:00", Some("DAY HH:MM")),
     ];
     for (zone, from, until, wrong) in cases {
@@ -106,8 +107,15 @@ fn windows_are_written_as_clock_times_in_a_named_zone() {
         match wrong {
             None => assert!(made.is_ok(), "{zone} {from} {until}: {made:?}"),
             Some(words) => {
-                let err = made.expect_err(from);
+                let (field, err) = made.expect_err(from);
                 assert!(err.contains(words), "{zone} {from} {until}: {err}");
+                // The error names the field it is about.
+                let about = match (zone, from) {
+                    ("Mars/Olympus", _) => "time_zone",
+                    (_, "fri 18:00") => "until",
+                    _ => "from",
+                };
+                assert_eq!(field, about, "{zone} {from} {until}");
             }
         }
     }
