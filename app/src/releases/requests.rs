@@ -132,7 +132,13 @@ pub async fn deploy(
     target_name: &str,
     request: DeployRequest,
 ) -> Result<i64, ServiceError> {
-    let break_glass = request.break_glass.as_deref().map(check_break_glass_reason).transpose()?;
+    // The reason is said in History and the announcement.
+    let ask = "Say why this deploy cannot wait for the freeze window to end";
+    let break_glass = request
+        .break_glass
+        .as_deref()
+        .map(|raw| checked_reason(raw, "break_glass", ask))
+        .transpose()?;
     let what = format!(
         "deploy of {}{}",
         match (&request.version, request.promote) {
@@ -149,12 +155,6 @@ pub async fn deploy(
     let request = DeployRequest { break_glass, ..request };
     let start = async move { deploy_now(&owned, by, &target, request).await };
     once_per_key(state, &requester, target_name, what, start).await
-}
-
-/// A break-glass reason, said in History and the announcement.
-fn check_break_glass_reason(raw: &str) -> Result<String, ServiceError> {
-    let ask = "Say why this deploy cannot wait for the freeze window to end";
-    checked_reason(raw, "break_glass", ask)
 }
 
 async fn deploy_now(
