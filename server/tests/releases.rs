@@ -752,6 +752,32 @@ async fn the_demo_never_proposes_again_the_version_it_just_rolled_back() {
     app.shut_down_leaving_nothing().await;
 }
 
+/// The tests' own hygiene: a test that fails before its shutdown (its runtime ends with
+/// the server's task) leaves no demo service behind: the app stops them when dropped.
+#[test]
+fn a_test_app_dropped_with_its_runtime_leaves_no_demo_service_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let app = Setup::default().in_data_dir(data_dir.clone()).spawn().await;
+        assert_eq!(app.deployed("demo-web", "1.0.0").await["release"]["status"], "succeeded");
+        assert!(!common::processes_under(&data_dir).is_empty(), "the demo service runs");
+        // As a panic would: the app goes, and the runtime with it, before any shutdown.
+        drop(app);
+    });
+    drop(runtime);
+    let mut left = common::processes_under(&data_dir);
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        left = common::processes_under(&data_dir);
+    }
+    assert_eq!(left, Vec::<String>::new());
+}
+
 #[tokio::test]
 async fn holds_and_their_release_honour_an_idempotency_key() {
     let app = common::spawn_demo_app().await;

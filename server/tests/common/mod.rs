@@ -81,7 +81,20 @@ pub struct TestApp {
     server: JoinHandle<()>,
     /// Tells the server to stop as SIGTERM does ([`TestApp::shut_down`]).
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Stops the demo services its deploys started, however the test ends: a test that
+    /// fails before its own shutdown leaves nothing running. Before `_dir`, which it
+    /// reads.
+    _demo_services: DemoServices,
     _dir: Option<TempDir>,
+}
+
+/// The data directory whose demo services are stopped when this is dropped.
+struct DemoServices(PathBuf);
+
+impl Drop for DemoServices {
+    fn drop(&mut self) {
+        server::demo::stop_demo_services(&self.0);
+    }
 }
 
 /// A client with a cookie jar that does not follow redirects, optionally from another
@@ -504,10 +517,11 @@ impl Setup {
             addr,
             client: client.unwrap_or_else(|| browser(None)),
             anonymous: browser(None),
-            data_dir,
+            data_dir: data_dir.clone(),
             state,
             server,
             shutdown: Some(shutdown),
+            _demo_services: DemoServices(data_dir),
             _dir: temporary,
         };
         if demo && get_html(&app.client, &app.url("/")).await.status() != StatusCode::OK {
