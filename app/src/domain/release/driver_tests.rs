@@ -128,8 +128,8 @@ fn check(cases: Vec<Case>) {
 }
 
 #[test]
-fn a_rollout_moves_its_hosts_in_order_and_sends_the_moved_ones_back_when_one_fails() {
-    use Step::{Deploy, PostSmoke, PreSmoke};
+fn a_rollout_moves_its_hosts_in_order_a_batch_at_a_time() {
+    use Step::Deploy;
     check(vec![
         (
             "every host healthy",
@@ -149,6 +149,34 @@ fn a_rollout_moves_its_hosts_in_order_and_sends_the_moved_ones_back_when_one_fai
             "pre-smoke@here deploy@here post-smoke@here",
             &["deploy:succeeded at post-smoke moved 1 failed []"],
         ),
+        (
+            "two at a time: a failure on one host of batch 2 sends all four back",
+            &["web-1", "web-2", "web-3", "web-4"],
+            2,
+            true,
+            Script { fails: &[(Deploy, "web-4")], ..Script::default() },
+            "pre-smoke@web-1 pre-smoke@web-2 deploy@web-1 deploy@web-2 post-smoke@web-1 post-smoke@web-2 pre-smoke@web-3 pre-smoke@web-4 deploy@web-3 deploy@web-4 rollback@web-4 rollback-smoke@web-4 rollback@web-3 rollback-smoke@web-3 rollback@web-2 rollback-smoke@web-2 rollback@web-1 rollback-smoke@web-1",
+            &[
+                "deploy:roll-back 4 after deploy failed [web-4]",
+                "automatic-rollback:succeeded at rollback-smoke moved 4 failed []",
+            ],
+        ),
+        (
+            "a first deploy fails with nothing to go back to",
+            THREE,
+            1,
+            false,
+            Script { fails: &[(Deploy, "web-1")], ..Script::default() },
+            "pre-smoke@web-1 deploy@web-1",
+            &["deploy:failed at deploy moved 1 failed [web-1]"],
+        ),
+    ]);
+}
+
+#[test]
+fn a_failure_or_an_unreachable_host_sends_the_moved_hosts_back_newest_first() {
+    use Step::{PostSmoke, PreSmoke};
+    check(vec![
         (
             "a failure in batch 2: the moved hosts go back, newest first",
             THREE,
@@ -193,27 +221,6 @@ fn a_rollout_moves_its_hosts_in_order_and_sends_the_moved_ones_back_when_one_fai
             Script { unreachable: &["web-1"], ..Script::default() },
             "pre-smoke@web-1",
             &["deploy:aborted at pre-smoke moved 0 failed [web-1]"],
-        ),
-        (
-            "two at a time: a failure on one host of batch 2 sends all four back",
-            &["web-1", "web-2", "web-3", "web-4"],
-            2,
-            true,
-            Script { fails: &[(Deploy, "web-4")], ..Script::default() },
-            "pre-smoke@web-1 pre-smoke@web-2 deploy@web-1 deploy@web-2 post-smoke@web-1 post-smoke@web-2 pre-smoke@web-3 pre-smoke@web-4 deploy@web-3 deploy@web-4 rollback@web-4 rollback-smoke@web-4 rollback@web-3 rollback-smoke@web-3 rollback@web-2 rollback-smoke@web-2 rollback@web-1 rollback-smoke@web-1",
-            &[
-                "deploy:roll-back 4 after deploy failed [web-4]",
-                "automatic-rollback:succeeded at rollback-smoke moved 4 failed []",
-            ],
-        ),
-        (
-            "a first deploy fails with nothing to go back to",
-            THREE,
-            1,
-            false,
-            Script { fails: &[(Deploy, "web-1")], ..Script::default() },
-            "pre-smoke@web-1 deploy@web-1",
-            &["deploy:failed at deploy moved 1 failed [web-1]"],
         ),
     ]);
 }

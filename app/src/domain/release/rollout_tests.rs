@@ -112,13 +112,24 @@ fn outcomes(written: &str) -> Vec<bool> {
     written.chars().map(|c| c == '+').collect()
 }
 
+/// (what happens, hosts, batch size, can roll back, each step's outcome, the steps run,
+/// the ends).
+type Walk = (&'static str, usize, usize, bool, &'static str, &'static str, &'static str);
+
+/// Walks each deploy through the real driver and checks its steps and ends.
+fn check_walks(cases: &[Walk]) {
+    for &(name, hosts, batch_size, can_roll_back, run, steps, ends) in cases {
+        let (got_steps, got_ends) =
+            walk_hosts(ReleaseKind::Deploy, &outcomes(run), can_roll_back, hosts, batch_size);
+        assert_eq!(got_steps.join(" "), steps, "{name}");
+        assert_eq!(got_ends.join(" "), ends, "{name}");
+    }
+}
+
 #[test]
-fn every_path_of_a_rolling_release_across_batches() {
-    // (what happens, hosts, batch size, can roll back, each step's outcome, the steps
-    // run, the ends).
-    type Case = (&'static str, usize, usize, bool, &'static str, &'static str, &'static str);
+fn a_rolling_deploy_moves_its_hosts_in_batches_or_sends_the_moved_ones_back() {
     let three_healthy = "pre-smoke#1 deploy#1 post-smoke#1 pre-smoke#2 deploy#2 post-smoke#2 pre-smoke#3 deploy#3 post-smoke#3";
-    let cases: [Case; 8] = [
+    check_walks(&[
         (
             "three hosts, one at a time, all healthy",
             3,
@@ -156,6 +167,21 @@ fn every_path_of_a_rolling_release_across_batches() {
             "deploy:aborted",
         ),
         (
+            "a first rollout with nothing to go back to stops at the failure",
+            2,
+            1,
+            false,
+            "++++-",
+            "pre-smoke#1 deploy#1 post-smoke#1 pre-smoke#2 deploy#2",
+            "deploy:failed",
+        ),
+    ]);
+}
+
+#[test]
+fn a_rollback_over_many_hosts_tries_every_host_and_fails_if_one_did() {
+    check_walks(&[
+        (
             "two at a time over three hosts: the second batch's post-deploy check fails and all three go back; the rollback of the second fails, and the first is still rolled back",
             3,
             2,
@@ -182,23 +208,8 @@ fn every_path_of_a_rolling_release_across_batches() {
             "pre-smoke#1 deploy#1 post-smoke#1 pre-smoke#2 deploy#2 post-smoke#2 rollback#1 rollback-smoke#1 rollback#2 rollback-smoke#2",
             "deploy:rolling-back-2 automatic-rollback:rollback-failed",
         ),
-        (
-            "a first rollout with nothing to go back to stops at the failure",
-            2,
-            1,
-            false,
-            "++++-",
-            "pre-smoke#1 deploy#1 post-smoke#1 pre-smoke#2 deploy#2",
-            "deploy:failed",
-        ),
-    ];
-    for (name, hosts, batch_size, can_roll_back, run, steps, ends) in cases {
-        let (got_steps, got_ends) =
-            walk_hosts(ReleaseKind::Deploy, &outcomes(run), can_roll_back, hosts, batch_size);
-        assert_eq!(got_steps.join(" "), steps, "{name}");
-        assert_eq!(got_ends.join(" "), ends, "{name}");
-    }
-    // An explicit rollback over three hosts tries every host, and fails if one did.
+    ]);
+    // An explicit rollback over three hosts too.
     let (steps, ends) = walk_hosts(ReleaseKind::Rollback, &outcomes("++-++"), true, 3, 1);
     assert_eq!(
         steps.join(" "),

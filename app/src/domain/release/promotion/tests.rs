@@ -29,14 +29,32 @@ fn upstream(target: &str, history: Vec<ReleaseRecord>, soak: Duration) -> Upstre
     UpstreamRecords { target: target.into(), history, soak, blocked: vec![] }
 }
 
+/// (what happens, history, soak minutes, now in minutes after T0) → verified since
+/// (minutes), or what is missing and when it unlocks (minutes).
+type EvidenceCase =
+    (&'static str, Vec<ReleaseRecord>, i64, i64, Result<i64, (&'static str, Option<i64>)>);
+
+/// What staging says of 2.0.0 in each case.
+fn check_evidence(cases: Vec<EvidenceCase>) {
+    for (case, history, soak, now, expected) in cases {
+        let records = upstream("staging", history, Duration::minutes(soak));
+        let got = evidence("2.0.0", &records, T0 + Duration::minutes(now));
+        let expected = match expected {
+            Ok(since) => Evidence::Verified { since: T0 + Duration::minutes(since) },
+            Err((what, unlocks)) => Evidence::Missing {
+                what: what.to_owned(),
+                unlocks_at: unlocks.map(|m| T0 + Duration::minutes(m)),
+            },
+        };
+        assert_eq!(got, expected, "{case}");
+    }
+}
+
 #[test]
-fn a_version_is_verified_upstream_once_deployed_smoke_passed_and_soaked_without_rollback() {
+fn a_version_is_verified_upstream_once_deployed_smoke_passed_and_soaked() {
     let good = release(1, Deploy, "1.0.0", Succeeded, 0, None);
     let two = release(2, Deploy, "2.0.0", Succeeded, 10, Some(1));
-    // (history, soak minutes, now in minutes after T0) → verified since (minutes), or
-    // what is missing and when it unlocks (minutes).
-    type Expected = Result<i64, (&'static str, Option<i64>)>;
-    let cases: Vec<(&str, Vec<ReleaseRecord>, i64, i64, Expected)> = vec![
+    check_evidence(vec![
         ("never deployed", vec![], 0, 5, Err(("2.0.0 was never deployed to staging", None))),
         ("deployed, no soak asked", vec![good.clone(), two.clone()], 0, 20, Ok(11)),
         (
@@ -57,6 +75,33 @@ fn a_version_is_verified_upstream_once_deployed_smoke_passed_and_soaked_without_
             20,
             Err(("2.0.0 is being deployed to staging now (release #2)", None)),
         ),
+        (
+            "a newer version replaced it after its soak: still verified",
+            vec![good.clone(), two.clone(), release(3, Deploy, "3.0.0", Succeeded, 60, Some(2))],
+            30,
+            90,
+            Ok(41),
+        ),
+        (
+            "a later deploy's own automatic rollback is no rollback away from it",
+            vec![
+                good.clone(),
+                two.clone(),
+                release(3, Deploy, "3.0.0", RolledBack, 60, Some(2)),
+                release(4, AutomaticRollback, "2.0.0", Succeeded, 61, Some(3)),
+            ],
+            30,
+            90,
+            Ok(41),
+        ),
+    ]);
+}
+
+#[test]
+fn a_failed_deploy_a_short_life_or_a_rollback_away_leaves_it_unverified() {
+    let good = release(1, Deploy, "1.0.0", Succeeded, 0, None);
+    let two = release(2, Deploy, "2.0.0", Succeeded, 10, Some(1));
+    check_evidence(vec![
         (
             "its smoke failed: rolled back by itself",
             vec![
@@ -83,13 +128,6 @@ fn a_version_is_verified_upstream_once_deployed_smoke_passed_and_soaked_without_
             Err(("staging was rolled back away from 2.0.0 (release #3)", None)),
         ),
         (
-            "a newer version replaced it after its soak: still verified",
-            vec![good.clone(), two.clone(), release(3, Deploy, "3.0.0", Succeeded, 60, Some(2))],
-            30,
-            90,
-            Ok(41),
-        ),
-        (
             "a newer version replaced it before its soak ended",
             vec![good.clone(), two.clone(), release(3, Deploy, "3.0.0", Succeeded, 20, Some(2))],
             30,
@@ -99,31 +137,7 @@ fn a_version_is_verified_upstream_once_deployed_smoke_passed_and_soaked_without_
                 None,
             )),
         ),
-        (
-            "a later deploy's own automatic rollback is no rollback away from it",
-            vec![
-                good.clone(),
-                two.clone(),
-                release(3, Deploy, "3.0.0", RolledBack, 60, Some(2)),
-                release(4, AutomaticRollback, "2.0.0", Succeeded, 61, Some(3)),
-            ],
-            30,
-            90,
-            Ok(41),
-        ),
-    ];
-    for (case, history, soak, now, expected) in cases {
-        let records = upstream("staging", history, Duration::minutes(soak));
-        let got = evidence("2.0.0", &records, T0 + Duration::minutes(now));
-        let expected = match expected {
-            Ok(since) => Evidence::Verified { since: T0 + Duration::minutes(since) },
-            Err((what, unlocks)) => Evidence::Missing {
-                what: what.to_owned(),
-                unlocks_at: unlocks.map(|m| T0 + Duration::minutes(m)),
-            },
-        };
-        assert_eq!(got, expected, "{case}");
-    }
+    ]);
 }
 
 #[test]
