@@ -1067,7 +1067,11 @@ async fn production_takes_only_versions_verified_on_staging_and_a_rollback_revok
     let releases = app.page("/releases").await;
     // 3.0.0 was rolled back away from, 2.0.0 is blocked: nothing left to promote.
     assert_contains(&releases, "Promotes from staging: no version is verified there yet.");
-    assert_contains(&app.page("/history").await, "block-version · staging");
+    // Blocking it again keeps the first block and is not a second event.
+    let again = json!({ "reason": "another reason" });
+    let (status, repeat) = send(&app, &app.client, "POST", block, Some(again)).await;
+    assert_eq!((status, &repeat["reason"]), (StatusCode::OK, &json!("corrupts invoices")));
+    assert_eq!(app.page("/history").await.matches("block-version · staging").count(), 1);
     let viewer = app.browser_signed_in_as("vicky", Role::Viewer).await;
     let (status, _) = send(&app, &viewer, "POST", block, Some(json!({ "reason": "x" }))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);

@@ -6,7 +6,8 @@ use crate::domain::operator::Permission;
 use crate::domain::release::promotion::BlockedVersion;
 
 /// Blocks `version` on `target` (`factory.release.hold`: whoever may stop deploys may
-/// stop this one); blocking it again keeps the first block. Recorded in History.
+/// stop this one); blocking it again keeps the first block and changes nothing, so only
+/// the first is recorded in History.
 pub async fn block_version(
     state: &AppState,
     requester: Caller,
@@ -22,13 +23,15 @@ pub async fn block_version(
     let reason = checked_reason(reason, "reason", "Say why no target should take this version")?;
     let (name, owned_version, owned_reason, by) =
         (target.clone(), version.clone(), reason.clone(), requester.operator.name.clone());
-    let blocked = state
+    let (blocked, made) = state
         .db
         .call(move |conn| {
             crate::store::blocked_versions::block(conn, &name, &owned_version, &owned_reason, &by)
         })
         .await?;
-    let detail = format!("{version}: {reason}");
-    audit_event(state, &requester, "block-version", &target, "succeeded", detail).await;
+    if made {
+        let detail = format!("{version}: {reason}");
+        audit_event(state, &requester, "block-version", &target, "succeeded", detail).await;
+    }
     Ok(blocked)
 }

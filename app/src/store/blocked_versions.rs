@@ -14,22 +14,25 @@ fn blocked_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<BlockedVersion>
     )
 }
 
-/// Blocks `version` on `target`; blocking it again keeps the first block.
+/// Blocks `version` on `target`; blocking it again keeps the first block. The block, and
+/// whether this call made it.
 pub fn block(
     conn: &Connection,
     target: &str,
     version: &str,
     reason: &str,
     by: &str,
-) -> Result<BlockedVersion, StoreError> {
-    conn.prepare_cached(
+) -> Result<(BlockedVersion, bool), StoreError> {
+    let made = conn
+        .prepare_cached(
         "INSERT INTO blocked_versions (target, version, reason, blocked_by) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (target, version) DO NOTHING",
     )?
-    .execute(params![target, version, reason, by])?;
-    Ok(conn
+        .execute(params![target, version, reason, by])?;
+    let block = conn
         .prepare_cached(&format!("{COLUMNS} WHERE target = ?1 AND version = ?2"))?
-        .query_row(params![target, version], blocked_from_row)?)
+        .query_row(params![target, version], blocked_from_row)?;
+    Ok((block, made == 1))
 }
 
 /// The versions blocked on `target`.
