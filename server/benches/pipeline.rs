@@ -33,11 +33,7 @@ fn pipeline(c: &mut Criterion) {
                 &state,
                 requester.clone(),
                 "bench",
-                releases::DeployRequest {
-                    version: Some("1.0.0".into()),
-                    break_glass: None,
-                    promote: false,
-                },
+                releases::DeployRequest { version: Some("1.0.0".into()), ..Default::default() },
             )
             .await
             .expect("started, neither refused nor failed");

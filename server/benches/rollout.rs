@@ -61,11 +61,7 @@ async fn run() {
             &state,
             requester.clone(),
             "fleet",
-            releases::DeployRequest {
-                version: Some(version.clone()),
-                break_glass: None,
-                promote: false,
-            },
+            releases::DeployRequest { version: Some(version.clone()), ..Default::default() },
         )
         .await
         .expect("started");

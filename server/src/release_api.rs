@@ -98,6 +98,11 @@ pub struct DeployBody {
     /// `true`: ship the newest version verified on every target this one promotes from,
     /// with its commit (without `version`).
     promote: Option<bool>,
+    /// For a target that promotes from others: an admin's reason (1 to 500 characters)
+    /// to deploy `version` though it is not verified upstream. Needs
+    /// `factory.release.bypass-promotion`; recorded in History as `promotion-bypass`.
+    #[schema(min_length = 1, max_length = 500)]
+    bypass_promotion: Option<String>,
 }
 
 /// A release that started: it runs in the background.
@@ -145,9 +150,9 @@ pub async fn deploy(
     who: Caller,
     bytes: Bytes,
 ) -> Result<Response, ServiceError> {
-    let DeployBody { version, break_glass, promote } = body(&bytes)?;
+    let DeployBody { version, break_glass, promote, bypass_promotion } = body(&bytes)?;
     let promote = promote.unwrap_or(false);
-    let request = releases::DeployRequest { version, break_glass, promote };
+    let request = releases::DeployRequest { version, break_glass, promote, bypass_promotion };
     Ok(started(releases::deploy(&state, who, &target, request).await?))
 }
 

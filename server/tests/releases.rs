@@ -1039,6 +1039,7 @@ async fn production_takes_only_versions_verified_on_staging_and_a_rollback_revok
     // The page's Promote offers 2.0.0, still verified: 3.0.0's evidence is gone.
     let releases = app.page("/releases").await;
     assert_contains(&releases, "Promotes from staging: 2.0.0 is verified there.");
+    assert_contains(&releases, "<li>staging: smoke ✓</li>");
     assert_contains(&releases, "href=\"/releases/production/deploy\">Promote 2.0.0</a>");
     let page = app.page("/releases/production/deploy").await;
     assert_contains(&page, "Verified on staging: 2.0.0.");
@@ -1065,8 +1066,10 @@ async fn production_takes_only_versions_verified_on_staging_and_a_rollback_revok
         "Deploy 2.0.0 to staging",
     );
     let releases = app.page("/releases").await;
-    // 3.0.0 was rolled back away from, 2.0.0 is blocked: nothing left to promote.
-    assert_contains(&releases, "Promotes from staging: no version is verified there yet.");
+    // 3.0.0 was rolled back away from, 2.0.0 is blocked: nothing left to promote; the
+    // card tells of the newest version deployed to staging.
+    assert_contains(&releases, "Promotes from staging: 3.0.0 is not verified yet.");
+    assert_contains(&releases, "<li>staging: smoke ✓ · rolled back ✗</li>");
     // Blocking it again keeps the first block and is not a second event.
     let again = json!({ "reason": "another reason" });
     let (status, repeat) = send(&app, &app.client, "POST", block, Some(again)).await;
@@ -1075,6 +1078,38 @@ async fn production_takes_only_versions_verified_on_staging_and_a_rollback_revok
     let viewer = app.browser_signed_in_as("vicky", Role::Viewer).await;
     let (status, _) = send(&app, &viewer, "POST", block, Some(json!({ "reason": "x" }))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn an_admin_may_deploy_past_missing_evidence_with_a_reason_which_history_tags() {
+    let (staging, production) = (Host::healthy(&["1.0.0"]).await, Host::healthy(&["1.0.0"]).await);
+    let app = staging_to_production(&staging, &production, Duration::ZERO).await;
+    let path = "/api/targets/production/deploy";
+    let bypass = |reason: &str| json!({ "version": "1.0.0", "bypass_promotion": reason });
+    let (status, body) = send(&app, &app.client, "POST", path, Some(bypass("  "))).await;
+    assert_eq!((status, &body["field"]), (StatusCode::BAD_REQUEST, &json!("bypass_promotion")));
+    // The demo operator is no admin: refused, naming the right.
+    let (status, body) = send(&app, &app.client, "POST", path, Some(bypass("hotfix"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_contains(&body.to_string(), "factory.release.bypass-promotion");
+    let admin = app.browser_signed_in_as("ada", Role::Admin).await;
+    let (status, started) =
+        send(&app, &admin, "POST", path, Some(bypass("staging is down; 1.0.0 fixes prod"))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    assert_eq!(app.finished_start(&started).await["release"]["status"], "succeeded");
+    let history = app.page("/history").await;
+    assert_contains(&history, "promotion-bypass · production");
+    assert_contains(
+        &history,
+        &format!(
+            "release #{} without the evidence of staging: 1.0.0 was never deployed to staging: staging is down; 1.0.0 fixes prod",
+            started["release_id"]
+        ),
+    );
+    // From the confirm page: an admin sees the folded form; an operator does not.
+    assert!(!app.page("/releases/production/deploy").await.contains("without the evidence"));
+    let page = app.page_as(&admin, "/releases/production/deploy").await;
+    assert_contains(&page, "Deploy to production without the evidence");
 }
 
 #[tokio::test]
@@ -1093,7 +1128,8 @@ async fn a_version_still_soaking_upstream_says_when_it_unlocks() {
     let unlocks = app::domain::readable_time(ended + time::Duration::minutes(30));
     assert_contains(body["guidance"]["safe_retry"].as_str().unwrap(), &unlocks);
     let releases = app.page("/releases").await;
-    assert_contains(&releases, "Promotes from staging: no version is verified there yet.");
+    assert_contains(&releases, "Promotes from staging: 1.0.0 is not verified yet.");
+    assert_contains(&releases, "<li>staging: smoke ✓ · soak 0 of 30 min …</li>");
     let confirm = app.page("/releases/production/deploy").await;
     assert_contains(&confirm, "No version is verified on staging yet: deploy one there first.");
 

@@ -17,6 +17,8 @@ pub enum Permission {
     ReleaseHold,
     /// Deploy once inside a freeze window, with a reason ("break the glass").
     ReleaseBreakGlass,
+    /// Deploy a version the promotion evidence does not cover, with a reason.
+    ReleaseBypassPromotion,
     /// Sync work items from the factory repository now (Refresh).
     QueueSync,
     /// Add, change and disable users; create and revoke API tokens.
@@ -36,6 +38,7 @@ machine_names!(
         ReleaseRollback => "factory.release.rollback",
         ReleaseHold => "factory.release.hold",
         ReleaseBreakGlass => "factory.release.break-glass",
+        ReleaseBypassPromotion => "factory.release.bypass-promotion",
         QueueSync => "factory.queue.sync",
         OperatorsManage => "factory.operators.manage",
         MetricsRead => "factory.metrics.read",
@@ -69,7 +72,7 @@ impl Role {
 
     pub fn has(self, permission: Permission) -> bool {
         match permission {
-            Permission::OperatorsManage => self == Role::Admin,
+            Permission::OperatorsManage | Permission::ReleaseBypassPromotion => self == Role::Admin,
             // Viewers read everything; the figures are no more than the pages show.
             Permission::MetricsRead => true,
             _ => self >= Role::Operator,
@@ -194,7 +197,7 @@ mod tests {
         use Permission::*;
         for permission in Permission::ALL {
             let expected = match permission {
-                OperatorsManage => [false, false, true],
+                OperatorsManage | ReleaseBypassPromotion => [false, false, true],
                 MetricsRead => [true, true, true],
                 _ => [false, true, true],
             };

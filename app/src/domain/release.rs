@@ -13,7 +13,7 @@ mod gates;
 mod hosts;
 pub mod promotion;
 pub mod rollout;
-pub use gates::{ControlView, ReleaseControl, TargetFacts, Upstream, evaluate_control};
+pub use gates::{ControlView, Overrides, ReleaseControl, TargetFacts, Upstream, evaluate_control};
 pub use hosts::{HostProgress, host_progress};
 
 /// What a release does.

@@ -55,7 +55,15 @@ async fn hold_now(
     reason: String,
     expires: Option<u64>,
 ) -> Result<Hold, ServiceError> {
-    refuse_unless_enabled(state, &requester, ReleaseControl::Hold, "hold", &target, false).await?;
+    refuse_unless_enabled(
+        state,
+        &requester,
+        ReleaseControl::Hold,
+        "hold",
+        &target,
+        Default::default(),
+    )
+    .await?;
     let (name, reason_owned, by) =
         (target.clone(), reason.clone(), requester.operator.name.clone());
     let hold = state
@@ -95,8 +103,15 @@ async fn release_hold_now(
     requester: Caller,
     target: String,
 ) -> Result<bool, ServiceError> {
-    refuse_unless_enabled(state, &requester, ReleaseControl::Hold, "release-hold", &target, false)
-        .await?;
+    refuse_unless_enabled(
+        state,
+        &requester,
+        ReleaseControl::Hold,
+        "release-hold",
+        &target,
+        Default::default(),
+    )
+    .await?;
     let name = target.clone();
     let ended = state.db.call(move |conn| crate::store::holds::release_hold(conn, &name)).await?;
     if ended {

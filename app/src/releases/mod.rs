@@ -21,7 +21,7 @@ pub use holds::{
 pub use recovery::{
     CHECK_INTERVAL, STOP_GRACE, check_target, check_until_known, recover_interrupted, stop_running,
 };
-pub use requests::{DeployRequest, check_version, deploy, promotable, rollback};
+pub use requests::{DeployRequest, check_version, deploy, promotable, promotion_card, rollback};
 pub use status::{LastSmoke, RECENT, TargetStatus, status, statuses};
 // What the modules share with each other.
 use guidance::{ending, rolled_back_guidance, stop_sentence, stopped_by_hold};

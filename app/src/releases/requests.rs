@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::domain::release::freeze::FreezeView;
-use crate::domain::release::{TargetFacts, Upstream, promotion};
+use crate::domain::release::{Overrides, TargetFacts, Upstream, promotion};
 use crate::idempotency::{self, Keyed};
 use serde::{Deserialize, Serialize};
 
@@ -70,8 +70,16 @@ async fn candidate(target: &Target) -> Result<(String, Option<String>), ServiceE
 /// What a start decided, in one call on the database thread.
 enum Start {
     Refused(ControlView),
-    /// The release, the one it replaces, and the freeze window it broke the glass of.
-    Started(i64, Option<Box<ReleaseRecord>>, Option<Box<FreezeView>>),
+    Began(Box<Began>),
+}
+
+/// A release that began: its id, the release it replaces, the freeze window it broke the
+/// glass of, and the upstream targets whose missing evidence an admin bypassed.
+struct Began {
+    id: i64,
+    live: Option<ReleaseRecord>,
+    broken: Option<FreezeView>,
+    bypassed: Vec<Upstream>,
 }
 
 /// A started release, as a repeat of its request is told.
@@ -119,6 +127,8 @@ async fn once_per_key(
 pub struct DeployRequest {
     pub version: Option<String>,
     pub break_glass: Option<String>,
+    /// An admin's reason to deploy a version the promotion evidence does not cover.
+    pub bypass_promotion: Option<String>,
     /// Ship the newest version verified on every target this one promotes from, with
     /// its commit, instead of a version given or the candidate's.
     pub promote: bool,
@@ -132,15 +142,22 @@ pub async fn deploy(
     target_name: &str,
     request: DeployRequest,
 ) -> Result<i64, ServiceError> {
-    // The reason is said in History and the announcement.
-    let ask = "Say why this deploy cannot wait for the freeze window to end";
-    let break_glass = request
-        .break_glass
-        .as_deref()
-        .map(|raw| checked_reason(raw, "break_glass", ask))
-        .transpose()?;
+    // The reasons are said in History (and a broken glass in its announcement).
+    let reason = |raw: &Option<String>, field, ask| {
+        raw.as_deref().map(|raw| checked_reason(raw, field, ask)).transpose()
+    };
+    let break_glass = reason(
+        &request.break_glass,
+        "break_glass",
+        "Say why this deploy cannot wait for the freeze window to end",
+    )?;
+    let bypass_promotion = reason(
+        &request.bypass_promotion,
+        "bypass_promotion",
+        "Say why this version may skip its verification upstream",
+    )?;
     let what = format!(
-        "deploy of {}{}",
+        "deploy of {}{}{}",
         match (&request.version, request.promote) {
             (_, true) => "the version verified upstream",
             (Some(version), false) => version.as_str(),
@@ -149,10 +166,14 @@ pub async fn deploy(
         break_glass
             .as_deref()
             .map(|why| format!(", breaking the glass: {why}"))
+            .unwrap_or_default(),
+        bypass_promotion
+            .as_deref()
+            .map(|why| format!(", bypassing promotion: {why}"))
             .unwrap_or_default()
     );
     let (owned, by, target) = (state.clone(), requester.clone(), target_name.to_owned());
-    let request = DeployRequest { break_glass, ..request };
+    let request = DeployRequest { break_glass, bypass_promotion, ..request };
     let start = async move { deploy_now(&owned, by, &target, request).await };
     once_per_key(state, &requester, target_name, what, start).await
 }
@@ -164,12 +185,11 @@ async fn deploy_now(
     request: DeployRequest,
 ) -> Result<i64, ServiceError> {
     let target = find_target(&state.targets, target_name)?.clone();
-    let breaking_glass = request.break_glass.is_some();
+    let overrides = request.overrides();
     // Check the gates before running the candidate command, so a refused deploy costs
     // nothing; they are checked again when the lock is taken.
     let control = ReleaseControl::Deploy;
-    refuse_unless_enabled(state, &requester, control, "deploy", &target.name, breaking_glass)
-        .await?;
+    refuse_unless_enabled(state, &requester, control, "deploy", &target.name, overrides).await?;
     let (version, commit) = match (request.version.as_deref(), request.promote) {
         (Some(_), true) => {
             return Err(ServiceError::Invalid {
@@ -182,7 +202,16 @@ async fn deploy_now(
         (None, false) => candidate(&target).await?,
     };
     let release = NewVersion { kind: ReleaseKind::Deploy, version, commit, rollback_to: None };
-    start(state, requester, target, release, request.break_glass).await
+    start(state, requester, target, release, request).await
+}
+
+impl DeployRequest {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            break_glass: self.break_glass.is_some(),
+            bypass_promotion: self.bypass_promotion.is_some(),
+        }
+    }
 }
 
 /// What a release ships: a deploy's version and commit, or the release a rollback goes
@@ -242,7 +271,7 @@ async fn rollback_now(
         commit: None,
         rollback_to: to,
     };
-    start(state, requester, target, release, None).await
+    start(state, requester, target, release, DeployRequest::default()).await
 }
 
 /// The control's gates as they stand now: refused (and recorded in History) when one
@@ -253,10 +282,10 @@ pub(super) async fn refuse_unless_enabled(
     control: ReleaseControl,
     action: &'static str,
     target: &str,
-    breaking_glass: bool,
+    overrides: Overrides,
 ) -> Result<(), ServiceError> {
     let now = status(state, target).await?;
-    let facts = TargetFacts { breaking_glass, ..now.facts() };
+    let facts = TargetFacts { overrides, ..now.facts() };
     let view = evaluate_control(control, facts, Some(&requester.operator));
     if view.enabled {
         return Ok(());
@@ -294,8 +323,8 @@ struct NewStart {
     rollback_to: Option<ReleaseRecord>,
     /// A deploy and an operator's rollback move every host of the target, in order.
     hosts: Vec<String>,
-    /// The deploy breaks the glass of a freeze window in force.
-    breaking_glass: bool,
+    /// What the deploy asks to go past.
+    overrides: Overrides,
     /// The targets a deploy's version must be verified on, each with its soak time.
     promotes_from: Vec<(String, Duration)>,
 }
@@ -315,7 +344,7 @@ fn decide_start(conn: &mut rusqlite::Connection, start: NewStart) -> Result<Star
         commit,
         rollback_to,
         hosts,
-        breaking_glass,
+        overrides,
         promotes_from,
     } = start;
     let status = status_in(conn, &shape)?;
@@ -323,7 +352,7 @@ fn decide_start(conn: &mut rusqlite::Connection, start: NewStart) -> Result<Star
         ReleaseKind::Deploy => upstream_evidence(conn, &version, &promotes_from)?,
         _ => Vec::new(),
     };
-    let mut facts = TargetFacts { breaking_glass, promotion: &promotion, ..status.facts() };
+    let mut facts = TargetFacts { overrides, promotion: &promotion, ..status.facts() };
     if rollback_to.is_some() {
         facts.rollback_to = rollback_to.as_ref();
     }
@@ -356,9 +385,13 @@ fn decide_start(conn: &mut rusqlite::Connection, start: NewStart) -> Result<Star
         },
         &owner,
     )?;
-    let broken = facts.breaks_a_freeze().then(|| status.freeze.clone().map(Box::new)).flatten();
+    let broken = facts.breaks_a_freeze().then(|| status.freeze.clone()).flatten();
+    let bypassed = match facts.bypasses_promotion() {
+        true => facts.missing_evidence().into_iter().cloned().collect(),
+        false => Vec::new(),
+    };
     Ok(match started {
-        Ok(id) => Start::Started(id, status.live.map(Box::new), broken),
+        Ok(id) => Start::Began(Box::new(Began { id, live: status.live, broken, bypassed })),
         Err(holder) => {
             // Lost a race for the lock: the gates now say who holds it.
             let mut facts = status.facts();
@@ -395,6 +428,24 @@ pub async fn promotable(
     state: &AppState,
     target: &Target,
 ) -> Result<Option<(String, Option<String>)>, ServiceError> {
+    Ok(read_upstreams(state, target, promotion::promotable).await?.flatten())
+}
+
+/// What a promoting target's card shows; `None` for a target that promotes from none.
+pub async fn promotion_card(
+    state: &AppState,
+    target: &Target,
+) -> Result<Option<promotion::PromotionCard>, ServiceError> {
+    read_upstreams(state, target, promotion::card).await
+}
+
+/// `read` over the records of the targets `target` promotes from, as they are now;
+/// `None` when it promotes from none.
+async fn read_upstreams<T: Send + 'static>(
+    state: &AppState,
+    target: &Target,
+    read: fn(&[promotion::UpstreamRecords], time::OffsetDateTime) -> T,
+) -> Result<Option<T>, ServiceError> {
     let upstreams = upstream_soaks(state, target);
     if upstreams.is_empty() {
         return Ok(None);
@@ -403,10 +454,10 @@ pub async fn promotable(
         .db
         .call(move |conn| {
             let records = upstream_records(conn, &upstreams)?;
-            Ok(promotion::promotable(&records, time::OffsetDateTime::now_utc()))
+            Ok(read(&records, time::OffsetDateTime::now_utc()))
         })
         .await?;
-    Ok(found)
+    Ok(Some(found))
 }
 
 /// The targets `target` promotes from, each with its soak time.
@@ -463,7 +514,7 @@ async fn start(
     requester: Caller,
     target: Target,
     release: NewVersion,
-    break_glass: Option<String>,
+    request: DeployRequest,
 ) -> Result<i64, ServiceError> {
     let NewVersion { kind, version, commit, rollback_to } = release;
     let control = match kind {
@@ -482,7 +533,7 @@ async fn start(
         commit,
         rollback_to,
         hosts: target.host_names(),
-        breaking_glass: break_glass.is_some(),
+        overrides: request.overrides(),
         promotes_from: upstream_soaks(state, &target),
     };
     let decided = state.db.call(move |conn| decide_start(conn, new)).await?;
@@ -491,9 +542,24 @@ async fn start(
         Start::Refused(view) => {
             Err(refuse(state, &requester, control, action, &target.name, view).await)
         }
-        Start::Started(id, live, broken) => {
-            if let (Some(window), Some(reason)) = (broken, break_glass) {
+        Start::Began(began) => {
+            let Began { id, live, broken, bypassed } = *began;
+            if let (Some(window), Some(reason)) = (broken, request.break_glass) {
                 broke_the_glass(state, &requester, &target.name, id, &window, reason).await;
+            }
+            if let (false, Some(reason)) = (bypassed.is_empty(), request.bypass_promotion) {
+                let missing: Vec<String> = bypassed.iter().map(Upstream::missing).collect();
+                let detail = format!("release #{id} without {}: {reason}", missing.join("; "));
+                tracing::warn!(target = %target.name, release = id, by = %requester.operator.name, %reason, "a deploy bypassed promotion");
+                audit_event(
+                    state,
+                    &requester,
+                    "promotion-bypass",
+                    &target.name,
+                    "succeeded",
+                    detail,
+                )
+                .await;
             }
             audit_event(
                 state,
@@ -507,7 +573,7 @@ async fn start(
             announce(state, id, Some(WebhookEvent::ReleaseStarted)).await;
             let state = state.clone();
             tokio::spawn(async move {
-                run_pipeline(&state, &target, id, kind, live.map(|b| *b)).await;
+                run_pipeline(&state, &target, id, kind, live).await;
             });
             Ok(id)
         }

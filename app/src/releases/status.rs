@@ -67,7 +67,7 @@ impl TargetStatus {
             smoke_gated: self.smoke_gated,
             rollback_to: self.rollback_to.as_ref(),
             freeze: self.freeze.as_ref(),
-            breaking_glass: false,
+            overrides: Default::default(),
             promotion: &[],
         }
     }

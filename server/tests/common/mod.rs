@@ -129,7 +129,12 @@ impl TestApp {
 
     /// A page as the signed-in browser gets it; it must answer 200.
     pub async fn page(&self, path: &str) -> String {
-        let response = self.get_page(path).await;
+        self.page_as(&self.client, path).await
+    }
+
+    /// A page as `browser` gets it; it must answer 200.
+    pub async fn page_as(&self, browser: &Client, path: &str) -> String {
+        let response = get_html(browser, &self.url(path)).await;
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         response.text().await.expect("the page's text")
     }

@@ -59,9 +59,8 @@ pub struct TargetFacts<'a> {
     pub rollback_to: Option<&'a ReleaseRecord>,
     /// The freeze window in force now, if one is.
     pub freeze: Option<&'a super::freeze::FreezeView>,
-    /// The deploy asks to break the glass: to go ahead inside a freeze window, with a
-    /// reason, which needs `factory.release.break-glass`.
-    pub breaking_glass: bool,
+    /// What the deploy asks to go past, with a reason.
+    pub overrides: Overrides,
     /// For a deploy of a known version to a target that promotes from others: what each
     /// upstream target says of it. Empty: nothing to check.
     pub promotion: &'a [Upstream],
@@ -75,10 +74,44 @@ pub struct Upstream {
     pub evidence: super::promotion::Evidence,
 }
 
+/// What a deploy asks to go past, each with a reason given and a right of its own: the
+/// freeze window in force (break the glass, `factory.release.break-glass`) and missing
+/// promotion evidence (an admin's bypass, `factory.release.bypass-promotion`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub break_glass: bool,
+    pub bypass_promotion: bool,
+}
+
+impl Upstream {
+    /// What the upstream target lacks, or that it verified the version.
+    pub fn missing(&self) -> String {
+        match &self.evidence {
+            super::promotion::Evidence::Missing { what, .. } => {
+                format!("the evidence of {}: {what}", self.target)
+            }
+            super::promotion::Evidence::Verified { .. } => {
+                format!("{} verified on {}", self.version, self.target)
+            }
+        }
+    }
+}
+
 impl TargetFacts<'_> {
     /// A deploy that breaks the glass of the window in force.
     pub fn breaks_a_freeze(&self) -> bool {
-        self.breaking_glass && self.freeze.is_some_and(|freeze| freeze.active)
+        self.overrides.break_glass && self.freeze.is_some_and(|freeze| freeze.active)
+    }
+
+    /// A deploy that goes ahead without the evidence some upstream target lacks.
+    pub fn bypasses_promotion(&self) -> bool {
+        self.overrides.bypass_promotion && !self.missing_evidence().is_empty()
+    }
+
+    /// The upstream targets that have not verified the version.
+    pub fn missing_evidence(&self) -> Vec<&Upstream> {
+        use super::promotion::Evidence;
+        self.promotion.iter().filter(|u| matches!(u.evidence, Evidence::Missing { .. })).collect()
     }
 }
 
@@ -131,6 +164,13 @@ pub fn evaluate_control(
             gates.push(permission_gate_for(
                 &format!("Breaking the glass of {}'s freeze window", facts.target),
                 Permission::ReleaseBreakGlass,
+                operator,
+            ));
+        }
+        if control == ReleaseControl::Deploy && facts.bypasses_promotion() {
+            gates.push(permission_gate_for(
+                &format!("Deploying to {} without the promotion evidence", facts.target),
+                Permission::ReleaseBypassPromotion,
                 operator,
             ));
         }
@@ -193,7 +233,8 @@ fn hold_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
 }
 
 fn freeze_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
-    let Some(freeze) = facts.freeze.filter(|freeze| freeze.active && !facts.breaking_glass) else {
+    let Some(freeze) = facts.freeze.filter(|freeze| freeze.active && !facts.overrides.break_glass)
+    else {
         return pass(ReleaseGate::FreezeWindow);
     };
     let end = freeze.clock(freeze.ends_at);
@@ -220,11 +261,13 @@ fn freeze_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
 
 fn promotion_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
     use super::promotion::Evidence;
-    let missing = facts.promotion.iter().find_map(|upstream| match &upstream.evidence {
-        Evidence::Verified { .. } => None,
-        Evidence::Missing { what, unlocks_at } => Some((upstream, what, *unlocks_at)),
-    });
-    let Some((upstream, what, unlocks_at)) = missing else {
+    let missing =
+        facts.missing_evidence().into_iter().find_map(|upstream| match &upstream.evidence {
+            Evidence::Verified { .. } => None,
+            Evidence::Missing { what, unlocks_at } => Some((upstream, what, *unlocks_at)),
+        });
+    let Some((upstream, what, unlocks_at)) = missing.filter(|_| !facts.overrides.bypass_promotion)
+    else {
         return pass(ReleaseGate::Promotion);
     };
     let from: Vec<&str> = facts.promotion.iter().map(|u| u.target.as_str()).collect();

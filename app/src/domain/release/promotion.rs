@@ -39,62 +39,121 @@ pub enum Evidence {
     Missing { what: String, unlocks_at: Option<OffsetDateTime> },
 }
 
-/// `version` on the upstream target, from its records.
-pub fn evidence(version: &str, records: &UpstreamRecords, now: OffsetDateTime) -> Evidence {
-    let UpstreamRecords { target: upstream, history, soak, blocked } = records;
-    let missing = |what: String| Evidence::Missing { what, unlocks_at: None };
+/// What an upstream target's records show of a version: the one reading both the gate's
+/// words and the card's checks come from.
+#[derive(Debug, Clone, Copy)]
+enum Finding<'a> {
+    Blocked(&'a BlockedVersion),
+    NeverDeployed,
+    Deploying(&'a ReleaseRecord),
+    /// Its newest deploy ended without success (its deploy step or its smoke failed).
+    Unsuccessful(&'a ReleaseRecord),
+    RolledBackAway(&'a ReleaseRecord),
+    Soaked {
+        since: OffsetDateTime,
+    },
+    Soaking {
+        live: Duration,
+        until: OffsetDateTime,
+    },
+    ReplacedInSoak {
+        live: Duration,
+        by: &'a ReleaseRecord,
+    },
+}
+
+fn find<'a>(version: &str, records: &'a UpstreamRecords, now: OffsetDateTime) -> Finding<'a> {
+    let UpstreamRecords { history, soak, blocked, .. } = records;
     if let Some(block) = blocked.iter().find(|b| b.version == version) {
-        return missing(format!(
-            "{version} was blocked on {upstream} by {}: {}",
-            block.blocked_by, block.reason
-        ));
+        return Finding::Blocked(block);
     }
     let deploys_of_it =
         history.iter().filter(|r| r.kind == ReleaseKind::Deploy && r.version == version);
     let Some(deploy) = deploys_of_it.max_by_key(|r| r.id) else {
-        return missing(format!("{version} was never deployed to {upstream}"));
+        return Finding::NeverDeployed;
     };
     let Some(ended) = deploy.finished_at.filter(|_| deploy.status != ReleaseStatus::Running) else {
-        return missing(format!(
-            "{version} is being deployed to {upstream} now (release #{})",
-            deploy.id
-        ));
+        return Finding::Deploying(deploy);
     };
     if deploy.status != ReleaseStatus::Succeeded {
-        return missing(format!(
-            "the last deploy of {version} to {upstream} (release #{}) ended {}",
-            deploy.id,
-            deploy.status.label().to_lowercase()
-        ));
+        return Finding::Unsuccessful(deploy);
     }
     // What replaced it, if anything: the release that started while it was live.
     let replaced_by = history.iter().filter(|r| r.replaces == Some(deploy.id)).min_by_key(|r| r.id);
     if let Some(rollback) = replaced_by.filter(|r| r.kind != ReleaseKind::Deploy) {
-        return missing(format!(
-            "{upstream} was rolled back away from {version} (release #{})",
-            rollback.id
-        ));
+        return Finding::RolledBackAway(rollback);
     }
     let verified_at = ended + *soak;
     let live_until = replaced_by.map_or(now, |next| next.started_at);
-    if live_until >= verified_at {
-        return Evidence::Verified { since: verified_at };
-    }
-    let live = whole_minutes(live_until - ended);
-    let soak_minutes = whole_minutes(*soak);
     match replaced_by {
-        None => Evidence::Missing {
+        _ if live_until >= verified_at => Finding::Soaked { since: verified_at },
+        None => Finding::Soaking { live: live_until - ended, until: verified_at },
+        Some(by) => Finding::ReplacedInSoak { live: live_until - ended, by },
+    }
+}
+
+/// `version` on the upstream target, from its records.
+pub fn evidence(version: &str, records: &UpstreamRecords, now: OffsetDateTime) -> Evidence {
+    let upstream = &records.target;
+    let soak_minutes = whole_minutes(records.soak);
+    let missing = |what: String| Evidence::Missing { what, unlocks_at: None };
+    match find(version, records, now) {
+        Finding::Soaked { since } => Evidence::Verified { since },
+        Finding::Blocked(block) => missing(format!(
+            "{version} was blocked on {upstream} by {}: {}",
+            block.blocked_by, block.reason
+        )),
+        Finding::NeverDeployed => missing(format!("{version} was never deployed to {upstream}")),
+        Finding::Deploying(deploy) => missing(format!(
+            "{version} is being deployed to {upstream} now (release #{})",
+            deploy.id
+        )),
+        Finding::Unsuccessful(deploy) => missing(format!(
+            "the last deploy of {version} to {upstream} (release #{}) ended {}",
+            deploy.id,
+            deploy.status.label().to_lowercase()
+        )),
+        Finding::RolledBackAway(rollback) => missing(format!(
+            "{upstream} was rolled back away from {version} (release #{})",
+            rollback.id
+        )),
+        Finding::Soaking { live, until } => Evidence::Missing {
             what: format!(
-                "{version} has soaked on {upstream} for {live} of {soak_minutes} min, until {}",
-                super::super::readable_time(verified_at)
+                "{version} has soaked on {upstream} for {} of {soak_minutes} min, until {}",
+                whole_minutes(live),
+                super::super::readable_time(until)
             ),
-            unlocks_at: Some(verified_at),
+            unlocks_at: Some(until),
         },
-        Some(next) => missing(format!(
-            "{version} was live on {upstream} for {live} of its {soak_minutes} min soak before release #{} replaced it",
-            next.id
+        Finding::ReplacedInSoak { live, by } => missing(format!(
+            "{version} was live on {upstream} for {} of its {soak_minutes} min soak before release #{} replaced it",
+            whole_minutes(live),
+            by.id
         )),
     }
+}
+
+/// The evidence in a few words for a card: "staging: smoke ✓ · soak 30 min ✓".
+pub fn checks(version: &str, records: &UpstreamRecords, now: OffsetDateTime) -> String {
+    let soak_minutes = whole_minutes(records.soak);
+    let soak = |live: Duration, mark: &str| match soak_minutes {
+        0 => String::new(),
+        _ if mark == "✓" => format!(" · soak {soak_minutes} min ✓"),
+        _ => format!(" · soak {} of {soak_minutes} min {mark}", whole_minutes(live)),
+    };
+    let said = match find(version, records, now) {
+        Finding::Blocked(_) => "blocked ✗".to_owned(),
+        Finding::NeverDeployed => "not deployed".to_owned(),
+        Finding::Deploying(_) => "deploying …".to_owned(),
+        Finding::Unsuccessful(deploy) => {
+            format!("deploy {} ✗", deploy.status.label().to_lowercase())
+        }
+        Finding::RolledBackAway(_) => "smoke ✓ · rolled back ✗".to_owned(),
+        Finding::Soaked { .. } => format!("smoke ✓{}", soak(Duration::ZERO, "✓")),
+        Finding::Soaking { live, .. } => format!("smoke ✓{}", soak(live, "…")),
+        Finding::ReplacedInSoak { live, .. } => format!("smoke ✓{}", soak(live, "✗")),
+    };
+    format!("{}: {said}", records.target)
 }
 
 fn whole_minutes(span: Duration) -> i64 {
@@ -123,4 +182,27 @@ pub fn promotable(
         });
         verified_everywhere.then(|| (deploy.version.clone(), deploy.commit.clone()))
     })
+}
+
+/// What a promoting target's card shows: the version Promote would ship, or else the
+/// newest one deployed to the first upstream target (the one on its way), and what each
+/// upstream target says of it in a few words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromotionCard {
+    pub promotable: Option<(String, Option<String>)>,
+    pub version: Option<String>,
+    pub checks: Vec<String>,
+}
+
+pub fn card(upstreams: &[UpstreamRecords], now: OffsetDateTime) -> PromotionCard {
+    let promotable = promotable(upstreams, now);
+    let newest_upstream = || {
+        let deploys = upstreams.first()?.history.iter().filter(|r| r.kind == ReleaseKind::Deploy);
+        deploys.max_by_key(|r| r.id).map(|r| r.version.clone())
+    };
+    let version = promotable.as_ref().map(|(v, _)| v.clone()).or_else(newest_upstream);
+    let checks = version.as_deref().map_or_else(Vec::new, |version| {
+        upstreams.iter().map(|upstream| checks(version, upstream, now)).collect()
+    });
+    PromotionCard { promotable, version, checks }
 }

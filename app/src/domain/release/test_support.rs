@@ -60,3 +60,18 @@ pub(super) fn a_hold() -> Hold {
 pub(super) fn block_on<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread().build().expect("a runtime").block_on(future)
 }
+
+/// A target with nothing in the way of a deploy: no lock, hold, window or upstream, smoke
+/// gated, nothing to roll back to.
+pub(super) fn clear_facts(target: &str) -> super::TargetFacts<'_> {
+    super::TargetFacts {
+        target,
+        running: None,
+        hold: None,
+        smoke_gated: true,
+        rollback_to: None,
+        freeze: None,
+        overrides: Default::default(),
+        promotion: &[],
+    }
+}

@@ -1,4 +1,5 @@
 use super::rollout_tests::walk_hosts;
+use super::test_support::clear_facts;
 use super::*;
 use crate::domain::operator::Operator;
 
@@ -193,7 +194,7 @@ fn the_release_gates_over_lock_hold_smoke_rollback_target_and_role() {
                                 smoke_gated,
                                 rollback_to: can_roll_back.then_some(&earlier),
                                 freeze: frozen.then_some(&freeze),
-                                breaking_glass: false,
+                                overrides: Default::default(),
                                 promotion: &[],
                             };
                             let view = evaluate_control(control, facts, Some(&operator));
@@ -218,16 +219,7 @@ fn the_release_gates_over_lock_hold_smoke_rollback_target_and_role() {
     }
     let view = evaluate_control(
         ReleaseControl::Deploy,
-        TargetFacts {
-            target: "web",
-            running: Some(&running),
-            hold: None,
-            smoke_gated: true,
-            rollback_to: None,
-            freeze: None,
-            breaking_glass: false,
-            promotion: &[],
-        },
+        TargetFacts { running: Some(&running), ..clear_facts("web") },
         None,
     );
     let g = view.guidance.unwrap();
@@ -252,16 +244,7 @@ fn weekend_freeze() -> super::freeze::FreezeView {
 #[test]
 fn a_freeze_says_its_window_and_when_it_ends_on_its_clock_and_in_utc() {
     let freeze = weekend_freeze();
-    let facts = TargetFacts {
-        target: "web",
-        running: None,
-        hold: None,
-        smoke_gated: true,
-        rollback_to: None,
-        freeze: Some(&freeze),
-        breaking_glass: false,
-        promotion: &[],
-    };
+    let facts = TargetFacts { freeze: Some(&freeze), ..clear_facts("web") };
     let view = evaluate_control(ReleaseControl::Deploy, facts, None);
     let g = view.guidance.expect("blocked");
     assert_eq!(
@@ -274,7 +257,10 @@ fn a_freeze_says_its_window_and_when_it_ends_on_its_clock_and_in_utc() {
         "Deploy after Mon 30 Mar 08:00 Europe/Berlin (Mon 30 Mar 06:00 UTC); if the live release is broken, roll back now. A deploy that cannot wait may break the glass, once, with a reason (factory.release.break-glass); it is recorded and announced."
     );
     // Breaking the glass passes the window, and needs its permission.
-    let breaking = TargetFacts { breaking_glass: true, ..facts };
+    let breaking = TargetFacts {
+        overrides: super::Overrides { break_glass: true, ..Default::default() },
+        ..facts
+    };
     let viewer = Operator {
         name: "vera".into(),
         role: crate::domain::Role::Viewer,
@@ -366,16 +352,7 @@ fn a_version_not_verified_upstream_is_refused_naming_the_target_what_is_missing_
         unlocks_at: Some(at),
     };
     let verified = Evidence::Verified { since: at };
-    let facts = |promotion| TargetFacts {
-        target: "production",
-        running: None,
-        hold: None,
-        smoke_gated: true,
-        rollback_to: None,
-        freeze: None,
-        breaking_glass: false,
-        promotion,
-    };
+    let facts = |promotion| TargetFacts { promotion, ..clear_facts("production") };
     let promotion = [upstream("qa", verified.clone()), upstream("staging", soaking)];
     let view = evaluate_control(ReleaseControl::Deploy, facts(&promotion), None);
     let g = view.guidance.expect("blocked");
@@ -401,4 +378,43 @@ fn a_version_not_verified_upstream_is_refused_naming_the_target_what_is_missing_
     // Verified everywhere: the gate passes; a rollback never asks.
     let promotion = [upstream("qa", verified.clone()), upstream("staging", verified)];
     assert!(evaluate_control(ReleaseControl::Deploy, facts(&promotion), None).enabled);
+}
+
+#[test]
+fn only_an_admin_may_bypass_missing_promotion_evidence() {
+    use super::promotion::Evidence;
+    use crate::domain::Role;
+    let upstream =
+        |evidence| Upstream { target: "staging".into(), version: "2.0.0".into(), evidence };
+    let missing = [upstream(Evidence::Missing { what: "never deployed".into(), unlocks_at: None })];
+    let verified =
+        [upstream(Evidence::Verified { since: time::macros::datetime!(2026-12-01 10:41 UTC) })];
+    let person = |role| Operator {
+        name: "pat".into(),
+        role,
+        credential: crate::domain::Credential::Session { user_id: 3 },
+    };
+    let bypass = super::Overrides { bypass_promotion: true, ..Default::default() };
+    // (evidence, bypass asked, role) → enabled, and whether the bypass is what happens.
+    let cases: [(&[Upstream], bool, Role, bool, bool); 6] = [
+        (&missing, false, Role::Admin, false, false),
+        (&missing, true, Role::Admin, true, true),
+        (&missing, true, Role::Operator, false, true),
+        // Nothing missing: a bypass reason changes nothing and needs no right.
+        (&verified, true, Role::Operator, true, false),
+        (&verified, false, Role::Operator, true, false),
+        (&[], true, Role::Operator, true, false),
+    ];
+    for (promotion, asked, role, enabled, bypasses) in cases {
+        let overrides = if asked { bypass } else { Default::default() };
+        let facts = TargetFacts { overrides, promotion, ..clear_facts("production") };
+        let view = evaluate_control(ReleaseControl::Deploy, facts, Some(&person(role)));
+        let case = format!("{promotion:?} asked={asked} {role:?}");
+        assert_eq!(view.enabled, enabled, "{case}");
+        assert_eq!(facts.bypasses_promotion(), bypasses, "{case}");
+        if bypasses && !enabled {
+            let cause = view.guidance.expect("refused").cause;
+            assert!(cause.contains("factory.release.bypass-promotion"), "{case}: {cause}");
+        }
+    }
 }

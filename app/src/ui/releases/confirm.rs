@@ -1,7 +1,8 @@
 //! `/releases/{target}/{control}`: the confirm step of Deploy, Rollback and Hold.
 
 use super::*;
-use crate::domain::release::TargetFacts;
+use crate::domain::operator::Permission;
+use crate::domain::release::{Overrides, TargetFacts};
 use crate::store::audit;
 
 /// `/releases/{target}/{control}`: from → to, what will run, and the button that does it.
@@ -36,6 +37,9 @@ fn form_error_text(error: &AppError) -> &'static str {
             "expires_in" => "Choose 1 hour, 4 hours, 24 hours or until released.",
             "break_glass" => {
                 "Say why this deploy cannot wait for the freeze window to end, in 1 to 500 characters."
+            }
+            "bypass_promotion" => {
+                "Say why this version may skip its verification upstream, in 1 to 500 characters."
             }
             "release_id" => "Pick one of the earlier releases listed.",
             _ => "The form could not be read. Reload the page and try again.",
@@ -139,11 +143,18 @@ async fn confirm_page(
     // Inside a freeze window, a deploy this operator may break the glass for.
     let glass = (control == ReleaseControl::Deploy && !view.enabled)
         .then(|| {
-            let facts = TargetFacts { breaking_glass: true, ..status.facts() };
+            let overrides = Overrides { break_glass: true, ..Overrides::default() };
+            let facts = TargetFacts { overrides, ..status.facts() };
             evaluate_control(control, facts, operator.as_ref())
         })
         .filter(|glass| glass.enabled)
         .map(|_| view! { <BreakGlass target=target.name.clone() /> });
+    // A promoting target: an admin may deploy a version its evidence does not cover.
+    let bypass = (control == ReleaseControl::Deploy
+        && view.enabled
+        && !target.promotes_from.is_empty()
+        && operator.as_ref().is_some_and(|o| o.can(Permission::ReleaseBypassPromotion)))
+    .then(|| view! { <BypassPromotion target=target.name.clone() from=target.promotes_from.join(" and ") /> });
     // A refusal that the gates as they stand now do not show: its History entry says why.
     let refusal = match refused.filter(|id| *id > 0 && view.enabled) {
         Some(id) => {
@@ -326,6 +337,7 @@ async fn confirm_page(
         {form_error}
         {form}
         {glass}
+        {bypass}
         <ul class="action-meta">{gates}</ul>
         <p>
             <a href="/releases">"← Back to releases"</a>
@@ -337,22 +349,54 @@ async fn confirm_page(
 /// Deploy once inside a freeze window, with a reason.
 #[component]
 fn BreakGlass(target: String) -> impl IntoView {
+    let button = format!("Break the glass and deploy to {target}");
     view! {
         <section class="break-glass" aria-labelledby="break-glass">
             <h2 id="break-glass">"Break the glass"</h2>
             <p>
                 "Deploy once inside the freeze window. Your reason is kept in History and announced to the webhooks."
             </p>
-            <form method="post" action=StartDeploy::PATH class="stack">
-                <input type="hidden" name="target" value=target.clone() />
-                <input type="hidden" name="token" value=form_token() />
-                <label for="version">"Version"</label>
-                <input id="version" name="version" autocapitalize="none" spellcheck="false" />
-                <ReasonInput id="break_glass" name="break_glass" label="Why can it not wait?".into() />
-                <button type="submit" class="button">
-                    {format!("Break the glass and deploy to {target}")}
-                </button>
-            </form>
+            <ReasonedDeploy target field="break_glass" ask="Why can it not wait?" button />
         </section>
+    }
+}
+
+/// An admin's deploy of a version the promotion evidence does not cover, with a reason;
+/// folded, as it is the exception.
+#[component]
+fn BypassPromotion(target: String, from: String) -> impl IntoView {
+    let button = format!("Deploy to {target} without the evidence");
+    let said = format!(
+        "For admins: deploy a version not verified on {from}. Your reason is kept in History."
+    );
+    view! {
+        <details class="break-glass">
+            <summary>"Deploy without the promotion evidence"</summary>
+            <p>{said}</p>
+            <ReasonedDeploy target field="bypass_promotion" ask="Why may it skip its verification?" button />
+        </details>
+    }
+}
+
+/// A deploy of a version named here that goes past a gate, with the reason in `field`.
+#[component]
+fn ReasonedDeploy(
+    target: String,
+    field: &'static str,
+    ask: &'static str,
+    button: String,
+) -> impl IntoView {
+    let version_id = format!("{field}-version");
+    view! {
+        <form method="post" action=StartDeploy::PATH class="stack">
+            <input type="hidden" name="target" value=target />
+            <input type="hidden" name="token" value=form_token() />
+            <label for=version_id.clone()>"Version"</label>
+            <input id=version_id name="version" autocapitalize="none" spellcheck="false" />
+            <ReasonInput id=field name=field label=ask.into() />
+            <button type="submit" class="button">
+                {button}
+            </button>
+        </form>
     }
 }

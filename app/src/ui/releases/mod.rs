@@ -67,12 +67,13 @@ pub async fn start_deploy(
     token: String,
     break_glass: Option<String>,
     promote: Option<String>,
+    bypass_promotion: Option<String>,
 ) -> Result<(), AppError> {
     super::answered(|state| async move {
         let version = version.filter(|v| !v.trim().is_empty());
         let who = caller(Some(&token))?;
         let promote = promote.is_some();
-        let request = releases::DeployRequest { version, break_glass, promote };
+        let request = releases::DeployRequest { version, break_glass, promote, bypass_promotion };
         let started = releases::deploy(&state, who, &target, request).await;
         land(started, &target, "deploy", |id| format!("/releases/{id}"))
     })

@@ -4,6 +4,7 @@
 use super::hosts::TargetHosts;
 use super::*;
 use crate::domain::release::freeze::FreezeView;
+use crate::domain::release::promotion::PromotionCard;
 
 /// `/releases`
 pub async fn page() -> impl IntoView {
@@ -30,17 +31,13 @@ async fn releases_page(state: AppState, operator: Option<Operator>) -> AnyView {
         Ok(statuses) => statuses,
         Err(err) => return storage_failure(err),
     };
-    // What Promote would ship to each target that promotes from others.
+    // What Promote would ship to each target that promotes from others, with the evidence.
     let mut promotions = Vec::new();
     for target in state.targets.iter() {
-        if target.promotes_from.is_empty() {
-            promotions.push(None);
-            continue;
-        }
-        match releases::promotable(&state, target).await {
-            Ok(found) => {
-                promotions.push(Some(Promotion { from: target.promotes_from.join(" and "), found }))
-            }
+        match releases::promotion_card(&state, target).await {
+            Ok(card) => promotions.push(
+                card.map(|card| Promotion { from: target.promotes_from.join(" and "), card }),
+            ),
             Err(err) => return storage_failure(err),
         }
     }
@@ -103,11 +100,12 @@ pub(super) fn status_chip(status: ReleaseStatus) -> &'static str {
     }
 }
 
-/// Where a promoting target stands: the version Promote would ship, if any.
+/// Where a promoting target stands: the version Promote would ship, if any, and the
+/// evidence upstream.
 #[derive(Debug, Clone)]
 struct Promotion {
     from: String,
-    found: Option<(String, Option<String>)>,
+    card: PromotionCard,
 }
 
 #[component]
@@ -221,17 +219,24 @@ fn TargetSection(
         }
     });
     let freeze = status.freeze.clone().map(|freeze| view! { <FreezeLine freeze /> });
-    let promotion = promotion.map(|Promotion { from, found }| {
-        let text = match &found {
-            Some((version, _)) => format!("Promotes from {from}: {version} is verified there. "),
-            None => format!("Promotes from {from}: no version is verified there yet."),
+    let promotion = promotion.map(|Promotion { from, card }| {
+        let text = match (&card.promotable, &card.version) {
+            (Some((version, _)), _) => format!("Promotes from {from}: {version} is verified there. "),
+            (None, Some(version)) => format!("Promotes from {from}: {version} is not verified yet. "),
+            (None, None) => format!("Promotes from {from}: no version is deployed there yet."),
         };
-        let promote = found.filter(|_| controls[0].enabled).map(|(version, _)| {
+        let promote = card.promotable.filter(|_| controls[0].enabled).map(|(version, _)| {
             view! {
                 <a href=format!("/releases/{}/deploy", status.name)>{format!("Promote {version}")}</a>
             }
         });
-        view! { <p class="promotion">{text} {promote}</p> }
+        let checks = card.checks.into_iter().map(|line| view! { <li>{line}</li> }).collect_view();
+        view! {
+            <div class="promotion">
+                <p>{text} {promote}</p>
+                <ul class="evidence" aria-label="Evidence upstream">{checks}</ul>
+            </div>
+        }
     });
     let recent = status
         .recent

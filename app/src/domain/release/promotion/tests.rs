@@ -198,3 +198,86 @@ fn a_blocked_version_is_verified_nowhere_downstream_and_promote_passes_over_it()
     assert!(matches!(evidence("1.0.0", &staging, now), Evidence::Verified { .. }));
     assert_eq!(promotable(&[staging], now), Some(("1.0.0".into(), None)));
 }
+
+#[test]
+fn cards_say_the_evidence_in_a_few_words() {
+    let good = release(1, Deploy, "1.0.0", Succeeded, 0, None);
+    let two = release(2, Deploy, "2.0.0", Succeeded, 10, Some(1));
+    let cases = [
+        ("never deployed", vec![], 30, 5, "staging: not deployed"),
+        ("no soak asked", vec![good.clone(), two.clone()], 0, 20, "staging: smoke ✓"),
+        (
+            "soaking",
+            vec![good.clone(), two.clone()],
+            30,
+            20,
+            "staging: smoke ✓ · soak 9 of 30 min …",
+        ),
+        ("soaked", vec![good.clone(), two.clone()], 30, 41, "staging: smoke ✓ · soak 30 min ✓"),
+        (
+            "deploying",
+            vec![good.clone(), release(2, Deploy, "2.0.0", Running, 10, Some(1))],
+            30,
+            10,
+            "staging: deploying …",
+        ),
+        (
+            "its smoke failed",
+            vec![good.clone(), release(2, Deploy, "2.0.0", RolledBack, 10, Some(1))],
+            30,
+            20,
+            "staging: deploy rolled back ✗",
+        ),
+        (
+            "rolled back away",
+            vec![good.clone(), two.clone(), release(3, Rollback, "1.0.0", Succeeded, 50, Some(2))],
+            30,
+            90,
+            "staging: smoke ✓ · rolled back ✗",
+        ),
+        (
+            "replaced in its soak",
+            vec![good.clone(), two.clone(), release(3, Deploy, "3.0.0", Succeeded, 20, Some(2))],
+            30,
+            90,
+            "staging: smoke ✓ · soak 9 of 30 min ✗",
+        ),
+    ];
+    for (case, history, soak, now, expected) in cases {
+        let records = upstream("staging", history, Duration::minutes(soak));
+        assert_eq!(checks("2.0.0", &records, T0 + Duration::minutes(now)), expected, "{case}");
+    }
+    let mut blocked = upstream("staging", vec![good, two], Duration::ZERO);
+    blocked.blocked.push(BlockedVersion {
+        target: "staging".into(),
+        version: "2.0.0".into(),
+        reason: "corrupts invoices".into(),
+        blocked_by: "ann".into(),
+        blocked_at: T0,
+    });
+    assert_eq!(checks("2.0.0", &blocked, T0 + Duration::minutes(30)), "staging: blocked ✗");
+}
+
+#[test]
+fn a_card_shows_what_promote_ships_or_else_the_version_on_its_way() {
+    let history = vec![
+        release(1, Deploy, "1.0.0", Succeeded, 0, None),
+        release(2, Deploy, "2.0.0", Succeeded, 10, Some(1)),
+    ];
+    let staging = upstream("staging", history, Duration::minutes(30));
+    // At 20 min 1.0.0 is not verified either: replaced 10 min into its 30 min soak.
+    let soaking = card(std::slice::from_ref(&staging), T0 + Duration::minutes(20));
+    assert_eq!(
+        soaking,
+        PromotionCard {
+            promotable: None,
+            version: Some("2.0.0".into()),
+            checks: vec!["staging: smoke ✓ · soak 9 of 30 min …".into()],
+        }
+    );
+    let soaked = card(std::slice::from_ref(&staging), T0 + Duration::minutes(45));
+    assert_eq!(soaked.promotable, Some(("2.0.0".into(), None)));
+    assert_eq!(soaked.checks, vec!["staging: smoke ✓ · soak 30 min ✓".to_owned()]);
+    let nothing = card(&[upstream("staging", vec![], Duration::ZERO)], T0);
+    assert_eq!(nothing, PromotionCard { promotable: None, version: None, checks: vec![] });
+}
