@@ -3,12 +3,14 @@
 //! pipeline's order comes from `domain::release::after`. A module per job: `status` (the
 //! read model), `requests` (validation, keys, lock, start), `pipeline` (steps, smoke
 //! checks, automatic rollback), `guidance` (the texts), `recovery` (interrupted releases),
-//! `holds`, `blocks` (Block this version).
+//! `holds`, `blocks` (Block this version), `promotion` (the upstream records a
+//! promoting target reads).
 
 mod blocks;
 mod guidance;
 mod holds;
 mod pipeline;
+mod promotion;
 mod recovery;
 mod requests;
 mod status;
@@ -18,10 +20,11 @@ pub use guidance::interrupted_guidance;
 pub use holds::{
     EXPIRY_CHECK_INTERVAL, expire_holds_forever, parse_hold_expiry, release_hold, set_hold,
 };
+pub use promotion::{promotable, promotion_card};
 pub use recovery::{
     CHECK_INTERVAL, STOP_GRACE, check_target, check_until_known, recover_interrupted, stop_running,
 };
-pub use requests::{DeployRequest, check_version, deploy, promotable, promotion_card, rollback};
+pub use requests::{DeployRequest, check_version, deploy, rollback};
 pub use status::{LastSmoke, RECENT, TargetStatus, status, statuses};
 // What the modules share with each other.
 use guidance::{ending, rolled_back_guidance, stop_sentence, stopped_by_hold};
