@@ -45,6 +45,8 @@ pub struct Target {
     /// How long a release must stay live here, with no rollback, to count as verified
     /// for the targets that promote from this one.
     pub soak: Duration,
+    /// What a deploy here needs of people first; `None`: no approvals.
+    pub approvals: Option<crate::domain::release::approval::ApprovalRule>,
 }
 
 /// How long a step may run when the configuration does not say.
@@ -78,6 +80,7 @@ impl Target {
             freeze_windows: Vec::new(),
             promotes_from: Vec::new(),
             soak: Duration::ZERO,
+            approvals: None,
         }
     }
 

@@ -36,7 +36,9 @@ fn pipeline(c: &mut Criterion) {
                 releases::DeployRequest { version: Some("1.0.0".into()), ..Default::default() },
             )
             .await
-            .expect("started, neither refused nor failed");
+            .expect("started, neither refused nor failed")
+            .release_id()
+            .expect("a release, not an approval request");
             // The pipeline runs in the background: wait for its recorded end.
             loop {
                 let done = state

@@ -64,7 +64,9 @@ async fn run() {
             releases::DeployRequest { version: Some(version.clone()), ..Default::default() },
         )
         .await
-        .expect("started");
+        .expect("started")
+        .release_id()
+        .expect("a release, not an approval request");
         let (release, steps) = loop {
             let (release, steps) = state
                 .db

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod api;
+pub mod approval_api;
 pub mod cli;
 pub mod config;
 pub mod demo;

@@ -3,7 +3,7 @@
 //! says what the code does. Every route of [`crate::router::machine_routes`] is in it (a
 //! test compares the two lists), and schemathesis fuzzes the API from it in CI.
 
-use crate::{api, release_api};
+use crate::{api, approval_api, release_api};
 use app::error::AppError;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -43,6 +43,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
         release_api::block_version,
         release_api::list_releases,
         release_api::get_release,
+        approval_api::get_approval,
+        approval_api::decide,
         api::healthz,
         api::metrics,
     ),
@@ -51,7 +53,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
     security(("bearer" = []), ("session" = [])),
     tags(
         (name = "work items", description = "The queue: items, their actions and gates, and the sync of their files."),
-        (name = "releases", description = "Deploy targets: status, deploy, rollback, hold, and release records."),
+        (name = "releases", description = "Deploy targets: status, deploy, rollback, hold, release records, and approval requests."),
         (name = "operations", description = "Health, metrics and this document."),
     ),
 )]

@@ -4,7 +4,7 @@ use crate::extract::PathOf;
 use crate::openapi::IdempotencyKey;
 use app::AppState;
 use app::domain::release::promotion::BlockedVersion;
-use app::domain::release::{Hold, HostProgress, ReleaseRecord, ReleaseStatus, StepRecord};
+use app::domain::release::{Hold, HostProgress, ReleaseRecord, StepRecord};
 use app::error::{AppError, ServiceError};
 use app::releases::{self, Caller, TargetStatus};
 use app::store::Db;
@@ -22,7 +22,7 @@ use utoipa::ToSchema;
 
 /// A JSON body, or the defaults when there is none: no bytes, or `null`, as the OpenAPI
 /// document's `oneOf: [null, …]` for an optional body says.
-fn body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, ServiceError> {
+pub(crate) fn body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, ServiceError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
@@ -105,32 +105,62 @@ pub struct DeployBody {
     bypass_promotion: Option<String>,
 }
 
-/// A release that started: it runs in the background.
+/// What a deploy or rollback led to: a release that started and runs in the background,
+/// or, on a target that asks for approvals, an approval request the deploy waits for.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReleaseStarted {
-    pub release_id: i64,
-    /// Always `running`.
-    pub status: ReleaseStatus,
-    /// Its record in the API.
-    pub release: String,
-    /// Its page.
+    /// The release that started; absent while the deploy waits for approval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release_id: Option<i64>,
+    /// `running`, or `awaiting-approval`: the deploy starts by itself once approved.
+    #[schema(example = "running")]
+    pub status: &'static str,
+    /// The release's record in the API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
+    /// The approval request the deploy waits for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_request_id: Option<i64>,
+    /// The approval request in the API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
+    /// What the approval request still needs: "1 more approval, from someone other than
+    /// ann".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needs: Option<String>,
+    /// Where a person follows it: the release's page, or the approval request's.
     pub page: String,
 }
 
-fn started(id: i64) -> Response {
-    let answer = ReleaseStarted {
-        release_id: id,
-        status: ReleaseStatus::Running,
-        release: format!("/api/releases/{id}"),
-        page: format!("/releases/{id}"),
+async fn started(state: &AppState, requested: releases::Requested) -> Response {
+    let answer = match requested {
+        releases::Requested::Release(id) => ReleaseStarted {
+            release_id: Some(id),
+            status: "running",
+            release: Some(format!("/api/releases/{id}")),
+            approval_request_id: None,
+            approval: None,
+            needs: None,
+            page: requested.page(),
+        },
+        releases::Requested::Approval(id) => ReleaseStarted {
+            release_id: None,
+            status: "awaiting-approval",
+            release: None,
+            approval_request_id: Some(id),
+            approval: Some(format!("/api/approvals/{id}")),
+            needs: releases::read_view(state, id).await.ok().flatten().and_then(|v| v.missing),
+            page: requested.page(),
+        },
     };
     (StatusCode::ACCEPTED, Json(answer)).into_response()
 }
 
-/// Deploys a version to a target: 202 with the release id when it starts, 409/403 with
-/// the gates (`deploy-lock`, `deploy-hold`, `freeze-window`, `promotion`, `smoke`,
-/// `permission`) and
-/// guidance when refused.
+/// Deploys a version to a target: 202 with the release id when it starts (or, on a
+/// target that asks for approvals, with the approval request it waits for: it starts by
+/// itself once approved), 409/403 with the gates (`deploy-lock`, `deploy-hold`,
+/// `freeze-window`, `promotion`, `approval`, `smoke`, `permission`) and guidance when
+/// refused.
 #[utoipa::path(
     post,
     path = "/api/targets/{target}/deploy",
@@ -138,7 +168,7 @@ fn started(id: i64) -> Response {
     params(("target" = String, Path, description = "The target's name."), IdempotencyKey),
     request_body(content = Option<DeployBody>, description = "Optional: without it the target's candidate command names the version."),
     responses(
-        (status = 202, description = "The deploy started.", body = ReleaseStarted),
+        (status = 202, description = "The deploy started, or waits for approval (`status`).", body = ReleaseStarted),
         (status = 403, description = "The caller lacks `factory.release.deploy`.", body = AppError),
         (status = 404, description = "No target has this name.", body = AppError),
         (status = 409, description = "A gate blocked it, with the gates and guidance; or the Idempotency-Key is in use.", body = AppError),
@@ -153,7 +183,8 @@ pub async fn deploy(
     let DeployBody { version, break_glass, promote, bypass_promotion } = body(&bytes)?;
     let promote = promote.unwrap_or(false);
     let request = releases::DeployRequest { version, break_glass, promote, bypass_promotion };
-    Ok(started(releases::deploy(&state, who, &target, request).await?))
+    let requested = releases::deploy(&state, who, &target, request).await?;
+    Ok(started(&state, requested).await)
 }
 
 /// A rollback's body; without one, the rollback returns to the previous successful release.
@@ -187,7 +218,8 @@ pub async fn rollback(
     bytes: Bytes,
 ) -> Result<Response, ServiceError> {
     let RollbackBody { release_id } = body(&bytes)?;
-    Ok(started(releases::rollback(&state, who, &target, release_id).await?))
+    let requested = releases::rollback(&state, who, &target, release_id).await?;
+    Ok(started(&state, requested).await)
 }
 
 /// Why a version is blocked.

@@ -1,7 +1,7 @@
 //! The whole HTTP surface: pages, JSON API, static files, compression and request spans.
 
 use crate::session_cache::{SESSIONS_CACHED, SessionCache, SessionStoreFront};
-use crate::{access, api, openapi, release_api, static_files};
+use crate::{access, api, approval_api, openapi, release_api, static_files};
 use app::AppState;
 use app::error::ServiceError;
 use app::ui::pages;
@@ -120,6 +120,8 @@ pub fn machine_routes() -> Vec<MachineRoute> {
         ),
         machine_route(M::GET, "/api/targets/{target}/releases", release_api::list_releases),
         machine_route(M::GET, "/api/releases/{id}", release_api::get_release),
+        machine_route(M::GET, "/api/approvals/{id}", approval_api::get_approval),
+        machine_route(M::POST, "/api/approvals/{id}/{verdict}", approval_api::decide),
         machine_route(M::GET, "/healthz", api::healthz),
         machine_route(M::GET, "/metrics", api::metrics),
     ]
@@ -149,6 +151,7 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/releases", get(pages::releases))
         .route("/releases/{id}", get(pages::release))
         .route("/releases/{target}/{control}", get(pages::confirm))
+        .route("/approvals/{id}", get(pages::approval))
         .route("/webhooks", get(pages::webhooks))
         .route("/history", get(pages::history));
     // The forms' server functions, each at its `/fn/…` endpoint, with the app state.

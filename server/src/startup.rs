@@ -320,6 +320,7 @@ impl Application {
             tokio::spawn(app::work_item_sync::sync_every(state.clone())),
             tokio::spawn(app::releases::check_until_known(state.clone())),
             tokio::spawn(app::releases::expire_holds_forever(state.clone())),
+            tokio::spawn(app::releases::follow_approvals_forever(state.clone())),
             tokio::spawn(app::webhooks::deliver_forever(state.clone())),
         ];
         let served = crate::serve::serve(

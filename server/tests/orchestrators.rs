@@ -34,6 +34,8 @@ fn examples() -> Vec<String> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/releases.md");
     let text = std::fs::read_to_string(path).unwrap();
     let section = &text[text.find("### Targets an orchestrator rolls out").expect("the section")..];
+    // Up to the next section of the page.
+    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
     section
         .split("```toml\n")
         .skip(1)

@@ -7,7 +7,7 @@ mod common;
 use app::domain::Role;
 use app::targets::SmokeWhen;
 use common::release_host::Host;
-use common::{Sent, Setup, TestApp, answer, assert_contains, assert_guidance, json_of};
+use common::{Sent, Setup, TestApp, answer, assert_contains, assert_guidance, form_token, json_of};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -384,13 +384,6 @@ async fn a_step_past_its_timeout_is_killed_with_its_children() {
         String::from_utf8_lossy(&left.stdout)
     );
     assert_eq!(host.serving().await, "200 ok 1.0.0");
-}
-
-/// The one-time token of a confirm page's form.
-fn form_token(html: &str) -> String {
-    let marker = "name=\"token\" value=\"";
-    let start = html.find(marker).expect("the form has a token") + marker.len();
-    html[start..start + html[start..].find('"').unwrap()].to_owned()
 }
 
 #[tokio::test]

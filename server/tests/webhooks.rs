@@ -91,6 +91,12 @@ impl Receiver {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+
+    /// The first delivery of `event`, once it has come.
+    async fn first(&self, event: &str) -> Received {
+        let got = self.until(event, |r| r.iter().any(|r| r.event() == event)).await;
+        got.into_iter().find(|r| r.event() == event).expect("it came")
+    }
 }
 
 fn hook(url: &str, format: WebhookFormat, events: &[WebhookEvent]) -> Webhook {
@@ -109,6 +115,18 @@ async fn webhooks_page_of_an_admin(app: &TestApp) -> (reqwest::Client, String) {
     let admin = app.browser_signed_in_as("ada", app::domain::Role::Admin).await;
     let page = common::get_html(&admin, &app.url("/webhooks")).await.text().await.unwrap();
     (admin, page)
+}
+
+/// A dashboard with `target` and one Slack webhook to `receiver` for the default events.
+async fn slack_app(receiver: &Receiver, target: app::targets::Target) -> TestApp {
+    let hook = hook(&receiver.url, WebhookFormat::Slack, &release_events());
+    Setup::default()
+        .with(|s| {
+            s.targets = vec![target];
+            s.webhooks = vec![hook];
+        })
+        .spawn()
+        .await
 }
 
 fn release_events() -> Vec<WebhookEvent> {
@@ -478,14 +496,7 @@ async fn a_deploy_that_breaks_the_glass_of_a_freeze_window_is_announced() {
         freeze_windows: vec![window],
         ..host.target(Duration::from_secs(20))
     };
-    let hook = hook(&receiver.url, WebhookFormat::Slack, &release_events());
-    let app = Setup::default()
-        .with(|s| {
-            s.targets = vec![target];
-            s.webhooks = vec![hook];
-        })
-        .spawn()
-        .await;
+    let app = slack_app(&receiver, target).await;
     let (status, started) = common::answer(
         app.client
             .post(app.url("/api/targets/web/deploy"))
@@ -493,9 +504,7 @@ async fn a_deploy_that_breaks_the_glass_of_a_freeze_window_is_announced() {
     )
     .await;
     assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{started}");
-    let got =
-        receiver.until("freeze.broken", |r| r.iter().any(|r| r.event() == "freeze.broken")).await;
-    let broken = got.iter().find(|r| r.event() == "freeze.broken").unwrap();
+    let broken = receiver.first("freeze.broken").await;
     let text = broken.json()["text"].as_str().unwrap().to_owned();
     assert!(
         text.starts_with(
@@ -504,5 +513,54 @@ async fn a_deploy_that_breaks_the_glass_of_a_freeze_window_is_announced() {
         "{text}"
     );
     assert!(text.contains("&lt;!channel&gt; hotfix"), "the reason is text, never markup: {text}");
-    assert!(verified(broken));
+    assert!(verified(&broken));
+}
+
+#[tokio::test]
+async fn an_approval_request_is_announced_with_its_page_and_then_its_decision() {
+    let host = Host::healthy(&["1.0.0"]).await;
+    let receiver = receiver(0, false).await;
+    let target = app::targets::Target {
+        approvals: Some(app::domain::release::approval::ApprovalRule {
+            required: 1,
+            requester_may_approve: false,
+            valid_for: time::Duration::minutes(60),
+            confirm_again_after: None,
+        }),
+        ..host.target(Duration::from_secs(20))
+    };
+    let app = slack_app(&receiver, target).await;
+    let (status, asked) = common::answer(
+        app.client
+            .post(app.url("/api/targets/web/deploy"))
+            .json(&serde_json::json!({ "version": "1.0.0" })),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{asked}");
+    let id = asked["approval_request_id"].as_i64().unwrap();
+    let requested = receiver.first("approval.requested").await;
+    let text = requested.json()["text"].as_str().unwrap().to_owned();
+    assert!(
+        text.starts_with(&format!(
+            "🙋 demo asks to deploy 1.0.0 to web (approval request #{id}): it needs 1 more approval, from someone other than demo"
+        )),
+        "{text}"
+    );
+    assert!(text.ends_with(&format!("/approvals/{id}|Open>")), "a link to its page: {text}");
+    let bob = app.browser_signed_in_as("bob", app::domain::Role::Operator).await;
+    let reject = serde_json::json!({ "reason": "<!channel> not today" });
+    let (status, _) =
+        common::answer(bob.post(app.url(&format!("/api/approvals/{id}/reject"))).json(&reject))
+            .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let decided = receiver.first("approval.decided").await;
+    let text = decided.json()["text"].as_str().unwrap().to_owned();
+    assert_eq!(
+        text,
+        format!(
+            "🚫 Rejected by bob: deploy 1.0.0 to web (approval request #{id}): &lt;!channel&gt; not today <{}/approvals/{id}|Open>",
+            app.state.webhooks.public_url
+        )
+    );
+    assert!(verified(&decided));
 }

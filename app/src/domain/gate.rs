@@ -33,6 +33,8 @@ pub enum ReleaseGate {
     FreezeWindow,
     /// The version is verified on every target this one promotes from.
     Promotion,
+    /// The target asks for approvals, and the version has them.
+    Approval,
 }
 
 /// Any gate, as results, the API and History name it.
@@ -45,7 +47,7 @@ pub enum GateName {
 }
 
 impl GateName {
-    pub const ALL: [GateName; 12] = [
+    pub const ALL: [GateName; 13] = [
         GateName::Item(ItemGate::LaneTransition),
         GateName::Item(ItemGate::LaneEligibility),
         GateName::Item(ItemGate::PullRequest),
@@ -58,6 +60,7 @@ impl GateName {
         GateName::Release(ReleaseGate::RollbackTarget),
         GateName::Release(ReleaseGate::FreezeWindow),
         GateName::Release(ReleaseGate::Promotion),
+        GateName::Release(ReleaseGate::Approval),
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -74,6 +77,7 @@ impl GateName {
             GateName::Release(ReleaseGate::RollbackTarget) => "rollback-target",
             GateName::Release(ReleaseGate::FreezeWindow) => "freeze-window",
             GateName::Release(ReleaseGate::Promotion) => "promotion",
+            GateName::Release(ReleaseGate::Approval) => "approval",
         }
     }
 }

@@ -17,6 +17,8 @@ pub enum Permission {
     ReleaseHold,
     /// Deploy once inside a freeze window, with a reason ("break the glass").
     ReleaseBreakGlass,
+    /// Approve or reject a deploy waiting for approval.
+    ReleaseApprove,
     /// Deploy a version the promotion evidence does not cover, with a reason.
     ReleaseBypassPromotion,
     /// Sync work items from the factory repository now (Refresh).
@@ -38,6 +40,7 @@ machine_names!(
         ReleaseRollback => "factory.release.rollback",
         ReleaseHold => "factory.release.hold",
         ReleaseBreakGlass => "factory.release.break-glass",
+        ReleaseApprove => "factory.release.approve",
         ReleaseBypassPromotion => "factory.release.bypass-promotion",
         QueueSync => "factory.queue.sync",
         OperatorsManage => "factory.operators.manage",

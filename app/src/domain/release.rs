@@ -8,12 +8,15 @@ use super::operator::Via;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+pub mod approval;
 pub mod freeze;
 mod gates;
 mod hosts;
 pub mod promotion;
 pub mod rollout;
-pub use gates::{ControlView, Overrides, ReleaseControl, TargetFacts, Upstream, evaluate_control};
+pub use gates::{
+    ApprovalFacts, ControlView, Overrides, ReleaseControl, TargetFacts, Upstream, evaluate_control,
+};
 pub use hosts::{HostProgress, host_progress};
 
 /// What a release does.

@@ -1,11 +1,12 @@
 //! Running releases: deploy, rollback and hold requests are checked against the release
 //! gates, take the target's deploy lock, and run the pipeline in the background; the
 //! pipeline's order comes from `domain::release::after`. A module per job: `status` (the
-//! read model), `requests` (validation, keys, lock, start), `pipeline` (steps, smoke
-//! checks, automatic rollback), `guidance` (the texts), `recovery` (interrupted releases),
-//! `holds`, `blocks` (Block this version), `promotion` (the upstream records a
-//! promoting target reads).
+//! read model), `requests` (validation, keys), `start` (gates, lock, start), `pipeline`
+//! (steps, smoke checks, automatic rollback), `guidance` (the texts), `recovery`
+//! (interrupted releases), `holds`, `blocks` (Block this version), `promotion` (the
+//! upstream records a promoting target reads), `approvals` (requests and decisions).
 
+mod approvals;
 mod blocks;
 mod guidance;
 mod holds;
@@ -13,18 +14,23 @@ mod pipeline;
 mod promotion;
 mod recovery;
 mod requests;
+mod start;
 mod status;
 
+pub use approvals::{
+    APPROVAL_CHECK_INTERVAL, ApprovalView, decide_on, follow_approvals, follow_approvals_forever,
+    may_decide, read_view,
+};
 pub use blocks::block_version;
 pub use guidance::interrupted_guidance;
 pub use holds::{
     EXPIRY_CHECK_INTERVAL, expire_holds_forever, parse_hold_expiry, release_hold, set_hold,
 };
-pub use promotion::{promotable, promotion_card};
+pub use promotion::{evidence_of, promotable, promotion_card};
 pub use recovery::{
     CHECK_INTERVAL, STOP_GRACE, check_target, check_until_known, recover_interrupted, stop_running,
 };
-pub use requests::{DeployRequest, check_version, deploy, rollback};
+pub use requests::{DeployRequest, Requested, check_version, deploy, rollback};
 pub use status::{LastSmoke, RECENT, TargetStatus, status, statuses};
 // What the modules share with each other.
 use guidance::{ending, rolled_back_guidance, stop_sentence, stopped_by_hold};

@@ -43,12 +43,25 @@ pub async fn promotion_card(
     read_upstreams(state, target, promotion::card).await
 }
 
+/// What each target `target` promotes from says of `version`, in a few words
+/// ("staging: smoke ✓ · soak 30 min ✓"); empty for a target that promotes from none.
+pub async fn evidence_of(
+    state: &AppState,
+    target: &Target,
+    version: String,
+) -> Result<Vec<String>, ServiceError> {
+    let checks = read_upstreams(state, target, move |records, now| {
+        records.iter().map(|upstream| promotion::checks(&version, upstream, now)).collect()
+    });
+    Ok(checks.await?.unwrap_or_default())
+}
+
 /// `read` over the records of the targets `target` promotes from, as they are now;
 /// `None` when it promotes from none.
 async fn read_upstreams<T: Send + 'static>(
     state: &AppState,
     target: &Target,
-    read: fn(&[promotion::UpstreamRecords], time::OffsetDateTime) -> T,
+    read: impl FnOnce(&[promotion::UpstreamRecords], time::OffsetDateTime) -> T + Send + 'static,
 ) -> Result<Option<T>, ServiceError> {
     let upstreams = upstream_soaks(state, target);
     if upstreams.is_empty() {

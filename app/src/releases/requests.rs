@@ -1,10 +1,10 @@
-//! Deploy and rollback requests: validation, the gates, one-time keys, the deploy lock,
-//! and the start of the pipeline in the background.
+//! Deploy and rollback requests: validation, the gates before anything runs, and
+//! one-time keys; `start` decides and starts them.
 
-use super::promotion::{promotable_now, upstream_evidence, upstream_soaks};
+use super::promotion::promotable_now;
+use super::start::{NewVersion, start};
 use super::*;
-use crate::domain::release::freeze::FreezeView;
-use crate::domain::release::{Overrides, TargetFacts, Upstream};
+use crate::domain::release::{Overrides, TargetFacts};
 use crate::idempotency::{self, Keyed};
 use serde::{Deserialize, Serialize};
 
@@ -68,30 +68,68 @@ async fn candidate(target: &Target) -> Result<(String, Option<String>), ServiceE
     }
 }
 
-/// What a start decided, in one call on the database thread.
-enum Start {
-    Refused(ControlView),
-    Began(Box<Began>),
+/// What a deploy or rollback request led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requested {
+    /// The release started; it runs in the background.
+    Release(i64),
+    /// The target asks for approvals: the deploy waits for this request, and starts by
+    /// itself once it is approved.
+    Approval(i64),
 }
 
-/// A release that began: its id, the release it replaces, the freeze window it broke the
-/// glass of, and the upstream targets whose missing evidence an admin bypassed.
-struct Began {
-    id: i64,
-    live: Option<ReleaseRecord>,
-    broken: Option<FreezeView>,
-    bypassed: Vec<Upstream>,
+impl Requested {
+    /// The release that started; `None` while it waits for approval.
+    pub fn release_id(self) -> Option<i64> {
+        match self {
+            Requested::Release(id) => Some(id),
+            Requested::Approval(_) => None,
+        }
+    }
+
+    /// Where a person follows it: the release's page, or the request's.
+    pub fn page(self) -> String {
+        match self {
+            Requested::Release(id) => format!("/releases/{id}"),
+            Requested::Approval(id) => format!("/approvals/{id}"),
+        }
+    }
 }
 
-/// A started release, as a repeat of its request is told.
+/// What a repeat of a request is told: its release, or its approval request. (Answers
+/// kept before approvals existed hold only `release_id`.)
 #[derive(Debug, Serialize, Deserialize)]
 struct Started {
-    release_id: i64,
+    #[serde(default)]
+    release_id: Option<i64>,
+    #[serde(default)]
+    approval_request_id: Option<i64>,
 }
 
 impl idempotency::Answer for Started {
     fn http_status(&self) -> u16 {
         202
+    }
+}
+
+impl From<Requested> for Started {
+    fn from(requested: Requested) -> Self {
+        match requested {
+            Requested::Release(id) => Started { release_id: Some(id), approval_request_id: None },
+            Requested::Approval(id) => Started { release_id: None, approval_request_id: Some(id) },
+        }
+    }
+}
+
+impl Started {
+    fn requested(&self) -> Result<Requested, ServiceError> {
+        match (self.release_id, self.approval_request_id) {
+            (Some(id), _) => Ok(Requested::Release(id)),
+            (None, Some(id)) => Ok(Requested::Approval(id)),
+            (None, None) => {
+                Err(ServiceError::Internal { detail: "a kept answer names nothing".into() })
+            }
+        }
     }
 }
 
@@ -103,8 +141,8 @@ async fn once_per_key(
     requester: &Caller,
     target_name: &str,
     what: String,
-    start: impl Future<Output = Result<i64, ServiceError>> + Send + 'static,
-) -> Result<i64, ServiceError> {
+    start: impl Future<Output = Result<Requested, ServiceError>> + Send + 'static,
+) -> Result<Requested, ServiceError> {
     let keyed = Keyed {
         key: requester.once_key.clone(),
         subject: target_name.to_owned(),
@@ -113,13 +151,8 @@ async fn once_per_key(
         patience: find_target(&state.targets, target_name)?.step_timeout + Duration::from_secs(30),
     };
     let started =
-        idempotency::once(
-            &state.db,
-            keyed,
-            async move { Ok(Started { release_id: start.await? }) },
-        )
-        .await?;
-    Ok(started.release_id)
+        idempotency::once(&state.db, keyed, async move { Ok(Started::from(start.await?)) }).await?;
+    started.requested()
 }
 
 /// What a deploy asks for: a version (else the candidate command's), and, inside a freeze
@@ -142,7 +175,7 @@ pub async fn deploy(
     requester: Caller,
     target_name: &str,
     request: DeployRequest,
-) -> Result<i64, ServiceError> {
+) -> Result<Requested, ServiceError> {
     // The reasons are said in History (and a broken glass in its announcement).
     let reason = |raw: &Option<String>, field, ask| {
         raw.as_deref().map(|raw| checked_reason(raw, field, ask)).transpose()
@@ -184,13 +217,19 @@ async fn deploy_now(
     requester: Caller,
     target_name: &str,
     request: DeployRequest,
-) -> Result<i64, ServiceError> {
+) -> Result<Requested, ServiceError> {
     let target = find_target(&state.targets, target_name)?.clone();
     let overrides = request.overrides();
     // Check the gates before running the candidate command, so a refused deploy costs
-    // nothing; they are checked again when the lock is taken.
+    // nothing; they are checked again when the lock is taken. A target that asks for
+    // approvals takes the request while a release, a hold or a freeze window is in the
+    // way: approval is gathered meanwhile, and the deploy starts once the way is clear.
     let control = ReleaseControl::Deploy;
-    refuse_unless_enabled(state, &requester, control, "deploy", &target.name, overrides).await?;
+    let view = gates_now(state, &requester, control, &target.name, overrides).await?;
+    let waits_for_approval = target.approvals.is_some() && view.waits_for_time();
+    if !(view.enabled || waits_for_approval) {
+        return Err(refuse(state, &requester, control, "deploy", &target.name, view).await);
+    }
     let (version, commit) = match (request.version.as_deref(), request.promote) {
         (Some(_), true) => {
             return Err(ServiceError::Invalid {
@@ -207,21 +246,12 @@ async fn deploy_now(
 }
 
 impl DeployRequest {
-    fn overrides(&self) -> Overrides {
+    pub(super) fn overrides(&self) -> Overrides {
         Overrides {
             break_glass: self.break_glass.is_some(),
             bypass_promotion: self.bypass_promotion.is_some(),
         }
     }
-}
-
-/// What a release ships: a deploy's version and commit, or the release a rollback goes
-/// back to.
-struct NewVersion {
-    kind: ReleaseKind,
-    version: String,
-    commit: Option<String>,
-    rollback_to: Option<ReleaseRecord>,
 }
 
 /// Starts a rollback to `release_id` (or the previous successful release).
@@ -230,7 +260,7 @@ pub async fn rollback(
     requester: Caller,
     target_name: &str,
     release_id: Option<i64>,
-) -> Result<i64, ServiceError> {
+) -> Result<Requested, ServiceError> {
     let what = match release_id {
         Some(id) => format!("rollback to release #{id}"),
         None => "rollback to the previous release".to_owned(),
@@ -245,7 +275,7 @@ async fn rollback_now(
     requester: Caller,
     target_name: &str,
     release_id: Option<i64>,
-) -> Result<i64, ServiceError> {
+) -> Result<Requested, ServiceError> {
     let target = find_target(&state.targets, target_name)?.clone();
     let to = match release_id {
         None => None,
@@ -285,16 +315,27 @@ pub(super) async fn refuse_unless_enabled(
     target: &str,
     overrides: Overrides,
 ) -> Result<(), ServiceError> {
-    let now = status(state, target).await?;
-    let facts = TargetFacts { overrides, ..now.facts() };
-    let view = evaluate_control(control, facts, Some(&requester.operator));
+    let view = gates_now(state, requester, control, target, overrides).await?;
     if view.enabled {
         return Ok(());
     }
     Err(refuse(state, requester, control, action, target, view).await)
 }
 
-async fn refuse(
+/// The control's gates as the target's status stands now.
+async fn gates_now(
+    state: &AppState,
+    requester: &Caller,
+    control: ReleaseControl,
+    target: &str,
+    overrides: Overrides,
+) -> Result<ControlView, ServiceError> {
+    let now = status(state, target).await?;
+    let facts = TargetFacts { overrides, ..now.facts() };
+    Ok(evaluate_control(control, facts, Some(&requester.operator)))
+}
+
+pub(super) async fn refuse(
     state: &AppState,
     requester: &Caller,
     control: ReleaseControl,
@@ -307,195 +348,6 @@ async fn refuse(
     tracing::warn!(target, action, by = %requester.operator.name, outcome, %cause, "release request refused");
     let attempt = audit_event(state, requester, action, target, outcome, cause).await;
     refused(control, target, view, attempt)
-}
-
-/// A release to start, as the gates and the lock decide it.
-struct NewStart {
-    control: ReleaseControl,
-    kind: ReleaseKind,
-    shape: status::TargetShape,
-    target: String,
-    operator: crate::domain::Operator,
-    via: crate::domain::operator::Via,
-    owner: std::sync::Arc<str>,
-    version: String,
-    commit: Option<String>,
-    /// An operator's rollback to a release they chose.
-    rollback_to: Option<ReleaseRecord>,
-    /// A deploy and an operator's rollback move every host of the target, in order.
-    hosts: Vec<String>,
-    /// What the deploy asks to go past.
-    overrides: Overrides,
-    /// The targets a deploy's version must be verified on, each with its soak time.
-    promotes_from: Vec<(String, Duration)>,
-}
-
-/// Checks the gates and takes the deploy lock, in one call on the database thread: of
-/// two requests racing for the lock, the second sees the first's release.
-fn decide_start(conn: &mut rusqlite::Connection, start: NewStart) -> Result<Start, StoreError> {
-    let NewStart {
-        control,
-        kind,
-        shape,
-        target,
-        operator,
-        via,
-        owner,
-        version,
-        commit,
-        rollback_to,
-        hosts,
-        overrides,
-        promotes_from,
-    } = start;
-    let status = status_in(conn, &shape)?;
-    let promotion = match kind {
-        ReleaseKind::Deploy => upstream_evidence(conn, &version, &promotes_from)?,
-        _ => Vec::new(),
-    };
-    let mut facts = TargetFacts { overrides, promotion: &promotion, ..status.facts() };
-    if rollback_to.is_some() {
-        facts.rollback_to = rollback_to.as_ref();
-    }
-    let view = evaluate_control(control, facts, Some(&operator));
-    if !view.enabled {
-        return Ok(Start::Refused(view));
-    }
-    // A rollback ships the version and commit of the release it goes back to.
-    let (version, commit) = match (kind, facts.rollback_to) {
-        (ReleaseKind::Deploy, _) | (_, None) => (version, commit),
-        (_, Some(to)) => (to.version.clone(), to.commit.clone()),
-    };
-    let shipped = match kind {
-        ReleaseKind::Deploy => store::items_ready_since_last_deploy(conn, &target)?,
-        _ => Vec::new(),
-    };
-    let started = store::start(
-        conn,
-        &NewRelease {
-            target: &target,
-            kind,
-            version: &version,
-            commit: commit.as_deref(),
-            replaces: status.live.as_ref().map(|r| r.id),
-            related: None,
-            started_by: &operator.name,
-            started_via: via,
-            shipped_items: &shipped,
-            hosts: &hosts,
-        },
-        &owner,
-    )?;
-    let broken = facts.breaks_a_freeze().then(|| status.freeze.clone()).flatten();
-    let bypassed = match facts.bypasses_promotion() {
-        true => facts.missing_evidence().into_iter().cloned().collect(),
-        false => Vec::new(),
-    };
-    Ok(match started {
-        Ok(id) => Start::Began(Box::new(Began { id, live: status.live, broken, bypassed })),
-        Err(holder) => {
-            // Lost a race for the lock: the gates now say who holds it.
-            let mut facts = status.facts();
-            facts.running = Some(&holder.release);
-            Start::Refused(evaluate_control(control, facts, Some(&operator)))
-        }
-    })
-}
-
-async fn start(
-    state: &AppState,
-    requester: Caller,
-    target: Target,
-    release: NewVersion,
-    request: DeployRequest,
-) -> Result<i64, ServiceError> {
-    let NewVersion { kind, version, commit, rollback_to } = release;
-    let control = match kind {
-        ReleaseKind::Deploy => ReleaseControl::Deploy,
-        _ => ReleaseControl::Rollback,
-    };
-    let new = NewStart {
-        control,
-        kind,
-        shape: status::TargetShape::of(&target),
-        target: target.name.clone(),
-        operator: requester.operator.clone(),
-        via: requester.via,
-        owner: state.instance.clone(),
-        version,
-        commit,
-        rollback_to,
-        hosts: target.host_names(),
-        overrides: request.overrides(),
-        promotes_from: upstream_soaks(state, &target),
-    };
-    let decided = state.db.call(move |conn| decide_start(conn, new)).await?;
-    let action = control.as_str();
-    match decided {
-        Start::Refused(view) => {
-            Err(refuse(state, &requester, control, action, &target.name, view).await)
-        }
-        Start::Began(began) => {
-            let Began { id, live, broken, bypassed } = *began;
-            if let (Some(window), Some(reason)) = (broken, request.break_glass) {
-                broke_the_glass(state, &requester, &target.name, id, &window, reason).await;
-            }
-            if let (false, Some(reason)) = (bypassed.is_empty(), request.bypass_promotion) {
-                let missing: Vec<String> = bypassed.iter().map(Upstream::missing).collect();
-                let detail = format!("release #{id} without {}: {reason}", missing.join("; "));
-                tracing::warn!(target = %target.name, release = id, by = %requester.operator.name, %reason, "a deploy bypassed promotion");
-                audit_event(
-                    state,
-                    &requester,
-                    "promotion-bypass",
-                    &target.name,
-                    "succeeded",
-                    detail,
-                )
-                .await;
-            }
-            audit_event(
-                state,
-                &requester,
-                action,
-                &target.name,
-                "started",
-                format!("release #{id}"),
-            )
-            .await;
-            announce(state, id, Some(WebhookEvent::ReleaseStarted)).await;
-            let state = state.clone();
-            tokio::spawn(async move {
-                run_pipeline(&state, &target, id, kind, live).await;
-            });
-            Ok(id)
-        }
-    }
-}
-
-/// Records and announces a deploy that went ahead inside a freeze window.
-async fn broke_the_glass(
-    state: &AppState,
-    requester: &Caller,
-    target: &str,
-    release: i64,
-    window: &FreezeView,
-    reason: String,
-) {
-    let detail = format!(
-        "release #{release} inside the freeze window {}, until {}: {reason}",
-        window.named(),
-        window.clock(window.ends_at)
-    );
-    tracing::warn!(target, release, by = %requester.operator.name, %reason, "a deploy broke the glass of a freeze window");
-    audit_event(state, requester, "break-glass", target, "succeeded", detail).await;
-    let body = serde_json::json!({
-        "target": target,
-        "break_glass": { "by": requester.operator.name, "reason": reason, "release_id": release },
-        "freeze": window,
-        "page": format!("{}/releases/{release}", state.webhooks.public_url),
-    });
-    crate::webhooks::emit(state, WebhookEvent::FreezeBroken, body, None).await;
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The release status of each target, as the release page and the API read it.
 
 use super::*;
+use crate::domain::release::approval::ApprovalRule;
 use crate::domain::release::freeze::{FreezeView, FreezeWindow};
 
 /// Everything the release page and the API show of a target.
@@ -29,6 +30,8 @@ pub struct TargetStatus {
     /// The freeze window in force now (`active`), or else the next one; `None` for a
     /// target without windows.
     pub freeze: Option<FreezeView>,
+    /// For a target that asks for approvals: its newest open approval request.
+    pub approval: Option<super::ApprovalView>,
 }
 
 /// What the status read needs of a target's configuration.
@@ -38,6 +41,7 @@ pub(super) struct TargetShape {
     pub smoke_gated: bool,
     pub hosts: Vec<String>,
     pub freeze_windows: Vec<FreezeWindow>,
+    pub approvals: Option<ApprovalRule>,
 }
 
 impl TargetShape {
@@ -47,6 +51,7 @@ impl TargetShape {
             smoke_gated: is_smoke_gated(target),
             hosts: target.host_names(),
             freeze_windows: target.freeze_windows.clone(),
+            approvals: target.approvals,
         }
     }
 }
@@ -69,6 +74,7 @@ impl TargetStatus {
             freeze: self.freeze.as_ref(),
             overrides: Default::default(),
             promotion: &[],
+            approval: None,
         }
     }
 }
@@ -89,6 +95,12 @@ pub(super) fn status_in(
     let last_smoke = store::last_smoke(conn, name)?.map(|(passed, at)| LastSmoke { passed, at });
     let needs_check = store::needed_check(conn, name)?;
     let hosts = release_hosts::states(conn, name, &target.hosts)?;
+    let now = time::OffsetDateTime::now_utc();
+    let approval = match &target.approvals {
+        Some(rule) => crate::store::approvals::newest_open(conn, name)?
+            .map(|request| super::ApprovalView::of(request, rule, now)),
+        None => None,
+    };
     let live_version = live.as_ref().map(|r| r.version.as_str());
     let hosts_on_live = hosts
         .iter()
@@ -118,14 +130,19 @@ pub(super) fn status_in(
         hosts,
         hosts_on_live,
         mixed,
-        freeze: FreezeView::at(&target.freeze_windows, time::OffsetDateTime::now_utc()),
+        freeze: FreezeView::at(&target.freeze_windows, now),
+        approval,
     })
 }
 
-/// A status read earlier with its freeze as of now: a window opens or closes with the
-/// clock, not with a write.
+/// A status read earlier with its freeze and approval request as of now: a window opens
+/// or closes, a request expires, with the clock, not with a write.
 fn frozen_as_of_now(mut status: TargetStatus, target: &Target) -> TargetStatus {
-    status.freeze = FreezeView::at(&target.freeze_windows, time::OffsetDateTime::now_utc());
+    let now = time::OffsetDateTime::now_utc();
+    status.freeze = FreezeView::at(&target.freeze_windows, now);
+    if let (Some(view), Some(rule)) = (status.approval.take(), &target.approvals) {
+        status.approval = Some(super::ApprovalView::of(view.request, rule, now));
+    }
     status
 }
 

@@ -3,6 +3,7 @@
 //! Every query runs on the connection's own thread (tokio-rusqlite), so no async worker
 //! ever blocks on SQLite.
 
+pub mod approvals;
 pub mod audit;
 pub mod blocked_versions;
 pub mod board;
@@ -137,6 +138,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0011_webhooks.sql")),
         M::up(include_str!("../../../migrations/0012_done_newest_first.sql")),
         M::up(include_str!("../../../migrations/0013_blocked_versions.sql")),
+        M::up(include_str!("../../../migrations/0014_approvals.sql")),
     ])
 }
 

@@ -49,6 +49,12 @@ pub async fn confirm(State(state): State<AppState>, parts: Parts) -> Response {
         .await
 }
 
+/// `/approvals/{id}`
+pub async fn approval(State(state): State<AppState>, parts: Parts) -> Response {
+    let id = segment(&parts, 1);
+    render_page(state, parts, Keep::ForItsSecond, || super::releases::approval_page(id)).await
+}
+
 pub async fn webhooks(State(state): State<AppState>, parts: Parts) -> Response {
     render_page(state, parts, Keep::ForItsSecond, super::webhooks::page).await
 }

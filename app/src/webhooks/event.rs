@@ -17,6 +17,11 @@ pub enum WebhookEvent {
     HoldExpired,
     /// A deploy went ahead inside a freeze window, with a reason.
     FreezeBroken,
+    /// A deploy waits for approval: a request was opened, with its page.
+    ApprovalRequested,
+    /// A request was approved, rejected, made void or expired: the earlier message can
+    /// be updated by the request's id.
+    ApprovalDecided,
     /// A work-item action a gate blocked (opt-in: it can be frequent).
     ActionBlocked,
     /// Sent from the webhooks page to one webhook.
@@ -35,13 +40,15 @@ machine_names!(
         HoldReleased => "hold.released",
         HoldExpired => "hold.expired",
         FreezeBroken => "freeze.broken",
+        ApprovalRequested => "approval.requested",
+        ApprovalDecided => "approval.decided",
         ActionBlocked => "action.blocked",
         Test => "test",
     }
 );
 
 /// What a webhook gets when its configuration names no events.
-pub const DEFAULT_EVENTS: [WebhookEvent; 9] = [
+pub const DEFAULT_EVENTS: [WebhookEvent; 11] = [
     WebhookEvent::ReleaseStarted,
     WebhookEvent::ReleaseSucceeded,
     WebhookEvent::ReleaseFailed,
@@ -51,6 +58,8 @@ pub const DEFAULT_EVENTS: [WebhookEvent; 9] = [
     WebhookEvent::HoldReleased,
     WebhookEvent::HoldExpired,
     WebhookEvent::FreezeBroken,
+    WebhookEvent::ApprovalRequested,
+    WebhookEvent::ApprovalDecided,
 ];
 
 impl WebhookEvent {

@@ -57,12 +57,42 @@ pub fn summary(payload: &Value) -> String {
             payload["break_glass"]["reason"].as_str().unwrap_or("")
         ),
         "hold.expired" => format!("▶️ The hold on {target} expired"),
+        "approval.requested" | "approval.decided" => approval_summary(target, &payload["approval"]),
         "action.blocked" => format!(
             "{}: {}",
             payload["item"].as_str().unwrap_or("a work item"),
             payload["message"].as_str().unwrap_or("an action was blocked")
         ),
         _ => "A test event from the Build Factory control plane: this webhook works.".into(),
+    }
+}
+
+/// An approval request's line: who asks, or how it was decided.
+fn approval_summary(target: &str, approval: &Value) -> String {
+    let text = |v: &Value| v.as_str().unwrap_or("?").to_owned();
+    let request = format!(
+        "deploy {} to {target} (approval request #{})",
+        text(&approval["version"]),
+        approval["id"]
+    );
+    let standing = &approval["standing"];
+    match standing["state"].as_str().unwrap_or_default() {
+        "waiting" => format!(
+            "🙋 {} asks to {request}: it needs {}",
+            text(&approval["requested_by"]),
+            text(&approval["missing"])
+        ),
+        "approved" => format!("✅ Approved: {request}; it starts once the way is clear"),
+        "started" => format!("✅ Approved: {request}; release #{} started", standing["release_id"]),
+        "rejected" => {
+            format!(
+                "🚫 Rejected by {}: {request}: {}",
+                text(&standing["by"]),
+                text(&standing["reason"])
+            )
+        }
+        "expired" => format!("⌛ Expired undecided: {request}"),
+        _ => format!("Void: {request}: {}", text(&standing["why"])),
     }
 }
 

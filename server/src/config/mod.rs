@@ -662,6 +662,23 @@ mod tests {
                 "key `soak_minutes` of [[targets]] #1 (\"web\"): must be at most 43200",
             ),
             (
+                target("[targets.approvals]\nrequired = 6\n"),
+                "key `required` of [[targets]] #1 (\"web\") in [targets.approvals]: must be at most 5, not 6",
+            ),
+            (
+                target(
+                    "[targets.approvals]\nvalid_minutes = 30\nconfirm_again_after_minutes = 45\n",
+                ),
+                "key `confirm_again_after_minutes` of [[targets]] #1 (\"web\") in [targets.approvals]: must be at most 30, not 45",
+            ),
+            (
+                target(
+                    "[targets.approvals]\nrequester_may_approve = true\nconfirm_again_after_minutes = 5\n",
+                ),
+                "nothing to confirm again; set one of the two",
+            ),
+            (target("[targets.approvals]\nrequired = 1\nwho = \"ann\"\n"), "unknown field `who`"),
+            (
                 target(&format!("{0}{0}", freeze("\"UTC\"", "\"18:00\"", "\"06:00\""))),
                 "in its freeze window #2 (\"weekend\"): use 1 to 40 lowercase letters, digits and '-', once per target",
             ),
@@ -670,6 +687,27 @@ mod tests {
             let err = Config::parse(&text).unwrap_err();
             assert!(names(&err, expected), "{text:?} gave {err:?}");
         }
+    }
+
+    #[test]
+    fn the_example_s_approvals_load_when_uncommented() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/factory.example.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let start = text.find("# [targets.approvals]").expect("the example has approvals");
+        let end = start + text[start..].find("\n\n").unwrap();
+        let approvals: String = text[start..end]
+            .lines()
+            .map(|line| line.trim_start_matches("# ").to_owned() + "\n")
+            .collect();
+        let config = Config::parse(&format!(
+            "[[targets]]\nname = \"production\"\nworking_dir = \"/srv\"\ndeploy = [\"./d\"]\nrollback = [\"./r\"]\n{approvals}"
+        ))
+        .unwrap_or_else(|err| panic!("{err}\n{approvals}"));
+        let rule = config.targets().unwrap()[0].approvals.expect("approvals");
+        assert_eq!(rule.required, 1);
+        assert_eq!(rule.valid_for, time::Duration::minutes(240));
+        assert_eq!(rule.confirm_again_after, Some(time::Duration::minutes(10)));
+        assert!(!rule.requester_may_approve);
     }
 
     #[test]

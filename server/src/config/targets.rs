@@ -41,6 +41,50 @@ pub struct TargetConfig {
     /// Minutes a release must stay live here, with no rollback, to count as verified for
     /// the targets that promote from this one (default 0).
     pub soak_minutes: Option<u64>,
+    /// Deploys here wait for people's approval.
+    pub approvals: Option<ApprovalsConfig>,
+}
+
+/// `[targets.approvals]`: how many people approve a version before it deploys here.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalsConfig {
+    /// Approvals a version needs (default 1, at most 5).
+    pub required: Option<u64>,
+    /// The requester's own approval counts (default false).
+    #[serde(default)]
+    pub requester_may_approve: bool,
+    /// Minutes a request stays valid (default 240, at most 7 days).
+    pub valid_minutes: Option<u64>,
+    /// A lone operator: the requester may confirm their own request this many minutes
+    /// after asking, which counts as one approval (default: not at all).
+    pub confirm_again_after_minutes: Option<u64>,
+}
+
+impl ApprovalsConfig {
+    fn rule(
+        &self,
+        at: &dyn Fn(&str) -> String,
+    ) -> Result<app::domain::release::approval::ApprovalRule, String> {
+        let key = |k: &str| format!("{} in [targets.approvals]", at(k));
+        in_range(&key("required"), self.required, 5)?;
+        in_range(&key("valid_minutes"), self.valid_minutes, 7 * 24 * 60)?;
+        let valid = self.valid_minutes.unwrap_or(240);
+        in_range(&key("confirm_again_after_minutes"), self.confirm_again_after_minutes, valid)?;
+        if self.requester_may_approve && self.confirm_again_after_minutes.is_some() {
+            return Err(format!(
+                "{}: the requester may approve at once (requester_may_approve = true), so there is nothing to confirm again; set one of the two",
+                key("confirm_again_after_minutes")
+            ));
+        }
+        let minutes = |m: u64| time::Duration::minutes(m as i64);
+        Ok(app::domain::release::approval::ApprovalRule {
+            required: self.required.unwrap_or(1) as u32,
+            requester_may_approve: self.requester_may_approve,
+            valid_for: minutes(valid),
+            confirm_again_after: self.confirm_again_after_minutes.map(minutes),
+        })
+    }
 }
 
 /// `[[targets.freeze_windows]]`: deploys are refused from `from` until `until`, on the
@@ -217,6 +261,7 @@ impl TargetConfig {
             freeze_windows: self.freeze_windows(&at)?,
             promotes_from: self.promotes_from.clone(),
             soak: std::time::Duration::from_secs(60 * self.soak_minutes.unwrap_or(0)),
+            approvals: self.approvals.as_ref().map(|a| a.rule(&at)).transpose()?,
         })
     }
 

@@ -606,6 +606,13 @@ pub async fn raw_get(addr: SocketAddr, path: &str, cookie: Option<&str>) -> (u16
     (status, response)
 }
 
+/// The one-time token of a confirm page's form.
+pub fn form_token(html: &str) -> String {
+    let marker = "name=\"token\" value=\"";
+    let start = html.find(marker).expect("the form has a token") + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
 pub fn location(response: &Response) -> String {
     response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
 }

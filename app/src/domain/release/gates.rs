@@ -8,6 +8,7 @@ use super::super::gate::{
 use super::super::names::machine_names;
 use super::super::operator::{Operator, Permission};
 use super::super::{RecoveryGuidance, readable_time};
+use super::approval::{ApprovalRequest, ApprovalRule, Standing};
 use super::{Hold, ReleaseRecord, Step};
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +65,18 @@ pub struct TargetFacts<'a> {
     /// For a deploy of a known version to a target that promotes from others: what each
     /// upstream target says of it. Empty: nothing to check.
     pub promotion: &'a [Upstream],
+    /// For a deploy of a known version to a target that asks for approvals: its rule and
+    /// the newest request for the version. `None`: nothing to check.
+    pub approval: Option<ApprovalFacts<'a>>,
+}
+
+/// What the approval gate reads.
+#[derive(Debug, Clone, Copy)]
+pub struct ApprovalFacts<'a> {
+    pub rule: &'a ApprovalRule,
+    pub version: &'a str,
+    pub request: Option<&'a ApprovalRequest>,
+    pub now: time::OffsetDateTime,
 }
 
 /// What an upstream target says of the version a deploy would ship.
@@ -124,10 +137,36 @@ pub struct ControlView {
     pub guidance: Option<RecoveryGuidance>,
 }
 
+/// The gates that pass with time, by themselves: a release ends, a hold is released or
+/// expires, a freeze window closes.
+const PASS_WITH_TIME: [ReleaseGate; 3] =
+    [ReleaseGate::DeployLock, ReleaseGate::DeployHold, ReleaseGate::FreezeWindow];
+
 impl ControlView {
     /// Blocked by the operator's permission.
     pub fn refused(&self) -> bool {
         permission_blocked(&self.gates)
+    }
+
+    fn blocked_only_by(&self, allowed: &[ReleaseGate]) -> bool {
+        self.gates
+            .iter()
+            .filter(|g| g.result == crate::domain::gate::GateResult::Blocked)
+            .all(|g| allowed.iter().any(|gate| g.name == *gate))
+    }
+
+    /// A deploy that waits for approval and nothing else that time will not pass: it
+    /// asks for approval (and starts by itself once given and the way is clear).
+    pub fn asks_for_approval(&self) -> bool {
+        let approval = [ReleaseGate::Approval];
+        !self.enabled
+            && !self.blocked_only_by(&PASS_WITH_TIME)
+            && self.blocked_only_by(&[approval.as_slice(), &PASS_WITH_TIME].concat())
+    }
+
+    /// Blocked only by what passes with time: worth trying again later.
+    pub fn waits_for_time(&self) -> bool {
+        !self.enabled && self.blocked_only_by(&PASS_WITH_TIME)
     }
 }
 
@@ -150,6 +189,10 @@ pub fn evaluate_control(
             gates.push(promotion_gate(&facts));
         }
         gates.push(smoke_gate(&facts));
+        // Last: what else blocks is worth fixing before anyone is asked to approve.
+        if let Some(approval) = facts.approval {
+            gates.push(approval_gate(facts.target, approval));
+        }
     }
     if control == ReleaseControl::Rollback {
         gates.push(rollback_target_gate(&facts));
@@ -301,6 +344,91 @@ fn promotion_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
             next_step,
             retry,
         ),
+    )
+}
+
+fn approval_gate(target: &str, facts: ApprovalFacts<'_>) -> GateEvaluation {
+    let ApprovalFacts { rule, version, request, now } = facts;
+    let Some(request) = request else {
+        return approval_needed(target, rule, version, None);
+    };
+    let id = request.id;
+    let cause = match request.standing(rule, now) {
+        Standing::Approved => return pass(ReleaseGate::Approval),
+        Standing::Waiting { .. } => return approval_needed(target, rule, version, Some(request)),
+        // Its deploy started: another deploy of the version asks again.
+        Standing::Started { .. } => return approval_needed(target, rule, version, None),
+        Standing::Rejected { by, reason } => {
+            format!("Request #{id} to deploy {version} to {target} was rejected by {by}: {reason}")
+        }
+        Standing::Expired => format!(
+            "Request #{id} to deploy {version} to {target} expired at {}.",
+            readable_time(request.expires_at)
+        ),
+        Standing::Void { why } => format!("Request #{id} to deploy {version} is void: {why}"),
+    };
+    blocked(
+        ReleaseGate::Approval,
+        guidance(
+            cause,
+            approval_policy(target, rule),
+            "Deploy it again to ask for approval anew: the request gets its own page, and the deploy starts by itself once it is approved.".to_owned(),
+            "Safe to retry: a new deploy asks for approval again.".to_owned(),
+        ),
+    )
+}
+
+/// No approved request yet: the one waiting, or none.
+fn approval_needed(
+    target: &str,
+    rule: &ApprovalRule,
+    version: &str,
+    waiting: Option<&ApprovalRequest>,
+) -> GateEvaluation {
+    let (cause, next_step) = match waiting {
+        None => (
+            format!("{version} has no approval to deploy to {target} yet."),
+            "Deploy it to ask for approval: the request gets its own page, and the deploy starts by itself once it is approved.".to_owned(),
+        ),
+        Some(request) => (
+            format!(
+                "Request #{} to deploy {version} to {target} needs {}; it is valid until {}.",
+                request.id,
+                request.missing(rule),
+                readable_time(request.expires_at)
+            ),
+            format!(
+                "Ask a person who may approve to open /approvals/{} and approve it; the deploy then starts by itself.",
+                request.id
+            ),
+        ),
+    };
+    blocked(
+        ReleaseGate::Approval,
+        guidance(
+            cause,
+            approval_policy(target, rule),
+            next_step,
+            "No retry is needed: the deploy starts by itself once the request is approved."
+                .to_owned(),
+        ),
+    )
+}
+
+fn approval_policy(target: &str, rule: &ApprovalRule) -> String {
+    let people = if rule.required == 1 { "person" } else { "people" };
+    let who = match (rule.requester_may_approve, rule.confirm_again_after) {
+        (true, _) => String::new(),
+        (false, Some(wait)) => format!(
+            " other than the one who asked (or that one again, {} min after asking)",
+            wait.whole_minutes()
+        ),
+        (false, None) => " other than the one who asked".to_owned(),
+    };
+    format!(
+        "{target} takes a version only once {} {people}{who} approved it; a request stays valid for {} min.",
+        rule.required,
+        rule.valid_for.whole_minutes()
     )
 }
 

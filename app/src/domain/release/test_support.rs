@@ -73,5 +73,6 @@ pub(super) fn clear_facts(target: &str) -> super::TargetFacts<'_> {
         freeze: None,
         overrides: Default::default(),
         promotion: &[],
+        approval: None,
     }
 }

@@ -196,6 +196,7 @@ fn the_release_gates_over_lock_hold_smoke_rollback_target_and_role() {
                                 freeze: frozen.then_some(&freeze),
                                 overrides: Default::default(),
                                 promotion: &[],
+                                approval: None,
                             };
                             let view = evaluate_control(control, facts, Some(&operator));
                             let expected = role >= Role::Operator
@@ -415,6 +416,79 @@ fn only_an_admin_may_bypass_missing_promotion_evidence() {
         if bypasses && !enabled {
             let cause = view.guidance.expect("refused").cause;
             assert!(cause.contains("factory.release.bypass-promotion"), "{case}: {cause}");
+        }
+    }
+}
+
+#[test]
+fn a_deploy_to_a_target_asking_for_approvals_waits_for_an_approved_request() {
+    use super::approval::{ApprovalRequest, ApprovalRule, Closed, Decision, Verdict};
+    let t0 = time::macros::datetime!(2026-12-01 10:00 UTC);
+    let rule = ApprovalRule {
+        required: 1,
+        requester_may_approve: false,
+        valid_for: time::Duration::minutes(60),
+        confirm_again_after: None,
+    };
+    let decided = |verdict: Option<Verdict>, closed| ApprovalRequest {
+        id: 4,
+        target: "production".into(),
+        version: "2.0.0".into(),
+        commit: None,
+        requested_by: "ann".into(),
+        requested_at: t0,
+        expires_at: t0 + time::Duration::minutes(60),
+        decisions: verdict
+            .map(|verdict| Decision {
+                by: "bob".into(),
+                verdict,
+                reason: Some("not today".into()),
+                at: t0,
+            })
+            .into_iter()
+            .collect(),
+        closed,
+    };
+    let waiting = decided(None, None);
+    let approved = decided(Some(Verdict::Approve), None);
+    let rejected = decided(Some(Verdict::Reject), None);
+    let started = decided(Some(Verdict::Approve), Some(Closed::Started { release_id: 9 }));
+    // (request, minutes after asking) → the cause, or `None` when the gate passes.
+    let cases: [(Option<&ApprovalRequest>, i64, Option<&str>); 6] = [
+        (None, 5, Some("2.0.0 has no approval to deploy to production yet.")),
+        (
+            Some(&waiting),
+            5,
+            Some(
+                "Request #4 to deploy 2.0.0 to production needs 1 more approval, from someone other than ann; it is valid until 2026-12-01 11:00:00 UTC.",
+            ),
+        ),
+        (Some(&approved), 5, None),
+        (
+            Some(&approved),
+            60,
+            Some("Request #4 to deploy 2.0.0 to production expired at 2026-12-01 11:00:00 UTC."),
+        ),
+        (
+            Some(&rejected),
+            5,
+            Some("Request #4 to deploy 2.0.0 to production was rejected by bob: not today"),
+        ),
+        // A request whose deploy started is used up: a new deploy asks again.
+        (Some(&started), 5, Some("2.0.0 has no approval to deploy to production yet.")),
+    ];
+    for (request, minutes, expected) in cases {
+        let now = t0 + time::Duration::minutes(minutes);
+        let approval = Some(super::ApprovalFacts { rule: &rule, version: "2.0.0", request, now });
+        let facts = TargetFacts { approval, ..clear_facts("production") };
+        let view = evaluate_control(ReleaseControl::Deploy, facts, None);
+        let cause = view.guidance.as_ref().map(|g| g.cause.as_str());
+        assert_eq!(cause, expected, "{request:?} at {minutes}");
+        if let Some(g) = view.guidance {
+            assert_eq!(
+                g.policy_context,
+                "production takes a version only once 1 person other than the one who asked approved it; a request stays valid for 60 min."
+            );
         }
     }
 }

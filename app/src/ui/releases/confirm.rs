@@ -80,6 +80,17 @@ fn promote_form(target: &Target, promotable: Option<(String, Option<String>)>) -
     )
 }
 
+/// For a target that asks for approvals: what a deploy does first.
+fn approval_line(target: &Target) -> Option<String> {
+    target.approvals.map(|rule| {
+        let people = if rule.required == 1 { "1 approval" } else { "approvals" };
+        format!(
+            "first, {people} ({} needed): the deploy opens an approval request with its own page, and starts by itself once it is approved",
+            rule.required
+        )
+    })
+}
+
 /// For a target that promotes from others: the check before anything runs.
 fn promotion_line(target: &Target) -> Option<String> {
     (!target.promotes_from.is_empty()).then(|| {
@@ -186,6 +197,7 @@ async fn confirm_page(
     let will_run: Vec<String> = match control {
         ReleaseControl::Deploy => promotion_line(&target)
             .into_iter()
+            .chain(approval_line(&target))
             .chain(smoke_lines(&target, SmokeWhen::Pre))
             .chain(std::iter::once(format!("deploy: {}", target.deploy.join(" "))))
             .chain(smoke_lines(&target, SmokeWhen::Post))

@@ -2,11 +2,13 @@
 //! Deploy, Rollback and Hold; `/releases/{target}/{control}` — the confirm step; and
 //! `/releases/{id}` — one release's steps and output, refreshing itself while it runs.
 
+mod approval;
 mod confirm;
 mod hosts;
 mod record;
 mod status_page;
 
+pub(super) use approval::page as approval_page;
 pub(super) use confirm::page as confirm_page;
 pub(super) use record::page as release_page;
 pub(super) use status_page::page as status_page;
@@ -75,7 +77,7 @@ pub async fn start_deploy(
         let promote = promote.is_some();
         let request = releases::DeployRequest { version, break_glass, promote, bypass_promotion };
         let started = releases::deploy(&state, who, &target, request).await;
-        land(started, &target, "deploy", |id| format!("/releases/{id}"))
+        land(started, &target, "deploy", releases::Requested::page)
     })
     .await
 }
@@ -115,7 +117,7 @@ pub async fn start_rollback(
     super::answered(|state| async move {
         let who = caller(Some(&token))?;
         let started = releases::rollback(&state, who, &target, release_id).await;
-        land(started, &target, "rollback", |id| format!("/releases/{id}"))
+        land(started, &target, "rollback", releases::Requested::page)
     })
     .await
 }

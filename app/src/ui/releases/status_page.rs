@@ -238,6 +238,23 @@ fn TargetSection(
             </div>
         }
     });
+    let approval = status.approval.clone().filter(|a| !a.standing.is_final()).map(|approval| {
+        let text = format!(
+            " · deploy {} asked by {} · {}",
+            approval.request.version,
+            approval.request.requested_by,
+            approval.missing.map_or_else(
+                || approval.standing.label().to_owned(),
+                |missing| format!("needs {missing}")
+            )
+        );
+        view! {
+            <p class="running">
+                <a href=approval.page>{format!("Approval request #{}", approval.request.id)}</a>
+                {text}
+            </p>
+        }
+    });
     let recent = status
         .recent
         .iter()
@@ -276,6 +293,7 @@ fn TargetSection(
             {hold}
             {freeze}
             {promotion}
+            {approval}
             <ul class="card-actions" aria-label="Release controls">
                 {buttons}
             </ul>
@@ -325,7 +343,7 @@ fn ControlButton(target: String, view: ControlView) -> impl IntoView {
 /// The freeze window in force (deploys wait until it ends), or the next one, in the
 /// window's own time zone and in UTC.
 #[component]
-fn FreezeLine(freeze: FreezeView) -> impl IntoView {
+pub(super) fn FreezeLine(freeze: FreezeView) -> impl IntoView {
     let span = format!("{} until {}", freeze.clock(freeze.starts_at), freeze.clock(freeze.ends_at));
     let (class, heading) = if freeze.active {
         ("hold-banner", "Freeze window: no deploys. ")
