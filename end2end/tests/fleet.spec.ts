@@ -26,7 +26,7 @@ test("a version rolls across the fleet's three hosts, and a bad one stops at the
   await expectNoSidewaysScroll(page);
   await screenshot(page, "fleet-rolled", info.project.name);
 
-  const fleet = page.locator("section.target", { hasText: "demo-fleet" });
+  const fleet = page.locator("section.target", { has: page.getByRole("heading", { name: /^demo-fleet/ }) });
   await page.goto("/releases");
   await expect(fleet).toContainText("Hosts: 3 of 3 on 1.1.0");
 

@@ -1,3 +1,4 @@
+import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Page } from "@playwright/test";
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -110,4 +111,34 @@ export function editWorkItem(id: string, from: string, to: string): string {
   expect(text).toContain(from);
   writeFileSync(path, text.replace(from, to));
   return text;
+}
+
+/** No serious or critical axe-core violation (WCAG 2.1 A and AA) on the page as it is. */
+export async function expectNoSeriousViolations(page: Page, where: string) {
+  const results = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
+  const serious = results.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id}: ${v.help} — ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`);
+  expect(serious, where).toEqual([]);
+}
+
+/** Tap targets under 44 px tall on the page, each with its text and height. */
+export function smallTapTargets(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const found: string[] = [];
+    const targets = document.querySelectorAll<HTMLElement>("a[href], button, input:not([type=hidden]), select, textarea, summary");
+    for (const el of targets) {
+      const box = el.getBoundingClientRect();
+      if (box.width === 0 && box.height === 0) continue; // not shown (folded away)
+      // A link inside a sentence is exempt (WCAG 2.5.8): its line is the target.
+      const inSentence = el.tagName === "A" && getComputedStyle(el).display === "inline" &&
+        Array.from(el.parentElement?.childNodes ?? []).some((n) => n !== el && n.nodeType === Node.TEXT_NODE && n.textContent!.trim() !== "");
+      if (inSentence) continue;
+      // The checkbox or radio inside a 44 px label is tapped through its label.
+      const label = el.closest("label");
+      const height = label && (el as HTMLInputElement).type?.match(/radio|checkbox/) ? label.getBoundingClientRect().height : box.height;
+      if (height < 43.5) found.push(`${el.tagName.toLowerCase()} "${(el.textContent || el.getAttribute("name") || "").trim().slice(0, 40)}" ${Math.round(height)} px`);
+    }
+    return found;
+  });
 }

@@ -9,7 +9,7 @@ test.beforeEach(async ({ page }) => {
 
 test("the release page shows the demo target with its controls", async ({ page }, info) => {
   await page.goto("/releases");
-  const target = page.locator("section.target", { hasText: "demo-web" });
+  const target = page.locator("section.target", { has: page.getByRole("heading", { name: /^demo-web/ }) });
   await expect(target.locator(".health")).toBeVisible();
   await expect(target.getByRole("heading", { name: "Recent releases" })).toBeVisible();
   await expectNoSidewaysScroll(page);
@@ -24,7 +24,7 @@ async function waitForOutcome(page: Page, text: string) {
 
 test("a newcomer deploys, watches an automatic rollback, rolls back, and holds", async ({ page }, info) => {
   test.setTimeout(120_000);
-  const target = page.locator("section.target", { hasText: "demo-web" });
+  const target = page.locator("section.target", { has: page.getByRole("heading", { name: /^demo-web/ }) });
 
   // Deploy the candidate (1.0.0), then the next one (1.1.0).
   for (const version of ["1.0.0", "1.1.0"]) {

@@ -2,10 +2,9 @@
 // focus, and page weight; the operator's pages (helpers' `operatorPages`, which makes a
 // release when none exists yet, so a release's page is among them whatever ran before),
 // then the admin's webhooks page as an admin.
-import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Page } from "@playwright/test";
 import { request as httpRequest } from "node:http";
-import { cookieHeader, demoAdmin, operatorPages, screenshot, signIn } from "./helpers";
+import { cookieHeader, demoAdmin, expectNoSeriousViolations, operatorPages, screenshot, signIn, smallTapTargets } from "./helpers";
 
 /** The first round trip of a new connection carries about 14 KB. */
 const PAGE_BUDGET = 14 * 1024;
@@ -53,14 +52,6 @@ test("no page has a serious or critical accessibility violation, light or dark",
   }
 });
 
-async function expectNoSeriousViolations(page: Page, where: string) {
-  const results = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
-  const serious = results.violations
-    .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.id}: ${v.help} — ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`);
-  expect(serious, where).toEqual([]);
-}
-
 test("every tap target is at least 44 px tall, and focus is visible", async ({ page }, info) => {
   for (const path of await operatorPages(page)) {
     await page.goto(path);
@@ -82,27 +73,6 @@ test("every tap target is at least 44 px tall, and focus is visible", async ({ p
   expect(outline.width).toBeGreaterThanOrEqual(2);
   await screenshot(page, "focus", info.project.name);
 });
-
-/** Tap targets under 44 px tall on the page, each with its text and height. */
-function smallTapTargets(page: Page): Promise<string[]> {
-  return page.evaluate(() => {
-    const found: string[] = [];
-    const targets = document.querySelectorAll<HTMLElement>("a[href], button, input:not([type=hidden]), select, textarea, summary");
-    for (const el of targets) {
-      const box = el.getBoundingClientRect();
-      if (box.width === 0 && box.height === 0) continue; // not shown (folded away)
-      // A link inside a sentence is exempt (WCAG 2.5.8): its line is the target.
-      const inSentence = el.tagName === "A" && getComputedStyle(el).display === "inline" &&
-        Array.from(el.parentElement?.childNodes ?? []).some((n) => n !== el && n.nodeType === Node.TEXT_NODE && n.textContent!.trim() !== "");
-      if (inSentence) continue;
-      // The checkbox or radio inside a 44 px label is tapped through its label.
-      const label = el.closest("label");
-      const height = label && (el as HTMLInputElement).type?.match(/radio|checkbox/) ? label.getBoundingClientRect().height : box.height;
-      if (height < 43.5) found.push(`${el.tagName.toLowerCase()} "${(el.textContent || el.getAttribute("name") || "").trim().slice(0, 40)}" ${Math.round(height)} px`);
-    }
-    return found;
-  });
-}
 
 // Nothing hydrates: no page has a script of any kind (the CSP would refuse an inline one
 // and say so in the console), nor Leptos's `<!>` hydration markers.

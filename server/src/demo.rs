@@ -133,7 +133,7 @@ pub fn write_demo_target(data_dir: &std::path::Path) -> std::io::Result<app::tar
     let root = data_dir.join(DEMO_TARGET_DIR);
     let port = write_demo_host(&root)?;
     Ok(Target {
-        name: "demo-web".into(),
+        name: DEMO_WEB.into(),
         working_dir: root,
         env: [("DEMO_PORT".to_owned(), port.to_string())].into(),
         smoke: demo_smoke_checks(SmokeProbe::Http {
@@ -141,6 +141,54 @@ pub fn write_demo_target(data_dir: &std::path::Path) -> std::io::Result<app::tar
             status: 200,
             body_contains: Some("ok".into()),
         }),
+        // Staging for demo-production: a version verified here a minute after its deploy.
+        soak: std::time::Duration::from_secs(60),
+        ..demo_commands()
+    })
+}
+
+/// The demo's first target, which demo-production promotes from.
+const DEMO_WEB: &str = "demo-web";
+
+/// Where the demo's production target lives.
+pub const DEMO_PRODUCTION_DIR: &str = "demo-production";
+
+/// The demo's production: its own copy of the demo service, taking only versions
+/// verified on demo-web (promotion), each deploy approved first — by a second person, or
+/// by the same one confirming again after a minute (a lone newcomer) — and a nightly
+/// freeze window that opens six hours after the demo starts (so its first minutes are
+/// outside it, and the card shows the next one).
+pub fn write_demo_production(data_dir: &std::path::Path) -> std::io::Result<app::targets::Target> {
+    use app::domain::release::approval::ApprovalRule;
+    use app::domain::release::freeze::FreezeWindow;
+    let root = data_dir.join(DEMO_PRODUCTION_DIR);
+    let port = write_demo_host(&root)?;
+    let opens = (time::OffsetDateTime::now_utc().hour() + 6) % 24;
+    let nightly = FreezeWindow::new(
+        "nightly",
+        "UTC",
+        &format!("{opens:02}:00"),
+        &format!("{:02}:00", (opens + 2) % 24),
+        "the nightly batch jobs run",
+    )
+    .map_err(|(field, why)| std::io::Error::other(format!("the demo's window {field}: {why}")))?;
+    Ok(app::targets::Target {
+        name: "demo-production".into(),
+        working_dir: root,
+        env: [("DEMO_PORT".to_owned(), port.to_string())].into(),
+        smoke: demo_smoke_checks(app::targets::SmokeProbe::Http {
+            url: format!("http://127.0.0.1:{port}/healthz"),
+            status: 200,
+            body_contains: Some("ok".into()),
+        }),
+        promotes_from: vec![DEMO_WEB.to_owned()],
+        approvals: Some(ApprovalRule {
+            required: 1,
+            requester_may_approve: false,
+            valid_for: time::Duration::minutes(60),
+            confirm_again_after: Some(time::Duration::minutes(1)),
+        }),
+        freeze_windows: vec![nightly],
         ..demo_commands()
     })
 }
@@ -258,7 +306,10 @@ pub fn stop_demo_services(data_dir: &std::path::Path) -> usize {
         return 0;
     };
     let mut pid_files = Vec::new();
-    let mut dirs = vec![(data_dir.join(DEMO_TARGET_DIR), 0), (data_dir.join(DEMO_FLEET_DIR), 0)];
+    let mut dirs: Vec<_> = [DEMO_TARGET_DIR, DEMO_PRODUCTION_DIR, DEMO_FLEET_DIR]
+        .into_iter()
+        .map(|dir| (data_dir.join(dir), 0))
+        .collect();
     while let Some((dir, depth)) = dirs.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;

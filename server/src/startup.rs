@@ -87,6 +87,10 @@ async fn set_up_demo(
         let target = demo::write_demo_target(data_dir).map_err(written(demo::DEMO_TARGET_DIR))?;
         tracing::info!(target = %target.name, "demo mode: demo target written");
         targets.push(target);
+        let production =
+            demo::write_demo_production(data_dir).map_err(written(demo::DEMO_PRODUCTION_DIR))?;
+        tracing::info!(target = %production.name, "demo mode: demo production written");
+        targets.push(production);
         if settings.demo_fleet {
             demo_hosts = start_demo_fleet(data_dir, targets).await;
         }

@@ -229,7 +229,10 @@ async fn the_request_page_decides_without_javascript() {
     let app = production(&host, rule(1, None)).await;
     // From the confirm page: the deploy lands on its request's page.
     let confirm = app.page("/releases/production/deploy").await;
-    assert_contains(&confirm, "first, 1 approval (1 needed): the deploy opens an approval request");
+    assert_contains(
+        &confirm,
+        "then, 1 approval: the deploy opens an approval request with its own page",
+    );
     let form =
         [("target", "production"), ("version", "1.0.0"), ("token", &common::form_token(&confirm))];
     let response = app.submit("/fn/deploy", "/releases/production/deploy", &form).await;

@@ -210,7 +210,7 @@ impl ApprovalRequest {
         let from = match (rule.requester_may_approve, rule.confirm_again_after) {
             (true, _) => String::new(),
             (false, Some(wait)) => format!(
-                ", from someone other than {} or from {} again from {}",
+                ", from someone other than {} (or {}'s own confirmation from {})",
                 self.requested_by,
                 self.requested_by,
                 readable_time(self.requested_at + wait)

@@ -203,11 +203,11 @@ fn ApprovalPage(
         <p><span class=chip>{label}</span></p>
         <p class="live">{said}</p>
         {started}
-        {error}
-        <DecisionForms id=request.id decide />
-        <dl class="facts">{facts}</dl>
+        <dl class="facts-list">{facts}</dl>
         {evidence}
         {freeze}
+        {error}
+        <DecisionForms id=request.id decide />
         <h2>"Decisions"</h2>
         {request.decisions.is_empty().then(|| view! { <p class="muted">"None yet."</p> })}
         <ul class="decisions">{decisions}</ul>
@@ -237,11 +237,14 @@ fn DecisionForms(id: i64, decide: Decide) -> impl IntoView {
         view! {
             <section class="decide" aria-label="Decide">
                 {approve}
-                <form method="post" action=Reject::PATH class="stack">
-                    <input type="hidden" name="request" value=id.to_string() />
-                    <ReasonInput id="reason" name="reason" label="Why must it not deploy?".into() />
-                    <button type="submit" class="button secondary">"Reject"</button>
-                </form>
+                <details class="fold">
+                    <summary>"Reject…"</summary>
+                    <form method="post" action=Reject::PATH class="stack">
+                        <input type="hidden" name="request" value=id.to_string() />
+                        <ReasonInput id="reason" name="reason" label="Why must it not deploy?".into() />
+                        <button type="submit" class="button secondary">"Reject"</button>
+                    </form>
+                </details>
             </section>
         }
         .into_any(),

@@ -83,9 +83,9 @@ fn promote_form(target: &Target, promotable: Option<(String, Option<String>)>) -
 /// For a target that asks for approvals: what a deploy does first.
 fn approval_line(target: &Target) -> Option<String> {
     target.approvals.map(|rule| {
-        let people = if rule.required == 1 { "1 approval" } else { "approvals" };
+        let approvals = if rule.required == 1 { "approval" } else { "approvals" };
         format!(
-            "first, {people} ({} needed): the deploy opens an approval request with its own page, and starts by itself once it is approved",
+            "then, {} {approvals}: the deploy opens an approval request with its own page, and starts by itself once it is approved",
             rule.required
         )
     })

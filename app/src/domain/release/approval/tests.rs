@@ -228,7 +228,7 @@ fn what_a_request_still_needs_names_who_may_give_it() {
     assert_eq!(request(&[], None).missing(&TWO), "2 more approvals, from someone other than ann");
     assert_eq!(
         request(&[], None).missing(&LONE),
-        "1 more approval, from someone other than ann or from ann again from 2026-12-01 10:10:00 UTC"
+        "1 more approval, from someone other than ann (or ann's own confirmation from 2026-12-01 10:10:00 UTC)"
     );
     let own = ApprovalRule { requester_may_approve: true, ..TWO };
     assert_eq!(request(&[], None).missing(&own), "2 more approvals");
