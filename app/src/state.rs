@@ -51,6 +51,8 @@ pub struct SharedState {
     pub metrics_access: crate::metrics::MetricsAccess,
     /// Pages as rendered, kept for the rest of their second until the next write.
     pub kept_pages: Arc<crate::ui::kept::KeptPages>,
+    /// The team's clock (`[server] time_zone`): where "until Monday 09:00" is.
+    pub time_zone: jiff::tz::TimeZone,
     /// Session cookies carry `Secure`: a browser keeps them only over HTTPS (and on
     /// localhost), which the sign-in page tells a visitor on plain HTTP.
     pub secure_cookies: bool,
@@ -83,6 +85,7 @@ impl SharedState {
             metrics: Arc::default(),
             metrics_access: crate::metrics::MetricsAccess::default(),
             kept_pages: Arc::default(),
+            time_zone: jiff::tz::TimeZone::UTC,
             secure_cookies: false,
         }
     }

@@ -44,20 +44,26 @@ export async function cookieHeader(page: Page): Promise<string> {
   return cookies.map((c) => `${c.name}=${c.value}`).join("; ");
 }
 
-/** An admin of the current project's server, added with `factory user add` as a real
- * install's first admin is (the demo has none): for the admin's own pages. */
-export function demoAdmin(): Operator {
-  const admin = { name: "e2e-admin", password: "end-to-end admin password", role: "admin" };
+/** A user of the current project's server with `role`, added with `factory user add` as
+ * a real install adds one (once: a later test finds it there). */
+export function addedUser(name: string, role: string): Operator {
+  const user = { name, password: `${name}'s end-to-end password`, role };
   try {
-    execFileSync(binary, ["user", "add", admin.name, "--role", "admin", "--data-dir", serverDataDir()], {
-      input: `${admin.password}\n`,
+    execFileSync(binary, ["user", "add", name, "--role", role, "--data-dir", serverDataDir()], {
+      input: `${user.password}\n`,
       stdio: ["pipe", "pipe", "pipe"],
     });
   } catch (err: any) {
     // Added by an earlier test of this project's server.
     expect(String(err.stderr)).toContain("already exists");
   }
-  return admin;
+  return user;
+}
+
+/** An admin of the current project's server (the demo has none): for the admin's own
+ * pages. */
+export function demoAdmin(): Operator {
+  return addedUser("e2e-admin", "admin");
 }
 
 /** Every page of the dashboard an operator sees, by path; a release's page too, made by

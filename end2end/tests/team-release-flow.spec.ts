@@ -4,23 +4,7 @@
 // starts the deploy by itself. With JavaScript and without. It changes demo-web's live
 // version, so it runs after releases.spec.ts (one worker takes the files in name order).
 import { expect, test, type Browser } from "@playwright/test";
-import { execFileSync } from "node:child_process";
-import { binary } from "../playwright.config";
-import { expectNoSeriousViolations, expectNoSidewaysScroll, screenshot, serverDataDir, signIn, smallTapTargets, type Operator } from "./helpers";
-
-/** A second operator of this project's server, added with `factory user add`. */
-function approver(): Operator {
-  const ann = { name: "ann", password: "ann's end-to-end password", role: "operator" };
-  try {
-    execFileSync(binary, ["user", "add", ann.name, "--role", "operator", "--data-dir", serverDataDir()], {
-      input: `${ann.password}\n`,
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-  } catch (err: any) {
-    expect(String(err.stderr)).toContain("already exists");
-  }
-  return ann;
-}
+import { addedUser, expectNoSeriousViolations, expectNoSidewaysScroll, screenshot, signIn, smallTapTargets, type Operator } from "./helpers";
 
 async function signedInAs(browser: Browser, who: Operator, path: string) {
   const context = await browser.newContext({ ...test.info().project.use });
@@ -72,7 +56,7 @@ test("a version soaks on demo-web, is promoted, and a second person approves it"
   }
 
   // ann opens the link on her phone and approves: the deploy starts by itself.
-  const ann = await signedInAs(browser, approver(), request);
+  const ann = await signedInAs(browser, addedUser("ann", "operator"), request);
   await expect(ann.getByRole("button", { name: "Approve" })).toBeVisible();
   await screenshot(ann, "approval-approver", info.project.name);
   await ann.getByRole("button", { name: "Approve" }).click();
@@ -86,4 +70,22 @@ test("a version soaks on demo-web, is promoted, and a second person approves it"
   await expect(production).toContainText("Live: 1.3.0");
   await page.goto("/history");
   await expect(page.getByText("approval-approve · demo-production").first()).toBeVisible();
+});
+
+test("a freeze set now with one tap stops deploys until someone ends it", async ({ page }, info) => {
+  await signIn(page, "/releases/demo-production/hold");
+  await expect(page.getByRole("heading", { name: "Or freeze now" })).toBeVisible();
+  await page.getByLabel("Why freeze deploys?").fill("Payments migration tonight");
+  await page.getByRole("button", { name: "For 1 hour" }).click();
+  await expect(page).toHaveURL(/\/releases$/);
+  const production = page.locator("section.target", { has: page.getByRole("heading", { name: /^demo-production/ }) });
+  await expect(production).toContainText("Freeze window: no deploys. \"freeze now by demo\" (Payments migration tonight)");
+  const blocked = production.locator("details.blocked-action", { has: page.locator(".blocked-label", { hasText: /^Deploy$/ }) });
+  await expect(blocked).toContainText("inside its freeze window");
+  await expectNoSidewaysScroll(page);
+  expect(await smallTapTargets(page)).toEqual([]);
+  await screenshot(page, "freeze-now", info.project.name);
+  await production.getByRole("button", { name: "End the freeze" }).click();
+  await expect(production).not.toContainText("freeze now by demo");
+  await expect(production.getByRole("link", { name: "Deploy" })).toBeVisible();
 });

@@ -40,6 +40,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
         release_api::rollback,
         release_api::set_hold,
         release_api::release_hold,
+        release_api::freeze_now,
+        release_api::end_freeze,
         release_api::block_version,
         release_api::list_releases,
         release_api::get_release,

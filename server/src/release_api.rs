@@ -3,6 +3,7 @@
 use crate::extract::PathOf;
 use crate::openapi::IdempotencyKey;
 use app::AppState;
+use app::domain::release::freeze::FreezeView;
 use app::domain::release::promotion::BlockedVersion;
 use app::domain::release::{Hold, HostProgress, ReleaseRecord, StepRecord};
 use app::error::{AppError, ServiceError};
@@ -37,7 +38,7 @@ pub(crate) fn body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, Se
 /// The field a body's error is about ("missing field `reason`"), as the form names it;
 /// `body` when it names none of the bodies' fields.
 fn field_named(message: &str) -> &'static str {
-    const FIELDS: [&str; 4] = ["reason", "expires_in", "version", "release_id"];
+    const FIELDS: [&str; 5] = ["reason", "expires_in", "version", "release_id", "until"];
     let named = message
         .split('`')
         .nth(1)
@@ -325,6 +326,68 @@ pub async fn release_hold(
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(ServiceError::NotFound { message: format!("{target} has no hold to release.") })
+    }
+}
+
+/// A freeze set now: why, and until when.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeBody {
+    /// Why deploys must stop, shown to whoever tries one: 1 to 500 characters, not only
+    /// white space.
+    #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
+    reason: String,
+    /// Until when, on the server's clock (`[server] time_zone`).
+    #[schema(value_type = String, pattern = "^(1h|3h|tomorrow-09:00|monday-09:00)$")]
+    until: String,
+}
+
+/// Freezes a target now ("Freeze now"): deploys are refused until the time chosen, as
+/// inside a freeze window (rollbacks and holds stay allowed; break-glass applies).
+/// Setting it again replaces it. Needs `factory.release.freeze`.
+#[utoipa::path(
+    put,
+    path = "/api/targets/{target}/freeze",
+    tag = "releases",
+    params(("target" = String, Path, description = "The target's name.")),
+    request_body = FreezeBody,
+    responses(
+        (status = 200, description = "The freeze.", body = FreezeView),
+        (status = 403, description = "The caller lacks `factory.release.freeze`.", body = AppError),
+        (status = 404, description = "No target has this name.", body = AppError),
+    ),
+)]
+pub async fn freeze_now(
+    State(state): State<AppState>,
+    PathOf(target): PathOf<String>,
+    who: Caller,
+    bytes: Bytes,
+) -> Result<Json<FreezeView>, ServiceError> {
+    let FreezeBody { reason, until } = body(&bytes)?;
+    Ok(Json(releases::freeze_now(&state, who, &target, &reason, &until).await?))
+}
+
+/// Ends a target's freeze set now: 204 when one ended, 404 when none stood.
+#[utoipa::path(
+    delete,
+    path = "/api/targets/{target}/freeze",
+    tag = "releases",
+    params(("target" = String, Path, description = "The target's name.")),
+    responses(
+        (status = 204, description = "The freeze ended."),
+        (status = 403, description = "The caller lacks `factory.release.freeze`.", body = AppError),
+        (status = 404, description = "No such target, or no freeze set now on it.", body = AppError),
+    ),
+)]
+pub async fn end_freeze(
+    State(state): State<AppState>,
+    PathOf(target): PathOf<String>,
+    who: Caller,
+) -> Result<Response, ServiceError> {
+    if releases::end_freeze(&state, who, &target).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ServiceError::NotFound { message: format!("{target} has no freeze set now to end.") })
     }
 }
 

@@ -113,6 +113,8 @@ pub fn machine_routes() -> Vec<MachineRoute> {
         machine_route(M::POST, "/api/targets/{target}/rollback", release_api::rollback),
         machine_route(M::PUT, "/api/targets/{target}/hold", release_api::set_hold),
         machine_route(M::DELETE, "/api/targets/{target}/hold", release_api::release_hold),
+        machine_route(M::PUT, "/api/targets/{target}/freeze", release_api::freeze_now),
+        machine_route(M::DELETE, "/api/targets/{target}/freeze", release_api::end_freeze),
         machine_route(
             M::POST,
             "/api/targets/{target}/versions/{version}/block",

@@ -45,6 +45,8 @@ pub struct Settings {
     pub webhook_attempts: u32,
     /// `[server] public_url`: where links in webhook events point.
     pub public_url: Option<String>,
+    /// `[server] time_zone`: the team's clock.
+    pub time_zone: jiff::tz::TimeZone,
     /// `[metrics] access`.
     pub metrics_access: app::metrics::MetricsAccess,
     pub trusted_proxies: Vec<IpAddr>,
@@ -89,6 +91,7 @@ impl Settings {
             targets: config.targets().map_err(invalid)?,
             webhooks: config.webhooks().map_err(invalid)?,
             public_url: config.server.public_url.clone(),
+            time_zone: config.server.time_zone().map_err(invalid)?,
             metrics_access: config.metrics.access().map_err(invalid)?,
             trusted_proxies: config.server.trusted_proxies.clone(),
             insecure_cookies: args.insecure_cookies,
@@ -118,6 +121,7 @@ impl Settings {
             webhook_first_retry: app::webhooks::WebhookSettings::default().first_retry,
             webhook_attempts: app::webhooks::WebhookSettings::default().attempts,
             public_url: None,
+            time_zone: jiff::tz::TimeZone::UTC,
             metrics_access: app::metrics::MetricsAccess::Loopback,
             trusted_proxies: Vec::new(),
             insecure_cookies: false,

@@ -232,6 +232,7 @@ impl Application {
             repository_code: Arc::new(repository_code),
             targets: Arc::new(targets),
             trusted_proxies: settings.trusted_proxies.clone().into(),
+            time_zone: settings.time_zone.clone(),
             metrics_access: settings.metrics_access,
             secure_cookies: settings.secure_cookies(),
             webhooks: Arc::new(app::webhooks::WebhookSettings {

@@ -947,6 +947,78 @@ async fn breaking_the_glass_deploys_once_inside_a_window_with_its_reason_on_reco
     assert_eq!(app.finished_release(id).await["release"]["version"], "2.0.0");
 }
 
+#[tokio::test]
+async fn freeze_now_refuses_deploys_until_its_time_and_ends_when_asked() {
+    use app::domain::release::freeze_now::FreezeFor;
+    let host = Host::healthy(&["1.0.0", "2.0.0"]).await;
+    let berlin = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+    let app = Setup::default()
+        .with(|s| {
+            s.targets = vec![host.target(Duration::from_secs(20))];
+            s.time_zone = berlin.clone();
+        })
+        .spawn()
+        .await;
+    let path = "/api/targets/web/freeze";
+    let freeze = |reason: &str, until: &str| json!({ "reason": reason, "until": until });
+    for (body, field) in [(freeze(" ", "1h"), "reason"), (freeze("x", "2h"), "until")] {
+        let (status, answer) = send(&app, &app.client, "PUT", path, Some(body)).await;
+        assert_eq!((status, &answer["field"]), (StatusCode::BAD_REQUEST, &json!(field)));
+    }
+    let viewer = app.browser_signed_in_as("vicky", Role::Viewer).await;
+    let (status, _) = send(&app, &viewer, "PUT", path, Some(freeze("x", "1h"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let before = jiff::Timestamp::now();
+    let body = freeze("payments migration", "monday-09:00");
+    let (status, frozen) = send(&app, &app.client, "PUT", path, Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{frozen}");
+    let ends = FreezeFor::MondayNine.ends(before, &berlin).unwrap();
+    let said: jiff::Timestamp = frozen["ends_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(said, ends, "Monday 09:00 on the server's clock: {frozen}");
+    assert_eq!(
+        (&frozen["window"], &frozen["active"]),
+        (&json!("freeze now by demo"), &json!(true))
+    );
+    let (status, body) = deploy(&app, "1.0.0").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    common::blocking_gate(&body, "freeze-window");
+    assert_contains(
+        body["guidance"]["cause"].as_str().unwrap(),
+        "\"freeze now by demo\" (payments migration)",
+    );
+    // The glass breaks as in any window.
+    let glass = json!({ "version": "1.0.0", "break_glass": "the fix for the migration" });
+    let (status, started) =
+        send(&app, &app.client, "POST", "/api/targets/web/deploy", Some(glass)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    app.finished_start(&started).await;
+    let (_, target) = app.get_json("/api/targets/web").await;
+    assert_eq!(target["freeze_now"]["reason"], "payments migration", "{target}");
+
+    // Without JavaScript: the hold page freezes with one tap; the card ends it.
+    let page = app.page("/releases/web/hold").await;
+    assert_contains(&page, "Or freeze now");
+    assert_contains(&page, "at the time you pick (Europe/Berlin)");
+    let form = [("target", "web"), ("reason", "a longer migration"), ("until", "3h")];
+    let response = app.submit("/fn/freeze-now", "/releases/web/hold", &form).await;
+    assert_eq!(common::location(&response), "/releases");
+    let releases = app.page("/releases").await;
+    assert_contains(
+        &releases,
+        "Freeze window: no deploys. </strong>\"freeze now by demo\" (a longer migration)",
+    );
+    let response = app.submit("/fn/end-freeze", "/releases", &[("target", "web")]).await;
+    assert_eq!(common::location(&response), "/releases");
+    assert!(!app.page("/releases").await.contains("End the freeze"));
+    assert_eq!(deploy(&app, "2.0.0").await.0, StatusCode::ACCEPTED);
+    let (status, _) = send(&app, &app.client, "DELETE", path, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing left to end");
+    let history = app.page("/history").await;
+    assert_eq!(history.matches("freeze-now · web").count(), 2);
+    assert_contains(&history, "end-freeze · web");
+}
+
 /// staging (with `soak`) → production: production takes only versions verified on
 /// staging.
 async fn staging_to_production(staging: &Host, production: &Host, soak: Duration) -> TestApp {

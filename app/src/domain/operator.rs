@@ -19,6 +19,8 @@ pub enum Permission {
     ReleaseBreakGlass,
     /// Approve or reject a deploy waiting for approval.
     ReleaseApprove,
+    /// Freeze a target's deploys now until a chosen time, and end such a freeze.
+    ReleaseFreeze,
     /// Deploy a version the promotion evidence does not cover, with a reason.
     ReleaseBypassPromotion,
     /// Sync work items from the factory repository now (Refresh).
@@ -41,6 +43,7 @@ machine_names!(
         ReleaseHold => "factory.release.hold",
         ReleaseBreakGlass => "factory.release.break-glass",
         ReleaseApprove => "factory.release.approve",
+        ReleaseFreeze => "factory.release.freeze",
         ReleaseBypassPromotion => "factory.release.bypass-promotion",
         QueueSync => "factory.queue.sync",
         OperatorsManage => "factory.operators.manage",

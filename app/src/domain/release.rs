@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 pub mod approval;
 pub mod freeze;
+pub mod freeze_now;
 mod gates;
 mod hosts;
 pub mod promotion;

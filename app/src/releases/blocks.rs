@@ -15,10 +15,7 @@ pub async fn block_version(
     version: &str,
     reason: &str,
 ) -> Result<BlockedVersion, ServiceError> {
-    let target = find_target(&state.targets, target_name)?.name.clone();
-    if !requester.operator.can(Permission::ReleaseHold) {
-        return Err(ServiceError::Forbidden(Permission::ReleaseHold));
-    }
+    let target = target_for(state, &requester, target_name, Permission::ReleaseHold)?;
     let version = requests::check_version(version)?;
     let reason = checked_reason(reason, "reason", "Say why no target should take this version")?;
     let (name, owned_version, owned_reason, by) =

@@ -4,10 +4,12 @@
 //! read model), `requests` (validation, keys), `start` (gates, lock, start), `pipeline`
 //! (steps, smoke checks, automatic rollback), `guidance` (the texts), `recovery`
 //! (interrupted releases), `holds`, `blocks` (Block this version), `promotion` (the
-//! upstream records a promoting target reads), `approvals` (requests and decisions).
+//! upstream records a promoting target reads), `approvals` (requests and decisions),
+//! `freezes` (Freeze now).
 
 mod approvals;
 mod blocks;
+mod freezes;
 mod guidance;
 mod holds;
 mod pipeline;
@@ -22,6 +24,7 @@ pub use approvals::{
     may_decide, read_view,
 };
 pub use blocks::block_version;
+pub use freezes::{end_freeze, freeze_now};
 pub use guidance::interrupted_guidance;
 pub use holds::{
     EXPIRY_CHECK_INTERVAL, expire_holds_forever, parse_hold_expiry, release_hold, set_hold,
@@ -81,6 +84,21 @@ pub fn find_target<'a>(targets: &'a [Target], name: &str) -> Result<&'a Target, 
             "There is no target {name:?}: the release page and GET /api/targets list the targets."
         ),
     })
+}
+
+/// The name of target `name`, once `requester` holds `permission` for what they ask of
+/// it: the one check of the requests that no release gate decides (a block, a freeze).
+fn target_for(
+    state: &AppState,
+    requester: &Caller,
+    name: &str,
+    permission: crate::domain::operator::Permission,
+) -> Result<String, ServiceError> {
+    let target = find_target(&state.targets, name)?.name.clone();
+    if !requester.operator.can(permission) {
+        return Err(ServiceError::Forbidden(permission));
+    }
+    Ok(target)
 }
 
 /// Tells of release `id` as stored now: once it ended the metrics count it, and webhooks

@@ -3,6 +3,7 @@
 use super::*;
 use crate::domain::release::approval::ApprovalRule;
 use crate::domain::release::freeze::{FreezeView, FreezeWindow};
+use crate::domain::release::freeze_now;
 
 /// Everything the release page and the API show of a target.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -28,8 +29,10 @@ pub struct TargetStatus {
     /// The hosts are not all on one known version.
     pub mixed: bool,
     /// The freeze window in force now (`active`), or else the next one; `None` for a
-    /// target without windows.
+    /// target without windows. A freeze set now counts as a window.
     pub freeze: Option<FreezeView>,
+    /// The freeze a person set now ("Freeze now"), while it lasts.
+    pub freeze_now: Option<FreezeView>,
     /// For a target that asks for approvals: its newest open approval request.
     pub approval: Option<super::ApprovalView>,
 }
@@ -96,6 +99,8 @@ pub(super) fn status_in(
     let needs_check = store::needed_check(conn, name)?;
     let hosts = release_hosts::states(conn, name, &target.hosts)?;
     let now = time::OffsetDateTime::now_utc();
+    let freeze_now = crate::store::freezes::current(conn, name)?
+        .map(|f| freeze_now::view_of(&f.set_by, &f.reason, &f.time_zone, f.set_at, f.ends_at, now));
     let approval = match &target.approvals {
         Some(rule) => crate::store::approvals::newest_open(conn, name)?
             .map(|request| super::ApprovalView::of(request, rule, now)),
@@ -130,7 +135,11 @@ pub(super) fn status_in(
         hosts,
         hosts_on_live,
         mixed,
-        freeze: FreezeView::at(&target.freeze_windows, now),
+        freeze: freeze_now::in_force(
+            freeze_now.clone(),
+            FreezeView::at(&target.freeze_windows, now),
+        ),
+        freeze_now,
         approval,
     })
 }
@@ -139,7 +148,13 @@ pub(super) fn status_in(
 /// or closes, a request expires, with the clock, not with a write.
 fn frozen_as_of_now(mut status: TargetStatus, target: &Target) -> TargetStatus {
     let now = time::OffsetDateTime::now_utc();
-    status.freeze = FreezeView::at(&target.freeze_windows, now);
+    status.freeze_now =
+        status.freeze_now.take().map(|f| FreezeView { active: f.ends_at > now, ..f });
+    status.freeze_now = status.freeze_now.take().filter(|f| f.active);
+    status.freeze = freeze_now::in_force(
+        status.freeze_now.clone(),
+        FreezeView::at(&target.freeze_windows, now),
+    );
     if let (Some(view), Some(rule)) = (status.approval.take(), &target.approvals) {
         status.approval = Some(super::ApprovalView::of(view.request, rule, now));
     }

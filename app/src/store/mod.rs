@@ -7,6 +7,7 @@ pub mod approvals;
 pub mod audit;
 pub mod blocked_versions;
 pub mod board;
+pub mod freezes;
 pub mod history_snapshots;
 pub mod holds;
 pub mod once_requests;
@@ -139,6 +140,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0012_done_newest_first.sql")),
         M::up(include_str!("../../../migrations/0013_blocked_versions.sql")),
         M::up(include_str!("../../../migrations/0014_approvals.sql")),
+        M::up(include_str!("../../../migrations/0015_freezes.sql")),
     ])
 }
 

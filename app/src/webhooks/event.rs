@@ -17,6 +17,8 @@ pub enum WebhookEvent {
     HoldExpired,
     /// A deploy went ahead inside a freeze window, with a reason.
     FreezeBroken,
+    /// A person froze a target's deploys now, until a chosen time.
+    FreezeSet,
     /// A deploy waits for approval: a request was opened, with its page.
     ApprovalRequested,
     /// A request was approved, rejected, made void or expired: the earlier message can
@@ -40,6 +42,7 @@ machine_names!(
         HoldReleased => "hold.released",
         HoldExpired => "hold.expired",
         FreezeBroken => "freeze.broken",
+        FreezeSet => "freeze.set",
         ApprovalRequested => "approval.requested",
         ApprovalDecided => "approval.decided",
         ActionBlocked => "action.blocked",
@@ -48,7 +51,7 @@ machine_names!(
 );
 
 /// What a webhook gets when its configuration names no events.
-pub const DEFAULT_EVENTS: [WebhookEvent; 11] = [
+pub const DEFAULT_EVENTS: [WebhookEvent; 12] = [
     WebhookEvent::ReleaseStarted,
     WebhookEvent::ReleaseSucceeded,
     WebhookEvent::ReleaseFailed,
@@ -58,6 +61,7 @@ pub const DEFAULT_EVENTS: [WebhookEvent; 11] = [
     WebhookEvent::HoldReleased,
     WebhookEvent::HoldExpired,
     WebhookEvent::FreezeBroken,
+    WebhookEvent::FreezeSet,
     WebhookEvent::ApprovalRequested,
     WebhookEvent::ApprovalDecided,
 ];

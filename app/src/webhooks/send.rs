@@ -57,6 +57,12 @@ pub fn summary(payload: &Value) -> String {
             payload["break_glass"]["reason"].as_str().unwrap_or("")
         ),
         "hold.expired" => format!("▶️ The hold on {target} expired"),
+        "freeze.set" => format!(
+            "🧊 {target}: {} ({}), no deploys until {}",
+            payload["freeze"]["window"].as_str().unwrap_or("?"),
+            payload["freeze"]["reason"].as_str().unwrap_or(""),
+            payload["freeze"]["ends_at"].as_str().unwrap_or("?")
+        ),
         "approval.requested" | "approval.decided" => approval_summary(target, &payload["approval"]),
         "action.blocked" => format!(
             "{}: {}",

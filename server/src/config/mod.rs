@@ -248,6 +248,9 @@ pub struct ServerConfig {
     pub max_connections: Option<usize>,
     /// Connections from one client address at once, at most (default 64).
     pub max_connections_per_client: Option<usize>,
+    /// The IANA time zone of the team's clock, for "Freeze now … until Monday 09:00"
+    /// (default `UTC`).
+    pub time_zone: Option<String>,
 }
 
 impl ServerConfig {
@@ -260,8 +263,21 @@ impl ServerConfig {
         }
     }
 
+    /// The team's time zone: `[server] time_zone`, else UTC.
+    pub fn time_zone(&self) -> Result<jiff::tz::TimeZone, String> {
+        match &self.time_zone {
+            None => Ok(jiff::tz::TimeZone::UTC),
+            Some(name) => jiff::tz::TimeZone::get(name).map_err(|_| {
+                format!(
+                    "key `time_zone` in [server]: {name:?} is no IANA time zone: use a name such as \"Europe/Berlin\" or \"UTC\""
+                )
+            }),
+        }
+    }
+
     /// Rules TOML types cannot say; the message names the key.
     fn check(&self) -> Result<(), String> {
+        self.time_zone()?;
         for (key, value) in [
             ("max_connections", self.max_connections),
             ("max_connections_per_client", self.max_connections_per_client),
@@ -808,6 +824,10 @@ mod tests {
             (
                 "[server]\npublic_url = \"factory.example.com\"\n".to_owned(),
                 "key `public_url` in [server]",
+            ),
+            (
+                "[server]\ntime_zone = \"Berlin\"\n".to_owned(),
+                "key `time_zone` in [server] (line 2): \"Berlin\" is no IANA time zone",
             ),
         ];
         for (text, expected) in cases {

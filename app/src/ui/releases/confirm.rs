@@ -18,8 +18,9 @@ pub async fn page(target: String, control: String) -> AnyView {
         .or_else(|| {
             ServerAction::<StartRollback>::new().value().get_untracked().and_then(Result::err)
         })
+        .or_else(|| ServerAction::<HoldTarget>::new().value().get_untracked().and_then(Result::err))
         .or_else(|| {
-            ServerAction::<HoldTarget>::new().value().get_untracked().and_then(Result::err)
+            ServerAction::<FreezeTarget>::new().value().get_untracked().and_then(Result::err)
         });
     let form_error = error.map(|err| form_error_text(&err));
     confirm_page(state, operator, target, control, refused, form_error).await
@@ -42,6 +43,7 @@ fn form_error_text(error: &AppError) -> &'static str {
                 "Say why this version may skip its verification upstream, in 1 to 500 characters."
             }
             "release_id" => "Pick one of the earlier releases listed.",
+            "until" => "Choose how long the freeze lasts with one of its buttons.",
             _ => "The form could not be read. Reload the page and try again.",
         },
         _ => "That did not work, and nothing was changed. Try again in a moment.",
@@ -160,6 +162,10 @@ async fn confirm_page(
         })
         .filter(|glass| glass.enabled)
         .map(|_| view! { <BreakGlass target=target.name.clone() /> });
+    // The hold page also freezes now, for those who may.
+    let freeze = (control == ReleaseControl::Hold
+        && operator.as_ref().is_some_and(|o| o.can(Permission::ReleaseFreeze)))
+    .then(|| view! { <FreezeNow target=target.name.clone() /> });
     // A promoting target: an admin may deploy a version its evidence does not cover.
     let bypass = (control == ReleaseControl::Deploy
         && view.enabled
@@ -350,6 +356,7 @@ async fn confirm_page(
         {form}
         {glass}
         {bypass}
+        {freeze}
         <ul class="action-meta">{gates}</ul>
         <p>
             <a href="/releases">"← Back to releases"</a>
@@ -410,5 +417,38 @@ fn ReasonedDeploy(
                 {button}
             </button>
         </form>
+    }
+}
+
+/// Freeze now: deploys stop until the time a button names, on the server's clock; unlike
+/// a hold it ends by itself, and a deploy that cannot wait may break the glass.
+#[component]
+fn FreezeNow(target: String) -> impl IntoView {
+    use crate::domain::release::freeze_now::FreezeFor;
+    let zone = app_state().time_zone.iana_name().unwrap_or("UTC").to_owned();
+    let buttons = FreezeFor::ALL
+        .into_iter()
+        .map(|length| {
+            view! {
+                <button type="submit" class="button secondary" name="until" value=length.as_str()>
+                    {length.label()}
+                </button>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="break-glass" aria-labelledby="freeze-now">
+            <h2 id="freeze-now">"Or freeze now"</h2>
+            <p>
+                {format!(
+                    "A freeze ends by itself at the time you pick ({zone}); rollbacks and holds stay allowed, and a deploy that cannot wait may break the glass, with a reason."
+                )}
+            </p>
+            <form method="post" action=FreezeTarget::PATH class="stack">
+                <input type="hidden" name="target" value=target />
+                <ReasonInput id="freeze-reason" name="reason" label="Why freeze deploys?".into() />
+                {buttons}
+            </form>
+        </section>
     }
 }

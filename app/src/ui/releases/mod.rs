@@ -138,6 +138,26 @@ pub async fn hold_target(
     .await
 }
 
+/// Freezes a target now, from the hold page; one tap per length (its button's value).
+#[server(prefix = "/fn", endpoint = "freeze-now")]
+pub async fn freeze_target(target: String, reason: String, until: String) -> Result<(), AppError> {
+    super::answered(|state| async move {
+        let frozen = releases::freeze_now(&state, caller(None)?, &target, &reason, &until).await;
+        land(frozen, &target, "hold", |_| "/releases".into())
+    })
+    .await
+}
+
+/// Ends a freeze set now.
+#[server(prefix = "/fn", endpoint = "end-freeze")]
+pub async fn end_freeze(target: String) -> Result<(), AppError> {
+    super::answered(|state| async move {
+        let ended = releases::end_freeze(&state, caller(None)?, &target).await;
+        land(ended, &target, "hold", |_| "/releases".into())
+    })
+    .await
+}
+
 /// Ends a hold.
 #[server(prefix = "/fn", endpoint = "release-hold")]
 pub async fn end_hold(target: String) -> Result<(), AppError> {

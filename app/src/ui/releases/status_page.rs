@@ -3,6 +3,7 @@
 
 use super::hosts::TargetHosts;
 use super::*;
+use crate::domain::operator::Permission;
 use crate::domain::release::freeze::FreezeView;
 use crate::domain::release::promotion::PromotionCard;
 
@@ -218,6 +219,15 @@ fn TargetSection(
             </div>
         }
     });
+    let may_freeze = operator.as_ref().is_some_and(|o| o.can(Permission::ReleaseFreeze));
+    let end_freeze = status.freeze_now.clone().filter(|_| may_freeze).map(|_| {
+        view! {
+            <form method="post" action=EndFreeze::PATH>
+                <input type="hidden" name="target" value=status.name.clone() />
+                <button type="submit" class="button secondary">"End the freeze"</button>
+            </form>
+        }
+    });
     let freeze = status.freeze.clone().map(|freeze| view! { <FreezeLine freeze /> });
     let promotion = promotion.map(|Promotion { from, card }| {
         let text = match (&card.promotable, &card.version) {
@@ -292,6 +302,7 @@ fn TargetSection(
             {running}
             {hold}
             {freeze}
+            {end_freeze}
             {promotion}
             {approval}
             <ul class="card-actions" aria-label="Release controls">
