@@ -47,6 +47,9 @@ pub struct Target {
     pub soak: Duration,
     /// What a deploy here needs of people first; `None`: no approvals.
     pub approvals: Option<crate::domain::release::approval::ApprovalRule>,
+    /// Who may deploy, approve, roll back, hold, freeze and break the glass here; a
+    /// right not listed stays with the role-wide permission.
+    pub rights: crate::domain::release::rights::TargetRights,
 }
 
 /// How long a step may run when the configuration does not say.
@@ -81,6 +84,7 @@ impl Target {
             promotes_from: Vec::new(),
             soak: Duration::ZERO,
             approvals: None,
+            rights: Default::default(),
         }
     }
 

@@ -14,6 +14,7 @@ pub mod freeze_now;
 mod gates;
 mod hosts;
 pub mod promotion;
+pub mod rights;
 pub mod rollout;
 pub use gates::{
     ApprovalFacts, ControlView, Overrides, ReleaseControl, TargetFacts, Upstream, evaluate_control,

@@ -5,8 +5,8 @@
 
 use super::start::{NewStart, NewVersion, Start, act, decide};
 use super::*;
-use crate::domain::operator::Permission;
 use crate::domain::release::approval::{ApprovalRequest, ApprovalRule, Closed, Standing, Verdict};
+use crate::domain::release::rights::Right;
 use crate::store::approvals as store;
 use time::OffsetDateTime;
 
@@ -193,9 +193,6 @@ pub async fn decide_on(
     verdict: Verdict,
     reason: Option<&str>,
 ) -> Result<ApprovalView, ServiceError> {
-    if !requester.operator.can(Permission::ReleaseApprove) {
-        return Err(ServiceError::Forbidden(Permission::ReleaseApprove));
-    }
     let reason = match (verdict, reason.map(str::trim).filter(|r| !r.is_empty())) {
         (Verdict::Reject, raw) => {
             Some(checked_reason(raw.unwrap_or(""), "reason", "Say why it must not deploy")?)
@@ -211,6 +208,7 @@ pub async fn decide_on(
     };
     let target =
         state.db.call(move |conn| store::get(conn, id)).await?.ok_or_else(not_found)?.target;
+    target_for(state, &requester, &target, Right::Approve)?;
     let Some(rule) = rule_of(state, &target) else {
         return Err(ServiceError::Conflict {
             code: "approval-closed",

@@ -2,8 +2,8 @@
 //! longer counts as verified there, so no target that promotes from this one takes it.
 
 use super::*;
-use crate::domain::operator::Permission;
 use crate::domain::release::promotion::BlockedVersion;
+use crate::domain::release::rights::Right;
 
 /// Blocks `version` on `target` (`factory.release.hold`: whoever may stop deploys may
 /// stop this one); blocking it again keeps the first block and changes nothing, so only
@@ -15,7 +15,7 @@ pub async fn block_version(
     version: &str,
     reason: &str,
 ) -> Result<BlockedVersion, ServiceError> {
-    let target = target_for(state, &requester, target_name, Permission::ReleaseHold)?;
+    let target = target_for(state, &requester, target_name, Right::Hold)?;
     let version = requests::check_version(version)?;
     let reason = checked_reason(reason, "reason", "Say why no target should take this version")?;
     let (name, owned_version, owned_reason, by) =

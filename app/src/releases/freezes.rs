@@ -4,9 +4,9 @@
 //! with the right may break the glass. It ends by itself, or when someone ends it.
 
 use super::*;
-use crate::domain::operator::Permission;
 use crate::domain::release::freeze::FreezeView;
 use crate::domain::release::freeze_now::{self, FreezeFor};
+use crate::domain::release::rights::Right;
 
 /// Freezes `target` now for `length` (`1h`, `3h`, `tomorrow-09:00`, `monday-09:00`, on
 /// the server's clock), with a reason; setting it again replaces it.
@@ -17,7 +17,7 @@ pub async fn freeze_now(
     reason: &str,
     length: &str,
 ) -> Result<FreezeView, ServiceError> {
-    let target = target_for(state, &requester, target_name, Permission::ReleaseFreeze)?;
+    let target = target_for(state, &requester, target_name, Right::Freeze)?;
     let reason = checked_reason(reason, "reason", "Say why deploys must stop")?;
     let invalid = || ServiceError::Invalid {
         field: "until",
@@ -58,7 +58,7 @@ pub async fn end_freeze(
     requester: Caller,
     target_name: &str,
 ) -> Result<bool, ServiceError> {
-    let target = target_for(state, &requester, target_name, Permission::ReleaseFreeze)?;
+    let target = target_for(state, &requester, target_name, Right::Freeze)?;
     let name = target.clone();
     let ended = state.db.call(move |conn| crate::store::freezes::end(conn, &name)).await?;
     if ended {

@@ -86,19 +86,27 @@ pub fn find_target<'a>(targets: &'a [Target], name: &str) -> Result<&'a Target, 
     })
 }
 
-/// The name of target `name`, once `requester` holds `permission` for what they ask of
-/// it: the one check of the requests that no release gate decides (a block, a freeze).
+/// The name of target `name`, once `requester` holds `right` on it: the one check of
+/// the requests that no release control decides (a block, a freeze, an approval). A
+/// refusal names the right and who holds it there.
 fn target_for(
     state: &AppState,
     requester: &Caller,
     name: &str,
-    permission: crate::domain::operator::Permission,
+    right: crate::domain::release::rights::Right,
 ) -> Result<String, ServiceError> {
-    let target = find_target(&state.targets, name)?.name.clone();
-    if !requester.operator.can(permission) {
-        return Err(ServiceError::Forbidden(permission));
-    }
-    Ok(target)
+    let target = find_target(&state.targets, name)?;
+    let gate = target.rights.gate(&target.name, right, &requester.operator);
+    let Some(guidance) = gate.guidance().cloned() else {
+        return Ok(target.name.clone());
+    };
+    Err(ServiceError::Blocked(Box::new(Blocked {
+        message: format!("{} on {} is refused: {}", right.as_str(), target.name, guidance.cause),
+        forbidden: true,
+        gates: vec![gate],
+        guidance: Some(guidance),
+        attempt: None,
+    })))
 }
 
 /// Tells of release `id` as stored now: once it ended the metrics count it, and webhooks

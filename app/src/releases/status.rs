@@ -4,6 +4,7 @@ use super::*;
 use crate::domain::release::approval::ApprovalRule;
 use crate::domain::release::freeze::{FreezeView, FreezeWindow};
 use crate::domain::release::freeze_now;
+use crate::domain::release::rights::TargetRights;
 
 /// Everything the release page and the API show of a target.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -35,6 +36,9 @@ pub struct TargetStatus {
     pub freeze_now: Option<FreezeView>,
     /// For a target that asks for approvals: its newest open approval request.
     pub approval: Option<super::ApprovalView>,
+    /// Who may do what here, from the configuration (the gates read it).
+    #[serde(skip)]
+    pub rights: std::sync::Arc<TargetRights>,
 }
 
 /// What the status read needs of a target's configuration.
@@ -45,6 +49,7 @@ pub(super) struct TargetShape {
     pub hosts: Vec<String>,
     pub freeze_windows: Vec<FreezeWindow>,
     pub approvals: Option<ApprovalRule>,
+    pub rights: std::sync::Arc<TargetRights>,
 }
 
 impl TargetShape {
@@ -55,6 +60,7 @@ impl TargetShape {
             hosts: target.host_names(),
             freeze_windows: target.freeze_windows.clone(),
             approvals: target.approvals,
+            rights: std::sync::Arc::new(target.rights.clone()),
         }
     }
 }
@@ -78,6 +84,7 @@ impl TargetStatus {
             overrides: Default::default(),
             promotion: &[],
             approval: None,
+            rights: &self.rights,
         }
     }
 }
@@ -141,6 +148,7 @@ pub(super) fn status_in(
         ),
         freeze_now,
         approval,
+        rights: target.rights.clone(),
     })
 }
 

@@ -695,6 +695,18 @@ mod tests {
             ),
             (target("[targets.approvals]\nrequired = 1\nwho = \"ann\"\n"), "unknown field `who`"),
             (
+                target("[targets.rights]\nship = [\"ann\"]\n"),
+                "key `ship` of [[targets]] #1 (\"web\") in [targets.rights]: no such right",
+            ),
+            (
+                target("[targets.rights]\ndeploy = [\"role:root\"]\n"),
+                "key `deploy` of [[targets]] #1 (\"web\") in [targets.rights]: \"role:root\"",
+            ),
+            (
+                target("[targets.rights]\nbreak_glass = []\n"),
+                "key `break_glass` of [[targets]] #1 (\"web\") in [targets.rights]: name at least one",
+            ),
+            (
                 target(&format!("{0}{0}", freeze("\"UTC\"", "\"18:00\"", "\"06:00\""))),
                 "in its freeze window #2 (\"weekend\"): use 1 to 40 lowercase letters, digits and '-', once per target",
             ),
@@ -705,25 +717,36 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_example_s_approvals_load_when_uncommented() {
+    /// The example's commented-out table that starts with `marker`, uncommented, under a
+    /// target named production.
+    fn example_table_under_a_target(marker: &str) -> app::targets::Target {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/factory.example.toml");
         let text = std::fs::read_to_string(path).unwrap();
-        let start = text.find("# [targets.approvals]").expect("the example has approvals");
+        let start = text.find(marker).expect("the example has it");
         let end = start + text[start..].find("\n\n").unwrap();
-        let approvals: String = text[start..end]
+        let table: String = text[start..end]
             .lines()
             .map(|line| line.trim_start_matches("# ").to_owned() + "\n")
             .collect();
         let config = Config::parse(&format!(
-            "[[targets]]\nname = \"production\"\nworking_dir = \"/srv\"\ndeploy = [\"./d\"]\nrollback = [\"./r\"]\n{approvals}"
+            "[[targets]]\nname = \"production\"\nworking_dir = \"/srv\"\ndeploy = [\"./d\"]\nrollback = [\"./r\"]\n{table}"
         ))
-        .unwrap_or_else(|err| panic!("{err}\n{approvals}"));
-        let rule = config.targets().unwrap()[0].approvals.expect("approvals");
+        .unwrap_or_else(|err| panic!("{err}\n{table}"));
+        config.targets().unwrap().remove(0)
+    }
+
+    #[test]
+    fn the_example_s_approvals_and_rights_load_when_uncommented() {
+        let rule = example_table_under_a_target("# [targets.approvals]").approvals.unwrap();
         assert_eq!(rule.required, 1);
         assert_eq!(rule.valid_for, time::Duration::minutes(240));
         assert_eq!(rule.confirm_again_after, Some(time::Duration::minutes(10)));
         assert!(!rule.requester_may_approve);
+        use app::domain::release::rights::Right;
+        let rights = example_table_under_a_target("# [targets.rights]").rights;
+        let given: Vec<Right> = rights.given.keys().copied().collect();
+        assert_eq!(given, [Right::Deploy, Right::Approve]);
+        assert_eq!(rights.given[&Right::Deploy].len(), 3);
     }
 
     #[test]

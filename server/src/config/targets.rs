@@ -43,6 +43,10 @@ pub struct TargetConfig {
     pub soak_minutes: Option<u64>,
     /// Deploys here wait for people's approval.
     pub approvals: Option<ApprovalsConfig>,
+    /// Who may do what here: a right listed is given to these users, tokens
+    /// (`token:NAME`) and roles (`role:operator`) only; one not listed stays role-wide.
+    #[serde(default)]
+    pub rights: BTreeMap<String, Vec<String>>,
 }
 
 /// `[targets.approvals]`: how many people approve a version before it deploys here.
@@ -262,7 +266,35 @@ impl TargetConfig {
             promotes_from: self.promotes_from.clone(),
             soak: std::time::Duration::from_secs(60 * self.soak_minutes.unwrap_or(0)),
             approvals: self.approvals.as_ref().map(|a| a.rule(&at)).transpose()?,
+            rights: self.rights(&at)?,
         })
+    }
+
+    fn rights(
+        &self,
+        at: &dyn Fn(&str) -> String,
+    ) -> Result<app::domain::release::rights::TargetRights, String> {
+        use app::domain::release::rights::{Holder, Right, TargetRights};
+        let mut rights = TargetRights::default();
+        for (key, holders) in &self.rights {
+            let here = || format!("{} in [targets.rights]", at(key));
+            let right: Right = key.replace('_', "-").parse().map_err(|_| {
+                format!(
+                    "{}: no such right; use deploy, approve, rollback, hold, freeze or break_glass",
+                    here()
+                )
+            })?;
+            let holders = holders
+                .iter()
+                .map(|raw| Holder::parse(raw))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|why| format!("{}: {why}", here()))?;
+            if holders.is_empty() {
+                return Err(format!("{}: name at least one user or role", here()));
+            }
+            rights.given.insert(right, holders);
+        }
+        Ok(rights)
     }
 
     fn freeze_windows(

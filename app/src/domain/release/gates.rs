@@ -9,6 +9,7 @@ use super::super::names::machine_names;
 use super::super::operator::{Operator, Permission};
 use super::super::{RecoveryGuidance, readable_time};
 use super::approval::{ApprovalRequest, ApprovalRule, Standing};
+use super::rights::{Right, TargetRights};
 use super::{Hold, ReleaseRecord, Step};
 use serde::{Deserialize, Serialize};
 
@@ -39,10 +40,15 @@ impl ReleaseControl {
     }
 
     pub fn permission(self) -> Permission {
+        self.right().permission()
+    }
+
+    /// The right on a target this control needs.
+    pub fn right(self) -> Right {
         match self {
-            ReleaseControl::Deploy => Permission::ReleaseDeploy,
-            ReleaseControl::Rollback => Permission::ReleaseRollback,
-            ReleaseControl::Hold => Permission::ReleaseHold,
+            ReleaseControl::Deploy => Right::Deploy,
+            ReleaseControl::Rollback => Right::Rollback,
+            ReleaseControl::Hold => Right::Hold,
         }
     }
 }
@@ -68,6 +74,8 @@ pub struct TargetFacts<'a> {
     /// For a deploy of a known version to a target that asks for approvals: its rule and
     /// the newest request for the version. `None`: nothing to check.
     pub approval: Option<ApprovalFacts<'a>>,
+    /// Who may do what on the target.
+    pub rights: &'a TargetRights,
 }
 
 /// What the approval gate reads.
@@ -198,17 +206,9 @@ pub fn evaluate_control(
         gates.push(rollback_target_gate(&facts));
     }
     if let Some(operator) = operator {
-        gates.push(permission_gate_for(
-            &format!("{} on {}", control.label(), facts.target),
-            control.permission(),
-            operator,
-        ));
+        gates.push(facts.rights.gate(facts.target, control.right(), operator));
         if control == ReleaseControl::Deploy && facts.breaks_a_freeze() {
-            gates.push(permission_gate_for(
-                &format!("Breaking the glass of {}'s freeze window", facts.target),
-                Permission::ReleaseBreakGlass,
-                operator,
-            ));
+            gates.push(facts.rights.gate(facts.target, Right::BreakGlass, operator));
         }
         if control == ReleaseControl::Deploy && facts.bypasses_promotion() {
             gates.push(permission_gate_for(

@@ -74,5 +74,6 @@ pub(super) fn clear_facts(target: &str) -> super::TargetFacts<'_> {
         overrides: Default::default(),
         promotion: &[],
         approval: None,
+        rights: &super::rights::ROLE_WIDE,
     }
 }

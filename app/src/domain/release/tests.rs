@@ -197,6 +197,7 @@ fn the_release_gates_over_lock_hold_smoke_rollback_target_and_role() {
                                 overrides: Default::default(),
                                 promotion: &[],
                                 approval: None,
+                                rights: &super::rights::ROLE_WIDE,
                             };
                             let view = evaluate_control(control, facts, Some(&operator));
                             let expected = role >= Role::Operator

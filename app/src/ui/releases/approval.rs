@@ -4,8 +4,8 @@
 
 use super::status_page::FreezeLine;
 use super::*;
-use crate::domain::operator::Permission;
 use crate::domain::release::approval::{Standing, Verdict};
+use crate::domain::release::rights::{ROLE_WIDE, Right};
 use crate::releases::ApprovalView;
 
 /// Approves a request from its page; back to the page, which shows where it stands.
@@ -114,11 +114,13 @@ impl Decide {
         if view.standing.is_final() {
             return Decide::Closed;
         }
-        let Some(operator) = operator.filter(|o| o.can(Permission::ReleaseApprove)) else {
-            return Decide::Not(
-                "Deciding on approvals needs factory.release.approve (operators and admins)."
-                    .into(),
-            );
+        let target = releases::find_target(&state.targets, &view.request.target);
+        let rights = target.map(|t| &t.rights).unwrap_or(&ROLE_WIDE);
+        let Some(operator) = operator.filter(|o| rights.allows(o, Right::Approve)) else {
+            return Decide::Not(format!(
+                "Deciding on approvals for {} needs the right to approve there (factory.release.approve, and [targets.rights] where the target narrows it).",
+                view.request.target
+            ));
         };
         let may = |verdict| releases::may_decide(state, view, &operator.name, verdict);
         match (may(Verdict::Approve), may(Verdict::Reject)) {

@@ -3,8 +3,8 @@
 use super::hosts::ReleaseHosts;
 use super::*;
 use crate::domain::Via;
-use crate::domain::operator::Permission;
 use crate::domain::release::promotion::BlockedVersion;
+use crate::domain::release::rights::Right;
 use crate::domain::release::{ReleaseKind, StepStatus};
 
 /// `/releases/{id}`: the record of one release.
@@ -38,10 +38,14 @@ async fn release_page(state: AppState, raw: String) -> AnyView {
             Ok(Some((release, steps, undoing, blocked)))
         })
         .await;
-    let may_block = current_operator().is_some_and(|o| o.can(Permission::ReleaseHold));
+    let operator = current_operator();
+    let may_block = |target: &str| {
+        let rights = releases::find_target(&state.targets, target).map(|t| &t.rights);
+        operator.as_ref().zip(rights.ok()).is_some_and(|(o, r)| r.allows(o, Right::Hold))
+    };
     match loaded {
         Ok(Some((release, steps, undoing, blocked))) => {
-            let block = BlockLine::of(&release, blocked, may_block);
+            let block = BlockLine::of(&release, blocked, may_block(&release.target));
             view! { <ReleaseRecordView release steps undoing block /> }.into_any()
         }
         Ok(None) => not_found(),

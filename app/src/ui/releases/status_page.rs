@@ -3,9 +3,9 @@
 
 use super::hosts::TargetHosts;
 use super::*;
-use crate::domain::operator::Permission;
 use crate::domain::release::freeze::FreezeView;
 use crate::domain::release::promotion::PromotionCard;
+use crate::domain::release::rights::Right;
 
 /// `/releases`
 pub async fn page() -> impl IntoView {
@@ -219,7 +219,7 @@ fn TargetSection(
             </div>
         }
     });
-    let may_freeze = operator.as_ref().is_some_and(|o| o.can(Permission::ReleaseFreeze));
+    let may_freeze = operator.as_ref().is_some_and(|o| status.rights.allows(o, Right::Freeze));
     let end_freeze = status.freeze_now.clone().filter(|_| may_freeze).map(|_| {
         view! {
             <form method="post" action=EndFreeze::PATH>
