@@ -139,7 +139,7 @@ pub async fn access(
             Ok(Some(token)) => Operator {
                 name: format!("token:{}", token.name),
                 role: token.role,
-                credential: Credential::Token { token_id: token.id },
+                credential: Credential::Token { token_id: token.id, scope: token.scope },
             },
             Ok(None) => {
                 return ServiceError::UnknownToken.into_response();

@@ -154,6 +154,14 @@ pub enum TokenCommand {
         name: String,
         #[arg(long, value_parser = parse_role)]
         role: Role,
+        /// Limit the token to this target (repeat for more); it may then act on these
+        /// only, and on nothing but releases.
+        #[arg(long = "target", value_name = "TARGET")]
+        targets: Vec<String>,
+        /// Limit the token to this right (repeat for more): deploy, approve, rollback,
+        /// hold, freeze or break-glass.
+        #[arg(long = "right", value_name = "RIGHT", value_parser = parse_right)]
+        rights: Vec<app::domain::release::rights::Right>,
         #[command(flatten)]
         data: DataDirArg,
     },
@@ -168,6 +176,12 @@ pub enum TokenCommand {
         #[command(flatten)]
         data: DataDirArg,
     },
+}
+
+fn parse_right(raw: &str) -> Result<app::domain::release::rights::Right, String> {
+    raw.parse().map_err(|_| {
+        format!("{raw:?} is no right: use deploy, approve, rollback, hold, freeze or break-glass")
+    })
 }
 
 fn parse_role(raw: &str) -> Result<Role, String> {

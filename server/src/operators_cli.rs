@@ -296,21 +296,35 @@ fn no_such_user(username: &Username) -> AdminError {
 pub async fn run_token(command: TokenCommand) -> Result<(), AdminError> {
     let mut out = std::io::stdout().lock();
     match command {
-        TokenCommand::Create { name, role, data } => {
+        TokenCommand::Create { name, role, targets, rights, data } => {
             let name = name.trim().to_owned();
             if name.is_empty() || name.len() > 64 {
                 return Err(AdminError::Refused(
                     "a token name must be 1 to 64 characters, e.g. ci-deploy".into(),
                 ));
             }
+            if let Some(bad) = targets.iter().find(|t| !app::domain::names::is_plain_name(t)) {
+                return Err(AdminError::Refused(format!(
+                    "--target {bad:?} is no target name: use the name from [[targets]], such as staging"
+                )));
+            }
+            let scope = app::domain::operator::TokenScope { targets, rights };
+            let limited = match scope.is_whole() {
+                true => String::new(),
+                false => format!(", limited to acting {}", scope.describe()),
+            };
             let db = open(&data, true).await?;
             let token = new_api_token();
             let hash = token_hash(&token);
             let stored_name = name.clone();
-            let id =
-                db.call(move |conn| operators::add_token(conn, &stored_name, role, &hash)).await?;
-            audit_cli(&db, "token.create", format!("{id} {name} ({role})"), "done").await;
-            writeln!(out, "token {id} ({name}, role {role}) — shown this once, store it now:")?;
+            let id = db
+                .call(move |conn| operators::add_token(conn, &stored_name, role, &hash, &scope))
+                .await?;
+            audit_cli(&db, "token.create", format!("{id} {name} ({role}){limited}"), "done").await;
+            writeln!(
+                out,
+                "token {id} ({name}, role {role}{limited}) — shown this once, store it now:"
+            )?;
             writeln!(out, "{token}")?;
             writeln!(out, "use it as: Authorization: Bearer <token>")?;
         }
@@ -326,9 +340,13 @@ pub async fn run_token(command: TokenCommand) -> Result<(), AdminError> {
                     None => "active".into(),
                 };
                 let used = token.last_used_at.map_or("never used".into(), machine_time);
+                let limited = match token.scope.is_whole() {
+                    true => String::new(),
+                    false => format!("  limited to acting {}", token.scope.describe()),
+                };
                 writeln!(
                     out,
-                    "{:>4}  {:<24} {:<9} {state:<28} {used}",
+                    "{:>4}  {:<24} {:<9} {state:<28} {used}{limited}",
                     token.id, token.name, token.role
                 )?;
             }

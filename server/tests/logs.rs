@@ -40,7 +40,13 @@ async fn no_password_or_token_appears_in_the_logs() {
     let token = new_api_token();
     let hash = token_hash(&token);
     let state = server::open_state(&app.data_dir).await.unwrap();
-    state.db.call(move |conn| operators::add_token(conn, "ci", Role::Viewer, &hash)).await.unwrap();
+    state
+        .db
+        .call(move |conn| {
+            operators::add_token(conn, "ci", Role::Viewer, &hash, &Default::default())
+        })
+        .await
+        .unwrap();
     let response =
         app.anonymous.get(app.url("/api/control-plane/items")).bearer_auth(&token).sent().await;
     assert!(response.status().is_success());

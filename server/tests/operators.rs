@@ -162,7 +162,9 @@ async fn an_api_token_works_until_it_is_revoked() {
     let state = server::open_state(&app.data_dir).await.unwrap();
     let id = state
         .db
-        .call(move |conn| operators::add_token(conn, "ci", Role::Viewer, &hash))
+        .call(move |conn| {
+            operators::add_token(conn, "ci", Role::Viewer, &hash, &Default::default())
+        })
         .await
         .unwrap();
 

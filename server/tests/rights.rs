@@ -98,3 +98,70 @@ async fn a_right_given_to_some_refuses_the_others_by_name_and_rollback_stays_wit
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_contains(&app.page_as(&ann, "/releases/web/hold").await, "Or freeze now");
 }
+
+#[tokio::test]
+async fn a_token_limited_to_staging_and_deploy_does_that_and_nothing_else() {
+    let (staging, production) = (Host::healthy(&["1.0.0"]).await, Host::healthy(&["1.0.0"]).await);
+    let targets = vec![
+        app::targets::Target { name: "staging".into(), ..staging.target(Duration::from_secs(20)) },
+        app::targets::Target {
+            name: "production".into(),
+            ..production.target(Duration::from_secs(20))
+        },
+    ];
+    let app = Setup::default().with(|s| s.targets = targets).spawn().await;
+    let args = ["--role", "operator", "--target", "staging", "--right", "deploy"];
+    let ci = bearer(&common::token_made_with(&app.data_dir, &args));
+    let version = json!({ "version": "1.0.0" });
+    let (status, started) =
+        send(&app, &ci, "POST", "/api/targets/staging/deploy", version.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    app.finished_start(&started).await;
+    let (status, refused) =
+        send(&app, &ci, "POST", "/api/targets/production/deploy", version).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert_eq!(
+        refused["guidance"]["cause"],
+        "token:ci is limited to acting on staging, to deploy: deploy on production is outside it."
+    );
+    // Nothing but its right: no rollback or hold on staging, no work-item action, no sync.
+    let (status, _) = send(&app, &ci, "POST", "/api/targets/staging/rollback", Value::Null).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let hold = json!({ "reason": "x", "expires_in": "1h" });
+    assert_eq!(
+        send(&app, &ci, "PUT", "/api/targets/staging/hold", hold).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let action = "/api/control-plane/items/wi-BF-302/actions/start-execution";
+    assert_eq!(send(&app, &ci, "POST", action, Value::Null).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        send(&app, &ci, "POST", "/api/control-plane/sync", Value::Null).await.0,
+        StatusCode::FORBIDDEN
+    );
+    // It still reads.
+    let answer = ci.get(app.url("/api/targets/production")).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+
+    // The command line says the limit, and refuses a right or target that is none.
+    let listed = std::process::Command::new(env!("CARGO_BIN_EXE_factory"))
+        .args(["token", "list", "--data-dir"])
+        .arg(&app.data_dir)
+        .output()
+        .unwrap();
+    assert_contains(
+        &String::from_utf8_lossy(&listed.stdout),
+        "limited to acting on staging, to deploy",
+    );
+    for bad in [["--right", "ship"], ["--target", "../prod"]] {
+        let made = std::process::Command::new(env!("CARGO_BIN_EXE_factory"))
+            .args(["token", "create", "x", "--role", "operator"])
+            .args(bad)
+            .arg("--data-dir")
+            .arg(&app.data_dir)
+            .output()
+            .unwrap();
+        assert!(!made.status.success(), "{bad:?}");
+        let said = String::from_utf8_lossy(&made.stderr);
+        assert!(said.contains("is no right") || said.contains("is no target name"), "{said}");
+    }
+}

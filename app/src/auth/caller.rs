@@ -38,7 +38,7 @@ impl OnceKey {
             && key.bytes().all(|b| b.is_ascii_graphic());
         let caller = match credential {
             Credential::Session { user_id } => format!("user-{user_id}"),
-            Credential::Token { token_id } => format!("token-{token_id}"),
+            Credential::Token { token_id, .. } => format!("token-{token_id}"),
         };
         valid.then(|| OnceKey(format!("api:{caller}:{key}")))
     }
@@ -93,7 +93,7 @@ mod tests {
 
     #[test]
     fn api_keys_are_scoped_by_credential_and_checked() {
-        let token = |id| Credential::Token { token_id: id };
+        let token = |id| Credential::Token { token_id: id, scope: Default::default() };
         assert_eq!(OnceKey::api(&token(1), "k-1").map(|k| k.0), Some("api:token-1:k-1".to_owned()));
         assert_ne!(OnceKey::api(&token(1), "k"), OnceKey::api(&token(2), "k"));
         assert_ne!(

@@ -175,8 +175,61 @@ machine_names!("way in", Via { Page => "page", Api => "api" });
 pub enum Credential {
     /// A signed-in browser session of a user.
     Session { user_id: i64 },
-    /// An API token, by its id (never its secret).
-    Token { token_id: i64 },
+    /// An API token, by its id (never its secret), and what it is limited to.
+    Token {
+        token_id: i64,
+        #[serde(default, skip_serializing_if = "TokenScope::is_whole")]
+        scope: TokenScope,
+    },
+}
+
+/// What an API token is limited to (`factory token create --target … --right …`): the
+/// targets it may act on and the rights it may use there; empty: no limit of that kind.
+/// A limited token may do nothing but those rights on those targets (and read).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenScope {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rights: Vec<super::release::rights::Right>,
+}
+
+impl TokenScope {
+    /// No limit at all.
+    pub fn is_whole(&self) -> bool {
+        self.targets.is_empty() && self.rights.is_empty()
+    }
+
+    /// Whether the scope lets `permission` be used at all: reading always; a limited
+    /// token only the release permissions of its rights (all six when it names none).
+    pub fn permits(&self, permission: Permission) -> bool {
+        use super::release::rights::Right;
+        if self.is_whole() || permission == Permission::MetricsRead {
+            return true;
+        }
+        let rights: &[Right] = if self.rights.is_empty() { &Right::ALL } else { &self.rights };
+        rights.iter().any(|right| right.permission() == permission)
+    }
+
+    /// Whether the scope reaches target `name`.
+    pub fn reaches(&self, name: &str) -> bool {
+        self.targets.is_empty() || self.targets.iter().any(|t| t == name)
+    }
+
+    /// "on staging, to deploy", as a refusal says it.
+    pub fn describe(&self) -> String {
+        let on = match self.targets.as_slice() {
+            [] => "on every target".to_owned(),
+            targets => format!("on {}", targets.join(", ")),
+        };
+        match self.rights.as_slice() {
+            [] => on,
+            rights => {
+                let names: Vec<&str> = rights.iter().map(|r| r.as_str()).collect();
+                format!("{on}, to {}", names.join(", "))
+            }
+        }
+    }
 }
 
 /// The person or token acting in a request.
@@ -190,7 +243,15 @@ pub struct Operator {
 
 impl Operator {
     pub fn can(&self, permission: Permission) -> bool {
-        self.role.has(permission)
+        self.role.has(permission) && self.scope().is_none_or(|scope| scope.permits(permission))
+    }
+
+    /// A limited API token's scope; `None` for a person or a token without limits.
+    pub fn scope(&self) -> Option<&TokenScope> {
+        match &self.credential {
+            Credential::Token { scope, .. } if !scope.is_whole() => Some(scope),
+            _ => None,
+        }
     }
 }
 

@@ -141,6 +141,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0013_blocked_versions.sql")),
         M::up(include_str!("../../../migrations/0014_approvals.sql")),
         M::up(include_str!("../../../migrations/0015_freezes.sql")),
+        M::up(include_str!("../../../migrations/0016_token_scopes.sql")),
     ])
 }
 

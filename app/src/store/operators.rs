@@ -42,6 +42,8 @@ pub struct ApiToken {
     pub last_used_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
+    /// What it is limited to; whole for a token without limits.
+    pub scope: crate::domain::operator::TokenScope,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -169,10 +171,12 @@ pub fn add_token(
     name: &str,
     role: Role,
     token_hash: &str,
+    scope: &crate::domain::operator::TokenScope,
 ) -> Result<i64, StoreError> {
+    let scope = (!scope.is_whole()).then(|| serde_json::to_string(scope).unwrap_or_default());
     conn.execute(
-        "INSERT INTO api_tokens (name, role, token_hash) VALUES (?1, ?2, ?3)",
-        params![name, role.as_str(), token_hash],
+        "INSERT INTO api_tokens (name, role, token_hash, scope) VALUES (?1, ?2, ?3, ?4)",
+        params![name, role.as_str(), token_hash, scope],
     )?;
     Ok(conn.last_insert_rowid())
 }
@@ -183,7 +187,7 @@ pub fn use_token(conn: &Connection, token_hash: &str) -> Result<Option<ApiToken>
         .prepare_cached(
             "UPDATE api_tokens SET last_used_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
              WHERE token_hash = ?1 AND revoked_at IS NULL
-             RETURNING id, name, role, created_at, last_used_at, revoked_at",
+             RETURNING id, name, role, created_at, last_used_at, revoked_at, scope",
         )?
         .query_row([token_hash], token_from_row)
         .optional()?;
@@ -202,12 +206,22 @@ fn token_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<ApiToken, 
         created_at: row.get(3)?,
         last_used_at: row.get(4)?,
         revoked_at: row.get(5)?,
+        // A scope this version cannot read limits the token to nothing, never to everything.
+        scope: match row.get::<_, Option<String>>(6)? {
+            None => Default::default(),
+            Some(json) => serde_json::from_str(&json).unwrap_or_else(|_| {
+                crate::domain::operator::TokenScope {
+                    targets: vec![String::new()],
+                    rights: Vec::new(),
+                }
+            }),
+        },
     }))
 }
 
 pub fn list_tokens(conn: &Connection) -> Result<Vec<ApiToken>, StoreError> {
     let mut stmt = conn.prepare(
-        "SELECT id, name, role, created_at, last_used_at, revoked_at FROM api_tokens ORDER BY id",
+        "SELECT id, name, role, created_at, last_used_at, revoked_at, scope FROM api_tokens ORDER BY id",
     )?;
     let rows = stmt.query_map([], token_from_row)?;
     rows.map(|row| row?).collect()

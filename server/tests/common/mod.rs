@@ -53,8 +53,16 @@ pub fn live_file_target(working_dir: &std::path::Path, deploy_body: &str) -> Str
 /// A new API token with `role` in `data_dir`'s database, made by the binary's own
 /// `factory token create` (creating the database if needed); its secret.
 pub fn token_from_the_command_line(data_dir: &std::path::Path, role: &str) -> String {
+    token_made_with(data_dir, &["--role", role])
+}
+
+/// A new API token `ci` made by `factory token create ci ARGS… --data-dir DIR`; its
+/// secret.
+pub fn token_made_with(data_dir: &std::path::Path, args: &[&str]) -> String {
     let created = std::process::Command::new(env!("CARGO_BIN_EXE_factory"))
-        .args(["token", "create", "ci", "--role", role, "--data-dir"])
+        .args(["token", "create", "ci"])
+        .args(args)
+        .arg("--data-dir")
         .arg(data_dir)
         .output()
         .expect("factory runs");
@@ -235,7 +243,9 @@ impl TestApp {
         let name = name.to_owned();
         self.db()
             .await
-            .call(move |conn| app::store::operators::add_token(conn, &name, role, &hash))
+            .call(move |conn| {
+                app::store::operators::add_token(conn, &name, role, &hash, &Default::default())
+            })
             .await
             .expect("the token is stored");
         secret

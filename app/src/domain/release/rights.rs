@@ -4,7 +4,7 @@
 //! rollback and hold unless the target says otherwise). A listed right narrows, never
 //! widens: the holder still needs the role-wide permission.
 
-use super::super::gate::{GateEvaluation, GateName, blocked, guidance, pass};
+use super::super::gate::{GateEvaluation, GateName, GateResult, blocked, guidance, pass};
 use super::super::names::machine_names;
 use super::super::operator::{Operator, Permission, Role};
 use std::collections::BTreeMap;
@@ -96,12 +96,12 @@ pub static ROLE_WIDE: TargetRights = TargetRights { given: BTreeMap::new() };
 
 impl TargetRights {
     /// Whether `operator` may use `right` on this target.
-    pub fn allows(&self, operator: &Operator, right: Right) -> bool {
-        operator.can(right.permission())
-            && self
-                .given
-                .get(&right)
-                .is_none_or(|holders| holders.iter().any(|h| h.holds(operator)))
+    pub fn allows(&self, target: &str, operator: &Operator, right: Right) -> bool {
+        self.gate(target, right, operator).result == GateResult::Pass
+    }
+
+    fn holds(&self, operator: &Operator, right: Right) -> bool {
+        self.given.get(&right).is_none_or(|holders| holders.iter().any(|h| h.holds(operator)))
     }
 
     /// The gate of `right` on `target` for `operator`: the permission gate, saying the
@@ -109,10 +109,14 @@ impl TargetRights {
     pub fn gate(&self, target: &str, right: Right, operator: &Operator) -> GateEvaluation {
         let permission = right.permission();
         let label = format!("{} on {target}", right.as_str());
+        let scope = operator.scope().filter(|s| !s.reaches(target) || !s.permits(permission));
+        if let Some(scope) = scope {
+            return outside_scope(target, right, operator, scope);
+        }
         if !operator.can(permission) {
             return super::super::gate::permission_gate_for(&label, permission, operator);
         }
-        let Some(holders) = self.given.get(&right).filter(|_| !self.allows(operator, right)) else {
+        let Some(holders) = self.given.get(&right).filter(|_| !self.holds(operator, right)) else {
             return pass(GateName::Permission);
         };
         let who: Vec<String> = holders.iter().map(Holder::to_string).collect();
@@ -134,6 +138,32 @@ impl TargetRights {
             ),
         )
     }
+}
+
+/// A limited API token asked for what its scope does not reach.
+fn outside_scope(
+    target: &str,
+    right: Right,
+    operator: &Operator,
+    scope: &super::super::operator::TokenScope,
+) -> GateEvaluation {
+    blocked(
+        GateName::Permission,
+        guidance(
+            format!(
+                "{} is limited to acting {}: {} on {target} is outside it.",
+                operator.name,
+                scope.describe(),
+                right.as_str()
+            ),
+            "An API token made for some targets or rights acts on those only, so a leaked CI token cannot reach the rest.".to_owned(),
+            format!(
+                "Use a token made for it (factory token create NAME --role operator --target {target} --right {}), or do it from a person's session.",
+                right.as_str()
+            ),
+            "Do not retry with this token.".to_owned(),
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -176,19 +206,57 @@ mod tests {
             (&ann, Right::BreakGlass, false),
         ];
         for (who, right, allowed) in cases {
-            assert_eq!(rights.allows(who, right), allowed, "{} {right}", who.name);
-            let gate = rights.gate("production", right, who);
-            assert_eq!(
-                gate.result == crate::domain::GateResult::Pass,
-                allowed,
-                "{} {right}",
-                who.name
-            );
+            assert_eq!(rights.allows("production", who, right), allowed, "{} {right}", who.name);
         }
         let refused = rights.gate("production", Right::Deploy, &bob).guidance().cloned().unwrap();
         assert_eq!(
             refused.cause,
             "bob lacks the right to deploy on production: it is given to ann, role:admin."
+        );
+    }
+
+    #[test]
+    fn a_limited_token_acts_only_on_its_targets_with_its_rights() {
+        use crate::domain::operator::TokenScope;
+        let token = |targets: &[&str], rights: &[Right]| Operator {
+            name: "token:ci".into(),
+            role: Role::Operator,
+            credential: Credential::Token {
+                token_id: 7,
+                scope: TokenScope {
+                    targets: targets.iter().map(|t| t.to_string()).collect(),
+                    rights: rights.to_vec(),
+                },
+            },
+        };
+        let staging_deploy = token(&["staging"], &[Right::Deploy]);
+        let staging_any = token(&["staging"], &[]);
+        let deploy_anywhere = token(&[], &[Right::Deploy]);
+        let whole = token(&[], &[]);
+        // (token, target, right) → allowed
+        let cases = [
+            (&staging_deploy, "staging", Right::Deploy, true),
+            (&staging_deploy, "production", Right::Deploy, false),
+            (&staging_deploy, "staging", Right::Rollback, false),
+            (&staging_any, "staging", Right::Rollback, true),
+            (&staging_any, "production", Right::Hold, false),
+            (&deploy_anywhere, "production", Right::Deploy, true),
+            (&deploy_anywhere, "production", Right::Freeze, false),
+            (&whole, "production", Right::Freeze, true),
+        ];
+        for (who, target, right, allowed) in cases {
+            let case = format!("{:?} {target} {right}", who.scope());
+            assert_eq!(ROLE_WIDE.allows(target, who, right), allowed, "{case}");
+        }
+        // Outside releases, a limited token may only read.
+        assert!(!staging_any.can(Permission::WorkItemExecute));
+        assert!(!staging_any.can(Permission::QueueSync));
+        assert!(staging_any.can(Permission::MetricsRead));
+        assert!(whole.can(Permission::WorkItemExecute));
+        let refused = ROLE_WIDE.gate("production", Right::Deploy, &staging_deploy);
+        assert_eq!(
+            refused.guidance().unwrap().cause,
+            "token:ci is limited to acting on staging, to deploy: deploy on production is outside it."
         );
     }
 

@@ -116,7 +116,9 @@ impl Decide {
         }
         let target = releases::find_target(&state.targets, &view.request.target);
         let rights = target.map(|t| &t.rights).unwrap_or(&ROLE_WIDE);
-        let Some(operator) = operator.filter(|o| rights.allows(o, Right::Approve)) else {
+        let Some(operator) =
+            operator.filter(|o| rights.allows(&view.request.target, o, Right::Approve))
+        else {
             return Decide::Not(format!(
                 "Deciding on approvals for {} needs the right to approve there (factory.release.approve, and [targets.rights] where the target narrows it).",
                 view.request.target

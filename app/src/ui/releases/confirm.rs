@@ -165,7 +165,7 @@ async fn confirm_page(
         .map(|_| view! { <BreakGlass target=target.name.clone() /> });
     // The hold page also freezes now, for those who may.
     let freeze = (control == ReleaseControl::Hold
-        && operator.as_ref().is_some_and(|o| target.rights.allows(o, Right::Freeze)))
+        && operator.as_ref().is_some_and(|o| target.rights.allows(&target.name, o, Right::Freeze)))
     .then(|| view! { <FreezeNow target=target.name.clone() /> });
     // A promoting target: an admin may deploy a version its evidence does not cover.
     let bypass = (control == ReleaseControl::Deploy

@@ -41,7 +41,7 @@ async fn release_page(state: AppState, raw: String) -> AnyView {
     let operator = current_operator();
     let may_block = |target: &str| {
         let rights = releases::find_target(&state.targets, target).map(|t| &t.rights);
-        operator.as_ref().zip(rights.ok()).is_some_and(|(o, r)| r.allows(o, Right::Hold))
+        operator.as_ref().zip(rights.ok()).is_some_and(|(o, r)| r.allows(target, o, Right::Hold))
     };
     match loaded {
         Ok(Some((release, steps, undoing, blocked))) => {

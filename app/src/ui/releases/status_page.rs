@@ -219,7 +219,8 @@ fn TargetSection(
             </div>
         }
     });
-    let may_freeze = operator.as_ref().is_some_and(|o| status.rights.allows(o, Right::Freeze));
+    let may_freeze =
+        operator.as_ref().is_some_and(|o| status.rights.allows(&status.name, o, Right::Freeze));
     let end_freeze = status.freeze_now.clone().filter(|_| may_freeze).map(|_| {
         view! {
             <form method="post" action=EndFreeze::PATH>
