@@ -1,6 +1,6 @@
 // Lighthouse, as a phone (its default: a mid-range phone on a slow 4G network), on
 // every page: sign-in, every page an operator sees (helpers' `operatorPages`, a
-// release's page among them) and the admin's webhooks page. It is a project of its own
+// release's page among them) and the admin's pages (webhooks, who may do what). It is a project of its own
 // (playwright.config.ts), run on the phone's server after the phone's journeys.
 // Accessibility and Best practices must be 100; so must SEO, but for the one audit the
 // dashboard fails on purpose: `robots.txt` keeps every crawler out of a private
@@ -33,7 +33,7 @@ function failing(lhr: any, category: string): string[] {
 test("Lighthouse on a phone: accessibility and best practices are 100, and SEO but for the crawl block robots.txt sets on purpose", async ({ page, browser, baseURL }, info) => {
   test.setTimeout(600_000);
   // Sessions for the pages behind sign-in, through the real form: the demo operator's,
-  // and an admin's for the webhooks page.
+  // and an admin's for the admin pages.
   await signIn(page);
   const operator = await cookieHeader(page);
   const adminContext = await browser.newContext();
@@ -52,7 +52,7 @@ test("Lighthouse on a phone: accessibility and best practices are 100, and SEO b
       // whole-site's axe and page-weight tests instead.
       paths: (await operatorPages(page)).filter((path) => path !== "/items/no-such-item"),
     },
-    { cookie: admin, paths: ["/webhooks"] },
+    { cookie: admin, paths: ["/webhooks", "/access"] },
   ];
   for (const { cookie, paths } of sessions) {
     const chrome = await launch({

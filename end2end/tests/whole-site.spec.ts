@@ -112,21 +112,23 @@ async function expectLightAndScriptless(page: Page, baseURL: string, path: strin
 }
 
 // The admin's own page (the demo operator cannot open it), through the same checks.
-test("the admin's webhooks page passes the same checks", async ({ browser, baseURL }, info) => {
+test("the admin's pages (webhooks, who may do what) pass the same checks", async ({ browser, baseURL }, info) => {
   const context = await browser.newContext(info.project.use);
   const page = await context.newPage();
   await signIn(page, "/", demoAdmin());
-  await page.goto("/webhooks");
-  await expect(page.getByRole("heading", { level: 1 })).toHaveText("Webhooks");
-  if (info.project.use.javaScriptEnabled !== false) {
-    for (const scheme of ["light", "dark"] as const) {
-      await page.emulateMedia({ colorScheme: scheme });
-      await expectNoSeriousViolations(page, `/webhooks (${scheme})`);
+  for (const [path, title] of [["/webhooks", "Webhooks"], ["/access", "Who may do what"]]) {
+    await page.goto(path);
+    await expect(page.getByRole("heading", { level: 1 })).toHaveText(title);
+    if (info.project.use.javaScriptEnabled !== false) {
+      for (const scheme of ["light", "dark"] as const) {
+        await page.emulateMedia({ colorScheme: scheme });
+        await expectNoSeriousViolations(page, `${path} (${scheme})`);
+      }
+      await page.emulateMedia({ colorScheme: "light" });
     }
-    await page.emulateMedia({ colorScheme: "light" });
+    expect(await smallTapTargets(page)).toEqual([]);
+    await screenshot(page, `page${path.replace("/", "-")}`, info.project.name);
+    console.log(`page weight, compressed as served: ${await expectLightAndScriptless(page, baseURL!, path)}`);
   }
-  expect(await smallTapTargets(page)).toEqual([]);
-  await screenshot(page, "page-webhooks", info.project.name);
-  console.log(`page weight, compressed as served: ${await expectLightAndScriptless(page, baseURL!, "/webhooks")}`);
   await context.close();
 });

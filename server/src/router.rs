@@ -155,6 +155,7 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/releases/{target}/{control}", get(pages::confirm))
         .route("/approvals/{id}", get(pages::approval))
         .route("/webhooks", get(pages::webhooks))
+        .route("/access", get(pages::access))
         .route("/history", get(pages::history));
     // The forms' server functions, each at its `/fn/…` endpoint, with the app state.
     for (path, method) in leptos::server_fn::axum::server_fn_paths() {

@@ -97,6 +97,20 @@ async fn a_right_given_to_some_refuses_the_others_by_name_and_rollback_stays_wit
     let (status, body) = send(&app, &ann, "PUT", "/api/targets/web/freeze", freeze).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_contains(&app.page_as(&ann, "/releases/web/hold").await, "Or freeze now");
+
+    // An admin's page of who may do what, by the same rule; nobody else's.
+    let ada = app.browser_signed_in_as("ada", Role::Admin).await;
+    let access = app.page_as(&ada, "/access").await;
+    let holders = |right: &str, how: &str, who: &str| {
+        format!("{right}<span class=\"muted\"> ({how})</span></dt><dd>{who}</dd>")
+    };
+    assert_contains(&access, &holders("deploy", "given by the target", "ada, ann, token:ci"));
+    assert_contains(&access, &holders("freeze", "given by the target", "ann"));
+    let on_call = "ada, ann, demo, token:ci, token:nightly";
+    assert_contains(&access, &holders("rollback", "role-wide", on_call));
+    assert_contains(&app.page_as(&ada, "/releases").await, "href=\"/access\"");
+    let response = common::get_html(&ann, &app.url("/access")).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND, "for admins only");
 }
 
 #[tokio::test]

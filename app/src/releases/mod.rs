@@ -7,6 +7,7 @@
 //! upstream records a promoting target reads), `approvals` (requests and decisions),
 //! `freezes` (Freeze now).
 
+mod access;
 mod approvals;
 mod blocks;
 mod freezes;
@@ -19,6 +20,7 @@ mod requests;
 mod start;
 mod status;
 
+pub use access::{RightHolders, TargetAccess, who_may};
 pub use approvals::{
     APPROVAL_CHECK_INTERVAL, ApprovalView, decide_on, follow_approvals, follow_approvals_forever,
     may_decide, read_view,

@@ -3,6 +3,7 @@
 //! hydrates, and a page works with JavaScript off by construction. Components render;
 //! data comes from the store through the `AppState` in context.
 
+mod access;
 mod actions;
 mod board;
 mod history;

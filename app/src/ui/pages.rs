@@ -55,6 +55,11 @@ pub async fn approval(State(state): State<AppState>, parts: Parts) -> Response {
     render_page(state, parts, Keep::ForItsSecond, || super::releases::approval_page(id)).await
 }
 
+/// `/access`, for admins: who may do what.
+pub async fn access(State(state): State<AppState>, parts: Parts) -> Response {
+    render_page(state, parts, Keep::ForItsSecond, super::access::page).await
+}
+
 pub async fn webhooks(State(state): State<AppState>, parts: Parts) -> Response {
     render_page(state, parts, Keep::ForItsSecond, super::webhooks::page).await
 }

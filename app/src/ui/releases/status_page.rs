@@ -42,6 +42,8 @@ async fn releases_page(state: AppState, operator: Option<Operator>) -> AnyView {
             Err(err) => return storage_failure(err),
         }
     }
+    let admin =
+        operator.as_ref().is_some_and(|o| o.can(crate::domain::Permission::OperatorsManage));
     let interrupted = statuses
         .iter()
         .filter_map(|s| {
@@ -63,6 +65,7 @@ async fn releases_page(state: AppState, operator: Option<Operator>) -> AnyView {
                 view! { <TargetSection status operator=operator.clone() promotion /> }
             })
             .collect_view()}
+        {admin.then(|| view! { <p><a href="/access">"Who may do what on each target"</a></p> })}
     }
     .into_any()
 }
