@@ -895,6 +895,21 @@ async fn the_next_freeze_window_is_shown_and_blocks_nothing_yet() {
     let page = app.page("/releases").await;
     assert_contains(&page, "Next freeze window: ");
     assert_contains(&page, &format!("{from} Europe/Berlin ("));
+    assert!(!page.contains("your time"), "no zone of the viewer's own yet");
+    // The viewer says their own zone once (pages carry no script to guess it).
+    let theirs = (clock(2).with_time_zone(jiff::tz::TimeZone::get("Asia/Tokyo").unwrap()))
+        .strftime("%a %-d %b %H:%M")
+        .to_string();
+    let response = app.submit("/fn/time-zone", "/releases", &[("time_zone", "Asia/Tokyo")]).await;
+    assert_eq!(common::location(&response), "/releases");
+    assert_contains(&app.page("/releases").await, &format!("; your time {theirs} until "));
+    assert_contains(&app.page("/releases").await, "value=\"Asia/Tokyo\"");
+    // A zone that is none comes back with the form's error and changes nothing.
+    let response = app.submit("/fn/time-zone", "/releases", &[("time_zone", "Mars/Base")]).await;
+    let back = common::location(&response);
+    let page = common::get_html(&app.client, &back).await.text().await.unwrap();
+    assert_contains(&page, "Name an IANA time zone");
+    assert_contains(&page, "value=\"Asia/Tokyo\"");
     deployed(&app, "1.0.0").await;
 }
 
@@ -1056,6 +1071,9 @@ async fn production_takes_only_versions_verified_on_staging_and_a_rollback_revok
     );
 
     assert_eq!(app.deployed("staging", "2.0.0").await["release"]["status"], "succeeded");
+    let releases = app.page("/releases").await;
+    assert_contains(&releases, "Promotes from staging: 2.0.0 is verified there. ");
+    assert_contains(&releases, "href=\"/releases/production/deploy\">Promote 2.0.0</a>");
     // Promote ships the version verified on staging; naming a version beside it is refused.
     let path = "/api/targets/production/deploy";
     let both = json!({ "promote": true, "version": "2.0.0" });
@@ -1101,11 +1119,12 @@ async fn production_takes_only_versions_verified_on_staging_and_a_rollback_revok
     let response = app.get_page("/releases/production/deploy?refused=1").await;
     assert_eq!(response.status(), StatusCode::OK);
 
-    // The page's Promote offers 2.0.0, still verified: 3.0.0's evidence is gone.
+    // 2.0.0 is still verified (3.0.0's evidence is gone) and live on production: the card
+    // offers no Promote of what is live already; the confirm page still ships it again.
     let releases = app.page("/releases").await;
-    assert_contains(&releases, "Promotes from staging: 2.0.0 is verified there.");
+    assert_contains(&releases, "Promotes from staging: 2.0.0 is verified there, and live here.");
     assert_contains(&releases, "<li>staging: smoke ✓</li>");
-    assert_contains(&releases, "href=\"/releases/production/deploy\">Promote 2.0.0</a>");
+    assert!(!releases.contains(">Promote 2.0.0</a>"), "nothing new to promote");
     let page = app.page("/releases/production/deploy").await;
     assert_contains(&page, "Verified on staging: 2.0.0.");
     let form = [("target", "production"), ("promote", "1"), ("token", &form_token(&page))];

@@ -4,6 +4,7 @@ pub mod caller;
 pub mod redirect;
 pub mod secrets;
 pub mod throttle;
+pub mod time_zone;
 
 /// The session key holding the signed-in user's id.
 pub const SESSION_USER_ID: &str = "user_id";

@@ -142,6 +142,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0014_approvals.sql")),
         M::up(include_str!("../../../migrations/0015_freezes.sql")),
         M::up(include_str!("../../../migrations/0016_token_scopes.sql")),
+        M::up(include_str!("../../../migrations/0017_user_time_zones.sql")),
     ])
 }
 

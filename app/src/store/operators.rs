@@ -143,6 +143,27 @@ pub fn set_role(conn: &Connection, username: &Username, role: Role) -> Result<bo
     set_user_column(conn, username, "role", &role.as_str())
 }
 
+/// The time zone user `user_id` chose to see times in, if any.
+pub fn time_zone_of(conn: &Connection, user_id: i64) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT time_zone FROM users WHERE id = ?1")?
+        .query_row([user_id], |row| row.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten())
+}
+
+/// Sets (or, with `None`, clears) the time zone of user `user_id`.
+pub fn set_time_zone(
+    conn: &Connection,
+    user_id: i64,
+    zone: Option<&str>,
+) -> Result<bool, StoreError> {
+    let changed = conn
+        .prepare_cached("UPDATE users SET time_zone = ?2 WHERE id = ?1")?
+        .execute(params![user_id, zone])?;
+    Ok(changed == 1)
+}
+
 /// Sets one column of the user `username` (one of the names above, never a caller's
 /// text); whether a user had that name.
 fn set_user_column(

@@ -195,6 +195,23 @@ impl FreezeView {
         }
     }
 
+    /// [`FreezeView::clock`], and the time in the viewer's own zone when they set one
+    /// and it says another time: "… (… UTC; your time Mon 30 Mar 02:00)".
+    pub fn clock_for(&self, at: time::OffsetDateTime, viewer: Option<&str>) -> String {
+        let shown = self.clock(at);
+        let (Some(zone), Ok(stamp)) = (
+            viewer.and_then(|v| TimeZone::get(v).ok()),
+            Timestamp::from_second(at.unix_timestamp()),
+        ) else {
+            return shown;
+        };
+        let theirs = stamp.to_zoned(zone).strftime("%a %-d %b %H:%M").to_string();
+        if shown.contains(&theirs) {
+            return shown;
+        }
+        format!("{shown}; your time {theirs}")
+    }
+
     /// "weekend (no deploys over the weekend)", or the name alone.
     pub fn named(&self) -> String {
         if self.reason.is_empty() {

@@ -276,6 +276,14 @@ fn a_freeze_says_its_window_and_when_it_ends_on_its_clock_and_in_utc() {
         g.reason.as_deref().is_some_and(|r| r.contains("factory.release.break-glass"))
     };
     assert!(refused.gates.iter().any(says_the_right), "{refused:?}");
+    // In the viewer's own zone too, when they set one that says another time.
+    assert_eq!(
+        freeze.clock_for(freeze.ends_at, Some("America/New_York")),
+        "Mon 30 Mar 08:00 Europe/Berlin (Mon 30 Mar 06:00 UTC); your time Mon 30 Mar 02:00"
+    );
+    for same in [None, Some("Europe/Berlin"), Some("UTC"), Some("Nowhere/Else")] {
+        assert_eq!(freeze.clock_for(freeze.ends_at, same), freeze.clock(freeze.ends_at));
+    }
     // A window in UTC says its times once.
     let in_utc = super::freeze::FreezeView { time_zone: "UTC".into(), ..freeze.clone() };
     assert_eq!(in_utc.clock(in_utc.ends_at), "Mon 30 Mar 06:00 UTC");

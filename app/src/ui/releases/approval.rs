@@ -190,7 +190,7 @@ fn ApprovalPage(
             <ul class="evidence">{lines}</ul>
         }
     });
-    let freeze = freeze.map(|freeze| view! { <FreezeLine freeze /> });
+    let freeze = freeze.map(|freeze| view! { <FreezeLine freeze viewer_zone=None /> });
     let decisions = request
         .decisions
         .iter()

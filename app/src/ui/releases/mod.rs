@@ -158,6 +158,17 @@ pub async fn end_freeze(target: String) -> Result<(), AppError> {
     .await
 }
 
+/// Sets the viewer's own time zone, from the foot of the releases page.
+#[server(prefix = "/fn", endpoint = "time-zone")]
+pub async fn set_time_zone(time_zone: String) -> Result<(), AppError> {
+    super::answered(|state| async move {
+        crate::auth::time_zone::set(&state, &caller(None)?, &time_zone).await?;
+        leptos_axum::redirect("/releases");
+        Ok(())
+    })
+    .await
+}
+
 /// Ends a hold.
 #[server(prefix = "/fn", endpoint = "release-hold")]
 pub async fn end_hold(target: String) -> Result<(), AppError> {

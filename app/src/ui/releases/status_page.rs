@@ -44,6 +44,16 @@ async fn releases_page(state: AppState, operator: Option<Operator>) -> AnyView {
     }
     let admin =
         operator.as_ref().is_some_and(|o| o.can(crate::domain::Permission::OperatorsManage));
+    let viewer_zone = match crate::auth::time_zone::of(&state, operator.as_ref()).await {
+        Ok(zone) => zone,
+        Err(err) => return storage_failure(err),
+    };
+    let signed_in = matches!(
+        operator.as_ref().map(|o| &o.credential),
+        Some(crate::domain::Credential::Session { .. })
+    );
+    let time_zone_form = signed_in
+        .then(|| view! { <TimeZoneForm current=viewer_zone.clone().unwrap_or_default() /> });
     let interrupted = statuses
         .iter()
         .filter_map(|s| {
@@ -62,9 +72,11 @@ async fn releases_page(state: AppState, operator: Option<Operator>) -> AnyView {
             .into_iter()
             .zip(promotions)
             .map(|(status, promotion)| {
-                view! { <TargetSection status operator=operator.clone() promotion /> }
+                let viewer_zone = viewer_zone.clone();
+                view! { <TargetSection status operator=operator.clone() promotion viewer_zone /> }
             })
             .collect_view()}
+        {time_zone_form}
         {admin.then(|| view! { <p><a href="/access">"Who may do what on each target"</a></p> })}
     }
     .into_any()
@@ -117,6 +129,7 @@ fn TargetSection(
     status: TargetStatus,
     operator: Option<Operator>,
     promotion: Option<Promotion>,
+    viewer_zone: Option<String>,
 ) -> impl IntoView {
     let controls: Vec<ControlView> =
         [ReleaseControl::Deploy, ReleaseControl::Rollback, ReleaseControl::Hold]
@@ -232,14 +245,18 @@ fn TargetSection(
             </form>
         }
     });
-    let freeze = status.freeze.clone().map(|freeze| view! { <FreezeLine freeze /> });
+    let freeze = status.freeze.clone().map(|freeze| view! { <FreezeLine freeze viewer_zone /> });
     let promotion = promotion.map(|Promotion { from, card }| {
+        let live = status.live.as_ref().map(|r| r.version.as_str());
         let text = match (&card.promotable, &card.version) {
+            (Some((version, _)), _) if Some(version.as_str()) == live => {
+                format!("Promotes from {from}: {version} is verified there, and live here.")
+            }
             (Some((version, _)), _) => format!("Promotes from {from}: {version} is verified there. "),
             (None, Some(version)) => format!("Promotes from {from}: {version} is not verified yet. "),
             (None, None) => format!("Promotes from {from}: no version is deployed there yet."),
         };
-        let promote = card.promotable.filter(|_| controls[0].enabled).map(|(version, _)| {
+        let promote = card.promotable.filter(|(version, _)| controls[0].enabled && Some(version.as_str()) != live).map(|(version, _)| {
             view! {
                 <a href=format!("/releases/{}/deploy", status.name)>{format!("Promote {version}")}</a>
             }
@@ -358,8 +375,13 @@ fn ControlButton(target: String, view: ControlView) -> impl IntoView {
 /// The freeze window in force (deploys wait until it ends), or the next one, in the
 /// window's own time zone and in UTC.
 #[component]
-pub(super) fn FreezeLine(freeze: FreezeView) -> impl IntoView {
-    let span = format!("{} until {}", freeze.clock(freeze.starts_at), freeze.clock(freeze.ends_at));
+pub(super) fn FreezeLine(freeze: FreezeView, viewer_zone: Option<String>) -> impl IntoView {
+    let zone = viewer_zone.as_deref();
+    let span = format!(
+        "{} until {}",
+        freeze.clock_for(freeze.starts_at, zone),
+        freeze.clock_for(freeze.ends_at, zone)
+    );
     let (class, heading) = if freeze.active {
         ("hold-banner", "Freeze window: no deploys. ")
     } else {
@@ -375,5 +397,27 @@ pub(super) fn FreezeLine(freeze: FreezeView) -> impl IntoView {
                 "."
             </p>
         </div>
+    }
+}
+
+/// The viewer's own time zone, in which freeze times are shown too: pages carry no
+/// script, so it is asked once rather than guessed.
+#[component]
+fn TimeZoneForm(current: String) -> impl IntoView {
+    let error = ServerAction::<SetTimeZone>::new().value().get_untracked().and_then(Result::err);
+    let error = error.map(|_| {
+        view! {
+            <p class="form-error" role="alert">
+                "Name an IANA time zone, such as Europe/Berlin or America/New_York; empty shows the window's and UTC only."
+            </p>
+        }
+    });
+    view! {
+        <form method="post" action=SetTimeZone::PATH class="stack">
+            <label for="time_zone">"Your time zone, to see freeze times in it too"</label>
+            {error}
+            <input id="time_zone" name="time_zone" value=current placeholder="for example Europe/Berlin" autocapitalize="none" spellcheck="false" />
+            <button type="submit" class="button secondary">"Show my times"</button>
+        </form>
     }
 }
