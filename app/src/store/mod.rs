@@ -321,6 +321,33 @@ mod tests {
         migrations().validate().expect("migrations validate");
     }
 
+    /// A database as main wrote it before approvals, freezes set now, token scopes and
+    /// users' time zones (migration 13) opens with every fact kept, and the new facts
+    /// read as "none": a token without a limit, a user without a zone.
+    #[test]
+    fn a_database_from_before_the_team_release_flow_keeps_every_fact() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 13).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (username, password_hash, role) VALUES ('ann', 'x', 'operator');
+             INSERT INTO api_tokens (name, role, token_hash) VALUES ('ci', 'operator', 'h');
+             INSERT INTO blocked_versions (target, version, reason, blocked_by)
+                 VALUES ('staging', '2.0.0', 'corrupts invoices', 'ann');
+             INSERT INTO holds (target, reason, set_by) VALUES ('web', 'migration', 'ann');",
+        )
+        .unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let tokens = operators::list_tokens(&conn).unwrap();
+        assert_eq!((tokens[0].name.as_str(), tokens[0].scope.is_whole()), ("ci", true));
+        assert_eq!(operators::time_zone_of(&conn, 1).unwrap(), None);
+        assert_eq!(operators::user_by_id(&conn, 1).unwrap().unwrap().username.as_str(), "ann");
+        let blocked = blocked_versions::of_target(&conn, "staging").unwrap();
+        assert_eq!(blocked[0].reason, "corrupts invoices");
+        assert_eq!(holds::hold(&conn, "web").unwrap().unwrap().reason, "migration");
+        assert_eq!(approvals::open(&conn).unwrap(), vec![]);
+        assert_eq!(freezes::current(&conn, "web").unwrap(), None);
+    }
+
     #[tokio::test]
     async fn a_second_open_applies_nothing() {
         let dir = tempfile::tempdir().unwrap();
