@@ -586,64 +586,23 @@ mod tests {
         )
     }
 
+    /// A target `web` with `extra` lines in its table.
+    fn target(extra: &str) -> String {
+        format!(
+            "[[targets]]\nname = \"web\"\nworking_dir = \"/srv\"\ndeploy = [\"./d\"]\nrollback = [\"./r\"]\n{extra}"
+        )
+    }
+
+    fn check_errors(cases: impl IntoIterator<Item = (String, &'static str)>) {
+        for (text, expected) in cases {
+            let err = Config::parse(&text).unwrap_err();
+            assert!(names(&err, expected), "{text:?} gave {err:?}");
+        }
+    }
+
     #[test]
-    fn target_errors_name_the_key_and_the_target() {
-        let target = |extra: &str| {
-            format!(
-                "[[targets]]\nname = \"web\"\nworking_dir = \"/srv\"\ndeploy = [\"./d\"]\nrollback = [\"./r\"]\n{extra}"
-            )
-        };
-        let cases = [
-            (target("").replace("\"web\"", "\"Web App\""), "key `name` of [[targets]] #1"),
-            (target("").replace("[\"./d\"]", "[]"), "key `deploy` of [[targets]] #1 (\"web\")"),
-            (format!("{}{}", target(""), target("")), "the name \"web\" is used twice"),
-            (
-                target("[[targets.smoke]]\nname = \"h\"\nurl = \"ftp://x/\"\n"),
-                "key `url` of [[targets]] #1 (\"web\") in its smoke check \"h\" (line 8): an http:// or https:// address",
-            ),
-            (
-                target("[[targets.smoke]]\nname = \"h\"\n"),
-                "give either url (an HTTP check) or command",
-            ),
-            (target("step_timeout_seconds = 0\n"), "key `step_timeout_seconds`"),
-            (
-                target("step_timeout_seconds = 18446744073709551615\n"),
-                "key `step_timeout_seconds` of [[targets]] #1 (\"web\"): must be at most 604800",
-            ),
-            (target("deploy_command = [\"x\"]\n"), "key `deploy_command`"),
-            (
-                target("[[targets.hosts]]\nname = \"web-1\"\nssh = \"deploy@-oProxyCommand=x\"\n"),
-                "key `ssh` of [[targets]] #1 (\"web\") in its host #1 (\"web-1\")",
-            ),
-            (
-                target(
-                    "[[targets.hosts]]\nname = \"a\"\nssh = \"h1\"\n[[targets.hosts]]\nname = \"a\"\nssh = \"h2\"\n",
-                ),
-                "in its host #2 (\"a\"): the name is used twice",
-            ),
-            (
-                target("batch_size = 2\n[[targets.hosts]]\nname = \"a\"\nssh = \"h1\"\n"),
-                "key `batch_size` of [[targets]] #1 (\"web\"): from 1 to the number of hosts (1)",
-            ),
-            (
-                target("[targets.ssh]\noptions = [\"StrictHostKeyChecking=no\"]\n"),
-                "StrictHostKeyChecking is set by the dashboard",
-            ),
-            (
-                target("[targets.ssh]\nknown_hosts = \"/nonexistent/known_hosts\"\n"),
-                "key `known_hosts` of [[targets]] #1 (\"web\") in [targets.ssh]: /nonexistent/known_hosts is not a file",
-            ),
-            (
-                target("[[targets.smoke]]\nname = \"h\"\nurl = \"http://{host}/healthz\"\n"),
-                "`{host}` names a host, and this target lists none",
-            ),
-            (
-                target(
-                    "[[targets.hosts]]\nname = \"a\"\nssh = \"h1\"\n[targets.hosts.env]\n\"A B\" = \"x\"\n",
-                ),
-                "key `env` of [[targets]] #1 (\"web\") in its host #1 (\"a\")",
-            ),
-            (target("output_cap_kib = 0\n"), "key `output_cap_kib`"),
+    fn release_flow_errors_name_the_key_and_the_target() {
+        check_errors([
             (
                 target(&freeze("\"Berlin\"", "\"fri 18:00\"", "\"mon 08:00\"")),
                 "key `time_zone` of [[targets]] #1 (\"web\") in its freeze window #1 (\"weekend\"): \"Berlin\" is no IANA time zone",
@@ -710,11 +669,64 @@ mod tests {
                 target(&format!("{0}{0}", freeze("\"UTC\"", "\"18:00\"", "\"06:00\""))),
                 "in its freeze window #2 (\"weekend\"): use 1 to 40 lowercase letters, digits and '-', once per target",
             ),
+        ]);
+    }
+
+    #[test]
+    fn target_errors_name_the_key_and_the_target() {
+        let cases = [
+            (target("").replace("\"web\"", "\"Web App\""), "key `name` of [[targets]] #1"),
+            (target("").replace("[\"./d\"]", "[]"), "key `deploy` of [[targets]] #1 (\"web\")"),
+            (format!("{}{}", target(""), target("")), "the name \"web\" is used twice"),
+            (
+                target("[[targets.smoke]]\nname = \"h\"\nurl = \"ftp://x/\"\n"),
+                "key `url` of [[targets]] #1 (\"web\") in its smoke check \"h\" (line 8): an http:// or https:// address",
+            ),
+            (
+                target("[[targets.smoke]]\nname = \"h\"\n"),
+                "give either url (an HTTP check) or command",
+            ),
+            (target("step_timeout_seconds = 0\n"), "key `step_timeout_seconds`"),
+            (
+                target("step_timeout_seconds = 18446744073709551615\n"),
+                "key `step_timeout_seconds` of [[targets]] #1 (\"web\"): must be at most 604800",
+            ),
+            (target("deploy_command = [\"x\"]\n"), "key `deploy_command`"),
+            (
+                target("[[targets.hosts]]\nname = \"web-1\"\nssh = \"deploy@-oProxyCommand=x\"\n"),
+                "key `ssh` of [[targets]] #1 (\"web\") in its host #1 (\"web-1\")",
+            ),
+            (
+                target(
+                    "[[targets.hosts]]\nname = \"a\"\nssh = \"h1\"\n[[targets.hosts]]\nname = \"a\"\nssh = \"h2\"\n",
+                ),
+                "in its host #2 (\"a\"): the name is used twice",
+            ),
+            (
+                target("batch_size = 2\n[[targets.hosts]]\nname = \"a\"\nssh = \"h1\"\n"),
+                "key `batch_size` of [[targets]] #1 (\"web\"): from 1 to the number of hosts (1)",
+            ),
+            (
+                target("[targets.ssh]\noptions = [\"StrictHostKeyChecking=no\"]\n"),
+                "StrictHostKeyChecking is set by the dashboard",
+            ),
+            (
+                target("[targets.ssh]\nknown_hosts = \"/nonexistent/known_hosts\"\n"),
+                "key `known_hosts` of [[targets]] #1 (\"web\") in [targets.ssh]: /nonexistent/known_hosts is not a file",
+            ),
+            (
+                target("[[targets.smoke]]\nname = \"h\"\nurl = \"http://{host}/healthz\"\n"),
+                "`{host}` names a host, and this target lists none",
+            ),
+            (
+                target(
+                    "[[targets.hosts]]\nname = \"a\"\nssh = \"h1\"\n[targets.hosts.env]\n\"A B\" = \"x\"\n",
+                ),
+                "key `env` of [[targets]] #1 (\"web\") in its host #1 (\"a\")",
+            ),
+            (target("output_cap_kib = 0\n"), "key `output_cap_kib`"),
         ];
-        for (text, expected) in cases {
-            let err = Config::parse(&text).unwrap_err();
-            assert!(names(&err, expected), "{text:?} gave {err:?}");
-        }
+        check_errors(cases);
     }
 
     /// The example's commented-out table that starts with `marker`, uncommented, under a
