@@ -136,13 +136,17 @@ impl Started {
 /// Starts `start` once per key ([`crate::idempotency`]): a repeat gets the release the
 /// first request started. `what` includes the request's body: the same key with another
 /// version is a reused key, never a replay of the first release.
-async fn once_per_key(
+async fn once_per_key<F>(
     state: &AppState,
     requester: &Caller,
     target_name: &str,
     what: String,
-    start: impl Future<Output = Result<Requested, ServiceError>> + Send + 'static,
-) -> Result<Requested, ServiceError> {
+    start: impl FnOnce(AppState, Caller, String) -> F,
+) -> Result<Requested, ServiceError>
+where
+    F: Future<Output = Result<Requested, ServiceError>> + Send + 'static,
+{
+    let start = start(state.clone(), requester.clone(), target_name.to_owned());
     let keyed = Keyed {
         key: requester.once_key.clone(),
         subject: target_name.to_owned(),
@@ -206,9 +210,9 @@ pub async fn deploy(
             .map(|why| format!(", bypassing promotion: {why}"))
             .unwrap_or_default()
     );
-    let (owned, by, target) = (state.clone(), requester.clone(), target_name.to_owned());
     let request = DeployRequest { break_glass, bypass_promotion, ..request };
-    let start = async move { deploy_now(&owned, by, &target, request).await };
+    let start =
+        |state, by, target: String| async move { deploy_now(&state, by, &target, request).await };
     once_per_key(state, &requester, target_name, what, start).await
 }
 
@@ -265,8 +269,9 @@ pub async fn rollback(
         Some(id) => format!("rollback to release #{id}"),
         None => "rollback to the previous release".to_owned(),
     };
-    let (owned, by, target) = (state.clone(), requester.clone(), target_name.to_owned());
-    let start = async move { rollback_now(&owned, by, &target, release_id).await };
+    let start = |state, by, target: String| async move {
+        rollback_now(&state, by, &target, release_id).await
+    };
     once_per_key(state, &requester, target_name, what, start).await
 }
 
