@@ -309,3 +309,25 @@ async fn parallel_asks_and_decisions_make_one_request_and_one_release() {
         "no request opened by the starts"
     );
 }
+
+#[tokio::test]
+async fn an_approved_deploy_of_a_requester_disabled_since_never_starts() {
+    let host = Host::healthy(&["1.0.0"]).await;
+    let app = production(&host, rule(1, None)).await;
+    let id = ask(&app, &app.client, "1.0.0").await;
+    let demo = app::domain::Username::parse("demo").unwrap();
+    let disabled = app
+        .state
+        .db
+        .call(move |conn| app::store::operators::set_disabled(conn, &demo, true))
+        .await
+        .unwrap();
+    assert!(disabled);
+    let bob = app.browser_signed_in_as("bob", Role::Operator).await;
+    let (status, body) = send(&app, &bob, &format!("/api/approvals/{id}/approve"), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let void = approval(&app, id).await;
+    assert_eq!(void["standing"]["state"], "void", "{void}");
+    assert_eq!(void["standing"]["why"], "demo was disabled or revoked since asking");
+    assert_eq!(host.serving().await, "404 no release", "nothing deployed as a disabled user");
+}

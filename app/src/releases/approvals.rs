@@ -263,11 +263,15 @@ fn record_decision(
 async fn start_approved(state: &AppState, id: i64) {
     let read =
         state.db.call(move |conn| Ok((store::get(conn, id)?, store::requester(conn, id)?))).await;
-    let Ok((Some(request), Some((operator, client)))) = read else {
+    let Ok((Some(request), Some(requester))) = read else {
         return;
     };
     let Ok(target) = find_target(&state.targets, &request.target).cloned() else {
         return;
+    };
+    let (operator, client) = match requester {
+        Ok(found) => found,
+        Err(why) => return void(state, &request, why).await,
     };
     let requester = Caller { operator, via: crate::domain::Via::Page, client, once_key: None };
     let release = NewVersion {
@@ -288,16 +292,20 @@ async fn start_approved(state: &AppState, id: i64) {
         Start::Refused(view) if view.waits_for_time() => return,
         Start::Refused(view) => {
             let why = view.guidance.as_ref().map_or_else(String::new, |g| g.cause.clone());
-            let closed = Closed::Void { why: why.clone() };
-            if let Ok(true) = state.db.call(move |conn| store::close(conn, id, &closed)).await {
-                told(state, "approval-void", "factory", &request, Some(&why)).await;
-            }
-            return;
+            return void(state, &request, why).await;
         }
         _ => {}
     }
     if let Err(err) = act(state, requester, target, decided, request_body).await {
         tracing::warn!(error = %err, request = id, "an approved deploy did not start");
+    }
+}
+
+/// Closes `request` as void, once, saying why in History and to the webhooks.
+async fn void(state: &AppState, request: &ApprovalRequest, why: String) {
+    let (id, closed) = (request.id, Closed::Void { why: why.clone() });
+    if let Ok(true) = state.db.call(move |conn| store::close(conn, id, &closed)).await {
+        told(state, "approval-void", "factory", request, Some(&why)).await;
     }
 }
 

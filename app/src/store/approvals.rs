@@ -2,8 +2,8 @@
 //! approval, and each person's decision.
 
 use super::StoreError;
-use crate::domain::Operator;
 use crate::domain::release::approval::{ApprovalRequest, Closed, Decision, Verdict};
+use crate::domain::{Credential, Operator};
 use rusqlite::{Connection, OptionalExtension, params};
 
 const COLUMNS: &str = "SELECT id, target, version, commit_sha, requested_by, requested_at,
@@ -128,27 +128,46 @@ pub fn ask(conn: &Connection, new: &NewApprovalRequest<'_>) -> Result<i64, Store
         )?)
 }
 
-/// Who asked for request `id`, as they were: the deploy it starts is theirs.
-pub fn requester(conn: &Connection, id: i64) -> Result<Option<(Operator, String)>, StoreError> {
-    Ok(conn
+/// The requester as their account is now, with their client address; or why they can no
+/// longer act.
+pub type Requester = Result<(Operator, String), String>;
+
+/// Who asked for request `id`, as their account is now (the deploy it starts is theirs):
+/// `Err` with why not when the user was disabled or the token revoked since.
+pub fn requester(conn: &Connection, id: i64) -> Result<Option<Requester>, StoreError> {
+    let asked = conn
         .prepare_cached(
-            "SELECT requested_by, requested_role, requested_credential, requested_client
+            "SELECT requested_by, requested_credential, requested_client
              FROM approval_requests WHERE id = ?1",
         )?
         .query_row([id], |row| {
-            let role: String = row.get(1)?;
-            let credential: String = row.get(2)?;
-            Ok((row.get::<_, String>(0)?, role, credential, row.get::<_, String>(3)?))
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?))
         })
-        .optional()?
-        .and_then(|(name, role, credential, client)| {
-            let operator = Operator {
-                name,
-                role: role.parse().ok()?,
-                credential: serde_json::from_str(&credential).ok()?,
-            };
-            Some((operator, client))
-        }))
+        .optional()?;
+    let Some((name, credential, client)) = asked else {
+        return Ok(None);
+    };
+    let gone = |why: &str| Ok(Some(Err(format!("{name} {why} since asking"))));
+    let credential: Credential = match serde_json::from_str(&credential) {
+        Ok(credential) => credential,
+        Err(_) => return gone("cannot be read"),
+    };
+    let now = match &credential {
+        Credential::Session { user_id } => super::operators::user_by_id(conn, *user_id)?
+            .filter(|user| !user.disabled)
+            .map(|user| (user.role, credential.clone())),
+        Credential::Token { token_id, .. } => super::operators::list_tokens(conn)?
+            .into_iter()
+            .find(|token| token.id == *token_id && token.revoked_at.is_none())
+            .map(|token| {
+                let credential = Credential::Token { token_id: token.id, scope: token.scope };
+                (token.role, credential)
+            }),
+    };
+    match now {
+        Some((role, credential)) => Ok(Some(Ok((Operator { name, role, credential }, client)))),
+        None => gone("was disabled or revoked"),
+    }
 }
 
 /// Records a decision; `false` when this person decided on it already.
