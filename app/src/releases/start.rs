@@ -8,7 +8,7 @@ use super::requests::{DeployRequest, Requested, refuse};
 use super::*;
 use crate::domain::release::approval::{ApprovalRule, Closed};
 use crate::domain::release::freeze::FreezeView;
-use crate::domain::release::{ApprovalFacts, Overrides, TargetFacts, Upstream};
+use crate::domain::release::{ApprovalFacts, Overrides, TargetFacts};
 use crate::store::approvals as approval_store;
 
 /// What a start decided, in one call on the database thread.
@@ -26,7 +26,7 @@ pub(super) struct Began {
     id: i64,
     live: Option<ReleaseRecord>,
     broken: Option<FreezeView>,
-    bypassed: Vec<Upstream>,
+    bypassed: Vec<String>,
     approved_in: Option<i64>,
 }
 
@@ -141,7 +141,10 @@ fn take_lock(
     )?;
     let broken = facts.breaks_a_freeze().then(|| status.freeze.clone()).flatten();
     let bypassed = match facts.bypasses_promotion() {
-        true => facts.missing_evidence().into_iter().cloned().collect(),
+        true => facts
+            .missing_evidence()
+            .map(|(upstream, what, _)| format!("the evidence of {}: {what}", upstream.target))
+            .collect(),
         false => Vec::new(),
     };
     Ok(match started {
@@ -236,8 +239,7 @@ pub(super) async fn act(
         broke_the_glass(state, &requester, &target.name, id, &window, reason).await;
     }
     if let (false, Some(reason)) = (bypassed.is_empty(), request.bypass_promotion) {
-        let missing: Vec<String> = bypassed.iter().map(Upstream::missing).collect();
-        let detail = format!("release #{id} without {}: {reason}", missing.join("; "));
+        let detail = format!("release #{id} without {}: {reason}", bypassed.join("; "));
         tracing::warn!(target = %target.name, release = id, by = %requester.operator.name, %reason, "a deploy bypassed promotion");
         audit_event(state, &requester, "promotion-bypass", &target.name, "succeeded", detail).await;
     }

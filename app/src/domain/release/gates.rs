@@ -104,20 +104,6 @@ pub struct Overrides {
     pub bypass_promotion: bool,
 }
 
-impl Upstream {
-    /// What the upstream target lacks, or that it verified the version.
-    pub fn missing(&self) -> String {
-        match &self.evidence {
-            super::promotion::Evidence::Missing { what, .. } => {
-                format!("the evidence of {}: {what}", self.target)
-            }
-            super::promotion::Evidence::Verified { .. } => {
-                format!("{} verified on {}", self.version, self.target)
-            }
-        }
-    }
-}
-
 impl TargetFacts<'_> {
     /// A deploy that breaks the glass of the window in force.
     pub fn breaks_a_freeze(&self) -> bool {
@@ -126,13 +112,19 @@ impl TargetFacts<'_> {
 
     /// A deploy that goes ahead without the evidence some upstream target lacks.
     pub fn bypasses_promotion(&self) -> bool {
-        self.overrides.bypass_promotion && !self.missing_evidence().is_empty()
+        self.overrides.bypass_promotion && self.missing_evidence().next().is_some()
     }
 
     /// The upstream targets that have not verified the version.
-    pub fn missing_evidence(&self) -> Vec<&Upstream> {
+    /// Each with what is missing and when it unlocks by itself, if it does.
+    pub fn missing_evidence(
+        &self,
+    ) -> impl Iterator<Item = (&Upstream, &str, Option<time::OffsetDateTime>)> {
         use super::promotion::Evidence;
-        self.promotion.iter().filter(|u| matches!(u.evidence, Evidence::Missing { .. })).collect()
+        self.promotion.iter().filter_map(|upstream| match &upstream.evidence {
+            Evidence::Missing { what, unlocks_at } => Some((upstream, what.as_str(), *unlocks_at)),
+            Evidence::Verified { .. } => None,
+        })
     }
 }
 
@@ -303,12 +295,7 @@ fn freeze_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
 }
 
 fn promotion_gate(facts: &TargetFacts<'_>) -> GateEvaluation {
-    use super::promotion::Evidence;
-    let missing =
-        facts.missing_evidence().into_iter().find_map(|upstream| match &upstream.evidence {
-            Evidence::Verified { .. } => None,
-            Evidence::Missing { what, unlocks_at } => Some((upstream, what, *unlocks_at)),
-        });
+    let missing = facts.missing_evidence().next();
     let Some((upstream, what, unlocks_at)) = missing.filter(|_| !facts.overrides.bypass_promotion)
     else {
         return pass(ReleaseGate::Promotion);
