@@ -10,6 +10,14 @@ pub const STYLESHEET: &str = include_str!("../../style/factory.css");
 pub static STYLESHEET_PATH: LazyLock<String> =
     LazyLock::new(|| format!("/static/factory.{:016x}.css", fnv1a(STYLESHEET.as_bytes())));
 
+/// The one script, from `public/live.js`: a live page follows `/events` and swaps in its
+/// changed part. Served only at [`SCRIPT_PATH`]; pages work without it.
+pub const SCRIPT: &str = include_str!("../../public/live.js");
+
+/// The script's URL, hashed like the stylesheet's.
+pub static SCRIPT_PATH: LazyLock<String> =
+    LazyLock::new(|| format!("/static/live.{:016x}.js", fnv1a(SCRIPT.as_bytes())));
+
 /// A public file served from the site root, with its content type.
 pub struct PublicFile {
     pub path: &'static str,

@@ -24,6 +24,8 @@ pub enum ServiceError {
     Throttled { retry_after_seconds: u64 },
     /// Every password check is busy with other sign-ins.
     Busy,
+    /// As many pages follow `/events` as the server allows.
+    TooManyStreams,
     /// No session or token.
     Unauthenticated,
     /// A bearer token that no one holds (unknown or revoked).
@@ -77,6 +79,9 @@ pub const INTERNAL_MESSAGE: &str =
 pub const UNAUTHENTICATED_MESSAGE: &str =
     "Sign in at /login, or send an API token as `Authorization: Bearer TOKEN`.";
 
+/// How long a page refused a stream waits before it tries again.
+pub const STREAM_RETRY_SECONDS: u64 = 30;
+
 /// How long a client told [`ServiceError::Busy`] waits before it tries again.
 pub const BUSY_RETRY_SECONDS: u64 = 2;
 
@@ -108,7 +113,9 @@ impl ServiceError {
             | ServiceError::InvalidPath => StatusCode::BAD_REQUEST,
             ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
             ServiceError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ServiceError::Busy | ServiceError::DiskFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ServiceError::Busy | ServiceError::TooManyStreams | ServiceError::DiskFull { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ServiceError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -119,6 +126,7 @@ impl ServiceError {
             ServiceError::SignInFailed => "sign-in-failed",
             ServiceError::Throttled { .. } => "throttled",
             ServiceError::Busy => "busy",
+            ServiceError::TooManyStreams => "too-many-streams",
             ServiceError::Unauthenticated | ServiceError::UnknownToken => "unauthenticated",
             ServiceError::CrossSite => "cross-site",
             ServiceError::TokenOutsideApi => "token-outside-api",
@@ -146,6 +154,7 @@ impl ServiceError {
                 minutes(*retry_after_seconds)
             ),
             ServiceError::Busy => "The server is checking many sign-ins at once. Try again in a few seconds; nothing was counted against you.".into(),
+            ServiceError::TooManyStreams => "As many pages follow live changes as this server allows. Pages still work: the page polls instead, and tries the stream again in a while.".into(),
             ServiceError::Unauthenticated => UNAUTHENTICATED_MESSAGE.into(),
             ServiceError::UnknownToken => "The API token is unknown or revoked. Create a new one with `factory token create NAME --role ROLE`.".into(),
             ServiceError::CrossSite => "This request came from another site and was refused. Open the dashboard itself and submit the form there.".into(),
@@ -178,6 +187,7 @@ impl ServiceError {
         match self {
             ServiceError::Throttled { retry_after_seconds } => Some(*retry_after_seconds),
             ServiceError::Busy => Some(BUSY_RETRY_SECONDS),
+            ServiceError::TooManyStreams => Some(STREAM_RETRY_SECONDS),
             _ => None,
         }
     }
@@ -337,6 +347,7 @@ mod tests {
             (ServiceError::SignInFailed, 401, "sign-in-failed"),
             (ServiceError::Throttled { retry_after_seconds: 61 }, 429, "throttled"),
             (ServiceError::Busy, 503, "busy"),
+            (ServiceError::TooManyStreams, 503, "too-many-streams"),
             (ServiceError::Unauthenticated, 401, "unauthenticated"),
             (ServiceError::UnknownToken, 401, "unauthenticated"),
             (ServiceError::CrossSite, 403, "cross-site"),

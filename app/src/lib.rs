@@ -7,6 +7,7 @@ pub mod auth;
 pub mod domain;
 pub mod error;
 pub mod idempotency;
+pub mod live;
 pub mod metrics;
 pub mod process;
 pub mod releases;

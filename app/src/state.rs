@@ -56,6 +56,8 @@ pub struct SharedState {
     /// Session cookies carry `Secure`: a browser keeps them only over HTTPS (and on
     /// localhost), which the sign-in page tells a visitor on plain HTTP.
     pub secure_cookies: bool,
+    /// How many pages may follow `/events`, and for how long each stream.
+    pub live_streams: crate::live::StreamLimits,
 }
 
 impl SharedState {
@@ -87,6 +89,7 @@ impl SharedState {
             kept_pages: Arc::default(),
             time_zone: jiff::tz::TimeZone::UTC,
             secure_cookies: false,
+            live_streams: crate::live::StreamLimits::default(),
         }
     }
 }

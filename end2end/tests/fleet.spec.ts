@@ -35,10 +35,12 @@ test("a version rolls across the fleet's three hosts, and a bad one stops at the
   await expect(page.getByRole("status")).toContainText("Rolled back automatically by release", {
     timeout: 60_000,
   });
-  const hosts = page.locator("ul.hosts");
-  await expect(hosts).toContainText("web-1 · Post-deploy smoke checks:");
-  await expect(hosts.locator("li", { hasText: "web-2" })).toContainText("not started");
-  await expect(hosts.locator("li", { hasText: "web-3" })).toContainText("not started");
+  // The grid, one host a batch: web-1 failed its smoke checks, the others were not reached.
+  const hosts = page.locator("ol.batches");
+  await expect(hosts.locator("li.cell", { hasText: "web-1" })).toContainText("✗web-1 failed");
+  await expect(hosts.locator("li.cell", { hasText: "web-1" })).toContainText("Post-deploy smoke checks");
+  await expect(hosts.locator("li.cell", { hasText: "web-2" })).toContainText("web-2 waiting");
+  await expect(hosts.locator("li.cell", { hasText: "web-3" })).toContainText("web-3 waiting");
   await screenshot(page, "fleet-stopped-at-the-first-host", info.project.name);
   await page.goto("/releases");
   await expect(fleet).toContainText("Hosts: 3 of 3 on 1.1.0");

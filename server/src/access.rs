@@ -14,13 +14,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use std::net::{IpAddr, SocketAddr};
 use tower_sessions::Session;
 
-/// Paths anyone may load: the sign-in page and its form, health, the stylesheet and the
-/// public files. Exact paths of the routes that serve them, never a prefix: a prefix
+/// Paths anyone may load: the sign-in page and its form, health, the stylesheet, the
+/// script and the public files. Exact paths of the routes that serve them, never a prefix: a prefix
 /// such as `/static/` let `/static/../history` through to a page the router resolved.
 fn is_public(path: &str) -> bool {
     // `/metrics` decides itself who may scrape it (loopback, or a token).
     matches!(path, "/login" | "/fn/login" | "/healthz" | "/metrics" | "/api/openapi.json")
         || path == app::assets::STYLESHEET_PATH.as_str()
+        || path == app::assets::SCRIPT_PATH.as_str()
         || app::assets::PUBLIC_FILES.iter().any(|file| file.path == path)
 }
 
@@ -331,7 +332,9 @@ mod tests {
             ("/metrics", true),
             ("/favicon.svg", true),
             (stylesheet, true),
-            // Nothing near them.
+            (app::assets::SCRIPT_PATH.as_str(), true),
+            // Nothing near them; the event stream is for signed-in pages.
+            ("/events", false),
             ("/static/", false),
             ("/static/../history", false),
             ("/static/x/../../items/wi-BF-302", false),

@@ -116,15 +116,20 @@ const DEMO_TARGET_SCRIPTS: &[(&str, &str)] = &[
 ];
 
 /// The demo's versions: (version, commit, what its health check answers). 1.2.0 fails its
-/// post-deploy smoke check, so a newcomer sees an automatic rollback.
+/// post-deploy smoke check, so a newcomer sees an automatic rollback; 1.4.0's deploy
+/// runs a migration of a few seconds on each host, so they can watch a rollout move.
 const DEMO_VERSIONS: &[(&str, &str, &str)] = &[
     ("1.0.0", "3f9c2a1", "ok 1.0.0"),
     ("1.1.0", "8b41d07", "ok 1.1.0"),
     ("1.2.0", "c0ffee5", "degraded: the cache layer is down"),
     ("1.3.0", "5a7e912", "ok 1.3.0"),
+    ("1.4.0", "e41a9d3", "ok 1.4.0"),
 ];
 
-/// Writes the demo target into the data directory (scripts and four releases) and
+/// The version whose deploy takes its time, and how many seconds on each host.
+const DEMO_SLOW_VERSION: (&str, &str) = ("1.4.0", "4");
+
+/// Writes the demo target into the data directory (scripts and five releases) and
 /// returns it: a real local HTTP service (python3's http.server) that the deploy and
 /// rollback scripts switch between releases, with a real HTTP smoke check. Its port is
 /// chosen once and kept in `demo-target/port`.
@@ -225,7 +230,7 @@ fn demo_smoke_checks(health: app::targets::SmokeProbe) -> Vec<app::targets::Smok
     ]
 }
 
-/// Writes one demo host into `root`: the scripts, the four releases, and the port its
+/// Writes one demo host into `root`: the scripts, the five releases, and the port its
 /// service listens on (chosen once, kept in `root/port`). Returns the port.
 fn write_demo_host(root: &std::path::Path) -> std::io::Result<u16> {
     use std::os::unix::fs::PermissionsExt;
@@ -241,6 +246,9 @@ fn write_demo_host(root: &std::path::Path) -> std::io::Result<u16> {
         std::fs::write(dir.join("healthz"), format!("{health}\n"))?;
         std::fs::write(dir.join("version"), format!("{version}\n"))?;
         std::fs::write(dir.join("commit"), format!("{commit}\n"))?;
+        if *version == DEMO_SLOW_VERSION.0 {
+            std::fs::write(dir.join("migrate-seconds"), DEMO_SLOW_VERSION.1)?;
+        }
         std::fs::write(
             dir.join("index.html"),
             format!(

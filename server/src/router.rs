@@ -1,7 +1,7 @@
 //! The whole HTTP surface: pages, JSON API, static files, compression and request spans.
 
 use crate::session_cache::{SESSIONS_CACHED, SessionCache, SessionStoreFront};
-use crate::{access, api, approval_api, openapi, release_api, static_files};
+use crate::{access, api, approval_api, events, openapi, release_api, static_files};
 use app::AppState;
 use app::error::ServiceError;
 use app::ui::pages;
@@ -37,13 +37,14 @@ pub struct SessionSettings {
     pub connection: tokio_rusqlite::Connection,
 }
 
-/// Sent with every response unless a handler set its own. No script may run
-/// (`script-src` falls back to `'none'`); `connect-src 'self'` gives no page anything,
-/// but lets auditing tools that fetch from the page's context, Lighthouse among them
-/// (its robots.txt check, GoogleChrome/lighthouse#4386), read this server's files.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
-     manifest-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
-     base-uri 'none'";
+/// Sent with every response unless a handler set its own. Only this server's own script
+/// file runs (`script-src 'self'`: no inline script, no other origin); `connect-src
+/// 'self'` lets it follow `/events` and fetch pages, and lets auditing tools that fetch
+/// from the page's context, Lighthouse among them (its robots.txt check,
+/// GoogleChrome/lighthouse#4386), read this server's files.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self'; manifest-src 'self'; connect-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
 
 /// Counts each request by its route's pattern, method and status, with how long it took.
 async fn count_request(
@@ -156,7 +157,8 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/approvals/{id}", get(pages::approval))
         .route("/webhooks", get(pages::webhooks))
         .route("/access", get(pages::access))
-        .route("/history", get(pages::history));
+        .route("/history", get(pages::history))
+        .route("/events", get(events::events));
     // The forms' server functions, each at its `/fn/…` endpoint, with the app state.
     for (path, method) in leptos::server_fn::axum::server_fn_paths() {
         let state = state.clone();

@@ -58,6 +58,8 @@ pub struct Settings {
     pub user_check_interval: Duration,
     /// `[server] max_connections`, `max_connections_per_client`, and the timeouts.
     pub connections: crate::serve::ConnectionLimits,
+    /// `[server] event_stream_seconds`, and half the connections for streams.
+    pub live_streams: app::live::StreamLimits,
 }
 
 impl Settings {
@@ -101,6 +103,7 @@ impl Settings {
                 .idle_timeout_minutes
                 .map_or(defaults.idle_timeout, |minutes| Duration::from_secs(60 * minutes)),
             connections: config.server.connection_limits(),
+            live_streams: config.server.stream_limits(),
             ..defaults
         })
     }
@@ -129,6 +132,7 @@ impl Settings {
             idle_timeout: Duration::from_secs(60 * DEFAULT_IDLE_MINUTES),
             user_check_interval: USER_CHECK_INTERVAL,
             connections: crate::serve::ConnectionLimits::default(),
+            live_streams: app::live::StreamLimits::default(),
         }
     }
 

@@ -235,6 +235,7 @@ impl Application {
             time_zone: settings.time_zone.clone(),
             metrics_access: settings.metrics_access,
             secure_cookies: settings.secure_cookies(),
+            live_streams: settings.live_streams,
             webhooks: Arc::new(app::webhooks::WebhookSettings {
                 hooks: settings.webhooks.clone(),
                 first_retry: settings.webhook_first_retry,
@@ -328,6 +329,13 @@ impl Application {
             tokio::spawn(app::releases::follow_approvals_forever(state.clone())),
             tokio::spawn(app::webhooks::deliver_forever(state.clone())),
         ];
+        // Streams end as the stop begins: a page's stream would hold its connection open
+        // through the whole drain.
+        let changes = state.db.changes().clone();
+        let shutdown = async move {
+            shutdown.await;
+            changes.close();
+        };
         let served = crate::serve::serve(
             listener,
             router(state.clone(), sessions),

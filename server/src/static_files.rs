@@ -1,6 +1,6 @@
-//! The stylesheet and `public/`, served from the binary with cache headers.
+//! The stylesheet, the script and `public/`, served from the binary with cache headers.
 
-use app::assets::{PUBLIC_FILES, PublicFile, STYLESHEET, STYLESHEET_PATH};
+use app::assets::{PUBLIC_FILES, PublicFile, SCRIPT, SCRIPT_PATH, STYLESHEET, STYLESHEET_PATH};
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::http::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, VARY};
@@ -9,7 +9,8 @@ use axum::routing::get;
 use std::io::Write;
 use std::sync::LazyLock;
 
-/// The stylesheet's URL changes with its content, so browsers may keep it for a year.
+/// The stylesheet's and the script's URLs change with their content, so browsers may keep
+/// them for a year.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Icons and the manifest keep their URLs; a day keeps them fresh enough.
 const ONE_DAY: &str = "public, max-age=86400";
@@ -64,18 +65,26 @@ pub fn preferred_coding(accept_encoding: Option<&str>) -> Coding {
         .unwrap_or(Coding::Identity)
 }
 
-/// The stylesheet compressed once, at its first request: compressing it per request cost
-/// a third of a page view's time (docs/benchmarks.md).
-struct CompressedStylesheet {
+/// A file at a hashed URL, compressed once, at start: compressing the stylesheet per
+/// request cost a third of a page view's time (docs/benchmarks.md).
+struct HashedFile {
+    content_type: &'static str,
+    bytes: &'static [u8],
     brotli: Vec<u8>,
     gzip: Vec<u8>,
 }
 
-static COMPRESSED_STYLESHEET: LazyLock<CompressedStylesheet> =
-    LazyLock::new(|| CompressedStylesheet {
-        brotli: brotli_of(STYLESHEET.as_bytes()),
-        gzip: gzip_of(STYLESHEET.as_bytes()),
-    });
+impl HashedFile {
+    fn new(content_type: &'static str, bytes: &'static [u8]) -> HashedFile {
+        HashedFile { content_type, bytes, brotli: brotli_of(bytes), gzip: gzip_of(bytes) }
+    }
+}
+
+static COMPRESSED_STYLESHEET: LazyLock<HashedFile> =
+    LazyLock::new(|| HashedFile::new("text/css; charset=utf-8", STYLESHEET.as_bytes()));
+
+static COMPRESSED_SCRIPT: LazyLock<HashedFile> =
+    LazyLock::new(|| HashedFile::new("text/javascript; charset=utf-8", SCRIPT.as_bytes()));
 
 fn brotli_of(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -104,25 +113,22 @@ fn gzip_of(bytes: &[u8]) -> Vec<u8> {
     writer.finish().unwrap_or_default()
 }
 
-/// Compresses the stylesheet now, so the first page view after start does not pay for it.
+/// Compresses the stylesheet and the script now, so the first page view after start does
+/// not pay for it.
 pub fn prepare() {
     LazyLock::force(&COMPRESSED_STYLESHEET);
+    LazyLock::force(&COMPRESSED_SCRIPT);
 }
 
-async fn stylesheet(headers: HeaderMap) -> axum::response::Response {
+fn hashed_file(file: &'static HashedFile, headers: &HeaderMap) -> axum::response::Response {
     let accepted = headers.get(ACCEPT_ENCODING).and_then(|value| value.to_str().ok());
-    let compressed = &*COMPRESSED_STYLESHEET;
     let (coding, body): (Coding, &'static [u8]) = match preferred_coding(accepted) {
-        Coding::Brotli => (Coding::Brotli, &compressed.brotli),
-        Coding::Gzip => (Coding::Gzip, &compressed.gzip),
-        Coding::Identity => (Coding::Identity, STYLESHEET.as_bytes()),
+        Coding::Brotli => (Coding::Brotli, &file.brotli),
+        Coding::Gzip => (Coding::Gzip, &file.gzip),
+        Coding::Identity => (Coding::Identity, file.bytes),
     };
     let mut response = (
-        [
-            (CONTENT_TYPE, "text/css; charset=utf-8"),
-            (CACHE_CONTROL, IMMUTABLE),
-            (VARY, "accept-encoding"),
-        ],
+        [(CONTENT_TYPE, file.content_type), (CACHE_CONTROL, IMMUTABLE), (VARY, "accept-encoding")],
         body,
     )
         .into_response();
@@ -137,7 +143,17 @@ async fn stylesheet(headers: HeaderMap) -> axum::response::Response {
 
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     PUBLIC_FILES.iter().fold(
-        Router::new().route(STYLESHEET_PATH.as_str(), get(stylesheet)),
+        Router::new()
+            .route(
+                STYLESHEET_PATH.as_str(),
+                get(|headers: HeaderMap| async move {
+                    hashed_file(&COMPRESSED_STYLESHEET, &headers)
+                }),
+            )
+            .route(
+                SCRIPT_PATH.as_str(),
+                get(|headers: HeaderMap| async move { hashed_file(&COMPRESSED_SCRIPT, &headers) }),
+            ),
         |router, file: &'static PublicFile| {
             router.route(
                 file.path,

@@ -715,14 +715,19 @@ async fn a_short_demo_password_is_refused() {
     assert_contains(&err.to_string(), "too short");
 }
 
-// Leptos's inline scripts, which the CSP blocks.
+// Leptos's inline scripts, which the CSP blocks; the one script a live page loads.
 
 #[tokio::test]
-async fn pages_carry_no_inline_script() {
+async fn pages_carry_no_inline_script_and_live_pages_only_the_script_file() {
     let app = spawn_demo_app().await;
-    for path in ["/", "/items/wi-BF-302", "/releases", "/history"] {
+    let file = format!("<script src=\"{}\" defer></script>", app::assets::SCRIPT_PATH.as_str());
+    for (path, live) in
+        [("/", true), ("/items/wi-BF-302", false), ("/releases", true), ("/history", false)]
+    {
         let page = app.page(path).await;
-        assert!(!page.contains("<script"), "{path} has a script");
+        let scripts = page.matches("<script").count();
+        assert_eq!(scripts, usize::from(live), "{path}: {scripts} scripts");
+        assert_eq!(page.matches(&file).count(), usize::from(live), "{path}: only the file");
     }
     let login = raw_get(app.addr, "/login", None).await.1;
     assert!(!login.contains("<script"), "/login has a script");

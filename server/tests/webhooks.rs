@@ -295,7 +295,7 @@ async fn a_deploy_rolled_back_posts_rolled_back_and_slack_gets_a_message() {
     let message = slack.until("the slack message", |r| !r.is_empty()).await[0].json();
     let text = message["text"].as_str().unwrap();
     assert!(
-        text.starts_with("↩️ web: deploy of 2.0.0")
+        text.starts_with("↩️ web 2.0.0 rolled back: smoke failed (release #")
             && text.contains(&format!("/releases/{deploy_id}|Open>")),
         "{text}"
     );

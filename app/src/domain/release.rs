@@ -13,6 +13,7 @@ pub mod freeze;
 pub mod freeze_now;
 mod gates;
 mod hosts;
+pub mod progress;
 pub mod promotion;
 pub mod rights;
 pub mod rollout;
@@ -351,6 +352,10 @@ pub struct ReleaseRecord {
     /// Where each host of the target stood when it ended: host → version (`None`: not
     /// known). `None` while it runs, and for a target without hosts.
     pub host_versions: Option<std::collections::BTreeMap<String, Option<String>>>,
+    /// How many hosts moved at once; `None` for a target without hosts, and for a
+    /// release recorded before this was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<usize>,
 }
 
 /// Where a step of a release stands.

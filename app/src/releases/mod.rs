@@ -114,8 +114,8 @@ fn target_for(
 /// Tells of release `id` as stored now: once it ended the metrics count it, and webhooks
 /// get `event` (or, with `None`, the event of how it ended).
 async fn announce(state: &AppState, id: i64, event: Option<WebhookEvent>) {
-    let release = match state.db.call(move |conn| store::get(conn, id)).await {
-        Ok(Some((release, _))) => release,
+    let (release, steps) = match state.db.call(move |conn| store::get(conn, id)).await {
+        Ok(Some(found)) => found,
         Ok(None) => return,
         Err(err) => {
             tracing::error!(error = %err, release = id, "cannot read a release to tell of it");
@@ -125,7 +125,7 @@ async fn announce(state: &AppState, id: i64, event: Option<WebhookEvent>) {
     if event.is_none() {
         state.metrics.release_ended(&release);
     }
-    crate::webhooks::about_release(state, &release, event).await;
+    crate::webhooks::about_release(state, &release, &steps, event).await;
 }
 
 fn is_smoke_gated(target: &Target) -> bool {

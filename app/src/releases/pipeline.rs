@@ -133,6 +133,7 @@ async fn start_automatic_rollback(
                     started_via: via,
                     shipped_items: &[],
                     hosts: &moved,
+                    batch_size: (!moved.is_empty()).then_some(1),
                 },
             )?;
             // The deploy ends here; its lock moved to the rollback.

@@ -56,6 +56,8 @@ pub(super) struct NewStart {
     rollback_to: Option<ReleaseRecord>,
     /// A deploy and an operator's rollback move every host of the target, in order.
     hosts: Vec<String>,
+    /// How many of them move at once.
+    batch_size: usize,
     /// What the deploy asks to go past.
     overrides: Overrides,
     /// The targets a deploy's version must be verified on, each with its soak time.
@@ -136,6 +138,7 @@ fn take_lock(
             started_via: start.via,
             shipped_items: &shipped,
             hosts: &start.hosts,
+            batch_size: (!start.hosts.is_empty()).then_some(start.batch_size.max(1)),
         },
         &start.owner,
     )?;
@@ -199,6 +202,7 @@ pub(super) async fn decide(
         commit,
         rollback_to,
         hosts: target.host_names(),
+        batch_size: target.batch_size,
         overrides: request.overrides(),
         promotes_from: upstream_soaks(state, target),
         approvals: target.approvals,

@@ -13,6 +13,9 @@ pub struct TargetStatus {
     pub health: crate::domain::release::TargetHealth,
     pub live: Option<ReleaseRecord>,
     pub running: Option<ReleaseRecord>,
+    /// How far the running release has come.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<crate::domain::release::progress::Progress>,
     pub hold: Option<Hold>,
     pub recent: Vec<ReleaseRecord>,
     pub rollback_to: Option<ReleaseRecord>,
@@ -98,6 +101,11 @@ pub(super) fn status_in(
 ) -> Result<TargetStatus, StoreError> {
     let name = target.name.as_str();
     let running = store::running(conn, name)?;
+    let progress = match &running {
+        Some(running) => store::get(conn, running.id)?
+            .map(|(release, steps)| crate::domain::release::progress::progress(&release, &steps)),
+        None => None,
+    };
     let hold = crate::store::holds::hold(conn, name)?;
     let live = store::live(conn, name)?;
     let recent = store::list(conn, name, RECENT)?;
@@ -133,6 +141,7 @@ pub(super) fn status_in(
         health,
         live,
         running,
+        progress,
         hold,
         recent,
         rollback_to,

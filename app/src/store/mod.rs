@@ -143,6 +143,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0015_freezes.sql")),
         M::up(include_str!("../../../migrations/0016_token_scopes.sql")),
         M::up(include_str!("../../../migrations/0017_user_time_zones.sql")),
+        M::up(include_str!("../../../migrations/0018_release_batch_size.sql")),
     ])
 }
 
@@ -161,6 +162,8 @@ pub struct Db {
     data_dir: Arc<str>,
     /// Set when a write failed because the disk is full; cleared by the next commit.
     disk_full: Arc<std::sync::atomic::AtomicBool>,
+    /// The topics each commit changed, for the pages that follow `/events`.
+    changes: Arc<crate::live::ChangeLog>,
 }
 
 /// What [`Db::open`] did to the schema.
@@ -188,15 +191,31 @@ impl Db {
             commits: Arc::default(),
             data_dir: Arc::from(data_dir.display().to_string()),
             disk_full: Arc::default(),
+            changes: Arc::default(),
         };
         let (commits, disk_full) = (db.commits.clone(), db.disk_full.clone());
+        let changes = db.changes.clone();
+        // The topics of the rows the open transaction changed (SQLite names each row's
+        // table; a WITHOUT ROWID table's changes come with a rowid table's of the same
+        // topic). Touched only on the connection's thread.
+        let pending = Arc::new(std::sync::atomic::AtomicU8::new(0));
+        let (on_update, on_rollback) = (pending.clone(), pending.clone());
         let report = db
             .call(move |conn| {
                 // SQLite calls this for transactions that wrote, before their commit
                 // ends: a reader that sees the new count reads after the commit, as
                 // reads queue behind it on this connection's thread.
+                conn.update_hook(Some(
+                    move |_: rusqlite::hooks::Action, _: &str, table: &str, _| {
+                        if let Some(topic) = crate::live::Topic::of_table(table) {
+                            on_update.fetch_or(topic as u8, Ordering::Relaxed);
+                        }
+                    },
+                ))?;
+                conn.rollback_hook(Some(move || on_rollback.store(0, Ordering::Relaxed)))?;
                 conn.commit_hook(Some(move || {
                     commits.fetch_add(1, Ordering::Release);
+                    changes.record(crate::live::Topics(pending.swap(0, Ordering::Relaxed)));
                     // A write goes through (if the commit itself fails for want of
                     // space, `call` sets it again).
                     disk_full.store(false, Ordering::Release);
@@ -264,6 +283,11 @@ impl Db {
     /// version, as far as this process writes it.
     pub fn commits(&self) -> u64 {
         self.commits.load(Ordering::Acquire)
+    }
+
+    /// What changed, commit by commit, for `/events`.
+    pub fn changes(&self) -> &Arc<crate::live::ChangeLog> {
+        &self.changes
     }
 
     /// Whether the database answers a query; for `/healthz`.

@@ -24,11 +24,13 @@ pub struct NewRelease<'a> {
     pub shipped_items: &'a [String],
     /// The hosts it moves, in order; empty for a target without hosts.
     pub hosts: &'a [String],
+    /// How many of its hosts move at once; `None` for a target without hosts.
+    pub batch_size: Option<usize>,
 }
 
 const COLUMNS: &str = "SELECT id, target, kind, version, commit_sha, replaces, related, started_by,
         started_via, status, current_step, started_at, finished_at, outcome, guidance,
-        shipped_items, hosts, host_versions FROM releases";
+        shipped_items, hosts, host_versions, batch_size FROM releases";
 
 /// A stored machine name as its enum; a name no case has is a conversion error.
 fn parsed<T: std::str::FromStr<Err = UnknownName>>(raw: &str) -> rusqlite::Result<T> {
@@ -64,6 +66,7 @@ fn release_from_row(row: &Row<'_>) -> rusqlite::Result<ReleaseRecord> {
         host_versions: row
             .get::<_, Option<String>>(17)?
             .and_then(|json| serde_json::from_str(&json).ok()),
+        batch_size: row.get::<_, Option<i64>>(18)?.and_then(|size| usize::try_from(size).ok()),
     })
 }
 
@@ -115,8 +118,8 @@ pub fn start_under_lock(
 fn insert(conn: &Connection, release: &NewRelease<'_>) -> Result<i64, StoreError> {
     conn.execute(
         "INSERT INTO releases (target, kind, version, commit_sha, replaces, related, started_by,
-             started_via, status, shipped_items, hosts)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running', ?9, ?10)",
+             started_via, status, shipped_items, hosts, batch_size)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'running', ?9, ?10, ?11)",
         params![
             release.target,
             release.kind.as_str(),
@@ -128,6 +131,7 @@ fn insert(conn: &Connection, release: &NewRelease<'_>) -> Result<i64, StoreError
             release.started_via.as_str(),
             serde_json::to_string(release.shipped_items).expect("strings serialise"),
             serde_json::to_string(release.hosts).expect("strings serialise"),
+            release.batch_size.and_then(|size| i64::try_from(size).ok()),
         ],
     )?;
     Ok(conn.last_insert_rowid())

@@ -74,10 +74,16 @@ async fn board(
         Err(err) => return Either::Left(storage_failure(err)),
     };
     let BoardRead { counts, lanes, last_sync, drifting } = BoardRead::clone(&read);
+    let any_running = targets.iter().any(|t| t.running.is_some());
+    let live =
+        view! { <super::Live topics="releases queue" refresh_seconds=any_running.then_some(5) /> };
     let thresholds = state.queue_truth.thresholds;
     let glance = view! { <Glance targets last_sync=last_sync.clone() drifting thresholds /> };
     // Not erased into an `AnyView`: erasing copies the whole view tree (`into_owned`).
-    Either::Right(view! { <Board view counts lanes last_sync thresholds operator glance /> })
+    Either::Right(view! {
+        {live}
+        <Board view counts lanes last_sync thresholds operator glance />
+    })
 }
 
 /// The first thing on the board: each target's status word, and a line naming what needs
@@ -94,6 +100,14 @@ fn Glance(
     let freshness =
         super::queue_truth::queue_freshness(last_sync.as_ref(), thresholds, now.unix_timestamp());
     let sync_errors = last_sync.as_ref().map_or(0, |sync| sync.errors.len());
+    let running: Vec<Option<String>> = targets
+        .iter()
+        .map(|status| {
+            let release = status.running.as_ref()?;
+            let done = status.progress.as_ref().map_or(0, |p| p.percent());
+            Some(format!("{} {} · {done} %", release.kind.as_str(), release.version))
+        })
+        .collect();
     let glances: Vec<TargetGlance> = targets
         .iter()
         .map(|status| TargetGlance {
@@ -125,13 +139,16 @@ fn Glance(
     };
     let targets = glances
         .into_iter()
-        .map(|target| {
+        .zip(running)
+        .map(|(target, running)| {
             let class = format!("health health-{}", target.health.as_str());
             let href = format!("/releases#target-{}", target.name);
+            let running = running.map(|line| view! { " " <span class="muted">{line}</span> });
             view! {
                 <li>
                     <a href=href>
                         {target.name} " " <span class=class>{target.health.label()}</span>
+                        {running}
                     </a>
                 </li>
             }

@@ -3,7 +3,8 @@ use super::Title;
 use axum::http::request::Parts;
 use leptos::prelude::*;
 
-/// Header with the product name and navigation, the page, and a footer with the version.
+/// Header with the product name and navigation, the page's `<main>`, and a footer with
+/// the version.
 /// Generic rather than a component with `Children`: boxing the page into an `AnyView`
 /// would copy its whole view tree.
 pub fn layout(page: impl IntoView) -> impl IntoView {
@@ -61,7 +62,7 @@ pub fn layout(page: impl IntoView) -> impl IntoView {
                     }
                 })}
         </header>
-        <main id="main">{page}</main>
+        {page}
         <footer class="footer">"Build Factory control plane · v" {crate::VERSION}</footer>
     }
 }

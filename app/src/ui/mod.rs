@@ -21,7 +21,7 @@ pub use layout::{ErrorPage, NotFound};
 pub use login::{SignIn, SignOut, current_operator};
 
 use crate::AppState;
-use crate::assets::STYLESHEET_PATH;
+use crate::assets::{SCRIPT_PATH, STYLESHEET_PATH};
 use crate::error::{AppError, ServiceError};
 use axum::http::request::Parts;
 use axum::response::Response;
@@ -30,8 +30,8 @@ use leptos::reactive::computed::ScopedFuture;
 use leptos::server::ServerActionError;
 use std::sync::{Arc, Mutex};
 
-/// What a page puts into its document's head: its title, and whether the browser reloads
-/// it (a running release's page, every 2 s).
+/// What a page puts into its document's head: its title, whether it follows `/events`,
+/// and whether the browser reloads it without JavaScript (a running release's page).
 #[derive(Clone, Default)]
 struct Head(Arc<Mutex<HeadParts>>);
 
@@ -39,6 +39,8 @@ struct Head(Arc<Mutex<HeadParts>>);
 struct HeadParts {
     title: Option<String>,
     refresh_seconds: Option<u32>,
+    /// The topics a live page shows (`"releases queue"`).
+    live: Option<&'static str>,
 }
 
 impl Head {
@@ -55,10 +57,30 @@ pub fn Title(#[prop(into)] text: String) -> impl IntoView {
     Head::with(|head| head.title = Some(text));
 }
 
-/// Reloads the page every `seconds`, without JavaScript.
+/// Makes the page live: with JavaScript, its script follows `/events` and swaps in the
+/// page's main part when one of `topics` changes; without, `refresh_seconds` (while
+/// something runs) reloads it by a `Refresh` header.
 #[component]
-pub fn Refresh(seconds: u32) -> impl IntoView {
-    Head::with(|head| head.refresh_seconds = Some(seconds));
+pub fn Live(topics: &'static str, refresh_seconds: Option<u32>) -> impl IntoView {
+    Head::with(|head| {
+        head.live = Some(topics);
+        head.refresh_seconds = refresh_seconds;
+    });
+}
+
+/// The cookie the live script sets while its stream runs: the page then leaves out the
+/// `Refresh` header, which would reload it under the script.
+const LIVE_COOKIE: &str = "factory_live=1";
+
+/// The request header with which the live script asks for a page's main part only.
+pub const FRAGMENT_HEADER: &str = "x-live-fragment";
+
+fn has_header(parts: &Parts, name: &str, value: &str) -> bool {
+    parts
+        .headers
+        .get_all(name)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.split(';').any(|part| part.trim() == value)))
 }
 
 /// Whether a page may be kept for the rest of its second ([`kept`]).
@@ -84,15 +106,20 @@ where
     Fut: Future<Output = V> + Send,
     V: IntoView,
 {
+    let fragment = has_header(&parts, FRAGMENT_HEADER, "1");
+    let scripted = has_header(&parts, "cookie", LIVE_COOKIE);
+    // Each of these answers differently, so each is kept apart.
     let viewer = parts
         .extensions
         .get::<crate::domain::Operator>()
-        .map(|operator| format!("{} {}", operator.name, operator.role));
+        .map(|operator| format!("{} {} {fragment} {scripted}", operator.name, operator.role));
     let key =
         viewer.filter(|_| keep == Keep::ForItsSecond).map(|viewer| (parts.uri.to_string(), viewer));
     // Read before rendering: a write while it renders makes the page older than its count
     // says, so the next view renders again, never a stale page.
     let (commits, second) = (state.db.commits(), crate::work_item_sync::now());
+    // The change the page is as new as: the live script resumes the stream from it.
+    let since = state.db.changes().event_id(state.db.changes().newest());
     if let Some(page) = key.as_ref().and_then(|key| state.kept_pages.get(key, commits, second)) {
         return page.answer();
     }
@@ -112,15 +139,29 @@ where
         ScopedFuture::new(load())
     });
     let view = loading.await;
+    let live = head.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).live;
     let html = owner.with(|| {
-        let body = layout::layout(view).to_html();
+        let main = view! { <main id="main" data-live=live data-live-since=live.map(|_| since)>{view}</main> };
+        if fragment {
+            let mut html = String::new();
+            push_without_separators(&mut html, &main.to_html());
+            return html;
+        }
+        let body = layout::layout(main).to_html();
         document(&head, &body)
     });
     owner.unset_with_forced_cleanup();
-    let (status, headers) = {
+    let (status, mut headers) = {
         let parts = response.0.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         (parts.status.unwrap_or_default(), parts.headers.clone())
     };
+    let refresh = head.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).refresh_seconds;
+    if let Some(seconds) = refresh.filter(|_| !scripted) {
+        headers.insert(axum::http::header::REFRESH, seconds.into());
+    }
+    if fragment {
+        headers.insert(FRAGMENT_HEADER, axum::http::HeaderValue::from_static("1"));
+    }
     let page = std::sync::Arc::new(kept::KeptPage::new(commits, second, status, headers, html));
     if let Some(key) = key {
         kept_pages.keep(key, page.clone());
@@ -149,8 +190,9 @@ fn query(name: &str) -> Option<String> {
 fn document(head: &Head, body: &str) -> String {
     let head = head.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let title = format!("{} · Build Factory", head.title.as_deref().unwrap_or("Build Factory"));
-    let refresh = head.refresh_seconds.map_or_else(String::new, |seconds| {
-        view! { <meta http-equiv="refresh" content=seconds.to_string() /> }.to_html()
+    // Deferred, from this server: the CSP lets no other script run.
+    let script = head.live.map_or_else(String::new, |_| {
+        view! { <script src=SCRIPT_PATH.as_str() defer></script> }.to_html()
     });
     let head = view! {
         <head>
@@ -171,10 +213,10 @@ fn document(head: &Head, body: &str) -> String {
     .to_html();
     // The document's frame is written here rather than as a view around the body, so
     // the body is copied once, as its separators are dropped.
-    let mut page = String::with_capacity(body.len() + head.len() + refresh.len() + 64);
+    let mut page = String::with_capacity(body.len() + head.len() + script.len() + 64);
     page.push_str("<!DOCTYPE html><html lang=\"en\">");
     page.push_str(head.strip_suffix("</head>").unwrap_or(&head));
-    page.push_str(&refresh);
+    page.push_str(&script);
     page.push_str("</head><body>");
     push_without_separators(&mut page, body);
     page.push_str("</body></html>");

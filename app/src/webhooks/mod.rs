@@ -11,7 +11,7 @@ pub use send::{sign, summary};
 
 use crate::AppState;
 use crate::domain::names::machine_names;
-use crate::domain::release::{Hold, ReleaseRecord};
+use crate::domain::release::{Hold, ReleaseRecord, ReleaseStatus, StepRecord};
 use crate::store::webhooks as store;
 use std::sync::Arc;
 use std::time::Duration;
@@ -158,11 +158,18 @@ pub async fn emit(
     }
 }
 
-/// A release as events carry it, with a link to its page.
-pub fn release_body(state: &AppState, release: &ReleaseRecord) -> serde_json::Value {
+/// A release as events carry it, with a link to its page and, once it ended, the one
+/// line that says how.
+pub fn release_body(
+    state: &AppState,
+    release: &ReleaseRecord,
+    steps: &[StepRecord],
+) -> serde_json::Value {
     serde_json::json!({
         "target": release.target,
         "release": {
+            "headline": (release.status != ReleaseStatus::Running)
+                .then(|| crate::domain::release::progress::headline(release, steps)),
             "id": release.id,
             "kind": release.kind,
             "version": release.version,
@@ -188,10 +195,16 @@ pub fn hold_body(state: &AppState, hold: &Hold) -> serde_json::Value {
     })
 }
 
-/// Queues `event` about `release`; `None`: the event of how it ended, if it has.
-pub async fn about_release(state: &AppState, release: &ReleaseRecord, event: Option<WebhookEvent>) {
+/// Queues `event` about `release` (with the steps it ran); `None`: the event of how it
+/// ended, if it has.
+pub async fn about_release(
+    state: &AppState,
+    release: &ReleaseRecord,
+    steps: &[StepRecord],
+    event: Option<WebhookEvent>,
+) {
     if let Some(event) = event.or(WebhookEvent::of_release_end(release.status)) {
-        emit(state, event, release_body(state, release), None).await;
+        emit(state, event, release_body(state, release, steps), None).await;
     }
 }
 

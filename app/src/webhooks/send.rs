@@ -39,10 +39,18 @@ pub fn summary(payload: &Value) -> String {
             what(),
             release["started_by"].as_str().unwrap_or("?")
         ),
-        "release.succeeded" => format!("✅ {target}: {} succeeded{outcome}", what()),
-        "release.failed" => format!("❌ {target}: {} failed{outcome}", what()),
-        "release.rolled-back" => format!("↩️ {target}: {} was rolled back{outcome}", what()),
-        "release.interrupted" => format!("⚠️ {target}: {} was interrupted{outcome}", what()),
+        "release.succeeded" | "release.failed" | "release.rolled-back" | "release.interrupted" => {
+            let mark = match event {
+                "release.succeeded" => "✅",
+                "release.failed" => "❌",
+                "release.rolled-back" => "↩️",
+                _ => "⚠️",
+            };
+            match release["headline"].as_str() {
+                Some(headline) => format!("{mark} {headline} (release #{})", release["id"]),
+                None => format!("{mark} {target}: {}{outcome}", what()),
+            }
+        }
         "hold.set" => format!(
             "⏸ {target} is on hold, set by {}: {}",
             hold["set_by"].as_str().unwrap_or("?"),
@@ -284,11 +292,15 @@ mod tests {
         let payload = serde_json::json!({
             "event": "release.rolled-back",
             "target": "demo-web",
-            "release": {"id": 7, "kind": "deploy", "version": "1.2.0", "outcome": "Rolled back automatically by release #8."},
+            "release": {"id": 7, "kind": "deploy", "version": "1.2.0", "outcome": "Rolled back automatically by release #8.",
+                "headline": "demo-web 1.2.0 rolled back: smoke failed"},
         });
-        assert_eq!(
-            summary(&payload),
-            "↩️ demo-web: deploy of 1.2.0 (release #7) was rolled back: Rolled back automatically by release #8."
-        );
+        assert_eq!(summary(&payload), "↩️ demo-web 1.2.0 rolled back: smoke failed (release #7)");
+        let started = serde_json::json!({
+            "event": "release.started",
+            "target": "demo-web",
+            "release": {"id": 9, "kind": "deploy", "version": "1.3.0", "started_by": "ana", "headline": "…"},
+        });
+        assert_eq!(summary(&started), "demo-web: deploy of 1.3.0 (release #9) started by ana");
     }
 }

@@ -8,6 +8,11 @@ if [ ! -d "releases/$v" ]; then
   echo "deploy: there is no releases/$v; the versions are: $(ls releases | tr '\n' ' ')"
   exit 2
 fi
+if [ -f "releases/$v/migrate-seconds" ]; then
+  # A version with a migration: the rollout takes its time on each host.
+  echo "deploy: migrating for $(cat "releases/$v/migrate-seconds") s"
+  sleep "$(cat "releases/$v/migrate-seconds")"
+fi
 ln -sfn "releases/$v" current.new
 mv -T current.new current
 echo "deploy: current -> releases/$v"

@@ -251,6 +251,9 @@ pub struct ServerConfig {
     /// The IANA time zone of the team's clock, for "Freeze now … until Monday 09:00"
     /// (default `UTC`).
     pub time_zone: Option<String>,
+    /// Seconds a page's `/events` stream lasts before the server ends it and the page
+    /// reconnects from its last event (default 300, from 5 to 3600).
+    pub event_stream_seconds: Option<u64>,
 }
 
 impl ServerConfig {
@@ -275,9 +278,28 @@ impl ServerConfig {
         }
     }
 
+    /// How many pages may follow `/events` (half the connections: a page's other
+    /// requests need the rest) and how long each stream lasts.
+    pub fn stream_limits(&self) -> app::live::StreamLimits {
+        let defaults = app::live::StreamLimits::default();
+        app::live::StreamLimits {
+            most: (self.connection_limits().max_connections / 2).max(1),
+            lifetime: self
+                .event_stream_seconds
+                .map_or(defaults.lifetime, std::time::Duration::from_secs),
+        }
+    }
+
     /// Rules TOML types cannot say; the message names the key.
     fn check(&self) -> Result<(), String> {
         self.time_zone()?;
+        if let Some(seconds) = self.event_stream_seconds
+            && !(5..=3600).contains(&seconds)
+        {
+            return Err(format!(
+                "key `event_stream_seconds` in [server]: must be from 5 to 3600, not {seconds}"
+            ));
+        }
         for (key, value) in [
             ("max_connections", self.max_connections),
             ("max_connections_per_client", self.max_connections_per_client),
@@ -863,6 +885,10 @@ mod tests {
             (
                 "[server]\ntime_zone = \"Berlin\"\n".to_owned(),
                 "key `time_zone` in [server] (line 2): \"Berlin\" is no IANA time zone",
+            ),
+            (
+                "[server]\nevent_stream_seconds = 2\n".to_owned(),
+                "key `event_stream_seconds` in [server] (line 2): must be from 5 to 3600, not 2",
             ),
         ];
         for (text, expected) in cases {

@@ -43,6 +43,7 @@ pub(super) fn a_release(
         shipped_items: vec![],
         hosts: vec![],
         host_versions: None,
+        batch_size: None,
     }
 }
 

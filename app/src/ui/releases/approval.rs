@@ -203,6 +203,7 @@ fn ApprovalPage(
     let error = error.map(|text| view! { <p class="form-error" role="alert">{text}</p> });
     view! {
         <Title text=title.clone() />
+        <Live topics="releases" refresh_seconds=None />
         <h1>{title}</h1>
         <p><span class=chip>{label}</span></p>
         <p class="live">{said}</p>

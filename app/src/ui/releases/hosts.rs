@@ -3,7 +3,8 @@
 //! release's progress host by host on its record.
 
 use super::*;
-use crate::domain::release::{HostProgress, StepStatus, host_progress};
+use crate::domain::release::progress::{BatchRow, HostCell, grid, progress};
+use time::OffsetDateTime;
 
 /// The releases page's lines for a target's hosts; nothing for a target without hosts.
 #[component]
@@ -46,35 +47,43 @@ pub(super) fn TargetHosts(status: TargetStatus) -> impl IntoView {
     })
 }
 
-/// A release's progress host by host; nothing for a target without hosts.
+/// A release's hosts batch by batch, each with ✓ ✗ … and the time its steps took;
+/// nothing for a target without hosts.
 #[component]
 pub(super) fn ReleaseHosts(release: ReleaseRecord, steps: Vec<StepRecord>) -> impl IntoView {
     if release.hosts.is_empty() {
         return None;
     }
-    let progress = host_progress(&release, &steps);
-    let done = progress.iter().filter(|host| host.done).count();
-    let heading = format!("{done} of {} hosts done", progress.len());
+    // The step and batch are in the record's own line above, while it runs.
+    let progress = progress(&release, &steps);
+    let heading = format!("{} of {} hosts done", progress.hosts_done, progress.hosts_total);
     let at_end = release.host_versions.clone().unwrap_or_default();
-    let hosts = progress
+    let rows = grid(&release, &steps, OffsetDateTime::now_utc())
         .into_iter()
-        .map(|HostProgress { host, step, status, .. }| {
-            let (word, class) = match status {
-                Some(StepStatus::Passed) => ("passed", "chip state-enabled"),
-                Some(StepStatus::Failed) => ("failed", "chip state-blocked"),
-                Some(StepStatus::Running) => ("running", "chip"),
-                None => ("not started", "chip"),
-            };
-            let at = step.map_or(String::new(), |step| format!("{}: ", step.label()));
-            let ended_on = at_end.get(&host).map(|version| {
-                format!(" · at the end on {}", version.as_deref().unwrap_or("a version not known"))
-            });
+        .map(|BatchRow { batch, cells }| {
+            let cells = cells
+                .into_iter()
+                .map(|HostCell { host, state, step, duration_ms }| {
+                    let at = step.map_or(String::new(), |step| format!(" · {}", step.label()));
+                    let ended_on = at_end.get(&host).map(|version| {
+                        format!(" · on {}", version.as_deref().unwrap_or("a version not known"))
+                    });
+                    view! {
+                        <li class=format!("cell cell-{}", state.word())>
+                            <span class="symbol" aria-hidden="true">{state.symbol()}</span>
+                            <strong>{host}</strong>
+                            <span class="visually-hidden">{format!(" {}", state.word())}</span>
+                            <span class="muted">
+                                {format!(" {}{at}", seconds(duration_ms))} {ended_on}
+                            </span>
+                        </li>
+                    }
+                })
+                .collect_view();
             view! {
                 <li>
-                    <strong>{host}</strong>
-                    {format!(" · {at}")}
-                    <span class=class>{word}</span>
-                    {ended_on}
+                    <span class="batch">{format!("Batch {batch}")}</span>
+                    <ul class="cells">{cells}</ul>
                 </li>
             }
         })
@@ -82,6 +91,14 @@ pub(super) fn ReleaseHosts(release: ReleaseRecord, steps: Vec<StepRecord>) -> im
     Some(view! {
         <h2>"Hosts"</h2>
         <p>{heading}</p>
-        <ul class="hosts">{hosts}</ul>
+        <ol class="batches">{rows}</ol>
     })
+}
+
+/// "1.3 s", "2 min 5 s".
+pub(super) fn seconds(ms: u64) -> String {
+    match ms {
+        0..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        _ => format!("{} min {} s", ms / 60_000, ms % 60_000 / 1000),
+    }
 }

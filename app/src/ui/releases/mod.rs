@@ -15,7 +15,7 @@ pub(super) use status_page::page as status_page;
 // Shared by the pages.
 use super::actions::{CommandRunView, Guidance, checked_form_token, form_token, gate_lines};
 use super::login::{current_operator, page_caller};
-use super::{NotFound, Refresh, Title, app_state, query, set_status, storage_failure};
+use super::{Live, NotFound, Title, app_state, query, set_status, storage_failure};
 use crate::AppState;
 use crate::auth::caller::OnceKey;
 use crate::domain::Operator;

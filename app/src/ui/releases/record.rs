@@ -181,6 +181,9 @@ fn ReleaseRecordView(
     })
     .collect_view();
     let steps_for_hosts = steps.clone();
+    let headline = crate::domain::release::progress::headline(&release, &steps);
+    let progress = running.then(|| crate::domain::release::progress::progress(&release, &steps));
+    let progress_line = progress.as_ref().map(|p| view! { <p>{p.line()}</p> });
     let steps = steps
         .into_iter()
         .map(|step| {
@@ -191,7 +194,7 @@ fn ReleaseRecordView(
             };
             let duration = step
                 .duration_ms
-                .map(|ms| format!(" · {:.1} s", ms as f64 / 1000.0))
+                .map(|ms| format!(" · {}", super::hosts::seconds(ms)))
                 .unwrap_or_default();
             let runs = step
                 .runs
@@ -233,21 +236,26 @@ fn ReleaseRecordView(
     };
     view! {
         <Title text=title.clone() />
-        {refreshing.then(|| view! { <Refresh seconds=2 /> })}
+        <Live topics="releases" refresh_seconds=refreshing.then_some(2) />
         <p class="eyebrow">
             <span class=status_chip(release.status)>{release.status.label()}</span>
-            {running.then_some(" This page refreshes every 2 seconds while the release runs.")}
+            {running.then_some(" This page follows the release until it ends.")}
             {undoing
                 .then_some(
-                    " Its automatic rollback runs now: this page refreshes every 2 seconds until it ends.",
+                    " Its automatic rollback runs now: this page follows it until it ends.",
                 )}
         </p>
         <h1>{title}</h1>
+        {progress_line}
+        <super::status_page::RunningBar progress />
         {(!running)
             .then(|| {
                 view! {
                     <section class=outcome_class role="status">
                         <h2>"Outcome"</h2>
+                        <p>
+                            <strong>{headline}</strong>
+                        </p>
                         <p>{release.outcome.clone().unwrap_or_default()}</p>
                         {release.guidance.clone().map(|guidance| view! { <Guidance guidance /> })}
                     </section>

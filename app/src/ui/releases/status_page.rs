@@ -4,6 +4,7 @@
 use super::hosts::TargetHosts;
 use super::*;
 use crate::domain::release::freeze::FreezeView;
+use crate::domain::release::progress::Progress;
 use crate::domain::release::promotion::PromotionCard;
 use crate::domain::release::rights::Right;
 
@@ -60,7 +61,9 @@ async fn releases_page(state: AppState, operator: Option<Operator>) -> AnyView {
             s.recent.first().filter(|r| r.status == ReleaseStatus::Interrupted).cloned()
         })
         .collect::<Vec<_>>();
+    let any_running = statuses.iter().any(|s| s.running.is_some());
     view! {
+        <Live topics="releases" refresh_seconds=any_running.then_some(5) />
         <div class="page-head">
             <h1>"Releases"</h1>
         </div>
@@ -196,14 +199,19 @@ fn TargetSection(
         }
     });
     let running = status.running.clone().map(|running| {
-        let step = running.current_step.map_or("starting", |s| s.label());
-        let text =
-            format!("{} of {} running, now at: {step}", running.kind.label(), running.version);
+        let progress = status.progress.clone();
+        let text = format!(
+            " · {} of {} running: {}",
+            running.kind.label(),
+            running.version,
+            progress.as_ref().map_or_else(|| "starting".to_owned(), |p| p.line())
+        );
         view! {
             <p class="running">
                 <a href=format!("/releases/{}", running.id)>{format!("Release #{}", running.id)}</a>
-                {format!(" · {text}")}
+                {text}
             </p>
+            <RunningBar progress />
         }
     });
     let hold = status.hold.clone().map(|hold| {
@@ -420,4 +428,21 @@ fn TimeZoneForm(current: String) -> impl IntoView {
             <button type="submit" class="button secondary">"Show my times"</button>
         </form>
     }
+}
+
+/// How far a running release has come, as a bar (its words are beside it).
+#[component]
+pub(crate) fn RunningBar(progress: Option<Progress>) -> impl IntoView {
+    progress.map(|progress| {
+        view! {
+            <progress
+                class="progress"
+                max="100"
+                value=progress.percent().to_string()
+                aria-label=format!("{} % done", progress.percent())
+            >
+                {format!("{} %", progress.percent())}
+            </progress>
+        }
+    })
 }
