@@ -116,6 +116,19 @@ pub struct Metrics {
     last_sync_errors: Gauge,
     items: Family<ItemLabels, Gauge>,
     drifting: Gauge,
+    delivery: DeliveryGauges,
+}
+
+/// The delivery numbers of the last 28 days (`/insights`), by target; a rate or median
+/// of a window with fewer than 10 deploys has no series.
+#[derive(Debug, Default)]
+struct DeliveryGauges {
+    verified_deploys: Family<TargetLabels, Gauge>,
+    deploys: Family<TargetLabels, Gauge>,
+    lead_time: Family<TargetLabels, Seconds>,
+    change_failure: Family<TargetLabels, Seconds>,
+    time_to_recover: Family<TargetLabels, Seconds>,
+    rework: Family<TargetLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -135,6 +148,7 @@ impl Default for Metrics {
             last_sync_errors: Gauge::default(),
             items: Family::default(),
             drifting: Gauge::default(),
+            delivery: DeliveryGauges::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -198,7 +212,71 @@ impl Default for Metrics {
             "Work items whose signals disagree",
             metrics.drifting.clone(),
         );
+        metrics.delivery.register(&mut registry);
         Metrics { registry, ..metrics }
+    }
+}
+
+impl DeliveryGauges {
+    fn register(&self, registry: &mut Registry) {
+        for (name, help, family) in [
+            (
+                "delivery_verified_deploys",
+                "Deploys verified (every smoke check passed) in the last 28 days",
+                &self.verified_deploys,
+            ),
+            (
+                "delivery_deploys",
+                "Deploys that changed the target in the last 28 days",
+                &self.deploys,
+            ),
+            (
+                "delivery_rework",
+                "Rollbacks and forced deploys (promotion bypassed, glass broken) in the last 28 days",
+                &self.rework,
+            ),
+        ] {
+            registry.register(name, help, family.clone());
+        }
+        for (name, help, family) in [
+            (
+                "delivery_lead_time_seconds",
+                "Median seconds from a work item ready to its deploy verified, last 28 days",
+                &self.lead_time,
+            ),
+            (
+                "delivery_change_failure_ratio",
+                "Failed deploys over deploys, last 28 days",
+                &self.change_failure,
+            ),
+            (
+                "delivery_time_to_recover_seconds",
+                "Median seconds from a failed deploy to the next verified one, last 28 days",
+                &self.time_to_recover,
+            ),
+        ] {
+            registry.register(name, help, family.clone());
+        }
+    }
+
+    fn set(&self, insights: &crate::releases::Insights) {
+        for target in &insights.targets {
+            let labels = TargetLabels { target: target.target.clone() };
+            let now = &target.last_28_days;
+            self.verified_deploys.get_or_create(&labels).set(now.verified_deploys as i64);
+            self.deploys.get_or_create(&labels).set(now.deploys as i64);
+            self.rework.get_or_create(&labels).set(now.rework as i64);
+            for (family, value) in [
+                (&self.lead_time, now.lead_time_seconds.map(|s| s as f64)),
+                (&self.change_failure, now.change_failure_rate),
+                (&self.time_to_recover, now.time_to_recover_seconds.map(|s| s as f64)),
+            ] {
+                match value {
+                    Some(value) => drop(family.get_or_create(&labels).set(value)),
+                    None => drop(family.remove(&labels)),
+                }
+            }
+        }
     }
 }
 
@@ -307,6 +385,7 @@ impl Metrics {
                 .set(count);
         }
         self.drifting.set(drifting);
+        self.delivery.set(&*crate::releases::delivery_numbers(state).await?);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String does not fail");

@@ -58,6 +58,8 @@ pub struct SharedState {
     pub secure_cookies: bool,
     /// How many pages may follow `/events`, and for how long each stream.
     pub live_streams: crate::live::StreamLimits,
+    /// The delivery numbers, kept until the next write or minute.
+    pub kept_insights: Arc<crate::releases::KeptInsights>,
 }
 
 impl SharedState {
@@ -90,6 +92,7 @@ impl SharedState {
             time_zone: jiff::tz::TimeZone::UTC,
             secure_cookies: false,
             live_streams: crate::live::StreamLimits::default(),
+            kept_insights: Arc::default(),
         }
     }
 }

@@ -76,6 +76,7 @@ export async function operatorPages(page: Page): Promise<string[]> {
     "/items/wi-BF-330",
     "/items/no-such-item",
     "/history",
+    "/insights",
     "/releases",
     "/releases/demo-web/deploy",
     "/releases/demo-web/rollback",

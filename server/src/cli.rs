@@ -214,6 +214,11 @@ pub struct ServeArgs {
     #[arg(long, env = "FACTORY_NO_DEMO_FLEET", value_parser = BoolishValueParser::new())]
     pub no_demo_fleet: bool,
 
+    /// With --demo, leave out the eight weeks of release history a fresh demo database
+    /// gets (for the Insights page).
+    #[arg(long, env = "FACTORY_NO_DEMO_HISTORY", value_parser = BoolishValueParser::new())]
+    pub no_demo_history: bool,
+
     /// Send session cookies without `Secure`, for plain HTTP (local testing only: the
     /// cookie then travels unencrypted).
     #[arg(long, env = "FACTORY_INSECURE_COOKIES", value_parser = BoolishValueParser::new())]

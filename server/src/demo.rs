@@ -230,6 +230,57 @@ fn demo_smoke_checks(health: app::targets::SmokeProbe) -> Vec<app::targets::Smok
     ]
 }
 
+/// Writes one release directory of a demo host; returns it.
+fn write_release(
+    root: &std::path::Path,
+    version: &str,
+    commit: &str,
+    health: &str,
+) -> std::io::Result<std::path::PathBuf> {
+    let dir = root.join("releases").join(version);
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("healthz"), format!("{health}\n"))?;
+    std::fs::write(dir.join("version"), format!("{version}\n"))?;
+    std::fs::write(dir.join("commit"), format!("{commit}\n"))?;
+    std::fs::write(
+        dir.join("index.html"),
+        format!(
+            "<!doctype html><title>Demo service {version}</title><h1>Demo service {version}</h1>\n"
+        ),
+    )?;
+    Ok(dir)
+}
+
+/// Makes the demo's history true on a demo target's host: a release directory for each
+/// of its versions, `current` on the live one, and the demo service started.
+pub async fn put_history_live(
+    data_dir: &std::path::Path,
+    seeded: &crate::demo_history::Seeded,
+) -> std::io::Result<()> {
+    let root = match seeded.target {
+        "demo-production" => data_dir.join(DEMO_PRODUCTION_DIR),
+        _ => data_dir.join(DEMO_TARGET_DIR),
+    };
+    for version in &seeded.versions {
+        write_release(&root, version, "0000000", &format!("ok {version}"))?;
+    }
+    let link = root.join("current.new");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(format!("releases/{}", seeded.live), &link)?;
+    std::fs::rename(&link, root.join("current"))?;
+    let port = std::fs::read_to_string(root.join("port"))?;
+    let started = tokio::process::Command::new("./ensure-service.sh")
+        .current_dir(&root)
+        .env("DEMO_PORT", port.trim())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await?;
+    if !started.status.success() {
+        return Err(std::io::Error::other(String::from_utf8_lossy(&started.stdout).into_owned()));
+    }
+    Ok(())
+}
+
 /// Writes one demo host into `root`: the scripts, the five releases, and the port its
 /// service listens on (chosen once, kept in `root/port`). Returns the port.
 fn write_demo_host(root: &std::path::Path) -> std::io::Result<u16> {
@@ -241,20 +292,10 @@ fn write_demo_host(root: &std::path::Path) -> std::io::Result<u16> {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
     }
     for (version, commit, health) in DEMO_VERSIONS {
-        let dir = root.join("releases").join(version);
-        std::fs::create_dir_all(&dir)?;
-        std::fs::write(dir.join("healthz"), format!("{health}\n"))?;
-        std::fs::write(dir.join("version"), format!("{version}\n"))?;
-        std::fs::write(dir.join("commit"), format!("{commit}\n"))?;
+        let dir = write_release(root, version, commit, health)?;
         if *version == DEMO_SLOW_VERSION.0 {
             std::fs::write(dir.join("migrate-seconds"), DEMO_SLOW_VERSION.1)?;
         }
-        std::fs::write(
-            dir.join("index.html"),
-            format!(
-                "<!doctype html><title>Demo service {version}</title><h1>Demo service {version}</h1>\n"
-            ),
-        )?;
     }
     let port_file = root.join("port");
     if let Some(port) =

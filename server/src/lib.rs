@@ -7,6 +7,7 @@ pub mod approval_api;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod demo_history;
 pub mod events;
 mod extract;
 pub mod logs;

@@ -36,6 +36,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         api::sync_now,
         release_api::list_targets,
         release_api::get_target,
+        release_api::insights,
         release_api::deploy,
         release_api::rollback,
         release_api::set_hold,

@@ -64,6 +64,22 @@ pub async fn list_targets(State(state): State<AppState>) -> Result<Json<TargetLi
     Ok(Json(TargetList { count: targets.len(), targets }))
 }
 
+/// The delivery numbers of every target: verified deploys, lead time, change failure
+/// rate, time to recover and rework, the last 28 days against the 28 before, with each
+/// day's deploys. Rates and medians of a window with fewer than 10 deploys are `null`
+/// (`enough_data: false`). docs/insights.md says what each counts.
+#[utoipa::path(
+    get,
+    path = "/api/insights",
+    tag = "releases",
+    responses((status = 200, description = "Each configured target's numbers, in the configuration's order.", body = releases::Insights)),
+)]
+pub async fn insights(
+    State(state): State<AppState>,
+) -> Result<Json<releases::Insights>, ServiceError> {
+    Ok(Json(releases::Insights::clone(&*releases::delivery_numbers(&state).await?)))
+}
+
 /// One deploy target's status: its status word, live and running release, hold, the last
 /// releases, and each host.
 #[utoipa::path(

@@ -110,6 +110,7 @@ pub fn machine_routes() -> Vec<MachineRoute> {
         machine_route(M::POST, "/api/control-plane/sync", api::sync_now),
         machine_route(M::GET, "/api/targets", release_api::list_targets),
         machine_route(M::GET, "/api/targets/{target}", release_api::get_target),
+        machine_route(M::GET, "/api/insights", release_api::insights),
         machine_route(M::POST, "/api/targets/{target}/deploy", release_api::deploy),
         machine_route(M::POST, "/api/targets/{target}/rollback", release_api::rollback),
         machine_route(M::PUT, "/api/targets/{target}/hold", release_api::set_hold),
@@ -158,6 +159,7 @@ pub fn router(state: AppState, sessions: SessionSettings) -> Router {
         .route("/webhooks", get(pages::webhooks))
         .route("/access", get(pages::access))
         .route("/history", get(pages::history))
+        .route("/insights", get(pages::insights))
         .route("/events", get(events::events));
     // The forms' server functions, each at its `/fn/…` endpoint, with the app state.
     for (path, method) in leptos::server_fn::axum::server_fn_paths() {

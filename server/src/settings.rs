@@ -29,6 +29,9 @@ pub struct Settings {
     /// With the demo target, the demo fleet: three loopback `sshd` hosts (when OpenSSH's
     /// server is installed). `--no-demo-fleet` leaves it out.
     pub demo_fleet: bool,
+    /// With `demo`: eight weeks of release history in a fresh database (for
+    /// `/insights`). `--no-demo-history` leaves it out.
+    pub demo_history: bool,
     /// The demo user's password; `None`: a random one, printed once.
     pub demo_password: Option<String>,
     pub repository_code: RepositoryCodeSettings,
@@ -86,6 +89,7 @@ impl Settings {
         Ok(Settings {
             demo: args.demo,
             demo_fleet: !args.no_demo_fleet,
+            demo_history: !args.no_demo_history,
             demo_password: std::env::var("FACTORY_DEMO_PASSWORD").ok().filter(|p| !p.is_empty()),
             repository_code: config.factory.repository_code_settings(),
             config_file: args.config.clone(),
@@ -115,6 +119,7 @@ impl Settings {
             data_dir,
             demo: false,
             demo_fleet: false,
+            demo_history: false,
             demo_password: None,
             repository_code: RepositoryCodeSettings::default(),
             config_file: None,

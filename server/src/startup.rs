@@ -62,6 +62,25 @@ async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr),
     Ok((listener, bound))
 }
 
+/// The demo's eight weeks of release history, into a database with no release yet, made
+/// true on the demo hosts.
+async fn seed_demo_history(
+    db: &app::store::Db,
+    data_dir: &std::path::Path,
+) -> Result<(), StartError> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let seeded = crate::demo_history::seed(db, now).await.map_err(demo::DemoError::Store)?;
+    for target in &seeded {
+        if let Err(err) = demo::put_history_live(data_dir, target).await {
+            tracing::warn!(target = target.target, error = %err, "demo mode: the history's live version could not be started");
+        }
+    }
+    if !seeded.is_empty() {
+        tracing::info!("demo mode: eight weeks of release history written (see /insights)");
+    }
+    Ok(())
+}
+
 /// Demo mode: the demo factory repository (unless one is configured), the demo user,
 /// and without configured targets the demo target and its fleet. Returns the demo
 /// user's generated password and the fleet's hosts.
@@ -91,6 +110,9 @@ async fn set_up_demo(
             demo::write_demo_production(data_dir).map_err(written(demo::DEMO_PRODUCTION_DIR))?;
         tracing::info!(target = %production.name, "demo mode: demo production written");
         targets.push(production);
+        if settings.demo_history {
+            seed_demo_history(db, data_dir).await?;
+        }
         if settings.demo_fleet {
             demo_hosts = start_demo_fleet(data_dir, targets).await;
         }

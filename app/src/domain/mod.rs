@@ -4,6 +4,7 @@ pub mod action;
 pub mod board;
 pub mod execution;
 pub mod gate;
+pub mod insights;
 pub mod names;
 pub mod operator;
 pub mod queue_truth;

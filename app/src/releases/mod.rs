@@ -13,6 +13,7 @@ mod blocks;
 mod freezes;
 mod guidance;
 mod holds;
+mod insights;
 mod pipeline;
 mod promotion;
 mod recovery;
@@ -31,6 +32,7 @@ pub use guidance::interrupted_guidance;
 pub use holds::{
     EXPIRY_CHECK_INTERVAL, expire_holds_forever, parse_hold_expiry, release_hold, set_hold,
 };
+pub use insights::{Insights, KeptInsights, delivery_numbers, read_delivery_numbers};
 pub use promotion::{evidence_of, promotable, promotion_card};
 pub use recovery::{
     CHECK_INTERVAL, STOP_GRACE, check_target, check_until_known, recover_interrupted, stop_running,

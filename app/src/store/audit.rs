@@ -52,10 +52,20 @@ pub async fn save_or_log(db: &Db, event: NewAuditEvent) -> Option<i64> {
 }
 
 pub fn record(conn: &Connection, event: &NewAuditEvent) -> Result<i64, StoreError> {
+    record_at(conn, event, None)
+}
+
+/// Records an event that happened at `at` (Unix seconds; `None`: now): the demo's history.
+pub fn record_at(
+    conn: &Connection,
+    event: &NewAuditEvent,
+    at: Option<i64>,
+) -> Result<i64, StoreError> {
     conn.prepare_cached(
         "INSERT INTO audit_events
-             (actor, action, subject, outcome, client, detail, work_item_id, result)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             (actor, action, subject, outcome, client, detail, work_item_id, result, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
+                 strftime('%Y-%m-%dT%H:%M:%fZ', coalesce(?9, unixepoch('now', 'subsec')), 'unixepoch'))",
     )?
     .execute(params![
         event.actor,
@@ -66,6 +76,7 @@ pub fn record(conn: &Connection, event: &NewAuditEvent) -> Result<i64, StoreErro
         event.detail,
         event.work_item_id,
         event.result,
+        at,
     ])?;
     Ok(conn.last_insert_rowid())
 }
@@ -255,26 +266,60 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<AuditEvent> {
     } and { id: id, result: result }))
 }
 
-/// The newest events first, optionally only those of one work item.
+/// Which History rows a page shows: all, or those of one item, one target (its subject),
+/// some actions, and a span of time (Unix seconds, from inclusive, until exclusive).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryFilter {
+    pub item: Option<WorkItemId>,
+    pub target: Option<String>,
+    pub actions: Vec<String>,
+    pub from: Option<i64>,
+    pub until: Option<i64>,
+}
+
+/// The newest events first that `filter` lets through, at most `limit`. Every value is
+/// bound, never written into the statement.
 pub fn newest(
     conn: &Connection,
     limit: usize,
-    item: Option<&WorkItemId>,
+    filter: &HistoryFilter,
 ) -> Result<Vec<AuditEvent>, StoreError> {
-    let limit = limit as i64;
-    let events = match item {
-        Some(item) => conn
-            .prepare_cached(&format!(
-                "{COLUMNS} WHERE work_item_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2"
-            ))?
-            .query_map(params![item.as_str(), limit], event_from_row)?
-            .collect::<Result<_, _>>()?,
-        None => conn
-            .prepare_cached(&format!("{COLUMNS} ORDER BY at DESC, id DESC LIMIT ?1"))?
-            .query_map([limit], event_from_row)?
-            .collect::<Result<_, _>>()?,
+    let mut conditions: Vec<String> = Vec::new();
+    let mut values: Vec<rusqlite::types::Value> = Vec::new();
+    let mut bind = |condition: &str, value: rusqlite::types::Value| {
+        values.push(value);
+        conditions.push(condition.replace('?', &format!("?{}", values.len())));
     };
-    Ok(events)
+    if let Some(item) = &filter.item {
+        bind("work_item_id = ?", item.as_str().to_owned().into());
+    }
+    if let Some(target) = &filter.target {
+        bind("subject = ?", target.clone().into());
+    }
+    if let Some(from) = filter.from {
+        bind("unixepoch(at) >= ?", from.into());
+    }
+    if let Some(until) = filter.until {
+        bind("unixepoch(at) < ?", until.into());
+    }
+    if !filter.actions.is_empty() {
+        let first = values.len() + 1;
+        let marks: Vec<String> =
+            (first..first + filter.actions.len()).map(|n| format!("?{n}")).collect();
+        conditions.push(format!("action IN ({})", marks.join(", ")));
+        values.extend(filter.actions.iter().map(|a| a.clone().into()));
+    }
+    values.push((limit as i64).into());
+    let conditions = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let sql = format!("{COLUMNS} {conditions} ORDER BY at DESC, id DESC LIMIT ?{}", values.len());
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_map(rusqlite::params_from_iter(values), event_from_row)?
+        .collect::<Result<_, _>>()?)
 }
 
 /// One action attempt on an item, by its History id.

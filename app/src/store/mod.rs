@@ -10,6 +10,7 @@ pub mod board;
 pub mod freezes;
 pub mod history_snapshots;
 pub mod holds;
+pub mod insights;
 pub mod once_requests;
 pub mod operators;
 pub mod read_cache;

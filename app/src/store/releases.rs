@@ -33,7 +33,7 @@ const COLUMNS: &str = "SELECT id, target, kind, version, commit_sha, replaces, r
         shipped_items, hosts, host_versions, batch_size FROM releases";
 
 /// A stored machine name as its enum; a name no case has is a conversion error.
-fn parsed<T: std::str::FromStr<Err = UnknownName>>(raw: &str) -> rusqlite::Result<T> {
+pub(super) fn parsed<T: std::str::FromStr<Err = UnknownName>>(raw: &str) -> rusqlite::Result<T> {
     raw.parse().map_err(|err: UnknownName| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, err.into())
     })
@@ -68,6 +68,36 @@ fn release_from_row(row: &Row<'_>) -> rusqlite::Result<ReleaseRecord> {
             .and_then(|json| serde_json::from_str(&json).ok()),
         batch_size: row.get::<_, Option<i64>>(18)?.and_then(|size| usize::try_from(size).ok()),
     })
+}
+
+/// A release that ended before this server recorded it: the demo's history.
+#[derive(Debug, Clone)]
+pub struct PastRelease<'a> {
+    pub release: NewRelease<'a>,
+    pub status: ReleaseStatus,
+    pub outcome: &'a str,
+    /// Unix seconds.
+    pub started_at: i64,
+    pub finished_at: i64,
+}
+
+/// Records a release that has ended, with its own times; returns its id.
+pub fn record_past(conn: &Connection, past: &PastRelease<'_>) -> Result<i64, StoreError> {
+    let id = insert(conn, &past.release)?;
+    conn.execute(
+        "UPDATE releases SET status = ?2, outcome = ?3,
+             started_at = strftime('%Y-%m-%dT%H:%M:%fZ', ?4, 'unixepoch'),
+             finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', ?5, 'unixepoch')
+         WHERE id = ?1",
+        params![id, past.status.as_str(), past.outcome, past.started_at, past.finished_at],
+    )?;
+    // The deploy an automatic rollback undid points back at it, as a running one would.
+    if let (ReleaseKind::AutomaticRollback, Some(deploy)) =
+        (past.release.kind, past.release.related)
+    {
+        conn.execute("UPDATE releases SET related = ?2 WHERE id = ?1", params![deploy, id])?;
+    }
+    Ok(id)
 }
 
 /// Who holds a target's lock, when a new release cannot take it.

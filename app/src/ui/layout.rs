@@ -49,6 +49,9 @@ pub fn layout(page: impl IntoView) -> impl IntoView {
                             <a href="/history" aria-current=current("/history")>
                                 "History"
                             </a>
+                            <a href="/insights" aria-current=current("/insights")>
+                                "Insights"
+                            </a>
                             {operator
                                 .can(crate::domain::Permission::OperatorsManage)
                                 .then(|| {

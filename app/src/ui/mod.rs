@@ -7,6 +7,7 @@ mod access;
 mod actions;
 mod board;
 mod history;
+mod insights;
 mod item;
 pub mod kept;
 mod layout;

@@ -32,6 +32,10 @@ pub async fn history(State(state): State<AppState>, parts: Parts) -> Response {
     render_page(state, parts, Keep::ForItsSecond, super::history::page).await
 }
 
+pub async fn insights(State(state): State<AppState>, parts: Parts) -> Response {
+    render_page(state, parts, Keep::ForItsSecond, super::insights::page).await
+}
+
 pub async fn releases(State(state): State<AppState>, parts: Parts) -> Response {
     render_page(state, parts, Keep::ForItsSecond, super::releases::status_page).await
 }
