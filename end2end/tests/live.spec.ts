@@ -107,3 +107,29 @@ test("a stream the server ends is opened again, and the page still follows chang
   });
   await expect.poll(() => streams.length, { timeout: 5_000 }).toBeGreaterThan(before);
 });
+
+test("a stream that keeps failing is retried ever later, and the page polls meanwhile", async ({ page }, info) => {
+  test.skip(info.project.use.javaScriptEnabled === false, "the stream is the script's");
+  test.setTimeout(90_000);
+  await signIn(page);
+  // A proxy that answers every stream with an error.
+  const tries: number[] = [];
+  await page.route("**/events*", (route) => {
+    tries.push(Date.now());
+    return route.fulfill({ status: 503, headers: { "retry-after": "30" }, contentType: "application/json", body: "{}" });
+  });
+  const polls: number[] = [];
+  page.on("request", (request) => {
+    if (request.headers()["x-live-fragment"] === "1") polls.push(Date.now());
+  });
+  await page.goto("/releases");
+  await page.waitForTimeout(35_000);
+  // Backing off (2, 4, 8, 16 s, spread): a handful of tries, not a storm.
+  expect(tries.length).toBeGreaterThanOrEqual(3);
+  expect(tries.length).toBeLessThanOrEqual(6);
+  const gaps = tries.slice(1).map((at, i) => at - tries[i]);
+  expect(gaps[gaps.length - 1]).toBeGreaterThan(gaps[0]);
+  // After the third failure the page fetches its main part every 10 s.
+  expect(polls.length).toBeGreaterThanOrEqual(1);
+  expect(polls[0]).toBeGreaterThan(tries[2]);
+});

@@ -94,6 +94,7 @@ async fn the_history_is_true_on_the_demo_host_and_counted_in_history() {
     assert_contains(&history, "only demo-web · deploy, rollback · from ");
     assert!(history.matches("class=\"event\"").count() >= 10, "{history}");
     assert!(!history.contains("demo-production"), "one target's rows");
+    assert_contains(&history, "<p><a href=\"/releases/");
     // A restart does not write the history twice.
     let count = |db: app::store::Db| async move {
         db.call(|conn| {

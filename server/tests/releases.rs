@@ -1187,8 +1187,8 @@ async fn an_admin_may_deploy_past_missing_evidence_with_a_reason_which_history_t
     assert_contains(
         &history,
         &format!(
-            "release #{} without the evidence of staging: 1.0.0 was never deployed to staging: staging is down; 1.0.0 fixes prod",
-            started["release_id"]
+            "release #{id}</a> without the evidence of staging: 1.0.0 was never deployed to staging: staging is down; 1.0.0 fixes prod",
+            id = started["release_id"]
         ),
     );
     // From the confirm page: an admin sees the folded form; an operator does not.

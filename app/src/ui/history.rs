@@ -183,9 +183,32 @@ fn Event(event: AuditEvent) -> impl IntoView {
                 <time datetime=machine_time(event.at)>{when}</time>
                 {format!(" · {}{from} · #{}", event.actor, event.id)}
             </p>
-            {event.detail.map(|detail| view! { <p>{detail}</p> })}
+            {event.detail.map(detail_view)}
             {gates.map(|gates| view! { <ul class="action-meta">{gates}</ul> })}
         </li>
+    }
+}
+
+/// An event's detail; one that starts with the release it is about ("release #12, …")
+/// links to that release's record.
+fn detail_view(detail: String) -> impl IntoView {
+    let release = detail
+        .strip_prefix("release #")
+        .map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next().unwrap_or_default())
+        .filter(|id| !id.is_empty() && id.len() < 19)
+        .map(str::to_owned);
+    match release {
+        Some(id) => {
+            let rest = detail["release #".len() + id.len()..].to_owned();
+            view! {
+                <p>
+                    <a href=format!("/releases/{id}")>{format!("release #{id}")}</a>
+                    {rest}
+                </p>
+            }
+            .into_any()
+        }
+        None => view! { <p>{detail}</p> }.into_any(),
     }
 }
 

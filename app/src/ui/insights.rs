@@ -241,7 +241,7 @@ fn DeployChart(days: Vec<DayCount>) -> impl IntoView {
         .collect_view();
     let title = label.clone();
     view! {
-        <svg class="chart" viewBox="0 0 560 142" role="img" aria-label=label>
+        <svg class="chart" viewBox="0 0 560 148" role="img" aria-label=label>
             <title>{title}</title>
             <line class="chart-axis" x1="0" y1=BASE x2="560" y2=BASE />
             <line class="chart-split" x1="279" y1="0" x2="279" y2=BASE />

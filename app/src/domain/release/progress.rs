@@ -31,7 +31,8 @@ impl Progress {
 
     /// "Post-deploy smoke checks · batch 2 of 3 · 2 of 6 hosts done".
     pub fn line(&self) -> String {
-        let mut parts = vec![self.now.map_or("starting", Step::label).to_owned()];
+        let between = if self.steps_done == 0 { "starting" } else { "between steps" };
+        let mut parts = vec![self.now.map_or(between, Step::label).to_owned()];
         if let Some((batch, of)) = self.batch.filter(|(_, of)| *of > 1) {
             parts.push(format!("batch {batch} of {of}"));
         }
@@ -301,6 +302,13 @@ mod tests {
                 vec![],
                 "starting · batch 1 of 2 · 0 of 2 hosts done",
                 0,
+            ),
+            (
+                "between two steps",
+                on_hosts(&["a"], Some(1)),
+                vec![step(0, Step::PreSmoke, "a", Passed, Some(5))],
+                "between steps · 0 of 1 hosts done",
+                33,
             ),
             (
                 "one batch says no batch",
