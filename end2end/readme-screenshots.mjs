@@ -1,6 +1,7 @@
 // Makes the README's two screenshots (docs/screenshots/) from a fresh demo at phone size:
 // the release page after a deploy, an automatic rollback and a good deploy, and a
-// work-item card. Run after `cargo build --bin factory`:
+// work-item card (a demo without its eight weeks of history, so its first deploy is the
+// first). Run after `cargo build --bin factory`:
 //   node end2end/readme-screenshots.mjs
 import { chromium } from "@playwright/test";
 import { execFileSync, spawn } from "node:child_process";
@@ -19,7 +20,7 @@ const data = mkdtempSync(join(tmpdir(), "factory-screenshots-"));
 
 const token = execFileSync(binary, ["token", "create", "screenshots", "--role", "operator", "--data-dir", data])
   .toString().split("\n").find((line) => line.startsWith("bf_"));
-const server = spawn(binary, ["serve", "--demo", "--no-demo-fleet", "--addr", `127.0.0.1:${port}`, "--data-dir", data], {
+const server = spawn(binary, ["serve", "--demo", "--no-demo-fleet", "--no-demo-history", "--addr", `127.0.0.1:${port}`, "--data-dir", data], {
   env: { ...process.env, FACTORY_DEMO_PASSWORD: password, RUST_LOG: "warn" },
   stdio: "ignore",
 });
