@@ -3,6 +3,13 @@ use super::Title;
 use axum::http::request::Parts;
 use leptos::prelude::*;
 
+/// The main navigation: every signed-in user's pages, by address and name.
+const NAVIGATION: [(&str, &str); 4] =
+    [("/", "Board"), ("/releases", "Releases"), ("/history", "History"), ("/insights", "Insights")];
+
+/// What an admin's navigation adds.
+const ADMIN_NAVIGATION: (&str, &str) = ("/webhooks", "Webhooks");
+
 /// Header with the product name and navigation, the page's `<main>`, and a footer with
 /// the version.
 /// Generic rather than a component with `Children`: boxing the page into an `AnyView`
@@ -40,27 +47,21 @@ pub fn layout(page: impl IntoView) -> impl IntoView {
                             </ActionForm>
                         </div>
                         <nav aria-label="Main">
-                            <a href="/" aria-current=current("/")>
-                                "Board"
-                            </a>
-                            <a href="/releases" aria-current=current("/releases")>
-                                "Releases"
-                            </a>
-                            <a href="/history" aria-current=current("/history")>
-                                "History"
-                            </a>
-                            <a href="/insights" aria-current=current("/insights")>
-                                "Insights"
-                            </a>
-                            {operator
-                                .can(crate::domain::Permission::OperatorsManage)
-                                .then(|| {
+                            {NAVIGATION
+                                .iter()
+                                .chain(
+                                    operator
+                                        .can(crate::domain::Permission::OperatorsManage)
+                                        .then_some(&ADMIN_NAVIGATION),
+                                )
+                                .map(|(href, label)| {
                                     view! {
-                                        <a href="/webhooks" aria-current=current("/webhooks")>
-                                            "Webhooks"
+                                        <a href=*href aria-current=current(href)>
+                                            {*label}
                                         </a>
                                     }
-                                })}
+                                })
+                                .collect_view()}
                         </nav>
                     }
                 })}
