@@ -101,9 +101,12 @@ pub(super) fn status_in(
 ) -> Result<TargetStatus, StoreError> {
     let name = target.name.as_str();
     let running = store::running(conn, name)?;
+    // The running release is read already: only its steps are.
     let progress = match &running {
-        Some(running) => store::get(conn, running.id)?
-            .map(|(release, steps)| crate::domain::release::progress::progress(&release, &steps)),
+        Some(running) => Some(crate::domain::release::progress::progress(
+            running,
+            &store::steps(conn, running.id)?,
+        )),
         None => None,
     };
     let hold = crate::store::holds::hold(conn, name)?;

@@ -471,7 +471,13 @@ pub fn get(
     else {
         return Ok(None);
     };
-    let steps = conn
+    let steps = steps(conn, id)?;
+    Ok(Some((release, steps)))
+}
+
+/// The steps release `id` has run so far, in order.
+pub fn steps(conn: &Connection, id: i64) -> Result<Vec<StepRecord>, StoreError> {
+    Ok(conn
         .prepare_cached(
             "SELECT position, step, status, started_at, finished_at, duration_ms, runs,
                     output_so_far, host
@@ -492,8 +498,7 @@ pub fn get(
                 host: row.get(8)?,
             })
         })?
-        .collect::<Result<_, _>>()?;
-    Ok(Some((release, steps)))
+        .collect::<Result<_, _>>()?)
 }
 
 /// The target's newest releases first.
